@@ -1,0 +1,85 @@
+// swift-tools-version:6.1
+// Petrel — a mail server (SMTP + POP3) in Swift. See docs/ARCHITECTURE.md.
+import PackageDescription
+
+let package = Package(
+    name: "Petrel",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "petrel", targets: ["petrel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // Pure value types shared by every protocol: addresses, reply codes. No dependencies.
+        .target(name: "MailCore"),
+        // SMTP protocol core (RFC 5321 and extensions): parsers, replies, DATA decoder, session state machine.
+        .target(name: "SMTPCore", dependencies: ["MailCore"]),
+        // POP3 protocol core (RFC 1939, 2449, 5034): parser, responses, session state machine.
+        .target(name: "POP3Core", dependencies: ["MailCore"]),
+        // Relay and recipient decisions: pure functions of (client, auth, address).
+        .target(name: "MailPolicy", dependencies: ["MailCore"]),
+        // Storage protocols, models and an in-memory backend.
+        .target(name: "MailStore", dependencies: ["MailCore"]),
+        // Slow salted password hashes (scrypt) and constant-time verification.
+        .target(name: "MailAuth", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
+        ]),
+        // The embedded default store: SQLite through GRDB, with group commit.
+        .target(name: "MailStoreSQLite", dependencies: [
+            "MailStore", "MailCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        ]),
+        // SwiftNIO adapters: framing, connection handlers that run the sessions' actions, listeners.
+        .target(name: "MailServerNIO", dependencies: [
+            "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Configuration (TOML), logging setup and the composition root.
+        .target(name: "PetrelServer", dependencies: [
+            "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailAuth", "SMTPCore", "POP3Core",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        // The CLI: serve, domain, mailbox, config.
+        .executableTarget(name: "petrel", dependencies: [
+            "PetrelServer", "MailStore", "MailStoreSQLite", "MailAuth", "MailCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
+        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore"]),
+        .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
+        .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore"]),
+        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
+        .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailStoreSQLite", "MailCore"]),
+        .testTarget(name: "MailServerNIOTests", dependencies: [
+            "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .testTarget(name: "PetrelServerTests", dependencies: [
+            "PetrelServer", "MailStore", "MailCore", "MailServerNIO",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+    ]
+)

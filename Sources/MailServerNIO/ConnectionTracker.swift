@@ -1,0 +1,71 @@
+/// Counts open connections, globally and per client IP, so listeners can refuse clients over the caps,
+/// and remembers open channels so a graceful shutdown can reach them.
+import MailCore
+import NIOConcurrencyHelpers
+import NIOCore
+
+public final class ConnectionTracker: Sendable {
+    public struct Limits: Sendable {
+        public var maxConnections: Int
+        public var maxConnectionsPerIP: Int
+        public init(maxConnections: Int, maxConnectionsPerIP: Int) {
+            self.maxConnections = maxConnections
+            self.maxConnectionsPerIP = maxConnectionsPerIP
+        }
+    }
+
+    public enum Refusal: Sendable, CustomStringConvertible {
+        case tooManyConnections, tooManyFromIP
+        public var description: String {
+            switch self {
+            case .tooManyConnections: return "too many connections"
+            case .tooManyFromIP: return "too many connections from this IP"
+            }
+        }
+    }
+
+    private struct State {
+        var total = 0
+        var perIP: [IPAddress: Int] = [:]
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var accepted = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+    public let limits: Limits
+
+    public init(limits: Limits) { self.limits = limits }
+
+    /// Registers a new connection, or says why it must be refused.
+    public func open(_ channel: any Channel, ip: IPAddress?) -> Refusal? {
+        state.withLockedValue { s in
+            if s.total >= limits.maxConnections { return .tooManyConnections }
+            if let ip, s.perIP[ip, default: 0] >= limits.maxConnectionsPerIP { return .tooManyFromIP }
+            s.total += 1
+            s.accepted += 1
+            if let ip { s.perIP[ip, default: 0] += 1 }
+            s.channels[ObjectIdentifier(channel)] = channel
+            return nil
+        }
+    }
+
+    public func close(_ channel: any Channel, ip: IPAddress?) {
+        state.withLockedValue { s in
+            guard s.channels.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return }
+            s.total -= 1
+            if let ip {
+                let n = s.perIP[ip, default: 1] - 1
+                s.perIP[ip] = n > 0 ? n : nil
+            }
+        }
+    }
+
+    public var openCount: Int { state.withLockedValue { $0.total } }
+    public var acceptedCount: Int { state.withLockedValue { $0.accepted } }
+    public var openChannels: [any Channel] { state.withLockedValue { Array($0.channels.values) } }
+}
+
+/// Sent down a connection's pipeline (as a user inbound event) when the server starts to stop.
+public struct ShutdownRequested: Sendable {
+    public init() {}
+}

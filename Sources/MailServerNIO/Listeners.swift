@@ -1,0 +1,90 @@
+/// Binds the SMTP and POP3 listeners on SwiftNIO event loops (no thread per connection) and installs a
+/// fresh connection handler per accepted socket. Refuses connections over the caps with the protocol's
+/// "go away" reply (SMTP 421, POP3 -ERR) before closing.
+import Logging
+import MailCore
+import NIOCore
+import NIOPosix
+
+public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+public enum MailProtocol: String, Sendable { case smtp, submission, pop3 }
+
+/// A bound listening socket.
+public struct BoundListener: Sendable {
+    public var kind: MailProtocol
+    public var channel: any Channel
+    /// The actual address (useful when port 0 asked the kernel to choose).
+    public var localAddress: ListenAddress
+
+    public var port: Int { localAddress.port }
+}
+
+public enum Listeners {
+    public static func bindSMTP(_ address: ListenAddress, kind: MailProtocol = .smtp, context: SMTPServerContext,
+                                group: any EventLoopGroup) async throws -> BoundListener {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.autoRead, value: true)
+            .childChannelInitializer { channel in
+                let client = clientInfo(channel)
+                if let refusal = context.connections.open(channel, ip: client.ip) {
+                    context.logger.notice("smtp connection refused", metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
+                    return refuse(channel, text: "421 4.7.0 \(context.configuration.hostname) Error: \(refusal), try again later\r\n")
+                }
+                channel.closeFuture.whenComplete { _ in context.connections.close(channel, ip: client.ip) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SMTPConnectionHandler(services: context, client: client))
+                }
+            }
+        return try await bind(bootstrap, address, kind: kind)
+    }
+
+    public static func bindPOP3(_ address: ListenAddress, context: POP3ServerContext, group: any EventLoopGroup) async throws -> BoundListener {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let client = clientInfo(channel)
+                if let refusal = context.connections.open(channel, ip: client.ip) {
+                    context.logger.notice("pop3 connection refused", metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
+                    return refuse(channel, text: "-ERR [SYS/TEMP] \(refusal), try again later\r\n")
+                }
+                channel.closeFuture.whenComplete { _ in context.connections.close(channel, ip: client.ip) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(POP3ConnectionHandler(services: context, client: client))
+                }
+            }
+        return try await bind(bootstrap, address, kind: .pop3)
+    }
+
+    private static func bind(_ bootstrap: ServerBootstrap, _ address: ListenAddress, kind: MailProtocol) async throws -> BoundListener {
+        let channel = try await bootstrap.bind(host: address.host, port: address.port).get()
+        let port = channel.localAddress?.port ?? address.port
+        return BoundListener(kind: kind, channel: channel, localAddress: ListenAddress(host: address.host, port: port))
+    }
+
+    private static func refuse(_ channel: any Channel, text: String) -> EventLoopFuture<Void> {
+        var buf = channel.allocator.buffer(capacity: text.utf8.count)
+        buf.writeString(text)
+        channel.writeAndFlush(buf).whenComplete { _ in channel.close(promise: nil) }
+        return channel.eventLoop.makeSucceededVoidFuture()
+    }
+
+    static func clientInfo(_ channel: any Channel) -> ClientInfo {
+        guard let remote = channel.remoteAddress else { return ClientInfo(ip: nil) }
+        let ip = remote.ipAddress.flatMap { IPAddress($0) }
+        return ClientInfo(ip: ip, port: remote.port ?? 0)
+    }
+}

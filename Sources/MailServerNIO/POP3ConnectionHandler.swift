@@ -1,0 +1,298 @@
+/// The POP3 connection adapter: frames command lines, feeds the pure `POP3ServerSession`, and runs its
+/// actions — authenticate (off the event loop, with a growing delay after failures), stream a message
+/// through `POP3MessageEncoder` one chunk at a time (a 50 MB message is never held in memory), commit
+/// deletions at QUIT, release the maildrop lock however the connection ends.
+import Logging
+import MailCore
+import MailStore
+import NIOCore
+import POP3Core
+
+public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private let services: POP3ServerContext
+    private let client: ClientInfo
+    private var session: POP3ServerSession
+    private var framer: LineFramer
+    private var buffer: ByteBuffer?
+    private var logger: Logger
+    private var mailboxID: Int64?
+    private var closed = false
+    private var readSuspended = false
+    private var outputPending = false
+    private var idleTimer: Scheduled<Void>?
+
+    private let maxBufferedInput = 16 * 1024
+    static let chunkSize = 64 * 1024
+
+    public init(services: POP3ServerContext, client: ClientInfo) {
+        self.services = services
+        self.client = client
+        self.session = POP3ServerSession(configuration: services.configuration)
+        self.framer = LineFramer(maxLength: services.configuration.maxCommandLineLength)
+        var logger = services.logger
+        logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
+        self.logger = logger
+    }
+
+    // MARK: - Channel events
+
+    public func channelActive(context: ChannelHandlerContext) {
+        logger.debug("pop3 connection opened", metadata: ["port": "\(client.port)"])
+        run(session.handle(.connected), context: context)
+        flushIfNeeded(context: context)
+        armIdleTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        idleTimer?.cancel()
+        releaseLock()
+        logger.debug("pop3 connection closed")
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        guard !closed else { return }
+        if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
+        armIdleTimer(context: context)
+        processInput(context: context)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        let buffered = buffer?.readableBytes ?? 0
+        if buffered >= maxBufferedInput || (session.isAwaitingAnswer && buffered > 0) {
+            readSuspended = true
+            return
+        }
+        context.read()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ShutdownRequested {
+            // RFC 1939 has no "server closing" reply; an idle session is simply closed (nothing is deleted).
+            if !session.isAwaitingAnswer { closeConnection(context: context) }
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("pop3 connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: - Input
+
+    private func processInput(context: ChannelHandlerContext) {
+        while !closed, !session.isClosed, !session.isAwaitingAnswer, var buf = buffer, buf.readableBytes > 0 {
+            buffer = nil
+            let framed = framer.next(from: &buf)
+            buffer = buf.readableBytes > 0 ? buf : nil
+            guard let framed else { break }
+            switch framed {
+            case .line(let bytes), .bareLineFeed(let bytes):
+                // POP3 clients are lenient about line ends and nothing is smuggled through a command line.
+                run(session.handle(.line(bytes)), context: context)
+            case .tooLong:
+                run(session.handle(.lineTooLong), context: context)
+            }
+        }
+        if session.isAwaitingAnswer { flushIfNeeded(context: context) }
+        resumeReadingIfPossible(context: context)
+    }
+
+    private func resumeReadingIfPossible(context: ChannelHandlerContext) {
+        guard readSuspended, !closed else { return }
+        let buffered = buffer?.readableBytes ?? 0
+        if buffered < maxBufferedInput && !(session.isAwaitingAnswer && buffered > 0) {
+            readSuspended = false
+            context.read()
+        }
+    }
+
+    private func answered(_ event: POP3ServerEvent, context: ChannelHandlerContext) {
+        guard !closed else { return }
+        run(session.handle(event), context: context)
+        processInput(context: context)
+        flushIfNeeded(context: context)
+    }
+
+    // MARK: - Actions
+
+    private func run(_ actions: [POP3ServerAction], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .send(let bytes):
+                var out = context.channel.allocator.buffer(capacity: bytes.count)
+                out.writeBytes(bytes)
+                context.write(wrapOutboundOut(out), promise: nil)
+                outputPending = true
+            case .authenticate(let user, let password):
+                authenticate(user: user, password: password, context: context)
+            case .sendMessage(let deliveryID, let topLines):
+                guard let mailboxID else {
+                    answered(.messageSent(false), context: context)
+                    return
+                }
+                var encoder = POP3MessageEncoder(topLines: topLines)
+                sendChunk(mailboxID: mailboxID, deliveryID: deliveryID, offset: 0, encoder: &encoder, context: context)
+            case .commitDeletions(let ids):
+                commit(ids, context: context)
+            case .releaseMaildrop:
+                releaseLock()
+            case .close:
+                closeConnection(context: context)
+                return
+            }
+        }
+    }
+
+    private func authenticate(user: String, password: String, context: ChannelHandlerContext) {
+        let services = self.services
+        let client = self.client
+        let promise = context.eventLoop.makePromise(of: (AuthResult, Int64?).self)
+        promise.completeWithTask { await services.authenticate(username: user, password: password, client: client) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { result, mailboxID in
+            let (handler, context) = bound.value
+            switch result {
+            case .success:
+                handler.logger.info("pop3 login", metadata: ["user": "\(user)"])
+                services.throttle.recordSuccess(account: user)
+                if handler.closed {
+                    // The client left while we were checking: give the lock back at once.
+                    if let mailboxID { services.locks.release(mailboxID) }
+                    return
+                }
+                handler.mailboxID = mailboxID
+                handler.answered(.authenticated(result), context: context)
+            case .invalidCredentials, .locked:
+                let delay = services.throttle.recordFailure(ip: client.ip, account: user)
+                handler.logger.notice("pop3 login failed", metadata: ["user": "\(user)", "reason": "\(result)", "delay": "\(delay)"])
+                context.eventLoop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) {
+                    let (handler, context) = bound.value
+                    handler.answered(.authenticated(result), context: context)
+                }
+            case .inUse, .temporaryFailure:
+                handler.logger.notice("pop3 login refused", metadata: ["user": "\(user)", "reason": "\(result)"])
+                handler.answered(.authenticated(result), context: context)
+            }
+        }
+    }
+
+    /// Streams one chunk, then the next once the previous one is written: memory stays at one chunk.
+    private func sendChunk(mailboxID: Int64, deliveryID: Int64, offset: Int64, encoder: inout POP3MessageEncoder,
+                           context: ChannelHandlerContext) {
+        let store = services.store
+        let promise = context.eventLoop.makePromise(of: [UInt8].self)
+        promise.completeWithTask {
+            try await store.readMessage(mailboxID: mailboxID, deliveryID: deliveryID, offset: offset, maxLength: Self.chunkSize)
+        }
+        let bound = NIOLoopBound((self, context, encoder), eventLoop: context.eventLoop)
+        promise.futureResult.whenComplete { result in
+            var (handler, context, encoder) = bound.value
+            guard !handler.closed else { return }
+            switch result {
+            case .failure(let error):
+                handler.logger.error("pop3 message read failed", metadata: ["delivery": "\(deliveryID)", "error": "\(error)"])
+                handler.answered(.messageSent(false), context: context)
+            case .success(let bytes):
+                var out: [UInt8] = []
+                out.reserveCapacity(bytes.count + bytes.count / 32 + 8)
+                let done = bytes.isEmpty || bytes.withUnsafeBytes { encoder.encode($0, into: &out) }
+                if done { encoder.finish(into: &out) }
+                var buf = context.channel.allocator.buffer(capacity: out.count)
+                buf.writeBytes(out)
+                if done {
+                    context.write(handler.wrapOutboundOut(buf), promise: nil)
+                    handler.outputPending = true
+                    handler.answered(.messageSent(true), context: context)
+                } else {
+                    let next = NIOLoopBound((handler, context, encoder), eventLoop: context.eventLoop)
+                    context.writeAndFlush(handler.wrapOutboundOut(buf)).whenComplete { written in
+                        var (handler, context, encoder) = next.value
+                        guard case .success = written, !handler.closed else { return }
+                        handler.sendChunk(mailboxID: mailboxID, deliveryID: deliveryID, offset: offset + Int64(bytes.count),
+                                          encoder: &encoder, context: context)
+                    }
+                }
+            }
+        }
+    }
+
+    private func commit(_ ids: [Int64], context: ChannelHandlerContext) {
+        guard let mailboxID else {
+            answered(.updateFinished(true), context: context)
+            return
+        }
+        let store = services.store
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { try await store.deleteMessages(mailboxID: mailboxID, deliveryIDs: ids) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let logger = self.logger
+        promise.futureResult.whenComplete { result in
+            let (handler, context) = bound.value
+            switch result {
+            case .success:
+                if !ids.isEmpty { logger.info("pop3 messages deleted", metadata: ["count": "\(ids.count)", "mailbox": "\(mailboxID)"]) }
+                handler.answered(.updateFinished(true), context: context)
+            case .failure(let error):
+                logger.error("pop3 update failed; nothing deleted", metadata: ["error": "\(error)"])
+                handler.answered(.updateFinished(false), context: context)
+            }
+        }
+    }
+
+    // MARK: - Close, timeouts
+
+    private func releaseLock() {
+        if let id = mailboxID {
+            services.locks.release(id)
+            mailboxID = nil
+        }
+    }
+
+    private func flushIfNeeded(context: ChannelHandlerContext) {
+        if outputPending && !closed {
+            outputPending = false
+            context.flush()
+        }
+    }
+
+    private func closeConnection(context: ChannelHandlerContext) {
+        guard !closed else { return }
+        closed = true
+        idleTimer?.cancel()
+        releaseLock()
+        outputPending = false
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    private func armIdleTimer(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        guard !closed else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: services.idleTimeout) {
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            if handler.session.isAwaitingAnswer { handler.armIdleTimer(context: context); return }
+            handler.logger.info("pop3 idle timeout")
+            handler.run(handler.session.handle(.timeout), context: context)
+            handler.flushIfNeeded(context: context)
+        }
+    }
+}

@@ -1,0 +1,399 @@
+/// The SMTP connection adapter: frames bytes into command lines / DATA / BDAT chunks, feeds them to the
+/// pure `SMTPServerSession`, and runs the actions it returns (write a reply, look up a recipient, store a
+/// message, close). It is the only place that touches the channel for SMTP.
+///
+/// Pipelining (RFC 2920): replies are written as actions come and flushed when the input buffer runs dry
+/// or the session waits for an answer. While an answer is outstanding no further input is parsed, and
+/// reading from the socket stops once a bounded amount is buffered (backpressure).
+import Logging
+import MailCore
+import MailStore
+import NIOCore
+import SMTPCore
+
+public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private enum Mode {
+        case command
+        case data(DataDecoder)
+        case chunk(remaining: Int, keep: Bool)
+    }
+
+    private let services: SMTPServerContext
+    private let client: ClientInfo
+    private var session: SMTPServerSession
+    private var framer: LineFramer
+    private var mode: Mode = .command
+    private var chunkDecoder: ChunkDecoder?
+    private var buffer: ByteBuffer?
+    private let spool: MessageSpool
+    private var logger: Logger
+    private var sessionBytes: Int64 = 0
+    private var readPending = false
+    private var readSuspended = false
+    private var idleTimer: Scheduled<Void>?
+    private var shutdownRequested = false
+    private var closed = false
+    private var storing = false
+    private var outputPending = false
+    private var lastHelo: String?
+
+    /// Buffered input above which the handler stops reading from the socket.
+    private let maxBufferedInput = 64 * 1024
+
+    public init(services: SMTPServerContext, client: ClientInfo) {
+        self.services = services
+        self.client = client
+        self.session = SMTPServerSession(configuration: services.configuration, client: client)
+        self.framer = LineFramer(maxLength: services.configuration.maxCommandLineLength)
+        self.spool = MessageSpool(directory: services.spoolDirectory)
+        var logger = services.logger
+        logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
+        self.logger = logger
+    }
+
+    // MARK: - Channel events
+
+    public func channelActive(context: ChannelHandlerContext) {
+        logger.debug("smtp connection opened", metadata: ["port": "\(client.port)"])
+        run(session.handle(.connected), context: context)
+        flushIfNeeded(context: context)
+        armIdleTimer(context: context)
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        idleTimer?.cancel()
+        if !storing { spool.reset() }
+        logger.debug("smtp connection closed", metadata: ["bytes": "\(sessionBytes)"])
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        guard !closed else { return }
+        sessionBytes += Int64(incoming.readableBytes)
+        if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
+        if services.maxSessionBytes > 0 && sessionBytes > services.maxSessionBytes {
+            buffer = nil
+            logger.notice("smtp session byte limit exceeded", metadata: ["bytes": "\(sessionBytes)"])
+            run(session.handle(.sessionByteLimitExceeded), context: context)
+            flushIfNeeded(context: context)
+            return
+        }
+        armIdleTimer(context: context)
+        processInput(context: context)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        let buffered = buffer?.readableBytes ?? 0
+        if buffered >= maxBufferedInput || (!canConsumeInput && buffered > 0) {
+            readSuspended = true
+            return
+        }
+        context.read()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ShutdownRequested {
+            shutdownRequested = true
+            closeIfIdleForShutdown(context: context)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("smtp connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: - Input
+
+    /// Body bytes are consumed while the session waits for the body; command lines only when it waits for nothing.
+    private var canConsumeInput: Bool {
+        switch mode {
+        case .command: return !session.isAwaitingAnswer
+        case .data, .chunk: return true
+        }
+    }
+
+    private func processInput(context: ChannelHandlerContext) {
+        while !closed, !session.isClosed, canConsumeInput, var buf = buffer, buf.readableBytes > 0 {
+            buffer = nil
+            let progressed: Bool
+            switch mode {
+            case .command:
+                if let framed = framer.next(from: &buf) {
+                    buffer = buf
+                    switch framed {
+                    case .line(let bytes):
+                        run(session.handle(.line(bytes)), context: context)
+                    case .tooLong:
+                        run(session.handle(.lineTooLong), context: context)
+                    case .bareLineFeed:
+                        // RFC 5321 §2.3.8: lines end with CRLF; the session refuses the line without running it.
+                        run(session.handle(.bareLineFeed), context: context)
+                    }
+                    progressed = true
+                } else {
+                    buffer = buf
+                    progressed = false
+                }
+            case .data(var decoder):
+                var out: [UInt8] = []
+                let result = buf.withUnsafeReadableBytes { decoder.decode($0, into: &out) }
+                buf.moveReaderIndex(forwardBy: result.consumed)
+                buffer = buf
+                if !out.isEmpty { spool.append(out) }
+                if result.finished {
+                    mode = .command
+                    let outcome: BodyOutcome = decoder.error ?? (spool.hasFailed ? .storageFailure : .complete(octets: decoder.octetsDecoded))
+                    setIdleTimeout(context: context)
+                    run(session.handle(.dataReceived(outcome)), context: context)
+                } else {
+                    mode = .data(decoder)
+                }
+                progressed = result.finished
+            case .chunk(let remaining, let keep):
+                let n = min(remaining, buf.readableBytes)
+                if keep {
+                    var out: [UInt8] = []
+                    buf.withUnsafeReadableBytes { raw in
+                        let slice = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                        if chunkDecoder == nil { chunkDecoder = makeChunkDecoder() }
+                        chunkDecoder?.decode(slice, into: &out)
+                    }
+                    if !out.isEmpty { spool.append(out) }
+                }
+                buf.moveReaderIndex(forwardBy: n)
+                buffer = buf
+                if remaining - n == 0 {
+                    mode = .command
+                    completeChunk(octets: n, keep: keep, context: context)
+                    progressed = true
+                } else {
+                    mode = .chunk(remaining: remaining - n, keep: keep)
+                    progressed = false
+                }
+            }
+            if buffer?.readableBytes == 0 { buffer = nil }
+            if !progressed { break }
+        }
+        if !canConsumeInput { flushIfNeeded(context: context) }
+        if shutdownRequested { closeIfIdleForShutdown(context: context) }
+        resumeReadingIfPossible(context: context)
+    }
+
+    private func resumeReadingIfPossible(context: ChannelHandlerContext) {
+        guard readSuspended, !closed else { return }
+        let buffered = buffer?.readableBytes ?? 0
+        if buffered < maxBufferedInput && (canConsumeInput || buffered == 0) {
+            readSuspended = false
+            context.read()
+        }
+    }
+
+    // MARK: - Actions
+
+    private func run(_ actions: [SMTPServerAction], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .send(let reply):
+                var out = context.channel.allocator.buffer(capacity: 64)
+                out.writeBytes(reply.encoded)
+                context.write(wrapOutboundOut(out), promise: nil)
+                outputPending = true
+                if reply.code.isTransientFailure || reply.code.isPermanentFailure {
+                    logger.debug("smtp reply", metadata: ["reply": "\(reply.code) \(reply.lines.first ?? "")"])
+                }
+            case .resolveRecipient(let query):
+                resolve(query, context: context)
+            case .receiveData:
+                mode = .data(DataDecoder(maxMessageSize: services.configuration.maxMessageSize,
+                                         maxLineLength: services.configuration.maxTextLineLength))
+                setIdleTimeout(context: context)
+            case .receiveChunk(let size, let keep):
+                if size == 0 {
+                    // A zero-length chunk (BDAT 0 LAST) completes at once.
+                    mode = .command
+                    completeChunk(octets: 0, keep: keep, context: context)
+                } else {
+                    mode = .chunk(remaining: size, keep: keep)
+                }
+            case .storeMessage(let envelope):
+                store(envelope, context: context)
+            case .discardMessage:
+                chunkDecoder = nil
+                if !storing { spool.reset() }
+            case .transactionEnded(let summary):
+                logTransaction(summary)
+            case .close:
+                closeConnection(context: context)
+                return
+            }
+        }
+    }
+
+    /// Answers a finished BDAT chunk; after a kept LAST chunk the decoder checks the message's end first.
+    private func completeChunk(octets: Int, keep: Bool, context: ChannelHandlerContext) {
+        let outcome: BodyOutcome
+        if !keep {
+            outcome = .complete(octets: Int64(octets))
+        } else {
+            if session.isAwaitingLastChunk {
+                var tail: [UInt8] = []
+                if chunkDecoder == nil { chunkDecoder = makeChunkDecoder() }
+                chunkDecoder?.finish(into: &tail)
+                if !tail.isEmpty { spool.append(tail) }
+            }
+            if let error = chunkDecoder?.error {
+                outcome = error
+            } else if spool.hasFailed {
+                outcome = .storageFailure
+            } else {
+                outcome = .complete(octets: Int64(octets))
+            }
+        }
+        run(session.handle(.chunkReceived(outcome)), context: context)
+    }
+
+    private func makeChunkDecoder() -> ChunkDecoder {
+        ChunkDecoder(maxMessageSize: services.configuration.maxMessageSize, maxLineLength: services.configuration.maxTextLineLength)
+    }
+
+    private func resolve(_ query: RecipientQuery, context: ChannelHandlerContext) {
+        let services = self.services
+        let client = self.client
+        let promise = context.eventLoop.makePromise(of: RecipientDecision.self)
+        promise.completeWithTask { await services.decide(query, client: client, isAuthenticated: false) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { decision in
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            handler.run(handler.session.handle(.recipientResolved(decision)), context: context)
+            handler.processInput(context: context)
+            handler.flushIfNeeded(context: context)
+        }
+    }
+
+    private func store(_ envelope: SMTPEnvelope, context: ChannelHandlerContext) {
+        chunkDecoder = nil
+        let body: MessageBody
+        do {
+            body = try spool.body()
+        } catch {
+            logger.error("spool failed", metadata: ["id": "\(envelope.queueID)", "error": "\(error)"])
+            spool.reset()
+            run(session.handle(.messageStored(.failed)), context: context)
+            return
+        }
+        let message = IncomingMessage(queueID: envelope.queueID, sender: envelope.sender,
+                                      localRecipients: envelope.localMailboxIDs, receivedAt: envelope.receivedAt,
+                                      traceHeaders: envelope.traceHeaders, body: body)
+        let store = services.store
+        storing = true
+        let promise = context.eventLoop.makePromise(of: [Int64].self)
+        promise.completeWithTask { try await store.deliver(message) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let logger = self.logger
+        promise.futureResult.whenComplete { result in
+            let (handler, context) = bound.value
+            handler.storing = false
+            handler.spool.reset()
+            let outcome: StoreOutcome
+            switch result {
+            case .success: outcome = .stored
+            case .failure(let error):
+                logger.error("message store failed", metadata: ["id": "\(envelope.queueID)", "error": "\(error)"])
+                outcome = .failed
+            }
+            guard !handler.closed else {
+                if case .success = result {
+                    // Stored, but the client is gone before it saw the 250: it may send again (at-least-once).
+                    logger.notice("message stored after client disconnected", metadata: ["id": "\(envelope.queueID)"])
+                }
+                return
+            }
+            handler.run(handler.session.handle(.messageStored(outcome)), context: context)
+            handler.processInput(context: context)
+            handler.flushIfNeeded(context: context)
+        }
+    }
+
+    private func logTransaction(_ summary: SMTPTransactionSummary) {
+        var metadata: Logger.Metadata = [
+            "result": "\(summary.reply.code)\(summary.reply.enhanced.map { " \($0)" } ?? "")",
+            "rcpt": "\(summary.recipients.map { "<\($0)>" }.joined(separator: ","))",
+        ]
+        if let id = summary.queueID { metadata["id"] = "\(id)" }
+        if let helo = summary.heloName { metadata["helo"] = "\(helo)" }
+        if let from = summary.sender { metadata["from"] = "\(from)" }
+        if let size = summary.size { metadata["size"] = "\(size)" }
+        if summary.reply.code.isPositiveCompletion {
+            logger.info("smtp message accepted", metadata: metadata)
+        } else {
+            metadata["reason"] = "\(summary.reply.lines.first ?? "")"
+            logger.info("smtp message rejected", metadata: metadata)
+        }
+    }
+
+    // MARK: - Flow control, timeouts, close
+
+    private func flushIfNeeded(context: ChannelHandlerContext) {
+        if outputPending && !closed {
+            outputPending = false
+            context.flush()
+        }
+    }
+
+    private func closeConnection(context: ChannelHandlerContext) {
+        guard !closed else { return }
+        closed = true
+        idleTimer?.cancel()
+        outputPending = false
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    private func closeIfIdleForShutdown(context: ChannelHandlerContext) {
+        guard case .command = mode, !session.isAwaitingAnswer, !storing, !closed else { return }
+        run(session.handle(.shutdown), context: context)
+        flushIfNeeded(context: context)
+    }
+
+    private func currentTimeout() -> TimeAmount {
+        if case .command = mode { return services.commandTimeout }
+        return services.dataTimeout
+    }
+
+    private func setIdleTimeout(context: ChannelHandlerContext) { armIdleTimer(context: context) }
+
+    private func armIdleTimer(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        guard !closed else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: currentTimeout()) {
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            if handler.storing || !handler.canConsumeInput {
+                handler.armIdleTimer(context: context)   // our own work is slow, not the client
+                return
+            }
+            handler.logger.info("smtp idle timeout")
+            handler.run(handler.session.handle(.timeout), context: context)
+            handler.flushIfNeeded(context: context)
+        }
+    }
+}

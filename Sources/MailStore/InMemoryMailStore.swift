@@ -1,0 +1,365 @@
+/// An in-memory `MailStore` for tests and experiments: the same rules as the SQLite backend
+/// (see MailStore.swift), nothing durable. All state sits behind one lock.
+///
+/// Implements the postmaster rules of RFC 5321 §4.5.1 and the bare `<Postmaster>` of §4.1.1.3.
+import Foundation
+import MailCore
+
+public final class InMemoryMailStore: MailStore, @unchecked Sendable {
+    struct Domain {
+        var id: Int64
+        var name: String
+        var postmasterID: Int64?
+        var createdAt: Date
+    }
+
+    struct Mailbox {
+        var id: Int64
+        var address: String
+        var domain: String
+        var passwordHash: String?
+        var isLocked: Bool
+        var isAdmin: Bool
+        var createdAt: Date
+    }
+
+    struct Message {
+        var queueID: String
+        var sender: String
+        var receivedAt: Date
+        var bytes: [UInt8]
+    }
+
+    struct Delivery {
+        var mailboxID: Int64
+        var messageID: Int64
+    }
+
+    struct State {
+        var closed = false
+        var nextDomainID: Int64 = 1
+        var nextMailboxID: Int64 = 1
+        var nextMessageID: Int64 = 1
+        var nextDeliveryID: Int64 = 1
+        var domains: [String: Domain] = [:]
+        var mailboxes: [Int64: Mailbox] = [:]
+        var mailboxByKey: [String: Int64] = [:]
+        var messages: [Int64: Message] = [:]
+        /// Delivery id → record; ids only grow.
+        var deliveries: [Int64: Delivery] = [:]
+
+        func checkOpen() throws {
+            if closed { throw StoreError.backend("store is closed") }
+        }
+
+        func info(_ m: Mailbox) -> MailboxInfo {
+            var count = 0
+            var total: Int64 = 0
+            for d in deliveries.values where d.mailboxID == m.id {
+                count += 1
+                total += Int64(messages[d.messageID]?.bytes.count ?? 0)
+            }
+            return MailboxInfo(id: m.id, address: m.address, domain: m.domain, passwordHash: m.passwordHash,
+                               isLocked: m.isLocked, isAdmin: m.isAdmin, createdAt: m.createdAt,
+                               messageCount: count, totalSize: total)
+        }
+
+        func domainInfo(_ d: Domain) -> DomainInfo {
+            DomainInfo(name: d.name, postmaster: d.postmasterID.flatMap { mailboxes[$0]?.address }, createdAt: d.createdAt)
+        }
+
+        /// Removes the deliveries for which `predicate` holds, then bodies nothing references.
+        mutating func removeDeliveries(where predicate: (Delivery) -> Bool) {
+            var touched = Set<Int64>()
+            for (id, d) in deliveries where predicate(d) {
+                deliveries[id] = nil
+                touched.insert(d.messageID)
+            }
+            guard !touched.isEmpty else { return }
+            let stillReferenced = Set(deliveries.values.map(\.messageID))
+            for id in touched where !stillReferenced.contains(id) { messages[id] = nil }
+        }
+
+        mutating func removeMailbox(id: Int64) {
+            guard let m = mailboxes[id] else { return }
+            removeDeliveries { $0.mailboxID == id }
+            mailboxes[id] = nil
+            mailboxByKey[m.address] = nil
+            for (name, d) in domains where d.postmasterID == id { domains[name]?.postmasterID = nil }
+        }
+
+        mutating func createMailbox(key: String, domain: String, passwordHash: String?, isAdmin: Bool) -> Mailbox {
+            let m = Mailbox(id: nextMailboxID, address: key, domain: domain, passwordHash: passwordHash,
+                            isLocked: false, isAdmin: isAdmin, createdAt: Date())
+            nextMailboxID += 1
+            mailboxes[m.id] = m
+            mailboxByKey[key] = m.id
+            return m
+        }
+
+        /// postmaster@domain: real mailbox, chosen postmaster, first admin, else auto-created.
+        mutating func postmaster(of domain: Domain) -> RecipientResolution {
+            let key = "postmaster@\(domain.name)"
+            if let id = mailboxByKey[key], let m = mailboxes[id] { return .mailbox(id: m.id, address: m.address) }
+            if let id = domain.postmasterID, let m = mailboxes[id] { return .mailbox(id: m.id, address: m.address) }
+            if let admin = firstAdmin() { return .mailbox(id: admin.id, address: admin.address) }
+            let m = createMailbox(key: key, domain: domain.name, passwordHash: nil, isAdmin: false)
+            return .mailbox(id: m.id, address: m.address)
+        }
+
+        func firstAdmin() -> Mailbox? {
+            mailboxes.values.filter(\.isAdmin).min { $0.id < $1.id }
+        }
+
+        mutating func updateMailbox(_ address: EmailAddress, _ change: (inout Mailbox) -> Void) throws {
+            try checkOpen()
+            guard let id = mailboxByKey[address.lookupKey], var m = mailboxes[id] else {
+                throw StoreError.mailboxNotFound(address.lookupKey)
+            }
+            change(&m)
+            mailboxes[id] = m
+        }
+    }
+
+    /// Every access to the state goes through `state.withLock` (NSLock: available on every platform).
+    private let state = LockedState(State())
+
+    public init() {}
+
+    // MARK: - UserDirectory
+
+    public func addDomain(_ name: String) async throws -> DomainInfo {
+        let normalized = try StoreNames.domain(name)
+        return try state.withLock { s in
+            try s.checkOpen()
+            guard s.domains[normalized] == nil else { throw StoreError.domainExists(normalized) }
+            let d = Domain(id: s.nextDomainID, name: normalized, postmasterID: nil, createdAt: Date())
+            s.nextDomainID += 1
+            s.domains[normalized] = d
+            return s.domainInfo(d)
+        }
+    }
+
+    public func removeDomain(_ name: String, force: Bool) async throws {
+        let normalized = try StoreNames.domain(name)
+        try state.withLock { s in
+            try s.checkOpen()
+            guard s.domains[normalized] != nil else { throw StoreError.domainNotFound(normalized) }
+            let ids = s.mailboxes.values.filter { $0.domain == normalized }.map(\.id)
+            if !ids.isEmpty && !force { throw StoreError.domainNotEmpty(normalized, mailboxes: ids.count) }
+            for id in ids { s.removeMailbox(id: id) }
+            s.domains[normalized] = nil
+        }
+    }
+
+    public func domains() async throws -> [DomainInfo] {
+        try state.withLock { s in
+            try s.checkOpen()
+            return s.domains.values.map { s.domainInfo($0) }.sorted { StoreNames.octetOrder($0.name, $1.name) }
+        }
+    }
+
+    public func isLocalDomain(_ name: String) async throws -> Bool {
+        guard let normalized = try? StoreNames.domain(name) else { return false }
+        return try state.withLock { s in
+            try s.checkOpen()
+            return s.domains[normalized] != nil
+        }
+    }
+
+    public func setPostmaster(domain: String, mailbox: String?) async throws {
+        let normalized = try StoreNames.domain(domain)
+        let key = mailbox.map(StoreNames.mailboxKey)
+        try state.withLock { s in
+            try s.checkOpen()
+            guard s.domains[normalized] != nil else { throw StoreError.domainNotFound(normalized) }
+            var chosen: Int64?
+            if let key {
+                guard let id = s.mailboxByKey[key] else { throw StoreError.mailboxNotFound(key) }
+                chosen = id
+            }
+            s.domains[normalized]?.postmasterID = chosen
+        }
+    }
+
+    public func addMailbox(_ address: EmailAddress, passwordHash: String?, isAdmin: Bool) async throws -> MailboxInfo {
+        let key = address.lookupKey
+        return try state.withLock { s in
+            try s.checkOpen()
+            guard s.domains[address.domain] != nil else { throw StoreError.notLocalDomain(address.domain) }
+            guard s.mailboxByKey[key] == nil else { throw StoreError.mailboxExists(key) }
+            let m = s.createMailbox(key: key, domain: address.domain, passwordHash: passwordHash, isAdmin: isAdmin)
+            return s.info(m)
+        }
+    }
+
+    public func removeMailbox(_ address: EmailAddress) async throws {
+        try state.withLock { s in
+            try s.checkOpen()
+            guard let id = s.mailboxByKey[address.lookupKey] else { throw StoreError.mailboxNotFound(address.lookupKey) }
+            s.removeMailbox(id: id)
+        }
+    }
+
+    public func mailboxes(domain: String?) async throws -> [MailboxInfo] {
+        let filter = domain.map { (try? StoreNames.domain($0)) ?? $0.lowercased() }
+        return try state.withLock { s in
+            try s.checkOpen()
+            return s.mailboxes.values
+                .filter { filter == nil || $0.domain == filter }
+                .map { s.info($0) }
+                .sorted { StoreNames.octetOrder($0.address, $1.address) }
+        }
+    }
+
+    public func mailbox(_ address: EmailAddress) async throws -> MailboxInfo? {
+        try state.withLock { s in
+            try s.checkOpen()
+            return s.mailboxByKey[address.lookupKey].flatMap { s.mailboxes[$0] }.map { s.info($0) }
+        }
+    }
+
+    public func mailbox(id: Int64) async throws -> MailboxInfo? {
+        try state.withLock { s in
+            try s.checkOpen()
+            return s.mailboxes[id].map { s.info($0) }
+        }
+    }
+
+    public func setPasswordHash(_ hash: String, for address: EmailAddress) async throws {
+        try state.withLock { s in try s.updateMailbox(address) { $0.passwordHash = hash } }
+    }
+
+    public func setLocked(_ locked: Bool, for address: EmailAddress) async throws {
+        try state.withLock { s in try s.updateMailbox(address) { $0.isLocked = locked } }
+    }
+
+    public func setAdmin(_ isAdmin: Bool, for address: EmailAddress) async throws {
+        try state.withLock { s in try s.updateMailbox(address) { $0.isAdmin = isAdmin } }
+    }
+
+    public func resolveRecipient(_ address: EmailAddress) async throws -> RecipientResolution {
+        try state.withLock { s in
+            try s.checkOpen()
+            guard let domain = s.domains[address.domain] else { return .notLocal }
+            if let id = s.mailboxByKey[address.lookupKey], let m = s.mailboxes[id] {
+                return .mailbox(id: m.id, address: m.address)
+            }
+            if StoreNames.isPostmaster(address) { return s.postmaster(of: domain) }
+            return .unknownUser
+        }
+    }
+
+    public func resolveBarePostmaster() async throws -> RecipientResolution {
+        try state.withLock { s in
+            try s.checkOpen()
+            if let admin = s.firstAdmin() { return .mailbox(id: admin.id, address: admin.address) }
+            guard let first = s.domains.values.min(by: { $0.id < $1.id }) else { return .notLocal }
+            return s.postmaster(of: first)
+        }
+    }
+
+    // MARK: - MessageStore
+
+    public func deliver(_ message: IncomingMessage) async throws -> [Int64] {
+        var bytes = message.traceHeaders
+        switch message.body {
+        case .bytes(let b):
+            bytes.append(contentsOf: b)
+        case .file(let path, let size):
+            var reader = try SpoolFileReader(path: path, size: size)
+            while let chunk = try reader.read() { bytes.append(contentsOf: chunk) }
+        }
+        var seen = Set<Int64>()
+        let recipients = message.localRecipients.filter { seen.insert($0).inserted }
+        let body = bytes
+        return try state.withLock { s in
+            try s.checkOpen()
+            for id in recipients where s.mailboxes[id] == nil { throw StoreError.mailboxNotFound("id \(id)") }
+            guard !recipients.isEmpty else { return [] }
+            let messageID = s.nextMessageID
+            s.nextMessageID += 1
+            s.messages[messageID] = Message(queueID: message.queueID, sender: message.sender.description,
+                                            receivedAt: message.receivedAt, bytes: body)
+            var ids: [Int64] = []
+            for mailboxID in recipients {
+                let id = s.nextDeliveryID
+                s.nextDeliveryID += 1
+                s.deliveries[id] = Delivery(mailboxID: mailboxID, messageID: messageID)
+                ids.append(id)
+            }
+            return ids
+        }
+    }
+
+    public func messages(mailboxID: Int64) async throws -> [MailboxMessage] {
+        try state.withLock { s in
+            try s.checkOpen()
+            return s.deliveries
+                .filter { $0.value.mailboxID == mailboxID }
+                .sorted { $0.key < $1.key }
+                .compactMap { id, d in
+                    guard let m = s.messages[d.messageID] else { return nil }
+                    return MailboxMessage(deliveryID: id, queueID: m.queueID, sender: m.sender,
+                                          receivedAt: m.receivedAt, size: Int64(m.bytes.count))
+                }
+        }
+    }
+
+    public func readMessage(mailboxID: Int64, deliveryID: Int64, offset: Int64, maxLength: Int) async throws -> [UInt8] {
+        try state.withLock { s in
+            try s.checkOpen()
+            guard let d = s.deliveries[deliveryID], d.mailboxID == mailboxID, let m = s.messages[d.messageID] else {
+                throw StoreError.messageNotFound(deliveryID)
+            }
+            guard offset >= 0 else { throw StoreError.backend("negative read offset") }
+            let count = Int64(m.bytes.count)
+            guard maxLength > 0, offset < count else { return [] }
+            let end = min(count, offset + Int64(maxLength))
+            return Array(m.bytes[Int(offset)..<Int(end)])
+        }
+    }
+
+    public func deleteMessages(mailboxID: Int64, deliveryIDs: [Int64]) async throws {
+        let ids = Set(deliveryIDs)
+        try state.withLock { s in
+            try s.checkOpen()
+            var doomed = Set<Int64>()
+            for id in ids {
+                if let d = s.deliveries[id], d.mailboxID == mailboxID { doomed.insert(id) }
+            }
+            var touched = Set<Int64>()
+            for id in doomed {
+                if let d = s.deliveries.removeValue(forKey: id) { touched.insert(d.messageID) }
+            }
+            let stillReferenced = Set(s.deliveries.values.map(\.messageID))
+            for id in touched where !stillReferenced.contains(id) { s.messages[id] = nil }
+        }
+    }
+
+    /// Bodies currently stored (for tests of body cleanup).
+    public func storedMessageCount() async throws -> Int {
+        try state.withLock { s in
+            try s.checkOpen()
+            return s.messages.count
+        }
+    }
+
+    public func close() async throws {
+        state.withLock { $0.closed = true }
+    }
+}
+
+/// A value behind an `NSLock`.
+final class LockedState<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

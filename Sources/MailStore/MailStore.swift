@@ -1,0 +1,62 @@
+import MailCore
+
+/// Domains and mailboxes: what the admin CLI manages and what SMTP/POP3 look up.
+/// Every method is safe to call concurrently, from several processes on the same data
+/// (the CLI acts on the data of a running server).
+public protocol UserDirectory: Sendable {
+    func addDomain(_ name: String) async throws -> DomainInfo
+    /// Removes a domain. Without `force` it fails with `.domainNotEmpty` while mailboxes exist;
+    /// with `force` it removes the mailboxes and their messages too.
+    func removeDomain(_ name: String, force: Bool) async throws
+    func domains() async throws -> [DomainInfo]
+    func isLocalDomain(_ name: String) async throws -> Bool
+    /// Chooses the mailbox (lookup key) that receives `postmaster@domain`; nil returns to the default.
+    func setPostmaster(domain: String, mailbox: String?) async throws
+
+    /// Creates a mailbox in an existing local domain (`.notLocalDomain` otherwise).
+    func addMailbox(_ address: EmailAddress, passwordHash: String?, isAdmin: Bool) async throws -> MailboxInfo
+    /// Removes a mailbox and every message only it referenced.
+    func removeMailbox(_ address: EmailAddress) async throws
+    /// Mailboxes, sorted by address; only those of `domain` when given.
+    func mailboxes(domain: String?) async throws -> [MailboxInfo]
+    func mailbox(_ address: EmailAddress) async throws -> MailboxInfo?
+    func mailbox(id: Int64) async throws -> MailboxInfo?
+    func setPasswordHash(_ hash: String, for address: EmailAddress) async throws
+    func setLocked(_ locked: Bool, for address: EmailAddress) async throws
+    func setAdmin(_ isAdmin: Bool, for address: EmailAddress) async throws
+
+    /// Decides what RCPT TO a given address means. Case-insensitive on the whole address.
+    ///
+    /// `postmaster@<local domain>` (any case, RFC 5321 §4.5.1) always resolves to a mailbox:
+    /// a real `postmaster@domain` mailbox if one exists, else the domain's chosen postmaster,
+    /// else the first admin mailbox (lowest id), else a `postmaster@domain` mailbox created on the spot
+    /// without a password (the admin sets one with `petrel mailbox passwd`). It is never `.unknownUser`.
+    func resolveRecipient(_ address: EmailAddress) async throws -> RecipientResolution
+    /// The bare `RCPT TO:<Postmaster>` (RFC 5321 §4.1.1.3): the first admin mailbox, else the
+    /// postmaster of the first local domain (as above); `.notLocal` when there is no local domain.
+    func resolveBarePostmaster() async throws -> RecipientResolution
+}
+
+/// Messages: stored once, with one delivery record per recipient mailbox.
+public protocol MessageStore: Sendable {
+    /// Makes the message durable: the body once, one delivery record per distinct local recipient,
+    /// all in one transaction that is on stable storage (fsync'd) before this returns.
+    /// Concurrent calls share commits (group commit). Nothing is visible if it throws.
+    /// Returns the delivery record ids, in the order of `message.localRecipients` (duplicates removed).
+    func deliver(_ message: IncomingMessage) async throws -> [Int64]
+
+    /// The messages of a mailbox, oldest first, from the index (bodies are not read).
+    func messages(mailboxID: Int64) async throws -> [MailboxMessage]
+    /// Reads up to `maxLength` octets of a delivered message from `offset`; an empty result means the end.
+    /// The delivery must belong to `mailboxID` (`.messageNotFound` otherwise).
+    func readMessage(mailboxID: Int64, deliveryID: Int64, offset: Int64, maxLength: Int) async throws -> [UInt8]
+    /// Removes these deliveries from the mailbox in one atomic transaction, and any message body
+    /// no delivery references any more. Ids that are already gone are ignored.
+    func deleteMessages(mailboxID: Int64, deliveryIDs: [Int64]) async throws
+}
+
+/// A complete backend: SQLite (the embedded default), in-memory (tests), PostgreSQL (later).
+public protocol MailStore: UserDirectory, MessageStore {
+    /// Flushes and closes. Further calls fail.
+    func close() async throws
+}

@@ -1,0 +1,71 @@
+/// Helpers every MailStore backend shares: name normalisation (so all backends accept and reject
+/// the same domain names and keys), the byte ordering used for sorting, and chunked reading of
+/// spooled `.file` message bodies.
+///
+/// Domain names follow RFC 5321 §4.1.2 `Domain` (with RFC 6531 U-labels), lower-cased.
+/// `postmaster` is matched case-insensitively (RFC 5321 §4.5.1).
+import Foundation
+import MailCore
+
+public enum StoreNames {
+    /// Validates and lower-cases an administrator-given domain name (`.invalidDomain` otherwise).
+    /// Domain = sub-domain *("." sub-domain)   (RFC 5321 §4.1.2; no address literals, no trailing dot)
+    public static func domain(_ text: String) throws -> String {
+        guard let name = MailboxSyntax.normalizeDomain(text) else { throw StoreError.invalidDomain(text) }
+        return name
+    }
+
+    /// The lookup key for an administrator-given mailbox text: a parsed address's `lookupKey`,
+    /// else the text lower-cased (so it still matches nothing rather than failing oddly).
+    public static func mailboxKey(_ text: String) -> String {
+        if let address = EmailAddress(text) { return address.lookupKey }
+        return text.lowercased()
+    }
+
+    /// True when the local part is `postmaster` in any case (RFC 5321 §4.5.1).
+    public static func isPostmaster(_ address: EmailAddress) -> Bool {
+        address.localPart.lowercased() == "postmaster"
+    }
+
+    /// Orders strings by their UTF-8 octets, as SQLite's BINARY collation does, so that every backend
+    /// sorts the same way.
+    public static func octetOrder(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+}
+
+/// Reads a spooled message body in chunks (never the whole file at once).
+public struct SpoolFileReader: ~Copyable {
+    /// Largest chunk handed out by `read`.
+    public static let chunkSize = 256 * 1024
+    private let handle: FileHandle
+    private var remaining: Int64
+
+    /// Opens `path`, which must hold at least `size` octets (only `size` are read).
+    public init(path: String, size: Int64) throws {
+        guard size >= 0 else { throw StoreError.backend("negative body size for \(path)") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StoreError.backend("cannot open spool file \(path)")
+        }
+        self.handle = handle
+        self.remaining = size
+    }
+
+    deinit { try? handle.close() }
+
+    /// The next chunk (at most `chunkSize` octets), or nil at the end of the declared size.
+    /// Throws `.backend` when the file is shorter than declared.
+    public mutating func read() throws -> [UInt8]? {
+        guard remaining > 0 else { return nil }
+        let want = Int(min(remaining, Int64(Self.chunkSize)))
+        let data: Data?
+        do {
+            data = try handle.read(upToCount: want)
+        } catch {
+            throw StoreError.backend("cannot read spool file: \(error)")
+        }
+        guard let data, !data.isEmpty else { throw StoreError.backend("spool file shorter than its declared size") }
+        remaining -= Int64(data.count)
+        return Array(data)
+    }
+}

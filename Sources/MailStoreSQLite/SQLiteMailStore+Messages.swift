@@ -1,0 +1,139 @@
+/// The `MessageStore` half of the SQLite store: deliver (group commit, bodies streamed into a
+/// zeroblob through incremental BLOB I/O), listing, ranged reads and atomic deletion.
+/// Delivery ids are AUTOINCREMENT rowids: never reused, they serve as POP3 UIDLs (RFC 1939 §7).
+import Foundation
+import GRDB
+import MailCore
+import MailStore
+
+extension SQLiteMailStore {
+    public func deliver(_ message: IncomingMessage) async throws -> [Int64] {
+        try checkOpen()
+        return try await committer.submit(message)
+    }
+
+    /// Inserts one message and its deliveries (called inside a SAVEPOINT of a batch transaction).
+    static func insert(_ message: IncomingMessage, into db: Database) throws -> [Int64] {
+        var seen = Set<Int64>()
+        let recipients = message.localRecipients.filter { seen.insert($0).inserted }
+        guard !recipients.isEmpty else { return [] }
+        let exists = try db.cachedStatement(sql: "SELECT 1 FROM mailboxes WHERE id = ?")
+        for id in recipients where try Int.fetchOne(exists, arguments: [id]) == nil {
+            throw StoreError.mailboxNotFound("id \(id)")
+        }
+        let size = message.storedSize
+        guard size >= 0, size <= Int64(Int32.max) else { throw StoreError.backend("message too large for the store (\(size) octets)") }
+        try db.cachedStatement(sql: """
+            INSERT INTO messages (queue_id, sender, received_at, size, body) VALUES (?, ?, ?, ?, zeroblob(?))
+            """).execute(arguments: [message.queueID, message.sender.description,
+                                     message.receivedAt.timeIntervalSince1970, size, size])
+        let messageID = db.lastInsertedRowID
+        if size > 0 {
+            let blob = try BlobIO.Handle(db, messageID: messageID, writable: true)
+            guard blob.length == Int(size) else { throw StoreError.backend("blob has the wrong size") }
+            var offset = 0
+            if !message.traceHeaders.isEmpty {
+                try blob.write(message.traceHeaders, at: offset)
+                offset += message.traceHeaders.count
+            }
+            switch message.body {
+            case .bytes(let bytes):
+                try blob.write(bytes, at: offset)
+                offset += bytes.count
+            case .file(let path, let fileSize):
+                var reader = try SpoolFileReader(path: path, size: fileSize)
+                while let chunk = try reader.read() {
+                    try blob.write(chunk, at: offset)
+                    offset += chunk.count
+                }
+            }
+            try blob.close()
+            guard offset == Int(size) else { throw StoreError.backend("wrote \(offset) of \(size) octets") }
+        }
+        let created = now
+        let insertDelivery = try db.cachedStatement(sql: """
+            INSERT INTO deliveries (mailbox_id, message_id, created_at) VALUES (?, ?, ?)
+            """)
+        var ids: [Int64] = []
+        ids.reserveCapacity(recipients.count)
+        for mailboxID in recipients {
+            try insertDelivery.execute(arguments: [mailboxID, messageID, created])
+            ids.append(db.lastInsertedRowID)
+        }
+        return ids
+    }
+
+    public func messages(mailboxID: Int64) async throws -> [MailboxMessage] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.id, m.queue_id, m.sender, m.received_at, m.size
+                FROM deliveries d JOIN messages m ON m.id = d.message_id
+                WHERE d.mailbox_id = ? ORDER BY d.id
+                """, arguments: [mailboxID]).map { row in
+                MailboxMessage(deliveryID: try row.decode(Int64.self, forColumn: "id"),
+                               queueID: try row.decode(String.self, forColumn: "queue_id"),
+                               sender: try row.decode(String.self, forColumn: "sender"),
+                               receivedAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "received_at")),
+                               size: try row.decode(Int64.self, forColumn: "size"))
+            }
+        }
+    }
+
+    public func readMessage(mailboxID: Int64, deliveryID: Int64, offset: Int64, maxLength: Int) async throws -> [UInt8] {
+        guard offset >= 0 else { throw StoreError.backend("negative read offset") }
+        return try await read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT m.id, m.size FROM deliveries d JOIN messages m ON m.id = d.message_id
+                WHERE d.id = ? AND d.mailbox_id = ?
+                """, arguments: [deliveryID, mailboxID]) else {
+                throw StoreError.messageNotFound(deliveryID)
+            }
+            let size = try row.decode(Int64.self, forColumn: "size")
+            guard maxLength > 0, offset < size else { return [] }
+            let blob = try BlobIO.Handle(db, messageID: try row.decode(Int64.self, forColumn: "id"), writable: false)
+            let bytes = try blob.read(at: Int(offset), maxLength: maxLength)
+            try blob.close()
+            return bytes
+        }
+    }
+
+    public func deleteMessages(mailboxID: Int64, deliveryIDs: [Int64]) async throws {
+        let ids = Array(Set(deliveryIDs))
+        guard !ids.isEmpty else { try checkOpen(); return }
+        try await write { db in
+            var messageIDs: [Int64] = []
+            for chunk in ids.chunked(500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let args = StatementArguments([mailboxID] + chunk)
+                messageIDs += try Int64.fetchAll(db, sql: """
+                    SELECT DISTINCT message_id FROM deliveries WHERE mailbox_id = ? AND id IN (\(marks))
+                    """, arguments: args)
+                try db.execute(sql: "DELETE FROM deliveries WHERE mailbox_id = ? AND id IN (\(marks))", arguments: args)
+            }
+            try Self.deleteUnreferencedMessages(db, among: messageIDs)
+        }
+    }
+
+    /// Deletes those of `messageIDs` that no delivery references any more.
+    static func deleteUnreferencedMessages(_ db: Database, among messageIDs: [Int64]) throws {
+        let unique = Array(Set(messageIDs))
+        for chunk in unique.chunked(500) {
+            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+            try db.execute(sql: """
+                DELETE FROM messages WHERE id IN (\(marks))
+                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id)
+                """, arguments: StatementArguments(chunk))
+        }
+    }
+
+    /// Number of stored message bodies (for tests of body cleanup).
+    public func storedMessageCount() async throws -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") ?? 0 }
+    }
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

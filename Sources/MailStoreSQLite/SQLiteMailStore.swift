@@ -1,0 +1,380 @@
+/// The embedded default store: one SQLite file (`<directory>/petrel.sqlite`) through GRDB's
+/// `DatabasePool` (WAL: readers never block the writer). Durable: `PRAGMA synchronous=FULL` on the
+/// writer, so every COMMIT is fsync'd; `deliver()` uses group commit (GroupCommitter.swift).
+/// Several processes may use the same file at once (the CLI next to a running server): writes take
+/// `BEGIN IMMEDIATE` and wait up to `busyTimeout` for the lock.
+///
+/// This file: opening, options, errors and the `UserDirectory` half (domains, mailboxes, the postmaster
+/// rules of RFC 5321 §4.5.1 / §4.1.1.3). Messages are in SQLiteMailStore+Messages.swift.
+import Foundation
+import GRDB
+import MailCore
+import MailStore
+
+public final class SQLiteMailStore: MailStore {
+    public struct Options: Sendable {
+        /// Most deliveries committed in one transaction.
+        public var maxBatch: Int = 256
+        /// How long a write waits for another connection's lock (seconds).
+        public var busyTimeout: TimeInterval = 10
+        /// Open without writing (no migrations); every write fails.
+        public var readOnly = false
+
+        public init(maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false) {
+            self.maxBatch = maxBatch
+            self.busyTimeout = busyTimeout
+            self.readOnly = readOnly
+        }
+    }
+
+    /// The database file name inside the store directory.
+    public static let fileName = "petrel.sqlite"
+
+    /// Path of the database file.
+    public let path: String
+    let pool: DatabasePool
+    let committer: GroupCommitter
+    private let closedFlag = ClosedFlag()
+
+    /// Opens (creating if needed) `<directory>/petrel.sqlite` and runs the migrations.
+    public init(directory: String, options: Options = .init()) throws {
+        if !options.readOnly {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw StoreError.backend("cannot create store directory \(directory): \(error)")
+            }
+        }
+        path = (directory as NSString).appendingPathComponent(Self.fileName)
+        var config = Configuration()
+        config.readonly = options.readOnly
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(max(0, options.busyTimeout))
+        config.label = "petrel-store"
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            if !options.readOnly {
+                try Schema.migrator().migrate(pool)
+                // GRDB sets synchronous=NORMAL in WAL mode; mail must survive power loss once acknowledged.
+                try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                }
+            }
+        } catch {
+            throw Self.storeError(error)
+        }
+        self.pool = pool
+        self.committer = GroupCommitter(writer: pool, maxBatch: options.maxBatch) { db, message in
+            try SQLiteMailStore.insert(message, into: db)
+        }
+    }
+
+    /// Number of write transactions `deliver()` has run (each covers one or more deliveries).
+    public var deliverTransactionCount: Int { committer.batchCount }
+
+    public func close() async throws {
+        guard closedFlag.close() else { return }
+        await committer.close()
+        do {
+            try pool.close()
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// Reads an integer PRAGMA on the writer connection (for tests: `synchronous`, `foreign_keys`).
+    func writerPragma(_ name: String) async throws -> Int? {
+        guard name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }) else { return nil }
+        try checkOpen()
+        do {
+            return try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA \(name)") }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    func checkOpen() throws {
+        if closedFlag.isClosed { throw StoreError.backend("store is closed") }
+    }
+
+    /// Any error as a `StoreError` (store errors pass through; the rest becomes `.backend`).
+    static func storeError(_ error: any Error) -> StoreError {
+        if let e = error as? StoreError { return e }
+        if let e = error as? DatabaseError { return .backend("\(e.resultCode): \(e.message ?? "database error")") }
+        return .backend(String(describing: error))
+    }
+
+    /// Runs a read through GRDB's async API, mapping errors.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try checkOpen()
+        do { return try await pool.read(body) } catch { throw Self.storeError(error) }
+    }
+
+    /// Runs a write transaction through GRDB's async API, mapping errors.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try checkOpen()
+        do { return try await pool.write(body) } catch { throw Self.storeError(error) }
+    }
+
+    static var now: Double { Date().timeIntervalSince1970 }
+
+    // MARK: - UserDirectory
+
+    public func addDomain(_ name: String) async throws -> DomainInfo {
+        let normalized = try StoreNames.domain(name)
+        return try await write { db in
+            if try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [normalized]) != nil {
+                throw StoreError.domainExists(normalized)
+            }
+            let created = Self.now
+            try db.execute(sql: "INSERT INTO domains (name, created_at) VALUES (?, ?)", arguments: [normalized, created])
+            return DomainInfo(name: normalized, postmaster: nil, createdAt: Date(timeIntervalSince1970: created))
+        }
+    }
+
+    public func removeDomain(_ name: String, force: Bool) async throws {
+        let normalized = try StoreNames.domain(name)
+        try await write { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [normalized]) else {
+                throw StoreError.domainNotFound(normalized)
+            }
+            let mailboxIDs = try Int64.fetchAll(db, sql: "SELECT id FROM mailboxes WHERE domain_id = ?", arguments: [id])
+            if !mailboxIDs.isEmpty && !force {
+                throw StoreError.domainNotEmpty(normalized, mailboxes: mailboxIDs.count)
+            }
+            for mailboxID in mailboxIDs { try Self.deleteMailbox(db, id: mailboxID) }
+            try db.execute(sql: "DELETE FROM domains WHERE id = ?", arguments: [id])
+        }
+    }
+
+    public func domains() async throws -> [DomainInfo] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT d.name, m.address AS postmaster, d.created_at FROM domains d
+                LEFT JOIN mailboxes m ON m.id = d.postmaster_id ORDER BY d.name
+                """).map { row in
+                DomainInfo(name: try row.decode(String.self, forColumn: "name"),
+                           postmaster: try row.decode(String?.self, forColumn: "postmaster"),
+                           createdAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "created_at")))
+            }
+        }
+    }
+
+    public func isLocalDomain(_ name: String) async throws -> Bool {
+        guard let normalized = try? StoreNames.domain(name) else { return false }
+        return try await read { db in
+            try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [normalized]) != nil
+        }
+    }
+
+    public func setPostmaster(domain: String, mailbox: String?) async throws {
+        let normalized = try StoreNames.domain(domain)
+        let key = mailbox.map(StoreNames.mailboxKey)
+        try await write { db in
+            guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [normalized]) else {
+                throw StoreError.domainNotFound(normalized)
+            }
+            var chosen: Int64?
+            if let key {
+                guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) else {
+                    throw StoreError.mailboxNotFound(key)
+                }
+                chosen = id
+            }
+            try db.execute(sql: "UPDATE domains SET postmaster_id = ? WHERE id = ?", arguments: [chosen, domainID])
+        }
+    }
+
+    public func addMailbox(_ address: EmailAddress, passwordHash: String?, isAdmin: Bool) async throws -> MailboxInfo {
+        let key = address.lookupKey
+        let domain = address.domain
+        return try await write { db in
+            guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [domain]) else {
+                throw StoreError.notLocalDomain(domain)
+            }
+            if try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) != nil {
+                throw StoreError.mailboxExists(key)
+            }
+            let created = Self.now
+            try db.execute(sql: """
+                INSERT INTO mailboxes (domain_id, address, password_hash, locked, is_admin, created_at)
+                VALUES (?, ?, ?, 0, ?, ?)
+                """, arguments: [domainID, key, passwordHash, isAdmin, created])
+            return MailboxInfo(id: db.lastInsertedRowID, address: key, domain: domain, passwordHash: passwordHash,
+                               isLocked: false, isAdmin: isAdmin, createdAt: Date(timeIntervalSince1970: created))
+        }
+    }
+
+    public func removeMailbox(_ address: EmailAddress) async throws {
+        let key = address.lookupKey
+        try await write { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) else {
+                throw StoreError.mailboxNotFound(key)
+            }
+            try Self.deleteMailbox(db, id: id)
+        }
+    }
+
+    /// Deletes a mailbox, its deliveries and the bodies nothing else references.
+    static func deleteMailbox(_ db: Database, id: Int64) throws {
+        let messageIDs = try Int64.fetchAll(db, sql: "SELECT DISTINCT message_id FROM deliveries WHERE mailbox_id = ?",
+                                            arguments: [id])
+        try db.execute(sql: "DELETE FROM deliveries WHERE mailbox_id = ?", arguments: [id])
+        try deleteUnreferencedMessages(db, among: messageIDs)
+        try db.execute(sql: "DELETE FROM mailboxes WHERE id = ?", arguments: [id])
+    }
+
+    static let mailboxSelect = """
+        SELECT m.id, m.address, d.name AS domain, m.password_hash, m.locked, m.is_admin, m.created_at,
+               (SELECT COUNT(*) FROM deliveries dl WHERE dl.mailbox_id = m.id) AS message_count,
+               (SELECT COALESCE(SUM(msg.size), 0) FROM deliveries dl JOIN messages msg ON msg.id = dl.message_id
+                 WHERE dl.mailbox_id = m.id) AS total_size
+        FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+        """
+
+    static func mailboxInfo(_ row: Row) throws -> MailboxInfo {
+        MailboxInfo(id: try row.decode(Int64.self, forColumn: "id"),
+                    address: try row.decode(String.self, forColumn: "address"),
+                    domain: try row.decode(String.self, forColumn: "domain"),
+                    passwordHash: try row.decode(String?.self, forColumn: "password_hash"),
+                    isLocked: try row.decode(Bool.self, forColumn: "locked"),
+                    isAdmin: try row.decode(Bool.self, forColumn: "is_admin"),
+                    createdAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "created_at")),
+                    messageCount: try row.decode(Int.self, forColumn: "message_count"),
+                    totalSize: try row.decode(Int64.self, forColumn: "total_size"))
+    }
+
+    public func mailboxes(domain: String?) async throws -> [MailboxInfo] {
+        let filter = domain.map { (try? StoreNames.domain($0)) ?? $0.lowercased() }
+        return try await read { db in
+            let rows: [Row]
+            if let filter {
+                rows = try Row.fetchAll(db, sql: Self.mailboxSelect + " WHERE d.name = ? ORDER BY m.address", arguments: [filter])
+            } else {
+                rows = try Row.fetchAll(db, sql: Self.mailboxSelect + " ORDER BY m.address")
+            }
+            return try rows.map(Self.mailboxInfo)
+        }
+    }
+
+    public func mailbox(_ address: EmailAddress) async throws -> MailboxInfo? {
+        let key = address.lookupKey
+        return try await read { db in
+            try Row.fetchOne(db, sql: Self.mailboxSelect + " WHERE m.address = ?", arguments: [key]).map(Self.mailboxInfo)
+        }
+    }
+
+    public func mailbox(id: Int64) async throws -> MailboxInfo? {
+        try await read { db in
+            try Row.fetchOne(db, sql: Self.mailboxSelect + " WHERE m.id = ?", arguments: [id]).map(Self.mailboxInfo)
+        }
+    }
+
+    public func setPasswordHash(_ hash: String, for address: EmailAddress) async throws {
+        try await updateMailbox(address, sql: "UPDATE mailboxes SET password_hash = ? WHERE address = ?", hash)
+    }
+
+    public func setLocked(_ locked: Bool, for address: EmailAddress) async throws {
+        try await updateMailbox(address, sql: "UPDATE mailboxes SET locked = ? WHERE address = ?", locked)
+    }
+
+    public func setAdmin(_ isAdmin: Bool, for address: EmailAddress) async throws {
+        try await updateMailbox(address, sql: "UPDATE mailboxes SET is_admin = ? WHERE address = ?", isAdmin)
+    }
+
+    private func updateMailbox(_ address: EmailAddress, sql: String, _ value: some DatabaseValueConvertible & Sendable) async throws {
+        let key = address.lookupKey
+        try await write { db in
+            try db.execute(sql: sql, arguments: [value, key])
+            if db.changesCount == 0 { throw StoreError.mailboxNotFound(key) }
+        }
+    }
+
+    public func resolveRecipient(_ address: EmailAddress) async throws -> RecipientResolution {
+        let key = address.lookupKey
+        let domain = address.domain
+        let isPostmaster = StoreNames.isPostmaster(address)
+        let found: RecipientResolution? = try await read { db in
+            guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [domain]) else {
+                return .notLocal
+            }
+            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) {
+                return .mailbox(id: id, address: key)
+            }
+            guard isPostmaster else { return .unknownUser }
+            return try Self.postmaster(db, domainID: domainID, domain: domain)
+        }
+        if let found { return found }
+        // The postmaster mailbox has to be created: do it (again checking everything) in a write.
+        return try await write { db in
+            guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [domain]) else {
+                return .notLocal
+            }
+            return try Self.postmaster(db, domainID: domainID, domain: domain, create: true) ?? .unknownUser
+        }
+    }
+
+    public func resolveBarePostmaster() async throws -> RecipientResolution {
+        let found: RecipientResolution? = try await read { db in
+            try Self.barePostmaster(db, create: false)
+        }
+        if let found { return found }
+        return try await write { db in try Self.barePostmaster(db, create: true) ?? .notLocal }
+    }
+
+    static func barePostmaster(_ db: Database, create: Bool) throws -> RecipientResolution? {
+        if let admin = try firstAdmin(db) { return admin }
+        guard let row = try Row.fetchOne(db, sql: "SELECT id, name FROM domains ORDER BY id LIMIT 1") else { return .notLocal }
+        return try postmaster(db, domainID: try row.decode(Int64.self, forColumn: "id"),
+                              domain: try row.decode(String.self, forColumn: "name"), create: create)
+    }
+
+    static func firstAdmin(_ db: Database) throws -> RecipientResolution? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT id, address FROM mailboxes WHERE is_admin = 1 ORDER BY id LIMIT 1")
+        else { return nil }
+        return .mailbox(id: try row.decode(Int64.self, forColumn: "id"), address: try row.decode(String.self, forColumn: "address"))
+    }
+
+    /// postmaster@domain: the real mailbox, else the chosen one, else the first admin, else (only when
+    /// `create`) a new password-less `postmaster@domain`. Nil when it would have to be created.
+    static func postmaster(_ db: Database, domainID: Int64, domain: String, create: Bool = false) throws -> RecipientResolution? {
+        let key = "postmaster@\(domain)"
+        if let id = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) {
+            return .mailbox(id: id, address: key)
+        }
+        if let row = try Row.fetchOne(db, sql: """
+            SELECT m.id, m.address FROM domains d JOIN mailboxes m ON m.id = d.postmaster_id WHERE d.id = ?
+            """, arguments: [domainID]) {
+            return .mailbox(id: try row.decode(Int64.self, forColumn: "id"), address: try row.decode(String.self, forColumn: "address"))
+        }
+        if let admin = try firstAdmin(db) { return admin }
+        guard create else { return nil }
+        try db.execute(sql: """
+            INSERT INTO mailboxes (domain_id, address, password_hash, locked, is_admin, created_at)
+            VALUES (?, ?, NULL, 0, 0, ?)
+            """, arguments: [domainID, key, now])
+        return .mailbox(id: db.lastInsertedRowID, address: key)
+    }
+}
+
+/// Set once by `close()`.
+final class ClosedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var closed = false
+
+    var isClosed: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return closed
+    }
+
+    /// Marks closed; false when it already was.
+    func close() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if closed { return false }
+        closed = true
+        return true
+    }
+}

@@ -1,0 +1,177 @@
+/// The POP3 server session state machine (RFC 1939 §3–§6, RFC 2449, RFC 5034): a value that takes
+/// `POP3ServerEvent`s and returns `POP3ServerAction`s. It never touches sockets or storage.
+///
+/// States: AUTHORIZATION (greeting, USER/PASS, AUTH PLAIN) → TRANSACTION (maildrop locked,
+/// STAT/LIST/RETR/TOP/DELE/RSET/UIDL/NOOP) → UPDATE (only after QUIT: the marked messages are
+/// deleted). A connection that drops or times out never reaches UPDATE, so nothing is deleted.
+///
+/// The command handlers live in `POP3ServerSession+Authorization.swift` and
+/// `POP3ServerSession+Transaction.swift`.
+import MailCore
+
+/// One POP3 server session: feed it events with `handle(_:)` and run the actions it returns.
+public struct POP3ServerSession: Sendable {
+    /// What the session waits for before it reads the next line.
+    enum Pending: Hashable, Sendable {
+        case none
+        /// `.authenticate` was emitted; waiting for `.authenticated`.
+        case authentication
+        /// AUTH PLAIN sent `+ `; the next line is the client's base64 response (RFC 5034 §4).
+        case saslResponse
+        /// `.sendMessage` was emitted; waiting for `.messageSent`.
+        case message
+        /// `.commitDeletions` was emitted; waiting for `.updateFinished`.
+        case update
+    }
+
+    public let configuration: POP3ServerConfiguration
+    public internal(set) var state: POP3State = .authorization
+    public internal(set) var isClosed = false
+    /// The maildrop snapshot; set in TRANSACTION and UPDATE.
+    public internal(set) var maildrop: POP3Maildrop?
+    /// The mailbox id from the successful login.
+    public internal(set) var mailboxID: Int64?
+    /// The login name that was verified (or is being verified).
+    public internal(set) var username: String?
+
+    var pending: Pending = .none
+    var greeted = false
+    /// The name given by USER, waiting for PASS.
+    var pendingUser: String?
+    var authFailures = 0
+    var errors = 0
+    /// True from a successful login until `.releaseMaildrop` was emitted.
+    var holdsMaildrop = false
+
+    public init(configuration: POP3ServerConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// True while the session waits for the adapter's answer to `.authenticate`, `.sendMessage` or
+    /// `.commitDeletions`; the adapter buffers lines meanwhile (PIPELINING, RFC 2449 §6.6).
+    public var isAwaitingAnswer: Bool {
+        switch pending {
+        case .authentication, .message, .update: return true
+        case .none, .saslResponse: return false
+        }
+    }
+
+    /// Feeds one event and returns the actions to run, in order.
+    public mutating func handle(_ event: POP3ServerEvent) -> [POP3ServerAction] {
+        if isClosed {
+            // A login that completes after the session closed took the lock: let it go.
+            if case .authenticated(.success) = event { return [.releaseMaildrop] }
+            return []
+        }
+        switch event {
+        case .connected:
+            guard !greeted else { return [] }
+            greeted = true
+            return [.send(POP3Response.ok("Petrel POP3 server ready").encoded)]
+        case .line(let bytes):
+            switch pending {
+            case .none: return command(bytes)
+            case .saslResponse: return saslResponse(bytes)
+            case .authentication, .message, .update: return []   // adapter bug: it must buffer
+            }
+        case .lineTooLong:
+            switch pending {
+            case .none, .saslResponse:
+                pending = .none
+                return protocolError(.err("Line too long"))
+            case .authentication, .message, .update:
+                return []
+            }
+        case .authenticated(let result):
+            guard pending == .authentication else { return [] }
+            pending = .none
+            return authenticated(result)
+        case .messageSent(let ok):
+            guard pending == .message else { return [] }
+            pending = .none
+            return ok ? [] : close()
+        case .updateFinished(let ok):
+            guard pending == .update else { return [] }
+            pending = .none
+            return updateFinished(ok)
+        case .timeout:
+            return timeout()
+        }
+    }
+
+    // MARK: - Dispatch
+
+    /// Parses and runs one command line.
+    mutating func command(_ bytes: [UInt8]) -> [POP3ServerAction] {
+        let parsed: POP3Command
+        do {
+            parsed = try POP3CommandParser.parse(bytes)
+        } catch {
+            return protocolError(.err(error.description))
+        }
+        if case .capa = parsed { return [send(capabilities())] }
+        switch state {
+        case .authorization: return authorizationCommand(parsed)
+        case .transaction: return transactionCommand(parsed)
+        case .update: return []   // unreachable: no lines are read in UPDATE
+        }
+    }
+
+    /// RFC 2449 §5: the capabilities, the same in AUTHORIZATION and TRANSACTION.
+    func capabilities() -> POP3Response {
+        var lines = ["TOP", "UIDL"]
+        if configuration.allowPlaintextAuth { lines.append("USER") }
+        lines += ["RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"]
+        if configuration.allowPlaintextAuth { lines.append("SASL \(SASLPlain.mechanismName)") }
+        if configuration.tlsAvailable { lines.append("STLS") }
+        lines.append("IMPLEMENTATION \(POP3Core.implementation)")
+        return .ok("Capability list follows", lines: lines)
+    }
+
+    // MARK: - Helpers
+
+    func send(_ response: POP3Response) -> POP3ServerAction { .send(response.encoded) }
+
+    /// Counts a protocol error; after `maxErrors` the session closes after the error reply.
+    mutating func protocolError(_ response: POP3Response) -> [POP3ServerAction] {
+        errors += 1
+        if errors >= configuration.maxErrors {
+            return close(sending: .err("Too many errors, closing connection"))
+        }
+        return [send(response)]
+    }
+
+    /// Ends the session: optional last reply, lock release if held, close.
+    mutating func close(sending response: POP3Response? = nil) -> [POP3ServerAction] {
+        var actions: [POP3ServerAction] = []
+        if let response { actions.append(send(response)) }
+        if holdsMaildrop {
+            holdsMaildrop = false
+            actions.append(.releaseMaildrop)
+        }
+        actions.append(.close)
+        isClosed = true
+        pending = .none
+        return actions
+    }
+
+    /// RFC 1939 §3 autologout: close without entering UPDATE.
+    mutating func timeout() -> [POP3ServerAction] {
+        switch pending {
+        case .update:
+            return []   // the commit is running; its answer closes the session
+        case .message:
+            return close()   // a reply now would corrupt the multi-line response in flight
+        case .none, .saslResponse, .authentication:
+            return close(sending: .err("Autologout timer expired, closing connection"))
+        }
+    }
+
+    mutating func updateFinished(_ ok: Bool) -> [POP3ServerAction] {
+        guard ok else {
+            return close(sending: .err(.sysTemp, "Some deleted messages not removed"))
+        }
+        let left = maildrop?.visibleCount ?? 0
+        return close(sending: .ok("Petrel POP3 server signing off (\(left) messages left)"))
+    }
+}

@@ -1,0 +1,96 @@
+/// The values that cross the boundary between `POP3ServerSession` and its adapter: configuration,
+/// the maildrop snapshot, authentication answers, events in and actions out (RFC 1939 §3–§6,
+/// RFC 2449, RFC 5034).
+
+/// Settings for one POP3 session.
+public struct POP3ServerConfiguration: Sendable {
+    /// The host name used in greetings and logs.
+    public var hostname: String
+    /// The longest command line the adapter's framer accepts, CRLF included. RFC 2449 §4 limits
+    /// commands to 255 octets; Petrel is lenient (up to 512 is reasonable) because AUTH PLAIN
+    /// initial responses for long addresses do not fit.
+    public var maxCommandLineLength: Int = 255 + 2
+    /// Whether USER/PASS and AUTH PLAIN are offered (the TLS work turns this off without TLS).
+    public var allowPlaintextAuth: Bool = true
+    /// Whether STLS is announced in CAPA (RFC 2595 §4). STLS itself is not implemented yet.
+    public var tlsAvailable: Bool = false
+    /// Failed logins allowed before the session sends `-ERR [AUTH]` and closes.
+    public var maxAuthFailures: Int = 3
+    /// Protocol errors (unknown commands, syntax errors, commands in the wrong state) allowed
+    /// before the session closes.
+    public var maxErrors: Int = 10
+
+    public init(hostname: String) {
+        self.hostname = hostname
+    }
+}
+
+/// One message of the maildrop snapshot taken at login.
+public struct MaildropEntry: Hashable, Sendable {
+    /// The store's delivery id; unique and never reused, so it is also the UIDL (RFC 1939 §7).
+    public var deliveryID: Int64
+    /// The exact size in octets as stored (CRLF line ends), as LIST and STAT report it.
+    public var size: Int64
+
+    public init(deliveryID: Int64, size: Int64) {
+        self.deliveryID = deliveryID
+        self.size = size
+    }
+}
+
+/// The adapter's answer to `.authenticate`.
+public enum AuthResult: Hashable, Sendable {
+    /// Credentials verified, the per-mailbox lock taken and the messages listed (RFC 1939 §4).
+    case success(mailboxID: Int64, maildrop: [MaildropEntry])
+    /// Wrong user or password: `-ERR [AUTH] Authentication failed` (never says which).
+    case invalidCredentials
+    /// The maildrop is locked by another session: `-ERR [IN-USE] Mailbox is in use by another session`.
+    case inUse
+    /// The mailbox is disabled by the administrator: `-ERR [AUTH] Mailbox is locked by the administrator`.
+    case locked
+    /// Storage or directory unavailable: `-ERR [SYS/TEMP] Temporary failure, try again later`.
+    case temporaryFailure
+}
+
+/// The three POP3 session states (RFC 1939 §3).
+public enum POP3State: Hashable, Sendable {
+    case authorization
+    case transaction
+    case update
+}
+
+/// What the adapter feeds the session.
+public enum POP3ServerEvent: Hashable, Sendable {
+    /// The connection is open: the session sends its greeting.
+    case connected
+    /// One command line (or SASL response line), CRLF removed.
+    case line([UInt8])
+    /// The framer dropped a line longer than `maxCommandLineLength`.
+    case lineTooLong
+    /// The answer to `.authenticate`.
+    case authenticated(AuthResult)
+    /// The answer to `.sendMessage`: false when reading the message failed (the session closes).
+    case messageSent(Bool)
+    /// The answer to `.commitDeletions`.
+    case updateFinished(Bool)
+    /// The autologout timer expired (RFC 1939 §3).
+    case timeout
+}
+
+/// What the session asks the adapter to do, in order.
+public enum POP3ServerAction: Hashable, Sendable {
+    /// Write these already-encoded response bytes.
+    case send([UInt8])
+    /// Verify the credentials, take the maildrop lock and list messages; answer `.authenticated`.
+    case authenticate(username: String, password: String)
+    /// The session already sent `+OK`: stream the stored message through `POP3MessageEncoder`
+    /// (dot-stuffed, terminated) and answer `.messageSent`.
+    case sendMessage(deliveryID: Int64, topLines: Int?)
+    /// UPDATE state (RFC 1939 §6): delete these delivery ids atomically (the list may be empty);
+    /// answer `.updateFinished`.
+    case commitDeletions([Int64])
+    /// The maildrop lock may be dropped. Emitted once on every path that held it.
+    case releaseMaildrop
+    /// Close the connection (after writing what was sent before).
+    case close
+}

@@ -1,0 +1,178 @@
+/// Petrel's runtime configuration as plain values, with the development defaults.
+///
+/// The TOML reader is in ConfigParser.swift, listener syntax in ConfigListener.swift, errors in ConfigError.swift.
+/// Limits and their defaults follow RFC 5321 §4.5.3.1 (size limits: command line ≥ 512 octets, text line
+/// ≥ 1000 octets, ≥ 100 recipients), RFC 5321 §4.5.3.2 (server timeouts: 5 minutes between commands,
+/// 3 minutes of data) and RFC 1939 §3 (POP3 autologout timer of at least 10 minutes).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import MailCore
+
+public struct PetrelConfiguration: Sendable, Equatable {
+    /// One address to listen on: an IP address (IPv6 without brackets here) or a host name, and a TCP port.
+    /// Written in the file as `"127.0.0.1:2525"` or `"[::1]:2525"`; see ConfigListener.swift.
+    public struct Listener: Sendable, Equatable, Hashable {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// `[server]`: identity and storage location.
+    public struct Server: Sendable, Equatable {
+        /// The name this server uses for itself (SMTP greeting, EHLO reply, Received: headers). Lower-cased.
+        public var hostname: String
+        /// The directory that holds the mail database.
+        public var dataDirectory: String
+        /// Seconds a graceful shutdown waits for open sessions before closing them.
+        public var shutdownDeadline: Int
+        public init(hostname: String, dataDirectory: String, shutdownDeadline: Int = 30) {
+            self.hostname = hostname
+            self.dataDirectory = dataDirectory
+            self.shutdownDeadline = shutdownDeadline
+        }
+    }
+
+    /// `[smtp]`: the relay/MX listener (port 25 in production) and the limits shared with submission.
+    public struct SMTP: Sendable, Equatable {
+        public var listen: [Listener]
+        /// Largest accepted message in octets (announced with EHLO SIZE, RFC 1870).
+        public var maxMessageSize: Int
+        /// Recipients per transaction (RFC 5321 §4.5.3.1.8 asks for at least 100).
+        public var maxRecipients: Int
+        public var maxMessagesPerConnection: Int
+        /// Protocol errors tolerated before the connection is closed.
+        public var maxErrors: Int
+        /// Longest command line in octets including CRLF (RFC 5321 §4.5.3.1.4: at least 512).
+        public var maxCommandLineLength: Int
+        /// Longest line of message text in octets including CRLF (RFC 5321 §4.5.3.1.6: at least 1000).
+        public var maxTextLineLength: Int
+        /// Total octets a client may send on one connection; 0 means unlimited.
+        public var maxSessionBytes: Int64
+        /// Concurrent connections on all SMTP listeners together.
+        public var maxConnections: Int
+        /// Concurrent SMTP connections from one client IP address.
+        public var maxConnectionsPerIP: Int
+        /// Seconds to wait for the next command (RFC 5321 §4.5.3.2.7: 5 minutes).
+        public var commandTimeout: Int
+        /// Seconds to wait for the next chunk of message data (RFC 5321 §4.5.3.2.5/.6: 3 minutes).
+        public var dataTimeout: Int
+
+        public init(
+            listen: [Listener], maxMessageSize: Int, maxRecipients: Int, maxMessagesPerConnection: Int,
+            maxErrors: Int, maxCommandLineLength: Int, maxTextLineLength: Int, maxSessionBytes: Int64,
+            maxConnections: Int, commandTimeout: Int, dataTimeout: Int, maxConnectionsPerIP: Int = 50
+        ) {
+            self.listen = listen
+            self.maxMessageSize = maxMessageSize
+            self.maxRecipients = maxRecipients
+            self.maxMessagesPerConnection = maxMessagesPerConnection
+            self.maxErrors = maxErrors
+            self.maxCommandLineLength = maxCommandLineLength
+            self.maxTextLineLength = maxTextLineLength
+            self.maxSessionBytes = maxSessionBytes
+            self.maxConnections = maxConnections
+            self.maxConnectionsPerIP = maxConnectionsPerIP
+            self.commandTimeout = commandTimeout
+            self.dataTimeout = dataTimeout
+        }
+    }
+
+    /// `[submission]`: the message submission listener (RFC 6409, port 587 in production).
+    public struct Submission: Sendable, Equatable {
+        public var listen: [Listener]
+        public init(listen: [Listener]) { self.listen = listen }
+    }
+
+    /// `[pop3]`: the POP3 listener (RFC 1939, port 110 in production).
+    public struct POP3: Sendable, Equatable {
+        public var listen: [Listener]
+        /// Seconds of inactivity before the server closes the connection (RFC 1939 §3: at least 10 minutes).
+        public var idleTimeout: Int
+        public var maxConnections: Int
+        /// Concurrent POP3 connections from one client IP address.
+        public var maxConnectionsPerIP: Int
+        public init(listen: [Listener], idleTimeout: Int, maxConnections: Int, maxConnectionsPerIP: Int = 50) {
+            self.listen = listen
+            self.idleTimeout = idleTimeout
+            self.maxConnections = maxConnections
+            self.maxConnectionsPerIP = maxConnectionsPerIP
+        }
+    }
+
+    /// `[log]`: what is logged and how it is written to standard error.
+    public struct Log: Sendable, Equatable {
+        /// `text`: one `key=value` line per event; `json`: one JSON object per line.
+        public enum Format: String, Sendable, CaseIterable {
+            case text, json
+        }
+        public var level: Logger.Level
+        public var format: Format
+        public init(level: Logger.Level, format: Format) {
+            self.level = level
+            self.format = format
+        }
+    }
+
+    public var server: Server
+    public var smtp: SMTP
+    public var submission: Submission
+    public var pop3: POP3
+    public var log: Log
+
+    public init(server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log) {
+        self.server = server
+        self.smtp = smtp
+        self.submission = submission
+        self.pop3 = pop3
+        self.log = log
+    }
+
+    /// Defaults for development: unprivileged ports on 127.0.0.1, data in ./petrel-data,
+    /// hostname from the system (gethostname) or "localhost".
+    public static func developmentDefaults() -> PetrelConfiguration {
+        developmentDefaults(hostname: systemHostname() ?? "localhost")
+    }
+
+    /// The development defaults with a fixed host name (deterministic, for tests).
+    public static func developmentDefaults(hostname: String) -> PetrelConfiguration {
+        PetrelConfiguration(
+            server: Server(hostname: hostname, dataDirectory: "./petrel-data", shutdownDeadline: 30),
+            smtp: SMTP(
+                listen: [Listener(host: "127.0.0.1", port: 2525)],
+                maxMessageSize: 52_428_800,
+                maxRecipients: 100,
+                maxMessagesPerConnection: 100,
+                maxErrors: 10,
+                maxCommandLineLength: 512,
+                maxTextLineLength: 1000,
+                maxSessionBytes: 1_073_741_824,
+                maxConnections: 10_000,
+                commandTimeout: 300,
+                dataTimeout: 180,
+                maxConnectionsPerIP: 50
+            ),
+            submission: Submission(listen: [Listener(host: "127.0.0.1", port: 2587)]),
+            pop3: POP3(listen: [Listener(host: "127.0.0.1", port: 2110)], idleTimeout: 600, maxConnections: 10_000,
+                       maxConnectionsPerIP: 50),
+            log: Log(level: .info, format: .text)
+        )
+    }
+
+    /// The machine's host name if it is a valid domain name (lower-cased), else nil.
+    static func systemHostname() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return nil }
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        guard let name = String(validating: bytes, as: UTF8.self) else { return nil }
+        return MailboxSyntax.normalizeDomain(name)
+    }
+}

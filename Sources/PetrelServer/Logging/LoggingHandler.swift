@@ -1,0 +1,114 @@
+/// `PetrelLogHandler`: a swift-log `LogHandler` that writes ONE line per event (formatted by
+/// LoggingFormat.swift) to standard error, or to an injected sink in tests. Lines are written with a
+/// single locked `write(2)` loop so concurrent events never interleave.
+///
+/// Callers must never log passwords, secrets, AUTH payloads or message bodies: the handler cannot know
+/// what a value means and writes everything it is given.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Logging
+
+public struct PetrelLogHandler: LogHandler {
+    /// Receives each formatted line, without the trailing newline.
+    public typealias Sink = @Sendable (String) -> Void
+
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    public let label: String
+    public let format: PetrelConfiguration.Log.Format
+    private let sink: Sink
+    private let now: @Sendable () -> Date
+
+    /// - Parameters:
+    ///   - now: the clock (injected in tests).
+    ///   - sink: where lines go; the default writes them to standard error followed by "\n".
+    public init(
+        label: String,
+        level: Logger.Level = .info,
+        format: PetrelConfiguration.Log.Format = .text,
+        metadataProvider: Logger.MetadataProvider? = nil,
+        now: @escaping @Sendable () -> Date = { Date() },
+        sink: @escaping Sink = PetrelLogHandler.standardError
+    ) {
+        self.label = label
+        self.logLevel = level
+        self.format = format
+        self.metadataProvider = metadataProvider
+        self.now = now
+        self.sink = sink
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        // Precedence (later wins): metadata provider, handler metadata, the call's metadata.
+        var merged = metadataProvider?.get() ?? [:]
+        if !metadata.isEmpty { merged.merge(metadata) { _, new in new } }
+        if let callMetadata = event.metadata, !callMetadata.isEmpty { merged.merge(callMetadata) { _, new in new } }
+        let line = LogLineFormatter.format(
+            format, date: now(), level: event.level, label: label,
+            message: event.message.description, metadata: merged, error: event.error
+        )
+        sink(line)
+    }
+
+    /// Installs `PetrelLogHandler` as the process-wide swift-log backend. swift-log allows this once per
+    /// process; call it first thing in `main`, before any `Logger` is created.
+    public static func bootstrap(
+        level: Logger.Level, format: PetrelConfiguration.Log.Format, metadataProvider: Logger.MetadataProvider? = nil
+    ) {
+        LoggingSystem.bootstrap({ label, provider in
+            PetrelLogHandler(label: label, level: level, format: format, metadataProvider: provider)
+        }, metadataProvider: metadataProvider)
+    }
+
+    /// `bootstrap(level:format:)` from the `[log]` section.
+    public static func bootstrap(_ log: PetrelConfiguration.Log, metadataProvider: Logger.MetadataProvider? = nil) {
+        bootstrap(level: log.level, format: log.format, metadataProvider: metadataProvider)
+    }
+
+    /// Writes `line` + "\n" to file descriptor 2.
+    public static let standardError: Sink = { line in StandardErrorWriter.shared.write(line) }
+}
+
+/// Serialises whole-line writes to standard error.
+final class StandardErrorWriter: @unchecked Sendable {
+    static let shared = StandardErrorWriter()
+    private let lock = NSLock()
+
+    func write(_ line: String) {
+        var bytes = Array(line.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        lock.lock()
+        defer { lock.unlock() }
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let written = systemWrite(2, base + offset, buffer.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return  // stderr closed or broken: drop the line rather than spin or crash
+                }
+            }
+        }
+    }
+}
+
+/// `write(2)` at file scope, where the name is not shadowed by `StandardErrorWriter.write`.
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}

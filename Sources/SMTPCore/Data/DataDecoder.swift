@@ -1,0 +1,127 @@
+/// Incremental, strict decoder for the DATA body (RFC 5321 §4.1.1.4 end of data, §4.5.2 transparency,
+/// §4.5.3.1.6 text line length). Fed whatever the socket delivers; every split of the input gives the
+/// same result.
+///
+/// - The body ends only at CRLF "." CRLF (the CRLF of the DATA command counts as the first CRLF, so a
+///   body starting with ".\r\n" is empty). The final ".\r\n" is not part of the output.
+/// - A line starting with "." has that dot removed (dot-unstuffing).
+/// - A bare CR or LF is an error (`.bareLineEnding`, like chasquid and Postfix
+///   `smtpd_forbid_bare_newline`): decoding stops at once with `finished == true`; the session closes.
+/// - Lines longer than `maxLineLength` octets including CRLF (counted as transmitted, with a stuffing
+///   dot) and bodies over `maxMessageSize` octets set `.lineTooLong` / `.tooLarge`; the decoder then
+///   stops appending but keeps consuming until the end marker, so the client stays in sync.
+import MailCore
+
+public struct DataDecoder: Sendable {
+    enum State: Sendable {
+        case lineStart      // after CRLF (or at the very start)
+        case inLine         // inside a line
+        case sawCR          // a CR was seen, LF must follow
+        case dotAtStart     // a "." at line start: stuffing or the end marker
+        case dotCR          // "." CR at line start: LF ends the data
+        case done
+    }
+
+    public let maxMessageSize: Int
+    public let maxLineLength: Int
+    private var state: State = .lineStart
+    private var lineLength = 0
+    public private(set) var error: BodyOutcome?
+    public private(set) var octetsDecoded: Int64 = 0
+
+    public init(maxMessageSize: Int, maxLineLength: Int) {
+        self.maxMessageSize = maxMessageSize
+        self.maxLineLength = maxLineLength
+    }
+
+    /// True once the end marker (or a bare line ending) was seen.
+    public var isFinished: Bool { if case .done = state { return true } else { return false } }
+
+    /// Consumes bytes after the 354; appends dot-unstuffed body bytes to `output`. Returns how many input
+    /// bytes were consumed (bytes after the end marker are not) and whether the data is complete.
+    public mutating func decode(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) -> (consumed: Int, finished: Bool) {
+        if case .done = state { return (0, true) }
+        let maxContent = max(0, maxLineLength - 2)
+        var runStart = 0          // start of the pending run of output bytes in `input`
+        var index = 0
+        let count = input.count
+        func flush(_ end: Int) {
+            if error == nil, end > runStart { output.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[runStart..<end])) }
+        }
+        while index < count {
+            let byte = input[index]
+            switch state {
+            case .lineStart:
+                if byte == UInt8(ascii: ".") {
+                    flush(index)
+                    runStart = index + 1
+                    state = .dotAtStart
+                    lineLength = 1
+                } else if byte == 0x0D {
+                    state = .sawCR
+                    emitted(1)
+                } else if byte == 0x0A {
+                    return bare(consumed: index + 1, output: &output)
+                } else {
+                    state = .inLine
+                    lineLength = 1
+                    emitted(1)
+                }
+            case .inLine:
+                if byte == 0x0D {
+                    state = .sawCR
+                    emitted(1)
+                } else if byte == 0x0A {
+                    return bare(consumed: index + 1, output: &output)
+                } else {
+                    lineLength += 1
+                    emitted(1)
+                    if lineLength > maxContent, error == nil { fail(.lineTooLong, at: index, output: &output, runStart: runStart) }
+                }
+            case .sawCR:
+                guard byte == 0x0A else { return bare(consumed: index + 1, output: &output) }
+                state = .lineStart
+                lineLength = 0
+                emitted(1)
+            case .dotAtStart:
+                if byte == 0x0D {
+                    state = .dotCR
+                    runStart = index + 1
+                } else if byte == 0x0A {
+                    return bare(consumed: index + 1, output: &output)
+                } else {
+                    // Stuffed dot: drop it, keep this byte (run started after the dot).
+                    state = .inLine
+                    lineLength += 1
+                    emitted(1)
+                    if lineLength > maxContent, error == nil { fail(.lineTooLong, at: index, output: &output, runStart: runStart) }
+                }
+            case .dotCR:
+                guard byte == 0x0A else { return bare(consumed: index + 1, output: &output) }
+                state = .done
+                return (index + 1, true)
+            case .done:
+                return (index, true)
+            }
+            if error == nil, octetsDecoded > Int64(maxMessageSize) {
+                fail(.tooLarge, at: index, output: &output, runStart: runStart)
+            }
+            index += 1
+        }
+        if case .dotCR = state {} else if case .dotAtStart = state {} else { flush(count) }
+        return (count, false)
+    }
+
+    @inline(__always) private mutating func emitted(_ n: Int64) { octetsDecoded += n }
+
+    private mutating func fail(_ outcome: BodyOutcome, at index: Int, output: inout [UInt8], runStart: Int) {
+        // Bytes of the current run are not appended once an error is known (the body is discarded).
+        error = outcome
+    }
+
+    private mutating func bare(consumed: Int, output: inout [UInt8]) -> (consumed: Int, finished: Bool) {
+        error = .bareLineEnding
+        state = .done
+        return (consumed, true)
+    }
+}

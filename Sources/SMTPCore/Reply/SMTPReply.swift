@@ -1,0 +1,69 @@
+/// SMTP replies as values and their wire encoding (RFC 5321 §4.2, multi-line §4.2.1; enhanced status
+/// codes RFC 2034 §4 / RFC 3463). Replies are built in `SMTPReply+Standard.swift`, encoded only here.
+import MailCore
+
+/// Also an `Error`, so parsers can return `Result<_, SMTPReply>`.
+public struct SMTPReply: Hashable, Sendable, Error, CustomStringConvertible {
+    public var code: ReplyCode
+    /// Enhanced status code (RFC 2034); nil for the greeting, EHLO/HELO, 354 and 334 replies.
+    public var enhanced: EnhancedStatusCode?
+    /// Text lines, at least one (an empty list is encoded as one empty line).
+    public var lines: [String]
+
+    public init(_ code: ReplyCode, _ enhanced: EnhancedStatusCode?, _ lines: String...) {
+        self.init(code, enhanced, lines: lines)
+    }
+
+    public init(_ code: ReplyCode, _ enhanced: EnhancedStatusCode?, lines: [String]) {
+        self.code = code
+        self.enhanced = enhanced
+        self.lines = lines.isEmpty ? [""] : lines
+    }
+
+    /// True for replies after which the server closes the connection: 421 (RFC 5321 §3.8),
+    /// 221 (QUIT, §4.1.1.10) and 521 (RFC 7504, used for bare line endings in DATA).
+    /// The session also emits `.close` after them.
+    public var closesConnection: Bool {
+        code == .serviceNotAvailable || code == .closing || code == .notAcceptingMail
+    }
+
+    /// The text lines joined with " / ", for logs.
+    public var text: String { lines.joined(separator: " / ") }
+
+    public var description: String {
+        if let enhanced { return "\(code) \(enhanced) \(text)" }
+        return "\(code) \(text)"
+    }
+
+    // MARK: - Encoding
+
+    /// Reply-line = *( Reply-code "-" [ textstring ] CRLF ) Reply-code [ SP textstring ] CRLF  (RFC 5321 §4.2)
+    ///
+    /// "250-first\r\n250 last\r\n"; the enhanced code follows the basic code on every line
+    /// ("250-2.0.0 text", RFC 2034 §4). CR, LF and other control bytes in the text are replaced by
+    /// spaces so a reply can never inject a line.
+    public var encoded: [UInt8] {
+        var out: [UInt8] = []
+        let codeText = Array(String(code.rawValue).utf8)
+        let enhancedText = enhanced.map { Array($0.description.utf8) }
+        let all = lines.isEmpty ? [""] : lines
+        for (index, line) in all.enumerated() {
+            out.append(contentsOf: codeText)
+            out.append(index == all.count - 1 ? UInt8(ascii: " ") : UInt8(ascii: "-"))
+            var parts: [UInt8] = []
+            if let enhancedText { parts.append(contentsOf: enhancedText) }
+            let textBytes = line.utf8.map { $0 < 0x20 || $0 == 0x7F ? UInt8(ascii: " ") : $0 }
+            if !textBytes.isEmpty {
+                if !parts.isEmpty { parts.append(UInt8(ascii: " ")) }
+                parts.append(contentsOf: textBytes)
+            }
+            if parts.isEmpty, index == all.count - 1 {
+                // "250" alone is valid, but drop the separator we just wrote to keep it tidy.
+                out.removeLast()
+            }
+            out.append(contentsOf: parts)
+            out.append(contentsOf: [0x0D, 0x0A])
+        }
+        return out
+    }
+}

@@ -1,0 +1,53 @@
+/// Actions `SMTPServerSession` asks the adapter to perform, and the values they carry
+/// (envelope with trace headers, RFC 5321 §4.4; per-transaction log summary).
+import Foundation
+import MailCore
+
+public enum SMTPServerAction: Sendable {
+    case send(SMTPReply)
+    /// Look the recipient up; answer with `.recipientResolved`.
+    case resolveRecipient(RecipientQuery)
+    /// After `.send(354)`: switch to DATA mode, run a `DataDecoder`; answer with `.dataReceived`.
+    case receiveData
+    /// BDAT: read exactly `size` octets (keep == false: discard them, they MUST still be consumed,
+    /// RFC 3030 §2); answer with `.chunkReceived`. Also emitted for size 0. For a kept LAST chunk
+    /// (`SMTPServerSession.isAwaitingLastChunk`) the adapter calls `ChunkDecoder.finish` before answering.
+    case receiveChunk(size: Int, keep: Bool)
+    /// Store the spooled body with this envelope; answer with `.messageStored`.
+    case storeMessage(SMTPEnvelope)
+    /// Drop the spooled (partial) body.
+    case discardMessage
+    /// One log line per transaction.
+    case transactionEnded(SMTPTransactionSummary)
+    /// Flush pending output, then close.
+    case close
+}
+
+public struct SMTPEnvelope: Sendable {
+    public var queueID: String
+    public var sender: MailPath
+    /// Accepted recipients in order, without duplicates (a bare Postmaster is postmaster@<hostname>).
+    public var recipients: [EmailAddress]
+    /// From `.localMailbox` decisions, in order, without duplicates.
+    public var localMailboxIDs: [Int64]
+    /// "Return-Path: <…>\r\nReceived: …\r\n" to prepend to the body.
+    public var traceHeaders: [UInt8]
+    public var receivedAt: Date
+    public var bodyType: BodyType
+    public var smtpUTF8: Bool
+    /// MAIL SIZE=
+    public var declaredSize: Int?
+    /// Body octets received (DATA after unstuffing, or the sum of BDAT chunks), without trace headers.
+    public var bodySize: Int64
+}
+
+public struct SMTPTransactionSummary: Sendable {
+    /// Set when stored.
+    public var queueID: String?
+    public var heloName: String?
+    public var sender: MailPath?
+    public var recipients: [EmailAddress]
+    public var size: Int64?
+    /// The final reply of the transaction (250 queued, or the rejection / the reply that aborted it).
+    public var reply: SMTPReply
+}

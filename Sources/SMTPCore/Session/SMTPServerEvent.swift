@@ -1,0 +1,57 @@
+/// Events the adapter feeds into `SMTPServerSession`, including the answers to the session's
+/// requests (recipient lookup, body reception, storage) — "check before proceed" (DESIGN.md).
+import MailCore
+
+public enum SMTPServerEvent: Sendable {
+    /// The connection is open: the session sends the greeting.
+    case connected
+    /// One command line, CRLF already removed by the adapter.
+    case line([UInt8])
+    /// The adapter dropped a command line longer than `maxCommandLineLength` -> 500 5.5.6.
+    case lineTooLong
+    /// A command line ended with a bare LF instead of CRLF (RFC 5321 §2.3.8) -> 500 5.5.2, not executed.
+    case bareLineFeed
+    /// Answer to `.resolveRecipient`.
+    case recipientResolved(RecipientDecision)
+    /// Answer to `.receiveData`.
+    case dataReceived(BodyOutcome)
+    /// Answer to `.receiveChunk`.
+    case chunkReceived(BodyOutcome)
+    /// Answer to `.storeMessage`.
+    case messageStored(StoreOutcome)
+    /// Idle timeout -> 421 4.4.2 and close.
+    case timeout
+    /// The connection sent more than the adapter allows -> 421 4.7.0 and close.
+    case sessionByteLimitExceeded
+    /// The server is stopping -> 421 4.3.2 and close.
+    case shutdown
+}
+
+/// The adapter's answer for one recipient.
+public enum RecipientDecision: Hashable, Sendable {
+    /// 250 2.1.5
+    case localMailbox(id: Int64)
+    /// 554 5.7.1 <addr>: Relay access denied
+    case relayDenied
+    /// 550 5.1.1 <addr>: Recipient address rejected: User unknown in local recipient table
+    case unknownUser
+    /// 451 4.3.0 <addr>: Temporary lookup failure, try again later
+    case temporaryFailure
+}
+
+/// How receiving a body (DATA) or a chunk (BDAT) went.
+public enum BodyOutcome: Hashable, Sendable {
+    /// Received in full (for BDAT: this chunk's octets).
+    case complete(octets: Int64)
+    /// Over `maxMessageSize` -> 552 5.3.4.
+    case tooLarge
+    /// A text line over `maxTextLineLength` -> 500 5.5.6 (transaction fails, connection stays).
+    case lineTooLong
+    /// Bare CR or LF -> DATA: 521 5.5.2 and close; BDAT: 554 5.6.0, transaction fails, connection stays.
+    case bareLineEnding
+    /// The adapter could not spool -> 451 4.3.0.
+    case storageFailure
+}
+
+/// How storing the message went. `.failed` -> 451 4.3.0, nothing stored.
+public enum StoreOutcome: Hashable, Sendable { case stored, failed }

@@ -1,0 +1,98 @@
+/// Body handling of `SMTPServerSession`: DATA (RFC 5321 §4.1.1.4), BDAT (RFC 3030 §2), storing the
+/// message with its trace headers (RFC 5321 §4.4) and the replies to the adapter's answers.
+import Foundation
+import MailCore
+
+extension SMTPServerSession {
+    /// DATA: needs a transaction with at least one accepted recipient and no BDAT before it.
+    mutating func data() -> [SMTPServerAction] {
+        guard var current = transaction else { return reject(.needMail) }
+        guard !current.usedBDAT else { return reject(.dataAfterBDAT) }
+        guard !current.recipients.isEmpty else { return reject(.noValidRecipients) }
+        current.bodySpooled = true
+        transaction = current
+        pending = .data
+        return [.send(.startMailInput), .receiveData]
+    }
+
+    /// BDAT n [LAST]: every chunk is consumed, even a rejected one (RFC 3030 §2); the reply follows it.
+    mutating func bdat(size: Int, last: Bool) -> [SMTPServerAction] {
+        guard var current = transaction else { return discardChunk(size: size, last: last, rejection: .needMail, ends: false) }
+        guard !current.recipients.isEmpty else {
+            return discardChunk(size: size, last: last, rejection: .noValidRecipients, ends: false)
+        }
+        let allowance = Int64(configuration.maxMessageSize) - current.chunkOctets
+        guard Int64(size) <= allowance else { return discardChunk(size: size, last: last, rejection: .messageTooBig, ends: true) }
+        current.usedBDAT = true
+        current.bodySpooled = true
+        transaction = current
+        pending = .chunk(size: size, last: last, rejection: nil, endsTransaction: false)
+        return [.receiveChunk(size: size, keep: true)]
+    }
+
+    private mutating func discardChunk(size: Int, last: Bool, rejection: SMTPReply, ends: Bool) -> [SMTPServerAction] {
+        pending = .chunk(size: size, last: last, rejection: rejection, endsTransaction: ends)
+        return [.receiveChunk(size: size, keep: false)]
+    }
+
+    mutating func dataReceived(_ outcome: BodyOutcome) -> [SMTPServerAction] {
+        switch outcome {
+        case .complete(let octets): return beginStore(size: octets)
+        case .tooLarge: return failTransaction(.messageTooBig, countsAsError: true)
+        case .lineTooLong: return failTransaction(.bodyLineTooLong, countsAsError: true)
+        case .bareLineEnding: return closeWith(.bareLineEndingInData(hostname: configuration.hostname))
+        case .storageFailure: return failTransaction(.storageFailure, countsAsError: false)
+        }
+    }
+
+    mutating func chunkReceived(_ outcome: BodyOutcome, size: Int, last: Bool, rejection: SMTPReply?,
+                                endsTransaction: Bool) -> [SMTPServerAction] {
+        if let rejection {
+            return endsTransaction ? failTransaction(rejection, countsAsError: true) : reject(rejection)
+        }
+        switch outcome {
+        case .complete:
+            guard var current = transaction else { return [] }
+            current.chunkOctets += Int64(size)
+            transaction = current
+            return last ? beginStore(size: current.chunkOctets) : [.send(.chunkReceived(size))]
+        case .tooLarge: return failTransaction(.messageTooBig, countsAsError: true)
+        case .lineTooLong: return failTransaction(.bodyLineTooLong, countsAsError: true)
+        case .bareLineEnding: return failTransaction(.bareLineEndingInChunk, countsAsError: true)
+        case .storageFailure: return failTransaction(.storageFailure, countsAsError: false)
+        }
+    }
+
+    /// Builds the envelope with trace headers and asks the adapter to store it.
+    mutating func beginStore(size: Int64) -> [SMTPServerAction] {
+        guard let current = transaction else { return [] }
+        let queueID = configuration.makeQueueID()
+        let now = configuration.now()
+        let extended = hello?.extended ?? false
+        let protocolName = !extended ? "SMTP" : (current.mail.smtpUTF8 ? "UTF8SMTP" : "ESMTP")
+        let trace = TraceHeaders.build(
+            sender: current.mail.reversePath, heloName: hello?.name ?? "unknown", client: client,
+            hostname: configuration.hostname, protocolName: protocolName, queueID: queueID,
+            recipients: current.recipients, date: now)
+        let envelope = SMTPEnvelope(
+            queueID: queueID, sender: current.mail.reversePath, recipients: current.recipients,
+            localMailboxIDs: current.mailboxIDs, traceHeaders: trace, receivedAt: now,
+            bodyType: current.mail.body ?? .sevenBit, smtpUTF8: current.mail.smtpUTF8,
+            declaredSize: current.mail.size, bodySize: size)
+        pending = .store(queueID: queueID, size: size)
+        return [.storeMessage(envelope)]
+    }
+
+    mutating func messageStored(_ outcome: StoreOutcome, queueID: String, size: Int64) -> [SMTPServerAction] {
+        switch outcome {
+        case .stored:
+            let reply = SMTPReply.queued(queueID)
+            messagesStored += 1
+            var actions = endTransaction(reply: reply, queueID: queueID, size: size, discard: false)
+            actions.append(.send(reply))
+            return actions
+        case .failed:
+            return failTransaction(.storageFailure, countsAsError: false)
+        }
+    }
+}

@@ -1,0 +1,109 @@
+/// Command handling of `SMTPServerSession`: EHLO/HELO, MAIL, RCPT and the simple commands
+/// (RFC 5321 §4.1.1, order rules §4.1.4 -> 503 5.5.1).
+import MailCore
+
+extension SMTPServerSession {
+    mutating func handleLine(_ bytes: [UInt8]) -> [SMTPServerAction] {
+        let command: SMTPCommand
+        switch SMTPCommandParser.parse(bytes) {
+        case .success(let parsed):
+            command = parsed
+        case .failure(let reply):
+            if SMTPCommandParser.verb(of: bytes) == "BDAT" {
+                // No usable chunk size: the octets that follow can't be skipped (RFC 3030 §2), so close.
+                errorCount += 1
+                return closeWith(reply)
+            }
+            return reject(reply)
+        }
+        switch command {
+        case .ehlo(let name): return hello(name, extended: true)
+        case .helo(let name): return hello(name, extended: false)
+        case .mail(let mail): return mailFrom(mail)
+        case .rcpt(let rcpt): return rcptTo(rcpt)
+        case .data: return data()
+        case .bdat(let size, let last): return bdat(size: size, last: last)
+        case .rset:
+            var actions = endTransaction(reply: .ok, queueID: nil, size: nil, discard: true)
+            actions.append(.send(.ok))
+            return actions
+        case .noop: return [.send(.ok)]
+        case .quit:
+            var actions = endTransaction(reply: .bye, queueID: nil, size: nil, discard: true)
+            actions += [.send(.bye), .close]
+            isClosed = true
+            return actions
+        case .vrfy: return [.send(.cannotVerify)]
+        case .help: return [.send(.help)]
+        case .expn, .starttls, .auth: return reject(.notImplemented)
+        case .httpRequest: return reject(.unknownCommand)
+        }
+    }
+
+    /// EHLO/HELO: a new session start; any transaction is reset (RFC 5321 §4.1.4).
+    mutating func hello(_ name: String, extended: Bool) -> [SMTPServerAction] {
+        let reply: SMTPReply = extended
+            ? .ehlo(hostname: configuration.hostname, maxMessageSize: configuration.maxMessageSize)
+            : .helo(hostname: configuration.hostname)
+        var actions = endTransaction(reply: reply, queueID: nil, size: nil, discard: true)
+        hello = Hello(name: name, extended: extended)
+        actions.append(.send(reply))
+        return actions
+    }
+
+    /// MAIL FROM: checks order, limits, SIZE (RFC 1870 §6.1) and SMTPUTF8 (RFC 6531 §3.4).
+    mutating func mailFrom(_ mail: MailCommand) -> [SMTPServerAction] {
+        guard let hello else { return reject(.needHello) }
+        guard transaction == nil else { return reject(.nestedMail) }
+        guard messagesStored < configuration.maxMessagesPerConnection else {
+            return closeWith(.tooManyMessages(hostname: configuration.hostname))
+        }
+        guard hello.extended || mail.parameters.isEmpty else { return reject(.parametersAfterHELO) }
+        if let size = mail.size, size > configuration.maxMessageSize { return reject(.sizeExceedsLimit) }
+        if let address = mail.reversePath.address, !address.isASCII, !mail.smtpUTF8 { return reject(.nonASCIISender) }
+        transaction = Transaction(mail: mail)
+        return [.send(.senderOK)]
+    }
+
+    /// RCPT TO: checks order, SMTPUTF8 and the recipient limit, then asks the adapter.
+    mutating func rcptTo(_ rcpt: RcptCommand) -> [SMTPServerAction] {
+        guard let current = transaction else { return reject(.needMail) }
+        guard !current.usedBDAT else { return reject(.rcptAfterBDAT) }
+        if case .address(let address) = rcpt.recipient, !address.isASCII, !current.mail.smtpUTF8 {
+            return reject(.nonASCIIRecipient)
+        }
+        // 452 is not counted as an error: pipelining clients overshoot the limit legitimately
+        // (Postfix `smtpd_recipient_overshoot_limit`).
+        guard current.recipients.count < configuration.maxRecipients else { return [.send(.tooManyRecipients)] }
+        pending = .recipient(rcpt.recipient)
+        return [.resolveRecipient(rcpt.recipient)]
+    }
+
+    /// The adapter's answer for one RCPT. Duplicates are accepted but kept once.
+    mutating func recipientResolved(_ query: RecipientQuery, _ decision: RecipientDecision) -> [SMTPServerAction] {
+        guard var current = transaction else { return [] }
+        let display: String
+        let address: EmailAddress
+        switch query {
+        case .address(let a):
+            display = a.description
+            address = a
+        case .barePostmaster:
+            display = "Postmaster"
+            address = EmailAddress(localPart: "postmaster", domain: configuration.hostname)
+        }
+        switch decision {
+        case .localMailbox(let id):
+            if current.recipientKeys.insert(address.lookupKey).inserted { current.recipients.append(address) }
+            if !current.mailboxIDs.contains(id) { current.mailboxIDs.append(id) }
+            transaction = current
+            return [.send(.recipientOK)]
+        case .relayDenied:
+            return reject(.relayDenied(display))
+        case .unknownUser:
+            return reject(.unknownUser(display))
+        case .temporaryFailure:
+            return [.send(.temporaryLookupFailure(display))]
+        }
+    }
+}

@@ -1,0 +1,154 @@
+/// The SMTP server session state machine (RFC 5321 §3, §4.1.4 command order, §4.3.2 reply codes per
+/// command; RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 6531 SMTPUTF8, RFC 1870 SIZE).
+///
+/// A value that turns events into actions: no sockets, no clock, no storage. The adapter feeds
+/// `.line` events while `isAwaitingAnswer` is false and answers every request action with its event.
+/// Command handlers live in `SMTPServerSession+Commands.swift`, body/store handling in
+/// `SMTPServerSession+Body.swift`.
+import Foundation
+import MailCore
+
+public struct SMTPServerSession: Sendable {
+    struct Hello: Sendable {
+        var name: String
+        var extended: Bool
+    }
+
+    struct Transaction: Sendable {
+        var mail: MailCommand
+        var recipients: [EmailAddress] = []
+        var recipientKeys: Set<String> = []
+        var mailboxIDs: [Int64] = []
+        /// A BDAT chunk was accepted: DATA and RCPT are no longer allowed.
+        var usedBDAT = false
+        /// The adapter holds (part of) a body for this transaction.
+        var bodySpooled = false
+        var chunkOctets: Int64 = 0
+    }
+
+    enum Pending: Sendable {
+        case recipient(RecipientQuery)
+        case data
+        /// `rejection` non-nil: the chunk is being discarded and this reply follows it.
+        case chunk(size: Int, last: Bool, rejection: SMTPReply?, endsTransaction: Bool)
+        case store(queueID: String, size: Int64)
+    }
+
+    public let configuration: SMTPServerConfiguration
+    public let client: ClientInfo
+    var greeted = false
+    var hello: Hello?
+    var transaction: Transaction?
+    var pending: Pending?
+    public internal(set) var isClosed = false
+    /// Error replies counted so far (see `reject`).
+    public internal(set) var errorCount = 0
+    /// Messages stored on this connection.
+    public internal(set) var messagesStored = 0
+
+    public init(configuration: SMTPServerConfiguration, client: ClientInfo) {
+        self.configuration = configuration
+        self.client = client
+    }
+
+    /// True while a resolve/receive/store answer is outstanding: the adapter must not deliver `.line`
+    /// events then (it buffers input).
+    public var isAwaitingAnswer: Bool { pending != nil }
+
+    /// True while the outstanding request is a kept LAST BDAT chunk (the adapter then calls
+    /// `ChunkDecoder.finish` before answering).
+    public var isAwaitingLastChunk: Bool {
+        if case .chunk(_, true, nil, _)? = pending { return true }
+        return false
+    }
+
+    /// True between an accepted MAIL and the end of the transaction.
+    public var isInTransaction: Bool { transaction != nil }
+
+    /// The EHLO/HELO name, once given.
+    public var heloName: String? { hello?.name }
+
+    public mutating func handle(_ event: SMTPServerEvent) -> [SMTPServerAction] {
+        guard !isClosed else { return [] }
+        switch event {
+        case .connected:
+            guard !greeted else { return [] }
+            greeted = true
+            return [.send(.greeting(hostname: configuration.hostname))]
+        case .line(let bytes):
+            guard pending == nil else { return [] }
+            return handleLine(bytes)
+        case .lineTooLong:
+            guard pending == nil else { return [] }
+            return reject(.commandLineTooLong)
+        case .bareLineFeed:
+            guard pending == nil else { return [] }
+            return reject(.bareLineFeedInCommand)
+        case .recipientResolved(let decision):
+            guard case .recipient(let query)? = pending else { return [] }
+            pending = nil
+            return recipientResolved(query, decision)
+        case .dataReceived(let outcome):
+            guard case .data? = pending else { return [] }
+            pending = nil
+            return dataReceived(outcome)
+        case .chunkReceived(let outcome):
+            guard case .chunk(let size, let last, let rejection, let ends)? = pending else { return [] }
+            pending = nil
+            return chunkReceived(outcome, size: size, last: last, rejection: rejection, endsTransaction: ends)
+        case .messageStored(let outcome):
+            guard case .store(let queueID, let size)? = pending else { return [] }
+            pending = nil
+            return messageStored(outcome, queueID: queueID, size: size)
+        case .timeout:
+            return closeWith(.timeout(hostname: configuration.hostname))
+        case .sessionByteLimitExceeded:
+            return closeWith(.sessionByteLimit(hostname: configuration.hostname))
+        case .shutdown:
+            return closeWith(.shuttingDown(hostname: configuration.hostname))
+        }
+    }
+
+    // MARK: - Shared helpers
+
+    /// Sends an error reply caused by the client's input and counts it; at `maxErrors` adds
+    /// 421 4.7.0 and closes (like Postfix `smtpd_hard_error_limit`).
+    mutating func reject(_ reply: SMTPReply) -> [SMTPServerAction] {
+        errorCount += 1
+        var actions: [SMTPServerAction] = [.send(reply)]
+        if errorCount >= configuration.maxErrors {
+            actions += closeWith(.tooManyErrors(hostname: configuration.hostname))
+        }
+        return actions
+    }
+
+    /// Ends any transaction with `reply`, sends it and closes. Further events are ignored.
+    mutating func closeWith(_ reply: SMTPReply) -> [SMTPServerAction] {
+        var actions = endTransaction(reply: reply, queueID: nil, size: nil, discard: true)
+        actions.append(.send(reply))
+        actions.append(.close)
+        isClosed = true
+        pending = nil
+        return actions
+    }
+
+    /// Ends the current transaction (if any): `.discardMessage` when a body is spooled and `discard`
+    /// is set, then `.transactionEnded` with `reply`.
+    mutating func endTransaction(reply: SMTPReply, queueID: String?, size: Int64?, discard: Bool) -> [SMTPServerAction] {
+        guard let current = transaction else { return [] }
+        transaction = nil
+        var actions: [SMTPServerAction] = []
+        if discard, current.bodySpooled { actions.append(.discardMessage) }
+        actions.append(.transactionEnded(SMTPTransactionSummary(
+            queueID: queueID, heloName: hello?.name, sender: current.mail.reversePath,
+            recipients: current.recipients, size: size, reply: reply)))
+        return actions
+    }
+
+    /// A failure that ends the transaction: discard, log, reply (counted when the client caused it).
+    mutating func failTransaction(_ reply: SMTPReply, countsAsError: Bool) -> [SMTPServerAction] {
+        var actions = endTransaction(reply: reply, queueID: nil, size: nil, discard: true)
+        actions += countsAsError ? reject(reply) : [.send(reply)]
+        return actions
+    }
+}

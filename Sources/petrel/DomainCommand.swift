@@ -1,0 +1,117 @@
+/// `petrel domain …`: local domains. Adding a domain makes SMTP accept mail for it.
+import ArgumentParser
+import Foundation
+import MailCore
+import MailStore
+
+struct DomainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "domain",
+        abstract: "Manage local domains (mail for them is delivered here).",
+        subcommands: [Add.self, List.self, Remove.self, Postmaster.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a local domain.",
+            discussion: "Example:\n  petrel domain add example.test")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Domain name, e.g. example.test.") var domain: String
+
+        func run() async throws {
+            let name = try validDomain(domain)
+            _ = try await withStore(data) { try await $0.addDomain(name) }
+            print("domain \(name) added")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List local domains.",
+            discussion: "Example:\n  petrel domain list")
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            let (domains, boxes) = try await withStore(data) { store in
+                (try await store.domains(), try await store.mailboxes(domain: nil))
+            }
+            if domains.isEmpty { print("no domains (add one with 'petrel domain add DOMAIN')"); return }
+            for d in domains {
+                let count = boxes.filter { $0.domain == d.name }.count
+                print("\(d.name)\t\(count) mailbox(es)\tpostmaster: \(d.postmaster ?? "(default)")")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a local domain.",
+            discussion: """
+                Refuses while the domain has mailboxes, unless --force is given, which removes the
+                mailboxes and all their messages too.
+
+                Examples:
+                  petrel domain remove example.test
+                  petrel domain remove example.test --force
+                """)
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Domain name.") var domain: String
+        @Flag(help: "Also remove the domain's mailboxes and their messages.") var force = false
+
+        func run() async throws {
+            let name = try validDomain(domain)
+            try await withStore(data) { try await $0.removeDomain(name, force: force) }
+            print("domain \(name) removed")
+        }
+    }
+
+    struct Postmaster: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Choose the mailbox that receives postmaster@DOMAIN.",
+            discussion: """
+                postmaster@ every local domain is always accepted (RFC 5321 §4.5.1). It goes to a real
+                postmaster@DOMAIN mailbox if there is one, else to the mailbox chosen here, else to the
+                first admin mailbox, else to a postmaster@DOMAIN mailbox created on first use.
+
+                Examples:
+                  petrel domain postmaster example.test alice@example.test
+                  petrel domain postmaster example.test --clear
+                """)
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Local domain.") var domain: String
+        @Argument(help: "Mailbox that receives the domain's postmaster mail.") var mailbox: String?
+        @Flag(help: "Return to the default choice.") var clear = false
+
+        func validate() throws {
+            if clear == (mailbox != nil) { throw ValidationError("give either a MAILBOX or --clear") }
+        }
+
+        func run() async throws {
+            let name = try validDomain(domain)
+            var key: String?
+            if let mailbox {
+                key = try validAddress(mailbox).lookupKey
+            }
+            try await withStore(data) { store in
+                if let mailbox, let address = EmailAddress(mailbox), try await store.mailbox(address) == nil {
+                    throw StoreError.mailboxNotFound(address.lookupKey)
+                }
+                try await store.setPostmaster(domain: name, mailbox: key)
+            }
+            print(key.map { "postmaster@\(name) now goes to \($0)" } ?? "postmaster@\(name) uses the default")
+        }
+    }
+}
+
+func validDomain(_ text: String) throws -> String {
+    guard let name = MailboxSyntax.normalizeDomain(text) else {
+        throw ValidationError("'\(text)' is not a valid domain name (letters, digits and hyphens in dot-separated labels, no trailing dot)")
+    }
+    return name
+}
+
+func validAddress(_ text: String) throws -> EmailAddress {
+    guard let address = EmailAddress(text), !address.isAddressLiteral else {
+        throw ValidationError("'\(text)' is not a valid mailbox address (expected local@domain)")
+    }
+    return address
+}

@@ -1,0 +1,189 @@
+/// `petrel mailbox …`: mailboxes, their passwords (stored only as slow salted hashes) and their mail.
+import ArgumentParser
+import Foundation
+import MailAuth
+import MailCore
+import MailStore
+
+struct MailboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mailbox",
+        abstract: "Manage mailboxes (the jobs of the old POP3 admin tool).",
+        subcommands: [Add.self, List.self, Remove.self, Passwd.self, Lock.self, Unlock.self, Show.self])
+
+    struct PasswordOptions: ParsableArguments {
+        @Flag(name: .customLong("password-stdin"), help: "Read the password from the first line of standard input.")
+        var passwordStdin = false
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a mailbox in a local domain.",
+            discussion: """
+                The password is asked for twice on the terminal, or read from standard input with
+                --password-stdin. --no-password creates a mailbox that receives mail but cannot log in
+                until 'petrel mailbox passwd' sets one.
+
+                Examples:
+                  petrel mailbox add alice@example.test
+                  echo 's3cret-pass' | petrel mailbox add bob@example.test --password-stdin
+                  petrel mailbox add admin@example.test --admin
+                """)
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Mailbox address, e.g. alice@example.test.") var address: String
+        @OptionGroup var password: PasswordOptions
+        @Flag(name: .customLong("no-password"), help: "Create the mailbox without a password.") var noPassword = false
+        @Flag(help: "Make it an admin mailbox (receives postmaster mail of domains without a chosen postmaster).") var admin = false
+
+        func run() async throws {
+            let addr = try validAddress(address)
+            var hash: String?
+            if !noPassword {
+                let secret = try readPassword(stdin: password.passwordStdin)
+                hash = try PasswordHasher.default.hash(secret)
+            }
+            let info = try await withStore(data) { try await $0.addMailbox(addr, passwordHash: hash, isAdmin: admin) }
+            print("mailbox \(info.address) added\(admin ? " (admin)" : "")\(hash == nil ? " without a password" : "")")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List mailboxes, with message counts and sizes.",
+            discussion: "Examples:\n  petrel mailbox list\n  petrel mailbox list example.test")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Only this domain.") var domain: String?
+
+        func run() async throws {
+            let d = try domain.map(validDomain)
+            let boxes = try await withStore(data) { try await $0.mailboxes(domain: d) }
+            if boxes.isEmpty { print("no mailboxes"); return }
+            for b in boxes {
+                var flags: [String] = []
+                if b.isLocked { flags.append("locked") }
+                if b.isAdmin { flags.append("admin") }
+                if b.passwordHash == nil { flags.append("no-password") }
+                print("\(b.address)\t\(b.messageCount) message(s)\t\(b.totalSize) bytes\(flags.isEmpty ? "" : "\t" + flags.joined(separator: ","))")
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a mailbox and all its messages.",
+            discussion: "Example:\n  petrel mailbox remove alice@example.test")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Mailbox address.") var address: String
+
+        func run() async throws {
+            let addr = try validAddress(address)
+            try await withStore(data) { try await $0.removeMailbox(addr) }
+            print("mailbox \(addr.lookupKey) removed")
+        }
+    }
+
+    struct Passwd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a mailbox's password.",
+            discussion: "Examples:\n  petrel mailbox passwd alice@example.test\n  echo 'n3w-pass' | petrel mailbox passwd alice@example.test --password-stdin")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Mailbox address.") var address: String
+        @OptionGroup var password: PasswordOptions
+
+        func run() async throws {
+            let addr = try validAddress(address)
+            let secret = try readPassword(stdin: password.passwordStdin)
+            let hash = try PasswordHasher.default.hash(secret)
+            try await withStore(data) { try await $0.setPasswordHash(hash, for: addr) }
+            print("password of \(addr.lookupKey) changed")
+        }
+    }
+
+    struct Lock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lock a mailbox: it keeps receiving mail but refuses logins.",
+            discussion: "Example:\n  petrel mailbox lock alice@example.test")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Mailbox address.") var address: String
+
+        func run() async throws {
+            let addr = try validAddress(address)
+            try await withStore(data) { try await $0.setLocked(true, for: addr) }
+            print("mailbox \(addr.lookupKey) locked")
+        }
+    }
+
+    struct Unlock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Unlock a mailbox.",
+            discussion: "Example:\n  petrel mailbox unlock alice@example.test")
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Mailbox address.") var address: String
+
+        func run() async throws {
+            let addr = try validAddress(address)
+            try await withStore(data) { try await $0.setLocked(false, for: addr) }
+            print("mailbox \(addr.lookupKey) unlocked")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List a mailbox's messages, or print one with --message.",
+            discussion: """
+                The ID column is the message's delivery id (also its POP3 UIDL).
+
+                Examples:
+                  petrel mailbox show alice@example.test
+                  petrel mailbox show alice@example.test --message 42
+                """)
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Mailbox address.") var address: String
+        @Option(help: "Print the stored message with this ID (raw, as POP3 would return it).") var message: Int64?
+
+        func run() async throws {
+            let addr = try validAddress(address)
+            try await withStore(data) { store in
+                guard let box = try await store.mailbox(addr) else { throw StoreError.mailboxNotFound(addr.lookupKey) }
+                if let message {
+                    var offset: Int64 = 0
+                    while true {
+                        let chunk = try await store.readMessage(mailboxID: box.id, deliveryID: message, offset: offset, maxLength: 64 * 1024)
+                        if chunk.isEmpty { break }
+                        FileHandle.standardOutput.write(Data(chunk))
+                        offset += Int64(chunk.count)
+                    }
+                    return
+                }
+                let messages = try await store.messages(mailboxID: box.id)
+                print("\(box.address): \(messages.count) message(s), \(box.totalSize) bytes")
+                if messages.isEmpty { return }
+                print("ID\tQUEUE-ID\tRECEIVED\tSIZE\tFROM")
+                let formatter = ISO8601DateFormatter()
+                for m in messages {
+                    print("\(m.deliveryID)\t\(m.queueID)\t\(formatter.string(from: m.receivedAt))\t\(m.size)\t\(m.sender)")
+                }
+            }
+        }
+    }
+}
+
+/// Reads a password from stdin (first line) or, on a terminal, twice without echo.
+func readPassword(stdin: Bool) throws -> String {
+    let password: String
+    if stdin {
+        guard let line = readLine(strippingNewline: true) else { throw CLIError(message: "no password on standard input") }
+        password = line.hasSuffix("\r") ? String(line.dropLast()) : line
+    } else {
+        guard isatty(STDIN_FILENO) != 0 else {
+            throw CLIError(message: "standard input is not a terminal; use --password-stdin to pipe a password")
+        }
+        guard let first = getpass("Password: ").map({ String(cString: $0) }) else { throw CLIError(message: "could not read the password") }
+        guard let second = getpass("Again: ").map({ String(cString: $0) }) else { throw CLIError(message: "could not read the password") }
+        guard first == second else { throw CLIError(message: "the passwords differ") }
+        password = first
+    }
+    guard !password.isEmpty else { throw CLIError(message: "the password is empty") }
+    guard password.count >= 8 else { throw CLIError(message: "the password is too short (at least 8 characters)") }
+    return password
+}

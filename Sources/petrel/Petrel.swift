@@ -1,0 +1,22 @@
+/// `petrel`: the mail server and its admin tool. Every subcommand acts on the same data directory, also
+/// while the server runs (SQLite allows a second process; writes are short transactions).
+import ArgumentParser
+
+@main
+struct Petrel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "petrel",
+        abstract: "Petrel mail server: SMTP in, POP3 out, and the admin tool for domains and mailboxes.",
+        discussion: """
+            Quick start (development defaults: data in ./petrel-data, SMTP on 127.0.0.1:2525, POP3 on 127.0.0.1:2110):
+              petrel serve
+              petrel domain add example.test
+              petrel mailbox add alice@example.test
+            """,
+        version: PetrelVersion.string,
+        subcommands: [Serve.self, DomainCommand.self, MailboxCommand.self, ConfigCommand.self])
+}
+
+enum PetrelVersion {
+    static let string = "0.1.0"
+}

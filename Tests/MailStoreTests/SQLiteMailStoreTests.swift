@@ -1,0 +1,150 @@
+/// SQLite-only tests: durability settings, reopening, two store objects on one directory (CLI + server),
+/// read-only mode, and that concurrent deliveries share transactions (group commit).
+import Foundation
+import MailCore
+import MailStore
+@testable import MailStoreSQLite
+import Testing
+
+@Suite struct SQLiteMailStoreTests {
+    func tempDir() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("petrel-sqlite-\(UUID().uuidString)").path
+    }
+
+    @Test func pragmasAreDurable() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteMailStore(directory: dir)
+        #expect(try await store.writerPragma("synchronous") == 2) // FULL
+        #expect(try await store.writerPragma("foreign_keys") == 1)
+        #expect(FileManager.default.fileExists(atPath: dir + "/petrel.sqlite"))
+        try await store.close()
+        try await store.close() // closing twice is harmless
+    }
+
+    @Test func reopenKeepsEverything() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var store = try SQLiteMailStore(directory: dir)
+        _ = try await store.addDomain("example.test")
+        let a = try await store.addMailbox(address("a@example.test"), passwordHash: "$scrypt$h", isAdmin: true)
+        try await store.setPostmaster(domain: "example.test", mailbox: "a@example.test")
+        let body = patternBytes(300_000)
+        let ids = try await store.deliver(message(to: [a.id], body: body))
+        try await store.deleteMessages(mailboxID: a.id, deliveryIDs: ids)
+        let kept = try await store.deliver(message(to: [a.id], body: body))
+        try await store.close()
+
+        store = try SQLiteMailStore(directory: dir)
+        #expect(try await store.domains().map(\.name) == ["example.test"])
+        #expect(try await store.domains().first?.postmaster == "a@example.test")
+        let info = try #require(try await store.mailbox(id: a.id))
+        #expect(info.passwordHash == "$scrypt$h" && info.isAdmin && info.messageCount == 1)
+        #expect(try await store.messages(mailboxID: a.id).map(\.deliveryID) == kept)
+        #expect(try await readAll(store, mailbox: a.id, delivery: kept[0], chunk: 65_536)
+                == Array("Received: from test\r\n".utf8) + body)
+        // Delivery ids keep growing across reopen, even after the newest was deleted.
+        try await store.deleteMessages(mailboxID: a.id, deliveryIDs: kept)
+        try await store.close()
+        store = try SQLiteMailStore(directory: dir)
+        let next = try await store.deliver(message(to: [a.id]))
+        #expect(next[0] > kept[0])
+        try await store.close()
+    }
+
+    @Test func twoStoresOnOneDirectorySeeEachOther() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try SQLiteMailStore(directory: dir)
+        let cli = try SQLiteMailStore(directory: dir)
+        _ = try await cli.addDomain("example.test")
+        #expect(try await server.isLocalDomain("example.test"))
+        let a = try await cli.addMailbox(address("a@example.test"), passwordHash: nil, isAdmin: false)
+        #expect(try await server.resolveRecipient(address("A@example.test")) == .mailbox(id: a.id, address: "a@example.test"))
+
+        // Concurrent writers from both objects.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<20 {
+                group.addTask { _ = try await server.deliver(message(to: [a.id], queueID: "S\(i)")) }
+                group.addTask { _ = try await cli.deliver(message(to: [a.id], queueID: "C\(i)")) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await cli.messages(mailboxID: a.id).count == 40)
+        #expect(try await server.messages(mailboxID: a.id).count == 40)
+        try await cli.setLocked(true, for: address("a@example.test"))
+        #expect(try await server.mailbox(id: a.id)?.isLocked == true)
+        try await cli.removeDomain("example.test", force: true)
+        #expect(try await server.isLocalDomain("example.test") == false)
+        #expect(try await server.storedMessageCount() == 0)
+        try await cli.close()
+        try await server.close()
+    }
+
+    @Test func readOnlyStoreReadsButCannotWrite() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let writer = try SQLiteMailStore(directory: dir)
+        _ = try await writer.addDomain("example.test")
+        let reader = try SQLiteMailStore(directory: dir, options: .init(readOnly: true))
+        #expect(try await reader.domains().map(\.name) == ["example.test"])
+        await #expect(throws: StoreError.self) { try await reader.addDomain("other.test") }
+        try await reader.close()
+        try await writer.close()
+    }
+
+    @Test func openingAnUnusableDirectoryFails() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // A directory where the database file should be.
+        try FileManager.default.createDirectory(atPath: dir + "/petrel.sqlite", withIntermediateDirectories: true)
+        #expect(throws: StoreError.self) { try SQLiteMailStore(directory: dir) }
+        // Garbage in the database file.
+        let dir2 = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir2) }
+        try FileManager.default.createDirectory(atPath: dir2, withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: dir2 + "/petrel.sqlite", contents: Data(repeating: 0x41, count: 8192)))
+        #expect(throws: StoreError.self) { try SQLiteMailStore(directory: dir2) }
+    }
+
+    @Test func concurrentDeliveriesShareTransactions() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteMailStore(directory: dir)
+        _ = try await store.addDomain("example.test")
+        let a = try await store.addMailbox(address("a@example.test"), passwordHash: nil, isAdmin: false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask { _ = try await store.deliver(message(to: [a.id], body: patternBytes(4096), queueID: "G\(i)")) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.messages(mailboxID: a.id).count == 200)
+        #expect(store.deliverTransactionCount < 200)
+        try await store.close()
+    }
+
+    @Test func oneFailingMessageDoesNotAbortItsBatch() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteMailStore(directory: dir)
+        _ = try await store.addDomain("example.test")
+        let a = try await store.addMailbox(address("a@example.test"), passwordHash: nil, isAdmin: false)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<60 {
+                group.addTask {
+                    let recipients: [Int64] = i % 3 == 0 ? [a.id, 99_999] : [a.id]
+                    return (try? await store.deliver(message(to: recipients, queueID: "F\(i)"))) != nil
+                }
+            }
+            var results: [Bool] = []
+            for await r in group { results.append(r) }
+            return results
+        }
+        #expect(outcomes.filter { $0 }.count == 40)
+        #expect(try await store.messages(mailboxID: a.id).count == 40)
+        #expect(try await store.storedMessageCount() == 40)
+        try await store.close()
+    }
+}

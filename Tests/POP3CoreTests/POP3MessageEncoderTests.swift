@@ -1,0 +1,120 @@
+import Testing
+import POP3Core
+
+@Suite struct POP3MessageEncoderTests {
+    static func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    /// Encodes `message` split into chunks at the given offsets.
+    static func encode(_ message: [UInt8], topLines: Int?, splits: [Int]) -> (output: [UInt8], stoppedEarly: Bool) {
+        var encoder = POP3MessageEncoder(topLines: topLines)
+        var output: [UInt8] = []
+        var start = 0
+        var stopped = false
+        for end in splits + [message.count] where end >= start {
+            let done = message[start..<end].withUnsafeBytes { encoder.encode($0, into: &output) }
+            start = end
+            if done { stopped = true; break }
+        }
+        encoder.finish(into: &output)
+        return (output, stopped)
+    }
+
+    static let message = "From: a@example.test\r\nSubject: hi\r\n\r\nline 1\r\n.line 2\r\n..line 3\r\nline 4\r\n"
+
+    static let cases: [(String, Int?, String)] = [
+        // RETR: dot-stuffing, terminator.
+        (message, nil, "From: a@example.test\r\nSubject: hi\r\n\r\nline 1\r\n..line 2\r\n...line 3\r\nline 4\r\n.\r\n"),
+        // TOP 0: header and blank line only.
+        (message, 0, "From: a@example.test\r\nSubject: hi\r\n\r\n.\r\n"),
+        // TOP 1 and TOP 2 (stuffing applies to body lines).
+        (message, 1, "From: a@example.test\r\nSubject: hi\r\n\r\nline 1\r\n.\r\n"),
+        (message, 2, "From: a@example.test\r\nSubject: hi\r\n\r\nline 1\r\n..line 2\r\n.\r\n"),
+        // TOP n beyond the body: the whole message.
+        (message, 99, "From: a@example.test\r\nSubject: hi\r\n\r\nline 1\r\n..line 2\r\n...line 3\r\nline 4\r\n.\r\n"),
+        // Negative TOP counts as 0.
+        (message, -5, "From: a@example.test\r\nSubject: hi\r\n\r\n.\r\n"),
+        // Message not ending in CRLF.
+        ("Subject: x\r\n\r\nno newline", nil, "Subject: x\r\n\r\nno newline\r\n.\r\n"),
+        ("Subject: x\r\n\r\nends in CR\r", nil, "Subject: x\r\n\r\nends in CR\r\n.\r\n"),
+        ("Subject: x\r\n\r\n.", nil, "Subject: x\r\n\r\n..\r\n.\r\n"),
+        // Empty message and empty body.
+        ("", nil, ".\r\n"),
+        ("", 3, ".\r\n"),
+        ("Subject: x\r\n\r\n", nil, "Subject: x\r\n\r\n.\r\n"),
+        ("Subject: x\r\n\r\n", 0, "Subject: x\r\n\r\n.\r\n"),
+        // Header only (no blank line): TOP sends it whole.
+        ("Subject: x\r\nFrom: y\r\n", 0, "Subject: x\r\nFrom: y\r\n.\r\n"),
+        // A body line that is just "." and one that is a lone CRLF.
+        ("S: x\r\n\r\n.\r\n\r\nend\r\n", nil, "S: x\r\n\r\n..\r\n\r\nend\r\n.\r\n"),
+        ("S: x\r\n\r\n.\r\n\r\nend\r\n", 2, "S: x\r\n\r\n..\r\n\r\n.\r\n"),
+        // Bare LF is made CRLF; a header line starting with "." is stuffed too.
+        ("S: x\n\nbody\n.dot\n", nil, "S: x\r\n\r\nbody\r\n..dot\r\n.\r\n"),
+        ("S: x\n\nbody\n.dot\n", 1, "S: x\r\n\r\nbody\r\n.\r\n"),
+        (".Odd: header\r\n\r\nb\r\n", nil, "..Odd: header\r\n\r\nb\r\n.\r\n"),
+        // A CR inside a line is not a line end.
+        ("S: a\rb\r\n\r\nx\r\n", 0, "S: a\rb\r\n\r\n.\r\n"),
+    ]
+
+    @Test(arguments: cases)
+    func encodesInOneChunk(message: String, topLines: Int?, expected: String) {
+        #expect(POP3MessageEncoder.encode(Self.bytes(message), topLines: topLines) == Self.bytes(expected))
+    }
+
+    @Test(arguments: cases)
+    func everySplitPointGivesTheSameOutput(message: String, topLines: Int?, expected: String) {
+        let input = Self.bytes(message)
+        for split in 0...input.count {
+            #expect(Self.encode(input, topLines: topLines, splits: [split]).output == Self.bytes(expected), "split at \(split)")
+        }
+    }
+
+    @Test(arguments: cases)
+    func byteAtATimeGivesTheSameOutput(message: String, topLines: Int?, expected: String) {
+        let input = Self.bytes(message)
+        #expect(Self.encode(input, topLines: topLines, splits: Array(0...input.count)).output == Self.bytes(expected))
+    }
+
+    @Test func everyPairOfSplitPointsGivesTheSameOutput() {
+        let input = Self.bytes(Self.message)
+        let expected = POP3MessageEncoder.encode(input, topLines: nil)
+        for a in 0...input.count {
+            for b in a...input.count {
+                #expect(Self.encode(input, topLines: nil, splits: [a, b]).output == expected)
+            }
+        }
+    }
+
+    @Test func topSignalsDoneAndIgnoresLaterInput() {
+        var encoder = POP3MessageEncoder(topLines: 1)
+        var output: [UInt8] = []
+        let done = Self.bytes(Self.message).withUnsafeBytes { encoder.encode($0, into: &output) }
+        #expect(done)
+        #expect(encoder.isDone)
+        let again = Self.bytes("more\r\n").withUnsafeBytes { encoder.encode($0, into: &output) }
+        #expect(again)
+        encoder.finish(into: &output)
+        encoder.finish(into: &output)   // idempotent
+        #expect(output == Self.bytes("From: a@example.test\r\nSubject: hi\r\n\r\nline 1\r\n.\r\n"))
+    }
+
+    @Test func retrNeverSignalsDone() {
+        var encoder = POP3MessageEncoder(topLines: nil)
+        var output: [UInt8] = []
+        let done = Self.bytes(Self.message).withUnsafeBytes { encoder.encode($0, into: &output) }
+        #expect(!done)
+        #expect(!encoder.isDone)
+    }
+
+    @Test func topStopsInTheMiddleOfAChunk() {
+        let result = Self.encode(Self.bytes(Self.message), topLines: 0, splits: [])
+        #expect(result.stoppedEarly)
+    }
+
+    @Test func stuffedOutputNeverContainsABareTerminator() {
+        // Lines of dots of every length up to 5, each stuffed by exactly one dot.
+        let body = (1...5).map { String(repeating: ".", count: $0) + "\r\n" }.joined()
+        let output = POP3MessageEncoder.encode(Self.bytes("S: x\r\n\r\n" + body), topLines: nil)
+        let expectedBody = (1...5).map { String(repeating: ".", count: $0 + 1) + "\r\n" }.joined()
+        #expect(output == Self.bytes("S: x\r\n\r\n" + expectedBody + ".\r\n"))
+    }
+}

@@ -1,0 +1,371 @@
+// Tests for ConfigParser.swift: every key applied, every key's bad value reported with its line and key,
+// unknown sections/keys, syntax errors, several errors at once, and load(path:).
+import Foundation
+import Logging
+import Testing
+@testable import PetrelServer
+
+@Suite struct ConfigParserTests {
+    static let base = PetrelConfiguration.developmentDefaults(hostname: "base.test")
+
+    static func errors(_ text: String) -> [ConfigError] {
+        switch PetrelConfiguration.parse(text, base: base) {
+        case .success: return []
+        case .failure(let e): return e.errors
+        }
+    }
+
+    @Test func everyKeyIsApplied() throws {
+        let text = """
+            [server]
+            hostname = "MX1.Example.ORG"
+            data_dir = "/var/lib/petrel"
+            shutdown_deadline = 5
+
+            [smtp]
+            listen = ["0.0.0.0:25", "[::]:25"]
+            max_message_size = 10485760
+            max_recipients = 500
+            max_messages_per_connection = 20
+            max_errors = 3
+            max_command_line_length = 1024
+            max_text_line_length = 2000
+            max_session_bytes = 0
+            max_connections = 500
+            max_connections_per_ip = 7
+            command_timeout = 600
+            data_timeout = 240
+
+            [submission]
+            listen = ["0.0.0.0:587"]
+
+            [pop3]
+            listen = ["[::1]:110", "127.0.0.1:110"]
+            idle_timeout = 900
+            max_connections = 50
+            max_connections_per_ip = 3
+
+            [log]
+            level = "Debug"
+            format = "json"
+            """
+        let c = try PetrelConfiguration.parse(text, base: Self.base).get()
+        #expect(c.server == .init(hostname: "mx1.example.org", dataDirectory: "/var/lib/petrel", shutdownDeadline: 5))
+        #expect(c.smtp == .init(
+            listen: [.init(host: "0.0.0.0", port: 25), .init(host: "::", port: 25)],
+            maxMessageSize: 10_485_760, maxRecipients: 500, maxMessagesPerConnection: 20, maxErrors: 3,
+            maxCommandLineLength: 1024, maxTextLineLength: 2000, maxSessionBytes: 0, maxConnections: 500,
+            commandTimeout: 600, dataTimeout: 240, maxConnectionsPerIP: 7))
+        #expect(c.submission.listen == [.init(host: "0.0.0.0", port: 587)])
+        #expect(c.pop3 == .init(listen: [.init(host: "::1", port: 110), .init(host: "127.0.0.1", port: 110)],
+                                idleTimeout: 900, maxConnections: 50, maxConnectionsPerIP: 3))
+        #expect(c.log == .init(level: .debug, format: .json))
+    }
+
+    @Test func absentKeysKeepTheBase() throws {
+        let c = try PetrelConfiguration.parse("[smtp]\nmax_errors = 4\n", base: Self.base).get()
+        var expected = Self.base
+        expected.smtp.maxErrors = 4
+        #expect(c == expected)
+    }
+
+    @Test func dottedKeysAndInlineTablesWork() throws {
+        let c = try PetrelConfiguration.parse(
+            "smtp.max_errors = 5\nlog = { level = \"error\" }\n", base: Self.base).get()
+        #expect(c.smtp.maxErrors == 5)
+        #expect(c.log.level == .error)
+    }
+
+    @Test func emptyListenDisablesAService() throws {
+        let c = try PetrelConfiguration.parse("[submission]\nlisten = []\n", base: Self.base).get()
+        #expect(c.submission.listen.isEmpty)
+    }
+
+    /// (section, key, bad TOML value, expected message fragment)
+    static let badValues: [(String, String, String, String)] = [
+        ("server", "hostname", "\"bad host!\"", "must be a domain name"),
+        ("server", "hostname", "\"\"", "must be a domain name"),
+        ("server", "hostname", "42", "must be a string, got 42"),
+        ("server", "data_dir", "\"\"", "non-empty"),
+        ("server", "data_dir", "[\"a\"]", "must be a string, got an array"),
+        ("server", "shutdown_deadline", "3601", "between 0 and 3600, got 3601"),
+        ("smtp", "listen", "[\"127.0.0.1\"]", "missing \":port\""),
+        ("smtp", "listen", "[\"127.0.0.1:70000\"]", "port must be a number between 0 and 65535"),
+        ("smtp", "listen", "[\"::1:25\"]", "IPv6 addresses must be in brackets"),
+        ("smtp", "listen", "[25]", "item 1 must be a \"host:port\" string, got 25"),
+        ("smtp", "listen", "25", "must be an array of \"host:port\" strings, got 25"),
+        ("smtp", "max_message_size", "\"abc\"", "must be an integer between 1024 and 2147483647, got \"abc\""),
+        ("smtp", "max_message_size", "1023", "must be an integer between 1024 and 2147483647, got 1023"),
+        ("smtp", "max_message_size", "1.5", "must be an integer between 1024 and 2147483647, got 1.5"),
+        ("smtp", "max_recipients", "0", "between 1 and 100000, got 0"),
+        ("smtp", "max_messages_per_connection", "-1", "between 1 and 1000000, got -1"),
+        ("smtp", "max_errors", "true", "between 1 and 1000, got true"),
+        ("smtp", "max_command_line_length", "511", "between 512 and 65536, got 511"),
+        ("smtp", "max_text_line_length", "999", "between 1000 and 1048576, got 999"),
+        ("smtp", "max_session_bytes", "-5", "must be an integer of at least 0, got -5"),
+        ("smtp", "max_connections", "0", "between 1 and 1000000, got 0"),
+        ("smtp", "max_connections_per_ip", "0", "between 1 and 1000000, got 0"),
+        ("smtp", "command_timeout", "0", "between 1 and 86400, got 0"),
+        ("smtp", "data_timeout", "86401", "between 1 and 86400, got 86401"),
+        ("submission", "listen", "[\"[::1]\"]", "missing \":port\" after \"]\""),
+        ("pop3", "listen", "[\"host name:110\"]", "without spaces"),
+        ("pop3", "idle_timeout", "\"10m\"", "between 1 and 86400, got \"10m\""),
+        ("pop3", "max_connections", "1000001", "between 1 and 1000000, got 1000001"),
+        ("pop3", "max_connections_per_ip", "-3", "between 1 and 1000000, got -3"),
+        ("log", "level", "\"verbose\"", "must be one of \"trace\""),
+        ("log", "level", "3", "must be one of"),
+        ("log", "format", "\"xml\"", "must be \"text\" or \"json\", got \"xml\""),
+    ]
+
+    @Test(arguments: badValues)
+    func badValueIsReportedWithLineAndKey(_ bad: (String, String, String, String)) {
+        let (section, key, value, fragment) = bad
+        // Line 1 comment, 2 blank, 3 header, 4 comment, 5 the key.
+        let text = "# test\n\n[\(section)]\n# the bad key follows\n\(key) = \(value)\n"
+        let errors = Self.errors(text)
+        #expect(errors.count == 1, "\(errors)")
+        guard let error = errors.first else { return }
+        #expect(error.line == 5)
+        #expect(error.key == "\(section).\(key)")
+        #expect(error.description.contains(fragment) || error.message.contains(fragment), "\(error)")
+        #expect(error.description.hasPrefix("line 5: \(section).\(key): "))
+    }
+
+    @Test func unknownSectionIsAnErrorWithItsLine() {
+        let errors = Self.errors("[server]\nhostname = \"a.test\"\n\n[smtpp]\nmax_errors = 3\n")
+        #expect(errors == [ConfigError(line: 4, key: "smtpp",
+                                       message: "unknown section [smtpp] (known sections: server, smtp, submission, pop3, log)")])
+    }
+
+    @Test func unknownKeyIsAnErrorWithItsLine() {
+        let errors = Self.errors("[smtp]\nmax_errors = 3\nmax_eror = 4\n")
+        #expect(errors.count == 1)
+        #expect(errors.first?.line == 3)
+        #expect(errors.first?.key == "smtp.max_eror")
+        #expect(errors.first?.message.hasPrefix("unknown key \"max_eror\" in [smtp]") == true)
+    }
+
+    @Test func unknownTopLevelKeyAndSubtableAreErrors() {
+        let errors = Self.errors("hostname = \"x\"\n[smtp.tls]\ncert = \"a\"\n[pop3]\nlisten = []\n")
+        #expect(errors.map(\.key) == ["hostname", "smtp.tls"])
+        #expect(errors.map(\.line) == [1, 2])
+    }
+
+    @Test func sectionGivenAsAValueIsAnError() {
+        let errors = Self.errors("log = \"debug\"\n")
+        #expect(errors == [ConfigError(line: 1, key: "log", message: "must be a section ([log]), got \"debug\"")])
+    }
+
+    @Test(arguments: [
+        ("[smtp]\nmax_errors = \n", 2),
+        ("[server]\nhostname = \"unterminated\n", 2),
+        ("[smtp\n", 1),
+        ("[log]\nlevel = \"info\"\nlevel = \"debug\"\n", 3),
+        ("\n\n\n[pop3]\nlisten = [\"a:1\",\n  \"b:2\"\n  idle = 3\n", 7),
+    ])
+    func syntaxErrorCarriesItsLine(_ text: String, _ line: Int) {
+        let errors = Self.errors(text)
+        #expect(errors.count == 1)
+        #expect(errors.first?.line == line, "\(errors)")
+        #expect(errors.first?.key == nil)
+        #expect(errors.first?.message.hasPrefix("TOML syntax error: ") == true)
+    }
+
+    @Test func nulCharacterIsRejectedWithItsLine() {
+        let errors = Self.errors("[smtp]\nmax_errors = 3\u{0}\n")
+        #expect(errors == [ConfigError(line: 2, key: nil, message: "NUL character in file")])
+    }
+
+    @Test func severalErrorsAreReportedAtOnceInLineOrder() {
+        let text = """
+            [smtp]
+            max_recipients = 0
+            bogus = 1
+            listen = ["127.0.0.1:99999"]
+            [pop3]
+            idle_timeout = "x"
+            [log]
+            format = "yaml"
+            """
+        let errors = Self.errors(text)
+        #expect(errors.map(\.line) == [2, 3, 4, 6, 8])
+        #expect(errors.map(\.key) == ["smtp.max_recipients", "smtp.bogus", "smtp.listen", "pop3.idle_timeout", "log.format"])
+    }
+
+    @Test func sessionBytesBelowMessageSizeIsAnError() {
+        let errors = Self.errors("[smtp]\nmax_message_size = 2048\nmax_session_bytes = 1024\n")
+        #expect(errors.count == 1)
+        #expect(errors.first?.key == "smtp.max_session_bytes")
+        #expect(errors.first?.line == 3)
+    }
+
+    @Test func sameListenerTwiceIsAnError() {
+        let inOneList = Self.errors("[smtp]\nlisten = [\"127.0.0.1:25\", \"127.0.0.1:25\"]\n")
+        #expect(inOneList.first?.key == "smtp.listen")
+        #expect(inOneList.first?.message.contains("listed twice") == true)
+        let across = Self.errors("[smtp]\nlisten = [\"127.0.0.1:25\"]\n[pop3]\nlisten = [\"127.0.0.1:25\"]\n")
+        #expect(across.count == 1)
+        #expect(across.first?.key == "pop3.listen")
+        #expect(across.first?.line == 4)
+        #expect(across.first?.message.contains("also in smtp.listen") == true)
+    }
+
+    @Test func configErrorsDescriptionNamesTheFile() {
+        let errors = ConfigErrors(errors: [
+            ConfigError(line: 12, key: "smtp.max_message_size", message: "must be an integer"),
+            ConfigError(line: nil, key: nil, message: "no such file"),
+        ], file: "/etc/petrel.toml")
+        #expect(errors.description == """
+            /etc/petrel.toml: line 12: smtp.max_message_size: must be an integer
+            /etc/petrel.toml: no such file
+            """)
+    }
+
+    @Test func loadReportsAMissingFile() {
+        let path = "/nonexistent-\(UUID().uuidString)/petrel.toml"
+        guard case .failure(let errors) = PetrelConfiguration.load(path: path) else {
+            Issue.record("expected failure")
+            return
+        }
+        #expect(errors.file == path)
+        #expect(errors.errors == [ConfigError(line: nil, key: nil, message: "no such file")])
+    }
+
+    @Test func loadReadsAFileAndTagsErrorsWithIt() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = dir.appendingPathComponent("good.toml").path
+        try "[smtp]\nmax_errors = 7\n".write(toFile: good, atomically: true, encoding: .utf8)
+        #expect(try PetrelConfiguration.load(path: good, base: Self.base).get().smtp.maxErrors == 7)
+
+        let bad = dir.appendingPathComponent("bad.toml").path
+        try "[smtp]\nmax_errors = 0\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        guard case .failure(let errors) = PetrelConfiguration.load(path: bad) else {
+            Issue.record("expected failure")
+            return
+        }
+        #expect(errors.file == bad)
+        #expect(errors.errors.first?.line == 2)
+        #expect(errors.description.hasPrefix("\(bad): line 2: smtp.max_errors: "))
+
+        let binary = dir.appendingPathComponent("binary.toml").path
+        try Data([0xFF, 0xFE, 0x00]).write(to: URL(fileURLWithPath: binary))
+        guard case .failure(let binaryErrors) = PetrelConfiguration.load(path: binary) else {
+            Issue.record("expected failure")
+            return
+        }
+        #expect(binaryErrors.errors.first?.message == "file is not valid UTF-8")
+
+        guard case .failure(let directoryErrors) = PetrelConfiguration.load(path: dir.path) else {
+            Issue.record("expected failure for a directory")
+            return
+        }
+        #expect(directoryErrors.errors.count == 1)
+        #expect(directoryErrors.errors.first?.line == nil)
+
+        let big = dir.appendingPathComponent("big.toml").path
+        try Data(repeating: UInt8(ascii: "#"), count: PetrelConfiguration.maxConfigFileSize + 1).write(to: URL(fileURLWithPath: big))
+        guard case .failure(let bigErrors) = PetrelConfiguration.load(path: big) else {
+            Issue.record("expected failure for a big file")
+            return
+        }
+        #expect(bigErrors.errors.first?.message == "file is larger than 1048576 bytes")
+    }
+}
+
+@Suite struct ConfigParserHostileInputTests {
+    @Test(arguments: [
+        String(repeating: "[", count: 100_000),
+        "a = " + String(repeating: "[", count: 100_000),
+        "a = " + String(repeating: "{b=", count: 50_000),
+        String(repeating: "[smtp]\n", count: 1000),
+        "\u{FEFF}[smtp]\nmax_errors = 3\n",
+        String(repeating: "x", count: 100_000),
+        // Inputs found by fuzzing toml++ 3.4 (TOMLKit 0.6.0): each one trips an assertion in parse_key.
+        "[=[ae n \":1\"]\nx = {a=0}\n",
+        "[%sm[tml",
+        "[# Pp",
+        "[\u{8}]\nlistne confexa.]\n",
+        "[/t`p]",
+        "[[[",
+        "[ [a]]",
+        "[[ #x]]",
+        "\u{FEFF}[=]",
+        "[smtp]\nmax_errors = 3\n[.]\n",
+        "a = [1, }",
+        "a = [\u{2028}1]",
+        "a = [\u{85}]",
+        "a = [\u{2029}",
+        "a = [ {b = [ } ] } ]",
+    ])
+    func hostileTextGivesErrorsOrAConfigNotACrash(_ text: String) {
+        switch PetrelConfiguration.parse(text, base: .developmentDefaults(hostname: "h.test")) {
+        case .success(let config): #expect(config.server.hostname == "h.test")
+        case .failure(let errors): #expect(!errors.errors.isEmpty)
+        }
+    }
+}
+
+@Suite struct ConfigParserSyntaxTests {
+    @Test func malformedHeaderIsASyntaxErrorWithItsLine() {
+        let errors = ConfigParserTests.errors("[smtp]\nmax_errors = 3\n\n[=oops]\n")
+        #expect(errors == [ConfigError(line: 4, key: nil,
+                                       message: "TOML syntax error: a table header must start with a key, e.g. [smtp]")])
+    }
+
+    @Test func closingBraceInAnArrayIsASyntaxErrorWithItsLine() {
+        let errors = ConfigParserTests.errors("[smtp]\nlisten = [\n  \"a:1\",\n  }\n]\n")
+        #expect(errors == [ConfigError(line: 4, key: nil, message: "TOML syntax error: expected a value, saw \"}\"")])
+    }
+
+    @Test func unicodeLineBreaksAreRejectedWithTheirLine() {
+        let errors = ConfigParserTests.errors("[server]\n\ndata_dir = \"a\u{2028}b\"\n")
+        #expect(errors == [ConfigError(line: 3, key: nil, message: "character U+2028 (a Unicode line break) is not allowed")])
+    }
+
+    @Test func anEarlierSyntaxErrorIsReportedFirst() {
+        let errors = ConfigParserTests.errors("[smtp]\nmax_errors = = 3\n[#]\n")
+        #expect(errors.count == 1)
+        #expect(errors.first?.line == 2)
+    }
+
+    /// Random byte mutations of the example file must give a configuration or errors, never a crash
+    /// (a toml++ assertion would abort the test process).
+    @Test func randomMutationsNeverCrash() throws {
+        let seedText = try String(contentsOfFile: ConfigurationTests.exampleFilePath, encoding: .utf8)
+        let seed = Array(seedText.utf8.prefix(1500))
+        let alphabet = Array("[]{}=\"'#.,\n \t\\abc019-_:".utf8)
+        var rng = ConfigTestRandom(seed: 0x5EED)
+        var parsedOK = 0
+        for _ in 0..<3000 {
+            var bytes = seed
+            for _ in 0..<Int(rng.next() % 8 + 1) {
+                guard !bytes.isEmpty else { break }
+                let position = Int(rng.next() % UInt64(bytes.count))
+                let byte = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+                switch rng.next() % 3 {
+                case 0: bytes[position] = byte
+                case 1: bytes.insert(byte, at: position)
+                default: bytes.remove(at: position)
+                }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            if case .success = PetrelConfiguration.parse(text, base: .developmentDefaults(hostname: "h.test")) { parsedOK += 1 }
+        }
+        #expect(parsedOK < 3000)
+    }
+}
+
+/// Deterministic PRNG for the mutation test.
+struct ConfigTestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

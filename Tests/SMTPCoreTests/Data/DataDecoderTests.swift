@@ -1,0 +1,143 @@
+import Testing
+@testable import SMTPCore
+
+struct DecodeResult: Equatable {
+    var output: [UInt8]
+    var consumed: Int
+    var finished: Bool
+    var error: BodyOutcome?
+    var octets: Int64
+}
+
+/// Feeds `chunks` in order, stopping at `finished`; returns what a reader would see.
+func runDataDecoder(_ chunks: [[UInt8]], maxSize: Int = 1000, maxLine: Int = 1000) -> DecodeResult {
+    var decoder = DataDecoder(maxMessageSize: maxSize, maxLineLength: maxLine)
+    var output: [UInt8] = []
+    var consumed = 0
+    for chunk in chunks {
+        let result = chunk.withUnsafeBytes { decoder.decode($0, into: &output) }
+        consumed += result.consumed
+        if result.finished {
+            #expect(result.consumed <= chunk.count)
+            return DecodeResult(output: output, consumed: consumed, finished: true, error: decoder.error, octets: decoder.octetsDecoded)
+        }
+        #expect(result.consumed == chunk.count)
+    }
+    return DecodeResult(output: output, consumed: consumed, finished: false, error: decoder.error, octets: decoder.octetsDecoded)
+}
+
+/// Runs the input whole, split at every position, and byte by byte; all must agree.
+func decodeEverySplit(_ text: String, maxSize: Int = 1000, maxLine: Int = 1000) -> DecodeResult {
+    let bytes = Array(text.utf8)
+    let whole = runDataDecoder([bytes], maxSize: maxSize, maxLine: maxLine)
+    for split in 0...bytes.count {
+        let parts = [Array(bytes[..<split]), Array(bytes[split...])]
+        let result = runDataDecoder(parts, maxSize: maxSize, maxLine: maxLine)
+        compare(result, whole, "split at \(split) of \(text.debugDescription)")
+    }
+    let single = runDataDecoder(bytes.map { [$0] }, maxSize: maxSize, maxLine: maxLine)
+    compare(single, whole, "byte by byte \(text.debugDescription)")
+    return whole
+}
+
+private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
+    #expect(a.consumed == b.consumed, "\(what)")
+    #expect(a.finished == b.finished, "\(what)")
+    #expect(a.error == b.error, "\(what)")
+    // After an error the output is discarded, so only compare it for good bodies.
+    if a.error == nil { #expect(a.output == b.output, "\(what)") }
+}
+
+@Suite struct DataDecoderTests {
+    static let goodBodies: [(String, String)] = [
+        ("Subject: x\r\n\r\nbody\r\n.\r\n", "Subject: x\r\n\r\nbody\r\n"),
+        (".\r\n", ""),
+        ("\r\n.\r\n", "\r\n"),
+        ("..leading dot\r\n.\r\n", ".leading dot\r\n"),
+        ("a\r\n..\r\n.\r\n", "a\r\n.\r\n"),
+        ("a\r\n...\r\n.\r\n", "a\r\n..\r\n"),
+        ("a.\r\n.b\r\n.\r\n", "a.\r\nb\r\n"),
+        ("x\r\n. \r\n.\r\n", "x\r\n \r\n"),
+        ("caf\u{E9} \u{1F600}\r\n.\r\n", "caf\u{E9} \u{1F600}\r\n"),
+    ]
+
+    @Test(arguments: goodBodies)
+    func decodesAndUnstuffs(input: String, body: String) {
+        let result = decodeEverySplit(input)
+        #expect(result.finished)
+        #expect(result.error == nil)
+        #expect(result.consumed == input.utf8.count)
+        #expect(result.output == Array(body.utf8))
+        #expect(result.octets == Int64(body.utf8.count))
+    }
+
+    @Test func bytesAfterTheEndAreNotConsumed() {
+        let input = "hello\r\n.\r\nMAIL FROM:<a@b.test>\r\n"
+        let result = decodeEverySplit(input)
+        #expect(result.finished)
+        #expect(result.consumed == "hello\r\n.\r\n".utf8.count)
+        #expect(result.output == Array("hello\r\n".utf8))
+    }
+
+    @Test func incompleteBodyIsNotFinished() {
+        for input in ["abc\r\n", "abc\r\n.", "abc\r\n.\r", "abc", "abc\r"] {
+            let result = decodeEverySplit(input)
+            #expect(!result.finished, "\(input.debugDescription)")
+            #expect(result.error == nil)
+            #expect(result.consumed == input.utf8.count)
+        }
+    }
+
+    static let bareLineEndings = ["a\n.\n", "a\r.\r", "a\r\n.\n", "a\nb\r\n.\r\n", "a\rb\r\n.\r\n", "\n", "\r.\r\n", ".\n", ".\rx", "a\r\n.\rx\r\n.\r\n"]
+
+    @Test(arguments: bareLineEndings)
+    func bareLineEndingIsAnError(input: String) {
+        let result = decodeEverySplit(input)
+        #expect(result.finished)
+        #expect(result.error == .bareLineEnding)
+    }
+
+    @Test func bareLineEndingStopsAtOnce() {
+        let result = runDataDecoder([Array("ab\ncd\r\n.\r\n".utf8)])
+        #expect(result.finished)
+        #expect(result.consumed == 3)
+    }
+
+    @Test func tooLargeKeepsConsumingToTheEnd() {
+        let input = "0123456789\r\n0123456789\r\n.\r\nQUIT\r\n"
+        let result = decodeEverySplit(input, maxSize: 15)
+        #expect(result.finished)
+        #expect(result.error == .tooLarge)
+        #expect(result.consumed == input.utf8.count - "QUIT\r\n".utf8.count)
+    }
+
+    @Test func sizeLimitIsInclusive() {
+        let result = decodeEverySplit("12345678\r\n.\r\n", maxSize: 10)
+        #expect(result.error == nil)
+        #expect(result.octets == 10)
+        #expect(decodeEverySplit("123456789\r\n.\r\n", maxSize: 10).error == .tooLarge)
+    }
+
+    @Test func lineLengthLimitCountsCRLF() {
+        // maxLine 10 = 8 octets + CRLF.
+        let ok = decodeEverySplit("12345678\r\n.\r\n", maxLine: 10)
+        #expect(ok.error == nil)
+        let long = decodeEverySplit("123456789\r\nnext\r\n.\r\nNOOP\r\n", maxLine: 10)
+        #expect(long.error == .lineTooLong)
+        #expect(long.finished)
+        #expect(long.consumed == "123456789\r\nnext\r\n.\r\n".utf8.count)
+        // The stuffing dot counts as transmitted.
+        #expect(decodeEverySplit("..2345678\r\n.\r\n", maxLine: 10).error == .lineTooLong)
+    }
+
+    @Test func decodeAfterFinishConsumesNothing() {
+        var decoder = DataDecoder(maxMessageSize: 100, maxLineLength: 100)
+        var output: [UInt8] = []
+        let first = Array(".\r\n".utf8).withUnsafeBytes { decoder.decode($0, into: &output) }
+        #expect(first.finished)
+        let second = Array("more".utf8).withUnsafeBytes { decoder.decode($0, into: &output) }
+        #expect(second.consumed == 0)
+        #expect(second.finished)
+        #expect(decoder.isFinished)
+    }
+}

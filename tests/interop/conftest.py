@@ -1,0 +1,157 @@
+"""Fixtures for the interop tests: run the real `petrel` binary on loopback with ephemeral ports.
+
+Every server here listens on 127.0.0.1 port 0 (the kernel picks a free port); the fixture reads the
+chosen ports from the server's "listening" log lines. Nothing talks to any other host.
+"""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PETREL = Path(os.environ.get("PETREL_BIN", ROOT / ".build" / "debug" / "petrel"))
+
+CONFIG_TEMPLATE = """
+[server]
+hostname = "mx.petrel.test"
+data_dir = "{data_dir}"
+
+[smtp]
+listen = ["127.0.0.1:0"]
+max_message_size = {max_message_size}
+max_recipients = {max_recipients}
+max_errors = {max_errors}
+command_timeout = {command_timeout}
+
+[submission]
+listen = []
+
+[pop3]
+listen = ["127.0.0.1:0"]
+
+[log]
+level = "debug"
+format = "text"
+"""
+
+
+def run_cli(data_dir, *args, input_text=None, check=True):
+    """Runs `petrel <args> --data-dir data_dir` and returns the CompletedProcess."""
+    cmd = [str(PETREL), *args, "--data-dir", str(data_dir)]
+    proc = subprocess.run(cmd, input=input_text, capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+class PetrelServer:
+    def __init__(self, data_dir, **settings):
+        self.data_dir = Path(data_dir)
+        self.settings = dict(max_message_size=10 * 1024 * 1024, max_recipients=100, max_errors=10,
+                             command_timeout=300)
+        self.settings.update(settings)
+        self.config_path = self.data_dir.parent / (self.data_dir.name + ".toml")
+        self.proc = None
+        self.smtp_port = None
+        self.pop3_port = None
+        self.log_lines = []
+        self._log_lock = threading.Lock()
+
+    def write_config(self):
+        self.config_path.write_text(CONFIG_TEMPLATE.format(data_dir=self.data_dir, **self.settings))
+
+    def start(self, timeout=30):
+        self.write_config()
+        self.smtp_port = self.pop3_port = None
+        self.proc = subprocess.Popen([str(PETREL), "serve", "--config", str(self.config_path)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        ready = threading.Event()
+
+        def pump(stream):
+            for line in stream:
+                with self._log_lock:
+                    self.log_lines.append(line.rstrip("\n"))
+                proto = re.search(r" listening .*protocol=(\w+)", line)
+                addr = re.search(r" listening .*address=\S*:(\d+)", line)
+                if proto and addr:
+                    if proto.group(1) == "smtp":
+                        self.smtp_port = int(addr.group(1))
+                    elif proto.group(1) == "pop3":
+                        self.pop3_port = int(addr.group(1))
+                    if self.smtp_port and self.pop3_port:
+                        ready.set()
+
+        threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True).start()
+        deadline = time.time() + timeout
+        while not ready.is_set():
+            if self.proc.poll() is not None:
+                raise AssertionError("petrel exited at start:\n" + "\n".join(self.log_lines))
+            if time.time() > deadline:
+                self.kill()
+                raise AssertionError("petrel did not start in time:\n" + "\n".join(self.log_lines))
+            ready.wait(0.05)
+        return self
+
+    def log(self):
+        with self._log_lock:
+            return "\n".join(self.log_lines)
+
+    def stop(self, timeout=30):
+        """Graceful stop with SIGTERM; returns the exit code."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cli(self, *args, **kwargs):
+        return run_cli(self.data_dir, *args, **kwargs)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def server(data_dir):
+    """A running server with domain example.test and mailboxes alice and bob (password 'alice-password'/'bob-password')."""
+    run_cli(data_dir, "domain", "add", "example.test")
+    run_cli(data_dir, "mailbox", "add", "alice@example.test", "--password-stdin", input_text="alice-password\n")
+    run_cli(data_dir, "mailbox", "add", "bob@example.test", "--password-stdin", input_text="bob-password\n")
+    srv = PetrelServer(data_dir).start()
+    yield srv
+    srv.stop()
+    srv.kill()
+
+
+def mailbox_ids(srv, address):
+    """Delivery ids listed by `petrel mailbox show`."""
+    out = srv.cli("mailbox", "show", address).stdout
+    ids = []
+    for line in out.splitlines()[2:]:
+        parts = line.split("\t")
+        if parts and parts[0].isdigit():
+            ids.append(int(parts[0]))
+    return ids
+
+
+def raw_message(srv, address, delivery_id):
+    cmd = [str(PETREL), "mailbox", "show", address, "--message", str(delivery_id), "--data-dir", str(srv.data_dir)]
+    return subprocess.run(cmd, capture_output=True, timeout=60, check=True).stdout
