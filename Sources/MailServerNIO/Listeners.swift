@@ -16,7 +16,18 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
-public enum MailProtocol: String, Sendable { case smtp, submission, pop3 }
+public enum MailProtocol: String, Sendable {
+    /// Port 25: mail from other servers (STARTTLS offered).
+    case smtp
+    /// Port 587: submission with STARTTLS, AUTH required (RFC 6409).
+    case submission
+    /// Port 465: submission over implicit TLS (RFC 8314).
+    case submissions
+    /// Port 110: POP3 with STLS.
+    case pop3
+    /// Port 995: POP3 over implicit TLS (RFC 8314).
+    case pop3s
+}
 
 /// A bound listening socket.
 public struct BoundListener: Sendable {
@@ -40,17 +51,22 @@ public enum Listeners {
                 let client = clientInfo(channel)
                 if let refusal = context.connections.open(channel, ip: client.ip) {
                     context.logger.notice("smtp connection refused", metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
-                    return refuse(channel, text: "421 4.7.0 \(context.configuration.hostname) Error: \(refusal), try again later\r\n")
+                    return refuse(channel, text: context.configuration.implicitTLS ? nil
+                                  : "421 4.7.0 \(context.configuration.hostname) Error: \(refusal), try again later\r\n")
                 }
                 channel.closeFuture.whenComplete { _ in context.connections.close(channel, ip: client.ip) }
                 return channel.eventLoop.makeCompletedFuture {
+                    if context.configuration.implicitTLS, let tls = context.tls {
+                        try channel.pipeline.syncOperations.addHandler(tls.makeServerHandler())
+                    }
                     try channel.pipeline.syncOperations.addHandler(SMTPConnectionHandler(services: context, client: client))
                 }
             }
         return try await bind(bootstrap, address, kind: kind)
     }
 
-    public static func bindPOP3(_ address: ListenAddress, context: POP3ServerContext, group: any EventLoopGroup) async throws -> BoundListener {
+    public static func bindPOP3(_ address: ListenAddress, kind: MailProtocol = .pop3, context: POP3ServerContext,
+                                group: any EventLoopGroup) async throws -> BoundListener {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -59,14 +75,17 @@ public enum Listeners {
                 let client = clientInfo(channel)
                 if let refusal = context.connections.open(channel, ip: client.ip) {
                     context.logger.notice("pop3 connection refused", metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
-                    return refuse(channel, text: "-ERR [SYS/TEMP] \(refusal), try again later\r\n")
+                    return refuse(channel, text: context.configuration.implicitTLS ? nil : "-ERR [SYS/TEMP] \(refusal), try again later\r\n")
                 }
                 channel.closeFuture.whenComplete { _ in context.connections.close(channel, ip: client.ip) }
                 return channel.eventLoop.makeCompletedFuture {
+                    if context.configuration.implicitTLS, let tls = context.tls {
+                        try channel.pipeline.syncOperations.addHandler(tls.makeServerHandler())
+                    }
                     try channel.pipeline.syncOperations.addHandler(POP3ConnectionHandler(services: context, client: client))
                 }
             }
-        return try await bind(bootstrap, address, kind: .pop3)
+        return try await bind(bootstrap, address, kind: kind)
     }
 
     private static func bind(_ bootstrap: ServerBootstrap, _ address: ListenAddress, kind: MailProtocol) async throws -> BoundListener {
@@ -75,7 +94,12 @@ public enum Listeners {
         return BoundListener(kind: kind, channel: channel, localAddress: ListenAddress(host: address.host, port: port))
     }
 
-    private static func refuse(_ channel: any Channel, text: String) -> EventLoopFuture<Void> {
+    /// Says why (in plain text; not on implicit-TLS ports, where the client expects a handshake) and closes.
+    private static func refuse(_ channel: any Channel, text: String?) -> EventLoopFuture<Void> {
+        guard let text else {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }
         var buf = channel.allocator.buffer(capacity: text.utf8.count)
         buf.writeString(text)
         channel.writeAndFlush(buf).whenComplete { _ in channel.close(promise: nil) }

@@ -6,6 +6,8 @@ import Logging
 import MailCore
 import MailStore
 import NIOCore
+import NIOSSL
+import NIOTLS
 import POP3Core
 
 public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -82,6 +84,11 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         if event is ShutdownRequested {
             // RFC 1939 has no "server closing" reply; an idle session is simply closed (nothing is deleted).
             if !session.isAwaitingAnswer { closeConnection(context: context) }
+        } else if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
+            let info = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
+                .map { TLSInternals.info(of: $0) } ?? TLSInfo(version: "TLS", cipher: "unknown")
+            logger.debug("pop3 tls established", metadata: ["tls": "\(info.version) \(info.cipher)"])
+            answered(.tlsEstablished(info), context: context)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -151,10 +158,32 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 commit(ids, context: context)
             case .releaseMaildrop:
                 releaseLock()
+            case .startTLS:
+                startTLS(context: context)
             case .close:
                 closeConnection(context: context)
                 return
             }
+        }
+    }
+
+    /// STLS (RFC 2595 §4): "+OK" in plain text, pipelined bytes discarded, then the TLS handler in front.
+    private func startTLS(context: ChannelHandlerContext) {
+        guard let tls = services.tls else {
+            closeConnection(context: context)
+            return
+        }
+        flushIfNeeded(context: context)
+        if let pipelined = buffer?.readableBytes, pipelined > 0 {
+            logger.notice("pop3 discarded data pipelined after STLS", metadata: ["bytes": "\(pipelined)"])
+        }
+        buffer = nil
+        framer.reset()
+        do {
+            try context.pipeline.syncOperations.addHandler(tls.makeServerHandler(), position: .first)
+        } catch {
+            logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+            closeConnection(context: context)
         }
     }
 
@@ -169,7 +198,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             switch result {
             case .success:
                 handler.logger.info("pop3 login", metadata: ["user": "\(user)"])
-                services.throttle.recordSuccess(account: user)
+                services.authenticator.recordSuccess(account: user)
                 if handler.closed {
                     // The client left while we were checking: give the lock back at once.
                     if let mailboxID { services.locks.release(mailboxID) }
@@ -178,9 +207,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 handler.mailboxID = mailboxID
                 handler.answered(.authenticated(result), context: context)
             case .invalidCredentials, .locked:
-                let delay = services.throttle.recordFailure(ip: client.ip, account: user)
-                handler.logger.notice("pop3 login failed", metadata: ["user": "\(user)", "reason": "\(result)", "delay": "\(delay)"])
-                context.eventLoop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) {
+                let delay = services.authenticator.failureDelay(ip: client.ip, account: user)
+                handler.logger.notice("pop3 login failed", metadata: ["user": "\(user)", "reason": "\(result)"])
+                context.eventLoop.scheduleTask(in: delay) {
                     let (handler, context) = bound.value
                     handler.answered(.authenticated(result), context: context)
                 }

@@ -9,6 +9,8 @@ import Logging
 import MailCore
 import MailStore
 import NIOCore
+import NIOSSL
+import NIOTLS
 import SMTPCore
 
 public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -43,12 +45,15 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     /// Buffered input above which the handler stops reading from the socket.
     private let maxBufferedInput = 64 * 1024
+    static let maxAuthLineLength = 12288
 
     public init(services: SMTPServerContext, client: ClientInfo) {
         self.services = services
         self.client = client
         self.session = SMTPServerSession(configuration: services.configuration, client: client)
-        self.framer = LineFramer(maxLength: services.configuration.maxCommandLineLength)
+        // AUTH lines may be up to 12288 octets (RFC 4954 §4); the session refuses other command lines
+        // longer than maxCommandLineLength itself.
+        self.framer = LineFramer(maxLength: max(Self.maxAuthLineLength, services.configuration.maxCommandLineLength))
         self.spool = MessageSpool(directory: services.spoolDirectory)
         var logger = services.logger
         logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
@@ -107,6 +112,13 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         if event is ShutdownRequested {
             shutdownRequested = true
             closeIfIdleForShutdown(context: context)
+        } else if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
+            let info = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
+                .map { TLSInternals.info(of: $0) } ?? TLSInfo(version: "TLS", cipher: "unknown")
+            logger.debug("smtp tls established", metadata: ["tls": "\(info.version) \(info.cipher)"])
+            run(session.handle(.tlsEstablished(info)), context: context)
+            processInput(context: context)
+            flushIfNeeded(context: context)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
@@ -237,11 +249,73 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 if !storing { spool.reset() }
             case .transactionEnded(let summary):
                 logTransaction(summary)
+            case .startTLS:
+                startTLS(context: context)
+            case .authenticate(let username, let password):
+                authenticate(username: username, password: password, context: context)
             case .close:
                 closeConnection(context: context)
                 return
             }
         }
+    }
+
+    /// STARTTLS (RFC 3207): the 220 goes out in plain text, every byte the client pipelined after the
+    /// command is thrown away (the CVE-2011-0411 class of bug), and the TLS handler goes in front.
+    /// The session resumes on the handshake-completed event.
+    private func startTLS(context: ChannelHandlerContext) {
+        guard let tls = services.tls else {
+            logger.error("STARTTLS requested but TLS is not configured")
+            closeConnection(context: context)
+            return
+        }
+        flushIfNeeded(context: context)
+        if let pipelined = buffer?.readableBytes, pipelined > 0 {
+            logger.notice("smtp discarded data pipelined after STARTTLS", metadata: ["bytes": "\(pipelined)"])
+        }
+        buffer = nil
+        framer.reset()
+        mode = .command
+        do {
+            try context.pipeline.syncOperations.addHandler(tls.makeServerHandler(), position: .first)
+        } catch {
+            logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+            closeConnection(context: context)
+        }
+    }
+
+    private func authenticate(username: String, password: String, context: ChannelHandlerContext) {
+        let authenticator = services.authenticator
+        let client = self.client
+        let promise = context.eventLoop.makePromise(of: Authenticator.Verdict.self)
+        promise.completeWithTask { await authenticator.verify(username: username, password: password) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { verdict in
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            switch verdict {
+            case .success(let mailbox):
+                authenticator.recordSuccess(account: username)
+                handler.logger.info("smtp auth succeeded", metadata: ["user": "\(mailbox.address)"])
+                handler.answer(.authenticated(.success(user: mailbox.address)), context: context)
+            case .invalidCredentials, .locked:
+                let delay = authenticator.failureDelay(ip: client.ip, account: username)
+                handler.logger.notice("smtp auth failed", metadata: ["user": "\(username)", "reason": "\(verdict == .locked ? "locked" : "invalid credentials")"])
+                context.eventLoop.scheduleTask(in: delay) {
+                    let (handler, context) = bound.value
+                    guard !handler.closed else { return }
+                    handler.answer(.authenticated(.invalidCredentials), context: context)
+                }
+            case .temporaryFailure:
+                handler.answer(.authenticated(.temporaryFailure), context: context)
+            }
+        }
+    }
+
+    private func answer(_ event: SMTPServerEvent, context: ChannelHandlerContext) {
+        run(session.handle(event), context: context)
+        processInput(context: context)
+        flushIfNeeded(context: context)
     }
 
     /// Answers a finished BDAT chunk; after a kept LAST chunk the decoder checks the message's end first.
@@ -275,7 +349,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let services = self.services
         let client = self.client
         let promise = context.eventLoop.makePromise(of: RecipientDecision.self)
-        promise.completeWithTask { await services.decide(query, client: client, isAuthenticated: false) }
+        let isAuthenticated = session.authenticatedUser != nil
+        promise.completeWithTask { await services.decide(query, client: client, isAuthenticated: isAuthenticated) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { decision in
             let (handler, context) = bound.value

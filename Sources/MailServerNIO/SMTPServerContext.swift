@@ -19,11 +19,16 @@ public struct SMTPServerContext: Sendable {
     /// Octets a client may send in one session (0 = unlimited).
     public var maxSessionBytes: Int64
     public var connections: ConnectionTracker
+    /// Checks SMTP AUTH credentials.
+    public var authenticator: Authenticator
+    /// TLS for STARTTLS and the implicit-TLS listener; nil when TLS is not set up.
+    public var tls: TLSContextProvider?
     public var logger: Logger
 
     public init(configuration: SMTPServerConfiguration, store: any MailStore, relayRules: RelayRules = .closed,
                 spoolDirectory: String, commandTimeout: TimeAmount = .minutes(5), dataTimeout: TimeAmount = .minutes(3),
-                maxSessionBytes: Int64 = 0, connections: ConnectionTracker, logger: Logger) {
+                maxSessionBytes: Int64 = 0, connections: ConnectionTracker, authenticator: Authenticator,
+                tls: TLSContextProvider? = nil, logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.relayRules = relayRules
@@ -32,6 +37,8 @@ public struct SMTPServerContext: Sendable {
         self.dataTimeout = dataTimeout
         self.maxSessionBytes = maxSessionBytes
         self.connections = connections
+        self.authenticator = authenticator
+        self.tls = tls
         self.logger = logger
     }
 

@@ -2,8 +2,8 @@
 ///
 /// Implements RFC 1939 (POP3: USER PASS QUIT STAT LIST RETR DELE NOOP RSET TOP UIDL; the
 /// AUTHORIZATION → TRANSACTION → UPDATE states), RFC 2449 (CAPA, extended response codes,
-/// PIPELINING), RFC 5034 (AUTH with SASL PLAIN, RFC 4616) and RFC 3206 (the AUTH and SYS
-/// response codes).
+/// PIPELINING), RFC 5034 (AUTH with SASL PLAIN, RFC 4616, and LOGIN), RFC 3206 (the AUTH and SYS
+/// response codes), RFC 2595 §4 (STLS) and RFC 8314 (implicit TLS).
 ///
 /// Layout:
 /// - `Command/`  — `POP3Command` and its parser.

@@ -8,7 +8,8 @@ struct Petrel: AsyncParsableCommand {
         commandName: "petrel",
         abstract: "Petrel mail server: SMTP in, POP3 out, and the admin tool for domains and mailboxes.",
         discussion: """
-            Quick start (development defaults: data in ./petrel-data, SMTP on 127.0.0.1:2525, POP3 on 127.0.0.1:2110):
+            Quick start (development defaults: data in ./petrel-data; on 127.0.0.1: SMTP 2525, submission 2587
+            (STARTTLS) and 2465 (TLS), POP3 2110 (STLS) and 2995 (TLS)):
               petrel serve
               petrel domain add example.test
               petrel mailbox add alice@example.test

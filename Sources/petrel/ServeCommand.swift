@@ -7,9 +7,11 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the mail server (SMTP and POP3) until SIGTERM or SIGINT.",
         discussion: """
-            With no configuration file Petrel uses development defaults: data in ./petrel-data,
-            SMTP on 127.0.0.1:2525, POP3 on 127.0.0.1:2110. A bad configuration is refused with
-            every error listed (line and key), the same as 'petrel config check'.
+            With no configuration file Petrel uses development defaults: data in ./petrel-data; on
+            127.0.0.1 SMTP 2525, submission 2587 (STARTTLS) and 2465 (implicit TLS), POP3 2110 (STLS) and
+            2995 (implicit TLS); a self-signed certificate is generated in the data directory at first start.
+            A bad configuration is refused with every error listed (line and key), the same as
+            'petrel config check'. SIGTERM/SIGINT stop gracefully; SIGHUP reloads the TLS certificate.
 
             Examples:
               petrel serve

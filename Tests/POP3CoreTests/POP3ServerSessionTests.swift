@@ -260,7 +260,7 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
 
     @Test func capabilities() {
         var h = SessionHarness()
-        let expected = "+OK Capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nSASL PLAIN\r\nIMPLEMENTATION Petrel\r\n.\r\n"
+        let expected = "+OK Capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nSASL PLAIN LOGIN\r\nIMPLEMENTATION Petrel\r\n.\r\n"
         #expect(wire(h.line("CAPA")) == expected)
         var t = SessionHarness.loggedIn()
         #expect(wire(t.line("capa")) == expected)   // RFC 2449 §5: same list in both states
@@ -277,6 +277,7 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
         #expect(configuration.maxCommandLineLength == 257)
         #expect(configuration.allowPlaintextAuth)
         #expect(!configuration.tlsAvailable)
+        #expect(!configuration.implicitTLS)
         #expect(configuration.maxAuthFailures == 3)
         #expect(configuration.maxErrors == 10)
     }

@@ -10,10 +10,11 @@ struct SessionHarness {
         MaildropEntry(deliveryID: 15, size: 300),
     ]
 
-    static func configuration(plaintext: Bool = true, tls: Bool = false) -> POP3ServerConfiguration {
+    static func configuration(plaintext: Bool = true, tls: Bool = false, implicitTLS: Bool = false) -> POP3ServerConfiguration {
         var configuration = POP3ServerConfiguration(hostname: "pop.example.test")
         configuration.allowPlaintextAuth = plaintext
         configuration.tlsAvailable = tls
+        configuration.implicitTLS = implicitTLS
         return configuration
     }
 
@@ -57,6 +58,7 @@ enum Step: Hashable, CustomStringConvertible {
     case commit([Int64])
     case release
     case close
+    case startTLS
 
     var description: String {
         switch self {
@@ -66,6 +68,7 @@ enum Step: Hashable, CustomStringConvertible {
         case .commit(let ids): return "commit(\(ids))"
         case .release: return "release"
         case .close: return "close"
+        case .startTLS: return "startTLS"
         }
     }
 }
@@ -79,6 +82,7 @@ func steps(_ actions: [POP3ServerAction]) -> [Step] {
         case .commitDeletions(let ids): return .commit(ids)
         case .releaseMaildrop: return .release
         case .close: return .close
+        case .startTLS: return .startTLS
         }
     }
 }

@@ -38,12 +38,25 @@ import Testing
 
             [submission]
             listen = ["0.0.0.0:587"]
+            tls_listen = ["0.0.0.0:465", "[::]:465"]
+            require_sender_match = false
 
             [pop3]
             listen = ["[::1]:110", "127.0.0.1:110"]
+            tls_listen = ["[::1]:995"]
             idle_timeout = 900
             max_connections = 50
             max_connections_per_ip = 3
+
+            [tls]
+            certificate = "/etc/petrel/fullchain.pem"
+            private_key = "/etc/petrel/privkey.pem"
+
+            [auth]
+            allow_plaintext = true
+            max_failures = 5
+            failure_delay = 250
+            max_failure_delay = 8000
 
             [log]
             level = "Debug"
@@ -56,9 +69,15 @@ import Testing
             maxMessageSize: 10_485_760, maxRecipients: 500, maxMessagesPerConnection: 20, maxErrors: 3,
             maxCommandLineLength: 1024, maxTextLineLength: 2000, maxSessionBytes: 0, maxConnections: 500,
             commandTimeout: 600, dataTimeout: 240, maxConnectionsPerIP: 7))
-        #expect(c.submission.listen == [.init(host: "0.0.0.0", port: 587)])
-        #expect(c.pop3 == .init(listen: [.init(host: "::1", port: 110), .init(host: "127.0.0.1", port: 110)],
-                                idleTimeout: 900, maxConnections: 50, maxConnectionsPerIP: 3))
+        #expect(c.submission == .init(listen: [.init(host: "0.0.0.0", port: 587)],
+                                      tlsListen: [.init(host: "0.0.0.0", port: 465), .init(host: "::", port: 465)],
+                                      requireSenderMatch: false))
+        var pop3 = PetrelConfiguration.POP3(listen: [.init(host: "::1", port: 110), .init(host: "127.0.0.1", port: 110)],
+                                            idleTimeout: 900, maxConnections: 50, maxConnectionsPerIP: 3)
+        pop3.tlsListen = [.init(host: "::1", port: 995)]
+        #expect(c.pop3 == pop3)
+        #expect(c.tls == .init(certificate: "/etc/petrel/fullchain.pem", privateKey: "/etc/petrel/privkey.pem"))
+        #expect(c.auth == .init(allowPlaintext: true, maxFailures: 5, failureDelay: 250, maxFailureDelay: 8000))
         #expect(c.log == .init(level: .debug, format: .json))
     }
 
@@ -112,6 +131,31 @@ import Testing
         ("pop3", "idle_timeout", "\"10m\"", "between 1 and 86400, got \"10m\""),
         ("pop3", "max_connections", "1000001", "between 1 and 1000000, got 1000001"),
         ("pop3", "max_connections_per_ip", "-3", "between 1 and 1000000, got -3"),
+        ("submission", "tls_listen", "[\"127.0.0.1\"]", "missing \":port\" (write \"host:port\")"),
+        ("submission", "tls_listen", "[\"127.0.0.1:465\", \"127.0.0.1:465\"]", "\"127.0.0.1:465\" is listed twice"),
+        ("submission", "tls_listen", "465", "must be an array of \"host:port\" strings, got 465"),
+        ("submission", "require_sender_match", "\"yes\"", "must be true or false, got \"yes\""),
+        ("submission", "require_sender_match", "\"true\"", "must be true or false, got \"true\""),
+        ("submission", "require_sender_match", "1", "must be true or false, got 1"),
+        ("pop3", "tls_listen", "[\"[::1]:99999\"]", "port must be a number between 0 and 65535, got \"99999\""),
+        ("pop3", "tls_listen", "[\"::1:995\"]", "IPv6 addresses must be in brackets"),
+        ("pop3", "tls_listen", "[995]", "item 1 must be a \"host:port\" string, got 995"),
+        ("tls", "certificate", "\"\"", "must be a non-empty file path"),
+        ("tls", "certificate", "42", "must be a string, got 42"),
+        ("tls", "certificate", "true", "must be a string, got true"),
+        ("tls", "private_key", "\"key\\tfile.pem\"", "must not contain control characters, got \"key\\tfile.pem\""),
+        ("tls", "private_key", "[\"k.pem\"]", "must be a string, got an array"),
+        ("auth", "allow_plaintext", "\"false\"", "must be true or false, got \"false\""),
+        ("auth", "allow_plaintext", "0", "must be true or false, got 0"),
+        ("auth", "max_failures", "0", "must be an integer between 1 and 100, got 0"),
+        ("auth", "max_failures", "101", "must be an integer between 1 and 100, got 101"),
+        ("auth", "max_failures", "true", "must be an integer between 1 and 100, got true"),
+        ("auth", "failure_delay", "-1", "must be an integer between 0 and 60000, got -1"),
+        ("auth", "failure_delay", "60001", "must be an integer between 0 and 60000, got 60001"),
+        ("auth", "failure_delay", "\"1s\"", "must be an integer between 0 and 60000, got \"1s\""),
+        ("auth", "max_failure_delay", "-1", "must be an integer between 0 and 600000, got -1"),
+        ("auth", "max_failure_delay", "600001", "must be an integer between 0 and 600000, got 600001"),
+        ("auth", "failure_delay", "0.5", "must be an integer between 0 and 60000, got 0.5"),
         ("log", "level", "\"verbose\"", "must be one of \"trace\""),
         ("log", "level", "3", "must be one of"),
         ("log", "format", "\"xml\"", "must be \"text\" or \"json\", got \"xml\""),
@@ -134,7 +178,7 @@ import Testing
     @Test func unknownSectionIsAnErrorWithItsLine() {
         let errors = Self.errors("[server]\nhostname = \"a.test\"\n\n[smtpp]\nmax_errors = 3\n")
         #expect(errors == [ConfigError(line: 4, key: "smtpp",
-                                       message: "unknown section [smtpp] (known sections: server, smtp, submission, pop3, log)")])
+                                       message: "unknown section [smtpp] (known sections: server, smtp, submission, pop3, tls, auth, log)")])
     }
 
     @Test func unknownKeyIsAnErrorWithItsLine() {
@@ -199,6 +243,59 @@ import Testing
         #expect(errors.first?.line == 3)
     }
 
+    @Test func certificateWithoutPrivateKeyIsAnErrorOnItsLine() {
+        let errors = Self.errors("[server]\nhostname = \"a.test\"\n\n[tls]\n# only half\ncertificate = \"/etc/petrel/cert.pem\"\n")
+        #expect(errors == [ConfigError(line: 6, key: "tls.certificate",
+                                       message: "tls.certificate and tls.private_key must be set together")])
+    }
+
+    @Test func privateKeyWithoutCertificateIsAnErrorOnItsLine() {
+        let errors = Self.errors("[tls]\n\nprivate_key = \"/etc/petrel/key.pem\"\n")
+        #expect(errors == [ConfigError(line: 3, key: "tls.private_key",
+                                       message: "tls.certificate and tls.private_key must be set together")])
+    }
+
+    @Test func certificateAndPrivateKeyTogetherAreAccepted() throws {
+        let c = try PetrelConfiguration.parse("[tls]\ncertificate = \"c.pem\"\nprivate_key = \"k.pem\"\n", base: Self.base).get()
+        #expect(c.tls == .init(certificate: "c.pem", privateKey: "k.pem"))
+    }
+
+    @Test func invalidTLSPathIsReportedAloneNotAlsoAsAMissingPair() {
+        // The bad certificate is not applied, but that must not also report "set together" for the key.
+        let errors = Self.errors("[tls]\ncertificate = \"\"\nprivate_key = \"k.pem\"\n")
+        #expect(errors.map(\.key) == ["tls.certificate"])
+        #expect(errors.map(\.line) == [2])
+    }
+
+    @Test func maxFailureDelayBelowFailureDelayIsAnErrorOnItsLine() {
+        let errors = Self.errors("[auth]\nfailure_delay = 5000\n# the cap\nmax_failure_delay = 4000\n")
+        #expect(errors == [ConfigError(line: 4, key: "auth.max_failure_delay",
+                                       message: "auth.max_failure_delay (4000) must be at least auth.failure_delay (5000)")])
+    }
+
+    @Test func failureDelayAboveTheDefaultCapIsReportedOnTheKeyThatWasSet() {
+        // Only failure_delay is in the file: the error points at it, not at the absent max_failure_delay.
+        let raised = Self.errors("[auth]\n\nfailure_delay = 40000\n")
+        #expect(raised == [ConfigError(line: 3, key: "auth.failure_delay",
+                                       message: "auth.max_failure_delay (30000) must be at least auth.failure_delay (40000)")])
+        let lowered = Self.errors("[auth]\nmax_failure_delay = 999\n")
+        #expect(lowered == [ConfigError(line: 2, key: "auth.max_failure_delay",
+                                        message: "auth.max_failure_delay (999) must be at least auth.failure_delay (1000)")])
+    }
+
+    @Test func equalOrZeroFailureDelaysAreAccepted() throws {
+        let equal = try PetrelConfiguration.parse("[auth]\nfailure_delay = 2000\nmax_failure_delay = 2000\n", base: Self.base).get()
+        #expect((equal.auth.failureDelay, equal.auth.maxFailureDelay) == (2000, 2000))
+        let zero = try PetrelConfiguration.parse("[auth]\nfailure_delay = 0\nmax_failure_delay = 0\n", base: Self.base).get()
+        #expect((zero.auth.failureDelay, zero.auth.maxFailureDelay) == (0, 0))
+    }
+
+    @Test func invalidFailureDelayIsReportedAloneNotAlsoAgainstTheCap() {
+        let errors = Self.errors("[auth]\nfailure_delay = -1\nmax_failure_delay = 10\n")
+        #expect(errors.map(\.key) == ["auth.failure_delay"])
+        #expect(errors.first?.message == "must be an integer between 0 and 60000, got -1")
+    }
+
     @Test func sameListenerTwiceIsAnError() {
         let inOneList = Self.errors("[smtp]\nlisten = [\"127.0.0.1:25\", \"127.0.0.1:25\"]\n")
         #expect(inOneList.first?.key == "smtp.listen")
@@ -208,6 +305,49 @@ import Testing
         #expect(across.first?.key == "pop3.listen")
         #expect(across.first?.line == 4)
         #expect(across.first?.message.contains("also in smtp.listen") == true)
+    }
+
+    @Test func sameListenerOnTheSTARTTLSAndTheImplicitTLSPortIsAnError() {
+        let errors = Self.errors("[submission]\nlisten = [\"127.0.0.1:465\"]\ntls_listen = [\"127.0.0.1:465\"]\n")
+        #expect(errors == [ConfigError(line: 3, key: "submission.tls_listen",
+                                       message: "127.0.0.1:465 is listed more than once (also in submission.listen)")])
+    }
+
+    @Test func tlsListenClashingWithADefaultIsReportedOnTheKeyInTheFile() {
+        // pop3.tls_listen takes the default submission.tls_listen address: the error is on pop3.tls_listen.
+        let later = Self.errors("[pop3]\ntls_listen = [\"127.0.0.1:2465\"]\n")
+        #expect(later == [ConfigError(line: 2, key: "pop3.tls_listen",
+                                      message: "127.0.0.1:2465 is listed more than once (also in submission.tls_listen)")])
+        // submission.tls_listen (checked first) takes the default pop3.tls_listen address: still on the key in the file.
+        let earlier = Self.errors("[submission]\n\ntls_listen = [\"127.0.0.1:2995\"]\n")
+        #expect(earlier.count == 1)
+        #expect(earlier.first?.key == "submission.tls_listen")
+        #expect(earlier.first?.line == 3)
+        // The message names the other key, not the one the error is reported on.
+        #expect(earlier.first?.message == "127.0.0.1:2995 is listed more than once (also in pop3.tls_listen)")
+    }
+
+    @Test func portZeroMayBeListedMoreThanOnce() throws {
+        let any = PetrelConfiguration.Listener(host: "127.0.0.1", port: 0)
+        let inOneList = try PetrelConfiguration.parse("[smtp]\nlisten = [\"127.0.0.1:0\", \"127.0.0.1:0\"]\n", base: Self.base).get()
+        #expect(inOneList.smtp.listen == [any, any])
+
+        let text = """
+            [smtp]
+            listen = ["127.0.0.1:0"]
+            [submission]
+            listen = ["127.0.0.1:0"]
+            tls_listen = ["127.0.0.1:0", "127.0.0.1:0"]
+            [pop3]
+            listen = ["127.0.0.1:0"]
+            tls_listen = ["127.0.0.1:0"]
+            """
+        let across = try PetrelConfiguration.parse(text, base: Self.base).get()
+        #expect(across.smtp.listen == [any])
+        #expect(across.submission.listen == [any])
+        #expect(across.submission.tlsListen == [any, any])
+        #expect(across.pop3.listen == [any])
+        #expect(across.pop3.tlsListen == [any])
     }
 
     @Test func configErrorsDescriptionNamesTheFile() {
@@ -334,7 +474,9 @@ import Testing
     /// (a toml++ assertion would abort the test process).
     @Test func randomMutationsNeverCrash() throws {
         let seedText = try String(contentsOfFile: ConfigurationTests.exampleFilePath, encoding: .utf8)
-        let seed = Array(seedText.utf8.prefix(1500))
+        // From the first section header on, so the seed is TOML keys and values rather than the header comment.
+        let firstSection = seedText.range(of: "\n[")?.upperBound ?? seedText.startIndex
+        let seed = Array(seedText[seedText.index(before: firstSection)...].utf8.prefix(1500))
         let alphabet = Array("[]{}=\"'#.,\n \t\\abc019-_:".utf8)
         var rng = ConfigTestRandom(seed: 0x5EED)
         var parsedOK = 0

@@ -21,8 +21,19 @@ import Testing
         #expect(c.smtp.commandTimeout == 300)
         #expect(c.smtp.dataTimeout == 180)
         #expect(c.submission.listen == [.init(host: "127.0.0.1", port: 2587)])
-        #expect(c.pop3 == .init(listen: [.init(host: "127.0.0.1", port: 2110)], idleTimeout: 600, maxConnections: 10_000,
-                                maxConnectionsPerIP: 50))
+        #expect(c.submission.tlsListen == [.init(host: "127.0.0.1", port: 2465)])
+        #expect(c.submission.requireSenderMatch == true)
+        #expect(c.pop3.listen == [.init(host: "127.0.0.1", port: 2110)])
+        #expect(c.pop3.tlsListen == [.init(host: "127.0.0.1", port: 2995)])
+        #expect(c.pop3.idleTimeout == 600)
+        #expect(c.pop3.maxConnections == 10_000)
+        #expect(c.pop3.maxConnectionsPerIP == 50)
+        #expect(c.tls.certificate == nil)
+        #expect(c.tls.privateKey == nil)
+        #expect(c.auth.allowPlaintext == false)
+        #expect(c.auth.maxFailures == 3)
+        #expect(c.auth.failureDelay == 1000)
+        #expect(c.auth.maxFailureDelay == 30000)
         #expect(c.log == .init(level: .info, format: .text))
     }
 
@@ -53,14 +64,56 @@ import Testing
         #expect(config == .developmentDefaults(hostname: "mail.example.com"))
     }
 
-    @Test func exampleFileMentionsEveryKey() throws {
-        let text = try String(contentsOfFile: Self.exampleFilePath, encoding: .utf8)
-        for (section, keys) in ConfigReader.sections {
-            #expect(text.contains("[\(section)]"), "missing section \(section)")
-            for key in keys.keys {
-                #expect(text.contains("\n\(key) = "), "missing key \(section).\(key)")
+    /// Keys without a default value: the example shows them commented out (it must parse to the defaults).
+    static let exampleKeysWithoutDefault: Set<String> = ["tls.certificate", "tls.private_key"]
+
+    /// The example file's sections in order, and each section's lines (the text before the first header is "").
+    static func exampleSections() throws -> (order: [String], lines: [String: [Substring]]) {
+        let text = try String(contentsOfFile: exampleFilePath, encoding: .utf8)
+        var order: [String] = []
+        var lines: [String: [Substring]] = [:]
+        var current = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("["), line.hasSuffix("]") {
+                current = String(line.dropFirst().dropLast())
+                order.append(current)
+            } else {
+                lines[current, default: []].append(line)
             }
         }
+        return (order, lines)
+    }
+
+    @Test func exampleFileMentionsEveryKey() throws {
+        let (order, lines) = try Self.exampleSections()
+        #expect(order == ConfigReader.sectionOrder)
+        for (section, keys) in ConfigReader.sections {
+            let body = lines[section] ?? []
+            for key in keys.keys {
+                let dotted = "\(section).\(key)"
+                let written = Self.exampleKeysWithoutDefault.contains(dotted) ? "# \(key) = " : "\(key) = "
+                let index = body.firstIndex { $0.hasPrefix(written) }
+                #expect(index != nil, "missing key \(dotted) (as \"\(written)\") in [\(section)]")
+                if let index {
+                    #expect(index > 0 && body[index - 1].hasPrefix("# "), "\(dotted) has no comment above it")
+                }
+            }
+        }
+    }
+
+    @Test func exampleFileTLSKeysParseWhenUncommented() throws {
+        var text = try String(contentsOfFile: Self.exampleFilePath, encoding: .utf8)
+        for dotted in Self.exampleKeysWithoutDefault {
+            let key = dotted.split(separator: ".").last.map(String.init) ?? dotted
+            #expect(text.contains("\n# \(key) = "))
+            text = text.replacingOccurrences(of: "\n# \(key) = ", with: "\n\(key) = ")
+        }
+        let config = try PetrelConfiguration.parse(text, base: .developmentDefaults(hostname: "other.test")).get()
+        #expect(config.tls.certificate?.hasSuffix(".pem") == true)
+        #expect(config.tls.privateKey?.hasSuffix(".pem") == true)
+        var expected = PetrelConfiguration.developmentDefaults(hostname: "mail.example.com")
+        expected.tls = config.tls
+        #expect(config == expected)
     }
 
     @Test func configurationDocumentMentionsEveryKey() throws {
@@ -69,7 +122,7 @@ import Testing
         let text = try String(contentsOfFile: path, encoding: .utf8)
         for (section, keys) in ConfigReader.sections {
             for key in keys.keys {
-                #expect(text.contains("`\(section).\(key)`"), "CONFIGURATION.md lacks \(section).\(key)")
+                #expect(text.contains("\n| `\(section).\(key)` | "), "CONFIGURATION.md has no reference row for \(section).\(key)")
             }
         }
     }

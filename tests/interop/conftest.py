@@ -28,12 +28,21 @@ max_message_size = {max_message_size}
 max_recipients = {max_recipients}
 max_errors = {max_errors}
 command_timeout = {command_timeout}
+max_connections_per_ip = {max_connections_per_ip}
 
 [submission]
-listen = []
+listen = ["127.0.0.1:0"]
+tls_listen = ["127.0.0.1:0"]
 
 [pop3]
 listen = ["127.0.0.1:0"]
+tls_listen = ["127.0.0.1:0"]
+idle_timeout = {pop3_idle_timeout}
+
+[auth]
+allow_plaintext = {allow_plaintext}
+failure_delay = {failure_delay}
+max_failures = {max_failures}
 
 [log]
 level = "debug"
@@ -54,12 +63,12 @@ class PetrelServer:
     def __init__(self, data_dir, **settings):
         self.data_dir = Path(data_dir)
         self.settings = dict(max_message_size=10 * 1024 * 1024, max_recipients=100, max_errors=10,
-                             command_timeout=300)
+                             command_timeout=300, pop3_idle_timeout=600, allow_plaintext="true",
+                             failure_delay=200, max_failures=3, max_connections_per_ip=50)
         self.settings.update(settings)
         self.config_path = self.data_dir.parent / (self.data_dir.name + ".toml")
         self.proc = None
-        self.smtp_port = None
-        self.pop3_port = None
+        self.ports = {}
         self.log_lines = []
         self._log_lock = threading.Lock()
 
@@ -68,7 +77,7 @@ class PetrelServer:
 
     def start(self, timeout=30):
         self.write_config()
-        self.smtp_port = self.pop3_port = None
+        self.ports = {}
         self.proc = subprocess.Popen([str(PETREL), "serve", "--config", str(self.config_path)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         ready = threading.Event()
@@ -80,11 +89,8 @@ class PetrelServer:
                 proto = re.search(r" listening .*protocol=(\w+)", line)
                 addr = re.search(r" listening .*address=\S*:(\d+)", line)
                 if proto and addr:
-                    if proto.group(1) == "smtp":
-                        self.smtp_port = int(addr.group(1))
-                    elif proto.group(1) == "pop3":
-                        self.pop3_port = int(addr.group(1))
-                    if self.smtp_port and self.pop3_port:
+                    self.ports[proto.group(1)] = int(addr.group(1))
+                    if {"smtp", "submission", "submissions", "pop3", "pop3s"} <= set(self.ports):
                         ready.set()
 
         threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True).start()
@@ -97,6 +103,14 @@ class PetrelServer:
                 raise AssertionError("petrel did not start in time:\n" + "\n".join(self.log_lines))
             ready.wait(0.05)
         return self
+
+    @property
+    def smtp_port(self):
+        return self.ports["smtp"]
+
+    @property
+    def pop3_port(self):
+        return self.ports["pop3"]
 
     def log(self):
         with self._log_lock:

@@ -160,6 +160,7 @@ user bob@example.test
 password bob-password
 delivery maildir {maildir}
 keep off
+uidls_file {tmp_path}/uidls
 """)
     rc.chmod(0o600)
     out = subprocess.run(["mpop", "--file", str(rc), "petrel"], capture_output=True, text=True, timeout=60)

@@ -1,6 +1,15 @@
-/// The AUTHORIZATION state of `POP3ServerSession`: USER/PASS (RFC 1939 §7), AUTH PLAIN
-/// (RFC 5034 §4 with RFC 4616), QUIT (RFC 1939 §6) and the answers to `.authenticate`, with the
-/// response codes of RFC 2449 §8 and RFC 3206.
+/// The AUTHORIZATION state of `POP3ServerSession`: STLS (RFC 2595 §4), USER/PASS (RFC 1939 §7),
+/// AUTH PLAIN / LOGIN (RFC 5034 §4 with RFC 4616 and the LOGIN draft, through `SASLServerExchange`),
+/// QUIT (RFC 1939 §6) and the answers to `.authenticate` and `.tlsEstablished`, with the response
+/// codes of RFC 2449 §8 and RFC 3206.
+///
+/// Choices:
+/// - Login without TLS when `allowPlaintextAuth` is false: `-ERR [AUTH] Plaintext authentication
+///   disallowed on non-secure connections` (Dovecot's wording; RFC 3206 §5 AUTH fits better than
+///   SYS/PERM because the client can fix it by using STLS). It does not count as a failed login.
+/// - STLS: `-ERR` without a code when already TLS, when not available, or after USER; success is
+///   `+OK Begin TLS negotiation`, then a fresh AUTHORIZATION state without a new greeting.
+/// - A PLAIN authorization identity other than the user is answered as a wrong password.
 import MailCore
 
 extension POP3ServerSession {
@@ -10,11 +19,11 @@ extension POP3ServerSession {
     mutating func authorizationCommand(_ command: POP3Command) -> [POP3ServerAction] {
         switch command {
         case .user(let name):
-            guard configuration.allowPlaintextAuth else { return [send(Self.plaintextDisallowed)] }
+            guard plaintextAuthAllowed else { return [send(Self.plaintextDisallowed)] }
             pendingUser = name
             return [send(.ok("Send PASS"))]
         case .pass(let password):
-            guard configuration.allowPlaintextAuth else { return [send(Self.plaintextDisallowed)] }
+            guard plaintextAuthAllowed else { return [send(Self.plaintextDisallowed)] }
             guard let name = pendingUser else { return protocolError(.err("No username given, send USER first")) }
             pendingUser = nil
             return startAuthentication(username: name, password: password)
@@ -23,20 +32,19 @@ extension POP3ServerSession {
             guard let mechanism else {
                 return protocolError(.err("AUTH requires a SASL mechanism, see CAPA"))
             }
-            guard mechanism == SASLPlain.mechanismName else {
+            guard let sasl = SASLMechanism(name: mechanism) else {
                 return [send(.err("Unsupported authentication mechanism"))]
             }
-            guard configuration.allowPlaintextAuth else { return [send(Self.plaintextDisallowed)] }
-            guard let initialResponse else {
-                pending = .saslResponse
-                return [send(.continuation(""))]
-            }
-            // RFC 5034 §4: "=" is an empty initial response.
-            return plainResponse(initialResponse == "=" ? [] : Array(initialResponse.utf8))
+            guard plaintextAuthAllowed else { return [send(Self.plaintextDisallowed)] }
+            // RFC 5034 §4: "=" is an empty initial response (the exchange handles it).
+            var exchange = SASLServerExchange(mechanism: sasl, initialResponse: initialResponse)
+            let step = exchange.start()
+            saslExchange = exchange
+            return saslStep(step)
         case .apop:
             return [send(.err("APOP not supported"))]
         case .stls:
-            return [send(.err("STLS not available"))]
+            return startTLS()
         case .quit:
             return close(sending: .ok("Petrel POP3 server signing off"))
         case .capa:
@@ -46,29 +54,62 @@ extension POP3ServerSession {
         }
     }
 
-    /// The line after `+ ` in an AUTH PLAIN exchange (RFC 5034 §4: `*` cancels).
+    /// The line after a `+ ` challenge (RFC 5034 §4: base64, or `*` to cancel).
     mutating func saslResponse(_ bytes: [UInt8]) -> [POP3ServerAction] {
         pending = .none
-        if bytes == [UInt8(ascii: "*")] {
-            return [send(.err("Authentication cancelled"))]
-        }
-        return plainResponse(bytes)
+        guard var exchange = saslExchange else { return [] }
+        let step = exchange.receive(bytes)
+        saslExchange = exchange
+        return saslStep(step)
     }
 
-    /// Decodes and checks a PLAIN response, then asks the adapter to verify it.
-    mutating func plainResponse(_ base64: [UInt8]) -> [POP3ServerAction] {
-        let credentials: SASLPlainCredentials
-        do {
-            credentials = try SASLPlain.decode(base64: base64)
-        } catch {
-            return protocolError(.err(error.description))
-        }
-        guard let name = credentials.effectiveUsername else {
+    /// Turns one exchange step into a response or an `.authenticate` request.
+    mutating func saslStep(_ step: SASLServerExchange.Step) -> [POP3ServerAction] {
+        switch step {
+        case .challenge(let challenge):
+            pending = .saslResponse
+            return [send(.continuation(Base64.encode(challenge)))]
+        case .credentials(let name, let password):
+            saslExchange = nil
+            return startAuthentication(username: name, password: password)
+        case .cancelled:
+            saslExchange = nil
+            return [send(.err("Authentication cancelled"))]
+        case .malformed(let reason):
+            saslExchange = nil
+            return protocolError(.err(reason))
+        case .authorizationDenied(let authenticationID):
             // Acting as another user is not supported; answer exactly as for a wrong password.
-            username = credentials.authenticationID
+            saslExchange = nil
+            username = authenticationID
             return authenticationFailed(Self.authFailed)
         }
-        return startAuthentication(username: name, password: credentials.password)
+    }
+
+    /// STLS (RFC 2595 §4): only in AUTHORIZATION, before USER, when available and not yet TLS.
+    mutating func startTLS() -> [POP3ServerAction] {
+        guard !isTLS else { return [send(.err("TLS already active"))] }
+        guard configuration.tlsAvailable else { return [send(.err("STLS not available"))] }
+        guard pendingUser == nil else { return [send(.err("STLS not allowed after USER"))] }
+        pending = .tls
+        return [send(.ok("Begin TLS negotiation")), .startTLS]
+    }
+
+    /// The handshake finished. After STLS: a fresh AUTHORIZATION state, no greeting (RFC 2595 §4).
+    /// With implicit TLS: only record the parameters, whenever they come.
+    mutating func tlsEstablished(_ info: TLSInfo) -> [POP3ServerAction] {
+        if configuration.implicitTLS {
+            tlsInfo = info
+            return []
+        }
+        guard pending == .tls else { return [] }
+        pending = .none
+        isTLS = true
+        tlsInfo = info
+        pendingUser = nil
+        username = nil
+        saslExchange = nil
+        return []
     }
 
     mutating func startAuthentication(username name: String, password: String) -> [POP3ServerAction] {

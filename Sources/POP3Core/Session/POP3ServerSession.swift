@@ -1,7 +1,8 @@
-/// The POP3 server session state machine (RFC 1939 §3–§6, RFC 2449, RFC 5034): a value that takes
+/// The POP3 server session state machine (RFC 1939 §3–§6, RFC 2449, RFC 5034, RFC 2595 STLS,
+/// RFC 8314 implicit TLS): a value that takes
 /// `POP3ServerEvent`s and returns `POP3ServerAction`s. It never touches sockets or storage.
 ///
-/// States: AUTHORIZATION (greeting, USER/PASS, AUTH PLAIN) → TRANSACTION (maildrop locked,
+/// States: AUTHORIZATION (greeting, STLS, USER/PASS, AUTH PLAIN/LOGIN) → TRANSACTION (maildrop locked,
 /// STAT/LIST/RETR/TOP/DELE/RSET/UIDL/NOOP) → UPDATE (only after QUIT: the marked messages are
 /// deleted). A connection that drops or times out never reaches UPDATE, so nothing is deleted.
 ///
@@ -16,8 +17,10 @@ public struct POP3ServerSession: Sendable {
         case none
         /// `.authenticate` was emitted; waiting for `.authenticated`.
         case authentication
-        /// AUTH PLAIN sent `+ `; the next line is the client's base64 response (RFC 5034 §4).
+        /// AUTH sent a `+ ` challenge; the next line is the client's base64 response (RFC 5034 §4).
         case saslResponse
+        /// `.startTLS` was emitted; waiting for `.tlsEstablished`.
+        case tls
         /// `.sendMessage` was emitted; waiting for `.messageSent`.
         case message
         /// `.commitDeletions` was emitted; waiting for `.updateFinished`.
@@ -33,6 +36,10 @@ public struct POP3ServerSession: Sendable {
     public internal(set) var mailboxID: Int64?
     /// The login name that was verified (or is being verified).
     public internal(set) var username: String?
+    /// True once TLS is active: from the start with `implicitTLS`, else after `.tlsEstablished`.
+    public internal(set) var isTLS: Bool
+    /// What the adapter reported in `.tlsEstablished`.
+    public internal(set) var tlsInfo: TLSInfo?
 
     var pending: Pending = .none
     var greeted = false
@@ -42,16 +49,22 @@ public struct POP3ServerSession: Sendable {
     var errors = 0
     /// True from a successful login until `.releaseMaildrop` was emitted.
     var holdsMaildrop = false
+    /// The running SASL exchange while `pending == .saslResponse`.
+    var saslExchange: SASLServerExchange?
 
     public init(configuration: POP3ServerConfiguration) {
         self.configuration = configuration
+        self.isTLS = configuration.implicitTLS
     }
+
+    /// Whether USER/PASS and AUTH are allowed now: over TLS, or when plaintext is configured.
+    public var plaintextAuthAllowed: Bool { isTLS || configuration.allowPlaintextAuth }
 
     /// True while the session waits for the adapter's answer to `.authenticate`, `.sendMessage` or
     /// `.commitDeletions`; the adapter buffers lines meanwhile (PIPELINING, RFC 2449 §6.6).
     public var isAwaitingAnswer: Bool {
         switch pending {
-        case .authentication, .message, .update: return true
+        case .authentication, .message, .update, .tls: return true
         case .none, .saslResponse: return false
         }
     }
@@ -72,14 +85,15 @@ public struct POP3ServerSession: Sendable {
             switch pending {
             case .none: return command(bytes)
             case .saslResponse: return saslResponse(bytes)
-            case .authentication, .message, .update: return []   // adapter bug: it must buffer
+            case .authentication, .message, .update, .tls: return []   // adapter bug: it must buffer
             }
         case .lineTooLong:
             switch pending {
             case .none, .saslResponse:
                 pending = .none
+                saslExchange = nil
                 return protocolError(.err("Line too long"))
-            case .authentication, .message, .update:
+            case .authentication, .message, .update, .tls:
                 return []
             }
         case .authenticated(let result):
@@ -96,6 +110,8 @@ public struct POP3ServerSession: Sendable {
             return updateFinished(ok)
         case .timeout:
             return timeout()
+        case .tlsEstablished(let info):
+            return tlsEstablished(info)
         }
     }
 
@@ -117,13 +133,14 @@ public struct POP3ServerSession: Sendable {
         }
     }
 
-    /// RFC 2449 §5: the capabilities, the same in AUTHORIZATION and TRANSACTION.
+    /// RFC 2449 §5: the capabilities. USER and SASL only when plaintext login is allowed now (TLS or
+    /// `allowPlaintextAuth`); STLS only in AUTHORIZATION, when available and not yet TLS (RFC 2595 §4).
     func capabilities() -> POP3Response {
         var lines = ["TOP", "UIDL"]
-        if configuration.allowPlaintextAuth { lines.append("USER") }
+        if plaintextAuthAllowed { lines.append("USER") }
         lines += ["RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"]
-        if configuration.allowPlaintextAuth { lines.append("SASL \(SASLPlain.mechanismName)") }
-        if configuration.tlsAvailable { lines.append("STLS") }
+        if plaintextAuthAllowed { lines.append("SASL \(SASLMechanism.advertised)") }
+        if configuration.tlsAvailable, !isTLS, state == .authorization { lines.append("STLS") }
         lines.append("IMPLEMENTATION \(POP3Core.implementation)")
         return .ok("Capability list follows", lines: lines)
     }
@@ -152,6 +169,7 @@ public struct POP3ServerSession: Sendable {
         actions.append(.close)
         isClosed = true
         pending = .none
+        saslExchange = nil
         return actions
     }
 
@@ -160,8 +178,8 @@ public struct POP3ServerSession: Sendable {
         switch pending {
         case .update:
             return []   // the commit is running; its answer closes the session
-        case .message:
-            return close()   // a reply now would corrupt the multi-line response in flight
+        case .message, .tls:
+            return close()   // a reply now would corrupt the multi-line response (or the handshake) in flight
         case .none, .saslResponse, .authentication:
             return close(sending: .err("Autologout timer expired, closing connection"))
         }

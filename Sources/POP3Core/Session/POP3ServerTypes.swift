@@ -1,6 +1,7 @@
 /// The values that cross the boundary between `POP3ServerSession` and its adapter: configuration,
 /// the maildrop snapshot, authentication answers, events in and actions out (RFC 1939 §3–§6,
-/// RFC 2449, RFC 5034).
+/// RFC 2449, RFC 5034, RFC 2595 STLS, RFC 8314 implicit TLS).
+import MailCore
 
 /// Settings for one POP3 session.
 public struct POP3ServerConfiguration: Sendable {
@@ -10,10 +11,14 @@ public struct POP3ServerConfiguration: Sendable {
     /// commands to 255 octets; Petrel is lenient (up to 512 is reasonable) because AUTH PLAIN
     /// initial responses for long addresses do not fit.
     public var maxCommandLineLength: Int = 255 + 2
-    /// Whether USER/PASS and AUTH PLAIN are offered (the TLS work turns this off without TLS).
+    /// Whether USER/PASS and AUTH (PLAIN, LOGIN) are offered and allowed on a connection that is not
+    /// TLS. Over TLS they always are. When false and not TLS, CAPA omits USER and SASL, and USER/PASS/
+    /// AUTH get `-ERR [AUTH] Plaintext authentication disallowed on non-secure connections`.
     public var allowPlaintextAuth: Bool = true
-    /// Whether STLS is announced in CAPA (RFC 2595 §4). STLS itself is not implemented yet.
+    /// Whether STLS is offered (RFC 2595 §4) while the connection is not yet TLS.
     public var tlsAvailable: Bool = false
+    /// The connection is TLS from its first byte (RFC 8314 §3.3, port 995).
+    public var implicitTLS: Bool = false
     /// Failed logins allowed before the session sends `-ERR [AUTH]` and closes.
     public var maxAuthFailures: Int = 3
     /// Protocol errors (unknown commands, syntax errors, commands in the wrong state) allowed
@@ -75,6 +80,9 @@ public enum POP3ServerEvent: Hashable, Sendable {
     case updateFinished(Bool)
     /// The autologout timer expired (RFC 1939 §3).
     case timeout
+    /// The answer to `.startTLS`: the handshake finished (RFC 2595 §4: back to a fresh AUTHORIZATION
+    /// state, no greeting). With `implicitTLS` it may come at any time and only records the parameters.
+    case tlsEstablished(TLSInfo)
 }
 
 /// What the session asks the adapter to do, in order.
@@ -93,4 +101,7 @@ public enum POP3ServerAction: Hashable, Sendable {
     case releaseMaildrop
     /// Close the connection (after writing what was sent before).
     case close
+    /// After `+OK Begin TLS negotiation`: flush, DISCARD every buffered input byte (RFC 2595 §4),
+    /// run the TLS handshake, then answer `.tlsEstablished`. On handshake failure just close.
+    case startTLS
 }

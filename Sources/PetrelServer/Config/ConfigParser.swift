@@ -127,12 +127,25 @@ struct ConfigReader {
         ],
         "submission": [
             "listen": { c, v in assign(listeners(v)) { c.submission.listen = $0 } },
+            "tls_listen": { c, v in assign(listeners(v)) { c.submission.tlsListen = $0 } },
+            "require_sender_match": { c, v in assign(boolean(v)) { c.submission.requireSenderMatch = $0 } },
         ],
         "pop3": [
             "listen": { c, v in assign(listeners(v)) { c.pop3.listen = $0 } },
+            "tls_listen": { c, v in assign(listeners(v)) { c.pop3.tlsListen = $0 } },
             "idle_timeout": { c, v in assign(integer(v, 1...86400)) { c.pop3.idleTimeout = $0 } },
             "max_connections": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnections = $0 } },
             "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnectionsPerIP = $0 } },
+        ],
+        "tls": [
+            "certificate": { c, v in assign(filePath(v)) { c.tls.certificate = $0 } },
+            "private_key": { c, v in assign(filePath(v)) { c.tls.privateKey = $0 } },
+        ],
+        "auth": [
+            "allow_plaintext": { c, v in assign(boolean(v)) { c.auth.allowPlaintext = $0 } },
+            "max_failures": { c, v in assign(integer(v, 1...100)) { c.auth.maxFailures = $0 } },
+            "failure_delay": { c, v in assign(integer(v, 0...60_000)) { c.auth.failureDelay = $0 } },
+            "max_failure_delay": { c, v in assign(integer(v, 0...600_000)) { c.auth.maxFailureDelay = $0 } },
         ],
         "log": [
             "level": { c, v in assign(logLevel(v)) { c.log.level = $0 } },
@@ -140,7 +153,7 @@ struct ConfigReader {
         ],
     ]
 
-    static let sectionOrder = ["server", "smtp", "submission", "pop3", "log"]
+    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "log"]
 
     mutating func read(_ root: TOMLTable) {
         for (name, value) in root {
@@ -178,13 +191,28 @@ struct ConfigReader {
             let key = seenKeys.contains("smtp.max_session_bytes") ? "smtp.max_session_bytes" : "smtp.max_message_size"
             fail(key, "smtp.max_session_bytes (\(smtp.maxSessionBytes)) must be 0 (unlimited) or at least smtp.max_message_size (\(smtp.maxMessageSize))")
         }
+        // A certificate needs its key and the other way round.
+        if (config.tls.certificate == nil) != (config.tls.privateKey == nil),
+           !failedKeys.contains("tls.certificate"), !failedKeys.contains("tls.private_key") {
+            let key = config.tls.certificate == nil ? "tls.private_key" : "tls.certificate"
+            fail(key, "tls.certificate and tls.private_key must be set together")
+        }
+        if config.auth.maxFailureDelay < config.auth.failureDelay,
+           !failedKeys.contains("auth.failure_delay"), !failedKeys.contains("auth.max_failure_delay") {
+            let key = seenKeys.contains("auth.max_failure_delay") ? "auth.max_failure_delay" : "auth.failure_delay"
+            fail(key, "auth.max_failure_delay (\(config.auth.maxFailureDelay)) must be at least auth.failure_delay (\(config.auth.failureDelay))")
+        }
         // The same address and port cannot be bound twice, within or across services.
         var owner: [PetrelConfiguration.Listener: String] = [:]
-        for (key, list) in [("smtp.listen", config.smtp.listen), ("submission.listen", config.submission.listen), ("pop3.listen", config.pop3.listen)]
+        for (key, list) in [("smtp.listen", config.smtp.listen), ("submission.listen", config.submission.listen),
+                            ("submission.tls_listen", config.submission.tlsListen), ("pop3.listen", config.pop3.listen),
+                            ("pop3.tls_listen", config.pop3.tlsListen)]
         where !failedKeys.contains(key) {
             for listener in list where listener.port != 0 {
                 if let other = owner[listener] {
-                    fail(seenKeys.contains(key) ? key : other, "\(listener) is listed more than once (also in \(other))")
+                    let reportOn = seenKeys.contains(key) ? key : other
+                    let alsoIn = reportOn == key ? other : key
+                    fail(reportOn, "\(listener) is listed more than once (also in \(alsoIn))")
                 } else {
                     owner[listener] = key
                 }
@@ -271,6 +299,18 @@ struct ConfigReader {
             }
             return .success(s)
         }
+    }
+
+    static func boolean(_ value: any TOMLValueConvertible) -> Result<Bool, ValueError> {
+        guard value.type == .bool, let b = value.bool else {
+            return .failure(ValueError(message: "must be true or false, got \(describe(value))"))
+        }
+        return .success(b)
+    }
+
+    /// A file path (not checked for existence here: `serve` reports a missing file when it loads it).
+    static func filePath(_ value: any TOMLValueConvertible) -> Result<String, ValueError> {
+        directory(value).mapError { ValueError(message: $0.message.replacingOccurrences(of: "directory path", with: "file path")) }
     }
 
     /// listen = array of listen-address strings (see ConfigListener.swift); an empty array disables the service.

@@ -86,15 +86,56 @@ public struct PetrelConfiguration: Sendable, Equatable {
         }
     }
 
-    /// `[submission]`: the message submission listener (RFC 6409, port 587 in production).
+    /// `[submission]`: message submission for authenticated users (RFC 6409): `listen` with STARTTLS
+    /// (port 587 in production), `tls_listen` with implicit TLS (RFC 8314, port 465).
     public struct Submission: Sendable, Equatable {
         public var listen: [Listener]
-        public init(listen: [Listener]) { self.listen = listen }
+        public var tlsListen: [Listener]
+        /// MAIL FROM must be the authenticated mailbox's own address.
+        public var requireSenderMatch: Bool
+        public init(listen: [Listener], tlsListen: [Listener] = [], requireSenderMatch: Bool = true) {
+            self.listen = listen
+            self.tlsListen = tlsListen
+            self.requireSenderMatch = requireSenderMatch
+        }
+    }
+
+    /// `[tls]`: the certificate for STARTTLS, STLS and the implicit-TLS ports. With neither path set,
+    /// Petrel generates a self-signed certificate in `<data_dir>/tls/` at first start.
+    public struct TLS: Sendable, Equatable {
+        /// PEM certificate chain file, or nil for the generated self-signed one.
+        public var certificate: String?
+        /// PEM private key file (set together with `certificate`).
+        public var privateKey: String?
+        public init(certificate: String? = nil, privateKey: String? = nil) {
+            self.certificate = certificate
+            self.privateKey = privateKey
+        }
+    }
+
+    /// `[auth]`: SMTP AUTH and POP3 logins.
+    public struct Auth: Sendable, Equatable {
+        /// Allow passwords over connections without TLS (useful on loopback for testing; off by default).
+        public var allowPlaintext: Bool
+        /// Failed attempts in one session before the server closes the connection.
+        public var maxFailures: Int
+        /// Delay before answering the first failure, in milliseconds; it doubles per further failure
+        /// from the same IP or to the same account, up to `maxFailureDelay`.
+        public var failureDelay: Int
+        public var maxFailureDelay: Int
+        public init(allowPlaintext: Bool = false, maxFailures: Int = 3, failureDelay: Int = 1000, maxFailureDelay: Int = 30000) {
+            self.allowPlaintext = allowPlaintext
+            self.maxFailures = maxFailures
+            self.failureDelay = failureDelay
+            self.maxFailureDelay = maxFailureDelay
+        }
     }
 
     /// `[pop3]`: the POP3 listener (RFC 1939, port 110 in production).
     public struct POP3: Sendable, Equatable {
         public var listen: [Listener]
+        /// Implicit-TLS POP3 listeners (POP3S, RFC 8314, port 995 in production).
+        public var tlsListen: [Listener] = []
         /// Seconds of inactivity before the server closes the connection (RFC 1939 §3: at least 10 minutes).
         public var idleTimeout: Int
         public var maxConnections: Int
@@ -127,13 +168,17 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public var submission: Submission
     public var pop3: POP3
     public var log: Log
+    public var tls: TLS
+    public var auth: Auth
 
-    public init(server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log) {
+    public init(server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth()) {
         self.server = server
         self.smtp = smtp
         self.submission = submission
         self.pop3 = pop3
         self.log = log
+        self.tls = tls
+        self.auth = auth
     }
 
     /// Defaults for development: unprivileged ports on 127.0.0.1, data in ./petrel-data,
@@ -160,10 +205,17 @@ public struct PetrelConfiguration: Sendable, Equatable {
                 dataTimeout: 180,
                 maxConnectionsPerIP: 50
             ),
-            submission: Submission(listen: [Listener(host: "127.0.0.1", port: 2587)]),
-            pop3: POP3(listen: [Listener(host: "127.0.0.1", port: 2110)], idleTimeout: 600, maxConnections: 10_000,
-                       maxConnectionsPerIP: 50),
-            log: Log(level: .info, format: .text)
+            submission: Submission(listen: [Listener(host: "127.0.0.1", port: 2587)],
+                                   tlsListen: [Listener(host: "127.0.0.1", port: 2465)]),
+            pop3: {
+                var pop3 = POP3(listen: [Listener(host: "127.0.0.1", port: 2110)], idleTimeout: 600, maxConnections: 10_000,
+                                maxConnectionsPerIP: 50)
+                pop3.tlsListen = [Listener(host: "127.0.0.1", port: 2995)]
+                return pop3
+            }(),
+            log: Log(level: .info, format: .text),
+            tls: TLS(),
+            auth: Auth()
         )
     }
 

@@ -1,6 +1,6 @@
-/// The composition root: builds the store, the protocol contexts and the listeners from a
-/// `PetrelConfiguration`, and stops them gracefully (stop accepting, let in-flight transactions
-/// finish up to a deadline, then close what is left).
+/// The composition root: builds the store, TLS, the authenticator, the protocol contexts and the
+/// listeners from a `PetrelConfiguration`, reloads certificates on request, and stops gracefully (stop
+/// accepting, let in-flight transactions finish up to a deadline, then close what is left).
 import Foundation
 import Logging
 import MailCore
@@ -17,18 +17,20 @@ public final class MailServer: Sendable {
     public let configuration: PetrelConfiguration
     public let store: any MailStore
     public let listeners: [BoundListener]
+    public let tls: TLSContextProvider
     let smtpConnections: ConnectionTracker
     let pop3Connections: ConnectionTracker
     let group: MultiThreadedEventLoopGroup
     let threadPool: NIOThreadPool
     let logger: Logger
 
-    private init(configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener],
+    private init(configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
                  smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
                  group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.listeners = listeners
+        self.tls = tls
         self.smtpConnections = smtpConnections
         self.pop3Connections = pop3Connections
         self.group = group
@@ -43,16 +45,28 @@ public final class MailServer: Sendable {
     }
 
     /// Starts every listener. `store` defaults to the SQLite store in the data directory.
-    public static func start(configuration: PetrelConfiguration, store: (any MailStore)? = nil,
-                             authThrottle: AuthThrottle = AuthThrottle(), logger: Logger) async throws -> MailServer {
+    public static func start(configuration: PetrelConfiguration, store: (any MailStore)? = nil, logger: Logger) async throws -> MailServer {
         let store = try store ?? openStore(configuration: configuration)
-        let spool = configuration.server.dataDirectory + "/spool"
+        let dataDirectory = configuration.server.dataDirectory
+        let spool = dataDirectory + "/spool"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
         MessageSpool.cleanStaleFiles(in: spool)
+
+        let configured = configuration.tls.certificate.flatMap { cert in
+            configuration.tls.privateKey.map { TLSContextProvider.Paths(certificate: cert, privateKey: $0) }
+        }
+        let tlsPaths = try TLSContextProvider.ensureCertificate(configured: configured, directory: dataDirectory + "/tls",
+                                                                hostname: configuration.server.hostname, logger: logger)
+        let tls = try TLSContextProvider(paths: tlsPaths)
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         threadPool.start()
+
+        let auth = configuration.auth
+        let throttle = AuthThrottle(settings: .init(baseDelay: Double(auth.failureDelay) / 1000,
+                                                    maxDelay: Double(auth.maxFailureDelay) / 1000))
+        let authenticator = Authenticator(store: store, threadPool: threadPool, throttle: throttle, logger: Logger(label: "petrel.auth"))
 
         let smtp = configuration.smtp
         var smtpConfig = SMTPServerConfiguration(hostname: configuration.server.hostname)
@@ -62,31 +76,61 @@ public final class MailServer: Sendable {
         smtpConfig.maxErrors = smtp.maxErrors
         smtpConfig.maxCommandLineLength = smtp.maxCommandLineLength
         smtpConfig.maxTextLineLength = smtp.maxTextLineLength
+        smtpConfig.tlsAvailable = true
+        smtpConfig.allowPlaintextAuth = auth.allowPlaintext
+        smtpConfig.maxAuthFailures = auth.maxFailures
+        smtpConfig.requireSenderMatch = configuration.submission.requireSenderMatch
+
         let smtpConnections = ConnectionTracker(limits: .init(maxConnections: smtp.maxConnections,
                                                               maxConnectionsPerIP: smtp.maxConnectionsPerIP))
-        let smtpContext = SMTPServerContext(
-            configuration: smtpConfig, store: store, relayRules: .closed, spoolDirectory: spool,
-            commandTimeout: .seconds(Int64(smtp.commandTimeout)), dataTimeout: .seconds(Int64(smtp.dataTimeout)),
-            maxSessionBytes: smtp.maxSessionBytes, connections: smtpConnections,
-            logger: Logger(label: "petrel.smtp"))
+        func smtpContext(_ config: SMTPServerConfiguration) -> SMTPServerContext {
+            SMTPServerContext(
+                configuration: config, store: store, relayRules: .closed, spoolDirectory: spool,
+                commandTimeout: .seconds(Int64(smtp.commandTimeout)), dataTimeout: .seconds(Int64(smtp.dataTimeout)),
+                maxSessionBytes: smtp.maxSessionBytes, connections: smtpConnections, authenticator: authenticator,
+                tls: tls, logger: Logger(label: "petrel.smtp"))
+        }
+        var submissionConfig = smtpConfig
+        submissionConfig.isSubmission = true
+        var submissionsConfig = submissionConfig
+        submissionsConfig.implicitTLS = true
+        submissionsConfig.tlsAvailable = false
 
         let pop3Connections = ConnectionTracker(limits: .init(maxConnections: configuration.pop3.maxConnections,
                                                               maxConnectionsPerIP: configuration.pop3.maxConnectionsPerIP))
         var pop3Config = POP3ServerConfiguration(hostname: configuration.server.hostname)
         // RFC 2449 §4 allows 255-octet commands; AUTH PLAIN responses with long names need more.
         pop3Config.maxCommandLineLength = 512
-        let pop3Context = POP3ServerContext(
-            configuration: pop3Config, store: store,
-            throttle: authThrottle, idleTimeout: .seconds(Int64(configuration.pop3.idleTimeout)),
-            connections: pop3Connections, threadPool: threadPool, logger: Logger(label: "petrel.pop3"))
+        pop3Config.tlsAvailable = true
+        pop3Config.allowPlaintextAuth = auth.allowPlaintext
+        pop3Config.maxAuthFailures = auth.maxFailures
+        var pop3sConfig = pop3Config
+        pop3sConfig.implicitTLS = true
+        pop3sConfig.tlsAvailable = false
+        let locks = MaildropLocks()
+        func pop3Context(_ config: POP3ServerConfiguration) -> POP3ServerContext {
+            POP3ServerContext(configuration: config, store: store, locks: locks, authenticator: authenticator,
+                              idleTimeout: .seconds(Int64(configuration.pop3.idleTimeout)), connections: pop3Connections,
+                              tls: tls, logger: Logger(label: "petrel.pop3"))
+        }
 
         var bound: [BoundListener] = []
         do {
+            func address(_ l: PetrelConfiguration.Listener) -> ListenAddress { ListenAddress(host: l.host, port: l.port) }
             for l in smtp.listen {
-                bound.append(try await Listeners.bindSMTP(ListenAddress(host: l.host, port: l.port), context: smtpContext, group: group))
+                bound.append(try await Listeners.bindSMTP(address(l), kind: .smtp, context: smtpContext(smtpConfig), group: group))
+            }
+            for l in configuration.submission.listen {
+                bound.append(try await Listeners.bindSMTP(address(l), kind: .submission, context: smtpContext(submissionConfig), group: group))
+            }
+            for l in configuration.submission.tlsListen {
+                bound.append(try await Listeners.bindSMTP(address(l), kind: .submissions, context: smtpContext(submissionsConfig), group: group))
             }
             for l in configuration.pop3.listen {
-                bound.append(try await Listeners.bindPOP3(ListenAddress(host: l.host, port: l.port), context: pop3Context, group: group))
+                bound.append(try await Listeners.bindPOP3(address(l), kind: .pop3, context: pop3Context(pop3Config), group: group))
+            }
+            for l in configuration.pop3.tlsListen {
+                bound.append(try await Listeners.bindPOP3(address(l), kind: .pop3s, context: pop3Context(pop3sConfig), group: group))
             }
         } catch {
             for b in bound { try? await b.channel.close() }
@@ -97,28 +141,36 @@ public final class MailServer: Sendable {
         for b in bound {
             logger.info("listening", metadata: ["protocol": "\(b.kind.rawValue)", "address": "\(b.localAddress)"])
         }
-        return MailServer(configuration: configuration, store: store, listeners: bound, smtpConnections: smtpConnections,
+        return MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
                           pop3Connections: pop3Connections, group: group, threadPool: threadPool, logger: logger)
     }
 
     public func port(_ kind: MailProtocol) -> Int? { listeners.first { $0.kind == kind }?.port }
+
+    /// Re-reads the TLS certificate and key (SIGHUP). Open connections keep theirs; on error the old one stays.
+    public func reloadTLS() {
+        do {
+            try tls.reload()
+            logger.info("TLS certificate reloaded", metadata: ["file": "\(tls.paths.certificate)"])
+        } catch {
+            logger.error("TLS reload failed; keeping the previous certificate", metadata: ["error": "\(error)"])
+        }
+    }
 
     /// Graceful stop: close the listeners, ask idle sessions to close (SMTP gets 421), wait for the
     /// others to finish their transaction up to `deadline`, then close whatever is left and the store.
     public func shutdown(deadline: Duration = .seconds(30)) async {
         logger.info("shutting down", metadata: ["open_smtp": "\(smtpConnections.openCount)", "open_pop3": "\(pop3Connections.openCount)"])
         for l in listeners { try? await l.channel.close() }
-        for channel in smtpConnections.openChannels + pop3Connections.openChannels {
-            channel.pipeline.fireUserInboundEventTriggered(ShutdownRequested())
-        }
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: deadline)
-        while smtpConnections.openCount + pop3Connections.openCount > 0 && clock.now < end {
+        repeat {
             for channel in smtpConnections.openChannels + pop3Connections.openChannels {
                 channel.pipeline.fireUserInboundEventTriggered(ShutdownRequested())
             }
+            if smtpConnections.openCount + pop3Connections.openCount == 0 { break }
             try? await Task.sleep(for: .milliseconds(50))
-        }
+        } while clock.now < end
         let left = smtpConnections.openChannels + pop3Connections.openChannels
         if !left.isEmpty { logger.warning("closing connections still open at the deadline", metadata: ["count": "\(left.count)"]) }
         for channel in left { try? await channel.close() }

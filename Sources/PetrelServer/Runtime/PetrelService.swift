@@ -1,6 +1,8 @@
-/// Runs the mail server under swift-service-lifecycle: SIGTERM/SIGINT trigger a graceful shutdown.
+/// Runs the mail server under swift-service-lifecycle: SIGTERM/SIGINT trigger a graceful shutdown,
+/// SIGHUP reloads the TLS certificate.
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 public struct PetrelService: Service, CustomStringConvertible {
     public var description: String { "PetrelService" }
@@ -18,8 +20,16 @@ public struct PetrelService: Service, CustomStringConvertible {
     public func run() async throws {
         let server = try await MailServer.start(configuration: configuration, logger: logger)
         onStarted(server)
-        // Wait until the service group is told to stop (signal), then stop gracefully.
-        try? await gracefulShutdown()
+        // SIGHUP reloads the TLS certificate until the service group is told to stop (SIGTERM/SIGINT).
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        await withGracefulShutdownHandler {
+            for await _ in hangups.cancelOnGracefulShutdown() {
+                logger.info("SIGHUP received")
+                server.reloadTLS()
+            }
+        } onGracefulShutdown: {
+            logger.info("graceful shutdown requested")
+        }
         await server.shutdown(deadline: .seconds(Int64(configuration.server.shutdownDeadline)))
     }
 

@@ -1,5 +1,6 @@
 /// MAIL FROM (RFC 5321 §4.1.1.2) with the ESMTP parameters Petrel supports:
-/// SIZE (RFC 1870 §6), BODY=7BIT|8BITMIME (RFC 6152 §2), SMTPUTF8 (RFC 6531 §3.4).
+/// SIZE (RFC 1870 §6), BODY=7BIT|8BITMIME (RFC 6152 §2), SMTPUTF8 (RFC 6531 §3.4),
+/// AUTH= (RFC 4954 §5: accepted and ignored — Petrel does not relay the submitter identity).
 import MailCore
 
 /// The message body type declared with MAIL BODY= (RFC 6152).
@@ -49,6 +50,7 @@ extension SMTPCommandParser {
         case .failure(let reply): return .failure(reply)
         case .success(let parameters): command.parameters = parameters
         }
+        var sawAuth = false
         for parameter in command.parameters {
             switch parameter.keyword {
             case "SIZE":
@@ -61,6 +63,11 @@ extension SMTPCommandParser {
                     return .failure(.badParameterValue("BODY"))
                 }
                 command.body = body
+            case "AUTH":
+                // auth-param = "AUTH=" xtext ; typically "AUTH=<>" (RFC 4954 §5). Ignored.
+                guard !sawAuth else { return .failure(.duplicateParameter("AUTH")) }
+                guard parameter.value != nil else { return .failure(.badParameterValue("AUTH")) }
+                sawAuth = true
             case "SMTPUTF8":
                 guard !command.smtpUTF8 else { return .failure(.duplicateParameter("SMTPUTF8")) }
                 guard parameter.value == nil else { return .failure(.badParameterValue("SMTPUTF8")) }

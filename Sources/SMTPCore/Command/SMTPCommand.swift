@@ -1,5 +1,5 @@
 /// SMTP commands as values and the command-line dispatcher (RFC 5321 §4.1.1, §4.1.2).
-/// One file per command family: Hello, Mail, Rcpt, Data/Bdat, simple commands.
+/// One file per command family: Hello, Mail, Rcpt, Data/Bdat, Auth, simple commands.
 /// The adapter has already removed CRLF and enforced the 512-octet limit (§4.5.3.1.4).
 import MailCore
 
@@ -17,8 +17,10 @@ public enum SMTPCommand: Hashable, Sendable {
     case expn(String)
     case help(String?)
     case starttls
-    case auth(String)
-    /// GET/POST/HEAD/PUT/CONNECT: a web client or a cross-protocol attack.
+    /// AUTH mechanism [initial-response] (RFC 4954 §4); the mechanism upper-cased, the initial
+    /// response as sent ("=" stands for an empty one).
+    case auth(mechanism: String, initialResponse: String?)
+    /// GET/POST/HEAD/PUT/CONNECT/OPTIONS: a web client or a cross-protocol attack.
     case httpRequest(verb: String)
 }
 
@@ -53,8 +55,9 @@ public enum SMTPCommandParser {
         case "DATA": return parseData(argument)
         case "BDAT": return parseBdat(argument)
         case "RSET", "QUIT", "STARTTLS": return parseNoArgument(verb, argument)
-        case "NOOP", "HELP", "VRFY", "EXPN", "AUTH": return parseStringArgument(verb, argument)
-        case "GET", "POST", "HEAD", "PUT", "CONNECT": return .success(.httpRequest(verb: verb))
+        case "NOOP", "HELP", "VRFY", "EXPN": return parseStringArgument(verb, argument)
+        case "AUTH": return parseAuth(argument)
+        case "GET", "POST", "HEAD", "PUT", "CONNECT", "OPTIONS": return .success(.httpRequest(verb: verb))
         default: return .failure(.unknownCommand)
         }
     }

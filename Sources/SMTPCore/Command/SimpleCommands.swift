@@ -1,5 +1,5 @@
-/// RSET, NOOP, QUIT, VRFY, EXPN, HELP (RFC 5321 §4.1.1.5–§4.1.1.10), and STARTTLS (RFC 3207) / AUTH
-/// (RFC 4954), which are recognised but not implemented yet.
+/// RSET, NOOP, QUIT, VRFY, EXPN, HELP (RFC 5321 §4.1.1.5–§4.1.1.10) and STARTTLS (RFC 3207 §4).
+/// AUTH is in `AuthCommand.swift`.
 import MailCore
 
 extension SMTPCommandParser {
@@ -14,7 +14,7 @@ extension SMTPCommandParser {
     }
 
     /// noop = "NOOP" [ SP String ] CRLF ; help = "HELP" [ SP String ] CRLF
-    /// vrfy = "VRFY" SP String CRLF ; expn = "EXPN" SP String CRLF ; auth = "AUTH" SP mechanism [SP initial-response]
+    /// vrfy = "VRFY" SP String CRLF ; expn = "EXPN" SP String CRLF
     static func parseStringArgument(_ verb: String, _ argument: ArraySlice<UInt8>?) -> Result<SMTPCommand, SMTPReply> {
         let text = argument.flatMap { $0.isEmpty ? nil : String(decoding: $0, as: UTF8.self) }
         switch verb {
@@ -23,12 +23,9 @@ extension SMTPCommandParser {
         case "VRFY":
             guard let text else { return .failure(.syntax("VRFY address")) }
             return .success(.vrfy(text))
-        case "EXPN":
+        default:
             guard let text else { return .failure(.syntax("EXPN mailing-list")) }
             return .success(.expn(text))
-        default:
-            guard let text else { return .failure(.syntax("AUTH mechanism")) }
-            return .success(.auth(text))
         }
     }
 }

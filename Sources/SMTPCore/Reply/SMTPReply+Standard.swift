@@ -11,13 +11,15 @@ extension SMTPReply {
     }
 
     /// The EHLO reply with the extensions Petrel supports (RFC 5321 §4.1.1.1; keywords from RFC 2920
-    /// PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 2034 ENHANCEDSTATUSCODES, RFC 6531 SMTPUTF8,
-    /// RFC 3030 CHUNKING).
-    public static func ehlo(hostname: String, maxMessageSize: Int) -> SMTPReply {
-        SMTPReply(.ok, nil, lines: [
-            hostname, "PIPELINING", "SIZE \(maxMessageSize)", "8BITMIME", "ENHANCEDSTATUSCODES",
-            "SMTPUTF8", "CHUNKING", "HELP",
-        ])
+    /// PIPELINING, RFC 1870 SIZE, RFC 3207 STARTTLS, RFC 4954 AUTH, RFC 6152 8BITMIME, RFC 2034
+    /// ENHANCEDSTATUSCODES, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING).
+    /// `startTLS`/`auth` add `STARTTLS` / `AUTH PLAIN LOGIN` after SIZE (where Postfix puts them).
+    public static func ehlo(hostname: String, maxMessageSize: Int, startTLS: Bool = false, auth: Bool = false) -> SMTPReply {
+        var lines = [hostname, "PIPELINING", "SIZE \(maxMessageSize)"]
+        if startTLS { lines.append("STARTTLS") }
+        if auth { lines.append("AUTH \(SASLMechanism.advertised)") }
+        lines += ["8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "HELP"]
+        return SMTPReply(.ok, nil, lines: lines)
     }
 
     /// 250 <hostname> (HELO, RFC 5321 §4.1.1.1).
@@ -30,7 +32,8 @@ extension SMTPReply {
     public static let recipientOK = SMTPReply(.ok, .destinationOK, "Ok")
     public static let startMailInput = SMTPReply(.startMailInput, nil, "End data with <CR><LF>.<CR><LF>")
     public static let bye = SMTPReply(.closing, .ok, "Bye")
-    public static let help = SMTPReply(.helpMessage, .ok, "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP")
+    public static let help = SMTPReply(.helpMessage, .ok,
+                                       "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP")
     /// RFC 5321 §3.5.3: 252 when the server will not verify; never enumerates users.
     public static let cannotVerify = SMTPReply(.cannotVerify, .otherStatusOK,
                                                "Cannot VRFY user, but will accept message and attempt delivery")

@@ -57,7 +57,8 @@ public struct SMTPReply: Hashable, Sendable, Error, CustomStringConvertible {
                 if !parts.isEmpty { parts.append(UInt8(ascii: " ")) }
                 parts.append(contentsOf: textBytes)
             }
-            if parts.isEmpty, index == all.count - 1 {
+            if parts.isEmpty, index == all.count - 1, code != .authContinue {
+                // (334 keeps its space: RFC 4954 §4 `continue-req = "334" SP [base64] CRLF`.)
                 // "250" alone is valid, but drop the separator we just wrote to keep it tidy.
                 out.removeLast()
             }

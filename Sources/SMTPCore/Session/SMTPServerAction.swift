@@ -17,6 +17,12 @@ public enum SMTPServerAction: Sendable {
     case storeMessage(SMTPEnvelope)
     /// Drop the spooled (partial) body.
     case discardMessage
+    /// After `.send(220 2.0.0 Ready to start TLS)`: flush, DISCARD every buffered input byte
+    /// (RFC 3207 §4.2, CVE-2011-0411), run the TLS handshake, then answer `.tlsEstablished`.
+    /// On handshake failure just close.
+    case startTLS
+    /// Verify these credentials (applying any failure delay); answer `.authenticated`.
+    case authenticate(username: String, password: String)
     /// One log line per transaction.
     case transactionEnded(SMTPTransactionSummary)
     /// Flush pending output, then close.
@@ -48,6 +54,10 @@ public struct SMTPTransactionSummary: Sendable {
     public var sender: MailPath?
     public var recipients: [EmailAddress]
     public var size: Int64?
+    /// The AUTH user of the session, if any (RFC 4954).
+    public var authenticatedUser: String?
+    /// The TLS parameters of the session, if TLS is active and the adapter reported them.
+    public var tls: TLSInfo?
     /// The final reply of the transaction (250 queued, or the rejection / the reply that aborted it).
     public var reply: SMTPReply
 }

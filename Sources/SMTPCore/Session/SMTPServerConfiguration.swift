@@ -1,5 +1,6 @@
-/// Settings of one SMTP server session (limits from RFC 5321 §4.5.3.1, RFC 1870 SIZE) and the
-/// injected clock and queue-id generator that keep the session deterministic in tests.
+/// Settings of one SMTP server session (limits from RFC 5321 §4.5.3.1, RFC 1870 SIZE; TLS per
+/// RFC 3207 / RFC 8314; AUTH per RFC 4954; submission per RFC 6409) and the injected clock and
+/// queue-id generator that keep the session deterministic in tests.
 import Foundation
 import MailCore
 
@@ -18,6 +19,19 @@ public struct SMTPServerConfiguration: Sendable {
     public var maxCommandLineLength: Int
     /// 1000 octets including CRLF (RFC 5321 §4.5.3.1.6); the DATA/BDAT decoders use it.
     public var maxTextLineLength: Int
+    /// STARTTLS is offered (RFC 3207) while the connection is not yet TLS. Default false.
+    public var tlsAvailable: Bool
+    /// The connection is TLS from its first byte (RFC 8314 §3.3, port 465). Default false.
+    public var implicitTLS: Bool
+    /// A message submission port (RFC 6409): MAIL needs AUTH first (530 5.7.0). Default false.
+    public var isSubmission: Bool
+    /// AUTH is offered and allowed without TLS (RFC 4954 §4 recommends against it). Default false.
+    public var allowPlaintextAuth: Bool
+    /// After AUTH, MAIL FROM must be the authenticated address (case-insensitive) and `<>` is
+    /// refused (553 5.7.1). Default true.
+    public var requireSenderMatch: Bool
+    /// Failed AUTH attempts (535) per connection before 421 4.7.0 and close. Default 3.
+    public var maxAuthFailures: Int
     /// Clock for the Received header date.
     public var now: @Sendable () -> Date
     /// Queue id generator.
@@ -31,6 +45,12 @@ public struct SMTPServerConfiguration: Sendable {
         self.maxErrors = 10
         self.maxCommandLineLength = 512
         self.maxTextLineLength = 1000
+        self.tlsAvailable = false
+        self.implicitTLS = false
+        self.isSubmission = false
+        self.allowPlaintextAuth = false
+        self.requireSenderMatch = true
+        self.maxAuthFailures = 3
         self.now = { Date() }
         self.makeQueueID = { QueueID.generate() }
     }

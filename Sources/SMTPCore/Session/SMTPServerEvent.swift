@@ -19,6 +19,11 @@ public enum SMTPServerEvent: Sendable {
     case chunkReceived(BodyOutcome)
     /// Answer to `.storeMessage`.
     case messageStored(StoreOutcome)
+    /// Answer to `.startTLS`: the handshake finished (RFC 3207 §4.2: the session is reset, no reply).
+    /// With `implicitTLS` it may come at any time and only records the TLS parameters.
+    case tlsEstablished(TLSInfo)
+    /// Answer to `.authenticate` (RFC 4954 §6 replies 235 / 535 / 454).
+    case authenticated(AuthOutcome)
     /// Idle timeout -> 421 4.4.2 and close.
     case timeout
     /// The connection sent more than the adapter allows -> 421 4.7.0 and close.
@@ -55,3 +60,13 @@ public enum BodyOutcome: Hashable, Sendable {
 
 /// How storing the message went. `.failed` -> 451 4.3.0, nothing stored.
 public enum StoreOutcome: Hashable, Sendable { case stored, failed }
+
+/// The adapter's answer to `.authenticate`.
+public enum AuthOutcome: Hashable, Sendable {
+    /// 235 2.7.0; `user` is the canonical login name (the address MAIL FROM must match).
+    case success(user: String)
+    /// 535 5.7.8; counts towards `maxAuthFailures`.
+    case invalidCredentials
+    /// 454 4.7.0 (directory unavailable).
+    case temporaryFailure
+}

@@ -1,5 +1,6 @@
 /// Body handling of `SMTPServerSession`: DATA (RFC 5321 §4.1.1.4), BDAT (RFC 3030 §2), storing the
-/// message with its trace headers (RFC 5321 §4.4) and the replies to the adapter's answers.
+/// message with its trace headers (RFC 5321 §4.4, with-types RFC 3848 / RFC 6531 §3.7.3) and the
+/// replies to the adapter's answers.
 import Foundation
 import MailCore
 
@@ -69,11 +70,12 @@ extension SMTPServerSession {
         let queueID = configuration.makeQueueID()
         let now = configuration.now()
         let extended = hello?.extended ?? false
-        let protocolName = !extended ? "SMTP" : (current.mail.smtpUTF8 ? "UTF8SMTP" : "ESMTP")
+        let protocolName = TraceHeaders.protocolName(extended: extended, smtpUTF8: current.mail.smtpUTF8,
+                                                     tls: isTLS, authenticated: authenticatedUser != nil)
         let trace = TraceHeaders.build(
             sender: current.mail.reversePath, heloName: hello?.name ?? "unknown", client: client,
             hostname: configuration.hostname, protocolName: protocolName, queueID: queueID,
-            recipients: current.recipients, date: now)
+            recipients: current.recipients, date: now, tls: isTLS ? tlsInfo : nil)
         let envelope = SMTPEnvelope(
             queueID: queueID, sender: current.mail.reversePath, recipients: current.recipients,
             localMailboxIDs: current.mailboxIDs, traceHeaders: trace, receivedAt: now,

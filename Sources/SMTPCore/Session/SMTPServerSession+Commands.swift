@@ -1,9 +1,14 @@
 /// Command handling of `SMTPServerSession`: EHLO/HELO, MAIL, RCPT and the simple commands
-/// (RFC 5321 §4.1.1, order rules §4.1.4 -> 503 5.5.1).
+/// (RFC 5321 §4.1.1, order rules §4.1.4 -> 503 5.5.1; command line length §4.5.3.1.4 and RFC 4954 §4;
+/// submission rules RFC 6409 §4.3, §6.1).
 import MailCore
 
 extension SMTPServerSession {
     mutating func handleLine(_ bytes: [UInt8]) -> [SMTPServerAction] {
+        // The framer may allow `authLineLength` for every line; only AUTH may use it (RFC 4954 §4).
+        let limit = SMTPCommandParser.verb(of: bytes) == "AUTH"
+            ? max(Self.authLineLength, configuration.maxCommandLineLength) : configuration.maxCommandLineLength
+        guard bytes.count + 2 <= limit else { return reject(.commandLineTooLong) }
         let command: SMTPCommand
         switch SMTPCommandParser.parse(bytes) {
         case .success(let parsed):
@@ -35,15 +40,22 @@ extension SMTPServerSession {
             return actions
         case .vrfy: return [.send(.cannotVerify)]
         case .help: return [.send(.help)]
-        case .expn, .starttls, .auth: return reject(.notImplemented)
-        case .httpRequest: return reject(.unknownCommand)
+        case .starttls: return startTLS()
+        case .auth(let mechanism, let initialResponse): return auth(mechanism: mechanism, initialResponse: initialResponse)
+        case .expn: return reject(.notImplemented)
+        case .httpRequest:
+            // Like Postfix `smtpd_forbidden_commands`: at any point, not only as the first command.
+            errorCount += 1
+            return closeWith(.httpNotSupported(hostname: configuration.hostname))
         }
     }
 
     /// EHLO/HELO: a new session start; any transaction is reset (RFC 5321 §4.1.4).
     mutating func hello(_ name: String, extended: Bool) -> [SMTPServerAction] {
         let reply: SMTPReply = extended
-            ? .ehlo(hostname: configuration.hostname, maxMessageSize: configuration.maxMessageSize)
+            ? .ehlo(hostname: configuration.hostname, maxMessageSize: configuration.maxMessageSize,
+                    startTLS: configuration.tlsAvailable && !isTLS,
+                    auth: (isTLS || configuration.allowPlaintextAuth) && authenticatedUser == nil)
             : .helo(hostname: configuration.hostname)
         var actions = endTransaction(reply: reply, queueID: nil, size: nil, discard: true)
         hello = Hello(name: name, extended: extended)
@@ -51,10 +63,22 @@ extension SMTPServerSession {
         return actions
     }
 
-    /// MAIL FROM: checks order, limits, SIZE (RFC 1870 §6.1) and SMTPUTF8 (RFC 6531 §3.4).
+    /// MAIL FROM: checks order, AUTH on submission (RFC 6409 §4.3, RFC 4954 §6 530), the sender of an
+    /// authenticated session (RFC 6409 §6.1), limits, SIZE (RFC 1870 §6.1) and SMTPUTF8 (RFC 6531 §3.4).
+    ///
+    /// The sender rule applies to every authenticated session when `requireSenderMatch` is set (also
+    /// on port 25 after AUTH): the address must equal the AUTH user name, case-insensitively; `<>` is
+    /// refused too (an authenticated user has no business sending bounces).
     mutating func mailFrom(_ mail: MailCommand) -> [SMTPServerAction] {
         guard let hello else { return reject(.needHello) }
         guard transaction == nil else { return reject(.nestedMail) }
+        if configuration.isSubmission, authenticatedUser == nil { return reject(.authRequired) }
+        if let user = authenticatedUser, configuration.requireSenderMatch {
+            guard let address = mail.reversePath.address else { return reject(.senderNotOwned("")) }
+            guard address.description.lowercased() == user.lowercased() else {
+                return reject(.senderNotOwned(address.description))
+            }
+        }
         guard messagesStored < configuration.maxMessagesPerConnection else {
             return closeWith(.tooManyMessages(hostname: configuration.hostname))
         }

@@ -1,10 +1,11 @@
 /// The SMTP server session state machine (RFC 5321 §3, §4.1.4 command order, §4.3.2 reply codes per
-/// command; RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 6531 SMTPUTF8, RFC 1870 SIZE).
+/// command; RFC 2920 PIPELINING, RFC 3030 CHUNKING, RFC 6531 SMTPUTF8, RFC 1870 SIZE; RFC 3207
+/// STARTTLS, RFC 8314 implicit TLS, RFC 4954 AUTH, RFC 6409 submission).
 ///
 /// A value that turns events into actions: no sockets, no clock, no storage. The adapter feeds
 /// `.line` events while `isAwaitingAnswer` is false and answers every request action with its event.
 /// Command handlers live in `SMTPServerSession+Commands.swift`, body/store handling in
-/// `SMTPServerSession+Body.swift`.
+/// `SMTPServerSession+Body.swift`, STARTTLS and AUTH in `SMTPServerSession+Security.swift`.
 import Foundation
 import MailCore
 
@@ -32,7 +33,14 @@ public struct SMTPServerSession: Sendable {
         /// `rejection` non-nil: the chunk is being discarded and this reply follows it.
         case chunk(size: Int, last: Bool, rejection: SMTPReply?, endsTransaction: Bool)
         case store(queueID: String, size: Int64)
+        /// `.startTLS` was emitted; waiting for `.tlsEstablished`.
+        case startTLS
+        /// `.authenticate` was emitted; waiting for `.authenticated`.
+        case authentication
     }
+
+    /// RFC 4954 §4: AUTH command lines and SASL continuation lines may be 12288 octets (CRLF included).
+    public static let authLineLength = 12288
 
     public let configuration: SMTPServerConfiguration
     public let client: ClientInfo
@@ -45,10 +53,21 @@ public struct SMTPServerSession: Sendable {
     public internal(set) var errorCount = 0
     /// Messages stored on this connection.
     public internal(set) var messagesStored = 0
+    /// True once TLS is active: from the start with `implicitTLS`, else after `.tlsEstablished`.
+    public internal(set) var isTLS: Bool
+    /// What the adapter reported in `.tlsEstablished`.
+    public internal(set) var tlsInfo: TLSInfo?
+    /// The user name from `.authenticated(.success(user:))`; nil before AUTH and after a STARTTLS reset.
+    public internal(set) var authenticatedUser: String?
+    /// Failed AUTH attempts (535) so far; at `maxAuthFailures` the session closes.
+    public internal(set) var authFailures = 0
+    /// The running SASL exchange, between `AUTH` and its final step: lines go to it.
+    var saslExchange: SASLServerExchange?
 
     public init(configuration: SMTPServerConfiguration, client: ClientInfo) {
         self.configuration = configuration
         self.client = client
+        self.isTLS = configuration.implicitTLS
     }
 
     /// True while a resolve/receive/store answer is outstanding: the adapter must not deliver `.line`
@@ -68,6 +87,20 @@ public struct SMTPServerSession: Sendable {
     /// The EHLO/HELO name, once given.
     public var heloName: String? { hello?.name }
 
+    /// True between `AUTH` and the last step of its SASL exchange: the next line is a continuation.
+    public var isInAuthExchange: Bool { saslExchange != nil }
+
+    /// The longest line (CRLF included) the adapter's framer must accept right now:
+    /// `authLineLength` (12288, RFC 4954 §4) while AUTH is possible or running, else
+    /// `maxCommandLineLength`. The session itself rejects non-AUTH command lines longer than
+    /// `maxCommandLineLength` (500 5.5.6), so a framer may also always allow `authLineLength`.
+    public var maxLineLength: Int {
+        if saslExchange != nil || (authenticatedUser == nil && (isTLS || configuration.allowPlaintextAuth)) {
+            return max(Self.authLineLength, configuration.maxCommandLineLength)
+        }
+        return configuration.maxCommandLineLength
+    }
+
     public mutating func handle(_ event: SMTPServerEvent) -> [SMTPServerAction] {
         guard !isClosed else { return [] }
         switch event {
@@ -77,13 +110,22 @@ public struct SMTPServerSession: Sendable {
             return [.send(.greeting(hostname: configuration.hostname))]
         case .line(let bytes):
             guard pending == nil else { return [] }
+            if saslExchange != nil { return authContinuation(bytes) }
             return handleLine(bytes)
         case .lineTooLong:
             guard pending == nil else { return [] }
+            saslExchange = nil
             return reject(.commandLineTooLong)
         case .bareLineFeed:
             guard pending == nil else { return [] }
+            saslExchange = nil
             return reject(.bareLineFeedInCommand)
+        case .tlsEstablished(let info):
+            return tlsEstablished(info)
+        case .authenticated(let outcome):
+            guard case .authentication? = pending else { return [] }
+            pending = nil
+            return authenticated(outcome)
         case .recipientResolved(let decision):
             guard case .recipient(let query)? = pending else { return [] }
             pending = nil
@@ -129,6 +171,7 @@ public struct SMTPServerSession: Sendable {
         actions.append(.close)
         isClosed = true
         pending = nil
+        saslExchange = nil
         return actions
     }
 
@@ -141,7 +184,8 @@ public struct SMTPServerSession: Sendable {
         if discard, current.bodySpooled { actions.append(.discardMessage) }
         actions.append(.transactionEnded(SMTPTransactionSummary(
             queueID: queueID, heloName: hello?.name, sender: current.mail.reversePath,
-            recipients: current.recipients, size: size, reply: reply)))
+            recipients: current.recipients, size: size, authenticatedUser: authenticatedUser, tls: tlsInfo,
+            reply: reply)))
         return actions
     }
 

@@ -72,7 +72,11 @@ private func mail(_ path: MailPath, size: Int? = nil, body: BodyType? = nil, utf
         ("MAIL FROM:<a@b.test> SMTPUTF8=yes", .fail(501, "5.5.4")),
         ("MAIL FROM:<a@b.test> =x", .fail(501, "5.5.4")),
         ("MAIL FROM:<a@b.test> RET=HDRS", .fail(555, "5.5.4")),
-        ("MAIL FROM:<a@b.test> AUTH=<>", .fail(555, "5.5.4")),
+        // AUTH= (RFC 4954 §5) is accepted and ignored
+        ("MAIL FROM:<a@b.test> AUTH=<>", .ok(mail(.mailbox(addr("a@b.test")), [("AUTH", "<>")]))),
+        ("MAIL FROM:<a@b.test> AUTH=a+2Bb@c.test SIZE=5", .ok(mail(.mailbox(addr("a@b.test")), size: 5, [("AUTH", "a+2Bb@c.test"), ("SIZE", "5")]))),
+        ("MAIL FROM:<a@b.test> AUTH", .fail(501, "5.5.4")),
+        ("MAIL FROM:<a@b.test> AUTH=<> AUTH=<>", .fail(501, "5.5.4")),
         // RCPT
         ("RCPT TO:<bob@example.test>", .ok(.rcpt(RcptCommand(recipient: .address(addr("bob@example.test")))))),
         ("rcpt to: <bob@example.test>", .ok(.rcpt(RcptCommand(recipient: .address(addr("bob@example.test")))))),
@@ -115,8 +119,19 @@ private func mail(_ path: MailPath, size: Int? = nil, body: BodyType? = nil, utf
         ("HELP", .ok(.help(nil))),
         ("HELP MAIL", .ok(.help("MAIL"))),
         ("STARTTLS", .ok(.starttls)),
-        ("AUTH PLAIN", .ok(.auth("PLAIN"))),
+        // AUTH (RFC 4954 §4)
+        ("AUTH PLAIN", .ok(.auth(mechanism: "PLAIN", initialResponse: nil))),
+        ("auth login", .ok(.auth(mechanism: "LOGIN", initialResponse: nil))),
+        ("AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm", .ok(.auth(mechanism: "PLAIN", initialResponse: "AHRpbQB0YW5zdGFhZnRhbnN0YWFm"))),
+        ("AUTH PLAIN =", .ok(.auth(mechanism: "PLAIN", initialResponse: "="))),
+        ("AUTH X-NEW_MECH", .ok(.auth(mechanism: "X-NEW_MECH", initialResponse: nil))),
+        ("AUTH", .fail(501, "5.5.4")),
+        ("AUTH PLAIN a b", .fail(501, "5.5.4")),
+        ("AUTH PL@IN", .fail(501, "5.5.4")),
+        ("AUTH ABCDEFGHIJKLMNOPQRSTU", .fail(501, "5.5.4")),
+        ("STARTTLS now", .fail(501, "5.5.4")),
         ("GET / HTTP/1.1", .ok(.httpRequest(verb: "GET"))),
+        ("OPTIONS * HTTP/1.1", .ok(.httpRequest(verb: "OPTIONS"))),
         ("POST /x HTTP/1.0", .ok(.httpRequest(verb: "POST"))),
         // Junk
         ("", .fail(500, "5.5.2")),

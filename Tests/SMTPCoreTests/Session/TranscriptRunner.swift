@@ -7,12 +7,15 @@ import Testing
 ///
 /// Script lines:
 ///   `C: <line>`     the client sends a command line
-///   `E: <event>`    another event: timeout, shutdown, lineTooLong, byteLimit, connected
+///   `E: <event>`    another event: timeout, shutdown, lineTooLong, byteLimit, connected, tls (tlsEstablished)
 ///   `S: <line>`     the next reply line the server must send (exact; a trailing `*` matches a prefix)
 ///   `A: <action>`   the next non-reply action (only checked when the script has any `A:` line):
-///                   resolve <addr>, receiveData, chunk <n> keep|discard, store, discard, ended <code>, close
+///                   resolve <addr>, receiveData, chunk <n> keep|discard, store, discard, ended <code>, close,
+///                   startTLS, authenticate <user> <password>
 ///   `#`             comment
-/// Requests are answered from `decisions`, `dataOutcomes`, `chunkOutcomes`, `storeOutcomes`.
+/// Requests are answered from `decisions`, `dataOutcomes`, `chunkOutcomes`, `storeOutcomes`;
+/// `.startTLS` with `.tlsEstablished(tlsInfo)`; `.authenticate` from `authOutcomes` when not empty,
+/// else `.success(user:)` when `passwords[user]` matches and `.invalidCredentials` otherwise.
 struct TranscriptRunner {
     static let hostname = "mx.example.test"
     static let fixedDate = Date(timeIntervalSince1970: 1_800_000_000)
@@ -24,6 +27,9 @@ struct TranscriptRunner {
     var dataOutcomes: [BodyOutcome] = []
     var chunkOutcomes: [BodyOutcome] = []
     var storeOutcomes: [StoreOutcome] = []
+    var passwords: [String: String] = [:]
+    var authOutcomes: [AuthOutcome] = []
+    var tlsInfo = TLSInfo(version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384")
     private(set) var stream: [String] = []
     private(set) var envelopes: [SMTPEnvelope] = []
     private(set) var summaries: [SMTPTransactionSummary] = []
@@ -80,6 +86,20 @@ struct TranscriptRunner {
                 case .close:
                     stream.append("A: close")
                     #expect(session.isClosed)
+                case .startTLS:
+                    stream.append("A: startTLS")
+                    #expect(session.isAwaitingAnswer)
+                    queue.append(.tlsEstablished(tlsInfo))
+                case .authenticate(let username, let password):
+                    stream.append("A: authenticate \(username) \(password)")
+                    #expect(session.isAwaitingAnswer)
+                    if !authOutcomes.isEmpty {
+                        queue.append(.authenticated(authOutcomes.removeFirst()))
+                    } else if let known = passwords[username], known == password {
+                        queue.append(.authenticated(.success(user: username)))
+                    } else {
+                        queue.append(.authenticated(.invalidCredentials))
+                    }
                 }
             }
         }
@@ -102,6 +122,7 @@ struct TranscriptRunner {
                 case "lineTooLong": feed(.lineTooLong)
                 case "byteLimit": feed(.sessionByteLimitExceeded)
                 case "connected": feed(.connected)
+                case "tls": feed(.tlsEstablished(tlsInfo))
                 default: Issue.record("unknown event \(line)", sourceLocation: sourceLocation)
                 }
             } else if line.hasPrefix("S: ") {

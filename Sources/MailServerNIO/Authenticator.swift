@@ -1,0 +1,66 @@
+/// Checks a login (SMTP AUTH or POP3) against the mailbox directory, the same way for both protocols:
+/// the slow hash runs on a thread pool, never on an event loop; an unknown account costs the same
+/// time as a wrong password (a dummy hash is checked); a locked mailbox is only reported to a caller
+/// who knew the password; every failure gets a delay that grows per client IP and per account.
+import Logging
+import MailAuth
+import MailCore
+import MailStore
+import NIOCore
+import NIOPosix
+
+public final class Authenticator: Sendable {
+    public enum Verdict: Sendable, Equatable {
+        case success(MailboxInfo)
+        case invalidCredentials
+        case locked
+        case temporaryFailure
+    }
+
+    let store: any MailStore
+    let threadPool: NIOThreadPool
+    public let throttle: AuthThrottle
+    let logger: Logger
+
+    public init(store: any MailStore, threadPool: NIOThreadPool, throttle: AuthThrottle, logger: Logger) {
+        self.store = store
+        self.threadPool = threadPool
+        self.throttle = throttle
+        self.logger = logger
+    }
+
+    /// A hash to verify against when the account does not exist, so a missing user costs the same time
+    /// as a wrong password.
+    static let dummyHash: String = (try? PasswordHasher.default.hash("petrel-dummy-password")) ?? ""
+
+    public func verify(username: String, password: String) async -> Verdict {
+        guard let address = EmailAddress(username), !address.isAddressLiteral else {
+            _ = await check(password, Self.dummyHash)
+            return .invalidCredentials
+        }
+        let mailbox: MailboxInfo?
+        do {
+            mailbox = try await store.mailbox(address)
+        } catch {
+            logger.error("login lookup failed", metadata: ["error": "\(error)"])
+            return .temporaryFailure
+        }
+        guard let mailbox, let hash = mailbox.passwordHash else {
+            _ = await check(password, Self.dummyHash)
+            return .invalidCredentials
+        }
+        guard await check(password, hash) else { return .invalidCredentials }
+        return mailbox.isLocked ? .locked : .success(mailbox)
+    }
+
+    /// Records a failure; returns the delay before the failure may be answered.
+    public func failureDelay(ip: IPAddress?, account: String) -> TimeAmount {
+        .milliseconds(Int64(throttle.recordFailure(ip: ip, account: account) * 1000))
+    }
+
+    public func recordSuccess(account: String) { throttle.recordSuccess(account: account) }
+
+    private func check(_ password: String, _ hash: String) async -> Bool {
+        (try? await threadPool.runIfActive { PasswordHasher.verify(password, against: hash) }) ?? false
+    }
+}
