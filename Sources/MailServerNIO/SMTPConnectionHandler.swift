@@ -82,6 +82,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         var incoming = unwrapInboundIn(data)
         guard !closed else { return }
         sessionBytes += Int64(incoming.readableBytes)
+        services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
         if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
         if services.maxSessionBytes > 0 && sessionBytes > services.maxSessionBytes {
             buffer = nil
@@ -300,6 +301,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 handler.answer(.authenticated(.success(user: mailbox.address)), context: context)
             case .invalidCredentials, .locked:
                 let delay = authenticator.failureDelay(ip: client.ip, account: username)
+                handler.services.metrics.authFailure(handler.services.protocolKind)
                 handler.logger.notice("smtp auth failed", metadata: ["user": "\(username)", "reason": "\(verdict == .locked ? "locked" : "invalid credentials")"])
                 context.eventLoop.scheduleTask(in: delay) {
                     let (handler, context) = bound.value
@@ -378,7 +380,14 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let store = services.store
         storing = true
         let promise = context.eventLoop.makePromise(of: [Int64].self)
-        promise.completeWithTask { try await store.deliver(message) }
+        let metrics = services.metrics
+        promise.completeWithTask {
+            let started = ContinuousClock.now
+            let ids = try await store.deliver(message)
+            let elapsed = ContinuousClock.now - started
+            metrics.storeCommit(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            return ids
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let logger = self.logger
         promise.futureResult.whenComplete { result in
@@ -406,6 +415,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     private func logTransaction(_ summary: SMTPTransactionSummary) {
+        services.metrics.smtpTransaction(services.protocolKind, replyCode: Int(summary.reply.code.rawValue))
         var metadata: Logger.Metadata = [
             "result": "\(summary.reply.code)\(summary.reply.enhanced.map { " \($0)" } ?? "")",
             "rcpt": "\(summary.recipients.map { "<\($0)>" }.joined(separator: ","))",
@@ -414,6 +424,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         if let helo = summary.heloName { metadata["helo"] = "\(helo)" }
         if let from = summary.sender { metadata["from"] = "\(from)" }
         if let size = summary.size { metadata["size"] = "\(size)" }
+        if let user = summary.authenticatedUser { metadata["auth"] = "\(user)" }
+        if let tls = summary.tls { metadata["tls"] = "\(tls.version) \(tls.cipher)" }
         if summary.reply.code.isPositiveCompletion {
             logger.info("smtp message accepted", metadata: metadata)
         } else {

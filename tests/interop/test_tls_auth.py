@@ -75,6 +75,8 @@ def test_submission_requires_auth_then_delivers(strict):
     assert b"cipher TLS_" in received or b"cipher ECDHE" in received   # the negotiated cipher is named
     assert b"alice-password" not in stored
     assert "alice-password" not in strict.log()
+    accepted = [l for l in strict.log().splitlines() if "smtp message accepted" in l]
+    assert accepted and "auth=alice@example.test" in accepted[-1] and "tls=\"TLSv1." in accepted[-1]
 
 
 def test_sender_must_match_the_login(strict):
