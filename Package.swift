@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Pure value types shared by every protocol: addresses, reply codes. No dependencies.
@@ -45,6 +47,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
+        // glibc libresolv wrapper: one query to one given nameserver, answer decoding (ns_parserr/dn_expand).
+        .target(name: "CPetrelResolv", linkerSettings: [.linkedLibrary("resolv")]),
+        // DNS for mail: DNSResolver protocol, LibresolvResolver, StaticResolver, MX selection, FCrDNS.
+        .target(name: "MailDNS", dependencies: ["MailCore", "CPetrelResolv"]),
         // Two BoringSSL switches swift-nio-ssl does not expose (session tickets off, cipher name).
         .target(name: "CPetrelTLS"),
         // SwiftNIO adapters: framing, connection handlers that run the sessions' actions, listeners.
@@ -59,6 +65,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // Configuration (TOML), logging setup and the composition root.
         .target(name: "PetrelServer", dependencies: [
@@ -69,8 +76,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "X509", package: "swift-certificates"),
         ]),
-        // The CLI: serve, domain, mailbox, config.
+        // The CLI: serve, domain, mailbox, config, status, init, doctor.
         .executableTarget(name: "petrel", dependencies: [
             "PetrelServer", "MailStore", "MailStoreSQLite", "MailAuth", "MailCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -82,6 +94,7 @@ let package = Package(
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
         .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
+        .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailStoreSQLite", "MailCore"]),
         .testTarget(name: "MailServerNIOTests", dependencies: [
             "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore",
@@ -89,10 +102,11 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ]),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "PetrelServerTests", dependencies: [
             "PetrelServer", "MailStore", "MailCore", "MailServerNIO",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -50,11 +50,16 @@ public enum Listeners {
             .childChannelInitializer { channel in
                 let client = clientInfo(channel)
                 if let refusal = context.connections.open(channel, ip: client.ip) {
+                    context.metrics.connectionRejected(kind, reason: refusal)
                     context.logger.notice("smtp connection refused", metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
                     return refuse(channel, text: context.configuration.implicitTLS ? nil
                                   : "421 4.7.0 \(context.configuration.hostname) Error: \(refusal), try again later\r\n")
                 }
-                channel.closeFuture.whenComplete { _ in context.connections.close(channel, ip: client.ip) }
+                context.metrics.connectionOpened(kind)
+                channel.closeFuture.whenComplete { _ in
+                    context.connections.close(channel, ip: client.ip)
+                    context.metrics.connectionClosed(kind)
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     if context.configuration.implicitTLS, let tls = context.tls {
                         try channel.pipeline.syncOperations.addHandler(tls.makeServerHandler())
@@ -74,10 +79,15 @@ public enum Listeners {
             .childChannelInitializer { channel in
                 let client = clientInfo(channel)
                 if let refusal = context.connections.open(channel, ip: client.ip) {
+                    context.metrics.connectionRejected(kind, reason: refusal)
                     context.logger.notice("pop3 connection refused", metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
                     return refuse(channel, text: context.configuration.implicitTLS ? nil : "-ERR [SYS/TEMP] \(refusal), try again later\r\n")
                 }
-                channel.closeFuture.whenComplete { _ in context.connections.close(channel, ip: client.ip) }
+                context.metrics.connectionOpened(kind)
+                channel.closeFuture.whenComplete { _ in
+                    context.connections.close(channel, ip: client.ip)
+                    context.metrics.connectionClosed(kind)
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     if context.configuration.implicitTLS, let tls = context.tls {
                         try channel.pipeline.syncOperations.addHandler(tls.makeServerHandler())

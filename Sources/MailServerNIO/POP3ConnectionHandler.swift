@@ -61,6 +61,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         guard !closed else { return }
+        services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
         if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
         armIdleTimer(context: context)
         processInput(context: context)
@@ -152,8 +153,11 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     answered(.messageSent(false), context: context)
                     return
                 }
+                if topLines == nil { services.metrics.pop3Retrieval() }
                 var encoder = POP3MessageEncoder(topLines: topLines)
-                sendChunk(mailboxID: mailboxID, deliveryID: deliveryID, offset: 0, encoder: &encoder, context: context)
+                // The size from the login snapshot lets the last chunk end the message without one more read.
+                let size = session.maildrop?.entries.first { $0.deliveryID == deliveryID }?.size
+                sendChunk(mailboxID: mailboxID, deliveryID: deliveryID, offset: 0, size: size, encoder: &encoder, context: context)
             case .commitDeletions(let ids):
                 commit(ids, context: context)
             case .releaseMaildrop:
@@ -198,6 +202,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             switch result {
             case .success:
                 handler.logger.info("pop3 login", metadata: ["user": "\(user)"])
+                services.metrics.pop3Login(.success)
                 services.authenticator.recordSuccess(account: user)
                 if handler.closed {
                     // The client left while we were checking: give the lock back at once.
@@ -208,12 +213,15 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 handler.answered(.authenticated(result), context: context)
             case .invalidCredentials, .locked:
                 let delay = services.authenticator.failureDelay(ip: client.ip, account: user)
+                services.metrics.pop3Login(.failure)
+                services.metrics.authFailure(services.protocolKind)
                 handler.logger.notice("pop3 login failed", metadata: ["user": "\(user)", "reason": "\(result)"])
                 context.eventLoop.scheduleTask(in: delay) {
                     let (handler, context) = bound.value
                     handler.answered(.authenticated(result), context: context)
                 }
             case .inUse, .temporaryFailure:
+                services.metrics.pop3Login(.refused)
                 handler.logger.notice("pop3 login refused", metadata: ["user": "\(user)", "reason": "\(result)"])
                 handler.answered(.authenticated(result), context: context)
             }
@@ -221,7 +229,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     /// Streams one chunk, then the next once the previous one is written: memory stays at one chunk.
-    private func sendChunk(mailboxID: Int64, deliveryID: Int64, offset: Int64, encoder: inout POP3MessageEncoder,
+    private func sendChunk(mailboxID: Int64, deliveryID: Int64, offset: Int64, size: Int64?, encoder: inout POP3MessageEncoder,
                            context: ChannelHandlerContext) {
         let store = services.store
         let promise = context.eventLoop.makePromise(of: [UInt8].self)
@@ -239,7 +247,8 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .success(let bytes):
                 var out: [UInt8] = []
                 out.reserveCapacity(bytes.count + bytes.count / 32 + 8)
-                let done = bytes.isEmpty || bytes.withUnsafeBytes { encoder.encode($0, into: &out) }
+                let reachedEnd = bytes.isEmpty || size.map { offset + Int64(bytes.count) >= $0 } ?? false
+                let done = bytes.withUnsafeBytes { encoder.encode($0, into: &out) } || reachedEnd
                 if done { encoder.finish(into: &out) }
                 var buf = context.channel.allocator.buffer(capacity: out.count)
                 buf.writeBytes(out)
@@ -253,7 +262,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                         var (handler, context, encoder) = next.value
                         guard case .success = written, !handler.closed else { return }
                         handler.sendChunk(mailboxID: mailboxID, deliveryID: deliveryID, offset: offset + Int64(bytes.count),
-                                          encoder: &encoder, context: context)
+                                          size: size, encoder: &encoder, context: context)
                     }
                 }
             }

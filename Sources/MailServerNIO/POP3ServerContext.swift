@@ -18,6 +18,8 @@ public struct POP3ServerContext: Sendable {
     /// TLS for STLS and the implicit-TLS listener; nil when TLS is not set up.
     public var tls: TLSContextProvider?
     public var logger: Logger
+    /// Counters (connections, logins, retrievals); no-op unless injected.
+    public var metrics: ServerMetrics = .disabled()
 
     public init(configuration: POP3ServerConfiguration, store: any MailStore, locks: MaildropLocks = MaildropLocks(),
                 authenticator: Authenticator, idleTimeout: TimeAmount = .minutes(10),

@@ -415,7 +415,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     private func logTransaction(_ summary: SMTPTransactionSummary) {
-        services.metrics.smtpTransaction(services.protocolKind, replyCode: Int(summary.reply.code.rawValue))
+        services.metrics.smtpTransaction(services.protocolKind, replyCode: summary.reply.code.rawValue, stored: summary.queueID != nil)
         var metadata: Logger.Metadata = [
             "result": "\(summary.reply.code)\(summary.reply.enhanced.map { " \($0)" } ?? "")",
             "rcpt": "\(summary.recipients.map { "<\($0)>" }.joined(separator: ","))",
@@ -426,8 +426,11 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         if let size = summary.size { metadata["size"] = "\(size)" }
         if let user = summary.authenticatedUser { metadata["auth"] = "\(user)" }
         if let tls = summary.tls { metadata["tls"] = "\(tls.version) \(tls.cipher)" }
-        if summary.reply.code.isPositiveCompletion {
+        if summary.reply.code.isPositiveCompletion && summary.queueID != nil {
             logger.info("smtp message accepted", metadata: metadata)
+        } else if summary.reply.code.isPositiveCompletion {
+            // Ended by RSET (or a new MAIL) before any message was stored.
+            logger.info("smtp transaction aborted", metadata: metadata)
         } else {
             metadata["reason"] = "\(summary.reply.lines.first ?? "")"
             logger.info("smtp message rejected", metadata: metadata)

@@ -24,6 +24,8 @@ public struct SMTPServerContext: Sendable {
     /// TLS for STARTTLS and the implicit-TLS listener; nil when TLS is not set up.
     public var tls: TLSContextProvider?
     public var logger: Logger
+    /// Counters (connections, transactions, bytes, auth failures, store latency); no-op unless injected.
+    public var metrics: ServerMetrics = .disabled()
 
     public init(configuration: SMTPServerConfiguration, store: any MailStore, relayRules: RelayRules = .closed,
                 spoolDirectory: String, commandTimeout: TimeAmount = .minutes(5), dataTimeout: TimeAmount = .minutes(3),
@@ -43,7 +45,7 @@ public struct SMTPServerContext: Sendable {
     }
 
     /// Answers RCPT: local mailbox, unknown local user, or (for other domains) the relay rules.
-    func decide(_ query: RecipientQuery, client: ClientInfo, isAuthenticated: Bool) async -> RecipientDecision {
+    public func decide(_ query: RecipientQuery, client: ClientInfo, isAuthenticated: Bool) async -> RecipientDecision {
         do {
             let resolution: RecipientResolution
             switch query {

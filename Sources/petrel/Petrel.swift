@@ -1,6 +1,7 @@
 /// `petrel`: the mail server and its admin tool. Every subcommand acts on the same data directory, also
 /// while the server runs (SQLite allows a second process; writes are short transactions).
 import ArgumentParser
+import PetrelServer
 
 @main
 struct Petrel: AsyncParsableCommand {
@@ -15,9 +16,10 @@ struct Petrel: AsyncParsableCommand {
               petrel mailbox add alice@example.test
             """,
         version: PetrelVersion.string,
-        subcommands: [Serve.self, DomainCommand.self, MailboxCommand.self, ConfigCommand.self])
+        subcommands: [Serve.self, DomainCommand.self, MailboxCommand.self, ConfigCommand.self, StatusCommand.self,
+                      InitCommand.self, DoctorCommand.self])
 }
 
 enum PetrelVersion {
-    static let string = "0.1.0"
+    static let string = PetrelBuild.version
 }

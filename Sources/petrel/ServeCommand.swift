@@ -11,7 +11,10 @@ struct Serve: AsyncParsableCommand {
             127.0.0.1 SMTP 2525, submission 2587 (STARTTLS) and 2465 (implicit TLS), POP3 2110 (STLS) and
             2995 (implicit TLS); a self-signed certificate is generated in the data directory at first start.
             A bad configuration is refused with every error listed (line and key), the same as
-            'petrel config check'. SIGTERM/SIGINT stop gracefully; SIGHUP reloads the TLS certificate.
+            'petrel config check'. SIGTERM/SIGINT stop gracefully. SIGHUP re-reads the configuration file and
+            the TLS certificate: log.level and server.shutdown_deadline apply at once; any other change is logged
+            as "<key> changed; restart to apply" (see docs/CONFIGURATION.md). With [admin] listen set (default
+            127.0.0.1:2026) the server answers GET /metrics (Prometheus) and GET /status (JSON) there.
 
             Examples:
               petrel serve
@@ -24,20 +27,37 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "Override log.level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: String?
 
-    func run() async throws {
+    func validate() throws {
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown log level '\(logLevel)'") }
+    }
+
+    /// The configuration with this command's overrides (--data-dir, --log-level) applied.
+    func effectiveConfiguration() throws -> PetrelConfiguration {
         var configuration = try data.loadConfiguration()
-        if let logLevel {
-            guard let level = Logger.Level(rawValue: logLevel) else {
-                throw ValidationError("unknown log level '\(logLevel)'")
-            }
-            configuration.log.level = level
-        }
+        if let logLevel, let level = Logger.Level(rawValue: logLevel) { configuration.log.level = level }
+        return configuration
+    }
+
+    func run() async throws {
+        let configuration = try effectiveConfiguration()
         PetrelLogHandler.bootstrap(level: configuration.log.level, format: configuration.log.format)
         let logger = Logger(label: "petrel")
         logger.info("starting petrel", metadata: ["version": "\(PetrelVersion.string)", "data_dir": "\(configuration.server.dataDirectory)",
                                                  "hostname": "\(configuration.server.hostname)"])
         do {
-            try await PetrelService.runUntilSignalled(configuration: configuration, logger: logger)
+            // SIGHUP re-reads the file with the same overrides (captured as plain values, not the command).
+            let reload: PetrelService.Reloader? = data.config.map { path in
+                let dataDir = data.dataDir, level = logLevel.flatMap { Logger.Level(rawValue: $0) }
+                return { @Sendable in
+                    PetrelConfiguration.load(path: path).map { loaded in
+                        var c = loaded
+                        if let dataDir, !dataDir.isEmpty { c.server.dataDirectory = dataDir }
+                        if let level { c.log.level = level }
+                        return c
+                    }
+                }
+            }
+            try await PetrelService.runUntilSignalled(configuration: configuration, logger: logger, reload: reload)
         } catch {
             logger.critical("petrel stopped with an error", metadata: ["error": "\(error)"])
             throw ExitCode.failure

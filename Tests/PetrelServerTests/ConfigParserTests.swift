@@ -61,6 +61,9 @@ import Testing
             [log]
             level = "Debug"
             format = "json"
+
+            [admin]
+            listen = "[::1]:8025"
             """
         let c = try PetrelConfiguration.parse(text, base: Self.base).get()
         #expect(c.server == .init(hostname: "mx1.example.org", dataDirectory: "/var/lib/petrel", shutdownDeadline: 5))
@@ -79,6 +82,7 @@ import Testing
         #expect(c.tls == .init(certificate: "/etc/petrel/fullchain.pem", privateKey: "/etc/petrel/privkey.pem"))
         #expect(c.auth == .init(allowPlaintext: true, maxFailures: 5, failureDelay: 250, maxFailureDelay: 8000))
         #expect(c.log == .init(level: .debug, format: .json))
+        #expect(c.admin == .init(listen: .init(host: "::1", port: 8025)))
     }
 
     @Test func absentKeysKeepTheBase() throws {
@@ -178,7 +182,7 @@ import Testing
     @Test func unknownSectionIsAnErrorWithItsLine() {
         let errors = Self.errors("[server]\nhostname = \"a.test\"\n\n[smtpp]\nmax_errors = 3\n")
         #expect(errors == [ConfigError(line: 4, key: "smtpp",
-                                       message: "unknown section [smtpp] (known sections: server, smtp, submission, pop3, tls, auth, log)")])
+                                       message: "unknown section [smtpp] (known sections: server, smtp, submission, pop3, tls, auth, log, admin)")])
     }
 
     @Test func unknownKeyIsAnErrorWithItsLine() {

@@ -47,6 +47,9 @@ max_failures = {max_failures}
 [log]
 level = "debug"
 format = "text"
+
+[admin]
+listen = "127.0.0.1:0"
 """
 
 
@@ -78,6 +81,9 @@ class PetrelServer:
     def start(self, timeout=30):
         self.write_config()
         self.ports = {}
+        expected = {"smtp", "submission", "submissions", "pop3", "pop3s"}
+        if re.search(r'^\[admin\]\s*\nlisten = "[^"]+"', self.config_path.read_text(), re.M):
+            expected.add("admin")
         self.proc = subprocess.Popen([str(PETREL), "serve", "--config", str(self.config_path)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         ready = threading.Event()
@@ -90,7 +96,7 @@ class PetrelServer:
                 addr = re.search(r" listening .*address=\S*:(\d+)", line)
                 if proto and addr:
                     self.ports[proto.group(1)] = int(addr.group(1))
-                    if {"smtp", "submission", "submissions", "pop3", "pop3s"} <= set(self.ports):
+                    if expected <= set(self.ports):
                         ready.set()
 
         threading.Thread(target=pump, args=(self.proc.stderr,), daemon=True).start()
@@ -111,6 +117,10 @@ class PetrelServer:
     @property
     def pop3_port(self):
         return self.ports["pop3"]
+
+    @property
+    def admin_port(self):
+        return self.ports["admin"]
 
     def log(self):
         with self._log_lock:

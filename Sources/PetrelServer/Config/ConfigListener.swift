@@ -60,3 +60,13 @@ public struct ListenerSyntaxError: Error, Sendable, Equatable, CustomStringConve
     public init(reason: String) { self.reason = reason }
     public var description: String { reason }
 }
+
+extension PetrelConfiguration.Listener {
+    /// True for 127.0.0.0/8, ::1 and "localhost": addresses no other host can reach.
+    public var isLoopback: Bool {
+        let h = host.lowercased()
+        if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+}

@@ -147,13 +147,16 @@ struct ConfigReader {
             "failure_delay": { c, v in assign(integer(v, 0...60_000)) { c.auth.failureDelay = $0 } },
             "max_failure_delay": { c, v in assign(integer(v, 0...600_000)) { c.auth.maxFailureDelay = $0 } },
         ],
+        "admin": [
+            "listen": { c, v in assign(adminListener(v)) { c.admin.listen = $0 } },
+        ],
         "log": [
             "level": { c, v in assign(logLevel(v)) { c.log.level = $0 } },
             "format": { c, v in assign(logFormat(v)) { c.log.format = $0 } },
         ],
     ]
 
-    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "log"]
+    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "log", "admin"]
 
     mutating func read(_ root: TOMLTable) {
         for (name, value) in root {
@@ -206,7 +209,7 @@ struct ConfigReader {
         var owner: [PetrelConfiguration.Listener: String] = [:]
         for (key, list) in [("smtp.listen", config.smtp.listen), ("submission.listen", config.submission.listen),
                             ("submission.tls_listen", config.submission.tlsListen), ("pop3.listen", config.pop3.listen),
-                            ("pop3.tls_listen", config.pop3.tlsListen)]
+                            ("pop3.tls_listen", config.pop3.tlsListen), ("admin.listen", config.admin.listen.map { [$0] } ?? [])]
         where !failedKeys.contains(key) {
             for listener in list where listener.port != 0 {
                 if let other = owner[listener] {
@@ -343,6 +346,22 @@ struct ConfigReader {
         }
         guard problems.isEmpty else { return .failure(ValueError(message: problems.joined(separator: "; "))) }
         return .success(result)
+    }
+
+    /// admin.listen = "" (disabled) or one loopback "host:port": the endpoint has no authentication, so it
+    /// must never be reachable from another host.
+    static func adminListener(_ value: any TOMLValueConvertible) -> Result<PetrelConfiguration.Listener?, ValueError> {
+        string(value).flatMap { s in
+            if s.isEmpty { return .success(nil) }
+            switch PetrelConfiguration.Listener.parse(s) {
+            case .failure(let error): return .failure(ValueError(message: "\(quoted(s)): \(error.reason)"))
+            case .success(let listener):
+                guard listener.isLoopback else {
+                    return .failure(ValueError(message: "must be a loopback address (127.0.0.1, ::1 or localhost; the admin endpoint has no authentication) or \"\" to disable it, got \(quoted(s))"))
+                }
+                return .success(listener)
+            }
+        }
     }
 
     /// level = "trace" / "debug" / "info" / "notice" / "warning" / "error" / "critical" (case-insensitive)

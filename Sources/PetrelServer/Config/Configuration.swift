@@ -163,6 +163,15 @@ public struct PetrelConfiguration: Sendable, Equatable {
         }
     }
 
+    /// `[admin]`: the loopback HTTP endpoint for `/metrics` (Prometheus) and `/status` (JSON, `petrel status`).
+    public struct Admin: Sendable, Equatable {
+        /// Where the admin endpoint listens (loopback only: it has no authentication); nil disables it.
+        public var listen: Listener?
+        public init(listen: Listener? = Listener(host: "127.0.0.1", port: 2026)) {
+            self.listen = listen
+        }
+    }
+
     public var server: Server
     public var smtp: SMTP
     public var submission: Submission
@@ -170,8 +179,10 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public var log: Log
     public var tls: TLS
     public var auth: Auth
+    public var admin: Admin
 
-    public init(server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth()) {
+    public init(server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth(),
+                admin: Admin = Admin()) {
         self.server = server
         self.smtp = smtp
         self.submission = submission
@@ -179,6 +190,7 @@ public struct PetrelConfiguration: Sendable, Equatable {
         self.log = log
         self.tls = tls
         self.auth = auth
+        self.admin = admin
     }
 
     /// Defaults for development: unprivileged ports on 127.0.0.1, data in ./petrel-data,
@@ -215,7 +227,8 @@ public struct PetrelConfiguration: Sendable, Equatable {
             }(),
             log: Log(level: .info, format: .text),
             tls: TLS(),
-            auth: Auth()
+            auth: Auth(),
+            admin: Admin(listen: Listener(host: "127.0.0.1", port: 2026))
         )
     }
 

@@ -18,7 +18,15 @@ public struct PetrelLogHandler: LogHandler {
     /// Receives each formatted line, without the trailing newline.
     public typealias Sink = @Sendable (String) -> Void
 
-    public var logLevel: Logger.Level
+    /// The handler's level: one set on this logger wins, else the live process-wide level from
+    /// `levelControl` (changed by SIGHUP reloads), else the level it was made with.
+    public var logLevel: Logger.Level {
+        get { pinnedLevel ?? levelControl?.level ?? initialLevel }
+        set { pinnedLevel = newValue }
+    }
+    private let initialLevel: Logger.Level
+    private var pinnedLevel: Logger.Level?
+    private let levelControl: LogLevelControl?
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     public let label: String
@@ -35,10 +43,12 @@ public struct PetrelLogHandler: LogHandler {
         format: PetrelConfiguration.Log.Format = .text,
         metadataProvider: Logger.MetadataProvider? = nil,
         now: @escaping @Sendable () -> Date = { Date() },
+        levelControl: LogLevelControl? = nil,
         sink: @escaping Sink = PetrelLogHandler.standardError
     ) {
         self.label = label
-        self.logLevel = level
+        self.initialLevel = level
+        self.levelControl = levelControl
         self.format = format
         self.metadataProvider = metadataProvider
         self.now = now
@@ -67,8 +77,9 @@ public struct PetrelLogHandler: LogHandler {
     public static func bootstrap(
         level: Logger.Level, format: PetrelConfiguration.Log.Format, metadataProvider: Logger.MetadataProvider? = nil
     ) {
+        LogLevelControl.shared.level = level
         LoggingSystem.bootstrap({ label, provider in
-            PetrelLogHandler(label: label, level: level, format: format, metadataProvider: provider)
+            PetrelLogHandler(label: label, level: level, format: format, metadataProvider: provider, levelControl: .shared)
         }, metadataProvider: metadataProvider)
     }
 
@@ -79,6 +90,20 @@ public struct PetrelLogHandler: LogHandler {
 
     /// Writes `line` + "\n" to file descriptor 2.
     public static let standardError: Sink = { line in StandardErrorWriter.shared.write(line) }
+}
+
+/// The process-wide log level that bootstrapped handlers follow, so a SIGHUP reload can change it live.
+public final class LogLevelControl: @unchecked Sendable {
+    public static let shared = LogLevelControl()
+    private let lock = NSLock()
+    private var current: Logger.Level?
+
+    public init(level: Logger.Level? = nil) { current = level }
+
+    public var level: Logger.Level? {
+        get { lock.lock(); defer { lock.unlock() }; return current }
+        set { lock.lock(); current = newValue; lock.unlock() }
+    }
 }
 
 /// Serialises whole-line writes to standard error.

@@ -11,6 +11,7 @@ import MailStoreSQLite
 import NIOCore
 import NIOPosix
 import POP3Core
+import Prometheus
 import SMTPCore
 
 public final class MailServer: Sendable {
@@ -23,10 +24,12 @@ public final class MailServer: Sendable {
     let group: MultiThreadedEventLoopGroup
     let threadPool: NIOThreadPool
     let logger: Logger
+    /// Metrics, the admin endpoint and the start time (see ServerOperations.swift).
+    public let operations: ServerOperations
 
     private init(configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
                  smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
-                 group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger) {
+                 group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger, operations: ServerOperations) {
         self.configuration = configuration
         self.store = store
         self.listeners = listeners
@@ -36,6 +39,7 @@ public final class MailServer: Sendable {
         self.group = group
         self.threadPool = threadPool
         self.logger = logger
+        self.operations = operations
     }
 
     /// Opens the embedded SQLite store in the configured data directory.
@@ -59,6 +63,7 @@ public final class MailServer: Sendable {
                                                                 hostname: configuration.server.hostname, logger: logger)
         let tls = try TLSContextProvider(paths: tlsPaths)
 
+        let operations = ServerOperations()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         threadPool.start()
@@ -84,11 +89,13 @@ public final class MailServer: Sendable {
         let smtpConnections = ConnectionTracker(limits: .init(maxConnections: smtp.maxConnections,
                                                               maxConnectionsPerIP: smtp.maxConnectionsPerIP))
         func smtpContext(_ config: SMTPServerConfiguration) -> SMTPServerContext {
-            SMTPServerContext(
+            var context = SMTPServerContext(
                 configuration: config, store: store, relayRules: .closed, spoolDirectory: spool,
                 commandTimeout: .seconds(Int64(smtp.commandTimeout)), dataTimeout: .seconds(Int64(smtp.dataTimeout)),
                 maxSessionBytes: smtp.maxSessionBytes, connections: smtpConnections, authenticator: authenticator,
                 tls: tls, logger: Logger(label: "petrel.smtp"))
+            context.metrics = operations.metrics
+            return context
         }
         var submissionConfig = smtpConfig
         submissionConfig.isSubmission = true
@@ -109,9 +116,11 @@ public final class MailServer: Sendable {
         pop3sConfig.tlsAvailable = false
         let locks = MaildropLocks()
         func pop3Context(_ config: POP3ServerConfiguration) -> POP3ServerContext {
-            POP3ServerContext(configuration: config, store: store, locks: locks, authenticator: authenticator,
+            var context = POP3ServerContext(configuration: config, store: store, locks: locks, authenticator: authenticator,
                               idleTimeout: .seconds(Int64(configuration.pop3.idleTimeout)), connections: pop3Connections,
                               tls: tls, logger: Logger(label: "petrel.pop3"))
+            context.metrics = operations.metrics
+            return context
         }
 
         var bound: [BoundListener] = []
@@ -132,8 +141,12 @@ public final class MailServer: Sendable {
             for l in configuration.pop3.tlsListen {
                 bound.append(try await Listeners.bindPOP3(address(l), kind: .pop3s, context: pop3Context(pop3sConfig), group: group))
             }
+            if let admin = configuration.admin.listen {
+                try await operations.bindAdmin(address(admin), hostname: configuration.server.hostname, listeners: bound, group: group)
+            }
         } catch {
             for b in bound { try? await b.channel.close() }
+            await operations.closeAdmin()
             try? await threadPool.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw ServerStartError(message: "cannot listen: \(error)")
@@ -141,8 +154,12 @@ public final class MailServer: Sendable {
         for b in bound {
             logger.info("listening", metadata: ["protocol": "\(b.kind.rawValue)", "address": "\(b.localAddress)"])
         }
+        if let admin = operations.adminAddress {
+            logger.info("listening", metadata: ["protocol": "admin", "address": "\(admin)"])
+        }
         return MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
-                          pop3Connections: pop3Connections, group: group, threadPool: threadPool, logger: logger)
+                          pop3Connections: pop3Connections, group: group, threadPool: threadPool, logger: logger,
+                          operations: operations)
     }
 
     public func port(_ kind: MailProtocol) -> Int? { listeners.first { $0.kind == kind }?.port }
@@ -162,6 +179,7 @@ public final class MailServer: Sendable {
     public func shutdown(deadline: Duration = .seconds(30)) async {
         logger.info("shutting down", metadata: ["open_smtp": "\(smtpConnections.openCount)", "open_pop3": "\(pop3Connections.openCount)"])
         for l in listeners { try? await l.channel.close() }
+        await operations.closeAdmin()
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: deadline)
         repeat {

@@ -1,41 +1,72 @@
 /// Runs the mail server under swift-service-lifecycle: SIGTERM/SIGINT trigger a graceful shutdown,
-/// SIGHUP reloads the TLS certificate.
+/// SIGHUP re-reads the configuration (see ConfigReload.swift for what applies live and what is reported
+/// as needing a restart) and the TLS certificate.
 import Logging
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 import UnixSignals
 
 public struct PetrelService: Service, CustomStringConvertible {
     public var description: String { "PetrelService" }
 
+    /// Reads the configuration again (the same file and command-line overrides as at start).
+    public typealias Reloader = @Sendable () -> Result<PetrelConfiguration, ConfigErrors>
+
     let configuration: PetrelConfiguration
     let logger: Logger
+    let reload: Reloader?
     let onStarted: @Sendable (MailServer) -> Void
 
-    public init(configuration: PetrelConfiguration, logger: Logger, onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }) {
+    public init(configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil,
+                onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }) {
         self.configuration = configuration
         self.logger = logger
+        self.reload = reload
         self.onStarted = onStarted
     }
 
     public func run() async throws {
+        // SIGHUP is trapped before the listeners open (and log "listening"), so an early reload can never
+        // meet the default action, which would end the process. It reloads until SIGTERM/SIGINT.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let server = try await MailServer.start(configuration: configuration, logger: logger)
         onStarted(server)
-        // SIGHUP reloads the TLS certificate until the service group is told to stop (SIGTERM/SIGINT).
-        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let running = NIOLockedValueBox(configuration)
         await withGracefulShutdownHandler {
             for await _ in hangups.cancelOnGracefulShutdown() {
                 logger.info("SIGHUP received")
+                Self.reloadConfiguration(reload, running: running, logger: logger)
                 server.reloadTLS()
             }
         } onGracefulShutdown: {
             logger.info("graceful shutdown requested")
         }
-        await server.shutdown(deadline: .seconds(Int64(configuration.server.shutdownDeadline)))
+        let deadline = running.withLockedValue { $0.server.shutdownDeadline }
+        await server.shutdown(deadline: .seconds(Int64(deadline)))
+    }
+
+    /// Re-reads the file; applies what can change live and logs what needs a restart. A file with errors
+    /// changes nothing (each error is logged).
+    static func reloadConfiguration(_ reload: Reloader?, running: NIOLockedValueBox<PetrelConfiguration>, logger: Logger) {
+        guard let reload else { return }
+        switch reload() {
+        case .failure(let errors):
+            logger.error("configuration reload failed; keeping the running configuration", metadata: ["errors": "\(errors)"])
+        case .success(let new):
+            let old = running.withLockedValue { $0 }
+            let plan = ConfigReloadPlan.compare(running: old, new: new)
+            LogLevelControl.shared.level = new.log.level
+            running.withLockedValue { current in
+                current.log.level = new.log.level
+                current.server.shutdownDeadline = new.server.shutdownDeadline
+            }
+            plan.log(to: logger)
+        }
     }
 
     /// Runs until SIGTERM or SIGINT.
-    public static func runUntilSignalled(configuration: PetrelConfiguration, logger: Logger) async throws {
-        let service = PetrelService(configuration: configuration, logger: logger)
+    public static func runUntilSignalled(configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil) async throws {
+        let service = PetrelService(configuration: configuration, logger: logger, reload: reload)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service)],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -1,0 +1,127 @@
+/// Server counters: every place that matters (accept, refuse, close, SMTP transaction, bytes read, POP3
+/// login/retrieval, auth failure, store commit) calls one method here. Each call updates swift-metrics
+/// instruments made by the injected `MetricsFactory` (Prometheus in production, no-op by default) and the
+/// per-protocol connection counts that `/status` shows.
+///
+/// Metric names (Prometheus style; the label sets of one name never change):
+/// - `petrel_connections_open{protocol}` gauge, `petrel_connections_total{protocol}` counter
+/// - `petrel_connections_rejected_total{protocol,reason}` (`too_many_connections`, `too_many_from_ip`)
+/// - `petrel_smtp_transactions_total{protocol,class}` (`2xx`/`4xx`/`5xx` of the final reply, or `aborted`)
+/// - `petrel_smtp_messages_accepted_total{protocol}`, `petrel_smtp_messages_rejected_total{protocol,class}`
+/// - `petrel_bytes_received_total{protocol}`
+/// - `petrel_pop3_logins_total{result}` (`success`/`failure`/`refused`), `petrel_pop3_retrievals_total`
+/// - `petrel_auth_failures_total{protocol}`
+/// - `petrel_store_commit_seconds` histogram (time from handing a message to the store until it is durable)
+import CoreMetrics
+import NIOConcurrencyHelpers
+
+public final class ServerMetrics: Sendable {
+    /// Connection counts of one protocol, as `/status` shows them.
+    public struct ConnectionCounts: Sendable, Equatable {
+        public var open: Int
+        public var total: Int
+        public var rejected: Int
+    }
+
+    private let factory: any MetricsFactory
+    private let counts = NIOLockedValueBox([MailProtocol: ConnectionCounts]())
+    private let storeCommit: CoreMetrics.Timer
+    private let retrievals: Counter
+
+    /// Metrics that go nowhere but still count connections for `/status`.
+    public static func disabled() -> ServerMetrics { ServerMetrics(factory: NOOPMetricsHandler.instance) }
+
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+        self.storeCommit = CoreMetrics.Timer(label: "petrel_store_commit_seconds", dimensions: [], factory: factory)
+        self.retrievals = Counter(label: "petrel_pop3_retrievals_total", dimensions: [], factory: factory)
+    }
+
+    private func count(_ name: String, _ dimensions: [(String, String)], by amount: Int = 1) {
+        Counter(label: name, dimensions: dimensions, factory: factory).increment(by: amount)
+    }
+
+    // MARK: - Connections
+
+    public func connectionOpened(_ kind: MailProtocol) {
+        count("petrel_connections_total", [("protocol", kind.rawValue)])
+        updateOpen(kind) { $0.open += 1; $0.total += 1 }
+    }
+
+    public func connectionClosed(_ kind: MailProtocol) {
+        updateOpen(kind) { $0.open = max(0, $0.open - 1) }
+    }
+
+    public func connectionRejected(_ kind: MailProtocol, reason: ConnectionTracker.Refusal) {
+        let label: String
+        switch reason {
+        case .tooManyConnections: label = "too_many_connections"
+        case .tooManyFromIP: label = "too_many_from_ip"
+        }
+        count("petrel_connections_rejected_total", [("protocol", kind.rawValue), ("reason", label)])
+        updateOpen(kind) { $0.rejected += 1 }
+    }
+
+    private func updateOpen(_ kind: MailProtocol, _ change: (inout ConnectionCounts) -> Void) {
+        counts.withLockedValue { all in
+            var c = all[kind] ?? ConnectionCounts(open: 0, total: 0, rejected: 0)
+            change(&c)
+            all[kind] = c
+            // Recorded under the lock so concurrent changes cannot leave a stale value behind.
+            Gauge(label: "petrel_connections_open", dimensions: [("protocol", kind.rawValue)], factory: factory).record(c.open)
+        }
+    }
+
+    /// Open/total/rejected connections per protocol since start.
+    public var connectionCounts: [MailProtocol: ConnectionCounts] { counts.withLockedValue { $0 } }
+
+    // MARK: - SMTP
+
+    /// One ended SMTP transaction: `stored` with a 2xx reply is an accepted message; a 4xx/5xx final reply
+    /// a rejected one; a 2xx reply without a stored message (RSET, a new MAIL) counts as class `aborted`.
+    public func smtpTransaction(_ kind: MailProtocol, replyCode: Int, stored: Bool) {
+        let replyClass = "\(replyCode / 100)xx"
+        if replyCode / 100 == 2 {
+            count("petrel_smtp_transactions_total", [("protocol", kind.rawValue), ("class", stored ? replyClass : "aborted")])
+            if stored { count("petrel_smtp_messages_accepted_total", [("protocol", kind.rawValue)]) }
+        } else {
+            count("petrel_smtp_transactions_total", [("protocol", kind.rawValue), ("class", replyClass)])
+            count("petrel_smtp_messages_rejected_total", [("protocol", kind.rawValue), ("class", replyClass)])
+        }
+    }
+
+    public func bytesReceived(_ kind: MailProtocol, _ n: Int) {
+        count("petrel_bytes_received_total", [("protocol", kind.rawValue)], by: n)
+    }
+
+    public func authFailure(_ kind: MailProtocol) {
+        count("petrel_auth_failures_total", [("protocol", kind.rawValue)])
+    }
+
+    /// Time the store took to make one message durable.
+    public func storeCommit(nanoseconds: Int64) {
+        storeCommit.recordNanoseconds(nanoseconds)
+    }
+
+    // MARK: - POP3
+
+    public enum LoginResult: String, Sendable { case success, failure, refused }
+
+    public func pop3Login(_ result: LoginResult) {
+        count("petrel_pop3_logins_total", [("result", result.rawValue)])
+    }
+
+    public func pop3Retrieval() { retrievals.increment() }
+}
+
+extension SMTPServerContext {
+    /// Which SMTP listener kind this context serves.
+    var protocolKind: MailProtocol {
+        if configuration.implicitTLS { return .submissions }
+        return configuration.isSubmission ? .submission : .smtp
+    }
+}
+
+extension POP3ServerContext {
+    var protocolKind: MailProtocol { configuration.implicitTLS ? .pop3s : .pop3 }
+}

@@ -1,0 +1,100 @@
+/// What `GET /status` returns and `petrel status` prints: version, uptime, listeners, connections per
+/// protocol, queue size (not available until the outbound queue exists: `null`).
+import Foundation
+import MailServerNIO
+
+/// The running server's version (also `petrel --version`).
+public enum PetrelBuild {
+    public static let version = "0.1.0"
+}
+
+public struct StatusReport: Codable, Sendable, Equatable {
+    public struct ListenerInfo: Codable, Sendable, Equatable {
+        public var `protocol`: String
+        public var address: String
+    }
+    public struct Connections: Codable, Sendable, Equatable {
+        public var open: Int
+        public var total: Int
+        public var rejected: Int
+    }
+
+    public var version: String
+    public var hostname: String
+    public var startedAt: String
+    public var uptimeSeconds: Int
+    public var listeners: [ListenerInfo]
+    /// Keyed by protocol (smtp, submission, submissions, pop3, pop3s); every listening protocol appears.
+    public var connections: [String: Connections]
+    /// Messages waiting in the outbound queue: nil ("n/a") until the queue exists.
+    public var queueSize: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case version, hostname, listeners, connections
+        case startedAt = "started_at", uptimeSeconds = "uptime_seconds", queueSize = "queue_size"
+    }
+
+    public init(version: String, hostname: String, startedAt: Date, now: Date, listeners: [ListenerInfo],
+                connections: [String: Connections], queueSize: Int? = nil) {
+        self.version = version
+        self.hostname = hostname
+        self.startedAt = ISO8601DateFormatter().string(from: startedAt)
+        self.uptimeSeconds = max(0, Int(now.timeIntervalSince(startedAt)))
+        self.listeners = listeners
+        self.connections = connections
+        self.queueSize = queueSize
+    }
+
+    /// The report of a running server's listeners and counters.
+    static func make(hostname: String, startedAt: Date, listeners: [BoundListener], admin: ListenAddress?,
+                     metrics: ServerMetrics) -> StatusReport {
+        var infos = listeners.map { ListenerInfo(protocol: $0.kind.rawValue, address: "\($0.localAddress)") }
+        if let admin { infos.append(ListenerInfo(protocol: "admin", address: "\(admin)")) }
+        var connections: [String: Connections] = [:]
+        for l in listeners { connections[l.kind.rawValue] = Connections(open: 0, total: 0, rejected: 0) }
+        for (kind, c) in metrics.connectionCounts {
+            connections[kind.rawValue] = Connections(open: c.open, total: c.total, rejected: c.rejected)
+        }
+        return StatusReport(version: PetrelBuild.version, hostname: hostname, startedAt: startedAt, now: Date(),
+                            listeners: infos, connections: connections)
+    }
+
+    /// Like the synthesized encoding, but `queue_size` is written as `null` rather than left out.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encode(hostname, forKey: .hostname)
+        try c.encode(startedAt, forKey: .startedAt)
+        try c.encode(uptimeSeconds, forKey: .uptimeSeconds)
+        try c.encode(listeners, forKey: .listeners)
+        try c.encode(connections, forKey: .connections)
+        if let queueSize { try c.encode(queueSize, forKey: .queueSize) } else { try c.encodeNil(forKey: .queueSize) }
+    }
+
+    public func jsonString() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(self), let text = String(data: data, encoding: .utf8) else { return "{}" }
+        return text
+    }
+
+    /// The human-readable form `petrel status` prints.
+    public func text() -> String {
+        var lines = ["petrel \(version) on \(hostname)", "up \(Self.duration(uptimeSeconds)) (since \(startedAt))", "listeners:"]
+        for l in listeners { lines.append("  \(l.protocol.padding(toLength: 12, withPad: " ", startingAt: 0)) \(l.address)") }
+        lines.append("connections (open / total / rejected):")
+        for key in connections.keys.sorted() {
+            guard let c = connections[key] else { continue }
+            lines.append("  \(key.padding(toLength: 12, withPad: " ", startingAt: 0)) \(c.open) / \(c.total) / \(c.rejected)")
+        }
+        lines.append("queue: \(queueSize.map(String.init) ?? "n/a (no outbound queue yet)")")
+        return lines.joined(separator: "\n")
+    }
+
+    static func duration(_ seconds: Int) -> String {
+        let d = seconds / 86400, h = seconds % 86400 / 3600, m = seconds % 3600 / 60, s = seconds % 60
+        if d > 0 { return "\(d)d \(h)h \(m)m" }
+        if h > 0 { return "\(h)h \(m)m \(s)s" }
+        return m > 0 ? "\(m)m \(s)s" : "\(s)s"
+    }
+}

@@ -1,0 +1,66 @@
+/// What a SIGHUP reload can apply to a running server and what needs a restart.
+///
+/// Applied live: `log.level` (every logger follows `LogLevelControl.shared`), `server.shutdown_deadline`
+/// (read when the stop begins) and the TLS certificate and key *contents* (re-read from the same paths).
+/// Everything else — listen addresses, `data_dir`, `hostname`, limits, timeouts, auth settings, the TLS file
+/// paths, `log.format`, `[admin]` — is baked into the listeners and sessions at start: a change is reported
+/// in the log as "<key> changed; restart to apply" and the running value stays.
+import Logging
+
+public struct ConfigReloadPlan: Sendable, Equatable {
+    /// Dotted keys whose new value is now in effect.
+    public var applied: [String]
+    /// Dotted keys whose new value waits for a restart.
+    public var needsRestart: [String]
+
+    /// Compares the running configuration with the one just read.
+    public static func compare(running old: PetrelConfiguration, new: PetrelConfiguration) -> ConfigReloadPlan {
+        var applied: [String] = []
+        var restart: [String] = []
+        if old.log.level != new.log.level { applied.append("log.level") }
+        if old.server.shutdownDeadline != new.server.shutdownDeadline { applied.append("server.shutdown_deadline") }
+        for (key, value) in restartKeys where value(old) != value(new) { restart.append(key) }
+        return ConfigReloadPlan(applied: applied, needsRestart: restart)
+    }
+
+    /// Keys that only take effect at start, with a comparable rendering of their value.
+    static let restartKeys: [(String, @Sendable (PetrelConfiguration) -> String)] = [
+        ("server.hostname", { $0.server.hostname }),
+        ("server.data_dir", { $0.server.dataDirectory }),
+        ("smtp.listen", { "\($0.smtp.listen)" }),
+        ("smtp.max_message_size", { "\($0.smtp.maxMessageSize)" }),
+        ("smtp.max_recipients", { "\($0.smtp.maxRecipients)" }),
+        ("smtp.max_messages_per_connection", { "\($0.smtp.maxMessagesPerConnection)" }),
+        ("smtp.max_errors", { "\($0.smtp.maxErrors)" }),
+        ("smtp.max_command_line_length", { "\($0.smtp.maxCommandLineLength)" }),
+        ("smtp.max_text_line_length", { "\($0.smtp.maxTextLineLength)" }),
+        ("smtp.max_session_bytes", { "\($0.smtp.maxSessionBytes)" }),
+        ("smtp.max_connections", { "\($0.smtp.maxConnections)" }),
+        ("smtp.max_connections_per_ip", { "\($0.smtp.maxConnectionsPerIP)" }),
+        ("smtp.command_timeout", { "\($0.smtp.commandTimeout)" }),
+        ("smtp.data_timeout", { "\($0.smtp.dataTimeout)" }),
+        ("submission.listen", { "\($0.submission.listen)" }),
+        ("submission.tls_listen", { "\($0.submission.tlsListen)" }),
+        ("submission.require_sender_match", { "\($0.submission.requireSenderMatch)" }),
+        ("pop3.listen", { "\($0.pop3.listen)" }),
+        ("pop3.tls_listen", { "\($0.pop3.tlsListen)" }),
+        ("pop3.idle_timeout", { "\($0.pop3.idleTimeout)" }),
+        ("pop3.max_connections", { "\($0.pop3.maxConnections)" }),
+        ("pop3.max_connections_per_ip", { "\($0.pop3.maxConnectionsPerIP)" }),
+        ("tls.certificate", { $0.tls.certificate ?? "" }),
+        ("tls.private_key", { $0.tls.privateKey ?? "" }),
+        ("auth.allow_plaintext", { "\($0.auth.allowPlaintext)" }),
+        ("auth.max_failures", { "\($0.auth.maxFailures)" }),
+        ("auth.failure_delay", { "\($0.auth.failureDelay)" }),
+        ("auth.max_failure_delay", { "\($0.auth.maxFailureDelay)" }),
+        ("log.format", { $0.log.format.rawValue }),
+        ("admin.listen", { $0.admin.listen.map { "\($0)" } ?? "" }),
+    ]
+
+    /// Logs the outcome: one notice per applied key, one warning per key that needs a restart.
+    public func log(to logger: Logger) {
+        for key in applied { logger.notice("\(key) changed; applied") }
+        for key in needsRestart { logger.warning("\(key) changed; restart to apply", metadata: ["key": "\(key)"]) }
+        if applied.isEmpty && needsRestart.isEmpty { logger.info("configuration reloaded; no setting changed") }
+    }
+}

@@ -1,0 +1,49 @@
+/// The operational side of a running `MailServer`: its Prometheus registry and `ServerMetrics`, the admin
+/// HTTP endpoint (`/metrics`, `/status`) and the start time. Each server has its own registry, so several
+/// servers in one process (tests) never mix their numbers.
+import Foundation
+import MailServerNIO
+import NIOConcurrencyHelpers
+import NIOCore
+import Prometheus
+
+public final class ServerOperations: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let metrics: ServerMetrics
+    public let startedAt: Date
+    private let admin = NIOLockedValueBox<AdminServer.Bound?>(nil)
+
+    public init(startedAt: Date = Date()) {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        self.metrics = ServerMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        self.startedAt = startedAt
+    }
+
+    /// The admin endpoint's actual address, if it listens.
+    public var adminAddress: ListenAddress? { admin.withLockedValue { $0?.localAddress } }
+
+    /// Binds the admin endpoint; `/status` reports `listeners` and the connection counts.
+    func bindAdmin(_ address: ListenAddress, hostname: String, listeners: [BoundListener], group: any EventLoopGroup) async throws {
+        let registry = self.registry
+        let metrics = self.metrics
+        let startedAt = self.startedAt
+        let adminBox = self.admin
+        let routes = AdminServer.Routes(
+            metrics: { registry.emitToString() },
+            status: {
+                StatusReport.make(hostname: hostname, startedAt: startedAt, listeners: listeners,
+                                  admin: adminBox.withLockedValue { $0?.localAddress }, metrics: metrics)
+            })
+        let bound = try await AdminServer.bind(address, routes: routes, group: group)
+        admin.withLockedValue { $0 = bound }
+    }
+
+    func closeAdmin() async {
+        let bound = admin.withLockedValue { value -> AdminServer.Bound? in
+            defer { value = nil }
+            return value
+        }
+        try? await bound?.channel.close()
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import MailCore
+@testable import MailDNS
+import Testing
+
+/// LibresolvResolver against TestDNSServer on 127.0.0.1 / ::1 (ephemeral port). Every test also checks the
+/// server saw the questions, which shows the queries went to it and not to /etc/resolv.conf's servers.
+@Suite struct LibresolvResolverTests {
+    typealias K = TestDNSServer.Key
+
+    static let table: [K: TestDNSServer.Reply] = [
+        K(name: "example.test", type: 15): .records([.mx(20, "mx2.example.test"), .mx(10, "MX1.Example.Test."),
+                                                      .mx(30, "example.test")]),
+        K(name: "example.test", type: 1): .records([.a("192.0.2.10")]),
+        K(name: "mx1.example.test", type: 1): .records([.a("192.0.2.1"), .a("192.0.2.2")]),
+        K(name: "mx1.example.test", type: 28): .records([.aaaa("2001:db8::1")]),
+        K(name: "v6only.example.test", type: 28): .records([.aaaa("2001:db8::25")]),
+        K(name: "alias.example.test", type: 1): .records([.cname("mx1.example.test"), .a("192.0.2.1")]),
+        K(name: "danglingalias.example.test", type: 15): .records([.cname("gone.example.test")]),
+        K(name: "10.2.0.192.in-addr.arpa", type: 12): .records([.ptr("Mail.Example.Test."), .ptr("other.example.test")]),
+        K(name: "5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", type: 12):
+            .records([.ptr("v6only.example.test")]),
+        K(name: "example.test", type: 16): .records([.txt(["v=spf1 ", "-all"]), .txt(["hello"])]),
+        K(name: "nullmx.test", type: 15): .records([.mx(0, ".")]),
+        K(name: "servfail.test", type: 15): .rcode(2),
+        K(name: "servfail.test", type: 1): .rcode(2),
+        K(name: "refused.test", type: 1): .rcode(5),
+        K(name: "silent.test", type: 1): .drop,
+        K(name: "silent.test", type: 15): .drop,
+        K(name: "broken.test", type: 1): .malformed,
+        K(name: "broken.test", type: 15): .malformed,
+    ]
+
+    func withServer<T>(ipv6: Bool = false, timeout: Duration = .seconds(2),
+                       _ body: (LibresolvResolver, TestDNSServer) async throws -> T) async throws -> T {
+        let server = try #require(TestDNSServer(table: Self.table, ipv6: ipv6))
+        defer { server.stop() }
+        let resolver = LibresolvResolver(nameserver: server.address, port: server.port, timeout: timeout)
+        return try await body(resolver, server)
+    }
+
+    @Test func mxRecords() async throws {
+        try await withServer { resolver, server in
+            let answer = await resolver.mx("Example.Test.")
+            #expect(answer == .records([MXRecord(preference: 20, exchange: "mx2.example.test"),
+                                        MXRecord(preference: 10, exchange: "mx1.example.test"),
+                                        MXRecord(preference: 30, exchange: "example.test")]))
+            #expect(server.queries == [K(name: "example.test", type: 15)])
+        }
+    }
+
+    @Test func nullMX() async throws {
+        try await withServer { resolver, _ in
+            let answer = await resolver.mx("nullmx.test")
+            #expect(answer == .records([MXRecord(preference: 0, exchange: ".")]))
+            #expect(answer.value?.first?.isNullMX == true)
+        }
+    }
+
+    @Test func aAndAAAA() async throws {
+        try await withServer { resolver, server in
+            let answer = await resolver.addresses("mx1.example.test")
+            let ips = try #require(answer.value)
+            #expect(Set(ips) == Set(["192.0.2.1", "192.0.2.2", "2001:db8::1"].compactMap(IPAddress.init)))
+            #expect(Set(server.queries) == [K(name: "mx1.example.test", type: 1), K(name: "mx1.example.test", type: 28)])
+            #expect(await resolver.addresses("v6only.example.test") == .records([IPAddress("2001:db8::25")].compactMap { $0 }))
+            #expect(await resolver.addresses("example.test") == .records([IPAddress("192.0.2.10")].compactMap { $0 }))
+        }
+    }
+
+    @Test func cnameChainKeepsOnlyAddresses() async throws {
+        try await withServer { resolver, _ in
+            #expect(await resolver.addresses("alias.example.test") == .records([IPAddress("192.0.2.1")].compactMap { $0 }))
+            // Answer holding only a CNAME of another type: no MX records → NODATA.
+            #expect(await resolver.mx("danglingalias.example.test") == .noData)
+        }
+    }
+
+    @Test func ptrIPv4AndIPv6() async throws {
+        try await withServer { resolver, server in
+            let v4 = try #require(IPAddress("192.0.2.10"))
+            #expect(await resolver.ptr(v4) == .records(["mail.example.test", "other.example.test"]))
+            let mapped = try #require(IPAddress("::ffff:192.0.2.10"))
+            #expect(await resolver.ptr(mapped) == .records(["mail.example.test", "other.example.test"]))
+            let v6 = try #require(IPAddress("2001:db8::25"))
+            #expect(await resolver.ptr(v6) == .records(["v6only.example.test"]))
+            let unknown = try #require(IPAddress("198.51.100.1"))
+            #expect(await resolver.ptr(unknown) == .nxDomain)
+            #expect(server.queries.count == 4)
+        }
+    }
+
+    @Test func txtRecordsConcatenateStrings() async throws {
+        try await withServer { resolver, _ in
+            #expect(await resolver.txt("example.test") == .records(["v=spf1 -all", "hello"]))
+            #expect(await resolver.txt("mx1.example.test") == .noData)
+        }
+    }
+
+    @Test func nxDomainAndNoData() async throws {
+        try await withServer { resolver, server in
+            #expect(await resolver.mx("nowhere.test") == .nxDomain)
+            #expect(await resolver.addresses("nowhere.test") == .nxDomain)
+            #expect(await resolver.mx("mx1.example.test") == .noData)
+            #expect(server.queries.contains(K(name: "nowhere.test", type: 15)))
+        }
+    }
+
+    @Test func servfailIsTemporary() async throws {
+        // A long timeout: three answered failures must come back well before even one timeout would.
+        try await withServer(timeout: .seconds(10)) { resolver, _ in
+            let start = ContinuousClock.now
+            #expect(await resolver.mx("servfail.test").isTemporaryFailure)
+            #expect(await resolver.addresses("servfail.test").isTemporaryFailure)
+            #expect(await resolver.addresses("refused.test").isTemporaryFailure)
+            #expect(ContinuousClock.now - start < .seconds(8), "SERVFAIL must not wait for the timeout")
+        }
+    }
+
+    @Test func malformedAnswerIsTemporaryNotACrash() async throws {
+        try await withServer { resolver, _ in
+            #expect(await resolver.mx("broken.test").isTemporaryFailure)
+            #expect(await resolver.addresses("broken.test").isTemporaryFailure)
+        }
+    }
+
+    @Test func silentServerTimesOut() async throws {
+        try await withServer(timeout: .seconds(1)) { resolver, server in
+            let start = ContinuousClock.now
+            let answer = await resolver.mx("silent.test")
+            let elapsed = ContinuousClock.now - start
+            guard case .temporaryFailure(let reason) = answer else {
+                Issue.record("expected a temporary failure, got \(answer)"); return
+            }
+            #expect(reason.contains("timeout"))
+            // It gives up (not hangs); the upper bound is loose because CI machines are shared.
+            #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(10), "took \(elapsed)")
+            #expect(server.queries.allSatisfy { $0 == K(name: "silent.test", type: 15) })
+        }
+    }
+
+    @Test func concurrentQueriesDoNotBlockEachOther() async throws {
+        // The slow query waits out a 4 s timeout; the fast one must not queue behind it.
+        try await withServer(timeout: .seconds(4)) { resolver, _ in
+            let start = ContinuousClock.now
+            async let slow = resolver.addresses("silent.test")
+            async let fast = resolver.mx("example.test")
+            let fastAnswer = await fast
+            let fastElapsed = ContinuousClock.now - start
+            #expect(fastAnswer.value?.count == 3)
+            #expect(await slow.isTemporaryFailure)
+            let slowElapsed = ContinuousClock.now - start
+            #expect(fastElapsed < slowElapsed - .seconds(1), "fast \(fastElapsed), slow \(slowElapsed)")
+        }
+    }
+
+    @Test func closedPortIsTemporary() async throws {
+        // Bind, learn the port, stop and close: nothing listens there.
+        var port = 0
+        do {
+            let server = try #require(TestDNSServer(table: [:]))
+            port = server.port
+            server.stop()
+        }
+        try await Task.sleep(for: .milliseconds(250)) // the serve loop notices stop within 100 ms and drops the fd
+        let resolver = LibresolvResolver(nameserver: try #require(IPAddress("127.0.0.1")), port: port, timeout: .seconds(1))
+        #expect(await resolver.mx("example.test").isTemporaryFailure)
+    }
+
+    @Test func invalidNamesAreNotSent() async throws {
+        try await withServer { resolver, server in
+            for name in ["", ".", "bad name.test", "a\\.b.test", "a..b", String(repeating: "a", count: 64) + ".test",
+                         "é.test", "nul\u{0}.test"] {
+                #expect(await resolver.mx(name) == .nxDomain, "\(name)")
+            }
+            #expect(server.queries.isEmpty)
+        }
+    }
+
+    @Test func ipv6Nameserver() async throws {
+        guard TestDNSServer(table: [:], ipv6: true) != nil else { return } // no ::1 here: nothing to test
+        try await withServer(ipv6: true) { resolver, server in
+            #expect(await resolver.mx("example.test").value?.count == 3)
+            #expect(await resolver.txt("example.test") == .records(["v=spf1 -all", "hello"]))
+            #expect(server.queries.count == 2)
+        }
+    }
+
+    @Test func endToEndMXAndFCrDNS() async throws {
+        try await withServer { resolver, _ in
+            var rng = SplitMix64(seed: 1)
+            let route = await MXResolution(resolver: resolver).targets(for: "example.test", using: &rng)
+            #expect(route == .targets([MXTarget(host: "mx1.example.test", preference: 10),
+                                       MXTarget(host: "mx2.example.test", preference: 20),
+                                       MXTarget(host: "example.test", preference: 30)]))
+            #expect(await MXResolution(resolver: resolver).targets(for: "nullmx.test") == .nullMX)
+            #expect(await MXResolution(resolver: resolver).targets(for: "nowhere.test") == .noSuchDomain)
+            if case .temporaryFailure = await MXResolution(resolver: resolver).targets(for: "servfail.test") {} else {
+                Issue.record("servfail.test should be a temporary failure")
+            }
+            let fcrdns = ForwardConfirmedReverseDNS(resolver: resolver)
+            // 192.0.2.10 → mail.example.test (no A: NXDOMAIN), other.example.test (NXDOMAIN) → fail.
+            let v4 = try #require(IPAddress("192.0.2.10")), v6 = try #require(IPAddress("2001:db8::25"))
+            #expect(await fcrdns.check(ip: v4) == .fail)
+            #expect(await fcrdns.verify(ip: v6) == "v6only.example.test")
+        }
+    }
+
+    #if os(Linux)
+    @Test func noDescriptorLeak() async throws {
+        func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+        try await withServer { resolver, _ in
+            _ = await resolver.mx("example.test") // warm-up: pool thread, lazily opened files
+            let before = openDescriptors()
+            for _ in 0..<40 {
+                #expect(await resolver.mx("example.test").value?.count == 3)
+                #expect(await resolver.addresses("v6only.example.test").value?.count == 1)
+            }
+            #expect(openDescriptors() - before < 4, "descriptors before \(before), after \(openDescriptors())")
+        }
+    }
+    #endif
+
+    @Test func timeoutSplitsIntoRetrans() throws {
+        let ip = try #require(IPAddress("127.0.0.1"))
+        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5)).retransSeconds == 5)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(6), attempts: 2).retransSeconds == 2)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .milliseconds(300)).retransSeconds == 1)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5), attempts: 99).attempts == 4)
+    }
+}
