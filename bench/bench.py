@@ -1,0 +1,646 @@
+#!/usr/bin/env python3
+"""Petrel vs Postfix (SMTP) and Dovecot (POP3), side by side in one run, on loopback only.
+
+Load comes from programs this project did not write: Postfix's `smtp-source` for SMTP throughput,
+Python's `poplib` for POP3 and `smtplib` (low-level calls, to time the reply to the final dot) for DATA
+latency. Every figure is measured for both servers in the same run, alternating which goes first, and the
+median of --reps runs is reported with the ratio Petrel / reference. See BENCHMARKS.md.
+
+Figures
+  smtp   msgs/s accepted into local mailboxes, 4 KiB and 64 KiB, 1/10/50 sessions (one message per
+         connection, as smtp-source does by default). Petrel answers 250 only after the fsync of the
+         mailbox store, so its clock stops at the last 250. For Postfix two clocks: "queued" (last 250:
+         queue file fsynced) and "in maildir" (the last message renamed into new/ by virtual(8)).
+         The ratio uses Postfix's *queued* figure (the harder comparison for Petrel).
+  pop3   RETR msgs/s and MB/s, several mailboxes fetched in parallel (one poplib process per mailbox),
+         4 KiB and 64 KiB messages; plus server CPU per message (independent of the Python client).
+  rss    memory per idle SMTP connection (after greeting + EHLO) at 1,000 / 5,000 / 10,000 connections:
+         Petrel (one process: delta VmRSS and PSS / N); Postfix (one smtpd process per connection:
+         delta of the summed PSS of all Postfix processes / N), at 1,000 only (master.cf maxproc 2000).
+  latency p50/p99 of the reply to DATA's final dot at a moderate, paced load.
+
+Bounded: every loop has a count and a deadline; only 127.0.0.1 is used.
+"""
+import argparse
+import json
+import multiprocessing
+import os
+import poplib
+import resource
+import shutil
+import signal
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PEERS = HERE / "peers"
+VMAIL = Path("/var/tmp/mailbench/vmail/bench.test")
+WORK = Path(os.environ.get("PETREL_BENCH_WORK", "/var/tmp/petrelbench"))
+HOST = "127.0.0.1"
+PETREL_SMTP, PETREL_POP3 = 21025, 21110
+POSTFIX_SMTP, DOVECOT_POP3 = 20025, 20110
+PASS = "benchpass"
+DOMAIN = "bench.test"
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------- process stats
+def proc_cpu_seconds(pid, include_children=True):
+    """utime+stime (+cutime+cstime) of one process, in seconds; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if include_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid):
+    """All live descendants of pid (from /proc/*/stat ppid links)."""
+    children = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d.name))
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        for c in children.get(p, []):
+            out.append(c)
+            stack.append(c)
+    return out
+
+
+def tree_cpu_seconds(root_pid):
+    """CPU of a daemon tree: the root incl. reaped children + every live descendant (own time only).
+    Postfix and Dovecot masters reap their services, so exited workers land in the root's cutime."""
+    total = proc_cpu_seconds(root_pid, include_children=True)
+    for p in descendants(root_pid):
+        total += proc_cpu_seconds(p, include_children=False)
+    return total
+
+
+def rss_kib(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kib(pid):
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def wait_port(port, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=1) as s:
+                s.recv(512)
+                return True
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not answer within {timeout}s")
+
+
+# ----------------------------------------------------------------------------------------------- Petrel
+class Petrel:
+    name = "petrel"
+
+    def __init__(self, binary, log_level="info", max_conns=20000):
+        self.binary = str(binary)
+        self.log_level = log_level
+        self.max_conns = max_conns
+        self.proc = None
+        self.data = WORK / "data"
+        self.config = WORK / "petrel.toml"
+        self.logfile = WORK / "petrel.log"
+
+    def cli(self, *args, stdin=None):
+        r = subprocess.run([self.binary, *args, "--data-dir", str(self.data)], input=stdin, text=True,
+                           capture_output=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"petrel {' '.join(args)}: {r.stderr.strip()}")
+        return r.stdout
+
+    def write_config(self):
+        self.config.write_text(f"""
+[server]
+hostname = "mx.bench.test"
+data_dir = "{self.data}"
+shutdown_deadline = 5
+[smtp]
+listen = ["{HOST}:{PETREL_SMTP}"]
+max_connections = {self.max_conns}
+max_connections_per_ip = {self.max_conns}
+max_messages_per_connection = 1000
+[submission]
+listen = []
+tls_listen = []
+[pop3]
+listen = ["{HOST}:{PETREL_POP3}"]
+tls_listen = []
+max_connections_per_ip = 1000
+[auth]
+allow_plaintext = true
+[log]
+level = "{self.log_level}"
+""")
+
+    def reset(self, users):
+        """Fresh data directory with domain bench.test and mailboxes u1..u<users> (server stopped)."""
+        self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.data.mkdir(parents=True)
+        self.cli("domain", "add", DOMAIN)
+        for i in range(1, users + 1):
+            self.cli("mailbox", "add", f"u{i}@{DOMAIN}", "--password-stdin", stdin=PASS + "\n")
+
+    def start(self):
+        self.write_config()
+        self.proc = subprocess.Popen([self.binary, "serve", "--config", str(self.config)],
+                                     stdout=subprocess.DEVNULL, stderr=open(self.logfile, "ab"))
+        wait_port(PETREL_SMTP)
+        wait_port(PETREL_POP3)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def cpu(self):
+        return proc_cpu_seconds(self.proc.pid) if self.proc else 0.0
+
+    def stored(self, user="u1"):
+        """Number of messages in a mailbox, read through the CLI (same database)."""
+        out = self.cli("mailbox", "list", DOMAIN)
+        for line in out.splitlines():
+            if line.split() and line.split()[0] == f"{user}@{DOMAIN}":
+                for tok in line.split()[1:]:
+                    if tok.isdigit():
+                        return int(tok)
+        return -1
+
+
+# ----------------------------------------------------------------------------------------------- anchors
+class Anchors:
+    """Postfix (SMTP 20025) + Dovecot (POP3 20110) configured by bench/peers/anchors.sh."""
+    name = "postfix"
+
+    def sh(self, cmd):
+        subprocess.run([str(PEERS / "anchors.sh"), cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       stdin=subprocess.DEVNULL, timeout=120)
+
+    def start(self):
+        self.sh("stop")
+        time.sleep(1)
+        self.sh("start")
+        wait_port(POSTFIX_SMTP)
+        wait_port(DOVECOT_POP3)
+
+    def stop(self):
+        self.sh("stop")
+
+    def clean(self):
+        self.sh("clean")
+        for d in VMAIL.glob("*"):               # Dovecot index/uidlist files too, so each run starts fresh
+            for f in ("dovecot.index", "dovecot.index.log", "dovecot.index.cache", "dovecot-uidlist"):
+                try:
+                    (d / f).unlink()
+                except OSError:
+                    pass
+
+    @staticmethod
+    def master_pid():
+        try:
+            return int(Path("/var/spool/postfix/pid/master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    @staticmethod
+    def dovecot_pid():
+        try:
+            return int(Path("/run/dovecot/master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def delivered(self, user="u1"):
+        try:
+            return len(os.listdir(VMAIL / user / "new")) + len(os.listdir(VMAIL / user / "cur"))
+        except OSError:
+            return 0
+
+    def queue_empty(self):
+        r = subprocess.run(["postqueue", "-j"], capture_output=True, text=True, timeout=30)
+        return r.stdout.strip() == ""
+
+
+# ----------------------------------------------------------------------------------------------- SMTP throughput
+def smtp_source(port, sessions, count, size, to, timeout):
+    cmd = ["smtp-source", "-s", str(sessions), "-m", str(count), "-l", str(size), "-M", "load.bench.test",
+           "-f", f"loadgen@{DOMAIN}", "-t", to, f"inet:{HOST}:{port}"]
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    t1 = time.perf_counter()
+    if r.returncode != 0:
+        raise RuntimeError(f"smtp-source failed ({r.returncode}): {r.stderr.strip()[:300]}")
+    return t1 - t0
+
+
+def smtp_run_petrel(p, sessions, count, size, timeout):
+    p.reset(users=1)
+    p.start()
+    cpu0 = p.cpu()
+    elapsed = smtp_source(PETREL_SMTP, sessions, count, size, f"u1@{DOMAIN}", timeout)
+    cpu = p.cpu() - cpu0
+    stored = p.stored("u1")
+    p.stop()
+    if stored != count:
+        raise RuntimeError(f"petrel stored {stored} of {count}")
+    return {"rate": count / elapsed, "cpu_ms_per_msg": 1000 * cpu / count, "elapsed": elapsed}
+
+
+def smtp_run_postfix(a, sessions, count, size, timeout):
+    a.clean()
+    pid = a.master_pid()
+    cpu0 = tree_cpu_seconds(pid)
+    t0 = time.perf_counter()
+    elapsed = smtp_source(POSTFIX_SMTP, sessions, count, size, f"u1@{DOMAIN}", timeout)
+    deadline = time.time() + timeout
+    while a.delivered("u1") < count and time.time() < deadline:
+        time.sleep(0.005)
+    t_maildir = time.perf_counter() - t0
+    cpu = tree_cpu_seconds(pid) - cpu0
+    got = a.delivered("u1")
+    if got != count:
+        raise RuntimeError(f"postfix delivered {got} of {count} before the deadline")
+    return {"rate": count / elapsed, "rate_maildir": count / t_maildir, "cpu_ms_per_msg": 1000 * cpu / count,
+            "elapsed": elapsed}
+
+
+# ----------------------------------------------------------------------------------------------- POP3 retrieval
+def _pop3_fetch(args):
+    port, user, expect, q = args
+    p = poplib.POP3(HOST, port, timeout=60)
+    try:
+        p.user(f"{user}@{DOMAIN}")
+        p.pass_(PASS)
+        n, _ = p.stat()
+        if n != expect:
+            raise RuntimeError(f"{user}: {n} messages, expected {expect}")
+        octets = 0
+        for i in range(1, n + 1):
+            _, lines, size = p.retr(i)
+            octets += size
+        p.quit()
+    finally:
+        try:
+            p.close()
+        except OSError:
+            pass
+    return n, octets
+
+
+def pop3_fetch_all(port, users, per_user, pool):
+    t0 = time.perf_counter()
+    results = pool.map(_pop3_fetch, [(port, f"u{i}", per_user, None) for i in range(1, users + 1)])
+    t1 = time.perf_counter()
+    msgs = sum(r[0] for r in results)
+    octets = sum(r[1] for r in results)
+    return msgs, octets, t1 - t0
+
+
+def fill(port, users, per_user, size, timeout):
+    for i in range(1, users + 1):
+        smtp_source(port, 4, per_user, size, f"u{i}@{DOMAIN}", timeout)
+
+
+# ----------------------------------------------------------------------------------------------- latency
+def latency_worker(port, n, size, interval, out, stop_at):
+    body = ("Subject: latency\r\n\r\n" + ("L" * 78 + "\r\n") * (size // 80)).encode()
+    sent = 0
+    while sent < n and time.time() < stop_at:
+        s = smtplib.SMTP(HOST, port, timeout=30)
+        # Without TCP_NODELAY the small ".\r\n" segment waits for the ACK of the body (Nagle + delayed
+        # ACK, ~40 ms on Linux loopback) and every server measures the same 40-48 ms.
+        s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.ehlo("lat.bench.test")
+        for _ in range(50):                   # a connection carries up to 50 messages
+            if sent >= n or time.time() >= stop_at:
+                break
+            t_next = time.perf_counter() + interval
+            code, _ = s.mail(f"lat@{DOMAIN}")
+            code2, _ = s.rcpt(f"u1@{DOMAIN}")
+            s.putcmd("data")
+            code3, _ = s.getreply()
+            if (code, code2, code3) != (250, 250, 354):
+                raise RuntimeError(f"unexpected replies {code} {code2} {code3}")
+            s.send(body)
+            t0 = time.perf_counter()
+            s.send(b".\r\n")
+            code4, _ = s.getreply()
+            t1 = time.perf_counter()
+            if code4 != 250:
+                raise RuntimeError(f"final dot got {code4}")
+            out.append(t1 - t0)
+            sent += 1
+            pause = t_next - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        s.quit()
+
+
+def latency_run(port, sessions, per_session, rate, size, timeout):
+    samples = []
+    interval = sessions / rate
+    stop_at = time.time() + timeout
+    threads = [threading.Thread(target=latency_worker, args=(port, per_session, size, interval, samples, stop_at))
+               for _ in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 30)
+    samples.sort()
+    if not samples:
+        raise RuntimeError("no latency samples")
+    q = lambda f: samples[min(len(samples) - 1, int(f * len(samples)))]
+    return {"p50_ms": 1000 * q(0.50), "p99_ms": 1000 * q(0.99), "n": len(samples)}
+
+
+# ----------------------------------------------------------------------------------------------- idle RSS
+def open_idle(port, n, deadline):
+    socks = []
+    for _ in range(n):
+        if time.time() > deadline:
+            raise RuntimeError(f"only {len(socks)} of {n} idle connections opened before the deadline")
+        s = socket.create_connection((HOST, port), timeout=30)
+        f = s.makefile("rb")
+        if not f.readline().startswith(b"220"):
+            raise RuntimeError("no 220 greeting")
+        s.sendall(b"EHLO idle.bench.test\r\n")
+        while True:
+            line = f.readline()
+            if not line or line[3:4] == b" ":
+                break
+        f.close()
+        socks.append(s)
+    return socks
+
+
+def rss_petrel(p, n, settle, timeout):
+    p.reset(users=1)
+    p.start()
+    time.sleep(settle)
+    pid = p.proc.pid
+    base_rss, base_pss = rss_kib(pid), pss_kib(pid)
+    socks = open_idle(PETREL_SMTP, n, time.time() + timeout)
+    time.sleep(settle)
+    rss, pss = rss_kib(pid), pss_kib(pid)
+    for s in socks:
+        s.close()
+    p.stop()
+    return {"kib_per_conn_rss": (rss - base_rss) / n, "kib_per_conn_pss": (pss - base_pss) / n,
+            "base_rss_kib": base_rss, "rss_kib": rss}
+
+
+def postfix_pss_total():
+    pid = Anchors.master_pid()
+    return sum(pss_kib(p) for p in [pid] + descendants(pid))
+
+
+def rss_postfix(a, n, settle, timeout):
+    time.sleep(settle)
+    base = postfix_pss_total()
+    socks = open_idle(POSTFIX_SMTP, n, time.time() + timeout)
+    time.sleep(settle)
+    total = postfix_pss_total()
+    for s in socks:
+        s.close()
+    return {"kib_per_conn_pss": (total - base) / n, "base_pss_kib": base, "pss_kib": total}
+
+
+# ----------------------------------------------------------------------------------------------- main
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--petrel", default=str(ROOT / ".build-release" / "release" / "petrel"))
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--smtp-count-4k", type=int, default=2000)
+    ap.add_argument("--smtp-count-64k", type=int, default=1000)
+    ap.add_argument("--sessions", default="1,10,50")
+    ap.add_argument("--pop3-users", type=int, default=10)
+    ap.add_argument("--pop3-per-user-4k", type=int, default=500)
+    ap.add_argument("--pop3-per-user-64k", type=int, default=50)
+    ap.add_argument("--idle", default="1000,5000,10000")
+    ap.add_argument("--postfix-idle", default="1000")
+    ap.add_argument("--lat-sessions", type=int, default=10)
+    ap.add_argument("--lat-rate", type=float, default=200.0, help="messages per second in all")
+    ap.add_argument("--lat-count", type=int, default=1000, help="messages per server per rep")
+    ap.add_argument("--petrel-log-level", default="info")
+    ap.add_argument("--only", default="smtp,pop3,latency,rss")
+    ap.add_argument("--timeout", type=float, default=300.0, help="deadline of any one run, seconds")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    args = ap.parse_args()
+
+    # Up to 10k client sockets here + 10k server sockets in Petrel (it inherits the limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(max(hard, 65536), 1 << 20)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(","))
+    petrel = Petrel(args.petrel, log_level=args.petrel_log_level)
+    anchors = Anchors()
+    anchors.start()
+    results = {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine(),
+               "args": vars(args), "smtp": {}, "pop3": {}, "latency": {}, "rss": {}}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+
+    def save():
+        (out / f"bench-{stamp}.json").write_text(json.dumps(results, indent=1))
+
+    try:
+        if "smtp" in only:
+            for size, count in ((4096, args.smtp_count_4k), (65536, args.smtp_count_64k)):
+                for sessions in [int(s) for s in args.sessions.split(",")]:
+                    key = f"{size // 1024}k_s{sessions}"
+                    runs = {"petrel": [], "postfix": []}
+                    for rep in range(args.reps):
+                        order = ("petrel", "postfix") if rep % 2 == 0 else ("postfix", "petrel")
+                        for who in order:
+                            if who == "petrel":
+                                r = smtp_run_petrel(petrel, sessions, count, size, args.timeout)
+                            else:
+                                r = smtp_run_postfix(anchors, sessions, count, size, args.timeout)
+                            runs[who].append(r)
+                            log(f"smtp {key} rep{rep} {who}: {r}")
+                    results["smtp"][key] = runs
+                    save()
+        if "pop3" in only:
+            pool = multiprocessing.Pool(args.pop3_users)
+            for size, per_user in ((4096, args.pop3_per_user_4k), (65536, args.pop3_per_user_64k)):
+                key = f"{size // 1024}k_u{args.pop3_users}"
+                # Fill both once (same messages from smtp-source), warm both up once, then alternate.
+                petrel.reset(users=args.pop3_users)
+                petrel.start()
+                fill(PETREL_SMTP, args.pop3_users, per_user, size, args.timeout)
+                anchors.clean()
+                fill(POSTFIX_SMTP, args.pop3_users, per_user, size, args.timeout)
+                deadline = time.time() + args.timeout
+                while not anchors.queue_empty() and time.time() < deadline:
+                    time.sleep(0.2)
+                pop3_fetch_all(PETREL_POP3, args.pop3_users, per_user, pool)
+                pop3_fetch_all(DOVECOT_POP3, args.pop3_users, per_user, pool)
+                runs = {"petrel": [], "dovecot": []}
+                for rep in range(args.reps):
+                    order = ("petrel", "dovecot") if rep % 2 == 0 else ("dovecot", "petrel")
+                    for who in order:
+                        port = PETREL_POP3 if who == "petrel" else DOVECOT_POP3
+                        cpu_of = petrel.cpu if who == "petrel" else (lambda: tree_cpu_seconds(Anchors.dovecot_pid()))
+                        c0 = cpu_of()
+                        msgs, octets, el = pop3_fetch_all(port, args.pop3_users, per_user, pool)
+                        cpu = cpu_of() - c0
+                        r = {"rate": msgs / el, "mb_s": octets / el / 1e6, "cpu_ms_per_msg": 1000 * cpu / msgs,
+                             "msgs": msgs, "elapsed": el}
+                        runs[who].append(r)
+                        log(f"pop3 {key} rep{rep} {who}: {r}")
+                petrel.stop()
+                results["pop3"][key] = runs
+                save()
+            pool.close()
+        if "latency" in only:
+            runs = {"petrel": [], "postfix": []}
+            per_session = max(1, args.lat_count // args.lat_sessions)
+            for rep in range(args.reps):
+                order = ("petrel", "postfix") if rep % 2 == 0 else ("postfix", "petrel")
+                for who in order:
+                    if who == "petrel":
+                        petrel.reset(users=1)
+                        petrel.start()
+                        r = latency_run(PETREL_SMTP, args.lat_sessions, per_session, args.lat_rate, 4096, args.timeout)
+                        petrel.stop()
+                    else:
+                        anchors.clean()
+                        r = latency_run(POSTFIX_SMTP, args.lat_sessions, per_session, args.lat_rate, 4096, args.timeout)
+                    runs[who].append(r)
+                    log(f"latency rep{rep} {who}: {r}")
+            results["latency"] = runs
+            save()
+        if "rss" in only:
+            for n in [int(x) for x in args.idle.split(",")]:
+                r = rss_petrel(petrel, n, 2.0, args.timeout)
+                results["rss"][f"petrel_{n}"] = r
+                log(f"rss petrel {n}: {r}")
+                save()
+            for n in [int(x) for x in args.postfix_idle.split(",") if x]:
+                r = rss_postfix(anchors, n, 2.0, args.timeout)
+                results["rss"][f"postfix_{n}"] = r
+                log(f"rss postfix {n}: {r}")
+                save()
+    finally:
+        petrel.stop()
+        anchors.clean()
+        save()
+    table = report(results)
+    (out / f"bench-{stamp}.txt").write_text(table)
+    print(table)
+
+
+def machine():
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} CPUs ({cpu}), {mem:.0f} GiB RAM, kernel {os.uname().release}"
+
+
+def report(res):
+    lines = [f"Petrel vs Postfix/Dovecot — {res['date']} — {res['machine']}",
+             f"medians of {res['args']['reps']} runs each, servers alternated", "",
+             f"{'figure':44} {'Petrel':>10} {'reference':>10} {'ratio':>7}  target"]
+
+    def row(name, p, r, target=None, higher_better=True):
+        ratio = p / r if r else float("nan")
+        ok = ""
+        if target is not None:
+            ok = ("PASS" if (ratio >= target if higher_better else ratio <= target) else "MISS") + f" (≥{target}×)"
+        lines.append(f"{name:44} {p:10.1f} {r:10.1f} {ratio:7.2f}  {ok}")
+
+    for key, runs in res["smtp"].items():
+        size, sess = key.split("_s")
+        p = median([x["rate"] for x in runs["petrel"]])
+        q = median([x["rate"] for x in runs["postfix"]])
+        m = median([x["rate_maildir"] for x in runs["postfix"]])
+        target = 2.0 if sess in ("10", "50") else None
+        row(f"SMTP {size.upper()}iB {sess} sess msgs/s vs Postfix queued", p, q, target)
+        row(f"SMTP {size.upper()}iB {sess} sess msgs/s vs Postfix in maildir", p, m)
+        row(f"  CPU ms/msg (Petrel vs Postfix all procs)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
+            median([x["cpu_ms_per_msg"] for x in runs["postfix"]]), None)
+    for key, runs in res["pop3"].items():
+        size, users = key.split("_u")
+        row(f"POP3 {size.upper()}iB {users} mailboxes RETR msgs/s", median([x["rate"] for x in runs["petrel"]]),
+            median([x["rate"] for x in runs["dovecot"]]), 1.5)
+        row(f"POP3 {size.upper()}iB {users} mailboxes MB/s", median([x["mb_s"] for x in runs["petrel"]]),
+            median([x["mb_s"] for x in runs["dovecot"]]))
+        row(f"  CPU ms/msg (Petrel vs Dovecot all procs)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
+            median([x["cpu_ms_per_msg"] for x in runs["dovecot"]]))
+    if res["latency"]:
+        for k in ("p50_ms", "p99_ms"):
+            row(f"DATA final-dot reply {k[:3]} ms (lower is better)",
+                median([x[k] for x in res["latency"]["petrel"]]), median([x[k] for x in res["latency"]["postfix"]]))
+    pf = res["rss"].get("postfix_1000", {}).get("kib_per_conn_pss", float("nan"))
+    for key, r in res["rss"].items():
+        if key.startswith("petrel_"):
+            n = key.split("_")[1]
+            ok = "PASS" if r["kib_per_conn_rss"] <= 32 else "MISS"
+            lines.append(f"{'Idle SMTP conn KiB (RSS) at ' + n:44} {r['kib_per_conn_rss']:10.1f} "
+                         f"{pf:10.1f} {r['kib_per_conn_rss'] / pf if pf == pf and pf else float('nan'):7.3f}  "
+                         f"{ok} (≤32 KiB; PSS {r['kib_per_conn_pss']:.1f}; ref = Postfix PSS at 1000)")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# bench/profile.sh [smtp|pop3] [COUNT] — run the release petrel under valgrind --tool=callgrind while
+# smtp-source (or poplib) loads it, then print the top functions by inclusive and self cost.
+# Output: bench/results/callgrind.<kind>.out (open with kcachegrind or callgrind_annotate).
+# Bounded: COUNT messages (default 300 SMTP, 10 mailboxes x 100 for POP3), loopback only, 600 s cap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KIND=${1:-smtp}
+COUNT=${2:-300}
+PETREL=${PETREL:-$PWD/.build-release/release/petrel}
+W=/var/tmp/petrel-profile
+rm -rf "$W"; mkdir -p "$W/data" bench/results
+cat > "$W/petrel.toml" <<TOML
+[server]
+hostname = "mx.bench.test"
+data_dir = "$W/data"
+shutdown_deadline = 5
+[smtp]
+listen = ["127.0.0.1:23025"]
+max_connections_per_ip = 1000
+[submission]
+listen = []
+tls_listen = []
+[pop3]
+listen = ["127.0.0.1:23110"]
+tls_listen = []
+[auth]
+allow_plaintext = true
+[log]
+level = "info"
+TOML
+"$PETREL" domain add bench.test --data-dir "$W/data" >/dev/null
+for i in $(seq 1 10); do echo benchpass | "$PETREL" mailbox add "u$i@bench.test" --password-stdin --data-dir "$W/data" >/dev/null; done
+OUT=bench/results/callgrind.$KIND.out
+# Valgrind 3.19 gives up on the DWARF of Swift 6 binaries ("Possibly corrupted debuginfo file"):
+# profile a copy without debug info (function symbols stay).
+objcopy --strip-debug "$PETREL" "$W/petrel"
+PETREL="$W/petrel"
+valgrind --tool=callgrind --callgrind-out-file="$OUT" --separate-threads=no \
+    "$PETREL" serve --config "$W/petrel.toml" 2>"$W/valgrind.log" &
+VPID=$!
+for _ in $(seq 1 1200); do (exec 3<>/dev/tcp/127.0.0.1/23025) 2>/dev/null && break; sleep 0.1; done
+if [ "$KIND" = smtp ]; then
+    timeout 600 smtp-source -s 10 -m "$COUNT" -l 4096 -f loadgen@bench.test -t u1@bench.test inet:127.0.0.1:23025
+else
+    for i in $(seq 1 10); do timeout 600 smtp-source -s 4 -m "$((COUNT / 10))" -l 4096 -f l@bench.test -t "u$i@bench.test" inet:127.0.0.1:23025; done
+    callgrind_control -z "$VPID" >/dev/null 2>&1 || true     # profile only the retrieval
+    timeout 600 python3 - <<'PY'
+import poplib, multiprocessing
+def f(i):
+    p = poplib.POP3("127.0.0.1", 23110, timeout=120); p.user(f"u{i}@bench.test"); p.pass_("benchpass")
+    n, _ = p.stat()
+    for k in range(1, n + 1): p.retr(k)
+    p.quit()
+with multiprocessing.Pool(10) as pool: pool.map(f, range(1, 11))
+PY
+fi
+kill -TERM "$VPID"; wait "$VPID" || true
+callgrind_annotate --inclusive=yes "$OUT" 2>/dev/null | head -60 > "bench/results/callgrind.$KIND.inclusive.txt" || true
+callgrind_annotate "$OUT" 2>/dev/null | head -60 > "bench/results/callgrind.$KIND.self.txt" || true
+echo "wrote $OUT and bench/results/callgrind.$KIND.{inclusive,self}.txt"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# fuzz/run.sh TARGET [SECONDS] — build one libFuzzer target (release, -sanitize=fuzzer,address) and run it
+# on its seed corpus for SECONDS (default 60). The seeds in fuzz/corpus/TARGET are read only; inputs
+# libFuzzer finds go to fuzz/work/corpus/TARGET (git-ignored, reused by the next run); a crash is written
+# to fuzz/artifacts/TARGET/ (git-ignored) and the script exits non-zero.
+# Targets: FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig
+#   fuzz/run.sh FuzzSMTPCommand 3600        # an hour
+#   JOBS=2 fuzz/run.sh FuzzConfig 600        # two fuzzing processes in parallel
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+TARGET=${1:?usage: fuzz/run.sh TARGET [SECONDS]}
+SECONDS_TO_RUN=${2:-60}
+SCRATCH=${SCRATCH:-$HERE/../.build-fuzz}
+cd "$HERE"
+swift build -c release --scratch-path "$SCRATCH" --sanitize=fuzzer \
+    -Xswiftc -sanitize=fuzzer,address --product "$TARGET" >&2
+BIN="$SCRATCH/release/$TARGET"
+# The order of the -sanitize flags decides whether coverage instrumentation is emitted: check it.
+if [ "$(readelf -S "$BIN" | grep -c sancov)" -lt 1 ]; then
+    echo "error: $BIN has no sancov sections (not coverage-instrumented)" >&2
+    exit 2
+fi
+mkdir -p "work/corpus/$TARGET" "artifacts/$TARGET"
+export SWIFT_BACKTRACE=enable=no
+exec "$BIN" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -print_final_stats=1 \
+    -artifact_prefix="artifacts/$TARGET/" ${JOBS:+-jobs=$JOBS -workers=$JOBS} \
+    "work/corpus/$TARGET" "corpus/$TARGET"
