@@ -10,6 +10,7 @@ let package = Package(
         // Libraries for the separate fuzz/ package (libFuzzer targets that depend on this package by path).
         .library(name: "PetrelCore", targets: ["MailCore", "SMTPCore", "POP3Core"]),
         .library(name: "PetrelServer", targets: ["PetrelServer"]),
+        .library(name: "PetrelConfig", targets: ["PetrelConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -67,8 +68,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
-        // Configuration (TOML), logging setup and the composition root.
+        // Configuration (TOML, with line/key errors) and the structured log handler.
+        .target(name: "PetrelConfig", dependencies: [
+            "MailCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
+        // The composition root: server runtime, admin endpoint, doctor.
         .target(name: "PetrelServer", dependencies: [
+            "PetrelConfig",
             "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailAuth", "SMTPCore", "POP3Core",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -104,7 +112,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "PetrelServerTests", dependencies: [
-            "PetrelServer", "MailStore", "MailCore", "MailServerNIO",
+            "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),

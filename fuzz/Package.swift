@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // libFuzzer targets for Petrel's parsers. A separate package so the main build never needs the fuzzer
-// runtime; it depends on the main package by path (products PetrelCore and PetrelServer).
+// runtime; it depends on the main package by path (products PetrelCore and PetrelConfig).
 // Build and run: ./run.sh TARGET SECONDS   (see README.md)
 import PackageDescription
 
@@ -18,6 +18,6 @@ let package = Package(
         .executableTarget(name: "FuzzMailPath", dependencies: core),
         .executableTarget(name: "FuzzDataDecoder", dependencies: core),
         .executableTarget(name: "FuzzPOP3Command", dependencies: core),
-        .executableTarget(name: "FuzzConfig", dependencies: [.product(name: "PetrelServer", package: "main")]),
+        .executableTarget(name: "FuzzConfig", dependencies: [.product(name: "PetrelConfig", package: "main")]),
     ]
 )

@@ -10,6 +10,7 @@ import MailCore
 import MailStore
 import NIOHTTP1
 import Testing
+@testable import PetrelConfig
 @testable import PetrelServer
 
 @Suite(.serialized) struct AdminEndpointTests {

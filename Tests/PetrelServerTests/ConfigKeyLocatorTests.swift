@@ -1,6 +1,7 @@
 // Tests for ConfigKeyLocator.swift: line numbers of headers and keys, including text that only
 // looks like keys (inside strings, multi-line strings, arrays and comments).
 import Testing
+@testable import PetrelConfig
 @testable import PetrelServer
 
 @Suite struct ConfigKeyLocatorTests {

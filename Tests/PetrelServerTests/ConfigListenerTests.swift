@@ -1,5 +1,6 @@
 // Tests for ConfigListener.swift: the listen-address syntax table and its printing.
 import Testing
+@testable import PetrelConfig
 @testable import PetrelServer
 
 @Suite struct ConfigListenerTests {

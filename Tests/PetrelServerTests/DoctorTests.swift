@@ -7,6 +7,7 @@ import Glibc
 import Foundation
 import MailServerNIO
 import Testing
+@testable import PetrelConfig
 @testable import PetrelServer
 
 @Suite struct DoctorTests {

@@ -1,7 +1,7 @@
 /// libFuzzer target: `PetrelConfiguration.parse` (TOML v1.0.0 through ConfigKeyLocator and TOMLKit/toml++)
 /// on arbitrary text. The strict pre-check exists because toml++ aborts on some malformed input; this
 /// target looks for input that gets past the pre-check and still stops the process.
-import PetrelServer
+import PetrelConfig
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
