@@ -42,60 +42,70 @@ public struct BoundListener: Sendable {
 public enum Listeners {
     public static func bindSMTP(_ address: ListenAddress, kind: MailProtocol = .smtp, context: SMTPServerContext,
                                 group: any EventLoopGroup) async throws -> BoundListener {
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.autoRead, value: true)
-            .childChannelInitializer { channel in
-                let client = clientInfo(channel)
-                if let refusal = context.connections.open(channel, ip: client.ip) {
-                    context.metrics.connectionRejected(kind, reason: refusal)
-                    context.logger.notice("smtp connection refused", metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
-                    return refuse(channel, text: context.configuration.implicitTLS ? nil
-                                  : "421 4.7.0 \(context.configuration.hostname) Error: \(refusal), try again later\r\n")
-                }
-                context.metrics.connectionOpened(kind)
-                channel.closeFuture.whenComplete { _ in
-                    context.connections.close(channel, ip: client.ip)
-                    context.metrics.connectionClosed(kind)
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    if context.configuration.implicitTLS, let tls = context.tls {
-                        try channel.pipeline.syncOperations.addHandler(tls.makeServerHandler())
-                    }
-                    try channel.pipeline.syncOperations.addHandler(SMTPConnectionHandler(services: context, client: client))
-                }
-            }
-        return try await bind(bootstrap, address, kind: kind)
+        let hostname = context.configuration.hostname
+        let admission = Admission(
+            kind: kind, connections: context.connections, metrics: context.metrics, logger: context.logger,
+            tls: context.configuration.implicitTLS ? context.tls : nil,
+            refusal: { "421 4.7.0 \(hostname) Error: \($0), try again later\r\n" })
+        return try await bind(address, admission: admission, group: group) { client in
+            SMTPConnectionHandler(services: context, client: client)
+        }
     }
 
     public static func bindPOP3(_ address: ListenAddress, kind: MailProtocol = .pop3, context: POP3ServerContext,
                                 group: any EventLoopGroup) async throws -> BoundListener {
+        let admission = Admission(
+            kind: kind, connections: context.connections, metrics: context.metrics, logger: context.logger,
+            tls: context.configuration.implicitTLS ? context.tls : nil,
+            refusal: { "-ERR [SYS/TEMP] \($0), try again later\r\n" })
+        return try await bind(address, admission: admission, group: group) { client in
+            POP3ConnectionHandler(services: context, client: client)
+        }
+    }
+
+    /// What every listener does with a new socket before its protocol handler runs: the connection caps
+    /// (with the protocol's refusal line), metrics, and the TLS handler first on implicit-TLS ports.
+    struct Admission: Sendable {
+        var kind: MailProtocol
+        var connections: ConnectionTracker
+        var metrics: ServerMetrics
+        var logger: Logger
+        /// Set on implicit-TLS listeners only.
+        var tls: TLSContextProvider?
+        var refusal: @Sendable (ConnectionTracker.Refusal) -> String
+    }
+
+    private static func bind<Handler: ChannelHandler>(
+        _ address: ListenAddress, admission: Admission, group: any EventLoopGroup,
+        makeHandler: @escaping @Sendable (ClientInfo) -> Handler
+    ) async throws -> BoundListener {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 let client = clientInfo(channel)
-                if let refusal = context.connections.open(channel, ip: client.ip) {
-                    context.metrics.connectionRejected(kind, reason: refusal)
-                    context.logger.notice("pop3 connection refused", metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
-                    return refuse(channel, text: context.configuration.implicitTLS ? nil : "-ERR [SYS/TEMP] \(refusal), try again later\r\n")
+                let kind = admission.kind
+                if let refusal = admission.connections.open(channel, ip: client.ip) {
+                    admission.metrics.connectionRejected(kind, reason: refusal)
+                    admission.logger.notice("\(kind.rawValue) connection refused",
+                                            metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
+                    // No plain-text line on implicit-TLS ports, where the client expects a handshake.
+                    return refuse(channel, text: admission.tls == nil ? admission.refusal(refusal) : nil)
                 }
-                context.metrics.connectionOpened(kind)
+                admission.metrics.connectionOpened(kind)
                 channel.closeFuture.whenComplete { _ in
-                    context.connections.close(channel, ip: client.ip)
-                    context.metrics.connectionClosed(kind)
+                    admission.connections.close(channel, ip: client.ip)
+                    admission.metrics.connectionClosed(kind)
                 }
                 return channel.eventLoop.makeCompletedFuture {
-                    if context.configuration.implicitTLS, let tls = context.tls {
+                    if let tls = admission.tls {
                         try channel.pipeline.syncOperations.addHandler(tls.makeServerHandler())
                     }
-                    try channel.pipeline.syncOperations.addHandler(POP3ConnectionHandler(services: context, client: client))
+                    try channel.pipeline.syncOperations.addHandler(makeHandler(client))
                 }
             }
-        return try await bind(bootstrap, address, kind: kind)
+        return try await bind(bootstrap, address, kind: admission.kind)
     }
 
     private static func bind(_ bootstrap: ServerBootstrap, _ address: ListenAddress, kind: MailProtocol) async throws -> BoundListener {
