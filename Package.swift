@@ -52,6 +52,19 @@ let package = Package(
         .target(name: "CPetrelResolv", linkerSettings: [.linkedLibrary("resolv")]),
         // DNS for mail: DNSResolver protocol, LibresolvResolver, StaticResolver, MX selection, FCrDNS.
         .target(name: "MailDNS", dependencies: ["MailCore", "CPetrelResolv"]),
+        // The outbound queue's pure rules: retry schedule, RFC 3464 reports, hop count, routes, attempt
+        // decisions, and the Badmail directory.
+        .target(name: "MailQueue", dependencies: ["MailCore", "MailStore"]),
+        // Outbound delivery over SwiftNIO: the SMTP client connection and the delivery agent (scheduler).
+        .target(name: "MailDelivery", dependencies: [
+            "MailCore", "MailStore", "MailQueue", "MailDNS", "SMTPCore", "CPetrelTLS",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
         // Two BoringSSL switches swift-nio-ssl does not expose (session tickets off, cipher name).
         .target(name: "CPetrelTLS"),
         // SwiftNIO adapters: framing, connection handlers that run the sessions' actions, listeners.
@@ -78,6 +91,7 @@ let package = Package(
         .target(name: "PetrelServer", dependencies: [
             "PetrelConfig",
             "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailAuth", "SMTPCore", "POP3Core",
+            "MailDelivery", "MailQueue", "MailDNS", "MailPolicy",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -92,13 +106,25 @@ let package = Package(
         ]),
         // The CLI: serve, domain, mailbox, config, status, init, doctor.
         .executableTarget(name: "petrel", dependencies: [
-            "PetrelServer", "MailStore", "MailStoreSQLite", "MailAuth", "MailCore",
+            "PetrelServer", "MailStore", "MailStoreSQLite", "MailAuth", "MailCore", "MailQueue", "MailPolicy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore"]),
+        .testTarget(name: "MailDeliveryTests", dependencies: [
+            "MailDelivery", "MailQueue", "MailDNS", "SMTPCore", "MailStore", "MailCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
         .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),

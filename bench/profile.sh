@@ -2,6 +2,9 @@
 # bench/profile.sh [smtp|pop3] [COUNT] — run the release petrel under valgrind --tool=callgrind while
 # smtp-source (or poplib) loads it, then print the top functions by inclusive and self cost.
 # Output: bench/results/callgrind.<kind>.out (open with kcachegrind or callgrind_annotate).
+# PROFILER=perf: `perf record -g` on the running server instead (valgrind 3.19 cannot run Swift 6
+# binaries); for POP3 only the retrieval passes (PASSES of them, default 3) are recorded. Output:
+# bench/results/perf.<kind>.data and perf.<kind>.{threads,dso,symbols}.txt.
 # Bounded: COUNT messages (default 300 SMTP, 10 mailboxes x 100 for POP3), loopback only, 600 s cap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +34,43 @@ level = "info"
 TOML
 "$PETREL" domain add bench.test --data-dir "$W/data" >/dev/null
 for i in $(seq 1 10); do echo benchpass | "$PETREL" mailbox add "u$i@bench.test" --password-stdin --data-dir "$W/data" >/dev/null; done
+PROFILER=${PROFILER:-callgrind}
+if [ "$PROFILER" = perf ]; then
+    OUT=bench/results/perf.$KIND.data
+    "$PETREL" serve --config "$W/petrel.toml" 2>"$W/serve.log" &
+    SPID=$!
+    for _ in $(seq 1 1200); do (exec 3<>/dev/tcp/127.0.0.1/23025) 2>/dev/null && break; sleep 0.1; done
+    if [ "$KIND" = smtp ]; then
+        perf record -g -o "$OUT" -p "$SPID" 2>/dev/null &
+        PERF=$!
+        timeout 600 smtp-source -s 10 -m "$COUNT" -l 4096 -f loadgen@bench.test -t u1@bench.test inet:127.0.0.1:23025
+    else
+        for i in $(seq 1 10); do timeout 600 smtp-source -s 4 -m "$((COUNT / 10))" -l 4096 -f l@bench.test -t "u$i@bench.test" inet:127.0.0.1:23025; done
+        perf record -g -o "$OUT" -p "$SPID" 2>/dev/null &
+        PERF=$!
+        sleep 0.5
+        timeout 600 python3 - "${PASSES:-3}" <<'PY'
+import poplib, multiprocessing, sys, time
+def f(i):
+    p = poplib.POP3("127.0.0.1", 23110, timeout=120); p.user(f"u{i}@bench.test"); p.pass_("benchpass")
+    n, _ = p.stat()
+    for k in range(1, n + 1): p.retr(k)
+    p.quit()
+    return n
+with multiprocessing.Pool(10) as pool:
+    for _ in range(int(sys.argv[1])):
+        t = time.perf_counter(); n = sum(pool.map(f, range(1, 11)))
+        print(f"{n} RETR in {time.perf_counter() - t:.2f} s: {n / (time.perf_counter() - t):.0f} msgs/s (under perf)")
+PY
+    fi
+    kill -INT "$PERF"; wait "$PERF" || true
+    kill -TERM "$SPID"; wait "$SPID" || true
+    perf report -i "$OUT" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 > "bench/results/perf.$KIND.threads.txt" || true
+    perf report -i "$OUT" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 > "bench/results/perf.$KIND.dso.txt" || true
+    perf report -i "$OUT" --no-children --sort sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 > "bench/results/perf.$KIND.symbols.txt" || true
+    echo "wrote $OUT and bench/results/perf.$KIND.{threads,dso,symbols}.txt"
+    exit 0
+fi
 OUT=bench/results/callgrind.$KIND.out
 # Valgrind 3.19 gives up on the DWARF of Swift 6 binaries ("Possibly corrupted debuginfo file"):
 # profile a copy without debug info (function symbols stay).

@@ -14,12 +14,37 @@ public final class ConnectionTracker: Sendable {
         }
     }
 
-    public enum Refusal: Sendable, CustomStringConvertible {
+    /// Why a connection was refused or ended early by an abuse defence (logged and counted by reason).
+    public enum Refusal: Sendable, Hashable, CustomStringConvertible {
         case tooManyConnections, tooManyFromIP
+        /// Connection control: in a deny list, or outside a non-empty allow list (AccessControl.swift).
+        case denied
+        /// Over `max_connection_rate_per_ip` new connections in one minute.
+        case rateLimited
+        /// Sent data before the greeting.
+        case talkedBeforeGreeting
+        /// Too many refused RCPTs in one session.
+        case tooManyInvalidRecipients
         public var description: String {
             switch self {
             case .tooManyConnections: return "too many connections"
             case .tooManyFromIP: return "too many connections from this IP"
+            case .denied: return "connection denied by access list"
+            case .rateLimited: return "connection rate limit exceeded"
+            case .talkedBeforeGreeting: return "client sent data before the greeting"
+            case .tooManyInvalidRecipients: return "too many invalid recipients"
+            }
+        }
+
+        /// The metric label (`petrel_connections_rejected_total{reason}`).
+        public var label: String {
+            switch self {
+            case .tooManyConnections: return "too_many_connections"
+            case .tooManyFromIP: return "too_many_from_ip"
+            case .denied: return "denied"
+            case .rateLimited: return "rate_limited"
+            case .talkedBeforeGreeting: return "pregreet"
+            case .tooManyInvalidRecipients: return "invalid_recipients"
             }
         }
     }

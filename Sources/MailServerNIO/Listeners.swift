@@ -1,10 +1,12 @@
 /// Binds the SMTP and POP3 listeners on SwiftNIO event loops (no thread per connection) and installs a
 /// fresh connection handler per accepted socket. Refuses connections over the caps with the protocol's
-/// "go away" reply (SMTP 421, POP3 -ERR) before closing.
+/// "go away" reply (SMTP 421, POP3 -ERR) before closing; SMTP clients refused by connection control get
+/// 554 5.7.1 and those over the per-minute rate 421 4.7.0 (RFC 5321 §3.1: a server may refuse at greeting).
 import Logging
 import MailCore
 import NIOCore
 import NIOPosix
+import SMTPCore
 
 public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     public var host: String
@@ -43,10 +45,19 @@ public enum Listeners {
     public static func bindSMTP(_ address: ListenAddress, kind: MailProtocol = .smtp, context: SMTPServerContext,
                                 group: any EventLoopGroup) async throws -> BoundListener {
         let hostname = context.configuration.hostname
-        let admission = Admission(
+        var admission = Admission(
             kind: kind, connections: context.connections, metrics: context.metrics, logger: context.logger,
             tls: context.configuration.implicitTLS ? context.tls : nil,
-            refusal: { "421 4.7.0 \(hostname) Error: \($0), try again later\r\n" })
+            refusal: { refusal in
+                switch refusal {
+                case .denied: return String(decoding: SMTPReply.connectionDenied(hostname: hostname).encoded, as: UTF8.self)
+                case .rateLimited: return String(decoding: SMTPReply.connectionRateExceeded(hostname: hostname).encoded, as: UTF8.self)
+                default: return "421 4.7.0 \(hostname) Error: \(refusal), try again later\r\n"
+                }
+            })
+        if let access = context.access {
+            admission.screen = { ip in access.screen(ip, now: NIODeadline.now().uptimeNanoseconds) }
+        }
         return try await bind(address, admission: admission, group: group) { client in
             SMTPConnectionHandler(services: context, client: client)
         }
@@ -73,6 +84,8 @@ public enum Listeners {
         /// Set on implicit-TLS listeners only.
         var tls: TLSContextProvider?
         var refusal: @Sendable (ConnectionTracker.Refusal) -> String
+        /// Connection control and rate (SMTP only), checked before the caps.
+        var screen: (@Sendable (IPAddress?) -> ConnectionTracker.Refusal?)?
     }
 
     private static func bind<Handler: ChannelHandler>(
@@ -86,7 +99,7 @@ public enum Listeners {
             .childChannelInitializer { channel in
                 let client = clientInfo(channel)
                 let kind = admission.kind
-                if let refusal = admission.connections.open(channel, ip: client.ip) {
+                if let refusal = admission.screen?(client.ip) ?? admission.connections.open(channel, ip: client.ip) {
                     admission.metrics.connectionRejected(kind, reason: refusal)
                     admission.logger.notice("\(kind.rawValue) connection refused",
                                             metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])

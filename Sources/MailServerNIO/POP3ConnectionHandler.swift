@@ -2,10 +2,16 @@
 /// actions — authenticate (off the event loop, with a growing delay after failures), stream a message
 /// through `POP3MessageEncoder` one chunk at a time (a 50 MB message is never held in memory), commit
 /// deletions at QUIT, release the maildrop lock however the connection ends.
+///
+/// RETR/TOP (RFC 1939 §5, §7): each 64 KiB chunk is read *and* dot-stuffed by one job on the read thread
+/// pool (`MessageRetrieval.readMessageBlocking` with the body key from the login snapshot), so a message
+/// of up to 64 KiB costs one hand-off there and one back to the event loop; the chunk that reaches the
+/// snapshot size ends the message without another read.
 import Logging
 import MailCore
 import MailStore
 import NIOCore
+import NIOPosix
 import NIOSSL
 import NIOTLS
 import POP3Core
@@ -22,9 +28,14 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private var buffer: ByteBuffer?
     private var logger: Logger
     private var mailboxID: Int64?
+    /// The login snapshot with body keys, by delivery id.
+    private var retrievable: [Int64: RetrievableMessage] = [:]
     private var closed = false
     private var readSuspended = false
     private var outputPending = false
+    /// A RETR/TOP is being streamed: its "+OK" line waits to go out with the first chunk (one write, one
+    /// TCP segment, one client wake-up per message instead of two).
+    private var retrieving = false
     private var idleTimer: Scheduled<Void>?
 
     private let maxBufferedInput = 16 * 1024
@@ -149,15 +160,14 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .authenticate(let user, let password):
                 authenticate(user: user, password: password, context: context)
             case .sendMessage(let deliveryID, let topLines):
-                guard let mailboxID else {
+                guard let mailboxID, let message = retrievable[deliveryID] else {
                     answered(.messageSent(false), context: context)
                     return
                 }
                 if topLines == nil { services.metrics.pop3Retrieval() }
-                var encoder = POP3MessageEncoder(topLines: topLines)
-                // The size from the login snapshot lets the last chunk end the message without one more read.
-                let size = session.maildrop?.entries.first { $0.deliveryID == deliveryID }?.size
-                sendChunk(mailboxID: mailboxID, deliveryID: deliveryID, offset: 0, size: size, encoder: &encoder, context: context)
+                retrieving = true
+                sendChunk(mailboxID: mailboxID, message: message, offset: 0,
+                          encoder: POP3MessageEncoder(topLines: topLines), context: context)
             case .commitDeletions(let ids):
                 commit(ids, context: context)
             case .releaseMaildrop:
@@ -194,10 +204,10 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private func authenticate(user: String, password: String, context: ChannelHandlerContext) {
         let services = self.services
         let client = self.client
-        let promise = context.eventLoop.makePromise(of: (AuthResult, Int64?).self)
+        let promise = context.eventLoop.makePromise(of: (AuthResult, Int64?, [RetrievableMessage]).self)
         promise.completeWithTask { await services.authenticate(username: user, password: password, client: client) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { result, mailboxID in
+        promise.futureResult.whenSuccess { result, mailboxID, messages in
             let (handler, context) = bound.value
             switch result {
             case .success:
@@ -210,6 +220,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     return
                 }
                 handler.mailboxID = mailboxID
+                handler.retrievable = Dictionary(messages.map { ($0.deliveryID, $0) }, uniquingKeysWith: { first, _ in first })
                 handler.answered(.authenticated(result), context: context)
             case .invalidCredentials, .locked:
                 let delay = services.authenticator.failureDelay(ip: client.ip, account: user)
@@ -228,45 +239,65 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
+    /// One chunk read and encoded on the read pool.
+    private struct EncodedChunk: Sendable {
+        var buffer: ByteBuffer
+        var encoder: POP3MessageEncoder
+        var done: Bool
+        var nextOffset: Int64
+    }
+
     /// Streams one chunk, then the next once the previous one is written: memory stays at one chunk.
-    private func sendChunk(mailboxID: Int64, deliveryID: Int64, offset: Int64, size: Int64?, encoder: inout POP3MessageEncoder,
+    private func sendChunk(mailboxID: Int64, message: RetrievableMessage, offset: Int64, encoder: POP3MessageEncoder,
                            context: ChannelHandlerContext) {
         let store = services.store
-        let promise = context.eventLoop.makePromise(of: [UInt8].self)
-        promise.completeWithTask {
-            try await store.readMessage(mailboxID: mailboxID, deliveryID: deliveryID, offset: offset, maxLength: Self.chunkSize)
+        let allocator = context.channel.allocator
+        let future = services.readPool.runIfActive(eventLoop: context.eventLoop) {
+            try Self.readAndEncode(store: store, mailboxID: mailboxID, message: message, offset: offset,
+                                   encoder: encoder, allocator: allocator)
         }
-        let bound = NIOLoopBound((self, context, encoder), eventLoop: context.eventLoop)
-        promise.futureResult.whenComplete { result in
-            var (handler, context, encoder) = bound.value
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        future.whenComplete { result in
+            let (handler, context) = bound.value
             guard !handler.closed else { return }
             switch result {
             case .failure(let error):
-                handler.logger.error("pop3 message read failed", metadata: ["delivery": "\(deliveryID)", "error": "\(error)"])
+                handler.logger.error("pop3 message read failed", metadata: ["delivery": "\(message.deliveryID)", "error": "\(error)"])
+                handler.retrieving = false
                 handler.answered(.messageSent(false), context: context)
-            case .success(let bytes):
-                var out: [UInt8] = []
-                out.reserveCapacity(bytes.count + bytes.count / 32 + 8)
-                let reachedEnd = bytes.isEmpty || size.map { offset + Int64(bytes.count) >= $0 } ?? false
-                let done = bytes.withUnsafeBytes { encoder.encode($0, into: &out) } || reachedEnd
-                if done { encoder.finish(into: &out) }
-                var buf = context.channel.allocator.buffer(capacity: out.count)
-                buf.writeBytes(out)
-                if done {
-                    context.write(handler.wrapOutboundOut(buf), promise: nil)
+            case .success(let chunk):
+                if chunk.done {
+                    context.write(handler.wrapOutboundOut(chunk.buffer), promise: nil)
                     handler.outputPending = true
+                    handler.retrieving = false
                     handler.answered(.messageSent(true), context: context)
                 } else {
-                    let next = NIOLoopBound((handler, context, encoder), eventLoop: context.eventLoop)
-                    context.writeAndFlush(handler.wrapOutboundOut(buf)).whenComplete { written in
-                        var (handler, context, encoder) = next.value
+                    context.writeAndFlush(handler.wrapOutboundOut(chunk.buffer)).whenComplete { written in
+                        let (handler, context) = bound.value
                         guard case .success = written, !handler.closed else { return }
-                        handler.sendChunk(mailboxID: mailboxID, deliveryID: deliveryID, offset: offset + Int64(bytes.count),
-                                          size: size, encoder: &encoder, context: context)
+                        handler.sendChunk(mailboxID: mailboxID, message: message, offset: chunk.nextOffset,
+                                          encoder: chunk.encoder, context: context)
                     }
                 }
             }
         }
+    }
+
+    /// Runs on the read pool: one blocking ranged read, dot-stuffing, and the terminating line when the
+    /// chunk reaches the snapshot size (or the store has nothing more, or a TOP limit is reached).
+    private static func readAndEncode(store: any MailStore, mailboxID: Int64, message: RetrievableMessage, offset: Int64,
+                                      encoder: POP3MessageEncoder, allocator: ByteBufferAllocator) throws -> EncodedChunk {
+        var encoder = encoder
+        let bytes = try store.readMessageBlocking(mailboxID: mailboxID, message: message, offset: offset, maxLength: chunkSize)
+        let nextOffset = offset + Int64(bytes.count)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + bytes.count / 32 + 8)
+        let reachedEnd = bytes.isEmpty || nextOffset >= message.size
+        let done = bytes.withUnsafeBytes { encoder.encode($0, into: &out) } || reachedEnd
+        if done { encoder.finish(into: &out) }
+        var buffer = allocator.buffer(capacity: out.count)
+        buffer.writeBytes(out)
+        return EncodedChunk(buffer: buffer, encoder: encoder, done: done, nextOffset: nextOffset)
     }
 
     private func commit(_ ids: [Int64], context: ChannelHandlerContext) {
@@ -302,7 +333,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     private func flushIfNeeded(context: ChannelHandlerContext) {
-        if outputPending && !closed {
+        if outputPending && !closed && !retrieving {
             outputPending = false
             context.flush()
         }

@@ -20,6 +20,12 @@ public struct POP3ServerContext: Sendable {
     public var logger: Logger
     /// Counters (connections, logins, retrievals); no-op unless injected.
     public var metrics: ServerMetrics = .disabled()
+    /// Where RETR/TOP run their blocking store reads (one hand-off per chunk); nil: the authenticator's
+    /// pool (shared with the password hashing). A dedicated pool keeps retrievals from waiting behind logins.
+    public var readThreadPool: NIOThreadPool?
+
+    /// The pool message reads run on.
+    var readPool: NIOThreadPool { readThreadPool ?? authenticator.threadPool }
 
     public init(configuration: POP3ServerConfiguration, store: any MailStore, locks: MaildropLocks = MaildropLocks(),
                 authenticator: Authenticator, idleTimeout: TimeAmount = .minutes(10),
@@ -34,24 +40,26 @@ public struct POP3ServerContext: Sendable {
         self.logger = logger
     }
 
-    /// Checks the credentials and, on success, takes the maildrop lock and lists the messages.
-    func authenticate(username: String, password: String, client: ClientInfo) async -> (AuthResult, mailboxID: Int64?) {
+    /// Checks the credentials and, on success, takes the maildrop lock and lists the messages (with their
+    /// body keys, kept by the handler for `MessageRetrieval.readMessageBlocking`).
+    func authenticate(username: String, password: String, client: ClientInfo) async
+        -> (AuthResult, mailboxID: Int64?, messages: [RetrievableMessage]) {
         let mailbox: MailboxInfo
         switch await authenticator.verify(username: username, password: password) {
         case .success(let m): mailbox = m
-        case .invalidCredentials: return (.invalidCredentials, nil)
-        case .locked: return (.locked, nil)
-        case .temporaryFailure: return (.temporaryFailure, nil)
+        case .invalidCredentials: return (.invalidCredentials, nil, [])
+        case .locked: return (.locked, nil, [])
+        case .temporaryFailure: return (.temporaryFailure, nil, [])
         }
-        guard locks.acquire(mailbox.id) else { return (.inUse, nil) }
+        guard locks.acquire(mailbox.id) else { return (.inUse, nil, []) }
         do {
-            let messages = try await store.messages(mailboxID: mailbox.id)
+            let messages = try await store.retrievableMessages(mailboxID: mailbox.id)
             let maildrop = messages.map { MaildropEntry(deliveryID: $0.deliveryID, size: $0.size) }
-            return (.success(mailboxID: mailbox.id, maildrop: maildrop), mailbox.id)
+            return (.success(mailboxID: mailbox.id, maildrop: maildrop), mailbox.id, messages)
         } catch {
             locks.release(mailbox.id)
             logger.error("pop3 maildrop listing failed", metadata: ["error": "\(error)"])
-            return (.temporaryFailure, nil)
+            return (.temporaryFailure, nil, [])
         }
     }
 }

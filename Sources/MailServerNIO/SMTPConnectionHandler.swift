@@ -5,8 +5,14 @@
 /// Pipelining (RFC 2920): replies are written as actions come and flushed when the input buffer runs dry
 /// or the session waits for an answer. While an answer is outstanding no further input is parsed, and
 /// reading from the socket stops once a bounded amount is buffered (backpressure).
+///
+/// Abuse defences (relay control issue): the greeting may wait for a forward-confirmed reverse DNS
+/// lookup and for `greetingDelay`; any byte before it gets 554 5.5.0 and a close (RFC 5321 §3.1, the
+/// client must wait for the 220). Refused RCPTs are slowed down and end the session at a limit
+/// (`InvalidRecipientThrottle`). The anti-spoofing lookup of MAIL FROM runs here.
 import Logging
 import MailCore
+import MailPolicy
 import MailStore
 import NIOCore
 import NIOSSL
@@ -25,7 +31,10 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     private let services: SMTPServerContext
-    private let client: ClientInfo
+    private var client: ClientInfo
+    /// The 220 greeting has been sent (bytes before it end the session).
+    private var greeted = false
+    private var invalidRecipients: InvalidRecipientThrottle
     private var session: SMTPServerSession
     private var framer: LineFramer
     private var mode: Mode = .command
@@ -55,6 +64,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         // longer than maxCommandLineLength itself.
         self.framer = LineFramer(maxLength: max(Self.maxAuthLineLength, services.configuration.maxCommandLineLength))
         self.spool = MessageSpool(directory: services.spoolDirectory)
+        self.invalidRecipients = InvalidRecipientThrottle(settings: services.invalidRecipients)
         var logger = services.logger
         logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
         self.logger = logger
@@ -64,8 +74,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     public func channelActive(context: ChannelHandlerContext) {
         logger.debug("smtp connection opened", metadata: ["port": "\(client.port)"])
-        run(session.handle(.connected), context: context)
-        flushIfNeeded(context: context)
+        startSession(context: context)
         armIdleTimer(context: context)
         context.fireChannelActive()
     }
@@ -81,6 +90,10 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         guard !closed else { return }
+        guard greeted else {
+            refuseEarlyTalker(bytes: incoming.readableBytes, context: context)
+            return
+        }
         sessionBytes += Int64(incoming.readableBytes)
         services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
         if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
@@ -231,6 +244,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 }
             case .resolveRecipient(let query):
                 resolve(query, context: context)
+            case .checkSenderDomain(let domain):
+                checkSenderDomain(domain, context: context)
             case .receiveData:
                 mode = .data(DataDecoder(maxMessageSize: services.configuration.maxMessageSize,
                                          maxLineLength: services.configuration.maxTextLineLength))
@@ -357,9 +372,117 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         promise.futureResult.whenSuccess { decision in
             let (handler, context) = bound.value
             guard !handler.closed else { return }
-            handler.run(handler.session.handle(.recipientResolved(decision)), context: context)
-            handler.processInput(context: context)
-            handler.flushIfNeeded(context: context)
+            handler.recipientDecided(decision, query: query, context: context)
+        }
+    }
+
+    // MARK: - Abuse defences
+
+    /// Greets at once, or after the client-host lookup and `greetingDelay`, whichever ends later.
+    private func startSession(context: ChannelHandlerContext) {
+        let delay = services.greetingDelay
+        var lookup: EventLoopFuture<String?>?
+        if let verify = services.verifyClientHost, let ip = client.ip, !services.currentRelayRules.allowedClientDomains.isEmpty {
+            let promise = context.eventLoop.makePromise(of: String?.self)
+            promise.completeWithTask { await verify(ip) }
+            lookup = promise.futureResult
+        }
+        guard delay > .zero || lookup != nil else {
+            greet(context: context)
+            return
+        }
+        let deadline = NIODeadline.now() + max(delay, .zero)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        (lookup ?? context.eventLoop.makeSucceededFuture(nil)).whenSuccess { name in
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            if let name {
+                handler.client.verifiedHostName = name
+                handler.session = SMTPServerSession(configuration: handler.services.configuration, client: handler.client)
+                handler.logger[metadataKey: "host"] = "\(name)"
+                handler.logger.debug("smtp client host verified (forward-confirmed reverse DNS)")
+            }
+            let remaining = deadline - NIODeadline.now()
+            guard remaining > .zero else {
+                handler.greet(context: context)
+                return
+            }
+            context.eventLoop.scheduleTask(in: remaining) {
+                let (handler, context) = bound.value
+                handler.greet(context: context)
+            }
+        }
+    }
+
+    private func greet(context: ChannelHandlerContext) {
+        guard !closed, !greeted else { return }
+        greeted = true
+        run(session.handle(.connected), context: context)
+        flushIfNeeded(context: context)
+    }
+
+    /// RFC 5321 §3.1: the client waits for the greeting. One that talks first (a spam engine that
+    /// pipelines blindly) gets 554 5.5.0 instead of the greeting and is closed.
+    private func refuseEarlyTalker(bytes: Int, context: ChannelHandlerContext) {
+        logger.notice("smtp connection refused", metadata: ["reason": "\(ConnectionTracker.Refusal.talkedBeforeGreeting)", "bytes": "\(bytes)"])
+        services.metrics.connectionRejected(services.protocolKind, reason: .talkedBeforeGreeting)
+        greeted = true
+        buffer = nil
+        run([.send(.talkedBeforeGreeting(hostname: services.configuration.hostname)), .close], context: context)
+    }
+
+    /// Applies the RCPT decision; refused recipients go through the throttle (delay, then disconnect).
+    private func recipientDecided(_ decision: RecipientDecision, query: RecipientQuery, context: ChannelHandlerContext) {
+        let reason: String
+        switch decision {
+        case .relayDenied: reason = "relay access denied"
+        case .unknownUser: reason = "unknown user"
+        default:
+            answer(.recipientResolved(decision), context: context)
+            return
+        }
+        let recipient: String
+        switch query {
+        case .address(let a): recipient = a.description
+        case .barePostmaster: recipient = "Postmaster"
+        }
+        let verdict = invalidRecipients.recordInvalid()
+        logger.info("smtp recipient refused", metadata: ["rcpt": "<\(recipient)>", "reason": "\(reason)",
+                                                         "invalid": "\(invalidRecipients.count)"])
+        switch verdict {
+        case .answer(let delay) where delay > .zero:
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let parts = delay.components
+            context.eventLoop.scheduleTask(in: .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)) {
+                let (handler, context) = bound.value
+                guard !handler.closed else { return }
+                handler.answer(.recipientResolved(decision), context: context)
+            }
+        case .answer:
+            answer(.recipientResolved(decision), context: context)
+        case .disconnect:
+            logger.notice("smtp connection closed", metadata: ["reason": "\(ConnectionTracker.Refusal.tooManyInvalidRecipients)",
+                                                               "invalid": "\(invalidRecipients.count)"])
+            services.metrics.connectionRejected(services.protocolKind, reason: .tooManyInvalidRecipients)
+            run(session.handle(.recipientResolved(decision)), context: context)
+            run(session.handle(.invalidRecipientLimit), context: context)
+            flushIfNeeded(context: context)
+        }
+    }
+
+    private func checkSenderDomain(_ domain: String, context: ChannelHandlerContext) {
+        let services = self.services
+        let promise = context.eventLoop.makePromise(of: SenderDomainCheck.self)
+        promise.completeWithTask { await services.checkSenderDomain(domain) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { check in
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            if check == .local {
+                handler.logger.notice("smtp sender refused", metadata: [
+                    "reason": "unauthenticated client used a local sender domain", "domain": "\(domain)"])
+            }
+            handler.answer(.senderDomainChecked(check), context: context)
         }
     }
 
@@ -376,8 +499,17 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
         let message = IncomingMessage(queueID: envelope.queueID, sender: envelope.sender,
                                       localRecipients: envelope.localMailboxIDs, receivedAt: envelope.receivedAt,
-                                      traceHeaders: envelope.traceHeaders, body: body)
+                                      traceHeaders: envelope.traceHeaders, body: body,
+                                      remoteRecipients: envelope.remoteRecipients.map {
+                                          OutboundRecipient(address: $0.address.description, domain: $0.domain,
+                                                            notify: $0.notify, originalRecipient: $0.originalRecipient)
+                                      },
+                                      envelope: OutboundEnvelope(envelopeID: envelope.envelopeID, dsnReturn: envelope.dsnReturn,
+                                                                 eightBitMIME: envelope.bodyType == .eightBitMIME,
+                                                                 smtpUTF8: envelope.smtpUTF8))
         let store = services.store
+        let queued = services.outboundQueued
+        let hasRemote = !message.remoteRecipients.isEmpty
         storing = true
         let promise = context.eventLoop.makePromise(of: [Int64].self)
         let metrics = services.metrics
@@ -386,6 +518,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             let ids = try await store.deliver(message)
             let elapsed = ContinuousClock.now - started
             metrics.storeCommit(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            if hasRemote { queued() }
             return ids
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

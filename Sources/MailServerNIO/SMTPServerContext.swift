@@ -26,6 +26,22 @@ public struct SMTPServerContext: Sendable {
     public var logger: Logger
     /// Counters (connections, transactions, bytes, auth failures, store latency); no-op unless injected.
     public var metrics: ServerMetrics = .disabled()
+    /// Called after a message with non-local recipients was stored (wakes the delivery agent).
+    public var outboundQueued: @Sendable () -> Void = {}
+    /// Live relay and connection rules (config + data directory); when set, its relay rules replace
+    /// `relayRules` and its screen runs at connect (AccessControl.swift).
+    public var access: AccessControl?
+    /// Slow-down and disconnect after refused RCPTs (unknown user, relay denied).
+    public var invalidRecipients = InvalidRecipientThrottle.Settings()
+    /// Wait this long before the 220 greeting; a client that sends anything earlier gets 554 5.5.0 and
+    /// is closed. Zero: greet at once.
+    public var greetingDelay: TimeAmount = .zero
+    /// Forward-confirmed reverse DNS of a client (nil: not verified). Asked at connect, before the
+    /// greeting, when the relay rules name client domains; the result becomes `ClientInfo.verifiedHostName`.
+    public var verifyClientHost: (@Sendable (IPAddress) async -> String?)?
+
+    /// The relay rules in force now.
+    public var currentRelayRules: RelayRules { access?.relayRules ?? relayRules }
 
     public init(configuration: SMTPServerConfiguration, store: any MailStore, relayRules: RelayRules = .closed,
                 spoolDirectory: String, commandTimeout: TimeAmount = .minutes(5), dataTimeout: TimeAmount = .minutes(3),
@@ -44,6 +60,16 @@ public struct SMTPServerContext: Sendable {
         self.logger = logger
     }
 
+    /// Answers the anti-spoofing lookup of MAIL FROM (`.checkSenderDomain`).
+    public func checkSenderDomain(_ domain: String) async -> SenderDomainCheck {
+        do {
+            return try await store.isLocalDomain(domain.lowercased()) ? .local : .notLocal
+        } catch {
+            logger.error("sender domain lookup failed", metadata: ["error": "\(error)"])
+            return .temporaryFailure
+        }
+    }
+
     /// Answers RCPT: local mailbox, unknown local user, or (for other domains) the relay rules.
     public func decide(_ query: RecipientQuery, client: ClientInfo, isAuthenticated: Bool) async -> RecipientDecision {
         do {
@@ -56,9 +82,15 @@ public struct SMTPServerContext: Sendable {
             case .mailbox(let id, _): return .localMailbox(id: id)
             case .unknownUser: return .unknownUser
             case .notLocal:
-                // Relaying needs the outbound queue, which is not built yet: every non-local recipient is
-                // refused, so no mail is accepted that could not be sent. (RelayPolicy decides once it exists.)
-                return .relayDenied
+                // RFC 5321 §3.6: relay only for clients the rules allow; the sender address plays no part.
+                let relayContext = RelayContext(client: client, isAuthenticated: isAuthenticated)
+                guard let permission = RelayPolicy.permission(relayContext, rules: currentRelayRules),
+                      case .address(let address) = query else {
+                    return .relayDenied
+                }
+                logger.debug("relay permitted", metadata: ["client": "\(client.addressLiteral)",
+                                                           "recipient": "\(address)", "because": "\(permission)"])
+                return .relay(domain: IDNA.toASCII(address.domain) ?? address.domain.lowercased())
             }
         } catch {
             logger.error("recipient lookup failed", metadata: ["error": "\(error)"])

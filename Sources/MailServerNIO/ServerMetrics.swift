@@ -5,7 +5,8 @@
 ///
 /// Metric names (Prometheus style; the label sets of one name never change):
 /// - `petrel_connections_open{protocol}` gauge, `petrel_connections_total{protocol}` counter
-/// - `petrel_connections_rejected_total{protocol,reason}` (`too_many_connections`, `too_many_from_ip`)
+/// - `petrel_connections_rejected_total{protocol,reason}` (`too_many_connections`, `too_many_from_ip`,
+///   `denied`, `rate_limited`, `pregreet`, `invalid_recipients`; the last two end sessions already open)
 /// - `petrel_smtp_transactions_total{protocol,class}` (`2xx`/`4xx`/`5xx` of the final reply, or `aborted`)
 /// - `petrel_smtp_messages_accepted_total{protocol}`, `petrel_smtp_messages_rejected_total{protocol,class}`
 /// - `petrel_bytes_received_total{protocol}`
@@ -53,12 +54,7 @@ public final class ServerMetrics: Sendable {
     }
 
     public func connectionRejected(_ kind: MailProtocol, reason: ConnectionTracker.Refusal) {
-        let label: String
-        switch reason {
-        case .tooManyConnections: label = "too_many_connections"
-        case .tooManyFromIP: label = "too_many_from_ip"
-        }
-        count("petrel_connections_rejected_total", [("protocol", kind.rawValue), ("reason", label)])
+        count("petrel_connections_rejected_total", [("protocol", kind.rawValue), ("reason", reason.label)])
         updateOpen(kind) { $0.rejected += 1 }
     }
 

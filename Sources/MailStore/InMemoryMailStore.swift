@@ -1,5 +1,6 @@
 /// An in-memory `MailStore` for tests and experiments: the same rules as the SQLite backend
 /// (see MailStore.swift), nothing durable. All state sits behind one lock.
+/// The outbound queue half is in InMemoryMailStore+Queue.swift.
 ///
 /// Implements the postmaster rules of RFC 5321 §4.5.1 and the bare `<Postmaster>` of §4.1.1.3.
 import Foundation
@@ -28,6 +29,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
         var sender: String
         var receivedAt: Date
         var bytes: [UInt8]
+        var envelope: OutboundEnvelope
     }
 
     struct Delivery {
@@ -41,12 +43,17 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
         var nextMailboxID: Int64 = 1
         var nextMessageID: Int64 = 1
         var nextDeliveryID: Int64 = 1
+        var nextQueueEntryID: Int64 = 1
         var domains: [String: Domain] = [:]
         var mailboxes: [Int64: Mailbox] = [:]
         var mailboxByKey: [String: Int64] = [:]
         var messages: [Int64: Message] = [:]
         /// Delivery id → record; ids only grow.
         var deliveries: [Int64: Delivery] = [:]
+        /// Queue entry id → entry (queue id, sender, envelope and size are filled from the message on read).
+        var queue: [Int64: QueueRow] = [:]
+        /// Access lists (InMemoryMailStore+Relay.swift).
+        var accessEntries: [AccessList: [String: Date]] = [:]
 
         func checkOpen() throws {
             if closed { throw StoreError.backend("store is closed") }
@@ -75,9 +82,46 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
                 deliveries[id] = nil
                 touched.insert(d.messageID)
             }
-            guard !touched.isEmpty else { return }
-            let stillReferenced = Set(deliveries.values.map(\.messageID))
-            for id in touched where !stillReferenced.contains(id) { messages[id] = nil }
+            removeUnreferencedMessages(among: touched)
+        }
+
+        /// Removes those of `messageIDs` that neither a delivery nor a queue entry references.
+        mutating func removeUnreferencedMessages(among messageIDs: Set<Int64>) {
+            guard !messageIDs.isEmpty else { return }
+            let stillReferenced = Set(deliveries.values.map(\.messageID)).union(queue.values.map(\.messageID))
+            for id in messageIDs where !stillReferenced.contains(id) { messages[id] = nil }
+        }
+
+        /// Stores a message: body once, its deliveries and queue entries (as `MessageStore.deliver`).
+        /// Checks everything before changing anything, so a throw leaves the state untouched.
+        mutating func insert(_ message: IncomingMessage, bytes: [UInt8]) throws -> [Int64] {
+            var seen = Set<Int64>()
+            let recipients = message.localRecipients.filter { seen.insert($0).inserted }
+            let remote = QueueRules.distinctRemoteRecipients(message.remoteRecipients)
+            for id in recipients where mailboxes[id] == nil { throw StoreError.mailboxNotFound("id \(id)") }
+            guard !recipients.isEmpty || !remote.isEmpty else { return [] }
+            guard message.storedSize <= Int64(Int32.max) else {
+                throw StoreError.backend("message too large for the store (\(message.storedSize) octets)")
+            }
+            let messageID = nextMessageID
+            nextMessageID += 1
+            messages[messageID] = Message(queueID: message.queueID, sender: message.sender.description,
+                                          receivedAt: message.receivedAt, bytes: bytes, envelope: message.envelope)
+            var ids: [Int64] = []
+            for mailboxID in recipients {
+                let id = nextDeliveryID
+                nextDeliveryID += 1
+                deliveries[id] = Delivery(mailboxID: mailboxID, messageID: messageID)
+                ids.append(id)
+            }
+            for r in remote {
+                let id = nextQueueEntryID
+                nextQueueEntryID += 1
+                queue[id] = QueueRow(messageID: messageID, recipient: r, state: .active, attempts: 0,
+                                     arrivedAt: message.receivedAt, nextAttempt: message.receivedAt,
+                                     lastAttempt: nil, lastError: nil, delayNotified: false)
+            }
+            return ids
         }
 
         mutating func removeMailbox(id: Int64) {
@@ -122,7 +166,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
     }
 
     /// Every access to the state goes through `state.withLock` (NSLock: available on every platform).
-    private let state = LockedState(State())
+    let state = LockedState(State())
 
     public init() {}
 
@@ -262,6 +306,15 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
     // MARK: - MessageStore
 
     public func deliver(_ message: IncomingMessage) async throws -> [Int64] {
+        let body = try Self.storedBytes(message)
+        return try state.withLock { s in
+            try s.checkOpen()
+            return try s.insert(message, bytes: body)
+        }
+    }
+
+    /// Trace headers plus body, read whole (the spool file in chunks).
+    static func storedBytes(_ message: IncomingMessage) throws -> [UInt8] {
         var bytes = message.traceHeaders
         switch message.body {
         case .bytes(let b):
@@ -270,26 +323,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
             var reader = try SpoolFileReader(path: path, size: size)
             while let chunk = try reader.read() { bytes.append(contentsOf: chunk) }
         }
-        var seen = Set<Int64>()
-        let recipients = message.localRecipients.filter { seen.insert($0).inserted }
-        let body = bytes
-        return try state.withLock { s in
-            try s.checkOpen()
-            for id in recipients where s.mailboxes[id] == nil { throw StoreError.mailboxNotFound("id \(id)") }
-            guard !recipients.isEmpty else { return [] }
-            let messageID = s.nextMessageID
-            s.nextMessageID += 1
-            s.messages[messageID] = Message(queueID: message.queueID, sender: message.sender.description,
-                                            receivedAt: message.receivedAt, bytes: body)
-            var ids: [Int64] = []
-            for mailboxID in recipients {
-                let id = s.nextDeliveryID
-                s.nextDeliveryID += 1
-                s.deliveries[id] = Delivery(mailboxID: mailboxID, messageID: messageID)
-                ids.append(id)
-            }
-            return ids
-        }
+        return bytes
     }
 
     public func messages(mailboxID: Int64) async throws -> [MailboxMessage] {
@@ -315,7 +349,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
             guard offset >= 0 else { throw StoreError.backend("negative read offset") }
             let count = Int64(m.bytes.count)
             guard maxLength > 0, offset < count else { return [] }
-            let end = min(count, offset + Int64(maxLength))
+            let end = offset + min(count - offset, Int64(maxLength))
             return Array(m.bytes[Int(offset)..<Int(end)])
         }
     }
@@ -332,8 +366,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
             for id in doomed {
                 if let d = s.deliveries.removeValue(forKey: id) { touched.insert(d.messageID) }
             }
-            let stillReferenced = Set(s.deliveries.values.map(\.messageID))
-            for id in touched where !stillReferenced.contains(id) { s.messages[id] = nil }
+            s.removeUnreferencedMessages(among: touched)
         }
     }
 

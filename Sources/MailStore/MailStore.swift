@@ -1,3 +1,7 @@
+/// The storage protocols every backend implements: `UserDirectory` (domains, mailboxes, the postmaster
+/// rules of RFC 5321 §4.5.1), `MessageStore` (durable local delivery, POP3 access) and, in Queue.swift,
+/// `QueueStore` (the outbound queue) and, in RelayDirectory.swift, `RelayDirectory` (relay and connection
+/// access lists) and, in MessageRetrieval.swift, `MessageRetrieval` (fast POP3 reads), combined as `MailStore`.
 import MailCore
 
 /// Domains and mailboxes: what the admin CLI manages and what SMTP/POP3 look up.
@@ -39,10 +43,14 @@ public protocol UserDirectory: Sendable {
 
 /// Messages: stored once, with one delivery record per recipient mailbox.
 public protocol MessageStore: Sendable {
-    /// Makes the message durable: the body once, one delivery record per distinct local recipient,
-    /// all in one transaction that is on stable storage (fsync'd) before this returns.
+    /// Makes the message durable: the body once, one delivery record per distinct local recipient and
+    /// one outbound queue entry per distinct remote recipient (case-insensitive on the address; state
+    /// active, no attempts, due at `receivedAt`, see Queue.swift), all in one transaction that is on
+    /// stable storage (fsync'd) before this returns.
     /// Concurrent calls share commits (group commit). Nothing is visible if it throws.
-    /// Returns the delivery record ids, in the order of `message.localRecipients` (duplicates removed).
+    /// A message without any recipient stores nothing.
+    /// Returns the delivery record ids, in the order of `message.localRecipients` (duplicates removed);
+    /// empty when every recipient is remote.
     func deliver(_ message: IncomingMessage) async throws -> [Int64]
 
     /// The messages of a mailbox, oldest first, from the index (bodies are not read).
@@ -51,12 +59,12 @@ public protocol MessageStore: Sendable {
     /// The delivery must belong to `mailboxID` (`.messageNotFound` otherwise).
     func readMessage(mailboxID: Int64, deliveryID: Int64, offset: Int64, maxLength: Int) async throws -> [UInt8]
     /// Removes these deliveries from the mailbox in one atomic transaction, and any message body
-    /// no delivery references any more. Ids that are already gone are ignored.
+    /// neither a delivery nor a queue entry references any more. Ids that are already gone are ignored.
     func deleteMessages(mailboxID: Int64, deliveryIDs: [Int64]) async throws
 }
 
 /// A complete backend: SQLite (the embedded default), in-memory (tests), PostgreSQL (later).
-public protocol MailStore: UserDirectory, MessageStore {
+public protocol MailStore: UserDirectory, MessageStore, MessageRetrieval, QueueStore, RelayDirectory {
     /// Flushes and closes. Further calls fail.
     func close() async throws
 }

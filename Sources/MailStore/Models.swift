@@ -85,15 +85,23 @@ public struct IncomingMessage: Sendable {
     public var traceHeaders: [UInt8]
     /// The message as received (CRLF line endings, dot-unstuffed).
     public var body: MessageBody
+    /// Non-local recipients: one queue entry each (see Queue.swift), in the same transaction.
+    /// Duplicates (same address, case-insensitive) are queued once.
+    public var remoteRecipients: [OutboundRecipient]
+    /// DSN and transport properties for the queue entries.
+    public var envelope: OutboundEnvelope
 
     public init(queueID: String, sender: MailPath, localRecipients: [Int64], receivedAt: Date,
-                traceHeaders: [UInt8], body: MessageBody) {
+                traceHeaders: [UInt8], body: MessageBody, remoteRecipients: [OutboundRecipient] = [],
+                envelope: OutboundEnvelope = OutboundEnvelope()) {
         self.queueID = queueID
         self.sender = sender
         self.localRecipients = localRecipients
         self.receivedAt = receivedAt
         self.traceHeaders = traceHeaders
         self.body = body
+        self.remoteRecipients = remoteRecipients
+        self.envelope = envelope
     }
 
     /// Octets stored: trace headers plus body.

@@ -1,6 +1,6 @@
 /// Helpers every MailStore backend shares: name normalisation (so all backends accept and reject
-/// the same domain names and keys), the byte ordering used for sorting, and chunked reading of
-/// spooled `.file` message bodies.
+/// the same domain names and keys), the byte ordering used for sorting, chunked reading of
+/// spooled `.file` message bodies, and the outbound queue rules both backends share.
 ///
 /// Domain names follow RFC 5321 §4.1.2 `Domain` (with RFC 6531 U-labels), lower-cased.
 /// `postmaster` is matched case-insensitively (RFC 5321 §4.5.1).
@@ -67,5 +67,30 @@ public struct SpoolFileReader: ~Copyable {
         guard let data, !data.isEmpty else { throw StoreError.backend("spool file shorter than its declared size") }
         remaining -= Int64(data.count)
         return Array(data)
+    }
+}
+
+/// Rules of the outbound queue every backend applies the same way (see Queue.swift).
+public enum QueueRules {
+    /// The remote recipients of a message, duplicates (same address, case-insensitive) removed,
+    /// the first occurrence kept, in order.
+    public static func distinctRemoteRecipients(_ recipients: [OutboundRecipient]) -> [OutboundRecipient] {
+        var seen = Set<String>()
+        return recipients.filter { seen.insert($0.address.lowercased()).inserted }
+    }
+
+    /// What `queueEntries(matching:)` looks for: an entry id when `text` is a decimal number
+    /// (1*DIGIT that fits an Int64), else a queue id (compared case-sensitively).
+    public enum Selector: Hashable, Sendable {
+        case entryID(Int64)
+        case queueID(String)
+    }
+
+    /// entry-id = 1*DIGIT
+    public static func selector(_ text: String) -> Selector {
+        if !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let id = Int64(text) {
+            return .entryID(id)
+        }
+        return .queueID(text)
     }
 }

@@ -1,5 +1,6 @@
 /// The `MessageStore` half of the SQLite store: deliver (group commit, bodies streamed into a
-/// zeroblob through incremental BLOB I/O), listing, ranged reads and atomic deletion.
+/// zeroblob through incremental BLOB I/O, with the local deliveries and the outbound queue entries of
+/// the message in the same transaction), listing, ranged reads and atomic deletion.
 /// Delivery ids are AUTOINCREMENT rowids: never reused, they serve as POP3 UIDLs (RFC 1939 §7).
 import Foundation
 import GRDB
@@ -12,11 +13,14 @@ extension SQLiteMailStore {
         return try await committer.submit(message)
     }
 
-    /// Inserts one message and its deliveries (called inside a SAVEPOINT of a batch transaction).
+    /// Inserts one message, its deliveries and its queue entries (called inside a SAVEPOINT of a batch
+    /// transaction by `deliver`, or inside `completeAttempt`'s transaction for notifications).
+    /// Returns the delivery ids (local recipients, duplicates removed, in order).
     static func insert(_ message: IncomingMessage, into db: Database) throws -> [Int64] {
         var seen = Set<Int64>()
         let recipients = message.localRecipients.filter { seen.insert($0).inserted }
-        guard !recipients.isEmpty else { return [] }
+        let remote = QueueRules.distinctRemoteRecipients(message.remoteRecipients)
+        guard !recipients.isEmpty || !remote.isEmpty else { return [] }
         let exists = try db.cachedStatement(sql: "SELECT 1 FROM mailboxes WHERE id = ?")
         for id in recipients where try Int.fetchOne(exists, arguments: [id]) == nil {
             throw StoreError.mailboxNotFound("id \(id)")
@@ -24,9 +28,12 @@ extension SQLiteMailStore {
         let size = message.storedSize
         guard size >= 0, size <= Int64(Int32.max) else { throw StoreError.backend("message too large for the store (\(size) octets)") }
         try db.cachedStatement(sql: """
-            INSERT INTO messages (queue_id, sender, received_at, size, body) VALUES (?, ?, ?, ?, zeroblob(?))
+            INSERT INTO messages (queue_id, sender, received_at, size, body, envid, ret, eight_bit_mime, smtputf8)
+            VALUES (?, ?, ?, ?, zeroblob(?), ?, ?, ?, ?)
             """).execute(arguments: [message.queueID, message.sender.description,
-                                     message.receivedAt.timeIntervalSince1970, size, size])
+                                     message.receivedAt.timeIntervalSince1970, size, size,
+                                     message.envelope.envelopeID, message.envelope.dsnReturn?.rawValue,
+                                     message.envelope.eightBitMIME, message.envelope.smtpUTF8])
         let messageID = db.lastInsertedRowID
         if size > 0 {
             let blob = try BlobIO.Handle(db, messageID: messageID, writable: true)
@@ -59,6 +66,18 @@ extension SQLiteMailStore {
         for mailboxID in recipients {
             try insertDelivery.execute(arguments: [mailboxID, messageID, created])
             ids.append(db.lastInsertedRowID)
+        }
+        if !remote.isEmpty {
+            let arrived = message.receivedAt.timeIntervalSince1970
+            let insertEntry = try db.cachedStatement(sql: """
+                INSERT INTO queue (message_id, recipient, domain, notify, orcpt, state, attempts, arrived_at,
+                                   next_attempt, last_attempt, last_error, delay_notified)
+                VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, NULL, NULL, 0)
+                """)
+            for r in remote {
+                try insertEntry.execute(arguments: [messageID, r.address, r.domain, r.notify?.description,
+                                                    r.originalRecipient, arrived, arrived])
+            }
         }
         return ids
     }
@@ -114,7 +133,7 @@ extension SQLiteMailStore {
         }
     }
 
-    /// Deletes those of `messageIDs` that no delivery references any more.
+    /// Deletes those of `messageIDs` that neither a delivery nor a queue entry references any more.
     static func deleteUnreferencedMessages(_ db: Database, among messageIDs: [Int64]) throws {
         let unique = Array(Set(messageIDs))
         for chunk in unique.chunked(500) {
@@ -122,6 +141,7 @@ extension SQLiteMailStore {
             try db.execute(sql: """
                 DELETE FROM messages WHERE id IN (\(marks))
                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id)
+                AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = messages.id)
                 """, arguments: StatementArguments(chunk))
         }
     }

@@ -50,6 +50,7 @@ import Testing
             case .localMailbox: got = "local"
             case .unknownUser: got = "unknown"
             case .relayDenied: got = "relay-denied"
+            case .relay(let domain): got = "relay:\(domain)"
             case .temporaryFailure: got = "temporary"
             }
         case .success(.rcpt):

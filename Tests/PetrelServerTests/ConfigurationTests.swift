@@ -66,7 +66,7 @@ import Testing
     }
 
     /// Keys without a default value: the example shows them commented out (it must parse to the defaults).
-    static let exampleKeysWithoutDefault: Set<String> = ["tls.certificate", "tls.private_key"]
+    static let exampleKeysWithoutDefault: Set<String> = ["tls.certificate", "tls.private_key", "delivery.badmail_dir"]
 
     /// The example file's sections in order, and each section's lines (the text before the first header is "").
     static func exampleSections() throws -> (order: [String], lines: [String: [Substring]]) {
@@ -102,7 +102,7 @@ import Testing
         }
     }
 
-    @Test func exampleFileTLSKeysParseWhenUncommented() throws {
+    @Test func exampleFileKeysWithoutDefaultParseWhenUncommented() throws {
         var text = try String(contentsOfFile: Self.exampleFilePath, encoding: .utf8)
         for dotted in Self.exampleKeysWithoutDefault {
             let key = dotted.split(separator: ".").last.map(String.init) ?? dotted
@@ -112,8 +112,10 @@ import Testing
         let config = try PetrelConfiguration.parse(text, base: .developmentDefaults(hostname: "other.test")).get()
         #expect(config.tls.certificate?.hasSuffix(".pem") == true)
         #expect(config.tls.privateKey?.hasSuffix(".pem") == true)
+        #expect(config.delivery.badmailDirectory == "/var/lib/petrel/badmail")
         var expected = PetrelConfiguration.developmentDefaults(hostname: "mail.example.com")
         expected.tls = config.tls
+        expected.delivery.badmailDirectory = config.delivery.badmailDirectory
         #expect(config == expected)
     }
 

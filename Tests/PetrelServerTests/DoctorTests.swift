@@ -58,6 +58,11 @@ import Testing
         let r = results(Self.probes(writable: false, free: 100 << 20), dns: false)
         #expect(r.contains { $0.status == .fail && $0.check == "data_dir" })
         #expect(r.contains { $0.status == .warn && $0.check == "disk" && $0.message.contains("less than 1 GiB") })
+        #expect(r.contains { $0.status == .warn && $0.check == "badmail" && $0.message.contains("less than 1 GiB") })
+        let tiny = results(Self.probes(free: 50 << 20), dns: false)
+        #expect(tiny.contains { $0.status == .warn && $0.check == "badmail" && $0.message.contains("less than its cap of 100 MiB") })
+        let roomy = results(Self.probes(free: 500 << 30), dns: false)
+        #expect(roomy.contains { $0.status == .ok && $0.check == "badmail" && $0.message.contains("/data/badmail") })
     }
 
     @Test func expiredOrSoonExpiringOrWrongNameCertificate() throws {

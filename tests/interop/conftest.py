@@ -29,6 +29,7 @@ max_recipients = {max_recipients}
 max_errors = {max_errors}
 command_timeout = {command_timeout}
 max_connections_per_ip = {max_connections_per_ip}
+{smtp_extra}
 
 [submission]
 listen = ["127.0.0.1:0"]
@@ -67,7 +68,9 @@ class PetrelServer:
         self.data_dir = Path(data_dir)
         self.settings = dict(max_message_size=10 * 1024 * 1024, max_recipients=100, max_errors=10,
                              command_timeout=300, pop3_idle_timeout=600, allow_plaintext="true",
-                             failure_delay=200, max_failures=3, max_connections_per_ip=50)
+                             failure_delay=200, max_failures=3, max_connections_per_ip=50,
+                             # extra [smtp] keys (relay control tests)
+                             smtp_extra="")
         self.settings.update(settings)
         self.config_path = self.data_dir.parent / (self.data_dir.name + ".toml")
         self.proc = None
@@ -76,7 +79,12 @@ class PetrelServer:
         self._log_lock = threading.Lock()
 
     def write_config(self):
-        self.config_path.write_text(CONFIG_TEMPLATE.format(data_dir=self.data_dir, **self.settings))
+        settings = dict(self.settings)
+        extra = settings.pop("extra_config", "")
+        if "[dns]" not in extra:
+            # Never the system's resolver: a loopback port where nothing answers (lookups fail at once).
+            extra = '\n[dns]\nnameserver = "127.0.0.1:9"\ntimeout = 1\n' + extra
+        self.config_path.write_text(CONFIG_TEMPLATE.format(data_dir=self.data_dir, **settings) + "\n" + extra)
 
     def start(self, timeout=30):
         self.write_config()

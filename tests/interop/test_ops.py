@@ -83,7 +83,8 @@ def test_status_endpoint_and_command(server):
     status, ctype, body = get(server.admin_port, "/status")
     report = json.loads(body)
     assert status == 200 and ctype == "application/json"
-    assert report["hostname"] == "mx.petrel.test" and report["queue_size"] is None
+    assert report["hostname"] == "mx.petrel.test" and report["queue_size"] == 0
+    assert report["queue"] == {"new": 0, "deferred": 0, "held": 0}
     assert {l["protocol"] for l in report["listeners"]} >= {"smtp", "submission", "submissions", "pop3", "pop3s", "admin"}
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as s:
         s.noop()
@@ -92,7 +93,7 @@ def test_status_endpoint_and_command(server):
     assert out.returncode == 0, out.stderr
     assert re.search(r"^petrel \d+\.\d+\.\d+ on mx\.petrel\.test$", out.stdout, re.M)
     assert re.search(r"^  smtp +1 / 1 / 0$", out.stdout, re.M), out.stdout
-    assert "queue: n/a" in out.stdout and "up " in out.stdout
+    assert "queue: 0 (new 0, deferred 0, held 0)" in out.stdout and "up " in out.stdout
     raw = subprocess.run([str(PETREL), "status", "--admin", f"127.0.0.1:{server.admin_port}", "--json"],
                          capture_output=True, text=True, timeout=30)
     assert json.loads(raw.stdout)["version"] == report["version"]

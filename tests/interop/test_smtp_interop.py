@@ -18,7 +18,7 @@ def test_smtplib_delivers_and_store_has_trace_headers(server):
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as s:
         code, ehlo = s.ehlo("client.remote.test")
         assert code == 250
-        for ext in (b"PIPELINING", b"SIZE", b"8BITMIME", b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"CHUNKING"):
+        for ext in (b"PIPELINING", b"SIZE", b"8BITMIME", b"DSN", b"ENHANCEDSTATUSCODES", b"SMTPUTF8", b"CHUNKING"):
             assert ext in ehlo
         refused = s.sendmail("carol@remote.test", ["alice@example.test"], BODY, mail_options=["BODY=8BITMIME"])
         assert refused == {}

@@ -111,7 +111,7 @@ struct ConfigReader {
             "data_dir": { c, v in assign(directory(v)) { c.server.dataDirectory = $0 } },
             "shutdown_deadline": { c, v in assign(integer(v, 0...3600)) { c.server.shutdownDeadline = $0 } },
         ],
-        "smtp": [
+        "smtp": ([
             "listen": { c, v in assign(listeners(v)) { c.smtp.listen = $0 } },
             "max_message_size": { c, v in assign(integer(v, 1024...2_147_483_647)) { c.smtp.maxMessageSize = $0 } },
             "max_recipients": { c, v in assign(integer(v, 1...100_000)) { c.smtp.maxRecipients = $0 } },
@@ -124,7 +124,9 @@ struct ConfigReader {
             "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.smtp.maxConnectionsPerIP = $0 } },
             "command_timeout": { c, v in assign(integer(v, 1...86400)) { c.smtp.commandTimeout = $0 } },
             "data_timeout": { c, v in assign(integer(v, 1...86400)) { c.smtp.dataTimeout = $0 } },
-        ],
+        ] as [String: Apply]).merging(accessSMTPKeys) { a, _ in a },
+        "relay": relayKeys,
+        "dns": dnsKeys,
         "submission": [
             "listen": { c, v in assign(listeners(v)) { c.submission.listen = $0 } },
             "tls_listen": { c, v in assign(listeners(v)) { c.submission.tlsListen = $0 } },
@@ -154,9 +156,10 @@ struct ConfigReader {
             "level": { c, v in assign(logLevel(v)) { c.log.level = $0 } },
             "format": { c, v in assign(logFormat(v)) { c.log.format = $0 } },
         ],
+        "delivery": deliveryKeys,
     ]
 
-    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "log", "admin"]
+    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery"]
 
     mutating func read(_ root: TOMLTable) {
         for (name, value) in root {
@@ -188,6 +191,13 @@ struct ConfigReader {
 
     /// Rules between keys, checked after each key's own validation.
     mutating func checkCrossFieldRules() {
+        // [delivery]: smarthost credentials come in pairs.
+        let delivery = config.delivery
+        if (delivery.smarthostUsername == nil) != (delivery.smarthostPassword == nil),
+           !failedKeys.contains("delivery.smarthost_username"), !failedKeys.contains("delivery.smarthost_password") {
+            let key = delivery.smarthostUsername == nil ? "delivery.smarthost_password" : "delivery.smarthost_username"
+            fail(key, "delivery.smarthost_username and delivery.smarthost_password must be set together")
+        }
         let smtp = config.smtp
         if smtp.maxSessionBytes != 0, smtp.maxSessionBytes < Int64(smtp.maxMessageSize),
            !failedKeys.contains("smtp.max_session_bytes"), !failedKeys.contains("smtp.max_message_size") {

@@ -65,6 +65,25 @@ public struct PetrelConfiguration: Sendable, Equatable {
         public var commandTimeout: Int
         /// Seconds to wait for the next chunk of message data (RFC 5321 §4.5.3.2.5/.6: 3 minutes).
         public var dataTimeout: Int
+        /// Connection control (all SMTP listeners): when non-empty, only these networks may connect.
+        /// CIDR text, normalised ("192.0.2.0/24", "2001:db8::/32"; a single address as /32 or /128).
+        public var connectionAllow: [String] = []
+        /// Networks that may never connect (554 5.7.1 at greeting time); wins over every allow list.
+        public var connectionDeny: [String] = []
+        /// New connections per client IP (IPv6: per /64) per minute on the SMTP listeners; 0 = unlimited.
+        public var maxConnectionRatePerIP: Int = 0
+        /// Refused recipients (unknown user, relay denied) answered at once in one session; each further
+        /// one waits `invalidRecipientDelay` × (count − this), at most 10 s.
+        public var invalidRecipientDelayAfter: Int = 3
+        /// At this many refused recipients the session gets 421 4.7.0 and is closed; 0 = never.
+        public var maxInvalidRecipients: Int = 8
+        /// The delay step for refused recipients, in milliseconds.
+        public var invalidRecipientDelay: Int = 1000
+        /// Seconds the port-25 listener waits before the 220 greeting; data sent earlier ends the session
+        /// with 554 5.5.0. 0 = greet at once (never applied to submission ports).
+        public var greetingDelay: Int = 0
+        /// Port 25: an unauthenticated MAIL FROM with a local domain gets 550 5.7.1.
+        public var rejectUnauthenticatedLocalSender: Bool = false
 
         public init(
             listen: [Listener], maxMessageSize: Int, maxRecipients: Int, maxMessagesPerConnection: Int,
@@ -149,6 +168,35 @@ public struct PetrelConfiguration: Sendable, Equatable {
         }
     }
 
+    /// `[relay]`: who may send to non-local domains (RFC 5321 §3.6). Closed by default except for
+    /// authenticated clients. The data directory holds more entries (`petrel relay …`), merged at run time.
+    public struct Relay: Sendable, Equatable {
+        /// Clients that authenticated with SMTP AUTH may relay.
+        public var allowAuthenticated: Bool
+        /// Client networks (CIDR text, normalised) that may relay without authentication.
+        public var allowNetworks: [String]
+        /// Client host domains (lower case) that may relay; the client's name must be verified by
+        /// forward-confirmed reverse DNS. A domain covers its subdomains.
+        public var allowClientDomains: [String]
+        public init(allowAuthenticated: Bool = true, allowNetworks: [String] = [], allowClientDomains: [String] = []) {
+            self.allowAuthenticated = allowAuthenticated
+            self.allowNetworks = allowNetworks
+            self.allowClientDomains = allowClientDomains
+        }
+    }
+
+    /// `[dns]`: the one recursive nameserver Petrel asks (client verification, MX look-ups).
+    public struct DNS: Sendable, Equatable {
+        /// IP address and port; nil = the first `nameserver` of /etc/resolv.conf, else 127.0.0.1:53.
+        public var nameserver: Listener?
+        /// Seconds a question may take before it counts as a temporary failure.
+        public var timeout: Int
+        public init(nameserver: Listener? = nil, timeout: Int = 5) {
+            self.nameserver = nameserver
+            self.timeout = timeout
+        }
+    }
+
     /// `[log]`: what is logged and how it is written to standard error.
     public struct Log: Sendable, Equatable {
         /// `text`: one `key=value` line per event; `json`: one JSON object per line.
@@ -180,6 +228,11 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public var tls: TLS
     public var auth: Auth
     public var admin: Admin
+    /// `[delivery]`: see Configuration+Delivery.swift.
+    public var delivery = Delivery()
+    /// `[relay]` and `[dns]`: relay control (ConfigAccess.swift).
+    public var relay = Relay()
+    public var dns = DNS()
 
     public init(server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth(),
                 admin: Admin = Admin()) {

@@ -1,7 +1,8 @@
 /// What `GET /status` returns and `petrel status` prints: version, uptime, listeners, connections per
-/// protocol, queue size (not available until the outbound queue exists: `null`).
+/// protocol, the outbound queue (as of the delivery agent's last scan; `null` before the first one).
 import Foundation
 import MailServerNIO
+import MailStore
 
 /// The running server's version (also `petrel --version`).
 public enum PetrelBuild {
@@ -26,16 +27,25 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var listeners: [ListenerInfo]
     /// Keyed by protocol (smtp, submission, submissions, pop3, pop3s); every listening protocol appears.
     public var connections: [String: Connections]
-    /// Messages waiting in the outbound queue: nil ("n/a") until the queue exists.
+    public struct Queue: Codable, Sendable, Equatable {
+        /// Never tried yet.
+        public var new: Int
+        /// Tried and waiting for a retry.
+        public var deferred: Int
+        public var held: Int
+    }
+
+    /// Recipients waiting in the outbound queue (all states): nil before the agent's first scan.
     public var queueSize: Int?
+    public var queue: Queue?
 
     enum CodingKeys: String, CodingKey {
-        case version, hostname, listeners, connections
+        case version, hostname, listeners, connections, queue
         case startedAt = "started_at", uptimeSeconds = "uptime_seconds", queueSize = "queue_size"
     }
 
     public init(version: String, hostname: String, startedAt: Date, now: Date, listeners: [ListenerInfo],
-                connections: [String: Connections], queueSize: Int? = nil) {
+                connections: [String: Connections], queueSize: Int? = nil, queue: Queue? = nil) {
         self.version = version
         self.hostname = hostname
         self.startedAt = ISO8601DateFormatter().string(from: startedAt)
@@ -43,11 +53,12 @@ public struct StatusReport: Codable, Sendable, Equatable {
         self.listeners = listeners
         self.connections = connections
         self.queueSize = queueSize
+        self.queue = queue
     }
 
     /// The report of a running server's listeners and counters.
     static func make(hostname: String, startedAt: Date, listeners: [BoundListener], admin: ListenAddress?,
-                     metrics: ServerMetrics) -> StatusReport {
+                     metrics: ServerMetrics, queue: QueueSummary?) -> StatusReport {
         var infos = listeners.map { ListenerInfo(protocol: $0.kind.rawValue, address: "\($0.localAddress)") }
         if let admin { infos.append(ListenerInfo(protocol: "admin", address: "\(admin)")) }
         var connections: [String: Connections] = [:]
@@ -56,7 +67,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
             connections[kind.rawValue] = Connections(open: c.open, total: c.total, rejected: c.rejected)
         }
         return StatusReport(version: PetrelBuild.version, hostname: hostname, startedAt: startedAt, now: Date(),
-                            listeners: infos, connections: connections)
+                            listeners: infos, connections: connections, queueSize: queue?.total,
+                            queue: queue.map { Queue(new: $0.new, deferred: $0.deferred, held: $0.held) })
     }
 
     /// Like the synthesized encoding, but `queue_size` is written as `null` rather than left out.
@@ -69,6 +81,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         try c.encode(listeners, forKey: .listeners)
         try c.encode(connections, forKey: .connections)
         if let queueSize { try c.encode(queueSize, forKey: .queueSize) } else { try c.encodeNil(forKey: .queueSize) }
+        if let queue { try c.encode(queue, forKey: .queue) } else { try c.encodeNil(forKey: .queue) }
     }
 
     public func jsonString() -> String {
@@ -87,7 +100,11 @@ public struct StatusReport: Codable, Sendable, Equatable {
             guard let c = connections[key] else { continue }
             lines.append("  \(key.padding(toLength: 12, withPad: " ", startingAt: 0)) \(c.open) / \(c.total) / \(c.rejected)")
         }
-        lines.append("queue: \(queueSize.map(String.init) ?? "n/a (no outbound queue yet)")")
+        if let queue {
+            lines.append("queue: \(queue.new + queue.deferred + queue.held) (new \(queue.new), deferred \(queue.deferred), held \(queue.held))")
+        } else {
+            lines.append("queue: \(queueSize.map(String.init) ?? "n/a (not scanned yet)")")
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -43,7 +43,32 @@ public struct Doctor: Sendable {
     }
 
     public func run() -> [DoctorResult] {
-        dataDirectory() + tls() + ports() + dns()
+        dataDirectory() + badmail() + tls() + ports() + dns()
+    }
+
+    /// The Badmail directory (or the nearest existing folder above it, before its first use): free space,
+    /// and whether its cap fits in it.
+    func badmail() -> [DoctorResult] {
+        let path = configuration.delivery.badmailPath(dataDirectory: configuration.server.dataDirectory)
+        var probe = path
+        while probes.freeBytes(probe) == nil, probe != "/", !probe.isEmpty {
+            let parent = (probe as NSString).deletingLastPathComponent
+            probe = parent.isEmpty ? "/" : parent
+            if parent == probe && parent != "/" { break }
+        }
+        guard let free = probes.freeBytes(probe) else {
+            return [.init(.warn, "badmail", "cannot measure free space for \(path)")]
+        }
+        let cap = configuration.delivery.badmailMaxBytes
+        let gib = String(format: "%.1f GiB", Double(free) / Double(1 << 30))
+        let mib = cap / (1 << 20)
+        if free < cap {
+            return [.init(.warn, "badmail", "only \(gib) free for \(path), less than its cap of \(mib) MiB (delivery.badmail_max_size)")]
+        }
+        if free < Self.minimumFreeBytes {
+            return [.init(.warn, "badmail", "only \(gib) free for \(path) (less than 1 GiB)")]
+        }
+        return [.init(.ok, "badmail", "\(gib) free for \(path) (cap \(mib) MiB)")]
     }
 
     func dataDirectory() -> [DoctorResult] {

@@ -2,6 +2,8 @@
 ///
 /// Applied live: `log.level` (every logger follows `LogLevelControl.shared`), `server.shutdown_deadline`
 /// (read when the stop begins) and the TLS certificate and key *contents* (re-read from the same paths).
+/// The data directory's relay and connection lists (`petrel relay`, `petrel access`) are not configuration:
+/// the server re-reads them every 2 s by itself.
 /// Everything else — listen addresses, `data_dir`, `hostname`, limits, timeouts, auth settings, the TLS file
 /// paths, `log.format`, `[admin]` — is baked into the listeners and sessions at start: a change is reported
 /// in the log as "<key> changed; restart to apply" and the running value stays.
@@ -39,6 +41,19 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("smtp.max_connections_per_ip", { "\($0.smtp.maxConnectionsPerIP)" }),
         ("smtp.command_timeout", { "\($0.smtp.commandTimeout)" }),
         ("smtp.data_timeout", { "\($0.smtp.dataTimeout)" }),
+        ("smtp.connection_allow", { "\($0.smtp.connectionAllow)" }),
+        ("smtp.connection_deny", { "\($0.smtp.connectionDeny)" }),
+        ("smtp.max_connection_rate_per_ip", { "\($0.smtp.maxConnectionRatePerIP)" }),
+        ("smtp.invalid_recipient_delay_after", { "\($0.smtp.invalidRecipientDelayAfter)" }),
+        ("smtp.max_invalid_recipients", { "\($0.smtp.maxInvalidRecipients)" }),
+        ("smtp.invalid_recipient_delay", { "\($0.smtp.invalidRecipientDelay)" }),
+        ("smtp.greeting_delay", { "\($0.smtp.greetingDelay)" }),
+        ("smtp.reject_unauthenticated_local_sender", { "\($0.smtp.rejectUnauthenticatedLocalSender)" }),
+        ("relay.allow_authenticated", { "\($0.relay.allowAuthenticated)" }),
+        ("relay.allow_networks", { "\($0.relay.allowNetworks)" }),
+        ("relay.allow_client_domains", { "\($0.relay.allowClientDomains)" }),
+        ("dns.nameserver", { $0.dns.nameserver.map { "\($0)" } ?? "" }),
+        ("dns.timeout", { "\($0.dns.timeout)" }),
         ("submission.listen", { "\($0.submission.listen)" }),
         ("submission.tls_listen", { "\($0.submission.tlsListen)" }),
         ("submission.require_sender_match", { "\($0.submission.requireSenderMatch)" }),
@@ -55,6 +70,28 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("auth.max_failure_delay", { "\($0.auth.maxFailureDelay)" }),
         ("log.format", { $0.log.format.rawValue }),
         ("admin.listen", { $0.admin.listen.map { "\($0)" } ?? "" }),
+        ("delivery.retry_intervals", { "\($0.delivery.retryIntervals)" }),
+        ("delivery.expire", { "\($0.delivery.expire)" }),
+        ("delivery.delay_warning", { "\($0.delivery.delayWarning)" }),
+        ("delivery.max_connections", { "\($0.delivery.maxConnections)" }),
+        ("delivery.max_connections_per_domain", { "\($0.delivery.maxConnectionsPerDomain)" }),
+        ("delivery.remote_port", { "\($0.delivery.remotePort)" }),
+        ("delivery.tls", { $0.delivery.tls.rawValue }),
+        ("delivery.hop_limit", { "\($0.delivery.hopLimit)" }),
+        ("delivery.bounce_copy_to", { $0.delivery.bounceCopyTo ?? "" }),
+        ("delivery.max_returned_size", { "\($0.delivery.maxReturnedSize)" }),
+        ("delivery.badmail_dir", { $0.delivery.badmailDirectory ?? "" }),
+        ("delivery.badmail_max_size", { "\($0.delivery.badmailMaxBytes)" }),
+        ("delivery.poll_interval", { "\($0.delivery.pollInterval)" }),
+        ("delivery.connect_timeout", { "\($0.delivery.connectTimeout)" }),
+        ("delivery.command_timeout", { "\($0.delivery.commandTimeout)" }),
+        ("delivery.data_timeout", { "\($0.delivery.dataTimeout)" }),
+        ("delivery.smarthost", { $0.delivery.smarthost.map { "\($0.host):\($0.port)" } ?? "" }),
+        ("delivery.smarthost_username", { $0.delivery.smarthostUsername ?? "" }),
+        ("delivery.smarthost_password", { $0.delivery.smarthostPassword ?? "" }),
+        ("delivery.smarthost_tls", { $0.delivery.smarthostTLS.rawValue }),
+        ("delivery.smarthost_tls_verify", { "\($0.delivery.smarthostTLSVerify)" }),
+        ("delivery.routes", { $0.delivery.routes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.host):\($0.value.port)" }.joined(separator: ",") }),
     ]
 
     /// Logs the outcome: one notice per applied key, one warning per key that needs a restart.

@@ -4,10 +4,12 @@
 import Foundation
 import Logging
 import MailCore
+import MailDelivery
 import MailPolicy
 import MailServerNIO
 import MailStore
 import MailStoreSQLite
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import POP3Core
@@ -26,10 +28,18 @@ public final class MailServer: Sendable {
     let logger: Logger
     /// Metrics, the admin endpoint and the start time (see ServerOperations.swift).
     public let operations: ServerOperations
+    /// The outbound delivery agent (MailServer+Delivery.swift) and the task that runs it.
+    public let deliveryAgent: DeliveryAgent
+    let deliveryTask: Task<Void, Never>
+    /// Live relay/connection rules and the task that re-reads them (MailServer+Access.swift).
+    public let access: AccessControl
+    let accessRefresh: Task<Void, Never>
 
     private init(configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
                  smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
-                 group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger, operations: ServerOperations) {
+                 group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger, operations: ServerOperations,
+                 access: AccessControl, accessRefresh: Task<Void, Never>, deliveryAgent: DeliveryAgent,
+                 deliveryTask: Task<Void, Never>) {
         self.configuration = configuration
         self.store = store
         self.listeners = listeners
@@ -40,6 +50,10 @@ public final class MailServer: Sendable {
         self.threadPool = threadPool
         self.logger = logger
         self.operations = operations
+        self.access = access
+        self.accessRefresh = accessRefresh
+        self.deliveryAgent = deliveryAgent
+        self.deliveryTask = deliveryTask
     }
 
     /// Opens the embedded SQLite store in the configured data directory.
@@ -68,6 +82,17 @@ public final class MailServer: Sendable {
         let threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         threadPool.start()
 
+        let agent: DeliveryAgent
+        do {
+            agent = try makeDeliveryAgent(configuration: configuration, store: store, resolver: makeResolver(configuration),
+                                          group: group, metricsFactory: PrometheusMetricsFactory(registry: operations.registry),
+                                          logger: Logger(label: "petrel.delivery"))
+        } catch {
+            try? await threadPool.shutdownGracefully()
+            try? await group.shutdownGracefully()
+            throw ServerStartError(message: "invalid [delivery] settings: \(error)")
+        }
+
         let auth = configuration.auth
         let throttle = AuthThrottle(settings: .init(baseDelay: Double(auth.failureDelay) / 1000,
                                                     maxDelay: Double(auth.maxFailureDelay) / 1000))
@@ -86,6 +111,17 @@ public final class MailServer: Sendable {
         smtpConfig.maxAuthFailures = auth.maxFailures
         smtpConfig.requireSenderMatch = configuration.submission.requireSenderMatch
 
+        // Relay control: configured + data-directory rules, re-read every 2 s; FCrDNS for client domains.
+        let (relayRules, connectionRules) = configuredAccess(configuration, logger: logger)
+        let access = AccessControl(relay: relayRules, connections: connectionRules, store: store,
+                                   maxConnectionRatePerIP: smtp.maxConnectionRatePerIP)
+        await access.refresh()
+        let accessRefresh = access.startRefreshing()
+        let verifyClientHost = makeClientHostVerifier(resolver: makeResolver(configuration),
+                                                      timeout: .seconds(configuration.dns.timeout), logger: logger)
+        var mxConfig = smtpConfig
+        mxConfig.rejectUnauthenticatedLocalSender = smtp.rejectUnauthenticatedLocalSender
+
         let smtpConnections = ConnectionTracker(limits: .init(maxConnections: smtp.maxConnections,
                                                               maxConnectionsPerIP: smtp.maxConnectionsPerIP))
         func smtpContext(_ config: SMTPServerConfiguration) -> SMTPServerContext {
@@ -95,6 +131,15 @@ public final class MailServer: Sendable {
                 maxSessionBytes: smtp.maxSessionBytes, connections: smtpConnections, authenticator: authenticator,
                 tls: tls, logger: Logger(label: "petrel.smtp"))
             context.metrics = operations.metrics
+            context.outboundQueued = { agent.wake() }
+            context.access = access
+            context.invalidRecipients = .init(delayAfter: smtp.invalidRecipientDelayAfter, disconnectAt: smtp.maxInvalidRecipients,
+                                              delay: .milliseconds(smtp.invalidRecipientDelay))
+            if !config.isSubmission && !config.implicitTLS {
+                // Port 25 only: the greeting delay and the client-host check (submission needs AUTH anyway).
+                context.greetingDelay = .seconds(Int64(smtp.greetingDelay))
+                context.verifyClientHost = verifyClientHost
+            }
             return context
         }
         var submissionConfig = smtpConfig
@@ -127,7 +172,7 @@ public final class MailServer: Sendable {
         do {
             func address(_ l: PetrelConfiguration.Listener) -> ListenAddress { ListenAddress(host: l.host, port: l.port) }
             for l in smtp.listen {
-                bound.append(try await Listeners.bindSMTP(address(l), kind: .smtp, context: smtpContext(smtpConfig), group: group))
+                bound.append(try await Listeners.bindSMTP(address(l), kind: .smtp, context: smtpContext(mxConfig), group: group))
             }
             for l in configuration.submission.listen {
                 bound.append(try await Listeners.bindSMTP(address(l), kind: .submission, context: smtpContext(submissionConfig), group: group))
@@ -142,10 +187,12 @@ public final class MailServer: Sendable {
                 bound.append(try await Listeners.bindPOP3(address(l), kind: .pop3s, context: pop3Context(pop3sConfig), group: group))
             }
             if let admin = configuration.admin.listen {
-                try await operations.bindAdmin(address(admin), hostname: configuration.server.hostname, listeners: bound, group: group)
+                try await operations.bindAdmin(address(admin), hostname: configuration.server.hostname, listeners: bound,
+                                               queue: agent.snapshot, group: group)
             }
         } catch {
             for b in bound { try? await b.channel.close() }
+            accessRefresh.cancel()
             await operations.closeAdmin()
             try? await threadPool.shutdownGracefully()
             try? await group.shutdownGracefully()
@@ -157,9 +204,11 @@ public final class MailServer: Sendable {
         if let admin = operations.adminAddress {
             logger.info("listening", metadata: ["protocol": "admin", "address": "\(admin)"])
         }
+        let deliveryTask = Task { await agent.run() }
         return MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
                           pop3Connections: pop3Connections, group: group, threadPool: threadPool, logger: logger,
-                          operations: operations)
+                          operations: operations, access: access, accessRefresh: accessRefresh, deliveryAgent: agent,
+                          deliveryTask: deliveryTask)
     }
 
     public func port(_ kind: MailProtocol) -> Int? { listeners.first { $0.kind == kind }?.port }
@@ -179,6 +228,7 @@ public final class MailServer: Sendable {
     public func shutdown(deadline: Duration = .seconds(30)) async {
         logger.info("shutting down", metadata: ["open_smtp": "\(smtpConnections.openCount)", "open_pop3": "\(pop3Connections.openCount)"])
         for l in listeners { try? await l.channel.close() }
+        accessRefresh.cancel()
         await operations.closeAdmin()
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: deadline)
@@ -192,6 +242,16 @@ public final class MailServer: Sendable {
         let left = smtpConnections.openChannels + pop3Connections.openChannels
         if !left.isEmpty { logger.warning("closing connections still open at the deadline", metadata: ["count": "\(left.count)"]) }
         for channel in left { try? await channel.close() }
+        // Deliveries in progress are cancelled; entries without a recorded result stay queued for the next
+        // start (at-least-once). Wait a little for them to finish cleanly, never longer than 5 seconds.
+        deliveryTask.cancel()
+        let agentStopped = NIOLockedValueBox(false)
+        let deliveryTask = self.deliveryTask
+        Task { await deliveryTask.value; agentStopped.withLockedValue { $0 = true } }
+        let agentDeadline = clock.now.advanced(by: .seconds(5))
+        while !agentStopped.withLockedValue({ $0 }), clock.now < agentDeadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
         try? await store.close()
         try? await threadPool.shutdownGracefully()
         try? await group.shutdownGracefully()

@@ -2,6 +2,7 @@
 /// HTTP endpoint (`/metrics`, `/status`) and the start time. Each server has its own registry, so several
 /// servers in one process (tests) never mix their numbers.
 import Foundation
+import MailDelivery
 import MailServerNIO
 import NIOConcurrencyHelpers
 import NIOCore
@@ -24,7 +25,8 @@ public final class ServerOperations: Sendable {
     public var adminAddress: ListenAddress? { admin.withLockedValue { $0?.localAddress } }
 
     /// Binds the admin endpoint; `/status` reports `listeners` and the connection counts.
-    func bindAdmin(_ address: ListenAddress, hostname: String, listeners: [BoundListener], group: any EventLoopGroup) async throws {
+    func bindAdmin(_ address: ListenAddress, hostname: String, listeners: [BoundListener], queue: QueueSnapshot,
+                   group: any EventLoopGroup) async throws {
         let registry = self.registry
         let metrics = self.metrics
         let startedAt = self.startedAt
@@ -33,7 +35,7 @@ public final class ServerOperations: Sendable {
             metrics: { registry.emitToString() },
             status: {
                 StatusReport.make(hostname: hostname, startedAt: startedAt, listeners: listeners,
-                                  admin: adminBox.withLockedValue { $0?.localAddress }, metrics: metrics)
+                                  admin: adminBox.withLockedValue { $0?.localAddress }, metrics: metrics, queue: queue.summary)
             })
         let bound = try await AdminServer.bind(address, routes: routes, group: group)
         admin.withLockedValue { $0 = bound }

@@ -1,6 +1,7 @@
 /// MAIL FROM (RFC 5321 §4.1.1.2) with the ESMTP parameters Petrel supports:
 /// SIZE (RFC 1870 §6), BODY=7BIT|8BITMIME (RFC 6152 §2), SMTPUTF8 (RFC 6531 §3.4),
-/// AUTH= (RFC 4954 §5: accepted and ignored — Petrel does not relay the submitter identity).
+/// AUTH= (RFC 4954 §5: accepted and ignored — Petrel does not relay the submitter identity),
+/// RET= and ENVID= (RFC 3461 §4.3, §4.4: kept for the delivery status notifications of this message).
 import MailCore
 
 /// The message body type declared with MAIL BODY= (RFC 6152).
@@ -13,6 +14,10 @@ public struct MailCommand: Hashable, Sendable {
     /// BODY=; nil when not given (7BIT is then implied).
     public var body: BodyType?
     public var smtpUTF8: Bool
+    /// RET= (RFC 3461 §4.3).
+    public var dsnReturn: DSNReturn?
+    /// ENVID= decoded from xtext (RFC 3461 §4.4).
+    public var envelopeID: String?
     /// All parameters as sent, for the "no ESMTP parameters after HELO" rule and logging.
     public var parameters: [ESMTPParameter]
 
@@ -68,6 +73,21 @@ extension SMTPCommandParser {
                 guard !sawAuth else { return .failure(.duplicateParameter("AUTH")) }
                 guard parameter.value != nil else { return .failure(.badParameterValue("AUTH")) }
                 sawAuth = true
+            case "RET":
+                // ret-value = "FULL" / "HDRS"
+                guard command.dsnReturn == nil else { return .failure(.duplicateParameter("RET")) }
+                guard let value = parameter.value, let ret = DSNReturn(rawValue: value.uppercased()) else {
+                    return .failure(.badParameterValue("RET"))
+                }
+                command.dsnReturn = ret
+            case "ENVID":
+                // envid-value = xtext, at most 100 characters (RFC 3461 §4.4)
+                guard command.envelopeID == nil else { return .failure(.duplicateParameter("ENVID")) }
+                guard let value = parameter.value, value.utf8.count <= 100, let decoded = XText.decode(value),
+                      decoded.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+                    return .failure(.badParameterValue("ENVID"))
+                }
+                command.envelopeID = decoded
             case "SMTPUTF8":
                 guard !command.smtpUTF8 else { return .failure(.duplicateParameter("SMTPUTF8")) }
                 guard parameter.value == nil else { return .failure(.badParameterValue("SMTPUTF8")) }

@@ -1,5 +1,6 @@
 /// RCPT TO (RFC 5321 §4.1.1.3), including the special `<Postmaster>` recipient without a domain.
-/// No RCPT parameters are supported yet (each is answered 555 5.5.4).
+/// RCPT parameters: NOTIFY= and ORCPT= of the DSN extension (RFC 3461 §4.1, §4.2); any other is
+/// answered 555 5.5.4.
 import MailCore
 
 /// What the session asks the adapter to resolve for one RCPT.
@@ -12,9 +13,17 @@ public enum RecipientQuery: Hashable, Sendable {
 public struct RcptCommand: Hashable, Sendable {
     public var recipient: RecipientQuery
     public var parameters: [ESMTPParameter]
-    public init(recipient: RecipientQuery, parameters: [ESMTPParameter] = []) {
+    /// NOTIFY= (RFC 3461 §4.1); nil when not given.
+    public var notify: DSNNotify?
+    /// ORCPT= decoded (RFC 3461 §4.2): `addr-type ";" address`, e.g. `rfc822;a@b.example`.
+    public var originalRecipient: String?
+
+    public init(recipient: RecipientQuery, parameters: [ESMTPParameter] = [], notify: DSNNotify? = nil,
+                originalRecipient: String? = nil) {
         self.recipient = recipient
         self.parameters = parameters
+        self.notify = notify
+        self.originalRecipient = originalRecipient
     }
 }
 
@@ -46,8 +55,38 @@ extension SMTPCommandParser {
         case .failure(let reply):
             return .failure(reply)
         case .success(let parameters):
-            if let first = parameters.first { return .failure(.unsupportedParameter(first.keyword)) }
-            return .success(.rcpt(RcptCommand(recipient: recipient)))
+            var command = RcptCommand(recipient: recipient, parameters: parameters)
+            for parameter in parameters {
+                switch parameter.keyword {
+                case "NOTIFY":
+                    guard command.notify == nil else { return .failure(.duplicateParameter("NOTIFY")) }
+                    guard let value = parameter.value, let notify = DSNNotify(parameter: value) else {
+                        return .failure(.badParameterValue("NOTIFY"))
+                    }
+                    command.notify = notify
+                case "ORCPT":
+                    guard command.originalRecipient == nil else { return .failure(.duplicateParameter("ORCPT")) }
+                    guard let value = parameter.value, let orcpt = parseOriginalRecipient(value) else {
+                        return .failure(.badParameterValue("ORCPT"))
+                    }
+                    command.originalRecipient = orcpt
+                default:
+                    return .failure(.unsupportedParameter(parameter.keyword))
+                }
+            }
+            return .success(.rcpt(command))
         }
+    }
+
+    /// orcpt-parameter = "ORCPT=" original-recipient-address
+    /// original-recipient-address = addr-type ";" xtext   (RFC 3461 §4.2; addr-type is an atom)
+    /// At most 500 characters. Returns `addr-type;decoded-address`, or nil when malformed.
+    static func parseOriginalRecipient(_ value: String) -> String? {
+        guard value.utf8.count <= 500, let semicolon = value.firstIndex(of: ";") else { return nil }
+        let type = value[value.startIndex..<semicolon]
+        guard !type.isEmpty, type.utf8.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") }),
+              let address = XText.decode(String(value[value.index(after: semicolon)...])), !address.isEmpty,
+              address.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else { return nil }
+        return "\(type);\(address)"
     }
 }

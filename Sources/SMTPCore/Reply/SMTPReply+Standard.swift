@@ -12,13 +12,13 @@ extension SMTPReply {
 
     /// The EHLO reply with the extensions Petrel supports (RFC 5321 §4.1.1.1; keywords from RFC 2920
     /// PIPELINING, RFC 1870 SIZE, RFC 3207 STARTTLS, RFC 4954 AUTH, RFC 6152 8BITMIME, RFC 2034
-    /// ENHANCEDSTATUSCODES, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING).
+    /// ENHANCEDSTATUSCODES, RFC 3461 DSN, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING).
     /// `startTLS`/`auth` add `STARTTLS` / `AUTH PLAIN LOGIN` after SIZE (where Postfix puts them).
     public static func ehlo(hostname: String, maxMessageSize: Int, startTLS: Bool = false, auth: Bool = false) -> SMTPReply {
         var lines = [hostname, "PIPELINING", "SIZE \(maxMessageSize)"]
         if startTLS { lines.append("STARTTLS") }
         if auth { lines.append("AUTH \(SASLMechanism.advertised)") }
-        lines += ["8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "HELP"]
+        lines += ["8BITMIME", "DSN", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "HELP"]
         return SMTPReply(.ok, nil, lines: lines)
     }
 

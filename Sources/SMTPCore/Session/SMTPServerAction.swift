@@ -5,6 +5,8 @@ import MailCore
 
 public enum SMTPServerAction: Sendable {
     case send(SMTPReply)
+    /// Is this sender domain local? (Only with `rejectUnauthenticatedLocalSender`.) Answer with `.senderDomainChecked`.
+    case checkSenderDomain(String)
     /// Look the recipient up; answer with `.recipientResolved`.
     case resolveRecipient(RecipientQuery)
     /// After `.send(354)`: switch to DATA mode, run a `DataDecoder`; answer with `.dataReceived`.
@@ -45,6 +47,28 @@ public struct SMTPEnvelope: Sendable {
     public var declaredSize: Int?
     /// Body octets received (DATA after unstuffing, or the sum of BDAT chunks), without trace headers.
     public var bodySize: Int64
+    /// From `.relay` decisions, in order, without duplicates: to be queued for outbound delivery.
+    public var remoteRecipients: [RemoteRecipient] = []
+    /// MAIL ENVID= (RFC 3461 §4.4), decoded.
+    public var envelopeID: String?
+    /// MAIL RET= (RFC 3461 §4.3).
+    public var dsnReturn: DSNReturn?
+}
+
+/// A recipient accepted for relaying, with its DSN parameters (RFC 3461 §4.1, §4.2).
+public struct RemoteRecipient: Hashable, Sendable {
+    public var address: EmailAddress
+    /// Routing domain from the `.relay` decision.
+    public var domain: String
+    public var notify: DSNNotify?
+    public var originalRecipient: String?
+
+    public init(address: EmailAddress, domain: String, notify: DSNNotify? = nil, originalRecipient: String? = nil) {
+        self.address = address
+        self.domain = domain
+        self.notify = notify
+        self.originalRecipient = originalRecipient
+    }
 }
 
 public struct SMTPTransactionSummary: Sendable {

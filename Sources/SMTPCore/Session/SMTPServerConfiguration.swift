@@ -32,6 +32,9 @@ public struct SMTPServerConfiguration: Sendable {
     public var requireSenderMatch: Bool
     /// Failed AUTH attempts (535) per connection before 421 4.7.0 and close. Default 3.
     public var maxAuthFailures: Int
+    /// Port 25 anti-spoofing: an unauthenticated MAIL FROM whose domain is local gets 550 5.7.1
+    /// (checked with `.checkSenderDomain`; never on submission ports, never for `<>`). Default false.
+    public var rejectUnauthenticatedLocalSender: Bool = false
     /// Clock for the Received header date.
     public var now: @Sendable () -> Date
     /// Queue id generator.

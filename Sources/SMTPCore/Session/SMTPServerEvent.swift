@@ -11,6 +11,10 @@ public enum SMTPServerEvent: Sendable {
     case lineTooLong
     /// A command line ended with a bare LF instead of CRLF (RFC 5321 §2.3.8) -> 500 5.5.2, not executed.
     case bareLineFeed
+    /// Answer to `.checkSenderDomain`.
+    case senderDomainChecked(SenderDomainCheck)
+    /// The adapter counted too many invalid recipients (`InvalidRecipientThrottle`) -> 421 4.7.0 and close.
+    case invalidRecipientLimit
     /// Answer to `.resolveRecipient`.
     case recipientResolved(RecipientDecision)
     /// Answer to `.receiveData`.
@@ -36,6 +40,9 @@ public enum SMTPServerEvent: Sendable {
 public enum RecipientDecision: Hashable, Sendable {
     /// 250 2.1.5
     case localMailbox(id: Int64)
+    /// 250 2.1.5: a non-local recipient the client may relay to; queued for outbound delivery.
+    /// `domain` is the routing domain (lower case, A-label form).
+    case relay(domain: String)
     /// 554 5.7.1 <addr>: Relay access denied
     case relayDenied
     /// 550 5.1.1 <addr>: Recipient address rejected: User unknown in local recipient table

@@ -80,7 +80,8 @@ extension SMTPServerSession {
             queueID: queueID, sender: current.mail.reversePath, recipients: current.recipients,
             localMailboxIDs: current.mailboxIDs, traceHeaders: trace, receivedAt: now,
             bodyType: current.mail.body ?? .sevenBit, smtpUTF8: current.mail.smtpUTF8,
-            declaredSize: current.mail.size, bodySize: size)
+            declaredSize: current.mail.size, bodySize: size, remoteRecipients: current.remoteRecipients,
+            envelopeID: current.mail.envelopeID, dsnReturn: current.mail.dsnReturn)
         pending = .store(queueID: queueID, size: size)
         return [.storeMessage(envelope)]
     }

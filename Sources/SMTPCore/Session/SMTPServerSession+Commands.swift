@@ -85,6 +85,10 @@ extension SMTPServerSession {
         guard hello.extended || mail.parameters.isEmpty else { return reject(.parametersAfterHELO) }
         if let size = mail.size, size > configuration.maxMessageSize { return reject(.sizeExceedsLimit) }
         if let address = mail.reversePath.address, !address.isASCII, !mail.smtpUTF8 { return reject(.nonASCIISender) }
+        if let domain = senderDomainToCheck(mail) {   // anti-spoofing: SMTPServerSession+Abuse.swift
+            pending = .senderDomain(mail)
+            return [.checkSenderDomain(domain)]
+        }
         transaction = Transaction(mail: mail)
         return [.send(.senderOK)]
     }
@@ -99,13 +103,14 @@ extension SMTPServerSession {
         // 452 is not counted as an error: pipelining clients overshoot the limit legitimately
         // (Postfix `smtpd_recipient_overshoot_limit`).
         guard current.recipients.count < configuration.maxRecipients else { return [.send(.tooManyRecipients)] }
-        pending = .recipient(rcpt.recipient)
+        pending = .recipient(rcpt)
         return [.resolveRecipient(rcpt.recipient)]
     }
 
     /// The adapter's answer for one RCPT. Duplicates are accepted but kept once.
-    mutating func recipientResolved(_ query: RecipientQuery, _ decision: RecipientDecision) -> [SMTPServerAction] {
+    mutating func recipientResolved(_ rcpt: RcptCommand, _ decision: RecipientDecision) -> [SMTPServerAction] {
         guard var current = transaction else { return [] }
+        let query = rcpt.recipient
         let display: String
         let address: EmailAddress
         switch query {
@@ -120,6 +125,14 @@ extension SMTPServerSession {
         case .localMailbox(let id):
             if current.recipientKeys.insert(address.lookupKey).inserted { current.recipients.append(address) }
             if !current.mailboxIDs.contains(id) { current.mailboxIDs.append(id) }
+            transaction = current
+            return [.send(.recipientOK)]
+        case .relay(let domain):
+            if current.recipientKeys.insert(address.lookupKey).inserted {
+                current.recipients.append(address)
+                current.remoteRecipients.append(RemoteRecipient(address: address, domain: domain, notify: rcpt.notify,
+                                                                originalRecipient: rcpt.originalRecipient))
+            }
             transaction = current
             return [.send(.recipientOK)]
         case .relayDenied:

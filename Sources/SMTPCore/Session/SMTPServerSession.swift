@@ -5,7 +5,8 @@
 /// A value that turns events into actions: no sockets, no clock, no storage. The adapter feeds
 /// `.line` events while `isAwaitingAnswer` is false and answers every request action with its event.
 /// Command handlers live in `SMTPServerSession+Commands.swift`, body/store handling in
-/// `SMTPServerSession+Body.swift`, STARTTLS and AUTH in `SMTPServerSession+Security.swift`.
+/// `SMTPServerSession+Body.swift`, STARTTLS and AUTH in `SMTPServerSession+Security.swift`, the abuse
+/// defences (local-sender check, invalid-recipient close) in `SMTPServerSession+Abuse.swift`.
 import Foundation
 import MailCore
 
@@ -20,6 +21,7 @@ public struct SMTPServerSession: Sendable {
         var recipients: [EmailAddress] = []
         var recipientKeys: Set<String> = []
         var mailboxIDs: [Int64] = []
+        var remoteRecipients: [RemoteRecipient] = []
         /// A BDAT chunk was accepted: DATA and RCPT are no longer allowed.
         var usedBDAT = false
         /// The adapter holds (part of) a body for this transaction.
@@ -28,7 +30,9 @@ public struct SMTPServerSession: Sendable {
     }
 
     enum Pending: Sendable {
-        case recipient(RecipientQuery)
+        case recipient(RcptCommand)
+        /// `.checkSenderDomain` was emitted for this MAIL; waiting for `.senderDomainChecked`.
+        case senderDomain(MailCommand)
         case data
         /// `rejection` non-nil: the chunk is being discarded and this reply follows it.
         case chunk(size: Int, last: Bool, rejection: SMTPReply?, endsTransaction: Bool)
@@ -126,6 +130,12 @@ public struct SMTPServerSession: Sendable {
             guard case .authentication? = pending else { return [] }
             pending = nil
             return authenticated(outcome)
+        case .senderDomainChecked(let check):
+            guard case .senderDomain(let mail)? = pending else { return [] }
+            pending = nil
+            return senderDomainChecked(mail, check)
+        case .invalidRecipientLimit:
+            return closeWith(.tooManyInvalidRecipients(hostname: configuration.hostname))
         case .recipientResolved(let decision):
             guard case .recipient(let query)? = pending else { return [] }
             pending = nil

@@ -25,6 +25,19 @@ private func mail(_ path: MailPath, size: Int? = nil, body: BodyType? = nil, utf
                       parameters: params.map { ESMTPParameter(keyword: $0.0, value: $0.1) }))
 }
 
+private func dsnMail(ret: DSNReturn?, envid: String?, _ params: [(String, String?)]) -> SMTPCommand {
+    var command = MailCommand(reversePath: .mailbox(addr("a@b.test")),
+                              parameters: params.map { ESMTPParameter(keyword: $0.0, value: $0.1) })
+    command.dsnReturn = ret
+    command.envelopeID = envid
+    return .mail(command)
+}
+
+private func dsnRcpt(notify: DSNNotify?, orcpt: String?, _ params: [(String, String?)]) -> RcptCommand {
+    RcptCommand(recipient: .address(addr("bob@example.test")),
+                parameters: params.map { ESMTPParameter(keyword: $0.0, value: $0.1) }, notify: notify, originalRecipient: orcpt)
+}
+
 @Suite struct SMTPCommandParserTests {
     static let cases: [(String, ParseExpectation)] = [
         // EHLO / HELO
@@ -71,7 +84,16 @@ private func mail(_ path: MailPath, size: Int? = nil, body: BodyType? = nil, utf
         ("MAIL FROM:<a@b.test> BODY=BINARYMIME", .fail(501, "5.5.4")),
         ("MAIL FROM:<a@b.test> SMTPUTF8=yes", .fail(501, "5.5.4")),
         ("MAIL FROM:<a@b.test> =x", .fail(501, "5.5.4")),
-        ("MAIL FROM:<a@b.test> RET=HDRS", .fail(555, "5.5.4")),
+        ("MAIL FROM:<a@b.test> X-FOO=1", .fail(555, "5.5.4")),
+        // DSN (RFC 3461 §4.3, §4.4)
+        ("MAIL FROM:<a@b.test> RET=HDRS", .ok(dsnMail(ret: .headers, envid: nil, [("RET", "HDRS")]))),
+        ("MAIL FROM:<a@b.test> ret=full ENVID=QQ314159", .ok(dsnMail(ret: .full, envid: "QQ314159", [("RET", "full"), ("ENVID", "QQ314159")]))),
+        ("MAIL FROM:<a@b.test> ENVID=a+2Bb+3Dc", .ok(dsnMail(ret: nil, envid: "a+b=c", [("ENVID", "a+2Bb+3Dc")]))),
+        ("MAIL FROM:<a@b.test> RET=BODY", .fail(501, "5.5.4")),
+        ("MAIL FROM:<a@b.test> RET=FULL RET=HDRS", .fail(501, "5.5.4")),
+        ("MAIL FROM:<a@b.test> ENVID=a+2", .fail(501, "5.5.4")),
+        ("MAIL FROM:<a@b.test> ENVID=a+0Ab", .fail(501, "5.5.4")),
+        ("MAIL FROM:<a@b.test> ENVID=\(String(repeating: "x", count: 101))", .fail(501, "5.5.4")),
         // AUTH= (RFC 4954 §5) is accepted and ignored
         ("MAIL FROM:<a@b.test> AUTH=<>", .ok(mail(.mailbox(addr("a@b.test")), [("AUTH", "<>")]))),
         ("MAIL FROM:<a@b.test> AUTH=a+2Bb@c.test SIZE=5", .ok(mail(.mailbox(addr("a@b.test")), size: 5, [("AUTH", "a+2Bb@c.test"), ("SIZE", "5")]))),
@@ -90,7 +112,19 @@ private func mail(_ path: MailPath, size: Int? = nil, body: BodyType? = nil, utf
         ("RCPT TO:<bob@example..test>", .fail(501, "5.1.3")),
         ("RCPT FROM:<bob@example.test>", .fail(501, "5.5.4")),
         ("RCPT", .fail(501, "5.5.4")),
-        ("RCPT TO:<bob@example.test> NOTIFY=NEVER", .fail(555, "5.5.4")),
+        // DSN (RFC 3461 §4.1, §4.2)
+        ("RCPT TO:<bob@example.test> NOTIFY=NEVER", .ok(.rcpt(dsnRcpt(notify: .never, orcpt: nil, [("NOTIFY", "NEVER")])))),
+        ("RCPT TO:<bob@example.test> NOTIFY=success,DELAY", .ok(.rcpt(dsnRcpt(notify: [.success, .delay], orcpt: nil, [("NOTIFY", "success,DELAY")])))),
+        ("RCPT TO:<bob@example.test> NOTIFY=FAILURE ORCPT=rfc822;Bob+40example.test",
+         .ok(.rcpt(dsnRcpt(notify: .failure, orcpt: "rfc822;Bob@example.test", [("NOTIFY", "FAILURE"), ("ORCPT", "rfc822;Bob+40example.test")])))),
+        ("RCPT TO:<bob@example.test> NOTIFY=NEVER,FAILURE", .fail(501, "5.5.4")),
+        ("RCPT TO:<bob@example.test> NOTIFY=FAILURE,FAILURE", .fail(501, "5.5.4")),
+        ("RCPT TO:<bob@example.test> NOTIFY=SOMETIMES", .fail(501, "5.5.4")),
+        ("RCPT TO:<bob@example.test> NOTIFY=DELAY NOTIFY=DELAY", .fail(501, "5.5.4")),
+        ("RCPT TO:<bob@example.test> ORCPT=bob@example.test", .fail(501, "5.5.4")),
+        ("RCPT TO:<bob@example.test> ORCPT=;bob@example.test", .fail(501, "5.5.4")),
+        ("RCPT TO:<bob@example.test> ORCPT=rfc822;", .fail(501, "5.5.4")),
+        ("RCPT TO:<bob@example.test> SIZE=1", .fail(555, "5.5.4")),
         ("RCPT TO:<Postmaster> X=1", .fail(555, "5.5.4")),
         // DATA / BDAT
         ("DATA", .ok(.data)),

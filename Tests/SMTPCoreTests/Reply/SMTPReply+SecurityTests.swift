@@ -8,7 +8,7 @@ import Testing
     @Test func ehloWithStartTLSAndAuth() {
         #expect(text(.ehlo(hostname: "mx.example.test", maxMessageSize: 1000, startTLS: true, auth: true)) ==
             "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n"
-            + "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 HELP\r\n")
+            + "250-8BITMIME\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 HELP\r\n")
     }
 
     /// RFC 4954 §4: `continue-req = "334" SP [base64] CRLF` — the space stays for an empty challenge.

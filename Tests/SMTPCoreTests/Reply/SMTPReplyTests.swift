@@ -20,7 +20,7 @@ import Testing
 
     @Test func ehloAdvertisesExtensions() {
         #expect(text(.ehlo(hostname: "mx.example.test", maxMessageSize: 1000)) ==
-            "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
+            "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n"
             + "250-SMTPUTF8\r\n250-CHUNKING\r\n250 HELP\r\n")
     }
 

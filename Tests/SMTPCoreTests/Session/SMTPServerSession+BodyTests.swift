@@ -74,6 +74,7 @@ import Testing
             S: 250-PIPELINING
             S: 250-SIZE 50
             S: 250-8BITMIME
+            S: 250-DSN
             S: 250-ENHANCEDSTATUSCODES
             S: 250-SMTPUTF8
             S: 250-CHUNKING

@@ -12,7 +12,7 @@ import Testing
         var lines = ["S: 250-mx.example.test", "S: 250-PIPELINING", "S: 250-SIZE 52428800"]
         if startTLS { lines.append("S: 250-STARTTLS") }
         if auth { lines.append("S: 250-AUTH PLAIN LOGIN") }
-        lines += ["S: 250-8BITMIME", "S: 250-ENHANCEDSTATUSCODES", "S: 250-SMTPUTF8", "S: 250-CHUNKING", "S: 250 HELP"]
+        lines += ["S: 250-8BITMIME", "S: 250-DSN", "S: 250-ENHANCEDSTATUSCODES", "S: 250-SMTPUTF8", "S: 250-CHUNKING", "S: 250 HELP"]
         return lines.joined(separator: "\n")
     }
 

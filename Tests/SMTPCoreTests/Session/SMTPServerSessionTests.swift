@@ -108,6 +108,7 @@ import Testing
             S: 250-PIPELINING
             S: 250-SIZE*
             S: 250-8BITMIME
+            S: 250-DSN
             S: 250-ENHANCEDSTATUSCODES
             S: 250-SMTPUTF8
             S: 250-CHUNKING
@@ -193,6 +194,7 @@ import Testing
             S: 250-PIPELINING
             S: 250-SIZE*
             S: 250-8BITMIME
+            S: 250-DSN
             S: 250-ENHANCEDSTATUSCODES
             S: 250-SMTPUTF8
             S: 250-CHUNKING
@@ -246,6 +248,7 @@ import Testing
             S: 250-PIPELINING
             S: 250-SIZE 1000
             S: 250-8BITMIME
+            S: 250-DSN
             S: 250-ENHANCEDSTATUSCODES
             S: 250-SMTPUTF8
             S: 250-CHUNKING

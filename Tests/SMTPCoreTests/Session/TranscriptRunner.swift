@@ -24,6 +24,8 @@ struct TranscriptRunner {
     var session: SMTPServerSession
     /// Keyed by the address as printed (lower case), or "postmaster" for the bare Postmaster.
     var decisions: [String: RecipientDecision] = [:]
+    /// Sender domains `.checkSenderDomain` reports as local (anti-spoofing tests).
+    var localSenderDomains: Set<String> = []
     var dataOutcomes: [BodyOutcome] = []
     var chunkOutcomes: [BodyOutcome] = []
     var storeOutcomes: [StoreOutcome] = []
@@ -67,6 +69,10 @@ struct TranscriptRunner {
                     stream.append("A: resolve \(key)")
                     #expect(session.isAwaitingAnswer)
                     queue.append(.recipientResolved(decisions[key] ?? .unknownUser))
+                case .checkSenderDomain(let domain):
+                    stream.append("A: checkSender \(domain)")
+                    #expect(session.isAwaitingAnswer)
+                    queue.append(.senderDomainChecked(localSenderDomains.contains(domain.lowercased()) ? .local : .notLocal))
                 case .receiveData:
                     stream.append("A: receiveData")
                     queue.append(.dataReceived(dataOutcomes.isEmpty ? .complete(octets: 100) : dataOutcomes.removeFirst()))
@@ -160,6 +166,7 @@ let ehloReply = """
     S: 250-PIPELINING
     S: 250-SIZE 52428800
     S: 250-8BITMIME
+    S: 250-DSN
     S: 250-ENHANCEDSTATUSCODES
     S: 250-SMTPUTF8
     S: 250-CHUNKING

@@ -1,0 +1,177 @@
+/// Recording an attempt: the queue decision (QueueAttempt), RFC 3464 reports to the senders (stored
+/// in the same transaction as the queue updates), the optional copy of failure reports to an
+/// administrator, and the Badmail directory for reports nobody can receive.
+import Foundation
+import Logging
+import MailCore
+import MailQueue
+import MailStore
+
+extension DeliveryAgent {
+    /// Applies the outcomes of one message's entries.
+    func complete(_ entries: [QueueEntry], outcomes: [Int64: RecipientOutcome], peer: String?) async {
+        let now = clock()
+        let decision = QueueAttempt.decide(entries: entries, outcomes: outcomes, now: now, schedule: configuration.schedule)
+        // Badmail first: the message must still be in the store to be copied.
+        for item in decision.badmail {
+            await storeBadmail(entry: item.entry, reason: item.reason)
+        }
+        var notifications: [IncomingMessage] = []
+        var reportLog: [(String, PendingReport)] = []
+        for report in decision.reports {
+            if let message = await makeReport(report, now: now) {
+                notifications.append(message)
+                reportLog.append((message.queueID, report))
+            }
+        }
+        do {
+            try await store.completeAttempt(decision.updates, notifications: notifications)
+        } catch {
+            // Nothing was recorded: the entries stay due and are tried again (at least once).
+            logger.error("recording delivery results failed", metadata: [
+                "id": "\(entries.first?.queueID ?? "?")", "error": "\(error)"])
+            return
+        }
+        for item in decision.log {
+            metrics.attempt(result: item.result)
+            var metadata: Logger.Metadata = [
+                "id": "\(item.entry.queueID)", "to": "<\(item.entry.recipient.address)>", "result": "\(item.result)",
+                "attempts": "\(item.entry.attempts + 1)",
+                "delay": "\(Int(now.timeIntervalSince(item.entry.arrivedAt)))s",
+            ]
+            if let relay = peer ?? item.remoteMTA { metadata["relay"] = "\(relay)" }
+            if !item.detail.isEmpty { metadata["reply"] = "\(item.detail)" }
+            if item.result == "deferred" {
+                logger.notice("delivery deferred", metadata: metadata)
+            } else if item.result == "delivered" {
+                logger.info("delivered", metadata: metadata)
+            } else {
+                logger.warning("delivery failed", metadata: metadata)
+            }
+        }
+        for (reportID, report) in reportLog {
+            metrics.reportQueued(kind: "\(report.kind)")
+            logger.info("report queued", metadata: [
+                "id": "\(reportID)", "for": "\(report.entry.queueID)", "kind": "\(report.kind)",
+                "to": "\(report.entry.sender)", "recipients": "\(report.recipients.count)"])
+        }
+    }
+
+    /// Builds the report message, addressed to the original sender (and the bounce copy address for
+    /// failures). Returns nil when nobody can receive it (it then goes to Badmail).
+    func makeReport(_ report: PendingReport, now: Date) async -> IncomingMessage? {
+        let entry = report.entry
+        let original: [UInt8]
+        do {
+            let want = Int(min(entry.size, Int64(max(configuration.maxReturnedSize + 1, 64 * 1024))))
+            original = try await readPrefix(messageID: entry.messageID, length: want)
+        } catch {
+            logger.error("cannot read the original for a report", metadata: ["id": "\(entry.queueID)", "error": "\(error)"])
+            return nil
+        }
+        let dsn = DeliveryReport(reportingMTA: configuration.hostname, originalSender: entry.sender,
+                                 envelopeID: entry.envelope.envelopeID, arrivalDate: entry.arrivedAt, queueID: entry.queueID,
+                                 recipients: report.recipients, dsnReturn: entry.envelope.dsnReturn,
+                                 smtpUTF8: entry.envelope.smtpUTF8, returnSizeLimit: configuration.maxReturnedSize)
+        let queueID = QueueID.generate(date: now)
+        let rendered = dsn.render(original: original, originalSize: entry.size, date: now, uniqueID: queueID)
+
+        var addresses: [String] = []
+        let sender = entry.sender.trimmingCharacters(in: CharacterSet(charactersIn: "<> "))
+        if !sender.isEmpty { addresses.append(sender) }
+        if report.kind == .failure, let copy = configuration.bounceCopyTo { addresses.append(copy) }
+        var local: [Int64] = []
+        var remote: [OutboundRecipient] = []
+        var undeliverable: [String] = []
+        for text in addresses {
+            guard let address = EmailAddress(text) else { undeliverable.append("<\(text)>: not a valid address"); continue }
+            do {
+                switch try await store.resolveRecipient(address) {
+                case .mailbox(let id, _):
+                    if !local.contains(id) { local.append(id) }
+                case .unknownUser:
+                    undeliverable.append("<\(text)>: no such mailbox here")
+                case .notLocal:
+                    // RFC 3461 §6.2: a DSN is sent with NOTIFY=NEVER.
+                    remote.append(OutboundRecipient(address: address.description, domain: address.domain.lowercased(),
+                                                    notify: .never))
+                }
+            } catch {
+                undeliverable.append("<\(text)>: lookup failed: \(error)")
+            }
+        }
+        if local.isEmpty && remote.isEmpty {
+            let reason = "report about \(entry.queueID) could not be addressed: \(undeliverable.joined(separator: "; "))"
+            await storeBadmail(queueID: queueID, reason: reason, sender: "<>", recipients: addresses,
+                               arrivedAt: now, message: rendered.bytes)
+            return nil
+        }
+        if !undeliverable.isEmpty {
+            logger.warning("report recipient skipped", metadata: ["id": "\(queueID)", "reason": "\(undeliverable.joined(separator: "; "))"])
+        }
+        return IncomingMessage(queueID: queueID, sender: .null, localRecipients: local, receivedAt: now,
+                               traceHeaders: Array("Return-Path: <>\r\n".utf8), body: .bytes(rendered.bytes),
+                               remoteRecipients: remote,
+                               envelope: OutboundEnvelope(eightBitMIME: rendered.needs8BitMIME, smtpUTF8: rendered.needsSMTPUTF8))
+    }
+
+    /// Reads the first `length` octets of a queued message.
+    func readPrefix(messageID: Int64, length: Int) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(length)
+        while bytes.count < length {
+            let chunk = try await store.readQueuedMessage(messageID: messageID, offset: Int64(bytes.count),
+                                                          maxLength: min(64 * 1024, length - bytes.count))
+            if chunk.isEmpty { break }
+            bytes += chunk
+        }
+        return bytes
+    }
+
+    /// A report that failed for good: its message goes to the Badmail directory.
+    func storeBadmail(entry: QueueEntry, reason: String) async {
+        guard let badmail = configuration.badmail else {
+            logger.error("undeliverable report dropped (no badmail directory)", metadata: ["id": "\(entry.queueID)", "reason": "\(reason)"])
+            return
+        }
+        let store = self.store
+        let messageID = entry.messageID
+        do {
+            let result = try await badmail.store(queueID: entry.queueID, reason: reason, sender: entry.sender,
+                                                 recipients: [entry.recipient.address], arrivedAt: entry.arrivedAt,
+                                                 messageSize: entry.size, now: clock()) { offset, maxLength in
+                try await store.readQueuedMessage(messageID: messageID, offset: offset, maxLength: maxLength)
+            }
+            logBadmail(result, queueID: entry.queueID, reason: reason, badmail: badmail)
+        } catch {
+            logger.error("badmail write failed", metadata: ["id": "\(entry.queueID)", "error": "\(error)"])
+        }
+    }
+
+    func storeBadmail(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date,
+                      message: [UInt8]) async {
+        guard let badmail = configuration.badmail else {
+            logger.error("undeliverable report dropped (no badmail directory)", metadata: ["id": "\(queueID)", "reason": "\(reason)"])
+            return
+        }
+        do {
+            let result = try badmail.store(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
+                                           arrivedAt: arrivedAt, message: message, now: clock())
+            logBadmail(result, queueID: queueID, reason: reason, badmail: badmail)
+        } catch {
+            logger.error("badmail write failed", metadata: ["id": "\(queueID)", "error": "\(error)"])
+        }
+    }
+
+    private func logBadmail(_ result: BadmailDirectory.StoreResult, queueID: String, reason: String, badmail: BadmailDirectory) {
+        switch result {
+        case .stored(let name, let truncated, let pruned):
+            metrics.badmailStored(totalBytes: try? badmail.totalSize())
+            logger.warning("stored in badmail", metadata: [
+                "id": "\(queueID)", "file": "\(name)", "reason": "\(reason)", "truncated": "\(truncated)",
+                "pruned": "\(pruned.count)"])
+        case .notStored(let why):
+            logger.warning("not stored in badmail", metadata: ["id": "\(queueID)", "reason": "\(reason)", "why": "\(why)"])
+        }
+    }
+}

@@ -1,0 +1,155 @@
+/// The NIO side of one client connection: frames and parses server replies (`SMTPReplyParser`), switches
+/// to TLS synchronously when the 220 to STARTTLS arrives (RFC 3207 §4.2: plaintext octets after it are
+/// dropped, never read as replies), and passes everything on as `SMTPClientChannelEvent`s in order.
+import CPetrelTLS
+import MailCore
+import NIOCore
+import NIOSSL
+import NIOTLS
+import SMTPCore
+
+enum SMTPClientChannelEvent: Sendable {
+    case reply(SMTPReply)
+    case malformed(SMTPReplyParseError)
+    case tlsEstablished(TLSInfo)
+    case tlsFailed(String)
+    case error(String)
+    case closed
+    /// A timer of the connection ran out (`generation` tells stale timers apart).
+    case timeout(generation: Int)
+}
+
+final class SMTPClientChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private var parser: SMTPReplyParser
+    private let events: AsyncStream<SMTPClientChannelEvent>.Continuation
+    private let tlsContext: NIOSSLContext?
+    private let serverHostname: String?
+    /// STARTTLS was written: the next reply decides whether TLS starts.
+    private var startTLSPending = false
+    private var tlsStarted = false
+    private var tlsDone = false
+    private var failed = false
+
+    init(parser: SMTPReplyParser, events: AsyncStream<SMTPClientChannelEvent>.Continuation, tlsContext: NIOSSLContext?,
+         serverHostname: String?) {
+        self.parser = parser
+        self.events = events
+        self.tlsContext = tlsContext
+        self.serverHostname = serverHostname
+    }
+
+    /// Called on the event loop just before "STARTTLS" is written.
+    func expectStartTLSReply() { startTLSPending = true }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        let buffer = unwrapInboundIn(data)
+        parser.feed(buffer.readableBytesView)
+        while true {
+            let reply: SMTPReply?
+            do {
+                reply = try parser.next()
+            } catch {
+                failed = true
+                events.yield(.malformed(error))
+                context.close(promise: nil)
+                return
+            }
+            guard let reply else { return }
+            if startTLSPending {
+                startTLSPending = false
+                if reply.code == .serviceReady {
+                    // Anything after the 220 in this read was sent before the handshake: drop it.
+                    parser.reset()
+                    events.yield(.reply(reply))
+                    startTLS(context: context)
+                    return
+                }
+            }
+            events.yield(.reply(reply))
+        }
+    }
+
+    private func startTLS(context: ChannelHandlerContext) {
+        guard let tlsContext else {
+            events.yield(.tlsFailed("no TLS context"))
+            context.close(promise: nil)
+            return
+        }
+        do {
+            // SNI must be a host name, never an address literal (RFC 6066 §3).
+            let sni = serverHostname.flatMap { (try? SocketAddress(ipAddress: $0, port: 0)) == nil ? $0 : nil }
+            let handler = try NIOSSLClientHandler(context: tlsContext, serverHostname: sni)
+            tlsStarted = true
+            try context.pipeline.syncOperations.addHandler(handler, position: .first)
+        } catch {
+            events.yield(.tlsFailed("\(error)"))
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
+            tlsDone = true
+            let info = (try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self))
+                .map { SMTPClientTLSInfo.info(of: $0) } ?? TLSInfo(version: "TLS", cipher: "unknown")
+            events.yield(.tlsEstablished(info))
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if tlsStarted, !tlsDone {
+            events.yield(.tlsFailed("\(error)"))
+        } else {
+            events.yield(.error("\(error)"))
+        }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        events.yield(.closed)
+        events.finish()
+        context.fireChannelInactive()
+    }
+}
+
+/// Version and cipher of a finished client handshake. swift-nio-ssl does not expose the cipher; it is
+/// read through the SSL pointer by reflection (as MailServerNIO's TLSInternals does), "unknown" if that fails.
+enum SMTPClientTLSInfo {
+    static func info(of handler: NIOSSLHandler) -> TLSInfo {
+        let version: String
+        switch handler.tlsVersion {
+        case .tlsv13?: version = "TLSv1.3"
+        case .tlsv12?: version = "TLSv1.2"
+        case .tlsv11?: version = "TLSv1.1"
+        case .tlsv1?: version = "TLSv1"
+        default: version = "TLS"
+        }
+        var cipher = "unknown"
+        if let connection = child(handler, "connection"), let ssl = pointer(child(connection, "ssl")),
+           let name = petrel_tls_cipher_name(UnsafeRawPointer(ssl)) {
+            cipher = String(cString: name)
+        }
+        return TLSInfo(version: version, cipher: cipher)
+    }
+
+    private static func child(_ subject: Any, _ label: String) -> Any? {
+        var mirror: Mirror? = Mirror(reflecting: subject)
+        while let m = mirror {
+            if let value = m.children.first(where: { $0.label == label })?.value { return value }
+            mirror = m.superclassMirror
+        }
+        return nil
+    }
+
+    private static func pointer(_ value: Any?) -> OpaquePointer? {
+        guard let value else { return nil }
+        if let p = value as? OpaquePointer { return p }
+        let m = Mirror(reflecting: value)
+        if m.displayStyle == .optional, let inner = m.children.first?.value as? OpaquePointer { return inner }
+        return nil
+    }
+}

@@ -1,0 +1,74 @@
+/// Parsing of the values administrators write into relay and connection lists (config file and CLI),
+/// with messages that say what is wrong: networks (RFC 4632 §3.1 IPv4 CIDR, RFC 4291 §2.3 IPv6 prefixes)
+/// and client host domains (RFC 5321 §4.1.2 `Domain`, no address literals).
+import MailCore
+
+public enum AccessSyntax {
+    /// network = IPv4address ["/" 0-32] / IPv6address ["/" 0-128]   (a bare address is a single host)
+    public static func network(_ text: String) -> Result<IPNetwork, AccessSyntaxError> {
+        let trimmed = text.trimmingSpaces
+        if let net = IPNetwork(trimmed) { return .success(net) }
+        let parts = trimmed.split(separator: "/", omittingEmptySubsequences: false)
+        guard let first = parts.first, let ip = IPAddress(String(first)) else {
+            return .failure(AccessSyntaxError("'\(text)' is not an IP address or CIDR network (examples: 192.0.2.7, 192.0.2.0/24, 2001:db8::/32)"))
+        }
+        let maxLen = ip.bytes.count * 8
+        guard parts.count == 2, let len = Int(parts[1]), len >= 0, len <= maxLen else {
+            return .failure(AccessSyntaxError("'\(text)': the prefix length must be a number from 0 to \(maxLen)"))
+        }
+        let masked = IPNetwork.masked(ip.bytes, len)
+        let suggestion = IPAddress(bytes: masked).map { "\($0)/\(len)" } ?? ""
+        return .failure(AccessSyntaxError("'\(text)' has host bits set below the /\(len) prefix; did you mean \(suggestion)?"))
+    }
+
+    /// domain = Domain (RFC 5321 §4.1.2), lower-cased; "*.example.com" and ".example.com" are accepted
+    /// as "example.com" (a domain entry always covers its subdomains).
+    public static func clientDomain(_ text: String) -> Result<String, AccessSyntaxError> {
+        var s = Substring(text.trimmingSpaces)
+        if s.hasPrefix("*.") { s = s.dropFirst(2) } else if s.hasPrefix(".") { s = s.dropFirst() }
+        guard let name = MailboxSyntax.normalizeDomain(String(s)) else {
+            return .failure(AccessSyntaxError("'\(text)' is not a domain name (example: mail.example.com; it also covers its subdomains)"))
+        }
+        return .success(name)
+    }
+
+    /// Parses every item; all problems are reported together.
+    public static func networks(_ items: [String]) -> Result<[IPNetwork], AccessSyntaxError> {
+        var out: [IPNetwork] = []
+        var problems: [String] = []
+        for item in items {
+            switch network(item) {
+            case .success(let n): if !out.contains(n) { out.append(n) }
+            case .failure(let e): problems.append(e.message)
+            }
+        }
+        return problems.isEmpty ? .success(out) : .failure(AccessSyntaxError(problems.joined(separator: "; ")))
+    }
+
+    public static func clientDomains(_ items: [String]) -> Result<[String], AccessSyntaxError> {
+        var out: [String] = []
+        var problems: [String] = []
+        for item in items {
+            switch clientDomain(item) {
+            case .success(let d): if !out.contains(d) { out.append(d) }
+            case .failure(let e): problems.append(e.message)
+            }
+        }
+        return problems.isEmpty ? .success(out) : .failure(AccessSyntaxError(problems.joined(separator: "; ")))
+    }
+}
+
+public struct AccessSyntaxError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

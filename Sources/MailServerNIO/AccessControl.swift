@@ -1,0 +1,120 @@
+/// The live relay and connection rules of a running server: the configured lists (`[relay]`,
+/// `[smtp] connection_allow/deny`) merged with the lists in the data directory (`petrel relay …`,
+/// `petrel access …`, RelayDirectory.swift), plus the per-IP connection-rate table.
+///
+/// Reads never wait: listeners and sessions take the current snapshot under a lock. A background task
+/// (`startRefreshing`) re-reads the data directory every `refreshInterval` (2 s by default), so a CLI
+/// change applies to new connections and new RCPTs within about two seconds, without a restart.
+/// A store entry that does not parse (written by hand or by a newer version) is skipped and logged once;
+/// if the store cannot be read, the previous snapshot stays.
+import Logging
+import MailCore
+import MailPolicy
+import MailStore
+import NIOConcurrencyHelpers
+
+public final class AccessControl: Sendable {
+    /// What the rules say right now.
+    public struct Snapshot: Sendable, Equatable {
+        public var relay: RelayRules
+        public var connections: ConnectionRules
+    }
+
+    public let configuredRelay: RelayRules
+    public let configuredConnections: ConnectionRules
+    private let store: (any RelayDirectory)?
+    private let state: NIOLockedValueBox<Snapshot>
+    private let rates: NIOLockedValueBox<ConnectionRateTable>
+    private let reported = NIOLockedValueBox<Set<String>>([])
+    private let logger: Logger
+    public let refreshInterval: Duration
+
+    /// `maxConnectionRatePerIP` new connections per client IP per minute (0: unlimited).
+    public init(relay: RelayRules, connections: ConnectionRules = .open, store: (any RelayDirectory)?,
+                maxConnectionRatePerIP: Int = 0, refreshInterval: Duration = .seconds(2),
+                logger: Logger = Logger(label: "petrel.access")) {
+        self.configuredRelay = relay
+        self.configuredConnections = connections
+        self.store = store
+        self.state = NIOLockedValueBox(Snapshot(relay: relay, connections: connections))
+        self.rates = NIOLockedValueBox(ConnectionRateTable(limit: maxConnectionRatePerIP))
+        self.refreshInterval = refreshInterval
+        self.logger = logger
+    }
+
+    public var snapshot: Snapshot { state.withLockedValue { $0 } }
+    public var relayRules: RelayRules { state.withLockedValue { $0.relay } }
+
+    /// Re-reads the data directory's lists and merges them with the configured ones.
+    public func refresh() async {
+        guard let store else { return }
+        let entries: [AccessEntry]
+        do {
+            entries = try await store.accessEntries()
+        } catch {
+            logger.warning("cannot read the access lists; keeping the previous rules", metadata: ["error": "\(error)"])
+            return
+        }
+        let merged = Self.merge(relay: configuredRelay, connections: configuredConnections, entries: entries) { bad, reason in
+            let key = "\(bad.list):\(bad.value)"
+            if reported.withLockedValue({ $0.insert(key).inserted }) {
+                logger.warning("ignoring invalid access list entry", metadata: ["list": "\(bad.list)", "value": "\(bad.value)", "reason": "\(reason)"])
+            }
+        }
+        let changed = state.withLockedValue { current -> Bool in
+            defer { current = merged }
+            return current != merged
+        }
+        if changed { logger.info("access lists updated", metadata: ["entries": "\(entries.count)"]) }
+    }
+
+    /// Configured rules plus the store's entries (duplicates dropped; invalid entries reported and skipped).
+    public static func merge(relay: RelayRules, connections: ConnectionRules, entries: [AccessEntry],
+                             invalid: (AccessEntry, String) -> Void = { _, _ in }) -> Snapshot {
+        var relay = relay
+        var connections = connections
+        func addNetwork(_ entry: AccessEntry, _ list: inout [IPNetwork]) {
+            switch AccessSyntax.network(entry.value) {
+            case .success(let net): if !list.contains(net) { list.append(net) }
+            case .failure(let error): invalid(entry, error.message)
+            }
+        }
+        for entry in entries {
+            switch entry.list {
+            case .relayNetwork: addNetwork(entry, &relay.allowedNetworks)
+            case .connectionAllow: addNetwork(entry, &connections.allow)
+            case .connectionDeny: addNetwork(entry, &connections.deny)
+            case .relayClientDomain:
+                switch AccessSyntax.clientDomain(entry.value) {
+                case .success(let domain):
+                    if !relay.allowedClientDomains.contains(domain) { relay.allowedClientDomains.append(domain) }
+                case .failure(let error): invalid(entry, error.message)
+                }
+            }
+        }
+        return Snapshot(relay: relay, connections: connections)
+    }
+
+    /// Refreshes now and then every `refreshInterval` until the task is cancelled.
+    public func startRefreshing() -> Task<Void, Never> {
+        let interval = refreshInterval
+        return Task { [self] in
+            while !Task.isCancelled {
+                await refresh()
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// The greeting-time screen of an SMTP client: connection control first (deny wins; a non-empty allow
+    /// list admits only its members), then the per-minute rate (only admitted clients are counted).
+    /// `now` is a monotonic time in nanoseconds.
+    public func screen(_ ip: IPAddress?, now: UInt64) -> ConnectionTracker.Refusal? {
+        switch ConnectionAccess.decide(ip, rules: state.withLockedValue { $0.connections }) {
+        case .denied, .notAllowed: return .denied
+        case .accept: break
+        }
+        guard let ip else { return nil }
+        return rates.withLockedValue { $0.record(ip, now: now) } ? nil : .rateLimited
+    }
+}

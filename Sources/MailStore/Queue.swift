@@ -1,0 +1,172 @@
+/// The outbound queue: models and the `QueueStore` protocol.
+///
+/// A message accepted for non-local recipients gets one queue entry per such recipient, written in the
+/// same transaction (and fsync) as the message itself (`MessageStore.deliver`). The delivery agent picks
+/// due entries, tries them, and reports the results back in one transaction together with any
+/// notification messages (NDRs, delay DSNs) those results produce, so a crash can never lose a bounce
+/// nor the entry it reports on. Bodies are shared with local deliveries (`messages` table) and removed
+/// only when neither a delivery nor a queue entry references them.
+import Foundation
+import MailCore
+
+/// One non-local recipient of an accepted message.
+public struct OutboundRecipient: Hashable, Sendable {
+    /// The address as accepted (`local@domain`, the domain as the client wrote it, trailing dot removed).
+    public var address: String
+    /// The routing domain: lower case, IDNA A-label form when the client sent a U-label
+    /// (or the literal, e.g. `[192.0.2.1]`).
+    public var domain: String
+    /// RCPT NOTIFY= (RFC 3461 §4.1); nil when not given (then `DSNNotify.default` applies).
+    public var notify: DSNNotify?
+    /// RCPT ORCPT= (RFC 3461 §4.2), decoded: `addr-type;address`, e.g. `rfc822;a@b.example`.
+    public var originalRecipient: String?
+
+    public init(address: String, domain: String, notify: DSNNotify? = nil, originalRecipient: String? = nil) {
+        self.address = address
+        self.domain = domain
+        self.notify = notify
+        self.originalRecipient = originalRecipient
+    }
+
+    /// The notifications this recipient asked for (the default when none was given).
+    public var effectiveNotify: DSNNotify { notify ?? .default }
+}
+
+/// Message-level DSN and transport properties, stored with the message for outbound delivery.
+public struct OutboundEnvelope: Hashable, Sendable {
+    /// MAIL ENVID= (RFC 3461 §4.4), decoded.
+    public var envelopeID: String?
+    /// MAIL RET= (RFC 3461 §4.3).
+    public var dsnReturn: DSNReturn?
+    /// MAIL BODY=8BITMIME was given (RFC 6152): the peer must offer 8BITMIME.
+    public var eightBitMIME: Bool
+    /// MAIL SMTPUTF8 was given (RFC 6531): the peer must offer SMTPUTF8.
+    public var smtpUTF8: Bool
+
+    public init(envelopeID: String? = nil, dsnReturn: DSNReturn? = nil, eightBitMIME: Bool = false, smtpUTF8: Bool = false) {
+        self.envelopeID = envelopeID
+        self.dsnReturn = dsnReturn
+        self.eightBitMIME = eightBitMIME
+        self.smtpUTF8 = smtpUTF8
+    }
+}
+
+/// Whether the scheduler may pick an entry.
+public enum QueueState: String, Hashable, Sendable, CaseIterable {
+    /// Waiting for `nextAttempt` (never tried yet when `attempts == 0`, deferred otherwise).
+    case active
+    /// Put on hold by the administrator (`petrel queue hold`): never picked until released.
+    case held
+}
+
+/// One recipient of one queued message, as the queue holds it.
+public struct QueueEntry: Hashable, Sendable {
+    /// Unique, never reused.
+    public var id: Int64
+    /// The stored message (body id) this entry delivers.
+    public var messageID: Int64
+    /// The queue id given to the client in the 250 reply (shared by the message's entries).
+    public var queueID: String
+    /// The envelope sender as text: `<>` or `<a@b>`.
+    public var sender: String
+    public var recipient: OutboundRecipient
+    public var envelope: OutboundEnvelope
+    public var state: QueueState
+    /// Delivery attempts made so far.
+    public var attempts: Int
+    /// When the message was accepted (Arrival-Date of a DSN; the expiry counts from it).
+    public var arrivedAt: Date
+    public var nextAttempt: Date
+    public var lastAttempt: Date?
+    /// The last temporary error (remote reply or connection error), for `petrel queue list` and DSNs.
+    public var lastError: String?
+    /// A delay DSN was already sent for this entry.
+    public var delayNotified: Bool
+    /// Stored size of the message in octets (trace headers included).
+    public var size: Int64
+
+    public init(id: Int64, messageID: Int64, queueID: String, sender: String, recipient: OutboundRecipient,
+                envelope: OutboundEnvelope, state: QueueState, attempts: Int, arrivedAt: Date, nextAttempt: Date,
+                lastAttempt: Date?, lastError: String?, delayNotified: Bool, size: Int64) {
+        self.id = id
+        self.messageID = messageID
+        self.queueID = queueID
+        self.sender = sender
+        self.recipient = recipient
+        self.envelope = envelope
+        self.state = state
+        self.attempts = attempts
+        self.arrivedAt = arrivedAt
+        self.nextAttempt = nextAttempt
+        self.lastAttempt = lastAttempt
+        self.lastError = lastError
+        self.delayNotified = delayNotified
+        self.size = size
+    }
+}
+
+/// What happened to one queue entry in a delivery attempt.
+public enum QueueUpdate: Hashable, Sendable {
+    /// Delivered (2xx) or failed for good (5xx, expiry, ...): the entry is removed.
+    case remove(entryID: Int64)
+    /// Try again at `nextAttempt`; `attempts` is incremented, `lastAttempt` set to `attemptedAt`.
+    case defer_(entryID: Int64, nextAttempt: Date, attemptedAt: Date, error: String)
+    /// A delay DSN was queued for this entry (it stays queued).
+    case markDelayNotified(entryID: Int64)
+}
+
+/// Counts for `petrel status` and metrics.
+public struct QueueSummary: Hashable, Sendable {
+    /// Active entries never tried yet.
+    public var new: Int
+    /// Active entries tried at least once (deferred).
+    public var deferred: Int
+    public var held: Int
+    /// The arrival time of the oldest entry, if any.
+    public var oldestArrival: Date?
+    /// The earliest `nextAttempt` among active entries, if any (the scheduler sleeps until then).
+    public var nextDue: Date?
+
+    public init(new: Int = 0, deferred: Int = 0, held: Int = 0, oldestArrival: Date? = nil, nextDue: Date? = nil) {
+        self.new = new
+        self.deferred = deferred
+        self.held = held
+        self.oldestArrival = oldestArrival
+        self.nextDue = nextDue
+    }
+
+    public var total: Int { new + deferred + held }
+}
+
+/// The outbound queue of a store. Every method is safe to call concurrently and from several processes
+/// (the CLI manages the queue of a running server).
+public protocol QueueStore: Sendable {
+    /// Active entries with `nextAttempt <= now`, oldest `nextAttempt` first, at most `limit`,
+    /// skipping the ids in `excluding` (entries the caller is already working on).
+    func dueQueueEntries(now: Date, limit: Int, excluding: Set<Int64>) async throws -> [QueueEntry]
+    /// Every entry (held ones too), by id.
+    func queueEntries() async throws -> [QueueEntry]
+    /// The entries whose id is `id`, or whose queue id is `id` (all recipients of that message).
+    func queueEntries(matching id: String) async throws -> [QueueEntry]
+
+    /// Applies the results of an attempt and queues the notifications they produce, in ONE durable
+    /// transaction: either all of it happens or none. Each notification is stored like an accepted
+    /// message (local deliveries and/or new queue entries). Bodies nothing references any more are removed.
+    /// Updates of entries that no longer exist (deleted meanwhile) are ignored.
+    /// Returns the delivery ids of local deliveries, per notification, in order.
+    @discardableResult
+    func completeAttempt(_ updates: [QueueUpdate], notifications: [IncomingMessage]) async throws -> [[Int64]]
+
+    /// Reads up to `maxLength` octets of a stored message from `offset` (empty at the end).
+    /// `.messageNotFound` when no queue entry references the message.
+    func readQueuedMessage(messageID: Int64, offset: Int64, maxLength: Int) async throws -> [UInt8]
+
+    /// Holds or releases entries; returns how many changed. Releasing makes them due at once.
+    func setQueueHeld(_ held: Bool, entryIDs: [Int64]) async throws -> Int
+    /// Makes entries (all active ones when nil) due now; returns how many.
+    func retryQueueEntries(_ entryIDs: [Int64]?, now: Date) async throws -> Int
+    /// Deletes entries without any notification (the administrator's `petrel queue delete`); returns how many.
+    func deleteQueueEntries(_ entryIDs: [Int64]) async throws -> Int
+
+    func queueSummary(now: Date) async throws -> QueueSummary
+}

@@ -1,0 +1,218 @@
+/// The `QueueStore` half of the SQLite store: the outbound queue (`queue` table, migration "v2-queue").
+///
+/// Entries are written by `deliver()` together with the message (SQLiteMailStore+Messages.swift).
+/// `completeAttempt` applies a delivery attempt's results and stores the notifications they produce
+/// (RFC 3464 DSNs, built by the caller) in ONE write transaction, so a crash never loses a bounce nor
+/// the entry it reports on. Bodies are removed only when neither a delivery nor a queue entry
+/// references them. Every method may run while another process (the CLI, the server) uses the file.
+import Foundation
+import GRDB
+import MailCore
+import MailStore
+
+extension SQLiteMailStore {
+    static let queueSelect = """
+        SELECT q.id, q.message_id, q.recipient, q.domain, q.notify, q.orcpt, q.state, q.attempts, q.arrived_at,
+               q.next_attempt, q.last_attempt, q.last_error, q.delay_notified,
+               m.queue_id, m.sender, m.size, m.envid, m.ret, m.eight_bit_mime, m.smtputf8
+        FROM queue q JOIN messages m ON m.id = q.message_id
+        """
+
+    static func queueEntry(_ row: Row) throws -> QueueEntry {
+        let stateText = try row.decode(String.self, forColumn: "state")
+        guard let state = QueueState(rawValue: stateText) else {
+            throw StoreError.backend("queue entry has an unknown state '\(stateText)'")
+        }
+        let notify = try row.decode(String?.self, forColumn: "notify").flatMap { DSNNotify(parameter: $0) }
+        let ret = try row.decode(String?.self, forColumn: "ret").flatMap { DSNReturn(rawValue: $0) }
+        let recipient = OutboundRecipient(address: try row.decode(String.self, forColumn: "recipient"),
+                                          domain: try row.decode(String.self, forColumn: "domain"),
+                                          notify: notify,
+                                          originalRecipient: try row.decode(String?.self, forColumn: "orcpt"))
+        let envelope = OutboundEnvelope(envelopeID: try row.decode(String?.self, forColumn: "envid"), dsnReturn: ret,
+                                        eightBitMIME: try row.decode(Bool.self, forColumn: "eight_bit_mime"),
+                                        smtpUTF8: try row.decode(Bool.self, forColumn: "smtputf8"))
+        return QueueEntry(id: try row.decode(Int64.self, forColumn: "id"),
+                          messageID: try row.decode(Int64.self, forColumn: "message_id"),
+                          queueID: try row.decode(String.self, forColumn: "queue_id"),
+                          sender: try row.decode(String.self, forColumn: "sender"),
+                          recipient: recipient, envelope: envelope, state: state,
+                          attempts: try row.decode(Int.self, forColumn: "attempts"),
+                          arrivedAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "arrived_at")),
+                          nextAttempt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "next_attempt")),
+                          lastAttempt: try row.decode(Double?.self, forColumn: "last_attempt")
+                            .map { Date(timeIntervalSince1970: $0) },
+                          lastError: try row.decode(String?.self, forColumn: "last_error"),
+                          delayNotified: try row.decode(Bool.self, forColumn: "delay_notified"),
+                          size: try row.decode(Int64.self, forColumn: "size"))
+    }
+
+    public func dueQueueEntries(now: Date, limit: Int, excluding: Set<Int64>) async throws -> [QueueEntry] {
+        guard limit > 0 else { try checkOpen(); return [] }
+        // Fetch enough rows that dropping the excluded ones still leaves `limit` (no huge NOT IN list).
+        let (fetch, overflow) = limit.addingReportingOverflow(excluding.count)
+        let rowLimit = overflow ? Int.max : fetch
+        let rows = try await read { db in
+            try Row.fetchAll(db, sql: Self.queueSelect + """
+                 WHERE q.state = 'active' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.id LIMIT ?
+                """, arguments: [now.timeIntervalSince1970, rowLimit]).map(Self.queueEntry)
+        }
+        return Array(rows.lazy.filter { !excluding.contains($0.id) }.prefix(limit))
+    }
+
+    public func queueEntries() async throws -> [QueueEntry] {
+        try await read { db in
+            try Row.fetchAll(db, sql: Self.queueSelect + " ORDER BY q.id").map(Self.queueEntry)
+        }
+    }
+
+    public func queueEntries(matching id: String) async throws -> [QueueEntry] {
+        let selector = QueueRules.selector(id)
+        return try await read { db in
+            switch selector {
+            case .entryID(let entryID):
+                return try Row.fetchAll(db, sql: Self.queueSelect + " WHERE q.id = ?", arguments: [entryID])
+                    .map(Self.queueEntry)
+            case .queueID(let queueID):
+                return try Row.fetchAll(db, sql: Self.queueSelect + " WHERE m.queue_id = ? ORDER BY q.id",
+                                        arguments: [queueID]).map(Self.queueEntry)
+            }
+        }
+    }
+
+    @discardableResult
+    public func completeAttempt(_ updates: [QueueUpdate], notifications: [IncomingMessage]) async throws -> [[Int64]] {
+        try await write { db in
+            var touched: [Int64] = []
+            for update in updates {
+                switch update {
+                case .remove(let entryID):
+                    if let messageID = try Int64.fetchOne(db, sql: "SELECT message_id FROM queue WHERE id = ?",
+                                                          arguments: [entryID]) {
+                        try db.execute(sql: "DELETE FROM queue WHERE id = ?", arguments: [entryID])
+                        touched.append(messageID)
+                    }
+                case .defer_(let entryID, let nextAttempt, let attemptedAt, let error):
+                    try db.execute(sql: """
+                        UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_attempt = ?, last_error = ?
+                        WHERE id = ?
+                        """, arguments: [nextAttempt.timeIntervalSince1970, attemptedAt.timeIntervalSince1970,
+                                         error, entryID])
+                case .markDelayNotified(let entryID):
+                    try db.execute(sql: "UPDATE queue SET delay_notified = 1 WHERE id = ?", arguments: [entryID])
+                }
+            }
+            var results: [[Int64]] = []
+            results.reserveCapacity(notifications.count)
+            for notification in notifications {
+                results.append(try Self.insert(notification, into: db))
+            }
+            try Self.deleteUnreferencedMessages(db, among: touched)
+            return results
+        }
+    }
+
+    public func readQueuedMessage(messageID: Int64, offset: Int64, maxLength: Int) async throws -> [UInt8] {
+        guard offset >= 0 else { throw StoreError.backend("negative read offset") }
+        return try await read { db in
+            guard let size = try Int64.fetchOne(db, sql: """
+                SELECT m.size FROM messages m
+                WHERE m.id = ? AND EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id)
+                """, arguments: [messageID]) else {
+                throw StoreError.messageNotFound(messageID)
+            }
+            guard maxLength > 0, offset < size else { return [] }
+            let blob = try BlobIO.Handle(db, messageID: messageID, writable: false)
+            let bytes = try blob.read(at: Int(offset), maxLength: maxLength)
+            try blob.close()
+            return bytes
+        }
+    }
+
+    public func setQueueHeld(_ held: Bool, entryIDs: [Int64]) async throws -> Int {
+        let ids = Array(Set(entryIDs))
+        guard !ids.isEmpty else { try checkOpen(); return 0 }
+        let now = Self.now
+        return try await write { db in
+            var changed = 0
+            for chunk in ids.chunked(500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                if held {
+                    try db.execute(sql: "UPDATE queue SET state = 'held' WHERE state = 'active' AND id IN (\(marks))",
+                                   arguments: StatementArguments(chunk))
+                } else {
+                    try db.execute(sql: """
+                        UPDATE queue SET state = 'active', next_attempt = MIN(next_attempt, ?)
+                        WHERE state = 'held' AND id IN (\(marks))
+                        """, arguments: [now] + StatementArguments(chunk))
+                }
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
+
+    public func retryQueueEntries(_ entryIDs: [Int64]?, now: Date) async throws -> Int {
+        let due = now.timeIntervalSince1970
+        guard let entryIDs else {
+            return try await write { db in
+                try db.execute(sql: "UPDATE queue SET next_attempt = MIN(next_attempt, ?) WHERE state = 'active'",
+                               arguments: [due])
+                return db.changesCount
+            }
+        }
+        let ids = Array(Set(entryIDs))
+        guard !ids.isEmpty else { try checkOpen(); return 0 }
+        return try await write { db in
+            var changed = 0
+            for chunk in ids.chunked(500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                try db.execute(sql: """
+                    UPDATE queue SET next_attempt = MIN(next_attempt, ?) WHERE state = 'active' AND id IN (\(marks))
+                    """, arguments: [due] + StatementArguments(chunk))
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
+
+    public func deleteQueueEntries(_ entryIDs: [Int64]) async throws -> Int {
+        let ids = Array(Set(entryIDs))
+        guard !ids.isEmpty else { try checkOpen(); return 0 }
+        return try await write { db in
+            var changed = 0
+            var messageIDs: [Int64] = []
+            for chunk in ids.chunked(500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let args = StatementArguments(chunk)
+                messageIDs += try Int64.fetchAll(db, sql: "SELECT DISTINCT message_id FROM queue WHERE id IN (\(marks))",
+                                                 arguments: args)
+                try db.execute(sql: "DELETE FROM queue WHERE id IN (\(marks))", arguments: args)
+                changed += db.changesCount
+            }
+            try Self.deleteUnreferencedMessages(db, among: messageIDs)
+            return changed
+        }
+    }
+
+    public func queueSummary(now: Date) async throws -> QueueSummary {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT
+                  COALESCE(SUM(CASE WHEN state = 'active' AND attempts = 0 THEN 1 ELSE 0 END), 0) AS new,
+                  COALESCE(SUM(CASE WHEN state = 'active' AND attempts > 0 THEN 1 ELSE 0 END), 0) AS deferred,
+                  COALESCE(SUM(CASE WHEN state = 'held' THEN 1 ELSE 0 END), 0) AS held,
+                  MIN(arrived_at) AS oldest,
+                  MIN(CASE WHEN state = 'active' THEN next_attempt END) AS next_due
+                FROM queue
+                """) else { return QueueSummary() }
+            return QueueSummary(new: try row.decode(Int.self, forColumn: "new"),
+                                deferred: try row.decode(Int.self, forColumn: "deferred"),
+                                held: try row.decode(Int.self, forColumn: "held"),
+                                oldestArrival: try row.decode(Double?.self, forColumn: "oldest")
+                                    .map { Date(timeIntervalSince1970: $0) },
+                                nextDue: try row.decode(Double?.self, forColumn: "next_due")
+                                    .map { Date(timeIntervalSince1970: $0) })
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import MailCore
+import MailServerNIO
+import MailStore
+import NIOCore
+import NIOEmbedded
+import NIOPosix
+import POP3Core
+import Testing
+
+/// The POP3 adapter on an in-memory channel with the in-memory store: RETR/TOP streamed through the read
+/// thread pool byte-exact (dot-stuffing across 64 KiB chunk boundaries, empty message, pipelined
+/// commands), and a read that fails mid-session closes the connection (RFC 1939 §5, §7).
+@Suite struct POP3ConnectionHandlerTests {
+    /// scrypt (ln=10, fast) of "secret", salt "petrel-test-salt".
+    static let secretHash = "$scrypt$ln=10,r=8,p=1$cGV0cmVsLXRlc3Qtc2FsdA$F6NoQSNEaJ4lBCchrCu1ximbPZV86jMyw2pLeOhgB0Q"
+
+    final class Harness: @unchecked Sendable {
+        let channel: NIOAsyncTestingChannel
+        let store: InMemoryMailStore
+        let logs: CapturedLogs
+        let pool: NIOThreadPool
+        let mailboxID: Int64
+        private var pending: [UInt8] = []
+
+        init(channel: NIOAsyncTestingChannel, store: InMemoryMailStore, logs: CapturedLogs, pool: NIOThreadPool, mailboxID: Int64) {
+            self.channel = channel
+            self.store = store
+            self.logs = logs
+            self.pool = pool
+            self.mailboxID = mailboxID
+        }
+
+        func send(_ text: String) async throws {
+            try await channel.writeInbound(ByteBuffer(string: text))
+        }
+
+        /// Exactly `count` more output octets.
+        func read(_ count: Int) async throws -> [UInt8] {
+            while pending.count < count {
+                let buffer = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+                pending += Array(buffer.readableBytesView)
+            }
+            let out = Array(pending.prefix(count))
+            pending.removeFirst(count)
+            return out
+        }
+
+        /// The next output line, CRLF removed.
+        func line() async throws -> String {
+            while true {
+                if let end = pending.indices.dropLast().first(where: { pending[$0] == 13 && pending[$0 + 1] == 10 }) {
+                    let text = String(decoding: pending[..<end], as: UTF8.self)
+                    pending.removeFirst(end + 2)
+                    return text
+                }
+                let buffer = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+                pending += Array(buffer.readableBytesView)
+            }
+        }
+
+        func login() async throws {
+            #expect(try await line().hasPrefix("+OK"))
+            try await send("USER alice@example.test\r\nPASS secret\r\n")
+            #expect(try await line().hasPrefix("+OK"))
+            #expect(try await line().hasPrefix("+OK"))
+        }
+
+        func finish() async throws {
+            _ = try? await channel.finish()
+            try await pool.shutdownGracefully()
+        }
+    }
+
+    /// A store with alice@example.test (password "secret") holding `bodies` in this order.
+    func makeHarness(_ bodies: [[UInt8]]) async throws -> Harness {
+        let store = InMemoryMailStore()
+        _ = try await store.addDomain("example.test")
+        let box = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "example.test"),
+                                             passwordHash: Self.secretHash, isAdmin: false)
+        for (n, body) in bodies.enumerated() {
+            _ = try await store.deliver(IncomingMessage(queueID: "Q\(n)", sender: .null, localRecipients: [box.id],
+                                                        receivedAt: Date(), traceHeaders: [], body: .bytes(body)))
+        }
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        let logs = CapturedLogs()
+        let logger = Logger(label: "test", factory: { _ in CapturingLogHandler(sink: logs) })
+        let context = POP3ServerContext(
+            configuration: POP3ServerConfiguration(hostname: "pop.test"), store: store,
+            authenticator: Authenticator(store: store, threadPool: pool, throttle: AuthThrottle(), logger: logger),
+            connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)), logger: logger)
+        let channel = NIOAsyncTestingChannel()
+        try await channel.testingEventLoop.executeInContext {
+            let handler = POP3ConnectionHandler(services: context, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
+            try channel.pipeline.syncOperations.addHandler(handler)
+        }
+        try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.9", port: 4100))
+        return Harness(channel: channel, store: store, logs: logs, pool: pool, mailboxID: box.id)
+    }
+
+    static let small = Array("Subject: one\r\n\r\n.leading dot\r\nline\r\n..two dots\r\n".utf8)
+
+    /// ~150 KB of short lines, every seventh starting with a dot: some fall on the 64 KiB chunk boundaries.
+    static let large: [UInt8] = {
+        var out = Array("Subject: large\r\n\r\n".utf8)
+        var n = 0
+        while out.count < 150_000 {
+            out += Array((n % 7 == 0 ? ".dot \(n)\r\n" : "line \(n)\r\n").utf8)
+            n += 1
+        }
+        return out
+    }()
+
+    static func retrAnswer(_ body: [UInt8]) -> [UInt8] {
+        Array("+OK \(body.count) octets\r\n".utf8) + POP3MessageEncoder.encode(body, topLines: nil)
+    }
+
+    @Test func retrIsByteExactForSmallLargeAndEmptyMessages() async throws {
+        let h = try await makeHarness([Self.small, Self.large, []])
+        try await h.login()
+        for (number, body) in [(1, Self.small), (2, Self.large), (3, [])] {
+            try await h.send("RETR \(number)\r\n")
+            let expected = Self.retrAnswer(body)
+            #expect(try await h.read(expected.count) == expected)
+        }
+        try await h.send("TOP 2 3\r\n")
+        let top = Array("+OK Top of message follows\r\n".utf8) + POP3MessageEncoder.encode(Self.large, topLines: 3)
+        #expect(try await h.read(top.count) == top)
+        try await h.send("NOOP\r\n")
+        #expect(try await h.line() == "+OK")
+        try await h.finish()
+    }
+
+    @Test func pipelinedRetrievalsAnswerInOrder() async throws {
+        let h = try await makeHarness([Self.small, Self.large])
+        try await h.login()
+        try await h.send("RETR 2\r\nRETR 1\r\nRETR 2\r\nSTAT\r\n")
+        let expected = Self.retrAnswer(Self.large) + Self.retrAnswer(Self.small) + Self.retrAnswer(Self.large)
+        #expect(try await h.read(expected.count) == expected)
+        #expect(try await h.line() == "+OK 2 \(Self.small.count + Self.large.count)")
+        try await h.finish()
+    }
+
+    @Test func messageRemovedBehindTheSessionClosesTheConnection() async throws {
+        let h = try await makeHarness([Self.small, Self.small])
+        try await h.login()
+        // Another process (the admin CLI) removes message 1 while the session holds its snapshot.
+        let listing = try await h.store.retrievableMessages(mailboxID: h.mailboxID)
+        try await h.store.deleteMessages(mailboxID: h.mailboxID, deliveryIDs: [listing[0].deliveryID])
+        try await h.send("RETR 1\r\n")
+        #expect(try await h.line() == "+OK \(Self.small.count) octets")
+        try await h.channel.closeFuture.get()
+        #expect(h.logs.all.contains { $0.hasPrefix("pop3 message read failed") })
+        // Nothing of the message (nor of message 2) was sent after the +OK line.
+        #expect(try await h.channel.readOutbound(as: ByteBuffer.self).map { $0.readableBytes } ?? 0 == 0)
+        try await h.finish()
+    }
+}
