@@ -339,3 +339,31 @@ def test_smarthost_with_starttls_and_auth(data_dir, dns, tls_files):
             srv.kill()
     finally:
         controller.stop()
+
+
+def test_pickup_directory_queues_dropped_files(data_dir, peer, dns, tmp_path):
+    handler, controller = peer
+    pickup = tmp_path / "pickup"
+    pickup.mkdir()
+    run_cli(data_dir, "domain", "add", "example.test")
+    run_cli(data_dir, "mailbox", "add", "alice@example.test", "--password-stdin", input_text="alice-password\n")
+    srv = PetrelServer(data_dir, extra_config=delivery_config(controller.port, dns.port, pickup_dir=f'"{pickup}"')).start()
+    try:
+        # Written under a dot-name, then renamed into place: the documented safe way.
+        temp = pickup / ".incoming"
+        temp.write_bytes(b"From: alice@example.test\nTo: alice@example.test, bob@remote.test\nBcc: carol@remote.test\n"
+                         b"Subject: dropped\n\nfrom the pickup directory\n")
+        temp.rename(pickup / "one.eml")
+        wait_for(lambda: len(handler.messages) == 1 and mailbox_ids(srv, "alice@example.test"), what="pickup delivery")
+        assert sorted(handler.messages[0][1]) == ["bob@remote.test", "carol@remote.test"]
+        assert b"Bcc:" not in handler.messages[0][2] and b"Subject: dropped" in handler.messages[0][2]
+        local = raw_message(srv, "alice@example.test", mailbox_ids(srv, "alice@example.test")[0])
+        assert local.startswith(b"Return-Path: <alice@example.test>\r\nReceived: from pickup directory")
+        assert not (pickup / "one.eml").exists()
+        # A file that is not a message is set aside with the reason.
+        (pickup / "junk.txt").write_bytes(b"not a message\n")
+        wait_for(lambda: (pickup / "rejected" / "junk.txt.reason").exists(), what="the rejected file")
+        assert "pickup message queued" in srv.log() and "pickup file rejected" in srv.log()
+    finally:
+        srv.stop()
+        srv.kill()

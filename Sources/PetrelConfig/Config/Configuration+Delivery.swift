@@ -67,6 +67,8 @@ extension PetrelConfiguration {
         /// Per-domain next hops (like Postfix transport maps): lower-case domain → host:port. Checked before
         /// the smarthost and MX records.
         public var routes: [String: NextHop] = [:]
+        /// RFC 5322 files dropped here are queued and removed (docs/DELIVERY.md#pickup-directory); nil = off.
+        public var pickupDirectory: String?
 
         public init() {}
 

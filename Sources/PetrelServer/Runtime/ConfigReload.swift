@@ -91,6 +91,7 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("delivery.smarthost_password", { $0.delivery.smarthostPassword ?? "" }),
         ("delivery.smarthost_tls", { $0.delivery.smarthostTLS.rawValue }),
         ("delivery.smarthost_tls_verify", { "\($0.delivery.smarthostTLSVerify)" }),
+        ("delivery.pickup_dir", { $0.delivery.pickupDirectory ?? "" }),
         ("delivery.routes", { $0.delivery.routes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.host):\($0.value.port)" }.joined(separator: ",") }),
     ]
 

@@ -31,6 +31,8 @@ public final class MailServer: Sendable {
     /// The outbound delivery agent (MailServer+Delivery.swift) and the task that runs it.
     public let deliveryAgent: DeliveryAgent
     let deliveryTask: Task<Void, Never>
+    /// Watches `delivery.pickup_dir` when it is set.
+    let pickupTask: Task<Void, Never>?
     /// Live relay/connection rules and the task that re-reads them (MailServer+Access.swift).
     public let access: AccessControl
     let accessRefresh: Task<Void, Never>
@@ -39,7 +41,7 @@ public final class MailServer: Sendable {
                  smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
                  group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger, operations: ServerOperations,
                  access: AccessControl, accessRefresh: Task<Void, Never>, deliveryAgent: DeliveryAgent,
-                 deliveryTask: Task<Void, Never>) {
+                 deliveryTask: Task<Void, Never>, pickupTask: Task<Void, Never>?) {
         self.configuration = configuration
         self.store = store
         self.listeners = listeners
@@ -54,6 +56,7 @@ public final class MailServer: Sendable {
         self.accessRefresh = accessRefresh
         self.deliveryAgent = deliveryAgent
         self.deliveryTask = deliveryTask
+        self.pickupTask = pickupTask
     }
 
     /// Opens the embedded SQLite store in the configured data directory.
@@ -205,10 +208,18 @@ public final class MailServer: Sendable {
             logger.info("listening", metadata: ["protocol": "admin", "address": "\(admin)"])
         }
         let deliveryTask = Task { await agent.run() }
+        let pickupTask = configuration.delivery.pickupDirectory.map { directory in
+            let pickup = PickupDirectory(
+                store: store,
+                configuration: PickupConfiguration(directory: directory, hostname: configuration.server.hostname,
+                                                   maxMessageSize: smtp.maxMessageSize),
+                logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
+            return Task { await pickup.run() }
+        }
         return MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
                           pop3Connections: pop3Connections, group: group, threadPool: threadPool, logger: logger,
                           operations: operations, access: access, accessRefresh: accessRefresh, deliveryAgent: agent,
-                          deliveryTask: deliveryTask)
+                          deliveryTask: deliveryTask, pickupTask: pickupTask)
     }
 
     public func port(_ kind: MailProtocol) -> Int? { listeners.first { $0.kind == kind }?.port }
@@ -244,6 +255,7 @@ public final class MailServer: Sendable {
         for channel in left { try? await channel.close() }
         // Deliveries in progress are cancelled; entries without a recorded result stay queued for the next
         // start (at-least-once). Wait a little for them to finish cleanly, never longer than 5 seconds.
+        pickupTask?.cancel()
         deliveryTask.cancel()
         let agentStopped = NIOLockedValueBox(false)
         let deliveryTask = self.deliveryTask
