@@ -24,36 +24,36 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    private enum Mode {
+    enum Mode {
         case command
         case data(DataDecoder)
         case chunk(remaining: Int, keep: Bool)
     }
 
-    private let services: SMTPServerContext
-    private var client: ClientInfo
+    let services: SMTPServerContext
+    var client: ClientInfo
     /// The 220 greeting has been sent (bytes before it end the session).
-    private var greeted = false
-    private var invalidRecipients: InvalidRecipientThrottle
-    private var session: SMTPServerSession
-    private var framer: LineFramer
-    private var mode: Mode = .command
-    private var chunkDecoder: ChunkDecoder?
-    private var buffer: ByteBuffer?
-    private let spool: MessageSpool
-    private var logger: Logger
-    private var sessionBytes: Int64 = 0
-    private var readPending = false
-    private var readSuspended = false
-    private var idleTimer: Scheduled<Void>?
-    private var shutdownRequested = false
-    private var closed = false
-    private var storing = false
-    private var outputPending = false
-    private var lastHelo: String?
+    var greeted = false
+    var invalidRecipients: InvalidRecipientThrottle
+    var session: SMTPServerSession
+    var framer: LineFramer
+    var mode: Mode = .command
+    var chunkDecoder: ChunkDecoder?
+    var buffer: ByteBuffer?
+    let spool: MessageSpool
+    var logger: Logger
+    var sessionBytes: Int64 = 0
+    var readPending = false
+    var readSuspended = false
+    var idleTimer: Scheduled<Void>?
+    var shutdownRequested = false
+    var closed = false
+    var storing = false
+    var outputPending = false
+    var lastHelo: String?
 
     /// Buffered input above which the handler stops reading from the socket.
-    private let maxBufferedInput = 64 * 1024
+    let maxBufferedInput = 64 * 1024
     static let maxAuthLineLength = 12288
 
     public init(services: SMTPServerContext, client: ClientInfo) {
@@ -146,14 +146,14 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     // MARK: - Input
 
     /// Body bytes are consumed while the session waits for the body; command lines only when it waits for nothing.
-    private var canConsumeInput: Bool {
+    var canConsumeInput: Bool {
         switch mode {
         case .command: return !session.isAwaitingAnswer
         case .data, .chunk: return true
         }
     }
 
-    private func processInput(context: ChannelHandlerContext) {
+    func processInput(context: ChannelHandlerContext) {
         while !closed, !session.isClosed, canConsumeInput, var buf = buffer, buf.readableBytes > 0 {
             buffer = nil
             let progressed: Bool
@@ -220,7 +220,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         resumeReadingIfPossible(context: context)
     }
 
-    private func resumeReadingIfPossible(context: ChannelHandlerContext) {
+    func resumeReadingIfPossible(context: ChannelHandlerContext) {
         guard readSuspended, !closed else { return }
         let buffered = buffer?.readableBytes ?? 0
         if buffered < maxBufferedInput && (canConsumeInput || buffered == 0) {
@@ -231,7 +231,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     // MARK: - Actions
 
-    private func run(_ actions: [SMTPServerAction], context: ChannelHandlerContext) {
+    func run(_ actions: [SMTPServerAction], context: ChannelHandlerContext) {
         for action in actions {
             switch action {
             case .send(let reply):
@@ -279,7 +279,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// STARTTLS (RFC 3207): the 220 goes out in plain text, every byte the client pipelined after the
     /// command is thrown away (the CVE-2011-0411 class of bug), and the TLS handler goes in front.
     /// The session resumes on the handshake-completed event.
-    private func startTLS(context: ChannelHandlerContext) {
+    func startTLS(context: ChannelHandlerContext) {
         guard let tls = services.tls else {
             logger.error("STARTTLS requested but TLS is not configured")
             closeConnection(context: context)
@@ -300,7 +300,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
-    private func authenticate(username: String, password: String, context: ChannelHandlerContext) {
+    func authenticate(username: String, password: String, context: ChannelHandlerContext) {
         let authenticator = services.authenticator
         let client = self.client
         let promise = context.eventLoop.makePromise(of: Authenticator.Verdict.self)
@@ -329,14 +329,14 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
-    private func answer(_ event: SMTPServerEvent, context: ChannelHandlerContext) {
+    func answer(_ event: SMTPServerEvent, context: ChannelHandlerContext) {
         run(session.handle(event), context: context)
         processInput(context: context)
         flushIfNeeded(context: context)
     }
 
     /// Answers a finished BDAT chunk; after a kept LAST chunk the decoder checks the message's end first.
-    private func completeChunk(octets: Int, keep: Bool, context: ChannelHandlerContext) {
+    func completeChunk(octets: Int, keep: Bool, context: ChannelHandlerContext) {
         let outcome: BodyOutcome
         if !keep {
             outcome = .complete(octets: Int64(octets))
@@ -358,11 +358,11 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         run(session.handle(.chunkReceived(outcome)), context: context)
     }
 
-    private func makeChunkDecoder() -> ChunkDecoder {
+    func makeChunkDecoder() -> ChunkDecoder {
         ChunkDecoder(maxMessageSize: services.configuration.maxMessageSize, maxLineLength: services.configuration.maxTextLineLength)
     }
 
-    private func resolve(_ query: RecipientQuery, context: ChannelHandlerContext) {
+    func resolve(_ query: RecipientQuery, context: ChannelHandlerContext) {
         let services = self.services
         let client = self.client
         let promise = context.eventLoop.makePromise(of: RecipientDecision.self)
@@ -376,210 +376,16 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
-    // MARK: - Abuse defences
-
-    /// Greets at once, or after the client-host lookup and `greetingDelay`, whichever ends later.
-    private func startSession(context: ChannelHandlerContext) {
-        let delay = services.greetingDelay
-        var lookup: EventLoopFuture<String?>?
-        if let verify = services.verifyClientHost, let ip = client.ip, !services.currentRelayRules.allowedClientDomains.isEmpty {
-            let promise = context.eventLoop.makePromise(of: String?.self)
-            promise.completeWithTask { await verify(ip) }
-            lookup = promise.futureResult
-        }
-        guard delay > .zero || lookup != nil else {
-            greet(context: context)
-            return
-        }
-        let deadline = NIODeadline.now() + max(delay, .zero)
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        (lookup ?? context.eventLoop.makeSucceededFuture(nil)).whenSuccess { name in
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
-            if let name {
-                handler.client.verifiedHostName = name
-                handler.session = SMTPServerSession(configuration: handler.services.configuration, client: handler.client)
-                handler.logger[metadataKey: "host"] = "\(name)"
-                handler.logger.debug("smtp client host verified (forward-confirmed reverse DNS)")
-            }
-            let remaining = deadline - NIODeadline.now()
-            guard remaining > .zero else {
-                handler.greet(context: context)
-                return
-            }
-            context.eventLoop.scheduleTask(in: remaining) {
-                let (handler, context) = bound.value
-                handler.greet(context: context)
-            }
-        }
-    }
-
-    private func greet(context: ChannelHandlerContext) {
-        guard !closed, !greeted else { return }
-        greeted = true
-        run(session.handle(.connected), context: context)
-        flushIfNeeded(context: context)
-    }
-
-    /// RFC 5321 §3.1: the client waits for the greeting. One that talks first (a spam engine that
-    /// pipelines blindly) gets 554 5.5.0 instead of the greeting and is closed.
-    private func refuseEarlyTalker(bytes: Int, context: ChannelHandlerContext) {
-        logger.notice("smtp connection refused", metadata: ["reason": "\(ConnectionTracker.Refusal.talkedBeforeGreeting)", "bytes": "\(bytes)"])
-        services.metrics.connectionRejected(services.protocolKind, reason: .talkedBeforeGreeting)
-        greeted = true
-        buffer = nil
-        run([.send(.talkedBeforeGreeting(hostname: services.configuration.hostname)), .close], context: context)
-    }
-
-    /// Applies the RCPT decision; refused recipients go through the throttle (delay, then disconnect).
-    private func recipientDecided(_ decision: RecipientDecision, query: RecipientQuery, context: ChannelHandlerContext) {
-        let reason: String
-        switch decision {
-        case .relayDenied: reason = "relay access denied"
-        case .unknownUser: reason = "unknown user"
-        default:
-            answer(.recipientResolved(decision), context: context)
-            return
-        }
-        let recipient: String
-        switch query {
-        case .address(let a): recipient = a.description
-        case .barePostmaster: recipient = "Postmaster"
-        }
-        let verdict = invalidRecipients.recordInvalid()
-        logger.info("smtp recipient refused", metadata: ["rcpt": "<\(recipient)>", "reason": "\(reason)",
-                                                         "invalid": "\(invalidRecipients.count)"])
-        switch verdict {
-        case .answer(let delay) where delay > .zero:
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let parts = delay.components
-            context.eventLoop.scheduleTask(in: .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)) {
-                let (handler, context) = bound.value
-                guard !handler.closed else { return }
-                handler.answer(.recipientResolved(decision), context: context)
-            }
-        case .answer:
-            answer(.recipientResolved(decision), context: context)
-        case .disconnect:
-            logger.notice("smtp connection closed", metadata: ["reason": "\(ConnectionTracker.Refusal.tooManyInvalidRecipients)",
-                                                               "invalid": "\(invalidRecipients.count)"])
-            services.metrics.connectionRejected(services.protocolKind, reason: .tooManyInvalidRecipients)
-            run(session.handle(.recipientResolved(decision)), context: context)
-            run(session.handle(.invalidRecipientLimit), context: context)
-            flushIfNeeded(context: context)
-        }
-    }
-
-    private func checkSenderDomain(_ domain: String, context: ChannelHandlerContext) {
-        let services = self.services
-        let promise = context.eventLoop.makePromise(of: SenderDomainCheck.self)
-        promise.completeWithTask { await services.checkSenderDomain(domain) }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { check in
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
-            if check == .local {
-                handler.logger.notice("smtp sender refused", metadata: [
-                    "reason": "unauthenticated client used a local sender domain", "domain": "\(domain)"])
-            }
-            handler.answer(.senderDomainChecked(check), context: context)
-        }
-    }
-
-    private func store(_ envelope: SMTPEnvelope, context: ChannelHandlerContext) {
-        chunkDecoder = nil
-        let body: MessageBody
-        do {
-            body = try spool.body()
-        } catch {
-            logger.error("spool failed", metadata: ["id": "\(envelope.queueID)", "error": "\(error)"])
-            spool.reset()
-            run(session.handle(.messageStored(.failed)), context: context)
-            return
-        }
-        let message = IncomingMessage(queueID: envelope.queueID, sender: envelope.sender,
-                                      localRecipients: envelope.localMailboxIDs, receivedAt: envelope.receivedAt,
-                                      traceHeaders: envelope.traceHeaders, body: body,
-                                      remoteRecipients: envelope.remoteRecipients.map {
-                                          OutboundRecipient(address: $0.address.description, domain: $0.domain,
-                                                            notify: $0.notify, originalRecipient: $0.originalRecipient)
-                                      },
-                                      envelope: OutboundEnvelope(envelopeID: envelope.envelopeID, dsnReturn: envelope.dsnReturn,
-                                                                 eightBitMIME: envelope.bodyType == .eightBitMIME,
-                                                                 smtpUTF8: envelope.smtpUTF8))
-        let store = services.store
-        let queued = services.outboundQueued
-        let hasRemote = !message.remoteRecipients.isEmpty
-        storing = true
-        let promise = context.eventLoop.makePromise(of: [Int64].self)
-        let metrics = services.metrics
-        promise.completeWithTask {
-            let started = ContinuousClock.now
-            let ids = try await store.deliver(message)
-            let elapsed = ContinuousClock.now - started
-            metrics.storeCommit(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-            if hasRemote { queued() }
-            return ids
-        }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let logger = self.logger
-        promise.futureResult.whenComplete { result in
-            let (handler, context) = bound.value
-            handler.storing = false
-            handler.spool.reset()
-            let outcome: StoreOutcome
-            switch result {
-            case .success: outcome = .stored
-            case .failure(let error):
-                logger.error("message store failed", metadata: ["id": "\(envelope.queueID)", "error": "\(error)"])
-                outcome = .failed
-            }
-            guard !handler.closed else {
-                if case .success = result {
-                    // Stored, but the client is gone before it saw the 250: it may send again (at-least-once).
-                    logger.notice("message stored after client disconnected", metadata: ["id": "\(envelope.queueID)"])
-                }
-                return
-            }
-            handler.run(handler.session.handle(.messageStored(outcome)), context: context)
-            handler.processInput(context: context)
-            handler.flushIfNeeded(context: context)
-        }
-    }
-
-    private func logTransaction(_ summary: SMTPTransactionSummary) {
-        services.metrics.smtpTransaction(services.protocolKind, replyCode: summary.reply.code.rawValue, stored: summary.queueID != nil)
-        var metadata: Logger.Metadata = [
-            "result": "\(summary.reply.code)\(summary.reply.enhanced.map { " \($0)" } ?? "")",
-            "rcpt": "\(summary.recipients.map { "<\($0)>" }.joined(separator: ","))",
-        ]
-        if let id = summary.queueID { metadata["id"] = "\(id)" }
-        if let helo = summary.heloName { metadata["helo"] = "\(helo)" }
-        if let from = summary.sender { metadata["from"] = "\(from)" }
-        if let size = summary.size { metadata["size"] = "\(size)" }
-        if let user = summary.authenticatedUser { metadata["auth"] = "\(user)" }
-        if let tls = summary.tls { metadata["tls"] = "\(tls.version) \(tls.cipher)" }
-        if summary.reply.code.isPositiveCompletion && summary.queueID != nil {
-            logger.info("smtp message accepted", metadata: metadata)
-        } else if summary.reply.code.isPositiveCompletion {
-            // Ended by RSET (or a new MAIL) before any message was stored.
-            logger.info("smtp transaction aborted", metadata: metadata)
-        } else {
-            metadata["reason"] = "\(summary.reply.lines.first ?? "")"
-            logger.info("smtp message rejected", metadata: metadata)
-        }
-    }
-
     // MARK: - Flow control, timeouts, close
 
-    private func flushIfNeeded(context: ChannelHandlerContext) {
+    func flushIfNeeded(context: ChannelHandlerContext) {
         if outputPending && !closed {
             outputPending = false
             context.flush()
         }
     }
 
-    private func closeConnection(context: ChannelHandlerContext) {
+    func closeConnection(context: ChannelHandlerContext) {
         guard !closed else { return }
         closed = true
         idleTimer?.cancel()
@@ -590,20 +396,20 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
-    private func closeIfIdleForShutdown(context: ChannelHandlerContext) {
+    func closeIfIdleForShutdown(context: ChannelHandlerContext) {
         guard case .command = mode, !session.isAwaitingAnswer, !storing, !closed else { return }
         run(session.handle(.shutdown), context: context)
         flushIfNeeded(context: context)
     }
 
-    private func currentTimeout() -> TimeAmount {
+    func currentTimeout() -> TimeAmount {
         if case .command = mode { return services.commandTimeout }
         return services.dataTimeout
     }
 
-    private func setIdleTimeout(context: ChannelHandlerContext) { armIdleTimer(context: context) }
+    func setIdleTimeout(context: ChannelHandlerContext) { armIdleTimer(context: context) }
 
-    private func armIdleTimer(context: ChannelHandlerContext) {
+    func armIdleTimer(context: ChannelHandlerContext) {
         idleTimer?.cancel()
         guard !closed else { return }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

@@ -1,0 +1,207 @@
+/// `SMTPConnectionHandler`: the defences at connection start (connection rules, client-name check,
+/// greeting delay, talking before the greeting), recipient decisions with the invalid-recipient throttle,
+/// the sender-domain check, storing a message (and waking the delivery agent) and the transaction log line.
+import Logging
+import MailCore
+import MailPolicy
+import MailStore
+import NIOCore
+import NIOSSL
+import NIOTLS
+import SMTPCore
+
+extension SMTPConnectionHandler {
+    // MARK: - Abuse defences
+
+    /// Greets at once, or after the client-host lookup and `greetingDelay`, whichever ends later.
+    func startSession(context: ChannelHandlerContext) {
+        let delay = services.greetingDelay
+        var lookup: EventLoopFuture<String?>?
+        if let verify = services.verifyClientHost, let ip = client.ip, !services.currentRelayRules.allowedClientDomains.isEmpty {
+            let promise = context.eventLoop.makePromise(of: String?.self)
+            promise.completeWithTask { await verify(ip) }
+            lookup = promise.futureResult
+        }
+        guard delay > .zero || lookup != nil else {
+            greet(context: context)
+            return
+        }
+        let deadline = NIODeadline.now() + max(delay, .zero)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        (lookup ?? context.eventLoop.makeSucceededFuture(nil)).whenSuccess { name in
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            if let name {
+                handler.client.verifiedHostName = name
+                handler.session = SMTPServerSession(configuration: handler.services.configuration, client: handler.client)
+                handler.logger[metadataKey: "host"] = "\(name)"
+                handler.logger.debug("smtp client host verified (forward-confirmed reverse DNS)")
+            }
+            let remaining = deadline - NIODeadline.now()
+            guard remaining > .zero else {
+                handler.greet(context: context)
+                return
+            }
+            context.eventLoop.scheduleTask(in: remaining) {
+                let (handler, context) = bound.value
+                handler.greet(context: context)
+            }
+        }
+    }
+
+    func greet(context: ChannelHandlerContext) {
+        guard !closed, !greeted else { return }
+        greeted = true
+        run(session.handle(.connected), context: context)
+        flushIfNeeded(context: context)
+    }
+
+    /// RFC 5321 §3.1: the client waits for the greeting. One that talks first (a spam engine that
+    /// pipelines blindly) gets 554 5.5.0 instead of the greeting and is closed.
+    func refuseEarlyTalker(bytes: Int, context: ChannelHandlerContext) {
+        logger.notice("smtp connection refused", metadata: ["reason": "\(ConnectionTracker.Refusal.talkedBeforeGreeting)", "bytes": "\(bytes)"])
+        services.metrics.connectionRejected(services.protocolKind, reason: .talkedBeforeGreeting)
+        greeted = true
+        buffer = nil
+        run([.send(.talkedBeforeGreeting(hostname: services.configuration.hostname)), .close], context: context)
+    }
+
+    /// Applies the RCPT decision; refused recipients go through the throttle (delay, then disconnect).
+    func recipientDecided(_ decision: RecipientDecision, query: RecipientQuery, context: ChannelHandlerContext) {
+        let reason: String
+        switch decision {
+        case .relayDenied: reason = "relay access denied"
+        case .unknownUser: reason = "unknown user"
+        default:
+            answer(.recipientResolved(decision), context: context)
+            return
+        }
+        let recipient: String
+        switch query {
+        case .address(let a): recipient = a.description
+        case .barePostmaster: recipient = "Postmaster"
+        }
+        let verdict = invalidRecipients.recordInvalid()
+        logger.info("smtp recipient refused", metadata: ["rcpt": "<\(recipient)>", "reason": "\(reason)",
+                                                         "invalid": "\(invalidRecipients.count)"])
+        switch verdict {
+        case .answer(let delay) where delay > .zero:
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let parts = delay.components
+            context.eventLoop.scheduleTask(in: .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)) {
+                let (handler, context) = bound.value
+                guard !handler.closed else { return }
+                handler.answer(.recipientResolved(decision), context: context)
+            }
+        case .answer:
+            answer(.recipientResolved(decision), context: context)
+        case .disconnect:
+            logger.notice("smtp connection closed", metadata: ["reason": "\(ConnectionTracker.Refusal.tooManyInvalidRecipients)",
+                                                               "invalid": "\(invalidRecipients.count)"])
+            services.metrics.connectionRejected(services.protocolKind, reason: .tooManyInvalidRecipients)
+            run(session.handle(.recipientResolved(decision)), context: context)
+            run(session.handle(.invalidRecipientLimit), context: context)
+            flushIfNeeded(context: context)
+        }
+    }
+
+    func checkSenderDomain(_ domain: String, context: ChannelHandlerContext) {
+        let services = self.services
+        let promise = context.eventLoop.makePromise(of: SenderDomainCheck.self)
+        promise.completeWithTask { await services.checkSenderDomain(domain) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { check in
+            let (handler, context) = bound.value
+            guard !handler.closed else { return }
+            if check == .local {
+                handler.logger.notice("smtp sender refused", metadata: [
+                    "reason": "unauthenticated client used a local sender domain", "domain": "\(domain)"])
+            }
+            handler.answer(.senderDomainChecked(check), context: context)
+        }
+    }
+
+    func store(_ envelope: SMTPEnvelope, context: ChannelHandlerContext) {
+        chunkDecoder = nil
+        let body: MessageBody
+        do {
+            body = try spool.body()
+        } catch {
+            logger.error("spool failed", metadata: ["id": "\(envelope.queueID)", "error": "\(error)"])
+            spool.reset()
+            run(session.handle(.messageStored(.failed)), context: context)
+            return
+        }
+        let message = IncomingMessage(queueID: envelope.queueID, sender: envelope.sender,
+                                      localRecipients: envelope.localMailboxIDs, receivedAt: envelope.receivedAt,
+                                      traceHeaders: envelope.traceHeaders, body: body,
+                                      remoteRecipients: envelope.remoteRecipients.map {
+                                          OutboundRecipient(address: $0.address.description, domain: $0.domain,
+                                                            notify: $0.notify, originalRecipient: $0.originalRecipient)
+                                      },
+                                      envelope: OutboundEnvelope(envelopeID: envelope.envelopeID, dsnReturn: envelope.dsnReturn,
+                                                                 eightBitMIME: envelope.bodyType == .eightBitMIME,
+                                                                 smtpUTF8: envelope.smtpUTF8))
+        let store = services.store
+        let queued = services.outboundQueued
+        let hasRemote = !message.remoteRecipients.isEmpty
+        storing = true
+        let promise = context.eventLoop.makePromise(of: [Int64].self)
+        let metrics = services.metrics
+        promise.completeWithTask {
+            let started = ContinuousClock.now
+            let ids = try await store.deliver(message)
+            let elapsed = ContinuousClock.now - started
+            metrics.storeCommit(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+            if hasRemote { queued() }
+            return ids
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let logger = self.logger
+        promise.futureResult.whenComplete { result in
+            let (handler, context) = bound.value
+            handler.storing = false
+            handler.spool.reset()
+            let outcome: StoreOutcome
+            switch result {
+            case .success: outcome = .stored
+            case .failure(let error):
+                logger.error("message store failed", metadata: ["id": "\(envelope.queueID)", "error": "\(error)"])
+                outcome = .failed
+            }
+            guard !handler.closed else {
+                if case .success = result {
+                    // Stored, but the client is gone before it saw the 250: it may send again (at-least-once).
+                    logger.notice("message stored after client disconnected", metadata: ["id": "\(envelope.queueID)"])
+                }
+                return
+            }
+            handler.run(handler.session.handle(.messageStored(outcome)), context: context)
+            handler.processInput(context: context)
+            handler.flushIfNeeded(context: context)
+        }
+    }
+
+    func logTransaction(_ summary: SMTPTransactionSummary) {
+        services.metrics.smtpTransaction(services.protocolKind, replyCode: summary.reply.code.rawValue, stored: summary.queueID != nil)
+        var metadata: Logger.Metadata = [
+            "result": "\(summary.reply.code)\(summary.reply.enhanced.map { " \($0)" } ?? "")",
+            "rcpt": "\(summary.recipients.map { "<\($0)>" }.joined(separator: ","))",
+        ]
+        if let id = summary.queueID { metadata["id"] = "\(id)" }
+        if let helo = summary.heloName { metadata["helo"] = "\(helo)" }
+        if let from = summary.sender { metadata["from"] = "\(from)" }
+        if let size = summary.size { metadata["size"] = "\(size)" }
+        if let user = summary.authenticatedUser { metadata["auth"] = "\(user)" }
+        if let tls = summary.tls { metadata["tls"] = "\(tls.version) \(tls.cipher)" }
+        if summary.reply.code.isPositiveCompletion && summary.queueID != nil {
+            logger.info("smtp message accepted", metadata: metadata)
+        } else if summary.reply.code.isPositiveCompletion {
+            // Ended by RSET (or a new MAIL) before any message was stored.
+            logger.info("smtp transaction aborted", metadata: metadata)
+        } else {
+            metadata["reason"] = "\(summary.reply.lines.first ?? "")"
+            logger.info("smtp message rejected", metadata: metadata)
+        }
+    }
+}
