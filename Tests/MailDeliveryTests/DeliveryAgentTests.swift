@@ -36,7 +36,7 @@ final class TestClock: Sendable {
     }
 
     static func fixture(_ options: ScriptedServerOptions = ScriptedServerOptions(), resolver: StaticResolver = StaticResolver(),
-                        group: any EventLoopGroup) async throws -> Fixture {
+                        bounceCopyTo: String? = nil, group: any EventLoopGroup) async throws -> Fixture {
         let store = InMemoryMailStore()
         _ = try await store.addDomain("local.test")
         let alice = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "local.test"), passwordHash: nil, isAdmin: true)
@@ -47,7 +47,7 @@ final class TestClock: Sendable {
             hostname: "mx.local.test", schedule: schedule,
             routes: RouteTable(routes: ["remote.test": NextHopAddress(host: "127.0.0.1", port: server.port)], remotePort: server.port),
             client: SMTPClientConfiguration(heloName: "mx.local.test", tlsPolicy: .none, timeouts: .uniform(.seconds(5))),
-            badmail: BadmailDirectory(path: badmailPath, maxBytes: 1_000_000))
+            bounceCopyTo: bounceCopyTo, badmail: BadmailDirectory(path: badmailPath, maxBytes: 1_000_000))
         let agent = DeliveryAgent(store: store, configuration: configuration, resolver: resolver, group: group,
                                   logger: Logger(label: "test.delivery"), clock: { clock.now })
         return Fixture(store: store, server: server, agent: agent, clock: clock, aliceID: alice.id, badmailPath: badmailPath)
@@ -152,6 +152,22 @@ final class TestClock: Sendable {
         #expect(!report.contains("Final-Recipient: rfc822;z@remote.test") && !report.contains("Final-Recipient: rfc822; z@remote.test"))
         #expect(f.server.snapshot.rawBodies.count == 1, "z was delivered")
         #expect(try await f.store.queueEntries().isEmpty)
+        await f.server.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func failureReportsAreCopiedToTheAdministrator() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var options = ScriptedServerOptions()
+        options.rcptReplies = ["x@remote.test": "550 5.1.1 no such user"]
+        let f = try await Self.fixture(options, bounceCopyTo: "hostmaster@local.test", group: group)
+        let admin = try await f.store.addMailbox(EmailAddress(localPart: "hostmaster", domain: "local.test"), passwordHash: nil, isAdmin: false)
+        try await Self.queue(f.store, to: ["x@remote.test"], at: Self.start)
+        #expect(await f.agent.runOnce() == 1)
+        let toSender = try await Self.reports(f.store, mailbox: f.aliceID)
+        let toAdmin = try await Self.reports(f.store, mailbox: admin.id)
+        #expect(toSender.count == 1 && toAdmin.count == 1)
+        #expect(toAdmin.first?.contains("Action: failed") == true)
         await f.server.stop()
         try await group.shutdownGracefully()
     }
