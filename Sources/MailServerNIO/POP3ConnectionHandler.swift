@@ -5,8 +5,10 @@
 ///
 /// RETR/TOP (RFC 1939 §5, §7): each 64 KiB chunk is read *and* dot-stuffed by one job on the read thread
 /// pool (`MessageRetrieval.readMessageBlocking` with the body key from the login snapshot), so a message
-/// of up to 64 KiB costs one hand-off there and one back to the event loop; the chunk that reaches the
-/// snapshot size ends the message without another read.
+/// of up to 80 KiB costs one hand-off there and one back to the event loop; the chunk that reaches the
+/// snapshot size ends the message without another read. After a RETR the next message of the snapshot
+/// (if it fits in one chunk) is read ahead while the client handles the current one: clients fetch in
+/// order, so the next RETR is usually answered at once. At most one read-ahead chunk per connection.
 import Logging
 import MailCore
 import MailStore
@@ -28,8 +30,11 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private var buffer: ByteBuffer?
     private var logger: Logger
     private var mailboxID: Int64?
-    /// The login snapshot with body keys, by delivery id.
-    private var retrievable: [Int64: RetrievableMessage] = [:]
+    /// The login snapshot with body keys, in message-number order, and each delivery id's index in it.
+    private var snapshot: [RetrievableMessage] = []
+    private var snapshotIndex: [Int64: Int] = [:]
+    /// The next message after the last RETR, read and encoded ahead (one chunk at most).
+    private var readAhead: (deliveryID: Int64, chunk: EventLoopFuture<EncodedChunk>)?
     private var closed = false
     private var readSuspended = false
     private var outputPending = false
@@ -40,6 +45,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     private let maxBufferedInput = 16 * 1024
     static let chunkSize = 64 * 1024
+    /// A rest up to this size is read as the last chunk, so a message just over 64 KiB (a 64 KiB body plus
+    /// trace headers) is still one read, not a full chunk and a tiny one.
+    static let lastChunkLimit = chunkSize + chunkSize / 4
 
     public init(services: POP3ServerContext, client: ClientInfo) {
         self.services = services
@@ -63,6 +71,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     public func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        readAhead = nil
         idleTimer?.cancel()
         releaseLock()
         logger.debug("pop3 connection closed")
@@ -160,14 +169,22 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .authenticate(let user, let password):
                 authenticate(user: user, password: password, context: context)
             case .sendMessage(let deliveryID, let topLines):
-                guard let mailboxID, let message = retrievable[deliveryID] else {
+                guard let mailboxID, let index = snapshotIndex[deliveryID], index < snapshot.count else {
                     answered(.messageSent(false), context: context)
                     return
                 }
+                let message = snapshot[index]
                 if topLines == nil { services.metrics.pop3Retrieval() }
                 retrieving = true
-                sendChunk(mailboxID: mailboxID, message: message, offset: 0,
-                          encoder: POP3MessageEncoder(topLines: topLines), context: context)
+                let first: EventLoopFuture<EncodedChunk>
+                if topLines == nil, let ahead = readAhead, ahead.deliveryID == deliveryID {
+                    first = ahead.chunk
+                } else {
+                    first = readChunk(mailboxID: mailboxID, message: message, offset: 0,
+                                      encoder: POP3MessageEncoder(topLines: topLines), context: context)
+                }
+                readAhead = nil
+                send(first, mailboxID: mailboxID, message: message, index: index, isRetr: topLines == nil, context: context)
             case .commitDeletions(let ids):
                 commit(ids, context: context)
             case .releaseMaildrop:
@@ -220,7 +237,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     return
                 }
                 handler.mailboxID = mailboxID
-                handler.retrievable = Dictionary(messages.map { ($0.deliveryID, $0) }, uniquingKeysWith: { first, _ in first })
+                handler.snapshot = messages
+                handler.snapshotIndex = Dictionary(messages.enumerated().map { ($1.deliveryID, $0) },
+                                                   uniquingKeysWith: { first, _ in first })
                 handler.answered(.authenticated(result), context: context)
             case .invalidCredentials, .locked:
                 let delay = services.authenticator.failureDelay(ip: client.ip, account: user)
@@ -247,17 +266,23 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         var nextOffset: Int64
     }
 
-    /// Streams one chunk, then the next once the previous one is written: memory stays at one chunk.
-    private func sendChunk(mailboxID: Int64, message: RetrievableMessage, offset: Int64, encoder: POP3MessageEncoder,
-                           context: ChannelHandlerContext) {
+    /// Starts reading and encoding one chunk on the read pool.
+    private func readChunk(mailboxID: Int64, message: RetrievableMessage, offset: Int64, encoder: POP3MessageEncoder,
+                           context: ChannelHandlerContext) -> EventLoopFuture<EncodedChunk> {
         let store = services.store
         let allocator = context.channel.allocator
-        let future = services.readPool.runIfActive(eventLoop: context.eventLoop) {
+        return services.readPool.runIfActive(eventLoop: context.eventLoop) {
             try Self.readAndEncode(store: store, mailboxID: mailboxID, message: message, offset: offset,
                                    encoder: encoder, allocator: allocator)
         }
+    }
+
+    /// Writes the chunk when it is ready, then reads the next one once it is written: memory stays at one
+    /// chunk (plus the read-ahead). The last chunk answers `.messageSent`.
+    private func send(_ chunk: EventLoopFuture<EncodedChunk>, mailboxID: Int64, message: RetrievableMessage, index: Int,
+                      isRetr: Bool, context: ChannelHandlerContext) {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        future.whenComplete { result in
+        chunk.whenComplete { result in
             let (handler, context) = bound.value
             guard !handler.closed else { return }
             switch result {
@@ -270,17 +295,29 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     context.write(handler.wrapOutboundOut(chunk.buffer), promise: nil)
                     handler.outputPending = true
                     handler.retrieving = false
+                    if isRetr { handler.startReadAhead(after: index, mailboxID: mailboxID, context: context) }
                     handler.answered(.messageSent(true), context: context)
                 } else {
                     context.writeAndFlush(handler.wrapOutboundOut(chunk.buffer)).whenComplete { written in
                         let (handler, context) = bound.value
                         guard case .success = written, !handler.closed else { return }
-                        handler.sendChunk(mailboxID: mailboxID, message: message, offset: chunk.nextOffset,
-                                          encoder: chunk.encoder, context: context)
+                        let next = handler.readChunk(mailboxID: mailboxID, message: message, offset: chunk.nextOffset,
+                                                     encoder: chunk.encoder, context: context)
+                        handler.send(next, mailboxID: mailboxID, message: message, index: index, isRetr: isRetr, context: context)
                     }
                 }
             }
         }
+    }
+
+    /// Reads ahead the message after `index` when it is not marked deleted and fits in one (last) chunk.
+    private func startReadAhead(after index: Int, mailboxID: Int64, context: ChannelHandlerContext) {
+        let next = index + 1
+        guard next < snapshot.count, snapshot[next].size <= Int64(Self.lastChunkLimit),
+              session.maildrop?.message(next + 1) != nil else { return }
+        let message = snapshot[next]
+        readAhead = (message.deliveryID, readChunk(mailboxID: mailboxID, message: message, offset: 0,
+                                                   encoder: POP3MessageEncoder(topLines: nil), context: context))
     }
 
     /// Runs on the read pool: one blocking ranged read, dot-stuffing, and the terminating line when the
@@ -288,7 +325,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private static func readAndEncode(store: any MailStore, mailboxID: Int64, message: RetrievableMessage, offset: Int64,
                                       encoder: POP3MessageEncoder, allocator: ByteBufferAllocator) throws -> EncodedChunk {
         var encoder = encoder
-        let bytes = try store.readMessageBlocking(mailboxID: mailboxID, message: message, offset: offset, maxLength: chunkSize)
+        let remaining = message.size - offset
+        let length = remaining > 0 && remaining <= Int64(lastChunkLimit) ? Int(remaining) : chunkSize
+        let bytes = try store.readMessageBlocking(mailboxID: mailboxID, message: message, offset: offset, maxLength: length)
         let nextOffset = offset + Int64(bytes.count)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + bytes.count / 32 + 8)
@@ -343,6 +382,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         guard !closed else { return }
         closed = true
         idleTimer?.cancel()
+        readAhead = nil
         releaseLock()
         outputPending = false
         let channel = context.channel

@@ -11,7 +11,8 @@ import Testing
 
 /// The POP3 adapter on an in-memory channel with the in-memory store: RETR/TOP streamed through the read
 /// thread pool byte-exact (dot-stuffing across 64 KiB chunk boundaries, empty message, pipelined
-/// commands), and a read that fails mid-session closes the connection (RFC 1939 §5, §7).
+/// commands), the read-ahead of the next message never answering TOP or a deleted message, and a read
+/// that fails mid-session closes the connection (RFC 1939 §5, §7).
 @Suite struct POP3ConnectionHandlerTests {
     /// scrypt (ln=10, fast) of "secret", salt "petrel-test-salt".
     static let secretHash = "$scrypt$ln=10,r=8,p=1$cGV0cmVsLXRlc3Qtc2FsdA$F6NoQSNEaJ4lBCchrCu1ximbPZV86jMyw2pLeOhgB0Q"
@@ -140,6 +141,30 @@ import Testing
         let expected = Self.retrAnswer(Self.large) + Self.retrAnswer(Self.small) + Self.retrAnswer(Self.large)
         #expect(try await h.read(expected.count) == expected)
         #expect(try await h.line() == "+OK 2 \(Self.small.count + Self.large.count)")
+        try await h.finish()
+    }
+
+    @Test func readAheadNeverAnswersTheWrongCommand() async throws {
+        let bodies = (1...4).map { Array("Subject: m\($0)\r\n\r\n.body \($0)\r\n".utf8) }
+        let h = try await makeHarness(bodies)
+        try await h.login()
+        // RETR 1 reads message 2 ahead; TOP 2 must still stop after the headers.
+        try await h.send("RETR 1\r\n")
+        #expect(try await h.read(Self.retrAnswer(bodies[0]).count) == Self.retrAnswer(bodies[0]))
+        try await h.send("TOP 2 0\r\n")
+        let top = Array("+OK Top of message follows\r\n".utf8) + POP3MessageEncoder.encode(bodies[1], topLines: 0)
+        #expect(try await h.read(top.count) == top)
+        // RETR 2 then reads 3 ahead; after DELE 3, RETR 3 is refused and RETR 4 is message 4.
+        try await h.send("RETR 2\r\n")
+        #expect(try await h.read(Self.retrAnswer(bodies[1]).count) == Self.retrAnswer(bodies[1]))
+        try await h.send("DELE 3\r\nRETR 3\r\nRETR 4\r\n")
+        #expect(try await h.line() == "+OK Message 3 deleted")
+        #expect(try await h.line().hasPrefix("-ERR"))
+        #expect(try await h.read(Self.retrAnswer(bodies[3]).count) == Self.retrAnswer(bodies[3]))
+        // Out of order: RETR 1 again after 4 (nothing read ahead past the end).
+        try await h.send("RETR 1\r\nNOOP\r\n")
+        #expect(try await h.read(Self.retrAnswer(bodies[0]).count) == Self.retrAnswer(bodies[0]))
+        #expect(try await h.line() == "+OK")
         try await h.finish()
     }
 

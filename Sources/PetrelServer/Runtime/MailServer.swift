@@ -25,6 +25,8 @@ public final class MailServer: Sendable {
     let pop3Connections: ConnectionTracker
     let group: MultiThreadedEventLoopGroup
     let threadPool: NIOThreadPool
+    /// POP3 message reads (blocking SQLite reads), apart from the login hashing on `threadPool`.
+    let pop3ReadPool: NIOThreadPool
     let logger: Logger
     /// Metrics, the admin endpoint and the start time (see ServerOperations.swift).
     public let operations: ServerOperations
@@ -39,7 +41,8 @@ public final class MailServer: Sendable {
 
     private init(configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
                  smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
-                 group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger, operations: ServerOperations,
+                 group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, logger: Logger,
+                 operations: ServerOperations,
                  access: AccessControl, accessRefresh: Task<Void, Never>, deliveryAgent: DeliveryAgent,
                  deliveryTask: Task<Void, Never>, pickupTask: Task<Void, Never>?) {
         self.configuration = configuration
@@ -50,6 +53,7 @@ public final class MailServer: Sendable {
         self.pop3Connections = pop3Connections
         self.group = group
         self.threadPool = threadPool
+        self.pop3ReadPool = pop3ReadPool
         self.logger = logger
         self.operations = operations
         self.access = access
@@ -84,6 +88,8 @@ public final class MailServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         threadPool.start()
+        let pop3ReadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        pop3ReadPool.start()
 
         let agent: DeliveryAgent
         do {
@@ -92,6 +98,7 @@ public final class MailServer: Sendable {
                                           logger: Logger(label: "petrel.delivery"))
         } catch {
             try? await threadPool.shutdownGracefully()
+            try? await pop3ReadPool.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw ServerStartError(message: "invalid [delivery] settings: \(error)")
         }
@@ -168,6 +175,7 @@ public final class MailServer: Sendable {
                               idleTimeout: .seconds(Int64(configuration.pop3.idleTimeout)), connections: pop3Connections,
                               tls: tls, logger: Logger(label: "petrel.pop3"))
             context.metrics = operations.metrics
+            context.readThreadPool = pop3ReadPool
             return context
         }
 
@@ -198,6 +206,7 @@ public final class MailServer: Sendable {
             accessRefresh.cancel()
             await operations.closeAdmin()
             try? await threadPool.shutdownGracefully()
+            try? await pop3ReadPool.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw ServerStartError(message: "cannot listen: \(error)")
         }
@@ -217,7 +226,8 @@ public final class MailServer: Sendable {
             return Task { await pickup.run() }
         }
         return MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
-                          pop3Connections: pop3Connections, group: group, threadPool: threadPool, logger: logger,
+                          pop3Connections: pop3Connections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
+                          logger: logger,
                           operations: operations, access: access, accessRefresh: accessRefresh, deliveryAgent: agent,
                           deliveryTask: deliveryTask, pickupTask: pickupTask)
     }
@@ -266,6 +276,7 @@ public final class MailServer: Sendable {
         }
         try? await store.close()
         try? await threadPool.shutdownGracefully()
+        try? await pop3ReadPool.shutdownGracefully()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }
