@@ -97,6 +97,17 @@ public actor DeliveryAgent {
         return batches.reduce(0) { $0 + $1.entryIDs.count }
     }
 
+    /// Reads the queue counts into `snapshot` and the metrics now (at start, so `/status` has them at once).
+    public func refreshSnapshot() async {
+        do {
+            let summary = try await store.queueSummary(now: clock())
+            metrics.queue(summary)
+            snapshot.update(summary)
+        } catch {
+            logger.error("queue summary failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Picks due entries within the connection limits; returns the batches to start and how long to sleep.
     func scan() async -> ([Batch], Duration) {
         scans += 1

@@ -102,6 +102,7 @@ public final class MailServer: Sendable {
             try? await group.shutdownGracefully()
             throw ServerStartError(message: "invalid [delivery] settings: \(error)")
         }
+        await agent.refreshSnapshot()
 
         let auth = configuration.auth
         let throttle = AuthThrottle(settings: .init(baseDelay: Double(auth.failureDelay) / 1000,
