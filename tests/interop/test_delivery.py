@@ -363,7 +363,9 @@ def test_pickup_directory_queues_dropped_files(data_dir, peer, dns, tmp_path):
         # A file that is not a message is set aside with the reason.
         (pickup / "junk.txt").write_bytes(b"not a message\n")
         wait_for(lambda: (pickup / "rejected" / "junk.txt.reason").exists(), what="the rejected file")
-        assert "pickup message queued" in srv.log() and "pickup file rejected" in srv.log()
+        # The log line follows the file moves; the log is read from the server's stderr asynchronously.
+        wait_for(lambda: "pickup message queued" in srv.log() and "pickup file rejected" in srv.log(),
+                 what="the pickup log lines")
     finally:
         srv.stop()
         srv.kill()
