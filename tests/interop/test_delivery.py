@@ -144,12 +144,12 @@ def test_route_delivery_reaches_the_peer_once(relay_server, peer):
     assert "Received: from " in text and "Subject: routed" in text
     assert not text.startswith("Return-Path:"), "Return-Path is added by the final delivery only"
     assert "\r\n.dot line\r\n" in text, "dot-stuffing undone by the peer: the line arrives intact"
-    log = relay_server.log()
-    assert "delivered" in log and "relay=127.0.0.1" in log
-    assert "queue is empty" in relay_server.cli("queue", "list").stdout
+    wait_for(lambda: "petrel.delivery: delivered" in relay_server.log() and "relay=127.0.0.1" in relay_server.log(),
+             what="the delivered log lines")
+    wait_for(lambda: "queue is empty" in relay_server.cli("queue", "list").stdout, what="an empty queue")
     # The metrics moved: two recipients delivered, nothing left in the queue.
-    _, _, text = get(relay_server.admin_port, "/metrics")
-    assert metric(text, 'petrel_delivery_attempts_total{result="delivered"}') == 2
+    wait_for(lambda: metric(get(relay_server.admin_port, "/metrics")[2],
+                            'petrel_delivery_attempts_total{result="delivered"}') == 2, what="the delivered counter")
     wait_for(lambda: metric(get(relay_server.admin_port, "/metrics")[2], 'petrel_queue_entries{state="new"}') == 0,
              what="the queue gauge")
 
@@ -251,7 +251,7 @@ def test_restart_in_the_middle_of_the_queue_loses_and_doubles_nothing(relay_serv
     time.sleep(2)
     subjects = sorted(m[2].decode().split("Subject: ")[1].split("\r\n")[0] for m in handler.messages)
     assert subjects == ["restart0", "restart1", "restart2"]
-    assert "queue is empty" in relay_server.cli("queue", "list").stdout
+    wait_for(lambda: "queue is empty" in relay_server.cli("queue", "list").stdout, what="an empty queue")
 
 
 def queue_entry_ids(srv):
