@@ -91,9 +91,11 @@ public final class MailServer: Sendable {
         let pop3ReadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         pop3ReadPool.start()
 
+        // One resolver ([dns]) for the agent's MX look-ups and the port-25 client-name check.
+        let resolver = makeResolver(configuration)
         let agent: DeliveryAgent
         do {
-            agent = try makeDeliveryAgent(configuration: configuration, store: store, resolver: makeResolver(configuration),
+            agent = try makeDeliveryAgent(configuration: configuration, store: store, resolver: resolver,
                                           group: group, metricsFactory: PrometheusMetricsFactory(registry: operations.registry),
                                           logger: Logger(label: "petrel.delivery"))
         } catch {
@@ -128,7 +130,7 @@ public final class MailServer: Sendable {
                                    maxConnectionRatePerIP: smtp.maxConnectionRatePerIP)
         await access.refresh()
         let accessRefresh = access.startRefreshing()
-        let verifyClientHost = makeClientHostVerifier(resolver: makeResolver(configuration),
+        let verifyClientHost = makeClientHostVerifier(resolver: resolver,
                                                       timeout: .seconds(configuration.dns.timeout), logger: logger)
         var mxConfig = smtpConfig
         mxConfig.rejectUnauthenticatedLocalSender = smtp.rejectUnauthenticatedLocalSender
