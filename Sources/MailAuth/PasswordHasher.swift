@@ -175,7 +175,7 @@ public struct PasswordHasher: Sendable {
         return s
     }
 
-    /// B64 as PHC defines it (standard alphabet, no padding); tolerates padding, and passlib's `.` for `+`.
+    /// B64 as PHC defines it (standard alphabet, no padding, canonical); tolerates padding, and passlib's `.` for `+`.
     static func decodeBase64(_ text: Substring, passlib: Bool) -> [UInt8]? {
         var s = String(text)
         while s.hasSuffix("=") { s.removeLast() }
@@ -184,6 +184,9 @@ public struct PasswordHasher: Sendable {
         guard s.utf8.allSatisfy({ isBase64Char($0) }), s.utf8.count % 4 != 1 else { return nil }
         while s.utf8.count % 4 != 0 { s.append("=") }
         guard let data = Data(base64Encoded: s) else { return nil }
+        // Canonical only: unused low bits in the last character must be zero, so one stored hash has
+        // exactly one spelling (Foundation ignores those bits, which would make "…A" and "…B" equal).
+        guard data.base64EncodedString() == s else { return nil }
         return Array(data)
     }
 

@@ -123,10 +123,26 @@ import Testing
             count += 1
         }
         #expect(count > 50)
-        // Flip the last key character: verification must fail.
-        var mutated = Array(phc)
-        if let last = mutated.last { mutated[mutated.count - 1] = last == "A" ? "B" : "A" }
-        #expect(!PasswordHasher.verify("pw", against: String(mutated)))
+        // Change any one key character: verification must fail. The last character carries unused low
+        // bits; a spelling that sets them is not canonical and is refused rather than decoded the same.
+        let key = Array(phc[phc.index(after: keyStart)...])
+        #expect(key.count == 43)
+        for position in key.indices {
+            for replacement: Character in ["A", "B", "Q", "g", "w", "/"] where replacement != key[position] {
+                var mutated = key
+                mutated[position] = replacement
+                let candidate = String(phc[...keyStart]) + String(mutated)
+                #expect(!PasswordHasher.verify("pw", against: candidate), "\(candidate)")
+            }
+        }
+    }
+
+    @Test func nonCanonicalBase64IsRefused() {
+        // "QQ" is the canonical spelling of the single octet 0x41; "QR" decodes to the same octet in a
+        // lenient decoder but sets unused bits.
+        #expect(PasswordHasher.decodeBase64("QQ", passlib: false) == [0x41])
+        #expect(PasswordHasher.decodeBase64("QR", passlib: false) == nil)
+        #expect(PasswordHasher.decodeBase64("QQ==", passlib: false) == [0x41])
     }
 
     @Test func constantTimeEqual() {
