@@ -329,13 +329,15 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let length = remaining > 0 && remaining <= Int64(lastChunkLimit) ? Int(remaining) : chunkSize
         let bytes = try store.readMessageBlocking(mailboxID: mailboxID, message: message, offset: offset, maxLength: length)
         let nextOffset = offset + Int64(bytes.count)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count + bytes.count / 32 + 8)
+        // Encoded straight into the buffer that is written: unchanged runs are one copy from the read bytes.
+        var buffer = allocator.buffer(capacity: bytes.count + bytes.count / 32 + 8)
         let reachedEnd = bytes.isEmpty || nextOffset >= message.size
-        let done = bytes.withUnsafeBytes { encoder.encode($0, into: &out) } || reachedEnd
-        if done { encoder.finish(into: &out) }
-        var buffer = allocator.buffer(capacity: out.count)
-        buffer.writeBytes(out)
+        let done = bytes.withUnsafeBytes { encoder.encode($0) { buffer.writeBytes($0) } } || reachedEnd
+        if done {
+            var tail: [UInt8] = []
+            encoder.finish(into: &tail)
+            buffer.writeBytes(tail)
+        }
         return EncodedChunk(buffer: buffer, encoder: encoder, done: done, nextOffset: nextOffset)
     }
 

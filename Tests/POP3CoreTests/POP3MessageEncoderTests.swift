@@ -117,4 +117,51 @@ import POP3Core
         let expectedBody = (1...5).map { String(repeating: ".", count: $0 + 1) + "\r\n" }.joined()
         #expect(output == Self.bytes("S: x\r\n\r\n" + expectedBody + ".\r\n"))
     }
+
+    @Test func cleanCRLFTextIsPassedAsOneRunOfTheInputItself() {
+        let input = Self.bytes("Subject: x\r\n\r\nline 1\r\nline 2\r\n")
+        var encoder = POP3MessageEncoder(topLines: nil)
+        input.withUnsafeBytes { chunk in
+            var runs: [(UnsafeRawPointer?, Int)] = []
+            _ = encoder.encode(chunk) { runs.append(($0.baseAddress, $0.count)) }
+            #expect(runs.count == 1)
+            #expect(runs.first?.0 == chunk.baseAddress && runs.first?.1 == chunk.count)
+        }
+    }
+
+    @Test func insertionsSplitTheRuns() {
+        var encoder = POP3MessageEncoder(topLines: nil)
+        var runs: [[UInt8]] = []
+        _ = Self.bytes("a\r\n.b\nc\r\n").withUnsafeBytes { encoder.encode($0) { runs.append(Array($0)) } }
+        #expect(runs == [Self.bytes("a\r\n"), Self.bytes("."), Self.bytes(".b"), Self.bytes("\r"), Self.bytes("\nc\r\n")])
+    }
+
+    /// The stuffing rules written the plain way, line by line (RETR only).
+    static func reference(_ input: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var line: [UInt8] = []
+        func emit(_ line: [UInt8], ended: Bool) {
+            if line.first == UInt8(ascii: ".") { out.append(UInt8(ascii: ".")) }
+            out += line
+            if line.last != 0x0D { out.append(0x0D) }
+            out.append(0x0A)
+        }
+        for byte in input {
+            if byte == 0x0A { emit(line, ended: true); line = [] } else { line.append(byte) }
+        }
+        if !line.isEmpty { emit(line, ended: false) }
+        return out + Self.bytes(".\r\n")
+    }
+
+    @Test func randomInputMatchesTheReferenceAtRandomSplits() {
+        var rng = SplitMix(seed: 0x5EED_0F_D075)
+        let alphabet: [UInt8] = [UInt8(ascii: "."), 0x0D, 0x0A, UInt8(ascii: "a"), UInt8(ascii: "b")]
+        for _ in 0..<400 {
+            let length = Int(rng.next() % 80)
+            let input = (0..<length).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            let splits = (0..<Int(rng.next() % 4)).map { _ in Int(rng.next() % UInt64(length + 1)) }.sorted()
+            #expect(Self.encode(input, topLines: nil, splits: splits).output == Self.reference(input),
+                    "input \(input) splits \(splits)")
+        }
+    }
 }

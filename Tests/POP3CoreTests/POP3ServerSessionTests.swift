@@ -317,7 +317,7 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
     }
 }
 
-/// A small deterministic generator for the random-input test.
+/// A small deterministic generator (SplitMix64) for the random-input tests of this target.
 struct SplitMix {
     var state: UInt64
     init(seed: UInt64) { state = seed }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The incremental byte-stuffing encoder for RETR and TOP (RFC 1939 §3, §7 RETR, §7 TOP).
 ///
 /// RFC 1939 §3: "If any line begins with the termination octet, the line is 'byte-stuffed' by
@@ -32,30 +38,45 @@ public struct POP3MessageEncoder: Sendable {
     /// soon as this returns true.
     /// - Returns: true when the TOP limit has been reached and no more input is needed.
     public mutating func encode(_ chunk: UnsafeRawBufferPointer, into output: inout [UInt8]) -> Bool {
+        output.reserveCapacity(output.count + chunk.count + chunk.count / 64 + 8)
+        return encode(chunk) { output.append(contentsOf: $0) }
+    }
+
+    /// Encodes the next chunk, handing the output to `emit` in runs: stretches of input that need no
+    /// change (CRLF lines not starting with ".") are passed as slices of `chunk` itself, so a caller can
+    /// copy them straight into its output buffer; an inserted "." or CR is a run of its own. The runs are
+    /// only valid during the call. Same contract as `encode(_:into:)` otherwise.
+    public mutating func encode(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void) -> Bool {
         if isDone || isFinished { return true }
+        guard let base = chunk.baseAddress else { return false }
         let count = chunk.count
-        output.reserveCapacity(output.count + count + count / 64 + 8)
+        var runStart = 0
         var index = 0
+        func flush(upTo end: Int) {
+            if end > runStart { emit(UnsafeRawBufferPointer(start: base + runStart, count: end - runStart)) }
+            runStart = end
+        }
         while index < count {
             if atLineStart {
-                if chunk[index] == UInt8(ascii: ".") { output.append(UInt8(ascii: ".")) }
+                if chunk[index] == UInt8(ascii: ".") {
+                    flush(upTo: index)
+                    withUnsafeBytes(of: UInt8(ascii: ".")) { emit($0) }
+                }
                 atLineStart = false
             }
-            var end = index
-            while end < count, chunk[end] != 0x0A { end += 1 }
-            if end > index {
-                output.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[index..<end]))
-            }
-            if end == count {
+            // The line's LF, found with memchr (vectorised) rather than octet by octet.
+            let lf = memchr(base + index, 0x0A, count - index).map { $0 - UnsafeMutableRawPointer(mutating: base) }
+            guard let end = lf else {
                 // The line continues in the next chunk.
-                lineLength += end - index
-                if end > index { lastWasCR = chunk[end - 1] == 0x0D }
-                return false
+                lineLength += count - index
+                lastWasCR = chunk[count - 1] == 0x0D
+                break
             }
-            // chunk[end] is LF: complete the line.
             let endsWithCR = end > index ? chunk[end - 1] == 0x0D : lastWasCR
-            if !endsWithCR { output.append(0x0D) }
-            output.append(0x0A)
+            if !endsWithCR {
+                flush(upTo: end)
+                withUnsafeBytes(of: UInt8(0x0D)) { emit($0) }
+            }
             lineLength += end - index
             let isEmptyLine = lineLength == 0 || (lineLength == 1 && endsWithCR)
             lineLength = 0
@@ -63,10 +84,12 @@ public struct POP3MessageEncoder: Sendable {
             atLineStart = true
             index = end + 1
             if lineEnded(isEmpty: isEmptyLine) {
+                flush(upTo: index)
                 isDone = true
                 return true
             }
         }
+        flush(upTo: count)
         return false
     }
 
