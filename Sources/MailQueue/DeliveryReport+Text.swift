@@ -80,6 +80,8 @@ extension DeliveryReport {
             reason = "Status \(recipient.status)."
         }
         if recipient.action == .delayed, let until = recipient.willRetryUntil {
+            // The quoted reply rarely ends a sentence; end it so the next one does not run on.
+            if let last = reason.last, !".!?".contains(last) { reason += "." }
             reason += " Petrel will keep trying until \(RFC5322Date.format(until))."
         }
         lines += Self.wrap(reason, indent: "    ")

@@ -166,6 +166,8 @@ func checkLines(_ bytes: [UInt8]) {
         let parts = m.parts()
         try #require(parts.count == 3)
         #expect(parts[0].unwrappedText.contains(RFC5322Date.format(until)))
+        // The quoted reply and the next sentence do not run together.
+        #expect(parts[0].unwrappedText.contains("451 4.4.0 try later. Petrel will keep trying until"))
         #expect(parts[1].bodyText.contains("Action: delayed\r\n"))
         #expect(parts[1].bodyText.contains("Will-Retry-Until: \(RFC5322Date.format(until))\r\n"))
         // RET applies to failure reports only: a delay report returns the headers.
