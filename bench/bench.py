@@ -13,7 +13,9 @@ Figures
          queue file fsynced) and "in maildir" (the last message renamed into new/ by virtual(8)).
          The ratio uses Postfix's *queued* figure (the harder comparison for Petrel).
   pop3   RETR msgs/s and MB/s, several mailboxes fetched in parallel (one poplib process per mailbox),
-         4 KiB and 64 KiB messages; plus server CPU per message (independent of the Python client).
+         4 KiB and 64 KiB messages; plus server CPU per message (independent of the Python client),
+         the poplib processes' own CPU per message and how busy the machine's CPUs were during the run.
+         --pop3-modes retr,bulk adds a run whose client reads each answer in blocks (less client CPU).
   rss    memory per idle SMTP connection (after greeting + EHLO) at 1,000 / 5,000 / 10,000 connections:
          Petrel (one process: delta VmRSS and PSS / N); Postfix (one smtpd process per connection:
          delta of the summed PSS of all Postfix processes / N), at 1,000 only (master.cf maxproc 2000).
@@ -309,8 +311,27 @@ def smtp_run_postfix(a, sessions, count, size, timeout):
 
 
 # ----------------------------------------------------------------------------------------------- POP3 retrieval
+def _read_multiline_bulk(p):
+    """The rest of a multi-line answer read in large blocks from poplib's own socket file, up to the
+    terminating CRLF "." CRLF (the answer is dot-stuffed, so that sequence cannot occur inside it);
+    returns the octets of the message (stuffing and terminator removed from the count)."""
+    data = bytearray()
+    while not data.endswith(b"\r\n.\r\n"):
+        block = p.file.read1(262144)
+        if not block:
+            raise poplib.error_proto("connection closed inside a multi-line answer")
+        data += block
+    body = bytes(data[:-3])
+    return len(body) - body.count(b"\r\n..")  - (1 if body.startswith(b"..") else 0)
+
+
 def _pop3_fetch(args):
-    port, user, expect, q = args
+    """One mailbox: USER/PASS, STAT, RETR 1..n, QUIT. mode "retr": poplib's retr() (reads the answer
+    line by line in Python, as a poplib client does); mode "bulk": poplib's command/status-line calls
+    (_putcmd/_getresp), the message body read in large blocks from the same socket. Returns the count,
+    octets and this process's CPU seconds (the client's cost, to show how much of the 2 CPUs it takes)."""
+    port, user, expect, mode = args
+    c0 = time.process_time()
     p = poplib.POP3(HOST, port, timeout=60)
     try:
         p.user(f"{user}@{DOMAIN}")
@@ -320,24 +341,42 @@ def _pop3_fetch(args):
             raise RuntimeError(f"{user}: {n} messages, expected {expect}")
         octets = 0
         for i in range(1, n + 1):
-            _, lines, size = p.retr(i)
-            octets += size
+            if mode == "bulk":
+                p._putcmd(f"RETR {i}")
+                p._getresp()
+                octets += _read_multiline_bulk(p)
+            else:
+                _, lines, size = p.retr(i)
+                octets += size
         p.quit()
     finally:
         try:
             p.close()
         except OSError:
             pass
-    return n, octets
+    return n, octets, time.process_time() - c0
 
 
-def pop3_fetch_all(port, users, per_user, pool):
+def machine_busy():
+    """(busy, total) jiffies of all CPUs from /proc/stat: the share of the machine in use during a run,
+    whoever used it (this benchmark, the servers, or other jobs on a shared machine)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+def pop3_fetch_all(port, users, per_user, pool, mode="retr"):
+    b0 = machine_busy()
     t0 = time.perf_counter()
-    results = pool.map(_pop3_fetch, [(port, f"u{i}", per_user, None) for i in range(1, users + 1)])
+    results = pool.map(_pop3_fetch, [(port, f"u{i}", per_user, mode) for i in range(1, users + 1)])
     t1 = time.perf_counter()
+    b1 = machine_busy()
     msgs = sum(r[0] for r in results)
     octets = sum(r[1] for r in results)
-    return msgs, octets, t1 - t0
+    client_cpu = sum(r[2] for r in results)
+    busy = (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
+    return msgs, octets, t1 - t0, client_cpu, busy
 
 
 def fill(port, users, per_user, size, timeout):
@@ -464,6 +503,9 @@ def main():
     ap.add_argument("--pop3-users", type=int, default=10)
     ap.add_argument("--pop3-per-user-4k", type=int, default=500)
     ap.add_argument("--pop3-per-user-64k", type=int, default=50)
+    ap.add_argument("--pop3-modes", default="retr",
+                    help="comma list: retr (poplib.retr, line by line) and/or bulk (poplib commands, body "
+                         "read in blocks: less client CPU)")
     ap.add_argument("--idle", default="1000,5000,10000")
     ap.add_argument("--postfix-idle", default="1000")
     ap.add_argument("--lat-sessions", type=int, default=10)
@@ -529,22 +571,25 @@ def main():
                     time.sleep(0.2)
                 pop3_fetch_all(PETREL_POP3, args.pop3_users, per_user, pool)
                 pop3_fetch_all(DOVECOT_POP3, args.pop3_users, per_user, pool)
-                runs = {"petrel": [], "dovecot": []}
-                for rep in range(args.reps):
-                    order = ("petrel", "dovecot") if rep % 2 == 0 else ("dovecot", "petrel")
-                    for who in order:
-                        port = PETREL_POP3 if who == "petrel" else DOVECOT_POP3
-                        cpu_of = petrel.cpu if who == "petrel" else (lambda: tree_cpu_seconds(Anchors.dovecot_pid()))
-                        c0 = cpu_of()
-                        msgs, octets, el = pop3_fetch_all(port, args.pop3_users, per_user, pool)
-                        cpu = cpu_of() - c0
-                        r = {"rate": msgs / el, "mb_s": octets / el / 1e6, "cpu_ms_per_msg": 1000 * cpu / msgs,
-                             "msgs": msgs, "elapsed": el}
-                        runs[who].append(r)
-                        log(f"pop3 {key} rep{rep} {who}: {r}")
+                for mode in args.pop3_modes.split(","):
+                    runs = {"petrel": [], "dovecot": []}
+                    for rep in range(args.reps):
+                        order = ("petrel", "dovecot") if rep % 2 == 0 else ("dovecot", "petrel")
+                        for who in order:
+                            port = PETREL_POP3 if who == "petrel" else DOVECOT_POP3
+                            cpu_of = petrel.cpu if who == "petrel" else (lambda: tree_cpu_seconds(Anchors.dovecot_pid()))
+                            c0 = cpu_of()
+                            msgs, octets, el, client_cpu, busy = pop3_fetch_all(port, args.pop3_users, per_user,
+                                                                                pool, mode)
+                            cpu = cpu_of() - c0
+                            r = {"rate": msgs / el, "mb_s": octets / el / 1e6, "cpu_ms_per_msg": 1000 * cpu / msgs,
+                                 "client_cpu_ms_per_msg": 1000 * client_cpu / msgs, "machine_busy": busy,
+                                 "msgs": msgs, "elapsed": el}
+                            runs[who].append(r)
+                            log(f"pop3 {key} {mode} rep{rep} {who}: {r}")
+                    results["pop3"][key if mode == "retr" else f"{key}_{mode}"] = runs
+                    save()
                 petrel.stop()
-                results["pop3"][key] = runs
-                save()
             pool.close()
         if "latency" in only:
             runs = {"petrel": [], "postfix": []}
@@ -620,13 +665,20 @@ def report(res):
         row(f"  CPU ms/msg (Petrel vs Postfix all procs)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
             median([x["cpu_ms_per_msg"] for x in runs["postfix"]]), None)
     for key, runs in res["pop3"].items():
-        size, users = key.split("_u")
-        row(f"POP3 {size.upper()}iB {users} mailboxes RETR msgs/s", median([x["rate"] for x in runs["petrel"]]),
+        size, rest = key.split("_u")
+        users, _, mode = rest.partition("_")
+        client = "poplib bulk" if mode == "bulk" else "poplib.retr"
+        row(f"POP3 {size.upper()}iB {users} mbox RETR msgs/s ({client})", median([x["rate"] for x in runs["petrel"]]),
             median([x["rate"] for x in runs["dovecot"]]), 1.5)
         row(f"POP3 {size.upper()}iB {users} mailboxes MB/s", median([x["mb_s"] for x in runs["petrel"]]),
             median([x["mb_s"] for x in runs["dovecot"]]))
         row(f"  CPU ms/msg (Petrel vs Dovecot all procs)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
             median([x["cpu_ms_per_msg"] for x in runs["dovecot"]]))
+        if "client_cpu_ms_per_msg" in runs["petrel"][0]:
+            row(f"  client CPU ms/msg (poplib processes)", median([x["client_cpu_ms_per_msg"] for x in runs["petrel"]]),
+                median([x["client_cpu_ms_per_msg"] for x in runs["dovecot"]]))
+            row(f"  machine busy % during the run", 100 * median([x["machine_busy"] for x in runs["petrel"]]),
+                100 * median([x["machine_busy"] for x in runs["dovecot"]]))
     if res["latency"]:
         for k in ("p50_ms", "p99_ms"):
             row(f"DATA final-dot reply {k[:3]} ms (lower is better)",
