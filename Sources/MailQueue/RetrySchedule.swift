@@ -21,6 +21,7 @@
 /// So an entry is always attempted at its expiry time (unless it was attempted exactly then already)
 /// and a temporary failure at or after it is final.
 import Foundation
+import MailCore
 
 /// A retry schedule: intervals between attempts, the give-up age and the delay-warning age.
 public struct RetrySchedule: Hashable, Sendable {
@@ -106,13 +107,14 @@ public struct RetrySchedule: Hashable, Sendable {
         return now >= arrivedAt.addingTimeInterval(delayWarningAfter) && !isExpired(arrivedAt: arrivedAt, now: now)
     }
 
-    /// Parses a comma-separated list of durations, e.g. `"5m, 15m, 30m, 1h"`.
+    /// Parses a comma-separated list of durations, e.g. `"5m, 15m, 30m, 1h"` (each item in the
+    /// `DurationText` grammar of MailCore: s, m, h, d or w, or plain seconds).
     /// intervals = duration *( *WSP "," *WSP duration )
-    public static func parseIntervals(_ text: String) throws(DurationParseError) -> [TimeInterval] {
+    public static func parseIntervals(_ text: String) throws(DurationText.Error) -> [TimeInterval] {
         let items = text.split(separator: ",", omittingEmptySubsequences: false)
         var result: [TimeInterval] = []
         for item in items {
-            result.append(try ConfigDuration.parse(String(item.trimmingCharacters(in: .whitespaces))))
+            result.append(TimeInterval(try DurationText.parse(String(item.trimmingCharacters(in: .whitespaces)))))
         }
         return result
     }
@@ -137,63 +139,4 @@ public enum RetryScheduleError: Error, Hashable, Sendable, CustomStringConvertib
             return "the delay warning time is \(value) seconds; it must be more than 0, or absent for no warnings"
         }
     }
-}
-
-/// Durations in configuration values and CLI options: `30s`, `15m`, `4h`, `5d`, `2w`, or a plain
-/// integer meaning seconds.
-public enum ConfigDuration {
-    /// The largest accepted value: 100 years, so arithmetic on dates never overflows.
-    public static let maximum: TimeInterval = 100 * 365 * 86_400
-
-    /// duration = 1*18DIGIT [ "s" / "m" / "h" / "d" / "w" ]   (unit case-insensitive, no spaces)
-    public static func parse(_ text: String) throws(DurationParseError) -> TimeInterval {
-        var digits = Substring(text)
-        var multiplier: Int64 = 1
-        if let last = text.last, !last.isASCII || !last.isNumber {
-            switch last {
-            case "s", "S": multiplier = 1
-            case "m", "M": multiplier = 60
-            case "h", "H": multiplier = 3600
-            case "d", "D": multiplier = 86_400
-            case "w", "W": multiplier = 7 * 86_400
-            default: throw DurationParseError(value: text, reason: "unknown unit '\(last)' (use s, m, h, d or w)")
-            }
-            digits = digits.dropLast()
-        }
-        guard !digits.isEmpty else {
-            throw DurationParseError(value: text, reason: "expected a number, e.g. 30s, 15m, 4h, 5d or 600")
-        }
-        guard digits.count <= 18, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let number = Int64(digits) else {
-            throw DurationParseError(value: text, reason: "expected a whole number of s, m, h, d or w, e.g. 30s, 15m, 4h, 5d or 600")
-        }
-        let (seconds, overflow) = number.multipliedReportingOverflow(by: multiplier)
-        guard !overflow, TimeInterval(seconds) <= maximum else {
-            throw DurationParseError(value: text, reason: "too large (at most 100 years)")
-        }
-        return TimeInterval(seconds)
-    }
-
-    /// A short human form: "5d", "4h", "1h30m", "45s", "0s" (whole seconds).
-    public static func format(_ seconds: TimeInterval) -> String {
-        guard seconds.isFinite else { return "\(seconds)s" }
-        var rest = Int64(max(0, min(seconds, maximum)).rounded(.down))
-        if rest == 0 { return "0s" }
-        var out = ""
-        for (unit, size) in [("d", Int64(86_400)), ("h", 3600), ("m", 60), ("s", 1)] where rest >= size {
-            out += "\(rest / size)\(unit)"
-            rest %= size
-        }
-        return out
-    }
-}
-
-/// A duration value that does not parse; the description names the value.
-public struct DurationParseError: Error, Hashable, Sendable, CustomStringConvertible {
-    public let value: String
-    public let reason: String
-    public init(value: String, reason: String) {
-        self.value = value
-        self.reason = reason
-    }
-    public var description: String { "invalid duration \"\(value)\": \(reason)" }
 }

@@ -95,13 +95,13 @@ struct BadmailCommand: AsyncParsableCommand {
                 """)
         @OptionGroup var data: DataOptions
         @Flag(help: "Remove every entry.") var all = false
-        @Option(name: .customLong("older-than"), help: "Remove entries stored longer ago than this, e.g. 7d.")
+        @Option(name: .customLong("older-than"), help: "Remove entries stored longer ago than this, e.g. 7d or 2w (s, m, h, d, w).")
         var olderThan: String?
 
         func validate() throws {
             if all == (olderThan != nil) { throw ValidationError("give either --all or --older-than DURATION") }
             if let olderThan {
-                do { _ = try ConfigDuration.parse(olderThan) } catch { throw ValidationError("--older-than: \(error)") }
+                do { _ = try DurationText.parse(olderThan) } catch { throw ValidationError("--older-than: \(error)") }
             }
         }
 
@@ -109,9 +109,9 @@ struct BadmailCommand: AsyncParsableCommand {
             let directory = try badmailDirectory(data)
             let scope: BadmailDirectory.PurgeScope
             if let olderThan {
-                let seconds: TimeInterval
-                do { seconds = try ConfigDuration.parse(olderThan) } catch { throw ValidationError("--older-than: \(error)") }
-                scope = .olderThan(Date().addingTimeInterval(-seconds))
+                let seconds: Int
+                do { seconds = try DurationText.parse(olderThan) } catch { throw ValidationError("--older-than: \(error)") }
+                scope = .olderThan(Date().addingTimeInterval(-TimeInterval(seconds)))
             } else {
                 scope = .all
             }

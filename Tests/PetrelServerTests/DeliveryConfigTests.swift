@@ -103,13 +103,28 @@ import Testing
         #expect(errors.first?.message.contains("must be set together") == true)
     }
 
-    @Test(arguments: [("90", 90), ("30s", 30), ("15m", 900), ("4h", 14_400), ("5d", 432_000), ("0", 0)] as [(String, Int)])
-    func durations(text: String, seconds: Int) {
-        #expect(ConfigReader.parseDuration(text) == seconds)
+    /// The grammar itself is tested in MailCoreTests/DurationTextTests; here: config keys use it (with
+    /// weeks and upper-case units) and say what is wrong.
+    @Test(arguments: [("\"90\"", 90), ("90", 90), ("\"30s\"", 30), ("\"15m\"", 900), ("\"4h\"", 14_400),
+                      ("\"5d\"", 432_000), ("\"2w\"", 1_209_600), ("\"1W\"", 604_800), ("\"3H\"", 10_800)] as [(String, Int)])
+    func durations(text: String, seconds: Int) throws {
+        let config = try PetrelConfiguration.parse("[delivery]\ndelay_warning = \(text)\n", base: Self.base).get()
+        #expect(config.delivery.delayWarning == seconds)
     }
 
-    @Test(arguments: ["", "s", "5x", "1.5h", "-5m", "5 m", "m5", "9999999999d"])
-    func badDurations(text: String) {
-        #expect(ConfigReader.parseDuration(text) == nil)
+    @Test(arguments: [
+        ("expire = \"5x\"", "unknown unit 'x'"),
+        ("expire = \"9999999999d\"", "too large"),
+        ("expire = \"1.5h\"", "expected a whole number"),
+        ("expire = \"h\"", "expected a number"),
+        ("expire = \"53w\"", "between 60s and 31536000s, got \"53w\""),
+        ("retry_intervals = [\"2w\"]", "between 1s and 604800s, got \"2w\""),
+        ("poll_interval = 1.5", "must be a duration such as \"30s\", \"15m\", \"4h\", \"5d\" or \"2w\""),
+    ])
+    func badDurations(line: String, message: String) {
+        let errors = Self.errors("[delivery]\n\(line)\n")
+        #expect(errors.count == 1, "\(errors)")
+        #expect(errors.first?.message.contains(message) == true, "\(errors)")
+        #expect(errors.first?.key?.hasPrefix("delivery.") == true, "\(errors)")
     }
 }

@@ -1,5 +1,6 @@
 /// The `[delivery]` keys (see Configuration+Delivery.swift) and their value readers: durations
-/// ("30s", "15m", "4h", "5d" or an integer of seconds), next hops ("host:port"), TLS policies, routes.
+/// (MailCore's `DurationText`: "30s", "15m", "4h", "5d", "2w" or an integer of seconds), next hops
+/// ("host:port"), TLS policies, routes.
 import MailCore
 import TOMLKit
 
@@ -30,39 +31,27 @@ extension ConfigReader {
         "pickup_dir": { c, v in assign(string(v)) { c.delivery.pickupDirectory = $0.isEmpty ? nil : $0 } },
     ]
 
-    /// duration = 1*DIGIT [ "s" / "m" / "h" / "d" ]   (as a string), or a TOML integer of seconds.
+    /// A duration: a string in the `DurationText` grammar of MailCore
+    /// (duration = 1*18DIGIT [ "s" / "m" / "h" / "d" / "w" ], unit case-insensitive, no spaces), or a
+    /// TOML integer of seconds; then checked against `range`. The message says what is wrong.
     static func duration(_ value: any TOMLValueConvertible, _ range: ClosedRange<Int>) -> Result<Int, ValueError> {
-        let seconds: Int?
-        if value.type == .int {
-            seconds = value.int
+        let expected = "must be a duration such as \(DurationText.examples) (or seconds) between \(range.lowerBound)s and \(range.upperBound)s"
+        let seconds: Int
+        if value.type == .int, let int = value.int {
+            seconds = int
         } else if let text = value.string {
-            seconds = parseDuration(text)
+            do {
+                seconds = try DurationText.parse(text)
+            } catch {
+                return .failure(ValueError(message: "\(expected), got \(describe(value)): \(error.reason)"))
+            }
         } else {
-            seconds = nil
+            return .failure(ValueError(message: "\(expected), got \(describe(value))"))
         }
-        guard let seconds, range.contains(seconds) else {
-            return .failure(ValueError(message: "must be a duration such as \"30s\", \"15m\", \"4h\" or \"5d\" (or seconds) between \(range.lowerBound)s and \(range.upperBound)s, got \(describe(value))"))
+        guard range.contains(seconds) else {
+            return .failure(ValueError(message: "\(expected), got \(describe(value))"))
         }
         return .success(seconds)
-    }
-
-    /// Seconds for "90", "30s", "15m", "4h", "5d"; nil for anything else.
-    public static func parseDuration(_ text: String) -> Int? {
-        guard let last = text.last else { return nil }
-        let multiplier: Int
-        var digits = Substring(text)
-        switch last {
-        case "s": multiplier = 1
-        case "m": multiplier = 60
-        case "h": multiplier = 3600
-        case "d": multiplier = 86400
-        case "0"..."9": multiplier = 1
-        default: return nil
-        }
-        if multiplier != 1 || last == "s" { digits = digits.dropLast() }
-        guard !digits.isEmpty, digits.utf8.count <= 9, digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-              let n = Int(digits) else { return nil }
-        return n * multiplier
     }
 
     /// retry_intervals = non-empty array of durations (each 1 s to 7 days).
