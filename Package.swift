@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "MailQueue", dependencies: ["MailCore", "MailStore"]),
         // Outbound delivery over SwiftNIO: the SMTP client connection and the delivery agent (scheduler).
         .target(name: "MailDelivery", dependencies: [
-            "MailCore", "MailStore", "MailQueue", "MailDNS", "SMTPCore", "CPetrelTLS",
+            "MailCore", "MailStore", "MailQueue", "MailDNS", "SMTPCore", "PetrelTLSSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -67,9 +67,14 @@ let package = Package(
         ]),
         // Two BoringSSL switches swift-nio-ssl does not expose (session tickets off, cipher name).
         .target(name: "CPetrelTLS"),
+        // The NIOSSL reflection both TLS sides share (session tickets off, negotiated cipher name).
+        .target(name: "PetrelTLSSupport", dependencies: [
+            "MailCore", "CPetrelTLS",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         // SwiftNIO adapters: framing, connection handlers that run the sessions' actions, listeners.
         .target(name: "MailServerNIO", dependencies: [
-            "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "CPetrelTLS",
+            "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "PetrelTLSSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -124,6 +129,10 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .testTarget(name: "PetrelTLSSupportTests", dependencies: [
+            "PetrelTLSSupport", "MailCore",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
         .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore"]),

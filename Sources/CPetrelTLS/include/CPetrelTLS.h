@@ -1,5 +1,5 @@
 // Two BoringSSL settings that swift-nio-ssl 2.37 does not expose. The SSL_CTX / SSL pointers come from
-// NIOSSL objects (see TLSInternals.swift); the functions are BoringSSL's, linked in through NIOSSL.
+// NIOSSL objects (see PetrelTLSSupport/NIOSSLInternals.swift); the functions are BoringSSL's, linked in through NIOSSL.
 #ifndef CPETRELTLS_H
 #define CPETRELTLS_H
 

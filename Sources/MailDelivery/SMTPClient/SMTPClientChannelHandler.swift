@@ -1,11 +1,11 @@
 /// The NIO side of one client connection: frames and parses server replies (`SMTPReplyParser`), switches
 /// to TLS synchronously when the 220 to STARTTLS arrives (RFC 3207 §4.2: plaintext octets after it are
 /// dropped, never read as replies), and passes everything on as `SMTPClientChannelEvent`s in order.
-import CPetrelTLS
 import MailCore
 import NIOCore
 import NIOSSL
 import NIOTLS
+import PetrelTLSSupport
 import SMTPCore
 
 enum SMTPClientChannelEvent: Sendable {
@@ -94,7 +94,7 @@ final class SMTPClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             tlsDone = true
             let info = (try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self))
-                .map { SMTPClientTLSInfo.info(of: $0) } ?? TLSInfo(version: "TLS", cipher: "unknown")
+                .map { NIOSSLInternals.info(of: $0) } ?? TLSInfo(version: "TLS", cipher: "unknown")
             events.yield(.tlsEstablished(info))
         }
         context.fireUserInboundEventTriggered(event)
@@ -113,43 +113,5 @@ final class SMTPClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
         events.yield(.closed)
         events.finish()
         context.fireChannelInactive()
-    }
-}
-
-/// Version and cipher of a finished client handshake. swift-nio-ssl does not expose the cipher; it is
-/// read through the SSL pointer by reflection (as MailServerNIO's TLSInternals does), "unknown" if that fails.
-enum SMTPClientTLSInfo {
-    static func info(of handler: NIOSSLHandler) -> TLSInfo {
-        let version: String
-        switch handler.tlsVersion {
-        case .tlsv13?: version = "TLSv1.3"
-        case .tlsv12?: version = "TLSv1.2"
-        case .tlsv11?: version = "TLSv1.1"
-        case .tlsv1?: version = "TLSv1"
-        default: version = "TLS"
-        }
-        var cipher = "unknown"
-        if let connection = child(handler, "connection"), let ssl = pointer(child(connection, "ssl")),
-           let name = petrel_tls_cipher_name(UnsafeRawPointer(ssl)) {
-            cipher = String(cString: name)
-        }
-        return TLSInfo(version: version, cipher: cipher)
-    }
-
-    private static func child(_ subject: Any, _ label: String) -> Any? {
-        var mirror: Mirror? = Mirror(reflecting: subject)
-        while let m = mirror {
-            if let value = m.children.first(where: { $0.label == label })?.value { return value }
-            mirror = m.superclassMirror
-        }
-        return nil
-    }
-
-    private static func pointer(_ value: Any?) -> OpaquePointer? {
-        guard let value else { return nil }
-        if let p = value as? OpaquePointer { return p }
-        let m = Mirror(reflecting: value)
-        if m.displayStyle == .optional, let inner = m.children.first?.value as? OpaquePointer { return inner }
-        return nil
     }
 }

@@ -2,7 +2,6 @@
 /// the context they started with; new handshakes use the new one, so nothing is dropped.
 ///
 /// Policy (RFC 8314 §4.1, RFC 8996): TLS 1.2 minimum, no client certificates, session tickets off.
-import CPetrelTLS
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
