@@ -19,8 +19,10 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     /// True when every octet is ASCII (no SMTPUTF8 needed).
     public var isASCII: Bool { localPart.utf8.allSatisfy { $0 < 0x80 } && domain.utf8.allSatisfy { $0 < 0x80 } }
 
-    /// The canonical key used for mailbox lookups: local part and domain in lower case.
-    public var lookupKey: String { "\(localPart.lowercased())@\(domain)" }
+    /// The canonical key used for mailbox lookups: local part in lower case, domain in its canonical
+    /// lower-case A-label form (`IDNA.canonicalDomain`, so `bücher.example` and `xn--bcher-kva.example`
+    /// give the same key); a domain that is not a valid IDN stays as it is (and matches no local domain).
+    public var lookupKey: String { "\(localPart.lowercased())@\(IDNA.canonicalKey(domain) ?? domain)" }
 
     /// The address in RFC 5321 form, quoting the local part when it is not a Dot-string.
     public var description: String {

@@ -1,7 +1,14 @@
 /// Domain names with non-ASCII labels in their ASCII form for DNS and routing: each such label becomes
 /// "xn--" + Punycode (RFC 3492 §6.3 encoding, IDNA A-label RFC 5890 §2.3.2.1). Labels are lower-cased
-/// first (Unicode simple case mapping); no further IDNA2008 mapping or validation is done — names that
-/// are not registrable simply will not resolve.
+/// first (Unicode simple case mapping) and put in Unicode NFC; no further IDNA2008 mapping or validation
+/// is done — names that are not registrable simply will not resolve.
+///
+/// `IDNA.canonicalDomain` is THE canonical key of a domain everywhere Petrel stores or compares one
+/// (local domains, mailbox lookup keys, relay client domains): the lower-case A-label form, so that
+/// `bücher.example` and `xn--bcher-kva.example` name the same domain. A-labels given as input are checked
+/// by decoding them (RFC 3492 §6.2) and re-encoding the result (RFC 5891 §5.4 round trip).
+import Foundation
+
 public enum IDNA {
     /// The ASCII form of a domain, or nil when a label cannot be encoded within 63 octets.
     /// Address literals (`[...]`) and ASCII names are returned lower-cased.
@@ -21,6 +28,104 @@ public enum IDNA {
         }
         return labels.joined(separator: ".")
     }
+
+    /// Longest domain accepted (RFC 5321 §4.5.3.1.2) and longest label (RFC 1035 §2.3.4).
+    public static let maxDomainLength = 255, maxLabelLength = 63
+
+    /// The canonical key of a domain: lower case, every label in A-label form, A-labels validated.
+    /// Address literals (`[...]`) are returned lower-cased. Input is a `Domain` the caller has parsed
+    /// (RFC 5321 §4.1.2 with RFC 6531 U-labels); this adds the IDNA checks:
+    ///   - an ASCII label starting "xn--" must be valid Punycode that decodes to non-ASCII text and
+    ///     re-encodes to the same label (RFC 5891 §5.4), else `.invalidALabel`;
+    ///   - a U-label is lower-cased, NFC-normalised and encoded; its A-label must fit 63 octets;
+    ///   - the whole name must fit 255 octets, no label may be empty.
+    public static func canonicalDomain(_ domain: String) -> Result<String, IDNAError> {
+        if domain.hasPrefix("[") { return .success(domain.lowercased()) }
+        var labels: [String] = []
+        for label in domain.split(separator: ".", omittingEmptySubsequences: false) {
+            switch canonicalLabel(String(label)) {
+            case .success(let l): labels.append(l)
+            case .failure(let e): return .failure(e)
+            }
+        }
+        return checkedLength(labels.joined(separator: "."))
+    }
+
+    /// `canonicalDomain` as an optional (nil when the name is not a valid IDN).
+    public static func canonicalKey(_ domain: String) -> String? {
+        try? canonicalDomain(domain).get()
+    }
+
+    /// A domain for display: A-labels decoded to U-labels (RFC 5891 §5.5 ToUnicode). Labels that do not
+    /// decode are kept as they are; never fails.
+    public static func toUnicode(_ domain: String) -> String {
+        if domain.hasPrefix("[") || !domain.lowercased().contains("xn--") { return domain }
+        return domain.split(separator: ".", omittingEmptySubsequences: false).map { label -> String in
+            let lower = label.lowercased()
+            guard lower.hasPrefix("xn--"), let decoded = Punycode.decode(String(lower.dropFirst(4))) else {
+                return String(label)
+            }
+            return decoded
+        }.joined(separator: ".")
+    }
+
+    /// One label in canonical form.
+    static func canonicalLabel(_ label: String) -> Result<String, IDNAError> {
+        guard !label.isEmpty else { return .failure(.emptyLabel) }
+        let lower = label.lowercased()
+        if lower.utf8.allSatisfy({ $0 < 0x80 }) {
+            guard lower.utf8.count <= maxLabelLength else { return .failure(.labelTooLong(label)) }
+            if lower.hasPrefix("xn--") {
+                // A-label: must decode, hold non-ASCII, and re-encode to itself (lower case, NFC).
+                let body = String(lower.dropFirst(4))
+                guard let decoded = Punycode.decode(body), !decoded.utf8.allSatisfy({ $0 < 0x80 }),
+                      decoded == normalized(decoded), Punycode.encode(decoded) == body else {
+                    return .failure(.invalidALabel(label))
+                }
+            }
+            return .success(lower)
+        }
+        let unicode = normalized(label)
+        guard let encoded = Punycode.encode(unicode) else { return .failure(.labelTooLong(label)) }
+        let aLabel = "xn--" + encoded
+        guard aLabel.utf8.count <= maxLabelLength else { return .failure(.labelTooLong(label)) }
+        return .success(aLabel)
+    }
+
+    /// Lower case, then Unicode NFC (so a decomposed "u + U+0308" equals the precomposed "ü").
+    static func normalized(_ label: String) -> String {
+        label.lowercased().precomposedStringWithCanonicalMapping
+    }
+
+    static func checkedLength(_ name: String) -> Result<String, IDNAError> {
+        guard name.utf8.count <= maxDomainLength else { return .failure(.domainTooLong(name.utf8.count)) }
+        return .success(name)
+    }
+}
+
+/// Why a domain has no canonical (A-label) form. `description` is safe to show to a client or admin.
+public enum IDNAError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// An "xn--" label that is not valid Punycode of lower-case non-ASCII text.
+    case invalidALabel(String)
+    /// A label longer than 63 octets (in its A-label form).
+    case labelTooLong(String)
+    /// The A-label form of the name is longer than 255 octets.
+    case domainTooLong(Int)
+    case emptyLabel
+
+    public var description: String {
+        switch self {
+        case .invalidALabel(let l): return "'\(l)' is not a valid IDNA A-label (bad Punycode)"
+        case .labelTooLong(let l): return "domain label '\(l)' is longer than 63 octets in A-label (xn--) form"
+        case .domainTooLong(let n): return "domain is \(n) octets long in A-label (xn--) form (at most 255)"
+        case .emptyLabel: return "empty domain label"
+        }
+    }
+}
+
+extension EmailAddress {
+    /// The domain's canonical key (`IDNA.canonicalDomain`), nil when it is not a valid IDN.
+    public var canonicalDomain: String? { IDNA.canonicalKey(domain) }
 }
 
 /// RFC 3492 Punycode with the parameters of §5 (base 36, tmin 1, tmax 26, skew 38, damp 700,
@@ -67,6 +172,64 @@ public enum Punycode {
             n += 1
         }
         return String(output)
+    }
+
+    /// §6.2 decoding procedure (input without the "xn--" prefix, case-insensitive digits).
+    /// nil on any failure: non-basic input, a bad digit, truncated input, overflow, a decoded basic code
+    /// point, or a code point that is not a Unicode scalar. Inputs over 256 octets are refused outright.
+    public static func decode(_ input: String) -> String? {
+        let bytes = Array(input.utf8)
+        guard bytes.count <= 256, bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+        var output: [Int] = []
+        var rest = bytes[...]
+        if let delimiter = bytes.lastIndex(of: UInt8(ascii: "-")) {
+            output = bytes[..<delimiter].map { Int($0) }
+            rest = bytes[(delimiter + 1)...]
+        }
+        var n = initialN, i = 0, bias = initialBias
+        var position = rest.startIndex
+        while position < rest.endIndex {
+            let oldI = i
+            var w = 1
+            var k = base
+            while true {
+                guard position < rest.endIndex, let d = digitValue(rest[position]) else { return nil }
+                position += 1
+                let (product, overflow1) = d.multipliedReportingOverflow(by: w)
+                guard !overflow1, i <= Int(Int32.max) - product else { return nil }
+                i += product
+                let t = k <= bias ? tMin : (k >= bias + tMax ? tMax : k - bias)
+                if d < t { break }
+                let (nextW, overflow2) = w.multipliedReportingOverflow(by: base - t)
+                guard !overflow2, nextW <= Int(Int32.max) else { return nil }
+                w = nextW
+                k += base
+            }
+            let count = output.count + 1
+            bias = adapt(i - oldI, count, oldI == 0)
+            guard n <= Int(Int32.max) - i / count else { return nil }
+            n += i / count
+            i %= count
+            guard n >= 0x80, n <= 0x10FFFF, !(0xD800...0xDFFF).contains(n) else { return nil }
+            output.insert(n, at: i)
+            i += 1
+        }
+        var scalars = String.UnicodeScalarView()
+        for c in output {
+            guard let scalar = Unicode.Scalar(UInt32(c)) else { return nil }
+            scalars.append(scalar)
+        }
+        return String(scalars)
+    }
+
+    /// a–z / A–Z → 0–25, 0–9 → 26–35; nil for anything else.
+    static func digitValue(_ c: UInt8) -> Int? {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): return Int(c - UInt8(ascii: "a"))
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return Int(c - UInt8(ascii: "A"))
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(c - UInt8(ascii: "0")) + 26
+        default: return nil
+        }
     }
 
     /// §6.1 bias adaptation.

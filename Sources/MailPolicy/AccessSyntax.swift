@@ -21,7 +21,8 @@ public enum AccessSyntax {
         return .failure(AccessSyntaxError("'\(text)' has host bits set below the /\(len) prefix; did you mean \(suggestion)?"))
     }
 
-    /// domain = Domain (RFC 5321 §4.1.2), lower-cased; "*.example.com" and ".example.com" are accepted
+    /// domain = Domain (RFC 5321 §4.1.2), in its canonical form (lower case, U-labels as A-labels:
+    /// `IDNA.canonicalDomain`, as reverse DNS names are); "*.example.com" and ".example.com" are accepted
     /// as "example.com" (a domain entry always covers its subdomains).
     public static func clientDomain(_ text: String) -> Result<String, AccessSyntaxError> {
         var s = Substring(text.trimmingSpaces)
@@ -29,7 +30,10 @@ public enum AccessSyntax {
         guard let name = MailboxSyntax.normalizeDomain(String(s)) else {
             return .failure(AccessSyntaxError("'\(text)' is not a domain name (example: mail.example.com; it also covers its subdomains)"))
         }
-        return .success(name)
+        switch IDNA.canonicalDomain(name) {
+        case .success(let key): return .success(key)
+        case .failure(let error): return .failure(AccessSyntaxError("'\(text)': \(error)"))
+        }
     }
 
     /// Parses every item; all problems are reported together.

@@ -90,7 +90,10 @@ public struct SMTPServerContext: Sendable {
                 }
                 logger.debug("relay permitted", metadata: ["client": "\(client.addressLiteral)",
                                                            "recipient": "\(address)", "because": "\(permission)"])
-                return .relay(domain: IDNA.toASCII(address.domain) ?? address.domain.lowercased())
+                // The routing domain in canonical (A-label) form; a domain that has none (bad Punycode) is
+                // refused by the session before it gets here, and never relayed if it does.
+                guard let domain = IDNA.canonicalKey(address.domain) else { return .relayDenied }
+                return .relay(domain: domain)
             }
         } catch {
             logger.error("recipient lookup failed", metadata: ["error": "\(error)"])

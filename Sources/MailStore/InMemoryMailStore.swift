@@ -228,11 +228,12 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
 
     public func addMailbox(_ address: EmailAddress, passwordHash: String?, isAdmin: Bool) async throws -> MailboxInfo {
         let key = address.lookupKey
+        let domain = StoreNames.domainKey(of: address)
         return try state.withLock { s in
             try s.checkOpen()
-            guard s.domains[address.domain] != nil else { throw StoreError.notLocalDomain(address.domain) }
+            guard s.domains[domain] != nil else { throw StoreError.notLocalDomain(address.domain) }
             guard s.mailboxByKey[key] == nil else { throw StoreError.mailboxExists(key) }
-            let m = s.createMailbox(key: key, domain: address.domain, passwordHash: passwordHash, isAdmin: isAdmin)
+            let m = s.createMailbox(key: key, domain: domain, passwordHash: passwordHash, isAdmin: isAdmin)
             return s.info(m)
         }
     }
@@ -283,9 +284,10 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
     }
 
     public func resolveRecipient(_ address: EmailAddress) async throws -> RecipientResolution {
-        try state.withLock { s in
+        let domainKey = StoreNames.domainKey(of: address)
+        return try state.withLock { s in
             try s.checkOpen()
-            guard let domain = s.domains[address.domain] else { return .notLocal }
+            guard let domain = s.domains[domainKey] else { return .notLocal }
             if let id = s.mailboxByKey[address.lookupKey], let m = s.mailboxes[id] {
                 return .mailbox(id: m.id, address: m.address)
             }

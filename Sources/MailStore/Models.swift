@@ -3,7 +3,8 @@ import MailCore
 
 /// A local domain. Adding one makes SMTP accept mail for it.
 public struct DomainInfo: Hashable, Sendable {
-    /// Lower-case domain name.
+    /// The canonical domain name: lower case, non-ASCII labels as A-labels (`xn--…`, see
+    /// `IDNA.canonicalDomain`), whichever spelling it was added with.
     public var name: String
     /// Lookup key (`local@domain`) of the mailbox that receives `postmaster@name`, if the admin chose one.
     public var postmaster: String?
@@ -14,13 +15,17 @@ public struct DomainInfo: Hashable, Sendable {
         self.postmaster = postmaster
         self.createdAt = createdAt
     }
+
+    /// The name for display: A-labels shown as Unicode (`bücher.example`); equals `name` for ASCII names.
+    public var unicodeName: String { IDNA.toUnicode(name) }
 }
 
 /// A mailbox: an address that can receive mail and (with a password) log in to POP3.
 public struct MailboxInfo: Hashable, Sendable {
     public var id: Int64
-    /// The lookup key: `localpart@domain`, lower case.
+    /// The lookup key: `localpart@domain`, lower case, the domain canonical (`EmailAddress.lookupKey`).
     public var address: String
+    /// The canonical name of the mailbox's domain (`DomainInfo.name`).
     public var domain: String
     /// PHC-format slow hash (see MailAuth), or nil when no password was set (cannot log in).
     public var passwordHash: String?

@@ -2,17 +2,28 @@
 /// the same domain names and keys), the byte ordering used for sorting, chunked reading of
 /// spooled `.file` message bodies, and the outbound queue rules both backends share.
 ///
-/// Domain names follow RFC 5321 §4.1.2 `Domain` (with RFC 6531 U-labels), lower-cased.
+/// Domain names follow RFC 5321 §4.1.2 `Domain` (with RFC 6531 U-labels) and are kept in their canonical
+/// form, `IDNA.canonicalDomain` (lower case, A-labels; RFC 5890 §2.3.2.1, RFC 5891 §5.4): a domain added as
+/// `bücher.example` is stored as `xn--bcher-kva.example` and mail to either spelling finds it.
 /// `postmaster` is matched case-insensitively (RFC 5321 §4.5.1).
 import Foundation
 import MailCore
 
 public enum StoreNames {
-    /// Validates and lower-cases an administrator-given domain name (`.invalidDomain` otherwise).
+    /// Validates an administrator-given domain name and returns its canonical key (lower case, A-labels);
+    /// `.invalidDomain` for bad syntax or an invalid IDN (bad Punycode, over-long A-label).
     /// Domain = sub-domain *("." sub-domain)   (RFC 5321 §4.1.2; no address literals, no trailing dot)
     public static func domain(_ text: String) throws -> String {
-        guard let name = MailboxSyntax.normalizeDomain(text) else { throw StoreError.invalidDomain(text) }
-        return name
+        guard let name = MailboxSyntax.normalizeDomain(text), let key = IDNA.canonicalKey(name) else {
+            throw StoreError.invalidDomain(text)
+        }
+        return key
+    }
+
+    /// The key under which an address's domain is stored: its canonical form, or (not a valid IDN) the
+    /// lower-cased domain, which matches no stored domain.
+    public static func domainKey(of address: EmailAddress) -> String {
+        address.canonicalDomain ?? address.domain
     }
 
     /// The lookup key for an administrator-given mailbox text: a parsed address's `lookupKey`,

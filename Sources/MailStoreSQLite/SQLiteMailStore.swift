@@ -188,10 +188,11 @@ public final class SQLiteMailStore: MailStore {
 
     public func addMailbox(_ address: EmailAddress, passwordHash: String?, isAdmin: Bool) async throws -> MailboxInfo {
         let key = address.lookupKey
-        let domain = address.domain
+        let domain = StoreNames.domainKey(of: address)
+        let typed = address.domain
         return try await write { db in
             guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [domain]) else {
-                throw StoreError.notLocalDomain(domain)
+                throw StoreError.notLocalDomain(typed)
             }
             if try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) != nil {
                 throw StoreError.mailboxExists(key)
@@ -293,7 +294,7 @@ public final class SQLiteMailStore: MailStore {
 
     public func resolveRecipient(_ address: EmailAddress) async throws -> RecipientResolution {
         let key = address.lookupKey
-        let domain = address.domain
+        let domain = StoreNames.domainKey(of: address)
         let isPostmaster = StoreNames.isPostmaster(address)
         let found: RecipientResolution? = try await read { db in
             guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [domain]) else {

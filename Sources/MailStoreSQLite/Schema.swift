@@ -12,7 +12,16 @@
 ///
 /// "v3-relay" adds `access_entries`: the relay and connection access lists the CLI manages
 /// (RelayDirectory.swift, SQLiteMailStore+Relay.swift).
+///
+/// "v4-idn-canonical" rewrites domain names to their canonical key (`IDNA.canonicalDomain`: lower case,
+/// A-labels, RFC 5890 §2.3.2.1): `domains.name`, the domain half of `mailboxes.address` and
+/// `relay-domain` access entries. Earlier versions stored a domain as typed, so `bücher.example` and
+/// `xn--bcher-kva.example` were two different domains. Where both spellings exist they are merged into the
+/// canonical one: its mailboxes, its chosen postmaster (when it had none), and the mail of a mailbox that
+/// existed under both spellings (the canonical mailbox's password and flags win). Names that are not
+/// valid IDNs are left as they are.
 import GRDB
+import MailCore
 
 enum Schema {
     static func migrator() -> DatabaseMigrator {
@@ -101,6 +110,51 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v4-idn-canonical") { db in
+            try canonicalizeDomains(db)
+        }
         return migrator
+    }
+
+    /// The "v4-idn-canonical" rewrite (see above). Runs in the migration's transaction.
+    static func canonicalizeDomains(_ db: Database) throws {
+        for row in try Row.fetchAll(db, sql: "SELECT id, name, postmaster_id FROM domains ORDER BY id") {
+            let id: Int64 = try row.decode(Int64.self, forColumn: "id")
+            let name: String = try row.decode(String.self, forColumn: "name")
+            guard let key = IDNA.canonicalKey(name), key != name else { continue }
+            if let canonicalID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [key]) {
+                let postmaster = try row.decode(Int64?.self, forColumn: "postmaster_id")
+                try db.execute(sql: "UPDATE mailboxes SET domain_id = ? WHERE domain_id = ?", arguments: [canonicalID, id])
+                try db.execute(sql: "UPDATE domains SET postmaster_id = COALESCE(postmaster_id, ?) WHERE id = ?",
+                               arguments: [postmaster, canonicalID])
+                try db.execute(sql: "DELETE FROM domains WHERE id = ?", arguments: [id])
+            } else {
+                try db.execute(sql: "UPDATE domains SET name = ? WHERE id = ?", arguments: [key, id])
+            }
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT id, address FROM mailboxes ORDER BY id") {
+            let id: Int64 = try row.decode(Int64.self, forColumn: "id")
+            let address: String = try row.decode(String.self, forColumn: "address")
+            guard let at = address.lastIndex(of: "@") else { continue }
+            let domain = String(address[address.index(after: at)...])
+            guard let key = IDNA.canonicalKey(domain), key != domain else { continue }
+            let canonical = String(address[..<at]) + "@" + key
+            if let canonicalID = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [canonical]) {
+                try db.execute(sql: "UPDATE deliveries SET mailbox_id = ? WHERE mailbox_id = ?", arguments: [canonicalID, id])
+                try db.execute(sql: "UPDATE domains SET postmaster_id = ? WHERE postmaster_id = ?", arguments: [canonicalID, id])
+                try db.execute(sql: "DELETE FROM mailboxes WHERE id = ?", arguments: [id])
+            } else {
+                try db.execute(sql: "UPDATE mailboxes SET address = ? WHERE id = ?", arguments: [canonical, id])
+            }
+        }
+        let list = "relay-domain"
+        for value in try String.fetchAll(db, sql: "SELECT value FROM access_entries WHERE list = ?", arguments: [list]) {
+            guard let key = IDNA.canonicalKey(value), key != value else { continue }
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO access_entries (list, value, added_at)
+                SELECT list, ?, added_at FROM access_entries WHERE list = ? AND value = ?
+                """, arguments: [key, list, value])
+            try db.execute(sql: "DELETE FROM access_entries WHERE list = ? AND value = ?", arguments: [list, value])
+        }
     }
 }

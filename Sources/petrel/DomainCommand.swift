@@ -1,4 +1,6 @@
 /// `petrel domain …`: local domains. Adding a domain makes SMTP accept mail for it.
+/// Domains are stored under their canonical name (lower case, A-labels, `IDNA.canonicalDomain`): a domain
+/// added as `bücher.example` receives mail for `xn--bcher-kva.example` too, and either spelling names it here.
 import ArgumentParser
 import Foundation
 import MailCore
@@ -13,14 +15,20 @@ struct DomainCommand: AsyncParsableCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a local domain.",
-            discussion: "Example:\n  petrel domain add example.test")
+            discussion: """
+                An internationalised name may be given in either form (bücher.example or
+                xn--bcher-kva.example); both spellings then name the same domain.
+
+                Example:
+                  petrel domain add example.test
+                """)
         @OptionGroup var data: DataOptions
         @Argument(help: "Domain name, e.g. example.test.") var domain: String
 
         func run() async throws {
             let name = try validDomain(domain)
             _ = try await withStore(data) { try await $0.addDomain(name) }
-            print("domain \(name) added")
+            print("domain \(displayDomain(name)) added")
         }
     }
 
@@ -37,7 +45,7 @@ struct DomainCommand: AsyncParsableCommand {
             if domains.isEmpty { print("no domains (add one with 'petrel domain add DOMAIN')"); return }
             for d in domains {
                 let count = boxes.filter { $0.domain == d.name }.count
-                print("\(d.name)\t\(count) mailbox(es)\tpostmaster: \(d.postmaster ?? "(default)")")
+                print("\(displayDomain(d.name))\t\(count) mailbox(es)\tpostmaster: \(d.postmaster ?? "(default)")")
             }
         }
     }
@@ -60,7 +68,7 @@ struct DomainCommand: AsyncParsableCommand {
         func run() async throws {
             let name = try validDomain(domain)
             try await withStore(data) { try await $0.removeDomain(name, force: force) }
-            print("domain \(name) removed")
+            print("domain \(displayDomain(name)) removed")
         }
     }
 
@@ -102,16 +110,30 @@ struct DomainCommand: AsyncParsableCommand {
     }
 }
 
+/// The canonical name (lower case, A-labels) of an administrator-given domain, or a clear error.
 func validDomain(_ text: String) throws -> String {
     guard let name = MailboxSyntax.normalizeDomain(text) else {
         throw ValidationError("'\(text)' is not a valid domain name (letters, digits and hyphens in dot-separated labels, no trailing dot)")
     }
-    return name
+    switch IDNA.canonicalDomain(name) {
+    case .success(let key): return key
+    case .failure(let error): throw ValidationError("'\(text)' is not a valid internationalised domain name: \(error)")
+    }
 }
 
+/// A parsed mailbox address whose domain has a canonical (A-label) form, or a clear error.
 func validAddress(_ text: String) throws -> EmailAddress {
     guard let address = EmailAddress(text), !address.isAddressLiteral else {
         throw ValidationError("'\(text)' is not a valid mailbox address (expected local@domain)")
     }
+    if case .failure(let error) = IDNA.canonicalDomain(address.domain) {
+        throw ValidationError("'\(text)' is not a valid mailbox address: \(error)")
+    }
     return address
+}
+
+/// A canonical domain name for people: `xn--bcher-kva.example (bücher.example)`, or just the name.
+func displayDomain(_ name: String) -> String {
+    let unicode = IDNA.toUnicode(name)
+    return unicode == name ? name : "\(name) (\(unicode))"
 }

@@ -20,12 +20,13 @@ import Testing
         #expect(!e.message.isEmpty)
     }
 
-    @Test(arguments: [("Partner.Example", "partner.example"), ("*.partner.example", "partner.example"), (".partner.example", "partner.example")])
+    @Test(arguments: [("Partner.Example", "partner.example"), ("*.partner.example", "partner.example"), (".partner.example", "partner.example"),
+                      ("*.Bücher.example", "xn--bcher-kva.example"), ("XN--BCHER-KVA.example", "xn--bcher-kva.example")])
     func clientDomains(text: String, expected: String) {
         #expect((try? AccessSyntax.clientDomain(text).get()) == expected)
     }
 
-    @Test(arguments: ["", "partner.example.", "[192.0.2.1]", "a..b", "-x.example", "under_score.example", "*"])
+    @Test(arguments: ["", "partner.example.", "[192.0.2.1]", "a..b", "-x.example", "under_score.example", "*", "xn--zz.example"])
     func invalidClientDomains(text: String) {
         guard case .failure = AccessSyntax.clientDomain(text) else { Issue.record("accepted \(text)"); return }
     }

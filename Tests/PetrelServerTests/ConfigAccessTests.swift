@@ -41,7 +41,7 @@ import Testing
             [relay]
             allow_authenticated = false
             allow_networks = ["10.0.0.0/8", "::1", "10.0.0.0/8"]
-            allow_client_domains = ["*.Partner.Example", "other.example"]
+            allow_client_domains = ["*.Partner.Example", "other.example", "mail.Bücher.example"]
 
             [dns]
             nameserver = "[::1]:5353"
@@ -55,7 +55,7 @@ import Testing
         #expect(c.smtp.rejectUnauthenticatedLocalSender)
         #expect(c.relay.allowAuthenticated == false)
         #expect(c.relay.allowNetworks == ["10.0.0.0/8", "::1/128"])
-        #expect(c.relay.allowClientDomains == ["partner.example", "other.example"])
+        #expect(c.relay.allowClientDomains == ["partner.example", "other.example", "mail.xn--bcher-kva.example"])
         #expect(c.dns.nameserver == PetrelConfiguration.Listener(host: "::1", port: 5353))
         #expect(c.dns.timeout == 2)
     }
@@ -75,6 +75,7 @@ import Testing
         ("[smtp]\nmax_connection_rate_per_ip = -1", "smtp.max_connection_rate_per_ip", "between 0 and 1000000"),
         ("[relay]\nallow_networks = [\"192.0.2.0/33\"]", "relay.allow_networks", "prefix length"),
         ("[relay]\nallow_client_domains = [\"bad..example\"]", "relay.allow_client_domains", "not a domain name"),
+        ("[relay]\nallow_client_domains = [\"xn--zz.example\"]", "relay.allow_client_domains", "not a domain name"),
         ("[relay]\nallow_authenticated = \"yes\"", "relay.allow_authenticated", "true or false"),
         ("[relay]\nallow_everyone = true", "relay.allow_everyone", "unknown key"),
         ("[dns]\nnameserver = \"dns.example:53\"", "dns.nameserver", "IP address"),

@@ -118,7 +118,7 @@ public actor PickupDirectory {
                 case .unknownUser: skipped.append("<\(recipient)>: no such mailbox")
                 case .notLocal:
                     remote.append(OutboundRecipient(address: recipient.description,
-                                                    domain: IDNA.toASCII(recipient.domain) ?? recipient.domain.lowercased()))
+                                                    domain: IDNA.canonicalKey(recipient.domain) ?? recipient.domain.lowercased()))
                 }
             } catch {
                 // The store is unavailable: put the file back and try again at the next scan.

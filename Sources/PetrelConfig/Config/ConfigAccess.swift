@@ -60,7 +60,8 @@ extension ConfigReader {
         stringList(value, what: "domain") { text in
             var s = Substring(text)
             if s.hasPrefix("*.") { s = s.dropFirst(2) } else if s.hasPrefix(".") { s = s.dropFirst() }
-            guard let name = MailboxSyntax.normalizeDomain(String(s)) else {
+            // One canonical spelling (lower case, A-labels) so "bücher.example" matches the PTR name.
+            guard MailboxSyntax.normalizeDomain(String(s)) != nil, let name = IDNA.canonicalKey(String(s)) else {
                 return .failure(ValueError(message: "\(quoted(text)) is not a domain name such as \"mail.example.com\""))
             }
             return .success(name)

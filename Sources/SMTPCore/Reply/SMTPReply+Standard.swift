@@ -101,6 +101,10 @@ extension SMTPReply {
     public static func relayDenied(_ address: String) -> SMTPReply {
         SMTPReply(.transactionFailed, .deliveryNotAuthorized, "<\(address)>: Relay access denied")
     }
+    /// The recipient's domain is not a valid IDN (bad A-label, over-long label): 553 5.1.3.
+    public static func invalidRecipientDomain(_ address: String, reason: String) -> SMTPReply {
+        SMTPReply(.mailboxNameNotAllowed, .badDestinationSyntax, "<\(address)>: Recipient address rejected: \(reason)")
+    }
     public static func unknownUser(_ address: String) -> SMTPReply {
         SMTPReply(.mailboxUnavailable, .badDestinationMailbox,
                   "<\(address)>: Recipient address rejected: User unknown in local recipient table")

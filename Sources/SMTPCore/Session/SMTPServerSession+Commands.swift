@@ -100,6 +100,11 @@ extension SMTPServerSession {
         if case .address(let address) = rcpt.recipient, !address.isASCII, !current.mail.smtpUTF8 {
             return reject(.nonASCIIRecipient)
         }
+        // RFC 5891 §5.4: an A-label must be valid Punycode, and a U-label must fit 63 octets as an A-label;
+        // otherwise the domain names nothing we could store or route (553 5.1.3, before any lookup).
+        if case .address(let address) = rcpt.recipient, case .failure(let error) = IDNA.canonicalDomain(address.domain) {
+            return reject(.invalidRecipientDomain(address.description, reason: error.description))
+        }
         // 452 is not counted as an error: pipelining clients overshoot the limit legitimately
         // (Postfix `smtpd_recipient_overshoot_limit`).
         guard current.recipients.count < configuration.maxRecipients else { return [.send(.tooManyRecipients)] }
