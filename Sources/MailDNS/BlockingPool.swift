@@ -1,10 +1,13 @@
 import Foundation
 
-/// A few dedicated threads for blocking calls (libresolv waits in poll(2) for up to the query timeout), so
-/// they never occupy Swift concurrency's cooperative threads. Threads start on demand up to `maxThreads`
-/// and then stay for the life of the process, waiting on a condition when idle.
+/// Dedicated threads for blocking calls (libresolv waits in poll(2) for up to the query timeout), so they
+/// never occupy Swift concurrency's cooperative threads. Threads start on demand — whenever more jobs
+/// wait than threads are idle — up to `maxThreads`, and then stay for the life of the process, waiting on
+/// a condition when idle. The cap is generous because a silent nameserver holds a thread for the whole
+/// timeout: with a few threads, a handful of unanswered questions (client-name checks on port 25, MX
+/// lookups of the delivery agent) would queue every other lookup behind them.
 final class BlockingPool: @unchecked Sendable { // state guarded by `condition`
-    static let shared = BlockingPool(maxThreads: 8)
+    static let shared = BlockingPool(maxThreads: 64)
 
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []
@@ -17,7 +20,7 @@ final class BlockingPool: @unchecked Sendable { // state guarded by `condition`
     func submit(_ job: @escaping @Sendable () -> Void) {
         condition.lock()
         jobs.append(job)
-        let spawn = idle == 0 && threads < maxThreads
+        let spawn = jobs.count > idle && threads < maxThreads
         if spawn { threads += 1 }
         condition.signal()
         condition.unlock()

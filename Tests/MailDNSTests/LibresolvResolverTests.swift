@@ -107,13 +107,14 @@ import Testing
     }
 
     @Test func servfailIsTemporary() async throws {
-        // A long timeout: three answered failures must come back well before even one timeout would.
-        try await withServer(timeout: .seconds(10)) { resolver, _ in
+        // A long timeout: three answered failures must come back well before even one timeout would
+        // (the margin is wide because the suite runs on shared, loaded machines).
+        try await withServer(timeout: .seconds(30)) { resolver, _ in
             let start = ContinuousClock.now
             #expect(await resolver.mx("servfail.test").isTemporaryFailure)
             #expect(await resolver.addresses("servfail.test").isTemporaryFailure)
             #expect(await resolver.addresses("refused.test").isTemporaryFailure)
-            #expect(ContinuousClock.now - start < .seconds(8), "SERVFAIL must not wait for the timeout")
+            #expect(ContinuousClock.now - start < .seconds(20), "SERVFAIL must not wait for the timeout")
         }
     }
 

@@ -216,7 +216,9 @@ import Testing
             _ = try await SMTPClientConnection.connect(to: try server.address, serverName: nil, configuration: config,
                                                        group: group, logger: logger)
         }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        // The error above names the greeting timer; this only checks it did not hang (loose: the suite
+        // runs on shared 2-core machines where a loaded event loop can be seconds late).
+        #expect(ContinuousClock.now - start < .seconds(30))
     }
 
     @Test func finalReplyTimeoutFailsTheSend() async throws {
