@@ -1,5 +1,6 @@
 /// `petrel serve`: runs SMTP and POP3 until SIGTERM/SIGINT.
 import ArgumentParser
+import Foundation
 import Logging
 import PetrelServer
 
@@ -42,6 +43,8 @@ struct Serve: AsyncParsableCommand {
         let configuration = try effectiveConfiguration()
         PetrelLogHandler.bootstrap(level: configuration.log.level, format: configuration.log.format)
         let logger = Logger(label: "petrel")
+        let tuned = MallocTuning.apply(environment: ProcessInfo.processInfo.environment)
+        logger.debug("malloc thresholds", metadata: ["applied": "\(tuned)"])
         logger.info("starting petrel", metadata: ["version": "\(PetrelVersion.string)", "data_dir": "\(configuration.server.dataDirectory)",
                                                  "hostname": "\(configuration.server.hostname)"])
         do {
