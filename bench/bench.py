@@ -310,6 +310,26 @@ def smtp_run_postfix(a, sessions, count, size, timeout):
             "elapsed": elapsed}
 
 
+# ----------------------------------------------------------------------------------------------- fsync probe
+def fsync_rate(directory, seconds=3.0, max_ops=20000):
+    """How many small appends + fsync one thread gets per second in `directory` (the disk Petrel's store
+    is on): the ceiling for a server that fsyncs once per message. Bounded by time and count."""
+    path = Path(directory) / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        block = b"x" * 512
+        n = 0
+        t0 = time.perf_counter()
+        while n < max_ops and time.perf_counter() - t0 < seconds:
+            os.write(fd, block)
+            os.fsync(fd)
+            n += 1
+        return n / (time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+
+
 # ----------------------------------------------------------------------------------------------- POP3 retrieval
 def _read_multiline_bulk(p):
     """The rest of a multi-line answer read in large blocks from poplib's own socket file, up to the
@@ -541,6 +561,9 @@ def main():
 
     try:
         if "smtp" in only:
+            probes = [fsync_rate(WORK) for _ in range(3)]
+            results["fsync_per_s"] = median(probes)
+            log(f"fsync probe: {probes}")
             for size, count in ((4096, args.smtp_count_4k), (65536, args.smtp_count_64k)):
                 for sessions in [int(s) for s in args.sessions.split(",")]:
                     key = f"{size // 1024}k_s{sessions}"
@@ -664,6 +687,11 @@ def report(res):
         row(f"SMTP {size.upper()}iB {sess} sess msgs/s vs Postfix in maildir", p, m)
         row(f"  CPU ms/msg (Petrel vs Postfix all procs)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
             median([x["cpu_ms_per_msg"] for x in runs["postfix"]]), None)
+    if "fsync_per_s" in res:
+        best = max((median([x["rate"] for x in runs["petrel"]]) for runs in res["smtp"].values()), default=0.0)
+        lines.append(f"{'Disk fsyncs/s (1 thread) vs best Petrel msgs/s':44} {best:10.1f} {res['fsync_per_s']:10.1f} "
+                     f"{best / res['fsync_per_s'] if res['fsync_per_s'] else float('nan'):7.2f}  "
+                     f"{'PASS' if best > res['fsync_per_s'] else 'MISS'} (group commit: more msgs/s than fsyncs/s)")
     for key, runs in res["pop3"].items():
         size, rest = key.split("_u")
         users, _, mode = rest.partition("_")
