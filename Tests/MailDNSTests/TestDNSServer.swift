@@ -49,8 +49,17 @@ final class TestDNSServer: @unchecked Sendable {
     private var _queries: [Key] = []
     private var stopped = false
 
+    private var _arrivals: [(Key, ContinuousClock.Instant)] = []
+
     /// Every question received, in order.
     var queries: [Key] { lock.lock(); defer { lock.unlock() }; return _queries }
+
+    /// Every question with the instant the server thread received it (independent of how soon the
+    /// asking task is resumed afterwards).
+    var arrivals: [(key: Key, at: ContinuousClock.Instant)] {
+        lock.lock(); defer { lock.unlock() }
+        return _arrivals.map { (key: $0.0, at: $0.1) }
+    }
 
     init?(table: [Key: Reply], ipv6: Bool = false) {
         self.table = Dictionary(table.map { (Key(name: $0.key.name.lowercased(), type: $0.key.type), $0.value) },
@@ -140,7 +149,7 @@ final class TestDNSServer: @unchecked Sendable {
         let questionEnd = i + 4
         let qname = labels.joined(separator: ".").lowercased()
         let key = Key(name: qname, type: qtype)
-        lock.lock(); _queries.append(key); lock.unlock()
+        lock.lock(); _queries.append(key); _arrivals.append((key, .now)); lock.unlock()
 
         let reply: Reply
         if let r = table[key] { reply = r }
