@@ -521,15 +521,15 @@ def main():
     ap.add_argument("--smtp-count-64k", type=int, default=1000)
     ap.add_argument("--sessions", default="1,10,50")
     ap.add_argument("--pop3-users", type=int, default=10)
-    ap.add_argument("--pop3-per-user-4k", type=int, default=500)
-    ap.add_argument("--pop3-per-user-64k", type=int, default=50)
-    ap.add_argument("--pop3-modes", default="retr",
+    ap.add_argument("--pop3-per-user-4k", type=int, default=1000)
+    ap.add_argument("--pop3-per-user-64k", type=int, default=500)
+    ap.add_argument("--pop3-modes", default="retr,bulk",
                     help="comma list: retr (poplib.retr, line by line) and/or bulk (poplib commands, body "
                          "read in blocks: less client CPU)")
     ap.add_argument("--idle", default="1000,5000,10000")
     ap.add_argument("--postfix-idle", default="1000")
     ap.add_argument("--lat-sessions", type=int, default=10)
-    ap.add_argument("--lat-rate", type=float, default=200.0, help="messages per second in all")
+    ap.add_argument("--lat-rate", type=float, default=100.0, help="messages per second in all")
     ap.add_argument("--lat-count", type=int, default=1000, help="messages per server per rep")
     ap.add_argument("--petrel-log-level", default="info")
     ap.add_argument("--only", default="smtp,pop3,latency,rss")

@@ -46,7 +46,7 @@ mkdir -p bench/results
 STAMP=$(date -u +%Y%m%d-%H%M%S)
 ARGS=()
 if [ "$QUICK" = 1 ]; then
-    ARGS+=(--reps 2 --smtp-count-4k 1000 --smtp-count-64k 400 --pop3-per-user-4k 300 --pop3-per-user-64k 30
+    ARGS+=(--reps 2 --smtp-count-4k 1000 --smtp-count-64k 400 --pop3-per-user-4k 300 --pop3-per-user-64k 100
            --lat-count 600)
 fi
 # shellcheck disable=SC2206
