@@ -23,7 +23,7 @@ import Testing
         for _ in 0..<3 { release.signal() }
     }
 
-    @Test func runReturnsTheResultAndThreadsAreCapped() async {
+    @Test func manyRunsOnTwoThreadsAllReturnTheirResults() async {
         let pool = BlockingPool(maxThreads: 2)
         let results = await withTaskGroup(of: Int.self) { group in
             for i in 0..<20 { group.addTask { await pool.run { i * 2 } } }
