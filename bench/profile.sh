@@ -4,7 +4,8 @@
 # Output: bench/results/callgrind.<kind>.out (open with kcachegrind or callgrind_annotate).
 # PROFILER=perf: `perf record -g` on the running server instead (valgrind 3.19 cannot run Swift 6
 # binaries); for POP3 only the retrieval passes (PASSES of them, default 3) are recorded. Output:
-# bench/results/perf.<kind>.data and perf.<kind>.{threads,dso,symbols}.txt.
+# bench/results/perf.<kind>.data and perf.<kind>.{threads,dso,symbols,inclusive}.txt. SMTP load: SESSIONS (10)
+# concurrent smtp-source sessions of SIZE (4096) octet messages; POP3: SIZE octet messages too.
 # Bounded: COUNT messages (default 300 SMTP, 10 mailboxes x 100 for POP3), loopback only, 600 s cap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,9 +44,9 @@ if [ "$PROFILER" = perf ]; then
     if [ "$KIND" = smtp ]; then
         perf record -g -o "$OUT" -p "$SPID" 2>/dev/null &
         PERF=$!
-        timeout 600 smtp-source -s 10 -m "$COUNT" -l 4096 -f loadgen@bench.test -t u1@bench.test inet:127.0.0.1:23025
+        timeout 600 smtp-source -s "${SESSIONS:-10}" -m "$COUNT" -l "${SIZE:-4096}" -f loadgen@bench.test -t u1@bench.test inet:127.0.0.1:23025
     else
-        for i in $(seq 1 10); do timeout 600 smtp-source -s 4 -m "$((COUNT / 10))" -l 4096 -f l@bench.test -t "u$i@bench.test" inet:127.0.0.1:23025; done
+        for i in $(seq 1 10); do timeout 600 smtp-source -s 4 -m "$((COUNT / 10))" -l "${SIZE:-4096}" -f l@bench.test -t "u$i@bench.test" inet:127.0.0.1:23025; done
         perf record -g -o "$OUT" -p "$SPID" 2>/dev/null &
         PERF=$!
         sleep 0.5
@@ -68,7 +69,8 @@ PY
     perf report -i "$OUT" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 > "bench/results/perf.$KIND.threads.txt" || true
     perf report -i "$OUT" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20 > "bench/results/perf.$KIND.dso.txt" || true
     perf report -i "$OUT" --no-children --sort sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 > "bench/results/perf.$KIND.symbols.txt" || true
-    echo "wrote $OUT and bench/results/perf.$KIND.{threads,dso,symbols}.txt"
+    perf report -i "$OUT" --children --sort sym --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -80 > "bench/results/perf.$KIND.inclusive.txt" || true
+    echo "wrote $OUT and bench/results/perf.$KIND.{threads,dso,symbols,inclusive}.txt"
     exit 0
 fi
 OUT=bench/results/callgrind.$KIND.out

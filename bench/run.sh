@@ -20,11 +20,13 @@ need=()
 command -v smtp-source >/dev/null || need+=(postfix)
 command -v dovecot >/dev/null || need+=(dovecot-core dovecot-pop3d)
 command -v python3 >/dev/null || need+=(python3)
+command -v pypy3 >/dev/null || need+=(pypy3)        # --pop3-modes pypy: poplib under PyPy
+command -v cc >/dev/null || need+=(gcc libc6-dev)   # bench/slowsync.c (the slow-disk shim)
 if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    apt-get install -y -qq --no-install-recommends postfix dovecot-core dovecot-pop3d python3 >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Peer configuration: bench/peers is a copy of shared/peers (CI also has ../shared/peers beside the clone).
 PEERS="$ROOT/bench/peers"
@@ -47,7 +49,7 @@ STAMP=$(date -u +%Y%m%d-%H%M%S)
 ARGS=()
 if [ "$QUICK" = 1 ]; then
     ARGS+=(--reps 2 --smtp-count-4k 1000 --smtp-count-64k 400 --pop3-per-user-4k 300 --pop3-per-user-64k 100
-           --lat-count 600)
+           --lat-count 600 --slow-count 1000)
 fi
 # shellcheck disable=SC2206
 ARGS+=(${BENCH_ARGS:-})
