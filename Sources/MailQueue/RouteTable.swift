@@ -3,15 +3,8 @@
 /// else the domain's MX records. Pure.
 import MailCore
 
-public struct NextHopAddress: Hashable, Sendable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
+/// A route or smarthost: MailCore's `HostPort` (prints as `host:port`, `[IPv6]:port`).
+public typealias NextHopAddress = HostPort
 
 public enum NextHopChoice: Hashable, Sendable {
     /// A route configured for this domain.

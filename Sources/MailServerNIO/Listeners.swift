@@ -8,15 +8,8 @@ import NIOCore
 import NIOPosix
 import SMTPCore
 
-public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-}
+/// Where a listener binds: MailCore's `HostPort` (prints as `host:port`, `[IPv6]:port`).
+public typealias ListenAddress = HostPort
 
 public enum MailProtocol: String, Sendable {
     /// Port 25: mail from other servers (STARTTLS offered).

@@ -14,8 +14,6 @@ import MailCore
 import MailStore
 import NIOCore
 import NIOPosix
-import NIOSSL
-import NIOTLS
 import POP3Core
 
 public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -26,8 +24,8 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private let services: POP3ServerContext
     private let client: ClientInfo
     private var session: POP3ServerSession
-    private var framer: LineFramer
-    private var buffer: ByteBuffer?
+    /// Input buffer, framer, read suspension, flushing, idle timer, close, the switch to TLS.
+    private let io: ConnectionIO
     private var logger: Logger
     private var mailboxID: Int64?
     /// The login snapshot with body keys, in message-number order, and each delivery id's index in it.
@@ -35,15 +33,11 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private var snapshotIndex: [Int64: Int] = [:]
     /// The next message after the last RETR, read and encoded ahead (one chunk at most).
     private var readAhead: (deliveryID: Int64, chunk: EventLoopFuture<EncodedChunk>)?
-    private var closed = false
-    private var readSuspended = false
-    private var outputPending = false
     /// A RETR/TOP is being streamed: its "+OK" line waits to go out with the first chunk (one write, one
     /// TCP segment, one client wake-up per message instead of two).
     private var retrieving = false
-    private var idleTimer: Scheduled<Void>?
 
-    private let maxBufferedInput = 16 * 1024
+    private static let maxBufferedInput = 16 * 1024
     static let chunkSize = 64 * 1024
     /// A rest up to this size is read as the last chunk, so a message just over 64 KiB (a 64 KiB body plus
     /// trace headers) is still one read, not a full chunk and a tiny one.
@@ -53,7 +47,8 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         self.services = services
         self.client = client
         self.session = POP3ServerSession(configuration: services.configuration)
-        self.framer = LineFramer(maxLength: services.configuration.maxCommandLineLength)
+        self.io = ConnectionIO(protocolName: "pop3", maxBufferedInput: Self.maxBufferedInput,
+                               maxLineLength: services.configuration.maxCommandLineLength)
         var logger = services.logger
         logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
         self.logger = logger
@@ -70,9 +65,8 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        closed = true
+        io.channelInactive()
         readAhead = nil
-        idleTimer?.cancel()
         releaseLock()
         logger.debug("pop3 connection closed")
         context.fireChannelInactive()
@@ -82,7 +76,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         var incoming = unwrapInboundIn(data)
         guard !closed else { return }
         services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
-        if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
+        io.append(&incoming)
         armIdleTimer(context: context)
         processInput(context: context)
     }
@@ -93,22 +87,14 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     public func read(context: ChannelHandlerContext) {
-        let buffered = buffer?.readableBytes ?? 0
-        if buffered >= maxBufferedInput || (session.isAwaitingAnswer && buffered > 0) {
-            readSuspended = true
-            return
-        }
-        context.read()
+        io.read(context: context, canConsumeInput: !session.isAwaitingAnswer)
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ShutdownRequested {
             // RFC 1939 has no "server closing" reply; an idle session is simply closed (nothing is deleted).
             if !session.isAwaitingAnswer { closeConnection(context: context) }
-        } else if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
-            let info = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
-                .map { TLSInternals.info(of: $0) } ?? TLSInfo(version: "TLS", cipher: "unknown")
-            logger.debug("pop3 tls established", metadata: ["tls": "\(info.version) \(info.cipher)"])
+        } else if let info = io.handshakeCompleted(event, context: context, logger: logger) {
             answered(.tlsEstablished(info), context: context)
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -116,17 +102,16 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("pop3 connection error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        io.errorCaught(error, context: context, logger: logger)
     }
 
     // MARK: - Input
 
     private func processInput(context: ChannelHandlerContext) {
-        while !closed, !session.isClosed, !session.isAwaitingAnswer, var buf = buffer, buf.readableBytes > 0 {
-            buffer = nil
-            let framed = framer.next(from: &buf)
-            buffer = buf.readableBytes > 0 ? buf : nil
+        while !closed, !session.isClosed, !session.isAwaitingAnswer, var buf = io.buffer, buf.readableBytes > 0 {
+            io.buffer = nil
+            let framed = io.framer.next(from: &buf)
+            io.buffer = buf.readableBytes > 0 ? buf : nil
             guard let framed else { break }
             switch framed {
             case .line(let bytes), .bareLineFeed(let bytes):
@@ -137,16 +122,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             }
         }
         if session.isAwaitingAnswer { flushIfNeeded(context: context) }
-        resumeReadingIfPossible(context: context)
-    }
-
-    private func resumeReadingIfPossible(context: ChannelHandlerContext) {
-        guard readSuspended, !closed else { return }
-        let buffered = buffer?.readableBytes ?? 0
-        if buffered < maxBufferedInput && !(session.isAwaitingAnswer && buffered > 0) {
-            readSuspended = false
-            context.read()
-        }
+        io.resumeReadingIfPossible(context: context, canConsumeInput: !session.isAwaitingAnswer)
     }
 
     private func answered(_ event: POP3ServerEvent, context: ChannelHandlerContext) {
@@ -162,10 +138,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         for action in actions {
             switch action {
             case .send(let bytes):
-                var out = context.channel.allocator.buffer(capacity: bytes.count)
-                out.writeBytes(bytes)
-                context.write(wrapOutboundOut(out), promise: nil)
-                outputPending = true
+                io.write(bytes, context: context)
             case .authenticate(let user, let password):
                 authenticate(user: user, password: password, context: context)
             case .sendMessage(let deliveryID, let topLines):
@@ -198,22 +171,10 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
-    /// STLS (RFC 2595 §4): "+OK" in plain text, pipelined bytes discarded, then the TLS handler in front.
+    /// STLS (RFC 2595 §4): "+OK" in plain text, pipelined bytes discarded, then the TLS handler in front
+    /// (`ConnectionIO.switchToTLS`; STLS is only allowed before login, so no RETR is being streamed).
     private func startTLS(context: ChannelHandlerContext) {
-        guard let tls = services.tls else {
-            closeConnection(context: context)
-            return
-        }
-        flushIfNeeded(context: context)
-        if let pipelined = buffer?.readableBytes, pipelined > 0 {
-            logger.notice("pop3 discarded data pipelined after STLS", metadata: ["bytes": "\(pipelined)"])
-        }
-        buffer = nil
-        framer.reset()
-        do {
-            try context.pipeline.syncOperations.addHandler(tls.makeServerHandler(), position: .first)
-        } catch {
-            logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+        if !io.switchToTLS(services.tls, command: "STLS", context: context, logger: logger) {
             closeConnection(context: context)
         }
     }
@@ -292,8 +253,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 handler.answered(.messageSent(false), context: context)
             case .success(let chunk):
                 if chunk.done {
-                    context.write(handler.wrapOutboundOut(chunk.buffer), promise: nil)
-                    handler.outputPending = true
+                    handler.io.write(chunk.buffer, context: context)
                     handler.retrieving = false
                     if isRetr { handler.startReadAhead(after: index, mailboxID: mailboxID, context: context) }
                     handler.answered(.messageSent(true), context: context)
@@ -373,37 +333,27 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
+    private var closed: Bool { io.closed }
+
+    /// While a RETR/TOP is streamed, its "+OK" line waits for the first chunk.
     private func flushIfNeeded(context: ChannelHandlerContext) {
-        if outputPending && !closed && !retrieving {
-            outputPending = false
-            context.flush()
-        }
+        if !retrieving { io.flushIfNeeded(context: context) }
     }
 
     private func closeConnection(context: ChannelHandlerContext) {
         guard !closed else { return }
-        closed = true
-        idleTimer?.cancel()
         readAhead = nil
         releaseLock()
-        outputPending = false
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
-            channel.close(promise: nil)
-        }
+        io.close(context: context)
     }
 
+    /// While the session waits for an answer (a login, a read, the update) the timer re-arms.
     private func armIdleTimer(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        guard !closed else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: services.idleTimeout) {
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
-            if handler.session.isAwaitingAnswer { handler.armIdleTimer(context: context); return }
-            handler.logger.info("pop3 idle timeout")
-            handler.run(handler.session.handle(.timeout), context: context)
-            handler.flushIfNeeded(context: context)
+        let timeout = services.idleTimeout
+        io.armIdleTimer(context: context, timeout: { timeout }, busy: { [self] in session.isAwaitingAnswer }) { [self] context in
+            logger.info("pop3 idle timeout")
+            run(session.handle(.timeout), context: context)
+            flushIfNeeded(context: context)
         }
     }
 }

@@ -6,8 +6,6 @@ import MailCore
 import MailPolicy
 import MailStore
 import NIOCore
-import NIOSSL
-import NIOTLS
 import SMTPCore
 
 extension SMTPConnectionHandler {
@@ -62,7 +60,7 @@ extension SMTPConnectionHandler {
         logger.notice("smtp connection refused", metadata: ["reason": "\(ConnectionTracker.Refusal.talkedBeforeGreeting)", "bytes": "\(bytes)"])
         services.metrics.connectionRejected(services.protocolKind, reason: .talkedBeforeGreeting)
         greeted = true
-        buffer = nil
+        io.buffer = nil
         run([.send(.talkedBeforeGreeting(hostname: services.configuration.hostname)), .close], context: context)
     }
 

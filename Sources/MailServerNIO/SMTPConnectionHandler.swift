@@ -15,8 +15,6 @@ import MailCore
 import MailPolicy
 import MailStore
 import NIOCore
-import NIOSSL
-import NIOTLS
 import SMTPCore
 
 public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -36,25 +34,22 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     var greeted = false
     var invalidRecipients: InvalidRecipientThrottle
     var session: SMTPServerSession
-    var framer: LineFramer
+    /// Input buffer, framer, read suspension, flushing, idle timer, close, the switch to TLS.
+    let io: ConnectionIO
     var mode: Mode = .command
     var chunkDecoder: ChunkDecoder?
-    var buffer: ByteBuffer?
     let spool: MessageSpool
     var logger: Logger
     var sessionBytes: Int64 = 0
-    var readPending = false
-    var readSuspended = false
-    var idleTimer: Scheduled<Void>?
     var shutdownRequested = false
-    var closed = false
     var storing = false
-    var outputPending = false
     var lastHelo: String?
 
     /// Buffered input above which the handler stops reading from the socket.
-    let maxBufferedInput = 64 * 1024
+    static let maxBufferedInput = 64 * 1024
     static let maxAuthLineLength = 12288
+
+    var closed: Bool { io.closed }
 
     public init(services: SMTPServerContext, client: ClientInfo) {
         self.services = services
@@ -62,7 +57,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         self.session = SMTPServerSession(configuration: services.configuration, client: client)
         // AUTH lines may be up to 12288 octets (RFC 4954 §4); the session refuses other command lines
         // longer than maxCommandLineLength itself.
-        self.framer = LineFramer(maxLength: max(Self.maxAuthLineLength, services.configuration.maxCommandLineLength))
+        self.io = ConnectionIO(protocolName: "smtp", maxBufferedInput: Self.maxBufferedInput,
+                               maxLineLength: max(Self.maxAuthLineLength, services.configuration.maxCommandLineLength))
         self.spool = MessageSpool(directory: services.spoolDirectory)
         self.invalidRecipients = InvalidRecipientThrottle(settings: services.invalidRecipients)
         var logger = services.logger
@@ -80,8 +76,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        closed = true
-        idleTimer?.cancel()
+        io.channelInactive()
         if !storing { spool.reset() }
         logger.debug("smtp connection closed", metadata: ["bytes": "\(sessionBytes)"])
         context.fireChannelInactive()
@@ -96,9 +91,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
         sessionBytes += Int64(incoming.readableBytes)
         services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
-        if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
+        io.append(&incoming)
         if services.maxSessionBytes > 0 && sessionBytes > services.maxSessionBytes {
-            buffer = nil
+            io.buffer = nil
             logger.notice("smtp session byte limit exceeded", metadata: ["bytes": "\(sessionBytes)"])
             run(session.handle(.sessionByteLimitExceeded), context: context)
             flushIfNeeded(context: context)
@@ -114,22 +109,14 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     public func read(context: ChannelHandlerContext) {
-        let buffered = buffer?.readableBytes ?? 0
-        if buffered >= maxBufferedInput || (!canConsumeInput && buffered > 0) {
-            readSuspended = true
-            return
-        }
-        context.read()
+        io.read(context: context, canConsumeInput: canConsumeInput)
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ShutdownRequested {
             shutdownRequested = true
             closeIfIdleForShutdown(context: context)
-        } else if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
-            let info = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
-                .map { TLSInternals.info(of: $0) } ?? TLSInfo(version: "TLS", cipher: "unknown")
-            logger.debug("smtp tls established", metadata: ["tls": "\(info.version) \(info.cipher)"])
+        } else if let info = io.handshakeCompleted(event, context: context, logger: logger) {
             run(session.handle(.tlsEstablished(info)), context: context)
             processInput(context: context)
             flushIfNeeded(context: context)
@@ -139,8 +126,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("smtp connection error", metadata: ["error": "\(error)"])
-        context.close(promise: nil)
+        io.errorCaught(error, context: context, logger: logger)
     }
 
     // MARK: - Input
@@ -154,13 +140,13 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     func processInput(context: ChannelHandlerContext) {
-        while !closed, !session.isClosed, canConsumeInput, var buf = buffer, buf.readableBytes > 0 {
-            buffer = nil
+        while !closed, !session.isClosed, canConsumeInput, var buf = io.buffer, buf.readableBytes > 0 {
+            io.buffer = nil
             let progressed: Bool
             switch mode {
             case .command:
-                if let framed = framer.next(from: &buf) {
-                    buffer = buf
+                if let framed = io.framer.next(from: &buf) {
+                    io.buffer = buf
                     switch framed {
                     case .line(let bytes):
                         run(session.handle(.line(bytes)), context: context)
@@ -172,14 +158,14 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     }
                     progressed = true
                 } else {
-                    buffer = buf
+                    io.buffer = buf
                     progressed = false
                 }
             case .data(var decoder):
                 var out: [UInt8] = []
                 let result = buf.withUnsafeReadableBytes { decoder.decode($0, into: &out) }
                 buf.moveReaderIndex(forwardBy: result.consumed)
-                buffer = buf
+                io.buffer = buf
                 if !out.isEmpty { spool.append(out) }
                 if result.finished {
                     mode = .command
@@ -202,7 +188,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     if !out.isEmpty { spool.append(out) }
                 }
                 buf.moveReaderIndex(forwardBy: n)
-                buffer = buf
+                io.buffer = buf
                 if remaining - n == 0 {
                     mode = .command
                     completeChunk(octets: n, keep: keep, context: context)
@@ -212,21 +198,12 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     progressed = false
                 }
             }
-            if buffer?.readableBytes == 0 { buffer = nil }
+            if io.buffer?.readableBytes == 0 { io.buffer = nil }
             if !progressed { break }
         }
         if !canConsumeInput { flushIfNeeded(context: context) }
         if shutdownRequested { closeIfIdleForShutdown(context: context) }
-        resumeReadingIfPossible(context: context)
-    }
-
-    func resumeReadingIfPossible(context: ChannelHandlerContext) {
-        guard readSuspended, !closed else { return }
-        let buffered = buffer?.readableBytes ?? 0
-        if buffered < maxBufferedInput && (canConsumeInput || buffered == 0) {
-            readSuspended = false
-            context.read()
-        }
+        io.resumeReadingIfPossible(context: context, canConsumeInput: canConsumeInput)
     }
 
     // MARK: - Actions
@@ -235,10 +212,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         for action in actions {
             switch action {
             case .send(let reply):
-                var out = context.channel.allocator.buffer(capacity: 64)
-                out.writeBytes(reply.encoded)
-                context.write(wrapOutboundOut(out), promise: nil)
-                outputPending = true
+                io.write(reply.encoded, context: context)
                 if reply.code.isTransientFailure || reply.code.isPermanentFailure {
                     logger.debug("smtp reply", metadata: ["reply": "\(reply.code) \(reply.lines.first ?? "")"])
                 }
@@ -277,25 +251,11 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     /// STARTTLS (RFC 3207): the 220 goes out in plain text, every byte the client pipelined after the
-    /// command is thrown away (the CVE-2011-0411 class of bug), and the TLS handler goes in front.
-    /// The session resumes on the handshake-completed event.
+    /// command is thrown away (the CVE-2011-0411 class of bug), and the TLS handler goes in front
+    /// (`ConnectionIO.switchToTLS`). The session resumes on the handshake-completed event.
     func startTLS(context: ChannelHandlerContext) {
-        guard let tls = services.tls else {
-            logger.error("STARTTLS requested but TLS is not configured")
-            closeConnection(context: context)
-            return
-        }
-        flushIfNeeded(context: context)
-        if let pipelined = buffer?.readableBytes, pipelined > 0 {
-            logger.notice("smtp discarded data pipelined after STARTTLS", metadata: ["bytes": "\(pipelined)"])
-        }
-        buffer = nil
-        framer.reset()
         mode = .command
-        do {
-            try context.pipeline.syncOperations.addHandler(tls.makeServerHandler(), position: .first)
-        } catch {
-            logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+        if !io.switchToTLS(services.tls, command: "STARTTLS", context: context, logger: logger) {
             closeConnection(context: context)
         }
     }
@@ -379,21 +339,11 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     // MARK: - Flow control, timeouts, close
 
     func flushIfNeeded(context: ChannelHandlerContext) {
-        if outputPending && !closed {
-            outputPending = false
-            context.flush()
-        }
+        io.flushIfNeeded(context: context)
     }
 
     func closeConnection(context: ChannelHandlerContext) {
-        guard !closed else { return }
-        closed = true
-        idleTimer?.cancel()
-        outputPending = false
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
-            channel.close(promise: nil)
-        }
+        io.close(context: context)
     }
 
     func closeIfIdleForShutdown(context: ChannelHandlerContext) {
@@ -409,20 +359,13 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     func setIdleTimeout(context: ChannelHandlerContext) { armIdleTimer(context: context) }
 
+    /// While a store or an answer is outstanding our own work is slow, not the client: the timer re-arms.
     func armIdleTimer(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        guard !closed else { return }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: currentTimeout()) {
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
-            if handler.storing || !handler.canConsumeInput {
-                handler.armIdleTimer(context: context)   // our own work is slow, not the client
-                return
-            }
-            handler.logger.info("smtp idle timeout")
-            handler.run(handler.session.handle(.timeout), context: context)
-            handler.flushIfNeeded(context: context)
+        io.armIdleTimer(context: context, timeout: { [self] in currentTimeout() },
+                        busy: { [self] in storing || !canConsumeInput }) { [self] context in
+            logger.info("smtp idle timeout")
+            run(session.handle(.timeout), context: context)
+            flushIfNeeded(context: context)
         }
     }
 }

@@ -64,6 +64,7 @@ import Testing
         #expect(try Self.parse("[dns]\nnameserver = \"127.0.0.1\"").get().dns.nameserver == .init(host: "127.0.0.1", port: 53))
         #expect(try Self.parse("[dns]\nnameserver = \"127.0.0.1:5353\"").get().dns.nameserver == .init(host: "127.0.0.1", port: 5353))
         #expect(try Self.parse("[dns]\nnameserver = \"::1\"").get().dns.nameserver == .init(host: "::1", port: 53))
+        #expect(try Self.parse("[dns]\nnameserver = \"[::1]\"").get().dns.nameserver == .init(host: "::1", port: 53))
         #expect(try Self.parse("[dns]\nnameserver = \"\"").get().dns.nameserver == nil)
     }
 
@@ -80,6 +81,8 @@ import Testing
         ("[relay]\nallow_everyone = true", "relay.allow_everyone", "unknown key"),
         ("[dns]\nnameserver = \"dns.example:53\"", "dns.nameserver", "IP address"),
         ("[dns]\nnameserver = \"127.0.0.1:0\"", "dns.nameserver", "IP address"),
+        ("[dns]\nnameserver = \"dns.example\"", "dns.nameserver", "IP address"),
+        ("[dns]\nnameserver = \"[::1]x\"", "dns.nameserver", "IP address"),
         ("[dns]\ntimeout = 0", "dns.timeout", "between 1 and 60"),
     ])
     func badValuesAreReportedWithKeyAndLine(text: String, key: String, message: String) {

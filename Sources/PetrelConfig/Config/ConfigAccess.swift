@@ -72,8 +72,7 @@ extension ConfigReader {
     static func nameserver(_ value: any TOMLValueConvertible) -> Result<PetrelConfiguration.Listener?, ValueError> {
         string(value).flatMap { s in
             if s.isEmpty { return .success(nil) }
-            if let ip = IPAddress(s) { return .success(PetrelConfiguration.Listener(host: "\(ip)", port: 53)) }
-            switch PetrelConfiguration.Listener.parse(s) {
+            switch HostPort.parse(s, defaultPort: 53) {
             case .success(let l) where IPAddress(l.host) != nil && l.port > 0: return .success(l)
             default:
                 return .failure(ValueError(message: "must be an IP address with an optional port, e.g. \"127.0.0.1:5353\" or \"[::1]:53\" (\"\" for the system's first nameserver), got \(quoted(s))"))

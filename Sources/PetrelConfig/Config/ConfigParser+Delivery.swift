@@ -88,11 +88,11 @@ extension ConfigReader {
         }
     }
 
-    /// next-hop = listen-address syntax (host:port, IPv6 in brackets), port ≥ 1.
+    /// next-hop = host-port (MailCore `HostPort.parse`: host:port, IPv6 in brackets), port ≥ 1.
     static func nextHop(_ text: String) -> Result<PetrelConfiguration.NextHop, ValueError> {
-        switch PetrelConfiguration.Listener.parse(text) {
-        case .success(let listener) where listener.port > 0:
-            return .success(PetrelConfiguration.NextHop(host: listener.host, port: listener.port))
+        switch HostPort.parse(text) {
+        case .success(let hop) where hop.port > 0:
+            return .success(hop)
         case .success:
             return .failure(ValueError(message: "needs a port between 1 and 65535, got \(quoted(text))"))
         case .failure(let error):

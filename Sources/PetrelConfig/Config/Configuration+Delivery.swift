@@ -1,6 +1,7 @@
 /// `[delivery]`: the outbound queue and SMTP client (RFC 5321 §4.5.4.1 retry strategy, §4.5.3.2 client
 /// timeouts, §5.1 MX routing; RFC 3464 non-delivery reports; the Badmail directory).
 /// Read by ConfigParser+Delivery.swift; documented in docs/CONFIGURATION.md and docs/DELIVERY.md.
+import MailCore
 
 extension PetrelConfiguration {
     /// How outbound TLS is used.
@@ -14,15 +15,8 @@ extension PetrelConfiguration {
         case required
     }
 
-    /// A next hop given by the administrator: a smarthost or a per-domain route (`host:port`).
-    public struct NextHop: Sendable, Equatable {
-        public var host: String
-        public var port: Int
-        public init(host: String, port: Int) {
-            self.host = host
-            self.port = port
-        }
-    }
+    /// A next hop given by the administrator: a smarthost or a per-domain route (`host:port`, port ≥ 1).
+    public typealias NextHop = HostPort
 
     public struct Delivery: Sendable, Equatable {
         /// Seconds between attempts: the n-th retry waits `retryIntervals[n-1]`, the last value repeats.

@@ -15,16 +15,7 @@ import Logging
 import MailCore
 
 public struct PetrelConfiguration: Sendable, Equatable {
-    /// One address to listen on: an IP address (IPv6 without brackets here) or a host name, and a TCP port.
-    /// Written in the file as `"127.0.0.1:2525"` or `"[::1]:2525"`; see ConfigListener.swift.
-    public struct Listener: Sendable, Equatable, Hashable {
-        public var host: String
-        public var port: Int
-        public init(host: String, port: Int) {
-            self.host = host
-            self.port = port
-        }
-    }
+    // `Listener` (one address to listen on, MailCore's `HostPort`) is declared in ConfigListener.swift.
 
     /// `[server]`: identity and storage location.
     public struct Server: Sendable, Equatable {

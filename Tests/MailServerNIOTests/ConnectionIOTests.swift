@@ -1,0 +1,206 @@
+// Tests for ConnectionIO.swift, the plumbing both connection handlers share, on an EmbeddedChannel:
+// input accumulation, read suspension and resumption, deferred flushing, close, the idle timer, the
+// switch to TLS (pipelined bytes discarded, the reply flushed in plain text first) and the handshake event.
+import Foundation
+import Logging
+@testable import MailServerNIO
+import MailCore
+import NIOCore
+import NIOEmbedded
+import NIOSSL
+import NIOTLS
+import Testing
+
+@Suite struct ConnectionIOTests {
+    /// Counts the reads that reach the socket side of the pipeline.
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    /// A handler that only forwards `read` to its ConnectionIO, as the protocol handlers do.
+    final class Probe: ChannelDuplexHandler {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundIn = ByteBuffer
+        let io: ConnectionIO
+        var canConsumeInput = true
+        init(io: ConnectionIO) { self.io = io }
+        func read(context: ChannelHandlerContext) {
+            io.read(context: context, canConsumeInput: canConsumeInput)
+        }
+    }
+
+    struct Fixture {
+        let channel = EmbeddedChannel()
+        let counter = ReadCounter()
+        let probe: Probe
+        let context: ChannelHandlerContext
+        let logs = CapturedLogs()
+        var logger: Logger { Logger(label: "test") { _ in CapturingLogHandler(sink: logs) } }
+        var io: ConnectionIO { probe.io }
+
+        init(maxBufferedInput: Int = 8) throws {
+            probe = Probe(io: ConnectionIO(protocolName: "smtp", maxBufferedInput: maxBufferedInput, maxLineLength: 100))
+            try channel.pipeline.syncOperations.addHandler(counter)
+            try channel.pipeline.syncOperations.addHandler(probe)
+            context = try channel.pipeline.syncOperations.context(handler: probe)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 25)).wait()
+        }
+
+        func receive(_ text: String) {
+            var bytes = ByteBuffer(string: text)
+            io.append(&bytes)
+        }
+
+        func outbound() throws -> String {
+            var text = ""
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: buffer) }
+            return text
+        }
+    }
+
+    @Test func appendAccumulatesInput() throws {
+        let f = try Fixture()
+        #expect(f.io.bufferedBytes == 0)
+        f.receive("EHLO ")
+        f.receive("a.example\r\n")
+        #expect(f.io.bufferedBytes == 16)
+        #expect(f.io.buffer.map { String(buffer: $0) } == "EHLO a.example\r\n")
+        var buffer = try #require(f.io.buffer)
+        #expect(f.io.framer.next(from: &buffer) == .line(Array("EHLO a.example".utf8)))
+    }
+
+    @Test func readsStopWhenTheBufferIsFullAndResumeWhenItDrains() throws {
+        let f = try Fixture(maxBufferedInput: 8)
+        f.channel.read()
+        #expect(f.counter.reads == 1)
+        f.receive("12345678")
+        f.channel.read()
+        #expect(f.counter.reads == 1)
+        #expect(f.io.readSuspended)
+        f.io.resumeReadingIfPossible(context: f.context, canConsumeInput: true)
+        #expect(f.counter.reads == 1, "still full")
+        f.io.buffer = nil
+        f.io.resumeReadingIfPossible(context: f.context, canConsumeInput: true)
+        #expect(f.counter.reads == 2)
+        #expect(!f.io.readSuspended)
+        f.io.resumeReadingIfPossible(context: f.context, canConsumeInput: true)
+        #expect(f.counter.reads == 2, "nothing was held back")
+    }
+
+    @Test func readsStopWhileTheSessionWaitsWithInputBuffered() throws {
+        let f = try Fixture(maxBufferedInput: 1024)
+        f.probe.canConsumeInput = false
+        f.channel.read()
+        #expect(f.counter.reads == 1, "an empty buffer never blocks reading")
+        f.receive("RCPT TO:<a@b>\r\n")
+        f.channel.read()
+        #expect(f.counter.reads == 1)
+        f.io.resumeReadingIfPossible(context: f.context, canConsumeInput: false)
+        #expect(f.counter.reads == 1)
+        f.io.resumeReadingIfPossible(context: f.context, canConsumeInput: true)
+        #expect(f.counter.reads == 2)
+    }
+
+    @Test func writesWaitForTheFlush() throws {
+        let f = try Fixture()
+        f.io.write(Array("250 one\r\n".utf8), context: f.context)
+        f.io.write(ByteBuffer(string: "250 two\r\n"), context: f.context)
+        #expect(f.io.outputPending)
+        #expect(try f.outbound() == "")
+        f.io.flushIfNeeded(context: f.context)
+        #expect(!f.io.outputPending)
+        #expect(try f.outbound() == "250 one\r\n250 two\r\n")
+    }
+
+    @Test func closeFlushesThenClosesOnce() throws {
+        let f = try Fixture()
+        f.io.write(Array("221 bye\r\n".utf8), context: f.context)
+        f.io.close(context: f.context)
+        f.channel.embeddedEventLoop.run()
+        #expect(f.io.closed)
+        #expect(!f.channel.isActive)
+        #expect(try f.outbound() == "221 bye\r\n")
+        f.io.close(context: f.context)
+        f.io.write(Array("late\r\n".utf8), context: f.context)
+        f.io.flushIfNeeded(context: f.context)
+        #expect(try f.outbound() == "")
+        f.io.resumeReadingIfPossible(context: f.context, canConsumeInput: true)
+    }
+
+    @Test func idleTimerExpiresRearmsWhileBusyAndStopsWhenClosed() throws {
+        let f = try Fixture()
+        var expired = 0
+        var busy = true
+        f.io.armIdleTimer(context: f.context, timeout: { .seconds(10) }, busy: { busy }) { _ in expired += 1 }
+        f.channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(expired == 0, "busy: re-armed")
+        busy = false
+        f.channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(expired == 0)
+        f.channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(expired == 1)
+
+        f.io.armIdleTimer(context: f.context, timeout: { .seconds(10) }, busy: { false }) { _ in expired += 1 }
+        f.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        f.io.armIdleTimer(context: f.context, timeout: { .seconds(10) }, busy: { false }) { _ in expired += 1 }
+        f.channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        #expect(expired == 1, "re-arming restarts the span")
+        f.io.channelInactive()
+        f.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(expired == 1)
+        f.io.armIdleTimer(context: f.context, timeout: { .seconds(1) }, busy: { false }) { _ in expired += 1 }
+        f.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(expired == 1, "no timer on a closed connection")
+    }
+
+    @Test func tlsSwitchWithoutTLSRefuses() throws {
+        let f = try Fixture()
+        f.receive("MAIL FROM:<a@b>\r\n")
+        #expect(!f.io.switchToTLS(nil, command: "STARTTLS", context: f.context, logger: f.logger))
+        #expect(f.logs.all.contains { $0.hasPrefix("STARTTLS requested but TLS is not configured") })
+    }
+
+    @Test func tlsSwitchFlushesTheReplyAndDiscardsPipelinedBytes() throws {
+        let dir = NSTemporaryDirectory() + "petrel-io-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let paths = try TLSContextProvider.ensureCertificate(configured: nil, directory: dir, hostname: "mx.example.test",
+                                                             logger: Logger(label: "test"))
+        let tls = try TLSContextProvider(paths: paths)
+        let f = try Fixture(maxBufferedInput: 1024)
+        f.io.write(Array("220 2.0.0 Ready to start TLS\r\n".utf8), context: f.context)
+        f.receive("MAIL FROM:<evil@example>\r\n")
+        var overlong = ByteBuffer(string: String(repeating: "x", count: 200))
+        #expect(f.io.framer.next(from: &overlong) == nil, "the framer now discards up to the next line end")
+        #expect(f.io.switchToTLS(tls, command: "STARTTLS", context: f.context, logger: f.logger))
+        #expect(try f.outbound() == "220 2.0.0 Ready to start TLS\r\n", "the reply goes out in plain text")
+        #expect(f.io.buffer == nil)
+        #expect(f.logs.all.contains { $0.hasPrefix("smtp discarded data pipelined after STARTTLS") && $0.contains("bytes=26") })
+        var fresh = ByteBuffer(string: "EHLO a\r\n")
+        #expect(f.io.framer.next(from: &fresh) == .line(Array("EHLO a".utf8)), "the framer starts afresh")
+        #expect((try? f.channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil)
+        _ = try? f.channel.finish()
+    }
+
+    @Test func handshakeEventGivesTLSInfo() throws {
+        let f = try Fixture()
+        #expect(f.io.handshakeCompleted("something else", context: f.context, logger: f.logger) == nil)
+        let info = f.io.handshakeCompleted(TLSUserEvent.handshakeCompleted(negotiatedProtocol: nil), context: f.context, logger: f.logger)
+        #expect(info == TLSInfo(version: "TLS", cipher: "unknown"), "no NIOSSL handler in this pipeline")
+        #expect(f.logs.all.contains { $0.hasPrefix("smtp tls established") })
+    }
+
+    @Test func errorsCloseTheChannel() throws {
+        let f = try Fixture()
+        struct Boom: Error {}
+        f.io.errorCaught(Boom(), context: f.context, logger: f.logger)
+        f.channel.embeddedEventLoop.run()
+        #expect(!f.channel.isActive)
+        #expect(f.logs.all.contains { $0.hasPrefix("smtp connection error") })
+    }
+}
