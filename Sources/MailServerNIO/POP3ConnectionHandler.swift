@@ -31,8 +31,12 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// The login snapshot with body keys, in message-number order, and each delivery id's index in it.
     private var snapshot: [RetrievableMessage] = []
     private var snapshotIndex: [Int64: Int] = [:]
-    /// The next message after the last RETR, read and encoded ahead (one chunk at most).
-    private var readAhead: (deliveryID: Int64, chunk: EventLoopFuture<EncodedChunk>)?
+    /// Messages after the last RETR, read and encoded ahead on the read pool, by delivery id (each fits in
+    /// one chunk). Read in batches (`startReadAhead`), so a client fetching many small messages in order
+    /// costs one read-pool job and one event-loop wake-up per batch, not per message.
+    private var readAhead: [Int64: EventLoopFuture<EncodedChunk>] = [:]
+    /// The snapshot index after the last message read ahead (where the next batch starts).
+    private var readAheadEnd = 0
     /// A RETR/TOP is being streamed: its "+OK" line waits to go out with the first chunk (one write, one
     /// TCP segment, one client wake-up per message instead of two).
     private var retrieving = false
@@ -42,6 +46,10 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// A rest up to this size is read as the last chunk, so a message just over 64 KiB (a 64 KiB body plus
     /// trace headers) is still one read, not a full chunk and a tiny one.
     static let lastChunkLimit = chunkSize + chunkSize / 4
+    /// Read-ahead bounds per connection: at most this many messages ahead, and a batch of at most
+    /// `readAheadBatchBytes` (but always one message); a new batch starts when fewer than half are left.
+    static let readAheadMessages = 16
+    static let readAheadBatchBytes = 128 * 1024
 
     public init(services: POP3ServerContext, client: ClientInfo) {
         self.services = services
@@ -66,7 +74,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     public func channelInactive(context: ChannelHandlerContext) {
         io.channelInactive()
-        readAhead = nil
+        readAhead = [:]
         releaseLock()
         logger.debug("pop3 connection closed")
         context.fireChannelInactive()
@@ -150,13 +158,12 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 if topLines == nil { services.metrics.pop3Retrieval() }
                 retrieving = true
                 let first: EventLoopFuture<EncodedChunk>
-                if topLines == nil, let ahead = readAhead, ahead.deliveryID == deliveryID {
-                    first = ahead.chunk
+                if topLines == nil, let ahead = readAhead.removeValue(forKey: deliveryID) {
+                    first = ahead
                 } else {
                     first = readChunk(mailboxID: mailboxID, message: message, offset: 0,
                                       encoder: POP3MessageEncoder(topLines: topLines), context: context)
                 }
-                readAhead = nil
                 send(first, mailboxID: mailboxID, message: message, index: index, isRetr: topLines == nil, context: context)
             case .commitDeletions(let ids):
                 commit(ids, context: context)
@@ -270,14 +277,41 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
-    /// Reads ahead the message after `index` when it is not marked deleted and fits in one (last) chunk.
+    /// After the RETR of `index`: forgets what was read ahead at or before it (the client went on, or
+    /// back), and when fewer than half of `readAheadMessages` are left ahead, reads the next batch of
+    /// messages in snapshot order in one read-pool job: each not marked deleted and fitting in one
+    /// (last) chunk, at most `readAheadBatchBytes` in all (at least one message). Stops at the first
+    /// message that does not qualify; it is read on demand.
     private func startReadAhead(after index: Int, mailboxID: Int64, context: ChannelHandlerContext) {
-        let next = index + 1
-        guard next < snapshot.count, snapshot[next].size <= Int64(Self.lastChunkLimit),
-              session.maildrop?.message(next + 1) != nil else { return }
-        let message = snapshot[next]
-        readAhead = (message.deliveryID, readChunk(mailboxID: mailboxID, message: message, offset: 0,
-                                                   encoder: POP3MessageEncoder(topLines: nil), context: context))
+        let snapshotIndex = self.snapshotIndex
+        readAhead = readAhead.filter { (snapshotIndex[$0.key] ?? 0) > index }
+        guard readAhead.count < Self.readAheadMessages / 2 else { return }
+        var next = readAhead.isEmpty ? index + 1 : max(index + 1, readAheadEnd)
+        var batch: [RetrievableMessage] = []
+        var bytes: Int64 = 0
+        while next < snapshot.count, readAhead.count + batch.count < Self.readAheadMessages {
+            let message = snapshot[next]
+            guard message.size <= Int64(Self.lastChunkLimit), session.maildrop?.message(next + 1) != nil,
+                  batch.isEmpty || bytes + message.size <= Int64(Self.readAheadBatchBytes) else { break }
+            batch.append(message)
+            bytes += message.size
+            next += 1
+        }
+        guard !batch.isEmpty else { return }
+        readAheadEnd = next
+        let store = services.store
+        let allocator = context.channel.allocator
+        let results = services.readPool.runIfActive(eventLoop: context.eventLoop) {
+            batch.map { message in
+                Result {
+                    try Self.readAndEncode(store: store, mailboxID: mailboxID, message: message, offset: 0,
+                                           encoder: POP3MessageEncoder(topLines: nil), allocator: allocator)
+                }
+            }
+        }
+        for (position, message) in batch.enumerated() {
+            readAhead[message.deliveryID] = results.flatMapThrowing { try $0[position].get() }
+        }
     }
 
     /// Runs on the read pool: one blocking ranged read, dot-stuffing, and the terminating line when the
@@ -342,7 +376,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     private func closeConnection(context: ChannelHandlerContext) {
         guard !closed else { return }
-        readAhead = nil
+        readAhead = [:]
         releaseLock()
         io.close(context: context)
     }

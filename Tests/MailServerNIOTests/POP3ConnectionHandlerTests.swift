@@ -11,8 +11,8 @@ import Testing
 
 /// The POP3 adapter on an in-memory channel with the in-memory store: RETR/TOP streamed through the read
 /// thread pool byte-exact (dot-stuffing across 64 KiB chunk boundaries, empty message, pipelined
-/// commands), the read-ahead of the next message never answering TOP or a deleted message, and a read
-/// that fails mid-session closes the connection (RFC 1939 §5, §7).
+/// commands), the batched read-ahead never answering TOP, a deleted message or the wrong message, and a
+/// read that fails mid-session closes the connection (RFC 1939 §5, §7).
 @Suite struct POP3ConnectionHandlerTests {
     /// scrypt (ln=10, fast) of "secret", salt "petrel-test-salt".
     static let secretHash = "$scrypt$ln=10,r=8,p=1$cGV0cmVsLXRlc3Qtc2FsdA$F6NoQSNEaJ4lBCchrCu1ximbPZV86jMyw2pLeOhgB0Q"
@@ -165,6 +165,57 @@ import Testing
         try await h.send("RETR 1\r\nNOOP\r\n")
         #expect(try await h.read(Self.retrAnswer(bodies[0]).count) == Self.retrAnswer(bodies[0]))
         #expect(try await h.line() == "+OK")
+        try await h.finish()
+    }
+
+    /// 40 small messages (each different, dot lines included) with a large one at 20: read ahead in
+    /// batches, every answer must still be its own message, in order, skipping around, around DELE and TOP.
+    @Test func batchedReadAheadAnswersEveryMessageExactly() async throws {
+        var bodies = (1...40).map { n in
+            Array("Subject: m\(n)\r\n\r\n".utf8) + Array(repeating: Array(".line \(n)\r\nplain\r\n".utf8), count: n).flatMap { $0 }
+        }
+        bodies[19] = Self.large
+        let h = try await makeHarness(bodies)
+        try await h.login()
+        // In order, pipelined: 1…40 (the large one is read on demand, the rest ahead in batches).
+        try await h.send((1...40).map { "RETR \($0)\r\n" }.joined())
+        for body in bodies {
+            #expect(try await h.read(Self.retrAnswer(body).count) == Self.retrAnswer(body))
+        }
+        // Jumps: forward past what was read ahead, back, TOP inside the read-ahead range, DELE of a message
+        // read ahead, and the ones after it.
+        try await h.send("RETR 5\r\nRETR 30\r\nRETR 6\r\nTOP 7 0\r\nDELE 8\r\nRETR 8\r\nRETR 9\r\nRETR 7\r\n")
+        for n in [5, 30, 6] {
+            #expect(try await h.read(Self.retrAnswer(bodies[n - 1]).count) == Self.retrAnswer(bodies[n - 1]))
+        }
+        let top = Array("+OK Top of message follows\r\n".utf8) + POP3MessageEncoder.encode(bodies[6], topLines: 0)
+        #expect(try await h.read(top.count) == top)
+        #expect(try await h.line() == "+OK Message 8 deleted")
+        #expect(try await h.line().hasPrefix("-ERR"))
+        for n in [9, 7] {
+            #expect(try await h.read(Self.retrAnswer(bodies[n - 1]).count) == Self.retrAnswer(bodies[n - 1]))
+        }
+        try await h.send("NOOP\r\n")
+        #expect(try await h.line() == "+OK")
+        try await h.finish()
+    }
+
+    /// A message that vanished from the store is one failed read in its batch: the messages read with it
+    /// are still answered, and the RETR of the missing one closes the connection as before.
+    @Test func oneUnreadableMessageInABatchFailsOnlyItsOwnRetrieval() async throws {
+        let bodies = (1...6).map { Array("Subject: m\($0)\r\n\r\nbody \($0)\r\n".utf8) }
+        let h = try await makeHarness(bodies)
+        try await h.login()
+        let listing = try await h.store.retrievableMessages(mailboxID: h.mailboxID)
+        try await h.store.deleteMessages(mailboxID: h.mailboxID, deliveryIDs: [listing[3].deliveryID])
+        try await h.send("RETR 1\r\nRETR 2\r\nRETR 3\r\n")
+        for n in 1...3 {
+            #expect(try await h.read(Self.retrAnswer(bodies[n - 1]).count) == Self.retrAnswer(bodies[n - 1]))
+        }
+        try await h.send("RETR 4\r\n")
+        #expect(try await h.line() == "+OK \(bodies[3].count) octets")
+        try await h.channel.closeFuture.get()
+        #expect(h.logs.all.contains { $0.hasPrefix("pop3 message read failed") })
         try await h.finish()
     }
 
