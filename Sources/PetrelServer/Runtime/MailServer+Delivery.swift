@@ -20,9 +20,7 @@ extension MailServer {
         let d = configuration.delivery
         let schedule = try RetrySchedule(intervals: d.retryIntervals.map(TimeInterval.init), expireAfter: TimeInterval(d.expire),
                                          delayWarningAfter: d.delayWarning > 0 ? TimeInterval(d.delayWarning) : nil)
-        let routes = RouteTable(routes: d.routes.mapValues { NextHopAddress(host: $0.host, port: $0.port) },
-                                smarthost: d.smarthost.map { NextHopAddress(host: $0.host, port: $0.port) },
-                                remotePort: d.remotePort)
+        let routes = RouteTable(routes: d.routes, smarthost: d.smarthost, remotePort: d.remotePort)
         let timeouts = SMTPClientConfiguration.Timeouts(
             connect: .seconds(Int64(d.connectTimeout)), greeting: .seconds(Int64(d.commandTimeout)),
             command: .seconds(Int64(d.commandTimeout)), dataCommand: .seconds(Int64(d.commandTimeout)),

@@ -184,24 +184,23 @@ public final class MailServer: Sendable {
 
         var bound: [BoundListener] = []
         do {
-            func address(_ l: PetrelConfiguration.Listener) -> ListenAddress { ListenAddress(host: l.host, port: l.port) }
             for l in smtp.listen {
-                bound.append(try await Listeners.bindSMTP(address(l), kind: .smtp, context: smtpContext(mxConfig), group: group))
+                bound.append(try await Listeners.bindSMTP(l, kind: .smtp, context: smtpContext(mxConfig), group: group))
             }
             for l in configuration.submission.listen {
-                bound.append(try await Listeners.bindSMTP(address(l), kind: .submission, context: smtpContext(submissionConfig), group: group))
+                bound.append(try await Listeners.bindSMTP(l, kind: .submission, context: smtpContext(submissionConfig), group: group))
             }
             for l in configuration.submission.tlsListen {
-                bound.append(try await Listeners.bindSMTP(address(l), kind: .submissions, context: smtpContext(submissionsConfig), group: group))
+                bound.append(try await Listeners.bindSMTP(l, kind: .submissions, context: smtpContext(submissionsConfig), group: group))
             }
             for l in configuration.pop3.listen {
-                bound.append(try await Listeners.bindPOP3(address(l), kind: .pop3, context: pop3Context(pop3Config), group: group))
+                bound.append(try await Listeners.bindPOP3(l, kind: .pop3, context: pop3Context(pop3Config), group: group))
             }
             for l in configuration.pop3.tlsListen {
-                bound.append(try await Listeners.bindPOP3(address(l), kind: .pop3s, context: pop3Context(pop3sConfig), group: group))
+                bound.append(try await Listeners.bindPOP3(l, kind: .pop3s, context: pop3Context(pop3sConfig), group: group))
             }
             if let admin = configuration.admin.listen {
-                try await operations.bindAdmin(address(admin), hostname: configuration.server.hostname, listeners: bound,
+                try await operations.bindAdmin(admin, hostname: configuration.server.hostname, listeners: bound,
                                                queue: agent.snapshot, group: group)
             }
         } catch {
