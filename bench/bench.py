@@ -772,7 +772,7 @@ def report(res):
         target = 2.0 if sess in ("10", "50") else None
         row(f"SMTP {size.upper()}iB {sess} sess msgs/s vs Postfix queued", p, q, target)
         row(f"SMTP {size.upper()}iB {sess} sess msgs/s vs Postfix in maildir", p, m)
-        row(f"  CPU ms/msg (Petrel vs Postfix all procs)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
+        row("  CPU ms/msg (Petrel vs Postfix all procs)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
             median([x["cpu_ms_per_msg"] for x in runs["postfix"]]), None)
     if "fsync_per_s" in res:
         best = max((median([x["rate"] for x in runs["petrel"]]) for runs in res["smtp"].values()), default=0.0)
@@ -790,7 +790,7 @@ def report(res):
             best = max(best, p)
             row(f"SMTP {size.upper()}iB {sess} sess slow disk vs Postfix queued", p,
                 median([x["rate"] for x in runs["postfix"]]))
-            row(f"  messages per fsync (Petrel vs Postfix)", median([x["msgs_per_sync"] for x in runs["petrel"]]),
+            row("  messages per fsync (Petrel vs Postfix)", median([x["msgs_per_sync"] for x in runs["petrel"]]),
                 median([x["msgs_per_sync"] for x in runs["postfix"]]))
         if slow["runs"]:
             f = slow["fsync_per_s"]
@@ -805,14 +805,14 @@ def report(res):
             median([x["rate"] for x in runs["dovecot"]]), 1.5)
         row(f"POP3 {size.upper()}iB {users} mailboxes MB/s", median([x["mb_s"] for x in runs["petrel"]]),
             median([x["mb_s"] for x in runs["dovecot"]]))
-        row(f"  CPU ms/msg in RETR (Petrel vs Dovecot)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
+        row("  CPU ms/msg in RETR (Petrel vs Dovecot)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
             median([x["cpu_ms_per_msg"] for x in runs["dovecot"]]))
-        row(f"  client CPU ms/msg in RETR (poplib)", median([x["client_cpu_ms_per_msg"] for x in runs["petrel"]]),
+        row("  client CPU ms/msg in RETR (poplib)", median([x["client_cpu_ms_per_msg"] for x in runs["petrel"]]),
             median([x["client_cpu_ms_per_msg"] for x in runs["dovecot"]]))
-        row(f"  machine busy % during RETR", 100 * median([x["machine_busy"] for x in runs["petrel"]]),
+        row("  machine busy % during RETR", 100 * median([x["machine_busy"] for x in runs["petrel"]]),
             100 * median([x["machine_busy"] for x in runs["dovecot"]]))
         if "session_rate" in runs["petrel"][0]:
-            row(f"  server CPU ms per login (hash check)", median([x["login_cpu_ms"] for x in runs["petrel"]]),
+            row("  server CPU ms per login (hash check)", median([x["login_cpu_ms"] for x in runs["petrel"]]),
                 median([x["login_cpu_ms"] for x in runs["dovecot"]]))
             row(f"  msgs/s incl. the {users} logins", median([x["session_rate"] for x in runs["petrel"]]),
                 median([x["session_rate"] for x in runs["dovecot"]]), 1.5)
