@@ -46,10 +46,11 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// A rest up to this size is read as the last chunk, so a message just over 64 KiB (a 64 KiB body plus
     /// trace headers) is still one read, not a full chunk and a tiny one.
     static let lastChunkLimit = chunkSize + chunkSize / 4
-    /// Read-ahead bounds per connection: at most this many messages ahead, and a batch of at most
-    /// `readAheadBatchBytes` (but always one message); a new batch starts when fewer than half are left.
+    /// Read-ahead bounds per connection: at most `readAheadMessages` messages and `readAheadBytes` octets
+    /// read ahead at any time (or one message of up to `lastChunkLimit` when nothing else is); a new batch
+    /// starts when fewer than half the messages are left.
     static let readAheadMessages = 16
-    static let readAheadBatchBytes = 128 * 1024
+    static let readAheadBytes: Int64 = 128 * 1024
 
     public init(services: POP3ServerContext, client: ClientInfo) {
         self.services = services
@@ -280,19 +281,23 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// After the RETR of `index`: forgets what was read ahead at or before it (the client went on, or
     /// back), and when fewer than half of `readAheadMessages` are left ahead, reads the next batch of
     /// messages in snapshot order in one read-pool job: each not marked deleted and fitting in one
-    /// (last) chunk, at most `readAheadBatchBytes` in all (at least one message). Stops at the first
-    /// message that does not qualify; it is read on demand.
+    /// (last) chunk, while what is ahead stays within `readAheadBytes` (one message is always allowed
+    /// when nothing is ahead). Stops at the first message that does not qualify; it is read on demand.
     private func startReadAhead(after index: Int, mailboxID: Int64, context: ChannelHandlerContext) {
         let snapshotIndex = self.snapshotIndex
         readAhead = readAhead.filter { (snapshotIndex[$0.key] ?? 0) > index }
         guard readAhead.count < Self.readAheadMessages / 2 else { return }
         var next = readAhead.isEmpty ? index + 1 : max(index + 1, readAheadEnd)
         var batch: [RetrievableMessage] = []
-        var bytes: Int64 = 0
+        let snapshot = self.snapshot
+        var bytes = readAhead.keys.reduce(Int64(0)) { sum, id in
+            sum + (snapshotIndex[id].map { $0 < snapshot.count ? snapshot[$0].size : 0 } ?? 0)
+        }
         while next < snapshot.count, readAhead.count + batch.count < Self.readAheadMessages {
             let message = snapshot[next]
+            let nothingAhead = readAhead.isEmpty && batch.isEmpty
             guard message.size <= Int64(Self.lastChunkLimit), session.maildrop?.message(next + 1) != nil,
-                  batch.isEmpty || bytes + message.size <= Int64(Self.readAheadBatchBytes) else { break }
+                  nothingAhead || bytes + message.size <= Self.readAheadBytes else { break }
             batch.append(message)
             bytes += message.size
             next += 1

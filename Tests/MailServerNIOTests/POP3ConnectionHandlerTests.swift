@@ -200,6 +200,21 @@ import Testing
         try await h.finish()
     }
 
+    /// Messages of 30–75 KB: the read-ahead's byte bound lets only one or two be ahead at a time; every
+    /// answer is still its own message, byte-exact, in order.
+    @Test func readAheadOfLargerMessagesStaysExact() async throws {
+        let bodies = (1...6).map { n in
+            Array("Subject: big \(n)\r\n\r\n".utf8) + Array(repeating: Array(".\(n) dotted line\r\n".utf8), count: 1_500 + n * 500).flatMap { $0 }
+        }
+        let h = try await makeHarness(bodies)
+        try await h.login()
+        try await h.send((1...6).map { "RETR \($0)\r\n" }.joined())
+        for body in bodies {
+            #expect(try await h.read(Self.retrAnswer(body).count) == Self.retrAnswer(body))
+        }
+        try await h.finish()
+    }
+
     /// A message that vanished from the store is one failed read in its batch: the messages read with it
     /// are still answered, and the RETR of the missing one closes the connection as before.
     @Test func oneUnreadableMessageInABatchFailsOnlyItsOwnRetrieval() async throws {
