@@ -59,6 +59,21 @@ public protocol DNSResolver: Sendable {
     /// TXT records of `name`; each record's character-strings concatenated (RFC 7208 §3.3), as bytes
     /// decoded as UTF-8 with replacement.
     func txt(_ name: String) async -> DNSAnswer<[String]>
+    /// A records of `host` only (SPF's `a`/`mx`/`exists` need one family at a time: NODATA for A is a
+    /// void lookup even when the name has AAAA records). Default: `addresses` filtered to IPv4.
+    func ipv4Addresses(_ host: String) async -> DNSAnswer<[IPAddress]>
+    /// AAAA records of `host` only. Default: `addresses` filtered to IPv6.
+    func ipv6Addresses(_ host: String) async -> DNSAnswer<[IPAddress]>
+}
+
+extension DNSResolver {
+    public func ipv4Addresses(_ host: String) async -> DNSAnswer<[IPAddress]> {
+        await addresses(host).map { $0.filter { !$0.isIPv6 } }.emptyAsNoData()
+    }
+
+    public func ipv6Addresses(_ host: String) async -> DNSAnswer<[IPAddress]> {
+        await addresses(host).map { $0.filter { $0.isIPv6 } }.emptyAsNoData()
+    }
 }
 
 /// Name helpers shared by the resolvers.

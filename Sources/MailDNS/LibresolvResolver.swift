@@ -53,6 +53,18 @@ public struct LibresolvResolver: DNSResolver {
         return combineAddressAnswers(ips(await a, Self.typeA), ips(await aaaa, Self.typeAAAA))
     }
 
+    public func ipv4Addresses(_ host: String) async -> DNSAnswer<[IPAddress]> {
+        await query(host, type: Self.typeA).map { recs in
+            recs.filter { $0.type == Self.typeA }.compactMap { IPAddress(bytes: $0.address) }
+        }.emptyAsNoData()
+    }
+
+    public func ipv6Addresses(_ host: String) async -> DNSAnswer<[IPAddress]> {
+        await query(host, type: Self.typeAAAA).map { recs in
+            recs.filter { $0.type == Self.typeAAAA }.compactMap { IPAddress(bytes: $0.address) }
+        }.emptyAsNoData()
+    }
+
     public func ptr(_ ip: IPAddress) async -> DNSAnswer<[String]> {
         await query(DNSName.reverse(ip), type: Self.typePTR).map { recs in
             recs.filter { $0.type == Self.typePTR }.map { DNSName.normalize($0.target) }.filter { !$0.isEmpty }
