@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Test-only: reads the OpenSPF RFC 7208 test suite (YAML) in MailAuthChecksTests.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Pure value types shared by every protocol: addresses, reply codes. No dependencies.
@@ -52,6 +54,13 @@ let package = Package(
         .target(name: "CPetrelResolv", linkerSettings: [.linkedLibrary("resolv")]),
         // DNS for mail: DNSResolver protocol, LibresolvResolver, StaticResolver, MX selection, FCrDNS.
         .target(name: "MailDNS", dependencies: ["MailCore", "CPetrelResolv"]),
+        // Message authentication: SPF (RFC 7208), DKIM signing and verification (RFC 6376, RFC 8463),
+        // DMARC (RFC 9989), Authentication-Results (RFC 8601). Pure: DNS through the DNSResolver protocol.
+        .target(name: "MailAuthChecks", dependencies: [
+            "MailCore", "MailDNS",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
+        ]),
         // The outbound queue's pure rules: retry schedule, RFC 3464 reports, hop count, routes, attempt
         // decisions, and the Badmail directory.
         .target(name: "MailQueue", dependencies: ["MailCore", "MailStore"]),
@@ -96,7 +105,7 @@ let package = Package(
         .target(name: "PetrelServer", dependencies: [
             "PetrelConfig",
             "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailAuth", "SMTPCore", "POP3Core",
-            "MailDelivery", "MailQueue", "MailDNS", "MailPolicy",
+            "MailDelivery", "MailQueue", "MailDNS", "MailPolicy", "MailAuthChecks",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -112,6 +121,7 @@ let package = Package(
         // The CLI: serve, domain, mailbox, config, status, init, doctor.
         .executableTarget(name: "petrel", dependencies: [
             "PetrelServer", "MailStore", "MailStoreSQLite", "MailAuth", "MailCore", "MailQueue", "MailPolicy",
+            "MailAuthChecks", "MailDNS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -138,6 +148,12 @@ let package = Package(
         .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
+        .testTarget(name: "MailAuthChecksTests", dependencies: [
+            "MailAuthChecks", "MailDNS", "MailCore",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "CryptoExtras", package: "swift-crypto"),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailStoreSQLite", "MailCore"]),
         .testTarget(name: "MailServerNIOTests", dependencies: [
             "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore",
