@@ -130,6 +130,15 @@ extension SMTPConnectionHandler {
             run(session.handle(.messageStored(.failed)), context: context)
             return
         }
+        if let check = services.messageCheck {
+            checkMessage(envelope, body: body, check: check, context: context) // MessageCheck.swift
+            return
+        }
+        commit(envelope, body: body, context: context)
+    }
+
+    /// Stores an accepted message; the 250 goes out once the commit is on disk.
+    func commit(_ envelope: SMTPEnvelope, body: MessageBody, context: ChannelHandlerContext) {
         let message = IncomingMessage(queueID: envelope.queueID, sender: envelope.sender,
                                       localRecipients: envelope.localMailboxIDs, receivedAt: envelope.receivedAt,
                                       traceHeaders: envelope.traceHeaders, body: body,

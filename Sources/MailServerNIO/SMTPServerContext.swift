@@ -39,6 +39,9 @@ public struct SMTPServerContext: Sendable {
     /// Forward-confirmed reverse DNS of a client (nil: not verified). Asked at connect, before the
     /// greeting, when the relay rules name client domains; the result becomes `ClientInfo.verifiedHostName`.
     public var verifyClientHost: (@Sendable (IPAddress) async -> String?)?
+    /// Runs at end of DATA before the store (message authentication: DKIM signing, SPF/DKIM/DMARC); nil:
+    /// store as received. See MessageCheck.swift.
+    public var messageCheck: MessageCheck?
 
     /// The relay rules in force now.
     public var currentRelayRules: RelayRules { access?.relayRules ?? relayRules }

@@ -53,6 +53,9 @@ public struct SMTPEnvelope: Sendable {
     public var envelopeID: String?
     /// MAIL RET= (RFC 3461 §4.3).
     public var dsnReturn: DSNReturn?
+    /// The EHLO/HELO name and the AUTH identity of the session (for message authentication at end of DATA).
+    public var heloName: String? = nil
+    public var authenticatedUser: String? = nil
 }
 
 /// A recipient accepted for relaying, with its DSN parameters (RFC 3461 §4.1, §4.2).

@@ -65,8 +65,9 @@ public enum BodyOutcome: Hashable, Sendable {
     case storageFailure
 }
 
-/// How storing the message went. `.failed` -> 451 4.3.0, nothing stored.
-public enum StoreOutcome: Hashable, Sendable { case stored, failed }
+/// How storing the message went. `.failed` -> 451 4.3.0, nothing stored. `.rejected(reply)`: a check at
+/// end of DATA refused the message (e.g. DMARC p=reject: 550 5.7.1); nothing stored, the connection stays.
+public enum StoreOutcome: Hashable, Sendable { case stored, failed, rejected(SMTPReply) }
 
 /// The adapter's answer to `.authenticate`.
 public enum AuthOutcome: Hashable, Sendable {

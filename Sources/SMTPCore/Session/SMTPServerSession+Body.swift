@@ -81,7 +81,8 @@ extension SMTPServerSession {
             localMailboxIDs: current.mailboxIDs, traceHeaders: trace, receivedAt: now,
             bodyType: current.mail.body ?? .sevenBit, smtpUTF8: current.mail.smtpUTF8,
             declaredSize: current.mail.size, bodySize: size, remoteRecipients: current.remoteRecipients,
-            envelopeID: current.mail.envelopeID, dsnReturn: current.mail.dsnReturn)
+            envelopeID: current.mail.envelopeID, dsnReturn: current.mail.dsnReturn,
+            heloName: hello?.name, authenticatedUser: authenticatedUser)
         pending = .store(queueID: queueID, size: size)
         return [.storeMessage(envelope)]
     }
@@ -96,6 +97,8 @@ extension SMTPServerSession {
             return actions
         case .failed:
             return failTransaction(.storageFailure, countsAsError: false)
+        case .rejected(let reply):
+            return failTransaction(reply, countsAsError: false)
         }
     }
 }

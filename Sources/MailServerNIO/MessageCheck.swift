@@ -1,0 +1,61 @@
+import Logging
+import MailCore
+import MailStore
+import NIOCore
+import SMTPCore
+
+/// What a check at end of DATA sees: the envelope (with the HELO name and AUTH identity), the spooled
+/// message as received, and the client.
+public struct MessageCheckRequest: Sendable {
+    public var envelope: SMTPEnvelope
+    public var body: MessageBody
+    public var client: ClientInfo
+
+    public init(envelope: SMTPEnvelope, body: MessageBody, client: ClientInfo) {
+        self.envelope = envelope
+        self.body = body
+        self.client = client
+    }
+}
+
+/// A check's answer: store the message with `prepend` (header fields, CRLF-terminated) after the trace
+/// headers and `body` (the spooled body, possibly edited in place), or refuse it with `reply`.
+public enum MessageCheckDecision: Sendable {
+    case accept(prepend: [UInt8], body: MessageBody)
+    case reject(SMTPReply)
+}
+
+/// The end-of-DATA hook (the composition root builds it from the message-authentication settings).
+public typealias MessageCheck = @Sendable (MessageCheckRequest) async -> MessageCheckDecision
+
+extension SMTPConnectionHandler {
+    /// Runs `check` off the event loop, then stores (`commit`) or answers the rejection. Input stays
+    /// paused meanwhile, as during the store.
+    func checkMessage(_ envelope: SMTPEnvelope, body: MessageBody, check: @escaping MessageCheck,
+                      context: ChannelHandlerContext) {
+        storing = true
+        let request = MessageCheckRequest(envelope: envelope, body: body, client: client)
+        let promise = context.eventLoop.makePromise(of: MessageCheckDecision.self)
+        promise.completeWithTask { await check(request) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let logger = self.logger
+        promise.futureResult.whenSuccess { decision in
+            let (handler, context) = bound.value
+            handler.storing = false
+            guard !handler.closed else { handler.spool.reset(); return }
+            switch decision {
+            case .accept(let prepend, let body):
+                var envelope = envelope
+                envelope.traceHeaders += prepend
+                handler.commit(envelope, body: body, context: context)
+            case .reject(let reply):
+                logger.notice("smtp message refused at end of data", metadata: [
+                    "id": "\(envelope.queueID)", "reply": "\(reply)"])
+                handler.spool.reset()
+                handler.run(handler.session.handle(.messageStored(.rejected(reply))), context: context)
+                handler.processInput(context: context)
+                handler.flushIfNeeded(context: context)
+            }
+        }
+    }
+}
