@@ -157,9 +157,10 @@ struct ConfigReader {
             "format": { c, v in assign(logFormat(v)) { c.log.format = $0 } },
         ],
         "delivery": deliveryKeys,
+        "authentication": authenticationKeys,
     ]
 
-    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery"]
+    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "authentication"]
 
     mutating func read(_ root: TOMLTable) {
         for (name, value) in root {

@@ -224,6 +224,8 @@ public struct PetrelConfiguration: Sendable, Equatable {
     /// `[relay]` and `[dns]`: relay control (ConfigAccess.swift).
     public var relay = Relay()
     public var dns = DNS()
+    /// `[authentication]`: ConfigAuthentication.swift.
+    public var authentication = Authentication()
 
     public init(server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth(),
                 admin: Admin = Admin()) {

@@ -135,6 +135,8 @@ public final class MailServer: Sendable {
         var mxConfig = smtpConfig
         mxConfig.rejectUnauthenticatedLocalSender = smtp.rejectUnauthenticatedLocalSender
 
+        let messageAuthentication = MessageAuthentication(configuration: configuration, resolver: resolver, store: store,
+                                                          access: access, logger: Logger(label: "petrel.authcheck"))
         let smtpConnections = ConnectionTracker(limits: .init(maxConnections: smtp.maxConnections,
                                                               maxConnectionsPerIP: smtp.maxConnectionsPerIP))
         func smtpContext(_ config: SMTPServerConfiguration) -> SMTPServerContext {
@@ -148,6 +150,8 @@ public final class MailServer: Sendable {
             context.access = access
             context.invalidRecipients = .init(delayAfter: smtp.invalidRecipientDelayAfter, disconnectAt: smtp.maxInvalidRecipients,
                                               delay: .milliseconds(smtp.invalidRecipientDelay))
+            // DKIM signing everywhere; SPF/DKIM/DMARC checks on port 25 (MessageAuthentication.swift).
+            context.messageCheck = messageAuthentication.hook(inbound: !config.isSubmission && !config.implicitTLS)
             if !config.isSubmission && !config.implicitTLS {
                 // Port 25 only: the greeting delay and the client-host check (submission needs AUTH anyway).
                 context.greetingDelay = .seconds(Int64(smtp.greetingDelay))
