@@ -24,11 +24,14 @@ struct DomainCommand: AsyncParsableCommand {
                 """)
         @OptionGroup var data: DataOptions
         @Argument(help: "Domain name, e.g. example.test.") var domain: String
+        @Flag(name: .customLong("no-dkim"), help: "Do not create DKIM keys (petrel dkim generate does it later).")
+        var noDKIM = false
 
         func run() async throws {
             let name = try validDomain(domain)
             _ = try await withStore(data) { try await $0.addDomain(name) }
             print("domain \(displayDomain(name)) added")
+            if !noDKIM { try addDKIMKeys(name, data: data) } // DKIMCommand.swift
         }
     }
 

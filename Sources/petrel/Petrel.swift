@@ -18,7 +18,7 @@ struct Petrel: AsyncParsableCommand {
         version: PetrelVersion.string,
         subcommands: [Serve.self, DomainCommand.self, MailboxCommand.self, QueueCommand.self, BadmailCommand.self, ConfigCommand.self,
                       StatusCommand.self,
-                      InitCommand.self, DoctorCommand.self, RelayCommand.self, AccessCommand.self])
+                      InitCommand.self, DoctorCommand.self, RelayCommand.self, AccessCommand.self, DKIMCommand.self, DNSCommand.self])
 }
 
 enum PetrelVersion {
