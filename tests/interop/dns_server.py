@@ -2,14 +2,17 @@
 the system's. Records are given as a list of (name, type, value) tuples:
 
     ("example.test", "MX", (10, "mx.example.test")), ("mx.example.test", "A", "127.0.0.1"),
-    ("null.test", "MX", (0, ".")), ("1.0.0.127.in-addr.arpa", "PTR", "host.test")
+    ("null.test", "MX", (0, ".")), ("1.0.0.127.in-addr.arpa", "PTR", "host.test"),
+    ("example.test", "TXT", "v=spf1 -all"), ("long.test", "TXT", ["first string ", "second string"])
+
+A TXT value is one string (split into 255-octet character-strings) or a list of character-strings.
 
 A name with no record of the asked type answers NODATA (NOERROR, no answer) when it has other records,
 else NXDOMAIN. Names listed in `servfail` answer SERVFAIL.
 """
 import threading
 
-from dnslib import AAAA, MX, PTR, QTYPE, RCODE, RR, A, DNSLabel
+from dnslib import AAAA, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSLabel
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
@@ -47,6 +50,11 @@ class ZoneResolver(BaseResolver):
                 rdata = MX(value[1], value[0])
             elif rtype == "PTR":
                 rdata = PTR(value)
+            elif rtype == "TXT":
+                if isinstance(value, str):
+                    raw = value.encode()
+                    value = [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
+                rdata = TXT([v.encode() if isinstance(v, str) else v for v in value])
             else:
                 continue
             reply.add_answer(RR(name, QTYPE.reverse[rtype], rdata=rdata, ttl=60))
