@@ -92,6 +92,14 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("delivery.smarthost_tls", { $0.delivery.smarthostTLS.rawValue }),
         ("delivery.smarthost_tls_verify", { "\($0.delivery.smarthostTLSVerify)" }),
         ("delivery.pickup_dir", { $0.delivery.pickupDirectory ?? "" }),
+        ("authentication.sign_outbound", { "\($0.authentication.signOutbound)" }),
+        ("authentication.check_inbound", { "\($0.authentication.checkInbound)" }),
+        ("authentication.dmarc_reject", { "\($0.authentication.dmarcReject)" }),
+        ("authentication.authserv_id", { $0.authentication.authservID }),
+        ("authentication.no_reject_domains", { "\($0.authentication.noRejectDomains)" }),
+        ("authentication.unchecked_domains", { "\($0.authentication.uncheckedDomains)" }),
+        ("authentication.unsigned_domains", { "\($0.authentication.unsignedDomains)" }),
+        ("authentication.spf_timeout", { "\($0.authentication.spfTimeout)" }),
         ("delivery.routes", { $0.delivery.routes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.host):\($0.value.port)" }.joined(separator: ",") }),
     ]
 
