@@ -29,7 +29,8 @@ import Testing
         let r = await e.checkHost(ip: Self.ip, domain: "l0.example", sender: "a@l0.example", helo: "h.example")
         #expect(r.result == .temperror, "\(r)")
         #expect(r.detail.contains("longer than"))
-        #expect(ContinuousClock.now - started < .seconds(2))
+        // The result proves the budget ended it; the time bound only says it did not hang (loaded CI).
+        #expect(ContinuousClock.now - started < .seconds(30))
         // The same chain without the budget passes.
         var unlimited = e
         unlimited.timeBudget = .seconds(20)

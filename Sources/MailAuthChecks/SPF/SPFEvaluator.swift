@@ -53,6 +53,8 @@ public struct SPFEvaluator: Sendable {
             if !l.isEmpty { local = l }
             domain = String(mailFrom[mailFrom.index(after: at)...])
         }
+        // An internationalised domain (SMTPUTF8) is looked up by its A-labels.
+        if !domain.unicodeScalars.allSatisfy(\.isASCII), let ascii = IDNA.toASCII(domain) { domain = ascii }
         return await checkHost(ip: ip, domain: domain, sender: "\(local)@\(domain)", helo: helo)
     }
 
