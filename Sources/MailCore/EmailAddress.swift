@@ -22,7 +22,11 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     /// The canonical key used for mailbox lookups: local part in lower case, domain in its canonical
     /// lower-case A-label form (`IDNA.canonicalDomain`, so `bücher.example` and `xn--bcher-kva.example`
     /// give the same key); a domain that is not a valid IDN stays as it is (and matches no local domain).
-    public var lookupKey: String { "\(localPart.lowercased())@\(IDNA.canonicalKey(domain) ?? domain)" }
+    public var lookupKey: String { "\(localPart.lowercased())@\(routingDomain ?? domain)" }
+
+    /// True when both name the same mailbox: the same `lookupKey` (local part case-insensitive, the
+    /// domain compared by its routing domain, so `a@bücher.example` owns `a@xn--bcher-kva.example`).
+    public func isSameMailbox(as other: EmailAddress) -> Bool { lookupKey == other.lookupKey }
 
     /// The address in RFC 5321 form, quoting the local part when it is not a Dot-string.
     public var description: String {
@@ -52,6 +56,17 @@ public enum MailPath: Hashable, Sendable, CustomStringConvertible {
     case mailbox(EmailAddress)
 
     public var address: EmailAddress? { if case .mailbox(let a) = self { return a } else { return nil } }
+    public var isNull: Bool { self == .null }
+
+    /// Parses a reverse-path as `description` writes it (`<>` or `<local@domain>`, the RFC 5321 §4.1.2
+    /// `Reverse-path` grammar; a source route is dropped): how a stored envelope sender becomes a value
+    /// again, once, where it is read. Nil when the text is not exactly one such path.
+    public init?(_ text: some StringProtocol) {
+        guard let (path, rest) = try? MailboxSyntax.parsePath(Array(text.utf8)[...], allowNull: true), rest.isEmpty else {
+            return nil
+        }
+        self = path
+    }
     public var description: String {
         switch self {
         case .null: return "<>"

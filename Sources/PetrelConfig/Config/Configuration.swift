@@ -159,8 +159,9 @@ public struct PetrelConfiguration: Sendable, Equatable {
         }
     }
 
-    /// `[relay]`: who may send to non-local domains (RFC 5321 §3.6). Closed by default except for
-    /// authenticated clients. The data directory holds more entries (`petrel relay …`), merged at run time.
+    /// `[relay]`: who may send to non-local domains (RFC 5321 §3.6), and which foreign domains anyone may
+    /// send to (relay domains, a backup MX). Closed by default except for authenticated clients. The data
+    /// directory holds more entries (`petrel relay …`), merged at run time.
     public struct Relay: Sendable, Equatable {
         /// Clients that authenticated with SMTP AUTH may relay.
         public var allowAuthenticated: Bool
@@ -169,6 +170,13 @@ public struct PetrelConfiguration: Sendable, Equatable {
         /// Client host domains (lower case) that may relay; the client's name must be verified by
         /// forward-confirmed reverse DNS. A domain covers its subdomains.
         public var allowClientDomains: [String]
+        /// Relay (recipient) domains: foreign domains ANY client may send to; the mail is queued and
+        /// forwarded by route or MX. `name` is that domain only, `.name` its subdomains only. Canonical
+        /// text (lower case, A-labels), e.g. `["backup.example", ".backup.example"]`.
+        public var allowRecipientDomains: [String] = []
+        /// Valid recipients of relay domains (`local@domain`, local part lower-cased, domain canonical): a
+        /// relay domain with any address here accepts only those addresses.
+        public var allowRecipients: [String] = []
         public init(allowAuthenticated: Bool = true, allowNetworks: [String] = [], allowClientDomains: [String] = []) {
             self.allowAuthenticated = allowAuthenticated
             self.allowNetworks = allowNetworks

@@ -52,6 +52,8 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("relay.allow_authenticated", { "\($0.relay.allowAuthenticated)" }),
         ("relay.allow_networks", { "\($0.relay.allowNetworks)" }),
         ("relay.allow_client_domains", { "\($0.relay.allowClientDomains)" }),
+        ("relay.allow_recipient_domains", { "\($0.relay.allowRecipientDomains)" }),
+        ("relay.allow_recipients", { "\($0.relay.allowRecipients)" }),
         ("dns.nameserver", { $0.dns.nameserver.map { "\($0)" } ?? "" }),
         ("dns.timeout", { "\($0.dns.timeout)" }),
         ("submission.listen", { "\($0.submission.listen)" }),

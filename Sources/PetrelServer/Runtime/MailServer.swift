@@ -91,13 +91,20 @@ public final class MailServer: Sendable {
         let pop3ReadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         pop3ReadPool.start()
 
+        // Relay control: configured + data-directory rules (re-read every 2 s once the listeners start).
+        // SMTP RCPT, the pickup directory and reports all decide with these live rules.
+        let (relayRules, connectionRules) = configuredAccess(configuration, logger: logger)
+        let access = AccessControl(relay: relayRules, connections: connectionRules, store: store,
+                                   maxConnectionRatePerIP: configuration.smtp.maxConnectionRatePerIP)
+        let liveRelayRules: @Sendable () -> RelayRules = { access.relayRules }
+
         // One resolver ([dns]) for the agent's MX look-ups and the port-25 client-name check.
         let resolver = makeResolver(configuration)
         let agent: DeliveryAgent
         do {
             agent = try makeDeliveryAgent(configuration: configuration, store: store, resolver: resolver,
                                           group: group, metricsFactory: PrometheusMetricsFactory(registry: operations.registry),
-                                          logger: Logger(label: "petrel.delivery"))
+                                          relayRules: liveRelayRules, logger: Logger(label: "petrel.delivery"))
         } catch {
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
@@ -124,10 +131,7 @@ public final class MailServer: Sendable {
         smtpConfig.maxAuthFailures = auth.maxFailures
         smtpConfig.requireSenderMatch = configuration.submission.requireSenderMatch
 
-        // Relay control: configured + data-directory rules, re-read every 2 s; FCrDNS for client domains.
-        let (relayRules, connectionRules) = configuredAccess(configuration, logger: logger)
-        let access = AccessControl(relay: relayRules, connections: connectionRules, store: store,
-                                   maxConnectionRatePerIP: smtp.maxConnectionRatePerIP)
+        // The data directory's access lists, re-read every 2 s; FCrDNS for client domains.
         await access.refresh()
         let accessRefresh = access.startRefreshing()
         let verifyClientHost = makeClientHostVerifier(resolver: resolver,
@@ -220,11 +224,11 @@ public final class MailServer: Sendable {
         }
         let deliveryTask = Task { await agent.run() }
         let pickupTask = configuration.delivery.pickupDirectory.map { directory in
-            let pickup = PickupDirectory(
-                store: store,
-                configuration: PickupConfiguration(directory: directory, hostname: configuration.server.hostname,
-                                                   maxMessageSize: smtp.maxMessageSize),
-                logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
+            var pickupConfiguration = PickupConfiguration(directory: directory, hostname: configuration.server.hostname,
+                                                          maxMessageSize: smtp.maxMessageSize)
+            pickupConfiguration.relayRules = liveRelayRules
+            let pickup = PickupDirectory(store: store, configuration: pickupConfiguration,
+                                         logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
             return Task { await pickup.run() }
         }
         return MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
