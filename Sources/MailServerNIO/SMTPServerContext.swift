@@ -40,8 +40,24 @@ public struct SMTPServerContext: Sendable {
     /// greeting, when the relay rules name client domains; the result becomes `ClientInfo.verifiedHostName`.
     public var verifyClientHost: (@Sendable (IPAddress) async -> String?)?
 
+    /// Client networks that may log in without TLS on this listener (`[auth] plaintext_networks`);
+    /// `configuration.allowPlaintextAuth` opens the whole listener.
+    public var plaintextAuthNetworks: [IPNetwork] = []
+
     /// The relay rules in force now.
     public var currentRelayRules: RelayRules { access?.relayRules ?? relayRules }
+
+    /// The context one accepted client's session runs with: plaintext logins allowed when the listener
+    /// allows them or the client is in `plaintextAuthNetworks` (MailPolicy `PlaintextLogin`).
+    public func admitting(_ client: ClientInfo) -> SMTPServerContext {
+        guard !configuration.allowPlaintextAuth,
+              PlaintextLogin.allowed(listenerAllows: false, client: client.ip, trustedNetworks: plaintextAuthNetworks) else {
+            return self
+        }
+        var context = self
+        context.configuration.allowPlaintextAuth = true
+        return context
+    }
 
     public init(configuration: SMTPServerConfiguration, store: any MailStore, relayRules: RelayRules = .closed,
                 spoolDirectory: String, commandTimeout: TimeAmount = .minutes(5), dataTimeout: TimeAmount = .minutes(3),

@@ -35,6 +35,8 @@ public struct PetrelConfiguration: Sendable, Equatable {
     /// `[smtp]`: the relay/MX listener (port 25 in production) and the limits shared with submission.
     public struct SMTP: Sendable, Equatable {
         public var listen: [Listener]
+        /// More port-25 listeners where AUTH is offered before STARTTLS too (an internal interface).
+        public var plaintextAuthListen: [Listener] = []
         /// Largest accepted message in octets (announced with EHLO SIZE, RFC 1870).
         public var maxMessageSize: Int
         /// Recipients per transaction (RFC 5321 §4.5.3.1.8 asks for at least 100).
@@ -101,6 +103,9 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public struct Submission: Sendable, Equatable {
         public var listen: [Listener]
         public var tlsListen: [Listener]
+        /// More STARTTLS submission listeners where AUTH is allowed before STARTTLS too (an internal
+        /// interface for devices that cannot do TLS). AUTH is still required to send.
+        public var plaintextAuthListen: [Listener] = []
         /// MAIL FROM must be the authenticated mailbox's own address.
         public var requireSenderMatch: Bool
         public init(listen: [Listener], tlsListen: [Listener] = [], requireSenderMatch: Bool = true) {
@@ -125,8 +130,12 @@ public struct PetrelConfiguration: Sendable, Equatable {
 
     /// `[auth]`: SMTP AUTH and POP3 logins.
     public struct Auth: Sendable, Equatable {
-        /// Allow passwords over connections without TLS (useful on loopback for testing; off by default).
+        /// Allow passwords over connections without TLS on EVERY listener (useful on loopback for testing;
+        /// off by default). Narrower: `plaintext_auth_listen` per listener, `plaintextNetworks` per client.
         public var allowPlaintext: Bool
+        /// Client networks (CIDR text, normalised) that may log in without TLS on any listener, like
+        /// Dovecot's `login_trusted_networks`. Empty by default: TLS required everywhere.
+        public var plaintextNetworks: [String] = []
         /// Failed attempts in one session before the server closes the connection.
         public var maxFailures: Int
         /// Delay before answering the first failure, in milliseconds; it doubles per further failure
@@ -146,6 +155,8 @@ public struct PetrelConfiguration: Sendable, Equatable {
         public var listen: [Listener]
         /// Implicit-TLS POP3 listeners (POP3S, RFC 8314, port 995 in production).
         public var tlsListen: [Listener] = []
+        /// More POP3 listeners where USER/PASS and AUTH work before STLS too (an internal interface).
+        public var plaintextAuthListen: [Listener] = []
         /// Seconds of inactivity before the server closes the connection (RFC 1939 §3: at least 10 minutes).
         public var idleTimeout: Int
         public var maxConnections: Int

@@ -141,6 +141,15 @@ public final class MailServer: Sendable {
 
         let smtpConnections = ConnectionTracker(limits: .init(maxConnections: smtp.maxConnections,
                                                               maxConnectionsPerIP: smtp.maxConnectionsPerIP))
+        // Plaintext logins: TLS required unless [auth] allow_plaintext, a plaintext_auth_listen listener,
+        // or a client in [auth] plaintext_networks (MailPolicy PlaintextLogin, applied per connection).
+        let plaintextNetworks: [IPNetwork]
+        switch AccessSyntax.networks(auth.plaintextNetworks) {
+        case .success(let list): plaintextNetworks = list
+        case .failure(let error):
+            logger.error("ignoring invalid networks", metadata: ["key": "auth.plaintext_networks", "error": "\(error)"])
+            plaintextNetworks = []
+        }
         func smtpContext(_ config: SMTPServerConfiguration) -> SMTPServerContext {
             var context = SMTPServerContext(
                 configuration: config, store: store, relayRules: .closed, spoolDirectory: spool,
@@ -148,6 +157,7 @@ public final class MailServer: Sendable {
                 maxSessionBytes: smtp.maxSessionBytes, connections: smtpConnections, authenticator: authenticator,
                 tls: tls, logger: Logger(label: "petrel.smtp"))
             context.metrics = operations.metrics
+            context.plaintextAuthNetworks = plaintextNetworks
             context.outboundQueued = { agent.wake() }
             context.access = access
             context.invalidRecipients = .init(delayAfter: smtp.invalidRecipientDelayAfter, disconnectAt: smtp.maxInvalidRecipients,
@@ -159,8 +169,12 @@ public final class MailServer: Sendable {
             }
             return context
         }
+        var mxPlaintextConfig = mxConfig
+        mxPlaintextConfig.allowPlaintextAuth = true
         var submissionConfig = smtpConfig
         submissionConfig.isSubmission = true
+        var submissionPlaintextConfig = submissionConfig
+        submissionPlaintextConfig.allowPlaintextAuth = true
         var submissionsConfig = submissionConfig
         submissionsConfig.implicitTLS = true
         submissionsConfig.tlsAvailable = false
@@ -173,6 +187,8 @@ public final class MailServer: Sendable {
         pop3Config.tlsAvailable = true
         pop3Config.allowPlaintextAuth = auth.allowPlaintext
         pop3Config.maxAuthFailures = auth.maxFailures
+        var pop3PlaintextConfig = pop3Config
+        pop3PlaintextConfig.allowPlaintextAuth = true
         var pop3sConfig = pop3Config
         pop3sConfig.implicitTLS = true
         pop3sConfig.tlsAvailable = false
@@ -182,6 +198,7 @@ public final class MailServer: Sendable {
                               idleTimeout: .seconds(Int64(configuration.pop3.idleTimeout)), connections: pop3Connections,
                               tls: tls, logger: Logger(label: "petrel.pop3"))
             context.metrics = operations.metrics
+            context.plaintextAuthNetworks = plaintextNetworks
             context.readThreadPool = pop3ReadPool
             return context
         }
@@ -203,6 +220,20 @@ public final class MailServer: Sendable {
             for l in configuration.pop3.tlsListen {
                 bound.append(try await Listeners.bindPOP3(l, kind: .pop3s, context: pop3Context(pop3sConfig), group: group))
             }
+            // plaintext_auth_listen: the same services, logins allowed before STARTTLS/STLS.
+            var plaintext: [BoundListener] = []
+            for l in smtp.plaintextAuthListen {
+                plaintext.append(try await Listeners.bindSMTP(l, kind: .smtp, context: smtpContext(mxPlaintextConfig), group: group))
+            }
+            for l in configuration.submission.plaintextAuthListen {
+                plaintext.append(try await Listeners.bindSMTP(l, kind: .submission, context: smtpContext(submissionPlaintextConfig),
+                                                              group: group))
+            }
+            for l in configuration.pop3.plaintextAuthListen {
+                plaintext.append(try await Listeners.bindPOP3(l, kind: .pop3, context: pop3Context(pop3PlaintextConfig), group: group))
+            }
+            for index in plaintext.indices { plaintext[index].plaintextAuthListener = true }
+            bound += plaintext
             if let admin = configuration.admin.listen {
                 try await operations.bindAdmin(admin, hostname: configuration.server.hostname, listeners: bound,
                                                queue: agent.snapshot, group: group)
@@ -217,7 +248,9 @@ public final class MailServer: Sendable {
             throw ServerStartError(message: "cannot listen: \(error)")
         }
         for b in bound {
-            logger.info("listening", metadata: ["protocol": "\(b.kind.rawValue)", "address": "\(b.localAddress)"])
+            var metadata: Logger.Metadata = ["protocol": "\(b.kind.rawValue)", "address": "\(b.localAddress)"]
+            if b.plaintextAuthListener { metadata["plaintext_auth"] = "allowed" }
+            logger.info("listening", metadata: metadata)
         }
         if let admin = operations.adminAddress {
             logger.info("listening", metadata: ["protocol": "admin", "address": "\(admin)"])
