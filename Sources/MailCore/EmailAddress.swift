@@ -109,7 +109,9 @@ public enum MailboxSyntax {
         let start = s.startIndex
         let (address, rest) = try parseMailbox(s)
         guard rest.first == UInt8(ascii: ">") else { throw AddressSyntaxError("path must end with >") }
-        guard rest.startIndex - start <= maxPathLength else { throw AddressSyntaxError("path too long") }
+        guard rest.startIndex - start <= maxPathLength, address.description.utf8.count <= maxPathLength else {
+            throw AddressSyntaxError("path too long")
+        }
         return (.mailbox(address), rest.dropFirst())
     }
 
@@ -208,7 +210,14 @@ public enum MailboxSyntax {
         let bytes = input[input.startIndex..<i]
         guard bytes.count <= maxDomainLength else { throw AddressSyntaxError("domain longer than 255 octets") }
         guard let text = String(validating: bytes, as: UTF8.self) else { throw AddressSyntaxError("invalid UTF-8 in domain") }
-        return (text.lowercased(), input[i...])
+        // Lower-casing can lengthen non-ASCII text ("İ" is 2 octets, "i̇" 3): the limits hold for the kept
+        // form too, so every parsed address re-parses from its `description` (stored queue entries do).
+        let lower = text.lowercased()
+        guard lower.utf8.count <= maxDomainLength else { throw AddressSyntaxError("domain longer than 255 octets") }
+        guard lower.split(separator: ".").allSatisfy({ $0.utf8.count <= 63 }) else {
+            throw AddressSyntaxError("domain label longer than 63 octets")
+        }
+        return (lower, input[i...])
     }
 
     /// address-literal = "[" ( IPv4-address-literal / IPv6-address-literal / General-address-literal ) "]"

@@ -61,6 +61,32 @@ import Testing
         #expect(MailPath("<@relay.test:a@example.test>") == MailPath("<a@example.test>"))
     }
 
+    /// Every path the parser accepts is stored by its `description` and must parse back to itself — also
+    /// when lower-casing lengthens the domain ("İ" → "i̇"): such a domain is refused when first parsed.
+    @Test func everyParsedPathReParsesFromItsDescription() {
+        let locals = ["a", "A.b", "\"a b\"", "\"a\\\"b\"", "\"a\"", "ü", "x+y", "\"" + String(repeating: "q", count: 60) + "\""]
+        let domains = ["example.test", "EXAMPLE.Test", "bücher.example", "İİ.example", String(repeating: "İ", count: 31) + ".example",
+                       String(repeating: "İ", count: 21) + ".example", "[192.0.2.1]", "[IPv6:2001:DB8::1]",
+                       (1...4).map { _ in String(repeating: "a", count: 62) }.joined(separator: "."),
+                       (1...9).map { _ in "İİİİİİİİİİİİİ" }.joined(separator: ".")]
+        var parsed = 0
+        for local in locals {
+            for domain in domains {
+                for route in ["", "@relay.test:"] {
+                    let text = "<\(route)\(local)@\(domain)>"
+                    guard let (path, rest) = try? MailboxSyntax.parsePath(Array(text.utf8)[...], allowNull: false) else { continue }
+                    parsed += 1
+                    #expect(rest.isEmpty)
+                    #expect(MailPath(path.description) == path, "\(text) -> \(path)")
+                }
+            }
+        }
+        #expect(parsed > 100)
+        // The over-long lower-cased label is refused, not stored.
+        #expect(EmailAddress("a@" + String(repeating: "İ", count: 31) + ".example") == nil)
+        #expect(EmailAddress("a@" + String(repeating: "İ", count: 21) + ".example") != nil)
+    }
+
     @Test(arguments: ["", "a@example.test", "<a@example.test", "<a@example.test> ", " <a@example.test>",
                       "<a@example.test>x", "<<>>", "<a@@example.test>", "<a@example.test.>"])
     func notAStoredPath(text: String) {
