@@ -35,8 +35,8 @@ let package = Package(
         .target(name: "SMTPCore", dependencies: ["MailCore"]),
         // POP3 protocol core (RFC 1939, 2449, 5034): parser, responses, session state machine.
         .target(name: "POP3Core", dependencies: ["MailCore"]),
-        // Relay and recipient decisions: pure functions of (client, auth, address).
-        .target(name: "MailPolicy", dependencies: ["MailCore"]),
+        // Relay and recipient decisions: pure functions of (client, auth, address, directory answer).
+        .target(name: "MailPolicy", dependencies: ["MailCore", "MailStore"]),
         // Storage protocols, models and an in-memory backend.
         .target(name: "MailStore", dependencies: ["MailCore"]),
         // Slow salted password hashes (scrypt) and constant-time verification.
@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "MailQueue", dependencies: ["MailCore", "MailStore"]),
         // Outbound delivery over SwiftNIO: the SMTP client connection and the delivery agent (scheduler).
         .target(name: "MailDelivery", dependencies: [
-            "MailCore", "MailStore", "MailQueue", "MailDNS", "SMTPCore", "PetrelTLSSupport",
+            "MailCore", "MailStore", "MailQueue", "MailDNS", "SMTPCore", "PetrelTLSSupport", "MailPolicy",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore"]),
         .testTarget(name: "MailDeliveryTests", dependencies: [
-            "MailDelivery", "MailQueue", "MailDNS", "SMTPCore", "MailStore", "MailCore",
+            "MailDelivery", "MailQueue", "MailDNS", "SMTPCore", "MailStore", "MailCore", "MailPolicy",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -145,7 +145,8 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
-        .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore"]),
+        .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore", "MailStore", "SMTPCore"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
         .testTarget(name: "MailAuthChecksTests", dependencies: [
@@ -161,7 +162,7 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], exclude: ["Fixtures"]),
+        ]),
         .testTarget(name: "PetrelServerTests", dependencies: [
             "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO",
             .product(name: "Logging", package: "swift-log"),

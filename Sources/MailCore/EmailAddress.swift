@@ -22,7 +22,11 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     /// The canonical key used for mailbox lookups: local part in lower case, domain in its canonical
     /// lower-case A-label form (`IDNA.canonicalDomain`, so `bücher.example` and `xn--bcher-kva.example`
     /// give the same key); a domain that is not a valid IDN stays as it is (and matches no local domain).
-    public var lookupKey: String { "\(localPart.lowercased())@\(IDNA.canonicalKey(domain) ?? domain)" }
+    public var lookupKey: String { "\(localPart.lowercased())@\(routingDomain ?? domain)" }
+
+    /// True when both name the same mailbox: the same `lookupKey` (local part case-insensitive, the
+    /// domain compared by its routing domain, so `a@bücher.example` owns `a@xn--bcher-kva.example`).
+    public func isSameMailbox(as other: EmailAddress) -> Bool { lookupKey == other.lookupKey }
 
     /// The address in RFC 5321 form, quoting the local part when it is not a Dot-string.
     public var description: String {
@@ -52,6 +56,17 @@ public enum MailPath: Hashable, Sendable, CustomStringConvertible {
     case mailbox(EmailAddress)
 
     public var address: EmailAddress? { if case .mailbox(let a) = self { return a } else { return nil } }
+    public var isNull: Bool { self == .null }
+
+    /// Parses a reverse-path as `description` writes it (`<>` or `<local@domain>`, the RFC 5321 §4.1.2
+    /// `Reverse-path` grammar; a source route is dropped): how a stored envelope sender becomes a value
+    /// again, once, where it is read. Nil when the text is not exactly one such path.
+    public init?(_ text: some StringProtocol) {
+        guard let (path, rest) = try? MailboxSyntax.parsePath(Array(text.utf8)[...], allowNull: true), rest.isEmpty else {
+            return nil
+        }
+        self = path
+    }
     public var description: String {
         switch self {
         case .null: return "<>"
@@ -94,7 +109,9 @@ public enum MailboxSyntax {
         let start = s.startIndex
         let (address, rest) = try parseMailbox(s)
         guard rest.first == UInt8(ascii: ">") else { throw AddressSyntaxError("path must end with >") }
-        guard rest.startIndex - start <= maxPathLength else { throw AddressSyntaxError("path too long") }
+        guard rest.startIndex - start <= maxPathLength, address.description.utf8.count <= maxPathLength else {
+            throw AddressSyntaxError("path too long")
+        }
         return (.mailbox(address), rest.dropFirst())
     }
 
@@ -193,7 +210,14 @@ public enum MailboxSyntax {
         let bytes = input[input.startIndex..<i]
         guard bytes.count <= maxDomainLength else { throw AddressSyntaxError("domain longer than 255 octets") }
         guard let text = String(validating: bytes, as: UTF8.self) else { throw AddressSyntaxError("invalid UTF-8 in domain") }
-        return (text.lowercased(), input[i...])
+        // Lower-casing can lengthen non-ASCII text ("İ" is 2 octets, "i̇" 3): the limits hold for the kept
+        // form too, so every parsed address re-parses from its `description` (stored queue entries do).
+        let lower = text.lowercased()
+        guard lower.utf8.count <= maxDomainLength else { throw AddressSyntaxError("domain longer than 255 octets") }
+        guard lower.split(separator: ".").allSatisfy({ $0.utf8.count <= 63 }) else {
+            throw AddressSyntaxError("domain label longer than 63 octets")
+        }
+        return (lower, input[i...])
     }
 
     /// address-literal = "[" ( IPv4-address-literal / IPv6-address-literal / General-address-literal ) "]"

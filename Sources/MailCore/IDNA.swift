@@ -124,8 +124,25 @@ public enum IDNAError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 extension EmailAddress {
-    /// The domain's canonical key (`IDNA.canonicalDomain`), nil when it is not a valid IDN.
-    public var canonicalDomain: String? { IDNA.canonicalKey(domain) }
+    /// THE routing domain of an address: the one key under which Petrel compares, stores, routes and
+    /// looks up the address's domain — local-domain and mailbox lookups (`lookupKey`), the recipient
+    /// decision (MailPolicy `RecipientRouting`), queue entries and their MX/route look-ups (`RouteTable`),
+    /// relay domains and valid-recipient lists. It is `IDNA.canonicalDomain(domain)`: lower case, every
+    /// label in A-label form (`bücher.example` → `xn--bcher-kva.example`), A-labels validated; an address
+    /// literal stays as it is (`[192.0.2.1]`, `[ipv6:…]`). Nil when the domain has no valid A-label form
+    /// (bad Punycode, a label over 63 octets once encoded): such an address is refused, never routed.
+    public var routingDomain: String? { try? checkedRoutingDomain.get() }
+
+    /// `routingDomain`, or why there is none (the reason is safe to show to a client: 553 5.1.3).
+    public var checkedRoutingDomain: Result<String, IDNAError> { IDNA.canonicalDomain(domain) }
+
+    /// The routing domain of a domain written on its own (a `[delivery] routes` key, a queue entry's
+    /// domain): the `routingDomain` an address at it has — `Domain` / `address-literal` of RFC 5321
+    /// §4.1.2 parsed, then canonical (so `Bücher.example`, `[IPv6:2001:DB8:0::1]` become
+    /// `xn--bcher-kva.example`, `[ipv6:2001:db8::1]`). Nil when it is neither, or has no A-label form.
+    public static func routingDomain(of domain: String) -> String? {
+        EmailAddress("postmaster@" + domain)?.routingDomain
+    }
 }
 
 /// RFC 3492 Punycode with the parameters of §5 (base 36, tmin 1, tmax 26, skew 38, damp 700,

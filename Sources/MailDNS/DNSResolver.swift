@@ -85,6 +85,20 @@ public enum DNSName {
         return String(s.lowercased())
     }
 
+    /// The name a query is sent for, or nil when there is none: `normalize`d, a name with non-ASCII labels
+    /// converted to its A-label form (`IDNA.canonicalDomain`, RFC 5891 §5: `bücher.example` →
+    /// `xn--bcher-kva.example`), then `isQueryable`. Callers route by `EmailAddress.routingDomain`, which is
+    /// already ASCII; this is defence in depth — raw UTF-8 never goes into a DNS question (it would be a
+    /// different, nonexistent name).
+    public static func queryName(_ name: String) -> String? {
+        var n = normalize(name)
+        if !n.utf8.allSatisfy({ $0 < 0x80 }) {
+            guard let ascii = IDNA.canonicalKey(n) else { return nil }
+            n = ascii
+        }
+        return isQueryable(n) ? n : nil
+    }
+
     /// True for a name that can be sent as a query: 1–253 characters of printable ASCII without spaces
     /// or backslashes (no presentation-format escapes), labels of 1–63 characters.
     public static func isQueryable(_ name: String) -> Bool {

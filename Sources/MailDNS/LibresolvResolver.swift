@@ -95,8 +95,8 @@ public struct LibresolvResolver: DNSResolver {
     /// Sends one question and decodes the answer section.
     func query(_ name: String, type: Int32) async -> DNSAnswer<[Record]> {
         // A name that cannot be a DNS name does not exist: answering NXDOMAIN keeps callers from retrying.
-        guard DNSName.isQueryable(name) else { return .nxDomain }
-        let qname = DNSName.normalize(name)
+        // A Unicode name is asked in its A-label form, never as raw UTF-8 (`DNSName.queryName`).
+        guard let qname = DNSName.queryName(name) else { return .nxDomain }
         let server = nameserver.bytes, port = port, retrans = retransSeconds, attempts = attempts
         return await BlockingPool.shared.run {
             Self.blockingQuery(server: server, port: port, retrans: retrans, attempts: attempts, name: qname, type: type)

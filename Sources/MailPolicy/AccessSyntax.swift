@@ -36,6 +36,36 @@ public enum AccessSyntax {
         }
     }
 
+    /// relay-domain = ["." / "*."] Domain   (RFC 5321 §4.1.2; no address literals)
+    /// `backup.example` is that domain only; `.backup.example` and `*.backup.example` are its subdomains
+    /// only (like Postfix `relay_domains` without `parent_domain_matches_subdomains`). The name is kept as
+    /// its routing-domain key (lower case, A-labels).
+    public static func recipientDomain(_ text: String) -> Result<RelayDomain, AccessSyntaxError> {
+        var s = Substring(text.trimmingSpaces)
+        var subdomains = false
+        if s.hasPrefix("*.") { s = s.dropFirst(2); subdomains = true } else if s.hasPrefix(".") { s = s.dropFirst(); subdomains = true }
+        guard let name = MailboxSyntax.normalizeDomain(String(s)) else {
+            return .failure(AccessSyntaxError("'\(text)' is not a domain name (examples: backup.example for that domain, .backup.example for its subdomains)"))
+        }
+        switch IDNA.canonicalDomain(name) {
+        case .success(let key): return .success(RelayDomain(name: key, coversSubdomains: subdomains))
+        case .failure(let error): return .failure(AccessSyntaxError("'\(text)': \(error)"))
+        }
+    }
+
+    /// A valid recipient of a relay domain: Mailbox (RFC 5321 §4.1.2, no angle brackets, no address
+    /// literal). Returns its `EmailAddress.lookupKey` (local part lower-cased, routing domain).
+    public static func recipientAddress(_ text: String) -> Result<String, AccessSyntaxError> {
+        let trimmed = text.trimmingSpaces
+        guard let address = EmailAddress(trimmed), !address.isAddressLiteral else {
+            return .failure(AccessSyntaxError("'\(text)' is not an e-mail address such as alice@backup.example"))
+        }
+        if case .failure(let error) = address.checkedRoutingDomain {
+            return .failure(AccessSyntaxError("'\(text)': \(error)"))
+        }
+        return .success(address.lookupKey)
+    }
+
     /// Parses every item; all problems are reported together.
     public static func networks(_ items: [String]) -> Result<[IPNetwork], AccessSyntaxError> {
         var out: [IPNetwork] = []

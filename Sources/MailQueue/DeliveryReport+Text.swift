@@ -65,7 +65,7 @@ extension DeliveryReport {
 
     private func describe(_ recipient: Recipient, global: Bool) -> [String] {
         var lines: [String] = []
-        let address = Self.stripBrackets(Self.sanitize(recipient.address, allowUTF8: true))
+        let address = Self.sanitize(recipient.address.description, allowUTF8: true)
         lines.append("  <\(address)>")
         var reason: String
         if let diagnostic = recipient.diagnostic.map({ Self.limit(Self.sanitize($0, allowUTF8: global),

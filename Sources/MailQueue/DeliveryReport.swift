@@ -16,11 +16,10 @@ import MailCore
 
 /// Whether a sender gets a notification of a given kind.
 public enum BounceAddress {
-    /// False when the sender is the null path (`<>` or empty: never bounce a bounce, RFC 5321 §4.5.5,
+    /// False when the sender is the null path (`<>`: never bounce a bounce, RFC 5321 §4.5.5,
     /// RFC 3464 §1) or the recipient's NOTIFY excludes this kind (RFC 3461 §4.1; NEVER excludes all).
-    public static func shouldNotify(sender: String, notify: DSNNotify, kind: DeliveryReport.Kind) -> Bool {
-        let trimmed = sender.trimmingCharacters(in: .whitespaces)
-        if trimmed.isEmpty || trimmed == "<>" { return false }
+    public static func shouldNotify(sender: MailPath, notify: DSNNotify, kind: DeliveryReport.Kind) -> Bool {
+        if sender.isNull { return false }
         switch kind {
         case .failure: return notify.contains(.failure)
         case .delay: return notify.contains(.delay)
@@ -44,8 +43,8 @@ public struct DeliveryReport: Hashable, Sendable {
 
     /// One per-recipient block (RFC 3464 §2.3).
     public struct Recipient: Hashable, Sendable {
-        /// The address as Petrel tried it (`local@domain`); Final-Recipient.
-        public var address: String
+        /// The address as Petrel tried it; Final-Recipient.
+        public var address: EmailAddress
         /// ORCPT as decoded (`rfc822;a@b.example`); Original-Recipient when present.
         public var originalRecipient: String?
         public var action: Action
@@ -58,7 +57,7 @@ public struct DeliveryReport: Hashable, Sendable {
         /// For delayed recipients: when Petrel gives up (Will-Retry-Until).
         public var willRetryUntil: Date?
 
-        public init(address: String, originalRecipient: String? = nil, action: Action, status: EnhancedStatusCode,
+        public init(address: EmailAddress, originalRecipient: String? = nil, action: Action, status: EnhancedStatusCode,
                     remoteMTA: String? = nil, diagnostic: String? = nil, lastAttempt: Date? = nil,
                     willRetryUntil: Date? = nil) {
             self.address = address
@@ -102,8 +101,8 @@ public struct DeliveryReport: Hashable, Sendable {
 
     /// Our host name (Reporting-MTA, MAILER-DAEMON@host, Message-ID right side).
     public var reportingMTA: String
-    /// The original envelope sender, with or without angle brackets; the report goes To it.
-    public var originalSender: String
+    /// The original envelope sender; the report goes To it (`<>`: to postmaster@reportingMTA).
+    public var originalSender: MailPath
     /// MAIL ENVID, decoded (Original-Envelope-Id).
     public var envelopeID: String?
     public var arrivalDate: Date
@@ -117,7 +116,7 @@ public struct DeliveryReport: Hashable, Sendable {
     /// Originals larger than this (octets) are returned as headers only.
     public var returnSizeLimit: Int
 
-    public init(reportingMTA: String, originalSender: String, envelopeID: String? = nil, arrivalDate: Date,
+    public init(reportingMTA: String, originalSender: MailPath, envelopeID: String? = nil, arrivalDate: Date,
                 queueID: String? = nil, recipients: [Recipient], dsnReturn: DSNReturn? = nil, smtpUTF8: Bool = false,
                 returnSizeLimit: Int = DeliveryReport.defaultReturnSizeLimit) {
         self.reportingMTA = reportingMTA
@@ -174,9 +173,9 @@ public struct DeliveryReport: Hashable, Sendable {
         }
         let returnedBytes: ArraySlice<UInt8> = returned == .full ? original.prefix(Int(originalSize)) : headerSection[...]
 
-        let sender = Self.stripBrackets(Self.sanitize(originalSender, allowUTF8: true))
+        let sender = Self.sanitize(originalSender.address?.description ?? "", allowUTF8: true)
         let addressesUTF8 = !sender.utf8.allSatisfy { $0 < 0x80 }
-            || recipients.contains { !$0.address.utf8.allSatisfy { $0 < 0x80 }
+            || recipients.contains { !$0.address.isASCII
                 || !($0.originalRecipient ?? "").utf8.allSatisfy { $0 < 0x80 } }
         let headersUTF8 = !headerSection.allSatisfy { $0 < 0x80 }
         let global = smtpUTF8 || addressesUTF8 || headersUTF8
@@ -276,7 +275,7 @@ public struct DeliveryReport: Hashable, Sendable {
                     block.append(Self.fold(name: "Original-Recipient", value: typed))
                 }
             }
-            let address = Self.stripBrackets(Self.sanitize(recipient.address, allowUTF8: global))
+            let address = Self.sanitize(recipient.address.description, allowUTF8: global)
             block.append(Self.fold(name: "Final-Recipient", value: "\(Self.addressType(address)); \(address)"))
             block.append("Action: \(recipient.action.rawValue)")
             block.append("Status: \(recipient.status)")
@@ -303,13 +302,6 @@ public struct DeliveryReport: Hashable, Sendable {
     /// RFC 6533 §3: "utf-8" address type for non-ASCII addresses, else "rfc822".
     static func addressType(_ address: String) -> String {
         address.utf8.allSatisfy { $0 < 0x80 } ? "rfc822" : "utf-8"
-    }
-
-    static func stripBrackets(_ text: String) -> String {
-        var t = Substring(text)
-        if t.hasPrefix("<") { t = t.dropFirst() }
-        if t.hasSuffix(">") { t = t.dropLast() }
-        return String(t)
     }
 
     static func idSafe(_ text: String) -> String {

@@ -73,7 +73,7 @@ public enum QueueAttempt {
             decision.updates.append(.remove(entryID: entry.id))
             let detail = diagnostic ?? status.description
             decision.log.append(.init(entry: entry, result: result, detail: detail, remoteMTA: remoteMTA))
-            if isNullSender(entry.sender) {
+            if entry.sender.isNull {
                 decision.badmail.append(.init(entry: entry, reason: "\(result): \(detail)"))
                 return
             }
@@ -117,12 +117,6 @@ public enum QueueAttempt {
             }
         }
         return decision
-    }
-
-    /// `<>` (or empty): the null reverse-path of a report.
-    public static func isNullSender(_ sender: String) -> Bool {
-        let trimmed = sender.trimmingCharacters(in: .whitespaces)
-        return trimmed.isEmpty || trimmed == "<>"
     }
 
     private struct ReportKey: Hashable {

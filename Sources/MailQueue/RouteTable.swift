@@ -20,21 +20,27 @@ public enum NextHopChoice: Hashable, Sendable {
 }
 
 public struct RouteTable: Hashable, Sendable {
-    /// Lower-case domain → next hop.
+    /// Routing domain (`EmailAddress.routingDomain(of:)`: lower case, A-labels, canonical literals) → next hop.
     public var routes: [String: NextHopAddress]
     public var smarthost: NextHopAddress?
     /// The port of MX hosts and address literals (25).
     public var remotePort: Int
 
     public init(routes: [String: NextHopAddress] = [:], smarthost: NextHopAddress? = nil, remotePort: Int = 25) {
-        self.routes = Dictionary(routes.map { ($0.key.lowercased(), $0.value) }, uniquingKeysWith: { first, _ in first })
+        self.routes = Dictionary(routes.map { (Self.key($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
         self.smarthost = smarthost
         self.remotePort = remotePort
     }
 
-    /// The next hop for a routing domain (lower case; `[...]` for address literals).
+    /// The key a domain is looked up under: its routing domain (the same key queue entries carry), or
+    /// the lower-cased text when it has none (it then matches no route and routes nowhere).
+    static func key(_ domain: String) -> String {
+        EmailAddress.routingDomain(of: domain) ?? domain.lowercased()
+    }
+
+    /// The next hop for a routing domain (`[...]` for address literals).
     public func choose(domain: String) -> NextHopChoice {
-        let key = domain.lowercased()
+        let key = Self.key(domain)
         if let route = routes[key] { return .route(route) }
         if let smarthost { return .smarthost(smarthost) }
         if key.hasPrefix("[") {
@@ -52,7 +58,7 @@ public struct RouteTable: Hashable, Sendable {
         switch choose(domain: domain) {
         case .route(let hop): return "route:\(hop)"
         case .smarthost(let hop): return "smarthost:\(hop)"
-        default: return domain.lowercased()
+        default: return Self.key(domain)
         }
     }
 }

@@ -1,6 +1,7 @@
 /// The live relay and connection rules of a running server: the configured lists (`[relay]`,
 /// `[smtp] connection_allow/deny`) merged with the lists in the data directory (`petrel relay …`,
-/// `petrel access …`, RelayDirectory.swift), plus the per-IP connection-rate table.
+/// `petrel access …`, RelayDirectory.swift) by MailPolicy's `AccessLists.merge`, plus the per-IP
+/// connection-rate table. SMTP RCPT, the pickup directory and delivery reports read the relay rules here.
 ///
 /// Reads never wait: listeners and sessions take the current snapshot under a lock. A background task
 /// (`startRefreshing`) re-reads the data directory every `refreshInterval` (2 s by default), so a CLI
@@ -68,30 +69,11 @@ public final class AccessControl: Sendable {
         if changed { logger.info("access lists updated", metadata: ["entries": "\(entries.count)"]) }
     }
 
-    /// Configured rules plus the store's entries (duplicates dropped; invalid entries reported and skipped).
+    /// Configured rules plus the store's entries (MailPolicy `AccessLists.merge`: duplicates dropped,
+    /// invalid entries reported and skipped).
     public static func merge(relay: RelayRules, connections: ConnectionRules, entries: [AccessEntry],
                              invalid: (AccessEntry, String) -> Void = { _, _ in }) -> Snapshot {
-        var relay = relay
-        var connections = connections
-        func addNetwork(_ entry: AccessEntry, _ list: inout [IPNetwork]) {
-            switch AccessSyntax.network(entry.value) {
-            case .success(let net): if !list.contains(net) { list.append(net) }
-            case .failure(let error): invalid(entry, error.message)
-            }
-        }
-        for entry in entries {
-            switch entry.list {
-            case .relayNetwork: addNetwork(entry, &relay.allowedNetworks)
-            case .connectionAllow: addNetwork(entry, &connections.allow)
-            case .connectionDeny: addNetwork(entry, &connections.deny)
-            case .relayClientDomain:
-                switch AccessSyntax.clientDomain(entry.value) {
-                case .success(let domain):
-                    if !relay.allowedClientDomains.contains(domain) { relay.allowedClientDomains.append(domain) }
-                case .failure(let error): invalid(entry, error.message)
-                }
-            }
-        }
+        let (relay, connections) = AccessLists.merge(relay: relay, connections: connections, entries: entries, invalid: invalid)
         return Snapshot(relay: relay, connections: connections)
     }
 

@@ -30,6 +30,9 @@ public struct BoundListener: Sendable {
     public var channel: any Channel
     /// The actual address (useful when port 0 asked the kernel to choose).
     public var localAddress: ListenAddress
+    /// Bound from a `plaintext_auth_listen` key: logins without TLS are allowed here for every client
+    /// (set by the composition root, for the log and status).
+    public var plaintextAuthListener = false
 
     public var port: Int { localAddress.port }
 }
@@ -52,7 +55,7 @@ public enum Listeners {
             admission.screen = { ip in access.screen(ip, now: NIODeadline.now().uptimeNanoseconds) }
         }
         return try await bind(address, admission: admission, group: group) { client in
-            SMTPConnectionHandler(services: context, client: client)
+            SMTPConnectionHandler(services: context.admitting(client), client: client)
         }
     }
 
@@ -63,7 +66,7 @@ public enum Listeners {
             tls: context.configuration.implicitTLS ? context.tls : nil,
             refusal: { "-ERR [SYS/TEMP] \($0), try again later\r\n" })
         return try await bind(address, admission: admission, group: group) { client in
-            POP3ConnectionHandler(services: context, client: client)
+            POP3ConnectionHandler(services: context.admitting(client), client: client)
         }
     }
 

@@ -2,6 +2,7 @@
 import Logging
 import MailAuth
 import MailCore
+import MailPolicy
 import MailStore
 import NIOCore
 import NIOPosix
@@ -24,8 +25,24 @@ public struct POP3ServerContext: Sendable {
     /// pool (shared with the password hashing). A dedicated pool keeps retrievals from waiting behind logins.
     public var readThreadPool: NIOThreadPool?
 
+    /// Client networks that may log in without TLS on this listener (`[auth] plaintext_networks`);
+    /// `configuration.allowPlaintextAuth` opens the whole listener.
+    public var plaintextAuthNetworks: [IPNetwork] = []
+
     /// The pool message reads run on.
     var readPool: NIOThreadPool { readThreadPool ?? authenticator.threadPool }
+
+    /// The context one accepted client's session runs with: plaintext logins allowed when the listener
+    /// allows them or the client is in `plaintextAuthNetworks` (MailPolicy `PlaintextLogin`).
+    public func admitting(_ client: ClientInfo) -> POP3ServerContext {
+        guard !configuration.allowPlaintextAuth,
+              PlaintextLogin.allowed(listenerAllows: false, client: client.ip, trustedNetworks: plaintextAuthNetworks) else {
+            return self
+        }
+        var context = self
+        context.configuration.allowPlaintextAuth = true
+        return context
+    }
 
     public init(configuration: POP3ServerConfiguration, store: any MailStore, locks: MaildropLocks = MaildropLocks(),
                 authenticator: Authenticator, idleTimeout: TimeAmount = .minutes(10),

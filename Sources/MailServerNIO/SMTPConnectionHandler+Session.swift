@@ -70,6 +70,7 @@ extension SMTPConnectionHandler {
         switch decision {
         case .relayDenied: reason = "relay access denied"
         case .unknownUser: reason = "unknown user"
+        case .unknownRelayRecipient: reason = "unknown user in relay domain"
         default:
             answer(.recipientResolved(decision), context: context)
             return
@@ -143,8 +144,8 @@ extension SMTPConnectionHandler {
                                       localRecipients: envelope.localMailboxIDs, receivedAt: envelope.receivedAt,
                                       traceHeaders: envelope.traceHeaders, body: body,
                                       remoteRecipients: envelope.remoteRecipients.map {
-                                          OutboundRecipient(address: $0.address.description, domain: $0.domain,
-                                                            notify: $0.notify, originalRecipient: $0.originalRecipient)
+                                          OutboundRecipient(address: $0.address, notify: $0.notify,
+                                                            originalRecipient: $0.originalRecipient)
                                       },
                                       envelope: OutboundEnvelope(envelopeID: envelope.envelopeID, dsnReturn: envelope.dsnReturn,
                                                                  eightBitMIME: envelope.bodyType == .eightBitMIME,

@@ -43,8 +43,24 @@ public struct SMTPServerContext: Sendable {
     /// store as received. See MessageCheck.swift.
     public var messageCheck: MessageCheck?
 
+    /// Client networks that may log in without TLS on this listener (`[auth] plaintext_networks`);
+    /// `configuration.allowPlaintextAuth` opens the whole listener.
+    public var plaintextAuthNetworks: [IPNetwork] = []
+
     /// The relay rules in force now.
     public var currentRelayRules: RelayRules { access?.relayRules ?? relayRules }
+
+    /// The context one accepted client's session runs with: plaintext logins allowed when the listener
+    /// allows them or the client is in `plaintextAuthNetworks` (MailPolicy `PlaintextLogin`).
+    public func admitting(_ client: ClientInfo) -> SMTPServerContext {
+        guard !configuration.allowPlaintextAuth,
+              PlaintextLogin.allowed(listenerAllows: false, client: client.ip, trustedNetworks: plaintextAuthNetworks) else {
+            return self
+        }
+        var context = self
+        context.configuration.allowPlaintextAuth = true
+        return context
+    }
 
     public init(configuration: SMTPServerConfiguration, store: any MailStore, relayRules: RelayRules = .closed,
                 spoolDirectory: String, commandTimeout: TimeAmount = .minutes(5), dataTimeout: TimeAmount = .minutes(3),
@@ -73,34 +89,36 @@ public struct SMTPServerContext: Sendable {
         }
     }
 
-    /// Answers RCPT: local mailbox, unknown local user, or (for other domains) the relay rules.
+    /// Answers RCPT with THE recipient decision (MailPolicy `RecipientRouting`: local mailbox, relay
+    /// domain, relay permission of this client, or refused) under the relay rules in force now.
     public func decide(_ query: RecipientQuery, client: ClientInfo, isAuthenticated: Bool) async -> RecipientDecision {
+        let route: RecipientRoute
         do {
-            let resolution: RecipientResolution
             switch query {
-            case .address(let address): resolution = try await store.resolveRecipient(address)
-            case .barePostmaster: resolution = try await store.resolveBarePostmaster()
-            }
-            switch resolution {
-            case .mailbox(let id, _): return .localMailbox(id: id)
-            case .unknownUser: return .unknownUser
-            case .notLocal:
-                // RFC 5321 §3.6: relay only for clients the rules allow; the sender address plays no part.
-                let relayContext = RelayContext(client: client, isAuthenticated: isAuthenticated)
-                guard let permission = RelayPolicy.permission(relayContext, rules: currentRelayRules),
-                      case .address(let address) = query else {
-                    return .relayDenied
-                }
-                logger.debug("relay permitted", metadata: ["client": "\(client.addressLiteral)",
-                                                           "recipient": "\(address)", "because": "\(permission)"])
-                // The routing domain in canonical (A-label) form; a domain that has none (bad Punycode) is
-                // refused by the session before it gets here, and never relayed if it does.
-                guard let domain = IDNA.canonicalKey(address.domain) else { return .relayDenied }
-                return .relay(domain: domain)
+            case .address(let address):
+                let origin = RecipientOrigin.smtp(RelayContext(client: client, isAuthenticated: isAuthenticated))
+                route = try await RecipientRouting.route(address, origin: origin, rules: currentRelayRules, directory: store)
+            case .barePostmaster:
+                route = try await RecipientRouting.routeBarePostmaster(directory: store)
             }
         } catch {
             logger.error("recipient lookup failed", metadata: ["error": "\(error)"])
             return .temporaryFailure
+        }
+        switch route {
+        case .local(let id):
+            return .localMailbox(id: id)
+        case .relay(let domain, let reason):
+            logger.debug("relay permitted", metadata: ["client": "\(client.addressLiteral)", "recipient": "\(query)",
+                                                       "because": "\(reason)"])
+            return .relay(domain: domain)
+        case .refuse(.unknownUser):
+            return .unknownUser
+        case .refuse(.unknownRelayRecipient):
+            return .unknownRelayRecipient
+        case .refuse(.relayDenied), .refuse(.invalidDomain):
+            // An invalid IDN is refused by the session (553 5.1.3) before it gets here; never relayed if it does.
+            return .relayDenied
         }
     }
 }

@@ -26,7 +26,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
 
     struct Message {
         var queueID: String
-        var sender: String
+        var sender: MailPath
         var receivedAt: Date
         var bytes: [UInt8]
         var envelope: OutboundEnvelope
@@ -105,7 +105,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
             }
             let messageID = nextMessageID
             nextMessageID += 1
-            messages[messageID] = Message(queueID: message.queueID, sender: message.sender.description,
+            messages[messageID] = Message(queueID: message.queueID, sender: message.sender,
                                           receivedAt: message.receivedAt, bytes: bytes, envelope: message.envelope)
             var ids: [Int64] = []
             for mailboxID in recipients {
@@ -336,7 +336,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
                 .sorted { $0.key < $1.key }
                 .compactMap { id, d in
                     guard let m = s.messages[d.messageID] else { return nil }
-                    return MailboxMessage(deliveryID: id, queueID: m.queueID, sender: m.sender,
+                    return MailboxMessage(deliveryID: id, queueID: m.queueID, sender: m.sender.description,
                                           receivedAt: m.receivedAt, size: Int64(m.bytes.count))
                 }
         }

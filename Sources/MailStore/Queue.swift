@@ -11,22 +11,24 @@ import MailCore
 
 /// One non-local recipient of an accepted message.
 public struct OutboundRecipient: Hashable, Sendable {
-    /// The address as accepted (`local@domain`, the domain as the client wrote it, trailing dot removed).
-    public var address: String
-    /// The routing domain: lower case, IDNA A-label form when the client sent a U-label
-    /// (or the literal, e.g. `[192.0.2.1]`).
-    public var domain: String
+    /// The address as accepted (the local part and domain as the client wrote them; a store writes its
+    /// `description` and parses it back once, where the entry is read).
+    public var address: EmailAddress
     /// RCPT NOTIFY= (RFC 3461 §4.1); nil when not given (then `DSNNotify.default` applies).
     public var notify: DSNNotify?
     /// RCPT ORCPT= (RFC 3461 §4.2), decoded: `addr-type;address`, e.g. `rfc822;a@b.example`.
     public var originalRecipient: String?
 
-    public init(address: String, domain: String, notify: DSNNotify? = nil, originalRecipient: String? = nil) {
+    public init(address: EmailAddress, notify: DSNNotify? = nil, originalRecipient: String? = nil) {
         self.address = address
-        self.domain = domain
         self.notify = notify
         self.originalRecipient = originalRecipient
     }
+
+    /// The routing domain the entry is delivered to: `EmailAddress.routingDomain` (lower case, A-labels,
+    /// or the literal, e.g. `[192.0.2.1]`). Only addresses that have one are queued (MailPolicy
+    /// `RecipientRouting` refuses the others); the lower-cased domain stands in otherwise and resolves nowhere.
+    public var domain: String { address.routingDomain ?? address.domain }
 
     /// The notifications this recipient asked for (the default when none was given).
     public var effectiveNotify: DSNNotify { notify ?? .default }
@@ -67,8 +69,8 @@ public struct QueueEntry: Hashable, Sendable {
     public var messageID: Int64
     /// The queue id given to the client in the 250 reply (shared by the message's entries).
     public var queueID: String
-    /// The envelope sender as text: `<>` or `<a@b>`.
-    public var sender: String
+    /// The envelope sender (`.null` for a report).
+    public var sender: MailPath
     public var recipient: OutboundRecipient
     public var envelope: OutboundEnvelope
     public var state: QueueState
@@ -85,7 +87,7 @@ public struct QueueEntry: Hashable, Sendable {
     /// Stored size of the message in octets (trace headers included).
     public var size: Int64
 
-    public init(id: Int64, messageID: Int64, queueID: String, sender: String, recipient: OutboundRecipient,
+    public init(id: Int64, messageID: Int64, queueID: String, sender: MailPath, recipient: OutboundRecipient,
                 envelope: OutboundEnvelope, state: QueueState, attempts: Int, arrivedAt: Date, nextAttempt: Date,
                 lastAttempt: Date?, lastError: String?, delayNotified: Bool, size: Int64) {
         self.id = id

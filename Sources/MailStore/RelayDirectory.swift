@@ -1,7 +1,8 @@
 /// The administrator-managed access lists kept in the data directory: who may relay (client networks
-/// and client host domains, RFC 5321 §3.6 "relaying") and which client networks may connect at all
-/// (connection allow/deny). `petrel relay …` and `petrel access …` write them; a running server
-/// re-reads them every few seconds, so changes apply without a restart.
+/// and client host domains, RFC 5321 §3.6 "relaying"), which foreign domains anyone may send to (relay
+/// domains, with optional valid recipients) and which client networks may connect at all (connection
+/// allow/deny). `petrel relay …` and `petrel access …` write them; a running server re-reads them every
+/// few seconds, so changes apply without a restart.
 ///
 /// The store keeps the entries as text exactly as given (already validated and normalised by the
 /// caller: CIDR networks in `IPNetwork` form, domains lower-cased); it does not interpret them.
@@ -18,6 +19,12 @@ public enum AccessList: String, Hashable, Sendable, CaseIterable, CustomStringCo
     case connectionAllow = "connection-allow"
     /// Client networks that may never connect (wins over every allow list).
     case connectionDeny = "connection-deny"
+    /// Relay (recipient) domains: foreign domains any client may send to (a backup MX's domains);
+    /// `name` for the domain itself, `.name` for its subdomains.
+    case relayRecipientDomain = "relay-recipient-domain"
+    /// Valid recipients of relay domains (`local@domain` lookup keys): a relay domain that has any
+    /// accepts only those.
+    case relayRecipient = "relay-recipient"
 
     public var description: String { rawValue }
 }

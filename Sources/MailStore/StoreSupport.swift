@@ -20,10 +20,10 @@ public enum StoreNames {
         return key
     }
 
-    /// The key under which an address's domain is stored: its canonical form, or (not a valid IDN) the
-    /// lower-cased domain, which matches no stored domain.
+    /// The key under which an address's domain is stored: its routing domain (`EmailAddress.routingDomain`),
+    /// or (not a valid IDN) the lower-cased domain, which matches no stored domain.
     public static func domainKey(of address: EmailAddress) -> String {
-        address.canonicalDomain ?? address.domain
+        address.routingDomain ?? address.domain
     }
 
     /// The lookup key for an administrator-given mailbox text: a parsed address's `lookupKey`,
@@ -83,11 +83,28 @@ public struct SpoolFileReader: ~Copyable {
 
 /// Rules of the outbound queue every backend applies the same way (see Queue.swift).
 public enum QueueRules {
-    /// The remote recipients of a message, duplicates (same address, case-insensitive) removed,
-    /// the first occurrence kept, in order.
+    /// The remote recipients of a message, duplicates (the same `EmailAddress.lookupKey`: case-insensitive,
+    /// either IDN spelling) removed, the first occurrence kept, in order.
     public static func distinctRemoteRecipients(_ recipients: [OutboundRecipient]) -> [OutboundRecipient] {
         var seen = Set<String>()
-        return recipients.filter { seen.insert($0.address.lowercased()).inserted }
+        return recipients.filter { seen.insert($0.address.lookupKey).inserted }
+    }
+
+    /// A queue entry's stored envelope, parsed once where it is read (the store wrote `MailPath.description`
+    /// and `EmailAddress.description`). `.backend` names the entry when a value does not parse (a hand-edited
+    /// or damaged row): `petrel queue delete ID` removes it.
+    public static func storedSender(_ text: String, entryID: Int64) throws -> MailPath {
+        guard let path = MailPath(text) else {
+            throw StoreError.backend("queue entry \(entryID): stored sender '\(text.prefix(80))' is not a reverse-path")
+        }
+        return path
+    }
+
+    public static func storedRecipient(_ text: String, entryID: Int64) throws -> EmailAddress {
+        guard let address = EmailAddress(text) else {
+            throw StoreError.backend("queue entry \(entryID): stored recipient '\(text.prefix(80))' is not an address")
+        }
+        return address
     }
 
     /// What `queueEntries(matching:)` looks for: an entry id when `text` is a decimal number

@@ -75,7 +75,7 @@ extension SQLiteMailStore {
                 VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, NULL, NULL, 0)
                 """)
             for r in remote {
-                try insertEntry.execute(arguments: [messageID, r.address, r.domain, r.notify?.description,
+                try insertEntry.execute(arguments: [messageID, r.address.description, r.domain, r.notify?.description,
                                                     r.originalRecipient, arrived, arrived])
             }
         }

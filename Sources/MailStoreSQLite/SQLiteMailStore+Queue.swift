@@ -25,17 +25,19 @@ extension SQLiteMailStore {
         }
         let notify = try row.decode(String?.self, forColumn: "notify").flatMap { DSNNotify(parameter: $0) }
         let ret = try row.decode(String?.self, forColumn: "ret").flatMap { DSNReturn(rawValue: $0) }
-        let recipient = OutboundRecipient(address: try row.decode(String.self, forColumn: "recipient"),
-                                          domain: try row.decode(String.self, forColumn: "domain"),
-                                          notify: notify,
-                                          originalRecipient: try row.decode(String?.self, forColumn: "orcpt"))
+        let id = try row.decode(Int64.self, forColumn: "id")
+        // The envelope is parsed once, here; the `domain` column is for people reading the table: the
+        // routing domain is the address's own (`EmailAddress.routingDomain`).
+        let recipient = OutboundRecipient(
+            address: try QueueRules.storedRecipient(try row.decode(String.self, forColumn: "recipient"), entryID: id),
+            notify: notify, originalRecipient: try row.decode(String?.self, forColumn: "orcpt"))
         let envelope = OutboundEnvelope(envelopeID: try row.decode(String?.self, forColumn: "envid"), dsnReturn: ret,
                                         eightBitMIME: try row.decode(Bool.self, forColumn: "eight_bit_mime"),
                                         smtpUTF8: try row.decode(Bool.self, forColumn: "smtputf8"))
-        return QueueEntry(id: try row.decode(Int64.self, forColumn: "id"),
+        return QueueEntry(id: id,
                           messageID: try row.decode(Int64.self, forColumn: "message_id"),
                           queueID: try row.decode(String.self, forColumn: "queue_id"),
-                          sender: try row.decode(String.self, forColumn: "sender"),
+                          sender: try QueueRules.storedSender(try row.decode(String.self, forColumn: "sender"), entryID: id),
                           recipient: recipient, envelope: envelope, state: state,
                           attempts: try row.decode(Int.self, forColumn: "attempts"),
                           arrivedAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "arrived_at")),

@@ -78,10 +78,10 @@ import Testing
         let a = try #require(EmailAddress("anna@xn--bcher-kva.example"))
         #expect(u.lookupKey == "anna@xn--bcher-kva.example")
         #expect(u.lookupKey == a.lookupKey)
-        #expect(u.canonicalDomain == "xn--bcher-kva.example")
+        #expect(u.routingDomain == "xn--bcher-kva.example")
         #expect(u.domain == "bücher.example")  // the address keeps the spelling it was written with
         let bad = try #require(EmailAddress("anna@xn--zz.example"))
-        #expect(bad.canonicalDomain == nil)
+        #expect(bad.routingDomain == nil)
         #expect(bad.lookupKey == "anna@xn--zz.example")
     }
 }

@@ -172,11 +172,26 @@ import Testing
     @Test func invalidNamesAreNotSent() async throws {
         try await withServer { resolver, server in
             for name in ["", ".", "bad name.test", "a\\.b.test", "a..b", String(repeating: "a", count: 64) + ".test",
-                         "é.test", "nul\u{0}.test"] {
+                         String(repeating: "é", count: 60) + ".test", "é..test", "nul\u{0}.test"] {
                 #expect(await resolver.mx(name) == .nxDomain, "\(name)")
             }
             #expect(server.queries.isEmpty)
         }
+    }
+
+    /// Issue 13 item 11, defence in depth: a Unicode name is asked as its A-label, never as raw UTF-8.
+    @Test func unicodeNamesAreAskedAsALabels() async throws {
+        try await withServer { resolver, server in
+            #expect(await resolver.mx("Bücher.Example") == .nxDomain)
+            #expect(await resolver.addresses("bu\u{0308}cher.example.") == .nxDomain)
+            #expect(server.queries == [K(name: "xn--bcher-kva.example", type: 15), K(name: "xn--bcher-kva.example", type: 1),
+                                       K(name: "xn--bcher-kva.example", type: 28)]
+                    || server.queries == [K(name: "xn--bcher-kva.example", type: 15), K(name: "xn--bcher-kva.example", type: 28),
+                                          K(name: "xn--bcher-kva.example", type: 1)])
+        }
+        #expect(DNSName.queryName("É.test") == "xn--9ca.test")
+        #expect(DNSName.queryName("example.test.") == "example.test")
+        #expect(DNSName.queryName(String(repeating: "é", count: 60) + ".test") == nil)
     }
 
     @Test func ipv6Nameserver() async throws {

@@ -36,7 +36,7 @@ final class TestClock: Sendable {
     }
 
     static func fixture(_ options: ScriptedServerOptions = ScriptedServerOptions(), resolver: StaticResolver = StaticResolver(),
-                        bounceCopyTo: String? = nil, group: any EventLoopGroup) async throws -> Fixture {
+                        bounceCopyTo: EmailAddress? = nil, group: any EventLoopGroup) async throws -> Fixture {
         let store = InMemoryMailStore()
         _ = try await store.addDomain("local.test")
         let alice = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "local.test"), passwordHash: nil, isAdmin: true)
@@ -55,10 +55,7 @@ final class TestClock: Sendable {
 
     static func queue(_ store: InMemoryMailStore, from sender: MailPath = .mailbox(EmailAddress(localPart: "alice", domain: "local.test")),
                       to recipients: [String], at date: Date, body: String = "Subject: test\r\n\r\nHello\r\n.dot\r\n") async throws {
-        let remote = recipients.map { address -> OutboundRecipient in
-            let domain = address.split(separator: "@").last.map(String.init) ?? ""
-            return OutboundRecipient(address: address, domain: domain)
-        }
+        let remote = recipients.map { OutboundRecipient(address: address($0)) }
         let trace = "Return-Path: \(sender)\r\nReceived: from client.test by mx.local.test; Sun, 29 Nov 2026 08:00:00 +0000\r\n"
         _ = try await store.deliver(IncomingMessage(queueID: QueueID.generate(date: date), sender: sender, localRecipients: [],
                                                     receivedAt: date, traceHeaders: Array(trace.utf8), body: .bytes(Array(body.utf8)),
@@ -156,11 +153,36 @@ final class TestClock: Sendable {
         try await group.shutdownGracefully()
     }
 
+    /// Issue 13 item 11: a report to an SMTPUTF8 sender at a Unicode domain is queued under the A-label
+    /// routing domain (THE recipient decision), and that is the name the resolver is asked for. The
+    /// resolver here knows only the A-label (a temporary failure: the report stays queued); had the
+    /// U-label been used it would be NXDOMAIN and the report would vanish into Badmail.
+    @Test func reportToAUnicodeSenderDomainIsQueuedUnderItsALabel() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var options = ScriptedServerOptions()
+        options.rcptReplies = ["x@remote.test": "550 5.1.1 no such user"]
+        let resolver = StaticResolver(failures: ["xn--bcher-kva.example": "test: try later"])
+        let f = try await Self.fixture(options, resolver: resolver, group: group)
+        try await Self.queue(f.store, from: .mailbox(address("anna@Bücher.example")), to: ["x@remote.test"], at: Self.start)
+        #expect(await f.agent.runOnce() == 1)
+        f.clock.advance(1)
+        _ = await f.agent.runOnce()
+        let reports = try await f.store.queueEntries()
+        #expect(reports.count == 1)
+        let report = try #require(reports.first)
+        #expect(report.sender == .null)
+        #expect(report.recipient.address == address("anna@bücher.example"))
+        #expect(report.recipient.domain == "xn--bcher-kva.example")
+        #expect(report.recipient.notify == .never)
+        await f.server.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test func failureReportsAreCopiedToTheAdministrator() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var options = ScriptedServerOptions()
         options.rcptReplies = ["x@remote.test": "550 5.1.1 no such user"]
-        let f = try await Self.fixture(options, bounceCopyTo: "hostmaster@local.test", group: group)
+        let f = try await Self.fixture(options, bounceCopyTo: address("hostmaster@local.test"), group: group)
         let admin = try await f.store.addMailbox(EmailAddress(localPart: "hostmaster", domain: "local.test"), passwordHash: nil, isAdmin: false)
         try await Self.queue(f.store, to: ["x@remote.test"], at: Self.start)
         #expect(await f.agent.runOnce() == 1)

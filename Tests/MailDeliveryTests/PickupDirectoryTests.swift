@@ -3,6 +3,7 @@
 import Foundation
 import Logging
 import MailCore
+import MailPolicy
 import MailStore
 import Testing
 @testable import MailDelivery
@@ -21,6 +22,33 @@ import Testing
         return (store, pickup, dir, clock, bob.id)
     }
 
+    /// The pickup directory takes THE recipient decision (MailPolicy `RecipientRouting`): a Unicode
+    /// domain is queued under its A-label, a relay domain's valid-recipient list applies, an invalid IDN
+    /// is skipped.
+    @Test func recipientsAreRoutedByTheOneDecision() async throws {
+        let store = InMemoryMailStore()
+        _ = try await store.addDomain("example.test")
+        let dir = NSTemporaryDirectory() + "petrel-pickup-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let clock = TestClock(Date())
+        var configuration = PickupConfiguration(directory: dir, hostname: "mx.example.test", maxMessageSize: 10_000, settleTime: 2)
+        configuration.relayRules = {
+            RelayRules(recipientDomains: [RelayDomain(name: "backup.test", coversSubdomains: false)],
+                       validRecipients: ["listed@backup.test"])
+        }
+        let pickup = PickupDirectory(store: store, configuration: configuration, logger: Logger(label: "test.pickup"),
+                                     clock: { clock.now })
+        try ("X-Sender: <alice@example.test>\nX-Receiver: <anna@Bücher.test>\nX-Receiver: <listed@backup.test>\n"
+             + "X-Receiver: <other@backup.test>\nX-Receiver: <x@xn--zz.test>\nSubject: p\n\nhello\n")
+            .write(toFile: dir + "/idn.eml", atomically: false, encoding: .utf8)
+        clock.advance(5)
+        #expect(await pickup.scanOnce() == 1)
+        let queued = try await store.queueEntries()
+        #expect(queued.map(\.recipient.address) == [address("anna@bücher.test"), address("listed@backup.test")])
+        #expect(queued.map(\.recipient.domain) == ["xn--bcher-kva.test", "backup.test"])
+    }
+
     @Test func settledFileIsQueuedAndRemoved() async throws {
         let (store, pickup, dir, clock, bob) = try await Self.setUp()
         try "From: alice@example.test\nTo: bob@example.test, zed@remote.test\nSubject: p\n\nhello\n"
@@ -37,7 +65,7 @@ import Testing
         #expect(text.hasPrefix("Return-Path: <alice@example.test>\r\nReceived: from pickup directory by mx.example.test"))
         #expect(text.hasSuffix("\r\n\r\nhello\r\n"))
         let queued = try await store.queueEntries()
-        #expect(queued.map(\.recipient.address) == ["zed@remote.test"])
+        #expect(queued.map(\.recipient.address) == [address("zed@remote.test")])
         #expect(await pickup.scanOnce() == 0, "taken once")
         try? FileManager.default.removeItem(atPath: dir)
     }

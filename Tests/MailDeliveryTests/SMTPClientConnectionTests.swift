@@ -18,7 +18,7 @@ import Testing
     }
 
     func recipients(_ addresses: String...) -> [OutboundRecipient] {
-        addresses.map { OutboundRecipient(address: $0, domain: "test.example") }
+        addresses.map { OutboundRecipient(address: address($0)) }
     }
 
     /// The server's view of a body: DATA octets without the final ".\r\n" and with dot-stuffing undone.
@@ -46,7 +46,7 @@ import Testing
         #expect(await connection.peerGreeting?.code == .serviceReady)
         #expect(await connection.capabilities.pipelining)
         let body = Array("Subject: dots\r\n\r\n.first\r\nmiddle\r\n.\r\n..two\r\nlast line".utf8)
-        let result = try await connection.send(OutboundTransaction(sender: "me@here.example",
+        let result = try await connection.send(OutboundTransaction(sender: sender("me@here.example"),
                                                                    recipients: recipients("a@test.example"), body: body))
         #expect(result.recipients.map(\.status) == [.delivered])
         #expect(result.recipients.first?.reply.text == "Ok: queued")
@@ -70,7 +70,7 @@ import Testing
                                                                 configuration: configuration(), group: group, logger: logger)
         for _ in 0..<2 {
             let result = try await connection.send(OutboundTransaction(
-                sender: "", recipients: recipients("a@test.example", "b@test.example", "c@test.example"),
+                sender: .null, recipients: recipients("a@test.example", "b@test.example", "c@test.example"),
                 body: Array("Subject: x\r\n\r\nhi\r\n".utf8)))
             #expect(result.recipients.map(\.status) == [.delivered, .temporaryFailure, .permanentFailure])
         }
@@ -100,7 +100,7 @@ import Testing
         let expectedWire = SMTPBodyEncoder.encodeAll(body)
         let reads = NIOLockedCounter()
         let stored = body
-        let transaction = OutboundTransaction(sender: "me@here.example", recipients: recipients("a@test.example"),
+        let transaction = OutboundTransaction(sender: sender("me@here.example"), recipients: recipients("a@test.example"),
                                               envelope: OutboundEnvelope(), size: Int64(body.count)) { offset, maxLength in
             reads.increment()
             guard offset < Int64(stored.count) else { return [] }
@@ -132,7 +132,7 @@ import Testing
         let info = try #require(await connection.tlsInfo)
         #expect(info.version == "TLSv1.3" || info.version == "TLSv1.2")
         #expect(info.cipher != "unknown")
-        let result = try await connection.send(OutboundTransaction(sender: "me@here.example", recipients: recipients("a@test.example"),
+        let result = try await connection.send(OutboundTransaction(sender: sender("me@here.example"), recipients: recipients("a@test.example"),
                                                                    body: Array("Subject: tls\r\n\r\n.secret\r\n".utf8)))
         #expect(result.recipients.first?.status == .delivered)
         await connection.quit()
@@ -231,7 +231,7 @@ import Testing
         let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: nil, configuration: config,
                                                                 group: group, logger: logger)
         await #expect(throws: SMTPClientError.timeout("the reply to the end of data")) {
-            _ = try await connection.send(OutboundTransaction(sender: "", recipients: recipients("a@test.example"),
+            _ = try await connection.send(OutboundTransaction(sender: sender(""), recipients: recipients("a@test.example"),
                                                               body: Array("x\r\n".utf8)))
         }
         #expect(await connection.isUsable == false)
@@ -244,7 +244,7 @@ import Testing
         struct Broken: Error {}
         let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: nil,
                                                                 configuration: configuration(), group: group, logger: logger)
-        let transaction = OutboundTransaction(sender: "", recipients: recipients("a@test.example"), envelope: OutboundEnvelope(),
+        let transaction = OutboundTransaction(sender: sender(""), recipients: recipients("a@test.example"), envelope: OutboundEnvelope(),
                                               size: 10) { offset, _ in
             if offset == 0 { return Array("partial".utf8) }
             throw Broken()

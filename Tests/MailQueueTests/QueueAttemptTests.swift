@@ -9,8 +9,8 @@ import Testing
 
     func entry(_ id: Int64, message: Int64 = 1, sender: String = "<alice@local.test>", to: String = "bob@remote.test",
                notify: DSNNotify? = nil, attempts: Int = 0, delayNotified: Bool = false) -> QueueEntry {
-        QueueEntry(id: id, messageID: message, queueID: "Q\(message)", sender: sender,
-                   recipient: OutboundRecipient(address: to, domain: "remote.test", notify: notify, originalRecipient: nil),
+        QueueEntry(id: id, messageID: message, queueID: "Q\(message)", sender: path(sender),
+                   recipient: OutboundRecipient(address: address(to), notify: notify, originalRecipient: nil),
                    envelope: OutboundEnvelope(), state: .active, attempts: attempts, arrivedAt: arrived, nextAttempt: arrived,
                    lastAttempt: nil, lastError: nil, delayNotified: delayNotified, size: 100)
     }
@@ -47,7 +47,7 @@ import Testing
         let d = QueueAttempt.decide(entries: [a, b, other], outcomes: [1: fail, 2: fail, 3: fail], now: arrived, schedule: schedule)
         #expect(Set(d.updates) == [.remove(entryID: 1), .remove(entryID: 2), .remove(entryID: 3)])
         #expect(d.reports.count == 2)
-        #expect(d.reports.first?.recipients.map(\.address) == ["a@remote.test", "b@remote.test"])
+        #expect(d.reports.first?.recipients.map(\.address) == [address("a@remote.test"), address("b@remote.test")])
         #expect(d.reports.first?.recipients.allSatisfy { $0.action == .failed && $0.status == .badDestinationMailbox } == true)
     }
 
@@ -126,6 +126,14 @@ import Testing
             }
         }
         if case .unroutable = table.choose(domain: "[tag:whatever]") {} else { Issue.record("general literal routed") }
+        // Routes are keyed by routing domain, whichever spelling the administrator used.
+        let idn = RouteTable(routes: ["Bücher.Example": NextHopAddress(host: "10.0.0.2", port: 25),
+                                      "[IPv6:2001:DB8:0::1]": NextHopAddress(host: "10.0.0.3", port: 25)])
+        #expect(idn.choose(domain: "xn--bcher-kva.example") == .route(NextHopAddress(host: "10.0.0.2", port: 25)))
+        #expect(idn.choose(domain: "bücher.example") == .route(NextHopAddress(host: "10.0.0.2", port: 25)))
+        #expect(idn.choose(domain: "[ipv6:2001:db8::1]") == .route(NextHopAddress(host: "10.0.0.3", port: 25)))
+        #expect(idn.destinationKey(domain: "BÜCHER.example") == idn.destinationKey(domain: "xn--bcher-kva.example"))
+        #expect(table.choose(domain: "Bücher.example") == .mx(domain: "xn--bcher-kva.example", port: 2500))
         if case .unroutable = table.choose(domain: "[192.0.2.1") {} else { Issue.record("broken literal routed") }
     }
 

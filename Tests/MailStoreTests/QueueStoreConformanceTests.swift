@@ -9,10 +9,13 @@ import MailStore
 @testable import MailStoreSQLite
 import Testing
 
-/// A remote recipient whose routing domain is the address's domain, lower-cased.
-func remote(_ address: String, notify: DSNNotify? = nil, orcpt: String? = nil) -> OutboundRecipient {
-    let domain = address.split(separator: "@").last.map { $0.lowercased() } ?? ""
-    return OutboundRecipient(address: address, domain: domain, notify: notify, originalRecipient: orcpt)
+/// A remote recipient, its address parsed with the real grammar (a typo records a test failure).
+func remote(_ text: String, notify: DSNNotify? = nil, orcpt: String? = nil) -> OutboundRecipient {
+    guard let parsed = EmailAddress(text) else {
+        Issue.record("not an address: \(text)")
+        return OutboundRecipient(address: EmailAddress(localPart: "invalid", domain: "invalid.test"))
+    }
+    return OutboundRecipient(address: parsed, notify: notify, originalRecipient: orcpt)
 }
 
 /// A message with local and/or remote recipients.
@@ -67,7 +70,8 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         #expect(try await s.messages(mailboxID: m[1]).map(\.deliveryID) == [ids[0]])
         #expect(try await s.messages(mailboxID: m[0]).map(\.deliveryID) == [ids[1]])
         let entries = try await s.queueEntries()
-        #expect(entries.map(\.recipient.address) == ["x@Remote.test", "y@other.test", "z@other.test"])
+        #expect(entries.map(\.recipient.address.description) == ["x@remote.test", "y@other.test", "z@other.test"])
+        #expect(entries.map(\.recipient.domain) == ["remote.test", "other.test", "other.test"])
         #expect(entries.map(\.id) == entries.map(\.id).sorted())
         #expect(Set(entries.map(\.id)).count == 3)
         #expect(entries[0].recipient == remote("x@Remote.test"))
@@ -76,7 +80,7 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         #expect(entries[2].recipient.notify == .never)
         for e in entries {
             #expect(e.queueID == "QLR")
-            #expect(e.sender == "<s@src.test>")
+            #expect(e.sender == .mailbox(try address("s@src.test")))
             #expect(e.envelope == envelope)
             #expect(e.state == .active && e.attempts == 0 && !e.delayNotified)
             #expect(e.arrivedAt == at && e.nextAttempt == at)
@@ -169,8 +173,8 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         let third = try #require(try await s.queueEntries(matching: "\(e[2])").first)
         #expect(third.attempts == 0 && !third.delayNotified && third.nextAttempt == queueEpoch)
         let bounce = try await s.queueEntries(matching: "DSN2")
-        #expect(bounce.map(\.recipient.address) == ["s@src.test"])
-        #expect(bounce.first?.sender == "<>")
+        #expect(bounce.map(\.recipient.address.description) == ["s@src.test"])
+        #expect(bounce.first?.sender == .null)
         #expect(try await f.storedBodies() == 3)
 
         // Removing the last entries of a message removes its body.
@@ -404,6 +408,50 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         #expect(try await store.queueEntries().first.map { $0.id > e[1] } == true)
         #expect(try await store.storedMessageCount() == 1)
         try await store.close()
+    }
+
+    /// Envelope addresses are values end to end: written as RFC 5321 text, parsed once where read; the
+    /// routing domain of a Unicode domain is its A-label (issue 13 items 11 and 12), in both backends.
+    @Test(arguments: Backend.allCases)
+    func envelopeAddressesRoundTripTyped(_ backend: Backend) async throws {
+        let (f, _) = try await setUp(backend)
+        defer { Task { await f.cleanup() } }
+        let s = f.store
+        let sender = MailPath.mailbox(try address("\"a b\"@Bücher.Example"))
+        let recipients = [remote("Anna@Bücher.Example"), remote("anna@xn--bcher-kva.example"), remote("x@[192.0.2.1]"),
+                          remote("ü@bücher.example")]
+        _ = try await s.deliver(outbound(remote: recipients, queueID: "IDN", sender: sender,
+                                         envelope: OutboundEnvelope(smtpUTF8: true)))
+        let entries = try await s.queueEntries(matching: "IDN")
+        // The A-label spelling of the same mailbox is a duplicate; the U-label one was first and is kept.
+        #expect(entries.map(\.recipient.address) == [try address("Anna@bücher.example"), try address("x@[192.0.2.1]"),
+                                                     try address("ü@bücher.example")])
+        #expect(entries.map(\.recipient.domain) == ["xn--bcher-kva.example", "[192.0.2.1]", "xn--bcher-kva.example"])
+        #expect(entries.allSatisfy { $0.sender == sender })
+        #expect(entries.first?.sender.description == "<\"a b\"@bücher.example>")
+    }
+
+    /// A row changed by hand into something that is not an address names its entry instead of guessing.
+    @Test func sqliteNamesADamagedQueueRow() async throws {
+        let (f, _) = try await setUp(.sqlite)
+        defer { Task { await f.cleanup() } }
+        let store = try #require(f.store as? SQLiteMailStore)
+        _ = try await store.deliver(outbound(remote: [remote("r@r.test")], queueID: "DMG", sender: .mailbox(try address("s@src.test"))))
+        let id = try #require(try await store.queueEntries().first?.id)
+        try await store.close()
+        let db = try DatabaseQueue(path: f.directory + "/" + SQLiteMailStore.fileName)
+        try await db.write { try $0.execute(sql: "UPDATE queue SET recipient = 'not an address' WHERE id = ?", arguments: [id]) }
+        try db.close()
+        let reopened = try SQLiteMailStore(directory: f.directory)
+        defer { Task { try? await reopened.close() } }
+        do {
+            _ = try await reopened.queueEntries()
+            Issue.record("a damaged row was read")
+        } catch let error as StoreError {
+            #expect("\(error)".contains("queue entry \(id)") && "\(error)".contains("not an address"))
+        }
+        #expect(try await reopened.deleteQueueEntries([id]) == 1)
+        #expect(try await reopened.queueEntries().isEmpty)
     }
 
     @Test func sqliteUpgradesAVersion1Database() async throws {

@@ -34,16 +34,19 @@ max_connections_per_ip = {max_connections_per_ip}
 [submission]
 listen = ["127.0.0.1:0"]
 tls_listen = ["127.0.0.1:0"]
+{submission_extra}
 
 [pop3]
 listen = ["127.0.0.1:0"]
 tls_listen = ["127.0.0.1:0"]
 idle_timeout = {pop3_idle_timeout}
+{pop3_extra}
 
 [auth]
 allow_plaintext = {allow_plaintext}
 failure_delay = {failure_delay}
 max_failures = {max_failures}
+{auth_extra}
 
 [log]
 level = "debug"
@@ -69,8 +72,8 @@ class PetrelServer:
         self.settings = dict(max_message_size=10 * 1024 * 1024, max_recipients=100, max_errors=10,
                              command_timeout=300, pop3_idle_timeout=600, allow_plaintext="true",
                              failure_delay=200, max_failures=3, max_connections_per_ip=50,
-                             # extra [smtp] keys (relay control tests)
-                             smtp_extra="")
+                             # extra [smtp] keys (relay control tests); extra [submission], [pop3], [auth] keys
+                             smtp_extra="", submission_extra="", pop3_extra="", auth_extra="")
         self.settings.update(settings)
         self.config_path = self.data_dir.parent / (self.data_dir.name + ".toml")
         self.proc = None
@@ -103,7 +106,9 @@ class PetrelServer:
                 proto = re.search(r" listening .*protocol=(\w+)", line)
                 addr = re.search(r" listening .*address=\S*:(\d+)", line)
                 if proto and addr:
-                    self.ports[proto.group(1)] = int(addr.group(1))
+                    # A plaintext_auth_listen listener is keyed "<protocol>_plaintext" (e.g. "pop3_plaintext").
+                    key = proto.group(1) + ("_plaintext" if "plaintext_auth=allowed" in line else "")
+                    self.ports[key] = int(addr.group(1))
                     if expected <= set(self.ports):
                         ready.set()
 

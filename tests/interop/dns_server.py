@@ -8,7 +8,8 @@ the system's. Records are given as a list of (name, type, value) tuples:
 A TXT value is one string (split into 255-octet character-strings) or a list of character-strings.
 
 A name with no record of the asked type answers NODATA (NOERROR, no answer) when it has other records,
-else NXDOMAIN. Names listed in `servfail` answer SERVFAIL.
+else NXDOMAIN. Names listed in `servfail` answer SERVFAIL. Every question is recorded in `queries` as
+(qname as received, lower-cased, without the trailing dot; qtype name), so a test can see what was asked.
 """
 import threading
 
@@ -21,6 +22,7 @@ class ZoneResolver(BaseResolver):
         self.lock = threading.Lock()
         self.records = []
         self.servfail = {str(DNSLabel(n)).lower() for n in servfail}
+        self.queries = []
         self.set_records(records)
 
     def set_records(self, records):
@@ -31,6 +33,8 @@ class ZoneResolver(BaseResolver):
         reply = request.reply()
         qname = str(request.q.qname).lower()
         qtype = QTYPE[request.q.qtype]
+        with self.lock:
+            self.queries.append((qname.rstrip("."), qtype))
         if qname in self.servfail:
             reply.header.rcode = RCODE.SERVFAIL
             return reply
@@ -68,6 +72,11 @@ class LocalDNS:
         self.resolver = ZoneResolver(records, servfail)
         quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
         self.server = DNSServer(self.resolver, address="127.0.0.1", port=0, logger=quiet)
+
+    @property
+    def queries(self):
+        with self.resolver.lock:
+            return list(self.resolver.queries)
 
     def start(self):
         self.server.start_thread()

@@ -108,7 +108,8 @@ extension DeliveryAgent {
                 let result = try await connection.send(transaction)
                 var outcomes: [Int64: RecipientOutcome] = [:]
                 for entry in message.entries {
-                    guard let r = result.recipients.first(where: { $0.recipient.address == entry.recipient.address }) else {
+                    let address = entry.recipient.address.description
+                    guard let r = result.recipients.first(where: { $0.recipient.address == address }) else {
                         outcomes[entry.id] = .temporary(status: .tempSystem, diagnostic: "no result for this recipient", remoteMTA: remoteName)
                         continue
                     }

@@ -4,6 +4,7 @@
 import Foundation
 import Logging
 import MailCore
+import MailPolicy
 import MailQueue
 import MailStore
 
@@ -76,33 +77,35 @@ extension DeliveryAgent {
         let queueID = QueueID.generate(date: now)
         let rendered = dsn.render(original: original, originalSize: entry.size, date: now, uniqueID: queueID)
 
-        var addresses: [String] = []
-        let sender = entry.sender.trimmingCharacters(in: CharacterSet(charactersIn: "<> "))
-        if !sender.isEmpty { addresses.append(sender) }
+        var addresses: [EmailAddress] = []
+        if let sender = entry.sender.address { addresses.append(sender) }
         if report.kind == .failure, let copy = configuration.bounceCopyTo { addresses.append(copy) }
         var local: [Int64] = []
         var remote: [OutboundRecipient] = []
         var undeliverable: [String] = []
-        for text in addresses {
-            guard let address = EmailAddress(text) else { undeliverable.append("<\(text)>: not a valid address"); continue }
+        let rules = configuration.relayRules()
+        for address in addresses {
+            // THE recipient decision (MailPolicy), as for SMTP and the pickup directory: a report goes to a
+            // local mailbox or is queued under the sender's routing domain (A-labels for a Unicode domain).
             do {
-                switch try await store.resolveRecipient(address) {
-                case .mailbox(let id, _):
+                switch try await RecipientRouting.route(address, origin: .local, rules: rules, directory: store) {
+                case .local(let id):
                     if !local.contains(id) { local.append(id) }
-                case .unknownUser:
-                    undeliverable.append("<\(text)>: no such mailbox here")
-                case .notLocal:
+                case .relay:
                     // RFC 3461 §6.2: a DSN is sent with NOTIFY=NEVER.
-                    remote.append(OutboundRecipient(address: address.description, domain: address.domain.lowercased(),
-                                                    notify: .never))
+                    if !remote.contains(where: { $0.address.isSameMailbox(as: address) }) {
+                        remote.append(OutboundRecipient(address: address, notify: .never))
+                    }
+                case .refuse(let refusal):
+                    undeliverable.append("<\(address)>: \(refusal)")
                 }
             } catch {
-                undeliverable.append("<\(text)>: lookup failed: \(error)")
+                undeliverable.append("<\(address)>: lookup failed: \(error)")
             }
         }
         if local.isEmpty && remote.isEmpty {
             let reason = "report about \(entry.queueID) could not be addressed: \(undeliverable.joined(separator: "; "))"
-            await storeBadmail(queueID: queueID, reason: reason, sender: "<>", recipients: addresses,
+            await storeBadmail(queueID: queueID, reason: reason, sender: "<>", recipients: addresses.map(\.description),
                                arrivedAt: now, message: rendered.bytes)
             return nil
         }
@@ -137,8 +140,8 @@ extension DeliveryAgent {
         let store = self.store
         let messageID = entry.messageID
         do {
-            let result = try await badmail.store(queueID: entry.queueID, reason: reason, sender: entry.sender,
-                                                 recipients: [entry.recipient.address], arrivedAt: entry.arrivedAt,
+            let result = try await badmail.store(queueID: entry.queueID, reason: reason, sender: entry.sender.description,
+                                                 recipients: [entry.recipient.address.description], arrivedAt: entry.arrivedAt,
                                                  messageSize: entry.size, now: clock()) { offset, maxLength in
                 try await store.readQueuedMessage(messageID: messageID, offset: offset, maxLength: maxLength)
             }

@@ -1,6 +1,8 @@
 /// Everything the delivery agent needs to know, as plain values (the composition root builds it from
 /// `[delivery]` in the configuration).
 import Foundation
+import MailCore
+import MailPolicy
 import MailQueue
 import SMTPCore
 
@@ -18,8 +20,11 @@ public struct DeliveryAgentConfiguration: Sendable {
     /// Messages sent over one connection before the batch ends (others wait for the next batch).
     public var maxMessagesPerConnection: Int
     public var hopCount: HopCount
-    /// Also send every failure report to this address (RFC 5321 form), if set.
-    public var bounceCopyTo: String?
+    /// Also send every failure report to this address, if set.
+    public var bounceCopyTo: EmailAddress?
+    /// The relay rules in force (relay domains and their valid recipients apply to reports too; a report
+    /// may relay to any other domain). The composition root passes the live rules.
+    public var relayRules: @Sendable () -> RelayRules = { .closed }
     /// Octets of the original returned in a report.
     public var maxReturnedSize: Int
     public var badmail: BadmailDirectory?
@@ -29,7 +34,7 @@ public struct DeliveryAgentConfiguration: Sendable {
     public init(hostname: String, schedule: RetrySchedule = .default, routes: RouteTable = RouteTable(),
                 client: SMTPClientConfiguration, smarthostClient: SMTPClientConfiguration? = nil,
                 maxConnections: Int = 20, maxConnectionsPerDestination: Int = 4, maxMessagesPerConnection: Int = 100,
-                hopCount: HopCount = HopCount(), bounceCopyTo: String? = nil,
+                hopCount: HopCount = HopCount(), bounceCopyTo: EmailAddress? = nil,
                 maxReturnedSize: Int = DeliveryReport.defaultReturnSizeLimit, badmail: BadmailDirectory? = nil,
                 pollInterval: Duration = .seconds(10)) {
         self.hostname = hostname

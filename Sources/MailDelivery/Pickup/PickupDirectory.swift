@@ -10,6 +10,7 @@
 import Foundation
 import Logging
 import MailCore
+import MailPolicy
 import MailQueue
 import MailStore
 
@@ -20,6 +21,9 @@ public struct PickupConfiguration: Sendable {
     /// A file must be unchanged this long before it is taken.
     public var settleTime: TimeInterval
     public var pollInterval: Duration
+    /// The relay rules in force (relay domains' valid-recipient lists apply to pickup files too). The
+    /// composition root passes the live rules.
+    public var relayRules: @Sendable () -> RelayRules = { .closed }
 
     public init(directory: String, hostname: String, maxMessageSize: Int, settleTime: TimeInterval = 2,
                 pollInterval: Duration = .seconds(2)) {
@@ -111,14 +115,15 @@ public actor PickupDirectory {
         var local: [Int64] = []
         var remote: [OutboundRecipient] = []
         var skipped: [String] = []
+        let rules = configuration.relayRules()
         for recipient in parsed.recipients {
+            // THE recipient decision (MailPolicy), as for SMTP and reports; a file dropped here is this
+            // server's own mail, so it may relay to any routable domain.
             do {
-                switch try await store.resolveRecipient(recipient) {
-                case .mailbox(let id, _): if !local.contains(id) { local.append(id) }
-                case .unknownUser: skipped.append("<\(recipient)>: no such mailbox")
-                case .notLocal:
-                    remote.append(OutboundRecipient(address: recipient.description,
-                                                    domain: IDNA.canonicalKey(recipient.domain) ?? recipient.domain.lowercased()))
+                switch try await RecipientRouting.route(recipient, origin: .local, rules: rules, directory: store) {
+                case .local(let id): if !local.contains(id) { local.append(id) }
+                case .relay: remote.append(OutboundRecipient(address: recipient))
+                case .refuse(let refusal): skipped.append("<\(recipient)>: \(refusal)")
                 }
             } catch {
                 // The store is unavailable: put the file back and try again at the next scan.

@@ -21,6 +21,8 @@ extension ConfigReader {
         "allow_authenticated": { c, v in assign(boolean(v)) { c.relay.allowAuthenticated = $0 } },
         "allow_networks": { c, v in assign(networks(v)) { c.relay.allowNetworks = $0 } },
         "allow_client_domains": { c, v in assign(clientDomains(v)) { c.relay.allowClientDomains = $0 } },
+        "allow_recipient_domains": { c, v in assign(recipientDomains(v)) { c.relay.allowRecipientDomains = $0 } },
+        "allow_recipients": { c, v in assign(recipientAddresses(v)) { c.relay.allowRecipients = $0 } },
     ]
 
     static let dnsKeys: [String: Apply] = [
@@ -65,6 +67,32 @@ extension ConfigReader {
                 return .failure(ValueError(message: "\(quoted(text)) is not a domain name such as \"mail.example.com\""))
             }
             return .success(name)
+        }
+    }
+
+    /// relay-domain = ["." / "*."] Domain: the domain itself, or (with the dot) its subdomains only.
+    /// Kept as ".name" / "name" with the name canonical (lower case, A-labels), as MailPolicy's
+    /// `AccessSyntax.recipientDomain` reads it back.
+    static func recipientDomains(_ value: any TOMLValueConvertible) -> Result<[String], ValueError> {
+        stringList(value, what: "domain") { text in
+            var s = Substring(text)
+            var prefix = ""
+            if s.hasPrefix("*.") { s = s.dropFirst(2); prefix = "." } else if s.hasPrefix(".") { s = s.dropFirst(); prefix = "." }
+            guard MailboxSyntax.normalizeDomain(String(s)) != nil, let name = IDNA.canonicalKey(String(s)) else {
+                return .failure(ValueError(message: "\(quoted(text)) is not a domain name such as \"backup.example\" (or \".backup.example\" for its subdomains)"))
+            }
+            return .success(prefix + name)
+        }
+    }
+
+    /// A valid recipient of a relay domain: Mailbox (RFC 5321 §4.1.2, no address literal), kept as its
+    /// lookup key (`local@domain`, local part lower-cased, domain canonical).
+    static func recipientAddresses(_ value: any TOMLValueConvertible) -> Result<[String], ValueError> {
+        stringList(value, what: "e-mail address") { text in
+            guard let address = EmailAddress(text), !address.isAddressLiteral, address.routingDomain != nil else {
+                return .failure(ValueError(message: "\(quoted(text)) is not an e-mail address such as \"alice@backup.example\""))
+            }
+            return .success(address.lookupKey)
         }
     }
 

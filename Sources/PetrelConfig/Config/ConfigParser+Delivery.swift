@@ -106,14 +106,11 @@ extension ConfigReader {
         }
     }
 
-    /// route-key = Domain / address-literal ("[192.0.2.1]", "[IPv6:2001:db8::1]"), lower-cased.
+    /// route-key = Domain / address-literal ("[192.0.2.1]", "[IPv6:2001:db8::1]"), kept as its routing
+    /// domain (`EmailAddress.routingDomain(of:)`: lower case, A-labels, canonical literal), the key queue
+    /// entries are routed by — so a route for "bücher.example" applies to mail for either spelling.
     static func routeKey(_ key: String) -> String? {
-        if key.hasPrefix("["), key.hasSuffix("]"), key.count > 2 {
-            var inner = String(key.dropFirst().dropLast())
-            if inner.lowercased().hasPrefix("ipv6:") { inner = String(inner.dropFirst(5)) }
-            return IPAddress(inner) == nil ? nil : key.lowercased()
-        }
-        return MailboxSyntax.normalizeDomain(key)
+        EmailAddress.routingDomain(of: key)
     }
 
     /// routes = { "domain" = "host:port", ... }

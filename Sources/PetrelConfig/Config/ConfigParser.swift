@@ -113,6 +113,7 @@ struct ConfigReader {
         ],
         "smtp": ([
             "listen": { c, v in assign(listeners(v)) { c.smtp.listen = $0 } },
+            "plaintext_auth_listen": { c, v in assign(listeners(v)) { c.smtp.plaintextAuthListen = $0 } },
             "max_message_size": { c, v in assign(integer(v, 1024...2_147_483_647)) { c.smtp.maxMessageSize = $0 } },
             "max_recipients": { c, v in assign(integer(v, 1...100_000)) { c.smtp.maxRecipients = $0 } },
             "max_messages_per_connection": { c, v in assign(integer(v, 1...1_000_000)) { c.smtp.maxMessagesPerConnection = $0 } },
@@ -130,11 +131,13 @@ struct ConfigReader {
         "submission": [
             "listen": { c, v in assign(listeners(v)) { c.submission.listen = $0 } },
             "tls_listen": { c, v in assign(listeners(v)) { c.submission.tlsListen = $0 } },
+            "plaintext_auth_listen": { c, v in assign(listeners(v)) { c.submission.plaintextAuthListen = $0 } },
             "require_sender_match": { c, v in assign(boolean(v)) { c.submission.requireSenderMatch = $0 } },
         ],
         "pop3": [
             "listen": { c, v in assign(listeners(v)) { c.pop3.listen = $0 } },
             "tls_listen": { c, v in assign(listeners(v)) { c.pop3.tlsListen = $0 } },
+            "plaintext_auth_listen": { c, v in assign(listeners(v)) { c.pop3.plaintextAuthListen = $0 } },
             "idle_timeout": { c, v in assign(integer(v, 1...86400)) { c.pop3.idleTimeout = $0 } },
             "max_connections": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnections = $0 } },
             "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnectionsPerIP = $0 } },
@@ -145,6 +148,7 @@ struct ConfigReader {
         ],
         "auth": [
             "allow_plaintext": { c, v in assign(boolean(v)) { c.auth.allowPlaintext = $0 } },
+            "plaintext_networks": { c, v in assign(networks(v)) { c.auth.plaintextNetworks = $0 } },
             "max_failures": { c, v in assign(integer(v, 1...100)) { c.auth.maxFailures = $0 } },
             "failure_delay": { c, v in assign(integer(v, 0...60_000)) { c.auth.failureDelay = $0 } },
             "max_failure_delay": { c, v in assign(integer(v, 0...600_000)) { c.auth.maxFailureDelay = $0 } },
@@ -220,7 +224,10 @@ struct ConfigReader {
         var owner: [PetrelConfiguration.Listener: String] = [:]
         for (key, list) in [("smtp.listen", config.smtp.listen), ("submission.listen", config.submission.listen),
                             ("submission.tls_listen", config.submission.tlsListen), ("pop3.listen", config.pop3.listen),
-                            ("pop3.tls_listen", config.pop3.tlsListen), ("admin.listen", config.admin.listen.map { [$0] } ?? [])]
+                            ("pop3.tls_listen", config.pop3.tlsListen), ("admin.listen", config.admin.listen.map { [$0] } ?? []),
+                            ("smtp.plaintext_auth_listen", config.smtp.plaintextAuthListen),
+                            ("submission.plaintext_auth_listen", config.submission.plaintextAuthListen),
+                            ("pop3.plaintext_auth_listen", config.pop3.plaintextAuthListen)]
         where !failedKeys.contains(key) {
             for listener in list where listener.port != 0 {
                 if let other = owner[listener] {

@@ -35,6 +35,8 @@ public struct PetrelConfiguration: Sendable, Equatable {
     /// `[smtp]`: the relay/MX listener (port 25 in production) and the limits shared with submission.
     public struct SMTP: Sendable, Equatable {
         public var listen: [Listener]
+        /// More port-25 listeners where AUTH is offered before STARTTLS too (an internal interface).
+        public var plaintextAuthListen: [Listener] = []
         /// Largest accepted message in octets (announced with EHLO SIZE, RFC 1870).
         public var maxMessageSize: Int
         /// Recipients per transaction (RFC 5321 §4.5.3.1.8 asks for at least 100).
@@ -101,6 +103,9 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public struct Submission: Sendable, Equatable {
         public var listen: [Listener]
         public var tlsListen: [Listener]
+        /// More STARTTLS submission listeners where AUTH is allowed before STARTTLS too (an internal
+        /// interface for devices that cannot do TLS). AUTH is still required to send.
+        public var plaintextAuthListen: [Listener] = []
         /// MAIL FROM must be the authenticated mailbox's own address.
         public var requireSenderMatch: Bool
         public init(listen: [Listener], tlsListen: [Listener] = [], requireSenderMatch: Bool = true) {
@@ -125,8 +130,12 @@ public struct PetrelConfiguration: Sendable, Equatable {
 
     /// `[auth]`: SMTP AUTH and POP3 logins.
     public struct Auth: Sendable, Equatable {
-        /// Allow passwords over connections without TLS (useful on loopback for testing; off by default).
+        /// Allow passwords over connections without TLS on EVERY listener (useful on loopback for testing;
+        /// off by default). Narrower: `plaintext_auth_listen` per listener, `plaintextNetworks` per client.
         public var allowPlaintext: Bool
+        /// Client networks (CIDR text, normalised) that may log in without TLS on any listener, like
+        /// Dovecot's `login_trusted_networks`. Empty by default: TLS required everywhere.
+        public var plaintextNetworks: [String] = []
         /// Failed attempts in one session before the server closes the connection.
         public var maxFailures: Int
         /// Delay before answering the first failure, in milliseconds; it doubles per further failure
@@ -146,6 +155,8 @@ public struct PetrelConfiguration: Sendable, Equatable {
         public var listen: [Listener]
         /// Implicit-TLS POP3 listeners (POP3S, RFC 8314, port 995 in production).
         public var tlsListen: [Listener] = []
+        /// More POP3 listeners where USER/PASS and AUTH work before STLS too (an internal interface).
+        public var plaintextAuthListen: [Listener] = []
         /// Seconds of inactivity before the server closes the connection (RFC 1939 §3: at least 10 minutes).
         public var idleTimeout: Int
         public var maxConnections: Int
@@ -159,8 +170,9 @@ public struct PetrelConfiguration: Sendable, Equatable {
         }
     }
 
-    /// `[relay]`: who may send to non-local domains (RFC 5321 §3.6). Closed by default except for
-    /// authenticated clients. The data directory holds more entries (`petrel relay …`), merged at run time.
+    /// `[relay]`: who may send to non-local domains (RFC 5321 §3.6), and which foreign domains anyone may
+    /// send to (relay domains, a backup MX). Closed by default except for authenticated clients. The data
+    /// directory holds more entries (`petrel relay …`), merged at run time.
     public struct Relay: Sendable, Equatable {
         /// Clients that authenticated with SMTP AUTH may relay.
         public var allowAuthenticated: Bool
@@ -169,6 +181,13 @@ public struct PetrelConfiguration: Sendable, Equatable {
         /// Client host domains (lower case) that may relay; the client's name must be verified by
         /// forward-confirmed reverse DNS. A domain covers its subdomains.
         public var allowClientDomains: [String]
+        /// Relay (recipient) domains: foreign domains ANY client may send to; the mail is queued and
+        /// forwarded by route or MX. `name` is that domain only, `.name` its subdomains only. Canonical
+        /// text (lower case, A-labels), e.g. `["backup.example", ".backup.example"]`.
+        public var allowRecipientDomains: [String] = []
+        /// Valid recipients of relay domains (`local@domain`, local part lower-cased, domain canonical): a
+        /// relay domain with any address here accepts only those addresses.
+        public var allowRecipients: [String] = []
         public init(allowAuthenticated: Bool = true, allowNetworks: [String] = [], allowClientDomains: [String] = []) {
             self.allowAuthenticated = allowAuthenticated
             self.allowNetworks = allowNetworks

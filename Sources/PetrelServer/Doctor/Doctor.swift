@@ -125,9 +125,12 @@ public struct Doctor: Sendable {
     func ports() -> [DoctorResult] {
         var listeners: [(String, PetrelConfiguration.Listener)] = []
         for l in configuration.smtp.listen { listeners.append(("smtp", l)) }
+        for l in configuration.smtp.plaintextAuthListen { listeners.append(("smtp (plaintext auth)", l)) }
         for l in configuration.submission.listen { listeners.append(("submission", l)) }
+        for l in configuration.submission.plaintextAuthListen { listeners.append(("submission (plaintext auth)", l)) }
         for l in configuration.submission.tlsListen { listeners.append(("submissions", l)) }
         for l in configuration.pop3.listen { listeners.append(("pop3", l)) }
+        for l in configuration.pop3.plaintextAuthListen { listeners.append(("pop3 (plaintext auth)", l)) }
         for l in configuration.pop3.tlsListen { listeners.append(("pop3s", l)) }
         if let admin = configuration.admin.listen { listeners.append(("admin", admin)) }
         // The running petrel's own listeners, if one answers on the admin endpoint.

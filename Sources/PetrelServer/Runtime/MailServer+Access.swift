@@ -79,9 +79,26 @@ extension MailServer {
                 return []
             }
         }
+        var recipientDomains: [RelayDomain] = []
+        for text in configuration.relay.allowRecipientDomains {
+            switch AccessSyntax.recipientDomain(text) {
+            case .success(let domain): if !recipientDomains.contains(domain) { recipientDomains.append(domain) }
+            case .failure(let error):
+                logger.error("ignoring invalid relay domain", metadata: ["key": "relay.allow_recipient_domains", "error": "\(error)"])
+            }
+        }
+        var recipients: Set<String> = []
+        for text in configuration.relay.allowRecipients {
+            switch AccessSyntax.recipientAddress(text) {
+            case .success(let key): recipients.insert(key)
+            case .failure(let error):
+                logger.error("ignoring invalid relay recipient", metadata: ["key": "relay.allow_recipients", "error": "\(error)"])
+            }
+        }
         let relay = RelayRules(allowAuthenticated: configuration.relay.allowAuthenticated,
                                allowedNetworks: networks("relay.allow_networks", configuration.relay.allowNetworks),
-                               allowedClientDomains: configuration.relay.allowClientDomains)
+                               allowedClientDomains: configuration.relay.allowClientDomains,
+                               recipientDomains: recipientDomains, validRecipients: recipients)
         let connections = ConnectionRules(allow: networks("smtp.connection_allow", configuration.smtp.connectionAllow),
                                           deny: networks("smtp.connection_deny", configuration.smtp.connectionDeny))
         return (relay, connections)

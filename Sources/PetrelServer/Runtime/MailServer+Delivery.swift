@@ -4,7 +4,9 @@
 import CoreMetrics
 import Foundation
 import Logging
+import MailCore
 import MailDNS
+import MailPolicy
 import MailDelivery
 import MailQueue
 import MailStore
@@ -16,6 +18,7 @@ extension MailServer {
     /// already rejects such values).
     static func makeDeliveryAgent(configuration: PetrelConfiguration, store: any MailStore, resolver: any DNSResolver,
                                   group: any EventLoopGroup, metricsFactory: any MetricsFactory,
+                                  relayRules: @escaping @Sendable () -> RelayRules = { .closed },
                                   logger: Logger) throws -> DeliveryAgent {
         let d = configuration.delivery
         let schedule = try RetrySchedule(intervals: d.retryIntervals.map(TimeInterval.init), expireAfter: TimeInterval(d.expire),
@@ -35,11 +38,12 @@ extension MailServer {
         }
         let badmail = BadmailDirectory(path: d.badmailPath(dataDirectory: configuration.server.dataDirectory),
                                        maxBytes: d.badmailMaxBytes)
-        let agentConfiguration = DeliveryAgentConfiguration(
+        var agentConfiguration = DeliveryAgentConfiguration(
             hostname: hostname, schedule: schedule, routes: routes, client: client, smarthostClient: smarthostClient,
             maxConnections: d.maxConnections, maxConnectionsPerDestination: d.maxConnectionsPerDomain,
-            hopCount: HopCount(limit: d.hopLimit), bounceCopyTo: d.bounceCopyTo, maxReturnedSize: d.maxReturnedSize,
-            badmail: badmail, pollInterval: .seconds(Int64(d.pollInterval)))
+            hopCount: HopCount(limit: d.hopLimit), bounceCopyTo: d.bounceCopyTo.flatMap { EmailAddress($0) },
+            maxReturnedSize: d.maxReturnedSize, badmail: badmail, pollInterval: .seconds(Int64(d.pollInterval)))
+        agentConfiguration.relayRules = relayRules
         return DeliveryAgent(store: store, configuration: agentConfiguration, resolver: resolver, group: group,
                              logger: logger, metrics: DeliveryMetrics(factory: metricsFactory))
     }

@@ -91,13 +91,20 @@ public final class MailServer: Sendable {
         let pop3ReadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         pop3ReadPool.start()
 
+        // Relay control: configured + data-directory rules (re-read every 2 s once the listeners start).
+        // SMTP RCPT, the pickup directory and reports all decide with these live rules.
+        let (relayRules, connectionRules) = configuredAccess(configuration, logger: logger)
+        let access = AccessControl(relay: relayRules, connections: connectionRules, store: store,
+                                   maxConnectionRatePerIP: configuration.smtp.maxConnectionRatePerIP)
+        let liveRelayRules: @Sendable () -> RelayRules = { access.relayRules }
+
         // One resolver ([dns]) for the agent's MX look-ups and the port-25 client-name check.
         let resolver = makeResolver(configuration)
         let agent: DeliveryAgent
         do {
             agent = try makeDeliveryAgent(configuration: configuration, store: store, resolver: resolver,
                                           group: group, metricsFactory: PrometheusMetricsFactory(registry: operations.registry),
-                                          logger: Logger(label: "petrel.delivery"))
+                                          relayRules: liveRelayRules, logger: Logger(label: "petrel.delivery"))
         } catch {
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
@@ -124,10 +131,7 @@ public final class MailServer: Sendable {
         smtpConfig.maxAuthFailures = auth.maxFailures
         smtpConfig.requireSenderMatch = configuration.submission.requireSenderMatch
 
-        // Relay control: configured + data-directory rules, re-read every 2 s; FCrDNS for client domains.
-        let (relayRules, connectionRules) = configuredAccess(configuration, logger: logger)
-        let access = AccessControl(relay: relayRules, connections: connectionRules, store: store,
-                                   maxConnectionRatePerIP: smtp.maxConnectionRatePerIP)
+        // The data directory's access lists, re-read every 2 s; FCrDNS for client domains.
         await access.refresh()
         let accessRefresh = access.startRefreshing()
         let verifyClientHost = makeClientHostVerifier(resolver: resolver,
@@ -139,6 +143,15 @@ public final class MailServer: Sendable {
                                                           access: access, logger: Logger(label: "petrel.authcheck"))
         let smtpConnections = ConnectionTracker(limits: .init(maxConnections: smtp.maxConnections,
                                                               maxConnectionsPerIP: smtp.maxConnectionsPerIP))
+        // Plaintext logins: TLS required unless [auth] allow_plaintext, a plaintext_auth_listen listener,
+        // or a client in [auth] plaintext_networks (MailPolicy PlaintextLogin, applied per connection).
+        let plaintextNetworks: [IPNetwork]
+        switch AccessSyntax.networks(auth.plaintextNetworks) {
+        case .success(let list): plaintextNetworks = list
+        case .failure(let error):
+            logger.error("ignoring invalid networks", metadata: ["key": "auth.plaintext_networks", "error": "\(error)"])
+            plaintextNetworks = []
+        }
         func smtpContext(_ config: SMTPServerConfiguration) -> SMTPServerContext {
             var context = SMTPServerContext(
                 configuration: config, store: store, relayRules: .closed, spoolDirectory: spool,
@@ -146,6 +159,7 @@ public final class MailServer: Sendable {
                 maxSessionBytes: smtp.maxSessionBytes, connections: smtpConnections, authenticator: authenticator,
                 tls: tls, logger: Logger(label: "petrel.smtp"))
             context.metrics = operations.metrics
+            context.plaintextAuthNetworks = plaintextNetworks
             context.outboundQueued = { agent.wake() }
             context.access = access
             context.invalidRecipients = .init(delayAfter: smtp.invalidRecipientDelayAfter, disconnectAt: smtp.maxInvalidRecipients,
@@ -159,8 +173,12 @@ public final class MailServer: Sendable {
             }
             return context
         }
+        var mxPlaintextConfig = mxConfig
+        mxPlaintextConfig.allowPlaintextAuth = true
         var submissionConfig = smtpConfig
         submissionConfig.isSubmission = true
+        var submissionPlaintextConfig = submissionConfig
+        submissionPlaintextConfig.allowPlaintextAuth = true
         var submissionsConfig = submissionConfig
         submissionsConfig.implicitTLS = true
         submissionsConfig.tlsAvailable = false
@@ -173,6 +191,8 @@ public final class MailServer: Sendable {
         pop3Config.tlsAvailable = true
         pop3Config.allowPlaintextAuth = auth.allowPlaintext
         pop3Config.maxAuthFailures = auth.maxFailures
+        var pop3PlaintextConfig = pop3Config
+        pop3PlaintextConfig.allowPlaintextAuth = true
         var pop3sConfig = pop3Config
         pop3sConfig.implicitTLS = true
         pop3sConfig.tlsAvailable = false
@@ -182,6 +202,7 @@ public final class MailServer: Sendable {
                               idleTimeout: .seconds(Int64(configuration.pop3.idleTimeout)), connections: pop3Connections,
                               tls: tls, logger: Logger(label: "petrel.pop3"))
             context.metrics = operations.metrics
+            context.plaintextAuthNetworks = plaintextNetworks
             context.readThreadPool = pop3ReadPool
             return context
         }
@@ -203,6 +224,20 @@ public final class MailServer: Sendable {
             for l in configuration.pop3.tlsListen {
                 bound.append(try await Listeners.bindPOP3(l, kind: .pop3s, context: pop3Context(pop3sConfig), group: group))
             }
+            // plaintext_auth_listen: the same services, logins allowed before STARTTLS/STLS.
+            var plaintext: [BoundListener] = []
+            for l in smtp.plaintextAuthListen {
+                plaintext.append(try await Listeners.bindSMTP(l, kind: .smtp, context: smtpContext(mxPlaintextConfig), group: group))
+            }
+            for l in configuration.submission.plaintextAuthListen {
+                plaintext.append(try await Listeners.bindSMTP(l, kind: .submission, context: smtpContext(submissionPlaintextConfig),
+                                                              group: group))
+            }
+            for l in configuration.pop3.plaintextAuthListen {
+                plaintext.append(try await Listeners.bindPOP3(l, kind: .pop3, context: pop3Context(pop3PlaintextConfig), group: group))
+            }
+            for index in plaintext.indices { plaintext[index].plaintextAuthListener = true }
+            bound += plaintext
             if let admin = configuration.admin.listen {
                 try await operations.bindAdmin(admin, hostname: configuration.server.hostname, listeners: bound,
                                                queue: agent.snapshot, group: group)
@@ -217,18 +252,20 @@ public final class MailServer: Sendable {
             throw ServerStartError(message: "cannot listen: \(error)")
         }
         for b in bound {
-            logger.info("listening", metadata: ["protocol": "\(b.kind.rawValue)", "address": "\(b.localAddress)"])
+            var metadata: Logger.Metadata = ["protocol": "\(b.kind.rawValue)", "address": "\(b.localAddress)"]
+            if b.plaintextAuthListener { metadata["plaintext_auth"] = "allowed" }
+            logger.info("listening", metadata: metadata)
         }
         if let admin = operations.adminAddress {
             logger.info("listening", metadata: ["protocol": "admin", "address": "\(admin)"])
         }
         let deliveryTask = Task { await agent.run() }
         let pickupTask = configuration.delivery.pickupDirectory.map { directory in
-            let pickup = PickupDirectory(
-                store: store,
-                configuration: PickupConfiguration(directory: directory, hostname: configuration.server.hostname,
-                                                   maxMessageSize: smtp.maxMessageSize),
-                logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
+            var pickupConfiguration = PickupConfiguration(directory: directory, hostname: configuration.server.hostname,
+                                                          maxMessageSize: smtp.maxMessageSize)
+            pickupConfiguration.relayRules = liveRelayRules
+            let pickup = PickupDirectory(store: store, configuration: pickupConfiguration,
+                                         logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
             return Task { await pickup.run() }
         }
         return MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,

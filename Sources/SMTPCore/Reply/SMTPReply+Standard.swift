@@ -109,6 +109,12 @@ extension SMTPReply {
         SMTPReply(.mailboxUnavailable, .badDestinationMailbox,
                   "<\(address)>: Recipient address rejected: User unknown in local recipient table")
     }
+    /// A relay domain with a list of valid recipients that does not hold the address (Postfix's wording
+    /// for `relay_recipient_maps`).
+    public static func unknownRelayRecipient(_ address: String) -> SMTPReply {
+        SMTPReply(.mailboxUnavailable, .badDestinationMailbox,
+                  "<\(address)>: Recipient address rejected: User unknown in relay recipient table")
+    }
     public static func temporaryLookupFailure(_ address: String) -> SMTPReply {
         SMTPReply(.localError, .tempSystem, "<\(address)>: Temporary lookup failure, try again later")
     }

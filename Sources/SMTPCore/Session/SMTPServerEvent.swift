@@ -47,6 +47,9 @@ public enum RecipientDecision: Hashable, Sendable {
     case relayDenied
     /// 550 5.1.1 <addr>: Recipient address rejected: User unknown in local recipient table
     case unknownUser
+    /// 550 5.1.1 <addr>: Recipient address rejected: User unknown in relay recipient table (a relay
+    /// domain whose list of valid recipients does not hold the address)
+    case unknownRelayRecipient
     /// 451 4.3.0 <addr>: Temporary lookup failure, try again later
     case temporaryFailure
 }

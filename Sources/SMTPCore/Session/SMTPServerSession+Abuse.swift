@@ -18,7 +18,7 @@ extension SMTPServerSession {
     func senderDomainToCheck(_ mail: MailCommand) -> String? {
         guard configuration.rejectUnauthenticatedLocalSender, !configuration.isSubmission, authenticatedUser == nil,
               let address = mail.reversePath.address else { return nil }
-        return address.domain
+        return address.routingDomain ?? address.domain
     }
 
     mutating func senderDomainChecked(_ mail: MailCommand, _ check: SenderDomainCheck) -> [SMTPServerAction] {

@@ -67,15 +67,17 @@ extension SMTPServerSession {
     /// authenticated session (RFC 6409 §6.1), limits, SIZE (RFC 1870 §6.1) and SMTPUTF8 (RFC 6531 §3.4).
     ///
     /// The sender rule applies to every authenticated session when `requireSenderMatch` is set (also
-    /// on port 25 after AUTH): the address must equal the AUTH user name, case-insensitively; `<>` is
-    /// refused too (an authenticated user has no business sending bounces).
+    /// on port 25 after AUTH): the address must name the AUTH user's mailbox (`EmailAddress.isSameMailbox`:
+    /// local part case-insensitive, the domain compared by its routing domain, so the owner of
+    /// `a@xn--bcher-kva.example` may write `a@bücher.example`); `<>` is refused too (an authenticated user
+    /// has no business sending bounces).
     mutating func mailFrom(_ mail: MailCommand) -> [SMTPServerAction] {
         guard let hello else { return reject(.needHello) }
         guard transaction == nil else { return reject(.nestedMail) }
         if configuration.isSubmission, authenticatedUser == nil { return reject(.authRequired) }
         if let user = authenticatedUser, configuration.requireSenderMatch {
             guard let address = mail.reversePath.address else { return reject(.senderNotOwned("")) }
-            guard address.description.lowercased() == user.lowercased() else {
+            guard let owner = EmailAddress(user), address.isSameMailbox(as: owner) else {
                 return reject(.senderNotOwned(address.description))
             }
         }
@@ -102,7 +104,7 @@ extension SMTPServerSession {
         }
         // RFC 5891 §5.4: an A-label must be valid Punycode, and a U-label must fit 63 octets as an A-label;
         // otherwise the domain names nothing we could store or route (553 5.1.3, before any lookup).
-        if case .address(let address) = rcpt.recipient, case .failure(let error) = IDNA.canonicalDomain(address.domain) {
+        if case .address(let address) = rcpt.recipient, case .failure(let error) = address.checkedRoutingDomain {
             return reject(.invalidRecipientDomain(address.description, reason: error.description))
         }
         // 452 is not counted as an error: pipelining clients overshoot the limit legitimately
@@ -144,6 +146,8 @@ extension SMTPServerSession {
             return reject(.relayDenied(display))
         case .unknownUser:
             return reject(.unknownUser(display))
+        case .unknownRelayRecipient:
+            return reject(.unknownRelayRecipient(display))
         case .temporaryFailure:
             return [.send(.temporaryLookupFailure(display))]
         }

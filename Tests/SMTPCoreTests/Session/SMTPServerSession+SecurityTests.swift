@@ -398,6 +398,36 @@ import Testing
             """)
     }
 
+    /// The AUTH user is the mailbox's canonical key (A-label domain, as `Authenticator` returns it); the
+    /// owner may write the sender with the U-label, in any case (issue 13 item 12: this was 553).
+    @Test func ownSenderMatchesAcrossIDNSpellings() {
+        var r = runner { $0.implicitTLS = true; $0.isSubmission = true }
+        r.passwords["anna@xn--bcher-kva.example"] = "pw"
+        r.run("""
+            \(greeting)
+            C: EHLO client.test
+            \(ehlo(auth: true))
+            C: AUTH PLAIN \(plain("anna@xn--bcher-kva.example", "pw"))
+            S: 235 2.7.0 Authentication successful
+            C: MAIL FROM:<anna@bücher.example> SMTPUTF8
+            S: 250 2.1.0 Ok
+            C: RSET
+            S: 250 2.0.0 Ok
+            C: MAIL FROM:<ANNA@BÜCHER.example> SMTPUTF8
+            S: 250 2.1.0 Ok
+            C: RSET
+            S: 250 2.0.0 Ok
+            C: MAIL FROM:<anna@XN--BCHER-KVA.example>
+            S: 250 2.1.0 Ok
+            C: RSET
+            S: 250 2.0.0 Ok
+            C: MAIL FROM:<anna@bucher.example>
+            S: 553 5.7.1 <anna@bucher.example>: Sender address rejected: not owned by user
+            C: MAIL FROM:<anna@sub.bücher.example> SMTPUTF8
+            S: 553 5.7.1 <anna@sub.bücher.example>: Sender address rejected: not owned by user
+            """)
+    }
+
     @Test func senderMatchCanBeTurnedOff() {
         var r = runner { $0.implicitTLS = true; $0.isSubmission = true; $0.requireSenderMatch = false }
         r.run("""
