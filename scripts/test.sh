@@ -33,11 +33,16 @@ has_suite() { case " $SUITES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 ci=false
 case "$(printf %s "${CI:-}" | tr '[:upper:]' '[:lower:]')" in true | 1 | yes) ci=true ;; esac
 can_apt() { [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null; }
-apt_install() {
+apt_install() {   # quiet: its output is shown only when it fails
     echo "== apt-get install $*"
-    export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null; } ||
+    local log
+    log=$(mktemp)
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"; } \
+        >"$log" 2>&1; then
+        cat "$log" >&2
         echo "warning: apt-get install $* failed" >&2
+    fi
+    rm -f "$log"
 }
 
 # The interop run writes here the line naming the peers whose tests it skipped; printed last, whatever
@@ -58,19 +63,19 @@ fi
 # --- Programs from the system (tests/peers.py) ---
 missing=$(python3 tests/peers.py missing)
 if [ -n "$missing" ] && can_apt; then
-    # shellcheck disable=SC2086  # one package per word
+    # shellcheck disable=SC2046,SC2086  # one name, one package per word
     apt_install $(python3 tests/peers.py apt $missing)
 fi
 missing_build=$(python3 tests/peers.py missing build)
 missing_test=$(python3 tests/peers.py missing test)
 if [ -n "$missing_build" ]; then
     # shellcheck disable=SC2086
-    echo "error: missing $(echo $missing_build) (tests/peers.py); install: $(python3 tests/peers.py hint $missing_build)" >&2
+    echo "error: missing $missing_build (tests/peers.py); install: $(python3 tests/peers.py hint $missing_build)" >&2
     exit 1
 fi
 if [ -n "$missing_test" ]; then
     # shellcheck disable=SC2086
-    names=$(echo $missing_test) hint=$(python3 tests/peers.py hint $missing_test)
+    names=$missing_test hint=$(python3 tests/peers.py hint $missing_test)
     if $ci; then
         echo "error: CI=true and test peers are missing: $names; a missing peer is an error under CI (install: $hint)" >&2
         exit 1

@@ -10,7 +10,7 @@ end it names what was skipped with the apt-get command that installs it. To add 
 here and mark its tests; nothing else changes.
 
 Standard library only: scripts/test.sh runs it with the system python3 before the test venv exists.
-    python3 tests/peers.py missing [build|test]   names of the entries that are missing (one a line)
+    python3 tests/peers.py missing [build|test]   names of the entries that are missing (one line)
     python3 tests/peers.py apt NAME...             the Debian packages that install those entries
     python3 tests/peers.py hint NAME...            the apt-get command that installs them
 """
@@ -79,7 +79,7 @@ def install_hint(names):
 
 def main(argv):
     if len(argv) >= 1 and argv[0] == "missing" and len(argv) <= 2 and (len(argv) == 1 or argv[1] in ("build", "test")):
-        print("\n".join(missing(argv[1] if len(argv) == 2 else None)))
+        print(" ".join(missing(argv[1] if len(argv) == 2 else None)))
         return 0
     if len(argv) >= 1 and argv[0] == "apt" and all(name in PEERS for name in argv[1:]):
         print(" ".join(apt_packages(argv[1:])))
