@@ -2,11 +2,18 @@
 
 Every server here listens on 127.0.0.1 port 0 (the kernel picks a free port); the fixture reads the
 chosen ports from the server's "listening" log lines. Nothing talks to any other host.
+
+A test that drives a program from the system (swaks, mpop, openssl: a row of tests/peers.py) is marked
+`@pytest.mark.peer("NAME")`: skipped when NAME is missing, an error under CI=true. The run ends with one
+line naming what was skipped and the apt-get command that installs it (written to $PETREL_PEER_REPORT
+instead when scripts/test.sh sets it, which prints it as the last line of the whole run).
 """
+import collections
 import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -16,6 +23,69 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PETREL = Path(os.environ.get("PETREL_BIN", ROOT / ".build" / "debug" / "petrel"))
+
+sys.path.insert(0, str(ROOT / "tests"))
+import peers as system_peers  # noqa: E402  (tests/peers.py: the table of system peers)
+
+SKIP_PREFIX = "missing peer "
+
+
+def under_ci():
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "peer(name): needs the system program NAME (a row of tests/peers.py); "
+                                       "skipped when it is missing, an error under CI=true")
+
+
+_peer_available = {}
+
+
+def require_peer(name):
+    """Skips the running test when the system peer `name` is missing (fails instead under CI=true)."""
+    peer = system_peers.PEERS.get(name)
+    if peer is None or peer.kind != "test":
+        pytest.fail(f"@pytest.mark.peer({name!r}): not a test peer of tests/peers.py", pytrace=False)
+    if name not in _peer_available:
+        _peer_available[name] = system_peers.available(name)
+    if _peer_available[name]:
+        return
+    reason = f"{SKIP_PREFIX}{name}: {peer.what} (install: {system_peers.install_hint([name])})"
+    if under_ci():
+        pytest.fail(f"{reason}; under CI=true a missing peer is an error, not a skip", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item):
+    # Before the test's fixtures start anything.
+    for mark in item.iter_markers("peer"):
+        for name in mark.args:
+            require_peer(name)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line naming the peers whose tests were skipped, and the command that installs them."""
+    if hasattr(config, "workerinput"):      # a pytest-xdist worker: the controller reports
+        return
+    counts = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else ""
+        match = re.match(r"(?:Skipped: )?" + re.escape(SKIP_PREFIX) + r"([\w.-]+):", str(reason))
+        if match:
+            counts[match.group(1)] += 1
+    if not counts:
+        return
+    names = [name for name in system_peers.PEERS if name in counts]
+    tests = sum(counts.values())
+    line = (f"SKIPPED {tests} test{'s' if tests != 1 else ''} that need {', '.join(names)} (not installed here); "
+            f"to run them: {system_peers.install_hint(names)}")
+    report_file = os.environ.get("PETREL_PEER_REPORT")
+    if report_file:
+        Path(report_file).write_text(line + "\n")
+    else:
+        terminalreporter.write_line(line)
 
 CONFIG_TEMPLATE = """
 [server]

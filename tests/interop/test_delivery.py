@@ -304,6 +304,7 @@ def tls_files(tmp_path):
     return cert, key
 
 
+@pytest.mark.peer("openssl")             # tls_files makes the peer's certificate with openssl req
 def test_smarthost_with_starttls_and_auth(data_dir, dns, tls_files):
     import ssl
     from aiosmtpd.smtp import AuthResult

@@ -1,7 +1,6 @@
 """POP3 service against clients this project did not write: Python poplib and mpop, fetching mail that
 was sent through Petrel's SMTP with smtplib, compared byte for byte."""
 import poplib
-import shutil
 import smtplib
 import subprocess
 import time
@@ -142,7 +141,7 @@ def test_auth_plain(server):
     assert c.line().startswith(b"+OK")
 
 
-@pytest.mark.skipif(shutil.which("mpop") is None, reason="mpop not installed (apt-get install mpop)")
+@pytest.mark.peer("mpop")
 def test_mpop_fetches_into_maildir(server, tmp_path):
     for b in BODIES:
         send(server, "bob@example.test", b)

@@ -7,18 +7,15 @@ Every server here asks a DNS server on 127.0.0.1 only (a dnslib server started b
 port): nothing leaves this machine.
 """
 import base64
-import shutil
 import subprocess
 import time
 
 import pytest
+from dnslib import A, PTR, QTYPE, RR
+from dnslib.server import BaseResolver, DNSServer
 
 from conftest import PetrelServer, mailbox_ids, raw_message, run_cli
 from smtp_client import RawClient
-
-dnslib = pytest.importorskip("dnslib")
-from dnslib import A, PTR, QTYPE, RR  # noqa: E402
-from dnslib.server import BaseResolver, DNSServer  # noqa: E402
 
 # A loopback port where nothing answers DNS: for servers that must not verify anybody.
 DEAD_DNS = '[dns]\nnameserver = "127.0.0.1:9"\ntimeout = 1\n'
@@ -367,7 +364,7 @@ def test_anti_spoofing_of_local_sender(data_dir):
 
 # --- swaks -------------------------------------------------------------------------------------------
 
-swaks = pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed")
+swaks = pytest.mark.peer("swaks")
 
 
 def run_swaks(port, *args):

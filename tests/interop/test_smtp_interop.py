@@ -1,6 +1,5 @@
 """SMTP receiver against clients this project did not write: Python smtplib and swaks, plus exact-byte
 dialogs for the cases those clients cannot produce (bare LF, BDAT, pipelining)."""
-import shutil
 import smtplib
 import subprocess
 import time
@@ -187,7 +186,7 @@ def test_too_many_errors_closes_with_421(data_dir):
         srv.stop()
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed (apt-get install swaks)")
+@pytest.mark.peer("swaks")
 def test_swaks_delivers(server):
     out = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(server.smtp_port),
                           "--from", "dave@remote.test", "--to", "bob@example.test",
@@ -201,7 +200,7 @@ def test_swaks_delivers(server):
     assert b"Subject: via swaks" in stored and b"\r\n.dot line\r\n" in stored
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed (apt-get install swaks)")
+@pytest.mark.peer("swaks")
 def test_swaks_relay_denied(server):
     out = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(server.smtp_port),
                           "--from", "dave@remote.test", "--to", "victim@elsewhere.test"],

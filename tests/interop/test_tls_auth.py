@@ -152,7 +152,7 @@ def test_starttls_discards_pipelined_commands(strict):
     assert first.startswith(b"250-"), first
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.peer("openssl")
 @pytest.mark.parametrize("proto,port_key", [("smtp", "smtp"), ("pop3", "pop3")])
 def test_openssl_s_client_starttls_and_no_session_tickets(strict, proto, port_key):
     out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{strict.ports[port_key]}", "-starttls", proto,
@@ -203,7 +203,7 @@ def test_poplib_stls_and_pop3s(strict):
     p.quit()
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed")
+@pytest.mark.peer("swaks")
 def test_swaks_tls_auth(strict):
     out = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(strict.ports["submission"]), "--tls",
                           "--auth", "PLAIN", "--auth-user", "alice@example.test", "--auth-password", "alice-password",
@@ -214,7 +214,7 @@ def test_swaks_tls_auth(strict):
     assert len(mailbox_ids(strict, "bob@example.test")) == 1
 
 
-@pytest.mark.skipif(shutil.which("mpop") is None, reason="mpop not installed")
+@pytest.mark.peer("mpop")
 def test_mpop_with_starttls(strict, tmp_path):
     with smtplib.SMTP_SSL("127.0.0.1", strict.ports["submissions"], timeout=10, context=client_context()) as s:
         s.login("alice@example.test", "alice-password")
@@ -242,7 +242,7 @@ uidls_file {tmp_path}/uidls
     assert len(list((maildir / "new").iterdir())) == 1
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.peer("openssl")
 def test_sighup_reloads_certificate_without_dropping_connections(strict, tmp_path):
     old_pem = ssl.get_server_certificate(("127.0.0.1", strict.ports["submissions"]))
     open_conn = smtplib.SMTP_SSL("127.0.0.1", strict.ports["submissions"], timeout=10, context=client_context())

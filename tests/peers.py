@@ -1,0 +1,95 @@
+"""What the tests need from the system (not from tests/requirements.txt): the one table of it.
+
+A *test* peer is a program a test drives (a client this project did not write, or later a server such
+as PostgreSQL or slapd). A test that needs one is marked `@pytest.mark.peer("NAME")`
+(tests/interop/conftest.py): when the peer is missing the test is skipped, or fails under CI=true.
+A *build* need is something without which nothing runs (it is never skipped).
+
+scripts/test.sh reads this table: as root on Debian it installs what is missing with apt-get, and at the
+end it names what was skipped with the apt-get command that installs it. To add a peer, add one row
+here and mark its tests; nothing else changes.
+
+Standard library only: scripts/test.sh runs it with the system python3 before the test venv exists.
+    python3 tests/peers.py missing [build|test]   names of the entries that are missing (one line)
+    python3 tests/peers.py apt NAME...             the Debian packages that install those entries
+    python3 tests/peers.py hint NAME...            the apt-get command that installs them
+"""
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Peer:
+    kind: str          # "test": tests that need it are skipped when it is missing; "build": never skipped
+    apt: tuple         # the Debian packages that install it
+    probe: tuple       # commands (argv tuples) that all exit 0 when it is there
+    what: str          # what it is for
+
+
+PEERS = {
+    # --- build: needed before any test runs ---
+    "sqlite3-headers": Peer("build", ("libsqlite3-dev",), (("sh", "-c", '[ "$(uname)" = Darwin ] || test -e /usr/include/sqlite3.h'),),
+                            "SQLite's headers: GRDB builds against the system SQLite"),
+    "python3-venv": Peer("build", ("python3-venv",), ((sys.executable, "-c", "import ensurepip, venv"),),
+                         "python3 -m venv: scripts/test.sh makes .venv-test/ from tests/requirements.txt"),
+    # --- test peers: the tests that need one are skipped (or fail under CI=true) when it is missing ---
+    "swaks": Peer("test", ("swaks", "libnet-ssleay-perl"),
+                  (("swaks", "--version"), ("perl", "-MNet::SSLeay", "-e", "1")),
+                  "SMTP client (swaks --tls needs Net::SSLeay)"),
+    "mpop": Peer("test", ("mpop",), (("mpop", "--version"),), "POP3 client"),
+    "openssl": Peer("test", ("openssl",), (("openssl", "version"),),
+                    "openssl s_client, and certificates for the TLS peers of the tests"),
+}
+
+
+def available(name):
+    """True when every probe command of PEERS[name] runs and exits 0."""
+    for argv in PEERS[name].probe:
+        if shutil.which(argv[0]) is None:
+            return False
+        try:
+            ok = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def missing(kind=None):
+    return [name for name, peer in PEERS.items() if (kind is None or peer.kind == kind) and not available(name)]
+
+
+def apt_packages(names):
+    packages = []
+    for name in names:
+        packages += [p for p in PEERS[name].apt if p not in packages]
+    return packages
+
+
+def install_hint(names):
+    """The command that installs `names` on Debian (with sudo unless we are root)."""
+    sudo = "" if hasattr(os, "geteuid") and os.geteuid() == 0 else "sudo "
+    return f"{sudo}apt-get install {' '.join(apt_packages(names))}"
+
+
+def main(argv):
+    if len(argv) >= 1 and argv[0] == "missing" and len(argv) <= 2 and (len(argv) == 1 or argv[1] in ("build", "test")):
+        print(" ".join(missing(argv[1] if len(argv) == 2 else None)))
+        return 0
+    if len(argv) >= 1 and argv[0] == "apt" and all(name in PEERS for name in argv[1:]):
+        print(" ".join(apt_packages(argv[1:])))
+        return 0
+    if len(argv) >= 1 and argv[0] == "hint" and all(name in PEERS for name in argv[1:]):
+        print(install_hint(argv[1:]))
+        return 0
+    print(__doc__.split("\n\n")[-1].rstrip(), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
