@@ -90,6 +90,7 @@ def petrel_verify(config, message):
     return proc.returncode, proc.stdout.decode()
 
 
+@pytest.mark.peer("openssl")
 def test_dkimpy_signs_and_petrel_verifies(tmp_path):
     keys = make_keys(tmp_path)
     dns = LocalDNS([("rsa1._domainkey.sender.test", "TXT", keys["rsa"][1]),
@@ -210,6 +211,7 @@ def test_dmarc_policy_applied_at_end_of_data(data_dir, dns, policy):
         srv.kill()
 
 
+@pytest.mark.peer("openssl")
 def test_dkim_aligned_pass_overrides_spf_fail_and_ar_parses(data_dir, dns, tmp_path):
     keys = make_keys(tmp_path)
     dns.resolver.set_records(BASE_ZONE + [
