@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Pure value types shared by every protocol: addresses, reply codes. No dependencies.
@@ -39,6 +40,7 @@ let package = Package(
         .target(name: "MailStore", dependencies: ["MailCore"]),
         // Slow salted password hashes (scrypt) and constant-time verification.
         .target(name: "MailAuth", dependencies: [
+            "MailCore",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "CryptoExtras", package: "swift-crypto"),
         ]),
@@ -74,7 +76,7 @@ let package = Package(
         ]),
         // SwiftNIO adapters: framing, connection handlers that run the sessions' actions, listeners.
         .target(name: "MailServerNIO", dependencies: [
-            "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "PetrelTLSSupport",
+            "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "PetrelTLSSupport", "MailAccounts",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -92,11 +94,32 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
+        // OpenLDAP's libldap (Debian libldap-dev): connect, StartTLS/LDAPS with CA checks, bind, search.
+        .target(name: "CPetrelLDAP", linkerSettings: [.linkedLibrary("ldap"), .linkedLibrary("lber")]),
+        // Linux-PAM (Debian libpam0g-dev): one authentication with a fixed password conversation.
+        .target(name: "CPetrelPAM", linkerSettings: [.linkedLibrary("pam")]),
+        // Account backends: where a login is verified and whether a mailbox exists (builtin, system, ldap).
+        .target(name: "MailAccounts", dependencies: [
+            "MailCore", "MailStore", "MailAuth", "CPetrelLDAP", "CPetrelPAM",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Mail-client set-up over HTTPS: Thunderbird autoconfig, Outlook Autodiscover, Apple .mobileconfig.
+        .target(name: "PetrelAutoconfig", dependencies: [
+            "MailCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The composition root: server runtime, admin endpoint, doctor.
         .target(name: "PetrelServer", dependencies: [
             "PetrelConfig",
             "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailAuth", "SMTPCore", "POP3Core",
-            "MailDelivery", "MailQueue", "MailDNS", "MailPolicy",
+            "MailDelivery", "MailQueue", "MailDNS", "MailPolicy", "MailAccounts", "PetrelAutoconfig",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -136,7 +159,13 @@ let package = Package(
         ]),
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
         .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore"]),
-        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
+        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore"]),
+        .testTarget(name: "MailAccountsTests", dependencies: [
+            "MailAccounts", "MailStore", "MailAuth", "MailCore",
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "PetrelAutoconfigTests", dependencies: ["PetrelAutoconfig", "MailCore"]),
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailStoreSQLite", "MailCore"]),
         .testTarget(name: "MailServerNIOTests", dependencies: [

@@ -1,5 +1,6 @@
 /// Everything an SMTP connection needs from the rest of the server, injected by the composition root.
 import Logging
+import MailAccounts
 import MailCore
 import MailPolicy
 import MailStore
@@ -75,7 +76,13 @@ public struct SMTPServerContext: Sendable {
         do {
             let resolution: RecipientResolution
             switch query {
-            case .address(let address): resolution = try await store.resolveRecipient(address)
+            case .address(let address):
+                // Through the domain's account backend (a directory may say who exists) when one is set.
+                if let accounts = authenticator.accounts {
+                    resolution = try await accounts.resolveRecipient(address)
+                } else {
+                    resolution = try await store.resolveRecipient(address)
+                }
             case .barePostmaster: resolution = try await store.resolveBarePostmaster()
             }
             switch resolution {

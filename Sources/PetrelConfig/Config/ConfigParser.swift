@@ -157,9 +157,12 @@ struct ConfigReader {
             "format": { c, v in assign(logFormat(v)) { c.log.format = $0 } },
         ],
         "delivery": deliveryKeys,
+        "accounts": accountsKeys,
+        "ldap": ldapKeys,
+        "autoconfig": autoconfigKeys,
     ]
 
-    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery"]
+    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "accounts", "ldap", "autoconfig"]
 
     mutating func read(_ root: TOMLTable) {
         for (name, value) in root {
@@ -204,6 +207,7 @@ struct ConfigReader {
             let key = seenKeys.contains("smtp.max_session_bytes") ? "smtp.max_session_bytes" : "smtp.max_message_size"
             fail(key, "smtp.max_session_bytes (\(smtp.maxSessionBytes)) must be 0 (unlimited) or at least smtp.max_message_size (\(smtp.maxMessageSize))")
         }
+        checkAccountRules(seen: seenKeys, failed: failedKeys)
         // A certificate needs its key and the other way round.
         if (config.tls.certificate == nil) != (config.tls.privateKey == nil),
            !failedKeys.contains("tls.certificate"), !failedKeys.contains("tls.private_key") {
@@ -219,7 +223,8 @@ struct ConfigReader {
         var owner: [PetrelConfiguration.Listener: String] = [:]
         for (key, list) in [("smtp.listen", config.smtp.listen), ("submission.listen", config.submission.listen),
                             ("submission.tls_listen", config.submission.tlsListen), ("pop3.listen", config.pop3.listen),
-                            ("pop3.tls_listen", config.pop3.tlsListen), ("admin.listen", config.admin.listen.map { [$0] } ?? [])]
+                            ("pop3.tls_listen", config.pop3.tlsListen), ("admin.listen", config.admin.listen.map { [$0] } ?? []),
+                            ("autoconfig.listen", config.autoconfig.enabled ? config.autoconfig.listen : [])]
         where !failedKeys.contains(key) {
             for listener in list where listener.port != 0 {
                 if let other = owner[listener] {
@@ -233,7 +238,7 @@ struct ConfigReader {
         }
     }
 
-    private mutating func fail(_ dottedKey: String, _ message: String) {
+    mutating func fail(_ dottedKey: String, _ message: String) {
         failedKeys.insert(dottedKey)
         errors.append(ConfigError(line: locator.line(for: dottedKey), key: dottedKey, message: message))
     }

@@ -1,0 +1,161 @@
+"""The `ldap` account backend against a real OpenLDAP slapd (see ldap_server.py): POP3 and SMTP AUTH
+logins through poplib/smtplib, recipients at RCPT (AD proxyAddresses aliases, userPrincipalName logins),
+StartTLS and LDAPS with CA verification, and a directory that stops and comes back: temporary failures
+(454 4.7.0, 451 4.3.0, -ERR [SYS/TEMP]) while it is down, never a permanent refusal; logins again after.
+"""
+import poplib
+import smtplib
+import time
+
+import pytest
+
+import ldap_server
+from conftest import PetrelServer, run_cli
+
+pytestmark = pytest.mark.skipif(not ldap_server.available(), reason="slapd / slapadd / openssl not installed")
+
+
+@pytest.fixture
+def slapd(tmp_path):
+    s = ldap_server.Slapd(tmp_path / "slapd").start()
+    yield s
+    s.stop()
+
+
+def start_petrel(data_dir, slapd, **kwargs):
+    run_cli(data_dir, "domain", "add", "corp.test")
+    run_cli(data_dir, "domain", "add", "example.test")
+    run_cli(data_dir, "mailbox", "add", "local@example.test", "--password-stdin", input_text="local-password\n")
+    return PetrelServer(data_dir, extra_config=slapd.petrel_config(data_dir, **kwargs)).start()
+
+
+@pytest.fixture
+def petrel(data_dir, slapd):
+    srv = start_petrel(data_dir, slapd)
+    yield srv
+    srv.stop()
+    srv.kill()
+
+
+def pop3_login(srv, user, password):
+    p = poplib.POP3("127.0.0.1", srv.pop3_port, timeout=30)
+    try:
+        p.user(user)
+        return p.pass_(password).decode()
+    finally:
+        try:
+            p.quit()
+        except (poplib.error_proto, OSError):
+            pass
+
+
+def pop3_error(srv, user, password):
+    with pytest.raises(poplib.error_proto) as e:
+        pop3_login(srv, user, password)
+    return e.value.args[0].decode()
+
+
+def smtp_auth(srv, user, password):
+    with smtplib.SMTP("127.0.0.1", srv.ports["submission"], timeout=30) as s:
+        s.ehlo("client.test")
+        try:
+            code, text = s.login(user, password)
+        except smtplib.SMTPAuthenticationError as e:
+            return e.smtp_code, e.smtp_error.decode()
+        except smtplib.SMTPResponseException as e:
+            return e.smtp_code, e.smtp_error.decode()
+        return code, text.decode()
+
+
+def rcpt(srv, address):
+    with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=30) as s:
+        s.ehlo("client.test")
+        s.mail("sender@remote.test")
+        return s.rcpt(address)
+
+
+def test_pop3_and_smtp_logins_check_the_password_by_binding(petrel):
+    assert pop3_login(petrel, "alice@corp.test", "alice-ldap-pw").startswith("+OK")
+    assert pop3_error(petrel, "alice@corp.test", "wrong-password").startswith("-ERR [AUTH]")
+    assert pop3_error(petrel, "nobody@corp.test", "whatever").startswith("-ERR [AUTH]")
+    # An empty password would be an unauthenticated bind, which slapd accepts: never tried.
+    assert smtp_auth(petrel, "bob@corp.test", "bob-ldap-pw")[0] == 235
+    assert smtp_auth(petrel, "bob@corp.test", "nope")[0] == 535
+    assert smtp_auth(petrel, "ghost@corp.test", "nope")[0] == 535
+    listing = run_cli(petrel.data_dir, "domain", "list", "--config", str(petrel.config_path)).stdout
+    lines = {line.split("\t")[0]: line for line in listing.splitlines()}
+    assert lines["corp.test"].endswith("accounts: ldap") and lines["example.test"].endswith("accounts: builtin")
+    # The builtin domain next to it still uses its own hashes.
+    assert pop3_login(petrel, "local@example.test", "local-password").startswith("+OK")
+    assert smtp_auth(petrel, "local@example.test", "alice-ldap-pw")[0] == 535
+
+
+def test_ad_user_principal_name_logs_in_to_the_mail_mailbox(petrel):
+    assert pop3_login(petrel, "carol.upn@corp.test", "carol-ldap-pw").startswith("+OK")
+    listing = petrel.cli("mailbox", "list").stdout
+    assert "carol@corp.test" in listing and "carol.upn@corp.test" not in listing
+
+
+def test_recipients_exist_as_the_directory_says_and_aliases_deliver_to_the_owner(petrel):
+    assert rcpt(petrel, "alice@corp.test")[0] == 250
+    assert rcpt(petrel, "nobody@corp.test")[0] == 550
+    with smtplib.SMTP("127.0.0.1", petrel.smtp_port, timeout=30) as s:
+        s.ehlo("client.test")
+        s.sendmail("sender@remote.test", ["a.smith@corp.test"],
+                   b"From: sender@remote.test\r\nTo: a.smith@corp.test\r\nSubject: alias\r\n\r\nvia proxyAddresses\r\n")
+    p = poplib.POP3("127.0.0.1", petrel.pop3_port, timeout=30)
+    p.user("alice@corp.test")
+    p.pass_("alice-ldap-pw")
+    count, _ = p.stat()
+    assert count == 1
+    body = b"\n".join(p.retr(1)[1])
+    assert b"via proxyAddresses" in body
+    p.quit()
+
+
+def test_ldaps_transport(data_dir, slapd):
+    srv = start_petrel(data_dir, slapd, transport="ldaps")
+    try:
+        assert pop3_login(srv, "dave@corp.test", "dave-ldap-pw").startswith("+OK")
+        assert pop3_error(srv, "dave@corp.test", "bad").startswith("-ERR [AUTH]")
+    finally:
+        srv.stop()
+
+
+def test_untrusted_directory_certificate_is_a_temporary_failure(data_dir, slapd, tmp_path):
+    other_ca, _, _ = ldap_server.make_ca(tmp_path / "other-ca", "other")
+    srv = start_petrel(data_dir, slapd, ca=other_ca)
+    try:
+        code, text = smtp_auth(srv, "alice@corp.test", "alice-ldap-pw")
+        assert (code, text.split()[0]) == (454, "4.7.0"), text
+        code, text = rcpt(srv, "alice@corp.test")
+        assert (code, text.decode().split()[0]) == (451, "4.3.0")
+        assert "LDAP directory unavailable" in srv.log()
+    finally:
+        srv.stop()
+
+
+def test_directory_down_is_temporary_and_recovers_after_restart(petrel, slapd):
+    # A connection to the directory is open and reused before it goes away.
+    assert pop3_login(petrel, "alice@corp.test", "alice-ldap-pw").startswith("+OK")
+    slapd.stop()
+    code, text = smtp_auth(petrel, "alice@corp.test", "alice-ldap-pw")
+    assert (code, text.split()[0]) == (454, "4.7.0"), text
+    assert pop3_error(petrel, "bob@corp.test", "bob-ldap-pw").startswith("-ERR [SYS/TEMP]")
+    code, text = rcpt(petrel, "bob@corp.test")  # never looked up before: nothing cached
+    assert (code, text.decode().split()[0]) == (451, "4.3.0")
+    code, text = rcpt(petrel, "nobody@corp.test")
+    assert code == 451, "an unreachable directory must never say 'no such user'"
+    assert "LDAP directory unavailable" in petrel.log()
+
+    slapd.start()
+    deadline = time.time() + 60
+    while True:
+        code, _ = smtp_auth(petrel, "alice@corp.test", "alice-ldap-pw")
+        if code == 235 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert code == 235
+    assert pop3_login(petrel, "bob@corp.test", "bob-ldap-pw").startswith("+OK")
+    assert rcpt(petrel, "bob@corp.test")[0] == 250
+    assert rcpt(petrel, "nobody@corp.test")[0] == 550
