@@ -26,7 +26,8 @@ def start_petrel(data_dir, slapd, **kwargs):
     run_cli(data_dir, "domain", "add", "corp.test")
     run_cli(data_dir, "domain", "add", "example.test")
     run_cli(data_dir, "mailbox", "add", "local@example.test", "--password-stdin", input_text="local-password\n")
-    return PetrelServer(data_dir, extra_config=slapd.petrel_config(data_dir, **kwargs)).start()
+    # Short failure delays: these tests fail logins on purpose, many times from one IP.
+    return PetrelServer(data_dir, failure_delay=10, extra_config=slapd.petrel_config(data_dir, **kwargs)).start()
 
 
 @pytest.fixture
