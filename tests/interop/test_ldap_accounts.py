@@ -160,3 +160,25 @@ def test_directory_down_is_temporary_and_recovers_after_restart(petrel, slapd):
     assert pop3_login(petrel, "bob@corp.test", "bob-ldap-pw").startswith("+OK")
     assert rcpt(petrel, "bob@corp.test")[0] == 250
     assert rcpt(petrel, "nobody@corp.test")[0] == 550
+
+
+def test_a_directory_that_stops_answering_times_out_as_a_temporary_failure(petrel, slapd):
+    import signal
+    assert pop3_login(petrel, "alice@corp.test", "alice-ldap-pw").startswith("+OK")
+    # SIGSTOP: connections are still accepted by the kernel, but nothing answers (ldap.timeout = 3s).
+    slapd.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.time()
+        code, text = smtp_auth(petrel, "alice@corp.test", "alice-ldap-pw")
+        elapsed = time.time() - started
+        assert (code, text.split()[0]) == (454, "4.7.0"), text
+        # smtplib tries PLAIN then LOGIN: two lookups, each at most a reused and a new connection timing out.
+        assert elapsed < 28, elapsed
+        code, text = rcpt(petrel, "dave@corp.test")
+        assert (code, text.decode().split()[0]) == (451, "4.3.0")
+    finally:
+        slapd.proc.send_signal(signal.SIGCONT)
+    deadline = time.time() + 60
+    while smtp_auth(petrel, "alice@corp.test", "alice-ldap-pw")[0] != 235:
+        assert time.time() < deadline, "no recovery after SIGCONT"
+        time.sleep(0.2)
