@@ -24,6 +24,10 @@ public final class LDAPAccounts: AccountBackend {
     let pool: LDAPConnectionPool
     let settings: LDAPSettings
     let logger: Logger
+    /// True for the (canonical) domains this backend serves: a directory's `mail` value in a domain of
+    /// another backend never names the mailbox (it would open a builtin or system mailbox with the
+    /// directory's password).
+    let servesDomain: @Sendable (String) -> Bool
     let cache: NIOLockedValueBox<[String: CacheEntry]> = NIOLockedValueBox([:])
     /// Cached answers kept at most (oldest dropped first when full).
     static let maxCacheEntries = 10_000
@@ -33,7 +37,9 @@ public final class LDAPAccounts: AccountBackend {
         var expires: NIODeadline
     }
 
-    public init(settings: LDAPSettings, store: any MailStore, threadPool: NIOThreadPool, logger: Logger) {
+    public init(settings: LDAPSettings, store: any MailStore, threadPool: NIOThreadPool, logger: Logger,
+                servesDomain: @escaping @Sendable (String) -> Bool = { _ in true }) {
+        self.servesDomain = servesDomain
         self.settings = settings
         self.store = store
         self.threadPool = threadPool
@@ -77,11 +83,12 @@ public final class LDAPAccounts: AccountBackend {
         }
     }
 
-    /// The mailbox of an entry: its first `mail` value in a local domain, else the name looked up.
+    /// The mailbox of an entry: its first `mail` value in a local domain this backend serves, else the
+    /// name looked up.
     func mailboxKey(for entry: LDAPEntry, name: String) async throws -> String {
         for value in entry.attributes[settings.mailAttribute] ?? [] {
-            if let address = EmailAddress(value), !address.isAddressLiteral,
-               try await store.isLocalDomain(IDNA.canonicalKey(address.domain) ?? address.domain) {
+            if let address = EmailAddress(value), !address.isAddressLiteral, let domain = IDNA.canonicalKey(address.domain),
+               servesDomain(domain), try await store.isLocalDomain(domain) {
                 return address.lookupKey
             }
         }

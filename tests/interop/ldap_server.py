@@ -38,6 +38,8 @@ USERS = [
     ("bob", "bob-ldap-pw", "bob@corp.test", "bob@corp.test", ["SMTP:bob@corp.test"]),
     ("carol", "carol-ldap-pw", "carol@corp.test", "carol.upn@corp.test", ["SMTP:carol@corp.test"]),
     ("dave", "dave-ldap-pw", "dave@corp.test", "dave@corp.test", []),
+    # A directory entry whose mail value names a mailbox of the builtin domain example.test.
+    ("eve", "eve-ldap-pw", "local@example.test", "eve@corp.test", []),
 ]
 
 

@@ -97,6 +97,20 @@ def test_ad_user_principal_name_logs_in_to_the_mail_mailbox(petrel):
     assert "carol@corp.test" in listing and "carol.upn@corp.test" not in listing
 
 
+def test_a_directory_mail_value_never_opens_a_mailbox_of_another_backend(petrel):
+    # eve's entry says mail: local@example.test, but example.test is a builtin domain.
+    with smtplib.SMTP("127.0.0.1", petrel.smtp_port, timeout=30) as s:
+        s.ehlo("client.test")
+        s.sendmail("sender@remote.test", ["local@example.test"], b"Subject: builtin\r\n\r\nfor local only\r\n")
+    p = poplib.POP3("127.0.0.1", petrel.pop3_port, timeout=30)
+    p.user("eve@corp.test")
+    assert p.pass_("eve-ldap-pw").startswith(b"+OK")
+    assert p.stat()[0] == 0, "eve must not see local@example.test's mail"
+    p.quit()
+    listing = petrel.cli("mailbox", "list").stdout
+    assert "eve@corp.test" in listing
+
+
 def test_recipients_exist_as_the_directory_says_and_aliases_deliver_to_the_owner(petrel):
     assert rcpt(petrel, "alice@corp.test")[0] == 250
     assert rcpt(petrel, "nobody@corp.test")[0] == 550

@@ -20,7 +20,8 @@ extension MailServer {
         }
         if accounts.uses("ldap") {
             guard let ldap = configuration.ldap else { throw ServerStartError(message: "[accounts] uses ldap but [ldap] is missing") }
-            backends["ldap"] = LDAPAccounts(settings: try ldapSettings(ldap), store: store, threadPool: threadPool, logger: logger)
+            backends["ldap"] = LDAPAccounts(settings: try ldapSettings(ldap), store: store, threadPool: threadPool, logger: logger,
+                                            servesDomain: { accounts.backend(forDomain: $0) == "ldap" })
         }
         func backend(_ name: String) -> any AccountBackend { backends[name] ?? builtin }
         var perDomain: [String: any AccountBackend] = [:]
