@@ -190,6 +190,19 @@ def test_a_directory_that_stops_answering_times_out_as_a_temporary_failure(petre
         assert elapsed < 28, elapsed
         code, text = rcpt(petrel, "dave@corp.test")
         assert (code, text.decode().split()[0]) == (451, "4.3.0")
+        # Logins hanging on the directory hold its own threads, not the ones builtin logins hash on.
+        import threading
+        hanging = [threading.Thread(target=smtp_auth, args=(petrel, "bob@corp.test", "bob-ldap-pw")) for _ in range(4)]
+        for t in hanging:
+            t.start()
+        time.sleep(0.5)
+        started = time.time()
+        assert pop3_login(petrel, "local@example.test", "local-password").startswith("+OK")
+        builtin_elapsed = time.time() - started
+        print(f"builtin login while the directory hangs: {builtin_elapsed:.2f}s")
+        assert builtin_elapsed < 5.5, builtin_elapsed
+        for t in hanging:
+            t.join(60)
     finally:
         slapd.proc.send_signal(signal.SIGCONT)
     deadline = time.time() + 60

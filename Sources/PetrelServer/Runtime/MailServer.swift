@@ -41,6 +41,8 @@ public final class MailServer: Sendable {
     let accessRefresh: Task<Void, Never>
     /// `[autoconfig]`: the HTTPS client set-up listeners (MailServer+ClientSetup.swift).
     public let clientSetup = ClientSetupRunner()
+    /// The account backends' own thread pool (MailServer+Accounts.swift).
+    let accountsRuntime = AccountsRuntime()
 
     private init(configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
                  smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
@@ -113,8 +115,9 @@ public final class MailServer: Sendable {
         let throttle = AuthThrottle(settings: .init(baseDelay: Double(auth.failureDelay) / 1000,
                                                     maxDelay: Double(auth.maxFailureDelay) / 1000))
         let accounts: AccountRouter
+        let directoryPool: NIOThreadPool?
         do {
-            accounts = try makeAccountRouter(configuration, store: store, threadPool: threadPool)
+            (accounts, directoryPool) = try makeAccountRouter(configuration, store: store, threadPool: threadPool)
         } catch {
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
@@ -247,6 +250,7 @@ public final class MailServer: Sendable {
                           logger: logger,
                           operations: operations, access: access, accessRefresh: accessRefresh, deliveryAgent: agent,
                           deliveryTask: deliveryTask, pickupTask: pickupTask)
+        server.accountsRuntime.adopt(directoryPool)
         if configuration.autoconfig.enabled {
             do {
                 try await server.clientSetup.start(server)
@@ -304,6 +308,7 @@ public final class MailServer: Sendable {
         try? await store.close()
         try? await threadPool.shutdownGracefully()
         try? await pop3ReadPool.shutdownGracefully()
+        await accountsRuntime.shutdown()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }
