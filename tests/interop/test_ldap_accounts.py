@@ -128,8 +128,9 @@ def test_recipients_exist_as_the_directory_says_and_aliases_deliver_to_the_owner
     p.quit()
 
 
-def test_ldaps_transport(data_dir, slapd):
-    srv = start_petrel(data_dir, slapd, transport="ldaps")
+@pytest.mark.parametrize("transport", ["ldaps", "none"])
+def test_ldaps_and_explicitly_allowed_plain_transport(data_dir, slapd, transport):
+    srv = start_petrel(data_dir, slapd, transport=transport)
     try:
         assert pop3_login(srv, "dave@corp.test", "dave-ldap-pw").startswith("+OK")
         assert pop3_error(srv, "dave@corp.test", "bad").startswith("-ERR [AUTH]")
@@ -153,7 +154,9 @@ def test_untrusted_directory_certificate_is_a_temporary_failure(data_dir, slapd,
 def test_directory_down_is_temporary_and_recovers_after_restart(petrel, slapd):
     # A connection to the directory is open and reused before it goes away.
     assert pop3_login(petrel, "alice@corp.test", "alice-ldap-pw").startswith("+OK")
+    assert rcpt(petrel, "dave@corp.test")[0] == 250  # now in the positive cache (60 s)
     slapd.stop()
+    assert rcpt(petrel, "dave@corp.test")[0] == 250, "a cached recipient is accepted while the directory is down"
     code, text = smtp_auth(petrel, "alice@corp.test", "alice-ldap-pw")
     assert (code, text.split()[0]) == (454, "4.7.0"), text
     assert pop3_error(petrel, "bob@corp.test", "bob-ldap-pw").startswith("-ERR [SYS/TEMP]")
