@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Test-only: reads the OpenSPF RFC 7208 test suite (YAML) in MailAuthChecksTests.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Pure value types shared by every protocol: addresses, reply codes. No dependencies.
@@ -41,6 +42,7 @@ let package = Package(
         .target(name: "MailStore", dependencies: ["MailCore"]),
         // Slow salted password hashes (scrypt) and constant-time verification.
         .target(name: "MailAuth", dependencies: [
+            "MailCore",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "CryptoExtras", package: "swift-crypto"),
         ]),
@@ -83,7 +85,7 @@ let package = Package(
         ]),
         // SwiftNIO adapters: framing, connection handlers that run the sessions' actions, listeners.
         .target(name: "MailServerNIO", dependencies: [
-            "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "PetrelTLSSupport",
+            "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "PetrelTLSSupport", "MailAccounts",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -101,11 +103,32 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
+        // OpenLDAP's libldap (Debian libldap-dev): connect, StartTLS/LDAPS with CA checks, bind, search.
+        .target(name: "CPetrelLDAP", linkerSettings: [.linkedLibrary("ldap"), .linkedLibrary("lber")]),
+        // Linux-PAM (Debian libpam0g-dev): one authentication with a fixed password conversation.
+        .target(name: "CPetrelPAM", linkerSettings: [.linkedLibrary("pam")]),
+        // Account backends: where a login is verified and whether a mailbox exists (builtin, system, ldap).
+        .target(name: "MailAccounts", dependencies: [
+            "MailCore", "MailStore", "MailAuth", "CPetrelLDAP", "CPetrelPAM",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Mail-client set-up over HTTPS: Thunderbird autoconfig, Outlook Autodiscover, Apple .mobileconfig.
+        .target(name: "PetrelAutoconfig", dependencies: [
+            "MailCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The composition root: server runtime, admin endpoint, doctor.
         .target(name: "PetrelServer", dependencies: [
             "PetrelConfig",
             "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailAuth", "SMTPCore", "POP3Core",
-            "MailDelivery", "MailQueue", "MailDNS", "MailPolicy", "MailAuthChecks",
+            "MailDelivery", "MailQueue", "MailDNS", "MailPolicy", "MailAuthChecks", "MailAccounts", "PetrelAutoconfig",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -147,7 +170,13 @@ let package = Package(
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
         .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore", "MailStore", "SMTPCore"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
+        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore"]),
+        .testTarget(name: "MailAccountsTests", dependencies: [
+            "MailAccounts", "MailStore", "MailAuth", "MailCore",
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "PetrelAutoconfigTests", dependencies: ["PetrelAutoconfig", "MailCore"]),
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
         .testTarget(name: "MailAuthChecksTests", dependencies: [
             "MailAuthChecks", "MailDNS", "MailCore",

@@ -35,6 +35,10 @@ PEERS = {
                             "SQLite's headers: GRDB builds against the system SQLite"),
     "python3-venv": Peer("build", ("python3-venv",), ((sys.executable, "-c", "import ensurepip, venv"),),
                          "python3 -m venv: scripts/test.sh makes .venv-test/ from tests/requirements.txt"),
+    "ldap-headers": Peer("build", ("libldap-dev",), (("sh", "-c", '[ "$(uname)" = Darwin ] || test -e /usr/include/ldap.h'),),
+                         "OpenLDAP's libldap headers: the ldap account backend (MailAccounts) links it"),
+    "pam-headers": Peer("build", ("libpam0g-dev",), (("sh", "-c", '[ "$(uname)" = Darwin ] || test -e /usr/include/security/pam_appl.h'),),
+                        "Linux-PAM's headers: the system account backend (MailAccounts) links libpam"),
     # --- test peers: the tests that need one are skipped (or fail under CI=true) when it is missing ---
     "swaks": Peer("test", ("swaks", "libnet-ssleay-perl"),
                   (("swaks", "--version"), ("perl", "-MNet::SSLeay", "-e", "1")),
@@ -42,6 +46,15 @@ PEERS = {
     "mpop": Peer("test", ("mpop",), (("mpop", "--version"),), "POP3 client"),
     "openssl": Peer("test", ("openssl",), (("openssl", "version"),),
                     "openssl s_client, and certificates for the TLS peers of the tests"),
+    "slapd": Peer("test", ("slapd", "ldap-utils"),
+                  (("sh", "-c", "command -v slapd >/dev/null || test -x /usr/sbin/slapd"),
+                   ("sh", "-c", "command -v slapadd >/dev/null || test -x /usr/sbin/slapadd"),
+                   ("sh", "-c", "test -e /usr/lib/ldap/back_mdb.so")),
+                  "OpenLDAP's server: the directory of the ldap account backend's tests"),
+    "pam_wrapper": Peer("test", ("libpam-wrapper",),
+                        (("sh", "-c", "test -e /usr/lib/$(uname -m)-linux-gnu/libpam_wrapper.so && "
+                                      "test -e /usr/lib/$(uname -m)-linux-gnu/pam_wrapper/pam_matrix.so"),),
+                        "PAM without machine accounts (pam_wrapper + pam_matrix): the system backend's tests"),
 }
 
 

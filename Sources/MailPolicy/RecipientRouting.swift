@@ -106,10 +106,17 @@ public enum RecipientRouting {
     /// Throws what the directory throws: the caller answers 451 4.3.0 or tries again later.
     public static func route(_ address: EmailAddress, origin: RecipientOrigin, rules: RelayRules,
                              directory: any UserDirectory) async throws -> RecipientRoute {
+        try await route(address, origin: origin, rules: rules, resolve: directory.resolveRecipient)
+    }
+
+    /// The same with the lookup given as a function: a domain's account backend (MailAccounts) answers
+    /// who exists when a directory such as LDAP owns the domain.
+    public static func route(_ address: EmailAddress, origin: RecipientOrigin, rules: RelayRules,
+                             resolve: (EmailAddress) async throws -> RecipientResolution) async throws -> RecipientRoute {
         guard address.routingDomain != nil else {
             return decide(address, directory: .notLocal, origin: origin, rules: rules)
         }
-        return decide(address, directory: try await directory.resolveRecipient(address), origin: origin, rules: rules)
+        return decide(address, directory: try await resolve(address), origin: origin, rules: rules)
     }
 
     /// The bare `RCPT TO:<Postmaster>` (RFC 5321 §4.1.1.3, no domain): the directory's postmaster

@@ -3,6 +3,7 @@
 /// time as a wrong password (a dummy hash is checked); a locked mailbox is only reported to a caller
 /// who knew the password; every failure gets a delay that grows per client IP and per account.
 import Logging
+import MailAccounts
 import MailAuth
 import MailCore
 import MailStore
@@ -21,8 +22,12 @@ public final class Authenticator: Sendable {
     let threadPool: NIOThreadPool
     public let throttle: AuthThrottle
     let logger: Logger
+    /// The per-domain account backends (builtin, system, ldap); nil checks the store's hashes directly.
+    public let accounts: AccountRouter?
 
-    public init(store: any MailStore, threadPool: NIOThreadPool, throttle: AuthThrottle, logger: Logger) {
+    public init(store: any MailStore, threadPool: NIOThreadPool, throttle: AuthThrottle, logger: Logger,
+                accounts: AccountRouter? = nil) {
+        self.accounts = accounts
         self.store = store
         self.threadPool = threadPool
         self.throttle = throttle
@@ -34,6 +39,14 @@ public final class Authenticator: Sendable {
     static let dummyHash: String = (try? PasswordHasher.default.hash("petrel-dummy-password")) ?? ""
 
     public func verify(username: String, password: String) async -> Verdict {
+        if let accounts {
+            switch await accounts.verify(username: username, password: password) {
+            case .success(let mailbox): return .success(mailbox)
+            case .invalidCredentials: return .invalidCredentials
+            case .locked: return .locked
+            case .temporaryFailure: return .temporaryFailure
+            }
+        }
         guard let address = EmailAddress(username), !address.isAddressLiteral else {
             _ = await check(password, Self.dummyHash)
             return .invalidCredentials

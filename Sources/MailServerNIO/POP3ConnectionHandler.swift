@@ -150,6 +150,18 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 io.write(bytes, context: context)
             case .authenticate(let user, let password):
                 authenticate(user: user, password: password, context: context)
+            case .lookupSCRAM(let user):
+                let authenticator = services.authenticator
+                let promise = context.eventLoop.makePromise(of: SCRAMServerParameters.self)
+                promise.completeWithTask { await authenticator.scramParameters(username: user) }
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                promise.futureResult.whenSuccess { parameters in
+                    let (handler, context) = bound.value
+                    guard !handler.closed else { return }
+                    handler.answered(.scramParameters(parameters), context: context)
+                }
+            case .authenticateSCRAM(let user, let proofValid):
+                authenticate(user: user, password: "", scramProofValid: proofValid, context: context)
             case .sendMessage(let deliveryID, let topLines):
                 guard let mailboxID, let index = snapshotIndex[deliveryID], index < snapshot.count else {
                     answered(.messageSent(false), context: context)
@@ -187,11 +199,16 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
-    private func authenticate(user: String, password: String, context: ChannelHandlerContext) {
+    private func authenticate(user: String, password: String, scramProofValid: Bool? = nil, context: ChannelHandlerContext) {
         let services = self.services
         let client = self.client
         let promise = context.eventLoop.makePromise(of: (AuthResult, Int64?, [RetrievableMessage]).self)
-        promise.completeWithTask { await services.authenticate(username: user, password: password, client: client) }
+        promise.completeWithTask {
+            if let scramProofValid {
+                return await services.authenticateSCRAM(username: user, proofValid: scramProofValid, client: client)
+            }
+            return await services.authenticate(username: user, password: password, client: client)
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { result, mailboxID, messages in
             let (handler, context) = bound.value

@@ -61,8 +61,19 @@ public struct POP3ServerContext: Sendable {
     /// body keys, kept by the handler for `MessageRetrieval.readMessageBlocking`).
     func authenticate(username: String, password: String, client: ClientInfo) async
         -> (AuthResult, mailboxID: Int64?, messages: [RetrievableMessage]) {
+        await openMaildrop(await authenticator.verify(username: username, password: password))
+    }
+
+    /// SCRAM-SHA-256 finished (`proofValid`: the client proved the password): as `authenticate`.
+    func authenticateSCRAM(username: String, proofValid: Bool, client: ClientInfo) async
+        -> (AuthResult, mailboxID: Int64?, messages: [RetrievableMessage]) {
+        await openMaildrop(await authenticator.verifySCRAM(username: username, proofValid: proofValid))
+    }
+
+    /// After a verdict: take the maildrop lock ([IN-USE] when another session has it) and list messages.
+    func openMaildrop(_ verdict: Authenticator.Verdict) async -> (AuthResult, mailboxID: Int64?, messages: [RetrievableMessage]) {
         let mailbox: MailboxInfo
-        switch await authenticator.verify(username: username, password: password) {
+        switch verdict {
         case .success(let m): mailbox = m
         case .invalidCredentials: return (.invalidCredentials, nil, [])
         case .locked: return (.locked, nil, [])

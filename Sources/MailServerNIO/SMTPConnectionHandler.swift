@@ -243,6 +243,18 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 startTLS(context: context)
             case .authenticate(let username, let password):
                 authenticate(username: username, password: password, context: context)
+            case .lookupSCRAM(let username):
+                let authenticator = services.authenticator
+                let promise = context.eventLoop.makePromise(of: SCRAMServerParameters.self)
+                promise.completeWithTask { await authenticator.scramParameters(username: username) }
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                promise.futureResult.whenSuccess { parameters in
+                    let (handler, context) = bound.value
+                    guard !handler.closed else { return }
+                    handler.answer(.scramParameters(parameters), context: context)
+                }
+            case .authenticateSCRAM(let username, let proofValid):
+                authenticate(username: username, password: "", scramProofValid: proofValid, context: context)
             case .close:
                 closeConnection(context: context)
                 return
@@ -260,11 +272,14 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
-    func authenticate(username: String, password: String, context: ChannelHandlerContext) {
+    func authenticate(username: String, password: String, scramProofValid: Bool? = nil, context: ChannelHandlerContext) {
         let authenticator = services.authenticator
         let client = self.client
         let promise = context.eventLoop.makePromise(of: Authenticator.Verdict.self)
-        promise.completeWithTask { await authenticator.verify(username: username, password: password) }
+        promise.completeWithTask {
+            if let scramProofValid { return await authenticator.verifySCRAM(username: username, proofValid: scramProofValid) }
+            return await authenticator.verify(username: username, password: password)
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { verdict in
             let (handler, context) = bound.value

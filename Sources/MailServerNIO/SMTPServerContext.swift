@@ -1,5 +1,6 @@
 /// Everything an SMTP connection needs from the rest of the server, injected by the composition root.
 import Logging
+import MailAccounts
 import MailCore
 import MailPolicy
 import MailStore
@@ -97,7 +98,13 @@ public struct SMTPServerContext: Sendable {
             switch query {
             case .address(let address):
                 let origin = RecipientOrigin.smtp(RelayContext(client: client, isAuthenticated: isAuthenticated))
-                route = try await RecipientRouting.route(address, origin: origin, rules: currentRelayRules, directory: store)
+                // Through the domain's account backend (a directory may say who exists) when one is set.
+                if let accounts = authenticator.accounts {
+                    route = try await RecipientRouting.route(address, origin: origin, rules: currentRelayRules,
+                                                             resolve: { try await accounts.resolveRecipient($0) })
+                } else {
+                    route = try await RecipientRouting.route(address, origin: origin, rules: currentRelayRules, directory: store)
+                }
             case .barePostmaster:
                 route = try await RecipientRouting.routeBarePostmaster(directory: store)
             }

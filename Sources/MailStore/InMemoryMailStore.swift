@@ -19,6 +19,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
         var address: String
         var domain: String
         var passwordHash: String?
+        var scramVerifier: String?
         var isLocked: Bool
         var isAdmin: Bool
         var createdAt: Date
@@ -68,7 +69,7 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
             }
             return MailboxInfo(id: m.id, address: m.address, domain: m.domain, passwordHash: m.passwordHash,
                                isLocked: m.isLocked, isAdmin: m.isAdmin, createdAt: m.createdAt,
-                               messageCount: count, totalSize: total)
+                               messageCount: count, totalSize: total, scramVerifier: m.scramVerifier)
         }
 
         func domainInfo(_ d: Domain) -> DomainInfo {
@@ -272,7 +273,16 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
     }
 
     public func setPasswordHash(_ hash: String, for address: EmailAddress) async throws {
-        try state.withLock { s in try s.updateMailbox(address) { $0.passwordHash = hash } }
+        try state.withLock { s in
+            try s.updateMailbox(address) {
+                $0.passwordHash = hash
+                $0.scramVerifier = nil
+            }
+        }
+    }
+
+    public func setSCRAMVerifier(_ verifier: String?, for address: EmailAddress) async throws {
+        try state.withLock { s in try s.updateMailbox(address) { $0.scramVerifier = verifier } }
     }
 
     public func setLocked(_ locked: Bool, for address: EmailAddress) async throws {

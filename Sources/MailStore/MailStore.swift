@@ -25,7 +25,10 @@ public protocol UserDirectory: Sendable {
     func mailboxes(domain: String?) async throws -> [MailboxInfo]
     func mailbox(_ address: EmailAddress) async throws -> MailboxInfo?
     func mailbox(id: Int64) async throws -> MailboxInfo?
+    /// Sets the password hash and removes the SCRAM verifier (it was made from the old password).
     func setPasswordHash(_ hash: String, for address: EmailAddress) async throws
+    /// Sets (or with nil removes) the SCRAM-SHA-256 verifier of a mailbox.
+    func setSCRAMVerifier(_ verifier: String?, for address: EmailAddress) async throws
     func setLocked(_ locked: Bool, for address: EmailAddress) async throws
     func setAdmin(_ isAdmin: Bool, for address: EmailAddress) async throws
 

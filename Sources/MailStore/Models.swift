@@ -29,6 +29,8 @@ public struct MailboxInfo: Hashable, Sendable {
     public var domain: String
     /// PHC-format slow hash (see MailAuth), or nil when no password was set (cannot log in).
     public var passwordHash: String?
+    /// The SCRAM-SHA-256 verifier (MailAuth `SCRAMVerifier`), made with the password; nil = none yet.
+    public var scramVerifier: String?
     /// A locked mailbox still receives mail but refuses logins.
     public var isLocked: Bool
     /// Admin mailboxes receive postmaster mail for domains without a chosen postmaster.
@@ -40,7 +42,8 @@ public struct MailboxInfo: Hashable, Sendable {
     public var totalSize: Int64
 
     public init(id: Int64, address: String, domain: String, passwordHash: String?, isLocked: Bool, isAdmin: Bool,
-                createdAt: Date, messageCount: Int = 0, totalSize: Int64 = 0) {
+                createdAt: Date, messageCount: Int = 0, totalSize: Int64 = 0, scramVerifier: String? = nil) {
+        self.scramVerifier = scramVerifier
         self.id = id
         self.address = address
         self.domain = domain

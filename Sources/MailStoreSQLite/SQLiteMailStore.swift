@@ -227,7 +227,7 @@ public final class SQLiteMailStore: MailStore {
     }
 
     static let mailboxSelect = """
-        SELECT m.id, m.address, d.name AS domain, m.password_hash, m.locked, m.is_admin, m.created_at,
+        SELECT m.id, m.address, d.name AS domain, m.password_hash, m.scram_sha256, m.locked, m.is_admin, m.created_at,
                (SELECT COUNT(*) FROM deliveries dl WHERE dl.mailbox_id = m.id) AS message_count,
                (SELECT COALESCE(SUM(msg.size), 0) FROM deliveries dl JOIN messages msg ON msg.id = dl.message_id
                  WHERE dl.mailbox_id = m.id) AS total_size
@@ -243,7 +243,8 @@ public final class SQLiteMailStore: MailStore {
                     isAdmin: try row.decode(Bool.self, forColumn: "is_admin"),
                     createdAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "created_at")),
                     messageCount: try row.decode(Int.self, forColumn: "message_count"),
-                    totalSize: try row.decode(Int64.self, forColumn: "total_size"))
+                    totalSize: try row.decode(Int64.self, forColumn: "total_size"),
+                    scramVerifier: try row.decode(String?.self, forColumn: "scram_sha256"))
     }
 
     public func mailboxes(domain: String?) async throws -> [MailboxInfo] {
@@ -273,7 +274,11 @@ public final class SQLiteMailStore: MailStore {
     }
 
     public func setPasswordHash(_ hash: String, for address: EmailAddress) async throws {
-        try await updateMailbox(address, sql: "UPDATE mailboxes SET password_hash = ? WHERE address = ?", hash)
+        try await updateMailbox(address, sql: "UPDATE mailboxes SET password_hash = ?, scram_sha256 = NULL WHERE address = ?", hash)
+    }
+
+    public func setSCRAMVerifier(_ verifier: String?, for address: EmailAddress) async throws {
+        try await updateMailbox(address, sql: "UPDATE mailboxes SET scram_sha256 = ? WHERE address = ?", verifier)
     }
 
     public func setLocked(_ locked: Bool, for address: EmailAddress) async throws {

@@ -113,6 +113,10 @@ enum Schema {
         migrator.registerMigration("v4-idn-canonical") { db in
             try canonicalizeDomains(db)
         }
+        // SCRAM-SHA-256 verifiers (MailAuth SCRAMVerifier text), made when a password is next set.
+        migrator.registerMigration("v5-scram-verifier") { db in
+            try db.execute(sql: "ALTER TABLE mailboxes ADD COLUMN scram_sha256 TEXT")
+        }
         return migrator
     }
 

@@ -46,9 +46,12 @@ struct DomainCommand: AsyncParsableCommand {
                 (try await store.domains(), try await store.mailboxes(domain: nil))
             }
             if domains.isEmpty { print("no domains (add one with 'petrel domain add DOMAIN')"); return }
+            // The account backend of each domain comes from [accounts] in the configuration.
+            let accounts = try data.loadConfiguration().accounts
             for d in domains {
                 let count = boxes.filter { $0.domain == d.name }.count
-                print("\(displayDomain(d.name))\t\(count) mailbox(es)\tpostmaster: \(d.postmaster ?? "(default)")")
+                print("\(displayDomain(d.name))\t\(count) mailbox(es)\tpostmaster: \(d.postmaster ?? "(default)")"
+                      + "\taccounts: \(accounts.backend(forDomain: d.name))")
             }
         }
     }

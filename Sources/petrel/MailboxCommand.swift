@@ -38,11 +38,17 @@ struct MailboxCommand: AsyncParsableCommand {
         func run() async throws {
             let addr = try validAddress(address)
             var hash: String?
+            var scram: String?
             if !noPassword {
                 let secret = try readPassword(stdin: password.passwordStdin)
                 hash = try PasswordHasher.default.hash(secret)
+                scram = SCRAMVerifier.make(password: secret)
             }
-            let info = try await withStore(data) { try await $0.addMailbox(addr, passwordHash: hash, isAdmin: admin) }
+            let info = try await withStore(data) { store in
+                let info = try await store.addMailbox(addr, passwordHash: hash, isAdmin: admin)
+                if let scram { try await store.setSCRAMVerifier(scram, for: addr) }
+                return info
+            }
             print("mailbox \(info.address) added\(admin ? " (admin)" : "")\(hash == nil ? " without a password" : "")")
         }
     }
@@ -94,7 +100,12 @@ struct MailboxCommand: AsyncParsableCommand {
             let addr = try validAddress(address)
             let secret = try readPassword(stdin: password.passwordStdin)
             let hash = try PasswordHasher.default.hash(secret)
-            try await withStore(data) { try await $0.setPasswordHash(hash, for: addr) }
+            // The SCRAM-SHA-256 verifier is made with the hash (setPasswordHash drops the old one).
+            let scram = SCRAMVerifier.make(password: secret)
+            try await withStore(data) { store in
+                try await store.setPasswordHash(hash, for: addr)
+                if let scram { try await store.setSCRAMVerifier(scram, for: addr) }
+            }
             print("password of \(addr.lookupKey) changed")
         }
     }

@@ -54,6 +54,8 @@ func wire(_ actions: [POP3ServerAction]) -> String {
 enum Step: Hashable, CustomStringConvertible {
     case send(String)
     case authenticate(String, String)
+    case lookupSCRAM(String)
+    case authenticateSCRAM(String, Bool)
     case sendMessage(Int64, Int?)
     case commit([Int64])
     case release
@@ -64,6 +66,8 @@ enum Step: Hashable, CustomStringConvertible {
         switch self {
         case .send(let s): return "send(\(s.debugDescription))"
         case .authenticate(let u, let p): return "authenticate(\(u), \(p))"
+        case .lookupSCRAM(let u): return "lookupSCRAM(\(u))"
+        case .authenticateSCRAM(let u, let v): return "authenticateSCRAM(\(u), \(v))"
         case .sendMessage(let id, let top): return "sendMessage(\(id), \(String(describing: top)))"
         case .commit(let ids): return "commit(\(ids))"
         case .release: return "release"
@@ -78,6 +82,8 @@ func steps(_ actions: [POP3ServerAction]) -> [Step] {
         switch action {
         case .send(let b): return .send(String(decoding: b, as: UTF8.self))
         case .authenticate(let u, let p): return .authenticate(u, p)
+        case .lookupSCRAM(let u): return .lookupSCRAM(u)
+        case .authenticateSCRAM(let u, let v): return .authenticateSCRAM(u, v)
         case .sendMessage(let id, let top): return .sendMessage(id, top)
         case .commitDeletions(let ids): return .commit(ids)
         case .releaseMaildrop: return .release

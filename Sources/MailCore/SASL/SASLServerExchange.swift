@@ -22,6 +22,8 @@
 public enum SASLMechanism: String, Sendable, CaseIterable {
     case plain = "PLAIN"
     case login = "LOGIN"
+    /// RFC 7677 (see SCRAM.swift); offered only when the server is configured for it.
+    case scramSHA256 = "SCRAM-SHA-256"
 
     /// Looks a mechanism up by name, ASCII case-insensitively (RFC 4422 §3.1: names are
     /// upper case, but RFC 4954 §4 and RFC 5034 §4 compare them case-insensitively).
@@ -29,8 +31,16 @@ public enum SASLMechanism: String, Sendable, CaseIterable {
         self.init(rawValue: name.uppercased())
     }
 
+    /// The password mechanisms every server offers.
+    public static let passwordMechanisms: [SASLMechanism] = [.plain, .login]
+
     /// The names as advertised: "PLAIN LOGIN" (EHLO `AUTH …`, CAPA `SASL …`).
-    public static var advertised: String { allCases.map(\.rawValue).joined(separator: " ") }
+    public static var advertised: String { advertised(scram: false) }
+
+    /// "SCRAM-SHA-256 PLAIN LOGIN" when SCRAM is offered, else "PLAIN LOGIN".
+    public static func advertised(scram: Bool) -> String {
+        ((scram ? [SASLMechanism.scramSHA256] : []) + passwordMechanisms).map(\.rawValue).joined(separator: " ")
+    }
 }
 
 public struct SASLServerExchange: Sendable {
@@ -47,6 +57,12 @@ public struct SASLServerExchange: Sendable {
         /// PLAIN with an authorization identity other than the authentication identity: not
         /// supported; answer as for wrong credentials (the user name is for logs only).
         case authorizationDenied(authenticationID: String)
+        /// SCRAM: look up this user's stored credentials and answer with `provideSCRAM`.
+        case lookupSCRAM(username: String)
+        /// SCRAM: the proof was right and the client acknowledged the server's signature.
+        case scramVerified(username: String)
+        /// SCRAM: the proof was wrong; answer as for a wrong password.
+        case scramFailed(username: String)
     }
 
     /// The LOGIN challenges (draft-murchison-sasl-login-00 §2).
@@ -62,6 +78,10 @@ public struct SASLServerExchange: Sendable {
         case plainResponse
         case loginUsername
         case loginPassword(username: String)
+        case scramClientFirst
+        case scramAwaitingParameters
+        case scramClientFinal
+        case scramAcknowledgement
         case finished
     }
 
@@ -69,6 +89,7 @@ public struct SASLServerExchange: Sendable {
     /// The text after the mechanism on the AUTH line, nil when absent.
     public let initialResponse: String?
     var state: State = .notStarted
+    var scram: SCRAMServerState?
 
     /// `initialResponse`: the base64 text after the mechanism on the AUTH line, if any ("=" means empty).
     public init(mechanism: SASLMechanism, initialResponse: String?) {
@@ -98,7 +119,20 @@ public struct SASLServerExchange: Sendable {
             }
             state = .loginUsername
             return respond(Self.initialBytes(initialResponse))
+        case .scramSHA256:
+            state = .scramClientFirst
+            guard let initialResponse else { return .challenge([]) }
+            return respond(Self.initialBytes(initialResponse))
         }
+    }
+
+    /// SCRAM: the answer to `.lookupSCRAM` — sends the server-first-message.
+    public mutating func provideSCRAM(_ parameters: SCRAMServerParameters) -> Step {
+        guard state == .scramAwaitingParameters, var scram else { return finish(.malformed("Unexpected SCRAM parameters")) }
+        let message = scram.serverFirstMessage(parameters)
+        self.scram = scram
+        state = .scramClientFinal
+        return .challenge(Array(message.utf8))
     }
 
     /// A client continuation line (CRLF removed): `*` cancels, anything else must be base64.
@@ -120,6 +154,35 @@ public struct SASLServerExchange: Sendable {
             return finish(.malformed("Authentication exchange not started"))
         case .finished:
             return .malformed("Authentication exchange already finished")
+        case .scramAwaitingParameters:
+            return finish(.malformed("SCRAM response before the challenge"))
+        case .scramClientFirst:
+            guard let decoded = Base64.decode(base64), let first = SCRAMClientFirst.parse(decoded) else {
+                return finish(.malformed("Malformed SCRAM client-first-message"))
+            }
+            if let authz = first.authzid, authz.lowercased() != first.username.lowercased() {
+                return finish(.authorizationDenied(authenticationID: first.username))
+            }
+            scram = SCRAMServerState(clientFirst: first)
+            state = .scramAwaitingParameters
+            return .lookupSCRAM(username: first.username)
+        case .scramClientFinal:
+            guard let decoded = Base64.decode(base64), var scram else { return finish(.malformed("Invalid base64 data")) }
+            let result = scram.clientFinal(decoded)
+            self.scram = scram
+            switch result {
+            case .malformed: return finish(.malformed("Malformed SCRAM client-final-message"))
+            case .wrongProof: return finish(.scramFailed(username: scram.clientFirst.username))
+            case .verified(let serverFinal):
+                state = .scramAcknowledgement
+                return .challenge(Array(serverFinal.utf8))
+            }
+        case .scramAcknowledgement:
+            // The client's empty response to the server-final-message (RFC 4954 §4, RFC 5034 §4).
+            guard let decoded = Base64.decode(base64), decoded.isEmpty, let scram else {
+                return finish(.malformed("Expected an empty response after the SCRAM server signature"))
+            }
+            return finish(.scramVerified(username: scram.clientFirst.username))
         case .plainResponse:
             let credentials: SASLPlainCredentials
             do {

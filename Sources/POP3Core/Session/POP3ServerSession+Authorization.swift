@@ -32,7 +32,7 @@ extension POP3ServerSession {
             guard let mechanism else {
                 return protocolError(.err("AUTH requires a SASL mechanism, see CAPA"))
             }
-            guard let sasl = SASLMechanism(name: mechanism) else {
+            guard let sasl = SASLMechanism(name: mechanism), sasl != .scramSHA256 || configuration.offerSCRAM else {
                 return [send(.err("Unsupported authentication mechanism"))]
             }
             guard plaintextAuthAllowed else { return [send(Self.plaintextDisallowed)] }
@@ -83,6 +83,16 @@ extension POP3ServerSession {
             saslExchange = nil
             username = authenticationID
             return authenticationFailed(Self.authFailed)
+        case .lookupSCRAM(let name):
+            pending = .scramLookup
+            return [.lookupSCRAM(username: name)]
+        case .scramVerified(let name), .scramFailed(let name):
+            saslExchange = nil
+            username = name
+            pending = .authentication
+            let valid: Bool
+            if case .scramVerified = step { valid = true } else { valid = false }
+            return [.authenticateSCRAM(username: name, proofValid: valid)]
         }
     }
 

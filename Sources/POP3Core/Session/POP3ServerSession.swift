@@ -17,6 +17,8 @@ public struct POP3ServerSession: Sendable {
         case none
         /// `.authenticate` was emitted; waiting for `.authenticated`.
         case authentication
+        /// `.lookupSCRAM` was emitted; waiting for `.scramParameters`.
+        case scramLookup
         /// AUTH sent a `+ ` challenge; the next line is the client's base64 response (RFC 5034 §4).
         case saslResponse
         /// `.startTLS` was emitted; waiting for `.tlsEstablished`.
@@ -64,7 +66,7 @@ public struct POP3ServerSession: Sendable {
     /// `.commitDeletions`; the adapter buffers lines meanwhile (PIPELINING, RFC 2449 §6.6).
     public var isAwaitingAnswer: Bool {
         switch pending {
-        case .authentication, .message, .update, .tls: return true
+        case .authentication, .scramLookup, .message, .update, .tls: return true
         case .none, .saslResponse: return false
         }
     }
@@ -85,7 +87,7 @@ public struct POP3ServerSession: Sendable {
             switch pending {
             case .none: return command(bytes)
             case .saslResponse: return saslResponse(bytes)
-            case .authentication, .message, .update, .tls: return []   // adapter bug: it must buffer
+            case .authentication, .scramLookup, .message, .update, .tls: return []   // adapter bug: it must buffer
             }
         case .lineTooLong:
             switch pending {
@@ -93,13 +95,19 @@ public struct POP3ServerSession: Sendable {
                 pending = .none
                 saslExchange = nil
                 return protocolError(.err("Line too long"))
-            case .authentication, .message, .update, .tls:
+            case .authentication, .scramLookup, .message, .update, .tls:
                 return []
             }
         case .authenticated(let result):
             guard pending == .authentication else { return [] }
             pending = .none
             return authenticated(result)
+        case .scramParameters(let parameters):
+            guard pending == .scramLookup, var exchange = saslExchange else { return [] }
+            pending = .none
+            let step = exchange.provideSCRAM(parameters)
+            saslExchange = exchange
+            return saslStep(step)
         case .messageSent(let ok):
             guard pending == .message else { return [] }
             pending = .none
@@ -139,7 +147,7 @@ public struct POP3ServerSession: Sendable {
         var lines = ["TOP", "UIDL"]
         if plaintextAuthAllowed { lines.append("USER") }
         lines += ["RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"]
-        if plaintextAuthAllowed { lines.append("SASL \(SASLMechanism.advertised)") }
+        if plaintextAuthAllowed { lines.append("SASL \(SASLMechanism.advertised(scram: configuration.offerSCRAM))") }
         if configuration.tlsAvailable, !isTLS, state == .authorization { lines.append("STLS") }
         lines.append("IMPLEMENTATION \(POP3Core.implementation)")
         return .ok("Capability list follows", lines: lines)
@@ -180,7 +188,7 @@ public struct POP3ServerSession: Sendable {
             return []   // the commit is running; its answer closes the session
         case .message, .tls:
             return close()   // a reply now would corrupt the multi-line response (or the handshake) in flight
-        case .none, .saslResponse, .authentication:
+        case .none, .saslResponse, .authentication, .scramLookup:
             return close(sending: .err("Autologout timer expired, closing connection"))
         }
     }

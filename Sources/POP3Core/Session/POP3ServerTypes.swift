@@ -15,6 +15,8 @@ public struct POP3ServerConfiguration: Sendable {
     /// TLS. Over TLS they always are. When false and not TLS, CAPA omits USER and SASL, and USER/PASS/
     /// AUTH get `-ERR [AUTH] Plaintext authentication disallowed on non-secure connections`.
     public var allowPlaintextAuth: Bool = true
+    /// Offer SASL SCRAM-SHA-256 (RFC 7677) besides PLAIN and LOGIN.
+    public var offerSCRAM: Bool = false
     /// Whether STLS is offered (RFC 2595 §4) while the connection is not yet TLS.
     public var tlsAvailable: Bool = false
     /// The connection is TLS from its first byte (RFC 8314 §3.3, port 995).
@@ -72,8 +74,10 @@ public enum POP3ServerEvent: Hashable, Sendable {
     case line([UInt8])
     /// The framer dropped a line longer than `maxCommandLineLength`.
     case lineTooLong
-    /// The answer to `.authenticate`.
+    /// The answer to `.authenticate` and `.authenticateSCRAM`.
     case authenticated(AuthResult)
+    /// The answer to `.lookupSCRAM`.
+    case scramParameters(SCRAMServerParameters)
     /// The answer to `.sendMessage`: false when reading the message failed (the session closes).
     case messageSent(Bool)
     /// The answer to `.commitDeletions`.
@@ -91,6 +95,11 @@ public enum POP3ServerAction: Hashable, Sendable {
     case send([UInt8])
     /// Verify the credentials, take the maildrop lock and list messages; answer `.authenticated`.
     case authenticate(username: String, password: String)
+    /// SCRAM-SHA-256: find the user's stored SCRAM credentials; answer `.scramParameters`.
+    case lookupSCRAM(username: String)
+    /// SCRAM-SHA-256 finished (`proofValid`: the client proved the password): check the account, take
+    /// the maildrop lock and list messages as for `.authenticate`; answer `.authenticated`.
+    case authenticateSCRAM(username: String, proofValid: Bool)
     /// The session already sent `+OK`: stream the stored message through `POP3MessageEncoder`
     /// (dot-stuffed, terminated) and answer `.messageSent`.
     case sendMessage(deliveryID: Int64, topLines: Int?)

@@ -162,9 +162,12 @@ struct ConfigReader {
         ],
         "delivery": deliveryKeys,
         "authentication": authenticationKeys,
+        "accounts": accountsKeys,
+        "ldap": ldapKeys,
+        "autoconfig": autoconfigKeys,
     ]
 
-    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "authentication"]
+    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "authentication", "accounts", "ldap", "autoconfig"]
 
     mutating func read(_ root: TOMLTable) {
         for (name, value) in root {
@@ -209,6 +212,7 @@ struct ConfigReader {
             let key = seenKeys.contains("smtp.max_session_bytes") ? "smtp.max_session_bytes" : "smtp.max_message_size"
             fail(key, "smtp.max_session_bytes (\(smtp.maxSessionBytes)) must be 0 (unlimited) or at least smtp.max_message_size (\(smtp.maxMessageSize))")
         }
+        checkAccountRules(seen: seenKeys, failed: failedKeys)
         // A certificate needs its key and the other way round.
         if (config.tls.certificate == nil) != (config.tls.privateKey == nil),
            !failedKeys.contains("tls.certificate"), !failedKeys.contains("tls.private_key") {
@@ -227,7 +231,8 @@ struct ConfigReader {
                             ("pop3.tls_listen", config.pop3.tlsListen), ("admin.listen", config.admin.listen.map { [$0] } ?? []),
                             ("smtp.plaintext_auth_listen", config.smtp.plaintextAuthListen),
                             ("submission.plaintext_auth_listen", config.submission.plaintextAuthListen),
-                            ("pop3.plaintext_auth_listen", config.pop3.plaintextAuthListen)]
+                            ("pop3.plaintext_auth_listen", config.pop3.plaintextAuthListen),
+                            ("autoconfig.listen", config.autoconfig.enabled ? config.autoconfig.listen : [])]
         where !failedKeys.contains(key) {
             for listener in list where listener.port != 0 {
                 if let other = owner[listener] {
@@ -241,7 +246,7 @@ struct ConfigReader {
         }
     }
 
-    private mutating func fail(_ dottedKey: String, _ message: String) {
+    mutating func fail(_ dottedKey: String, _ message: String) {
         failedKeys.insert(dottedKey)
         errors.append(ConfigError(line: locator.line(for: dottedKey), key: dottedKey, message: message))
     }

@@ -245,6 +245,10 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public var dns = DNS()
     /// `[authentication]`: ConfigAuthentication.swift.
     public var authentication = Authentication()
+    /// `[accounts]`, `[ldap]` and `[autoconfig]`: see Configuration+Accounts.swift.
+    public var accounts = Accounts()
+    public var ldap: LDAP?
+    public var autoconfig = Autoconfig()
 
     public init(server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth(),
                 admin: Admin = Admin()) {

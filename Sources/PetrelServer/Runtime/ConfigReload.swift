@@ -26,7 +26,9 @@ public struct ConfigReloadPlan: Sendable, Equatable {
     }
 
     /// Keys that only take effect at start, with a comparable rendering of their value.
-    static let restartKeys: [(String, @Sendable (PetrelConfiguration) -> String)] = [
+    static let restartKeys: [(String, @Sendable (PetrelConfiguration) -> String)] = mailRestartKeys + accountRestartKeys
+
+    static let mailRestartKeys: [(String, @Sendable (PetrelConfiguration) -> String)] = [
         ("server.hostname", { $0.server.hostname }),
         ("server.data_dir", { $0.server.dataDirectory }),
         ("smtp.listen", { "\($0.smtp.listen)" }),
@@ -107,6 +109,33 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("authentication.unsigned_domains", { "\($0.authentication.unsignedDomains)" }),
         ("authentication.spf_timeout", { "\($0.authentication.spfTimeout)" }),
         ("delivery.routes", { $0.delivery.routes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.host):\($0.value.port)" }.joined(separator: ",") }),
+    ]
+
+    /// `[accounts]`, `[ldap]`, `[autoconfig]`: the backends and the set-up listener are built at start.
+    static let accountRestartKeys: [(String, @Sendable (PetrelConfiguration) -> String)] = [
+        ("accounts.default", { $0.accounts.defaultBackend }),
+        ("accounts.domains", { config in
+            let pairs: [String] = config.accounts.domains.keys.sorted().map { key in "\(key)=\(config.accounts.domains[key] ?? "")" }
+            return pairs.joined(separator: ",")
+        }),
+        ("accounts.pam_service", { $0.accounts.pamService }),
+        ("accounts.scram", { "\($0.accounts.scram)" }),
+        ("ldap.uri", { $0.ldap?.uri ?? "" }),
+        ("ldap.tls", { $0.ldap?.tls ?? "" }),
+        ("ldap.allow_plaintext", { "\($0.ldap?.allowPlaintext ?? false)" }),
+        ("ldap.ca_file", { $0.ldap?.caFile ?? "" }),
+        ("ldap.bind_dn", { $0.ldap?.bindDN ?? "" }),
+        ("ldap.bind_password_file", { $0.ldap?.bindPasswordFile ?? "" }),
+        ("ldap.base", { $0.ldap?.base ?? "" }),
+        ("ldap.flavor", { $0.ldap?.flavor ?? "" }),
+        ("ldap.filter", { $0.ldap?.filter ?? "" }),
+        ("ldap.mail_attribute", { $0.ldap?.mailAttribute ?? "" }),
+        ("ldap.timeout", { "\($0.ldap?.timeout ?? 0)" }),
+        ("ldap.cache_positive", { "\($0.ldap?.cachePositive ?? 0)" }),
+        ("ldap.cache_negative", { "\($0.ldap?.cacheNegative ?? 0)" }),
+        ("autoconfig.enabled", { "\($0.autoconfig.enabled)" }),
+        ("autoconfig.listen", { config in config.autoconfig.listen.map { listener in "\(listener)" }.joined(separator: ",") }),
+        ("autoconfig.mail_host", { $0.autoconfig.mailHost ?? "" }),
     ]
 
     /// Logs the outcome: one notice per applied key, one warning per key that needs a restart.

@@ -3,6 +3,7 @@
 /// accepting, let in-flight transactions finish up to a deadline, then close what is left).
 import Foundation
 import Logging
+import MailAccounts
 import MailCore
 import MailDelivery
 import MailPolicy
@@ -38,6 +39,10 @@ public final class MailServer: Sendable {
     /// Live relay/connection rules and the task that re-reads them (MailServer+Access.swift).
     public let access: AccessControl
     let accessRefresh: Task<Void, Never>
+    /// `[autoconfig]`: the HTTPS client set-up listeners (MailServer+ClientSetup.swift).
+    public let clientSetup = ClientSetupRunner()
+    /// The account backends' own thread pool (MailServer+Accounts.swift).
+    let accountsRuntime = AccountsRuntime()
 
     private init(configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
                  smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
@@ -116,7 +121,18 @@ public final class MailServer: Sendable {
         let auth = configuration.auth
         let throttle = AuthThrottle(settings: .init(baseDelay: Double(auth.failureDelay) / 1000,
                                                     maxDelay: Double(auth.maxFailureDelay) / 1000))
-        let authenticator = Authenticator(store: store, threadPool: threadPool, throttle: throttle, logger: Logger(label: "petrel.auth"))
+        let accounts: AccountRouter
+        let directoryPool: NIOThreadPool?
+        do {
+            (accounts, directoryPool) = try makeAccountRouter(configuration, store: store, threadPool: threadPool)
+        } catch {
+            try? await threadPool.shutdownGracefully()
+            try? await pop3ReadPool.shutdownGracefully()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        let authenticator = Authenticator(store: store, threadPool: threadPool, throttle: throttle, logger: Logger(label: "petrel.auth"),
+                                          accounts: accounts)
 
         let smtp = configuration.smtp
         var smtpConfig = SMTPServerConfiguration(hostname: configuration.server.hostname)
@@ -130,6 +146,7 @@ public final class MailServer: Sendable {
         smtpConfig.allowPlaintextAuth = auth.allowPlaintext
         smtpConfig.maxAuthFailures = auth.maxFailures
         smtpConfig.requireSenderMatch = configuration.submission.requireSenderMatch
+        smtpConfig.offerSCRAM = configuration.accounts.scram
 
         // The data directory's access lists, re-read every 2 s; FCrDNS for client domains.
         await access.refresh()
@@ -191,6 +208,7 @@ public final class MailServer: Sendable {
         pop3Config.tlsAvailable = true
         pop3Config.allowPlaintextAuth = auth.allowPlaintext
         pop3Config.maxAuthFailures = auth.maxFailures
+        pop3Config.offerSCRAM = configuration.accounts.scram
         var pop3PlaintextConfig = pop3Config
         pop3PlaintextConfig.allowPlaintextAuth = true
         var pop3sConfig = pop3Config
@@ -268,11 +286,21 @@ public final class MailServer: Sendable {
                                          logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
             return Task { await pickup.run() }
         }
-        return MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
+        let server = MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
                           pop3Connections: pop3Connections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
                           logger: logger,
                           operations: operations, access: access, accessRefresh: accessRefresh, deliveryAgent: agent,
                           deliveryTask: deliveryTask, pickupTask: pickupTask)
+        server.accountsRuntime.adopt(directoryPool)
+        if configuration.autoconfig.enabled {
+            do {
+                try await server.clientSetup.start(server)
+            } catch {
+                await server.shutdown(deadline: .zero)
+                throw ServerStartError(message: "cannot start the autoconfig listener: \(error)")
+            }
+        }
+        return server
     }
 
     public func port(_ kind: MailProtocol) -> Int? { listeners.first { $0.kind == kind }?.port }
@@ -292,6 +320,7 @@ public final class MailServer: Sendable {
     public func shutdown(deadline: Duration = .seconds(30)) async {
         logger.info("shutting down", metadata: ["open_smtp": "\(smtpConnections.openCount)", "open_pop3": "\(pop3Connections.openCount)"])
         for l in listeners { try? await l.channel.close() }
+        await clientSetup.stop()
         accessRefresh.cancel()
         await operations.closeAdmin()
         let clock = ContinuousClock()
@@ -320,6 +349,7 @@ public final class MailServer: Sendable {
         try? await store.close()
         try? await threadPool.shutdownGracefully()
         try? await pop3ReadPool.shutdownGracefully()
+        await accountsRuntime.shutdown()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }

@@ -14,10 +14,11 @@ extension SMTPReply {
     /// PIPELINING, RFC 1870 SIZE, RFC 3207 STARTTLS, RFC 4954 AUTH, RFC 6152 8BITMIME, RFC 2034
     /// ENHANCEDSTATUSCODES, RFC 3461 DSN, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING).
     /// `startTLS`/`auth` add `STARTTLS` / `AUTH PLAIN LOGIN` after SIZE (where Postfix puts them).
-    public static func ehlo(hostname: String, maxMessageSize: Int, startTLS: Bool = false, auth: Bool = false) -> SMTPReply {
+    public static func ehlo(hostname: String, maxMessageSize: Int, startTLS: Bool = false, auth: Bool = false,
+                            scram: Bool = false) -> SMTPReply {
         var lines = [hostname, "PIPELINING", "SIZE \(maxMessageSize)"]
         if startTLS { lines.append("STARTTLS") }
-        if auth { lines.append("AUTH \(SASLMechanism.advertised)") }
+        if auth { lines.append("AUTH \(SASLMechanism.advertised(scram: scram))") }
         lines += ["8BITMIME", "DSN", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "HELP"]
         return SMTPReply(.ok, nil, lines: lines)
     }

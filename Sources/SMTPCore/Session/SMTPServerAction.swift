@@ -25,6 +25,11 @@ public enum SMTPServerAction: Sendable {
     case startTLS
     /// Verify these credentials (applying any failure delay); answer `.authenticated`.
     case authenticate(username: String, password: String)
+    /// SCRAM-SHA-256: find the user's stored SCRAM credentials; answer `.scramParameters`.
+    case lookupSCRAM(username: String)
+    /// SCRAM-SHA-256 finished: `proofValid` tells whether the client proved the password. Check the
+    /// account (locked?), apply any failure delay; answer `.authenticated`.
+    case authenticateSCRAM(username: String, proofValid: Bool)
     /// One log line per transaction.
     case transactionEnded(SMTPTransactionSummary)
     /// Flush pending output, then close.

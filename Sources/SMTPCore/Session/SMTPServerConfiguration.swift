@@ -35,6 +35,8 @@ public struct SMTPServerConfiguration: Sendable {
     /// Port 25 anti-spoofing: an unauthenticated MAIL FROM whose domain is local gets 550 5.7.1
     /// (checked with `.checkSenderDomain`; never on submission ports, never for `<>`). Default false.
     public var rejectUnauthenticatedLocalSender: Bool = false
+    /// Offer SASL SCRAM-SHA-256 (RFC 7677) besides PLAIN and LOGIN. Default false.
+    public var offerSCRAM: Bool = false
     /// Clock for the Received header date.
     public var now: @Sendable () -> Date
     /// Queue id generator.

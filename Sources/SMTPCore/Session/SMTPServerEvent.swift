@@ -28,6 +28,8 @@ public enum SMTPServerEvent: Sendable {
     case tlsEstablished(TLSInfo)
     /// Answer to `.authenticate` (RFC 4954 §6 replies 235 / 535 / 454).
     case authenticated(AuthOutcome)
+    /// Answer to `.lookupSCRAM`: the stored credentials (or made-up ones), nonce and hash functions.
+    case scramParameters(SCRAMServerParameters)
     /// Idle timeout -> 421 4.4.2 and close.
     case timeout
     /// The connection sent more than the adapter allows -> 421 4.7.0 and close.

@@ -55,7 +55,8 @@ extension SMTPServerSession {
         let reply: SMTPReply = extended
             ? .ehlo(hostname: configuration.hostname, maxMessageSize: configuration.maxMessageSize,
                     startTLS: configuration.tlsAvailable && !isTLS,
-                    auth: (isTLS || configuration.allowPlaintextAuth) && authenticatedUser == nil)
+                    auth: (isTLS || configuration.allowPlaintextAuth) && authenticatedUser == nil,
+                    scram: configuration.offerSCRAM)
             : .helo(hostname: configuration.hostname)
         var actions = endTransaction(reply: reply, queueID: nil, size: nil, discard: true)
         hello = Hello(name: name, extended: extended)

@@ -51,7 +51,9 @@ extension SMTPServerSession {
         guard authenticatedUser == nil else { return reject(.alreadyAuthenticated) }
         guard transaction == nil else { return reject(.transactionInProgress) }
         guard isTLS || configuration.allowPlaintextAuth else { return reject(.encryptionRequired) }
-        guard let mechanism = SASLMechanism(name: name) else { return reject(.unknownMechanism) }
+        guard let mechanism = SASLMechanism(name: name), mechanism != .scramSHA256 || configuration.offerSCRAM else {
+            return reject(.unknownMechanism)
+        }
         var exchange = SASLServerExchange(mechanism: mechanism, initialResponse: initialResponse)
         let step = exchange.start()
         saslExchange = exchange
@@ -88,6 +90,17 @@ extension SMTPServerSession {
         case .authorizationDenied:
             saslExchange = nil
             return authFailed()
+        case .lookupSCRAM(let username):
+            pending = .scramLookup
+            return [.lookupSCRAM(username: username)]
+        case .scramVerified(let username):
+            saslExchange = nil
+            pending = .authentication
+            return [.authenticateSCRAM(username: username, proofValid: true)]
+        case .scramFailed(let username):
+            saslExchange = nil
+            pending = .authentication
+            return [.authenticateSCRAM(username: username, proofValid: false)]
         }
     }
 

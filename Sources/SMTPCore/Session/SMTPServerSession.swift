@@ -41,6 +41,8 @@ public struct SMTPServerSession: Sendable {
         case startTLS
         /// `.authenticate` was emitted; waiting for `.authenticated`.
         case authentication
+        /// `.lookupSCRAM` was emitted; waiting for `.scramParameters`.
+        case scramLookup
     }
 
     /// RFC 4954 §4: AUTH command lines and SASL continuation lines may be 12288 octets (CRLF included).
@@ -130,6 +132,12 @@ public struct SMTPServerSession: Sendable {
             guard case .authentication? = pending else { return [] }
             pending = nil
             return authenticated(outcome)
+        case .scramParameters(let parameters):
+            guard case .scramLookup? = pending, var exchange = saslExchange else { return [] }
+            pending = nil
+            let step = exchange.provideSCRAM(parameters)
+            saslExchange = exchange
+            return authStep(step)
         case .senderDomainChecked(let check):
             guard case .senderDomain(let mail)? = pending else { return [] }
             pending = nil

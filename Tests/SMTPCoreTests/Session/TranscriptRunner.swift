@@ -106,6 +106,12 @@ struct TranscriptRunner {
                     } else {
                         queue.append(.authenticated(.invalidCredentials))
                     }
+                case .lookupSCRAM(let username):
+                    stream.append("A: lookupSCRAM \(username)")
+                    #expect(session.isAwaitingAnswer)
+                case .authenticateSCRAM(let username, let valid):
+                    stream.append("A: authenticateSCRAM \(username) \(valid)")
+                    queue.append(.authenticated(valid ? .success(user: username) : .invalidCredentials))
                 }
             }
         }

@@ -1,0 +1,50 @@
+/// The client set-up documents as text: XML escaping, the Autodiscover request parser (bounded),
+/// listener order. The served documents are checked against a running server in
+/// tests/interop/test_autoconfig.py.
+import Foundation
+import MailCore
+import PetrelAutoconfig
+import Testing
+
+@Suite struct ClientSetupDocumentsTests {
+    static let profile = ClientSetupProfile(hostname: "mail.example.test", services: [
+        .init(kind: .submission, port: 587, security: .startTLS),
+        .init(kind: .pop3, port: 110, security: .startTLS),
+        .init(kind: .submission, port: 465, security: .implicitTLS),
+        .init(kind: .pop3, port: 995, security: .implicitTLS),
+    ])
+
+    @Test func implicitTLSComesFirst() {
+        #expect(Self.profile.services(.pop3).map(\.port) == [995, 110])
+        #expect(Self.profile.services(.submission).map(\.port) == [465, 587])
+    }
+
+    @Test func thunderbirdDocument() {
+        let xml = ClientSetupDocuments.thunderbird(profile: Self.profile, domain: "ex<a>&mple.test")
+        #expect(xml.contains("<domain>ex&lt;a&gt;&amp;mple.test</domain>"))
+        #expect(xml.contains("<port>995</port>\n      <socketType>SSL</socketType>"))
+        #expect(xml.contains("<port>587</port>\n      <socketType>STARTTLS</socketType>"))
+        #expect(!xml.contains("<port>25</port>"))
+    }
+
+    @Test func autodiscoverRequestParsing() {
+        let body = "<Autodiscover><Request><EMailAddress> ann@example.test </EMailAddress></Request></Autodiscover>"
+        #expect(ClientSetupDocuments.autodiscoverRequestAddress(body)?.description == "ann@example.test")
+        #expect(ClientSetupDocuments.autodiscoverRequestAddress("<EMailAddress>not an address</EMailAddress>") == nil)
+        #expect(ClientSetupDocuments.autodiscoverRequestAddress("<EMailAddress>unterminated") == nil)
+        let huge = "<EMailAddress>" + String(repeating: "a", count: 5000) + "@x.test</EMailAddress>"
+        #expect(ClientSetupDocuments.autodiscoverRequestAddress(huge) == nil)
+        let response = ClientSetupDocuments.autodiscover(profile: Self.profile, address: EmailAddress("ann@example.test")!)
+        #expect(response.contains("<Type>POP3</Type>") && response.contains("<Port>995</Port>") && response.contains("<Port>465</Port>"))
+    }
+
+    @Test func mobileconfigIsAPropertyList() throws {
+        let data = try ClientSetupDocuments.mobileconfig(profile: Self.profile, address: try #require(EmailAddress("ann@example.test")),
+                                                         identifierPrefix: "")
+        let plist = try #require(try PropertyListSerialization.propertyList(from: data, format: nil) as? [String: Any])
+        let content = try #require(plist["PayloadContent"] as? [[String: Any]])
+        #expect(content.first?["IncomingMailServerPortNumber"] as? Int == 995)
+        #expect(content.first?["OutgoingMailServerPortNumber"] as? Int == 465)
+        #expect(content.first?["EmailAccountType"] as? String == "EmailTypePOP")
+    }
+}
