@@ -39,6 +39,7 @@ tls_listen = ["127.0.0.1:0"]
 listen = ["127.0.0.1:0"]
 tls_listen = ["127.0.0.1:0"]
 idle_timeout = {pop3_idle_timeout}
+{pop3_extra}
 
 [auth]
 allow_plaintext = {allow_plaintext}
@@ -69,8 +70,8 @@ class PetrelServer:
         self.settings = dict(max_message_size=10 * 1024 * 1024, max_recipients=100, max_errors=10,
                              command_timeout=300, pop3_idle_timeout=600, allow_plaintext="true",
                              failure_delay=200, max_failures=3, max_connections_per_ip=50,
-                             # extra [smtp] keys (relay control tests)
-                             smtp_extra="")
+                             # extra [smtp] / [pop3] keys (relay control and limit tests)
+                             smtp_extra="", pop3_extra="")
         self.settings.update(settings)
         self.config_path = self.data_dir.parent / (self.data_dir.name + ".toml")
         self.proc = None
