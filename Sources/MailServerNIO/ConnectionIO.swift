@@ -1,6 +1,6 @@
 /// `ConnectionIO`: the channel plumbing the SMTP and POP3 connection handlers share — the input buffer
 /// and line framer, read suspension (backpressure), deferred flushing of pipelined replies (RFC 2920 §3
-/// for SMTP; POP3 clients pipeline the same way, RFC 2449 §6.6), the idle timer, closing, the switch to
+/// for SMTP; POP3 clients pipeline the same way, RFC 2449 §6.6), the per-line deadline timer, closing, the switch to
 /// TLS for STARTTLS (RFC 3207 §4) / STLS (RFC 2595 §4) and the handshake-completed event.
 ///
 /// Each handler owns one; it lives on the channel's event loop only (no locks, not Sendable). The
@@ -120,7 +120,7 @@ final class ConnectionIO {
         }
     }
 
-    // MARK: - Close, idle timer
+    // MARK: - Close, deadline timer
 
     /// How long `close` waits for the last output to be taken before it closes anyway.
     static let closeGrace: TimeAmount = .seconds(5)
