@@ -973,9 +973,13 @@ def machine():
 
 
 def report(res):
-    lines = [f"Petrel vs Postfix/Dovecot — {res['date']} — {res['machine']}",
-             f"medians of {res['args']['reps']} runs each, servers alternated", "",
-             f"{'figure':44} {'Petrel':>10} {'reference':>10} {'ratio':>7}  target"]
+    compared = any(res[k] for k in ("smtp", "pop3", "latency", "rss")) or "slowdisk" in res
+    if compared:
+        lines = [f"Petrel vs Postfix/Dovecot — {res['date']} — {res['machine']}",
+                 f"medians of {res['args']['reps']} runs each, servers alternated", "",
+                 f"{'figure':44} {'Petrel':>10} {'reference':>10} {'ratio':>7}  target"]
+    else:
+        lines = [f"Petrel — {res['date']} — {res['machine']}"]
 
     def row(name, p, r, target=None, higher_better=True):
         ratio = p / r if r else float("nan")
