@@ -196,6 +196,7 @@ let package = Package(
             "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),

@@ -25,6 +25,14 @@ Figures
          Petrel (one process: delta VmRSS and PSS / N); Postfix (one smtpd process per connection:
          delta of the summed PSS of all Postfix processes / N), at 1,000 only (master.cf maxproc 2000).
   latency p50/p99 of the reply to DATA's final dot at a moderate, paced load.
+  hostile Petrel alone (issue 13; not part of the default run): server RSS growth (peak VmHWM above the
+         RSS before, Linux clear_refs) while 200 MiB without CRLF are sent to each of SMTP, submission
+         over implicit TLS, POP3 and POP3S (through `openssl s_client` for TLS) — connection after
+         connection, since each is refused and closed once its line passes the limit — and 200 MiB
+         without a line end inside one DATA, which the server reads to its end; then drip-fed connections
+         (one byte every --drip-interval s: --drip-conns in SMTP command mode, as many inside DATA, as
+         many POP3) with every timeout set to --hostile-timeout, each of which must be closed within twice
+         that timeout of the moment the server started waiting for it.
 
 Bounded: every loop has a count and a deadline; only 127.0.0.1 is used.
 """
@@ -50,6 +58,7 @@ VMAIL = Path("/var/tmp/mailbench/vmail/bench.test")
 WORK = Path(os.environ.get("PETREL_BENCH_WORK", "/var/tmp/petrelbench"))
 HOST = "127.0.0.1"
 PETREL_SMTP, PETREL_POP3 = 21025, 21110
+PETREL_SUBMISSIONS, PETREL_POP3S = 21465, 21995   # the hostile figure only
 POSTFIX_SMTP, DOVECOT_POP3 = 20025, 20110
 PASS = "benchpass"
 DOMAIN = "bench.test"
@@ -146,6 +155,7 @@ class Petrel:
         self.data = WORK / "data"
         self.config = WORK / "petrel.toml"
         self.logfile = WORK / "petrel.log"
+        self.hostile_timeout = None   # not None: implicit-TLS listeners on; > 0: every timeout this many seconds
 
     def cli(self, *args, stdin=None):
         r = subprocess.run([self.binary, *args, "--data-dir", str(self.data)], input=stdin, text=True,
@@ -155,6 +165,11 @@ class Petrel:
         return r.stdout
 
     def write_config(self):
+        t = self.hostile_timeout
+        tls_sub = f'["{HOST}:{PETREL_SUBMISSIONS}"]' if t is not None else "[]"
+        tls_pop = f'["{HOST}:{PETREL_POP3S}"]' if t is not None else "[]"
+        timeouts = f"command_timeout = {t}\ndata_timeout = {t}" if t else ""
+        pop3_timeout = f"idle_timeout = {t}" if t else ""
         self.config.write_text(f"""
 [server]
 hostname = "mx.bench.test"
@@ -165,13 +180,15 @@ listen = ["{HOST}:{PETREL_SMTP}"]
 max_connections = {self.max_conns}
 max_connections_per_ip = {self.max_conns}
 max_messages_per_connection = 1000
+{timeouts}
 [submission]
 listen = []
-tls_listen = []
+tls_listen = {tls_sub}
 [pop3]
 listen = ["{HOST}:{PETREL_POP3}"]
-tls_listen = []
+tls_listen = {tls_pop}
 max_connections_per_ip = 1000
+{pop3_timeout}
 [auth]
 allow_plaintext = true
 [log]
@@ -549,6 +566,196 @@ def rss_postfix(a, n, settle, timeout):
     return {"kib_per_conn_pss": (total - base) / n, "base_pss_kib": base, "pss_kib": total}
 
 
+# ----------------------------------------------------------------------------------------------- hostile clients
+def hostile_conn_class():
+    """tests/interop/hostile.py: the connection with a reader thread (openssl s_client for TLS)."""
+    sys.path.insert(0, str(ROOT / "tests" / "interop"))
+    import hostile
+    return hostile
+
+
+def hostile_flood(p, total, timeout, workers):
+    """200 MiB (total) without CRLF to each listener, connection after connection (`workers` at a time);
+    peak RSS growth."""
+    h = hostile_conn_class()
+    pid = p.proc.pid
+    out = {}
+    lock = threading.Lock()
+    targets = (("smtp", PETREL_SMTP, False, b"220 ", b"500 5.5.6"),
+               ("submissions", PETREL_SUBMISSIONS, True, b"220 ", b"500 5.5.6"),
+               ("pop3", PETREL_POP3, False, b"+OK", b"-ERR Line too long"),
+               ("pop3s", PETREL_POP3S, True, b"+OK", b"-ERR Line too long"))
+    for name, port, tls, greeting, refusal in targets:
+        time.sleep(1.0)
+        h.reset_peak_rss(pid)
+        before = h.status_kib(pid, "VmRSS")
+        tally = {"sent": 0, "conns": 0, "refused": 0, "biggest": 0, "errors": []}
+        t0 = time.perf_counter()
+        deadline = time.time() + timeout
+
+        block = b"A" * (64 * 1024)
+
+        def worker():
+            # The budget is shared block by block, so `total` is what is sent in all, whether each
+            # connection is closed after its first read (fixed) or takes everything (the old server).
+            while time.time() < deadline:
+                with lock:
+                    if tally["sent"] >= total or tally["conns"] >= 100000 or len(tally["errors"]) > 10:
+                        return
+                c = h.Conn(port, tls=tls)
+                n = 0
+                try:
+                    if not c.wait_for(greeting, 30):
+                        raise RuntimeError(f"{name}: no greeting: {c.data[:200]!r}")
+                    while not c.closed.is_set() and time.time() < deadline:
+                        with lock:
+                            if tally["sent"] >= total:
+                                break
+                            tally["sent"] += len(block)
+                        if not c.send(block):
+                            with lock:
+                                tally["sent"] -= len(block)
+                            break
+                        n += len(block)
+                    if n == 0:
+                        continue           # the budget ran out before this connection sent anything
+                    c.wait_closed(30)
+                    with lock:
+                        tally["conns"] += 1
+                        tally["refused"] += refusal in c.data
+                        tally["biggest"] = max(tally["biggest"], n)
+                except (OSError, RuntimeError) as e:
+                    with lock:
+                        tally["errors"].append(str(e))
+                finally:
+                    c.close()
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout + 60)
+        sent, conns, refused, biggest = tally["sent"], tally["conns"], tally["refused"], tally["biggest"]
+        out[name] = {"errors": tally["errors"][:3], "sent_mib": sent / 2**20, "conns": conns, "refused": refused, "max_conn_kib": biggest / 1024,
+                     "seconds": time.perf_counter() - t0, "rss_before_kib": before,
+                     "growth_kib": h.status_kib(pid, "VmHWM") - before}
+        log(f"hostile flood {name}: {out[name]}")
+    # Inside DATA the server reads on (to the final dot): one connection, the whole 200 MiB.
+    time.sleep(1.0)
+    h.reset_peak_rss(pid)
+    before = h.status_kib(pid, "VmRSS")
+    c = h.Conn(PETREL_SMTP)
+    try:
+        t0 = time.perf_counter()
+        if not c.wait_for(b"220 ", 30):
+            raise RuntimeError("smtp: no greeting")
+        c.send(f"EHLO h.bench.test\r\nMAIL FROM:<h@{DOMAIN}>\r\nRCPT TO:<u1@{DOMAIN}>\r\nDATA\r\n".encode())
+        if not c.wait_for(b"354 ", 30):
+            raise RuntimeError(f"no 354: {c.data[-200:]!r}")
+        n = h.flood(c, total, deadline_s=timeout)
+        c.send(b"\r\n.\r\nQUIT\r\n")
+        c.wait_for(b"221 ", 60)
+        reply = [l for l in c.text().split("\r\n") if l[:1] == "5"]
+    finally:
+        c.close()
+    out["data"] = {"sent_mib": n / 2**20, "conns": 1, "refused": int(bool(reply)), "reply": reply[:1],
+                   "seconds": time.perf_counter() - t0, "rss_before_kib": before,
+                   "growth_kib": h.status_kib(pid, "VmHWM") - before}
+    log(f"hostile flood data: {out['data']}")
+    return out
+
+
+def hostile_drip(p, conns, interval, timeout_s, deadline_s):
+    """`conns` drip-fed connections in each of: SMTP command mode, inside DATA, POP3. Each thread records
+    when the server started waiting (greeting / 354), the first byte, the close and what it said."""
+    h = hostile_conn_class()
+    groups = {"smtp_command": [], "smtp_data": [], "pop3": []}
+    conns_open = []
+
+    def open_one(kind):
+        c = h.Conn(PETREL_POP3 if kind == "pop3" else PETREL_SMTP, timeout=60)
+        if not c.wait_for(b"+OK" if kind == "pop3" else b"220 ", 60):
+            raise RuntimeError(f"{kind}: no greeting {c.data[:200]!r}")
+        if kind == "smtp_data":
+            c.send(f"EHLO d.bench.test\r\nMAIL FROM:<d@{DOMAIN}>\r\nRCPT TO:<u1@{DOMAIN}>\r\nDATA\r\n".encode())
+            if not c.wait_for(b"354 ", 60):
+                raise RuntimeError(f"no 354: {c.data[-200:]!r}")
+        return c, time.monotonic()
+
+    results = []
+    lock = threading.Lock()
+
+    def run(kind):
+        # Each thread opens its connection and drips at once, so no connection idles while others open.
+        try:
+            c, ready = open_one(kind)
+        except (OSError, RuntimeError) as e:
+            with lock:
+                results.append({"kind": kind, "error": str(e), "closed": None, "sent": 0})
+            return
+        with lock:
+            conns_open.append(c)
+        first, sent = h.drip(c, interval, limit_s=deadline_s)
+        c.wait_closed(5)
+        with lock:
+            results.append({"kind": kind, "ready": ready, "first": first, "sent": sent,
+                            "closed": c.closed_at, "said": c.text()[-120:]})
+
+    threads = [threading.Thread(target=run, args=(kind,), daemon=True) for kind in groups for _ in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(deadline_s + 90)
+    for c in conns_open:
+        c.close()
+    out = {}
+    for kind in groups:
+        rows = [r for r in results if r["kind"] == kind]
+        closed = [r for r in rows if r["closed"] is not None]
+        spans = sorted(r["closed"] - r["ready"] for r in closed)
+        after_first = sorted(r["closed"] - r["first"] for r in closed)
+        word = "-ERR Autologout" if kind == "pop3" else "421 4.4.2"
+        out[kind] = {"conns": len(rows), "closed": len(closed), "errors": sum(1 for r in rows if "error" in r),
+                     "within_2x": sum(1 for x in spans if x <= 2 * timeout_s),
+                     "timeout_reply": sum(1 for r in closed if word in r["said"]),
+                     "max_s_after_ready": spans[-1] if spans else float("nan"),
+                     "median_s_after_first_byte": statistics.median(after_first) if after_first else float("nan"),
+                     "bytes_each_median": statistics.median([r["sent"] for r in rows]) if rows else 0}
+        log(f"hostile drip {kind}: {out[kind]}")
+    return out
+
+
+def hostile_run(p, args):
+    """Floods with the default timeouts (a 200 MiB line inside DATA takes longer than a short
+    data_timeout: the deadline would rightly cut it), then drips with every timeout --hostile-timeout."""
+    p.hostile_timeout = 0          # TLS listeners on, default timeouts (300 s / 180 s / 600 s)
+    try:
+        p.reset(users=1)
+        p.start()
+        h = hostile_conn_class()
+        for port in (PETREL_SUBMISSIONS, PETREL_POP3S):     # TLS: the greeting needs a handshake first
+            c = h.Conn(port, tls=True)
+            try:
+                if not c.wait_for(b"220 " if port == PETREL_SUBMISSIONS else b"+OK", 30):
+                    raise RuntimeError(f"port {port}: no greeting over TLS")
+            finally:
+                c.close()
+        flood_result = hostile_flood(p, args.hostile_mib * 2**20, args.timeout, args.flood_workers)
+        rss_after_flood = rss_kib(p.proc.pid)
+        p.stop()
+        p.hostile_timeout = args.hostile_timeout
+        p.start()
+        drip_result = hostile_drip(p, args.drip_conns, args.drip_interval, args.hostile_timeout,
+                                   deadline_s=4 * args.hostile_timeout + 10)
+        rss_after = rss_kib(p.proc.pid)
+    finally:
+        p.stop()
+        p.hostile_timeout = None
+    return {"timeout_s": args.hostile_timeout, "drip_interval_s": args.drip_interval, "flood_mib": args.hostile_mib,
+            "flood": flood_result, "drip": drip_result, "rss_after_flood_kib": rss_after_flood,
+            "rss_after_drip_kib": rss_after}
+
+
 # ----------------------------------------------------------------------------------------------- main
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
@@ -579,7 +786,15 @@ def main():
                          "time (bench/slowsync.c, LD_PRELOAD); 3.3 ms ≈ 300 fsyncs/s")
     ap.add_argument("--slow-sessions", default="10,50")
     ap.add_argument("--slow-count", type=int, default=2000, help="slowdisk: 4 KiB messages per run")
-    ap.add_argument("--only", default="smtp,slowdisk,pop3,latency,rss")
+    ap.add_argument("--hostile-mib", type=int, default=200, help="hostile: MiB without CRLF sent to each listener")
+    ap.add_argument("--hostile-timeout", type=int, default=10,
+                    help="hostile: command_timeout = data_timeout = pop3 idle_timeout, seconds")
+    ap.add_argument("--drip-conns", type=int, default=100,
+                    help="hostile: drip-fed connections in each group (SMTP command mode, inside DATA, POP3)")
+    ap.add_argument("--drip-interval", type=float, default=2.0, help="hostile: seconds between dripped bytes")
+    ap.add_argument("--flood-workers", type=int, default=4, help="hostile: flooding connections at a time")
+    ap.add_argument("--only", default="smtp,slowdisk,pop3,latency,rss",
+                    help="comma list of figures: smtp, slowdisk, pop3, latency, rss, hostile (Petrel alone)")
     ap.add_argument("--timeout", type=float, default=300.0, help="deadline of any one run, seconds")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args()
@@ -596,7 +811,9 @@ def main():
     only = set(args.only.split(","))
     petrel = Petrel(args.petrel, log_level=args.petrel_log_level)
     anchors = Anchors()
-    anchors.start()
+    needs_anchors = bool(only & {"smtp", "slowdisk", "pop3", "latency", "rss"})
+    if needs_anchors:
+        anchors.start()
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine(),
                "args": vars(args), "smtp": {}, "pop3": {}, "latency": {}, "rss": {}}
     out = Path(args.out)
@@ -607,6 +824,9 @@ def main():
         (out / f"bench-{stamp}.json").write_text(json.dumps(results, indent=1))
 
     try:
+        if "hostile" in only:
+            results["hostile"] = hostile_run(petrel, args)
+            save()
         if "smtp" in only:
             probes = [fsync_rate(WORK) for _ in range(3)]
             results["fsync_per_s"] = median(probes)
@@ -731,7 +951,8 @@ def main():
                 save()
     finally:
         petrel.stop()
-        anchors.clean()
+        if needs_anchors:
+            anchors.clean()
         save()
     table = report(results)
     (out / f"bench-{stamp}.txt").write_text(table)
@@ -752,9 +973,13 @@ def machine():
 
 
 def report(res):
-    lines = [f"Petrel vs Postfix/Dovecot — {res['date']} — {res['machine']}",
-             f"medians of {res['args']['reps']} runs each, servers alternated", "",
-             f"{'figure':44} {'Petrel':>10} {'reference':>10} {'ratio':>7}  target"]
+    compared = any(res[k] for k in ("smtp", "pop3", "latency", "rss")) or "slowdisk" in res
+    if compared:
+        lines = [f"Petrel vs Postfix/Dovecot — {res['date']} — {res['machine']}",
+                 f"medians of {res['args']['reps']} runs each, servers alternated", "",
+                 f"{'figure':44} {'Petrel':>10} {'reference':>10} {'ratio':>7}  target"]
+    else:
+        lines = [f"Petrel — {res['date']} — {res['machine']}"]
 
     def row(name, p, r, target=None, higher_better=True):
         ratio = p / r if r else float("nan")
@@ -828,6 +1053,24 @@ def report(res):
             lines.append(f"{'Idle SMTP conn KiB (RSS) at ' + n:44} {r['kib_per_conn_rss']:10.1f} "
                          f"{pf:10.1f} {r['kib_per_conn_rss'] / pf if pf == pf and pf else float('nan'):7.3f}  "
                          f"{ok} (≤32 KiB; PSS {r['kib_per_conn_pss']:.1f}; ref = Postfix PSS at 1000)")
+    hostile = res.get("hostile")
+    if hostile:
+        lines.append("")
+        lines.append(f"Hostile clients (Petrel alone; timeouts {hostile['timeout_s']} s, "
+                     f"one byte every {hostile['drip_interval_s']} s)")
+        lines.append(f"{'figure':44} {'MiB sent':>10} {'conns':>7} {'refused':>8} {'RSS +KiB':>9}  target")
+        for name, r in hostile["flood"].items():
+            label = {"data": "inside DATA (read to the end)"}.get(name, name)
+            ok = "PASS" if r["growth_kib"] < 8 * 1024 else "MISS"
+            lines.append(f"{'No CRLF, ' + label:44} {r['sent_mib']:10.1f} {r['conns']:7d} {r['refused']:8d} "
+                         f"{r['growth_kib']:9d}  {ok} (< 8 MiB)")
+        lines.append(f"{'figure':44} {'conns':>10} {'closed':>7} {'in 2×T':>8} {'max s':>9}  target")
+        for kind, r in hostile["drip"].items():
+            ok = "PASS" if r["within_2x"] == r["conns"] else "MISS"
+            lines.append(f"{'Drip-fed, ' + kind.replace('_', ' '):44} {r['conns']:10d} {r['closed']:7d} "
+                         f"{r['within_2x']:8d} {r['max_s_after_ready']:9.1f}  {ok} (all within "
+                         f"{2 * hostile['timeout_s']} s; median {r['median_s_after_first_byte']:.1f} s after the "
+                         f"first byte, {r['bytes_each_median']:.0f} bytes each)")
     return "\n".join(lines) + "\n"
 
 

@@ -1,11 +1,22 @@
 /// `ConnectionIO`: the channel plumbing the SMTP and POP3 connection handlers share — the input buffer
 /// and line framer, read suspension (backpressure), deferred flushing of pipelined replies (RFC 2920 §3
-/// for SMTP; POP3 clients pipeline the same way, RFC 2449 §6.6), the idle timer, closing, the switch to
+/// for SMTP; POP3 clients pipeline the same way, RFC 2449 §6.6), the per-line deadline timer, closing, the switch to
 /// TLS for STARTTLS (RFC 3207 §4) / STLS (RFC 2595 §4) and the handshake-completed event.
 ///
 /// Each handler owns one; it lives on the channel's event loop only (no locks, not Sendable). The
 /// protocol logic (what to parse, when the session may take input) stays in the handlers, which pass
 /// it in: `canConsumeInput` is false while the session waits for an answer (a lookup, a store, a login).
+///
+/// Memory: the input buffer holds at most one unfinished line (the framer consumes what it discards) plus
+/// what one read brings, and its consumed prefix is dropped before new bytes are appended — without that
+/// the storage under a `ByteBuffer` whose reader index only moves forward grows with every byte ever
+/// received (a 1.4 GiB line without CRLF grew the server by 1.4 GiB although the framer discarded it).
+/// Reading also stops while the channel is not writable: a client that pipelines commands and never
+/// reads the replies cannot make the server queue an unbounded amount of output.
+///
+/// Time: the client's deadline (see `restartDeadline` / `lineBytesArrived`) measures how long one line
+/// takes, not how long the client stays silent: it runs from the moment the server waits for a line,
+/// is restarted once by the line's first byte, and is not restarted by any later byte of that line.
 import Logging
 import MailCore
 import NIOCore
@@ -27,6 +38,9 @@ final class ConnectionIO {
     /// The connection is closed or closing: nothing more is written, timers and callbacks do nothing.
     private(set) var closed = false
     private var idleTimer: Scheduled<Void>?
+    /// The first byte of the line now being read has arrived: the deadline runs from it, and later bytes
+    /// of the same line do not restart it.
+    private(set) var lineStarted = false
 
     init(protocolName: String, maxBufferedInput: Int, maxLineLength: Int) {
         self.protocolName = protocolName
@@ -38,15 +52,29 @@ final class ConnectionIO {
 
     // MARK: - Input
 
-    /// Appends received bytes to the input buffer.
+    /// Appends received bytes to the input buffer. The consumed prefix of the buffer is dropped first
+    /// when it is at least as long as what is left, so the storage stays within about twice the unread
+    /// bytes (a moving reader index alone never frees anything: `writeBuffer` keeps growing the storage).
     func append(_ incoming: inout ByteBuffer) {
-        if buffer == nil { buffer = incoming } else { buffer?.writeBuffer(&incoming) }
+        guard var current = buffer, current.readableBytes > 0 else {
+            buffer = incoming
+            return
+        }
+        buffer = nil   // `current` is now the only reference: compaction and appending happen in place
+        if current.readerIndex > 0 && current.readerIndex >= current.readableBytes {
+            current.discardReadBytes()
+        }
+        current.writeBuffer(&incoming)
+        buffer = current
     }
+
+    /// The storage the input buffer holds on to (for tests of the bound).
+    var bufferCapacity: Int { buffer?.capacity ?? 0 }
 
     /// The handler's `read(context:)`: passes the read on unless enough is buffered, or input is buffered
     /// while the session cannot take it (then the client's pipelined commands wait in the socket).
     func read(context: ChannelHandlerContext, canConsumeInput: Bool) {
-        if mustSuspendReading(canConsumeInput: canConsumeInput) {
+        if mustSuspendReading(canConsumeInput: canConsumeInput, context: context) {
             readSuspended = true
             return
         }
@@ -55,14 +83,20 @@ final class ConnectionIO {
 
     /// Issues the held-back read once the buffer has drained enough.
     func resumeReadingIfPossible(context: ChannelHandlerContext, canConsumeInput: Bool) {
-        guard readSuspended, !closed, !mustSuspendReading(canConsumeInput: canConsumeInput) else { return }
+        guard readSuspended, !closed, !mustSuspendReading(canConsumeInput: canConsumeInput, context: context) else { return }
         readSuspended = false
         context.read()
     }
 
-    private func mustSuspendReading(canConsumeInput: Bool) -> Bool {
+    /// The handler's `channelWritabilityChanged`: reading resumes once the client has read enough of
+    /// our output.
+    func writabilityChanged(context: ChannelHandlerContext, canConsumeInput: Bool) {
+        resumeReadingIfPossible(context: context, canConsumeInput: canConsumeInput)
+    }
+
+    private func mustSuspendReading(canConsumeInput: Bool, context: ChannelHandlerContext) -> Bool {
         let buffered = bufferedBytes
-        return buffered >= maxBufferedInput || (!canConsumeInput && buffered > 0)
+        return buffered >= maxBufferedInput || (!canConsumeInput && buffered > 0) || !context.channel.isWritable
     }
 
     // MARK: - Output
@@ -86,9 +120,14 @@ final class ConnectionIO {
         }
     }
 
-    // MARK: - Close, idle timer
+    // MARK: - Close, deadline timer
 
-    /// Flushes what was written, then closes. Later calls do nothing.
+    /// How long `close` waits for the last output to be taken before it closes anyway.
+    static let closeGrace: TimeAmount = .seconds(5)
+
+    /// Flushes what was written, then closes. Later calls do nothing. The flush may never complete — a
+    /// client that stopped reading (its window is full), or a TLS handshake that never started after
+    /// STARTTLS (NIOSSL holds writes until it is done) — so the channel is closed after `closeGrace` anyway.
     func close(context: ChannelHandlerContext) {
         guard !closed else { return }
         closed = true
@@ -98,6 +137,8 @@ final class ConnectionIO {
         context.writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
             channel.close(promise: nil)
         }
+        let grace = context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in grace.cancel() }
     }
 
     /// The channel went inactive (the client left, or our close finished).
@@ -106,9 +147,28 @@ final class ConnectionIO {
         idleTimer?.cancel()
     }
 
-    /// (Re)arms the idle timer for `timeout()`. When it fires on an open connection: while `busy()` (the
-    /// server's own work is slow, not the client) it is armed again; otherwise `expired` runs (the
-    /// session's timeout reply and close).
+    /// The server now waits for a new line (the previous one was taken, a reply or an answer went out,
+    /// the mode changed): the client has `timeout()` from now. `lineStarted`: bytes of the next line are
+    /// already buffered, so its first byte does not restart the deadline again.
+    func restartDeadline(lineStarted: Bool = false, context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
+                         busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void) {
+        self.lineStarted = lineStarted
+        armIdleTimer(context: context, timeout: timeout, busy: busy, expired: expired)
+    }
+
+    /// Bytes of the current line arrived. The first one restarts the deadline (the whole line must then
+    /// arrive within `timeout()` of it); later ones change nothing, so a client that trickles one byte
+    /// at a time cannot stretch a line beyond the timeout.
+    func lineBytesArrived(context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
+                          busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void) {
+        guard !lineStarted else { return }
+        lineStarted = true
+        armIdleTimer(context: context, timeout: timeout, busy: busy, expired: expired)
+    }
+
+    /// (Re)arms the deadline timer for `timeout()` from now. When it fires on an open connection: while
+    /// `busy()` (the server's own work is slow, not the client) it is armed again; otherwise `expired`
+    /// runs (the session's timeout reply and close).
     func armIdleTimer(context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
                       busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void) {
         idleTimer?.cancel()

@@ -9,6 +9,12 @@
 /// snapshot size ends the message without another read. After a RETR the next message of the snapshot
 /// (if it fits in one chunk) is read ahead while the client handles the current one: clients fetch in
 /// order, so the next RETR is usually answered at once. At most one read-ahead chunk per connection.
+///
+/// Limits while reading (issue 13): command lines have 255 octets (RFC 2449 §4), AUTH lines and SASL
+/// responses 12288; a line that passes its limit before its line end gets `-ERR` and the connection
+/// closes. `maxSessionBytes` caps what one connection may send. `idle_timeout` is a per-line deadline
+/// (from the moment the server waits for a line, restarted once by its first byte); a client that stops
+/// reading a RETR answer is closed after the same time (docs/CONFIGURATION.md).
 import Logging
 import MailCore
 import MailStore
@@ -40,6 +46,11 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// A RETR/TOP is being streamed: its "+OK" line waits to go out with the first chunk (one write, one
     /// TCP segment, one client wake-up per message instead of two).
     private var retrieving = false
+    /// A chunk of a RETR/TOP answer is written and not yet taken by the client (TCP backpressure): the
+    /// client's time, not the server's.
+    private var waitingForClientToRead = false
+    /// Octets received on this connection (for `maxSessionBytes`).
+    private var sessionBytes: Int64 = 0
 
     private static let maxBufferedInput = 16 * 1024
     static let chunkSize = 64 * 1024
@@ -56,6 +67,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         self.services = services
         self.client = client
         self.session = POP3ServerSession(configuration: services.configuration)
+        // The framer's limit is set per line (`commandLineLimit`).
         self.io = ConnectionIO(protocolName: "pop3", maxBufferedInput: Self.maxBufferedInput,
                                maxLineLength: services.configuration.maxCommandLineLength)
         var logger = services.logger
@@ -69,7 +81,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         logger.debug("pop3 connection opened", metadata: ["port": "\(client.port)"])
         run(session.handle(.connected), context: context)
         flushIfNeeded(context: context)
-        armIdleTimer(context: context)
+        restartDeadline(context: context)
         context.fireChannelActive()
     }
 
@@ -85,8 +97,16 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         var incoming = unwrapInboundIn(data)
         guard !closed else { return }
         services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
+        sessionBytes += Int64(incoming.readableBytes)
+        if services.maxSessionBytes > 0 && sessionBytes > services.maxSessionBytes {
+            io.buffer = nil
+            logger.notice("pop3 session byte limit exceeded", metadata: ["bytes": "\(sessionBytes)"])
+            run(session.handle(.sessionByteLimitExceeded), context: context)
+            flushIfNeeded(context: context)
+            return
+        }
+        if !incoming.readableBytesView.isEmpty { lineBytesArrived(context: context) }
         io.append(&incoming)
-        armIdleTimer(context: context)
         processInput(context: context)
     }
 
@@ -97,6 +117,11 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     public func read(context: ChannelHandlerContext) {
         io.read(context: context, canConsumeInput: !session.isAwaitingAnswer)
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        io.writabilityChanged(context: context, canConsumeInput: !session.isAwaitingAnswer)
+        context.fireChannelWritabilityChanged()
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -116,20 +141,38 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     // MARK: - Input
 
+    /// The framer's limit for the next line: 255 octets (RFC 2449 §4); a SASL response, or (before
+    /// login) a line starting with `AUTH `, may have `maxAuthLineLength`.
+    private var commandLineLimit: LineLimit {
+        let configuration = services.configuration
+        let auth = max(configuration.maxAuthLineLength, configuration.maxCommandLineLength)
+        if session.isAwaitingSASLResponse { return .fixed(auth) }
+        if session.mayAuthenticate {
+            return LineLimit(maxLength: configuration.maxCommandLineLength, extendedPrefix: "AUTH ", extendedMaxLength: auth)
+        }
+        return .fixed(configuration.maxCommandLineLength)
+    }
+
     private func processInput(context: ChannelHandlerContext) {
+        var linesTaken = false
         while !closed, !session.isClosed, !session.isAwaitingAnswer, var buf = io.buffer, buf.readableBytes > 0 {
             io.buffer = nil
+            io.framer.limit = commandLineLimit
             let framed = io.framer.next(from: &buf)
             io.buffer = buf.readableBytes > 0 ? buf : nil
             guard let framed else { break }
+            linesTaken = true
             switch framed {
             case .line(let bytes), .bareLineFeed(let bytes):
                 // POP3 clients are lenient about line ends and nothing is smuggled through a command line.
                 run(session.handle(.line(bytes)), context: context)
             case .tooLong:
+                logger.notice("pop3 line too long", metadata: ["limit": "\(io.framer.maxLength)"])
                 run(session.handle(.lineTooLong), context: context)
             }
         }
+        // A line was taken: the next one has its own deadline (bytes of it may already be here).
+        if linesTaken && !closed { restartDeadline(context: context) }
         if session.isAwaitingAnswer { flushIfNeeded(context: context) }
         io.resumeReadingIfPossible(context: context, canConsumeInput: !session.isAwaitingAnswer)
     }
@@ -137,6 +180,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private func answered(_ event: POP3ServerEvent, context: ChannelHandlerContext) {
         guard !closed else { return }
         run(session.handle(event), context: context)
+        restartDeadline(context: context)
         processInput(context: context)
         flushIfNeeded(context: context)
     }
@@ -283,9 +327,13 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     if isRetr { handler.startReadAhead(after: index, mailboxID: mailboxID, context: context) }
                     handler.answered(.messageSent(true), context: context)
                 } else {
+                    handler.waitingForClientToRead = true
                     context.writeAndFlush(handler.wrapOutboundOut(chunk.buffer)).whenComplete { written in
                         let (handler, context) = bound.value
+                        handler.waitingForClientToRead = false
                         guard case .success = written, !handler.closed else { return }
+                        // The client took a chunk: progress on its side, its deadline starts again.
+                        handler.restartDeadline(context: context)
                         let next = handler.readChunk(mailboxID: mailboxID, message: message, offset: chunk.nextOffset,
                                                      encoder: chunk.encoder, context: context)
                         handler.send(next, mailboxID: mailboxID, message: message, index: index, isRetr: isRetr, context: context)
@@ -403,13 +451,32 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         io.close(context: context)
     }
 
-    /// While the session waits for an answer (a login, a read, the update) the timer re-arms.
-    private func armIdleTimer(context: ChannelHandlerContext) {
+    // MARK: - Deadline (docs/CONFIGURATION.md: what `idle_timeout` measures)
+
+    /// While the session waits for an answer (a login, a read, the update) the timer re-arms; a STLS
+    /// handshake and a RETR chunk the client has not read yet are the client's time.
+    private var serverBusy: Bool {
+        session.isAwaitingAnswer && !session.isAwaitingTLS && !waitingForClientToRead
+    }
+
+    /// The server now waits for the client's next line: it has `idle_timeout` from now (bytes of that
+    /// line already buffered count as its start).
+    private func restartDeadline(context: ChannelHandlerContext) {
         let timeout = services.idleTimeout
-        io.armIdleTimer(context: context, timeout: { timeout }, busy: { [self] in session.isAwaitingAnswer }) { [self] context in
-            logger.info("pop3 idle timeout")
-            run(session.handle(.timeout), context: context)
-            flushIfNeeded(context: context)
-        }
+        io.restartDeadline(lineStarted: io.bufferedBytes > 0, context: context, timeout: { timeout },
+                           busy: { [self] in serverBusy }, expired: { [self] context in deadlineExpired(context: context) })
+    }
+
+    /// The first byte of a line starts its deadline; later bytes of the same line do not move it.
+    private func lineBytesArrived(context: ChannelHandlerContext) {
+        let timeout = services.idleTimeout
+        io.lineBytesArrived(context: context, timeout: { timeout }, busy: { [self] in serverBusy },
+                            expired: { [self] context in deadlineExpired(context: context) })
+    }
+
+    private func deadlineExpired(context: ChannelHandlerContext) {
+        logger.info("pop3 timeout", metadata: ["partial_line": "\(io.lineStarted)", "retrieving": "\(waitingForClientToRead)"])
+        run(session.handle(.timeout), context: context)
+        flushIfNeeded(context: context)
     }
 }

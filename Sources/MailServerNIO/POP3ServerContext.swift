@@ -13,8 +13,12 @@ public struct POP3ServerContext: Sendable {
     public var store: any MailStore
     public var locks: MaildropLocks
     public var authenticator: Authenticator
-    /// RFC 1939 §3: an autologout timer of at least 10 minutes.
+    /// RFC 1939 §3: an autologout timer of at least 10 minutes. Per line: the time the server waits for
+    /// the first byte of a command line, and then for the rest of that line (and for the client to take
+    /// each chunk of a RETR answer).
     public var idleTimeout: TimeAmount
+    /// Octets one connection may send before it gets `-ERR` and is closed; 0: unlimited.
+    public var maxSessionBytes: Int64 = 0
     public var connections: ConnectionTracker
     /// TLS for STLS and the implicit-TLS listener; nil when TLS is not set up.
     public var tls: TLSContextProvider?

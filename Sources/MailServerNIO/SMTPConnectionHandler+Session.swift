@@ -51,6 +51,7 @@ extension SMTPConnectionHandler {
         guard !closed, !greeted else { return }
         greeted = true
         run(session.handle(.connected), context: context)
+        restartDeadline(context: context)
         flushIfNeeded(context: context)
     }
 
@@ -185,6 +186,7 @@ extension SMTPConnectionHandler {
                 return
             }
             handler.run(handler.session.handle(.messageStored(outcome)), context: context)
+            handler.restartDeadline(context: context)
             handler.processInput(context: context)
             handler.flushIfNeeded(context: context)
         }

@@ -6,6 +6,12 @@
 /// or the session waits for an answer. While an answer is outstanding no further input is parsed, and
 /// reading from the socket stops once a bounded amount is buffered (backpressure).
 ///
+/// Limits while reading (issue 13): a command line (or SASL continuation line, or BDAT command line) that
+/// passes its limit before its CRLF gets 500 5.5.6 and the connection closes — the framer checks while
+/// reading and keeps nothing of such a line. Deadlines: `command_timeout` / `data_timeout` measure how
+/// long one line takes (from the moment the server waits for it, restarted once by its first byte), so a
+/// client trickling a byte at a time cannot stretch a line; see `restartDeadline` and docs/CONFIGURATION.md.
+///
 /// Abuse defences (relay control issue): the greeting may wait for a forward-confirmed reverse DNS
 /// lookup and for `greetingDelay`; any byte before it gets 554 5.5.0 and a close (RFC 5321 §3.1, the
 /// client must wait for the 220). Refused RCPTs are slowed down and end the session at a limit
@@ -47,7 +53,6 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     /// Buffered input above which the handler stops reading from the socket.
     static let maxBufferedInput = 64 * 1024
-    static let maxAuthLineLength = 12288
 
     var closed: Bool { io.closed }
 
@@ -55,10 +60,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         self.services = services
         self.client = client
         self.session = SMTPServerSession(configuration: services.configuration, client: client)
-        // AUTH lines may be up to 12288 octets (RFC 4954 §4); the session refuses other command lines
-        // longer than maxCommandLineLength itself.
+        // The framer's limit is set per line (`commandLineLimit`): AUTH lines may be 12288 octets.
         self.io = ConnectionIO(protocolName: "smtp", maxBufferedInput: Self.maxBufferedInput,
-                               maxLineLength: max(Self.maxAuthLineLength, services.configuration.maxCommandLineLength))
+                               maxLineLength: services.configuration.maxCommandLineLength)
         self.spool = MessageSpool(directory: services.spoolDirectory)
         self.invalidRecipients = InvalidRecipientThrottle(settings: services.invalidRecipients)
         var logger = services.logger
@@ -71,7 +75,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     public func channelActive(context: ChannelHandlerContext) {
         logger.debug("smtp connection opened", metadata: ["port": "\(client.port)"])
         startSession(context: context)
-        armIdleTimer(context: context)
+        restartDeadline(context: context)
         context.fireChannelActive()
     }
 
@@ -91,7 +95,6 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
         sessionBytes += Int64(incoming.readableBytes)
         services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
-        io.append(&incoming)
         if services.maxSessionBytes > 0 && sessionBytes > services.maxSessionBytes {
             io.buffer = nil
             logger.notice("smtp session byte limit exceeded", metadata: ["bytes": "\(sessionBytes)"])
@@ -99,7 +102,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             flushIfNeeded(context: context)
             return
         }
-        armIdleTimer(context: context)
+        noteArrival(of: incoming, context: context)
+        io.append(&incoming)
         processInput(context: context)
     }
 
@@ -112,12 +116,18 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         io.read(context: context, canConsumeInput: canConsumeInput)
     }
 
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        io.writabilityChanged(context: context, canConsumeInput: canConsumeInput)
+        context.fireChannelWritabilityChanged()
+    }
+
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ShutdownRequested {
             shutdownRequested = true
             closeIfIdleForShutdown(context: context)
         } else if let info = io.handshakeCompleted(event, context: context, logger: logger) {
             run(session.handle(.tlsEstablished(info)), context: context)
+            restartDeadline(context: context)
             processInput(context: context)
             flushIfNeeded(context: context)
         } else {
@@ -139,14 +149,31 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
+    /// The framer's limit for the next command line: `max_command_line_length`, except that in a SASL
+    /// exchange continuation lines, and while AUTH is possible lines starting with `AUTH `, may have
+    /// 12288 octets (RFC 4954 §4).
+    var commandLineLimit: LineLimit {
+        let command = services.configuration.maxCommandLineLength
+        let auth = max(SMTPServerSession.authLineLength, command)
+        if session.isInAuthExchange { return .fixed(auth) }
+        if session.maxLineLength > command {
+            return LineLimit(maxLength: command, extendedPrefix: "AUTH ", extendedMaxLength: auth)
+        }
+        return .fixed(command)
+    }
+
     func processInput(context: ChannelHandlerContext) {
+        var linesTaken = false
         while !closed, !session.isClosed, canConsumeInput, var buf = io.buffer, buf.readableBytes > 0 {
             io.buffer = nil
             let progressed: Bool
             switch mode {
             case .command:
-                if let framed = io.framer.next(from: &buf) {
+                io.framer.limit = commandLineLimit
+                let framed = io.framer.next(from: &buf)
+                if let framed {
                     io.buffer = buf
+                    linesTaken = true
                     switch framed {
                     case .line(let bytes):
                         run(session.handle(.line(bytes)), context: context)
@@ -170,7 +197,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 if result.finished {
                     mode = .command
                     let outcome: BodyOutcome = decoder.error ?? (spool.hasFailed ? .storageFailure : .complete(octets: decoder.octetsDecoded))
-                    setIdleTimeout(context: context)
+                    restartDeadline(context: context)
                     run(session.handle(.dataReceived(outcome)), context: context)
                 } else {
                     mode = .data(decoder)
@@ -201,6 +228,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             if io.buffer?.readableBytes == 0 { io.buffer = nil }
             if !progressed { break }
         }
+        // A command line was taken: the next one has its own deadline (bytes of it may already be here).
+        if linesTaken && !closed { restartDeadline(context: context) }
         if !canConsumeInput { flushIfNeeded(context: context) }
         if shutdownRequested { closeIfIdleForShutdown(context: context) }
         io.resumeReadingIfPossible(context: context, canConsumeInput: canConsumeInput)
@@ -223,7 +252,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .receiveData:
                 mode = .data(DataDecoder(maxMessageSize: services.configuration.maxMessageSize,
                                          maxLineLength: services.configuration.maxTextLineLength))
-                setIdleTimeout(context: context)
+                restartDeadline(context: context)
             case .receiveChunk(let size, let keep):
                 if size == 0 {
                     // A zero-length chunk (BDAT 0 LAST) completes at once.
@@ -231,6 +260,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     completeChunk(octets: 0, keep: keep, context: context)
                 } else {
                     mode = .chunk(remaining: size, keep: keep)
+                    restartDeadline(context: context)
                 }
             case .storeMessage(let envelope):
                 store(envelope, context: context)
@@ -306,6 +336,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     func answer(_ event: SMTPServerEvent, context: ChannelHandlerContext) {
         run(session.handle(event), context: context)
+        restartDeadline(context: context)
         processInput(context: context)
         flushIfNeeded(context: context)
     }
@@ -372,15 +403,56 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         return services.dataTimeout
     }
 
-    func setIdleTimeout(context: ChannelHandlerContext) { armIdleTimer(context: context) }
+    // MARK: - Deadlines (docs/CONFIGURATION.md: what `command_timeout` and `data_timeout` measure)
 
     /// While a store or an answer is outstanding our own work is slow, not the client: the timer re-arms.
-    func armIdleTimer(context: ChannelHandlerContext) {
-        io.armIdleTimer(context: context, timeout: { [self] in currentTimeout() },
-                        busy: { [self] in storing || !canConsumeInput }) { [self] context in
-            logger.info("smtp idle timeout")
-            run(session.handle(.timeout), context: context)
-            flushIfNeeded(context: context)
+    /// A STARTTLS handshake is the client's work: it counts.
+    var serverBusy: Bool { storing || (!canConsumeInput && !session.isAwaitingTLS) }
+
+    /// The server now waits for the client's next line (command mode) or next text line (DATA, BDAT):
+    /// the client has the mode's timeout from now. Called when a line was taken, a reply or answer went
+    /// out, the greeting was sent, TLS was established, or the mode changed.
+    func restartDeadline(context: ChannelHandlerContext) {
+        io.restartDeadline(lineStarted: io.bufferedBytes > 0, context: context, timeout: { [self] in currentTimeout() },
+                           busy: { [self] in serverBusy }, expired: { [self] context in deadlineExpired(context: context) })
+    }
+
+    /// Before appending received bytes. Command mode: the first byte of a line starts its deadline; later
+    /// bytes of the same line do not move it. DATA / BDAT: each line end restarts it; bytes without a line
+    /// end only start it (the first byte after a line end), so a text line must also arrive whole within
+    /// `data_timeout` of its first byte.
+    func noteArrival(of incoming: ByteBuffer, context: ChannelHandlerContext) {
+        let view = incoming.readableBytesView
+        guard !view.isEmpty else { return }
+        if case .command = mode {
+            lineBytesArrived(context: context)
+            return
+        }
+        guard let end = view.lastIndex(of: UInt8(ascii: "\n")) else {
+            lineBytesArrived(context: context)
+            return
+        }
+        io.restartDeadline(lineStarted: view.index(after: end) != view.endIndex, context: context,
+                           timeout: { [self] in currentTimeout() }, busy: { [self] in serverBusy },
+                           expired: { [self] context in deadlineExpired(context: context) })
+    }
+
+    func lineBytesArrived(context: ChannelHandlerContext) {
+        io.lineBytesArrived(context: context, timeout: { [self] in currentTimeout() }, busy: { [self] in serverBusy },
+                            expired: { [self] context in deadlineExpired(context: context) })
+    }
+
+    func deadlineExpired(context: ChannelHandlerContext) {
+        logger.info("smtp timeout", metadata: ["mode": "\(modeName)", "partial_line": "\(io.lineStarted)"])
+        run(session.handle(.timeout), context: context)
+        flushIfNeeded(context: context)
+    }
+
+    var modeName: String {
+        switch mode {
+        case .command: return "command"
+        case .data: return "data"
+        case .chunk: return "bdat"
         }
     }
 }

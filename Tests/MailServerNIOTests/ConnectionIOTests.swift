@@ -158,6 +158,95 @@ import Testing
         #expect(expired == 1, "no timer on a closed connection")
     }
 
+    /// What the handlers do with the buffer: take it, frame, put back what is left (nil when empty).
+    func frameAll(_ f: Fixture) -> [FramedLine] {
+        var out: [FramedLine] = []
+        while var buf = f.io.buffer {
+            f.io.buffer = nil
+            let framed = f.io.framer.next(from: &buf)
+            f.io.buffer = buf.readableBytes > 0 ? buf : nil
+            guard let framed else { break }
+            out.append(framed)
+        }
+        return out
+    }
+
+    /// The outside test's 1.4 GiB: a moving reader index never frees the storage under a ByteBuffer,
+    /// and appending kept growing it. Here 8 MiB of one line without CRLF, in 16 KiB reads.
+    @Test func storageStaysBoundedForALineWithoutEnd() throws {
+        let f = try Fixture(maxBufferedInput: 64 * 1024)
+        f.io.framer.limit = .fixed(512)
+        let chunk = String(repeating: "z", count: 16 * 1024)
+        var reported: [FramedLine] = []
+        for _ in 0..<512 {
+            f.receive(chunk)
+            reported += frameAll(f)
+            #expect(f.io.bufferCapacity <= 64 * 1024)
+        }
+        #expect(reported == [.tooLong])
+    }
+
+    /// Pipelined lines that always leave a partial line behind: the consumed prefix must be dropped, or
+    /// the storage grows with every byte ever received (the reader index never returns to 0).
+    @Test func storageStaysBoundedWhenAPartialLineIsAlwaysLeftOver() throws {
+        let f = try Fixture(maxBufferedInput: 64 * 1024)
+        f.io.framer.limit = .fixed(512)
+        var lines = 0
+        f.receive("NO")
+        for _ in 0..<20_000 {
+            f.receive("OP\r\nNOOP\r\nNO")
+            lines += frameAll(f).count
+            #expect(f.io.bufferedBytes == 2)
+        }
+        #expect(lines == 40_000)
+        #expect(f.io.bufferCapacity <= 4096, "storage \(f.io.bufferCapacity) for 2 unread octets")
+    }
+
+    @Test func aLinesDeadlineRunsFromItsFirstByteAndATrickleDoesNotMoveIt() throws {
+        let f = try Fixture()
+        var expired = 0
+        let loop = f.channel.embeddedEventLoop
+        func restart(_ started: Bool = false) {
+            f.io.restartDeadline(lineStarted: started, context: f.context, timeout: { .seconds(10) }, busy: { false }) { _ in expired += 1 }
+        }
+        func byteArrives() {
+            f.io.lineBytesArrived(context: f.context, timeout: { .seconds(10) }, busy: { false }) { _ in expired += 1 }
+        }
+        restart()                          // t=0: the server waits for a line
+        loop.advanceTime(by: .seconds(8))
+        byteArrives()                      // t=8: its first byte; the line must be complete by t=18
+        #expect(f.io.lineStarted)
+        for _ in 0..<9 {                   // one byte a second: nothing moves the deadline
+            loop.advanceTime(by: .seconds(1))
+            byteArrives()
+        }
+        #expect(expired == 0)
+        loop.advanceTime(by: .seconds(1))
+        #expect(expired == 1, "t=18")
+
+        restart()                          // a line was taken: wait again, first byte restarts once
+        loop.advanceTime(by: .seconds(9))
+        byteArrives()
+        loop.advanceTime(by: .seconds(9))
+        #expect(expired == 1)
+        restart(true)                      // taken, and bytes of the next line were already buffered
+        loop.advanceTime(by: .seconds(5))
+        byteArrives()                      // not a first byte: no restart
+        loop.advanceTime(by: .seconds(5))
+        #expect(expired == 2)
+    }
+
+    @Test func readsStopWhileTheClientDoesNotTakeOurOutput() throws {
+        let f = try Fixture(maxBufferedInput: 1024)
+        f.channel.isWritable = false
+        f.channel.read()
+        #expect(f.counter.reads == 0, "a client that does not read our replies is not read either")
+        #expect(f.io.readSuspended)
+        f.channel.isWritable = true
+        f.io.writabilityChanged(context: f.context, canConsumeInput: true)
+        #expect(f.counter.reads == 1)
+    }
+
     @Test func tlsSwitchWithoutTLSRefuses() throws {
         let f = try Fixture()
         f.receive("MAIL FROM:<a@b>\r\n")
@@ -176,7 +265,8 @@ import Testing
         f.io.write(Array("220 2.0.0 Ready to start TLS\r\n".utf8), context: f.context)
         f.receive("MAIL FROM:<evil@example>\r\n")
         var overlong = ByteBuffer(string: String(repeating: "x", count: 200))
-        #expect(f.io.framer.next(from: &overlong) == nil, "the framer now discards up to the next line end")
+        #expect(f.io.framer.next(from: &overlong) == .tooLong, "the framer now discards up to the next line end")
+        #expect(f.io.framer.discarding)
         #expect(f.io.switchToTLS(tls, command: "STARTTLS", context: f.context, logger: f.logger))
         #expect(try f.outbound() == "220 2.0.0 Ready to start TLS\r\n", "the reply goes out in plain text")
         #expect(f.io.buffer == nil)

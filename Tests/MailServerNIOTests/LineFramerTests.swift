@@ -46,15 +46,51 @@ import Testing
         #expect(frames(over, max: 512, split: 0) == [.tooLong])
     }
 
-    @Test func bufferStaysBoundedWhileDiscarding() {
+    @Test func tooLongIsReportedAsSoonAsTheLimitPassesWithoutALineEnd() {
         var framer = LineFramer(maxLength: 512)
         var buffer = ByteBuffer()
-        for _ in 0..<100 {
+        buffer.writeBytes([UInt8](repeating: UInt8(ascii: "C"), count: 511))
+        #expect(framer.next(from: &buffer) == nil, "511 octets: an LF next would still make a 512-octet line")
+        buffer.writeBytes([UInt8(ascii: "C")])
+        #expect(framer.next(from: &buffer) == .tooLong, "512 octets and no LF: the line cannot fit any more")
+        #expect(buffer.readableBytes == 0, "nothing of the line is kept")
+        #expect(framer.discarding)
+    }
+
+    @Test func nothingIsKeptWhileDiscarding() {
+        var framer = LineFramer(maxLength: 512)
+        var buffer = ByteBuffer()
+        var reported: [FramedLine] = []
+        for _ in 0..<1000 {
             buffer.writeBytes([UInt8](repeating: UInt8(ascii: "C"), count: 1000))
-            #expect(framer.next(from: &buffer) == nil)
-            #expect(buffer.readableBytes <= 1001)
+            while let f = framer.next(from: &buffer) { reported.append(f) }
+            #expect(buffer.readableBytes == 0)
         }
-        buffer.writeBytes(Array("\r\n".utf8))
-        #expect(framer.next(from: &buffer) == .tooLong)
+        #expect(reported == [.tooLong], "reported once")
+        buffer.writeBytes(Array("tail\r\nNOOP\r\n".utf8))
+        #expect(framer.next(from: &buffer) == .line(Array("NOOP".utf8)), "the rest of the long line was skipped")
+    }
+
+    @Test func authPrefixMayUseTheLongerLimit() {
+        let limit = LineLimit(maxLength: 512, extendedPrefix: "AUTH ", extendedMaxLength: 12288)
+        func frame(_ line: [UInt8]) -> [FramedLine] {
+            var framer = LineFramer(maxLength: 512)
+            framer.limit = limit
+            var buffer = ByteBuffer(bytes: line)
+            var out: [FramedLine] = []
+            while let f = framer.next(from: &buffer) { out.append(f) }
+            return out
+        }
+        let payload = [UInt8](repeating: UInt8(ascii: "A"), count: 12000)
+        #expect(frame(Array("auth plain ".utf8) + payload + [13, 10]) == [.line(Array("auth plain ".utf8) + payload)],
+                "AUTH lines: 12288 octets, the verb in any case")
+        #expect(frame(Array("NOOP ".utf8) + payload + [13, 10]) == [.tooLong], "any other line: 512")
+        #expect(frame(Array("AUTHX".utf8) + payload + [13, 10]) == [.tooLong])
+        #expect(frame(Array("AUTH ".utf8) + payload + payload + [13, 10]) == [.tooLong], "AUTH over 12288 too")
+        // The prefix is only known once 5 octets are here; a short partial line just waits.
+        var framer = LineFramer(maxLength: 512)
+        framer.limit = limit
+        var buffer = ByteBuffer(string: "AU")
+        #expect(framer.next(from: &buffer) == nil)
     }
 }

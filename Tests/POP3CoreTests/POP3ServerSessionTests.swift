@@ -230,10 +230,32 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
         #expect(wire(t.line("STAT")) == "+OK 3 600\r\n")
     }
 
-    @Test func lineTooLong() {
+    @Test func lineTooLongClosesTheSession() {
         var h = SessionHarness()
-        #expect(wire(h.handle(.lineTooLong)) == "-ERR Line too long\r\n")
-        #expect(!h.session.isClosed)
+        #expect(h.handle(.lineTooLong) == [.send(Array("-ERR Line too long, closing connection\r\n".utf8)), .close])
+        #expect(h.session.isClosed)
+    }
+
+    @Test func lineTooLongInTransactionReleasesTheMaildrop() {
+        var t = SessionHarness.loggedIn()
+        #expect(t.handle(.lineTooLong) == [.send(Array("-ERR Line too long, closing connection\r\n".utf8)), .releaseMaildrop, .close])
+    }
+
+    @Test func sessionByteLimitCloses() {
+        var h = SessionHarness()
+        #expect(h.handle(.sessionByteLimitExceeded) == [.send(Array("-ERR Session byte limit exceeded, closing connection\r\n".utf8)), .close])
+        #expect(h.session.isClosed)
+        var t = SessionHarness.loggedIn()
+        #expect(t.handle(.sessionByteLimitExceeded).suffix(2) == [.releaseMaildrop, .close])
+    }
+
+    @Test func lineLimitAccessors() {
+        var h = SessionHarness()
+        #expect(h.session.mayAuthenticate && !h.session.isAwaitingSASLResponse && !h.session.isAwaitingTLS)
+        _ = h.line("AUTH PLAIN")
+        #expect(h.session.isAwaitingSASLResponse)
+        let t = SessionHarness.loggedIn()
+        #expect(!t.session.mayAuthenticate)
     }
 
     @Test func tooManyErrorsCloses() {
@@ -274,7 +296,8 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
     @Test func configurationDefaults() {
         let configuration = POP3ServerConfiguration(hostname: "h")
         #expect(configuration.hostname == "h")
-        #expect(configuration.maxCommandLineLength == 257)
+        #expect(configuration.maxCommandLineLength == 255)
+        #expect(configuration.maxAuthLineLength == 12288)
         #expect(configuration.allowPlaintextAuth)
         #expect(!configuration.tlsAvailable)
         #expect(!configuration.implicitTLS)

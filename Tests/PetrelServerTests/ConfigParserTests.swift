@@ -48,6 +48,7 @@ import Testing
             idle_timeout = 900
             max_connections = 50
             max_connections_per_ip = 3
+            max_session_bytes = 65536
 
             [tls]
             certificate = "/etc/petrel/fullchain.pem"
@@ -79,7 +80,9 @@ import Testing
         var pop3 = PetrelConfiguration.POP3(listen: [.init(host: "::1", port: 110), .init(host: "127.0.0.1", port: 110)],
                                             idleTimeout: 900, maxConnections: 50, maxConnectionsPerIP: 3)
         pop3.tlsListen = [.init(host: "::1", port: 995)]
+        pop3.maxSessionBytes = 65536
         #expect(c.pop3 == pop3)
+        #expect(Self.base.pop3.maxSessionBytes == 10_485_760, "the default")
         #expect(c.tls == .init(certificate: "/etc/petrel/fullchain.pem", privateKey: "/etc/petrel/privkey.pem"))
         #expect(c.auth == .init(allowPlaintext: true, maxFailures: 5, failureDelay: 250, maxFailureDelay: 8000))
         #expect(c.log == .init(level: .debug, format: .json))
@@ -136,6 +139,8 @@ import Testing
         ("pop3", "idle_timeout", "\"10m\"", "between 1 and 86400, got \"10m\""),
         ("pop3", "max_connections", "1000001", "between 1 and 1000000, got 1000001"),
         ("pop3", "max_connections_per_ip", "-3", "between 1 and 1000000, got -3"),
+        ("pop3", "max_session_bytes", "100", "must be 0 (unlimited) or an integer of at least 4096, got 100"),
+        ("pop3", "max_session_bytes", "\"10M\"", "must be 0 (unlimited) or an integer of at least 4096, got \"10M\""),
         ("submission", "tls_listen", "[\"127.0.0.1\"]", "missing \":port\" (write \"host:port\")"),
         ("submission", "tls_listen", "[\"127.0.0.1:465\", \"127.0.0.1:465\"]", "\"127.0.0.1:465\" is listed twice"),
         ("submission", "tls_listen", "465", "must be an array of \"host:port\" strings, got 465"),

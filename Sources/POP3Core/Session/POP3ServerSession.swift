@@ -71,6 +71,18 @@ public struct POP3ServerSession: Sendable {
         }
     }
 
+    /// True while AUTH waits for the client's next SASL response line (RFC 5034 §4): the adapter's framer
+    /// then allows `maxAuthLineLength`.
+    public var isAwaitingSASLResponse: Bool { pending == .saslResponse }
+
+    /// True between `.startTLS` and `.tlsEstablished`: the client's TLS handshake is running (its time
+    /// counts against the client, not as the server's own work).
+    public var isAwaitingTLS: Bool { pending == .tls }
+
+    /// Whether an `AUTH` command line may be longer than `maxCommandLineLength` now (up to
+    /// `maxAuthLineLength`, for a long initial response): before login, where AUTH is allowed.
+    public var mayAuthenticate: Bool { state == .authorization && plaintextAuthAllowed }
+
     /// Feeds one event and returns the actions to run, in order.
     public mutating func handle(_ event: POP3ServerEvent) -> [POP3ServerAction] {
         if isClosed {
@@ -90,13 +102,24 @@ public struct POP3ServerSession: Sendable {
             case .authentication, .scramLookup, .message, .update, .tls: return []   // adapter bug: it must buffer
             }
         case .lineTooLong:
+            // The limit is checked while reading: the line is not read to its end, the session closes.
             switch pending {
             case .none, .saslResponse:
                 pending = .none
                 saslExchange = nil
-                return protocolError(.err("Line too long"))
+                errors += 1
+                return close(sending: .err("Line too long, closing connection"))
             case .authentication, .scramLookup, .message, .update, .tls:
                 return []
+            }
+        case .sessionByteLimitExceeded:
+            switch pending {
+            case .update:
+                return []   // the commit is running; its answer closes the session
+            case .message, .tls:
+                return close()   // a reply now would corrupt the multi-line response (or the handshake)
+            case .none, .saslResponse, .authentication, .scramLookup:
+                return close(sending: .err("Session byte limit exceeded, closing connection"))
             }
         case .authenticated(let result):
             guard pending == .authentication else { return [] }

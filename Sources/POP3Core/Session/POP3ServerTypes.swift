@@ -7,10 +7,13 @@ import MailCore
 public struct POP3ServerConfiguration: Sendable {
     /// The host name used in greetings and logs.
     public var hostname: String
-    /// The longest command line the adapter's framer accepts, CRLF included. RFC 2449 §4 limits
-    /// commands to 255 octets; Petrel is lenient (up to 512 is reasonable) because AUTH PLAIN
-    /// initial responses for long addresses do not fit.
-    public var maxCommandLineLength: Int = 255 + 2
+    /// The longest command line the adapter's framer accepts, CRLF included: RFC 2449 §4 limits
+    /// commands to 255 octets. `AUTH` command lines (a long initial response) and SASL response lines
+    /// may have `maxAuthLineLength` instead.
+    public var maxCommandLineLength: Int = 255
+    /// The longest `AUTH` command line and SASL response line (RFC 5034 §4), CRLF included: the bound
+    /// RFC 4954 §4 sets for SMTP AUTH (a PLAIN response with 255-octet fields needs about 1 KiB).
+    public var maxAuthLineLength: Int = 12288
     /// Whether USER/PASS and AUTH (PLAIN, LOGIN) are offered and allowed on a connection that is not
     /// TLS. Over TLS they always are. When false and not TLS, CAPA omits USER and SASL, and USER/PASS/
     /// AUTH get `-ERR [AUTH] Plaintext authentication disallowed on non-secure connections`.
@@ -72,8 +75,11 @@ public enum POP3ServerEvent: Hashable, Sendable {
     case connected
     /// One command line (or SASL response line), CRLF removed.
     case line([UInt8])
-    /// The framer dropped a line longer than `maxCommandLineLength`.
+    /// A line passed its limit (`maxCommandLineLength`, or `maxAuthLineLength` for AUTH) before its
+    /// line end: `-ERR` and close (the framer checks while reading; the rest is never read).
     case lineTooLong
+    /// The client sent more octets than the adapter's per-session cap: `-ERR` and close.
+    case sessionByteLimitExceeded
     /// The answer to `.authenticate` and `.authenticateSCRAM`.
     case authenticated(AuthResult)
     /// The answer to `.lookupSCRAM`.

@@ -141,6 +141,7 @@ struct ConfigReader {
             "idle_timeout": { c, v in assign(integer(v, 1...86400)) { c.pop3.idleTimeout = $0 } },
             "max_connections": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnections = $0 } },
             "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnectionsPerIP = $0 } },
+            "max_session_bytes": { c, v in assign(sessionByteCap(v)) { c.pop3.maxSessionBytes = Int64($0) } },
         ],
         "tls": [
             "certificate": { c, v in assign(filePath(v)) { c.tls.certificate = $0 } },
@@ -298,6 +299,14 @@ struct ConfigReader {
             : "must be an integer between \(range.lowerBound) and \(range.upperBound)"
         guard value.type == .int, let n = value.int, range.contains(n) else {
             return .failure(ValueError(message: "\(expected), got \(describe(value))"))
+        }
+        return .success(n)
+    }
+
+    /// A per-session byte cap: 0 (unlimited) or at least 4096 octets (below that a normal session breaks).
+    static func sessionByteCap(_ value: any TOMLValueConvertible) -> Result<Int, ValueError> {
+        guard value.type == .int, let n = value.int, n == 0 || n >= 4096 else {
+            return .failure(ValueError(message: "must be 0 (unlimited) or an integer of at least 4096, got \(describe(value))"))
         }
         return .success(n)
     }

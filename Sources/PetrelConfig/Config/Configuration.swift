@@ -162,6 +162,8 @@ public struct PetrelConfiguration: Sendable, Equatable {
         public var maxConnections: Int
         /// Concurrent POP3 connections from one client IP address.
         public var maxConnectionsPerIP: Int
+        /// Octets one connection may send (commands only; POP3 clients send little); 0 means unlimited.
+        public var maxSessionBytes: Int64 = 10_485_760
         public init(listen: [Listener], idleTimeout: Int, maxConnections: Int, maxConnectionsPerIP: Int = 50) {
             self.listen = listen
             self.idleTimeout = idleTimeout

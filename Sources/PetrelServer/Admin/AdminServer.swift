@@ -3,6 +3,14 @@
 /// - `GET /status`: a `StatusReport` as JSON (what `petrel status` prints);
 /// anything else is 404 (unknown path) or 405 (other methods). Requests are small and answered at once;
 /// request bodies are ignored, and each connection is closed after its response (no keep-alive to manage).
+///
+/// Limits (issue 13), so a client cannot make the endpoint hold memory or a connection: the request line
+/// and headers are bounded by NIOHTTP1's decoder while it reads (`decoderLimits`: one field — the URL
+/// counts as one — at most 8 KiB, all of them 16 KiB, at most 100 fields; over that NIOHTTP1 answers 400
+/// and closes); a body over `maxBodyBytes` gets 413 and a close; and the whole request must arrive within
+/// `requestTimeout` of the connection (408 and close), however slowly its bytes trickle in. No pipelining
+/// assistance: one request per connection, and the 408 may have to go out before any request head arrived
+/// (NIO's pipelining handler traps on a response without a request).
 import Foundation
 import Logging
 import MailServerNIO
@@ -28,13 +36,28 @@ public enum AdminServer {
         public var localAddress: ListenAddress
     }
 
+    /// NIOHTTP1's limits for the request head (its defaults are 80 KiB and 65,534 fields).
+    public static let decoderLimits: NIOHTTPDecoderLimitConfiguration = {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = 8 * 1024
+        limits.maxHeaderListSize = 16 * 1024
+        limits.maxHeaderFieldCount = 100
+        return limits
+    }()
+    /// The largest request body read (and ignored); more gets 413.
+    public static let maxBodyBytes = 16 * 1024
+    /// The time one connection has for its whole request.
+    public static let requestTimeout: TimeAmount = .seconds(10)
+
     public static func bind(_ address: ListenAddress, routes: Routes, group: any EventLoopGroup) async throws -> Bound {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: decoderLimits)
                     try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(routes: routes))
                 }
             }
@@ -59,37 +82,76 @@ public enum AdminServer {
     }
 }
 
-/// One HTTP connection: answers each request when its end arrives, then closes.
+/// One HTTP connection: answers the request when its end arrives, then closes. A body over
+/// `AdminServer.maxBodyBytes` gets 413, a request not complete within `AdminServer.requestTimeout` 408.
 final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let routes: AdminServer.Routes
+    private let requestTimeout: TimeAmount
     private var head: HTTPRequestHead?
+    private var bodyBytes = 0
+    private var answered = false
+    private var deadline: Scheduled<Void>?
 
-    init(routes: AdminServer.Routes) { self.routes = routes }
+    init(routes: AdminServer.Routes, requestTimeout: TimeAmount = AdminServer.requestTimeout) {
+        self.routes = routes
+        self.requestTimeout = requestTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: requestTimeout) {
+            let (handler, context) = bound.value
+            handler.refuse(.requestTimeout, "request not complete in time\n", context: context)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !answered else { return }
         switch unwrapInboundIn(data) {
         case .head(let h): head = h
-        case .body: break
+        case .body(let part):
+            bodyBytes += part.readableBytes
+            if bodyBytes > AdminServer.maxBodyBytes {
+                refuse(.payloadTooLarge, "request body too large\n", context: context)
+            }
         case .end:
             guard let head else { return }
             self.head = nil
             let (status, type, body) = AdminServer.respond(method: head.method, path: head.uri, routes: routes)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: type)
-            headers.add(name: "Content-Length", value: "\(body.utf8.count)")
-            headers.add(name: "Connection", value: "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-            if head.method != .HEAD {
-                var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
-                buffer.writeString(body)
-                context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            }
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            respond(status: status, type: type, body: body, version: head.version, includeBody: head.method != .HEAD, context: context)
         }
+    }
+
+    /// Answers with an error and closes (the rest of the request is not read).
+    private func refuse(_ status: HTTPResponseStatus, _ text: String, context: ChannelHandlerContext) {
+        guard !answered, context.channel.isActive else { return }
+        respond(status: status, type: "text/plain; charset=utf-8", body: text, version: head?.version ?? .http1_1,
+                includeBody: true, context: context)
+    }
+
+    private func respond(status: HTTPResponseStatus, type: String, body: String, version: HTTPVersion, includeBody: Bool,
+                         context: ChannelHandlerContext) {
+        answered = true
+        deadline?.cancel()
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: type)
+        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        if includeBody {
+            var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+            buffer.writeString(body)
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

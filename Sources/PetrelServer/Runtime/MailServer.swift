@@ -203,8 +203,8 @@ public final class MailServer: Sendable {
         let pop3Connections = ConnectionTracker(limits: .init(maxConnections: configuration.pop3.maxConnections,
                                                               maxConnectionsPerIP: configuration.pop3.maxConnectionsPerIP))
         var pop3Config = POP3ServerConfiguration(hostname: configuration.server.hostname)
-        // RFC 2449 §4 allows 255-octet commands; AUTH PLAIN responses with long names need more.
-        pop3Config.maxCommandLineLength = 512
+        // RFC 2449 §4: command lines of at most 255 octets (AUTH lines and SASL responses: 12288).
+        pop3Config.maxCommandLineLength = 255
         pop3Config.tlsAvailable = true
         pop3Config.allowPlaintextAuth = auth.allowPlaintext
         pop3Config.maxAuthFailures = auth.maxFailures
@@ -222,6 +222,7 @@ public final class MailServer: Sendable {
             context.metrics = operations.metrics
             context.plaintextAuthNetworks = plaintextNetworks
             context.readThreadPool = pop3ReadPool
+            context.maxSessionBytes = configuration.pop3.maxSessionBytes
             return context
         }
 

@@ -7,7 +7,8 @@ public enum SMTPServerEvent: Sendable {
     case connected
     /// One command line, CRLF already removed by the adapter.
     case line([UInt8])
-    /// The adapter dropped a command line longer than `maxCommandLineLength` -> 500 5.5.6.
+    /// A command line (or SASL continuation line) passed its limit before its CRLF (the adapter's
+    /// framer checks while reading) -> 500 5.5.6 and close: the rest of the line is never read.
     case lineTooLong
     /// A command line ended with a bare LF instead of CRLF (RFC 5321 §2.3.8) -> 500 5.5.2, not executed.
     case bareLineFeed

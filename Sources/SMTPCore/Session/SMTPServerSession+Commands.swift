@@ -8,7 +8,7 @@ extension SMTPServerSession {
         // The framer may allow `authLineLength` for every line; only AUTH may use it (RFC 4954 §4).
         let limit = SMTPCommandParser.verb(of: bytes) == "AUTH"
             ? max(Self.authLineLength, configuration.maxCommandLineLength) : configuration.maxCommandLineLength
-        guard bytes.count + 2 <= limit else { return reject(.commandLineTooLong) }
+        guard bytes.count + 2 <= limit else { return lineTooLong() }
         let command: SMTPCommand
         switch SMTPCommandParser.parse(bytes) {
         case .success(let parsed):

@@ -63,8 +63,7 @@ extension SMTPServerSession {
     /// A continuation line of the running exchange (RFC 4954 §4: base64 or "*").
     mutating func authContinuation(_ bytes: [UInt8]) -> [SMTPServerAction] {
         guard bytes.count + 2 <= max(Self.authLineLength, configuration.maxCommandLineLength) else {
-            saslExchange = nil
-            return reject(.commandLineTooLong)
+            return lineTooLong()
         }
         guard var exchange = saslExchange else { return [] }
         let step = exchange.receive(bytes)

@@ -96,10 +96,18 @@ public struct SMTPServerSession: Sendable {
     /// True between `AUTH` and the last step of its SASL exchange: the next line is a continuation.
     public var isInAuthExchange: Bool { saslExchange != nil }
 
+    /// True between `.startTLS` and `.tlsEstablished`: the client's TLS handshake is running (the
+    /// adapter's deadline keeps running too — the handshake is the client's work, not the server's).
+    public var isAwaitingTLS: Bool {
+        if case .startTLS? = pending { return true }
+        return false
+    }
+
     /// The longest line (CRLF included) the adapter's framer must accept right now:
     /// `authLineLength` (12288, RFC 4954 §4) while AUTH is possible or running, else
-    /// `maxCommandLineLength`. The session itself rejects non-AUTH command lines longer than
-    /// `maxCommandLineLength` (500 5.5.6), so a framer may also always allow `authLineLength`.
+    /// `maxCommandLineLength`. Only lines starting with `AUTH ` (and continuation lines) may use the
+    /// longer limit; the adapter's framer checks that prefix while reading, and the session itself
+    /// refuses (500 5.5.6 and close) any other command line longer than `maxCommandLineLength`.
     public var maxLineLength: Int {
         if saslExchange != nil || (authenticatedUser == nil && (isTLS || configuration.allowPlaintextAuth)) {
             return max(Self.authLineLength, configuration.maxCommandLineLength)
@@ -120,8 +128,7 @@ public struct SMTPServerSession: Sendable {
             return handleLine(bytes)
         case .lineTooLong:
             guard pending == nil else { return [] }
-            saslExchange = nil
-            return reject(.commandLineTooLong)
+            return lineTooLong()
         case .bareLineFeed:
             guard pending == nil else { return [] }
             saslExchange = nil
@@ -180,6 +187,14 @@ public struct SMTPServerSession: Sendable {
             actions += closeWith(.tooManyErrors(hostname: configuration.hostname))
         }
         return actions
+    }
+
+    /// A command line or SASL continuation line longer than allowed (RFC 5321 §4.5.3.1.4, RFC 4954 §4):
+    /// 500 5.5.6, counted, and close. Closing rather than skipping to the line's end bounds both memory
+    /// and time at once; a client that sends such a line is broken or hostile (docs/CONFIGURATION.md).
+    mutating func lineTooLong() -> [SMTPServerAction] {
+        errorCount += 1
+        return closeWith(.commandLineTooLong)
     }
 
     /// Ends any transaction with `reply`, sends it and closes. Further events are ignored.

@@ -331,9 +331,11 @@ import Testing
         #expect(session.maxLineLength == 12288)
         _ = session.handle(.connected)
         _ = session.handle(.line(Array("EHLO c".utf8)))
-        let noop = session.handle(.line(Array("NOOP ".utf8) + Array(repeating: UInt8(ascii: "x"), count: 600)))
-        guard case .send(let tooLong)? = noop.first else { Issue.record("no reply"); return }
-        #expect(tooLong == .commandLineTooLong)
+        var noopSession = session
+        let noop = noopSession.handle(.line(Array("NOOP ".utf8) + Array(repeating: UInt8(ascii: "x"), count: 600)))
+        guard case .send(let tooLong)? = noop.first, case .close? = noop.last else { Issue.record("got \(noop)"); return }
+        #expect(tooLong == .commandLineTooLong, "only AUTH lines may be longer; others close")
+        #expect(noopSession.isClosed)
         // A 9000-octet password in PLAIN: the line is ~12000 octets.
         let password = String(repeating: "p", count: 9000)
         let line = Array("AUTH PLAIN \(plain(alice, password))".utf8)
@@ -360,8 +362,9 @@ import Testing
         r.feed(.line(Array(b64(user).utf8)))
         #expect(r.stream.last == "S: 334 UGFzc3dvcmQ6")
         r.feed(.lineTooLong)
-        #expect(r.stream.last == "S: 500 5.5.6 Error: command line too long")
+        #expect(r.stream.suffix(2) == ["S: 500 5.5.6 Error: command line too long", "A: close"])
         #expect(!r.session.isInAuthExchange)
+        #expect(r.session.isClosed)
     }
 
     @Test func maxLineLengthWithoutAuth() {
