@@ -229,11 +229,13 @@ import Testing
         try await withServer { resolver, _ in
             _ = await resolver.mx("example.test") // warm-up: pool thread, lazily opened files
             let before = openDescriptors()
-            for _ in 0..<40 {
+            // /proc/self/fd counts the whole test process, where other suites open and close files at the
+            // same time; 400 lookups make a per-lookup leak (>= 400) stand far above that noise (tens).
+            for _ in 0..<200 {
                 #expect(await resolver.mx("example.test").value?.count == 3)
                 #expect(await resolver.addresses("v6only.example.test").value?.count == 1)
             }
-            #expect(openDescriptors() - before < 4, "descriptors before \(before), after \(openDescriptors())")
+            #expect(openDescriptors() - before < 100, "descriptors before \(before), after \(openDescriptors())")
         }
     }
     #endif

@@ -136,7 +136,11 @@ def connect(srv, proto):
     return c
 
 
-@pytest.mark.parametrize("proto", ["smtp", "submissions", "pop3", "pop3s"])
+TLS = pytest.mark.peer("openssl")               # implicit TLS goes through `openssl s_client`
+
+
+@pytest.mark.parametrize("proto", ["smtp", pytest.param("submissions", marks=TLS), "pop3",
+                                   pytest.param("pop3s", marks=TLS)])
 def test_line_without_crlf_is_refused_while_reading(data_dir, proto):
     setup_domain(data_dir)
     srv = PetrelServer(data_dir).start()
@@ -180,6 +184,7 @@ def test_data_line_without_crlf_is_streamed_with_bounded_memory(data_dir):
         srv.stop()
 
 
+@TLS
 def test_bdat_and_auth_continuation_lines_are_bounded(data_dir):
     setup_domain(data_dir)
     srv = PetrelServer(data_dir).start()
@@ -238,7 +243,7 @@ def test_pipelined_commands_whose_replies_are_never_read_do_not_pile_up(data_dir
         srv.stop()
 
 
-@pytest.mark.parametrize("proto", ["smtp", "submissions"])
+@pytest.mark.parametrize("proto", ["smtp", pytest.param("submissions", marks=TLS)])
 def test_command_line_drip_is_closed_within_twice_the_timeout(data_dir, proto):
     setup_domain(data_dir)
     timeout = 2
@@ -278,7 +283,7 @@ def test_data_drip_is_closed_within_twice_the_timeout(data_dir):
         srv.stop()
 
 
-@pytest.mark.parametrize("proto", ["pop3", "pop3s"])
+@pytest.mark.parametrize("proto", ["pop3", pytest.param("pop3s", marks=TLS)])
 def test_pop3_drip_is_closed_within_twice_the_timeout(data_dir, proto):
     setup_domain(data_dir)
     timeout = 2
