@@ -42,6 +42,7 @@ extension SMTPServerSession {
         case .tooLarge: return failTransaction(.messageTooBig, countsAsError: true)
         case .lineTooLong: return failTransaction(.bodyLineTooLong, countsAsError: true)
         case .bareLineEnding: return closeWith(.bareLineEndingInData(hostname: configuration.hostname))
+        case .nulCharacter: return failTransaction(.nulInMessage, countsAsError: true)
         case .storageFailure: return failTransaction(.storageFailure, countsAsError: false)
         }
     }
@@ -60,6 +61,7 @@ extension SMTPServerSession {
         case .tooLarge: return failTransaction(.messageTooBig, countsAsError: true)
         case .lineTooLong: return failTransaction(.bodyLineTooLong, countsAsError: true)
         case .bareLineEnding: return failTransaction(.bareLineEndingInChunk, countsAsError: true)
+        case .nulCharacter: return failTransaction(.nulInMessage, countsAsError: true)
         case .storageFailure: return failTransaction(.storageFailure, countsAsError: false)
         }
     }

@@ -190,6 +190,41 @@ import Testing
             || r.stream.suffix(2) == ["S: 521 5.5.2 mx.example.test Error: bare <CR> or <LF> received", "A: close"])
     }
 
+    /// A NUL in DATA or in a BDAT chunk: 554 5.6.0, the transaction fails (nothing stored), the
+    /// connection stays and the next transaction works.
+    @Test func nulInDataOrChunkFailsTheTransactionOnly() {
+        var r = runner()
+        r.dataOutcomes = [.nulCharacter, .complete(octets: 3)]
+        r.chunkOutcomes = [.nulCharacter]
+        r.run("""
+            \(greeting)
+            C: EHLO client.test
+            \(ehloReply)
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test>
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 554 5.6.0 Error: NUL character in message, transaction failed
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test>
+            S: 250 2.1.5 Ok
+            C: BDAT 4 LAST
+            S: 554 5.6.0 Error: NUL character in message, transaction failed
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test>
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 250 2.0.0 Ok: queued as *
+            """)
+        #expect(!r.session.isClosed)
+        #expect(r.envelopes.count == 1)
+    }
+
     @Test func storeFailureIs451() {
         var r = runner()
         r.storeOutcomes = [.failed]
