@@ -75,7 +75,7 @@ extension SMTPServerSession {
         let protocolName = TraceHeaders.protocolName(extended: extended, smtpUTF8: current.mail.smtpUTF8,
                                                      tls: isTLS, authenticated: authenticatedUser != nil)
         let trace = TraceHeaders.build(
-            sender: current.mail.reversePath, heloName: hello?.name ?? "unknown", client: client,
+            sender: current.mail.reversePath, heloName: hello?.traceName(smtpUTF8: current.mail.smtpUTF8) ?? "unknown", client: client,
             hostname: configuration.hostname, protocolName: protocolName, queueID: queueID,
             recipients: current.recipients, date: now, tls: isTLS ? tlsInfo : nil)
         let envelope = SMTPEnvelope(
