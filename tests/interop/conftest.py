@@ -44,6 +44,7 @@ idle_timeout = {pop3_idle_timeout}
 allow_plaintext = {allow_plaintext}
 failure_delay = {failure_delay}
 max_failures = {max_failures}
+{auth_extra}
 
 [log]
 level = "debug"
@@ -70,7 +71,9 @@ class PetrelServer:
                              command_timeout=300, pop3_idle_timeout=600, allow_plaintext="true",
                              failure_delay=200, max_failures=3, max_connections_per_ip=50,
                              # extra [smtp] keys (relay control tests)
-                             smtp_extra="")
+                             smtp_extra="",
+                             # extra [auth] keys (login bound tests)
+                             auth_extra="")
         self.settings.update(settings)
         self.config_path = self.data_dir.parent / (self.data_dir.name + ".toml")
         self.proc = None

@@ -108,7 +108,9 @@ public final class MailServer: Sendable {
 
         let auth = configuration.auth
         let throttle = AuthThrottle(settings: .init(baseDelay: Double(auth.failureDelay) / 1000,
-                                                    maxDelay: Double(auth.maxFailureDelay) / 1000))
+                                                    maxDelay: Double(auth.maxFailureDelay) / 1000,
+                                                    maxConcurrentPerIP: auth.maxConcurrentLoginsPerIP,
+                                                    maxConcurrentPerAccount: auth.maxConcurrentLoginsPerAccount))
         let authenticator = Authenticator(store: store, threadPool: threadPool, throttle: throttle, logger: Logger(label: "petrel.auth"))
 
         let smtp = configuration.smtp

@@ -79,4 +79,7 @@ public enum AuthOutcome: Hashable, Sendable {
     case invalidCredentials
     /// 454 4.7.0 (directory unavailable).
     case temporaryFailure
+    /// Too many logins in flight from this client IP or for this account: 421 4.7.0 and close (the
+    /// password was not checked).
+    case tooManyLogins
 }
