@@ -77,6 +77,7 @@ let package = Package(
             "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "PetrelTLSSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            "MailQueue",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "X509", package: "swift-certificates"),
@@ -140,7 +141,7 @@ let package = Package(
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailStoreSQLite", "MailCore"]),
         .testTarget(name: "MailServerNIOTests", dependencies: [
-            "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore",
+            "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore", "MailQueue",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -2,6 +2,7 @@
 import Logging
 import MailCore
 import MailPolicy
+import MailQueue
 import MailStore
 import NIOCore
 import SMTPCore
@@ -28,6 +29,9 @@ public struct SMTPServerContext: Sendable {
     public var metrics: ServerMetrics = .disabled()
     /// Called after a message with non-local recipients was stored (wakes the delivery agent).
     public var outboundQueued: @Sendable () -> Void = {}
+    /// "Delivered" reports for local recipients that asked for NOTIFY=SUCCESS (RFC 3461 §5.2.3); nil:
+    /// none are made. The composition root wires the delivery agent's `localDeliveryReport`.
+    public var successReports: SuccessReports?
     /// Live relay and connection rules (config + data directory); when set, its relay rules replace
     /// `relayRules` and its screen runs at connect (AccessControl.swift).
     public var access: AccessControl?
@@ -99,5 +103,19 @@ public struct SMTPServerContext: Sendable {
             logger.error("recipient lookup failed", metadata: ["error": "\(error)"])
             return .temporaryFailure
         }
+    }
+}
+
+/// How the SMTP server makes and records the "delivered" report for local NOTIFY=SUCCESS recipients:
+/// `make` renders and addresses it (nil: nobody can receive it); the handler then stores it in the same
+/// transaction as the message and calls `stored`.
+public struct SuccessReports: Sendable {
+    public var make: @Sendable (_ report: DeliveryReport, _ original: [UInt8], _ originalSize: Int64) async -> IncomingMessage?
+    public var stored: @Sendable (_ message: IncomingMessage, _ report: DeliveryReport) -> Void
+
+    public init(make: @escaping @Sendable (DeliveryReport, [UInt8], Int64) async -> IncomingMessage?,
+                stored: @escaping @Sendable (IncomingMessage, DeliveryReport) -> Void = { _, _ in }) {
+        self.make = make
+        self.stored = stored
     }
 }

@@ -147,6 +147,9 @@ public final class MailServer: Sendable {
                 tls: tls, logger: Logger(label: "petrel.smtp"))
             context.metrics = operations.metrics
             context.outboundQueued = { agent.wake() }
+            context.successReports = SuccessReports(
+                make: { dsn, original, size in await agent.localDeliveryReport(dsn, original: original, originalSize: size) },
+                stored: { message, dsn in agent.localDeliveryReportStored(message, about: dsn) })
             context.access = access
             context.invalidRecipients = .init(delayAfter: smtp.invalidRecipientDelayAfter, disconnectAt: smtp.maxInvalidRecipients,
                                               delay: .milliseconds(smtp.invalidRecipientDelay))

@@ -83,7 +83,8 @@ extension SMTPServerSession {
             localMailboxIDs: current.mailboxIDs, traceHeaders: trace, receivedAt: now,
             bodyType: current.mail.body ?? .sevenBit, smtpUTF8: current.mail.smtpUTF8,
             declaredSize: current.mail.size, bodySize: size, remoteRecipients: current.remoteRecipients,
-            envelopeID: current.mail.envelopeID, dsnReturn: current.mail.dsnReturn)
+            envelopeID: current.mail.envelopeID, dsnReturn: current.mail.dsnReturn,
+            localSuccessNotices: current.localSuccessNotices)
         pending = .store(queueID: queueID, size: size)
         return [.storeMessage(envelope)]
     }

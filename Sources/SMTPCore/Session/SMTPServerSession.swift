@@ -30,6 +30,8 @@ public struct SMTPServerSession: Sendable {
         var recipientKeys: Set<String> = []
         var mailboxIDs: [Int64] = []
         var remoteRecipients: [RemoteRecipient] = []
+        /// Local recipients with NOTIFY=SUCCESS (not for a `<>` sender).
+        var localSuccessNotices: [LocalSuccessNotice] = []
         /// A BDAT chunk was accepted: DATA and RCPT are no longer allowed.
         var usedBDAT = false
         /// The adapter holds (part of) a body for this transaction.
