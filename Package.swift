@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "PetrelCore", targets: ["MailCore", "SMTPCore", "POP3Core"]),
         .library(name: "PetrelServer", targets: ["PetrelServer"]),
         .library(name: "PetrelConfig", targets: ["PetrelConfig"]),
+        // The connection handlers with the in-memory store, for the fuzz/ whole-session targets.
+        .library(name: "PetrelNIO", targets: ["MailServerNIO", "MailStore", "MailAuth", "MailQueue", "MailPolicy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -75,9 +77,9 @@ let package = Package(
         // SwiftNIO adapters: framing, connection handlers that run the sessions' actions, listeners.
         .target(name: "MailServerNIO", dependencies: [
             "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "PetrelTLSSupport",
+            "MailQueue",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            "MailQueue",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "X509", package: "swift-certificates"),

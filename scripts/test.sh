@@ -14,7 +14,7 @@ echo "== interop tests (pytest)"
 python3 -m pytest -q tests/interop "$@"
 
 if [ "${PETREL_FUZZ_SECONDS:-0}" -gt 0 ]; then
-    for target in FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig; do
+    for target in FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig FuzzSMTPSession FuzzPOP3Session; do
         echo "== fuzz $target for ${PETREL_FUZZ_SECONDS}s"
         ./fuzz/run.sh "$target" "$PETREL_FUZZ_SECONDS" 2>&1 | tail -n 12
     done
