@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "PetrelCore", targets: ["MailCore", "SMTPCore", "POP3Core"]),
         .library(name: "PetrelServer", targets: ["PetrelServer"]),
         .library(name: "PetrelConfig", targets: ["PetrelConfig"]),
+        // The connection handlers with the in-memory store, for the fuzz/ whole-session targets.
+        .library(name: "PetrelNIO", targets: ["MailServerNIO", "MailStore", "MailAuth", "MailQueue", "MailPolicy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -86,6 +88,7 @@ let package = Package(
         // SwiftNIO adapters: framing, connection handlers that run the sessions' actions, listeners.
         .target(name: "MailServerNIO", dependencies: [
             "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "PetrelTLSSupport", "MailAccounts",
+            "MailQueue",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -153,7 +156,7 @@ let package = Package(
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore"]),
         .testTarget(name: "MailDeliveryTests", dependencies: [
-            "MailDelivery", "MailQueue", "MailDNS", "SMTPCore", "MailStore", "MailCore", "MailPolicy",
+            "MailDelivery", "MailQueue", "MailDNS", "SMTPCore", "MailStore", "MailCore", "MailPolicy", "MailStoreSQLite",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -186,7 +189,7 @@ let package = Package(
         ], exclude: ["Fixtures"]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailStoreSQLite", "MailCore"]),
         .testTarget(name: "MailServerNIOTests", dependencies: [
-            "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore",
+            "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore", "MailQueue",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -116,7 +116,7 @@ if has_suite fresh-clone; then
 fi
 
 if [ "${PETREL_FUZZ_SECONDS:-0}" -gt 0 ]; then
-    for target in FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig; do
+    for target in FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig FuzzSMTPSession FuzzPOP3Session; do
         echo "== fuzz $target for ${PETREL_FUZZ_SECONDS}s"
         ./fuzz/run.sh "$target" "$PETREL_FUZZ_SECONDS" 2>&1 | tail -n 12
     done

@@ -58,6 +58,26 @@ public final class MessageSpool {
         return .bytes(memory)
     }
 
+    /// The first `maxLength` octets of the body so far (from memory, or read back from the spool file);
+    /// fewer when the body is shorter or the file cannot be read.
+    public func prefix(_ maxLength: Int) -> [UInt8] {
+        guard maxLength > 0 else { return [] }
+        guard fd >= 0 else { return Array(memory.prefix(maxLength)) }
+        let want = Int(min(Int64(maxLength), size))
+        var out = [UInt8](repeating: 0, count: want)
+        var done = 0
+        while done < want {
+            let n = out.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return -1 }
+                return pread(fd, base + done, want - done, off_t(done))
+            }
+            if n < 0, errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        return Array(out.prefix(done))
+    }
+
     /// Drops the body (deleting any file).
     public func reset() {
         if fd >= 0 { close(fd); fd = -1 }

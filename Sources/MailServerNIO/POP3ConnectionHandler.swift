@@ -243,9 +243,19 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
+    /// Checks a login within the bound of logins in flight (AuthThrottle.swift): over it,
+    /// `-ERR [SYS/TEMP]` and close without checking. The slot is held until the answer is due — for a
+    /// failure, until its delay has passed, even when the client has gone.
     private func authenticate(user: String, password: String, scramProofValid: Bool? = nil, context: ChannelHandlerContext) {
         let services = self.services
         let client = self.client
+        guard let slot = services.authenticator.beginLogin(ip: client.ip, account: user) else {
+            services.metrics.pop3Login(.refused)
+            services.metrics.authFailure(services.protocolKind)
+            logger.notice("pop3 login refused", metadata: ["user": "\(user)", "reason": "too many logins in progress"])
+            run(session.handle(.authenticated(.tooManyLogins)), context: context)
+            return
+        }
         let promise = context.eventLoop.makePromise(of: (AuthResult, Int64?, [RetrievableMessage]).self)
         promise.completeWithTask {
             if let scramProofValid {
@@ -258,6 +268,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             let (handler, context) = bound.value
             switch result {
             case .success:
+                services.authenticator.endLogin(slot)
                 handler.logger.info("pop3 login", metadata: ["user": "\(user)"])
                 services.metrics.pop3Login(.success)
                 services.authenticator.recordSuccess(account: user)
@@ -277,10 +288,12 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 services.metrics.authFailure(services.protocolKind)
                 handler.logger.notice("pop3 login failed", metadata: ["user": "\(user)", "reason": "\(result)"])
                 context.eventLoop.scheduleTask(in: delay) {
+                    services.authenticator.endLogin(slot)
                     let (handler, context) = bound.value
                     handler.answered(.authenticated(result), context: context)
                 }
-            case .inUse, .temporaryFailure:
+            case .inUse, .temporaryFailure, .tooManyLogins:
+                services.authenticator.endLogin(slot)
                 services.metrics.pop3Login(.refused)
                 handler.logger.notice("pop3 login refused", metadata: ["user": "\(user)", "reason": "\(result)"])
                 handler.answered(.authenticated(result), context: context)

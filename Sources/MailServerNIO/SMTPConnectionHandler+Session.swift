@@ -4,6 +4,7 @@
 import Logging
 import MailCore
 import MailPolicy
+import MailQueue
 import MailStore
 import NIOCore
 import SMTPCore
@@ -154,12 +155,26 @@ extension SMTPConnectionHandler {
         let store = services.store
         let queued = services.outboundQueued
         let hasRemote = !message.remoteRecipients.isEmpty
+        // RFC 3461 §5.2.3: local recipients with NOTIFY=SUCCESS get a "delivered" report, stored in the same
+        // transaction as the message (both or neither); its attachment is the message's header section.
+        let successReport = successReportRequest(envelope)
         storing = true
         let promise = context.eventLoop.makePromise(of: [Int64].self)
         let metrics = services.metrics
         promise.completeWithTask {
             let started = ContinuousClock.now
-            let ids = try await store.deliver(message)
+            var report: (IncomingMessage, DeliveryReport, SuccessReports)?
+            if case let (dsn, original, reports)? = successReport,
+               let made = await reports.make(dsn, original, Int64(message.traceHeaders.count) + message.body.size) {
+                report = (made, dsn, reports)
+            }
+            let ids: [Int64]
+            if case let (made, dsn, reports)? = report {
+                ids = try await store.completeAttempt([], notifications: [message, made]).first ?? []
+                reports.stored(made, dsn)
+            } else {
+                ids = try await store.deliver(message)
+            }
             let elapsed = ContinuousClock.now - started
             metrics.storeCommit(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
             if hasRemote { queued() }
@@ -190,6 +205,20 @@ extension SMTPConnectionHandler {
             handler.processInput(context: context)
             handler.flushIfNeeded(context: context)
         }
+    }
+
+    /// The "delivered" report owed for this envelope (nil when none is, or reports are off), with the
+    /// start of the message to attach its headers from (trace headers + the first 64 KiB of the body).
+    func successReportRequest(_ envelope: SMTPEnvelope) -> (DeliveryReport, [UInt8], SuccessReports)? {
+        guard let reports = services.successReports, !envelope.localSuccessNotices.isEmpty else { return nil }
+        let recipients = envelope.localSuccessNotices.map {
+            LocalDeliveryReport.Recipient(address: $0.address, originalRecipient: $0.originalRecipient)
+        }
+        guard let dsn = LocalDeliveryReport.make(
+            reportingMTA: services.configuration.hostname, sender: envelope.sender, envelopeID: envelope.envelopeID,
+            arrivalDate: envelope.receivedAt, queueID: envelope.queueID, recipients: recipients,
+            smtpUTF8: envelope.smtpUTF8, deliveredAt: envelope.receivedAt) else { return nil }
+        return (dsn, envelope.traceHeaders + spool.prefix(64 * 1024), reports)
     }
 
     func logTransaction(_ summary: SMTPTransactionSummary) {

@@ -302,9 +302,18 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 
+    /// Checks a login within the bound of logins in flight (AuthThrottle.swift): over it, 421 4.7.0 and
+    /// close without checking. The slot is held until the answer is due — for a failure, until its delay
+    /// has passed, even when the client has gone (it must not win its slot back by hanging up).
     func authenticate(username: String, password: String, scramProofValid: Bool? = nil, context: ChannelHandlerContext) {
         let authenticator = services.authenticator
         let client = self.client
+        guard let slot = authenticator.beginLogin(ip: client.ip, account: username) else {
+            services.metrics.authFailure(services.protocolKind)
+            logger.notice("smtp auth refused", metadata: ["user": "\(username)", "reason": "too many logins in progress"])
+            run(session.handle(.authenticated(.tooManyLogins)), context: context)
+            return
+        }
         let promise = context.eventLoop.makePromise(of: Authenticator.Verdict.self)
         promise.completeWithTask {
             if let scramProofValid { return await authenticator.verifySCRAM(username: username, proofValid: scramProofValid) }
@@ -313,10 +322,11 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { verdict in
             let (handler, context) = bound.value
-            guard !handler.closed else { return }
             switch verdict {
             case .success(let mailbox):
+                authenticator.endLogin(slot)
                 authenticator.recordSuccess(account: username)
+                guard !handler.closed else { return }
                 handler.logger.info("smtp auth succeeded", metadata: ["user": "\(mailbox.address)"])
                 handler.answer(.authenticated(.success(user: mailbox.address)), context: context)
             case .invalidCredentials, .locked:
@@ -324,11 +334,14 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 handler.services.metrics.authFailure(handler.services.protocolKind)
                 handler.logger.notice("smtp auth failed", metadata: ["user": "\(username)", "reason": "\(verdict == .locked ? "locked" : "invalid credentials")"])
                 context.eventLoop.scheduleTask(in: delay) {
+                    authenticator.endLogin(slot)
                     let (handler, context) = bound.value
                     guard !handler.closed else { return }
                     handler.answer(.authenticated(.invalidCredentials), context: context)
                 }
             case .temporaryFailure:
+                authenticator.endLogin(slot)
+                guard !handler.closed else { return }
                 handler.answer(.authenticated(.temporaryFailure), context: context)
             }
         }

@@ -3,6 +3,7 @@ import Logging
 import MailAccounts
 import MailCore
 import MailPolicy
+import MailQueue
 import MailStore
 import NIOCore
 import SMTPCore
@@ -29,6 +30,9 @@ public struct SMTPServerContext: Sendable {
     public var metrics: ServerMetrics = .disabled()
     /// Called after a message with non-local recipients was stored (wakes the delivery agent).
     public var outboundQueued: @Sendable () -> Void = {}
+    /// "Delivered" reports for local recipients that asked for NOTIFY=SUCCESS (RFC 3461 §5.2.3); nil:
+    /// none are made. The composition root wires the delivery agent's `localDeliveryReport`.
+    public var successReports: SuccessReports?
     /// Live relay and connection rules (config + data directory); when set, its relay rules replace
     /// `relayRules` and its screen runs at connect (AccessControl.swift).
     public var access: AccessControl?
@@ -127,5 +131,19 @@ public struct SMTPServerContext: Sendable {
             // An invalid IDN is refused by the session (553 5.1.3) before it gets here; never relayed if it does.
             return .relayDenied
         }
+    }
+}
+
+/// How the SMTP server makes and records the "delivered" report for local NOTIFY=SUCCESS recipients:
+/// `make` renders and addresses it (nil: nobody can receive it); the handler then stores it in the same
+/// transaction as the message and calls `stored`.
+public struct SuccessReports: Sendable {
+    public var make: @Sendable (_ report: DeliveryReport, _ original: [UInt8], _ originalSize: Int64) async -> IncomingMessage?
+    public var stored: @Sendable (_ message: IncomingMessage, _ report: DeliveryReport) -> Void
+
+    public init(make: @escaping @Sendable (DeliveryReport, [UInt8], Int64) async -> IncomingMessage?,
+                stored: @escaping @Sendable (IncomingMessage, DeliveryReport) -> Void = { _, _ in }) {
+        self.make = make
+        self.stored = stored
     }
 }

@@ -156,6 +156,8 @@ public protocol QueueStore: Sendable {
     /// message (local deliveries and/or new queue entries). Bodies nothing references any more are removed.
     /// Updates of entries that no longer exist (deleted meanwhile) are ignored.
     /// Returns the delivery ids of local deliveries, per notification, in order.
+    /// With no updates it stores several messages atomically: the SMTP server uses that for a message and
+    /// the "delivered" report about it (NOTIFY=SUCCESS for a local mailbox, RFC 3461 §5.2.3).
     @discardableResult
     func completeAttempt(_ updates: [QueueUpdate], notifications: [IncomingMessage]) async throws -> [[Int64]]
 

@@ -18,6 +18,15 @@ public enum NIOSSLInternals {
         return true
     }
 
+    /// Makes a server context pick the TLS 1.2 cipher suite in its own order of preference (the order
+    /// of `TLSCipherPolicy.tls12CipherSuites`) rather than the client's. Returns true when it was set.
+    @discardableResult
+    public static func preferServerCiphers(_ context: NIOSSLContext) -> Bool {
+        guard let ctx = pointer(child(context, "sslContext")) else { return false }
+        petrel_tls_prefer_server_ciphers(UnsafeMutableRawPointer(ctx))
+        return true
+    }
+
     /// Version and cipher of a finished handshake ("TLS" / "unknown" when not known).
     /// Must be called on the channel's event loop.
     public static func info(of handler: NIOSSLHandler) -> TLSInfo {

@@ -118,6 +118,17 @@ import POP3Core
         }
     }
 
+    /// Over the bound of logins in flight (issue 13): -ERR [SYS/TEMP] and close; not a counted failure.
+    @Test func tooManyLoginsInFlightCloses() {
+        var h = SessionHarness()
+        _ = h.line("USER alice@example.test")
+        _ = h.line("PASS secret")
+        let actions = steps(h.handle(.authenticated(.tooManyLogins)))
+        #expect(actions == [.send("-ERR [SYS/TEMP] Too many logins in progress, try again later\r\n"), .close])
+        #expect(h.session.isClosed)
+        #expect(h.session.state == .authorization)
+    }
+
     @Test func successAfterFailures() {
         var h = SessionHarness()
         _ = h.line("USER alice@example.test")

@@ -89,6 +89,17 @@ import Testing
         #expect(c.admin == .init(listen: .init(host: "::1", port: 8025)))
     }
 
+    /// Issue 13: the bound of logins in flight, safe defaults (8 per IP, 4 per account), 0 = no bound.
+    @Test func concurrentLoginBounds() throws {
+        let defaults = try PetrelConfiguration.parse("", base: Self.base).get()
+        #expect(defaults.auth.maxConcurrentLoginsPerIP == 8)
+        #expect(defaults.auth.maxConcurrentLoginsPerAccount == 4)
+        let c = try PetrelConfiguration.parse("[auth]\nmax_concurrent_logins_per_ip = 2\nmax_concurrent_logins_per_account = 0\n",
+                                              base: Self.base).get()
+        #expect(c.auth.maxConcurrentLoginsPerIP == 2)
+        #expect(c.auth.maxConcurrentLoginsPerAccount == 0)
+    }
+
     @Test func absentKeysKeepTheBase() throws {
         let c = try PetrelConfiguration.parse("[smtp]\nmax_errors = 4\n", base: Self.base).get()
         var expected = Self.base
@@ -166,6 +177,9 @@ import Testing
         ("auth", "max_failure_delay", "-1", "must be an integer between 0 and 600000, got -1"),
         ("auth", "max_failure_delay", "600001", "must be an integer between 0 and 600000, got 600001"),
         ("auth", "failure_delay", "0.5", "must be an integer between 0 and 60000, got 0.5"),
+        ("auth", "max_concurrent_logins_per_ip", "-1", "must be an integer between 0 and 10000, got -1"),
+        ("auth", "max_concurrent_logins_per_ip", "10001", "must be an integer between 0 and 10000, got 10001"),
+        ("auth", "max_concurrent_logins_per_account", "\"4\"", "must be an integer between 0 and 10000, got \"4\""),
         ("log", "level", "\"verbose\"", "must be one of \"trace\""),
         ("log", "level", "3", "must be one of"),
         ("log", "format", "\"xml\"", "must be \"text\" or \"json\", got \"xml\""),

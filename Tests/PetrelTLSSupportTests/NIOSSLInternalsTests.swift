@@ -40,6 +40,27 @@ import Testing
         #expect(NIOSSLInternals.disableSessionTickets(try Self.serverContext()))
     }
 
+    @Test func serverCipherPreferenceCanBeTurnedOn() throws {
+        #expect(NIOSSLInternals.preferServerCiphers(try Self.serverContext()))
+    }
+
+    /// The AEAD-only TLS 1.2 list is valid BoringSSL cipher-list syntax for both sides (NIOSSLContext
+    /// refuses a list it cannot use), and names no CBC or static-RSA suite.
+    @Test func cipherPolicyBuildsServerAndClientContexts() throws {
+        let certificate = try NIOSSLCertificate(bytes: Array(Self.certificatePEM.utf8), format: .pem)
+        let key = try NIOSSLPrivateKey(bytes: Array(Self.keyPEM.utf8), format: .pem)
+        var server = TLSConfiguration.makeServerConfiguration(certificateChain: [.certificate(certificate)], privateKey: .privateKey(key))
+        TLSCipherPolicy.apply(to: &server)
+        _ = try NIOSSLContext(configuration: server)
+        var client = TLSConfiguration.makeClientConfiguration()
+        TLSCipherPolicy.apply(to: &client)
+        _ = try NIOSSLContext(configuration: client)
+        #expect(server.minimumTLSVersion == .tlsv12 && client.minimumTLSVersion == .tlsv12)
+        let suites = TLSCipherPolicy.tls12CipherSuites.split(separator: ":")
+        #expect(suites.count == 6)
+        #expect(suites.allSatisfy { $0.hasPrefix("ECDHE-") && ($0.contains("GCM") || $0.contains("CHACHA20-POLY1305")) })
+    }
+
     /// Before a handshake there is no cipher; the cipher over a real handshake is checked by
     /// MailDeliveryTests' SMTPClientConnectionTests (STARTTLS to a scripted server: cipher != "unknown").
     @Test func beforeTheHandshakeNothingIsKnown() throws {

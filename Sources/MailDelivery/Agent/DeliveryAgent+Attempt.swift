@@ -33,6 +33,8 @@ extension DeliveryAgent {
             do {
                 prefix = try await store.readQueuedMessage(messageID: first.messageID, offset: 0,
                                                            maxLength: configuration.hopCount.scanLimit)
+            } catch where Self.isShutdown(error) {
+                continue   // stopping: the entries stay due as they are (no attempt counted)
             } catch {
                 await complete(message, outcome: .temporary(status: .tempSystem, diagnostic: "local error reading the message: \(error)",
                                                             remoteMTA: nil))

@@ -27,6 +27,10 @@ extension DeliveryAgent {
         }
         do {
             try await store.completeAttempt(decision.updates, notifications: notifications)
+        } catch where Self.isShutdown(error) {
+            // Stopping: nothing was recorded, the entries stay due and are tried again after the restart.
+            logger.notice("delivery results not recorded (shutting down)", metadata: ["id": "\(entries.first?.queueID ?? "?")"])
+            return
         } catch {
             // Nothing was recorded: the entries stay due and are tried again (at least once).
             logger.error("recording delivery results failed", metadata: [
@@ -74,12 +78,36 @@ extension DeliveryAgent {
                                  envelopeID: entry.envelope.envelopeID, arrivalDate: entry.arrivedAt, queueID: entry.queueID,
                                  recipients: report.recipients, dsnReturn: entry.envelope.dsnReturn,
                                  smtpUTF8: entry.envelope.smtpUTF8, returnSizeLimit: configuration.maxReturnedSize)
+        return await addressedReport(dsn, original: original, originalSize: entry.size, now: now)
+    }
+
+    /// A "delivered" report (RFC 3461 §5.2.3, `LocalDeliveryReport`) about a message the SMTP server is
+    /// storing in local mailboxes, rendered and addressed like every other report; the server stores it
+    /// in the same transaction as the message. `original`: the start of the message (its header section
+    /// is attached). Nil when nobody can receive it (it then went to Badmail).
+    public nonisolated func localDeliveryReport(_ dsn: DeliveryReport, original: [UInt8], originalSize: Int64) async -> IncomingMessage? {
+        await addressedReport(dsn, original: original, originalSize: originalSize, now: clock())
+    }
+
+    /// Logs and counts a report the SMTP server stored (see `localDeliveryReport`).
+    public nonisolated func localDeliveryReportStored(_ message: IncomingMessage, about dsn: DeliveryReport) {
+        metrics.reportQueued(kind: "\(dsn.kind)")
+        logger.info("report queued", metadata: [
+            "id": "\(message.queueID)", "for": "\(dsn.queueID ?? "?")", "kind": "\(dsn.kind)",
+            "to": "\(dsn.originalSender)", "recipients": "\(dsn.recipients.count)"])
+        if !message.remoteRecipients.isEmpty { wake() }
+    }
+
+    /// Renders `dsn` and addresses it to the original sender (and the bounce copy address for failures):
+    /// local mailboxes directly, others through the queue with NOTIFY=NEVER. Nil when nobody can receive
+    /// it (it then goes to Badmail).
+    nonisolated func addressedReport(_ dsn: DeliveryReport, original: [UInt8], originalSize: Int64, now: Date) async -> IncomingMessage? {
         let queueID = QueueID.generate(date: now)
-        let rendered = dsn.render(original: original, originalSize: entry.size, date: now, uniqueID: queueID)
+        let rendered = dsn.render(original: original, originalSize: originalSize, date: now, uniqueID: queueID)
 
         var addresses: [EmailAddress] = []
-        if let sender = entry.sender.address { addresses.append(sender) }
-        if report.kind == .failure, let copy = configuration.bounceCopyTo { addresses.append(copy) }
+        if let sender = dsn.originalSender.address { addresses.append(sender) }
+        if dsn.kind == .failure, let copy = configuration.bounceCopyTo { addresses.append(copy) }
         var local: [Int64] = []
         var remote: [OutboundRecipient] = []
         var undeliverable: [String] = []
@@ -104,7 +132,7 @@ extension DeliveryAgent {
             }
         }
         if local.isEmpty && remote.isEmpty {
-            let reason = "report about \(entry.queueID) could not be addressed: \(undeliverable.joined(separator: "; "))"
+            let reason = "report about \(dsn.queueID ?? "?") could not be addressed: \(undeliverable.joined(separator: "; "))"
             await storeBadmail(queueID: queueID, reason: reason, sender: "<>", recipients: addresses.map(\.description),
                                arrivedAt: now, message: rendered.bytes)
             return nil

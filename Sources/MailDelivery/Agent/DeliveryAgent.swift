@@ -121,6 +121,9 @@ public actor DeliveryAgent {
                 let seconds = next.timeIntervalSince(now)
                 if seconds < Double(wait.components.seconds) { wait = .milliseconds(Int64(seconds * 1000) + 10) }
             }
+        } catch where Self.isShutdown(error) {
+            logger.debug("queue scan cancelled (shutting down)")
+            return ([], wait)
         } catch {
             logger.error("queue summary failed", metadata: ["error": "\(error)"])
         }
@@ -128,6 +131,11 @@ public actor DeliveryAgent {
         let due: [QueueEntry]
         do {
             due = try await store.dueQueueEntries(now: now, limit: 1000, excluding: inFlight)
+        } catch where Self.isShutdown(error) {
+            // SIGTERM cancels the agent's task; the store refuses new work with CancellationError.
+            // That is a normal stop, not a failed scan.
+            logger.debug("queue scan cancelled (shutting down)")
+            return ([], wait)
         } catch {
             logger.error("queue scan failed", metadata: ["error": "\(error)"])
             return ([], wait)
@@ -160,6 +168,12 @@ public actor DeliveryAgent {
         let left = (activePerDestination[batch.destination] ?? 1) - 1
         activePerDestination[batch.destination] = left > 0 ? left : nil
         doorbell.ring()
+    }
+
+    /// True for the error a store call throws because the agent's task was cancelled (shutdown):
+    /// `CancellationError`, or any error once the task is cancelled.
+    static func isShutdown(_ error: any Error) -> Bool {
+        error is CancellationError || Task.isCancelled
     }
 
     /// Groups keeping the order of first appearance.

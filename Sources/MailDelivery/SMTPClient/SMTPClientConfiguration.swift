@@ -3,6 +3,7 @@
 /// TLS does not verify), AUTH credentials (RFC 4954), and the timeouts of RFC 5321 §4.5.3.2.
 import NIOCore
 import NIOSSL
+import PetrelTLSSupport
 import SMTPCore
 
 public struct SMTPClientConfiguration: Sendable {
@@ -91,11 +92,12 @@ public struct SMTPClientConfiguration: Sendable {
                                        allowPlaintextAuth: allowPlaintextAuth, transcriptLimit: transcriptLimit)
     }
 
-    /// The TLS client context for this policy (nil for `.none`). TLS 1.2 minimum (RFC 8996).
+    /// The TLS client context for this policy (nil for `.none`). TLS 1.2 minimum (RFC 8996) and, in
+    /// TLS 1.2, only the AEAD ECDHE suites the server side offers too (`TLSCipherPolicy`).
     func makeTLSContext() throws -> NIOSSLContext? {
         guard tlsPolicy != .none else { return nil }
         var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
+        TLSCipherPolicy.apply(to: &tls)
         if tlsPolicy == .required, verifyCertificate {
             tls.certificateVerification = .fullVerification
             tls.trustRoots = trustRoots ?? .default

@@ -1,12 +1,15 @@
 /// Holds the server's current TLS context and swaps it on reload (SIGHUP): connections that are open keep
 /// the context they started with; new handshakes use the new one, so nothing is dropped.
 ///
-/// Policy (RFC 8314 §4.1, RFC 8996): TLS 1.2 minimum, no client certificates, session tickets off.
+/// Policy (RFC 8314 §4.1, RFC 8996): TLS 1.2 minimum with only AEAD ECDHE suites in TLS 1.2 (Mozilla
+/// "intermediate", `TLSCipherPolicy`), the server's cipher order wins, no client certificates, session
+/// tickets off.
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
+import PetrelTLSSupport
 
 public final class TLSContextProvider: Sendable {
     public struct Paths: Sendable, Equatable {
@@ -60,7 +63,7 @@ public final class TLSContextProvider: Sendable {
         }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-        configuration.minimumTLSVersion = .tlsv12
+        TLSCipherPolicy.apply(to: &configuration)
         configuration.certificateVerification = .none
         let context: NIOSSLContext
         do {
@@ -69,6 +72,7 @@ public final class TLSContextProvider: Sendable {
             throw LoadError(description: "the TLS certificate and key do not work together: \(error)")
         }
         TLSInternals.disableSessionTickets(context)
+        TLSInternals.preferServerCiphers(context)
         return context
     }
 

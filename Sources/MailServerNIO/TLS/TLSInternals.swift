@@ -12,6 +12,12 @@ public enum TLSInternals {
         NIOSSLInternals.disableSessionTickets(context)
     }
 
+    /// Makes a server context choose the TLS 1.2 cipher suite by its own preference order.
+    @discardableResult
+    public static func preferServerCiphers(_ context: NIOSSLContext) -> Bool {
+        NIOSSLInternals.preferServerCiphers(context)
+    }
+
     /// Version and cipher of a finished handshake. Must be called on the channel's event loop.
     public static func info(of handler: NIOSSLHandler) -> TLSInfo {
         NIOSSLInternals.info(of: handler)

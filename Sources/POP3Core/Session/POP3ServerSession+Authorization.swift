@@ -146,6 +146,10 @@ extension POP3ServerSession {
             return [send(.err(.inUse, "Mailbox is in use by another session"))]
         case .temporaryFailure:
             return [send(.err(.sysTemp, "Temporary failure, try again later"))]
+        case .tooManyLogins:
+            // RFC 2449 §8.1.2 / RFC 3206 §4: SYS/TEMP, the client may try again later. The connection
+            // closes, so one connection cannot spin on refused logins.
+            return close(sending: .err(.sysTemp, "Too many logins in progress, try again later"))
         }
     }
 

@@ -60,6 +60,9 @@ public enum AuthResult: Hashable, Sendable {
     case locked
     /// Storage or directory unavailable: `-ERR [SYS/TEMP] Temporary failure, try again later`.
     case temporaryFailure
+    /// Too many logins in flight from this client IP or for this account (the password was not
+    /// checked): `-ERR [SYS/TEMP] Too many logins in progress, try again later`, then close.
+    case tooManyLogins
 }
 
 /// The three POP3 session states (RFC 1939 §3).

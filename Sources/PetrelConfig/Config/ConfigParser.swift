@@ -153,6 +153,9 @@ struct ConfigReader {
             "max_failures": { c, v in assign(integer(v, 1...100)) { c.auth.maxFailures = $0 } },
             "failure_delay": { c, v in assign(integer(v, 0...60_000)) { c.auth.failureDelay = $0 } },
             "max_failure_delay": { c, v in assign(integer(v, 0...600_000)) { c.auth.maxFailureDelay = $0 } },
+            "max_concurrent_logins_per_ip": { c, v in assign(integer(v, 0...10_000)) { c.auth.maxConcurrentLoginsPerIP = $0 } },
+            "max_concurrent_logins_per_account": { c, v in
+                assign(integer(v, 0...10_000)) { c.auth.maxConcurrentLoginsPerAccount = $0 } },
         ],
         "admin": [
             "listen": { c, v in assign(adminListener(v)) { c.admin.listen = $0 } },

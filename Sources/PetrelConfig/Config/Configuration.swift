@@ -142,6 +142,11 @@ public struct PetrelConfiguration: Sendable, Equatable {
         /// from the same IP or to the same account, up to `maxFailureDelay`.
         public var failureDelay: Int
         public var maxFailureDelay: Int
+        /// Logins (SMTP AUTH, POP3 USER/PASS/AUTH) being checked or waiting out their failure delay at
+        /// once, per client IP (IPv6: per /64) and per account; over either: 421 4.7.0 / -ERR [SYS/TEMP].
+        /// 0: no bound.
+        public var maxConcurrentLoginsPerIP: Int = 8
+        public var maxConcurrentLoginsPerAccount: Int = 4
         public init(allowPlaintext: Bool = false, maxFailures: Int = 3, failureDelay: Int = 1000, maxFailureDelay: Int = 30000) {
             self.allowPlaintext = allowPlaintext
             self.maxFailures = maxFailures

@@ -77,6 +77,8 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("auth.max_failures", { "\($0.auth.maxFailures)" }),
         ("auth.failure_delay", { "\($0.auth.failureDelay)" }),
         ("auth.max_failure_delay", { "\($0.auth.maxFailureDelay)" }),
+        ("auth.max_concurrent_logins_per_ip", { "\($0.auth.maxConcurrentLoginsPerIP)" }),
+        ("auth.max_concurrent_logins_per_account", { "\($0.auth.maxConcurrentLoginsPerAccount)" }),
         ("log.format", { $0.log.format.rawValue }),
         ("admin.listen", { $0.admin.listen.map { "\($0)" } ?? "" }),
         ("delivery.retry_intervals", { "\($0.delivery.retryIntervals)" }),

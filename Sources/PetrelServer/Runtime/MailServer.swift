@@ -120,7 +120,9 @@ public final class MailServer: Sendable {
 
         let auth = configuration.auth
         let throttle = AuthThrottle(settings: .init(baseDelay: Double(auth.failureDelay) / 1000,
-                                                    maxDelay: Double(auth.maxFailureDelay) / 1000))
+                                                    maxDelay: Double(auth.maxFailureDelay) / 1000,
+                                                    maxConcurrentPerIP: auth.maxConcurrentLoginsPerIP,
+                                                    maxConcurrentPerAccount: auth.maxConcurrentLoginsPerAccount))
         let accounts: AccountRouter
         let directoryPool: NIOThreadPool?
         do {
@@ -178,6 +180,9 @@ public final class MailServer: Sendable {
             context.metrics = operations.metrics
             context.plaintextAuthNetworks = plaintextNetworks
             context.outboundQueued = { agent.wake() }
+            context.successReports = SuccessReports(
+                make: { dsn, original, size in await agent.localDeliveryReport(dsn, original: original, originalSize: size) },
+                stored: { message, dsn in agent.localDeliveryReportStored(message, about: dsn) })
             context.access = access
             context.invalidRecipients = .init(delayAfter: smtp.invalidRecipientDelayAfter, disconnectAt: smtp.maxInvalidRecipients,
                                               delay: .milliseconds(smtp.invalidRecipientDelay))

@@ -17,6 +17,14 @@ extension SMTPCommandParser {
 
     /// Domain-ish = 1*( ALPHA / DIGIT / "-" / "." / "_" / UTF8-non-ascii )   (at most 255 octets)
     /// address-literal = "[" ( IPv4-address-literal / "IPv6:" IPv6-addr ) "]"
+    ///
+    /// Raw UTF-8 (`EHLO évil.test`): RFC 6531 extends `Domain` with U-labels, but the client sends EHLO
+    /// before it has seen SMTPUTF8 advertised, so a strict reading wants A-labels there. Petrel always
+    /// offers SMTPUTF8 and, like Postfix with `smtputf8_enable = yes`, accepts a U-label name when it is
+    /// a usable IDN: valid UTF-8, every non-ASCII character a letter, mark or digit (no controls,
+    /// separators, symbols or format characters — an approximation of IDNA2008 PVALID), and an A-label
+    /// form within the RFC 1035 limits (`IDNA.canonicalDomain`). Anything else is 501 5.5.4. The name
+    /// goes into `Received:` as A-labels unless the message is SMTPUTF8 (`SMTPServerSession.Hello`).
     static func validateHelloName(_ bytes: ArraySlice<UInt8>) -> String? {
         guard !bytes.isEmpty, bytes.count <= MailboxSyntax.maxDomainLength else { return nil }
         if bytes.first == UInt8(ascii: "[") {
@@ -35,6 +43,33 @@ extension SMTPCommandParser {
             guard ok else { return nil }
         }
         guard bytes.contains(where: { $0 != UInt8(ascii: ".") }) else { return nil }
-        return String(validating: bytes, as: UTF8.self)
+        guard let name = String(validating: bytes, as: UTF8.self) else { return nil }
+        if bytes.contains(where: { $0 >= 0x80 }) {
+            guard name.unicodeScalars.allSatisfy({ $0.isASCII || isIDNCharacter($0) }),
+                  helloASCIIName(name) != nil else { return nil }
+        }
+        return name
+    }
+
+    /// A non-ASCII character that may appear in a U-label: a letter, a combining mark or a digit.
+    static func isIDNCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+             .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// The ASCII form of an EHLO/HELO name for a header of a message that is not SMTPUTF8: the name
+    /// itself when it is ASCII (or an address literal), else its A-label form (`IDNA.canonicalDomain`,
+    /// one trailing dot kept); nil when a U-label name has no valid A-label form.
+    public static func helloASCIIName(_ name: String) -> String? {
+        if name.utf8.allSatisfy({ $0 < 0x80 }) { return name }
+        let trailingDot = name.hasSuffix(".")
+        let base = trailingDot ? String(name.dropLast()) : name
+        guard case .success(let ascii) = IDNA.canonicalDomain(base) else { return nil }
+        return trailingDot ? ascii + "." : ascii
     }
 }

@@ -3,6 +3,7 @@
 /// counts the chunk size and feeds every octet of every kept chunk here.
 ///
 /// - A bare CR or LF sets `.bareLineEnding` (the session fails the transaction, the connection stays).
+/// - A NUL octet sets `.nulCharacter` (RFC 5322 §2.1, RFC 6152 §3; 554 5.6.0, the connection stays).
 /// - Lines over `maxLineLength` (incl. CRLF) set `.lineTooLong`; more than `maxMessageSize` octets set
 ///   `.tooLarge`. After an error nothing more is appended.
 /// - `finish` after the LAST chunk: a CR left dangling is `.bareLineEnding`; a last line without CRLF
@@ -35,6 +36,9 @@ public struct ChunkDecoder: Sendable {
                 sawCR = true
             } else if byte == 0x0A {
                 error = .bareLineEnding
+                break
+            } else if byte == 0 {
+                error = .nulCharacter
                 break
             } else {
                 lineLength += 1

@@ -10,6 +10,9 @@
 /// - Lines longer than `maxLineLength` octets including CRLF (counted as transmitted, with a stuffing
 ///   dot) and bodies over `maxMessageSize` octets set `.lineTooLong` / `.tooLarge`; the decoder then
 ///   stops appending but keeps consuming until the end marker, so the client stays in sync.
+/// - A NUL octet (excluded from message text by RFC 5322 §2.1 / §3.5 and from 8BITMIME bodies by
+///   RFC 6152 §3) sets `.nulCharacter` the same way: nothing more is appended, the rest is consumed up to
+///   the end marker, and the session refuses the message (554 5.6.0) — it is never stored.
 import MailCore
 
 public struct DataDecoder: Sendable {
@@ -66,6 +69,7 @@ public struct DataDecoder: Sendable {
                     state = .inLine
                     lineLength = 1
                     emitted(1)
+                    if byte == 0, error == nil { fail(.nulCharacter, at: index, output: &output, runStart: runStart) }
                 }
             case .inLine:
                 if byte == 0x0D {
@@ -76,6 +80,7 @@ public struct DataDecoder: Sendable {
                 } else {
                     lineLength += 1
                     emitted(1)
+                    if byte == 0, error == nil { fail(.nulCharacter, at: index, output: &output, runStart: runStart) }
                     if lineLength > maxContent, error == nil { fail(.lineTooLong, at: index, output: &output, runStart: runStart) }
                 }
             case .sawCR:
@@ -94,6 +99,7 @@ public struct DataDecoder: Sendable {
                     state = .inLine
                     lineLength += 1
                     emitted(1)
+                    if byte == 0, error == nil { fail(.nulCharacter, at: index, output: &output, runStart: runStart) }
                     if lineLength > maxContent, error == nil { fail(.lineTooLong, at: index, output: &output, runStart: runStart) }
                 }
             case .dotCR:

@@ -47,6 +47,12 @@ extension SMTPReply {
         SMTPReply(.serviceNotAvailable, .tempSecurity, "\(hostname) Error: too many authentication failures")
     }
 
+    /// 421 4.7.0 when the client IP or the account already has as many logins in flight as allowed
+    /// (`auth.max_concurrent_logins_per_ip` / `_per_account`); the connection closes.
+    public static func tooManyLoginsInProgress(hostname: String) -> SMTPReply {
+        SMTPReply(.serviceNotAvailable, .tempSecurity, "\(hostname) Error: too many logins in progress, try again later")
+    }
+
     // MARK: - Submission (RFC 6409 §4.3, §6.1)
 
     /// 530 5.7.0 Authentication required (RFC 4954 §6), MAIL before AUTH on a submission port.

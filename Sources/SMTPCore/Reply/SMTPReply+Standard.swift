@@ -92,6 +92,10 @@ extension SMTPReply {
     /// Bare CR or LF inside BDAT chunks: the transaction fails, the connection stays (RFC 3030 §2 keeps sync).
     public static let bareLineEndingInChunk = SMTPReply(.transactionFailed, .mediaNotSupported,
                                                         "Error: bare <CR> or <LF> in message, transaction failed")
+    /// A NUL octet in DATA or BDAT (RFC 5322 §2.1 and RFC 6152 §3 exclude it): the transaction fails,
+    /// nothing is stored, the connection stays.
+    public static let nulInMessage = SMTPReply(.transactionFailed, .mediaNotSupported,
+                                               "Error: NUL character in message, transaction failed")
     /// RFC 6531 §3.4: a non-ASCII address needs the SMTPUTF8 parameter.
     public static let nonASCIISender = SMTPReply(.mailboxNameNotAllowed, .nonASCIIAddress,
                                                  "Error: non-ASCII sender address needs SMTPUTF8")

@@ -61,6 +61,22 @@ public struct SMTPEnvelope: Sendable {
     /// The EHLO/HELO name and the AUTH identity of the session (for message authentication at end of DATA).
     public var heloName: String? = nil
     public var authenticatedUser: String? = nil
+    /// Local recipients whose RCPT asked for NOTIFY=SUCCESS, in order, without duplicates; empty when
+    /// the sender is `<>` (no report about a report, RFC 3461 §6.2). Once the message is stored each
+    /// is owed a "delivered" DSN (RFC 3461 §5.2.3): the adapter stores it with the message.
+    public var localSuccessNotices: [LocalSuccessNotice] = []
+}
+
+/// A local recipient that asked for a success report (RFC 3461 §4.1 NOTIFY=SUCCESS), with its ORCPT.
+public struct LocalSuccessNotice: Hashable, Sendable {
+    public var address: EmailAddress
+    /// ORCPT as decoded (RFC 3461 §4.2).
+    public var originalRecipient: String?
+
+    public init(address: EmailAddress, originalRecipient: String? = nil) {
+        self.address = address
+        self.originalRecipient = originalRecipient
+    }
 }
 
 /// A recipient accepted for relaying, with its DSN parameters (RFC 3461 §4.1, §4.2).

@@ -67,6 +67,9 @@ public enum BodyOutcome: Hashable, Sendable {
     case lineTooLong
     /// Bare CR or LF -> DATA: 521 5.5.2 and close; BDAT: 554 5.6.0, transaction fails, connection stays.
     case bareLineEnding
+    /// A NUL octet in the body (RFC 5322 §2.1, RFC 6152 §3) -> DATA and BDAT: 554 5.6.0, the transaction
+    /// fails, nothing is stored, the connection stays.
+    case nulCharacter
     /// The adapter could not spool -> 451 4.3.0.
     case storageFailure
 }
@@ -83,4 +86,7 @@ public enum AuthOutcome: Hashable, Sendable {
     case invalidCredentials
     /// 454 4.7.0 (directory unavailable).
     case temporaryFailure
+    /// Too many logins in flight from this client IP or for this account: 421 4.7.0 and close (the
+    /// password was not checked).
+    case tooManyLogins
 }

@@ -42,6 +42,7 @@ extension SMTPServerSession {
         case .tooLarge: return failTransaction(.messageTooBig, countsAsError: true)
         case .lineTooLong: return failTransaction(.bodyLineTooLong, countsAsError: true)
         case .bareLineEnding: return closeWith(.bareLineEndingInData(hostname: configuration.hostname))
+        case .nulCharacter: return failTransaction(.nulInMessage, countsAsError: true)
         case .storageFailure: return failTransaction(.storageFailure, countsAsError: false)
         }
     }
@@ -60,6 +61,7 @@ extension SMTPServerSession {
         case .tooLarge: return failTransaction(.messageTooBig, countsAsError: true)
         case .lineTooLong: return failTransaction(.bodyLineTooLong, countsAsError: true)
         case .bareLineEnding: return failTransaction(.bareLineEndingInChunk, countsAsError: true)
+        case .nulCharacter: return failTransaction(.nulInMessage, countsAsError: true)
         case .storageFailure: return failTransaction(.storageFailure, countsAsError: false)
         }
     }
@@ -73,7 +75,7 @@ extension SMTPServerSession {
         let protocolName = TraceHeaders.protocolName(extended: extended, smtpUTF8: current.mail.smtpUTF8,
                                                      tls: isTLS, authenticated: authenticatedUser != nil)
         let trace = TraceHeaders.build(
-            sender: current.mail.reversePath, heloName: hello?.name ?? "unknown", client: client,
+            sender: current.mail.reversePath, heloName: hello?.traceName(smtpUTF8: current.mail.smtpUTF8) ?? "unknown", client: client,
             hostname: configuration.hostname, protocolName: protocolName, queueID: queueID,
             recipients: current.recipients, date: now, tls: isTLS ? tlsInfo : nil)
         let envelope = SMTPEnvelope(
@@ -82,7 +84,8 @@ extension SMTPServerSession {
             bodyType: current.mail.body ?? .sevenBit, smtpUTF8: current.mail.smtpUTF8,
             declaredSize: current.mail.size, bodySize: size, remoteRecipients: current.remoteRecipients,
             envelopeID: current.mail.envelopeID, dsnReturn: current.mail.dsnReturn,
-            heloName: hello?.name, authenticatedUser: authenticatedUser)
+            heloName: hello?.name, authenticatedUser: authenticatedUser,
+            localSuccessNotices: current.localSuccessNotices)
         pending = .store(queueID: queueID, size: size)
         return [.storeMessage(envelope)]
     }

@@ -131,7 +131,15 @@ extension SMTPServerSession {
         }
         switch decision {
         case .localMailbox(let id):
-            if current.recipientKeys.insert(address.lookupKey).inserted { current.recipients.append(address) }
+            if current.recipientKeys.insert(address.lookupKey).inserted {
+                current.recipients.append(address)
+                // RFC 3461 §5.2.3: final delivery with NOTIFY=SUCCESS owes the sender a "delivered" DSN;
+                // never to `<>` (§6.2: a DSN is not reported on).
+                if rcpt.notify?.contains(.success) == true, current.mail.reversePath.address != nil {
+                    current.localSuccessNotices.append(LocalSuccessNotice(address: address,
+                                                                          originalRecipient: rcpt.originalRecipient))
+                }
+            }
             if !current.mailboxIDs.contains(id) { current.mailboxIDs.append(id) }
             transaction = current
             return [.send(.recipientOK)]

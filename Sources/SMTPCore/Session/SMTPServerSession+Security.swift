@@ -113,6 +113,8 @@ extension SMTPServerSession {
             return authFailed()
         case .temporaryFailure:
             return [.send(.authTemporaryFailure)]
+        case .tooManyLogins:
+            return closeWith(.tooManyLoginsInProgress(hostname: configuration.hostname))
         }
     }
 

@@ -12,8 +12,16 @@ import MailCore
 
 public struct SMTPServerSession: Sendable {
     struct Hello: Sendable {
+        /// As the client sent it (validated by the parser; may hold U-labels).
         var name: String
         var extended: Bool
+
+        /// The name for the `Received:` header of a message (RFC 6532 §3.7 / RFC 6531 §3.7.3): U-labels
+        /// only in an SMTPUTF8 message, A-labels (xn--) otherwise, so the header is valid 7-bit.
+        func traceName(smtpUTF8: Bool) -> String {
+            if smtpUTF8 { return name }
+            return SMTPCommandParser.helloASCIIName(name) ?? "unknown"
+        }
     }
 
     struct Transaction: Sendable {
@@ -22,6 +30,8 @@ public struct SMTPServerSession: Sendable {
         var recipientKeys: Set<String> = []
         var mailboxIDs: [Int64] = []
         var remoteRecipients: [RemoteRecipient] = []
+        /// Local recipients with NOTIFY=SUCCESS (not for a `<>` sender).
+        var localSuccessNotices: [LocalSuccessNotice] = []
         /// A BDAT chunk was accepted: DATA and RCPT are no longer allowed.
         var usedBDAT = false
         /// The adapter holds (part of) a body for this transaction.

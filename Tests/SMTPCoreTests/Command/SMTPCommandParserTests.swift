@@ -56,6 +56,16 @@ private func dsnRcpt(notify: DSNNotify?, orcpt: String?, _ params: [(String, Str
         ("EHLO a<b>", .fail(501, "5.5.4")),
         ("EHLO ...", .fail(501, "5.5.4")),
         ("HELO", .fail(501, "5.5.4")),
+        // Raw UTF-8 (RFC 6531 U-labels): accepted when it is a usable IDN, refused otherwise.
+        ("EHLO évil.test", .ok(.ehlo("évil.test"))),
+        ("EHLO Bücher.Example.", .ok(.ehlo("Bücher.Example."))),
+        ("EHLO mail.例え.jp", .ok(.ehlo("mail.例え.jp"))),
+        ("EHLO a\u{85}b.test", .fail(501, "5.5.4")),         // C1 control (NEL)
+        ("EHLO a\u{2028}b.test", .fail(501, "5.5.4")),       // line separator
+        ("EHLO a\u{200B}b.test", .fail(501, "5.5.4")),       // zero-width space (format)
+        ("EHLO ☃.test", .fail(501, "5.5.4")),                // a symbol, not a letter
+        ("EHLO é..test", .fail(501, "5.5.4")),               // empty label
+        ("EHLO \(String(repeating: "a", count: 60))é.test", .fail(501, "5.5.4")),   // A-label over 63 octets
         // MAIL
         ("MAIL FROM:<alice@example.test>", .ok(mail(.mailbox(addr("alice@example.test"))))),
         ("mail from:<alice@example.test>", .ok(mail(.mailbox(addr("alice@example.test"))))),

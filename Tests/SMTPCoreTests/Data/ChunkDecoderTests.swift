@@ -34,6 +34,13 @@ import Testing
         #expect(everySplit(input).error == .bareLineEnding)
     }
 
+    @Test(arguments: ["\u{0}\r\n", "Subject: a\u{0}\r\n\r\n", "x\r\n\r\nbody\u{0}", "\u{0}"])
+    func nulIsRefused(input: String) {
+        let r = everySplit(input)
+        #expect(r.error == .nulCharacter)
+        #expect(!r.output.contains(0))
+    }
+
     @Test func finishAppendsMissingCRLF() {
         let r = everySplit("no newline at end")
         #expect(r.error == nil)

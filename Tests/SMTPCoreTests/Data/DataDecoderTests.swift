@@ -103,6 +103,29 @@ private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
         #expect(result.consumed == 3)
     }
 
+    /// RFC 5322 §2.1 / RFC 6152 §3: no NUL in a message. Anywhere in a line (first octet, after a
+    /// stuffing dot, in the middle), the decoder keeps consuming up to the end marker and reports it.
+    static let nulBodies = ["\u{0}\r\n.\r\nNOOP\r\n", "Subject: a\u{0}b\r\n\r\nx\r\n.\r\nNOOP\r\n",
+                            "x\r\n.\u{0}\r\n.\r\nNOOP\r\n", "x\r\n\r\nbody\u{0}\r\nmore\r\n.\r\nNOOP\r\n"]
+
+    @Test(arguments: nulBodies)
+    func nulIsAnErrorAndTheDataIsConsumedToTheEnd(input: String) {
+        let result = decodeEverySplit(input)
+        #expect(result.finished)
+        #expect(result.error == .nulCharacter)
+        #expect(result.consumed == input.utf8.count - "NOOP\r\n".utf8.count)
+    }
+
+    @Test func nulDoesNotReachTheOutputAfterIt() {
+        var decoder = DataDecoder(maxMessageSize: 1000, maxLineLength: 1000)
+        var output: [UInt8] = []
+        _ = Array("ok\r\n".utf8).withUnsafeBytes { decoder.decode($0, into: &output) }
+        _ = Array("a\u{0}b\r\nlater\r\n.\r\n".utf8).withUnsafeBytes { decoder.decode($0, into: &output) }
+        #expect(decoder.error == .nulCharacter)
+        #expect(!output.contains(0))
+        #expect(output == Array("ok\r\n".utf8))
+    }
+
     @Test func tooLargeKeepsConsumingToTheEnd() {
         let input = "0123456789\r\n0123456789\r\n.\r\nQUIT\r\n"
         let result = decodeEverySplit(input, maxSize: 15)

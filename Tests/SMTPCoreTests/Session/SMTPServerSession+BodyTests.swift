@@ -190,6 +190,81 @@ import Testing
             || r.stream.suffix(2) == ["S: 521 5.5.2 mx.example.test Error: bare <CR> or <LF> received", "A: close"])
     }
 
+    /// A NUL in DATA or in a BDAT chunk: 554 5.6.0, the transaction fails (nothing stored), the
+    /// connection stays and the next transaction works.
+    @Test func nulInDataOrChunkFailsTheTransactionOnly() {
+        var r = runner()
+        r.dataOutcomes = [.nulCharacter, .complete(octets: 3)]
+        r.chunkOutcomes = [.nulCharacter]
+        r.run("""
+            \(greeting)
+            C: EHLO client.test
+            \(ehloReply)
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test>
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 554 5.6.0 Error: NUL character in message, transaction failed
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test>
+            S: 250 2.1.5 Ok
+            C: BDAT 4 LAST
+            S: 554 5.6.0 Error: NUL character in message, transaction failed
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test>
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 250 2.0.0 Ok: queued as *
+            """)
+        #expect(!r.session.isClosed)
+        #expect(r.envelopes.count == 1)
+    }
+
+    /// RFC 3461 §5.2.3: local recipients that asked for NOTIFY=SUCCESS are listed in the envelope (with
+    /// ORCPT, once each), relayed ones are not (the queue reports those); nothing for a `<>` sender.
+    @Test func localSuccessNoticesInTheEnvelope() {
+        var r = runner()
+        r.decisions["bob@example.test"] = .localMailbox(id: 2)
+        r.decisions["x@remote.test"] = .relay(domain: "remote.test")
+        r.run("""
+            \(greeting)
+            C: EHLO client.test
+            \(ehloReply)
+            C: MAIL FROM:<s@remote.test> ENVID=abc
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Alice@Example.Test
+            S: 250 2.1.5 Ok
+            C: RCPT TO:<ALICE@example.test> NOTIFY=SUCCESS
+            S: 250 2.1.5 Ok
+            C: RCPT TO:<bob@example.test> NOTIFY=FAILURE
+            S: 250 2.1.5 Ok
+            C: RCPT TO:<x@remote.test> NOTIFY=SUCCESS
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 250 2.0.0 Ok: queued as *
+            C: MAIL FROM:<>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test> NOTIFY=SUCCESS
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 250 2.0.0 Ok: queued as *
+            """)
+        #expect(r.envelopes.count == 2)
+        #expect(r.envelopes.first?.localSuccessNotices == [
+            LocalSuccessNotice(address: EmailAddress(localPart: "alice", domain: "example.test"),
+                               originalRecipient: "rfc822;Alice@Example.Test"),
+        ])
+        #expect(r.envelopes.first?.envelopeID == "abc")
+        #expect(r.envelopes.last?.localSuccessNotices == [])
+    }
+
     @Test func storeFailureIs451() {
         var r = runner()
         r.storeOutcomes = [.failed]

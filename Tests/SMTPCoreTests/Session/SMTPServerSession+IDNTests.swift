@@ -46,4 +46,49 @@ import Testing
         #expect(r.envelopes.first?.recipients.map(\.description) == ["anna@xn--bcher-kva.example"])
         #expect(r.envelopes.first?.localMailboxIDs == [1])
     }
+
+    /// `EHLO évil.test`: accepted (SMTPUTF8 is offered); the `Received:` header of a plain message gets
+    /// the A-label form, that of an SMTPUTF8 message the name as sent.
+    @Test func utf8HelloNameIsWrittenAsALabelsUnlessTheMessageIsSMTPUTF8() {
+        var r = runner()
+        r.dataOutcomes = [.complete(octets: 3), .complete(octets: 3)]
+        r.run("""
+            \(greeting)
+            C: EHLO évil.test
+            \(ehloReply)
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<anna@xn--bcher-kva.example>
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 250 2.0.0 Ok: queued as *
+            C: MAIL FROM:<s@remote.test> SMTPUTF8
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<anna@xn--bcher-kva.example>
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 250 2.0.0 Ok: queued as *
+            """)
+        #expect(r.envelopes.count == 2)
+        let plain = String(decoding: r.envelopes.first?.traceHeaders ?? [], as: UTF8.self)
+        let utf8 = String(decoding: r.envelopes.last?.traceHeaders ?? [], as: UTF8.self)
+        #expect(plain.contains("Received: from xn--vil-9la.test ("))
+        #expect(r.envelopes.first?.traceHeaders.allSatisfy { $0 < 0x80 } == true)
+        #expect(utf8.contains("Received: from évil.test ("))
+        #expect(utf8.contains("with UTF8SMTP"))
+    }
+
+    @Test func unusableUTF8HelloNameIs501() {
+        var r = runner()
+        r.run("""
+            \(greeting)
+            C: EHLO bad\u{85}name.test
+            S: 501 5.5.4 Error: invalid EHLO/HELO argument
+            C: HELO ok.test
+            S: 250 mx.example.test
+            """)
+        #expect(!r.session.isClosed)
+    }
 }

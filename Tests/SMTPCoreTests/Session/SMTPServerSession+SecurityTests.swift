@@ -315,6 +315,24 @@ import Testing
         #expect(r.session.authFailures == 0)
     }
 
+    /// Over the bound of logins in flight (issue 13): 421 4.7.0 and close, not a counted failure.
+    @Test func tooManyLoginsInFlightCloses() {
+        var r = runner { $0.implicitTLS = true }
+        r.authOutcomes = [.tooManyLogins]
+        r.run("""
+            \(greeting)
+            C: EHLO client.test
+            \(ehlo(auth: true))
+            C: AUTH PLAIN \(plain(alice, "secret"))
+            S: 421 4.7.0 mx.example.test Error: too many logins in progress, try again later
+            C: NOOP
+            """)
+        #expect(r.session.isClosed)
+        #expect(r.session.authFailures == 0)
+        #expect(r.session.authenticatedUser == nil)
+        #expect(r.actions.contains { if case .close = $0 { return true } else { return false } })
+    }
+
     @Test func authAnswerOnlyWhenAsked() {
         var session = SMTPServerSession(configuration: SMTPServerConfiguration(hostname: "h"), client: ClientInfo(ip: nil))
         _ = session.handle(.connected)
