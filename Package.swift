@@ -35,6 +35,9 @@ let package = Package(
         .target(name: "SMTPCore", dependencies: ["MailCore"]),
         // POP3 protocol core (RFC 1939, 2449, 5034): parser, responses, session state machine.
         .target(name: "POP3Core", dependencies: ["MailCore"]),
+        // Lenient MIME parser for IMAP: structure, ENVELOPE fields, sections, encoded words, transfer and
+        // charset decoding, search matching. No dependencies.
+        .target(name: "MailMIME"),
         // Relay and recipient decisions: pure functions of (client, auth, address).
         .target(name: "MailPolicy", dependencies: ["MailCore"]),
         // Storage protocols, models and an in-memory backend.
@@ -145,6 +148,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
+        .testTarget(name: "MailMIMETests", dependencies: ["MailMIME"]),
         .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
