@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "PetrelCore", targets: ["MailCore", "SMTPCore", "POP3Core"]),
         .library(name: "PetrelServer", targets: ["PetrelServer"]),
         .library(name: "PetrelConfig", targets: ["PetrelConfig"]),
+        // The IMAP core and the MIME parser, for the fuzz/ package (FuzzIMAPCommand, FuzzMIMEParser).
+        .library(name: "PetrelIMAP", targets: ["MailMIME", "IMAPCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -38,6 +40,12 @@ let package = Package(
         // Lenient MIME parser for IMAP: structure, ENVELOPE fields, sections, encoded words, transfer and
         // charset decoding, search matching. No dependencies.
         .target(name: "MailMIME"),
+        // IMAP4rev2/rev1 protocol core (RFC 9051, RFC 3501 and extensions): framing with literals, command
+        // parser, response encoder, session state machine, sequence tracker, the mailbox-access protocol.
+        .target(name: "IMAPCore", dependencies: ["MailCore", "MailMIME"]),
+        // The in-memory reference IMAPMailboxAccess and the transcript driver, for tests of the core and,
+        // later, of the NIO adapter and the store backends.
+        .target(name: "IMAPTestSupport", dependencies: ["IMAPCore", "MailMIME", "MailCore"]),
         // Relay and recipient decisions: pure functions of (client, auth, address).
         .target(name: "MailPolicy", dependencies: ["MailCore"]),
         // Storage protocols, models and an in-memory backend.
@@ -149,6 +157,7 @@ let package = Package(
         ]),
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
         .testTarget(name: "MailMIMETests", dependencies: ["MailMIME"]),
+        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "IMAPTestSupport", "MailMIME", "MailCore"]),
         .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"]),
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
