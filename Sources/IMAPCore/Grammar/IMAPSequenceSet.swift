@@ -72,6 +72,30 @@ public enum IMAPSequenceSet: Hashable, Sendable {
         return ranges
     }
 
+    /// Closed ranges sorted and merged (overlapping or adjacent ranges joined), so membership is a binary
+    /// search and iteration never visits a number twice, however the client wrote the set.
+    public static func merged(_ ranges: [ClosedRange<UInt32>]) -> [ClosedRange<UInt32>] {
+        var out: [ClosedRange<UInt32>] = []
+        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = out.last, r.lowerBound <= last.upperBound || (last.upperBound < UInt32.max && r.lowerBound == last.upperBound + 1) {
+                out[out.count - 1] = last.lowerBound...max(last.upperBound, r.upperBound)
+            } else {
+                out.append(r)
+            }
+        }
+        return out
+    }
+
+    /// Whether `n` lies in merged ranges (binary search).
+    public static func contains(_ merged: [ClosedRange<UInt32>], _ n: UInt32) -> Bool {
+        var lo = 0, hi = merged.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if merged[mid].upperBound < n { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < merged.count && merged[lo].contains(n)
+    }
+
     // MARK: - Parsing
 
     /// `sequence-set` (RFC 9051 §9), including `$`.

@@ -32,6 +32,7 @@ public indirect enum IMAPSearchQuery: Hashable, Sendable {
     case sentDate(IMAPDateComparison, IMAPDate)
     case larger(UInt64)
     case smaller(UInt64)
+    /// UIDs in these ranges; the session hands them over merged (`IMAPSequenceSet.merged`).
     case uids([ClosedRange<UInt32>])
     /// MODSEQ ≥ value (RFC 7162 §3.1.5).
     case modSeq(UInt64)
@@ -94,7 +95,7 @@ public enum IMAPSearchEvaluator {
             return cmp.matches(m.internalDate.localDate, day)
         case .larger(let n): return m.size > n
         case .smaller(let n): return m.size < n
-        case .uids(let ranges): return ranges.contains { $0.contains(m.uid) }
+        case .uids(let ranges): return IMAPSequenceSet.contains(ranges, m.uid)
         case .modSeq(let v): return m.modSeq >= v
         case .not(let q): return !evaluate(q, message, &parsed)
         case .or(let a, let b): return evaluate(a, message, &parsed) || evaluate(b, message, &parsed)

@@ -80,8 +80,8 @@ public struct IMAPSequenceTracker: Hashable, Sendable {
             seqs.append(range)
         }
         var out: [UInt32] = []
-        for range in IMAPSequenceSet.compactRanges(seqs.flatMap { $0 }) {
-            for s in range { out.append(uids[Int(s) - 1]) }
+        for range in IMAPSequenceSet.merged(seqs) {
+            out.append(contentsOf: uids[(Int(range.lowerBound) - 1)..<Int(range.upperBound)])
         }
         return .success(out)
     }
@@ -90,15 +90,55 @@ public struct IMAPSequenceTracker: Hashable, Sendable {
     /// always includes the last message (RFC 9051 §6.4.8, §9).
     public func uids(forUIDSet ranges: [IMAPSequenceRange]) -> [UInt32] {
         guard let last = uids.last else { return [] }
-        let resolved = ranges.map { $0.resolved(last: last) }
-        return uids.filter { uid in resolved.contains { $0.contains(uid) } }
+        var out: [UInt32] = []
+        for range in IMAPSequenceSet.merged(ranges.map { $0.resolved(last: last) }) {
+            var i = firstIndex(atLeast: range.lowerBound)
+            while i < uids.count, uids[i] <= range.upperBound {
+                out.append(uids[i])
+                i += 1
+            }
+        }
+        return out
     }
 
-    /// UID ranges for a UID set (`*` as the largest UID in the view, or UIDNEXT-1 when empty), for
-    /// queries that must also cover UIDs no longer in the view (VANISHED).
+    /// The index of the first UID ≥ `uid` (binary search).
+    func firstIndex(atLeast uid: UInt32) -> Int {
+        var lo = 0, hi = uids.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if uids[mid] < uid { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// The UIDs of messages `first...last` (sequence numbers clamped to the view).
+    public func uids(inSequenceRange range: ClosedRange<UInt32>) -> ArraySlice<UInt32> {
+        let lower = max(1, Int(range.lowerBound)), upper = min(uids.count, Int(range.upperBound))
+        guard lower <= upper else { return [] }
+        return uids[(lower - 1)..<upper]
+    }
+
+    /// UID ranges for a UID set (`*` as the largest UID in the view, or UIDNEXT-1 when empty), merged,
+    /// for queries that must also cover UIDs no longer in the view (VANISHED).
     public func uidRanges(forUIDSet ranges: [IMAPSequenceRange]) -> [ClosedRange<UInt32>] {
         let last = uids.last ?? max(1, uidNext) - 1
-        return ranges.map { $0.resolved(last: last) }
+        return IMAPSequenceSet.merged(ranges.map { $0.resolved(last: last) })
+    }
+
+    /// UIDs below UIDNEXT in `ranges` that are not in the view, at most `limit` of them (the VANISHED
+    /// fallback when the store's tombstones do not reach back far enough).
+    public func missingUIDs(in ranges: [ClosedRange<UInt32>], limit: Int = 100_000) -> [UInt32] {
+        var out: [UInt32] = []
+        for range in ranges {
+            var n = range.lowerBound
+            var i = firstIndex(atLeast: n)
+            while n <= range.upperBound, n < uidNext, out.count < limit {
+                if i < uids.count, uids[i] == n { i += 1 } else { out.append(n) }
+                if n == UInt32.max { break }
+                n += 1
+            }
+        }
+        return out
     }
 
     // MARK: - Updates
@@ -141,16 +181,22 @@ public struct IMAPSequenceTracker: Hashable, Sendable {
     /// Removes messages this session expunged itself (EXPUNGE, MOVE), returning their sequence numbers
     /// in the order EXPUNGE responses must be sent (each number valid when its response is sent).
     public mutating func removeExpunged(_ expunged: [UInt32]) -> [UInt32] {
-        var numbers: [UInt32] = []
-        for uid in expunged.sorted() {
-            guard let seq = sequence(ofUID: uid) else { continue }
-            uids.remove(at: Int(seq) - 1)
+        var indices: [Int] = []
+        for uid in Set(expunged).sorted() {
+            let i = firstIndex(atLeast: uid)
+            if i < uids.count, uids[i] == uid { indices.append(i) }
+        }
+        guard !indices.isEmpty else { return [] }
+        // The k-th removal (ascending) is reported at its original number minus the k removed before it.
+        let numbers = indices.enumerated().map { UInt32($0.element - $0.offset + 1) }
+        let removed = Set(indices.map { uids[$0] })
+        uids.removeAll { removed.contains($0) }
+        for uid in removed {
             pendingExpunges.remove(uid)
             pendingFlags[uid] = nil
             reportedModSeq[uid] = nil
-            numbers.append(seq)
-            if Int(seq) <= reportedCount { reportedCount -= 1 }
         }
+        reportedCount -= indices.filter { $0 < reportedCount }.count
         return numbers
     }
 

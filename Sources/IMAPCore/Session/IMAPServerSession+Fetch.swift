@@ -90,10 +90,7 @@ extension IMAPServerSession {
             if case .vanished(let uids?) = r {
                 gone = uids
             } else {
-                let present = Set(sel.tracker.uids)
-                for range in job.vanishedRanges where range.count <= 1_000_000 {
-                    gone += range.filter { !present.contains($0) && $0 < sel.tracker.uidNext }
-                }
+                gone = sel.tracker.missingUIDs(in: job.vanishedRanges)
             }
             let out = gone.isEmpty ? [] : [send(.data(.vanished(earlier: true, .compact(gone))))]
             return out + fetchStart(tag, sel, job)

@@ -9,6 +9,9 @@ extension IMAPServerSession {
         var lsub: Bool
     }
 
+    /// The longest LIST/LSUB pattern(s), in characters, reference included.
+    static let maxPatternLength = 1024
+
     static let specialUses: Set<String> = ["\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"]
 
     /// A name a mailbox may be created or renamed to: not empty, no control characters, no empty
@@ -37,6 +40,10 @@ extension IMAPServerSession {
             }
             patterns.append(IMAPListMatcher.fullPattern(reference: reference, pattern: decoded))
         }
+        // Matching costs pattern length × name length per mailbox: bound the patterns.
+        guard patterns.reduce(0, { $0 + $1.unicodeScalars.count }) <= IMAPServerSession.maxPatternLength else {
+            return [no(tag, .limit, "Mailbox pattern too long")]
+        }
         if command.returnStatus?.contains(.highestModSeq) == true { enabled.insert("CONDSTORE") }
         pending = .backend(tag: tag, .list(ListJob(command: command, patterns: patterns, lsub: false)))
         return [.backend(.listMailboxes)]
@@ -49,6 +56,9 @@ extension IMAPServerSession {
         var command = IMAPListCommand(reference: reference, patterns: [pattern])
         command.selectSubscribed = true
         let full = IMAPListMatcher.fullPattern(reference: ref, pattern: pat)
+        guard full.unicodeScalars.count <= IMAPServerSession.maxPatternLength else {
+            return [no(tag, .limit, "Mailbox pattern too long")]
+        }
         pending = .backend(tag: tag, .list(ListJob(command: command, patterns: [full], lsub: true)))
         return [.backend(.listMailboxes)]
     }

@@ -172,13 +172,10 @@ extension IMAPServerSession {
             return .uids(sel.tracker.uidRanges(forUIDSet: ranges))
         case .sequenceSet(.ranges(let ranges)):
             let n = UInt32(sel.tracker.count)
+            guard n > 0 else { return .none }
             var uids: [UInt32] = []
-            for range in ranges where n > 0 {
-                let resolved = range.resolved(last: n)
-                guard resolved.lowerBound <= n else { continue }
-                for s in resolved.lowerBound...min(resolved.upperBound, n) {
-                    if let u = sel.tracker.uid(atSequence: s) { uids.append(u) }
-                }
+            for range in IMAPSequenceSet.merged(ranges.map { $0.resolved(last: n) }) {
+                uids.append(contentsOf: sel.tracker.uids(inSequenceRange: range))
             }
             return .uids(IMAPSequenceSet.compactRanges(uids))
         }

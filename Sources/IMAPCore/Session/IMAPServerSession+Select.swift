@@ -189,10 +189,7 @@ extension IMAPServerSession {
         } else if case .ranges(let known)? = q.knownUIDs {
             // Tombstones no longer reach back: every known UID not in the mailbox now (RFC 7162 §3.2.5.1
             // allows reporting UIDs that never existed).
-            let present = Set(sel.tracker.uids)
-            for range in sel.tracker.uidRanges(forUIDSet: known) where range.count <= 1_000_000 {
-                gone += range.filter { !present.contains($0) }
-            }
+            gone = sel.tracker.missingUIDs(in: sel.tracker.uidRanges(forUIDSet: known))
         }
         if !gone.isEmpty { out.append(send(.data(.vanished(earlier: true, .compact(gone))))) }
         pending = .backend(tag: tag, .qresyncFetch(job))
