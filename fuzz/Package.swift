@@ -5,6 +5,7 @@
 import PackageDescription
 
 let core: [Target.Dependency] = [.product(name: "PetrelCore", package: "main")]
+let imap: [Target.Dependency] = [.product(name: "PetrelIMAP", package: "main"), .product(name: "PetrelCore", package: "main")]
 
 let package = Package(
     name: "PetrelFuzz",
@@ -19,5 +20,7 @@ let package = Package(
         .executableTarget(name: "FuzzDataDecoder", dependencies: core),
         .executableTarget(name: "FuzzPOP3Command", dependencies: core),
         .executableTarget(name: "FuzzConfig", dependencies: [.product(name: "PetrelConfig", package: "main")]),
+        .executableTarget(name: "FuzzIMAPCommand", dependencies: imap),
+        .executableTarget(name: "FuzzMIMEParser", dependencies: imap),
     ]
 )

@@ -109,6 +109,10 @@ extension IMAPServerSession {
             guard case .messages(let messages) = r else { return [no(tag, .serverBug, "Unexpected answer")] }
             if job.changedSince == nil, messages.count < job.lastBatch { job.missing = true }
             var out: [IMAPServerAction] = []
+            if job.items.contains(.flags) || !job.seenChanged.isEmpty {
+                out = announceKeywords(messages.flatMap(\.metadata.flags))
+                sel = selected ?? sel
+            }
             for message in messages.sorted(by: { $0.metadata.uid < $1.metadata.uid }) {
                 guard let seq = sel.tracker.sequence(ofUID: message.metadata.uid) else { continue }
                 let addFlags = job.seenChanged.contains(message.metadata.uid)

@@ -50,7 +50,8 @@ extension IMAPServerSession {
             return [no(tag, .serverBug, "Unexpected answer")]
         }
         let changed = Set(result.changed)
-        var out: [IMAPServerAction] = []
+        var out: [IMAPServerAction] = announceKeywords(result.messages.flatMap(\.flags))
+        sel = selected ?? sel
         for m in result.messages.sorted(by: { $0.uid < $1.uid }) {
             guard let seq = sel.tracker.sequence(ofUID: m.uid) else { continue }
             var values: [IMAPFetchValue] = []

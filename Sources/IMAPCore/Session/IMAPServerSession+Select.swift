@@ -98,7 +98,9 @@ extension IMAPServerSession {
             sel.tracker.merge(changes)
             let updates = sel.tracker.drainUpdates(allowExpunge: allowExpunge, qresync: qresync, condstore: condstore)
             selected = sel
-            return updates.map { send(.data($0)) }
+            var flags: [IMAPFlag] = []
+            for case .fetch(_, let values) in updates { for case .flags(let f) in values { flags += f } }
+            return announceKeywords(flags) + updates.map { send(.data($0)) }
         case .failed(.mailboxGone):
             closing = close(sending: .untagged(.bye, nil, "Selected mailbox was deleted, closing connection"))
             return nil
@@ -140,7 +142,8 @@ extension IMAPServerSession {
         }
         selected = SelectedMailbox(id: snap.id, name: snap.name, readOnly: job.readOnly, uidValidity: snap.uidValidity,
                                    tracker: IMAPSequenceTracker(uids: snap.uids, uidNext: snap.uidNext,
-                                                                highestModSeq: snap.highestModSeq))
+                                                                highestModSeq: snap.highestModSeq),
+                                   keywords: Set(snap.keywords.filter { !$0.isSystem }))
         state = .selected
         savedSearch = []
         let flags = IMAPFlag.system + snap.keywords.filter { !$0.isSystem }.sorted()
@@ -259,6 +262,22 @@ extension IMAPServerSession {
         selected = sel
         if qresync { return [send(.data(.vanished(earlier: false, .compact(uids))))] }
         return numbers.map { send(.data(.expunge($0))) }
+    }
+
+    /// FLAGS and PERMANENTFLAGS again when `flags` hold keywords the client has not been told about
+    /// (RFC 9051 §7.3.5, as Dovecot does), before the FETCH that shows them.
+    mutating func announceKeywords(_ flags: [IMAPFlag]) -> [IMAPServerAction] {
+        guard var sel = selected else { return [] }
+        let new = Set(flags.filter { !$0.isSystem && $0 != .recent }).subtracting(sel.keywords)
+        guard !new.isEmpty else { return [] }
+        sel.keywords.formUnion(new)
+        selected = sel
+        let all = IMAPFlag.system + sel.keywords.sorted()
+        var out = [send(.data(.flags(all)))]
+        if !sel.readOnly {
+            out.append(send(.untagged(.ok, .permanentFlags(all, allowsNewKeywords: true), "Flags permitted")))
+        }
+        return out
     }
 
     /// `$` replaced by the saved search result (as UIDs; for sequence-number use, mapped back).

@@ -47,6 +47,8 @@ public struct IMAPServerSession: Sendable {
         var readOnly: Bool
         var uidValidity: UInt32
         var tracker: IMAPSequenceTracker
+        /// The keywords announced in FLAGS (RFC 9051 §7.3.5: a new keyword is announced before use).
+        var keywords: Set<IMAPFlag> = []
     }
 
     public let configuration: IMAPServerConfiguration
