@@ -75,7 +75,7 @@ public struct IMAPDateTime: Hashable, Sendable {
 
     /// The calendar day in the instant's own zone (SEARCH BEFORE/ON/SINCE compare this).
     public var localDate: IMAPDate {
-        let c = IMAPDateTime.civil(secondsSinceEpoch + Int64(zoneMinutes) * 60)
+        let c = IMAPDateTime.civil(secondsSinceEpoch &+ Int64(zoneMinutes) &* 60)
         return IMAPDate(year: c.year, month: c.month, day: c.day)
     }
 
@@ -112,7 +112,7 @@ public struct IMAPDateTime: Hashable, Sendable {
 
     /// The wire form, e.g. `"17-Jul-1996 02:44:25 -0700"` (quotes included; day space-padded).
     public var encoded: String {
-        let c = IMAPDateTime.civil(secondsSinceEpoch + Int64(zoneMinutes) * 60)
+        let c = IMAPDateTime.civil(secondsSinceEpoch &+ Int64(zoneMinutes) &* 60)
         func pad(_ v: Int, _ w: Int) -> String {
             let s = String(v)
             return String(repeating: "0", count: max(0, w - s.count)) + s
