@@ -46,6 +46,9 @@ let package = Package(
         // The in-memory reference IMAPMailboxAccess and the transcript driver, for tests of the core and,
         // later, of the NIO adapter and the store backends.
         .target(name: "IMAPTestSupport", dependencies: ["IMAPCore", "MailMIME", "MailCore"]),
+        // Test harness, not a server: one IMAP session on stdin/stdout over the in-memory store, so real
+        // clients (imaplib.IMAP4_stream, IMAPClient stream=True) can drive the core (tests/interop).
+        .executableTarget(name: "IMAPStdioHarness", dependencies: ["IMAPCore", "IMAPTestSupport"]),
         // Relay and recipient decisions: pure functions of (client, auth, address).
         .target(name: "MailPolicy", dependencies: ["MailCore"]),
         // Storage protocols, models and an in-memory backend.

@@ -39,6 +39,12 @@ public final class IMAPTestConnection: @unchecked Sendable {
         await send(Array((line + "\r\n").utf8))
     }
 
+    /// Takes the output so far as octets.
+    public func takeOutputBytes() -> [UInt8] {
+        defer { output = [] }
+        return output
+    }
+
     /// Takes the output so far as text.
     public func takeOutput() -> String {
         defer { output = [] }
