@@ -49,6 +49,22 @@ import Testing
         for size in 1...b.count { #expect(frames(b, pieceSize: size) == whole, "piece size \(size)") }
     }
 
+    /// Two pieces, split at every position: the same frames.
+    @Test func twoPiecesSplitAnywhere() {
+        let input = bytes("a APPEND INBOX (\\Seen) {5}\r\nhello\r\nb LOGIN {3+}\r\nbob ~{2}\r\nxy\r\nc NOOP\r\n")
+        let whole = frames(text(input))
+        #expect(whole.count == 5)
+        for k in 0...input.count {
+            var f = IMAPCommandFramer()
+            var got: [IMAPFrame] = []
+            f.append(input[..<k])
+            while let frame = f.next() { got.append(frame) }
+            f.append(input[k...])
+            while let frame = f.next() { got.append(frame) }
+            #expect(got == whole, "split at \(k)")
+        }
+    }
+
     /// A line with no LF: the limit is reported once the count passes it, and nothing more is buffered
     /// while the rest of the line streams in.
     @Test func overlongLineIsCutWhileArriving() {

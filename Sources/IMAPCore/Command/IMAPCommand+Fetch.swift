@@ -208,6 +208,7 @@ extension IMAPCommandParser {
         return spec
     }
 
+    /// `section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list / "TEXT"` (RFC 9051 §9)
     static func parseSectionMsgtext(_ p: inout IMAPParser) throws(IMAPParseError) -> MIMESectionText {
         if p.prefix("HEADER.FIELDS.NOT") {
             try p.space()
@@ -222,6 +223,7 @@ extension IMAPCommandParser {
         throw IMAPParseError("Invalid section")
     }
 
+    /// `header-list = "(" header-fld-name *(SP header-fld-name) ")"`; `header-fld-name = astring` (RFC 9051 §9)
     static func parseHeaderList(_ p: inout IMAPParser) throws(IMAPParseError) -> [String] {
         let names = try p.parenthesizedList(allowEmpty: false) { (p: inout IMAPParser) throws(IMAPParseError) -> String in
             let name = try p.astring()

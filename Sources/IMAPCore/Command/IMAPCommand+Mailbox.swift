@@ -110,6 +110,7 @@ extension IMAPCommandParser {
         return result
     }
 
+    /// RFC 7162 §7: `seq-match-data = "(" known-sequence-set SP known-uid-set ")"`
     static func parseSeqMatch(_ p: inout IMAPParser, into result: inout IMAPQResyncParameters) throws(IMAPParseError) {
         try p.expect(UInt8(ascii: "("), "(")
         result.knownSequenceSet = try IMAPSequenceSet.parse(&p)

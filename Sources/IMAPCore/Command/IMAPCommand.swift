@@ -216,7 +216,7 @@ public enum IMAPCommandParser {
         }
     }
 
-    /// `SP mailbox` as the only argument.
+    /// `SP mailbox` as the only argument (`delete`, `subscribe`, `unsubscribe`, `getquotaroot`; RFC 9051 §9).
     static func parseMailboxArgument(_ p: inout IMAPParser) throws(IMAPParseError) -> IMAPMailboxName {
         try p.space()
         return try IMAPMailboxName.parse(&p)
