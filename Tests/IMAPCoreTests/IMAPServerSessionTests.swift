@@ -117,6 +117,28 @@ import Testing
         #expect(out.hasSuffix("c OK FETCH completed\r\n"))
     }
 
+    /// Whole messages are batched by octets too: big messages go one at a time, after one index fetch.
+    @Test func largeMessagesAreFetchedByOctets() async {
+        let store = InMemoryIMAPStore()
+        await store.addUser("alice", password: "secret", defaultFolders: false)
+        let big = Array("Subject: big\r\n\r\n".utf8) + [UInt8](repeating: 0x61, count: 3 << 20)
+        for _ in 1...3 { _ = try? await store.deliver(to: "alice", big) }
+        for i in 1...4 { _ = try? await store.deliver(to: "alice", Array("Subject: \(i)\r\n\r\nsmall\r\n".utf8)) }
+        let c = IMAPTestConnection(store: store)
+        await c.connect()
+        await c.send(line: "a LOGIN alice secret")
+        await c.send(line: "b SELECT INBOX")
+        _ = c.takeOutput()
+        await c.send(line: "c FETCH 1:* (BODY.PEEK[])")
+        let out = c.takeOutput()
+        #expect(out.hasSuffix("c OK FETCH completed\r\n"))
+        let fetches = c.requests.compactMap { r -> String? in
+            guard case .fetch(_, let uids, let content, _) = r else { return nil }
+            return "\(content == .full ? "full" : "index") \(uids.count)"
+        }
+        #expect(fetches == ["index 7", "full 1", "full 1", "full 5"])   // 3 MiB + 3 MiB > 4 MiB; the last big one and the small ones fit
+    }
+
     /// The selected mailbox deleted by another session: BYE at the next poll.
     @Test func selectedMailboxDeletedElsewhere() async {
         let store = InMemoryIMAPStore()

@@ -1,10 +1,10 @@
 /// FETCH and UID FETCH (RFC 9051 §6.4.5, §6.4.9) with CHANGEDSINCE and VANISHED (RFC 7162 §3.1.4,
-/// §3.2.6): implicit \Seen first (one STORE), then the messages in batches (bounded memory for large
-/// sets), each rendered by `IMAPFetchRenderer`.
+/// §3.2.6): implicit \Seen first (one STORE); when whole messages are needed, their sizes (index data
+/// only); then the messages in batches bounded by count and octets, each rendered by `IMAPFetchRenderer`.
 
 extension IMAPServerSession {
     struct FetchJob: Sendable {
-        enum Phase: Sendable { case vanished, markSeen, fetching }
+        enum Phase: Sendable { case vanished, markSeen, sizes, fetching }
         var phase: Phase
         var uid: Bool
         var items: [IMAPFetchAttribute]
@@ -16,6 +16,9 @@ extension IMAPServerSession {
         var vanishedRanges: [ClosedRange<UInt32>]
         var setsSeen: Bool
         var seenChanged: Set<UInt32> = []
+        /// Message sizes, known before whole messages are fetched, so a batch stays under
+        /// `fetchBatchBytes` (one large message is a batch of its own).
+        var sizes: [UInt32: UInt64] = [:]
         var missing = false
         var unknownCTE = false
     }
@@ -65,16 +68,35 @@ extension IMAPServerSession {
             pending = .backend(tag: tag, .fetch(job))
             return [.backend(.store(sel.id, uids: job.uids, .add([.seen]), unchangedSince: nil))]
         }
-        job.phase = .fetching
-        return fetchNextBatch(tag, sel, job)
+        return fetchSizes(tag, sel, job)
+    }
+
+    /// Before whole messages: their sizes, so batches can be bounded by octets.
+    mutating func fetchSizes(_ tag: String, _ sel: SelectedMailbox, _ job: FetchJob) -> [IMAPServerAction] {
+        var job = job
+        guard job.content == .full, job.uids.count > 1 else {
+            job.phase = .fetching
+            return fetchNextBatch(tag, sel, job)
+        }
+        job.phase = .sizes
+        pending = .backend(tag: tag, .fetch(job))
+        return [.backend(.fetch(sel.id, uids: job.uids, content: .none, changedSince: job.changedSince))]
     }
 
     mutating func fetchNextBatch(_ tag: String, _ sel: SelectedMailbox, _ job: FetchJob) -> [IMAPServerAction] {
         var job = job
         guard job.next < job.uids.count else { return fetchFinish(tag, job) }
-        let size = job.content == .none ? configuration.fetchBatchIndexOnly : configuration.fetchBatchWithContent
-        let batch = Array(job.uids[job.next..<min(job.uids.count, job.next + max(1, size))])
-        job.next += batch.count
+        let cap = max(1, job.content == .none ? configuration.fetchBatchIndexOnly : configuration.fetchBatchWithContent)
+        var end = job.next
+        var octets: UInt64 = 0
+        while end < job.uids.count, end - job.next < cap {
+            let size = job.sizes[job.uids[end]] ?? 0
+            if end > job.next, octets &+ size > UInt64(configuration.fetchBatchBytes) { break }
+            octets &+= size
+            end += 1
+        }
+        let batch = Array(job.uids[job.next..<end])
+        job.next = end
         job.lastBatch = batch.count
         pending = .backend(tag: tag, .fetch(job))
         return [.backend(.fetch(sel.id, uids: batch, content: job.content, changedSince: job.changedSince))]
@@ -103,6 +125,16 @@ extension IMAPServerSession {
                 }
                 selected = sel
             }
+            return fetchSizes(tag, sel, job)
+        case .sizes:
+            guard case .messages(let index) = r else {
+                if case .failed(let e) = r { return backendFailure(tag, e) }
+                return [no(tag, .serverBug, "Unexpected answer")]
+            }
+            for m in index { job.sizes[m.metadata.uid] = m.metadata.size }
+            if job.changedSince == nil, index.count < job.uids.count { job.missing = true }
+            // Only what exists (and, with CHANGEDSINCE, what changed) is fetched.
+            job.uids = job.uids.filter { job.sizes[$0] != nil }
             job.phase = .fetching
             return fetchNextBatch(tag, sel, job)
         case .fetching:

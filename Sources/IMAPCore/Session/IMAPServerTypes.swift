@@ -23,6 +23,9 @@ public struct IMAPServerConfiguration: Sendable {
     /// Messages per backend fetch when bodies are needed / when only index data or headers are.
     public var fetchBatchWithContent = 50
     public var fetchBatchIndexOnly = 1000
+    /// Octets of whole messages per backend fetch (a larger message is fetched alone): bounds the memory
+    /// a FETCH of many large messages holds at once.
+    public var fetchBatchBytes = 4 * 1024 * 1024
     /// Octets of input the session buffers while it waits for an answer before it gives up (the adapter
     /// should stop reading long before: this is the backstop).
     public var maxPendingInput = 1 << 20
