@@ -139,6 +139,25 @@ import Testing
         #expect(fetches == ["index 7", "full 1", "full 1", "full 5"])   // 3 MiB + 3 MiB > 4 MiB; the last big one and the small ones fit
     }
 
+    /// A store notification that arrives while an IDLE poll is running leads to one more poll, so a
+    /// change committed after the first poll's query is not missed.
+    @Test func idleNotificationDuringPollPollsAgain() {
+        var session = IMAPServerSession(configuration: IMAPServerConfiguration(hostname: "h"))
+        _ = session.handle(.connected)
+        _ = session.handle(.received(bytes("a LOGIN u p\r\nb SELECT INBOX\r\nc IDLE\r\n")))
+        _ = session.handle(.authenticated(.success(username: "u")))
+        let id = IMAPMailboxID(1)
+        let afterSelect = session.handle(.backend(.selected(IMAPMailboxSnapshot(id: id, name: "INBOX", uidValidity: 9, uidNext: 2,
+                                                                                 highestModSeq: 5, uids: [1]))))
+        #expect(afterSelect.last == .backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2)))   // IDLE's first poll
+        #expect(session.handle(.mailboxChanged) == [])                                          // arrives mid-poll
+        let first = session.handle(.backend(.changes(IMAPMailboxChanges(uidValidity: 9, uidNext: 2, highestModSeq: 5))))
+        #expect(first == [.backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2))])
+        let second = session.handle(.backend(.changes(IMAPMailboxChanges(uidValidity: 9, uidNext: 3, highestModSeq: 6, newUIDs: [2]))))
+        #expect(second == [.send(bytes("* 2 EXISTS\r\n"))])
+        #expect(session.handle(.received(bytes("DONE\r\n"))).first == .stopWatching)
+    }
+
     /// The selected mailbox deleted by another session: BYE at the next poll.
     @Test func selectedMailboxDeletedElsewhere() async {
         let store = InMemoryIMAPStore()

@@ -291,6 +291,7 @@ extension IMAPServerSession {
     // MARK: - IDLE (RFC 2177)
 
     mutating func idle(_ tag: String) -> [IMAPServerAction] {
+        idleChangedWhilePolling = false
         var actions = [send(.continuation("idling")), .startWatching(selected?.id)]
         if let sel = selected {
             // Report anything that changed since the last command right away.
@@ -313,6 +314,12 @@ extension IMAPServerSession {
     mutating func idlePollAnswered(_ r: IMAPBackendResponse) -> [IMAPServerAction] {
         var closing: [IMAPServerAction] = []
         guard let updates = applyChanges(r, allowExpunge: true, closing: &closing) else { return closing }
+        // A notification that came while this poll ran may describe a change the poll did not see.
+        if idleChangedWhilePolling, case .idle(let tag, false) = pending, let sel = selected {
+            idleChangedWhilePolling = false
+            pending = .idle(tag: tag, polling: true)
+            return updates + [pollRequest(sel)]
+        }
         return updates
     }
 }

@@ -72,6 +72,8 @@ public struct IMAPServerSession: Sendable {
     var errors = 0
     /// SEARCHRES (RFC 5182): the UIDs saved by the last SEARCH … RETURN (SAVE).
     var savedSearch: [UInt32] = []
+    /// A change notification arrived while an IDLE poll was running: poll again when it returns.
+    var idleChangedWhilePolling = false
 
     public init(configuration: IMAPServerConfiguration) {
         self.configuration = configuration
@@ -140,9 +142,13 @@ public struct IMAPServerSession: Sendable {
             if case .compression = pending { pending = .none }
             isCompressed = true
         case .mailboxChanged:
-            if case .idle(let tag, false) = pending, let sel = selected {
-                pending = .idle(tag: tag, polling: true)
-                actions.append(pollRequest(sel))
+            if case .idle(let tag, let polling) = pending, let sel = selected {
+                if polling {
+                    idleChangedWhilePolling = true
+                } else {
+                    pending = .idle(tag: tag, polling: true)
+                    actions.append(pollRequest(sel))
+                }
             }
         case .timeout:
             return close(sending: .untagged(.bye, nil, "Autologout; idle for too long"))
