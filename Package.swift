@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "PetrelConfig", targets: ["PetrelConfig"]),
         // The connection handlers with the in-memory store, for the fuzz/ whole-session targets.
         .library(name: "PetrelNIO", targets: ["MailServerNIO", "MailStore", "MailAuth", "MailQueue", "MailPolicy"]),
+        // The IMAP core and the MIME parser, for the fuzz/ package (FuzzIMAPCommand, FuzzMIMEParser).
+        .library(name: "PetrelIMAP", targets: ["MailMIME", "IMAPCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -40,6 +42,18 @@ let package = Package(
         .target(name: "POP3Core", dependencies: ["MailCore"]),
         // Relay and recipient decisions: pure functions of (client, auth, address, directory answer).
         .target(name: "MailPolicy", dependencies: ["MailCore", "MailStore"]),
+        // Lenient MIME parser for IMAP: structure, ENVELOPE fields, sections, encoded words, transfer and
+        // charset decoding, search matching. No dependencies.
+        .target(name: "MailMIME"),
+        // IMAP4rev2/rev1 protocol core (RFC 9051, RFC 3501 and extensions): framing with literals, command
+        // parser, response encoder, session state machine, sequence tracker, the mailbox-access protocol.
+        .target(name: "IMAPCore", dependencies: ["MailCore", "MailMIME"]),
+        // The in-memory reference IMAPMailboxAccess and the transcript driver, for tests of the core and,
+        // later, of the NIO adapter and the store backends.
+        .target(name: "IMAPTestSupport", dependencies: ["IMAPCore", "MailMIME", "MailCore"]),
+        // Test harness, not a server: one IMAP session on stdin/stdout over the in-memory store, so real
+        // clients (imaplib.IMAP4_stream, IMAPClient stream=True) can drive the core (tests/interop).
+        .executableTarget(name: "IMAPStdioHarness", dependencies: ["IMAPCore", "IMAPTestSupport"]),
         // Storage protocols, models and an in-memory backend.
         .target(name: "MailStore", dependencies: ["MailCore"]),
         // Slow salted password hashes (scrypt) and constant-time verification.
@@ -180,6 +194,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "PetrelAutoconfigTests", dependencies: ["PetrelAutoconfig", "MailCore"]),
+        .testTarget(name: "MailMIMETests", dependencies: ["MailMIME"]),
+        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "IMAPTestSupport", "MailMIME", "MailCore"]),
         .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
         .testTarget(name: "MailAuthChecksTests", dependencies: [
             "MailAuthChecks", "MailDNS", "MailCore",

@@ -6,6 +6,7 @@
 import PackageDescription
 
 let core: [Target.Dependency] = [.product(name: "PetrelCore", package: "main")]
+let imap: [Target.Dependency] = [.product(name: "PetrelIMAP", package: "main"), .product(name: "PetrelCore", package: "main")]
 
 let package = Package(
     name: "PetrelFuzz",
@@ -31,5 +32,7 @@ let package = Package(
         ]),
         .executableTarget(name: "FuzzSMTPSession", dependencies: ["SessionFuzzing"]),
         .executableTarget(name: "FuzzPOP3Session", dependencies: ["SessionFuzzing"]),
+        .executableTarget(name: "FuzzIMAPCommand", dependencies: imap),
+        .executableTarget(name: "FuzzMIMEParser", dependencies: imap),
     ]
 )

@@ -3,8 +3,8 @@
 # on its seed corpus for SECONDS (default 60). The seeds in fuzz/corpus/TARGET are read only; inputs
 # libFuzzer finds go to fuzz/work/corpus/TARGET (git-ignored, reused by the next run); a crash is written
 # to fuzz/artifacts/TARGET/ (git-ignored) and the script exits non-zero.
-# Targets: FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig FuzzSMTPSession FuzzPOP3Session
-# (a dictionary in fuzz/dict/TARGET.dict is used when there is one).
+# Targets: FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig FuzzIMAPCommand FuzzMIMEParser
+# FuzzSMTPSession FuzzPOP3Session (a dictionary in fuzz/dict/TARGET.dict is used when there is one).
 #   fuzz/run.sh FuzzSMTPCommand 3600        # an hour
 #   JOBS=2 fuzz/run.sh FuzzConfig 600        # two fuzzing processes in parallel
 set -euo pipefail

@@ -103,8 +103,9 @@ if has_suite swift; then
     echo "== swift test"
     swift test --skip-build
 elif [ -z "${PETREL_BIN:-}" ] && { has_suite interop || has_suite fresh-clone; }; then
-    echo "== swift build --product petrel"
+    echo "== swift build --product petrel (and the IMAP test harness)"
     swift build --product petrel
+    swift build --product IMAPStdioHarness
 fi
 if has_suite interop; then
     echo "== interop tests (pytest)"
@@ -116,7 +117,7 @@ if has_suite fresh-clone; then
 fi
 
 if [ "${PETREL_FUZZ_SECONDS:-0}" -gt 0 ]; then
-    for target in FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig FuzzSMTPSession FuzzPOP3Session; do
+    for target in FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig FuzzIMAPCommand FuzzMIMEParser FuzzSMTPSession FuzzPOP3Session; do
         echo "== fuzz $target for ${PETREL_FUZZ_SECONDS}s"
         ./fuzz/run.sh "$target" "$PETREL_FUZZ_SECONDS" 2>&1 | tail -n 12
     done

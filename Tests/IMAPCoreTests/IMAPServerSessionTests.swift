@@ -1,0 +1,221 @@
+import IMAPTestSupport
+import MailCore
+import Testing
+@testable import IMAPCore
+
+/// Session behaviour that transcripts cannot show: byte-by-byte input, buffering while an answer is
+/// outstanding, the STARTTLS discard, hostile sizes, batching of large FETCHes.
+@Suite struct IMAPServerSessionTests {
+    static let script = "a LOGIN {5}\r\nalice {6+}\r\nsecret\r\n"
+        + "b SELECT INBOX\r\n"
+        + "c FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODYSTRUCTURE)\r\n"
+        + "d UID STORE 2 +FLAGS (\\Seen)\r\n"
+        + "e SEARCH CHARSET UTF-8 TEXT {2}\r\nzz\r\n"
+        + "f APPEND INBOX {12+}\r\nSubject: new\r\n"
+        + "g IDLE\r\nDONE\r\n"
+        + "h LOGOUT\r\n"
+
+    static func store() async -> InMemoryIMAPStore {
+        let store = InMemoryIMAPStore(firstUIDValidity: 100)
+        await store.addUser("alice", password: "secret")
+        for i in 1...3 { _ = try? await store.deliver(to: "alice", Array("Subject: m\(i)\r\n\r\nzz body \(i)\r\n".utf8)) }
+        return store
+    }
+
+    /// The same output whether the client's bytes arrive at once or one at a time.
+    @Test func byteByByteInputGivesTheSameDialog() async {
+        let whole = IMAPTestConnection(store: await Self.store())
+        await whole.connect()
+        await whole.send(bytes(Self.script))
+        let expected = whole.takeOutput()
+        #expect(expected.contains("h OK LOGOUT completed"))
+        #expect(expected.contains("* SEARCH 1 2 3"))
+        #expect(expected.contains("f OK [APPENDUID 100 4] APPEND completed"))
+        #expect(whole.isClosed)
+
+        let single = IMAPTestConnection(store: await Self.store())
+        await single.connect()
+        for b in bytes(Self.script) { await single.send([b]) }
+        #expect(single.takeOutput() == expected)
+    }
+
+    /// Commands pipelined behind one that waits for the store run afterwards, in order.
+    @Test func pipelinedCommandsWaitForTheAnswer() async {
+        var session = IMAPServerSession(configuration: IMAPServerConfiguration(hostname: "h"))
+        _ = session.handle(.connected)
+        let actions = session.handle(.received(bytes("a LOGIN alice secret\r\nb NOOP\r\nc NOOP\r\n")))
+        #expect(actions == [.authenticate(username: "alice", password: "secret")])
+        #expect(session.isAwaitingAnswer)
+        #expect(session.bufferedByteCount == 16)
+        let after = session.handle(.authenticated(.success(username: "alice")))
+        guard case .send(let out)? = after.first, after.count == 1 else { Issue.record("\(after)"); return }
+        let lines = text(out).components(separatedBy: "\r\n")
+        #expect(lines.count == 4 && lines[0].hasPrefix("a OK [CAPABILITY ") && lines[1] == "b OK NOOP completed" && lines[2] == "c OK NOOP completed")
+    }
+
+    /// RFC 9051 §6.2.1 / CVE-2011-0411: commands sent after STARTTLS in the same packet are discarded.
+    @Test func startTLSDiscardsPipelinedInput() {
+        var configuration = IMAPServerConfiguration(hostname: "h")
+        configuration.tlsAvailable = true
+        var session = IMAPServerSession(configuration: configuration)
+        _ = session.handle(.connected)
+        let actions = session.handle(.received(bytes("a STARTTLS\r\nb LOGIN alice secret\r\n")))
+        #expect(actions == [.send(bytes("a OK Begin TLS negotiation now\r\n")), .startTLS])
+        #expect(session.bufferedByteCount == 0)
+        #expect(session.handle(.tlsEstablished(TLSInfo(version: "TLSv1.3", cipher: "x"))) == [])
+        #expect(session.isTLS && session.state == .notAuthenticated)
+        #expect(session.handle(.received(bytes("c NOOP\r\n"))) == [.send(bytes("c OK NOOP completed\r\n"))])
+    }
+
+    /// A line with no CRLF, 10 MB fed in 64 KiB pieces: one BAD, and the session never holds more than a piece.
+    @Test func endlessLineIsRefusedWithoutBuffering() {
+        var session = IMAPServerSession(configuration: IMAPServerConfiguration(hostname: "h"))
+        _ = session.handle(.connected)
+        var out: [UInt8] = []
+        let chunk = [UInt8](repeating: 0x61, count: 64 * 1024)
+        for _ in 0..<160 {
+            for case .send(let b) in session.handle(.received(chunk)) { out += b }
+            #expect(session.bufferedByteCount <= chunk.count)
+        }
+        #expect(text(out) == "* BAD Command line too long\r\n")
+        for case .send(let b) in session.handle(.received(bytes("\r\nz NOOP\r\n"))) { out += b }
+        #expect(text(out) == "* BAD Command line too long\r\nz OK NOOP completed\r\n")
+    }
+
+    /// While an answer is outstanding the adapter should stop reading; past `maxPendingInput` the session gives up.
+    @Test func pendingInputBackstop() {
+        var configuration = IMAPServerConfiguration(hostname: "h")
+        configuration.maxPendingInput = 1000
+        var session = IMAPServerSession(configuration: configuration)
+        _ = session.handle(.connected)
+        _ = session.handle(.received(bytes("a LOGIN alice secret\r\n")))
+        #expect(session.isAwaitingAnswer)
+        #expect(session.handle(.received([UInt8](repeating: 0x61, count: 900))) == [])
+        let actions = session.handle(.received([UInt8](repeating: 0x61, count: 200)))
+        #expect(actions == [.send(bytes("* BYE Too much input while busy\r\n")), .close])
+        #expect(session.isClosed)
+    }
+
+    /// A large FETCH goes to the store in batches (bounded memory), in order, with the right numbers.
+    @Test func largeFetchIsBatched() async {
+        let store = InMemoryIMAPStore()
+        await store.addUser("alice", password: "secret", defaultFolders: false)
+        for i in 1...120 { _ = try? await store.deliver(to: "alice", Array("Subject: \(i)\r\n\r\nbody\r\n".utf8)) }
+        var configuration = IMAPServerConfiguration(hostname: "h")
+        configuration.fetchBatchWithContent = 50
+        let c = IMAPTestConnection(store: store, configuration: configuration)
+        await c.connect()
+        await c.send(line: "a LOGIN alice secret")
+        await c.send(line: "b SELECT INBOX")
+        _ = c.takeOutput()
+        await c.send(line: "c FETCH 1:* (BODY.PEEK[])")
+        let out = c.takeOutput()
+        let fetches = c.requests.compactMap { r -> Int? in if case .fetch(_, let uids, .full, _) = r { return uids.count } else { return nil } }
+        #expect(fetches == [50, 50, 20])
+        #expect(out.components(separatedBy: " FETCH (").count == 121)
+        #expect(out.contains("* 120 FETCH (BODY[] {22}\r\nSubject: 120\r\n\r\nbody\r\n)"))
+        #expect(out.hasSuffix("c OK FETCH completed\r\n"))
+    }
+
+    /// Whole messages are batched by octets too: big messages go one at a time, after one index fetch.
+    @Test func largeMessagesAreFetchedByOctets() async {
+        let store = InMemoryIMAPStore()
+        await store.addUser("alice", password: "secret", defaultFolders: false)
+        let big = Array("Subject: big\r\n\r\n".utf8) + [UInt8](repeating: 0x61, count: 3 << 20)
+        for _ in 1...3 { _ = try? await store.deliver(to: "alice", big) }
+        for i in 1...4 { _ = try? await store.deliver(to: "alice", Array("Subject: \(i)\r\n\r\nsmall\r\n".utf8)) }
+        let c = IMAPTestConnection(store: store)
+        await c.connect()
+        await c.send(line: "a LOGIN alice secret")
+        await c.send(line: "b SELECT INBOX")
+        _ = c.takeOutput()
+        await c.send(line: "c FETCH 1:* (BODY.PEEK[])")
+        let out = c.takeOutput()
+        #expect(out.hasSuffix("c OK FETCH completed\r\n"))
+        let fetches = c.requests.compactMap { r -> String? in
+            guard case .fetch(_, let uids, let content, _) = r else { return nil }
+            return "\(content == .full ? "full" : "index") \(uids.count)"
+        }
+        #expect(fetches == ["index 7", "full 1", "full 1", "full 5"])   // 3 MiB + 3 MiB > 4 MiB; the last big one and the small ones fit
+    }
+
+    /// A store notification that arrives while an IDLE poll is running leads to one more poll, so a
+    /// change committed after the first poll's query is not missed.
+    @Test func idleNotificationDuringPollPollsAgain() {
+        var session = IMAPServerSession(configuration: IMAPServerConfiguration(hostname: "h"))
+        _ = session.handle(.connected)
+        _ = session.handle(.received(bytes("a LOGIN u p\r\nb SELECT INBOX\r\nc IDLE\r\n")))
+        _ = session.handle(.authenticated(.success(username: "u")))
+        let id = IMAPMailboxID(1)
+        let afterSelect = session.handle(.backend(.selected(IMAPMailboxSnapshot(id: id, name: "INBOX", uidValidity: 9, uidNext: 2,
+                                                                                 highestModSeq: 5, uids: [1]))))
+        #expect(afterSelect.last == .backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2)))   // IDLE's first poll
+        #expect(session.handle(.mailboxChanged) == [])                                          // arrives mid-poll
+        let first = session.handle(.backend(.changes(IMAPMailboxChanges(uidValidity: 9, uidNext: 2, highestModSeq: 5))))
+        #expect(first == [.backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2))])
+        let second = session.handle(.backend(.changes(IMAPMailboxChanges(uidValidity: 9, uidNext: 3, highestModSeq: 6, newUIDs: [2]))))
+        #expect(second == [.send(bytes("* 2 EXISTS\r\n"))])
+        #expect(session.handle(.received(bytes("DONE\r\n"))).first == .stopWatching)
+    }
+
+    /// The selected mailbox deleted by another session: BYE at the next poll.
+    @Test func selectedMailboxDeletedElsewhere() async {
+        let store = InMemoryIMAPStore()
+        await store.addUser("alice", password: "secret")
+        let one = IMAPTestConnection(store: store)
+        await one.connect()
+        await one.send(line: "a LOGIN alice secret")
+        await one.send(line: "b SELECT Sent")
+        _ = one.takeOutput()
+        let two = IMAPTestConnection(store: store)
+        await two.connect()
+        await two.send(line: "a LOGIN alice secret")
+        await two.send(line: "b DELETE Sent")
+        #expect(two.takeOutput().hasSuffix("b OK DELETE completed\r\n"))
+        await one.send(line: "c NOOP")
+        #expect(one.takeOutput() == "* BYE Selected mailbox was deleted, closing connection\r\n")
+        #expect(one.isClosed)
+    }
+
+    @Test func tooManyLoginFailuresClose() async {
+        let store = InMemoryIMAPStore()
+        await store.addUser("alice", password: "secret")
+        let c = IMAPTestConnection(store: store)
+        await c.connect()
+        _ = c.takeOutput()
+        for i in 1...3 { await c.send(line: "t\(i) LOGIN alice wrong") }
+        #expect(c.takeOutput().hasSuffix("t3 NO [AUTHENTICATIONFAILED] Authentication failed\r\n* BYE Too many authentication failures\r\n"))
+        #expect(c.isClosed)
+    }
+
+    /// Hostile message sets: 50,000 copies of "1:*", 40,000 single UIDs, a LIST pattern past the limit —
+    /// answered quickly, de-duplicated, bounded.
+    @Test func hostileSetsAndPatterns() async {
+        let store = InMemoryIMAPStore()
+        await store.addUser("alice", password: "secret", defaultFolders: false)
+        for i in 1...2000 { _ = try? await store.deliver(to: "alice", Array("Subject: \(i)\r\n\r\nx\r\n".utf8), flags: i % 2 == 0 ? [.deleted] : []) }
+        var configuration = IMAPServerConfiguration(hostname: "h")
+        configuration.limits.maxLineLength = 1 << 20
+        configuration.limits.maxCommandSize = 1 << 21
+        let c = IMAPTestConnection(store: store, configuration: configuration)
+        await c.connect()
+        await c.send(line: "a LOGIN alice secret")
+        await c.send(line: "b SELECT INBOX")
+        _ = c.takeOutput()
+        let clock = ContinuousClock()
+        let start = clock.now
+        await c.send(line: "c FETCH " + Array(repeating: "1:*", count: 50_000).joined(separator: ",") + " (UID)")
+        let out = c.takeOutput()
+        #expect(out.components(separatedBy: " FETCH (UID ").count == 2001)
+        await c.send(line: "d UID SEARCH UID " + (1...40_000).map { String($0 * 2) }.joined(separator: ","))
+        let search = c.takeOutput()
+        #expect(search.hasPrefix("* SEARCH 2 4 6 ") && search.contains(" 2000\r\nd OK"))
+        await c.send(line: "e LIST \"\" " + String(repeating: "*%", count: 600))
+        #expect(c.takeOutput() == "e NO [LIMIT] Mailbox pattern too long\r\n")
+        await c.send(line: "f EXPUNGE")
+        let expunged = c.takeOutput()
+        #expect(expunged.components(separatedBy: " EXPUNGE\r\n").count == 1001)
+        #expect(expunged.hasPrefix("* 2 EXPUNGE\r\n* 3 EXPUNGE\r\n* 4 EXPUNGE\r\n"))
+        #expect(clock.now - start < .seconds(60))
+    }
+}
