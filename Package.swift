@@ -81,7 +81,7 @@ let package = Package(
         ]),
         // The outbound queue's pure rules: retry schedule, RFC 3464 reports, hop count, routes, attempt
         // decisions, and the Badmail directory.
-        .target(name: "MailQueue", dependencies: ["MailCore", "MailStore"]),
+        .target(name: "MailQueue", dependencies: ["MailCore", "MailStore", "SMTPCore"]),
         // Outbound delivery over SwiftNIO: the SMTP client connection and the delivery agent (scheduler).
         .target(name: "MailDelivery", dependencies: [
             "MailCore", "MailStore", "MailQueue", "MailDNS", "SMTPCore", "PetrelTLSSupport", "MailPolicy",
@@ -168,7 +168,7 @@ let package = Package(
 
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore"]),
-        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore", "SMTPCore"]),
         .testTarget(name: "MailDeliveryTests", dependencies: [
             "MailDelivery", "MailQueue", "MailDNS", "SMTPCore", "MailStore", "MailCore", "MailPolicy", "MailStoreSQLite",
             .product(name: "NIOCore", package: "swift-nio"),

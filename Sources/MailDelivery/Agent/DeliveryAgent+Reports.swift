@@ -38,20 +38,18 @@ extension DeliveryAgent {
             return
         }
         for item in decision.log {
-            metrics.attempt(result: item.result)
+            metrics.attempt(result: item.result.rawValue)
             var metadata: Logger.Metadata = [
-                "id": "\(item.entry.queueID)", "to": "<\(item.entry.recipient.address)>", "result": "\(item.result)",
+                "id": "\(item.entry.queueID)", "to": "<\(item.entry.recipient.address)>", "result": "\(item.result.rawValue)",
                 "attempts": "\(item.entry.attempts + 1)",
                 "delay": "\(Int(now.timeIntervalSince(item.entry.arrivedAt)))s",
             ]
             if let relay = peer ?? item.remoteMTA { metadata["relay"] = "\(relay)" }
             if !item.detail.isEmpty { metadata["reply"] = "\(item.detail)" }
-            if item.result == "deferred" {
-                logger.notice("delivery deferred", metadata: metadata)
-            } else if item.result == "delivered" {
-                logger.info("delivered", metadata: metadata)
-            } else {
-                logger.warning("delivery failed", metadata: metadata)
+            switch item.result {
+            case .deferred: logger.notice("delivery deferred", metadata: metadata)
+            case .delivered: logger.info("delivered", metadata: metadata)
+            case .bounced, .expired: logger.warning("delivery failed", metadata: metadata)
             }
         }
         for (reportID, report) in reportLog {
