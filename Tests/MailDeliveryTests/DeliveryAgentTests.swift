@@ -1,6 +1,7 @@
 // Tests for DeliveryAgent (+Attempt, +Reports): the queue → SMTP → results loop against a scripted
 // SMTP server on loopback, with an injected clock so the retry schedule, delay warnings and expiry are
 // checked without sleeping.
+import BadmailStore
 import Foundation
 import Logging
 import MailCore

@@ -1,6 +1,7 @@
 /// Recording an attempt: the queue decision (QueueAttempt), RFC 3464 reports to the senders (stored
 /// in the same transaction as the queue updates), the optional copy of failure reports to an
 /// administrator, and the Badmail directory for reports nobody can receive.
+import BadmailStore
 import Foundation
 import Logging
 import MailCore
