@@ -8,6 +8,7 @@ import MailCore
 import MailPolicy
 import MailQueue
 import MailStore
+import NIOPosix
 
 extension DeliveryAgent {
     /// Applies the outcomes of one message's entries.
@@ -102,7 +103,8 @@ extension DeliveryAgent {
     /// it (it then goes to Badmail).
     nonisolated func addressedReport(_ dsn: DeliveryReport, original: [UInt8], originalSize: Int64, now: Date) async -> IncomingMessage? {
         let queueID = QueueID.generate(date: now)
-        let rendered = dsn.render(original: original, originalSize: originalSize, date: now, uniqueID: queueID)
+        let render = { @Sendable in dsn.render(original: original, originalSize: originalSize, date: now, uniqueID: queueID) }
+        let rendered = (try? await offload(render)) ?? render()
 
         var addresses: [EmailAddress] = []
         if let sender = dsn.originalSender.address { addresses.append(sender) }
@@ -145,6 +147,16 @@ extension DeliveryAgent {
                                envelope: OutboundEnvelope(eightBitMIME: rendered.needs8BitMIME, smtpUTF8: rendered.needsSMTPUTF8))
     }
 
+    /// Runs blocking work on `blockingPool`, off the actor and off the concurrency pool; inline only when
+    /// the pool has been shut down (the work is never lost).
+    nonisolated func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await blockingPool.runIfActive(body)
+        } catch is NIOThreadPoolError.ThreadPoolInactive {
+            return try body()
+        }
+    }
+
     /// Reads the first `length` octets of a queued message.
     func readPrefix(messageID: Int64, length: Int) async throws -> [UInt8] {
         var bytes: [UInt8] = []
@@ -158,8 +170,9 @@ extension DeliveryAgent {
         return bytes
     }
 
-    /// A report that failed for good: its message goes to the Badmail directory.
-    func storeBadmail(entry: QueueEntry, reason: String) async {
+    /// A report that failed for good: its message goes to the Badmail directory. Not on the actor: the
+    /// message is read from the store in chunks and written as it comes.
+    nonisolated func storeBadmail(entry: QueueEntry, reason: String) async {
         guard let badmail = configuration.badmail else {
             logger.error("undeliverable report dropped (no badmail directory)", metadata: ["id": "\(entry.queueID)", "reason": "\(reason)"])
             return
@@ -172,31 +185,38 @@ extension DeliveryAgent {
                                                  messageSize: entry.size, now: clock()) { offset, maxLength in
                 try await store.readQueuedMessage(messageID: messageID, offset: offset, maxLength: maxLength)
             }
-            logBadmail(result, queueID: entry.queueID, reason: reason, badmail: badmail)
+            await logBadmail(result, queueID: entry.queueID, reason: reason, badmail: badmail)
         } catch {
             logger.error("badmail write failed", metadata: ["id": "\(entry.queueID)", "error": "\(error)"])
         }
     }
 
-    func storeBadmail(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date,
+    /// Stores a rendered report nobody can receive, on the blocking pool (fsync, rename, flock).
+    nonisolated func storeBadmail(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date,
                       message: [UInt8]) async {
         guard let badmail = configuration.badmail else {
             logger.error("undeliverable report dropped (no badmail directory)", metadata: ["id": "\(queueID)", "reason": "\(reason)"])
             return
         }
+        let now = clock()
         do {
-            let result = try badmail.store(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
-                                           arrivedAt: arrivedAt, message: message, now: clock())
-            logBadmail(result, queueID: queueID, reason: reason, badmail: badmail)
+            let result = try await offload {
+                try badmail.store(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
+                                  arrivedAt: arrivedAt, message: message, now: now)
+            }
+            await logBadmail(result, queueID: queueID, reason: reason, badmail: badmail)
         } catch {
             logger.error("badmail write failed", metadata: ["id": "\(queueID)", "error": "\(error)"])
         }
     }
 
-    private func logBadmail(_ result: BadmailDirectory.StoreResult, queueID: String, reason: String, badmail: BadmailDirectory) {
+    private nonisolated func logBadmail(_ result: BadmailDirectory.StoreResult, queueID: String, reason: String,
+                                        badmail: BadmailDirectory) async {
         switch result {
         case .stored(let name, let truncated, let pruned):
-            metrics.badmailStored(totalBytes: try? badmail.totalSize())
+            // The size scan reads the directory: on the blocking pool too.
+            let total = try? await offload { try badmail.totalSize() }
+            metrics.badmailStored(totalBytes: total)
             logger.warning("stored in badmail", metadata: [
                 "id": "\(queueID)", "file": "\(name)", "reason": "\(reason)", "truncated": "\(truncated)",
                 "pruned": "\(pruned.count)"])

@@ -13,6 +13,10 @@
 /// Petrel process owns a queue. After a crash, entries whose results were not recorded are simply due
 /// again: delivery is at least once.
 ///
+/// Blocking work never runs on the actor: Badmail writes (fsync, rename, flock), the Badmail size scan
+/// and report rendering run on `blockingPool` (a NIOThreadPool), so one slow disk write does not stall
+/// the scheduler and the other deliveries.
+///
 /// Attempts: DeliveryAgent+Attempt.swift. Reports and Badmail: DeliveryAgent+Reports.swift.
 import Foundation
 import Logging
@@ -21,6 +25,7 @@ import MailDNS
 import MailQueue
 import MailStore
 import NIOCore
+import NIOPosix
 
 public actor DeliveryAgent {
     let store: any MailStore
@@ -30,6 +35,8 @@ public actor DeliveryAgent {
     let logger: Logger
     let metrics: DeliveryMetrics
     let clock: @Sendable () -> Date
+    /// Where blocking file work and report rendering run (never on the actor).
+    let blockingPool: NIOThreadPool
     nonisolated let doorbell = Doorbell()
     /// The queue counts of the last scan.
     public nonisolated let snapshot = QueueSnapshot()
@@ -52,7 +59,7 @@ public actor DeliveryAgent {
 
     public init(store: any MailStore, configuration: DeliveryAgentConfiguration, resolver: any DNSResolver,
                 group: any EventLoopGroup, logger: Logger, metrics: DeliveryMetrics = .disabled(),
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+                clock: @escaping @Sendable () -> Date = { Date() }, blockingPool: NIOThreadPool = .singleton) {
         self.store = store
         self.configuration = configuration
         self.resolver = resolver
@@ -60,6 +67,7 @@ public actor DeliveryAgent {
         self.logger = logger
         self.metrics = metrics
         self.clock = clock
+        self.blockingPool = blockingPool
     }
 
     /// Asks the agent to scan the queue now.
