@@ -13,8 +13,9 @@ import Testing
     let group = MultiThreadedEventLoopGroup.singleton
     let logger = Logger(label: "test.smtp-client")
 
+    /// Generous timeouts: a loaded 2-core CI machine can stall the process for seconds (the timeout tests set their own).
     func configuration(_ tls: SMTPClientTLSPolicy = .none) -> SMTPClientConfiguration {
-        SMTPClientConfiguration(heloName: "client.test.example", tlsPolicy: tls, timeouts: .uniform(.seconds(10)))
+        SMTPClientConfiguration(heloName: "client.test.example", tlsPolicy: tls, timeouts: .uniform(.seconds(30)))
     }
 
     func recipients(_ addresses: String...) -> [OutboundRecipient] {

@@ -28,7 +28,7 @@ extension DeliveryAgent {
             }
         }
         do {
-            try await store.completeAttempt(decision.updates, notifications: notifications)
+            try await results.record(decision.updates, notifications: notifications)
         } catch where Self.isShutdown(error) {
             // Stopping: nothing was recorded, the entries stay due and are tried again after the restart.
             logger.notice("delivery results not recorded (shutting down)", metadata: ["id": "\(entries.first?.queueID ?? "?")"])

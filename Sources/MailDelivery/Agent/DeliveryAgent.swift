@@ -5,7 +5,8 @@
 /// connection slot, within `maxConnections` in all and `maxConnectionsPerDestination` per destination.
 /// A task delivers its messages over one connection (reused: RSET between messages; all recipients of a
 /// message at that destination in one transaction), then records the results with
-/// `QueueStore.completeAttempt` per message — one durable transaction with the reports it produces.
+/// `QueueStore.completeAttempt` — one durable transaction with the reports they produce; results of
+/// attempts that complete while a commit is in flight share the next one (`ResultCommitter`).
 /// The loop sleeps until the next entry is due, `pollInterval` passes, or `wake()` is called (a message
 /// was queued, a delivery finished).
 ///
@@ -37,6 +38,8 @@ public actor DeliveryAgent {
     let clock: @Sendable () -> Date
     /// Where blocking file work and report rendering run (never on the actor).
     let blockingPool: NIOThreadPool
+    /// Results of attempts completed close together share one store commit.
+    let results: ResultCommitter
     nonisolated let doorbell = Doorbell()
     /// The queue counts of the last scan.
     public nonisolated let snapshot = QueueSnapshot()
@@ -68,6 +71,9 @@ public actor DeliveryAgent {
         self.metrics = metrics
         self.clock = clock
         self.blockingPool = blockingPool
+        self.results = ResultCommitter(isShutdown: { Self.isShutdown($0) }) { updates, notifications in
+            _ = try await store.completeAttempt(updates, notifications: notifications)
+        }
     }
 
     /// Asks the agent to scan the queue now.
