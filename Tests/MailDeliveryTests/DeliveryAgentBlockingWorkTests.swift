@@ -54,4 +54,32 @@ import Testing
         try await pool.shutdownGracefully()
         try? FileManager.default.removeItem(atPath: path)
     }
+
+    /// The scan loop sleeps on the injected clock: with a 60-second poll interval, the next scan comes as
+    /// soon as the manual clock is advanced, not a minute of real time later.
+    @Test func scanLoopSleepsOnTheInjectedClock() async throws {
+        let clock = ManualMailClock(Date(timeIntervalSince1970: 1_900_000_000))
+        let configuration = DeliveryAgentConfiguration(
+            hostname: "mx.local.test",
+            client: SMTPClientConfiguration(heloName: "mx.local.test", tlsPolicy: .none, timeouts: .uniform(.seconds(5))),
+            pollInterval: .seconds(60))
+        let agent = DeliveryAgent(store: InMemoryMailStore(), configuration: configuration, resolver: StaticResolver(),
+                                  group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test.delivery"),
+                                  clock: clock)
+        let run = Task { await agent.run() }
+        try await waitUntil { await agent.scans == 1 && clock.sleeperCount == 1 }
+        clock.advance(60)
+        try await waitUntil { await agent.scans == 2 && clock.sleeperCount == 1 }
+        #expect(await agent.scans == 2)
+        run.cancel()
+        await run.value
+    }
+
+    func waitUntil(_ condition: @Sendable () async -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !(await condition()) {
+            guard ContinuousClock.now < deadline else { Issue.record("condition not reached"); return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
 }

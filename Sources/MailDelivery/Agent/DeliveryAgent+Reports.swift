@@ -13,7 +13,7 @@ import NIOPosix
 extension DeliveryAgent {
     /// Applies the outcomes of one message's entries.
     func complete(_ entries: [QueueEntry], outcomes: [Int64: RecipientOutcome], peer: String?) async {
-        let now = clock()
+        let now = clock.now
         let decision = QueueAttempt.decide(entries: entries, outcomes: outcomes, now: now, schedule: configuration.schedule)
         // Badmail first: the message must still be in the store to be copied.
         for item in decision.badmail {
@@ -86,7 +86,7 @@ extension DeliveryAgent {
     /// in the same transaction as the message. `original`: the start of the message (its header section
     /// is attached). Nil when nobody can receive it (it then went to Badmail).
     public nonisolated func localDeliveryReport(_ dsn: DeliveryReport, original: [UInt8], originalSize: Int64) async -> IncomingMessage? {
-        await addressedReport(dsn, original: original, originalSize: originalSize, now: clock())
+        await addressedReport(dsn, original: original, originalSize: originalSize, now: clock.now)
     }
 
     /// Logs and counts a report the SMTP server stored (see `localDeliveryReport`).
@@ -182,7 +182,7 @@ extension DeliveryAgent {
         do {
             let result = try await badmail.store(queueID: entry.queueID, reason: reason, sender: entry.sender.description,
                                                  recipients: [entry.recipient.address.description], arrivedAt: entry.arrivedAt,
-                                                 messageSize: entry.size, now: clock()) { offset, maxLength in
+                                                 messageSize: entry.size, now: clock.now) { offset, maxLength in
                 try await store.readQueuedMessage(messageID: messageID, offset: offset, maxLength: maxLength)
             }
             await logBadmail(result, queueID: entry.queueID, reason: reason, badmail: badmail)
@@ -198,7 +198,7 @@ extension DeliveryAgent {
             logger.error("undeliverable report dropped (no badmail directory)", metadata: ["id": "\(queueID)", "reason": "\(reason)"])
             return
         }
-        let now = clock()
+        let now = clock.now
         do {
             let result = try await offload {
                 try badmail.store(queueID: queueID, reason: reason, sender: sender, recipients: recipients,

@@ -35,7 +35,8 @@ public actor DeliveryAgent {
     let group: any EventLoopGroup
     let logger: Logger
     let metrics: DeliveryMetrics
-    let clock: @Sendable () -> Date
+    /// Queue times and the scan loop's sleep (`WallClock` in the server, a manual clock in tests).
+    let clock: any MailClock
     /// Where blocking file work and report rendering run (never on the actor).
     let blockingPool: NIOThreadPool
     /// Results of attempts completed close together share one store commit.
@@ -62,7 +63,7 @@ public actor DeliveryAgent {
 
     public init(store: any MailStore, configuration: DeliveryAgentConfiguration, resolver: any DNSResolver,
                 group: any EventLoopGroup, logger: Logger, metrics: DeliveryMetrics = .disabled(),
-                clock: @escaping @Sendable () -> Date = { Date() }, blockingPool: NIOThreadPool = .singleton) {
+                clock: any MailClock = WallClock(), blockingPool: NIOThreadPool = .singleton) {
         self.store = store
         self.configuration = configuration
         self.resolver = resolver
@@ -92,7 +93,7 @@ public actor DeliveryAgent {
                 for batch in batches {
                     group.addTask { await self.deliver(batch) }
                 }
-                await doorbell.wait(timeout: wait)
+                await doorbell.wait(timeout: wait, clock: clock)
             }
         }
         logger.info("delivery agent stopped")
@@ -114,7 +115,7 @@ public actor DeliveryAgent {
     /// Reads the queue counts into `snapshot` and the metrics now (at start, so `/status` has them at once).
     public func refreshSnapshot() async {
         do {
-            let summary = try await store.queueSummary(now: clock())
+            let summary = try await store.queueSummary(now: clock.now)
             metrics.queue(summary)
             snapshot.update(summary)
         } catch {
@@ -125,7 +126,7 @@ public actor DeliveryAgent {
     /// Picks due entries within the connection limits; returns the batches to start and how long to sleep.
     func scan() async -> ([Batch], Duration) {
         scans += 1
-        let now = clock()
+        let now = clock.now
         var wait = configuration.pollInterval
         do {
             let summary = try await store.queueSummary(now: now)
