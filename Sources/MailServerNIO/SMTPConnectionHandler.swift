@@ -196,7 +196,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 if !out.isEmpty { spool.append(out) }
                 if result.finished {
                     mode = .command
-                    let outcome: BodyOutcome = decoder.error ?? (spool.hasFailed ? .storageFailure : .complete(octets: decoder.octetsDecoded))
+                    let outcome: BodyOutcome = decoder.error ?? (spool.hasFailed ? .storageFailure
+                        : .complete(octets: decoder.octetsDecoded, receivedFields: decoder.receivedFields))
                     restartDeadline(context: context)
                     run(session.handle(.dataReceived(outcome)), context: context)
                 } else {
@@ -251,7 +252,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 checkSenderDomain(domain, context: context)
             case .receiveData:
                 mode = .data(DataDecoder(maxMessageSize: services.configuration.maxMessageSize,
-                                         maxLineLength: services.configuration.maxTextLineLength))
+                                         maxLineLength: services.configuration.maxTextLineLength,
+                                         hopCount: services.configuration.hopCount))
                 restartDeadline(context: context)
             case .receiveChunk(let size, let keep):
                 if size == 0 {
@@ -371,14 +373,15 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             } else if spool.hasFailed {
                 outcome = .storageFailure
             } else {
-                outcome = .complete(octets: Int64(octets))
+                outcome = .complete(octets: Int64(octets), receivedFields: chunkDecoder?.receivedFields ?? 0)
             }
         }
         run(session.handle(.chunkReceived(outcome)), context: context)
     }
 
     func makeChunkDecoder() -> ChunkDecoder {
-        ChunkDecoder(maxMessageSize: services.configuration.maxMessageSize, maxLineLength: services.configuration.maxTextLineLength)
+        ChunkDecoder(maxMessageSize: services.configuration.maxMessageSize, maxLineLength: services.configuration.maxTextLineLength,
+                     hopCount: services.configuration.hopCount)
     }
 
     func resolve(_ query: RecipientQuery, context: ChannelHandlerContext) {

@@ -149,6 +149,7 @@ public final class MailServer: Sendable {
         smtpConfig.maxAuthFailures = auth.maxFailures
         smtpConfig.requireSenderMatch = configuration.submission.requireSenderMatch
         smtpConfig.offerSCRAM = configuration.accounts.scram
+        smtpConfig.hopCount = HopCount(limit: configuration.delivery.hopLimit)
 
         // The data directory's access lists, re-read every 2 s; FCrDNS for client domains.
         await access.refresh()

@@ -59,8 +59,10 @@ public enum RecipientDecision: Hashable, Sendable {
 
 /// How receiving a body (DATA) or a chunk (BDAT) went.
 public enum BodyOutcome: Hashable, Sendable {
-    /// Received in full (for BDAT: this chunk's octets).
-    case complete(octets: Int64)
+    /// Received in full (for BDAT: this chunk's octets). `receivedFields`: the `Received:` header fields
+    /// the decoder counted in the message so far (`DataDecoder.receivedFields` /
+    /// `ChunkDecoder.receivedFields`); the session checks it against `hopCount` at the end of the message.
+    case complete(octets: Int64, receivedFields: Int = 0)
     /// Over `maxMessageSize` -> 552 5.3.4.
     case tooLarge
     /// A text line over `maxTextLineLength` -> 500 5.5.6 (transaction fails, connection stays).
