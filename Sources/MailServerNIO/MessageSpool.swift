@@ -1,6 +1,6 @@
 /// Where a message body goes while it arrives: memory up to a threshold, then a file in the spool
-/// directory, so memory per connection stays bounded whatever the message size (issue: "large messages
-/// are streamed to disk while they arrive"). The store reads the file in chunks and the spool deletes it.
+/// directory, so memory per connection stays bounded whatever the message size. The store reads the file
+/// in chunks and the spool deletes it.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -22,6 +22,8 @@ public final class MessageSpool {
     private var path: String?
     private(set) var size: Int64 = 0
     private var failed = false
+    /// A store (message check, then commit) is reading the body: `discard()` leaves it alone.
+    public private(set) var isHeld = false
 
     public init(directory: String, memoryThreshold: Int = 256 * 1024) {
         self.directory = directory
@@ -76,6 +78,20 @@ public final class MessageSpool {
             done += n
         }
         return Array(out.prefix(done))
+    }
+
+    /// The store takes the body (`body()`): it stays until `release()`.
+    public func hold() { isHeld = true }
+
+    /// The store is done with the body: drops it (deleting any file).
+    public func release() {
+        isHeld = false
+        reset()
+    }
+
+    /// Drops the body unless a store holds it (the connection closed, the transaction was discarded).
+    public func discard() {
+        if !isHeld { reset() }
     }
 
     /// Drops the body (deleting any file).

@@ -6,13 +6,13 @@
 /// or the session waits for an answer. While an answer is outstanding no further input is parsed, and
 /// reading from the socket stops once a bounded amount is buffered (backpressure).
 ///
-/// Limits while reading (issue 13): a command line (or SASL continuation line, or BDAT command line) that
+/// Limits while reading: a command line (or SASL continuation line, or BDAT command line) that
 /// passes its limit before its CRLF gets 500 5.5.6 and the connection closes — the framer checks while
 /// reading and keeps nothing of such a line. Deadlines: `command_timeout` / `data_timeout` measure how
 /// long one line takes (from the moment the server waits for it, restarted once by its first byte), so a
 /// client trickling a byte at a time cannot stretch a line; see `restartDeadline` and docs/CONFIGURATION.md.
 ///
-/// Abuse defences (relay control issue): the greeting may wait for a forward-confirmed reverse DNS
+/// Abuse defences (docs/RELAY.md): the greeting may wait for a forward-confirmed reverse DNS
 /// lookup and for `greetingDelay`; any byte before it gets 554 5.5.0 and a close (RFC 5321 §3.1, the
 /// client must wait for the 220). Refused RCPTs are slowed down and end the session at a limit
 /// (`InvalidRecipientThrottle`). The anti-spoofing lookup of MAIL FROM runs here.
@@ -34,10 +34,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         case chunk(remaining: Int, keep: Bool)
     }
 
-    let services: SMTPServerContext
-    var client: ClientInfo
-    /// The 220 greeting has been sent (bytes before it end the session).
-    var greeted = false
+    /// What this connection uses of the server: configuration, store, authenticator, policy, metrics.
+    let server: SMTPServerContext
     var invalidRecipients: InvalidRecipientThrottle
     var session: SMTPServerSession
     /// Input buffer, framer, read suspension, flushing, idle timer, close, the switch to TLS.
@@ -48,24 +46,21 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     var logger: Logger
     var sessionBytes: Int64 = 0
     var shutdownRequested = false
-    var storing = false
-    var lastHelo: String?
 
     /// Buffered input above which the handler stops reading from the socket.
     static let maxBufferedInput = 64 * 1024
 
     var closed: Bool { io.closed }
 
-    public init(services: SMTPServerContext, client: ClientInfo) {
-        self.services = services
-        self.client = client
-        self.session = SMTPServerSession(configuration: services.configuration, client: client)
+    public init(server: SMTPServerContext, client: ClientInfo) {
+        self.server = server
+        self.session = SMTPServerSession(configuration: server.configuration, client: client)
         // The framer's limit is set per line (`commandLineLimit`): AUTH lines may be 12288 octets.
         self.io = ConnectionIO(protocolName: "smtp", maxBufferedInput: Self.maxBufferedInput,
-                               maxLineLength: services.configuration.maxCommandLineLength)
-        self.spool = MessageSpool(directory: services.spoolDirectory)
-        self.invalidRecipients = InvalidRecipientThrottle(settings: services.invalidRecipients)
-        var logger = services.logger
+                               maxLineLength: server.configuration.maxCommandLineLength)
+        self.spool = MessageSpool(directory: server.spoolDirectory)
+        self.invalidRecipients = InvalidRecipientThrottle(settings: server.invalidRecipients)
+        var logger = server.logger
         logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
         self.logger = logger
     }
@@ -73,7 +68,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     // MARK: - Channel events
 
     public func channelActive(context: ChannelHandlerContext) {
-        logger.debug("smtp connection opened", metadata: ["port": "\(client.port)"])
+        logger.debug("smtp connection opened", metadata: ["port": "\(session.client.port)"])
         startSession(context: context)
         restartDeadline(context: context)
         context.fireChannelActive()
@@ -81,7 +76,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     public func channelInactive(context: ChannelHandlerContext) {
         io.channelInactive()
-        if !storing { spool.reset() }
+        spool.discard()
         logger.debug("smtp connection closed", metadata: ["bytes": "\(sessionBytes)"])
         context.fireChannelInactive()
     }
@@ -89,13 +84,13 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         guard !closed else { return }
-        guard greeted else {
+        guard session.greeted else {
             refuseEarlyTalker(bytes: incoming.readableBytes, context: context)
             return
         }
         sessionBytes += Int64(incoming.readableBytes)
-        services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
-        if services.maxSessionBytes > 0 && sessionBytes > services.maxSessionBytes {
+        server.metrics.bytesReceived(server.protocolKind, incoming.readableBytes)
+        if server.maxSessionBytes > 0 && sessionBytes > server.maxSessionBytes {
             io.buffer = nil
             logger.notice("smtp session byte limit exceeded", metadata: ["bytes": "\(sessionBytes)"])
             run(session.handle(.sessionByteLimitExceeded), context: context)
@@ -153,7 +148,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// exchange continuation lines, and while AUTH is possible lines starting with `AUTH `, may have
     /// 12288 octets (RFC 4954 §4).
     var commandLineLimit: LineLimit {
-        let command = services.configuration.maxCommandLineLength
+        let command = server.configuration.maxCommandLineLength
         let auth = max(SMTPServerSession.authLineLength, command)
         if session.isInAuthExchange { return .fixed(auth) }
         if session.maxLineLength > command {
@@ -251,9 +246,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .checkSenderDomain(let domain):
                 checkSenderDomain(domain, context: context)
             case .receiveData:
-                mode = .data(DataDecoder(maxMessageSize: services.configuration.maxMessageSize,
-                                         maxLineLength: services.configuration.maxTextLineLength,
-                                         hopCount: services.configuration.hopCount))
+                mode = .data(DataDecoder(maxMessageSize: server.configuration.maxMessageSize,
+                                         maxLineLength: server.configuration.maxTextLineLength,
+                                         hopCount: server.configuration.hopCount))
                 restartDeadline(context: context)
             case .receiveChunk(let size, let keep):
                 if size == 0 {
@@ -268,7 +263,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 store(envelope, context: context)
             case .discardMessage:
                 chunkDecoder = nil
-                if !storing { spool.reset() }
+                spool.discard()
             case .transactionEnded(let summary):
                 logTransaction(summary)
             case .startTLS:
@@ -276,13 +271,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .authenticate(let username, let password):
                 authenticate(username: username, password: password, context: context)
             case .lookupSCRAM(let username):
-                let authenticator = services.authenticator
-                let promise = context.eventLoop.makePromise(of: SCRAMServerParameters.self)
-                promise.completeWithTask { await authenticator.scramParameters(username: username) }
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                promise.futureResult.whenSuccess { parameters in
-                    let (handler, context) = bound.value
-                    guard !handler.closed else { return }
+                let authenticator = server.authenticator
+                io.runAsync({ await authenticator.scramParameters(username: username) }, handler: self,
+                            context: context) { handler, context, parameters in
                     handler.answer(.scramParameters(parameters), context: context)
                 }
             case .authenticateSCRAM(let username, let proofValid):
@@ -299,7 +290,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// (`ConnectionIO.switchToTLS`). The session resumes on the handshake-completed event.
     func startTLS(context: ChannelHandlerContext) {
         mode = .command
-        if !io.switchToTLS(services.tls, command: "STARTTLS", context: context, logger: logger) {
+        if !io.switchToTLS(server.tls, command: "STARTTLS", context: context, logger: logger) {
             closeConnection(context: context)
         }
     }
@@ -308,22 +299,18 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// close without checking. The slot is held until the answer is due — for a failure, until its delay
     /// has passed, even when the client has gone (it must not win its slot back by hanging up).
     func authenticate(username: String, password: String, scramProofValid: Bool? = nil, context: ChannelHandlerContext) {
-        let authenticator = services.authenticator
-        let client = self.client
+        let authenticator = server.authenticator
+        let client = session.client
         guard let slot = authenticator.beginLogin(ip: client.ip, account: username) else {
-            services.metrics.authFailure(services.protocolKind)
+            server.metrics.authFailure(server.protocolKind)
             logger.notice("smtp auth refused", metadata: ["user": "\(username)", "reason": "too many logins in progress"])
             run(session.handle(.authenticated(.tooManyLogins)), context: context)
             return
         }
-        let promise = context.eventLoop.makePromise(of: Authenticator.Verdict.self)
-        promise.completeWithTask {
+        io.runAsync({ () async -> Authenticator.Verdict in
             if let scramProofValid { return await authenticator.verifySCRAM(username: username, proofValid: scramProofValid) }
             return await authenticator.verify(username: username, password: password)
-        }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { verdict in
-            let (handler, context) = bound.value
+        }, handler: self, context: context, whenClosed: .run) { handler, context, verdict in
             switch verdict {
             case .success(let mailbox):
                 authenticator.endLogin(slot)
@@ -333,11 +320,10 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 handler.answer(.authenticated(.success(user: mailbox.address)), context: context)
             case .invalidCredentials, .locked:
                 let delay = authenticator.failureDelay(ip: client.ip, account: username)
-                handler.services.metrics.authFailure(handler.services.protocolKind)
+                handler.server.metrics.authFailure(handler.server.protocolKind)
                 handler.logger.notice("smtp auth failed", metadata: ["user": "\(username)", "reason": "\(verdict == .locked ? "locked" : "invalid credentials")"])
-                context.eventLoop.scheduleTask(in: delay) {
+                handler.io.after(delay, handler: handler, context: context, whenClosed: .run) { handler, context in
                     authenticator.endLogin(slot)
-                    let (handler, context) = bound.value
                     guard !handler.closed else { return }
                     handler.answer(.authenticated(.invalidCredentials), context: context)
                 }
@@ -380,20 +366,16 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     func makeChunkDecoder() -> ChunkDecoder {
-        ChunkDecoder(maxMessageSize: services.configuration.maxMessageSize, maxLineLength: services.configuration.maxTextLineLength,
-                     hopCount: services.configuration.hopCount)
+        ChunkDecoder(maxMessageSize: server.configuration.maxMessageSize, maxLineLength: server.configuration.maxTextLineLength,
+                     hopCount: server.configuration.hopCount)
     }
 
     func resolve(_ query: RecipientQuery, context: ChannelHandlerContext) {
-        let services = self.services
-        let client = self.client
-        let promise = context.eventLoop.makePromise(of: RecipientDecision.self)
+        let server = self.server
+        let client = session.client
         let isAuthenticated = session.authenticatedUser != nil
-        promise.completeWithTask { await services.decide(query, client: client, isAuthenticated: isAuthenticated) }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { decision in
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
+        io.runAsync({ await server.decide(query, client: client, isAuthenticated: isAuthenticated) }, handler: self,
+                    context: context) { handler, context, decision in
             handler.recipientDecided(decision, query: query, context: context)
         }
     }
@@ -409,21 +391,21 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     func closeIfIdleForShutdown(context: ChannelHandlerContext) {
-        guard case .command = mode, !session.isAwaitingAnswer, !storing, !closed else { return }
+        guard case .command = mode, !session.isAwaitingAnswer, !session.isStoring, !closed else { return }
         run(session.handle(.shutdown), context: context)
         flushIfNeeded(context: context)
     }
 
     func currentTimeout() -> TimeAmount {
-        if case .command = mode { return services.commandTimeout }
-        return services.dataTimeout
+        if case .command = mode { return server.commandTimeout }
+        return server.dataTimeout
     }
 
     // MARK: - Deadlines (docs/CONFIGURATION.md: what `command_timeout` and `data_timeout` measure)
 
     /// While a store or an answer is outstanding our own work is slow, not the client: the timer re-arms.
     /// A STARTTLS handshake is the client's work: it counts.
-    var serverBusy: Bool { storing || (!canConsumeInput && !session.isAwaitingTLS) }
+    var serverBusy: Bool { session.isStoring || (!canConsumeInput && !session.isAwaitingTLS) }
 
     /// The server now waits for the client's next line (command mode) or next text line (DATA, BDAT):
     /// the client has the mode's timeout from now. Called when a line was taken, a reply or answer went

@@ -81,7 +81,7 @@ import Testing
             tls: tls, logger: logger)
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext {
-            let handler = SMTPConnectionHandler(services: context, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
+            let handler = SMTPConnectionHandler(server: context, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
         try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
@@ -225,7 +225,7 @@ import Testing
         let services = context
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext {
-            let handler = POP3ConnectionHandler(services: services, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
+            let handler = POP3ConnectionHandler(server: services, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
         try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.9", port: 4100))

@@ -232,7 +232,7 @@ public enum SessionFuzzing {
         let services = context
         do {
             try await channel.testingEventLoop.executeInContext {
-                let handler = SMTPConnectionHandler(services: services, client: ClientInfo(ip: clientIP, port: 4000))
+                let handler = SMTPConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000))
                 try channel.pipeline.syncOperations.addHandler(handler)
             }
             try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
@@ -336,7 +336,7 @@ public enum SessionFuzzing {
         let services = context
         do {
             try await channel.testingEventLoop.executeInContext {
-                let handler = POP3ConnectionHandler(services: services, client: ClientInfo(ip: clientIP, port: 4000))
+                let handler = POP3ConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000))
                 try channel.pipeline.syncOperations.addHandler(handler)
             }
             try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
