@@ -32,6 +32,14 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         case command
         case data(DataDecoder)
         case chunk(remaining: Int, keep: Bool)
+        /// The body (or chunk) is complete, a spool write is still running: the answer waits for it.
+        case draining(BodyEnd)
+    }
+
+    /// What is reported once the spool has written everything.
+    enum BodyEnd {
+        case data(DataDecoder)
+        case chunk(octets: Int, keep: Bool)
     }
 
     /// What this connection uses of the server: configuration, store, authenticator, policy, metrics.
@@ -140,7 +148,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     var canConsumeInput: Bool {
         switch mode {
         case .command: return !session.isAwaitingAnswer
-        case .data, .chunk: return true
+        // A spool write on the thread pool: no more body until it is done (one pending buffer at most).
+        case .data, .chunk: return !spool.isWriting
+        case .draining: return false
         }
     }
 
@@ -188,13 +198,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 let result = buf.withUnsafeReadableBytes { decoder.decode($0, into: &out) }
                 buf.moveReaderIndex(forwardBy: result.consumed)
                 io.buffer = buf
-                if !out.isEmpty { spool.append(out) }
+                appendToSpool(out, context: context)
                 if result.finished {
-                    mode = .command
-                    let outcome: BodyOutcome = decoder.error ?? (spool.hasFailed ? .storageFailure
-                        : .complete(octets: decoder.octetsDecoded, receivedFields: decoder.receivedFields))
-                    restartDeadline(context: context)
-                    run(session.handle(.dataReceived(outcome)), context: context)
+                    endBody(.data(decoder), context: context)
                 } else {
                     mode = .data(decoder)
                 }
@@ -208,7 +214,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                         if chunkDecoder == nil { chunkDecoder = makeChunkDecoder() }
                         chunkDecoder?.decode(slice, into: &out)
                     }
-                    if !out.isEmpty { spool.append(out) }
+                    appendToSpool(out, context: context)
                 }
                 buf.moveReaderIndex(forwardBy: n)
                 io.buffer = buf
@@ -220,6 +226,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     mode = .chunk(remaining: remaining - n, keep: keep)
                     progressed = false
                 }
+            case .draining:
+                progressed = false
             }
             if io.buffer?.readableBytes == 0 { io.buffer = nil }
             if !progressed { break }
@@ -342,18 +350,60 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         flushIfNeeded(context: context)
     }
 
-    /// Answers a finished BDAT chunk; after a kept LAST chunk the decoder checks the message's end first.
+    /// A finished BDAT chunk; after a kept LAST chunk the decoder checks the message's end first.
     func completeChunk(octets: Int, keep: Bool, context: ChannelHandlerContext) {
+        if keep && session.isAwaitingLastChunk {
+            var tail: [UInt8] = []
+            if chunkDecoder == nil { chunkDecoder = makeChunkDecoder() }
+            chunkDecoder?.finish(into: &tail)
+            appendToSpool(tail, context: context)
+        }
+        endBody(.chunk(octets: octets, keep: keep), context: context)
+    }
+
+    // MARK: - Spool
+
+    /// Appends decoded body bytes. A write to the spool file runs on the thread pool; until it is done
+    /// no more body is consumed (`canConsumeInput`), so reading pauses, and `spoolWritten` goes on.
+    func appendToSpool(_ bytes: [UInt8], context: ChannelHandlerContext) {
+        guard !bytes.isEmpty else { return }
+        guard let written = spool.append(bytes, pool: server.spoolPool, eventLoop: context.eventLoop) else { return }
+        io.onLoop(written, handler: self, context: context) { handler, context, _ in
+            handler.spoolWritten(context: context)
+        }
+    }
+
+    /// The body is complete: answers the session now, or once the running spool write is done.
+    func endBody(_ end: BodyEnd, context: ChannelHandlerContext) {
+        guard !spool.isWriting else {
+            mode = .draining(end)
+            return
+        }
+        mode = .command
+        switch end {
+        case .data(let decoder):
+            let outcome: BodyOutcome = decoder.error ?? (spool.hasFailed ? .storageFailure
+                : .complete(octets: decoder.octetsDecoded, receivedFields: decoder.receivedFields))
+            restartDeadline(context: context)
+            run(session.handle(.dataReceived(outcome)), context: context)
+        case .chunk(let octets, let keep):
+            answerChunk(octets: octets, keep: keep, context: context)
+        }
+    }
+
+    /// A spool write finished: a body that waited for it is answered, and input goes on.
+    func spoolWritten(context: ChannelHandlerContext) {
+        if case .draining(let end) = mode { endBody(end, context: context) }
+        processInput(context: context)
+        flushIfNeeded(context: context)
+    }
+
+    /// Answers a finished BDAT chunk (the spool has written all of it).
+    func answerChunk(octets: Int, keep: Bool, context: ChannelHandlerContext) {
         let outcome: BodyOutcome
         if !keep {
             outcome = .complete(octets: Int64(octets))
         } else {
-            if session.isAwaitingLastChunk {
-                var tail: [UInt8] = []
-                if chunkDecoder == nil { chunkDecoder = makeChunkDecoder() }
-                chunkDecoder?.finish(into: &tail)
-                if !tail.isEmpty { spool.append(tail) }
-            }
             if let error = chunkDecoder?.error {
                 outcome = error
             } else if spool.hasFailed {
@@ -405,7 +455,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     /// While a store or an answer is outstanding our own work is slow, not the client: the timer re-arms.
     /// A STARTTLS handshake is the client's work: it counts.
-    var serverBusy: Bool { session.isStoring || (!canConsumeInput && !session.isAwaitingTLS) }
+    var serverBusy: Bool { session.isStoring || spool.isWriting || (!canConsumeInput && !session.isAwaitingTLS) }
 
     /// The server now waits for the client's next line (command mode) or next text line (DATA, BDAT):
     /// the client has the mode's timeout from now. Called when a line was taken, a reply or answer went
@@ -451,6 +501,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         case .command: return "command"
         case .data: return "data"
         case .chunk: return "bdat"
+        case .draining: return "spool"
         }
     }
 }

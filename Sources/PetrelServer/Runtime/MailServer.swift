@@ -180,6 +180,8 @@ public final class MailServer: Sendable {
                 tls: tls, logger: Logger(label: "petrel.smtp"))
             context.metrics = operations.metrics
             context.plaintextAuthNetworks = plaintextNetworks
+            // Spool files are written on the disk pool (as POP3 reads), not behind password hashing.
+            context.spoolThreadPool = pop3ReadPool
             context.outboundQueued = { agent.wake() }
             context.successReports = SuccessReports(
                 make: { dsn, original, size in await agent.localDeliveryReport(dsn, original: original, originalSize: size) },
