@@ -1,7 +1,7 @@
 // Hostile clients against the SMTP and POP3 adapters on in-memory channels with a virtual clock
 // (NIOAsyncTestingChannel.advanceTime): lines without CRLF are refused while reading and the connection
 // closes, and a client that trickles one byte at a time is timed out a line's deadline after the line's
-// first byte — however many bytes keep arriving (issue 13). The same is tested through real sockets
+// first byte — however many bytes keep arriving (ConnectionIO's per-line deadline). The same is tested through real sockets
 // against the real binary in tests/interop/test_limits.py.
 import Foundation
 import Logging

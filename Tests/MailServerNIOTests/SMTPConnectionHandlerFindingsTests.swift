@@ -10,7 +10,7 @@ import POP3Core
 import SMTPCore
 import Testing
 
-/// Issue 13 through the SMTP and POP3 adapters on an in-memory channel: the bound of logins in flight
+/// Protocol findings through the SMTP and POP3 adapters on an in-memory channel: the bound of logins in flight
 /// (the slot of a failed login is held through its delay, even after the client left) and NUL in DATA
 /// and BDAT refused with nothing stored. The harness is shared with SMTPSuccessReportHandlerTests.
 @Suite struct SMTPConnectionHandlerFindingsTests {

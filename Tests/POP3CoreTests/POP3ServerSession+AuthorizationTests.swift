@@ -118,7 +118,7 @@ import POP3Core
         }
     }
 
-    /// Over the bound of logins in flight (issue 13): -ERR [SYS/TEMP] and close; not a counted failure.
+    /// Over the bound of logins in flight (AuthThrottle): -ERR [SYS/TEMP] and close; not a counted failure.
     @Test func tooManyLoginsInFlightCloses() {
         var h = SessionHarness()
         _ = h.line("USER alice@example.test")
