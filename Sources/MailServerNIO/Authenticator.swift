@@ -12,6 +12,9 @@ import NIOCore
 import NIOPosix
 
 public final class Authenticator: Sendable {
+    /// The verdict on a user name and password (or SCRAM proof), shared by every protocol. Each protocol
+    /// adapter turns it into its session's answer: `SMTPAuthAnswer` (SMTPCore), `POP3LoginAnswer`
+    /// (POP3Core, after taking the maildrop lock).
     public enum Verdict: Sendable, Equatable {
         case success(MailboxInfo)
         case invalidCredentials

@@ -226,3 +226,65 @@ final class ConnectionIO {
         context.close(promise: nil)
     }
 }
+
+// MARK: - Back to the channel
+
+/// The one way a handler's work comes back to its channel: a Swift task off the event loop (a lookup, a
+/// login check, a store), a future completed elsewhere (a read-pool job, a write), or a delay. The
+/// callback runs on the channel's event loop with the handler and its context; with `.skip` (the
+/// default) it does not run at all once the connection is closed. Handlers that must finish some work
+/// even then (give back a login slot, release the spool or the maildrop lock) pass `.run` and check
+/// `closed` themselves after that work.
+extension ConnectionIO {
+    enum WhenClosed: Sendable { case skip, run }
+
+    /// Runs `work` as a Swift task, then `then` on the event loop with its result.
+    func runAsync<Handler: AnyObject, Value: Sendable>(
+        _ work: @escaping @Sendable () async throws -> Value, handler: Handler, context: ChannelHandlerContext,
+        whenClosed: WhenClosed = .skip,
+        then: @escaping (Handler, ChannelHandlerContext, Result<Value, any Error>) -> Void
+    ) {
+        let promise = context.eventLoop.makePromise(of: Value.self)
+        promise.completeWithTask(work)
+        onLoop(promise.futureResult, handler: handler, context: context, whenClosed: whenClosed, then: then)
+    }
+
+    /// Runs `work` (which cannot fail) as a Swift task, then `then` on the event loop with its value.
+    func runAsync<Handler: AnyObject, Value: Sendable>(
+        _ work: @escaping @Sendable () async -> Value, handler: Handler, context: ChannelHandlerContext,
+        whenClosed: WhenClosed = .skip,
+        then: @escaping (Handler, ChannelHandlerContext, Value) -> Void
+    ) {
+        runAsync({ () async throws -> Value in await work() }, handler: handler, context: context,
+                 whenClosed: whenClosed) { handler, context, result in
+            if case .success(let value) = result { then(handler, context, value) }
+        }
+    }
+
+    /// Calls `then` on the event loop when `future` completes.
+    func onLoop<Handler: AnyObject, Value>(
+        _ future: EventLoopFuture<Value>, handler: Handler, context: ChannelHandlerContext,
+        whenClosed: WhenClosed = .skip,
+        then: @escaping (Handler, ChannelHandlerContext, Result<Value, any Error>) -> Void
+    ) {
+        let bound = NIOLoopBound((handler, context, self, then), eventLoop: context.eventLoop)
+        future.hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context, io, then) = bound.value
+            if whenClosed == .skip && io.closed { return }
+            then(handler, context, result)
+        }
+    }
+
+    /// Calls `then` on the event loop after `delay`.
+    func after<Handler: AnyObject>(
+        _ delay: TimeAmount, handler: Handler, context: ChannelHandlerContext, whenClosed: WhenClosed = .skip,
+        then: @escaping (Handler, ChannelHandlerContext) -> Void
+    ) {
+        let bound = NIOLoopBound((handler, context, self, then), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: delay) {
+            let (handler, context, io, then) = bound.value
+            if whenClosed == .skip && io.closed { return }
+            then(handler, context)
+        }
+    }
+}

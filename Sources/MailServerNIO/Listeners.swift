@@ -55,7 +55,7 @@ public enum Listeners {
             admission.screen = { ip in access.screen(ip, now: NIODeadline.now().uptimeNanoseconds) }
         }
         return try await bind(address, admission: admission, group: group) { client in
-            SMTPConnectionHandler(services: context.admitting(client), client: client)
+            SMTPConnectionHandler(server: context.admitting(client), client: client)
         }
     }
 
@@ -66,7 +66,7 @@ public enum Listeners {
             tls: context.configuration.implicitTLS ? context.tls : nil,
             refusal: { "-ERR [SYS/TEMP] \($0), try again later\r\n" })
         return try await bind(address, admission: admission, group: group) { client in
-            POP3ConnectionHandler(services: context.admitting(client), client: client)
+            POP3ConnectionHandler(server: context.admitting(client), client: client)
         }
     }
 

@@ -33,16 +33,12 @@ extension SMTPConnectionHandler {
     /// paused meanwhile, as during the store.
     func checkMessage(_ envelope: SMTPEnvelope, body: MessageBody, check: @escaping MessageCheck,
                       context: ChannelHandlerContext) {
-        storing = true
-        let request = MessageCheckRequest(envelope: envelope, body: body, client: client)
-        let promise = context.eventLoop.makePromise(of: MessageCheckDecision.self)
-        promise.completeWithTask { await check(request) }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        spool.hold()
+        let request = MessageCheckRequest(envelope: envelope, body: body, client: session.client)
         let logger = self.logger
-        promise.futureResult.whenSuccess { decision in
-            let (handler, context) = bound.value
-            handler.storing = false
-            guard !handler.closed else { handler.spool.reset(); return }
+        // `.run`: a connection closed meanwhile still releases the spool.
+        io.runAsync({ await check(request) }, handler: self, context: context, whenClosed: .run) { handler, context, decision in
+            guard !handler.closed else { handler.spool.release(); return }
             switch decision {
             case .accept(let prepend, let body):
                 var envelope = envelope
@@ -51,7 +47,7 @@ extension SMTPConnectionHandler {
             case .reject(let reply):
                 logger.notice("smtp message refused at end of data", metadata: [
                     "id": "\(envelope.queueID)", "reply": "\(reply)"])
-                handler.spool.reset()
+                handler.spool.release()
                 handler.run(handler.session.handle(.messageStored(.rejected(reply))), context: context)
                 handler.processInput(context: context)
                 handler.flushIfNeeded(context: context)

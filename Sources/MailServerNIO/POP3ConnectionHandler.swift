@@ -4,13 +4,14 @@
 /// deletions at QUIT, release the maildrop lock however the connection ends.
 ///
 /// RETR/TOP (RFC 1939 §5, §7): each 64 KiB chunk is read *and* dot-stuffed by one job on the read thread
-/// pool (`MessageRetrieval.readMessageBlocking` with the body key from the login snapshot), so a message
-/// of up to 80 KiB costs one hand-off there and one back to the event loop; the chunk that reaches the
-/// snapshot size ends the message without another read. After a RETR the next message of the snapshot
-/// (if it fits in one chunk) is read ahead while the client handles the current one: clients fetch in
-/// order, so the next RETR is usually answered at once. At most one read-ahead chunk per connection.
+/// pool (`MessageRetrieval.readMessageBlocking` with the body key of the session's maildrop entry), so a
+/// message of up to 80 KiB costs one hand-off there and one back to the event loop; the chunk that
+/// reaches the listed size ends the message without another read. After a RETR the next messages of the
+/// maildrop are read ahead in one read-pool job while the client handles the current one (clients fetch
+/// in order, so the next RETR is usually answered at once): only messages that fit in one chunk, at most
+/// `readAheadMessages` (16) and `readAheadBytes` (128 KiB) ahead per connection (`startReadAhead`).
 ///
-/// Limits while reading (issue 13): command lines have 255 octets (RFC 2449 §4), AUTH lines and SASL
+/// Limits while reading: command lines have 255 octets (RFC 2449 §4), AUTH lines and SASL
 /// responses 12288; a line that passes its limit before its line end gets `-ERR` and the connection
 /// closes. `maxSessionBytes` caps what one connection may send. `idle_timeout` is a per-line deadline
 /// (from the moment the server waits for a line, restarted once by its first byte); a client that stops
@@ -27,16 +28,16 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    private let services: POP3ServerContext
+    /// What this connection uses of the server: configuration, store, read pool, locks, metrics.
+    private let server: POP3ServerContext
     private let client: ClientInfo
     private var session: POP3ServerSession
     /// Input buffer, framer, read suspension, flushing, idle timer, close, the switch to TLS.
     private let io: ConnectionIO
     private var logger: Logger
-    private var mailboxID: Int64?
-    /// The login snapshot with body keys, in message-number order, and each delivery id's index in it.
-    private var snapshot: [RetrievableMessage] = []
-    private var snapshotIndex: [Int64: Int] = [:]
+    /// The mailbox whose maildrop lock this connection holds (released however the connection ends).
+    /// The listing itself (delivery ids, sizes, body keys) is the session's `maildrop`.
+    private var lockedMailboxID: Int64?
     /// Messages after the last RETR, read and encoded ahead on the read pool, by delivery id (each fits in
     /// one chunk). Read in batches (`startReadAhead`), so a client fetching many small messages in order
     /// costs one read-pool job and one event-loop wake-up per batch, not per message.
@@ -63,14 +64,14 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     static let readAheadMessages = 16
     static let readAheadBytes: Int64 = 128 * 1024
 
-    public init(services: POP3ServerContext, client: ClientInfo) {
-        self.services = services
+    public init(server: POP3ServerContext, client: ClientInfo) {
+        self.server = server
         self.client = client
-        self.session = POP3ServerSession(configuration: services.configuration)
+        self.session = POP3ServerSession(configuration: server.configuration)
         // The framer's limit is set per line (`commandLineLimit`).
         self.io = ConnectionIO(protocolName: "pop3", maxBufferedInput: Self.maxBufferedInput,
-                               maxLineLength: services.configuration.maxCommandLineLength)
-        var logger = services.logger
+                               maxLineLength: server.configuration.maxCommandLineLength)
+        var logger = server.logger
         logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
         self.logger = logger
     }
@@ -96,9 +97,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         guard !closed else { return }
-        services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
+        server.metrics.bytesReceived(server.protocolKind, incoming.readableBytes)
         sessionBytes += Int64(incoming.readableBytes)
-        if services.maxSessionBytes > 0 && sessionBytes > services.maxSessionBytes {
+        if server.maxSessionBytes > 0 && sessionBytes > server.maxSessionBytes {
             io.buffer = nil
             logger.notice("pop3 session byte limit exceeded", metadata: ["bytes": "\(sessionBytes)"])
             run(session.handle(.sessionByteLimitExceeded), context: context)
@@ -144,7 +145,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// The framer's limit for the next line: 255 octets (RFC 2449 §4); a SASL response, or (before
     /// login) a line starting with `AUTH `, may have `maxAuthLineLength`.
     private var commandLineLimit: LineLimit {
-        let configuration = services.configuration
+        let configuration = server.configuration
         let auth = max(configuration.maxAuthLineLength, configuration.maxCommandLineLength)
         if session.isAwaitingSASLResponse { return .fixed(auth) }
         if session.mayAuthenticate {
@@ -195,24 +196,22 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .authenticate(let user, let password):
                 authenticate(user: user, password: password, context: context)
             case .lookupSCRAM(let user):
-                let authenticator = services.authenticator
-                let promise = context.eventLoop.makePromise(of: SCRAMServerParameters.self)
-                promise.completeWithTask { await authenticator.scramParameters(username: user) }
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                promise.futureResult.whenSuccess { parameters in
-                    let (handler, context) = bound.value
-                    guard !handler.closed else { return }
+                let authenticator = server.authenticator
+                io.runAsync({ await authenticator.scramParameters(username: user) }, handler: self,
+                            context: context) { handler, context, parameters in
                     handler.answered(.scramParameters(parameters), context: context)
                 }
             case .authenticateSCRAM(let user, let proofValid):
                 authenticate(user: user, password: "", scramProofValid: proofValid, context: context)
             case .sendMessage(let deliveryID, let topLines):
-                guard let mailboxID, let index = snapshotIndex[deliveryID], index < snapshot.count else {
+                guard let mailboxID = session.mailboxID, let maildrop = session.maildrop,
+                      let number = maildrop.number(ofDelivery: deliveryID), let entry = maildrop.entry(number) else {
                     answered(.messageSent(false), context: context)
                     return
                 }
-                let message = snapshot[index]
-                if topLines == nil { services.metrics.pop3Retrieval() }
+                let index = number - 1
+                let message = Self.retrievable(entry)
+                if topLines == nil { server.metrics.pop3Retrieval() }
                 retrieving = true
                 let first: EventLoopFuture<EncodedChunk>
                 if topLines == nil, let ahead = readAhead.removeValue(forKey: deliveryID) {
@@ -238,7 +237,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// STLS (RFC 2595 §4): "+OK" in plain text, pipelined bytes discarded, then the TLS handler in front
     /// (`ConnectionIO.switchToTLS`; STLS is only allowed before login, so no RETR is being streamed).
     private func startTLS(context: ChannelHandlerContext) {
-        if !io.switchToTLS(services.tls, command: "STLS", context: context, logger: logger) {
+        if !io.switchToTLS(server.tls, command: "STLS", context: context, logger: logger) {
             closeConnection(context: context)
         }
     }
@@ -247,58 +246,56 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// `-ERR [SYS/TEMP]` and close without checking. The slot is held until the answer is due — for a
     /// failure, until its delay has passed, even when the client has gone.
     private func authenticate(user: String, password: String, scramProofValid: Bool? = nil, context: ChannelHandlerContext) {
-        let services = self.services
+        let server = self.server
         let client = self.client
-        guard let slot = services.authenticator.beginLogin(ip: client.ip, account: user) else {
-            services.metrics.pop3Login(.refused)
-            services.metrics.authFailure(services.protocolKind)
+        guard let slot = server.authenticator.beginLogin(ip: client.ip, account: user) else {
+            server.metrics.pop3Login(.refused)
+            server.metrics.authFailure(server.protocolKind)
             logger.notice("pop3 login refused", metadata: ["user": "\(user)", "reason": "too many logins in progress"])
             run(session.handle(.authenticated(.tooManyLogins)), context: context)
             return
         }
-        let promise = context.eventLoop.makePromise(of: (AuthResult, Int64?, [RetrievableMessage]).self)
-        promise.completeWithTask {
+        // `.run`: the login slot and a maildrop lock taken meanwhile are given back when the client has gone.
+        io.runAsync({ () async -> POP3LoginAnswer in
             if let scramProofValid {
-                return await services.authenticateSCRAM(username: user, proofValid: scramProofValid, client: client)
+                return await server.authenticateSCRAM(username: user, proofValid: scramProofValid, client: client)
             }
-            return await services.authenticate(username: user, password: password, client: client)
-        }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { result, mailboxID, messages in
-            let (handler, context) = bound.value
+            return await server.authenticate(username: user, password: password, client: client)
+        }, handler: self, context: context, whenClosed: .run) { handler, context, result in
             switch result {
-            case .success:
-                services.authenticator.endLogin(slot)
+            case .success(let mailboxID, _):
+                server.authenticator.endLogin(slot)
                 handler.logger.info("pop3 login", metadata: ["user": "\(user)"])
-                services.metrics.pop3Login(.success)
-                services.authenticator.recordSuccess(account: user)
+                server.metrics.pop3Login(.success)
+                server.authenticator.recordSuccess(account: user)
                 if handler.closed {
                     // The client left while we were checking: give the lock back at once.
-                    if let mailboxID { services.locks.release(mailboxID) }
+                    server.locks.release(mailboxID)
                     return
                 }
-                handler.mailboxID = mailboxID
-                handler.snapshot = messages
-                handler.snapshotIndex = Dictionary(messages.enumerated().map { ($1.deliveryID, $0) },
-                                                   uniquingKeysWith: { first, _ in first })
+                handler.lockedMailboxID = mailboxID
                 handler.answered(.authenticated(result), context: context)
             case .invalidCredentials, .locked:
-                let delay = services.authenticator.failureDelay(ip: client.ip, account: user)
-                services.metrics.pop3Login(.failure)
-                services.metrics.authFailure(services.protocolKind)
+                let delay = server.authenticator.failureDelay(ip: client.ip, account: user)
+                server.metrics.pop3Login(.failure)
+                server.metrics.authFailure(server.protocolKind)
                 handler.logger.notice("pop3 login failed", metadata: ["user": "\(user)", "reason": "\(result)"])
-                context.eventLoop.scheduleTask(in: delay) {
-                    services.authenticator.endLogin(slot)
-                    let (handler, context) = bound.value
+                handler.io.after(delay, handler: handler, context: context, whenClosed: .run) { handler, context in
+                    server.authenticator.endLogin(slot)
                     handler.answered(.authenticated(result), context: context)
                 }
             case .inUse, .temporaryFailure, .tooManyLogins:
-                services.authenticator.endLogin(slot)
-                services.metrics.pop3Login(.refused)
+                server.authenticator.endLogin(slot)
+                server.metrics.pop3Login(.refused)
                 handler.logger.notice("pop3 login refused", metadata: ["user": "\(user)", "reason": "\(result)"])
                 handler.answered(.authenticated(result), context: context)
             }
         }
+    }
+
+    /// The store's handle for a message of the session's maildrop.
+    private static func retrievable(_ entry: MaildropEntry) -> RetrievableMessage {
+        RetrievableMessage(deliveryID: entry.deliveryID, bodyID: entry.bodyKey, size: entry.size)
     }
 
     /// One chunk read and encoded on the read pool.
@@ -312,9 +309,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// Starts reading and encoding one chunk on the read pool.
     private func readChunk(mailboxID: Int64, message: RetrievableMessage, offset: Int64, encoder: POP3MessageEncoder,
                            context: ChannelHandlerContext) -> EventLoopFuture<EncodedChunk> {
-        let store = services.store
+        let store = server.store
         let allocator = context.channel.allocator
-        return services.readPool.runIfActive(eventLoop: context.eventLoop) {
+        return server.readPool.runIfActive(eventLoop: context.eventLoop) {
             try Self.readAndEncode(store: store, mailboxID: mailboxID, message: message, offset: offset,
                                    encoder: encoder, allocator: allocator)
         }
@@ -324,10 +321,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// chunk (plus the read-ahead). The last chunk answers `.messageSent`.
     private func send(_ chunk: EventLoopFuture<EncodedChunk>, mailboxID: Int64, message: RetrievableMessage, index: Int,
                       isRetr: Bool, context: ChannelHandlerContext) {
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        chunk.whenComplete { result in
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
+        io.onLoop(chunk, handler: self, context: context) { handler, context, result in
             switch result {
             case .failure(let error):
                 handler.logger.error("pop3 message read failed", metadata: ["delivery": "\(message.deliveryID)", "error": "\(error)"])
@@ -341,8 +335,8 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     handler.answered(.messageSent(true), context: context)
                 } else {
                     handler.waitingForClientToRead = true
-                    context.writeAndFlush(handler.wrapOutboundOut(chunk.buffer)).whenComplete { written in
-                        let (handler, context) = bound.value
+                    let written = context.writeAndFlush(handler.wrapOutboundOut(chunk.buffer))
+                    handler.io.onLoop(written, handler: handler, context: context, whenClosed: .run) { handler, context, written in
                         handler.waitingForClientToRead = false
                         guard case .success = written, !handler.closed else { return }
                         // The client took a chunk: progress on its side, its deadline starts again.
@@ -362,29 +356,28 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// (last) chunk, while what is ahead stays within `readAheadBytes` (one message is always allowed
     /// when nothing is ahead). Stops at the first message that does not qualify; it is read on demand.
     private func startReadAhead(after index: Int, mailboxID: Int64, context: ChannelHandlerContext) {
-        let snapshotIndex = self.snapshotIndex
-        readAhead = readAhead.filter { (snapshotIndex[$0.key] ?? 0) > index }
+        guard let maildrop = session.maildrop else { return }
+        readAhead = readAhead.filter { (maildrop.number(ofDelivery: $0.key) ?? 0) - 1 > index }
         guard readAhead.count < Self.readAheadMessages / 2 else { return }
         var next = readAhead.isEmpty ? index + 1 : max(index + 1, readAheadEnd)
         var batch: [RetrievableMessage] = []
-        let snapshot = self.snapshot
         var bytes = readAhead.keys.reduce(Int64(0)) { sum, id in
-            sum + (snapshotIndex[id].map { $0 < snapshot.count ? snapshot[$0].size : 0 } ?? 0)
+            sum + (maildrop.number(ofDelivery: id).flatMap { maildrop.entry($0)?.size } ?? 0)
         }
-        while next < snapshot.count, readAhead.count + batch.count < Self.readAheadMessages {
-            let message = snapshot[next]
+        while next < maildrop.entries.count, readAhead.count + batch.count < Self.readAheadMessages {
             let nothingAhead = readAhead.isEmpty && batch.isEmpty
-            guard message.size <= Int64(Self.lastChunkLimit), session.maildrop?.message(next + 1) != nil,
-                  nothingAhead || bytes + message.size <= Self.readAheadBytes else { break }
+            guard let entry = maildrop.message(next + 1), entry.size <= Int64(Self.lastChunkLimit),
+                  nothingAhead || bytes + entry.size <= Self.readAheadBytes else { break }
+            let message = Self.retrievable(entry)
             batch.append(message)
             bytes += message.size
             next += 1
         }
         guard !batch.isEmpty else { return }
         readAheadEnd = next
-        let store = services.store
+        let store = server.store
         let allocator = context.channel.allocator
-        let results = services.readPool.runIfActive(eventLoop: context.eventLoop) {
+        let results = server.readPool.runIfActive(eventLoop: context.eventLoop) {
             batch.map { message in
                 Result {
                     try Self.readAndEncode(store: store, mailboxID: mailboxID, message: message, offset: 0,
@@ -419,17 +412,14 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     private func commit(_ ids: [Int64], context: ChannelHandlerContext) {
-        guard let mailboxID else {
+        guard let mailboxID = session.mailboxID else {
             answered(.updateFinished(true), context: context)
             return
         }
-        let store = services.store
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        promise.completeWithTask { try await store.deleteMessages(mailboxID: mailboxID, deliveryIDs: ids) }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let store = server.store
         let logger = self.logger
-        promise.futureResult.whenComplete { result in
-            let (handler, context) = bound.value
+        io.runAsync({ try await store.deleteMessages(mailboxID: mailboxID, deliveryIDs: ids) }, handler: self,
+                    context: context, whenClosed: .run) { handler, context, result in
             switch result {
             case .success:
                 if !ids.isEmpty { logger.info("pop3 messages deleted", metadata: ["count": "\(ids.count)", "mailbox": "\(mailboxID)"]) }
@@ -444,9 +434,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     // MARK: - Close, timeouts
 
     private func releaseLock() {
-        if let id = mailboxID {
-            services.locks.release(id)
-            mailboxID = nil
+        if let id = lockedMailboxID {
+            server.locks.release(id)
+            lockedMailboxID = nil
         }
     }
 
@@ -475,14 +465,14 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// The server now waits for the client's next line: it has `idle_timeout` from now (bytes of that
     /// line already buffered count as its start).
     private func restartDeadline(context: ChannelHandlerContext) {
-        let timeout = services.idleTimeout
+        let timeout = server.idleTimeout
         io.restartDeadline(lineStarted: io.bufferedBytes > 0, context: context, timeout: { timeout },
                            busy: { [self] in serverBusy }, expired: { [self] context in deadlineExpired(context: context) })
     }
 
     /// The first byte of a line starts its deadline; later bytes of the same line do not move it.
     private func lineBytesArrived(context: ChannelHandlerContext) {
-        let timeout = services.idleTimeout
+        let timeout = server.idleTimeout
         io.lineBytesArrived(context: context, timeout: { timeout }, busy: { [self] in serverBusy },
                             expired: { [self] context in deadlineExpired(context: context) })
     }

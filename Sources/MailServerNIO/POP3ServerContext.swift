@@ -64,34 +64,34 @@ public struct POP3ServerContext: Sendable {
     /// Checks the credentials and, on success, takes the maildrop lock and lists the messages (with their
     /// body keys, kept by the handler for `MessageRetrieval.readMessageBlocking`).
     func authenticate(username: String, password: String, client: ClientInfo) async
-        -> (AuthResult, mailboxID: Int64?, messages: [RetrievableMessage]) {
+        -> POP3LoginAnswer {
         await openMaildrop(await authenticator.verify(username: username, password: password))
     }
 
     /// SCRAM-SHA-256 finished (`proofValid`: the client proved the password): as `authenticate`.
     func authenticateSCRAM(username: String, proofValid: Bool, client: ClientInfo) async
-        -> (AuthResult, mailboxID: Int64?, messages: [RetrievableMessage]) {
+        -> POP3LoginAnswer {
         await openMaildrop(await authenticator.verifySCRAM(username: username, proofValid: proofValid))
     }
 
     /// After a verdict: take the maildrop lock ([IN-USE] when another session has it) and list messages.
-    func openMaildrop(_ verdict: Authenticator.Verdict) async -> (AuthResult, mailboxID: Int64?, messages: [RetrievableMessage]) {
+    func openMaildrop(_ verdict: Authenticator.Verdict) async -> POP3LoginAnswer {
         let mailbox: MailboxInfo
         switch verdict {
         case .success(let m): mailbox = m
-        case .invalidCredentials: return (.invalidCredentials, nil, [])
-        case .locked: return (.locked, nil, [])
-        case .temporaryFailure: return (.temporaryFailure, nil, [])
+        case .invalidCredentials: return .invalidCredentials
+        case .locked: return .locked
+        case .temporaryFailure: return .temporaryFailure
         }
-        guard locks.acquire(mailbox.id) else { return (.inUse, nil, []) }
+        guard locks.acquire(mailbox.id) else { return .inUse }
         do {
             let messages = try await store.retrievableMessages(mailboxID: mailbox.id)
-            let maildrop = messages.map { MaildropEntry(deliveryID: $0.deliveryID, size: $0.size) }
-            return (.success(mailboxID: mailbox.id, maildrop: maildrop), mailbox.id, messages)
+            let maildrop = messages.map { MaildropEntry(deliveryID: $0.deliveryID, size: $0.size, bodyKey: $0.bodyID) }
+            return .success(mailboxID: mailbox.id, maildrop: maildrop)
         } catch {
             locks.release(mailbox.id)
             logger.error("pop3 maildrop listing failed", metadata: ["error": "\(error)"])
-            return (.temporaryFailure, nil, [])
+            return .temporaryFailure
         }
     }
 }

@@ -14,43 +14,44 @@ extension SMTPConnectionHandler {
 
     /// Greets at once, or after the client-host lookup and `greetingDelay`, whichever ends later.
     func startSession(context: ChannelHandlerContext) {
-        let delay = services.greetingDelay
-        var lookup: EventLoopFuture<String?>?
-        if let verify = services.verifyClientHost, let ip = client.ip, !services.currentRelayRules.allowedClientDomains.isEmpty {
-            let promise = context.eventLoop.makePromise(of: String?.self)
-            promise.completeWithTask { await verify(ip) }
-            lookup = promise.futureResult
+        let delay = server.greetingDelay
+        var lookup: (@Sendable () async -> String?)?
+        if let verify = server.verifyClientHost, let ip = session.client.ip, !server.currentRelayRules.allowedClientDomains.isEmpty {
+            lookup = { await verify(ip) }
         }
         guard delay > .zero || lookup != nil else {
             greet(context: context)
             return
         }
         let deadline = NIODeadline.now() + max(delay, .zero)
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        (lookup ?? context.eventLoop.makeSucceededFuture(nil)).whenSuccess { name in
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
+        guard let lookup else {
+            greet(notBefore: deadline, context: context)
+            return
+        }
+        io.runAsync(lookup, handler: self, context: context) { handler, context, name in
             if let name {
-                handler.client.verifiedHostName = name
-                handler.session = SMTPServerSession(configuration: handler.services.configuration, client: handler.client)
+                // The session owns the client's name: it goes into the Received: header.
+                _ = handler.session.handle(.clientNameResolved(name))
                 handler.logger[metadataKey: "host"] = "\(name)"
                 handler.logger.debug("smtp client host verified (forward-confirmed reverse DNS)")
             }
-            let remaining = deadline - NIODeadline.now()
-            guard remaining > .zero else {
-                handler.greet(context: context)
-                return
-            }
-            context.eventLoop.scheduleTask(in: remaining) {
-                let (handler, context) = bound.value
-                handler.greet(context: context)
-            }
+            handler.greet(notBefore: deadline, context: context)
+        }
+    }
+
+    func greet(notBefore deadline: NIODeadline, context: ChannelHandlerContext) {
+        let remaining = deadline - NIODeadline.now()
+        guard remaining > .zero else {
+            greet(context: context)
+            return
+        }
+        io.after(remaining, handler: self, context: context) { handler, context in
+            handler.greet(context: context)
         }
     }
 
     func greet(context: ChannelHandlerContext) {
-        guard !closed, !greeted else { return }
-        greeted = true
+        guard !closed, !session.greeted else { return }
         run(session.handle(.connected), context: context)
         restartDeadline(context: context)
         flushIfNeeded(context: context)
@@ -60,10 +61,9 @@ extension SMTPConnectionHandler {
     /// pipelines blindly) gets 554 5.5.0 instead of the greeting and is closed.
     func refuseEarlyTalker(bytes: Int, context: ChannelHandlerContext) {
         logger.notice("smtp connection refused", metadata: ["reason": "\(ConnectionTracker.Refusal.talkedBeforeGreeting)", "bytes": "\(bytes)"])
-        services.metrics.connectionRejected(services.protocolKind, reason: .talkedBeforeGreeting)
-        greeted = true
+        server.metrics.connectionRejected(server.protocolKind, reason: .talkedBeforeGreeting)
         io.buffer = nil
-        run([.send(.talkedBeforeGreeting(hostname: services.configuration.hostname)), .close], context: context)
+        run(session.handle(.talkedBeforeGreeting), context: context)
     }
 
     /// Applies the RCPT decision; refused recipients go through the throttle (delay, then disconnect).
@@ -87,11 +87,9 @@ extension SMTPConnectionHandler {
                                                          "invalid": "\(invalidRecipients.count)"])
         switch verdict {
         case .answer(let delay) where delay > .zero:
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let parts = delay.components
-            context.eventLoop.scheduleTask(in: .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000)) {
-                let (handler, context) = bound.value
-                guard !handler.closed else { return }
+            io.after(.nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000), handler: self,
+                     context: context) { handler, context in
                 handler.answer(.recipientResolved(decision), context: context)
             }
         case .answer:
@@ -99,7 +97,7 @@ extension SMTPConnectionHandler {
         case .disconnect:
             logger.notice("smtp connection closed", metadata: ["reason": "\(ConnectionTracker.Refusal.tooManyInvalidRecipients)",
                                                                "invalid": "\(invalidRecipients.count)"])
-            services.metrics.connectionRejected(services.protocolKind, reason: .tooManyInvalidRecipients)
+            server.metrics.connectionRejected(server.protocolKind, reason: .tooManyInvalidRecipients)
             run(session.handle(.recipientResolved(decision)), context: context)
             run(session.handle(.invalidRecipientLimit), context: context)
             flushIfNeeded(context: context)
@@ -107,13 +105,8 @@ extension SMTPConnectionHandler {
     }
 
     func checkSenderDomain(_ domain: String, context: ChannelHandlerContext) {
-        let services = self.services
-        let promise = context.eventLoop.makePromise(of: SenderDomainCheck.self)
-        promise.completeWithTask { await services.checkSenderDomain(domain) }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { check in
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
+        let server = self.server
+        io.runAsync({ await server.checkSenderDomain(domain) }, handler: self, context: context) { handler, context, check in
             if check == .local {
                 handler.logger.notice("smtp sender refused", metadata: [
                     "reason": "unauthenticated client used a local sender domain", "domain": "\(domain)"])
@@ -129,11 +122,11 @@ extension SMTPConnectionHandler {
             body = try spool.body()
         } catch {
             logger.error("spool failed", metadata: ["id": "\(envelope.queueID)", "error": "\(error)"])
-            spool.reset()
+            spool.release()
             run(session.handle(.messageStored(.failed)), context: context)
             return
         }
-        if let check = services.messageCheck {
+        if let check = server.messageCheck {
             checkMessage(envelope, body: body, check: check, context: context) // MessageCheck.swift
             return
         }
@@ -152,16 +145,17 @@ extension SMTPConnectionHandler {
                                       envelope: OutboundEnvelope(envelopeID: envelope.envelopeID, dsnReturn: envelope.dsnReturn,
                                                                  eightBitMIME: envelope.bodyType == .eightBitMIME,
                                                                  smtpUTF8: envelope.smtpUTF8))
-        let store = services.store
-        let queued = services.outboundQueued
+        let store = server.store
+        let queued = server.outboundQueued
         let hasRemote = !message.remoteRecipients.isEmpty
         // RFC 3461 §5.2.3: local recipients with NOTIFY=SUCCESS get a "delivered" report, stored in the same
         // transaction as the message (both or neither); its attachment is the message's header section.
         let successReport = successReportRequest(envelope)
-        storing = true
-        let promise = context.eventLoop.makePromise(of: [Int64].self)
-        let metrics = services.metrics
-        promise.completeWithTask {
+        spool.hold()
+        let metrics = server.metrics
+        let logger = self.logger
+        // `.run`: the spool is released and the outcome logged even when the client has gone.
+        io.runAsync({ () async throws -> [Int64] in
             let started = ContinuousClock.now
             var report: (IncomingMessage, DeliveryReport, SuccessReports)?
             if case let (dsn, original, reports)? = successReport,
@@ -179,13 +173,8 @@ extension SMTPConnectionHandler {
             metrics.storeCommit(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
             if hasRemote { queued() }
             return ids
-        }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let logger = self.logger
-        promise.futureResult.whenComplete { result in
-            let (handler, context) = bound.value
-            handler.storing = false
-            handler.spool.reset()
+        }, handler: self, context: context, whenClosed: .run) { handler, context, result in
+            handler.spool.release()
             let outcome: StoreOutcome
             switch result {
             case .success: outcome = .stored
@@ -210,19 +199,19 @@ extension SMTPConnectionHandler {
     /// The "delivered" report owed for this envelope (nil when none is, or reports are off), with the
     /// start of the message to attach its headers from (trace headers + the first 64 KiB of the body).
     func successReportRequest(_ envelope: SMTPEnvelope) -> (DeliveryReport, [UInt8], SuccessReports)? {
-        guard let reports = services.successReports, !envelope.localSuccessNotices.isEmpty else { return nil }
+        guard let reports = server.successReports, !envelope.localSuccessNotices.isEmpty else { return nil }
         let recipients = envelope.localSuccessNotices.map {
             LocalDeliveryReport.Recipient(address: $0.address, originalRecipient: $0.originalRecipient)
         }
         guard let dsn = LocalDeliveryReport.make(
-            reportingMTA: services.configuration.hostname, sender: envelope.sender, envelopeID: envelope.envelopeID,
+            reportingMTA: server.configuration.hostname, sender: envelope.sender, envelopeID: envelope.envelopeID,
             arrivalDate: envelope.receivedAt, queueID: envelope.queueID, recipients: recipients,
             smtpUTF8: envelope.smtpUTF8, deliveredAt: envelope.receivedAt) else { return nil }
         return (dsn, envelope.traceHeaders + spool.prefix(64 * 1024), reports)
     }
 
     func logTransaction(_ summary: SMTPTransactionSummary) {
-        services.metrics.smtpTransaction(services.protocolKind, replyCode: summary.reply.code.rawValue, stored: summary.queueID != nil)
+        server.metrics.smtpTransaction(server.protocolKind, replyCode: summary.reply.code.rawValue, stored: summary.queueID != nil)
         var metadata: Logger.Metadata = [
             "result": "\(summary.reply.code)\(summary.reply.enhanced.map { " \($0)" } ?? "")",
             "rcpt": "\(summary.recipients.map { "<\($0)>" }.joined(separator: ","))",

@@ -6,13 +6,13 @@
 /// or the session waits for an answer. While an answer is outstanding no further input is parsed, and
 /// reading from the socket stops once a bounded amount is buffered (backpressure).
 ///
-/// Limits while reading (issue 13): a command line (or SASL continuation line, or BDAT command line) that
+/// Limits while reading: a command line (or SASL continuation line, or BDAT command line) that
 /// passes its limit before its CRLF gets 500 5.5.6 and the connection closes — the framer checks while
 /// reading and keeps nothing of such a line. Deadlines: `command_timeout` / `data_timeout` measure how
 /// long one line takes (from the moment the server waits for it, restarted once by its first byte), so a
 /// client trickling a byte at a time cannot stretch a line; see `restartDeadline` and docs/CONFIGURATION.md.
 ///
-/// Abuse defences (relay control issue): the greeting may wait for a forward-confirmed reverse DNS
+/// Abuse defences (docs/RELAY.md): the greeting may wait for a forward-confirmed reverse DNS
 /// lookup and for `greetingDelay`; any byte before it gets 554 5.5.0 and a close (RFC 5321 §3.1, the
 /// client must wait for the 220). Refused RCPTs are slowed down and end the session at a limit
 /// (`InvalidRecipientThrottle`). The anti-spoofing lookup of MAIL FROM runs here.
@@ -32,12 +32,18 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         case command
         case data(DataDecoder)
         case chunk(remaining: Int, keep: Bool)
+        /// The body (or chunk) is complete, a spool write is still running: the answer waits for it.
+        case draining(BodyEnd)
     }
 
-    let services: SMTPServerContext
-    var client: ClientInfo
-    /// The 220 greeting has been sent (bytes before it end the session).
-    var greeted = false
+    /// What is reported once the spool has written everything.
+    enum BodyEnd {
+        case data(DataDecoder)
+        case chunk(octets: Int, keep: Bool)
+    }
+
+    /// What this connection uses of the server: configuration, store, authenticator, policy, metrics.
+    let server: SMTPServerContext
     var invalidRecipients: InvalidRecipientThrottle
     var session: SMTPServerSession
     /// Input buffer, framer, read suspension, flushing, idle timer, close, the switch to TLS.
@@ -48,24 +54,21 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     var logger: Logger
     var sessionBytes: Int64 = 0
     var shutdownRequested = false
-    var storing = false
-    var lastHelo: String?
 
     /// Buffered input above which the handler stops reading from the socket.
     static let maxBufferedInput = 64 * 1024
 
     var closed: Bool { io.closed }
 
-    public init(services: SMTPServerContext, client: ClientInfo) {
-        self.services = services
-        self.client = client
-        self.session = SMTPServerSession(configuration: services.configuration, client: client)
+    public init(server: SMTPServerContext, client: ClientInfo) {
+        self.server = server
+        self.session = SMTPServerSession(configuration: server.configuration, client: client)
         // The framer's limit is set per line (`commandLineLimit`): AUTH lines may be 12288 octets.
         self.io = ConnectionIO(protocolName: "smtp", maxBufferedInput: Self.maxBufferedInput,
-                               maxLineLength: services.configuration.maxCommandLineLength)
-        self.spool = MessageSpool(directory: services.spoolDirectory)
-        self.invalidRecipients = InvalidRecipientThrottle(settings: services.invalidRecipients)
-        var logger = services.logger
+                               maxLineLength: server.configuration.maxCommandLineLength)
+        self.spool = MessageSpool(directory: server.spoolDirectory)
+        self.invalidRecipients = InvalidRecipientThrottle(settings: server.invalidRecipients)
+        var logger = server.logger
         logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
         self.logger = logger
     }
@@ -73,7 +76,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     // MARK: - Channel events
 
     public func channelActive(context: ChannelHandlerContext) {
-        logger.debug("smtp connection opened", metadata: ["port": "\(client.port)"])
+        logger.debug("smtp connection opened", metadata: ["port": "\(session.client.port)"])
         startSession(context: context)
         restartDeadline(context: context)
         context.fireChannelActive()
@@ -81,7 +84,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     public func channelInactive(context: ChannelHandlerContext) {
         io.channelInactive()
-        if !storing { spool.reset() }
+        spool.discard()
         logger.debug("smtp connection closed", metadata: ["bytes": "\(sessionBytes)"])
         context.fireChannelInactive()
     }
@@ -89,13 +92,13 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         guard !closed else { return }
-        guard greeted else {
+        guard session.greeted else {
             refuseEarlyTalker(bytes: incoming.readableBytes, context: context)
             return
         }
         sessionBytes += Int64(incoming.readableBytes)
-        services.metrics.bytesReceived(services.protocolKind, incoming.readableBytes)
-        if services.maxSessionBytes > 0 && sessionBytes > services.maxSessionBytes {
+        server.metrics.bytesReceived(server.protocolKind, incoming.readableBytes)
+        if server.maxSessionBytes > 0 && sessionBytes > server.maxSessionBytes {
             io.buffer = nil
             logger.notice("smtp session byte limit exceeded", metadata: ["bytes": "\(sessionBytes)"])
             run(session.handle(.sessionByteLimitExceeded), context: context)
@@ -145,7 +148,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     var canConsumeInput: Bool {
         switch mode {
         case .command: return !session.isAwaitingAnswer
-        case .data, .chunk: return true
+        // A spool write on the thread pool: no more body until it is done (one pending buffer at most).
+        case .data, .chunk: return !spool.isWriting
+        case .draining: return false
         }
     }
 
@@ -153,7 +158,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// exchange continuation lines, and while AUTH is possible lines starting with `AUTH `, may have
     /// 12288 octets (RFC 4954 §4).
     var commandLineLimit: LineLimit {
-        let command = services.configuration.maxCommandLineLength
+        let command = server.configuration.maxCommandLineLength
         let auth = max(SMTPServerSession.authLineLength, command)
         if session.isInAuthExchange { return .fixed(auth) }
         if session.maxLineLength > command {
@@ -193,12 +198,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 let result = buf.withUnsafeReadableBytes { decoder.decode($0, into: &out) }
                 buf.moveReaderIndex(forwardBy: result.consumed)
                 io.buffer = buf
-                if !out.isEmpty { spool.append(out) }
+                appendToSpool(out, context: context)
                 if result.finished {
-                    mode = .command
-                    let outcome: BodyOutcome = decoder.error ?? (spool.hasFailed ? .storageFailure : .complete(octets: decoder.octetsDecoded))
-                    restartDeadline(context: context)
-                    run(session.handle(.dataReceived(outcome)), context: context)
+                    endBody(.data(decoder), context: context)
                 } else {
                     mode = .data(decoder)
                 }
@@ -212,7 +214,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                         if chunkDecoder == nil { chunkDecoder = makeChunkDecoder() }
                         chunkDecoder?.decode(slice, into: &out)
                     }
-                    if !out.isEmpty { spool.append(out) }
+                    appendToSpool(out, context: context)
                 }
                 buf.moveReaderIndex(forwardBy: n)
                 io.buffer = buf
@@ -224,6 +226,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     mode = .chunk(remaining: remaining - n, keep: keep)
                     progressed = false
                 }
+            case .draining:
+                progressed = false
             }
             if io.buffer?.readableBytes == 0 { io.buffer = nil }
             if !progressed { break }
@@ -250,8 +254,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .checkSenderDomain(let domain):
                 checkSenderDomain(domain, context: context)
             case .receiveData:
-                mode = .data(DataDecoder(maxMessageSize: services.configuration.maxMessageSize,
-                                         maxLineLength: services.configuration.maxTextLineLength))
+                mode = .data(DataDecoder(maxMessageSize: server.configuration.maxMessageSize,
+                                         maxLineLength: server.configuration.maxTextLineLength,
+                                         hopCount: server.configuration.hopCount))
                 restartDeadline(context: context)
             case .receiveChunk(let size, let keep):
                 if size == 0 {
@@ -266,7 +271,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 store(envelope, context: context)
             case .discardMessage:
                 chunkDecoder = nil
-                if !storing { spool.reset() }
+                spool.discard()
             case .transactionEnded(let summary):
                 logTransaction(summary)
             case .startTLS:
@@ -274,13 +279,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .authenticate(let username, let password):
                 authenticate(username: username, password: password, context: context)
             case .lookupSCRAM(let username):
-                let authenticator = services.authenticator
-                let promise = context.eventLoop.makePromise(of: SCRAMServerParameters.self)
-                promise.completeWithTask { await authenticator.scramParameters(username: username) }
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                promise.futureResult.whenSuccess { parameters in
-                    let (handler, context) = bound.value
-                    guard !handler.closed else { return }
+                let authenticator = server.authenticator
+                io.runAsync({ await authenticator.scramParameters(username: username) }, handler: self,
+                            context: context) { handler, context, parameters in
                     handler.answer(.scramParameters(parameters), context: context)
                 }
             case .authenticateSCRAM(let username, let proofValid):
@@ -297,7 +298,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// (`ConnectionIO.switchToTLS`). The session resumes on the handshake-completed event.
     func startTLS(context: ChannelHandlerContext) {
         mode = .command
-        if !io.switchToTLS(services.tls, command: "STARTTLS", context: context, logger: logger) {
+        if !io.switchToTLS(server.tls, command: "STARTTLS", context: context, logger: logger) {
             closeConnection(context: context)
         }
     }
@@ -306,22 +307,18 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// close without checking. The slot is held until the answer is due — for a failure, until its delay
     /// has passed, even when the client has gone (it must not win its slot back by hanging up).
     func authenticate(username: String, password: String, scramProofValid: Bool? = nil, context: ChannelHandlerContext) {
-        let authenticator = services.authenticator
-        let client = self.client
+        let authenticator = server.authenticator
+        let client = session.client
         guard let slot = authenticator.beginLogin(ip: client.ip, account: username) else {
-            services.metrics.authFailure(services.protocolKind)
+            server.metrics.authFailure(server.protocolKind)
             logger.notice("smtp auth refused", metadata: ["user": "\(username)", "reason": "too many logins in progress"])
             run(session.handle(.authenticated(.tooManyLogins)), context: context)
             return
         }
-        let promise = context.eventLoop.makePromise(of: Authenticator.Verdict.self)
-        promise.completeWithTask {
+        io.runAsync({ () async -> Authenticator.Verdict in
             if let scramProofValid { return await authenticator.verifySCRAM(username: username, proofValid: scramProofValid) }
             return await authenticator.verify(username: username, password: password)
-        }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { verdict in
-            let (handler, context) = bound.value
+        }, handler: self, context: context, whenClosed: .run) { handler, context, verdict in
             switch verdict {
             case .success(let mailbox):
                 authenticator.endLogin(slot)
@@ -331,11 +328,10 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 handler.answer(.authenticated(.success(user: mailbox.address)), context: context)
             case .invalidCredentials, .locked:
                 let delay = authenticator.failureDelay(ip: client.ip, account: username)
-                handler.services.metrics.authFailure(handler.services.protocolKind)
+                handler.server.metrics.authFailure(handler.server.protocolKind)
                 handler.logger.notice("smtp auth failed", metadata: ["user": "\(username)", "reason": "\(verdict == .locked ? "locked" : "invalid credentials")"])
-                context.eventLoop.scheduleTask(in: delay) {
+                handler.io.after(delay, handler: handler, context: context, whenClosed: .run) { handler, context in
                     authenticator.endLogin(slot)
-                    let (handler, context) = bound.value
                     guard !handler.closed else { return }
                     handler.answer(.authenticated(.invalidCredentials), context: context)
                 }
@@ -354,43 +350,82 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         flushIfNeeded(context: context)
     }
 
-    /// Answers a finished BDAT chunk; after a kept LAST chunk the decoder checks the message's end first.
+    /// A finished BDAT chunk; after a kept LAST chunk the decoder checks the message's end first.
     func completeChunk(octets: Int, keep: Bool, context: ChannelHandlerContext) {
+        if keep && session.isAwaitingLastChunk {
+            var tail: [UInt8] = []
+            if chunkDecoder == nil { chunkDecoder = makeChunkDecoder() }
+            chunkDecoder?.finish(into: &tail)
+            appendToSpool(tail, context: context)
+        }
+        endBody(.chunk(octets: octets, keep: keep), context: context)
+    }
+
+    // MARK: - Spool
+
+    /// Appends decoded body bytes. A write to the spool file runs on the thread pool; until it is done
+    /// no more body is consumed (`canConsumeInput`), so reading pauses, and `spoolWritten` goes on.
+    func appendToSpool(_ bytes: [UInt8], context: ChannelHandlerContext) {
+        guard !bytes.isEmpty else { return }
+        guard let written = spool.append(bytes, pool: server.spoolPool, eventLoop: context.eventLoop) else { return }
+        io.onLoop(written, handler: self, context: context) { handler, context, _ in
+            handler.spoolWritten(context: context)
+        }
+    }
+
+    /// The body is complete: answers the session now, or once the running spool write is done.
+    func endBody(_ end: BodyEnd, context: ChannelHandlerContext) {
+        guard !spool.isWriting else {
+            mode = .draining(end)
+            return
+        }
+        mode = .command
+        switch end {
+        case .data(let decoder):
+            let outcome: BodyOutcome = decoder.error ?? (spool.hasFailed ? .storageFailure
+                : .complete(octets: decoder.octetsDecoded, receivedFields: decoder.receivedFields))
+            restartDeadline(context: context)
+            run(session.handle(.dataReceived(outcome)), context: context)
+        case .chunk(let octets, let keep):
+            answerChunk(octets: octets, keep: keep, context: context)
+        }
+    }
+
+    /// A spool write finished: a body that waited for it is answered, and input goes on.
+    func spoolWritten(context: ChannelHandlerContext) {
+        if case .draining(let end) = mode { endBody(end, context: context) }
+        processInput(context: context)
+        flushIfNeeded(context: context)
+    }
+
+    /// Answers a finished BDAT chunk (the spool has written all of it).
+    func answerChunk(octets: Int, keep: Bool, context: ChannelHandlerContext) {
         let outcome: BodyOutcome
         if !keep {
             outcome = .complete(octets: Int64(octets))
         } else {
-            if session.isAwaitingLastChunk {
-                var tail: [UInt8] = []
-                if chunkDecoder == nil { chunkDecoder = makeChunkDecoder() }
-                chunkDecoder?.finish(into: &tail)
-                if !tail.isEmpty { spool.append(tail) }
-            }
             if let error = chunkDecoder?.error {
                 outcome = error
             } else if spool.hasFailed {
                 outcome = .storageFailure
             } else {
-                outcome = .complete(octets: Int64(octets))
+                outcome = .complete(octets: Int64(octets), receivedFields: chunkDecoder?.receivedFields ?? 0)
             }
         }
         run(session.handle(.chunkReceived(outcome)), context: context)
     }
 
     func makeChunkDecoder() -> ChunkDecoder {
-        ChunkDecoder(maxMessageSize: services.configuration.maxMessageSize, maxLineLength: services.configuration.maxTextLineLength)
+        ChunkDecoder(maxMessageSize: server.configuration.maxMessageSize, maxLineLength: server.configuration.maxTextLineLength,
+                     hopCount: server.configuration.hopCount)
     }
 
     func resolve(_ query: RecipientQuery, context: ChannelHandlerContext) {
-        let services = self.services
-        let client = self.client
-        let promise = context.eventLoop.makePromise(of: RecipientDecision.self)
+        let server = self.server
+        let client = session.client
         let isAuthenticated = session.authenticatedUser != nil
-        promise.completeWithTask { await services.decide(query, client: client, isAuthenticated: isAuthenticated) }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        promise.futureResult.whenSuccess { decision in
-            let (handler, context) = bound.value
-            guard !handler.closed else { return }
+        io.runAsync({ await server.decide(query, client: client, isAuthenticated: isAuthenticated) }, handler: self,
+                    context: context) { handler, context, decision in
             handler.recipientDecided(decision, query: query, context: context)
         }
     }
@@ -406,21 +441,21 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     func closeIfIdleForShutdown(context: ChannelHandlerContext) {
-        guard case .command = mode, !session.isAwaitingAnswer, !storing, !closed else { return }
+        guard case .command = mode, !session.isAwaitingAnswer, !session.isStoring, !closed else { return }
         run(session.handle(.shutdown), context: context)
         flushIfNeeded(context: context)
     }
 
     func currentTimeout() -> TimeAmount {
-        if case .command = mode { return services.commandTimeout }
-        return services.dataTimeout
+        if case .command = mode { return server.commandTimeout }
+        return server.dataTimeout
     }
 
     // MARK: - Deadlines (docs/CONFIGURATION.md: what `command_timeout` and `data_timeout` measure)
 
     /// While a store or an answer is outstanding our own work is slow, not the client: the timer re-arms.
     /// A STARTTLS handshake is the client's work: it counts.
-    var serverBusy: Bool { storing || (!canConsumeInput && !session.isAwaitingTLS) }
+    var serverBusy: Bool { session.isStoring || spool.isWriting || (!canConsumeInput && !session.isAwaitingTLS) }
 
     /// The server now waits for the client's next line (command mode) or next text line (DATA, BDAT):
     /// the client has the mode's timeout from now. Called when a line was taken, a reply or answer went
@@ -466,6 +501,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         case .command: return "command"
         case .data: return "data"
         case .chunk: return "bdat"
+        case .draining: return "spool"
         }
     }
 }

@@ -6,6 +6,7 @@ import MailPolicy
 import MailQueue
 import MailStore
 import NIOCore
+import NIOPosix
 import SMTPCore
 
 public struct SMTPServerContext: Sendable {
@@ -54,6 +55,13 @@ public struct SMTPServerContext: Sendable {
 
     /// The relay rules in force now.
     public var currentRelayRules: RelayRules { access?.relayRules ?? relayRules }
+
+    /// Where spool files are created, written and deleted (never on the event loop); nil: the
+    /// authenticator's pool (shared with the password hashing).
+    public var spoolThreadPool: NIOThreadPool?
+
+    /// The pool spool file work runs on.
+    var spoolPool: NIOThreadPool { spoolThreadPool ?? authenticator.threadPool }
 
     /// The context one accepted client's session runs with: plaintext logins allowed when the listener
     /// allows them or the client is in `plaintextAuthNetworks` (MailPolicy `PlaintextLogin`).

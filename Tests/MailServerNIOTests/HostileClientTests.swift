@@ -1,7 +1,7 @@
 // Hostile clients against the SMTP and POP3 adapters on in-memory channels with a virtual clock
 // (NIOAsyncTestingChannel.advanceTime): lines without CRLF are refused while reading and the connection
 // closes, and a client that trickles one byte at a time is timed out a line's deadline after the line's
-// first byte — however many bytes keep arriving (issue 13). The same is tested through real sockets
+// first byte — however many bytes keep arriving (ConnectionIO's per-line deadline). The same is tested through real sockets
 // against the real binary in tests/interop/test_limits.py.
 import Foundation
 import Logging
@@ -81,7 +81,7 @@ import Testing
             tls: tls, logger: logger)
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext {
-            let handler = SMTPConnectionHandler(services: context, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
+            let handler = SMTPConnectionHandler(server: context, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
         try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
@@ -225,7 +225,7 @@ import Testing
         let services = context
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext {
-            let handler = POP3ConnectionHandler(services: services, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
+            let handler = POP3ConnectionHandler(server: services, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
         try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.9", port: 4100))

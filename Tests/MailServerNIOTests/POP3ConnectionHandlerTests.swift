@@ -94,7 +94,7 @@ import Testing
             connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)), logger: logger)
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext {
-            let handler = POP3ConnectionHandler(services: context, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
+            let handler = POP3ConnectionHandler(server: context, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
         try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.9", port: 4100))

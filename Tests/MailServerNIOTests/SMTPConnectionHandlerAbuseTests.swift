@@ -60,7 +60,7 @@ import Testing
         let services = context
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext {
-            let handler = SMTPConnectionHandler(services: services, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
+            let handler = SMTPConnectionHandler(server: services, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
         try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))

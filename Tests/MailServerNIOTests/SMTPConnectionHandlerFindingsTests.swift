@@ -10,7 +10,7 @@ import POP3Core
 import SMTPCore
 import Testing
 
-/// Issue 13 through the SMTP and POP3 adapters on an in-memory channel: the bound of logins in flight
+/// Protocol findings through the SMTP and POP3 adapters on an in-memory channel: the bound of logins in flight
 /// (the slot of a failed login is held through its delay, even after the client left) and NUL in DATA
 /// and BDAT refused with nothing stored. The harness is shared with SMTPSuccessReportHandlerTests.
 @Suite struct SMTPConnectionHandlerFindingsTests {
@@ -95,7 +95,7 @@ import Testing
         let services = context
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext {
-            let handler = SMTPConnectionHandler(services: services, client: ClientInfo(ip: Self.clientIP, port: 4000))
+            let handler = SMTPConnectionHandler(server: services, client: ClientInfo(ip: Self.clientIP, port: 4000))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
         try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
@@ -177,7 +177,7 @@ import Testing
             connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)), logger: logger)
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext {
-            try channel.pipeline.syncOperations.addHandler(POP3ConnectionHandler(services: services, client: ClientInfo(ip: Self.clientIP, port: 4000)))
+            try channel.pipeline.syncOperations.addHandler(POP3ConnectionHandler(server: services, client: ClientInfo(ip: Self.clientIP, port: 4000)))
         }
         try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
         try await channel.writeInbound(ByteBuffer(string: "USER bob@example.test\r\nPASS secret\r\n"))

@@ -83,7 +83,7 @@ struct CapturingLogHandler: LogHandler {
             tls: tls, logger: logger)
         let channel = NIOAsyncTestingChannel()
         try await channel.testingEventLoop.executeInContext {
-            let handler = SMTPConnectionHandler(services: context, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
+            let handler = SMTPConnectionHandler(server: context, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
             try channel.pipeline.syncOperations.addHandler(handler)
         }
         try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))

@@ -92,7 +92,7 @@ import POP3Core
         #expect(steps(h.line("PASS pw")) == [.authenticate("bob@example.test", "pw")])
     }
 
-    static let failures: [(AuthResult, String, Bool)] = [
+    static let failures: [(POP3LoginAnswer, String, Bool)] = [
         (.invalidCredentials, "-ERR [AUTH] Authentication failed\r\n", true),
         (.locked, "-ERR [AUTH] Mailbox is locked by the administrator\r\n", true),
         (.inUse, "-ERR [IN-USE] Mailbox is in use by another session\r\n", false),
@@ -100,7 +100,7 @@ import POP3Core
     ]
 
     @Test(arguments: failures)
-    func authenticationFailures(result: AuthResult, reply: String, counts: Bool) {
+    func authenticationFailures(result: POP3LoginAnswer, reply: String, counts: Bool) {
         var h = SessionHarness()
         for attempt in 1...3 {
             _ = h.line("USER alice@example.test")
@@ -118,7 +118,7 @@ import POP3Core
         }
     }
 
-    /// Over the bound of logins in flight (issue 13): -ERR [SYS/TEMP] and close; not a counted failure.
+    /// Over the bound of logins in flight (AuthThrottle): -ERR [SYS/TEMP] and close; not a counted failure.
     @Test func tooManyLoginsInFlightCloses() {
         var h = SessionHarness()
         _ = h.line("USER alice@example.test")

@@ -212,14 +212,40 @@ def test_null_mx_and_mx_routing(relay_server, peer):
     assert recipients[0]["Status"] == "5.1.10"
 
 
-def test_hop_limit_returns_5_4_6(relay_server, peer):
+def test_hop_limit_refuses_a_loop_at_submission(relay_server, peer):
+    """A looping message is refused at the end of DATA (554 5.4.6): nothing queued, nothing bounced."""
     handler, _ = peer
     loop = "".join(f"Received: from hop{i}.test by hop{i + 1}.test; Sun, 29 Nov 2026 08:00:00 +0000\r\n" for i in range(31))
-    submit(relay_server, ["bob@remote.test"], subject="looping", extra_headers=loop)
-    wait_for(lambda: reports(relay_server), what="the hop-limit report")
-    _, recipients = delivery_status(reports(relay_server)[0])
-    assert recipients[0]["Status"] == "5.4.6"
-    assert handler.messages == []
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(relay_server, ["bob@remote.test"], subject="looping", extra_headers=loop)
+    assert refused.value.smtp_code == 554 and refused.value.smtp_error.startswith(b"5.4.6")
+    submit(relay_server, ["bob@remote.test"], subject="after-the-loop")
+    wait_for(lambda: handler.messages, what="the next message")
+    assert [m[2].split(b"Subject: ")[1].split(b"\r\n")[0] for m in handler.messages] == [b"after-the-loop"]
+    assert reports(relay_server) == []
+    assert "queue is empty" in relay_server.cli("queue", "list").stdout
+
+
+def test_hop_limit_returns_5_4_6_from_the_queue(data_dir, peer, dns, tmp_path):
+    """A message that enters without SMTP (the pickup directory) meets the same rule in the queue."""
+    handler, controller = peer
+    pickup = tmp_path / "pickup"
+    pickup.mkdir()
+    run_cli(data_dir, "domain", "add", "example.test")
+    run_cli(data_dir, "mailbox", "add", "alice@example.test", "--password-stdin", input_text="alice-password\n")
+    srv = PetrelServer(data_dir, extra_config=delivery_config(controller.port, dns.port, pickup_dir=f'"{pickup}"')).start()
+    try:
+        loop = "".join(f"Received: from hop{i}.test by hop{i + 1}.test; Sun, 29 Nov 2026 08:00:00 +0000\n" for i in range(31))
+        temp = pickup / ".incoming"
+        temp.write_bytes((f"From: alice@example.test\nTo: bob@remote.test\n{loop}Subject: looping\n\nbody\n").encode())
+        temp.rename(pickup / "loop.eml")
+        wait_for(lambda: reports(srv), what="the hop-limit report")
+        _, recipients = delivery_status(reports(srv)[0])
+        assert recipients[0]["Status"] == "5.4.6"
+        assert handler.messages == []
+    finally:
+        srv.stop()
+        srv.kill()
 
 
 def test_undeliverable_report_goes_to_badmail(relay_server, peer):

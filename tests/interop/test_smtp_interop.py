@@ -208,3 +208,77 @@ def test_swaks_relay_denied(server):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "554 5.7.1" in out.stdout
+
+
+def _hops(n):
+    return b"".join(b"Received: from hop%d.test by hop%d.test; Sun, 29 Nov 2026 08:00:00 +0000\r\n" % (i, i + 1)
+                    for i in range(n))
+
+
+def test_mail_loop_refused_at_end_of_data_with_554_5_4_6(server):
+    """RFC 5321 §6.3: a message that, with Petrel's own Received: field, would carry more than
+    delivery.hop_limit (default 30) Received: fields is refused at the end of DATA: 554 5.4.6, nothing
+    stored, the session stays usable. 29 from the client + Petrel's = 30 is at the limit and accepted."""
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as s:
+        s.ehlo("c.test")
+        s.mail("carol@remote.test")
+        s.rcpt("alice@example.test")
+        code, msg = s.data(_hops(30) + b"Subject: loop\r\n\r\nReceived: in the body does not count\r\n")
+        assert code == 554 and msg.startswith(b"5.4.6"), (code, msg)
+        assert mailbox_ids(server, "alice@example.test") == []
+        # The same session goes on: a message at the limit is stored.
+        s.mail("carol@remote.test")
+        s.rcpt("alice@example.test")
+        code, msg = s.data(_hops(29) + b"Subject: at the limit\r\n\r\n" + _hops(40))
+        assert code == 250, (code, msg)
+    ids = mailbox_ids(server, "alice@example.test")
+    assert len(ids) == 1
+    stored = raw_message(server, "alice@example.test", ids[0])
+    header = stored.split(b"\r\n\r\n", 1)[0]
+    assert header.count(b"\r\nReceived: ") == 30 and b"Subject: at the limit" in header
+
+
+def test_mail_loop_refused_after_bdat_last_with_a_header_split_across_chunks(server):
+    c = RawClient(server.smtp_port)
+    c.reply()
+    c.cmd("EHLO c.test")
+    message = _hops(30) + b"Subject: chunked loop\r\n\r\nbody\r\n"
+    split = message.index(b"Received: from hop17") + 4        # inside the field name "Rece|ived"
+    part1, part2 = message[:split], message[split:]
+    assert c.cmd("MAIL FROM:<carol@remote.test>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    c.send(b"BDAT %d\r\n" % len(part1) + part1)
+    assert c.reply()[0] == 250
+    c.send(b"BDAT %d LAST\r\n" % len(part2) + part2)
+    code, lines = c.reply()
+    assert code == 554 and lines[0].startswith("554 5.4.6"), lines
+    # Nothing stored; the connection stays and the next transaction (at the limit) is accepted.
+    assert c.cmd("MAIL FROM:<carol@remote.test>")[0] == 250
+    assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+    ok = _hops(29) + b"Subject: fine\r\n\r\nbody\r\n"
+    c.send(b"BDAT %d LAST\r\n" % len(ok) + ok)
+    code, lines = c.reply()
+    assert code == 250 and "queued as" in lines[0], lines
+    assert c.cmd("QUIT")[0] == 221
+    assert len(mailbox_ids(server, "alice@example.test")) == 1
+
+
+def test_hop_limit_setting_applies_to_smtp_receiving(data_dir):
+    from conftest import PetrelServer, run_cli
+    run_cli(data_dir, "domain", "add", "example.test")
+    run_cli(data_dir, "mailbox", "add", "alice@example.test", "--no-password")
+    srv = PetrelServer(data_dir, extra_config="[delivery]\nhop_limit = 3\n").start()
+    try:
+        with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as s:
+            s.ehlo("c.test")
+            s.mail("carol@remote.test")
+            s.rcpt("alice@example.test")
+            code, msg = s.data(_hops(3) + b"Subject: three\r\n\r\nx\r\n")
+            assert code == 554 and b"more than 3 Received" in msg, (code, msg)
+            s.mail("carol@remote.test")
+            s.rcpt("alice@example.test")
+            code, _ = s.data(_hops(2) + b"Subject: two\r\n\r\nx\r\n")
+            assert code == 250
+        assert len(mailbox_ids(srv, "alice@example.test")) == 1
+    finally:
+        srv.stop()

@@ -7,10 +7,22 @@ public struct POP3Maildrop: Hashable, Sendable {
     /// The messages in the order listed at login; message number n is `entries[n - 1]`.
     public let entries: [MaildropEntry]
     private var deleted: [Bool]
+    /// Delivery id -> message number (the first, should an id repeat).
+    private let numbers: [Int64: Int]
 
     public init(_ entries: [MaildropEntry]) {
         self.entries = entries
         self.deleted = Array(repeating: false, count: entries.count)
+        self.numbers = Dictionary(entries.enumerated().map { ($1.deliveryID, $0 + 1) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The 1-based number of the message with this delivery id (marked deleted or not), or nil.
+    public func number(ofDelivery deliveryID: Int64) -> Int? { numbers[deliveryID] }
+
+    /// The entry with this 1-based number, marked deleted or not, or nil when out of range.
+    public func entry(_ number: Int) -> MaildropEntry? {
+        guard number >= 1, number <= entries.count else { return nil }
+        return entries[number - 1]
     }
 
     /// The outcome of marking a message as deleted.

@@ -129,7 +129,7 @@ extension POP3ServerSession {
     }
 
     /// The adapter's answer to `.authenticate`.
-    mutating func authenticated(_ result: AuthResult) -> [POP3ServerAction] {
+    mutating func authenticated(_ result: POP3LoginAnswer) -> [POP3ServerAction] {
         switch result {
         case .success(let id, let entries):
             let drop = POP3Maildrop(entries)

@@ -41,15 +41,21 @@ public struct MaildropEntry: Hashable, Sendable {
     public var deliveryID: Int64
     /// The exact size in octets as stored (CRLF line ends), as LIST and STAT report it.
     public var size: Int64
+    /// The store's key of the stored body, opaque to the session: the adapter reads the message with
+    /// it (`MessageRetrieval.readMessageBlocking`), so the login listing is kept once, here.
+    public var bodyKey: Int64
 
-    public init(deliveryID: Int64, size: Int64) {
+    public init(deliveryID: Int64, size: Int64, bodyKey: Int64 = 0) {
         self.deliveryID = deliveryID
         self.size = size
+        self.bodyKey = bodyKey
     }
 }
 
-/// The adapter's answer to `.authenticate`.
-public enum AuthResult: Hashable, Sendable {
+/// The adapter's answer to `.authenticate` (and `.authenticateSCRAM`): the login as POP3 sees it — the
+/// credentials' verdict (the server's `Authenticator.Verdict`) combined with taking the maildrop lock and
+/// listing the maildrop. The SMTP session's answer is `SMTPAuthAnswer`.
+public enum POP3LoginAnswer: Hashable, Sendable {
     /// Credentials verified, the per-mailbox lock taken and the messages listed (RFC 1939 §4).
     case success(mailboxID: Int64, maildrop: [MaildropEntry])
     /// Wrong user or password: `-ERR [AUTH] Authentication failed` (never says which).
@@ -84,7 +90,7 @@ public enum POP3ServerEvent: Hashable, Sendable {
     /// The client sent more octets than the adapter's per-session cap: `-ERR` and close.
     case sessionByteLimitExceeded
     /// The answer to `.authenticate` and `.authenticateSCRAM`.
-    case authenticated(AuthResult)
+    case authenticated(POP3LoginAnswer)
     /// The answer to `.lookupSCRAM`.
     case scramParameters(SCRAMServerParameters)
     /// The answer to `.sendMessage`: false when reading the message failed (the session closes).

@@ -149,6 +149,7 @@ public final class MailServer: Sendable {
         smtpConfig.maxAuthFailures = auth.maxFailures
         smtpConfig.requireSenderMatch = configuration.submission.requireSenderMatch
         smtpConfig.offerSCRAM = configuration.accounts.scram
+        smtpConfig.hopCount = HopCount(limit: configuration.delivery.hopLimit)
 
         // The data directory's access lists, re-read every 2 s; FCrDNS for client domains.
         await access.refresh()
@@ -179,6 +180,8 @@ public final class MailServer: Sendable {
                 tls: tls, logger: Logger(label: "petrel.smtp"))
             context.metrics = operations.metrics
             context.plaintextAuthNetworks = plaintextNetworks
+            // Spool files are written on the disk pool (as POP3 reads), not behind password hashing.
+            context.spoolThreadPool = pop3ReadPool
             context.outboundQueued = { agent.wake() }
             context.successReports = SuccessReports(
                 make: { dsn, original, size in await agent.localDeliveryReport(dsn, original: original, originalSize: size) },

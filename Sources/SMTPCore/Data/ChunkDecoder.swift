@@ -8,6 +8,8 @@
 ///   `.tooLarge`. After an error nothing more is appended.
 /// - `finish` after the LAST chunk: a CR left dangling is `.bareLineEnding`; a last line without CRLF
 ///   gets CRLF appended (lenient, as Postfix does for a missing final newline).
+/// - The kept octets pass through a `ReceivedFieldCounter` (`receivedFields`) across chunks, for the
+///   mail-loop check after BDAT LAST (`HopCount`, RFC 5321 §6.3).
 import MailCore
 
 public struct ChunkDecoder: Sendable {
@@ -17,11 +19,16 @@ public struct ChunkDecoder: Sendable {
     private var sawCR = false
     public private(set) var error: BodyOutcome?
     public private(set) var octetsDecoded: Int64 = 0
+    private var receivedCounter: ReceivedFieldCounter
 
-    public init(maxMessageSize: Int, maxLineLength: Int) {
+    public init(maxMessageSize: Int, maxLineLength: Int, hopCount: HopCount = HopCount()) {
         self.maxMessageSize = maxMessageSize
         self.maxLineLength = maxLineLength
+        self.receivedCounter = hopCount.makeCounter()
     }
+
+    /// `Received:` header fields in the message so far (header section only, within the scan limit).
+    public var receivedFields: Int { receivedCounter.count }
 
     /// Checks and appends `input`; all of it belongs to the body.
     public mutating func decode(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) {
@@ -47,7 +54,10 @@ public struct ChunkDecoder: Sendable {
             octetsDecoded += 1
             if octetsDecoded > Int64(maxMessageSize) { error = .tooLarge; break }
         }
-        if error == nil { output.append(contentsOf: input) }
+        if error == nil {
+            output.append(contentsOf: input)
+            receivedCounter.feed(input)
+        }
     }
 
     /// Call after the LAST chunk. Appends CRLF when the message does not end with one.
@@ -57,6 +67,7 @@ public struct ChunkDecoder: Sendable {
             error = .bareLineEnding
         } else if lineLength > 0 {
             output.append(contentsOf: [0x0D, 0x0A])
+            receivedCounter.feed([0x0D, 0x0A])
             octetsDecoded += 2
             lineLength = 0
         }

@@ -13,6 +13,9 @@
 /// - A NUL octet (excluded from message text by RFC 5322 §2.1 / §3.5 and from 8BITMIME bodies by
 ///   RFC 6152 §3) sets `.nulCharacter` the same way: nothing more is appended, the rest is consumed up to
 ///   the end marker, and the session refuses the message (554 5.6.0) — it is never stored.
+/// - The decoded octets pass through a `ReceivedFieldCounter` (`receivedFields`): the `Received:` fields
+///   of the header section, counted in bounded state for the mail-loop check at the end of DATA
+///   (`HopCount`, RFC 5321 §6.3).
 import MailCore
 
 public struct DataDecoder: Sendable {
@@ -31,11 +34,16 @@ public struct DataDecoder: Sendable {
     private var lineLength = 0
     public private(set) var error: BodyOutcome?
     public private(set) var octetsDecoded: Int64 = 0
+    private var receivedCounter: ReceivedFieldCounter
 
-    public init(maxMessageSize: Int, maxLineLength: Int) {
+    public init(maxMessageSize: Int, maxLineLength: Int, hopCount: HopCount = HopCount()) {
         self.maxMessageSize = maxMessageSize
         self.maxLineLength = maxLineLength
+        self.receivedCounter = hopCount.makeCounter()
     }
+
+    /// `Received:` header fields in the decoded message so far (header section only, within the scan limit).
+    public var receivedFields: Int { receivedCounter.count }
 
     /// True once the end marker (or a bare line ending) was seen.
     public var isFinished: Bool { if case .done = state { return true } else { return false } }
@@ -43,6 +51,13 @@ public struct DataDecoder: Sendable {
     /// Consumes bytes after the 354; appends dot-unstuffed body bytes to `output`. Returns how many input
     /// bytes were consumed (bytes after the end marker are not) and whether the data is complete.
     public mutating func decode(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) -> (consumed: Int, finished: Bool) {
+        let start = output.count
+        let result = decodeBytes(input, into: &output)
+        if !receivedCounter.isFinished, output.count > start { receivedCounter.feed(output[start...]) }
+        return result
+    }
+
+    private mutating func decodeBytes(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) -> (consumed: Int, finished: Bool) {
         if case .done = state { return (0, true) }
         let maxContent = max(0, maxLineLength - 2)
         var runStart = 0          // start of the pending run of output bytes in `input`

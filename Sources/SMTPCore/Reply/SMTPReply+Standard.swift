@@ -96,6 +96,11 @@ extension SMTPReply {
     /// nothing is stored, the connection stays.
     public static let nulInMessage = SMTPReply(.transactionFailed, .mediaNotSupported,
                                                "Error: NUL character in message, transaction failed")
+    /// RFC 5321 §6.3: the message has more `Received:` fields than the hop limit (a mail loop). The
+    /// transaction fails, nothing is stored or bounced, the connection stays.
+    public static func mailLoop(limit: Int) -> SMTPReply {
+        SMTPReply(.transactionFailed, .routingLoop, "Error: mail loop: more than \(limit) Received: header fields")
+    }
     /// RFC 6531 §3.4: a non-ASCII address needs the SMTPUTF8 parameter.
     public static let nonASCIISender = SMTPReply(.mailboxNameNotAllowed, .nonASCIIAddress,
                                                  "Error: non-ASCII sender address needs SMTPUTF8")

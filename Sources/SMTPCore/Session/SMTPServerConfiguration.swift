@@ -37,6 +37,10 @@ public struct SMTPServerConfiguration: Sendable {
     public var rejectUnauthenticatedLocalSender: Bool = false
     /// Offer SASL SCRAM-SHA-256 (RFC 7677) besides PLAIN and LOGIN. Default false.
     public var offerSCRAM: Bool = false
+    /// Mail loop rule (RFC 5321 §6.3): a message that would be stored with more than `hopCount.limit`
+    /// `Received:` fields (its own plus the one this server adds) is refused at the end of DATA / BDAT
+    /// LAST with 554 5.4.6. The outbound queue applies the same `HopCount`. Default limit 30.
+    public var hopCount: HopCount = HopCount()
     /// Clock for the Received header date.
     public var now: @Sendable () -> Date
     /// Queue id generator.

@@ -5,6 +5,12 @@ import MailCore
 public enum SMTPServerEvent: Sendable {
     /// The connection is open: the session sends the greeting.
     case connected
+    /// Before the greeting: the adapter's forward-confirmed reverse DNS lookup found this name for the
+    /// client; it is shown in the `Received:` header (`ClientInfo.verifiedHostName`). Ignored later.
+    case clientNameResolved(String)
+    /// The client sent bytes before the greeting (RFC 5321 §3.1: it must wait for the 220) -> 554 5.5.0
+    /// instead of the greeting, and close.
+    case talkedBeforeGreeting
     /// One command line, CRLF already removed by the adapter.
     case line([UInt8])
     /// A command line (or SASL continuation line) passed its limit before its CRLF (the adapter's
@@ -28,7 +34,7 @@ public enum SMTPServerEvent: Sendable {
     /// With `implicitTLS` it may come at any time and only records the TLS parameters.
     case tlsEstablished(TLSInfo)
     /// Answer to `.authenticate` (RFC 4954 §6 replies 235 / 535 / 454).
-    case authenticated(AuthOutcome)
+    case authenticated(SMTPAuthAnswer)
     /// Answer to `.lookupSCRAM`: the stored credentials (or made-up ones), nonce and hash functions.
     case scramParameters(SCRAMServerParameters)
     /// Idle timeout -> 421 4.4.2 and close.
@@ -59,8 +65,10 @@ public enum RecipientDecision: Hashable, Sendable {
 
 /// How receiving a body (DATA) or a chunk (BDAT) went.
 public enum BodyOutcome: Hashable, Sendable {
-    /// Received in full (for BDAT: this chunk's octets).
-    case complete(octets: Int64)
+    /// Received in full (for BDAT: this chunk's octets). `receivedFields`: the `Received:` header fields
+    /// the decoder counted in the message so far (`DataDecoder.receivedFields` /
+    /// `ChunkDecoder.receivedFields`); the session checks it against `hopCount` at the end of the message.
+    case complete(octets: Int64, receivedFields: Int = 0)
     /// Over `maxMessageSize` -> 552 5.3.4.
     case tooLarge
     /// A text line over `maxTextLineLength` -> 500 5.5.6 (transaction fails, connection stays).
@@ -78,8 +86,10 @@ public enum BodyOutcome: Hashable, Sendable {
 /// end of DATA refused the message (e.g. DMARC p=reject: 550 5.7.1); nothing stored, the connection stays.
 public enum StoreOutcome: Hashable, Sendable { case stored, failed, rejected(SMTPReply) }
 
-/// The adapter's answer to `.authenticate`.
-public enum AuthOutcome: Hashable, Sendable {
+/// The adapter's answer to `.authenticate` (and `.authenticateSCRAM`): which AUTH reply to send, made
+/// from the credentials' verdict (the server's `Authenticator.Verdict`) and the login bound. The POP3
+/// session's answer is `POP3LoginAnswer`.
+public enum SMTPAuthAnswer: Hashable, Sendable {
     /// 235 2.7.0; `user` is the canonical login name (the address MAIL FROM must match).
     case success(user: String)
     /// 535 5.7.8; counts towards `maxAuthFailures`.

@@ -38,7 +38,7 @@ extension SMTPServerSession {
 
     mutating func dataReceived(_ outcome: BodyOutcome) -> [SMTPServerAction] {
         switch outcome {
-        case .complete(let octets): return beginStore(size: octets)
+        case .complete(let octets, let receivedFields): return beginStore(size: octets, receivedFields: receivedFields)
         case .tooLarge: return failTransaction(.messageTooBig, countsAsError: true)
         case .lineTooLong: return failTransaction(.bodyLineTooLong, countsAsError: true)
         case .bareLineEnding: return closeWith(.bareLineEndingInData(hostname: configuration.hostname))
@@ -53,11 +53,11 @@ extension SMTPServerSession {
             return endsTransaction ? failTransaction(rejection, countsAsError: true) : reject(rejection)
         }
         switch outcome {
-        case .complete:
+        case .complete(_, let receivedFields):
             guard var current = transaction else { return [] }
             current.chunkOctets += Int64(size)
             transaction = current
-            return last ? beginStore(size: current.chunkOctets) : [.send(.chunkReceived(size))]
+            return last ? beginStore(size: current.chunkOctets, receivedFields: receivedFields) : [.send(.chunkReceived(size))]
         case .tooLarge: return failTransaction(.messageTooBig, countsAsError: true)
         case .lineTooLong: return failTransaction(.bodyLineTooLong, countsAsError: true)
         case .bareLineEnding: return failTransaction(.bareLineEndingInChunk, countsAsError: true)
@@ -66,8 +66,10 @@ extension SMTPServerSession {
         }
     }
 
-    /// Builds the envelope with trace headers and asks the adapter to store it.
-    mutating func beginStore(size: Int64) -> [SMTPServerAction] {
+    /// Builds the envelope with trace headers and asks the adapter to store it — unless the message as it
+    /// would be stored (the client's `receivedFields` plus the `Received:` field added here) is a mail
+    /// loop by `configuration.hopCount` (RFC 5321 §6.3): then 554 5.4.6, nothing stored or bounced.
+    mutating func beginStore(size: Int64, receivedFields: Int = 0) -> [SMTPServerAction] {
         guard let current = transaction else { return [] }
         let queueID = configuration.makeQueueID()
         let now = configuration.now()
@@ -78,6 +80,10 @@ extension SMTPServerSession {
             sender: current.mail.reversePath, heloName: hello?.traceName(smtpUTF8: current.mail.smtpUTF8) ?? "unknown", client: client,
             hostname: configuration.hostname, protocolName: protocolName, queueID: queueID,
             recipients: current.recipients, date: now, tls: isTLS ? tlsInfo : nil)
+        let hops = receivedFields + HopCount.count(in: trace)
+        if configuration.hopCount.isLoop(count: hops) {
+            return failTransaction(.mailLoop(limit: configuration.hopCount.limit), countsAsError: false)
+        }
         let envelope = SMTPEnvelope(
             queueID: queueID, sender: current.mail.reversePath, recipients: current.recipients,
             localMailboxIDs: current.mailboxIDs, traceHeaders: trace, receivedAt: now,

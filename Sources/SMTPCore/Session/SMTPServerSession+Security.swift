@@ -104,7 +104,7 @@ extension SMTPServerSession {
     }
 
     /// The adapter's answer to `.authenticate` (RFC 4954 §6).
-    mutating func authenticated(_ outcome: AuthOutcome) -> [SMTPServerAction] {
+    mutating func authenticated(_ outcome: SMTPAuthAnswer) -> [SMTPServerAction] {
         switch outcome {
         case .success(let user):
             authenticatedUser = user

@@ -59,8 +59,10 @@ public struct SMTPServerSession: Sendable {
     public static let authLineLength = 12288
 
     public let configuration: SMTPServerConfiguration
-    public let client: ClientInfo
-    var greeted = false
+    /// The client; `verifiedHostName` is set by `.clientNameResolved` before the greeting.
+    public internal(set) var client: ClientInfo
+    /// The greeting (or the refusal of a client that talked first) has been sent.
+    public internal(set) var greeted = false
     var hello: Hello?
     var transaction: Transaction?
     var pending: Pending?
@@ -94,6 +96,13 @@ public struct SMTPServerSession: Sendable {
     /// `ChunkDecoder.finish` before answering).
     public var isAwaitingLastChunk: Bool {
         if case .chunk(_, true, nil, _)? = pending { return true }
+        return false
+    }
+
+    /// True between `.storeMessage` and `.messageStored`: the adapter checks and commits the message
+    /// (it keeps the spooled body until then).
+    public var isStoring: Bool {
+        if case .store? = pending { return true }
         return false
     }
 
@@ -132,6 +141,16 @@ public struct SMTPServerSession: Sendable {
             guard !greeted else { return [] }
             greeted = true
             return [.send(.greeting(hostname: configuration.hostname))]
+        case .clientNameResolved(let name):
+            // Only before the greeting: the name goes into the Received: header of every message.
+            guard !greeted else { return [] }
+            client.verifiedHostName = name
+            return []
+        case .talkedBeforeGreeting:
+            guard !greeted else { return [] }
+            greeted = true
+            isClosed = true
+            return [.send(.talkedBeforeGreeting(hostname: configuration.hostname)), .close]
         case .line(let bytes):
             guard pending == nil else { return [] }
             if saslExchange != nil { return authContinuation(bytes) }

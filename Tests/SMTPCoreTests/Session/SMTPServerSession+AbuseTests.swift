@@ -111,3 +111,64 @@ import Testing
         #expect(actions.contains { if case .close = $0 { return true } else { return false } })
     }
 }
+
+/// Connection start: the session owns the client's verified name and the greeting state; the adapter
+/// feeds `.clientNameResolved` and `.talkedBeforeGreeting` instead of replacing the session.
+@Suite struct SMTPServerSessionConnectionStartTests {
+    private func session() -> SMTPServerSession {
+        var configuration = SMTPServerConfiguration(hostname: "mx.example.test")
+        configuration.now = { Date(timeIntervalSince1970: 1_800_000_000) }
+        configuration.makeQueueID = { "Q1" }
+        return SMTPServerSession(configuration: configuration, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
+    }
+
+    private func line(_ text: String) -> SMTPServerEvent { .line(Array(text.utf8)) }
+
+    /// The actions as text: replies as sent, `close`, others by name.
+    private func describe(_ actions: [SMTPServerAction]) -> [String] {
+        actions.map { action in
+            switch action {
+            case .send(let reply): return String(decoding: reply.encoded, as: UTF8.self)
+            case .close: return "close"
+            default: return "\(action)"
+            }
+        }
+    }
+
+    @Test func resolvedNameBeforeTheGreetingGoesIntoTheReceivedHeader() {
+        var s = session()
+        #expect(!s.greeted)
+        #expect(s.handle(.clientNameResolved("mail.remote.test")).isEmpty)
+        #expect(s.client.verifiedHostName == "mail.remote.test")
+        #expect(s.client.port == 4000)
+        #expect(describe(s.handle(.connected)) == [String(decoding: SMTPReply.greeting(hostname: "mx.example.test").encoded, as: UTF8.self)])
+        #expect(s.greeted)
+        // After the greeting a name changes nothing.
+        #expect(s.handle(.clientNameResolved("other.test")).isEmpty)
+        #expect(s.client.verifiedHostName == "mail.remote.test")
+        _ = s.handle(line("EHLO c.test"))
+        _ = s.handle(line("MAIL FROM:<a@remote.test>"))
+        _ = s.handle(line("RCPT TO:<b@example.test>"))
+        _ = s.handle(.recipientResolved(.localMailbox(id: 1)))
+        _ = s.handle(line("DATA"))
+        let actions = s.handle(.dataReceived(.complete(octets: 3)))
+        #expect(s.isStoring)
+        guard case .storeMessage(let envelope)? = actions.last else { Issue.record("no store: \(actions)"); return }
+        #expect(String(decoding: envelope.traceHeaders, as: UTF8.self).contains("(mail.remote.test [192.0.2.7])"))
+        _ = s.handle(.messageStored(.stored))
+        #expect(!s.isStoring)
+    }
+
+    @Test func talkingBeforeTheGreetingIsRefusedAndCloses() {
+        var s = session()
+        let actions = s.handle(.talkedBeforeGreeting)
+        #expect(describe(actions) == ["554 5.5.0 mx.example.test Error: SMTP protocol synchronization (data sent before the greeting)\r\n", "close"])
+        #expect(s.isClosed && s.greeted)
+        #expect(s.handle(.connected).isEmpty)
+        // Once greeted, the event is ignored.
+        var greeted = session()
+        _ = greeted.handle(.connected)
+        #expect(greeted.handle(.talkedBeforeGreeting).isEmpty)
+        #expect(!greeted.isClosed)
+    }
+}

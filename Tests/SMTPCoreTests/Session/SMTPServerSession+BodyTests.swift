@@ -225,6 +225,55 @@ import Testing
         #expect(r.envelopes.count == 1)
     }
 
+    /// RFC 5321 §6.3 mail loop: with the `Received:` field this server adds, a message over the hop
+    /// limit gets 554 5.4.6 at the end of DATA or BDAT LAST: nothing stored, the transaction ends, the
+    /// connection stays and the next transaction works. At the limit (limit - 1 from the client plus
+    /// ours) the message is stored.
+    @Test func mailLoopIsRefusedAtTheEndOfTheMessage() {
+        var r = TranscriptRunner { $0.hopCount = HopCount(limit: 5) }
+        r.decisions = runner().decisions
+        r.dataOutcomes = [.complete(octets: 3, receivedFields: 5), .complete(octets: 3, receivedFields: 4)]
+        r.chunkOutcomes = [.complete(octets: 4, receivedFields: 2), .complete(octets: 4, receivedFields: 9)]
+        r.run("""
+            \(greeting)
+            C: EHLO client.test
+            \(ehloReply)
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test>
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 554 5.4.6 Error: mail loop: more than 5 Received: header fields
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test>
+            S: 250 2.1.5 Ok
+            C: BDAT 4
+            S: 250 2.0.0 4 octets received
+            C: BDAT 4 LAST
+            S: 554 5.4.6 Error: mail loop: more than 5 Received: header fields
+            C: MAIL FROM:<s@remote.test>
+            S: 250 2.1.0 Ok
+            C: RCPT TO:<alice@example.test>
+            S: 250 2.1.5 Ok
+            C: DATA
+            S: 354 *
+            S: 250 2.0.0 Ok: queued as *
+            """)
+        #expect(!r.session.isClosed)
+        #expect(r.envelopes.count == 1)
+        #expect(r.summaries.map(\.reply.code.rawValue) == [554, 554, 250])
+        let discards = r.actions.filter { if case .discardMessage = $0 { return true } else { return false } }
+        #expect(discards.count == 2)
+    }
+
+    /// The default limit is the queue's: 30.
+    @Test func mailLoopDefaultLimit() {
+        #expect(SMTPServerConfiguration(hostname: "h").hopCount == HopCount())
+        #expect(HopCount().limit == 30)
+    }
+
     /// RFC 3461 §5.2.3: local recipients that asked for NOTIFY=SUCCESS are listed in the envelope (with
     /// ORCPT, once each), relayed ones are not (the queue reports those); nothing for a `<>` sender.
     @Test func localSuccessNoticesInTheEnvelope() {

@@ -30,7 +30,7 @@ struct TranscriptRunner {
     var chunkOutcomes: [BodyOutcome] = []
     var storeOutcomes: [StoreOutcome] = []
     var passwords: [String: String] = [:]
-    var authOutcomes: [AuthOutcome] = []
+    var authOutcomes: [SMTPAuthAnswer] = []
     var tlsInfo = TLSInfo(version: "TLSv1.3", cipher: "TLS_AES_256_GCM_SHA384")
     private(set) var stream: [String] = []
     private(set) var envelopes: [SMTPEnvelope] = []

@@ -12,8 +12,8 @@
 ///
 /// Beyond "no trap, no memory error", every run checks invariants (`precondition`, so libFuzzer reports
 /// a crash): SMTP replies are well-formed lines of at most 512 octets; every stored message has no NUL and
-/// no bare CR or LF (RFC 5322, RFC 6152 — issue 13 item 4) and a 7-bit `Received:` field unless the
-/// message is SMTPUTF8 (item 6); POP3 output has only CRLF line ends and status lines of at most 512
+/// no bare CR or LF (RFC 5322, RFC 6152: DataDecoder / ChunkDecoder) and a 7-bit `Received:` field unless
+/// the message is SMTPUTF8 (TraceHeaders); POP3 output has only CRLF line ends and status lines of at most 512
 /// octets; no message disappears without a QUIT; after the connection closes the maildrop lock
 /// is free and no login slot is left taken (item 3).
 import Dispatch
@@ -232,7 +232,7 @@ public enum SessionFuzzing {
         let services = context
         do {
             try await channel.testingEventLoop.executeInContext {
-                let handler = SMTPConnectionHandler(services: services, client: ClientInfo(ip: clientIP, port: 4000))
+                let handler = SMTPConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000))
                 try channel.pipeline.syncOperations.addHandler(handler)
             }
             try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
@@ -336,7 +336,7 @@ public enum SessionFuzzing {
         let services = context
         do {
             try await channel.testingEventLoop.executeInContext {
-                let handler = POP3ConnectionHandler(services: services, client: ClientInfo(ip: clientIP, port: 4000))
+                let handler = POP3ConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000))
                 try channel.pipeline.syncOperations.addHandler(handler)
             }
             try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))

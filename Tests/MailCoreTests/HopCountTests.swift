@@ -1,5 +1,5 @@
 import Testing
-@testable import MailQueue
+@testable import MailCore
 
 @Suite struct HopCountTests {
     func message(_ text: String) -> [UInt8] { Array(text.utf8) }
