@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "Petrel",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "petrel", targets: ["petrel"]),
         // Libraries for the separate fuzz/ package (libFuzzer targets that depend on this package by path).

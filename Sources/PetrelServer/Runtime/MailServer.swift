@@ -10,12 +10,12 @@ import MailPolicy
 import MailServerNIO
 import MailStore
 import MailStoreSQLite
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import POP3Core
 import Prometheus
 import SMTPCore
+import Synchronization
 
 public final class MailServer: Sendable {
     public let configuration: PetrelConfiguration
@@ -345,11 +345,11 @@ public final class MailServer: Sendable {
         // start (at-least-once). Wait a little for them to finish cleanly, never longer than 5 seconds.
         pickupTask?.cancel()
         deliveryTask.cancel()
-        let agentStopped = NIOLockedValueBox(false)
+        let agentStopped = LockedBox(false)
         let deliveryTask = self.deliveryTask
-        Task { await deliveryTask.value; agentStopped.withLockedValue { $0 = true } }
+        Task { await deliveryTask.value; agentStopped.withLock { $0 = true } }
         let agentDeadline = clock.now.advanced(by: .seconds(5))
-        while !agentStopped.withLockedValue({ $0 }), clock.now < agentDeadline {
+        while !agentStopped.withLock({ $0 }), clock.now < agentDeadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
         try? await store.close()
