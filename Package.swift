@@ -71,7 +71,9 @@ let package = Package(
         // glibc libresolv wrapper: one query to one given nameserver, answer decoding (ns_parserr/dn_expand).
         .target(name: "CPetrelResolv", linkerSettings: [.linkedLibrary("resolv")]),
         // DNS for mail: DNSResolver protocol, LibresolvResolver, StaticResolver, MX selection, FCrDNS.
-        .target(name: "MailDNS", dependencies: ["MailCore", "CPetrelResolv"]),
+        .target(name: "MailDNS", dependencies: [
+            "MailCore", "CPetrelResolv", .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         // Message authentication: SPF (RFC 7208), DKIM signing and verification (RFC 6376, RFC 8463),
         // DMARC (RFC 9989), Authentication-Results (RFC 8601). Pure: DNS through the DNSResolver protocol.
         .target(name: "MailAuthChecks", dependencies: [
@@ -196,7 +198,9 @@ let package = Package(
         .testTarget(name: "PetrelAutoconfigTests", dependencies: ["PetrelAutoconfig", "MailCore"]),
         .testTarget(name: "MailMIMETests", dependencies: ["MailMIME"]),
         .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "IMAPTestSupport", "MailMIME", "MailCore"]),
-        .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
+        .testTarget(name: "MailDNSTests", dependencies: [
+            "MailDNS", "MailCore", .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(name: "MailAuthChecksTests", dependencies: [
             "MailAuthChecks", "MailDNS", "MailCore",
             .product(name: "Yams", package: "Yams"),

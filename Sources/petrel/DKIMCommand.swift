@@ -161,9 +161,10 @@ struct DKIMCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try data.loadConfiguration()
-            let resolver = MailServer.makeResolver(configuration)
             let message = DKIMCommand.readStandardInput()
-            let results = await DKIMVerifier(resolver: resolver).verify(.bytes(message))
+            let results = try await MailServer.withResolver(configuration) { resolver in
+                await DKIMVerifier(resolver: resolver).verify(.bytes(message))
+            }
             if results.isEmpty { print("none: no DKIM-Signature") }
             for r in results {
                 print("\(r.status.rawValue) d=\(r.domain) s=\(r.selector) a=\(r.algorithm)\(r.keyBits > 0 ? " bits=\(r.keyBits)" : "")\(r.reason.isEmpty ? "" : " (\(r.reason))")")
@@ -211,7 +212,9 @@ struct DNSCommand: AsyncParsableCommand {
             print(records.zone(), terminator: "")
             return
         }
-        let results = await records.check(resolver: MailServer.makeResolver(configuration))
+        let results = try await MailServer.withResolver(configuration) { resolver in
+            await records.check(resolver: resolver)
+        }
         for r in results { print(r.line) }
         let failed = results.filter { $0.status == .fail }.count
         let warned = results.filter { $0.status == .warn }.count

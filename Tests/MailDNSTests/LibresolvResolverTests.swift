@@ -35,7 +35,8 @@ import Testing
                        _ body: (LibresolvResolver, TestDNSServer) async throws -> T) async throws -> T {
         let server = try #require(TestDNSServer(table: Self.table, ipv6: ipv6))
         defer { server.stop() }
-        let resolver = LibresolvResolver(nameserver: server.address, port: server.port, timeout: timeout)
+        let resolver = LibresolvResolver(nameserver: server.address, port: server.port, timeout: timeout,
+                                         runner: TestPools.dns)
         return try await body(resolver, server)
     }
 
@@ -165,7 +166,8 @@ import Testing
             server.stop()
         }
         try await Task.sleep(for: .milliseconds(250)) // the serve loop notices stop within 100 ms and drops the fd
-        let resolver = LibresolvResolver(nameserver: try #require(IPAddress("127.0.0.1")), port: port, timeout: .seconds(1))
+        let resolver = LibresolvResolver(nameserver: try #require(IPAddress("127.0.0.1")), port: port, timeout: .seconds(1),
+                                         runner: TestPools.dns)
         #expect(await resolver.mx("example.test").isTemporaryFailure)
     }
 
@@ -242,9 +244,9 @@ import Testing
 
     @Test func timeoutSplitsIntoRetrans() throws {
         let ip = try #require(IPAddress("127.0.0.1"))
-        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5)).retransSeconds == 5)
-        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(6), attempts: 2).retransSeconds == 2)
-        #expect(LibresolvResolver(nameserver: ip, timeout: .milliseconds(300)).retransSeconds == 1)
-        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5), attempts: 99).attempts == 4)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5), runner: TestPools.dns).retransSeconds == 5)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(6), attempts: 2, runner: TestPools.dns).retransSeconds == 2)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .milliseconds(300), runner: TestPools.dns).retransSeconds == 1)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5), attempts: 99, runner: TestPools.dns).attempts == 4)
     }
 }
