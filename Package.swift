@@ -160,10 +160,10 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
-        // The CLI: serve, domain, mailbox, config, status, init, doctor.
+        // The CLI: serve, domain, mailbox, config, status, init, doctor. It reaches the data only through
+        // PetrelServer's administration API (PetrelAdmin).
         .executableTarget(name: "petrel", dependencies: [
-            "PetrelServer", "MailStore", "MailStoreSQLite", "MailAuth", "MailCore", "MailQueue", "MailPolicy",
-            "MailAuthChecks", "MailDNS",
+            "PetrelServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -216,7 +216,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "PetrelServerTests", dependencies: [
-            "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO",
+            "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO", "MailAuth",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
