@@ -168,6 +168,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Test support the test targets share (not linked into petrel): the SplitMix64 generator, the
+        // loopback DNS server.
+        .target(name: "MailTestSupport", dependencies: ["MailCore"]),
+
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore"]),
@@ -196,13 +200,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "PetrelAutoconfigTests", dependencies: ["PetrelAutoconfig", "MailCore"]),
-        .testTarget(name: "MailMIMETests", dependencies: ["MailMIME"]),
-        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "IMAPTestSupport", "MailMIME", "MailCore"]),
+        .testTarget(name: "MailMIMETests", dependencies: ["MailTestSupport", "MailMIME"]),
+        .testTarget(name: "IMAPCoreTests", dependencies: ["MailTestSupport", "IMAPCore", "IMAPTestSupport", "MailMIME", "MailCore"]),
         .testTarget(name: "MailDNSTests", dependencies: [
-            "MailDNS", "MailCore", .product(name: "NIOPosix", package: "swift-nio"),
+            "MailTestSupport", "MailDNS", "MailCore", .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "MailAuthChecksTests", dependencies: [
-            "MailAuthChecks", "MailDNS", "MailCore",
+            "MailTestSupport", "MailAuthChecks", "MailDNS", "MailCore",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "CryptoExtras", package: "swift-crypto"),
@@ -216,7 +220,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "PetrelServerTests", dependencies: [
-            "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO", "MailAuth",
+            "MailTestSupport", "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO", "MailAuth",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

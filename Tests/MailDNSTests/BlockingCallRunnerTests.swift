@@ -4,6 +4,7 @@ import MailCore
 import NIOPosix
 import Synchronization
 import Testing
+import MailTestSupport
 
 /// The resolver tests' thread pool (the server makes its own, `LibresolvResolver.defaultConcurrentLookups`
 /// threads, and shuts it down with itself). Enough threads that silent-nameserver tests overlap.

@@ -2,6 +2,7 @@ import Foundation
 import MailCore
 @testable import MailDNS
 import Testing
+import MailTestSupport
 
 /// LibresolvResolver against TestDNSServer on 127.0.0.1 / ::1 (ephemeral port). Every test also checks the
 /// server saw the questions, which shows the queries went to it and not to /etc/resolv.conf's servers.
