@@ -131,7 +131,6 @@ let package = Package(
             "MailCore", "MailStore", "MailAuth", "CPetrelLDAP", "CPetrelPAM",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Mail-client set-up over HTTPS: Thunderbird autoconfig, Outlook Autodiscover, Apple .mobileconfig.
@@ -157,7 +156,6 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
         // The CLI: serve, domain, mailbox, config, status, init, doctor. It reaches the data only through
