@@ -16,6 +16,27 @@ enum TestPools {
     }()
 }
 
+/// Runs calls on `base` and records how long each ran on its thread: the resolver's own time, without
+/// the wait for a cooperative thread to resume the caller (long when the whole suite loads two cores).
+final class TimedRunner: BlockingCallRunner {
+    let base: any BlockingCallRunner
+    private let times = Mutex<[Duration]>([])
+
+    init(_ base: any BlockingCallRunner) { self.base = base }
+
+    var durations: [Duration] { times.withLock { $0 } }
+
+    func runBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
+        try await base.runBlocking { [self] in
+            let start = ContinuousClock.now
+            let result = body()
+            let elapsed = ContinuousClock.now - start
+            times.withLock { $0.append(elapsed) }
+            return result
+        }
+    }
+}
+
 @Suite struct BlockingCallRunnerTests {
     /// Blocked calls up to the pool's thread count run at once: a silent nameserver holding one thread
     /// never holds up the call behind it. (The test never blocks a Swift concurrency thread itself: it
