@@ -82,11 +82,14 @@ let package = Package(
             .product(name: "CryptoExtras", package: "swift-crypto"),
         ]),
         // The outbound queue's pure rules: retry schedule, RFC 3464 reports, hop count, routes, attempt
-        // decisions, and the Badmail directory.
-        .target(name: "MailQueue", dependencies: ["MailCore", "MailStore"]),
+        // decisions, delivery outcomes, and the Badmail directory's rules (names, cap, pruning order).
+        .target(name: "MailQueue", dependencies: ["MailCore", "MailStore", "SMTPCore"]),
+        // The Badmail directory on disk: temporary files, fsync, rename, flock, symlink-safe reads.
+        .target(name: "BadmailStore", dependencies: ["MailQueue", "MailCore"]),
         // Outbound delivery over SwiftNIO: the SMTP client connection and the delivery agent (scheduler).
         .target(name: "MailDelivery", dependencies: [
             "MailCore", "MailStore", "MailQueue", "MailDNS", "SMTPCore", "PetrelTLSSupport", "MailPolicy",
+            "BadmailStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -147,6 +150,7 @@ let package = Package(
             "PetrelConfig",
             "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailAuth", "SMTPCore", "POP3Core",
             "MailDelivery", "MailQueue", "MailDNS", "MailPolicy", "MailAuthChecks", "MailAccounts", "PetrelAutoconfig",
+            "BadmailStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -172,9 +176,11 @@ let package = Package(
 
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore"]),
-        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore", "SMTPCore"]),
+        .testTarget(name: "BadmailStoreTests", dependencies: ["BadmailStore", "MailQueue"]),
         .testTarget(name: "MailDeliveryTests", dependencies: [
             "MailDelivery", "MailQueue", "MailDNS", "SMTPCore", "MailStore", "MailCore", "MailPolicy", "MailStoreSQLite",
+            "BadmailStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -16,6 +16,18 @@ public enum RecipientOutcome: Hashable, Sendable {
     case permanent(status: EnhancedStatusCode, diagnostic: String?, remoteMTA: String?)
 }
 
+/// What an attempt did with one entry (the log's and the metrics' `result`).
+public enum AttemptResult: String, Hashable, Sendable {
+    /// Accepted by the next hop: the entry is removed.
+    case delivered
+    /// A temporary failure within the retry period: tried again later.
+    case deferred
+    /// A permanent failure: removed, the sender is told.
+    case bounced
+    /// Temporary failures until the retry period ran out: removed, the sender is told.
+    case expired
+}
+
 /// One DSN to generate about one message.
 public struct PendingReport: Hashable, Sendable {
     /// Any entry of the message (they share sender, envelope, arrival and queue id).
@@ -42,8 +54,7 @@ public struct AttemptDecision: Hashable, Sendable {
 
     public struct LogItem: Hashable, Sendable {
         public var entry: QueueEntry
-        /// `delivered`, `deferred`, `bounced`, `expired`.
-        public var result: String
+        public var result: AttemptResult
         public var detail: String
         public var remoteMTA: String?
     }
@@ -69,12 +80,12 @@ public enum QueueAttempt {
             }
         }
 
-        func fail(_ entry: QueueEntry, status: EnhancedStatusCode, diagnostic: String?, remoteMTA: String?, result: String) {
+        func fail(_ entry: QueueEntry, status: EnhancedStatusCode, diagnostic: String?, remoteMTA: String?, result: AttemptResult) {
             decision.updates.append(.remove(entryID: entry.id))
             let detail = diagnostic ?? status.description
             decision.log.append(.init(entry: entry, result: result, detail: detail, remoteMTA: remoteMTA))
             if entry.sender.isNull {
-                decision.badmail.append(.init(entry: entry, reason: "\(result): \(detail)"))
+                decision.badmail.append(.init(entry: entry, reason: "\(result.rawValue): \(detail)"))
                 return
             }
             addReport(entry, .failure, DeliveryReport.Recipient(
@@ -87,7 +98,7 @@ public enum QueueAttempt {
             switch outcome {
             case .delivered(let remoteMTA, let reply, let relayedWithoutDSN):
                 decision.updates.append(.remove(entryID: entry.id))
-                decision.log.append(.init(entry: entry, result: "delivered", detail: reply ?? "", remoteMTA: remoteMTA))
+                decision.log.append(.init(entry: entry, result: .delivered, detail: reply ?? "", remoteMTA: remoteMTA))
                 if relayedWithoutDSN {
                     addReport(entry, .success, DeliveryReport.Recipient(
                         address: entry.recipient.address, originalRecipient: entry.recipient.originalRecipient,
@@ -95,17 +106,17 @@ public enum QueueAttempt {
                         diagnostic: reply, lastAttempt: now))
                 }
             case .permanent(let status, let diagnostic, let remoteMTA):
-                fail(entry, status: status, diagnostic: diagnostic, remoteMTA: remoteMTA, result: "bounced")
+                fail(entry, status: status, diagnostic: diagnostic, remoteMTA: remoteMTA, result: .bounced)
             case .temporary(let status, let diagnostic, let remoteMTA):
                 let attempts = entry.attempts + 1
                 switch schedule.outcome(afterFailureAt: now, attempts: attempts, arrivedAt: entry.arrivedAt) {
                 case .expire:
                     let text = "delivery time expired after \(attempts) attempt(s); last error: \(diagnostic ?? status.description)"
-                    fail(entry, status: status, diagnostic: text, remoteMTA: remoteMTA, result: "expired")
+                    fail(entry, status: status, diagnostic: text, remoteMTA: remoteMTA, result: .expired)
                 case .retry(let next):
                     let error = diagnostic ?? status.description
                     decision.updates.append(.defer_(entryID: entry.id, nextAttempt: next, attemptedAt: now, error: error))
-                    decision.log.append(.init(entry: entry, result: "deferred", detail: error, remoteMTA: remoteMTA))
+                    decision.log.append(.init(entry: entry, result: .deferred, detail: error, remoteMTA: remoteMTA))
                     if schedule.needsDelayWarning(arrivedAt: entry.arrivedAt, now: now, alreadyNotified: entry.delayNotified) {
                         decision.updates.append(.markDelayNotified(entryID: entry.id))
                         addReport(entry, .delay, DeliveryReport.Recipient(

@@ -54,10 +54,30 @@ extension SQLiteMailStore {
         // Fetch enough rows that dropping the excluded ones still leaves `limit` (no huge NOT IN list).
         let (fetch, overflow) = limit.addingReportingOverflow(excluding.count)
         let rowLimit = overflow ? Int.max : fetch
-        let rows = try await read { db in
-            try Row.fetchAll(db, sql: Self.queueSelect + """
+        // A damaged row (changed by hand into something that does not parse) must not stop the queue: it
+        // is put on hold with the reason as its last error (`petrel queue list ID` names it, `petrel queue
+        // delete ID` removes it) and the scan goes on with the others.
+        let (rows, damaged) = try await read { db in
+            var entries: [QueueEntry] = [], damaged: [(id: Int64, reason: String)] = []
+            for row in try Row.fetchAll(db, sql: Self.queueSelect + """
                  WHERE q.state = 'active' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.id LIMIT ?
-                """, arguments: [now.timeIntervalSince1970, rowLimit]).map(Self.queueEntry)
+                """, arguments: [now.timeIntervalSince1970, rowLimit]) {
+                do {
+                    entries.append(try Self.queueEntry(row))
+                } catch {
+                    guard let id = try? row.decode(Int64.self, forColumn: "id") else { throw error }
+                    damaged.append((id, "\(error)"))
+                }
+            }
+            return (entries, damaged)
+        }
+        if !damaged.isEmpty {
+            try await write { db in
+                for (id, reason) in damaged {
+                    try db.execute(sql: "UPDATE queue SET state = 'held', last_error = ? WHERE id = ?",
+                                   arguments: ["damaged entry held: " + reason, id])
+                }
+            }
         }
         return Array(rows.lazy.filter { !excluding.contains($0.id) }.prefix(limit))
     }

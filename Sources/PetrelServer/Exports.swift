@@ -4,8 +4,9 @@
 
 /// The value types the administration API (PetrelAdmin) takes and returns: addresses and dates
 /// (MailCore), domains, mailboxes, queue and access entries (MailStore), networks and relay domains
-/// (MailPolicy), Badmail entries and durations (MailQueue), DKIM keys and results (MailAuthChecks). Its
-/// users (the CLI) depend on PetrelServer alone.
+/// (MailPolicy), Badmail entries and durations (MailQueue), the Badmail directory's disk side
+/// (BadmailStore), DKIM keys and results (MailAuthChecks). Its users (the CLI) depend on PetrelServer alone.
+@_exported import BadmailStore
 @_exported import MailAuthChecks
 @_exported import MailCore
 @_exported import MailPolicy

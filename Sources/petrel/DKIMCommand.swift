@@ -175,8 +175,11 @@ struct DNSCommand: AsyncParsableCommand {
         abstract: "Print the DNS records a domain should publish; --check compares them with the DNS.",
         discussion: """
             Prints MX, SPF (domain and host name), the server's A/AAAA and PTR (with --ip), DKIM (every
-            selector: active, next and retired) and DMARC records in zone-file form. With --check, asks the
-            [dns] nameserver and prints one OK/WARN/FAIL line per record; exit status 1 when any FAILs.
+            selector: active, next and retired), DMARC, the mail client SRV records (RFC 6186/8314: the
+            configured submission and POP3 listeners; IMAP as not offered) and, with [autoconfig] on, the
+            autoconfig/autodiscover names, in zone-file form. With --check, asks the [dns] nameserver and
+            prints one OK/WARN/FAIL line per record (SRV records are not checked); exit status 1 when any
+            FAILs.
 
             Examples:
               petrel dns example.test --ip 192.0.2.10
@@ -202,7 +205,11 @@ struct DNSCommand: AsyncParsableCommand {
         } catch {
             throw CLIError(message: "\(error)")
         }
-        let records = DomainRecords(domain: name, hostname: configuration.server.hostname, addresses: addresses, keys: keys)
+        let setup = configuration.autoconfig
+        let records = DomainRecords(domain: name, hostname: configuration.server.hostname, addresses: addresses, keys: keys,
+                                    services: DomainRecords.ServiceRecord.records(for: configuration),
+                                    autoconfig: setup.enabled ? (setup.mailHost ?? configuration.server.hostname,
+                                                                 Int(setup.listen.first?.port ?? 443)) : nil)
         if !check {
             print(records.zone(), terminator: "")
             return

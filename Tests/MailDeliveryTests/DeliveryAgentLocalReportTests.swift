@@ -1,5 +1,6 @@
 // Issue 13 item 7: the "delivered" report the SMTP server asks the agent for (`localDeliveryReport`) is
 // addressed like every other report.
+import BadmailStore
 import Foundation
 import Logging
 import MailCore

@@ -1,5 +1,6 @@
 // Issue 13 item 8: a queue scan cut short by shutdown (the SQLite store throws CancellationError into the
 // cancelled task) is a normal stop, not an error in the log.
+import BadmailStore
 import Foundation
 import Logging
 import MailCore

@@ -1,6 +1,7 @@
 // Tests for DeliveryAgent (+Attempt, +Reports): the queue → SMTP → results loop against a scripted
 // SMTP server on loopback, with an injected clock so the retry schedule, delay warnings and expiry are
 // checked without sleeping.
+import BadmailStore
 import Foundation
 import Logging
 import MailCore
@@ -13,12 +14,8 @@ import Synchronization
 import Testing
 @testable import MailDelivery
 
-final class TestClock: Sendable {
-    private let value: Mutex<Date>
-    init(_ start: Date) { value = Mutex(start) }
-    var now: Date { value.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { value.withLock { $0 = $0.addingTimeInterval(seconds) } }
-}
+/// The manual clock of MailCore: time moves only when a test advances it.
+typealias TestClock = ManualMailClock
 
 @Suite(.serialized) struct DeliveryAgentTests {
     static let start = Date(timeIntervalSince1970: 1_900_000_000)
@@ -49,7 +46,7 @@ final class TestClock: Sendable {
             client: SMTPClientConfiguration(heloName: "mx.local.test", tlsPolicy: .none, timeouts: .uniform(.seconds(5))),
             bounceCopyTo: bounceCopyTo, badmail: BadmailDirectory(path: badmailPath, maxBytes: 1_000_000))
         let agent = DeliveryAgent(store: store, configuration: configuration, resolver: resolver, group: group,
-                                  logger: Logger(label: "test.delivery"), clock: { clock.now })
+                                  logger: Logger(label: "test.delivery"), clock: clock)
         return Fixture(store: store, server: server, agent: agent, clock: clock, aliceID: alice.id, badmailPath: badmailPath)
     }
 

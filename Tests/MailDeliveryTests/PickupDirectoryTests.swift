@@ -18,7 +18,7 @@ import Testing
         let clock = TestClock(Date())
         let pickup = PickupDirectory(store: store, configuration: PickupConfiguration(directory: dir, hostname: "mx.example.test",
                                                                                        maxMessageSize: 10_000, settleTime: 2),
-                                     logger: Logger(label: "test.pickup"), clock: { clock.now })
+                                     logger: Logger(label: "test.pickup"), clock: clock)
         return (store, pickup, dir, clock, bob.id)
     }
 
@@ -38,7 +38,7 @@ import Testing
                        validRecipients: ["listed@backup.test"])
         }
         let pickup = PickupDirectory(store: store, configuration: configuration, logger: Logger(label: "test.pickup"),
-                                     clock: { clock.now })
+                                     clock: clock)
         try ("X-Sender: <alice@example.test>\nX-Receiver: <anna@Bücher.test>\nX-Receiver: <listed@backup.test>\n"
              + "X-Receiver: <other@backup.test>\nX-Receiver: <x@xn--zz.test>\nSubject: p\n\nhello\n")
             .write(toFile: dir + "/idn.eml", atomically: false, encoding: .utf8)

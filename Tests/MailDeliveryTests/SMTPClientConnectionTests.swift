@@ -13,8 +13,9 @@ import Testing
     let group = MultiThreadedEventLoopGroup.singleton
     let logger = Logger(label: "test.smtp-client")
 
+    /// Generous timeouts: a loaded 2-core CI machine can stall the process for seconds (the timeout tests set their own).
     func configuration(_ tls: SMTPClientTLSPolicy = .none) -> SMTPClientConfiguration {
-        SMTPClientConfiguration(heloName: "client.test.example", tlsPolicy: tls, timeouts: .uniform(.seconds(10)))
+        SMTPClientConfiguration(heloName: "client.test.example", tlsPolicy: tls, timeouts: .uniform(.seconds(30)))
     }
 
     func recipients(_ addresses: String...) -> [OutboundRecipient] {
@@ -140,6 +141,59 @@ import Testing
         #expect(record.tlsUsed)
         #expect(record.commands.filter { $0.hasPrefix("EHLO") }.count == 2)
         #expect(record.rawBodies.first.map { String(decoding: $0, as: UTF8.self) } == "Subject: tls\r\n\r\n..secret\r\n.\r\n")
+    }
+
+    /// Plaintext a man in the middle appends to the 220 is dropped, never read as the reply to EHLO
+    /// (RFC 3207 §4.2): the client goes on over TLS and asks EHLO again.
+    @Test func startTLSDropsPlaintextAfterThe220() async throws {
+        var options = ScriptedServerOptions()
+        options.tls = try ServerTLS.generate()
+        options.afterStartTLSReply = ["250-injected.example", "250 AUTH PLAIN"]
+        let server = try await ScriptedSMTPServer.start(group: group, options: options)
+        defer { Task { await server.stop() } }
+        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
+                                                                configuration: configuration(.required), group: group, logger: logger)
+        #expect(await connection.tlsInfo != nil)
+        let capabilities = await connection.capabilities
+        #expect(capabilities.serverName == "mx.test.example")
+        #expect(capabilities.authMechanisms.isEmpty)
+        let result = try await connection.send(OutboundTransaction(sender: sender("me@here.example"), recipients: recipients("a@test.example"),
+                                                                   body: Array("Subject: x\r\n\r\nhi\r\n".utf8)))
+        #expect(result.recipients.first?.status == .delivered)
+        await connection.quit()
+        #expect(server.snapshot.commands.filter { $0.hasPrefix("EHLO") }.count == 2)
+    }
+
+    /// STARTTLS refused under the opportunistic policy: the client reads on in plaintext and delivers;
+    /// under the required policy the same refusal ends the session.
+    @Test func startTLSRefusedGoesOnInPlaintext() async throws {
+        var options = ScriptedServerOptions()
+        options.tls = try ServerTLS.generate()
+        options.startTLSReply = "454 4.7.0 TLS not available"
+        let server = try await ScriptedSMTPServer.start(group: group, options: options)
+        defer { Task { await server.stop() } }
+        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
+                                                                configuration: configuration(.opportunistic), group: group, logger: logger)
+        #expect(await connection.tlsInfo == nil)
+        let result = try await connection.send(OutboundTransaction(sender: sender("me@here.example"), recipients: recipients("a@test.example"),
+                                                                   body: Array("Subject: x\r\n\r\nhi\r\n".utf8)))
+        #expect(result.recipients.first?.status == .delivered)
+        await connection.quit()
+        #expect(!server.snapshot.tlsUsed)
+        #expect(server.snapshot.commands.contains("STARTTLS"))
+
+        do {
+            let refused = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
+                                                                 configuration: configuration(.required), group: group, logger: logger)
+            await refused.close()
+            Issue.record("required TLS went on after STARTTLS was refused")
+        } catch let error as SMTPClientError {
+            guard case .startTLSRejected(let reply) = error else {
+                Issue.record("unexpected error \(error)")
+                return
+            }
+            #expect(reply.code == .tempAuthFailure)
+        }
     }
 
     @Test func requiredTLSWithVerification() async throws {

@@ -22,6 +22,11 @@ struct ScriptedServerOptions: Sendable {
     var finalReply: String? = "250 2.0.0 Ok: queued"
     /// Offer STARTTLS with this certificate.
     var tls: ServerTLS?
+    /// The reply to STARTTLS; TLS starts only when it begins with 220.
+    var startTLSReply = "220 2.0.0 Ready to start TLS"
+    /// Plaintext lines sent in the same write right after the reply to STARTTLS (an injection the client
+    /// must drop when TLS starts, RFC 3207 §4.2).
+    var afterStartTLSReply: [String] = []
 }
 
 struct ServerTLS: Sendable {
@@ -175,7 +180,8 @@ final class ScriptedSMTPHandler: ChannelInboundHandler {
         case "HELO": send("250 mx.test.example", context: context)
         case "STAR":
             guard let tlsContext else { send("502 5.5.1 no", context: context); return .go }
-            send("220 2.0.0 Ready to start TLS", context: context)
+            send(([options.startTLSReply] + options.afterStartTLSReply).joined(separator: "\r\n"), context: context)
+            guard options.startTLSReply.hasPrefix("220") else { return .go }
             buffer.removeAll()
             tlsActive = true
             record.withLockedValue { $0.tlsUsed = true }

@@ -25,7 +25,7 @@ import Testing
                                     now: arrived, schedule: schedule)
         #expect(d.updates == [.remove(entryID: 1)])
         #expect(d.reports.isEmpty)
-        #expect(d.log.map(\.result) == ["delivered"])
+        #expect(d.log.map(\.result) == [.delivered])
     }
 
     @Test func relayedWithoutDSNAnswersNotifySuccess() {
@@ -101,7 +101,7 @@ import Testing
         #expect(d.updates == [.remove(entryID: 1)])
         #expect(d.reports.first?.kind == .failure)
         #expect(d.reports.first?.recipients.first?.diagnostic?.contains("expired") == true)
-        #expect(d.log.first?.result == "expired")
+        #expect(d.log.first?.result == .expired)
     }
 
     @Test func entriesWithoutOutcomeAreLeftAlone() {

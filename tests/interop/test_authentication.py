@@ -317,6 +317,42 @@ def test_dns_command_prints_and_checks_records(data_dir, dns):
     assert "FAIL" not in proc.stdout and proc.stdout.count("OK    dkim:") == 2, proc.stdout
 
 
+def test_dns_command_prints_client_service_and_autoconfig_records(data_dir, dns):
+    """The SRV records of RFC 6186/8314 follow the configured listeners; the zone text parses (dnspython)."""
+    import dns.rdataclass as rdataclass     # dnspython (the fixture `dns` is the loopback DNS server)
+    import dns.rdatatype as rdatatype
+    import dns.zone as dnszone
+    run_cli(data_dir, "domain", "add", "example.test")
+    config = data_dir.parent / "dns-srv.toml"
+    config.write_text(f'[server]\nhostname = "mx.petrel.test"\ndata_dir = "{data_dir}"\n'
+                      f'[dns]\nnameserver = "127.0.0.1:{dns.port}"\ntimeout = 2\n'
+                      '[submission]\nlisten = ["127.0.0.1:2587"]\ntls_listen = ["127.0.0.1:2465"]\n'
+                      '[pop3]\nlisten = ["127.0.0.1:2110"]\ntls_listen = []\n'
+                      '[autoconfig]\nenabled = true\nlisten = ["127.0.0.1:8443"]\nmail_host = "mail.petrel.test"\n')
+    text = run_cli(data_dir, "dns", "example.test", "--ip", "127.0.0.1", "--config", str(config)).stdout
+    zone = dnszone.from_text(text, origin=".", relativize=False, check_origin=False)
+
+    def srv(name):
+        node = zone.get_node(name + ".")
+        assert node is not None, f"{name} missing in:\n{text}"
+        (r,) = node.get_rdataset(rdataclass.IN, rdatatype.SRV)
+        return r.priority, r.port, r.target.to_text()
+    assert srv("_submissions._tcp.example.test") == (0, 2465, "mail.petrel.test.")
+    assert srv("_submission._tcp.example.test") == (10, 2587, "mail.petrel.test.")
+    assert srv("_pop3._tcp.example.test") == (10, 2110, "mail.petrel.test.")
+    for absent in ("_pop3s._tcp", "_imap._tcp", "_imaps._tcp"):    # not offered: "0 0 0 ." (RFC 6186 §3.4)
+        assert srv(absent + ".example.test") == (0, 0, "."), absent
+    cname = zone.get_node("autoconfig.example.test.").get_rdataset(rdataclass.IN, rdatatype.CNAME)
+    assert [r.target.to_text() for r in cname] == ["mail.petrel.test."]
+    assert srv("_autodiscover._tcp.example.test") == (0, 443, "mail.petrel.test.")
+    assert "forward 443 to it" in text              # the listener is on 8443
+    # --check: the autoconfig names must reach this server.
+    dns.resolver.set_records([("autoconfig.example.test", "A", "127.0.0.1")])
+    out = run_cli(data_dir, "dns", "example.test", "--ip", "127.0.0.1", "--check", "--config", str(config), check=False).stdout
+    assert "OK    autoconfig: autoconfig.example.test is 127.0.0.1" in out, out
+    assert "WARN  autoconfig: autodiscover.example.test does not resolve" in out, out
+
+
 def test_dkim_rotation(data_dir):
     run_cli(data_dir, "domain", "add", "example.test")
     first = dkim_keys(data_dir, "example.test")

@@ -36,14 +36,11 @@ extension DeliveryAgent {
             } catch where Self.isShutdown(error) {
                 continue   // stopping: the entries stay due as they are (no attempt counted)
             } catch {
-                await complete(message, outcome: .temporary(status: .tempSystem, diagnostic: "local error reading the message: \(error)",
-                                                            remoteMTA: nil))
+                await complete(message, outcome: DeliveryOutcome.of(.messageUnreadable("\(error)")))
                 continue
             }
             if configuration.hopCount.isLoop(prefix) {
-                let text = "mail loop: more than \(configuration.hopCount.limit) Received: header fields"
-                await complete(message, outcome: .permanent(status: EnhancedStatusCode(.permanentFailure, 4, 6), diagnostic: text,
-                                                            remoteMTA: nil))
+                await complete(message, outcome: DeliveryOutcome.of(.mailLoop(limit: configuration.hopCount.limit)))
                 continue
             }
             prepared.append(Prepared(entries: message, skip: Int64(Self.returnPathLength(prefix))))
@@ -61,7 +58,7 @@ extension DeliveryAgent {
         let targets: [Target]
         switch await resolveTargets(choice) {
         case .failure(let error):
-            for message in messages { await complete(message.entries, outcome: error.outcome) }
+            for message in messages { await complete(message.entries, outcome: DeliveryOutcome.of(error)) }
             return
         case .success(let found):
             targets = found
@@ -86,7 +83,8 @@ extension DeliveryAgent {
             }
         }
         guard let connection else {
-            let outcome = Self.outcome(for: lastError ?? .connectFailed("no address to connect to"), remoteMTA: targets.first?.name)
+            let outcome = DeliveryOutcome.of(.session(lastError ?? .connectFailed("no address to connect to")),
+                                             remoteMTA: targets.first?.name)
             for message in messages { await complete(message.entries, outcome: outcome) }
             return
         }
@@ -94,7 +92,7 @@ extension DeliveryAgent {
         var broken: SMTPClientError?
         for message in messages {
             if let broken {
-                await complete(message.entries, outcome: Self.outcome(for: broken, remoteMTA: remoteName))
+                await complete(message.entries, outcome: DeliveryOutcome.of(.session(broken), remoteMTA: remoteName))
                 continue
             }
             guard let first = message.entries.first else { continue }
@@ -112,11 +110,11 @@ extension DeliveryAgent {
                 for entry in message.entries {
                     let address = entry.recipient.address.description
                     guard let r = result.recipients.first(where: { $0.recipient.address == address }) else {
-                        outcomes[entry.id] = .temporary(status: .tempSystem, diagnostic: "no result for this recipient", remoteMTA: remoteName)
+                        outcomes[entry.id] = DeliveryOutcome.of(.noRecipientResult, remoteMTA: remoteName)
                         continue
                     }
-                    outcomes[entry.id] = Self.outcome(for: r, remoteMTA: remoteName, dsnOffered: result.dsnOffered,
-                                                      notify: entry.recipient.effectiveNotify)
+                    outcomes[entry.id] = DeliveryOutcome.of(r, remoteMTA: remoteName, dsnOffered: result.dsnOffered,
+                                                            notify: entry.recipient.effectiveNotify)
                 }
                 if outcomes.values.contains(where: { if case .delivered = $0 { return false } else { return true } }) {
                     await logTranscript(connection, peer: peer, queueID: first.queueID)
@@ -126,7 +124,7 @@ extension DeliveryAgent {
             } catch {
                 let clientError = (error as? SMTPClientError) ?? .localFailure("\(error)")
                 await logTranscript(connection, peer: peer, queueID: first.queueID)
-                await complete(message.entries, outcome: Self.outcome(for: clientError, remoteMTA: remoteName), peer: peer)
+                await complete(message.entries, outcome: DeliveryOutcome.of(.session(clientError), remoteMTA: remoteName), peer: peer)
                 broken = clientError
             }
         }
@@ -140,40 +138,28 @@ extension DeliveryAgent {
                                                                "transcript": "\(transcript.text)"])
     }
 
-    /// The hosts for a next-hop choice, or the outcome for every recipient when there are none.
-    func resolveTargets(_ choice: NextHopChoice) async -> Result<[Target], OutcomeError> {
+    /// The hosts for a next-hop choice, or why there are none (the same outcome for every recipient).
+    func resolveTargets(_ choice: NextHopChoice) async -> Result<[Target], DeliveryFailure> {
         switch choice {
         case .unroutable(let why):
-            return .failure(OutcomeError(.permanent(status: EnhancedStatusCode(.permanentFailure, 1, 2), diagnostic: why, remoteMTA: nil)))
+            return .failure(.unroutable(why))
         case .literal(let ip, let port):
             guard let address = try? SocketAddress(ipAddress: ip.description, port: port) else {
-                return .failure(OutcomeError(.permanent(status: EnhancedStatusCode(.permanentFailure, 1, 2),
-                                                        diagnostic: "cannot use address \(ip)", remoteMTA: nil)))
+                return .failure(.unusableLiteral(ip.description))
             }
             return .success([Target(name: "[\(ip)]", addresses: [address])])
         case .route(let hop), .smarthost(let hop):
             switch await addresses(of: hop.host, port: hop.port) {
             case .success(let list): return .success([Target(name: hop.host, addresses: list)])
-            case .failure(let text):
-                return .failure(OutcomeError(.temporary(status: EnhancedStatusCode(.persistentTransientFailure, 4, 3),
-                                                        diagnostic: "cannot resolve next hop \(hop): \(text)", remoteMTA: nil)))
+            case .failure(let text): return .failure(.nextHopUnresolved(hop: "\(hop)", reason: "\(text)"))
             }
         case .mx(let domain, let port):
             let route = await MXResolution(resolver: resolver).targets(for: domain, localNames: [configuration.hostname])
             switch route {
-            case .nullMX:
-                return .failure(OutcomeError(.permanent(status: EnhancedStatusCode(.permanentFailure, 1, 10),
-                                                        diagnostic: "\(domain) does not accept mail (null MX, RFC 7505)", remoteMTA: nil)))
-            case .noSuchDomain:
-                return .failure(OutcomeError(.permanent(status: EnhancedStatusCode(.permanentFailure, 1, 2),
-                                                        diagnostic: "domain \(domain) does not exist", remoteMTA: nil)))
-            case .noMailHost:
-                return .failure(OutcomeError(.permanent(status: EnhancedStatusCode(.permanentFailure, 4, 4),
-                                                        diagnostic: "no mail host for \(domain) (no usable MX or address, or the MX is this host)",
-                                                        remoteMTA: nil)))
-            case .temporaryFailure(let text):
-                return .failure(OutcomeError(.temporary(status: EnhancedStatusCode(.persistentTransientFailure, 4, 3),
-                                                        diagnostic: "DNS lookup of \(domain) failed: \(text)", remoteMTA: nil)))
+            case .nullMX: return .failure(.nullMX(domain: domain))
+            case .noSuchDomain: return .failure(.noSuchDomain(domain: domain))
+            case .noMailHost: return .failure(.noMailHost(domain: domain))
+            case .temporaryFailure(let text): return .failure(.dnsFailed(domain: domain, reason: text))
             case .targets(let mxTargets):
                 var targets: [Target] = []
                 var problems: [String] = []
@@ -183,17 +169,11 @@ extension DeliveryAgent {
                     case .failure(let text): problems.append("\(mx.host): \(text)")
                     }
                 }
-                if targets.isEmpty {
-                    return .failure(OutcomeError(.temporary(status: EnhancedStatusCode(.persistentTransientFailure, 4, 3),
-                                                            diagnostic: "no address for the MX hosts of \(domain): \(problems.joined(separator: "; "))",
-                                                            remoteMTA: nil)))
-                }
+                if targets.isEmpty { return .failure(.noMXAddress(domain: domain, problems: problems)) }
                 return .success(targets)
             }
         }
     }
-
-    struct OutcomeError: Error { var outcome: RecipientOutcome; init(_ outcome: RecipientOutcome) { self.outcome = outcome } }
 
     /// Socket addresses of a host name or IP literal.
     private func addresses(of host: String, port: Int) async -> Result<[SocketAddress], TextError> {
@@ -223,41 +203,6 @@ extension DeliveryAgent {
         var outcomes: [Int64: RecipientOutcome] = [:]
         for entry in entries { outcomes[entry.id] = outcome }
         await complete(entries, outcomes: outcomes, peer: peer)
-    }
-
-    // MARK: - Mapping client results to outcomes
-
-    static func outcome(for result: SMTPRecipientResult, remoteMTA: String, dsnOffered: Bool, notify: DSNNotify) -> RecipientOutcome {
-        let reply = result.reply
-        switch result.status {
-        case .delivered:
-            return .delivered(remoteMTA: remoteMTA, reply: reply.description,
-                              relayedWithoutDSN: !dsnOffered && notify.contains(.success))
-        case .temporaryFailure:
-            return .temporary(status: reply.enhanced ?? EnhancedStatusCode(.persistentTransientFailure, 0, 0),
-                              diagnostic: reply.description, remoteMTA: remoteMTA)
-        case .permanentFailure:
-            return .permanent(status: reply.enhanced ?? EnhancedStatusCode(.permanentFailure, 0, 0),
-                              diagnostic: reply.description, remoteMTA: remoteMTA)
-        }
-    }
-
-    static func outcome(for error: SMTPClientError, remoteMTA: String?) -> RecipientOutcome {
-        let status: EnhancedStatusCode
-        switch error {
-        case .greetingRejected(let reply), .helloRejected(let reply), .authFailed(let reply):
-            if !error.isTemporary {
-                return .permanent(status: reply.enhanced ?? EnhancedStatusCode(.permanentFailure, 0, 0),
-                                  diagnostic: reply.description, remoteMTA: remoteMTA)
-            }
-            status = reply.enhanced ?? EnhancedStatusCode(.persistentTransientFailure, 0, 0)
-        case .connectFailed: status = EnhancedStatusCode(.persistentTransientFailure, 4, 1)
-        case .timeout: status = EnhancedStatusCode(.persistentTransientFailure, 4, 2)
-        case .connectionLost: status = EnhancedStatusCode(.persistentTransientFailure, 4, 2)
-        case .startTLSNotOffered, .startTLSRejected, .tlsHandshakeFailed: status = EnhancedStatusCode(.persistentTransientFailure, 7, 0)
-        default: status = EnhancedStatusCode(.persistentTransientFailure, 0, 0)
-        }
-        return .temporary(status: status, diagnostic: error.description, remoteMTA: remoteMTA)
     }
 
     /// Length of a leading `Return-Path:` field (with folded lines and CRLF), 0 when there is none.

@@ -1,17 +1,19 @@
 /// Recording an attempt: the queue decision (QueueAttempt), RFC 3464 reports to the senders (stored
 /// in the same transaction as the queue updates), the optional copy of failure reports to an
 /// administrator, and the Badmail directory for reports nobody can receive.
+import BadmailStore
 import Foundation
 import Logging
 import MailCore
 import MailPolicy
 import MailQueue
 import MailStore
+import NIOPosix
 
 extension DeliveryAgent {
     /// Applies the outcomes of one message's entries.
     func complete(_ entries: [QueueEntry], outcomes: [Int64: RecipientOutcome], peer: String?) async {
-        let now = clock()
+        let now = clock.now
         let decision = QueueAttempt.decide(entries: entries, outcomes: outcomes, now: now, schedule: configuration.schedule)
         // Badmail first: the message must still be in the store to be copied.
         for item in decision.badmail {
@@ -26,7 +28,7 @@ extension DeliveryAgent {
             }
         }
         do {
-            try await store.completeAttempt(decision.updates, notifications: notifications)
+            try await results.record(decision.updates, notifications: notifications)
         } catch where Self.isShutdown(error) {
             // Stopping: nothing was recorded, the entries stay due and are tried again after the restart.
             logger.notice("delivery results not recorded (shutting down)", metadata: ["id": "\(entries.first?.queueID ?? "?")"])
@@ -38,20 +40,18 @@ extension DeliveryAgent {
             return
         }
         for item in decision.log {
-            metrics.attempt(result: item.result)
+            metrics.attempt(result: item.result.rawValue)
             var metadata: Logger.Metadata = [
-                "id": "\(item.entry.queueID)", "to": "<\(item.entry.recipient.address)>", "result": "\(item.result)",
+                "id": "\(item.entry.queueID)", "to": "<\(item.entry.recipient.address)>", "result": "\(item.result.rawValue)",
                 "attempts": "\(item.entry.attempts + 1)",
                 "delay": "\(Int(now.timeIntervalSince(item.entry.arrivedAt)))s",
             ]
             if let relay = peer ?? item.remoteMTA { metadata["relay"] = "\(relay)" }
             if !item.detail.isEmpty { metadata["reply"] = "\(item.detail)" }
-            if item.result == "deferred" {
-                logger.notice("delivery deferred", metadata: metadata)
-            } else if item.result == "delivered" {
-                logger.info("delivered", metadata: metadata)
-            } else {
-                logger.warning("delivery failed", metadata: metadata)
+            switch item.result {
+            case .deferred: logger.notice("delivery deferred", metadata: metadata)
+            case .delivered: logger.info("delivered", metadata: metadata)
+            case .bounced, .expired: logger.warning("delivery failed", metadata: metadata)
             }
         }
         for (reportID, report) in reportLog {
@@ -86,7 +86,7 @@ extension DeliveryAgent {
     /// in the same transaction as the message. `original`: the start of the message (its header section
     /// is attached). Nil when nobody can receive it (it then went to Badmail).
     public nonisolated func localDeliveryReport(_ dsn: DeliveryReport, original: [UInt8], originalSize: Int64) async -> IncomingMessage? {
-        await addressedReport(dsn, original: original, originalSize: originalSize, now: clock())
+        await addressedReport(dsn, original: original, originalSize: originalSize, now: clock.now)
     }
 
     /// Logs and counts a report the SMTP server stored (see `localDeliveryReport`).
@@ -103,7 +103,8 @@ extension DeliveryAgent {
     /// it (it then goes to Badmail).
     nonisolated func addressedReport(_ dsn: DeliveryReport, original: [UInt8], originalSize: Int64, now: Date) async -> IncomingMessage? {
         let queueID = QueueID.generate(date: now)
-        let rendered = dsn.render(original: original, originalSize: originalSize, date: now, uniqueID: queueID)
+        let render = { @Sendable in dsn.render(original: original, originalSize: originalSize, date: now, uniqueID: queueID) }
+        let rendered = (try? await offload(render)) ?? render()
 
         var addresses: [EmailAddress] = []
         if let sender = dsn.originalSender.address { addresses.append(sender) }
@@ -146,6 +147,16 @@ extension DeliveryAgent {
                                envelope: OutboundEnvelope(eightBitMIME: rendered.needs8BitMIME, smtpUTF8: rendered.needsSMTPUTF8))
     }
 
+    /// Runs blocking work on `blockingPool`, off the actor and off the concurrency pool; inline only when
+    /// the pool has been shut down (the work is never lost).
+    nonisolated func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await blockingPool.runIfActive(body)
+        } catch is NIOThreadPoolError.ThreadPoolInactive {
+            return try body()
+        }
+    }
+
     /// Reads the first `length` octets of a queued message.
     func readPrefix(messageID: Int64, length: Int) async throws -> [UInt8] {
         var bytes: [UInt8] = []
@@ -159,8 +170,9 @@ extension DeliveryAgent {
         return bytes
     }
 
-    /// A report that failed for good: its message goes to the Badmail directory.
-    func storeBadmail(entry: QueueEntry, reason: String) async {
+    /// A report that failed for good: its message goes to the Badmail directory. Not on the actor: the
+    /// message is read from the store in chunks and written as it comes.
+    nonisolated func storeBadmail(entry: QueueEntry, reason: String) async {
         guard let badmail = configuration.badmail else {
             logger.error("undeliverable report dropped (no badmail directory)", metadata: ["id": "\(entry.queueID)", "reason": "\(reason)"])
             return
@@ -170,34 +182,41 @@ extension DeliveryAgent {
         do {
             let result = try await badmail.store(queueID: entry.queueID, reason: reason, sender: entry.sender.description,
                                                  recipients: [entry.recipient.address.description], arrivedAt: entry.arrivedAt,
-                                                 messageSize: entry.size, now: clock()) { offset, maxLength in
+                                                 messageSize: entry.size, now: clock.now) { offset, maxLength in
                 try await store.readQueuedMessage(messageID: messageID, offset: offset, maxLength: maxLength)
             }
-            logBadmail(result, queueID: entry.queueID, reason: reason, badmail: badmail)
+            await logBadmail(result, queueID: entry.queueID, reason: reason, badmail: badmail)
         } catch {
             logger.error("badmail write failed", metadata: ["id": "\(entry.queueID)", "error": "\(error)"])
         }
     }
 
-    func storeBadmail(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date,
+    /// Stores a rendered report nobody can receive, on the blocking pool (fsync, rename, flock).
+    nonisolated func storeBadmail(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date,
                       message: [UInt8]) async {
         guard let badmail = configuration.badmail else {
             logger.error("undeliverable report dropped (no badmail directory)", metadata: ["id": "\(queueID)", "reason": "\(reason)"])
             return
         }
+        let now = clock.now
         do {
-            let result = try badmail.store(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
-                                           arrivedAt: arrivedAt, message: message, now: clock())
-            logBadmail(result, queueID: queueID, reason: reason, badmail: badmail)
+            let result = try await offload {
+                try badmail.store(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
+                                  arrivedAt: arrivedAt, message: message, now: now)
+            }
+            await logBadmail(result, queueID: queueID, reason: reason, badmail: badmail)
         } catch {
             logger.error("badmail write failed", metadata: ["id": "\(queueID)", "error": "\(error)"])
         }
     }
 
-    private func logBadmail(_ result: BadmailDirectory.StoreResult, queueID: String, reason: String, badmail: BadmailDirectory) {
+    private nonisolated func logBadmail(_ result: BadmailDirectory.StoreResult, queueID: String, reason: String,
+                                        badmail: BadmailDirectory) async {
         switch result {
         case .stored(let name, let truncated, let pruned):
-            metrics.badmailStored(totalBytes: try? badmail.totalSize())
+            // The size scan reads the directory: on the blocking pool too.
+            let total = try? await offload { try badmail.totalSize() }
+            metrics.badmailStored(totalBytes: total)
             logger.warning("stored in badmail", metadata: [
                 "id": "\(queueID)", "file": "\(name)", "reason": "\(reason)", "truncated": "\(truncated)",
                 "pruned": "\(pruned.count)"])

@@ -5,13 +5,18 @@
 /// connection slot, within `maxConnections` in all and `maxConnectionsPerDestination` per destination.
 /// A task delivers its messages over one connection (reused: RSET between messages; all recipients of a
 /// message at that destination in one transaction), then records the results with
-/// `QueueStore.completeAttempt` per message — one durable transaction with the reports it produces.
+/// `QueueStore.completeAttempt` — one durable transaction with the reports they produce; results of
+/// attempts that complete while a commit is in flight share the next one (`ResultCommitter`).
 /// The loop sleeps until the next entry is due, `pollInterval` passes, or `wake()` is called (a message
 /// was queued, a delivery finished).
 ///
 /// Entries being worked on are kept in memory (`inFlight`) so two tasks never take the same entry; one
 /// Petrel process owns a queue. After a crash, entries whose results were not recorded are simply due
 /// again: delivery is at least once.
+///
+/// Blocking work never runs on the actor: Badmail writes (fsync, rename, flock), the Badmail size scan
+/// and report rendering run on `blockingPool` (a NIOThreadPool), so one slow disk write does not stall
+/// the scheduler and the other deliveries.
 ///
 /// Attempts: DeliveryAgent+Attempt.swift. Reports and Badmail: DeliveryAgent+Reports.swift.
 import Foundation
@@ -21,6 +26,7 @@ import MailDNS
 import MailQueue
 import MailStore
 import NIOCore
+import NIOPosix
 
 public actor DeliveryAgent {
     let store: any MailStore
@@ -29,7 +35,12 @@ public actor DeliveryAgent {
     let group: any EventLoopGroup
     let logger: Logger
     let metrics: DeliveryMetrics
-    let clock: @Sendable () -> Date
+    /// Queue times and the scan loop's sleep (`WallClock` in the server, a manual clock in tests).
+    let clock: any MailClock
+    /// Where blocking file work and report rendering run (never on the actor).
+    let blockingPool: NIOThreadPool
+    /// Results of attempts completed close together share one store commit.
+    let results: ResultCommitter
     nonisolated let doorbell = Doorbell()
     /// The queue counts of the last scan.
     public nonisolated let snapshot = QueueSnapshot()
@@ -52,7 +63,7 @@ public actor DeliveryAgent {
 
     public init(store: any MailStore, configuration: DeliveryAgentConfiguration, resolver: any DNSResolver,
                 group: any EventLoopGroup, logger: Logger, metrics: DeliveryMetrics = .disabled(),
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+                clock: any MailClock = WallClock(), blockingPool: NIOThreadPool = .singleton) {
         self.store = store
         self.configuration = configuration
         self.resolver = resolver
@@ -60,6 +71,10 @@ public actor DeliveryAgent {
         self.logger = logger
         self.metrics = metrics
         self.clock = clock
+        self.blockingPool = blockingPool
+        self.results = ResultCommitter(isShutdown: { Self.isShutdown($0) }) { updates, notifications in
+            _ = try await store.completeAttempt(updates, notifications: notifications)
+        }
     }
 
     /// Asks the agent to scan the queue now.
@@ -78,7 +93,7 @@ public actor DeliveryAgent {
                 for batch in batches {
                     group.addTask { await self.deliver(batch) }
                 }
-                await doorbell.wait(timeout: wait)
+                await doorbell.wait(timeout: wait, clock: clock)
             }
         }
         logger.info("delivery agent stopped")
@@ -100,7 +115,7 @@ public actor DeliveryAgent {
     /// Reads the queue counts into `snapshot` and the metrics now (at start, so `/status` has them at once).
     public func refreshSnapshot() async {
         do {
-            let summary = try await store.queueSummary(now: clock())
+            let summary = try await store.queueSummary(now: clock.now)
             metrics.queue(summary)
             snapshot.update(summary)
         } catch {
@@ -111,7 +126,7 @@ public actor DeliveryAgent {
     /// Picks due entries within the connection limits; returns the batches to start and how long to sleep.
     func scan() async -> ([Batch], Duration) {
         scans += 1
-        let now = clock()
+        let now = clock.now
         var wait = configuration.pollInterval
         do {
             let summary = try await store.queueSummary(now: now)

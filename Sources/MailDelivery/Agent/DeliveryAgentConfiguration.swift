@@ -1,5 +1,6 @@
 /// Everything the delivery agent needs to know, as plain values (the composition root builds it from
 /// `[delivery]` in the configuration).
+import BadmailStore
 import Foundation
 import MailCore
 import MailPolicy

@@ -2,6 +2,7 @@
 /// `wait(timeout:)` in the agent's loop returns at the first ring or when the timeout passes.
 /// A ring while nobody waits is remembered once.
 import Foundation
+import MailCore
 
 final class Doorbell: @unchecked Sendable {
     private let lock = NSLock()
@@ -20,10 +21,11 @@ final class Doorbell: @unchecked Sendable {
         }
     }
 
-    /// Returns at the next ring (or a remembered one), after `timeout`, or when the task is cancelled.
-    func wait(timeout: Duration) async {
+    /// Returns at the next ring (or a remembered one), after `timeout` of `clock`'s time, or when the
+    /// task is cancelled.
+    func wait(timeout: Duration, clock: any MailClock = WallClock()) async {
         let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
+            do { try await clock.sleep(for: timeout) } catch { return }
             self?.ring()
         }
         await withTaskCancellationHandler {

@@ -40,11 +40,12 @@ public actor PickupDirectory {
     let configuration: PickupConfiguration
     let logger: Logger
     let queued: @Sendable () -> Void
-    let clock: @Sendable () -> Date
+    /// File ages, arrival times and the poll sleep (`WallClock` in the server, a manual clock in tests).
+    let clock: any MailClock
     static let claimPrefix = ".petrel-"
 
     public init(store: any MailStore, configuration: PickupConfiguration, logger: Logger,
-                queued: @escaping @Sendable () -> Void = {}, clock: @escaping @Sendable () -> Date = { Date() }) {
+                queued: @escaping @Sendable () -> Void = {}, clock: any MailClock = WallClock()) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
@@ -58,7 +59,7 @@ public actor PickupDirectory {
         logger.info("pickup directory watched", metadata: ["dir": "\(configuration.directory)"])
         while !Task.isCancelled {
             await scanOnce()
-            try? await Task.sleep(for: configuration.pollInterval)
+            try? await clock.sleep(for: configuration.pollInterval)
         }
     }
 
@@ -85,7 +86,7 @@ public actor PickupDirectory {
             guard let attributes = try? fm.attributesOfItem(atPath: path(name)),
                   attributes[.type] as? FileAttributeType == .typeRegular,
                   let modified = attributes[.modificationDate] as? Date,
-                  clock().timeIntervalSince(modified) >= configuration.settleTime else { continue }
+                  clock.now.timeIntervalSince(modified) >= configuration.settleTime else { continue }
             let claimed = Self.claimPrefix + name
             guard rename(path(name), path(claimed)) == 0 else { continue }   // taken by someone else
             if await take(claimed, original: name) { count += 1 }
@@ -136,7 +137,7 @@ public actor PickupDirectory {
             reject(claimed, original: original, reason: "no deliverable recipient: \(skipped.joined(separator: "; "))")
             return false
         }
-        let now = clock()
+        let now = clock.now
         let queueID = QueueID.generate(date: now)
         let trace = "Return-Path: \(parsed.sender)\r\n"
             + "Received: from pickup directory by \(configuration.hostname) (Petrel) with local id \(queueID);\r\n"

@@ -1,6 +1,8 @@
-/// The NIO side of one client connection: frames and parses server replies (`SMTPReplyParser`), switches
-/// to TLS synchronously when the 220 to STARTTLS arrives (RFC 3207 §4.2: plaintext octets after it are
-/// dropped, never read as replies), and passes everything on as `SMTPClientChannelEvent`s in order.
+/// The NIO side of one client connection: frames and parses server replies (`SMTPReplyParser`) and passes
+/// everything on as `SMTPClientChannelEvent`s in order. Around STARTTLS it decides nothing: told to hold
+/// (`holdAfterNextReply`, before STARTTLS is written), it stops reading and parsing after the next reply
+/// until the connection, obeying the session, calls `startTLS()` (plaintext octets after the reply are
+/// dropped, never read as replies: RFC 3207 §4.2) or `resume()`.
 import MailCore
 import NIOCore
 import NIOSSL
@@ -19,6 +21,11 @@ enum SMTPClientChannelEvent: Sendable {
     case timeout(generation: Int)
 }
 
+/// Why the switch to TLS could not start.
+struct SMTPClientTLSSwitchError: Error, CustomStringConvertible {
+    var description: String
+}
+
 final class SMTPClientChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
@@ -26,8 +33,11 @@ final class SMTPClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
     private let events: AsyncStream<SMTPClientChannelEvent>.Continuation
     private let tlsContext: NIOSSLContext?
     private let serverHostname: String?
-    /// STARTTLS was written: the next reply decides whether TLS starts.
-    private var startTLSPending = false
+    /// STARTTLS is about to be written: hold input after the next reply.
+    private var holdNext = false
+    /// A reply to STARTTLS was passed on: nothing more is read or parsed until `startTLS()` or `resume()`.
+    private var holding = false
+    private var context: ChannelHandlerContext?
     private var tlsStarted = false
     private var tlsDone = false
     private var failed = false
@@ -40,14 +50,56 @@ final class SMTPClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
         self.serverHostname = serverHostname
     }
 
-    /// Called on the event loop just before "STARTTLS" is written.
-    func expectStartTLSReply() { startTLSPending = true }
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    /// Called on the event loop just before STARTTLS is written: after the next reply, stop reading.
+    func holdAfterNextReply() { holdNext = true }
+
+    /// The session decided to switch (the reply was 220): drop what was read after the reply and start
+    /// the handshake; `.tlsEstablished` or `.tlsFailed` follows.
+    func startTLS() throws {
+        guard holding, let context else {
+            throw SMTPClientTLSSwitchError(description: "no reply to STARTTLS is being held")
+        }
+        guard let tlsContext else { throw SMTPClientTLSSwitchError(description: "no TLS context") }
+        holding = false
+        parser.reset()
+        // SNI must be a host name, never an address literal (RFC 6066 §3).
+        let sni = serverHostname.flatMap { (try? SocketAddress(ipAddress: $0, port: 0)) == nil ? $0 : nil }
+        do {
+            let handler = try NIOSSLClientHandler(context: tlsContext, serverHostname: sni)
+            tlsStarted = true
+            try context.pipeline.syncOperations.addHandler(handler, position: .first)
+        } catch {
+            throw SMTPClientTLSSwitchError(description: "\(error)")
+        }
+        setAutoRead(true, context: context)
+    }
+
+    /// The session goes on in plaintext (STARTTLS refused): read and parse again.
+    func resume() {
+        guard holding, let context else { return }
+        holding = false
+        setAutoRead(true, context: context)
+        drain(context: context)
+    }
+
+    private func setAutoRead(_ on: Bool, context: ChannelHandlerContext) {
+        context.channel.setOption(ChannelOptions.autoRead, value: on).whenFailure { [events] error in
+            events.yield(.error("cannot switch reading \(on ? "on" : "off"): \(error)"))
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
         let buffer = unwrapInboundIn(data)
         parser.feed(buffer.readableBytesView)
-        while true {
+        drain(context: context)
+    }
+
+    private func drain(context: ChannelHandlerContext) {
+        while !holding {
             let reply: SMTPReply?
             do {
                 reply = try parser.next()
@@ -58,35 +110,13 @@ final class SMTPClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
                 return
             }
             guard let reply else { return }
-            if startTLSPending {
-                startTLSPending = false
-                if reply.code == .serviceReady {
-                    // Anything after the 220 in this read was sent before the handshake: drop it.
-                    parser.reset()
-                    events.yield(.reply(reply))
-                    startTLS(context: context)
-                    return
-                }
+            if holdNext {
+                // The reply to STARTTLS: octets after it stay unparsed (and unread) until the session decides.
+                holdNext = false
+                holding = true
+                setAutoRead(false, context: context)
             }
             events.yield(.reply(reply))
-        }
-    }
-
-    private func startTLS(context: ChannelHandlerContext) {
-        guard let tlsContext else {
-            events.yield(.tlsFailed("no TLS context"))
-            context.close(promise: nil)
-            return
-        }
-        do {
-            // SNI must be a host name, never an address literal (RFC 6066 §3).
-            let sni = serverHostname.flatMap { (try? SocketAddress(ipAddress: $0, port: 0)) == nil ? $0 : nil }
-            let handler = try NIOSSLClientHandler(context: tlsContext, serverHostname: sni)
-            tlsStarted = true
-            try context.pipeline.syncOperations.addHandler(handler, position: .first)
-        } catch {
-            events.yield(.tlsFailed("\(error)"))
-            context.close(promise: nil)
         }
     }
 

@@ -150,12 +150,14 @@ public actor SMTPClientConnection {
             let action = pending.removeFirst()
             switch action {
             case .send(let bytes):
-                if bytes == SMTPClientCommand.startTLS.encoded {
-                    let loop = channel.eventLoop
-                    let pipeline = channel.pipeline
-                    try? await loop.submit {
-                        try pipeline.syncOperations.handler(type: SMTPClientChannelHandler.self).expectStartTLSReply()
-                    }.get()
+                if session.awaitsStartTLSReply {
+                    // This is STARTTLS: the handler must hold what follows its reply for the session's decision.
+                    do {
+                        try await onHandler { $0.holdAfterNextReply() }
+                    } catch {
+                        pending += session.receive(.localFailure("cannot prepare STARTTLS: \(error)"))
+                        continue
+                    }
                 }
                 do {
                     try await write(bytes, timeout: configuration.timeouts.command)
@@ -163,7 +165,11 @@ public actor SMTPClientConnection {
                     pending += session.receive(writeError: error)
                 }
             case .startTLS:
-                break // the channel handler started the handshake when it saw the 220
+                do {
+                    try await onHandler { try $0.startTLS() }
+                } catch {
+                    pending += session.receive(.tlsFailed("\(error)"))
+                }
             case .sendBody:
                 pending += await sendBody()
             case .ready:
@@ -213,7 +219,14 @@ public actor SMTPClientConnection {
             switch event {
             case .timeout(let tag):
                 if tag == generation { return session.receive(.timedOut) }
-            case .reply(let reply): return session.receive(.reply(reply))
+            case .reply(let reply):
+                let held = session.awaitsStartTLSReply
+                let actions = session.receive(.reply(reply))
+                if held, !actions.contains(.startTLS) {
+                    // STARTTLS refused (or the session failed): read in plaintext again.
+                    do { try await onHandler { $0.resume() } } catch { return actions + session.receive(.closed) }
+                }
+                return actions
             case .malformed(let error): return session.receive(.malformedReply(error))
             case .tlsEstablished(let info): return session.receive(.tlsEstablished(info))
             case .tlsFailed(let reason): return session.receive(.tlsFailed(reason))
@@ -222,6 +235,14 @@ public actor SMTPClientConnection {
             case .closed: return session.receive(.closed)
             }
         }
+    }
+
+    /// Runs `body` with the channel handler on the event loop.
+    private func onHandler<T: Sendable>(_ body: @escaping @Sendable (SMTPClientChannelHandler) throws -> T) async throws -> T {
+        let pipeline = channel.pipeline
+        return try await channel.eventLoop.submit {
+            try body(try pipeline.syncOperations.handler(type: SMTPClientChannelHandler.self))
+        }.get()
     }
 
     // MARK: - Writing

@@ -6,6 +6,7 @@
 /// The store is opened on first use (commands that only read the Badmail directory never create the
 /// data directory) and closed by `close()`. Store errors are thrown as they are (`StoreError`); a store
 /// that cannot be opened throws `PetrelAdmin.OpenError`.
+import BadmailStore
 import Foundation
 import MailAuth
 import MailAuthChecks

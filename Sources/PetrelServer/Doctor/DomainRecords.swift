@@ -1,10 +1,12 @@
 /// `petrel dns DOMAIN`: the DNS records a local domain should publish (MX, SPF for the domain and the
-/// host name, DKIM for every selector, DMARC, the A/AAAA and PTR of the server) in zone-file form, and
-/// `--check`: one OK/WARN/FAIL line per record comparing them with what the DNS answers.
+/// host name, DKIM for every selector, DMARC, the A/AAAA and PTR of the server, the client service SRV
+/// records of RFC 6186/8314 and, with `[autoconfig]` on, the autoconfig/autodiscover names) in zone-file
+/// form, and `--check`: one OK/WARN/FAIL line per record comparing them with what the DNS answers.
 import Foundation
 import MailAuthChecks
 import MailCore
 import MailDNS
+import PetrelConfig
 
 public struct DomainRecords: Sendable {
     public var domain: String
@@ -12,12 +14,65 @@ public struct DomainRecords: Sendable {
     /// The server's public addresses (for A/AAAA, PTR and the SPF ip4/ip6 terms); may be empty.
     public var addresses: [IPAddress]
     public var keys: [(entry: DKIMKeyStore.Entry, record: String)]
+    /// The client services (RFC 6186 SRV records), in print order; see `ServiceRecord.records(for:)`.
+    public var services: [ServiceRecord]
+    /// The client set-up endpoint (`[autoconfig]`): the host clients are sent to and its HTTPS port; nil
+    /// when autoconfig is off.
+    public var autoconfig: (host: String, port: Int)?
 
-    public init(domain: String, hostname: String, addresses: [IPAddress], keys: [(entry: DKIMKeyStore.Entry, record: String)]) {
+    public init(domain: String, hostname: String, addresses: [IPAddress], keys: [(entry: DKIMKeyStore.Entry, record: String)],
+                services: [ServiceRecord] = [], autoconfig: (host: String, port: Int)? = nil) {
         self.domain = domain.lowercased()
         self.hostname = hostname.lowercased()
         self.addresses = addresses
         self.keys = keys
+        self.services = services
+        self.autoconfig = autoconfig.map { ($0.host.lowercased(), $0.port) }
+    }
+
+    /// One RFC 6186 service record: `_service._tcp.DOMAIN SRV priority weight port target`. A service
+    /// Petrel does not offer is published as not available (target ".", RFC 6186 §3.4, RFC 2782), so a
+    /// client does not guess a port.
+    public struct ServiceRecord: Sendable, Equatable {
+        /// `_submissions._tcp`, `_submission._tcp`, `_imaps._tcp`, `_imap._tcp`, `_pop3s._tcp`, `_pop3._tcp`.
+        public var service: String
+        /// RFC 8314 §5.1: implicit TLS (priority 0) is preferred to STARTTLS (priority 10).
+        public var priority: Int
+        public var port: Int
+        /// The host clients connect to; nil: the service is not offered.
+        public var target: String?
+
+        public init(service: String, priority: Int, port: Int, target: String?) {
+            self.service = service
+            self.priority = priority
+            self.port = port
+            self.target = target
+        }
+
+        /// The records for the listeners `configuration` enables (the first listener's port of each
+        /// kind; clients are sent to `[autoconfig] mail_host`, else the server's host name). IMAP has no
+        /// listener yet: published as not available.
+        public static func records(for configuration: PetrelConfiguration) -> [ServiceRecord] {
+            let host = (configuration.autoconfig.mailHost ?? configuration.server.hostname).lowercased()
+            func record(_ service: String, _ priority: Int, _ listeners: [HostPort]) -> ServiceRecord {
+                guard let first = listeners.first else { return ServiceRecord(service: service, priority: 0, port: 0, target: nil) }
+                return ServiceRecord(service: service, priority: priority, port: Int(first.port), target: host)
+            }
+            return [
+                record("_submissions._tcp", 0, configuration.submission.tlsListen),
+                record("_submission._tcp", 10, configuration.submission.listen),
+                record("_imaps._tcp", 0, []),
+                record("_imap._tcp", 10, []),
+                record("_pop3s._tcp", 0, configuration.pop3.tlsListen),
+                record("_pop3._tcp", 10, configuration.pop3.listen),
+            ]
+        }
+
+        /// The record's data: `priority weight port target.`, or `0 0 0 .` when not offered.
+        public var data: String {
+            guard let target else { return "0 0 0 ." }
+            return "\(priority) 1 \(port) \(target)."
+        }
     }
 
     public var spfRecord: String {
@@ -66,7 +121,23 @@ public struct DomainRecords: Sendable {
             lines.append("\(entry.selector)._domainkey.\(d)\t3600\tIN\tTXT\t\(Self.txt(record))")
         }
         lines.append("_dmarc.\(d)\t3600\tIN\tTXT\t\(Self.txt(dmarcRecord))")
-        lines.append("; Autoconfig/SRV records: not yet (no IMAP/autoconfig service).")
+        if !services.isEmpty {
+            lines.append("; Mail client services (RFC 6186, RFC 8314): the ports of the configured listeners; publish the")
+            lines.append("; ports clients reach if a firewall or proxy maps them. \"0 0 0 .\" = not offered.")
+        }
+        for service in services {
+            lines.append("\(service.service).\(d)\t3600\tIN\tSRV\t\(service.data)")
+        }
+        if let (host, port) = autoconfig {
+            lines.append("; Client set-up ([autoconfig]): Thunderbird asks https://autoconfig.\(domain)/, Outlook")
+            lines.append("; https://autodiscover.\(domain)/ or the SRV record; both names need a certificate (docs/CLIENTS.md).")
+            if port != 443 {
+                lines.append("; The autoconfig listener is on port \(port): clients only try 443, so forward 443 to it.")
+            }
+            lines.append("autoconfig.\(d)\t3600\tIN\tCNAME\t\(host).")
+            lines.append("autodiscover.\(d)\t3600\tIN\tCNAME\t\(host).")
+            lines.append("_autodiscover._tcp.\(d)\t3600\tIN\tSRV\t0 1 443 \(host).")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -147,6 +218,21 @@ public struct DomainRecords: Sendable {
             }
         case .temporaryFailure(let why): out.append(DoctorResult(.fail, "dmarc", "look-up failed: \(why)"))
         default: out.append(DoctorResult(.warn, "dmarc", "_dmarc.\(domain) has no DMARC record (want \"\(dmarcRecord)\")"))
+        }
+        // Client set-up names: autoconfig.DOMAIN and autodiscover.DOMAIN must reach this server.
+        if let (host, _) = autoconfig {
+            for name in ["autoconfig." + domain, "autodiscover." + domain] {
+                switch await resolver.addresses(name) {
+                case .records(let found) where !ips.isEmpty && !found.contains(where: ips.contains):
+                    out.append(DoctorResult(.fail, "autoconfig", "\(name) is \(found.map(\.description).joined(separator: ", ")), not this server (\(host))"))
+                case .records(let found):
+                    out.append(DoctorResult(.ok, "autoconfig", "\(name) is \(found.map(\.description).joined(separator: ", "))"))
+                case .temporaryFailure(let why):
+                    out.append(DoctorResult(.fail, "autoconfig", "\(name): look-up failed: \(why)"))
+                default:
+                    out.append(DoctorResult(.warn, "autoconfig", "\(name) does not resolve (want CNAME \(host))"))
+                }
+            }
         }
         // PTR: forward-confirmed reverse DNS of each address naming the host.
         for ip in ips {

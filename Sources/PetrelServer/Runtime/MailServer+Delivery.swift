@@ -1,6 +1,7 @@
 /// Builds the delivery agent from `[delivery]` (Configuration+Delivery.swift): retry schedule, routes and
 /// smarthost, SMTP client settings (TLS policy, timeouts, credentials), hop limit, report settings and
 /// the Badmail directory.
+import BadmailStore
 import CoreMetrics
 import Foundation
 import Logging

@@ -90,9 +90,12 @@ public final class MessageAuthentication: Sendable {
         checker.spfTimeBudget = .seconds(settings.spfTimeout)
         let noReject = !settings.dmarcReject || !recipientDomains.isDisjoint(with: Set(settings.noRejectDomains))
         checker.maximumDisposition["*"] = noReject ? .quarantine : .reject
-        let mailFrom = envelope.sender.address.map { "\($0.localPart)@\($0.domain)" } ?? ""
+        // SPF works on A-labels (RFC 8616 §4), and the Authentication-Results field of a message that is
+        // not SMTPUTF8 must stay 7-bit: a UTF-8 EHLO name or sender domain goes in as its A-label form.
+        let mailFrom = envelope.sender.address.map { "\($0.localPart)@\($0.routingDomain ?? $0.domain)" } ?? ""
+        let helo = envelope.heloName.map { IDNA.toASCII($0) ?? $0 } ?? ""
         let verdict = await checker.check(message, header: header, transaction: InboundTransaction(
-            clientIP: ip, helo: envelope.heloName ?? "", mailFrom: mailFrom))
+            clientIP: ip, helo: helo, mailFrom: mailFrom))
         var body = request.body
         if !verdict.forgedFields.isEmpty {
             body = Self.obscure(verdict.forgedFields, in: body)

@@ -29,7 +29,8 @@ public enum SMTPClientAction: Hashable, Sendable {
     /// Write these octets: one command, or several pipelined ones (RFC 2920), each ending in CRLF.
     case send([UInt8])
     /// The server said 220 to STARTTLS: drop any buffered input, start the TLS handshake, then report
-    /// `.tlsEstablished` or `.tlsFailed`.
+    /// `.tlsEstablished` or `.tlsFailed`. The only place the switch to TLS is decided (the adapter holds
+    /// input after the reply to STARTTLS, see `SMTPClientSession.awaitsStartTLSReply`).
     case startTLS
     /// The server said 354: stream the body through `SMTPBodyEncoder` (dot-stuffed, ending in "." CRLF),
     /// then pass on the final reply.

@@ -53,6 +53,10 @@ public struct SMTPClientSession: Sendable {
     /// True between `.ready` and the next `.startTransaction`/`.quit` (and after each transaction).
     public var isReady: Bool { if case .ready = phase { return true } else { return false } }
     public var isClosed: Bool { if case .closed = phase { return true } else { return false } }
+    /// True while the reply to STARTTLS is awaited (RFC 3207 §4). The adapter hands that reply to the
+    /// session and reads nothing after it until the session has answered: `.startTLS` (a 220; the octets
+    /// that followed it in plaintext are dropped, §4.2) or anything else (go on reading in plaintext).
+    public var awaitsStartTLSReply: Bool { if case .startTLS = phase { return true } else { return false } }
 
     public var waitingFor: SMTPClientWait {
         switch phase {

@@ -101,6 +101,32 @@ import Testing
         #expect(handshake.actions.last == .close)
     }
 
+    /// The session alone decides the switch: it says when the reply to STARTTLS is awaited (the adapter
+    /// holds input after it) and answers `.startTLS` only to a 220 — never to another reply, never later.
+    @Test func startTLSIsDecidedOnlyByTheReplyToSTARTTLS() {
+        var s = ClientScript(config(.opportunistic))
+        s.reply("220 mx greets")
+        #expect(!s.session.awaitsStartTLSReply) // the greeting's 220 is no switch
+        #expect(s.actions.allSatisfy { $0 != .startTLS })
+        s.reply("250-mx\r\n250 STARTTLS")
+        #expect(s.last == "STARTTLS")
+        #expect(s.session.awaitsStartTLSReply)
+        s.reply("220 2.0.0 go ahead")
+        #expect(s.actions == [.startTLS])
+        #expect(!s.session.awaitsStartTLSReply)
+        // A 220 during the handshake is no second switch: the session fails.
+        s.reply("220 again")
+        #expect(!s.actions.contains(.startTLS))
+        #expect(s.error == .unexpectedReply(ClientScript.reply("220 again"), expected: "nothing (TLS handshake)"))
+
+        var refused = ClientScript(config(.opportunistic))
+        refused.establish(["STARTTLS"])
+        #expect(refused.session.awaitsStartTLSReply)
+        refused.reply("454 4.7.0 TLS not available")
+        #expect(!refused.actions.contains(.startTLS))
+        #expect(!refused.session.awaitsStartTLSReply)
+    }
+
     @Test func policyNoneNeverSendsStartTLS() {
         var s = ClientScript(config(.none))
         s.establish(["STARTTLS"])

@@ -12,7 +12,11 @@
 /// Only regular files whose names have the entry shape are ever read or removed: symbolic links are
 /// never followed (O_NOFOLLOW, lstat). Writers and purges take an exclusive flock on the directory, so
 /// the server and `petrel badmail purge` can run together.
+///
+/// This is the disk side; the rules (names, the description, the cap, pruning and purge order) are
+/// `BadmailRules` in MailQueue, pure and tested without a disk.
 import Foundation
+import MailQueue
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -36,17 +40,8 @@ public struct BadmailDirectory: Sendable {
     }
 
     /// One entry, as `list()` shows it.
-    public struct Entry: Hashable, Sendable {
-        /// The base name (no extension), e.g. `20261129T080102.123456Z-0R2X8K4M9T3ABCDE`.
-        public var name: String
-        /// When it was stored (from the name).
-        public var date: Date
-        /// Octets of the .eml and .txt together.
-        public var size: Int64
-        public var queueID: String
-        /// The first line of the reason, "" when the .txt is missing.
-        public var reason: String
-    }
+    public typealias Entry = BadmailEntry
+    public typealias PurgeScope = BadmailPurgeScope
 
     /// An entry's description and where its message is.
     public struct Record: Hashable, Sendable {
@@ -66,19 +61,13 @@ public struct BadmailDirectory: Sendable {
         case notStored(reason: String)
     }
 
-    public enum PurgeScope: Hashable, Sendable {
-        case all
-        /// Entries stored before this date.
-        case olderThan(Date)
-    }
-
     /// Stores one entry whose message is in memory.
     @discardableResult
     public func store(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
                       message: [UInt8], now: Date = Date()) throws(BadmailError) -> StoreResult {
         let plan = try prepare(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
                                arrivedAt: arrivedAt, messageSize: Int64(message.count), now: now)
-        guard case .write(let p) = plan else { return plan.notStored }
+        guard case .write(let p) = plan else { return Self.notStored(plan) }
         let temp = try TempFile(directory: path, suffix: ".eml")
         do throws(BadmailError) {
             try temp.write(message.prefix(Int(p.keep)))
@@ -97,7 +86,7 @@ public struct BadmailDirectory: Sendable {
                       read: (_ offset: Int64, _ maxLength: Int) async throws -> [UInt8]) async throws -> StoreResult {
         let plan = try prepare(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
                                arrivedAt: arrivedAt, messageSize: messageSize, now: now)
-        guard case .write(var p) = plan else { return plan.notStored }
+        guard case .write(var p) = plan else { return Self.notStored(plan) }
         let temp = try TempFile(directory: path, suffix: ".eml")
         do {
             var offset: Int64 = 0
@@ -128,7 +117,7 @@ public struct BadmailDirectory: Sendable {
     /// The entry `name` (base name, or with `.eml` / `.txt`). Names that are not of the entry shape
     /// (path separators, "..", anything else) are refused; the entry must exist.
     public func read(_ name: String) throws(BadmailError) -> Record {
-        let base = try Self.validatedBase(name)
+        let base = try BadmailRules.validatedBase(name)
         guard let entry = try scan().first(where: { $0.name == base }) else { throw .notFound(name) }
         let info = (try? Self.readFile(join(base + ".txt"), maxBytes: 1024 * 1024)).map {
             String(decoding: $0, as: UTF8.self)
@@ -140,7 +129,7 @@ public struct BadmailDirectory: Sendable {
 
     /// Up to `maxLength` octets of entry `name`'s .eml from `offset` (empty at the end).
     public func readMessage(_ name: String, offset: Int64, maxLength: Int) throws(BadmailError) -> [UInt8] {
-        let base = try Self.validatedBase(name)
+        let base = try BadmailRules.validatedBase(name)
         let file = join(base + ".eml")
         guard Self.regularFileSize(file) != nil else { throw .notFound(name) }
         do {
@@ -156,12 +145,8 @@ public struct BadmailDirectory: Sendable {
         guard Self.isDirectory(path) else { return [] }
         let lock = try DirectoryLock(path)
         defer { lock.release() }
-        var removed: [String] = []
-        for entry in try scan().sorted(by: { $0.name < $1.name }) {
-            if case .olderThan(let date) = scope, entry.date >= date { continue }
-            removeEntry(entry.name)
-            removed.append(entry.name)
-        }
+        let removed = BadmailRules.purge(try scan(), scope: scope)
+        for name in removed { removeEntry(name) }
         removeStaleTemps(olderThan: Date().addingTimeInterval(-3600))   // never a file being written now
         Self.syncDirectory(path)
         return removed
@@ -169,54 +154,20 @@ public struct BadmailDirectory: Sendable {
 
     // MARK: - Writing
 
-    struct Plan {
-        var queueID: String
-        var keep: Int64
-        var messageSize: Int64
-        var truncated: Bool
-        var infoBytes: [UInt8]
-        var now: Date
+    private static func notStored(_ preparation: BadmailRules.Preparation) -> StoreResult {
+        if case .skip(let reason) = preparation { return .notStored(reason: reason) }
+        return .notStored(reason: "internal: not a skip")
     }
 
-    enum Preparation {
-        case write(Plan)
-        case skip(String)
-        var notStored: StoreResult {
-            if case .skip(let reason) = self { return .notStored(reason: reason) }
-            return .notStored(reason: "internal: not a skip")
-        }
-    }
-
+    /// The plan for an entry (pure), with the directory created unless the cap is 0.
     private func prepare(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
-                         messageSize: Int64, now: Date) throws(BadmailError) -> Preparation {
-        guard maxBytes > 0 else { return .skip("the badmail cap is 0: nothing is kept") }
-        try ensureDirectory()
-        let qid = Self.queueIDPart(queueID)
-        let cap = maxBytes
-        let makeInfo: (Bool, Int64) -> [UInt8] = { truncated, kept in
-            Self.describe(queueID: qid, reason: reason, sender: sender, recipients: recipients, arrivedAt: arrivedAt,
-                          stored: now, messageSize: messageSize, kept: kept, truncated: truncated, cap: cap)
-        }
-        var plan = Plan(queueID: qid, keep: max(0, messageSize), messageSize: max(0, messageSize), truncated: false,
-                        infoBytes: [], now: now)
-        let full = makeInfo(false, plan.keep)
-        if Int64(full.count) + plan.keep <= maxBytes {
-            plan.infoBytes = full
-            return .write(plan)
-        }
-        // Too big alone: keep what fits next to a description that says so.
-        let noteSample = makeInfo(true, maxBytes)
-        let room = maxBytes - Int64(noteSample.count)
-        guard room >= 0 else {
-            return .skip("the badmail cap (\(maxBytes) octets) is smaller than the entry's description")
-        }
-        plan.keep = min(plan.keep, room)
-        plan.truncated = true
-        plan.infoBytes = makeInfo(true, plan.keep)
-        return .write(plan)
+                         messageSize: Int64, now: Date) throws(BadmailError) -> BadmailRules.Preparation {
+        if maxBytes > 0 { try ensureDirectory() }
+        return BadmailRules.plan(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
+                                 arrivedAt: arrivedAt, messageSize: messageSize, now: now, maxBytes: maxBytes)
     }
 
-    private func commit(_ p: Plan, messageTemp: TempFile) throws(BadmailError) -> StoreResult {
+    private func commit(_ p: BadmailRules.Plan, messageTemp: TempFile) throws(BadmailError) -> StoreResult {
         let infoTemp = try TempFile(directory: path, suffix: ".txt")
         do throws(BadmailError) {
             try infoTemp.write(p.infoBytes[...])
@@ -226,26 +177,12 @@ public struct BadmailDirectory: Sendable {
             defer { lock.release() }
             removeStaleTemps(olderThan: Date().addingTimeInterval(-3600))   // the real clock: file times are real
             // Prune oldest-first until the new entry fits.
-            let newSize = p.keep + Int64(p.infoBytes.count)
-            var entries = try scan().sorted { $0.name < $1.name }
-            var total = entries.reduce(Int64(0)) { $0 + $1.size }
-            var pruned: [String] = []
-            while total + newSize > maxBytes, !entries.isEmpty {
-                let oldest = entries.removeFirst()
-                removeEntry(oldest.name)
-                total -= oldest.size
-                pruned.append(oldest.name)
-            }
-            // A unique name: bump the microseconds while taken.
-            var micros = Self.micros(p.now)
-            var name = Self.entryName(micros: micros, queueID: p.queueID)
-            var tries = 0
-            while Self.exists(join(name + ".eml")) || Self.exists(join(name + ".txt")) {
-                micros += 1
-                tries += 1
-                name = Self.entryName(micros: micros, queueID: p.queueID)
-                if tries > 10_000 { throw .io("cannot find a free entry name in \(path)") }
-            }
+            let pruned = BadmailRules.prune(try scan(), toFit: p.entrySize, maxBytes: maxBytes)
+            for name in pruned { removeEntry(name) }
+            // A unique name: the microseconds bumped while taken.
+            guard let name = BadmailRules.freeName(now: p.now, queueID: p.queueID, isTaken: {
+                Self.exists(join($0 + ".eml")) || Self.exists(join($0 + ".txt"))
+            }) else { throw .io("cannot find a free entry name in \(path)") }
             try infoTemp.rename(to: join(name + ".txt"))
             try messageTemp.rename(to: join(name + ".eml"))
             Self.syncDirectory(path)
@@ -286,15 +223,13 @@ public struct BadmailDirectory: Sendable {
         }
         var sizes: [String: Int64] = [:]
         for file in names {
-            let base: String
-            if file.hasSuffix(".eml") || file.hasSuffix(".txt") { base = String(file.dropLast(4)) } else { continue }
-            guard Self.parseName(base) != nil, let size = Self.regularFileSize(join(file)) else { continue }
+            guard let base = BadmailRules.entryBase(ofFile: file), let size = Self.regularFileSize(join(file)) else { continue }
             sizes[base, default: 0] += size
         }
         return sizes.compactMap { base, size in
-            guard let parsed = Self.parseName(base) else { return nil }
+            guard let parsed = BadmailRules.parseName(base) else { return nil }
             let reason = (try? Self.readFile(join(base + ".txt"), maxBytes: 64 * 1024))
-                .map { Self.firstReasonLine(String(decoding: $0, as: UTF8.self)) } ?? ""
+                .map { BadmailRules.firstReasonLine(String(decoding: $0, as: UTF8.self)) } ?? ""
             return Entry(name: base, date: parsed.date, size: size, queueID: parsed.queueID, reason: reason)
         }
     }
@@ -314,21 +249,4 @@ public struct BadmailDirectory: Sendable {
     }
 
     func join(_ file: String) -> String { path.hasSuffix("/") ? path + file : path + "/" + file }
-}
-
-/// A Badmail operation failed.
-public enum BadmailError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The name is not of the entry shape (`20261129T080102.123456Z-QUEUEID`).
-    case invalidName(String)
-    case notFound(String)
-    case io(String)
-
-    public var description: String {
-        switch self {
-        case .invalidName(let name):
-            return "'\(name)' is not a badmail entry name (expected e.g. 20261129T080102.123456Z-0R2X8K4M9T3ABCDE, see 'petrel badmail list')"
-        case .notFound(let name): return "no badmail entry '\(name)'"
-        case .io(let message): return message
-        }
-    }
 }

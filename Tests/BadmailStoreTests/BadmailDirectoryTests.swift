@@ -1,7 +1,10 @@
 import Foundation
+import MailQueue
 import Testing
-@testable import MailQueue
+@testable import BadmailStore
 
+/// The Badmail directory on a real disk (temporary directories): files, fsync'd renames, caps, symlinks,
+/// purges. The rules alone are tested without a disk in MailQueueTests/BadmailRulesTests.swift.
 @Suite struct BadmailDirectoryTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
@@ -168,16 +171,5 @@ import Testing
         #expect(try dir.totalSize() == 200_000)
         #expect(reads == 4)   // 200 000 - description, in 64 KiB chunks
         #expect(record.info.contains("Sender: <>"))
-    }
-
-    @Test func nameRoundTrip() {
-        let micros: Int64 = 1_800_000_000_123_456
-        let name = BadmailDirectory.entryName(micros: micros, queueID: "Q1")
-        #expect(name == "20270115T080000.123456Z-Q1")
-        let parsed = BadmailDirectory.parseName(name)
-        #expect(parsed?.queueID == "Q1")
-        #expect(parsed.map { BadmailDirectory.micros($0.date) } == micros)
-        #expect(BadmailDirectory.queueIDPart("../a b-9") == "ab9")
-        #expect(BadmailDirectory.queueIDPart("///") == "unknown")
     }
 }
