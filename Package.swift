@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "Petrel",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "petrel", targets: ["petrel"]),
         // Libraries for the separate fuzz/ package (libFuzzer targets that depend on this package by path).
@@ -71,7 +71,9 @@ let package = Package(
         // glibc libresolv wrapper: one query to one given nameserver, answer decoding (ns_parserr/dn_expand).
         .target(name: "CPetrelResolv", linkerSettings: [.linkedLibrary("resolv")]),
         // DNS for mail: DNSResolver protocol, LibresolvResolver, StaticResolver, MX selection, FCrDNS.
-        .target(name: "MailDNS", dependencies: ["MailCore", "CPetrelResolv"]),
+        .target(name: "MailDNS", dependencies: [
+            "MailCore", "CPetrelResolv", .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         // Message authentication: SPF (RFC 7208), DKIM signing and verification (RFC 6376, RFC 8463),
         // DMARC (RFC 9989), Authentication-Results (RFC 8601). Pure: DNS through the DNSResolver protocol.
         .target(name: "MailAuthChecks", dependencies: [
@@ -132,7 +134,6 @@ let package = Package(
             "MailCore", "MailStore", "MailAuth", "CPetrelLDAP", "CPetrelPAM",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Mail-client set-up over HTTPS: Thunderbird autoconfig, Outlook Autodiscover, Apple .mobileconfig.
@@ -159,16 +160,19 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
-        // The CLI: serve, domain, mailbox, config, status, init, doctor.
+        // The CLI: serve, domain, mailbox, config, status, init, doctor. It reaches the data only through
+        // PetrelServer's administration API (PetrelAdmin).
         .executableTarget(name: "petrel", dependencies: [
-            "PetrelServer", "MailStore", "MailStoreSQLite", "MailAuth", "MailCore", "MailQueue", "MailPolicy",
-            "MailAuthChecks", "MailDNS",
+            "PetrelServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+
+        // Test support the test targets share (not linked into petrel): the SplitMix64 generator, the
+        // loopback DNS server.
+        .target(name: "MailTestSupport", dependencies: ["MailCore"]),
 
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore"]),
@@ -200,11 +204,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "PetrelAutoconfigTests", dependencies: ["PetrelAutoconfig", "MailCore"]),
-        .testTarget(name: "MailMIMETests", dependencies: ["MailMIME"]),
-        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "IMAPTestSupport", "MailMIME", "MailCore"]),
-        .testTarget(name: "MailDNSTests", dependencies: ["MailDNS", "MailCore"]),
+        .testTarget(name: "MailMIMETests", dependencies: ["MailTestSupport", "MailMIME"]),
+        .testTarget(name: "IMAPCoreTests", dependencies: ["MailTestSupport", "IMAPCore", "IMAPTestSupport", "MailMIME", "MailCore"]),
+        .testTarget(name: "MailDNSTests", dependencies: [
+            "MailTestSupport", "MailDNS", "MailCore", .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(name: "MailAuthChecksTests", dependencies: [
-            "MailAuthChecks", "MailDNS", "MailCore",
+            "MailTestSupport", "MailAuthChecks", "MailDNS", "MailCore",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "CryptoExtras", package: "swift-crypto"),
@@ -218,7 +224,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "PetrelServerTests", dependencies: [
-            "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO",
+            "MailTestSupport", "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO", "MailAuth",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

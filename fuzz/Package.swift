@@ -10,7 +10,7 @@ let imap: [Target.Dependency] = [.product(name: "PetrelIMAP", package: "main"), 
 
 let package = Package(
     name: "PetrelFuzz",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "main", path: ".."),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),

@@ -13,9 +13,9 @@ import Foundation
 import Logging
 import MailCore
 import MailStore
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
 
 public final class LDAPAccounts: AccountBackend {
     public var kind: AccountBackendKind { .ldap }
@@ -28,7 +28,7 @@ public final class LDAPAccounts: AccountBackend {
     /// another backend never names the mailbox (it would open a builtin or system mailbox with the
     /// directory's password).
     let servesDomain: @Sendable (String) -> Bool
-    let cache: NIOLockedValueBox<[String: CacheEntry]> = NIOLockedValueBox([:])
+    let cache = Mutex<[String: CacheEntry]>([:])
     /// Cached answers kept at most (oldest dropped first when full).
     static let maxCacheEntries = 10_000
 
@@ -133,7 +133,7 @@ public final class LDAPAccounts: AccountBackend {
         if isPostmaster(address) { return try await store.resolveRecipient(address) }
         let key = address.lookupKey
         let now = NIODeadline.now()
-        let cached: CacheEntry? = cache.withLockedValue { entries in
+        let cached: CacheEntry? = cache.withLock { entries in
             guard let entry = entries[key] else { return nil }
             if entry.expires <= now { entries[key] = nil; return nil }
             return entry
@@ -148,7 +148,7 @@ public final class LDAPAccounts: AccountBackend {
             }
             let ttl = mailboxKey == nil ? settings.negativeCacheSeconds : settings.positiveCacheSeconds
             if ttl > 0 {
-                cache.withLockedValue { entries in
+                cache.withLock { entries in
                     if entries.count >= Self.maxCacheEntries {
                         // Drop the expired ones; if none, drop everything (simple and bounded).
                         entries = entries.filter { $0.value.expires > now }

@@ -2,7 +2,7 @@
 /// connections. Called from a thread pool only (every call may block up to the configured timeout).
 import CPetrelLDAP
 import Foundation
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// How the connection to the directory is protected.
 public enum LDAPTransport: String, Sendable, Equatable, CaseIterable {
@@ -127,16 +127,16 @@ public func ldapFilter(_ template: String, name: String) -> String {
 /// (the directory may have restarted since).
 public final class LDAPConnectionPool: Sendable {
     let settings: LDAPSettings
-    private let idleSearch = NIOLockedValueBox<[LDAPHandle]>([])
-    private let idleBind = NIOLockedValueBox<[LDAPHandle]>([])
+    private let idleSearch = Mutex<[LDAPHandle]>([])
+    private let idleBind = Mutex<[LDAPHandle]>([])
 
     public init(settings: LDAPSettings) {
         self.settings = settings
     }
 
     deinit {
-        idleSearch.withLockedValue { $0.forEach { $0.close() }; $0.removeAll() }
-        idleBind.withLockedValue { $0.forEach { $0.close() }; $0.removeAll() }
+        idleSearch.withLock { $0.forEach { $0.close() }; $0.removeAll() }
+        idleBind.withLock { $0.forEach { $0.close() }; $0.removeAll() }
     }
 
     /// Finds entries by filter under the base, at most `limit + 1` (so a caller can tell "ambiguous").
@@ -158,12 +158,12 @@ public final class LDAPConnectionPool: Sendable {
         }
     }
 
-    private func withHandle<T>(_ idle: NIOLockedValueBox<[LDAPHandle]>, bindAsService: Bool,
+    private func withHandle<T>(_ idle: borrowing Mutex<[LDAPHandle]>, bindAsService: Bool,
                                _ body: (LDAPHandle) throws(LDAPError) -> T) throws(LDAPError) -> T {
         var attempt = 0
         while true {
             attempt += 1
-            let reused = idle.withLockedValue { $0.popLast() }
+            let reused = idle.withLock { $0.popLast() }
             let handle: LDAPHandle
             if let reused {
                 handle = reused
@@ -199,8 +199,8 @@ public final class LDAPConnectionPool: Sendable {
         }
     }
 
-    private func release(_ handle: LDAPHandle, to idle: NIOLockedValueBox<[LDAPHandle]>) {
-        let kept = idle.withLockedValue { list -> Bool in
+    private func release(_ handle: LDAPHandle, to idle: borrowing Mutex<[LDAPHandle]>) {
+        let kept = idle.withLock { list -> Bool in
             guard list.count < settings.maxIdleConnections else { return false }
             list.append(handle)
             return true

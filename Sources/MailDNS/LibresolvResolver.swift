@@ -3,7 +3,8 @@ import MailCore
 
 /// A `DNSResolver` that asks one recursive nameserver through glibc libresolv (`res_nquery` on a private
 /// resolver state). It never uses the servers in /etc/resolv.conf and never applies search domains.
-/// The blocking calls run on a small dedicated thread pool, not on Swift concurrency's threads.
+/// The blocking calls run on the `BlockingCallRunner` it is given (the server's DNS thread pool), not on
+/// Swift concurrency's threads; once that runner is shut down, every question fails temporarily.
 ///
 /// libresolv counts time in whole seconds: `timeout` is split across `attempts` tries with glibc's
 /// doubling back-off (try k waits retrans << k), with retrans at least 1 s, so a question that gets no
@@ -13,8 +14,11 @@ public struct LibresolvResolver: DNSResolver {
     public let port: Int
     public let retransSeconds: Int
     public let attempts: Int
+    let runner: any BlockingCallRunner
 
-    public init(nameserver: IPAddress, port: Int = 53, timeout: Duration = .seconds(5), attempts: Int = 1) {
+    public init(nameserver: IPAddress, port: Int = 53, timeout: Duration = .seconds(5), attempts: Int = 1,
+                runner: any BlockingCallRunner) {
+        self.runner = runner
         self.nameserver = nameserver
         self.port = port
         let attempts = min(max(1, attempts), 4)
@@ -98,8 +102,12 @@ public struct LibresolvResolver: DNSResolver {
         // A Unicode name is asked in its A-label form, never as raw UTF-8 (`DNSName.queryName`).
         guard let qname = DNSName.queryName(name) else { return .nxDomain }
         let server = nameserver.bytes, port = port, retrans = retransSeconds, attempts = attempts
-        return await BlockingPool.shared.run {
-            Self.blockingQuery(server: server, port: port, retrans: retrans, attempts: attempts, name: qname, type: type)
+        do {
+            return try await runner.runBlocking {
+                Self.blockingQuery(server: server, port: port, retrans: retrans, attempts: attempts, name: qname, type: type)
+            }
+        } catch {
+            return .temporaryFailure("resolver stopped before asking for \(name)")
         }
     }
 

@@ -12,7 +12,7 @@ import Logging
 import MailCore
 import MailPolicy
 import MailStore
-import NIOConcurrencyHelpers
+import Synchronization
 
 public final class AccessControl: Sendable {
     /// What the rules say right now.
@@ -24,9 +24,9 @@ public final class AccessControl: Sendable {
     public let configuredRelay: RelayRules
     public let configuredConnections: ConnectionRules
     private let store: (any RelayDirectory)?
-    private let state: NIOLockedValueBox<Snapshot>
-    private let rates: NIOLockedValueBox<ConnectionRateTable>
-    private let reported = NIOLockedValueBox<Set<String>>([])
+    private let state: Mutex<Snapshot>
+    private let rates: Mutex<ConnectionRateTable>
+    private let reported = Mutex<Set<String>>([])
     private let logger: Logger
     public let refreshInterval: Duration
 
@@ -37,14 +37,14 @@ public final class AccessControl: Sendable {
         self.configuredRelay = relay
         self.configuredConnections = connections
         self.store = store
-        self.state = NIOLockedValueBox(Snapshot(relay: relay, connections: connections))
-        self.rates = NIOLockedValueBox(ConnectionRateTable(limit: maxConnectionRatePerIP))
+        self.state = Mutex(Snapshot(relay: relay, connections: connections))
+        self.rates = Mutex(ConnectionRateTable(limit: maxConnectionRatePerIP))
         self.refreshInterval = refreshInterval
         self.logger = logger
     }
 
-    public var snapshot: Snapshot { state.withLockedValue { $0 } }
-    public var relayRules: RelayRules { state.withLockedValue { $0.relay } }
+    public var snapshot: Snapshot { state.withLock { $0 } }
+    public var relayRules: RelayRules { state.withLock { $0.relay } }
 
     /// Re-reads the data directory's lists and merges them with the configured ones.
     public func refresh() async {
@@ -58,11 +58,11 @@ public final class AccessControl: Sendable {
         }
         let merged = Self.merge(relay: configuredRelay, connections: configuredConnections, entries: entries) { bad, reason in
             let key = "\(bad.list):\(bad.value)"
-            if reported.withLockedValue({ $0.insert(key).inserted }) {
+            if reported.withLock({ $0.insert(key).inserted }) {
                 logger.warning("ignoring invalid access list entry", metadata: ["list": "\(bad.list)", "value": "\(bad.value)", "reason": "\(reason)"])
             }
         }
-        let changed = state.withLockedValue { current -> Bool in
+        let changed = state.withLock { current -> Bool in
             defer { current = merged }
             return current != merged
         }
@@ -92,11 +92,11 @@ public final class AccessControl: Sendable {
     /// list admits only its members), then the per-minute rate (only admitted clients are counted).
     /// `now` is a monotonic time in nanoseconds.
     public func screen(_ ip: IPAddress?, now: UInt64) -> ConnectionTracker.Refusal? {
-        switch ConnectionAccess.decide(ip, rules: state.withLockedValue { $0.connections }) {
+        switch ConnectionAccess.decide(ip, rules: state.withLock { $0.connections }) {
         case .denied, .notAllowed: return .denied
         case .accept: break
         }
         guard let ip else { return nil }
-        return rates.withLockedValue { $0.record(ip, now: now) } ? nil : .rateLimited
+        return rates.withLock { $0.record(ip, now: now) } ? nil : .rateLimited
     }
 }

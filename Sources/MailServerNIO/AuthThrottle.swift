@@ -13,7 +13,7 @@
 ///   (`maxDelay` + hash time) once its delay has grown — see docs/CONFIGURATION.md "Logins".
 import Foundation
 import MailCore
-import NIOConcurrencyHelpers
+import Synchronization
 
 public final class AuthThrottle: Sendable {
     public struct Settings: Sendable {
@@ -48,7 +48,7 @@ public final class AuthThrottle: Sendable {
         var inFlightByAccount: [String: Int] = [:]
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
     public let settings: Settings
     private let now: @Sendable () -> Date
 
@@ -60,7 +60,7 @@ public final class AuthThrottle: Sendable {
     /// Records a failure and returns how long (seconds) to wait before answering it.
     public func recordFailure(ip: IPAddress?, account: String) -> Double {
         let t = now()
-        return state.withLockedValue { s in
+        return state.withLock { s in
             func bump(_ e: Entry?) -> Entry {
                 guard let e, t.timeIntervalSince(e.last) < settings.forgetAfter else { return Entry(failures: 1, last: t) }
                 return Entry(failures: e.failures + 1, last: t)
@@ -76,7 +76,7 @@ public final class AuthThrottle: Sendable {
     }
 
     public func recordSuccess(account: String) {
-        _ = state.withLockedValue { $0.byAccount.removeValue(forKey: account.lowercased()) }
+        _ = state.withLock { $0.byAccount.removeValue(forKey: account.lowercased()) }
     }
 
     /// Starts a login for `account` from `ip`: a slot, or nil when that IP (network) or that account
@@ -84,7 +84,7 @@ public final class AuthThrottle: Sendable {
     /// table, removed by `endLogin`), so their memory is bounded by the logins actually running.
     public func beginLogin(ip: IPAddress?, account: String) -> LoginSlot? {
         let slot = LoginSlot(network: ip.map(Self.network), account: account.lowercased())
-        return state.withLockedValue { s in
+        return state.withLock { s in
             if let network = slot.network, settings.maxConcurrentPerIP > 0,
                s.inFlightByNetwork[network, default: 0] >= settings.maxConcurrentPerIP {
                 return nil
@@ -101,7 +101,7 @@ public final class AuthThrottle: Sendable {
 
     /// Ends a login started with `beginLogin` (after its answer, or after its failure delay).
     public func endLogin(_ slot: LoginSlot) {
-        state.withLockedValue { s in
+        state.withLock { s in
             if let network = slot.network {
                 let left = s.inFlightByNetwork[network, default: 1] - 1
                 s.inFlightByNetwork[network] = left > 0 ? left : nil
@@ -113,7 +113,7 @@ public final class AuthThrottle: Sendable {
 
     /// Logins in flight from `ip`'s network and for `account` (for tests and status).
     public func loginsInFlight(ip: IPAddress?, account: String? = nil) -> (ip: Int, account: Int) {
-        state.withLockedValue { s in
+        state.withLock { s in
             (ip.map { s.inFlightByNetwork[Self.network($0), default: 0] } ?? 0,
              account.map { s.inFlightByAccount[$0.lowercased(), default: 0] } ?? 0)
         }

@@ -1,8 +1,8 @@
 /// Counts open connections, globally and per client IP, so listeners can refuse clients over the caps,
 /// and remembers open channels so a graceful shutdown can reach them.
 import MailCore
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 public final class ConnectionTracker: Sendable {
     public struct Limits: Sendable {
@@ -56,14 +56,14 @@ public final class ConnectionTracker: Sendable {
         var accepted = 0
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
     public let limits: Limits
 
     public init(limits: Limits) { self.limits = limits }
 
     /// Registers a new connection, or says why it must be refused.
     public func open(_ channel: any Channel, ip: IPAddress?) -> Refusal? {
-        state.withLockedValue { s in
+        state.withLock { s in
             if s.total >= limits.maxConnections { return .tooManyConnections }
             if let ip, s.perIP[ip, default: 0] >= limits.maxConnectionsPerIP { return .tooManyFromIP }
             s.total += 1
@@ -75,7 +75,7 @@ public final class ConnectionTracker: Sendable {
     }
 
     public func close(_ channel: any Channel, ip: IPAddress?) {
-        state.withLockedValue { s in
+        state.withLock { s in
             guard s.channels.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return }
             s.total -= 1
             if let ip {
@@ -85,9 +85,9 @@ public final class ConnectionTracker: Sendable {
         }
     }
 
-    public var openCount: Int { state.withLockedValue { $0.total } }
-    public var acceptedCount: Int { state.withLockedValue { $0.accepted } }
-    public var openChannels: [any Channel] { state.withLockedValue { Array($0.channels.values) } }
+    public var openCount: Int { state.withLock { $0.total } }
+    public var acceptedCount: Int { state.withLock { $0.accepted } }
+    public var openChannels: [any Channel] { state.withLock { Array($0.channels.values) } }
 }
 
 /// Sent down a connection's pipeline (as a user inbound event) when the server starts to stop.

@@ -14,7 +14,7 @@
 /// - `petrel_auth_failures_total{protocol}`
 /// - `petrel_store_commit_seconds` histogram (time from handing a message to the store until it is durable)
 import CoreMetrics
-import NIOConcurrencyHelpers
+import Synchronization
 
 public final class ServerMetrics: Sendable {
     /// Connection counts of one protocol, as `/status` shows them.
@@ -25,7 +25,7 @@ public final class ServerMetrics: Sendable {
     }
 
     private let factory: any MetricsFactory
-    private let counts = NIOLockedValueBox([MailProtocol: ConnectionCounts]())
+    private let counts = Mutex([MailProtocol: ConnectionCounts]())
     private let storeCommit: CoreMetrics.Timer
     private let retrievals: Counter
 
@@ -59,7 +59,7 @@ public final class ServerMetrics: Sendable {
     }
 
     private func updateOpen(_ kind: MailProtocol, _ change: (inout ConnectionCounts) -> Void) {
-        counts.withLockedValue { all in
+        counts.withLock { all in
             var c = all[kind] ?? ConnectionCounts(open: 0, total: 0, rejected: 0)
             change(&c)
             all[kind] = c
@@ -69,7 +69,7 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Open/total/rejected connections per protocol since start.
-    public var connectionCounts: [MailProtocol: ConnectionCounts] { counts.withLockedValue { $0 } }
+    public var connectionCounts: [MailProtocol: ConnectionCounts] { counts.withLock { $0 } }
 
     // MARK: - SMTP
 

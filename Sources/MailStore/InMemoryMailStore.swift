@@ -5,8 +5,9 @@
 /// Implements the postmaster rules of RFC 5321 §4.5.1 and the bare `<Postmaster>` of §4.1.1.3.
 import Foundation
 import MailCore
+import Synchronization
 
-public final class InMemoryMailStore: MailStore, @unchecked Sendable {
+public final class InMemoryMailStore: MailStore, Sendable {
     struct Domain {
         var id: Int64
         var name: String
@@ -166,8 +167,8 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
         }
     }
 
-    /// Every access to the state goes through `state.withLock` (NSLock: available on every platform).
-    let state = LockedState(State())
+    /// Every access to the state goes through `state.withLock`.
+    let state = Mutex(State())
 
     public init() {}
 
@@ -392,19 +393,5 @@ public final class InMemoryMailStore: MailStore, @unchecked Sendable {
 
     public func close() async throws {
         state.withLock { $0.closed = true }
-    }
-}
-
-/// A value behind an `NSLock`.
-final class LockedState<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }

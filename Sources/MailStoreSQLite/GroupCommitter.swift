@@ -8,8 +8,9 @@
 import Foundation
 import GRDB
 import MailStore
+import Synchronization
 
-final class GroupCommitter: @unchecked Sendable {
+final class GroupCommitter: Sendable {
     typealias Work = @Sendable (Database, IncomingMessage) throws -> [Int64]
 
     private struct Pending {
@@ -22,16 +23,14 @@ final class GroupCommitter: @unchecked Sendable {
         var running = false
         var closed = false
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Number of write transactions run so far (for tests and measurements).
+        var batchesRun = 0
     }
 
-    private let lock = NSLock()
-    private var state = State()
+    private let state = Mutex(State())
     private let writer: DatabasePool
     private let maxBatch: Int
     private let work: Work
-
-    /// Number of write transactions run so far (for tests and measurements).
-    private var batchesRun = 0
 
     init(writer: DatabasePool, maxBatch: Int, work: @escaping Work) {
         self.writer = writer
@@ -40,23 +39,22 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     var batchCount: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return batchesRun
+        state.withLock { $0.batchesRun }
     }
 
     func submit(_ message: IncomingMessage) async throws -> [Int64] {
         try await withCheckedThrowingContinuation { continuation in
-            lock.lock()
-            if state.closed {
-                lock.unlock()
+            let start: Bool? = state.withLock { state in
+                if state.closed { return nil }
+                state.pending.append(Pending(message: message, continuation: continuation))
+                let start = !state.running
+                state.running = true
+                return start
+            }
+            guard let start else {
                 continuation.resume(throwing: StoreError.backend("store is closed"))
                 return
             }
-            state.pending.append(Pending(message: message, continuation: continuation))
-            let start = !state.running
-            state.running = true
-            lock.unlock()
             if start {
                 Task { await self.drain() }
             }
@@ -66,30 +64,31 @@ final class GroupCommitter: @unchecked Sendable {
     /// Refuses new work and waits until the running batches are done.
     func close() async {
         await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            state.closed = true
-            if state.running {
-                state.idleWaiters.append(waiter)
-                lock.unlock()
-            } else {
-                lock.unlock()
-                waiter.resume()
+            let wait = state.withLock { state in
+                state.closed = true
+                if state.running {
+                    state.idleWaiters.append(waiter)
+                    return true
+                }
+                return false
             }
+            if !wait { waiter.resume() }
         }
     }
 
     private func takeBatch() -> [Pending] {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !state.pending.isEmpty else {
-            state.running = false
-            return []
+        let maxBatch = self.maxBatch
+        return state.withLock { state in
+            guard !state.pending.isEmpty else {
+                state.running = false
+                return []
+            }
+            let n = min(maxBatch, state.pending.count)
+            let batch = Array(state.pending.prefix(n))
+            state.pending.removeFirst(n)
+            state.batchesRun += 1
+            return batch
         }
-        let n = min(maxBatch, state.pending.count)
-        let batch = Array(state.pending.prefix(n))
-        state.pending.removeFirst(n)
-        batchesRun += 1
-        return batch
     }
 
     private func drain() async {
@@ -128,7 +127,7 @@ final class GroupCommitter: @unchecked Sendable {
                 pending.continuation.resume(with: result.mapError { $0 as any Error })
             }
         }
-        let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard !state.running else { return [] }
             defer { state.idleWaiters = [] }
             return state.idleWaiters

@@ -10,6 +10,7 @@ import Foundation
 import GRDB
 import MailCore
 import MailStore
+import Synchronization
 
 public final class SQLiteMailStore: MailStore {
     public struct Options: Sendable {
@@ -365,22 +366,19 @@ public final class SQLiteMailStore: MailStore {
 }
 
 /// Set once by `close()`.
-final class ClosedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var closed = false
+final class ClosedFlag: Sendable {
+    private let closed = Mutex(false)
 
     var isClosed: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return closed
+        closed.withLock { $0 }
     }
 
     /// Marks closed; false when it already was.
     func close() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if closed { return false }
-        closed = true
-        return true
+        closed.withLock { closed in
+            if closed { return false }
+            closed = true
+            return true
+        }
     }
 }

@@ -4,9 +4,6 @@
 /// `554 5.7.1` instead of the greeting. A running server picks changes up within about 2 seconds.
 import ArgumentParser
 import Foundation
-import MailCore
-import MailPolicy
-import MailStore
 import PetrelServer
 
 struct AccessCommand: AsyncParsableCommand {
@@ -31,7 +28,7 @@ struct AccessCommand: AsyncParsableCommand {
 
         func run() async throws {
             let net = try parseNetwork(network)
-            let added = try await withStore(data) { try await $0.addAccessEntry("\(net)", to: .connectionDeny) }
+            let added = try await withAdmin(data) { try await $0.addAccessEntry("\(net)", to: .connectionDeny) }
             print(added ? "connections from \(net) denied" : "\(net) was already denied")
         }
     }
@@ -50,7 +47,7 @@ struct AccessCommand: AsyncParsableCommand {
 
         func run() async throws {
             let net = try parseNetwork(network)
-            let added = try await withStore(data) { try await $0.addAccessEntry("\(net)", to: .connectionAllow) }
+            let added = try await withAdmin(data) { try await $0.addAccessEntry("\(net)", to: .connectionAllow) }
             print(added ? "connections from \(net) allowed (clients outside the allow list are now refused)"
                         : "\(net) was already allowed")
         }
@@ -64,7 +61,7 @@ struct AccessCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try data.loadConfiguration()
-            let entries = try await withStore(data) { try await $0.accessEntries() }
+            let entries = try await withAdmin(data) { try await $0.accessEntries() }
             for net in configuration.smtp.connectionDeny { print("deny\t\(net)\t(config)") }
             for e in entries where e.list == .connectionDeny { print("deny\t\(e.value)\t(added \(isoDate(e.addedAt)))") }
             for net in configuration.smtp.connectionAllow { print("allow\t\(net)\t(config)") }
@@ -83,9 +80,9 @@ struct AccessCommand: AsyncParsableCommand {
 
         func run() async throws {
             let net = try parseNetwork(network)
-            let removed = try await withStore(data) { store in
-                let denied = try await store.removeAccessEntry("\(net)", from: .connectionDeny)
-                let allowed = try await store.removeAccessEntry("\(net)", from: .connectionAllow)
+            let removed = try await withAdmin(data) { admin in
+                let denied = try await admin.removeAccessEntry("\(net)", from: .connectionDeny)
+                let allowed = try await admin.removeAccessEntry("\(net)", from: .connectionAllow)
                 return denied || allowed
             }
             guard removed else { throw CLIError(message: "\(net) is in neither list (see 'petrel access list')") }

@@ -3,8 +3,6 @@
 /// (writers and purges share a lock on the directory).
 import ArgumentParser
 import Foundation
-import MailCore
-import MailQueue
 import PetrelServer
 
 struct BadmailCommand: AsyncParsableCommand {
@@ -123,9 +121,7 @@ struct BadmailCommand: AsyncParsableCommand {
 
 /// The Badmail directory of the effective configuration.
 private func badmailDirectory(_ data: DataOptions) throws -> BadmailDirectory {
-    let configuration = try data.loadConfiguration()
-    let path = configuration.delivery.badmailPath(dataDirectory: configuration.server.dataDirectory)
-    return BadmailDirectory(path: path, maxBytes: configuration.delivery.badmailMaxBytes)
+    try data.admin().badmail
 }
 
 /// Runs a Badmail operation, turning its errors into clean CLI errors.

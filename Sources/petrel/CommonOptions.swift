@@ -1,7 +1,6 @@
 /// Options shared by every command that touches the data: where the configuration and data live.
 import ArgumentParser
 import Foundation
-import MailStore
 import PetrelServer
 
 struct DataOptions: ParsableArguments {
@@ -29,13 +28,9 @@ struct DataOptions: ParsableArguments {
         return configuration
     }
 
-    func openStore() throws -> any MailStore {
-        let configuration = try loadConfiguration()
-        do {
-            return try MailServer.openStore(configuration: configuration)
-        } catch {
-            throw CLIError(message: "cannot open the data directory \(configuration.server.dataDirectory): \(error)")
-        }
+    /// The administration API on the effective configuration (its store opens on first use).
+    func admin() throws -> PetrelAdmin {
+        PetrelAdmin(configuration: try loadConfiguration())
     }
 }
 
@@ -45,18 +40,21 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Runs a store operation and turns store errors into clean CLI errors, always closing the store.
-func withStore<T>(_ options: DataOptions, _ body: (any MailStore) async throws -> T) async throws -> T {
-    let store = try options.openStore()
+/// Runs administration calls and turns store errors into clean CLI errors, always closing the store.
+func withAdmin<T>(_ options: DataOptions, _ body: (PetrelAdmin) async throws -> T) async throws -> T {
+    let admin = try options.admin()
     do {
-        let result = try await body(store)
-        try? await store.close()
+        let result = try await body(admin)
+        await admin.close()
         return result
     } catch let error as StoreError {
-        try? await store.close()
+        await admin.close()
+        throw CLIError(message: error.description)
+    } catch let error as PetrelAdmin.OpenError {
+        await admin.close()
         throw CLIError(message: error.description)
     } catch {
-        try? await store.close()
+        await admin.close()
         throw error
     }
 }

@@ -2,9 +2,6 @@
 /// standard input (for checking a setup, and for the interop tests with dkimpy).
 import ArgumentParser
 import Foundation
-import MailAuthChecks
-import MailCore
-import MailDNS
 import PetrelServer
 
 struct DKIMCommand: AsyncParsableCommand {
@@ -20,7 +17,7 @@ struct DKIMCommand: AsyncParsableCommand {
         subcommands: [Generate.self, Rotate.self, Activate.self, Purge.self, List.self, Sign.self, Verify.self])
 
     static func store(_ data: DataOptions) throws -> DKIMKeyStore {
-        DKIMKeyStore(dataDirectory: try data.loadConfiguration().server.dataDirectory)
+        try data.admin().dkimKeys
     }
 
     static func printEntries(_ entries: [DKIMKeyStore.Entry], domain: String, store: DKIMKeyStore) throws {
@@ -161,9 +158,8 @@ struct DKIMCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try data.loadConfiguration()
-            let resolver = MailServer.makeResolver(configuration)
             let message = DKIMCommand.readStandardInput()
-            let results = await DKIMVerifier(resolver: resolver).verify(.bytes(message))
+            let results = try await PetrelAdmin(configuration: configuration).verifyDKIM(message)
             if results.isEmpty { print("none: no DKIM-Signature") }
             for r in results {
                 print("\(r.status.rawValue) d=\(r.domain) s=\(r.selector) a=\(r.algorithm)\(r.keyBits > 0 ? " bits=\(r.keyBits)" : "")\(r.reason.isEmpty ? "" : " (\(r.reason))")")
@@ -202,7 +198,7 @@ struct DNSCommand: AsyncParsableCommand {
             guard let ip = IPAddress(text) else { throw ValidationError("--ip \(text) is not an IP address") }
             addresses.append(ip)
         }
-        let store = DKIMKeyStore(dataDirectory: configuration.server.dataDirectory)
+        let store = PetrelAdmin(configuration: configuration).dkimKeys
         var keys: [(entry: DKIMKeyStore.Entry, record: String)] = []
         do {
             for e in try store.list(name) { keys.append((e, try store.privateKey(name, e).dnsRecord)) }
@@ -218,7 +214,7 @@ struct DNSCommand: AsyncParsableCommand {
             print(records.zone(), terminator: "")
             return
         }
-        let results = await records.check(resolver: MailServer.makeResolver(configuration))
+        let results = try await PetrelAdmin(configuration: configuration).checkDNS(records)
         for r in results { print(r.line) }
         let failed = results.filter { $0.status == .fail }.count
         let warned = results.filter { $0.status == .warn }.count

@@ -2,7 +2,6 @@
 /// any check fails. The checks themselves are in PetrelServer/Doctor.
 import ArgumentParser
 import Foundation
-import MailStore
 import PetrelServer
 
 struct DoctorCommand: AsyncParsableCommand {
@@ -38,14 +37,17 @@ struct DoctorCommand: AsyncParsableCommand {
         var storeResult: DoctorResult?
         // Opening the store would create a missing data directory: only look when it exists.
         if FileManager.default.fileExists(atPath: configuration.server.dataDirectory) {
+            let admin = PetrelAdmin(configuration: configuration)
             do {
-                let store = try MailServer.openStore(configuration: configuration)
-                domains = try await store.domains().map(\.name)
-                try? await store.close()
+                try admin.open()
+                domains = try await admin.domains().map(\.name)
+                await admin.close()
                 storeResult = domains.isEmpty ? DoctorResult(.warn, "store", "no local domains (add one with 'petrel domain add')")
                                               : DoctorResult(.ok, "store", "local domains: \(domains.joined(separator: ", "))")
             } catch {
-                storeResult = DoctorResult(.fail, "store", "cannot open the store in \(configuration.server.dataDirectory): \(error)")
+                await admin.close()
+                let cause = (error as? PetrelAdmin.OpenError)?.underlying ?? error
+                storeResult = DoctorResult(.fail, "store", "cannot open the store in \(configuration.server.dataDirectory): \(cause)")
             }
         }
         var results = Doctor(configuration: configuration, domains: domains, checkDNS: !noDNS).run()

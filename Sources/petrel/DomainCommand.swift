@@ -3,8 +3,7 @@
 /// added as `bücher.example` receives mail for `xn--bcher-kva.example` too, and either spelling names it here.
 import ArgumentParser
 import Foundation
-import MailCore
-import MailStore
+import PetrelServer
 
 struct DomainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +28,7 @@ struct DomainCommand: AsyncParsableCommand {
 
         func run() async throws {
             let name = try validDomain(domain)
-            _ = try await withStore(data) { try await $0.addDomain(name) }
+            _ = try await withAdmin(data) { try await $0.addDomain(name) }
             print("domain \(displayDomain(name)) added")
             if !noDKIM { try addDKIMKeys(name, data: data) } // DKIMCommand.swift
         }
@@ -42,16 +41,15 @@ struct DomainCommand: AsyncParsableCommand {
         @OptionGroup var data: DataOptions
 
         func run() async throws {
-            let (domains, boxes) = try await withStore(data) { store in
-                (try await store.domains(), try await store.mailboxes(domain: nil))
+            let (domains, boxes, admin) = try await withAdmin(data) { admin in
+                (try await admin.domains(), try await admin.mailboxes(domain: nil), admin)
             }
             if domains.isEmpty { print("no domains (add one with 'petrel domain add DOMAIN')"); return }
             // The account backend of each domain comes from [accounts] in the configuration.
-            let accounts = try data.loadConfiguration().accounts
             for d in domains {
                 let count = boxes.filter { $0.domain == d.name }.count
                 print("\(displayDomain(d.name))\t\(count) mailbox(es)\tpostmaster: \(d.postmaster ?? "(default)")"
-                      + "\taccounts: \(accounts.backend(forDomain: d.name))")
+                      + "\taccounts: \(admin.accountBackend(forDomain: d.name))")
             }
         }
     }
@@ -73,7 +71,7 @@ struct DomainCommand: AsyncParsableCommand {
 
         func run() async throws {
             let name = try validDomain(domain)
-            try await withStore(data) { try await $0.removeDomain(name, force: force) }
+            try await withAdmin(data) { try await $0.removeDomain(name, force: force) }
             print("domain \(displayDomain(name)) removed")
         }
     }
@@ -101,17 +99,9 @@ struct DomainCommand: AsyncParsableCommand {
 
         func run() async throws {
             let name = try validDomain(domain)
-            var key: String?
-            if let mailbox {
-                key = try validAddress(mailbox).lookupKey
-            }
-            try await withStore(data) { store in
-                if let mailbox, let address = EmailAddress(mailbox), try await store.mailbox(address) == nil {
-                    throw StoreError.mailboxNotFound(address.lookupKey)
-                }
-                try await store.setPostmaster(domain: name, mailbox: key)
-            }
-            print(key.map { "postmaster@\(name) now goes to \($0)" } ?? "postmaster@\(name) uses the default")
+            let address = try mailbox.map(validAddress)
+            try await withAdmin(data) { try await $0.setPostmaster(domain: name, mailbox: address) }
+            print(address.map(\.lookupKey).map { "postmaster@\(name) now goes to \($0)" } ?? "postmaster@\(name) uses the default")
         }
     }
 }

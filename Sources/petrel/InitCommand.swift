@@ -2,8 +2,6 @@
 /// domain. Asks for the mail domain on a terminal; every answer can also be given as a flag.
 import ArgumentParser
 import Foundation
-import MailCore
-import MailStore
 import PetrelServer
 
 struct InitCommand: AsyncParsableCommand {
@@ -58,15 +56,15 @@ struct InitCommand: AsyncParsableCommand {
         } catch {
             throw CLIError(message: "cannot create \(config) or \(dataDir): \(error.localizedDescription)")
         }
-        let store: any MailStore
-        do { store = try MailServer.openStore(configuration: configuration) } catch {
-            throw CLIError(message: "cannot open the data directory \(dataDir): \(error)")
+        let admin = PetrelAdmin(configuration: configuration)
+        do { try admin.open() } catch {
+            throw CLIError(message: "cannot open the data directory \(dataDir): \(error.underlying)")
         }
         do {
-            if try await !store.domains().contains(where: { $0.name == mailDomain }) { _ = try await store.addDomain(mailDomain) }
-            try? await store.close()
+            if try await !admin.domains().contains(where: { $0.name == mailDomain }) { _ = try await admin.addDomain(mailDomain) }
+            await admin.close()
         } catch {
-            try? await store.close()
+            await admin.close()
             throw CLIError(message: "cannot add the domain \(mailDomain): \(error)")
         }
         print("""

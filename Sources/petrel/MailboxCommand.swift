@@ -1,9 +1,7 @@
 /// `petrel mailbox …`: mailboxes, their passwords (stored only as slow salted hashes) and their mail.
 import ArgumentParser
 import Foundation
-import MailAuth
-import MailCore
-import MailStore
+import PetrelServer
 
 struct MailboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,19 +35,9 @@ struct MailboxCommand: AsyncParsableCommand {
 
         func run() async throws {
             let addr = try validAddress(address)
-            var hash: String?
-            var scram: String?
-            if !noPassword {
-                let secret = try readPassword(stdin: password.passwordStdin)
-                hash = try PasswordHasher.default.hash(secret)
-                scram = SCRAMVerifier.make(password: secret)
-            }
-            let info = try await withStore(data) { store in
-                let info = try await store.addMailbox(addr, passwordHash: hash, isAdmin: admin)
-                if let scram { try await store.setSCRAMVerifier(scram, for: addr) }
-                return info
-            }
-            print("mailbox \(info.address) added\(admin ? " (admin)" : "")\(hash == nil ? " without a password" : "")")
+            let secret = noPassword ? nil : try readPassword(stdin: password.passwordStdin)
+            let info = try await withAdmin(data) { try await $0.addMailbox(addr, password: secret, isAdmin: admin) }
+            print("mailbox \(info.address) added\(admin ? " (admin)" : "")\(secret == nil ? " without a password" : "")")
         }
     }
 
@@ -62,7 +50,7 @@ struct MailboxCommand: AsyncParsableCommand {
 
         func run() async throws {
             let d = try domain.map(validDomain)
-            let boxes = try await withStore(data) { try await $0.mailboxes(domain: d) }
+            let boxes = try await withAdmin(data) { try await $0.mailboxes(domain: d) }
             if boxes.isEmpty { print("no mailboxes"); return }
             for b in boxes {
                 var flags: [String] = []
@@ -83,7 +71,7 @@ struct MailboxCommand: AsyncParsableCommand {
 
         func run() async throws {
             let addr = try validAddress(address)
-            try await withStore(data) { try await $0.removeMailbox(addr) }
+            try await withAdmin(data) { try await $0.removeMailbox(addr) }
             print("mailbox \(addr.lookupKey) removed")
         }
     }
@@ -99,13 +87,8 @@ struct MailboxCommand: AsyncParsableCommand {
         func run() async throws {
             let addr = try validAddress(address)
             let secret = try readPassword(stdin: password.passwordStdin)
-            let hash = try PasswordHasher.default.hash(secret)
-            // The SCRAM-SHA-256 verifier is made with the hash (setPasswordHash drops the old one).
-            let scram = SCRAMVerifier.make(password: secret)
-            try await withStore(data) { store in
-                try await store.setPasswordHash(hash, for: addr)
-                if let scram { try await store.setSCRAMVerifier(scram, for: addr) }
-            }
+            // The hash and a new SCRAM-SHA-256 verifier (the old one is dropped).
+            try await withAdmin(data) { try await $0.setPassword(secret, for: addr) }
             print("password of \(addr.lookupKey) changed")
         }
     }
@@ -119,7 +102,7 @@ struct MailboxCommand: AsyncParsableCommand {
 
         func run() async throws {
             let addr = try validAddress(address)
-            try await withStore(data) { try await $0.setLocked(true, for: addr) }
+            try await withAdmin(data) { try await $0.setLocked(true, for: addr) }
             print("mailbox \(addr.lookupKey) locked")
         }
     }
@@ -133,7 +116,7 @@ struct MailboxCommand: AsyncParsableCommand {
 
         func run() async throws {
             let addr = try validAddress(address)
-            try await withStore(data) { try await $0.setLocked(false, for: addr) }
+            try await withAdmin(data) { try await $0.setLocked(false, for: addr) }
             print("mailbox \(addr.lookupKey) unlocked")
         }
     }
@@ -154,19 +137,19 @@ struct MailboxCommand: AsyncParsableCommand {
 
         func run() async throws {
             let addr = try validAddress(address)
-            try await withStore(data) { store in
-                guard let box = try await store.mailbox(addr) else { throw StoreError.mailboxNotFound(addr.lookupKey) }
+            try await withAdmin(data) { admin in
+                let box = try await admin.mailbox(addr)
                 if let message {
                     var offset: Int64 = 0
                     while true {
-                        let chunk = try await store.readMessage(mailboxID: box.id, deliveryID: message, offset: offset, maxLength: 64 * 1024)
+                        let chunk = try await admin.readMessage(in: box, deliveryID: message, offset: offset, maxLength: 64 * 1024)
                         if chunk.isEmpty { break }
                         FileHandle.standardOutput.write(Data(chunk))
                         offset += Int64(chunk.count)
                     }
                     return
                 }
-                let messages = try await store.messages(mailboxID: box.id)
+                let messages = try await admin.messages(in: box)
                 print("\(box.address): \(messages.count) message(s), \(box.totalSize) bytes")
                 if messages.isEmpty { return }
                 print("ID\tQUEUE-ID\tRECEIVED\tSIZE\tFROM")

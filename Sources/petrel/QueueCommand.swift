@@ -4,8 +4,7 @@
 /// entry ids (one recipient) or queue ids (every recipient of one message). See docs/QUEUE.md.
 import ArgumentParser
 import Foundation
-import MailCore
-import MailStore
+import PetrelServer
 
 struct QueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,7 +41,7 @@ struct QueueCommand: AsyncParsableCommand {
         @Flag(help: "Only held entries.") var held = false
 
         func run() async throws {
-            let all = try await withStore(data) { try await $0.queueEntries() }
+            let all = try await withAdmin(data) { try await $0.queueEntries() }
             let entries = held ? all.filter { $0.state == .held } : all
             if entries.isEmpty { print(held ? "no held entries" : "queue is empty"); return }
             print(QueueFormat.table(entries))
@@ -63,8 +62,8 @@ struct QueueCommand: AsyncParsableCommand {
         @Argument(help: "Entry id or queue id.") var id: String
 
         func run() async throws {
-            let entries = try await withStore(data) { store in
-                try await QueueFormat.resolve([id], in: store).entries
+            let entries = try await withAdmin(data) { admin in
+                try await QueueFormat.resolve([id], in: admin).entries
             }
             print(entries.map(QueueFormat.details).joined(separator: "\n\n"))
         }
@@ -92,11 +91,11 @@ struct QueueCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (count, held) = try await withStore(data) { store -> (Int, Int) in
-                if all { return (try await store.retryQueueEntries(nil, now: Date()), 0) }
-                let entries = try await QueueFormat.resolve(ids, in: store).entries
+            let (count, held) = try await withAdmin(data) { admin -> (Int, Int) in
+                if all { return (try await admin.retryQueueEntries(nil, now: Date()), 0) }
+                let entries = try await QueueFormat.resolve(ids, in: admin).entries
                 let held = entries.filter { $0.state == .held }.count
-                return (try await store.retryQueueEntries(entries.map(\.id), now: Date()), held)
+                return (try await admin.retryQueueEntries(entries.map(\.id), now: Date()), held)
             }
             print("\(QueueFormat.entries(count)) scheduled for immediate retry")
             if held > 0 {
@@ -119,9 +118,9 @@ struct QueueCommand: AsyncParsableCommand {
         @Argument(help: "Entry ids or queue ids.") var ids: [String]
 
         func run() async throws {
-            let count = try await withStore(data) { store in
-                let ids = try await QueueFormat.resolve(ids, in: store).ids
-                return try await store.deleteQueueEntries(ids)
+            let count = try await withAdmin(data) { admin in
+                let ids = try await QueueFormat.resolve(ids, in: admin).ids
+                return try await admin.deleteQueueEntries(ids)
             }
             print("\(QueueFormat.entries(count)) deleted")
         }
@@ -141,9 +140,9 @@ struct QueueCommand: AsyncParsableCommand {
         @Argument(help: "Entry ids or queue ids.") var ids: [String]
 
         func run() async throws {
-            let count = try await withStore(data) { store in
-                let ids = try await QueueFormat.resolve(ids, in: store).ids
-                return try await store.setQueueHeld(true, entryIDs: ids)
+            let count = try await withAdmin(data) { admin in
+                let ids = try await QueueFormat.resolve(ids, in: admin).ids
+                return try await admin.setQueueHeld(true, entryIDs: ids)
             }
             print("\(QueueFormat.entries(count)) held")
         }
@@ -161,9 +160,9 @@ struct QueueCommand: AsyncParsableCommand {
         @Argument(help: "Entry ids or queue ids.") var ids: [String]
 
         func run() async throws {
-            let count = try await withStore(data) { store in
-                let ids = try await QueueFormat.resolve(ids, in: store).ids
-                return try await store.setQueueHeld(false, entryIDs: ids)
+            let count = try await withAdmin(data) { admin in
+                let ids = try await QueueFormat.resolve(ids, in: admin).ids
+                return try await admin.setQueueHeld(false, entryIDs: ids)
             }
             print("\(QueueFormat.entries(count)) released")
         }
@@ -174,12 +173,12 @@ struct QueueCommand: AsyncParsableCommand {
 enum QueueFormat {
     /// Expands entry ids and queue ids to entries (in argument order, each once). Every id must match
     /// something, else nothing is changed and the command fails naming the unknown ids.
-    static func resolve(_ ids: [String], in store: any MailStore) async throws -> (entries: [QueueEntry], ids: [Int64]) {
+    static func resolve(_ ids: [String], in admin: PetrelAdmin) async throws -> (entries: [QueueEntry], ids: [Int64]) {
         var entries: [QueueEntry] = []
         var seen = Set<Int64>()
         var unknown: [String] = []
         for id in ids {
-            let found = try await store.queueEntries(matching: id)
+            let found = try await admin.queueEntries(matching: id)
             if found.isEmpty { unknown.append(id) }
             for e in found where seen.insert(e.id).inserted { entries.append(e) }
         }

@@ -4,9 +4,6 @@
 /// picks changes up within about 2 seconds. The `[relay]` section of the configuration adds more.
 import ArgumentParser
 import Foundation
-import MailCore
-import MailPolicy
-import MailStore
 import PetrelServer
 
 struct RelayCommand: AsyncParsableCommand {
@@ -46,7 +43,7 @@ struct RelayCommand: AsyncParsableCommand {
 
         func run() async throws {
             let net = try parseNetwork(network)
-            let added = try await withStore(data) { try await $0.addAccessEntry("\(net)", to: .relayNetwork) }
+            let added = try await withAdmin(data) { try await $0.addAccessEntry("\(net)", to: .relayNetwork) }
             print(added ? "relay allowed for network \(net)" : "network \(net) was already allowed to relay")
         }
     }
@@ -66,7 +63,7 @@ struct RelayCommand: AsyncParsableCommand {
 
         func run() async throws {
             let name = try parseClientDomain(domain)
-            let added = try await withStore(data) { try await $0.addAccessEntry(name, to: .relayClientDomain) }
+            let added = try await withAdmin(data) { try await $0.addAccessEntry(name, to: .relayClientDomain) }
             print(added ? "relay allowed for clients in \(name)" : "\(name) was already allowed to relay")
         }
     }
@@ -87,9 +84,9 @@ struct RelayCommand: AsyncParsableCommand {
 
         func run() async throws {
             let relayDomain = try parseRecipientDomain(domain)
-            let (added, local) = try await withStore(data) { store in
-                (try await store.addAccessEntry("\(relayDomain)", to: .relayRecipientDomain),
-                 try await store.isLocalDomain(relayDomain.name))
+            let (added, local) = try await withAdmin(data) { admin in
+                (try await admin.addAccessEntry("\(relayDomain)", to: .relayRecipientDomain),
+                 try await admin.isLocalDomain(relayDomain.name))
             }
             print(added ? "relay domain \(relayDomain) added: anyone may now send to it" : "\(relayDomain) was already a relay domain")
             if local && !relayDomain.coversSubdomains {
@@ -113,7 +110,7 @@ struct RelayCommand: AsyncParsableCommand {
 
         func run() async throws {
             let key = try parseRecipientAddress(address)
-            let added = try await withStore(data) { try await $0.addAccessEntry(key, to: .relayRecipient) }
+            let added = try await withAdmin(data) { try await $0.addAccessEntry(key, to: .relayRecipient) }
             print(added ? "\(key) is now a valid relay recipient" : "\(key) was already a valid relay recipient")
         }
     }
@@ -126,7 +123,7 @@ struct RelayCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try data.loadConfiguration()
-            let entries = try await withStore(data) { try await $0.accessEntries() }
+            let entries = try await withAdmin(data) { try await $0.accessEntries() }
             print("authenticated clients\t\(configuration.relay.allowAuthenticated ? "allowed" : "not allowed")\t(config)")
             for net in configuration.relay.allowNetworks { print("network\t\(net)\t(config)") }
             for domain in configuration.relay.allowClientDomains { print("domain\t\(domain)\t(config)") }
@@ -158,7 +155,7 @@ struct RelayCommand: AsyncParsableCommand {
 
         func run() async throws {
             var candidates: [(String, AccessList)] = []
-            if case .success(let net) = AccessSyntax.network(entry) {
+            if case .success(let net) = PetrelAdmin.network(entry) {
                 candidates = [("\(net)", .relayNetwork)]
             } else if IPAddress(String(entry.split(separator: "/").first ?? "")) != nil {
                 _ = try parseNetwork(entry)   // a malformed network: say why
@@ -170,14 +167,14 @@ struct RelayCommand: AsyncParsableCommand {
                 if !recipientDomain { candidates.append((try parseClientDomain(entry), .relayClientDomain)) }
                 if !clientDomain { candidates.append(("\(relayDomain)", .relayRecipientDomain)) }
             }
-            let removed = try await withStore(data) { store -> [(String, AccessList)] in
-                let lists = Set(try await store.accessEntries().filter { e in candidates.contains { $0 == (e.value, e.list) } }
+            let removed = try await withAdmin(data) { admin -> [(String, AccessList)] in
+                let lists = Set(try await admin.accessEntries().filter { e in candidates.contains { $0 == (e.value, e.list) } }
                     .map(\.list))
                 if lists.count > 1 {
                     throw CLIError(message: "\(entry) is both a client domain and a relay domain; say which with --client-domain or --recipient-domain")
                 }
                 var done: [(String, AccessList)] = []
-                for (value, list) in candidates where try await store.removeAccessEntry(value, from: list) { done.append((value, list)) }
+                for (value, list) in candidates where try await admin.removeAccessEntry(value, from: list) { done.append((value, list)) }
                 return done
             }
             guard let (value, list) = removed.first else {
@@ -193,28 +190,28 @@ struct RelayCommand: AsyncParsableCommand {
 }
 
 func parseNetwork(_ text: String) throws -> IPNetwork {
-    switch AccessSyntax.network(text) {
+    switch PetrelAdmin.network(text) {
     case .success(let net): return net
     case .failure(let error): throw ValidationError(error.message)
     }
 }
 
 func parseClientDomain(_ text: String) throws -> String {
-    switch AccessSyntax.clientDomain(text) {
+    switch PetrelAdmin.clientDomain(text) {
     case .success(let name): return name
     case .failure(let error): throw ValidationError(error.message)
     }
 }
 
 func parseRecipientDomain(_ text: String) throws -> RelayDomain {
-    switch AccessSyntax.recipientDomain(text) {
+    switch PetrelAdmin.recipientDomain(text) {
     case .success(let domain): return domain
     case .failure(let error): throw ValidationError(error.message)
     }
 }
 
 func parseRecipientAddress(_ text: String) throws -> String {
-    switch AccessSyntax.recipientAddress(text) {
+    switch PetrelAdmin.recipientAddress(text) {
     case .success(let key): return key
     case .failure(let error): throw ValidationError(error.message)
     }

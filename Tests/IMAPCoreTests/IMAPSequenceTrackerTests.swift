@@ -1,5 +1,6 @@
 import Testing
 @testable import IMAPCore
+import MailTestSupport
 
 @Suite struct IMAPSequenceTrackerTests {
     @Test func lookupsAndSets() {
@@ -69,7 +70,7 @@ import Testing
     /// the store exactly.
     @Test(arguments: [1, 2, 3, 4, 5] as [UInt64])
     func randomInterleavedChanges(seed: UInt64) {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var store: [UInt32] = Array(1...20)
         var modSeq: UInt64 = 1
         var tombstones: [(uid: UInt32, modSeq: UInt64)] = []
@@ -121,14 +122,3 @@ import Testing
     }
 }
 
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -2,21 +2,11 @@ import MailCore
 import MailDNS
 import Testing
 @testable import MailAuthChecks
+import MailTestSupport
 
 /// Network input (messages, DNS TXT records) mutated at random: every parser answers, none crashes.
 @Suite struct HostileInputTests {
-    struct Rng: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func mutate(_ bytes: [UInt8], _ rng: inout Rng) -> [UInt8] {
+    static func mutate(_ bytes: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = bytes
         let alphabet: [UInt8] = Array(" \t\r\n;=:%{}/.@<>()\"\\-_a1".utf8) + [0, 0xff, 0x80]
         for _ in 0..<Int.random(in: 1...8, using: &rng) {
@@ -32,7 +22,7 @@ import Testing
     }
 
     @Test func mutatedSignedMessagesNeverCrashTheVerifier() async throws {
-        var rng = Rng(state: 42)
+        var rng = SplitMix64(seed: 42)
         let message = try RFC8463Tests.message()
         let verifier = RFC8463Tests.verifier()
         var statuses: [DKIMStatus: Int] = [:]
@@ -47,7 +37,7 @@ import Testing
     }
 
     @Test func mutatedRecordsNeverCrashSPFOrDMARC() async throws {
-        var rng = Rng(state: 7)
+        var rng = SplitMix64(seed: 7)
         let spf = Array("v=spf1 a:%{d}.example mx/24//64 ip4:192.0.2.0/24 ip6:2001:db8::/32 include:_spf.%{o} exists:%{ir}.%{l1r-}.e.example redirect=r.example exp=x.example -all".utf8)
         let dmarc = Array("v=DMARC1; p=reject; sp=quarantine; np=reject; adkim=s; aspf=r; psd=n; t=y; rua=mailto:a@b.example".utf8)
         let ip = try #require(IPAddress("192.0.2.1"))

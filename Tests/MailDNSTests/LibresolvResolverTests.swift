@@ -2,6 +2,7 @@ import Foundation
 import MailCore
 @testable import MailDNS
 import Testing
+import MailTestSupport
 
 /// LibresolvResolver against TestDNSServer on 127.0.0.1 / ::1 (ephemeral port). Every test also checks the
 /// server saw the questions, which shows the queries went to it and not to /etc/resolv.conf's servers.
@@ -31,11 +32,12 @@ import Testing
         K(name: "broken.test", type: 15): .malformed,
     ]
 
-    func withServer<T>(ipv6: Bool = false, timeout: Duration = .seconds(2),
+    func withServer<T>(ipv6: Bool = false, timeout: Duration = .seconds(2), runner: any BlockingCallRunner = TestPools.dns,
                        _ body: (LibresolvResolver, TestDNSServer) async throws -> T) async throws -> T {
         let server = try #require(TestDNSServer(table: Self.table, ipv6: ipv6))
         defer { server.stop() }
-        let resolver = LibresolvResolver(nameserver: server.address, port: server.port, timeout: timeout)
+        let resolver = LibresolvResolver(nameserver: server.address, port: server.port, timeout: timeout,
+                                         runner: runner)
         return try await body(resolver, server)
     }
 
@@ -108,13 +110,16 @@ import Testing
 
     @Test func servfailIsTemporary() async throws {
         // A long timeout: three answered failures must come back well before even one timeout would
-        // (the margin is wide because the suite runs on shared, loaded machines).
-        try await withServer(timeout: .seconds(30)) { resolver, _ in
-            let start = ContinuousClock.now
+        // (the margin is wide because the suite runs on shared, loaded machines). Timed where the
+        // lookups block, not by when the test task resumes.
+        let timed = TimedRunner(TestPools.dns)
+        try await withServer(timeout: .seconds(30), runner: timed) { resolver, _ in
             #expect(await resolver.mx("servfail.test").isTemporaryFailure)
             #expect(await resolver.addresses("servfail.test").isTemporaryFailure)
             #expect(await resolver.addresses("refused.test").isTemporaryFailure)
-            #expect(ContinuousClock.now - start < .seconds(20), "SERVFAIL must not wait for the timeout")
+            #expect(timed.durations.count == 5)
+            let total = timed.durations.reduce(Duration.zero, +)
+            #expect(total < .seconds(20), "SERVFAIL must not wait for the timeout (took \(total))")
         }
     }
 
@@ -126,10 +131,13 @@ import Testing
     }
 
     @Test func silentServerTimesOut() async throws {
-        try await withServer(timeout: .seconds(1)) { resolver, server in
-            let start = ContinuousClock.now
+        // Timed where the lookup blocks: when the test task resumes afterwards depends on the whole
+        // suite's load (it shares two cooperative threads on CI machines).
+        let timed = TimedRunner(TestPools.dns)
+        try await withServer(timeout: .seconds(1), runner: timed) { resolver, server in
             let answer = await resolver.mx("silent.test")
-            let elapsed = ContinuousClock.now - start
+            let elapsed = timed.durations.first ?? .zero
+            #expect(timed.durations.count == 1)
             guard case .temporaryFailure(let reason) = answer else {
                 Issue.record("expected a temporary failure, got \(answer)"); return
             }
@@ -165,7 +173,8 @@ import Testing
             server.stop()
         }
         try await Task.sleep(for: .milliseconds(250)) // the serve loop notices stop within 100 ms and drops the fd
-        let resolver = LibresolvResolver(nameserver: try #require(IPAddress("127.0.0.1")), port: port, timeout: .seconds(1))
+        let resolver = LibresolvResolver(nameserver: try #require(IPAddress("127.0.0.1")), port: port, timeout: .seconds(1),
+                                         runner: TestPools.dns)
         #expect(await resolver.mx("example.test").isTemporaryFailure)
     }
 
@@ -242,9 +251,9 @@ import Testing
 
     @Test func timeoutSplitsIntoRetrans() throws {
         let ip = try #require(IPAddress("127.0.0.1"))
-        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5)).retransSeconds == 5)
-        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(6), attempts: 2).retransSeconds == 2)
-        #expect(LibresolvResolver(nameserver: ip, timeout: .milliseconds(300)).retransSeconds == 1)
-        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5), attempts: 99).attempts == 4)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5), runner: TestPools.dns).retransSeconds == 5)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(6), attempts: 2, runner: TestPools.dns).retransSeconds == 2)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .milliseconds(300), runner: TestPools.dns).retransSeconds == 1)
+        #expect(LibresolvResolver(nameserver: ip, timeout: .seconds(5), attempts: 99, runner: TestPools.dns).attempts == 4)
     }
 }

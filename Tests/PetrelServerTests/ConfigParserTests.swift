@@ -5,6 +5,7 @@ import Logging
 import Testing
 @testable import PetrelConfig
 @testable import PetrelServer
+import MailTestSupport
 
 @Suite struct ConfigParserTests {
     static let base = PetrelConfiguration.developmentDefaults(hostname: "base.test")
@@ -502,7 +503,7 @@ import Testing
         let firstSection = seedText.range(of: "\n[")?.upperBound ?? seedText.startIndex
         let seed = Array(seedText[seedText.index(before: firstSection)...].utf8.prefix(1500))
         let alphabet = Array("[]{}=\"'#.,\n \t\\abc019-_:".utf8)
-        var rng = ConfigTestRandom(seed: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         var parsedOK = 0
         for _ in 0..<3000 {
             var bytes = seed
@@ -523,15 +524,3 @@ import Testing
     }
 }
 
-/// Deterministic PRNG for the mutation test.
-struct ConfigTestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,5 +1,6 @@
 import MailCore
 import MailDNS
+import Synchronization
 
 /// A DMARC requested handling policy.
 public enum DMARCPolicy: String, Sendable, Hashable, Comparable {
@@ -68,22 +69,26 @@ public struct DMARCOutcome: Sendable, Equatable {
 
 /// DMARC evaluation (RFC 9989) with the DNS Tree Walk for policy discovery and the Organizational Domain
 /// (§4.10) — no Public Suffix List. Look-ups are cached per evaluator instance (one per message).
-public final class DMARCEvaluator: @unchecked Sendable {
+public final class DMARCEvaluator: Sendable {
     public let resolver: any DNSResolver
-    private var cache: [String: Lookup] = [:]
+    private struct State {
+        var cache: [String: Lookup] = [:]
+        var queries = 0
+    }
+    private let state = Mutex(State())
     /// Queries sent (for tests).
-    public private(set) var queries = 0
+    public var queries: Int { state.withLock { $0.queries } }
 
     public init(resolver: any DNSResolver) {
         self.resolver = resolver
     }
 
-    enum Lookup { case record(DMARCRecord), nothing, temporary(String) }
+    enum Lookup: Sendable { case record(DMARCRecord), nothing, temporary(String) }
 
     /// The one valid DMARC record at _dmarc.<domain>; several valid records count as none (§4.10 step 2).
     func lookup(_ domain: String) async -> Lookup {
-        if let hit = cache[domain] { return hit }
-        queries += 1
+        if let hit = state.withLock({ $0.cache[domain] }) { return hit }
+        state.withLock { $0.queries += 1 }
         let result: Lookup
         switch await resolver.txt("_dmarc." + domain) {
         case .temporaryFailure(let why): result = .temporary(why)
@@ -92,7 +97,7 @@ public final class DMARCEvaluator: @unchecked Sendable {
             let records = txts.compactMap(DMARCRecord.parse)
             result = records.count == 1 ? .record(records[0]) : .nothing
         }
-        cache[domain] = result
+        state.withLock { $0.cache[domain] = result }
         return result
     }
 

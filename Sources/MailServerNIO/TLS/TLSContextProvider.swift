@@ -6,10 +6,10 @@
 /// tickets off.
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import PetrelTLSSupport
+import Synchronization
 
 public final class TLSContextProvider: Sendable {
     public struct Paths: Sendable, Equatable {
@@ -25,16 +25,16 @@ public final class TLSContextProvider: Sendable {
         public let description: String
     }
 
-    private let current: NIOLockedValueBox<NIOSSLContext>
+    private let current: Mutex<NIOSSLContext>
     public let paths: Paths
 
     public init(paths: Paths) throws {
         self.paths = paths
-        self.current = NIOLockedValueBox(try Self.makeContext(paths))
+        self.current = Mutex(try Self.makeContext(paths))
     }
 
     /// The context new connections should use.
-    public var context: NIOSSLContext { current.withLockedValue { $0 } }
+    public var context: NIOSSLContext { current.withLock { $0 } }
 
     /// A handler for one new server-side TLS connection.
     public func makeServerHandler() -> NIOSSLServerHandler {
@@ -44,7 +44,7 @@ public final class TLSContextProvider: Sendable {
     /// Re-reads the certificate and key. On error the old context stays in use and the error is thrown.
     public func reload() throws {
         let fresh = try Self.makeContext(paths)
-        current.withLockedValue { $0 = fresh }
+        current.withLock { $0 = fresh }
     }
 
     static func makeContext(_ paths: Paths) throws -> NIOSSLContext {

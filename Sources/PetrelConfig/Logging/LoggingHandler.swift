@@ -13,6 +13,7 @@ import Darwin
 #endif
 import Foundation
 import Logging
+import Synchronization
 
 public struct PetrelLogHandler: LogHandler {
     /// Receives each formatted line, without the trailing newline.
@@ -93,40 +94,39 @@ public struct PetrelLogHandler: LogHandler {
 }
 
 /// The process-wide log level that bootstrapped handlers follow, so a SIGHUP reload can change it live.
-public final class LogLevelControl: @unchecked Sendable {
+public final class LogLevelControl: Sendable {
     public static let shared = LogLevelControl()
-    private let lock = NSLock()
-    private var current: Logger.Level?
+    private let current: Mutex<Logger.Level?>
 
-    public init(level: Logger.Level? = nil) { current = level }
+    public init(level: Logger.Level? = nil) { current = Mutex(level) }
 
     public var level: Logger.Level? {
-        get { lock.lock(); defer { lock.unlock() }; return current }
-        set { lock.lock(); current = newValue; lock.unlock() }
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
     }
 }
 
 /// Serialises whole-line writes to standard error.
-final class StandardErrorWriter: @unchecked Sendable {
+final class StandardErrorWriter: Sendable {
     static let shared = StandardErrorWriter()
-    private let lock = NSLock()
+    private let lock = Mutex(())
 
     func write(_ line: String) {
         var bytes = Array(line.utf8)
         bytes.append(UInt8(ascii: "\n"))
-        lock.lock()
-        defer { lock.unlock() }
-        bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let written = systemWrite(2, base + offset, buffer.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else {
-                    return  // stderr closed or broken: drop the line rather than spin or crash
+        lock.withLock { _ in
+            bytes.withUnsafeBytes { buffer in
+                guard let base = buffer.baseAddress else { return }
+                var offset = 0
+                while offset < buffer.count {
+                    let written = systemWrite(2, base + offset, buffer.count - offset)
+                    if written > 0 {
+                        offset += written
+                    } else if written < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        return  // stderr closed or broken: drop the line rather than spin or crash
+                    }
                 }
             }
         }

@@ -9,13 +9,36 @@ import MailDNS
 import MailPolicy
 import MailServerNIO
 import MailStore
+import NIOPosix
 
 extension MailServer {
     /// The resolver every DNS user of the server shares: `LibresolvResolver` asking `[dns] nameserver`
-    /// (default: the first `nameserver` line of /etc/resolv.conf, else 127.0.0.1:53) with `[dns] timeout`.
-    public static func makeResolver(_ configuration: PetrelConfiguration) -> any DNSResolver {
+    /// (default: the first `nameserver` line of /etc/resolv.conf, else 127.0.0.1:53) with `[dns] timeout`,
+    /// its blocking calls on `runner` (the server's DNS thread pool).
+    public static func makeResolver(_ configuration: PetrelConfiguration, runner: any BlockingCallRunner) -> any DNSResolver {
         let (ip, port) = nameserverAddress(configuration.dns)
-        return LibresolvResolver(nameserver: ip, port: port, timeout: .seconds(configuration.dns.timeout))
+        return LibresolvResolver(nameserver: ip, port: port, timeout: .seconds(configuration.dns.timeout), runner: runner)
+    }
+
+    /// The server's DNS thread pool, started: its threads bound the lookups waiting at once.
+    static func makeDNSPool(threads: Int = LibresolvResolver.defaultConcurrentLookups) -> NIOThreadPool {
+        let pool = NIOThreadPool(numberOfThreads: threads)
+        pool.start()
+        return pool
+    }
+
+    /// For one-shot users (the CLI): `makeResolver` on a small pool of its own, shut down when `body` ends.
+    public static func withResolver<T>(_ configuration: PetrelConfiguration,
+                                       _ body: (any DNSResolver) async throws -> T) async throws -> T {
+        let pool = makeDNSPool(threads: 8)
+        do {
+            let result = try await body(makeResolver(configuration, runner: pool))
+            try? await pool.shutdownGracefully()
+            return result
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw error
+        }
     }
 
     /// The nameserver `makeResolver` uses.

@@ -3,9 +3,9 @@ import Foundation
 import Logging
 import MailAccounts
 import MailStore
-import NIOConcurrencyHelpers
 import NIOPosix
 import PetrelConfig
+import Synchronization
 
 extension MailServer {
     /// Threads for directory and PAM calls: they wait on the network (up to `ldap.timeout` each), so they
@@ -72,17 +72,17 @@ extension MailServer {
 
 /// What the account backends own at run time: the directory/PAM thread pool, shut down with the server.
 public final class AccountsRuntime: Sendable {
-    private let pools = NIOLockedValueBox<[NIOThreadPool]>([])
+    private let pools = Mutex<[NIOThreadPool]>([])
 
     public init() {}
 
     func adopt(_ pool: NIOThreadPool?) {
         guard let pool else { return }
-        pools.withLockedValue { $0.append(pool) }
+        pools.withLock { $0.append(pool) }
     }
 
     func shutdown() async {
-        let owned = pools.withLockedValue { list -> [NIOThreadPool] in
+        let owned = pools.withLock { list -> [NIOThreadPool] in
             defer { list.removeAll() }
             return list
         }

@@ -3,21 +3,21 @@
 import Foundation
 import Logging
 import MailServerNIO
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import PetrelAutoconfig
 import PetrelConfig
+import Synchronization
 
 /// The running client set-up applications (one per listen address) and their bound ports.
 public final class ClientSetupRunner: Sendable {
-    private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
-    private let boundPorts = NIOLockedValueBox<[Int]>([])
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let boundPorts = Mutex<[Int]>([])
 
     public init() {}
 
     /// The ports the HTTPS listeners are bound to (empty when `[autoconfig]` is off).
-    public var ports: [Int] { boundPorts.withLockedValue { $0 } }
+    public var ports: [Int] { boundPorts.withLock { $0 } }
 
     /// The services the bound mail listeners offer to clients (port 25 is for servers, not clients).
     static func profile(hostname: String, listeners: [BoundListener]) -> ClientSetupProfile {
@@ -43,11 +43,11 @@ public final class ClientSetupRunner: Sendable {
                                       isLocalDomain: { try await store.isLocalDomain($0) },
                                       logger: Logger(label: "petrel.autoconfig"))
         for listener in configuration.autoconfig.listen {
-            let started = NIOLockedValueBox<CheckedContinuation<Int, any Error>?>(nil)
+            let started = LockedBox<CheckedContinuation<Int, any Error>?>(nil)
             let port: Int = try await withCheckedThrowingContinuation { continuation in
-                started.withLockedValue { $0 = continuation }
+                started.withLock { $0 = continuation }
                 @Sendable func finish(_ result: Result<Int, any Error>) {
-                    started.withLockedValue { pending in
+                    started.withLock { pending in
                         pending?.resume(with: result)
                         pending = nil
                     }
@@ -66,18 +66,18 @@ public final class ClientSetupRunner: Sendable {
                             finish(.failure(error))
                         }
                     }
-                    tasks.withLockedValue { $0.append(task) }
+                    tasks.withLock { $0.append(task) }
                 } catch {
                     finish(.failure(error))
                 }
             }
-            boundPorts.withLockedValue { $0.append(port) }
+            boundPorts.withLock { $0.append(port) }
             server.logger.info("listening", metadata: ["protocol": "autoconfig-https", "address": "\(listener.host):\(port)"])
         }
     }
 
     func stop() async {
-        let running = tasks.withLockedValue { list -> [Task<Void, Never>] in
+        let running = tasks.withLock { list -> [Task<Void, Never>] in
             defer { list.removeAll() }
             return list
         }

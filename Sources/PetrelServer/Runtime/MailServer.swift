@@ -10,12 +10,12 @@ import MailPolicy
 import MailServerNIO
 import MailStore
 import MailStoreSQLite
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import POP3Core
 import Prometheus
 import SMTPCore
+import Synchronization
 
 public final class MailServer: Sendable {
     public let configuration: PetrelConfiguration
@@ -28,6 +28,8 @@ public final class MailServer: Sendable {
     let threadPool: NIOThreadPool
     /// POP3 message reads (blocking SQLite reads), apart from the login hashing on `threadPool`.
     let pop3ReadPool: NIOThreadPool
+    /// The resolver's blocking lookups (MailServer+Access.swift `makeDNSPool`).
+    let dnsPool: NIOThreadPool
     let logger: Logger
     /// Metrics, the admin endpoint and the start time (see ServerOperations.swift).
     public let operations: ServerOperations
@@ -46,8 +48,8 @@ public final class MailServer: Sendable {
 
     private init(configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
                  smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
-                 group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, logger: Logger,
-                 operations: ServerOperations,
+                 group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, dnsPool: NIOThreadPool,
+                 logger: Logger, operations: ServerOperations,
                  access: AccessControl, accessRefresh: Task<Void, Never>, deliveryAgent: DeliveryAgent,
                  deliveryTask: Task<Void, Never>, pickupTask: Task<Void, Never>?) {
         self.configuration = configuration
@@ -59,6 +61,7 @@ public final class MailServer: Sendable {
         self.group = group
         self.threadPool = threadPool
         self.pop3ReadPool = pop3ReadPool
+        self.dnsPool = dnsPool
         self.logger = logger
         self.operations = operations
         self.access = access
@@ -104,7 +107,8 @@ public final class MailServer: Sendable {
         let liveRelayRules: @Sendable () -> RelayRules = { access.relayRules }
 
         // One resolver ([dns]) for the agent's MX look-ups and the port-25 client-name check.
-        let resolver = makeResolver(configuration)
+        let dnsPool = makeDNSPool()
+        let resolver = makeResolver(configuration, runner: dnsPool)
         let agent: DeliveryAgent
         do {
             agent = try makeDeliveryAgent(configuration: configuration, store: store, resolver: resolver,
@@ -113,6 +117,7 @@ public final class MailServer: Sendable {
         } catch {
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
+            try? await dnsPool.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw ServerStartError(message: "invalid [delivery] settings: \(error)")
         }
@@ -130,6 +135,7 @@ public final class MailServer: Sendable {
         } catch {
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
+            try? await dnsPool.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -275,6 +281,7 @@ public final class MailServer: Sendable {
             await operations.closeAdmin()
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
+            try? await dnsPool.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw ServerStartError(message: "cannot listen: \(error)")
         }
@@ -297,7 +304,7 @@ public final class MailServer: Sendable {
         }
         let server = MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
                           pop3Connections: pop3Connections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
-                          logger: logger,
+                          dnsPool: dnsPool, logger: logger,
                           operations: operations, access: access, accessRefresh: accessRefresh, deliveryAgent: agent,
                           deliveryTask: deliveryTask, pickupTask: pickupTask)
         server.accountsRuntime.adopt(directoryPool)
@@ -348,16 +355,17 @@ public final class MailServer: Sendable {
         // start (at-least-once). Wait a little for them to finish cleanly, never longer than 5 seconds.
         pickupTask?.cancel()
         deliveryTask.cancel()
-        let agentStopped = NIOLockedValueBox(false)
+        let agentStopped = LockedBox(false)
         let deliveryTask = self.deliveryTask
-        Task { await deliveryTask.value; agentStopped.withLockedValue { $0 = true } }
+        Task { await deliveryTask.value; agentStopped.withLock { $0 = true } }
         let agentDeadline = clock.now.advanced(by: .seconds(5))
-        while !agentStopped.withLockedValue({ $0 }), clock.now < agentDeadline {
+        while !agentStopped.withLock({ $0 }), clock.now < agentDeadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
         try? await store.close()
         try? await threadPool.shutdownGracefully()
         try? await pop3ReadPool.shutdownGracefully()
+        try? await dnsPool.shutdownGracefully()
         await accountsRuntime.shutdown()
         try? await group.shutdownGracefully()
         logger.info("stopped")

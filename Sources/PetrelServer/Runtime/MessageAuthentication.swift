@@ -9,8 +9,8 @@ import MailDNS
 import MailPolicy
 import MailServerNIO
 import MailStore
-import NIOConcurrencyHelpers
 import SMTPCore
+import Synchronization
 
 public final class MessageAuthentication: Sendable {
     let settings: PetrelConfiguration.Authentication
@@ -20,7 +20,7 @@ public final class MessageAuthentication: Sendable {
     let store: any MailStore
     let access: AccessControl?
     let logger: Logger
-    private let keyCache = NIOLockedValueBox<[String: (stamp: Date, keys: [DKIMSigner.Key])]>([:])
+    private let keyCache = Mutex<[String: (stamp: Date, keys: [DKIMSigner.Key])]>([:])
 
     public init(configuration: PetrelConfiguration, resolver: any DNSResolver, store: any MailStore,
                 access: AccessControl?, logger: Logger) {
@@ -43,10 +43,10 @@ public final class MessageAuthentication: Sendable {
     /// Keys of a local domain, re-read when its keys.json changes (rotation takes effect at once).
     func signingKeys(_ domain: String) -> [DKIMSigner.Key] {
         guard let stamp = keyStore.stamp(domain) else { return [] }
-        if let cached = keyCache.withLockedValue({ $0[domain] }), cached.stamp == stamp { return cached.keys }
+        if let cached = keyCache.withLock({ $0[domain] }), cached.stamp == stamp { return cached.keys }
         do {
             let keys = try keyStore.signingKeys(domain)
-            keyCache.withLockedValue { $0[domain] = (stamp, keys) }
+            keyCache.withLock { $0[domain] = (stamp, keys) }
             return keys
         } catch {
             logger.error("dkim keys unreadable", metadata: ["domain": "\(domain)", "error": "\(error)"])

@@ -2,8 +2,8 @@
 /// SIGHUP re-reads the configuration (see ConfigReload.swift for what applies live and what is reported
 /// as needing a restart) and the TLS certificate.
 import Logging
-import NIOConcurrencyHelpers
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 public struct PetrelService: Service, CustomStringConvertible {
@@ -31,7 +31,7 @@ public struct PetrelService: Service, CustomStringConvertible {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let server = try await MailServer.start(configuration: configuration, logger: logger)
         onStarted(server)
-        let running = NIOLockedValueBox(configuration)
+        let running = Mutex(configuration)
         await withGracefulShutdownHandler {
             for await _ in hangups.cancelOnGracefulShutdown() {
                 logger.info("SIGHUP received")
@@ -41,22 +41,22 @@ public struct PetrelService: Service, CustomStringConvertible {
         } onGracefulShutdown: {
             logger.info("graceful shutdown requested")
         }
-        let deadline = running.withLockedValue { $0.server.shutdownDeadline }
+        let deadline = running.withLock { $0.server.shutdownDeadline }
         await server.shutdown(deadline: .seconds(Int64(deadline)))
     }
 
     /// Re-reads the file; applies what can change live and logs what needs a restart. A file with errors
     /// changes nothing (each error is logged).
-    static func reloadConfiguration(_ reload: Reloader?, running: NIOLockedValueBox<PetrelConfiguration>, logger: Logger) {
+    static func reloadConfiguration(_ reload: Reloader?, running: borrowing Mutex<PetrelConfiguration>, logger: Logger) {
         guard let reload else { return }
         switch reload() {
         case .failure(let errors):
             logger.error("configuration reload failed; keeping the running configuration", metadata: ["errors": "\(errors)"])
         case .success(let new):
-            let old = running.withLockedValue { $0 }
+            let old = running.withLock { $0 }
             let plan = ConfigReloadPlan.compare(running: old, new: new)
             LogLevelControl.shared.level = new.log.level
-            running.withLockedValue { current in
+            running.withLock { current in
                 current.log.level = new.log.level
                 current.server.shutdownDeadline = new.server.shutdownDeadline
             }

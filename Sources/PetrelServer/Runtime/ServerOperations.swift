@@ -4,15 +4,15 @@
 import Foundation
 import MailDelivery
 import MailServerNIO
-import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
+import Synchronization
 
 public final class ServerOperations: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let metrics: ServerMetrics
     public let startedAt: Date
-    private let admin = NIOLockedValueBox<AdminServer.Bound?>(nil)
+    private let admin = Mutex<AdminServer.Bound?>(nil)
 
     public init(startedAt: Date = Date()) {
         let registry = PrometheusCollectorRegistry()
@@ -22,7 +22,7 @@ public final class ServerOperations: Sendable {
     }
 
     /// The admin endpoint's actual address, if it listens.
-    public var adminAddress: ListenAddress? { admin.withLockedValue { $0?.localAddress } }
+    public var adminAddress: ListenAddress? { admin.withLock { $0?.localAddress } }
 
     /// Binds the admin endpoint; `/status` reports `listeners` and the connection counts.
     func bindAdmin(_ address: ListenAddress, hostname: String, listeners: [BoundListener], queue: QueueSnapshot,
@@ -30,19 +30,18 @@ public final class ServerOperations: Sendable {
         let registry = self.registry
         let metrics = self.metrics
         let startedAt = self.startedAt
-        let adminBox = self.admin
         let routes = AdminServer.Routes(
             metrics: { registry.emitToString() },
             status: {
                 StatusReport.make(hostname: hostname, startedAt: startedAt, listeners: listeners,
-                                  admin: adminBox.withLockedValue { $0?.localAddress }, metrics: metrics, queue: queue.summary)
+                                  admin: self.adminAddress, metrics: metrics, queue: queue.summary)
             })
         let bound = try await AdminServer.bind(address, routes: routes, group: group)
-        admin.withLockedValue { $0 = bound }
+        admin.withLock { $0 = bound }
     }
 
     func closeAdmin() async {
-        let bound = admin.withLockedValue { value -> AdminServer.Bound? in
+        let bound = admin.withLock { value -> AdminServer.Bound? in
             defer { value = nil }
             return value
         }

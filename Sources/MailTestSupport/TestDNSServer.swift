@@ -5,63 +5,70 @@ import Darwin
 #endif
 import Foundation
 import MailCore
+import Synchronization
 
 /// A tiny authoritative-style UDP DNS responder for tests, bound to 127.0.0.1 (or ::1) on an ephemeral
 /// port. It answers from a table keyed by (lower-cased name, type); a name in no key is NXDOMAIN, a name in
 /// some key but not the one asked is NODATA. Owner names in answers are compression pointers to the
 /// question; names inside RDATA equal to the question name are compressed too (exercises dn_expand).
-final class TestDNSServer: @unchecked Sendable {
-    enum Reply {
+public final class TestDNSServer: Sendable {
+    public enum Reply: Sendable {
         case records([RR])
         case rcode(UInt8)   // an empty answer with this RCODE (2 = SERVFAIL, 5 = REFUSED)
         case drop           // never answer (timeout)
         case malformed      // claims one answer record but the RDATA is cut short
     }
 
-    struct RR {
-        var type: UInt16
-        var rdata: RData
-        static func a(_ ip: String) -> RR { RR(type: 1, rdata: .bytes(IPAddress(ip)?.bytes ?? [])) }
-        static func aaaa(_ ip: String) -> RR { RR(type: 28, rdata: .bytes(IPAddress(ip)?.bytes ?? [])) }
-        static func mx(_ pref: UInt16, _ name: String) -> RR { RR(type: 15, rdata: .mx(pref, name)) }
-        static func ptr(_ name: String) -> RR { RR(type: 12, rdata: .name(name)) }
-        static func cname(_ name: String) -> RR { RR(type: 5, rdata: .name(name)) }
-        static func txt(_ strings: [String]) -> RR {
+    public struct RR: Sendable {
+        public var type: UInt16
+        public var rdata: RData
+        public init(type: UInt16, rdata: RData) { self.type = type; self.rdata = rdata }
+        public static func a(_ ip: String) -> RR { RR(type: 1, rdata: .bytes(IPAddress(ip)?.bytes ?? [])) }
+        public static func aaaa(_ ip: String) -> RR { RR(type: 28, rdata: .bytes(IPAddress(ip)?.bytes ?? [])) }
+        public static func mx(_ pref: UInt16, _ name: String) -> RR { RR(type: 15, rdata: .mx(pref, name)) }
+        public static func ptr(_ name: String) -> RR { RR(type: 12, rdata: .name(name)) }
+        public static func cname(_ name: String) -> RR { RR(type: 5, rdata: .name(name)) }
+        public static func txt(_ strings: [String]) -> RR {
             RR(type: 16, rdata: .bytes(strings.flatMap { s -> [UInt8] in
                 let b = Array(s.utf8.prefix(255)); return [UInt8(b.count)] + b
             }))
         }
     }
 
-    enum RData {
+    public enum RData: Sendable {
         case bytes([UInt8])
         case name(String)
         case mx(UInt16, String)
     }
 
-    struct Key: Hashable { var name: String; var type: UInt16 }
+    public struct Key: Hashable, Sendable {
+        public var name: String
+        public var type: UInt16
+        public init(name: String, type: UInt16) { self.name = name; self.type = type }
+    }
 
     private let table: [Key: Reply]
     private let fd: Int32
-    let port: Int
-    let address: IPAddress
-    private let lock = NSLock()
-    private var _queries: [Key] = []
-    private var stopped = false
+    public let port: Int
+    public let address: IPAddress
 
-    private var _arrivals: [(Key, ContinuousClock.Instant)] = []
+    private struct State {
+        var queries: [Key] = []
+        var arrivals: [(Key, ContinuousClock.Instant)] = []
+        var stopped = false
+    }
+    private let state = Mutex(State())
 
     /// Every question received, in order.
-    var queries: [Key] { lock.lock(); defer { lock.unlock() }; return _queries }
+    public var queries: [Key] { state.withLock { $0.queries } }
 
     /// Every question with the instant the server thread received it (independent of how soon the
     /// asking task is resumed afterwards).
-    var arrivals: [(key: Key, at: ContinuousClock.Instant)] {
-        lock.lock(); defer { lock.unlock() }
-        return _arrivals.map { (key: $0.0, at: $0.1) }
+    public var arrivals: [(key: Key, at: ContinuousClock.Instant)] {
+        state.withLock { $0.arrivals.map { (key: $0.0, at: $0.1) } }
     }
 
-    init?(table: [Key: Reply], ipv6: Bool = false) {
+    public init?(table: [Key: Reply], ipv6: Bool = false) {
         self.table = Dictionary(table.map { (Key(name: $0.key.name.lowercased(), type: $0.key.type), $0.value) },
                                 uniquingKeysWith: { a, _ in a })
         #if canImport(Glibc)
@@ -104,13 +111,13 @@ final class TestDNSServer: @unchecked Sendable {
         thread.start()
     }
 
-    func stop() {
-        lock.lock(); stopped = true; lock.unlock()
+    public func stop() {
+        state.withLock { $0.stopped = true }
     }
 
     deinit { close(fd) }
 
-    private var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
+    private var isStopped: Bool { state.withLock { $0.stopped } }
 
     private func serve() {
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -132,7 +139,7 @@ final class TestDNSServer: @unchecked Sendable {
     }
 
     /// Parses the single question (uncompressed, as stub resolvers send it) and builds the reply.
-    func respond(to query: [UInt8]) -> [UInt8]? {
+    public func respond(to query: [UInt8]) -> [UInt8]? {
         guard query.count >= 12 else { return nil }
         var i = 12
         var labels: [String] = []
@@ -149,7 +156,10 @@ final class TestDNSServer: @unchecked Sendable {
         let questionEnd = i + 4
         let qname = labels.joined(separator: ".").lowercased()
         let key = Key(name: qname, type: qtype)
-        lock.lock(); _queries.append(key); _arrivals.append((key, .now)); lock.unlock()
+        state.withLock { state in
+            state.queries.append(key)
+            state.arrivals.append((key, .now))
+        }
 
         let reply: Reply
         if let r = table[key] { reply = r }
@@ -204,5 +214,5 @@ final class TestDNSServer: @unchecked Sendable {
 }
 
 extension TestDNSServer.Reply {
-    var isMalformed: Bool { if case .malformed = self { return true }; return false }
+    public var isMalformed: Bool { if case .malformed = self { return true }; return false }
 }
