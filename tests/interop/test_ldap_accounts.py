@@ -128,6 +128,35 @@ def test_recipients_exist_as_the_directory_says_and_aliases_deliver_to_the_owner
     p.quit()
 
 
+def test_pickup_files_reach_directory_users_through_the_directory(data_dir, slapd, tmp_path):
+    """A file in the pickup directory asks the domain's account backend who exists, as SMTP RCPT does: a
+    directory user who never logged in or received mail (no mailbox yet) gets it, under an alias too; an
+    address the directory does not know is skipped."""
+    pickup = tmp_path / "pickup"
+    pickup.mkdir()
+    srv = start_petrel(data_dir, slapd, extra=f'[delivery]\npickup_dir = "{pickup}"\npoll_interval = "1s"\n')
+    try:
+        temp = pickup / ".incoming"
+        temp.write_bytes(b"From: local@example.test\nTo: a.smith@corp.test, nobody@corp.test\n"
+                         b"Subject: from pickup\n\nhello directory\n")
+        temp.rename(pickup / "one.eml")
+        deadline = time.monotonic() + 30
+        while (pickup / "one.eml").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not (pickup / "one.eml").exists(), srv.log()
+        p = poplib.POP3("127.0.0.1", srv.pop3_port, timeout=30)
+        p.user("alice@corp.test")
+        p.pass_("alice-ldap-pw")
+        count, _ = p.stat()
+        assert count == 1, srv.log()
+        assert b"hello directory" in b"\n".join(p.retr(1)[1])
+        p.quit()
+        assert "nobody@corp.test" in srv.log()
+    finally:
+        srv.stop()
+        srv.kill()
+
+
 @pytest.mark.parametrize("transport", ["ldaps", "none"])
 def test_ldaps_and_explicitly_allowed_plain_transport(data_dir, slapd, transport):
     srv = start_petrel(data_dir, slapd, transport=transport)

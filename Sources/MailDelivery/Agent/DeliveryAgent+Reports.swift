@@ -113,11 +113,13 @@ extension DeliveryAgent {
         var remote: [OutboundRecipient] = []
         var undeliverable: [String] = []
         let rules = configuration.relayRules()
+        let store = self.store
+        let resolve = configuration.resolveRecipient ?? { try await store.resolveRecipient($0) }
         for address in addresses {
             // THE recipient decision (MailPolicy), as for SMTP and the pickup directory: a report goes to a
             // local mailbox or is queued under the sender's routing domain (A-labels for a Unicode domain).
             do {
-                switch try await RecipientRouting.route(address, origin: .local, rules: rules, directory: store) {
+                switch try await RecipientRouting.route(address, origin: .local, rules: rules, resolve: resolve) {
                 case .local(let id):
                     if !local.contains(id) { local.append(id) }
                 case .relay:

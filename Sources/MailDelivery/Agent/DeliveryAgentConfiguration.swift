@@ -5,6 +5,7 @@ import Foundation
 import MailCore
 import MailPolicy
 import MailQueue
+import MailStore
 import SMTPCore
 
 public struct DeliveryAgentConfiguration: Sendable {
@@ -26,6 +27,9 @@ public struct DeliveryAgentConfiguration: Sendable {
     /// The relay rules in force (relay domains and their valid recipients apply to reports too; a report
     /// may relay to any other domain). The composition root passes the live rules.
     public var relayRules: @Sendable () -> RelayRules = { .closed }
+    /// Who exists in a local domain: the domain's account backend (MailAccounts: builtin, system, ldap),
+    /// as for SMTP RCPT; nil asks the store directly. The composition root passes the account router.
+    public var resolveRecipient: (@Sendable (EmailAddress) async throws -> RecipientResolution)? = nil
     /// Octets of the original returned in a report.
     public var maxReturnedSize: Int
     public var badmail: BadmailDirectory?

@@ -24,6 +24,9 @@ public struct PickupConfiguration: Sendable {
     /// The relay rules in force (relay domains' valid-recipient lists apply to pickup files too). The
     /// composition root passes the live rules.
     public var relayRules: @Sendable () -> RelayRules = { .closed }
+    /// Who exists in a local domain: the domain's account backend (MailAccounts: builtin, system, ldap),
+    /// as for SMTP RCPT; nil asks the store directly. The composition root passes the account router.
+    public var resolveRecipient: (@Sendable (EmailAddress) async throws -> RecipientResolution)? = nil
 
     public init(directory: String, hostname: String, maxMessageSize: Int, settleTime: TimeInterval = 2,
                 pollInterval: Duration = .seconds(2)) {
@@ -117,11 +120,13 @@ public actor PickupDirectory {
         var remote: [OutboundRecipient] = []
         var skipped: [String] = []
         let rules = configuration.relayRules()
+        let store = self.store
+        let resolve = configuration.resolveRecipient ?? { try await store.resolveRecipient($0) }
         for recipient in parsed.recipients {
             // THE recipient decision (MailPolicy), as for SMTP and reports; a file dropped here is this
             // server's own mail, so it may relay to any routable domain.
             do {
-                switch try await RecipientRouting.route(recipient, origin: .local, rules: rules, directory: store) {
+                switch try await RecipientRouting.route(recipient, origin: .local, rules: rules, resolve: resolve) {
                 case .local(let id): if !local.contains(id) { local.append(id) }
                 case .relay: remote.append(OutboundRecipient(address: recipient))
                 case .refuse(let refusal): skipped.append("<\(recipient)>: \(refusal)")

@@ -20,6 +20,7 @@ extension MailServer {
     static func makeDeliveryAgent(configuration: PetrelConfiguration, store: any MailStore, resolver: any DNSResolver,
                                   group: any EventLoopGroup, metricsFactory: any MetricsFactory,
                                   relayRules: @escaping @Sendable () -> RelayRules = { .closed },
+                                  resolveRecipient: (@Sendable (EmailAddress) async throws -> RecipientResolution)? = nil,
                                   logger: Logger) throws -> DeliveryAgent {
         let d = configuration.delivery
         let schedule = try RetrySchedule(intervals: d.retryIntervals.map(TimeInterval.init), expireAfter: TimeInterval(d.expire),
@@ -45,6 +46,7 @@ extension MailServer {
             hopCount: HopCount(limit: d.hopLimit), bounceCopyTo: d.bounceCopyTo.flatMap { EmailAddress($0) },
             maxReturnedSize: d.maxReturnedSize, badmail: badmail, pollInterval: .seconds(Int64(d.pollInterval)))
         agentConfiguration.relayRules = relayRules
+        agentConfiguration.resolveRecipient = resolveRecipient
         return DeliveryAgent(store: store, configuration: agentConfiguration, resolver: resolver, group: group,
                              logger: logger, metrics: DeliveryMetrics(factory: metricsFactory))
     }

@@ -109,12 +109,26 @@ public final class MailServer: Sendable {
         // One resolver ([dns]) for the agent's MX look-ups and the port-25 client-name check.
         let dnsPool = makeDNSPool()
         let resolver = makeResolver(configuration, runner: dnsPool)
+        // The account backends (builtin, system, ldap): logins, and who exists for RCPT, pickup and reports.
+        let accounts: AccountRouter
+        let directoryPool: NIOThreadPool?
+        do {
+            (accounts, directoryPool) = try makeAccountRouter(configuration, store: store, threadPool: threadPool)
+        } catch {
+            try? await threadPool.shutdownGracefully()
+            try? await pop3ReadPool.shutdownGracefully()
+            try? await dnsPool.shutdownGracefully()
+            try? await group.shutdownGracefully()
+            throw error
+        }
         let agent: DeliveryAgent
         do {
             agent = try makeDeliveryAgent(configuration: configuration, store: store, resolver: resolver,
                                           group: group, metricsFactory: PrometheusMetricsFactory(registry: operations.registry),
-                                          relayRules: liveRelayRules, logger: Logger(label: "petrel.delivery"))
+                                          relayRules: liveRelayRules, resolveRecipient: { try await accounts.resolveRecipient($0) },
+                                          logger: Logger(label: "petrel.delivery"))
         } catch {
+            try? await directoryPool?.shutdownGracefully()
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
             try? await dnsPool.shutdownGracefully()
@@ -128,17 +142,6 @@ public final class MailServer: Sendable {
                                                     maxDelay: Double(auth.maxFailureDelay) / 1000,
                                                     maxConcurrentPerIP: auth.maxConcurrentLoginsPerIP,
                                                     maxConcurrentPerAccount: auth.maxConcurrentLoginsPerAccount))
-        let accounts: AccountRouter
-        let directoryPool: NIOThreadPool?
-        do {
-            (accounts, directoryPool) = try makeAccountRouter(configuration, store: store, threadPool: threadPool)
-        } catch {
-            try? await threadPool.shutdownGracefully()
-            try? await pop3ReadPool.shutdownGracefully()
-            try? await dnsPool.shutdownGracefully()
-            try? await group.shutdownGracefully()
-            throw error
-        }
         let authenticator = Authenticator(store: store, threadPool: threadPool, throttle: throttle, logger: Logger(label: "petrel.auth"),
                                           accounts: accounts)
 
@@ -298,6 +301,7 @@ public final class MailServer: Sendable {
             var pickupConfiguration = PickupConfiguration(directory: directory, hostname: configuration.server.hostname,
                                                           maxMessageSize: smtp.maxMessageSize)
             pickupConfiguration.relayRules = liveRelayRules
+            pickupConfiguration.resolveRecipient = { try await accounts.resolveRecipient($0) }
             let pickup = PickupDirectory(store: store, configuration: pickupConfiguration,
                                          logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
             return Task { await pickup.run() }
