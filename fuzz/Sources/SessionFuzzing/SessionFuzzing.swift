@@ -221,8 +221,7 @@ public enum SessionFuzzing {
         context.successReports = SuccessReports(make: { dsn, original, size in
             // What the delivery agent does, minus the queue: render, and address to a local sender.
             let rendered = dsn.render(original: original, originalSize: size, date: Date(), uniqueID: "FUZZREPORT")
-            let sender = dsn.originalSender.trimmingCharacters(in: CharacterSet(charactersIn: "<> "))
-            guard let address = EmailAddress(sender), case .mailbox(let id, _)? = try? await store.resolveRecipient(address) else {
+            guard let address = dsn.originalSender.address, case .mailbox(let id, _)? = try? await store.resolveRecipient(address) else {
                 return nil
             }
             return IncomingMessage(queueID: "FUZZREPORT", sender: .null, localRecipients: [id], receivedAt: Date(),
