@@ -52,7 +52,7 @@ let package = Package(
         // later, of the NIO adapter and the store backends.
         .target(name: "IMAPTestSupport", dependencies: ["IMAPCore", "MailMIME", "MailCore"]),
         // Test harness, not a server: one IMAP session on stdin/stdout over the in-memory store, so real
-        // clients (imaplib.IMAP4_stream, IMAPClient stream=True) can drive the core (tests/interop).
+        // clients (imaplib.IMAP4_stream, IMAPClient stream=True) can drive the core (e2e/interop).
         .executableTarget(name: "IMAPStdioHarness", dependencies: ["IMAPCore", "IMAPTestSupport"]),
         // Storage protocols, models and an in-memory backend.
         .target(name: "MailStore", dependencies: ["MailCore"]),

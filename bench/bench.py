@@ -568,7 +568,7 @@ def rss_postfix(a, n, settle, timeout):
 
 # ----------------------------------------------------------------------------------------------- hostile clients
 def hostile_conn_class():
-    """tests/interop/hostile.py: the connection with a reader thread (openssl s_client for TLS)."""
+    """e2e/interop/hostile.py: the connection with a reader thread (openssl s_client for TLS)."""
     sys.path.insert(0, str(ROOT / "tests" / "interop"))
     import hostile
     return hostile

@@ -9,7 +9,7 @@ either is correct, and their count is reported for information.
 
     bench/crash_test.py [--kills 20] [--senders 8] [--petrel PATH]
 
-Loopback only; every loop is bounded in count and time. tests/interop/test_durability.py is the short
+Loopback only; every loop is bounded in count and time. e2e/interop/test_durability.py is the short
 version that runs in CI; this is the long one.
 """
 import argparse

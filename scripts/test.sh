@@ -5,17 +5,17 @@
 # parser target (fuzz/run.sh; a crash fails the run).
 #
 # It does its own set-up, on a fresh machine too:
-# - Python packages: pinned in tests/requirements.txt, installed into .venv-test/ (git-ignored), which is
+# - Python packages: pinned in e2e/requirements.txt, installed into .venv-test/ (git-ignored), which is
 #   reused while it matches that file and the python3 it was made with (a stamp in the venv), and made
 #   anew otherwise. Nothing is pip-installed system-wide. Needs Python 3.11 or later.
-# - Programs from the system (the table in tests/peers.py: swaks, mpop, openssl, SQLite's headers,
+# - Programs from the system (the table in e2e/peers.py: swaks, mpop, openssl, SQLite's headers,
 #   python3-venv): as root on Debian the missing ones are installed with apt-get. Otherwise the tests that
 #   need a missing peer are skipped, and the run ends with one line naming them and the apt-get command
 #   that installs them. Under CI=true a missing peer is an error, never a skip.
 #
 #   ./scripts/test.sh -k swaks -x           arguments go to pytest (the interop tests)
 #   PETREL_SUITES="interop"                 run only these suites: swift (build + swift test), interop,
-#                                           fresh-clone (tests/fresh_clone; CI adds it). Default: swift interop
+#                                           fresh-clone (e2e/fresh_clone; CI adds it). Default: swift interop
 #   PETREL_BIN=path/petrel                  the binary the interop tests start (default .build/debug/petrel)
 #   PETREL_TEST_JOBS=N                      interop tests in N parallel pytest-xdist workers (default 2; 0: serial)
 set -euo pipefail
@@ -60,22 +60,22 @@ if ! command -v python3 >/dev/null || ! python3 -c 'import sys; sys.exit(sys.ver
     exit 1
 fi
 
-# --- Programs from the system (tests/peers.py) ---
-missing=$(python3 tests/peers.py missing)
+# --- Programs from the system (e2e/peers.py) ---
+missing=$(python3 e2e/peers.py missing)
 if [ -n "$missing" ] && can_apt; then
     # shellcheck disable=SC2046,SC2086  # one name, one package per word
-    apt_install $(python3 tests/peers.py apt $missing)
+    apt_install $(python3 e2e/peers.py apt $missing)
 fi
-missing_build=$(python3 tests/peers.py missing build)
-missing_test=$(python3 tests/peers.py missing test)
+missing_build=$(python3 e2e/peers.py missing build)
+missing_test=$(python3 e2e/peers.py missing test)
 if [ -n "$missing_build" ]; then
     # shellcheck disable=SC2086
-    echo "error: missing $missing_build (tests/peers.py); install: $(python3 tests/peers.py hint $missing_build)" >&2
+    echo "error: missing $missing_build (e2e/peers.py); install: $(python3 e2e/peers.py hint $missing_build)" >&2
     exit 1
 fi
 if [ -n "$missing_test" ]; then
     # shellcheck disable=SC2086
-    names=$missing_test hint=$(python3 tests/peers.py hint $missing_test)
+    names=$missing_test hint=$(python3 e2e/peers.py hint $missing_test)
     if $ci; then
         echo "error: CI=true and test peers are missing: $names; a missing peer is an error under CI (install: $hint)" >&2
         exit 1
@@ -83,16 +83,16 @@ if [ -n "$missing_test" ]; then
     echo "note: not installed: $names; the tests that need them will be skipped (install: $hint)"
 fi
 
-# --- The Python venv (tests/requirements.txt) ---
-stamp=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest(), sys.version.split()[0], sys.executable)' tests/requirements.txt)
+# --- The Python venv (e2e/requirements.txt) ---
+stamp=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest(), sys.version.split()[0], sys.executable)' e2e/requirements.txt)
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/petrel-requirements.stamp" 2>/dev/null)" = "$stamp" ] &&
     "$VENV/bin/python" -c '' 2>/dev/null; then
-    echo "== python venv $VENV: up to date with tests/requirements.txt"
+    echo "== python venv $VENV: up to date with e2e/requirements.txt"
 else
-    echo "== python venv $VENV: installing tests/requirements.txt (first run, or the file changed)"
+    echo "== python venv $VENV: installing e2e/requirements.txt (first run, or the file changed)"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r tests/requirements.txt
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r e2e/requirements.txt
     printf '%s\n' "$stamp" >"$VENV/petrel-requirements.stamp"
 fi
 
@@ -109,11 +109,11 @@ elif [ -z "${PETREL_BIN:-}" ] && { has_suite interop || has_suite fresh-clone; }
 fi
 if has_suite interop; then
     echo "== interop tests (pytest)"
-    PETREL_PEER_REPORT=$peer_report "$VENV/bin/python" -m pytest -q -n "${PETREL_TEST_JOBS:-2}" tests/interop "$@"
+    PETREL_PEER_REPORT=$peer_report "$VENV/bin/python" -m pytest -q -n "${PETREL_TEST_JOBS:-2}" e2e/interop "$@"
 fi
 if has_suite fresh-clone; then
-    echo "== fresh clone: the README's test command on a clean machine (tests/fresh_clone)"
-    "$VENV/bin/python" -m pytest -q tests/fresh_clone
+    echo "== fresh clone: the README's test command on a clean machine (e2e/fresh_clone)"
+    "$VENV/bin/python" -m pytest -q e2e/fresh_clone
 fi
 
 if [ "${PETREL_FUZZ_SECONDS:-0}" -gt 0 ]; then

@@ -1,6 +1,6 @@
 /// The account backends without a directory server: LDAP filter escaping (RFC 4515), the result
 /// parser, routing per domain, and an unreachable directory (a temporary failure, never "no such
-/// user"). The real slapd tests are in tests/interop/test_ldap_accounts.py.
+/// user"). The real slapd tests are in e2e/interop/test_ldap_accounts.py.
 import Logging
 import MailAccounts
 import MailAuth

@@ -2,7 +2,7 @@
 // (NIOAsyncTestingChannel.advanceTime): lines without CRLF are refused while reading and the connection
 // closes, and a client that trickles one byte at a time is timed out a line's deadline after the line's
 // first byte — however many bytes keep arriving (ConnectionIO's per-line deadline). The same is tested through real sockets
-// against the real binary in tests/interop/test_limits.py.
+// against the real binary in e2e/interop/test_limits.py.
 import Foundation
 import Logging
 import MailCore

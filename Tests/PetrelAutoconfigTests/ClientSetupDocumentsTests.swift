@@ -1,6 +1,6 @@
 /// The client set-up documents as text: XML escaping, the Autodiscover request parser (bounded),
 /// listener order. The served documents are checked against a running server in
-/// tests/interop/test_autoconfig.py.
+/// e2e/interop/test_autoconfig.py.
 import Foundation
 import MailCore
 import PetrelAutoconfig

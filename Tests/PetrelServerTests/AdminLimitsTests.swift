@@ -1,7 +1,7 @@
 // The admin endpoint's limits (AdminServer.swift) on an in-memory channel with NIOHTTP1's real decoder
 // and a virtual clock: an oversized request line or header is refused while it is read (NIOHTTP1's
 // decoder limits, 400), a body over 16 KiB gets 413, and a request that is not complete within the
-// request timeout gets 408 — each followed by a close. tests/interop/test_limits.py does the same
+// request timeout gets 408 — each followed by a close. e2e/interop/test_limits.py does the same
 // through a real socket against the real binary.
 import Foundation
 import NIOCore

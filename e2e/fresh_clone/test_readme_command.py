@@ -3,7 +3,7 @@
 A fresh `git clone` of this repository into a temporary folder, an empty HOME, no venv, and a PATH made
 of links to every program on this machine's PATH except the optional peers (swaks, mpop, openssl) and
 apt-get (so nothing gets installed: the path of a user who is not root on Debian). In it:
-- `./scripts/test.sh` makes its venv from tests/requirements.txt, skips exactly the tests marked with
+- `./scripts/test.sh` makes its venv from e2e/requirements.txt, skips exactly the tests marked with
   `@pytest.mark.peer`, passes everything else, and ends with the one line naming the skipped peers and
   the apt-get command; no collection error; the clone stays clean (the venv folder is git-ignored);
 - the same under CI=true fails, naming the missing peers (and so does the conftest's own check);
@@ -83,7 +83,7 @@ def tail(out, n=60):
 def peer_test_count(fresh):
     """How many interop tests carry @pytest.mark.peer (collected in the clone with its venv)."""
     code, out = run(fresh, [".venv-test/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
-                            "-m", "peer", "tests/interop"], fresh["path_with_peers"])
+                            "-m", "peer", "e2e/interop"], fresh["path_with_peers"])
     assert code == 0, tail(out)
     match = re.search(r"^(\d+)/\d+ tests collected", out, re.M)
     assert match, tail(out)
@@ -100,7 +100,7 @@ def without_peers(fresh):
 def test_without_peers_it_skips_their_tests_and_ends_with_the_line_naming_them(fresh, without_peers):
     code, out = without_peers
     assert code == 0, tail(out)
-    assert "== python venv .venv-test: installing tests/requirements.txt" in out, tail(out)
+    assert "== python venv .venv-test: installing e2e/requirements.txt" in out, tail(out)
     assert "ERROR collecting" not in out and "ModuleNotFoundError" not in out and "ImportError" not in out, tail(out)
     lines = [line for line in out.splitlines() if line.strip()]
     skip = SKIP_LINE.fullmatch(lines[-1])
@@ -126,7 +126,7 @@ def test_under_ci_a_missing_peer_is_an_error(fresh, without_peers):
     assert "== interop tests" not in out, tail(out)
     # The conftest's own guard, for a pytest run that does not go through scripts/test.sh.
     code, out = run(fresh, [".venv-test/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            "tests/interop/test_smtp_interop.py", "-k", "swaks"], fresh["path_without_peers"], ci=True)
+                            "e2e/interop/test_smtp_interop.py", "-k", "swaks"], fresh["path_without_peers"], ci=True)
     assert code == 1, tail(out)
     assert "missing peer swaks" in out and "under CI=true a missing peer is an error" in out, tail(out)
     assert re.search(r"(^|, )2 (failed|errors) in ", out, re.M), tail(out)
@@ -135,7 +135,7 @@ def test_under_ci_a_missing_peer_is_an_error(fresh, without_peers):
 def test_with_the_peers_it_reuses_the_venv_and_is_green(fresh, without_peers):
     code, out = run(fresh, ["./scripts/test.sh", "-m", "peer"], fresh["path_with_peers"], ci=True)
     assert code == 0, tail(out)
-    assert "== python venv .venv-test: up to date with tests/requirements.txt" in out, tail(out)
+    assert "== python venv .venv-test: up to date with e2e/requirements.txt" in out, tail(out)
     assert "installing" not in out and "apt-get" not in out, tail(out)
     last = [line for line in out.splitlines() if line.strip()][-1]
     assert re.match(r"^=* ?\d+ passed", last), "the run does not end with pytest's summary:\n" + tail(out)

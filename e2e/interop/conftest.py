@@ -3,7 +3,7 @@
 Every server here listens on 127.0.0.1 port 0 (the kernel picks a free port); the fixture reads the
 chosen ports from the server's "listening" log lines. Nothing talks to any other host.
 
-A test that drives a program from the system (swaks, mpop, openssl: a row of tests/peers.py) is marked
+A test that drives a program from the system (swaks, mpop, openssl: a row of e2e/peers.py) is marked
 `@pytest.mark.peer("NAME")`: skipped when NAME is missing, an error under CI=true. The run ends with one
 line naming what was skipped and the apt-get command that installs it (written to $PETREL_PEER_REPORT
 instead when scripts/test.sh sets it, which prints it as the last line of the whole run).
@@ -24,8 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PETREL = Path(os.environ.get("PETREL_BIN", ROOT / ".build" / "debug" / "petrel"))
 
-sys.path.insert(0, str(ROOT / "tests"))
-import peers as system_peers  # noqa: E402  (tests/peers.py: the table of system peers)
+sys.path.insert(0, str(ROOT / "e2e"))
+import peers as system_peers  # noqa: E402  (e2e/peers.py: the table of system peers)
 
 SKIP_PREFIX = "missing peer "
 
@@ -35,7 +35,7 @@ def under_ci():
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "peer(name): needs the system program NAME (a row of tests/peers.py); "
+    config.addinivalue_line("markers", "peer(name): needs the system program NAME (a row of e2e/peers.py); "
                                        "skipped when it is missing, an error under CI=true")
 
 
@@ -46,7 +46,7 @@ def require_peer(name):
     """Skips the running test when the system peer `name` is missing (fails instead under CI=true)."""
     peer = system_peers.PEERS.get(name)
     if peer is None or peer.kind != "test":
-        pytest.fail(f"@pytest.mark.peer({name!r}): not a test peer of tests/peers.py", pytrace=False)
+        pytest.fail(f"@pytest.mark.peer({name!r}): not a test peer of e2e/peers.py", pytrace=False)
     if name not in _peer_available:
         _peer_available[name] = system_peers.available(name)
     if _peer_available[name]:

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import PetrelServer, run_cli
 
-import scramp  # noqa: E402  (tests/requirements.txt)
+import scramp  # noqa: E402  (e2e/requirements.txt)
 
 
 def b64(text):

@@ -1,8 +1,8 @@
-"""What the tests need from the system (not from tests/requirements.txt): the one table of it.
+"""What the tests need from the system (not from e2e/requirements.txt): the one table of it.
 
 A *test* peer is a program a test drives (a client this project did not write, or later a server such
 as PostgreSQL or slapd). A test that needs one is marked `@pytest.mark.peer("NAME")`
-(tests/interop/conftest.py): when the peer is missing the test is skipped, or fails under CI=true.
+(e2e/interop/conftest.py): when the peer is missing the test is skipped, or fails under CI=true.
 A *build* need is something without which nothing runs (it is never skipped).
 
 scripts/test.sh reads this table: as root on Debian it installs what is missing with apt-get, and at the
@@ -10,9 +10,9 @@ end it names what was skipped with the apt-get command that installs it. To add 
 here and mark its tests; nothing else changes.
 
 Standard library only: scripts/test.sh runs it with the system python3 before the test venv exists.
-    python3 tests/peers.py missing [build|test]   names of the entries that are missing (one line)
-    python3 tests/peers.py apt NAME...             the Debian packages that install those entries
-    python3 tests/peers.py hint NAME...            the apt-get command that installs them
+    python3 e2e/peers.py missing [build|test]   names of the entries that are missing (one line)
+    python3 e2e/peers.py apt NAME...             the Debian packages that install those entries
+    python3 e2e/peers.py hint NAME...            the apt-get command that installs them
 """
 import os
 import shutil
@@ -34,7 +34,7 @@ PEERS = {
     "sqlite3-headers": Peer("build", ("libsqlite3-dev",), (("sh", "-c", '[ "$(uname)" = Darwin ] || test -e /usr/include/sqlite3.h'),),
                             "SQLite's headers: GRDB builds against the system SQLite"),
     "python3-venv": Peer("build", ("python3-venv",), ((sys.executable, "-c", "import ensurepip, venv"),),
-                         "python3 -m venv: scripts/test.sh makes .venv-test/ from tests/requirements.txt"),
+                         "python3 -m venv: scripts/test.sh makes .venv-test/ from e2e/requirements.txt"),
     "ldap-headers": Peer("build", ("libldap-dev",), (("sh", "-c", '[ "$(uname)" = Darwin ] || test -e /usr/include/ldap.h'),),
                          "OpenLDAP's libldap headers: the ldap account backend (MailAccounts) links it"),
     "pam-headers": Peer("build", ("libpam0g-dev",), (("sh", "-c", '[ "$(uname)" = Darwin ] || test -e /usr/include/security/pam_appl.h'),),
