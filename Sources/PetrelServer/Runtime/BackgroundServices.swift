@@ -44,18 +44,24 @@ final class BackgroundServices: Sendable {
     /// Finishes when the group has stopped.
     private let finished: AsyncStream<Void>
 
-    /// Starts the services; they stop in the reverse of this order.
-    init(access: AccessControl, agent: DeliveryAgent, pickup: PickupDirectory?, logger: Logger) {
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: AccessRefreshService(access: access)),
-            .init(service: DeliveryAgentService(agent: agent)),
-        ]
-        if let pickup { services.append(.init(service: PickupService(pickup: pickup))) }
-        let group = ServiceGroup(configuration: .init(services: services, logger: logger))
+    /// Starts the server's services: the access refresh, the agent, the pickup watcher (stopped in the
+    /// reverse order).
+    convenience init(access: AccessControl, agent: DeliveryAgent, pickup: PickupDirectory?, logger: Logger) {
+        var services: [any Service] = [AccessRefreshService(access: access), DeliveryAgentService(agent: agent)]
+        if let pickup { services.append(PickupService(pickup: pickup)) }
+        self.init(services: services, logger: logger)
+    }
+
+    /// Starts `services`; they stop in the reverse of this order.
+    init(services: [any Service], logger: Logger) {
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
         let (finished, done) = AsyncStream<Void>.makeStream()
         self.group = group
         self.finished = finished
-        self.task = Task {
+        // Detached: a plain Task would inherit the caller's task-locals, and under PetrelService that
+        // includes its graceful-shutdown handler, so SIGTERM would stop these services at once, before
+        // the listeners close. Only `stop` shuts this group down.
+        self.task = Task.detached {
             do { try await group.run() } catch { logger.error("background services failed", metadata: ["error": "\(error)"]) }
             done.finish()
         }
