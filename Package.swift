@@ -226,6 +226,7 @@ let package = Package(
         .testTarget(name: "PetrelServerTests", dependencies: [
             "MailTestSupport", "PetrelServer", "PetrelConfig", "MailStore", "MailCore", "MailServerNIO", "MailAuth",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),

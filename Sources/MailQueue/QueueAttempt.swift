@@ -115,7 +115,7 @@ public enum QueueAttempt {
                     fail(entry, status: status, diagnostic: text, remoteMTA: remoteMTA, result: .expired)
                 case .retry(let next):
                     let error = diagnostic ?? status.description
-                    decision.updates.append(.defer_(entryID: entry.id, nextAttempt: next, attemptedAt: now, error: error))
+                    decision.updates.append(.retryLater(entryID: entry.id, nextAttempt: next, attemptedAt: now, error: error))
                     decision.log.append(.init(entry: entry, result: .deferred, detail: error, remoteMTA: remoteMTA))
                     if schedule.needsDelayWarning(arrivedAt: entry.arrivedAt, now: now, alreadyNotified: entry.delayNotified) {
                         decision.updates.append(.markDelayNotified(entryID: entry.id))

@@ -3,8 +3,8 @@
 /// `petrel access …`, RelayDirectory.swift) by MailPolicy's `AccessLists.merge`, plus the per-IP
 /// connection-rate table. SMTP RCPT, the pickup directory and delivery reports read the relay rules here.
 ///
-/// Reads never wait: listeners and sessions take the current snapshot under a lock. A background task
-/// (`startRefreshing`) re-reads the data directory every `refreshInterval` (2 s by default), so a CLI
+/// Reads never wait: listeners and sessions take the current snapshot under a lock. A background loop
+/// (`runRefreshing`, run by the server as a ServiceLifecycle service) re-reads the data directory every `refreshInterval` (2 s by default), so a CLI
 /// change applies to new connections and new RCPTs within about two seconds, without a restart.
 /// A store entry that does not parse (written by hand or by a newer version) is skipped and logged once;
 /// if the store cannot be read, the previous snapshot stays.
@@ -29,11 +29,13 @@ public final class AccessControl: Sendable {
     private let reported = Mutex<Set<String>>([])
     private let logger: Logger
     public let refreshInterval: Duration
+    /// The refresh loop's sleep (`WallClock` in the server, a manual clock in tests).
+    let clock: any MailClock
 
     /// `maxConnectionRatePerIP` new connections per client IP per minute (0: unlimited).
     public init(relay: RelayRules, connections: ConnectionRules = .open, store: (any RelayDirectory)?,
                 maxConnectionRatePerIP: Int = 0, refreshInterval: Duration = .seconds(2),
-                logger: Logger = Logger(label: "petrel.access")) {
+                logger: Logger = Logger(label: "petrel.access"), clock: any MailClock = WallClock()) {
         self.configuredRelay = relay
         self.configuredConnections = connections
         self.store = store
@@ -41,6 +43,7 @@ public final class AccessControl: Sendable {
         self.rates = Mutex(ConnectionRateTable(limit: maxConnectionRatePerIP))
         self.refreshInterval = refreshInterval
         self.logger = logger
+        self.clock = clock
     }
 
     public var snapshot: Snapshot { state.withLock { $0 } }
@@ -77,15 +80,17 @@ public final class AccessControl: Sendable {
         return Snapshot(relay: relay, connections: connections)
     }
 
-    /// Refreshes now and then every `refreshInterval` until the task is cancelled.
-    public func startRefreshing() -> Task<Void, Never> {
-        let interval = refreshInterval
-        return Task { [self] in
-            while !Task.isCancelled {
-                await refresh()
-                try? await Task.sleep(for: interval)
-            }
+    /// Refreshes now and then every `refreshInterval` of `clock`'s time until the task is cancelled.
+    public func runRefreshing() async {
+        while !Task.isCancelled {
+            await refresh()
+            do { try await clock.sleep(for: refreshInterval) } catch { return }
         }
+    }
+
+    /// `runRefreshing` in a task of its own (for tests and one-off users; the server runs it as a service).
+    public func startRefreshing() -> Task<Void, Never> {
+        Task { [self] in await runRefreshing() }
     }
 
     /// The greeting-time screen of an SMTP client: connection control first (deny wins; a non-empty allow

@@ -66,7 +66,7 @@ extension InMemoryMailStore {
                     switch update {
                     case .remove(let entryID):
                         if let row = s.queue.removeValue(forKey: entryID) { touched.insert(row.messageID) }
-                    case .defer_(let entryID, let nextAttempt, let attemptedAt, let error):
+                    case .retryLater(let entryID, let nextAttempt, let attemptedAt, let error):
                         guard var row = s.queue[entryID] else { continue }
                         row.attempts += 1
                         row.nextAttempt = nextAttempt

@@ -112,7 +112,7 @@ public enum QueueUpdate: Hashable, Sendable {
     /// Delivered (2xx) or failed for good (5xx, expiry, ...): the entry is removed.
     case remove(entryID: Int64)
     /// Try again at `nextAttempt`; `attempts` is incremented, `lastAttempt` set to `attemptedAt`.
-    case defer_(entryID: Int64, nextAttempt: Date, attemptedAt: Date, error: String)
+    case retryLater(entryID: Int64, nextAttempt: Date, attemptedAt: Date, error: String)
     /// A delay DSN was queued for this entry (it stays queued).
     case markDelayNotified(entryID: Int64)
 }

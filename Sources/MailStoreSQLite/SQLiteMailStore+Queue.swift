@@ -114,7 +114,7 @@ extension SQLiteMailStore {
                         try db.execute(sql: "DELETE FROM queue WHERE id = ?", arguments: [entryID])
                         touched.append(messageID)
                     }
-                case .defer_(let entryID, let nextAttempt, let attemptedAt, let error):
+                case .retryLater(let entryID, let nextAttempt, let attemptedAt, let error):
                     try db.execute(sql: """
                         UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_attempt = ?, last_error = ?
                         WHERE id = ?

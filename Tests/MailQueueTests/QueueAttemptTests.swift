@@ -75,7 +75,7 @@ import Testing
         let d = QueueAttempt.decide(entries: [e], outcomes: [1: .temporary(status: .tempSystem, diagnostic: "451 later", remoteMTA: "mx")],
                                     now: now, schedule: schedule)
         // Second attempt failed: wait the second interval (600 s).
-        #expect(d.updates == [.defer_(entryID: 1, nextAttempt: now.addingTimeInterval(600), attemptedAt: now, error: "451 later")])
+        #expect(d.updates == [.retryLater(entryID: 1, nextAttempt: now.addingTimeInterval(600), attemptedAt: now, error: "451 later")])
         #expect(d.reports.isEmpty)
     }
 

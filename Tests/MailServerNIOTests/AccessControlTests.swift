@@ -73,6 +73,27 @@ import Testing
         #expect(seen)
     }
 
+    @Test func refreshLoopSleepsOnTheInjectedClock() async throws {
+        let store = InMemoryMailStore()
+        let clock = ManualMailClock(Date(timeIntervalSince1970: 1_000_000))
+        let access = AccessControl(relay: .closed, store: store, refreshInterval: .seconds(2), clock: clock)
+        let task = Task { await access.runRefreshing() }
+        defer { task.cancel() }
+        // The first refresh ran and the loop sleeps on the manual clock.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(30))
+        while clock.sleeperCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(clock.sleeperCount == 1)
+        _ = try await store.addAccessEntry("192.0.2.0/24", to: .relayNetwork)
+        // Wall time passing does not refresh; the clock's time does.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(access.relayRules.allowedNetworks.isEmpty)
+        clock.advance(2)
+        while access.relayRules.allowedNetworks.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(!access.relayRules.allowedNetworks.isEmpty)
+        task.cancel()
+        await task.value
+    }
+
     @Test func unreadableStoreKeepsThePreviousRules() async throws {
         let store = InMemoryMailStore()
         _ = try await store.addAccessEntry("192.0.2.0/24", to: .relayNetwork)

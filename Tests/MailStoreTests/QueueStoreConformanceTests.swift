@@ -155,9 +155,9 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         let dsnLocal = outbound(local: [m[0]], remote: [], queueID: "DSN1")
         let dsnRemote = outbound(remote: [remote("s@src.test")], queueID: "DSN2", sender: .null)
         let results = try await s.completeAttempt(
-            [.defer_(entryID: e[0], nextAttempt: next, attemptedAt: tried, error: "451 4.3.0 try later"),
+            [.retryLater(entryID: e[0], nextAttempt: next, attemptedAt: tried, error: "451 4.3.0 try later"),
              .markDelayNotified(entryID: e[0]), .remove(entryID: e[1]),
-             .remove(entryID: 987_654), .defer_(entryID: 987_655, nextAttempt: next, attemptedAt: tried, error: "x"),
+             .remove(entryID: 987_654), .retryLater(entryID: 987_655, nextAttempt: next, attemptedAt: tried, error: "x"),
              .markDelayNotified(entryID: 987_656)],
             notifications: [dsnLocal, dsnRemote])
         #expect(results.count == 2)
@@ -195,7 +195,7 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         await #expect(throws: StoreError.self) {
             try await s.completeAttempt(
                 [.remove(entryID: e[0]),
-                 .defer_(entryID: e[1], nextAttempt: queueEpoch + 99, attemptedAt: queueEpoch + 1, error: "421"),
+                 .retryLater(entryID: e[1], nextAttempt: queueEpoch + 99, attemptedAt: queueEpoch + 1, error: "421"),
                  .markDelayNotified(entryID: e[1])],
                 notifications: [outbound(local: [m[0]], remote: [remote("n@r.test")], queueID: "OK"),
                                 outbound(local: [424_242], remote: [], queueID: "NOPE")])
@@ -294,7 +294,7 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         let e = try await s.queueEntries().map(\.id)
         try #require(e.count == 3)
         let later = queueEpoch + 1000
-        try await s.completeAttempt(e.map { .defer_(entryID: $0, nextAttempt: later, attemptedAt: queueEpoch, error: "451") },
+        try await s.completeAttempt(e.map { .retryLater(entryID: $0, nextAttempt: later, attemptedAt: queueEpoch, error: "451") },
                                     notifications: [])
         #expect(try await s.setQueueHeld(true, entryIDs: [e[0], e[0], 99_999]) == 1)
         #expect(try await s.setQueueHeld(true, entryIDs: [e[0]]) == 0)
@@ -350,7 +350,7 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         _ = try await s.deliver(outbound(remote: [remote("held@r.test")], queueID: "H", at: queueEpoch + 10))
         let d = try #require(try await s.queueEntries(matching: "D").first)
         let h = try #require(try await s.queueEntries(matching: "H").first)
-        try await s.completeAttempt([.defer_(entryID: d.id, nextAttempt: queueEpoch + 400, attemptedAt: queueEpoch + 60,
+        try await s.completeAttempt([.retryLater(entryID: d.id, nextAttempt: queueEpoch + 400, attemptedAt: queueEpoch + 60,
                                              error: "451")], notifications: [])
         #expect(try await s.setQueueHeld(true, entryIDs: [h.id]) == 1)
         let sum = try await s.queueSummary(now: queueEpoch + 200)
@@ -390,7 +390,7 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
                                              queueID: "DUR", sender: .mailbox(try address("s@src.test")), envelope: envelope))
         let e = try await store.queueEntries().map(\.id)
         try #require(e.count == 2)
-        try await store.completeAttempt([.defer_(entryID: e[0], nextAttempt: queueEpoch + 300.5, attemptedAt: queueEpoch + 1.25,
+        try await store.completeAttempt([.retryLater(entryID: e[0], nextAttempt: queueEpoch + 300.5, attemptedAt: queueEpoch + 1.25,
                                                  error: "421 4.7.0 busy"), .markDelayNotified(entryID: e[0])], notifications: [])
         #expect(try await store.setQueueHeld(true, entryIDs: [e[1]]) == 1)
         let before = try await store.queueEntries()

@@ -1,24 +1,27 @@
 /// A wake-up signal for the delivery agent: `ring()` from anywhere (a message was queued, a CLI change),
 /// `wait(timeout:)` in the agent's loop returns at the first ring or when the timeout passes.
 /// A ring while nobody waits is remembered once.
-import Foundation
 import MailCore
+import Synchronization
 
-final class Doorbell: @unchecked Sendable {
-    private let lock = NSLock()
-    private var rung = false
-    private var waiter: CheckedContinuation<Void, Never>?
+final class Doorbell: Sendable {
+    private struct State {
+        var rung = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
 
     func ring() {
-        lock.lock()
-        if let waiter {
-            self.waiter = nil
-            lock.unlock()
-            waiter.resume()
-        } else {
-            rung = true
-            lock.unlock()
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.rung = true
+            return nil
         }
+        waiter?.resume()
     }
 
     /// Returns at the next ring (or a remembered one), after `timeout` of `clock`'s time, or when the
@@ -30,15 +33,15 @@ final class Doorbell: @unchecked Sendable {
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                lock.lock()
-                if rung || Task.isCancelled {
-                    rung = false
-                    lock.unlock()
-                    continuation.resume()
-                } else {
-                    waiter = continuation
-                    lock.unlock()
+                let resumeNow = state.withLock { state in
+                    if state.rung || Task.isCancelled {
+                        state.rung = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
                 }
+                if resumeNow { continuation.resume() }
             }
         } onCancel: {
             self.ring()

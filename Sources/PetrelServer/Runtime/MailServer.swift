@@ -33,14 +33,12 @@ public final class MailServer: Sendable {
     let logger: Logger
     /// Metrics, the admin endpoint and the start time (see ServerOperations.swift).
     public let operations: ServerOperations
-    /// The outbound delivery agent (MailServer+Delivery.swift) and the task that runs it.
+    /// The outbound delivery agent (MailServer+Delivery.swift).
     public let deliveryAgent: DeliveryAgent
-    let deliveryTask: Task<Void, Never>
-    /// Watches `delivery.pickup_dir` when it is set.
-    let pickupTask: Task<Void, Never>?
-    /// Live relay/connection rules and the task that re-reads them (MailServer+Access.swift).
+    /// Live relay/connection rules (MailServer+Access.swift).
     public let access: AccessControl
-    let accessRefresh: Task<Void, Never>
+    /// The ServiceGroup running the access refresh, the agent and the pickup watcher (BackgroundServices.swift).
+    let background: BackgroundServices
     /// `[autoconfig]`: the HTTPS client set-up listeners (MailServer+ClientSetup.swift).
     public let clientSetup = ClientSetupRunner()
     /// The account backends' own thread pool (MailServer+Accounts.swift).
@@ -50,8 +48,7 @@ public final class MailServer: Sendable {
                  smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
                  group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, dnsPool: NIOThreadPool,
                  logger: Logger, operations: ServerOperations,
-                 access: AccessControl, accessRefresh: Task<Void, Never>, deliveryAgent: DeliveryAgent,
-                 deliveryTask: Task<Void, Never>, pickupTask: Task<Void, Never>?) {
+                 access: AccessControl, deliveryAgent: DeliveryAgent, background: BackgroundServices) {
         self.configuration = configuration
         self.store = store
         self.listeners = listeners
@@ -65,10 +62,8 @@ public final class MailServer: Sendable {
         self.logger = logger
         self.operations = operations
         self.access = access
-        self.accessRefresh = accessRefresh
         self.deliveryAgent = deliveryAgent
-        self.deliveryTask = deliveryTask
-        self.pickupTask = pickupTask
+        self.background = background
     }
 
     /// Opens the embedded SQLite store in the configured data directory.
@@ -160,9 +155,8 @@ public final class MailServer: Sendable {
         smtpConfig.offerSCRAM = configuration.accounts.scram
         smtpConfig.hopCount = HopCount(limit: configuration.delivery.hopLimit)
 
-        // The data directory's access lists, re-read every 2 s; FCrDNS for client domains.
+        // The data directory's access lists (re-read every 2 s by a background service); FCrDNS for client domains.
         await access.refresh()
-        let accessRefresh = access.startRefreshing()
         let verifyClientHost = makeClientHostVerifier(resolver: resolver,
                                                       timeout: .seconds(configuration.dns.timeout), logger: logger)
         var mxConfig = smtpConfig
@@ -280,7 +274,6 @@ public final class MailServer: Sendable {
             }
         } catch {
             for b in bound { try? await b.channel.close() }
-            accessRefresh.cancel()
             await operations.closeAdmin()
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
@@ -296,21 +289,19 @@ public final class MailServer: Sendable {
         if let admin = operations.adminAddress {
             logger.info("listening", metadata: ["protocol": "admin", "address": "\(admin)"])
         }
-        let deliveryTask = Task { await agent.run() }
-        let pickupTask = configuration.delivery.pickupDirectory.map { directory in
+        let pickup = configuration.delivery.pickupDirectory.map { directory in
             var pickupConfiguration = PickupConfiguration(directory: directory, hostname: configuration.server.hostname,
                                                           maxMessageSize: smtp.maxMessageSize)
             pickupConfiguration.relayRules = liveRelayRules
             pickupConfiguration.resolveRecipient = { try await accounts.resolveRecipient($0) }
-            let pickup = PickupDirectory(store: store, configuration: pickupConfiguration,
-                                         logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
-            return Task { await pickup.run() }
+            return PickupDirectory(store: store, configuration: pickupConfiguration,
+                                   logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
         }
+        let background = BackgroundServices(access: access, agent: agent, pickup: pickup, logger: Logger(label: "petrel.services"))
         let server = MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
                           pop3Connections: pop3Connections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
                           dnsPool: dnsPool, logger: logger,
-                          operations: operations, access: access, accessRefresh: accessRefresh, deliveryAgent: agent,
-                          deliveryTask: deliveryTask, pickupTask: pickupTask)
+                          operations: operations, access: access, deliveryAgent: agent, background: background)
         server.accountsRuntime.adopt(directoryPool)
         if configuration.autoconfig.enabled {
             do {
@@ -341,7 +332,6 @@ public final class MailServer: Sendable {
         logger.info("shutting down", metadata: ["open_smtp": "\(smtpConnections.openCount)", "open_pop3": "\(pop3Connections.openCount)"])
         for l in listeners { try? await l.channel.close() }
         await clientSetup.stop()
-        accessRefresh.cancel()
         await operations.closeAdmin()
         let clock = ContinuousClock()
         let end = clock.now.advanced(by: deadline)
@@ -355,16 +345,11 @@ public final class MailServer: Sendable {
         let left = smtpConnections.openChannels + pop3Connections.openChannels
         if !left.isEmpty { logger.warning("closing connections still open at the deadline", metadata: ["count": "\(left.count)"]) }
         for channel in left { try? await channel.close() }
-        // Deliveries in progress are cancelled; entries without a recorded result stay queued for the next
-        // start (at-least-once). Wait a little for them to finish cleanly, never longer than 5 seconds.
-        pickupTask?.cancel()
-        deliveryTask.cancel()
-        let agentStopped = LockedBox(false)
-        let deliveryTask = self.deliveryTask
-        Task { await deliveryTask.value; agentStopped.withLock { $0 = true } }
-        let agentDeadline = clock.now.advanced(by: .seconds(5))
-        while !agentStopped.withLock({ $0 }), clock.now < agentDeadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        // The background services stop in order: pickup, then the agent (deliveries in progress are
+        // cancelled; entries without a recorded result stay queued for the next start, at-least-once), then
+        // the access refresh. Wait a little for them to finish cleanly, never longer than 5 seconds.
+        if !(await background.stop(deadline: .seconds(5))) {
+            logger.warning("background services still running at the deadline")
         }
         try? await store.close()
         try? await threadPool.shutdownGracefully()
