@@ -47,7 +47,10 @@ public final class SMTPSessionDialog: DialogConnection {
 
     func decision(_ query: RecipientQuery) -> RecipientDecision {
         guard case .address(let address) = query else { return .localMailbox(id: 100) }
-        guard address.domain.lowercased() == DialogFixture.domain else { return .relayDenied }
+        guard address.domain.lowercased() == DialogFixture.domain else {
+            // As the server decides: an authenticated client may relay, anyone else only reaches local mailboxes.
+            return session.authenticatedUser == nil ? .relayDenied : .relay(domain: address.domain.lowercased())
+        }
         if address.localPart.lowercased() == "postmaster" { return .localMailbox(id: 100) }
         if let index = DialogFixture.users.firstIndex(where: { $0.address == address.lookupKey }) {
             return .localMailbox(id: Int64(index + 1))
