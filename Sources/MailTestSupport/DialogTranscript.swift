@@ -115,8 +115,9 @@ public struct DialogTranscript: Sendable {
 
 /// One connection a transcript talks to.
 public protocol DialogConnection: AnyObject {
-    /// Sends a line (the connection adds CRLF).
-    func send(line: String) async throws
+    /// Sends lines (the connection adds CRLF to each); consecutive client lines of a transcript come
+    /// together, so a socket sends a pipelined group in one write.
+    func send(lines: [String]) async throws
     /// The next server line without its CRLF; nil when the server has closed the connection.
     func readLine() async throws -> String?
     /// Lines the server has sent that nobody read yet (only a pure session can know; sockets return []).
@@ -137,15 +138,21 @@ extension DialogTranscript {
             guard let got = try await connection.readLine() else { throw fail(line, "the connection is closed") }
             return got
         }
-        for (line, step) in steps {
+        var group: [String] = []
+        for (index, (line, step)) in steps.enumerated() {
             switch step {
             case .client(let text):
                 // After reading replies, the client sends again only when it has read them all; consecutive
                 // client lines are a pipelined group (RFC 2920, RFC 2449 §6.6) whose replies come later.
-                let unread = (peeked.map { [$0] } ?? []) + connection.unreadLines()
                 if previous != nil, case .client = previous {
-                } else if !unread.isEmpty { throw fail(line, "unexpected server output before the client line: \(unread)") }
-                try await connection.send(line: text)
+                } else {
+                    let unread = (peeked.map { [$0] } ?? []) + connection.unreadLines()
+                    if !unread.isEmpty { throw fail(line, "unexpected server output before the client line: \(unread)") }
+                }
+                group.append(text)
+                if index + 1 < steps.count, case .client = steps[index + 1].step { break }
+                try await connection.send(lines: group)
+                group = []
             case .expect(let want):
                 let got = try await next(line)
                 if got != want { throw fail(line, "expected\n  \(want)\ngot\n  \(got)") }

@@ -86,7 +86,11 @@ public final class SMTPSessionDialog: DialogConnection {
         }
     }
 
-    public func send(line: String) async throws {
+    public func send(lines: [String]) async throws {
+        for line in lines { send(line: line) }
+    }
+
+    func send(line: String) {
         let bytes = Array(line.utf8)
         if let left = chunkLeft {
             chunkBytes += bytes + [0x0D, 0x0A]
@@ -181,7 +185,11 @@ public final class POP3SessionDialog: DialogConnection {
         }
     }
 
-    public func send(line: String) async throws {
+    public func send(lines: [String]) async throws {
+        for line in lines { send(line: line) }
+    }
+
+    func send(line: String) {
         let bytes = Array(line.utf8)
         if bytes.count + 2 > session.configuration.maxCommandLineLength { feed(.lineTooLong) } else { feed(.line(bytes)) }
     }

@@ -21,8 +21,8 @@ public final class SocketDialog: DialogConnection {
         if open { open = false; _ = systemClose(fd) }
     }
 
-    public func send(line: String) async throws {
-        let bytes = Array((line + "\r\n").utf8)
+    public func send(lines: [String]) async throws {
+        let bytes = Array(lines.map { $0 + "\r\n" }.joined().utf8)
         var sent = 0
         while sent < bytes.count {
             let n = bytes[sent...].withUnsafeBytes { systemSend(fd, $0.baseAddress, $0.count) }

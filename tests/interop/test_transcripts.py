@@ -122,12 +122,18 @@ def test_smtp_dialog(server, path):
         return buffered.pop(0)
 
     expect = Expectations(path.name, read_line)
+    group = []
     try:
         for number, kind, text in parse(path):
             if kind in ("C", "B"):
                 assert not buffered, f"{path.name}:{number}: unread reply lines {buffered}"
-                smtp.send(text + "\r\n")
-            elif kind.startswith("S"):
+                group.append(text + "\r\n")
+                continue
+            if group:
+                # Consecutive client lines go out in one write: a pipelined group (RFC 2920).
+                smtp.send("".join(group))
+                group = []
+            if kind.startswith("S"):
                 expect.check(number, kind, text)
             elif text.split()[0] == "closed":
                 assert closed(smtp.sock), f"{path.name}:{number}: the connection is still open"
@@ -157,11 +163,17 @@ def test_pop3_dialog(server, path):
 
     connect()
     expect = Expectations(path.name, read_line)
+    group = []
     try:
         for number, kind, text in parse(path):
             if kind == "C":
-                state["pop"]._putline(text.encode())
-            elif kind.startswith("S"):
+                group.append(text.encode() + b"\r\n")
+                continue
+            if group:
+                # Consecutive client lines go out in one write: a pipelined group (RFC 2449 §6.6).
+                state["pop"].sock.sendall(b"".join(group))
+                group = []
+            if kind.startswith("S"):
                 expect.check(number, kind, text)
             elif text.split()[0] == "closed":
                 assert closed(state["pop"].sock), f"{path.name}:{number}: the connection is still open"
