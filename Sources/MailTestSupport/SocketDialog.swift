@@ -62,7 +62,8 @@ public final class SocketDialog: DialogConnection {
         var chunk = [UInt8](repeating: 0, count: 1)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n > 0 { buffer += chunk[0..<n] }
-        return n == 0
+        // A reset (the server closed with input unread) is a close too; a timeout is not.
+        return n == 0 || (n < 0 && errno == ECONNRESET)
     }
 }
 

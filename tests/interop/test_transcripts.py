@@ -101,7 +101,9 @@ def closed(sock, timeout=10):
     sock.settimeout(timeout)
     try:
         return sock.recv(1) == b""
-    except (ConnectionResetError, socket.timeout):
+    except ConnectionResetError:
+        return True  # closed with unread input: a reset is a close too
+    except socket.timeout:
         return False
 
 
