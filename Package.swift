@@ -172,10 +172,10 @@ let package = Package(
 
         // Test support the test targets share (not linked into petrel): the SplitMix64 generator, the
         // loopback DNS server.
-        .target(name: "MailTestSupport", dependencies: ["MailCore"]),
+        .target(name: "MailTestSupport", dependencies: ["MailCore", "SMTPCore", "POP3Core"]),
 
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
-        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore"]),
+        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore", "MailTestSupport"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore", "SMTPCore"]),
         .testTarget(name: "BadmailStoreTests", dependencies: ["BadmailStore", "MailQueue"]),
         .testTarget(name: "MailDeliveryTests", dependencies: [
@@ -194,7 +194,7 @@ let package = Package(
             "PetrelTLSSupport", "MailCore",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
-        .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore"]),
+        .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "MailCore", "MailTestSupport"]),
         .testTarget(name: "MailPolicyTests", dependencies: ["MailPolicy", "MailCore", "MailStore", "SMTPCore"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth", "MailCore"]),
