@@ -57,6 +57,20 @@ def require_peer(name):
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(config, items):
+    """PETREL_PEERS_ONLY=a,b (used by e2e/fresh_clone to count): keep only the tests that need one of them."""
+    only = {name for name in os.environ.get("PETREL_PEERS_ONLY", "").split(",") if name}
+    if not only:
+        return
+    keep, drop = [], []
+    for item in items:
+        needs = {name for mark in item.iter_markers("peer") for name in mark.args}
+        (keep if needs & only else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_runtest_setup(item):
     # Before the test's fixtures start anything.
     for mark in item.iter_markers("peer"):

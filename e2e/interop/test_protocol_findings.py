@@ -17,7 +17,6 @@ import email
 import email.policy
 import poplib
 import re
-import shutil
 import smtplib
 import socket
 import ssl
@@ -291,7 +290,7 @@ def negotiated(text):
     return m.group(1) if m else None
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.peer("openssl")
 @pytest.mark.parametrize("port_key,starttls", [("submissions", None), ("smtp", "smtp"), ("pop3", "pop3"), ("pop3s", None)])
 def test_tls12_offers_only_aead_suites_with_server_preference(server, port_key, starttls):
     port = server.ports[port_key]
@@ -333,7 +332,7 @@ class TLSPeerHandler(PeerHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+@pytest.mark.peer("openssl")
 def test_outbound_client_offers_only_aead_suites(data_dir, tmp_path, stop_later):
     """Petrel delivers to an aiosmtpd peer (OpenSSL) with STARTTLS limited to TLS 1.2. A peer that allows
     only a CBC suite cannot agree with Petrel (the attempt is deferred, nothing delivered); a peer that
