@@ -140,17 +140,21 @@ def test_pickup_files_reach_directory_users_through_the_directory(data_dir, slap
         temp.write_bytes(b"From: local@example.test\nTo: a.smith@corp.test, nobody@corp.test\n"
                          b"Subject: from pickup\n\nhello directory\n")
         temp.rename(pickup / "one.eml")
+        # The file leaves the directory before its message is committed: wait for the mailbox itself.
         deadline = time.monotonic() + 30
-        while (pickup / "one.eml").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not (pickup / "one.eml").exists(), srv.log()
-        p = poplib.POP3("127.0.0.1", srv.pop3_port, timeout=30)
-        p.user("alice@corp.test")
-        p.pass_("alice-ldap-pw")
-        count, _ = p.stat()
+        while True:
+            p = poplib.POP3("127.0.0.1", srv.pop3_port, timeout=30)
+            p.user("alice@corp.test")
+            p.pass_("alice-ldap-pw")
+            count, _ = p.stat()
+            if count or time.monotonic() > deadline:
+                break
+            p.quit()
+            time.sleep(0.5)
         assert count == 1, srv.log()
         assert b"hello directory" in b"\n".join(p.retr(1)[1])
         p.quit()
+        assert not (pickup / "one.eml").exists()
         assert "nobody@corp.test" in srv.log()
     finally:
         srv.stop()
