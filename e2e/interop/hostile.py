@@ -121,6 +121,9 @@ def drip(conn, interval, limit_s, byte=b"x"):
     sent = 0
     while not conn.closed.is_set() and time.monotonic() - first < limit_s:
         if not conn.send(byte[sent % len(byte):sent % len(byte) + 1]):
+            # The write failed because the server closed: give the reader (openssl s_client for TLS) the
+            # moment it needs to see the end of the stream too.
+            conn.closed.wait(10)
             break
         sent += 1
         conn.closed.wait(interval)
