@@ -20,6 +20,16 @@ struct DKIMCommand: AsyncParsableCommand {
         try data.admin().dkimKeys
     }
 
+    /// One key-changing subcommand (generate, rotate, activate, purge): the change, then the keys it left.
+    static func change(_ data: DataOptions, _ domain: String,
+                       _ body: (DKIMKeyStore, String) throws -> [DKIMKeyStore.Entry]) throws {
+        let name = try validDomain(domain)
+        let store = try DKIMCommand.store(data)
+        do {
+            try printEntries(try body(store, name), domain: name, store: store)
+        } catch let e as DKIMKeyStore.StoreError { throw CLIError(message: e.description) }
+    }
+
     static func printEntries(_ entries: [DKIMKeyStore.Entry], domain: String, store: DKIMKeyStore) throws {
         for e in entries {
             let record = (try? store.privateKey(domain, e).dnsRecord) ?? "(key unreadable)"
@@ -36,11 +46,7 @@ struct DKIMCommand: AsyncParsableCommand {
         @Argument(help: "Domain name.") var domain: String
 
         func run() async throws {
-            let name = try validDomain(domain)
-            let store = try DKIMCommand.store(data)
-            do {
-                try DKIMCommand.printEntries(try store.generate(name), domain: name, store: store)
-            } catch let e as DKIMKeyStore.StoreError { throw CLIError(message: e.description) }
+            try DKIMCommand.change(data, domain) { try $0.generate($1) }
         }
     }
 
@@ -52,11 +58,7 @@ struct DKIMCommand: AsyncParsableCommand {
         @Argument(help: "Domain name.") var domain: String
 
         func run() async throws {
-            let name = try validDomain(domain)
-            let store = try DKIMCommand.store(data)
-            do {
-                try DKIMCommand.printEntries(try store.rotate(name), domain: name, store: store)
-            } catch let e as DKIMKeyStore.StoreError { throw CLIError(message: e.description) }
+            try DKIMCommand.change(data, domain) { try $0.rotate($1) }
         }
     }
 
@@ -68,11 +70,7 @@ struct DKIMCommand: AsyncParsableCommand {
         @Argument(help: "Domain name.") var domain: String
 
         func run() async throws {
-            let name = try validDomain(domain)
-            let store = try DKIMCommand.store(data)
-            do {
-                try DKIMCommand.printEntries(try store.activate(name), domain: name, store: store)
-            } catch let e as DKIMKeyStore.StoreError { throw CLIError(message: e.description) }
+            try DKIMCommand.change(data, domain) { try $0.activate($1) }
         }
     }
 
@@ -84,11 +82,7 @@ struct DKIMCommand: AsyncParsableCommand {
         @Argument(help: "Domain name.") var domain: String
 
         func run() async throws {
-            let name = try validDomain(domain)
-            let store = try DKIMCommand.store(data)
-            do {
-                try DKIMCommand.printEntries(try store.purge(name), domain: name, store: store)
-            } catch let e as DKIMKeyStore.StoreError { throw CLIError(message: e.description) }
+            try DKIMCommand.change(data, domain) { try $0.purge($1) }
         }
     }
 
