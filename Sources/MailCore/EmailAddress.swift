@@ -265,11 +265,18 @@ public enum MailboxSyntax {
         return true
     }
 
+    /// Quotes a local part (RFC 5321 `Quoted-string`), escaping `"` and `\` by the octet: a loop over
+    /// `Character`s would miss a backslash that a combining mark joins into one grapheme (`\` U+05BF),
+    /// and the written address would no longer parse back (found by FuzzMailPath).
     static func quote(_ s: String) -> String {
-        var out = "\""
-        for ch in s { if ch == "\"" || ch == "\\" { out.append("\\") }; out.append(ch) }
-        out.append("\"")
-        return out
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        out.reserveCapacity(s.utf8.count + 2)
+        for c in s.utf8 {
+            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+            out.append(c)
+        }
+        out.append(UInt8(ascii: "\""))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Validates a domain name given by an administrator or a config file (no trailing dot, lower-cased).

@@ -84,6 +84,17 @@ import Testing
         #expect(EmailAddress("Alice@Example.Test")?.lookupKey == "alice@example.test")
     }
 
+    /// A backslash followed by a combining mark is one `Character` (`\\` U+05BF): quoting must still escape
+    /// it, or the written path no longer parses back (FuzzMailPath found this; queue entries store paths).
+    @Test func quotingEscapesABackslashJoinedByACombiningMark() throws {
+        let input = "<\"a\\\\\u{05BF}1\\\"b\"@l>"
+        let (path, rest) = try MailboxSyntax.parsePath(Array(input.utf8)[...], allowNull: true)
+        #expect(rest.isEmpty)
+        #expect(path.address?.localPart == "a\\\u{05BF}1\"b")
+        #expect(path.description == input)
+        #expect(MailPath(path.description) == path)
+    }
+
     @Test(arguments: [("192.0.2.1", "192.0.2.1"), ("::1", "::1"), ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
                       ("::ffff:192.0.2.1", "::ffff:c000:201"), ("1:0:0:2:0:0:0:3", "1:0:0:2::3"), ("fe80::1%eth0", "fe80::1")])
     func ipAddressCanonicalForm(input: String, expected: String) throws {
