@@ -2,7 +2,8 @@
 # Runs the whole test suite: the Swift unit and handler tests, then the interop tests that drive the
 # real `petrel` binary over loopback with clients this project did not write (smtplib, poplib, swaks,
 # mpop, openssl), then — when PETREL_FUZZ_SECONDS is set (CI sets 30) — a short libFuzzer run of every
-# parser target (fuzz/run.sh; a crash fails the run).
+# parser target (fuzz/run.sh; a crash fails the run). The swift suite starts with the style check
+# (`swift format lint --strict`, configured by .swift-format).
 #
 # It does its own set-up, on a fresh machine too:
 # - Python packages: pinned in e2e/requirements.txt, installed into .venv-test/ (git-ignored), which is
@@ -98,6 +99,17 @@ fi
 
 # --- Suites ---
 if has_suite swift; then
+    # The house style is .swift-format (swift-format ships with the Swift toolchain); a file that is not
+    # formatted fails the run. Fix: swift format format -i -r Sources Tests fuzz/Sources
+    if swift format --version >/dev/null 2>&1; then
+        echo "== swift format lint (.swift-format)"
+        swift format lint --strict --parallel -r Sources Tests fuzz/Sources
+    elif $ci; then
+        echo "error: CI=true and 'swift format' is not available (it ships with Swift 6 toolchains)" >&2
+        exit 1
+    else
+        echo "note: 'swift format' is not available: the style check is skipped"
+    fi
     echo "== swift build"
     swift build --build-tests
     echo "== swift test"

@@ -17,12 +17,13 @@
 /// `BadmailRules` in MailQueue, pure and tested without a disk.
 import Foundation
 import MailQueue
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A Badmail directory at `path` with a byte cap.
@@ -63,10 +64,13 @@ public struct BadmailDirectory: Sendable {
 
     /// Stores one entry whose message is in memory.
     @discardableResult
-    public func store(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
-                      message: [UInt8], now: Date = Date()) throws(BadmailError) -> StoreResult {
-        let plan = try prepare(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
-                               arrivedAt: arrivedAt, messageSize: Int64(message.count), now: now)
+    public func store(
+        queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
+        message: [UInt8], now: Date = Date()
+    ) throws(BadmailError) -> StoreResult {
+        let plan = try prepare(
+            queueID: queueID, reason: reason, sender: sender, recipients: recipients,
+            arrivedAt: arrivedAt, messageSize: Int64(message.count), now: now)
         guard case .write(let p) = plan else { return Self.notStored(plan) }
         let temp = try TempFile(directory: path, suffix: ".eml")
         do throws(BadmailError) {
@@ -81,11 +85,14 @@ public struct BadmailDirectory: Sendable {
     /// Stores one entry whose message is read in chunks: `read(offset, maxLength)` returns the next
     /// octets (empty at the end). At most the part that fits under the cap is read.
     @discardableResult
-    public func store(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
-                      messageSize: Int64, now: Date = Date(),
-                      read: (_ offset: Int64, _ maxLength: Int) async throws -> [UInt8]) async throws -> StoreResult {
-        let plan = try prepare(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
-                               arrivedAt: arrivedAt, messageSize: messageSize, now: now)
+    public func store(
+        queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
+        messageSize: Int64, now: Date = Date(),
+        read: (_ offset: Int64, _ maxLength: Int) async throws -> [UInt8]
+    ) async throws -> StoreResult {
+        let plan = try prepare(
+            queueID: queueID, reason: reason, sender: sender, recipients: recipients,
+            arrivedAt: arrivedAt, messageSize: messageSize, now: now)
         guard case .write(var p) = plan else { return Self.notStored(plan) }
         let temp = try TempFile(directory: path, suffix: ".eml")
         do {
@@ -96,7 +103,7 @@ public struct BadmailDirectory: Sendable {
                 try temp.write(chunk.prefix(Int(p.keep - offset))[...])
                 offset += Int64(min(chunk.count, Int(p.keep - offset)))
             }
-            if offset < p.keep { p.keep = offset }   // the message was shorter than announced
+            if offset < p.keep { p.keep = offset } // the message was shorter than announced
             return try commit(p, messageTemp: temp)
         } catch {
             temp.discard()
@@ -119,9 +126,10 @@ public struct BadmailDirectory: Sendable {
     public func read(_ name: String) throws(BadmailError) -> Record {
         let base = try BadmailRules.validatedBase(name)
         guard let entry = try scan().first(where: { $0.name == base }) else { throw .notFound(name) }
-        let info = (try? Self.readFile(join(base + ".txt"), maxBytes: 1024 * 1024)).map {
-            String(decoding: $0, as: UTF8.self)
-        } ?? ""
+        let info =
+            (try? Self.readFile(join(base + ".txt"), maxBytes: 1024 * 1024)).map {
+                String(decoding: $0, as: UTF8.self)
+            } ?? ""
         let emlPath = join(base + ".eml")
         let emlSize = Self.regularFileSize(emlPath)
         return Record(entry: entry, info: info, messagePath: emlSize == nil ? nil : emlPath, messageSize: emlSize ?? 0)
@@ -147,7 +155,7 @@ public struct BadmailDirectory: Sendable {
         defer { lock.release() }
         let removed = BadmailRules.purge(try scan(), scope: scope)
         for name in removed { removeEntry(name) }
-        removeStaleTemps(olderThan: Date().addingTimeInterval(-3600))   // never a file being written now
+        removeStaleTemps(olderThan: Date().addingTimeInterval(-3600)) // never a file being written now
         Self.syncDirectory(path)
         return removed
     }
@@ -160,11 +168,14 @@ public struct BadmailDirectory: Sendable {
     }
 
     /// The plan for an entry (pure), with the directory created unless the cap is 0.
-    private func prepare(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
-                         messageSize: Int64, now: Date) throws(BadmailError) -> BadmailRules.Preparation {
+    private func prepare(
+        queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
+        messageSize: Int64, now: Date
+    ) throws(BadmailError) -> BadmailRules.Preparation {
         if maxBytes > 0 { try ensureDirectory() }
-        return BadmailRules.plan(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
-                                 arrivedAt: arrivedAt, messageSize: messageSize, now: now, maxBytes: maxBytes)
+        return BadmailRules.plan(
+            queueID: queueID, reason: reason, sender: sender, recipients: recipients,
+            arrivedAt: arrivedAt, messageSize: messageSize, now: now, maxBytes: maxBytes)
     }
 
     private func commit(_ p: BadmailRules.Plan, messageTemp: TempFile) throws(BadmailError) -> StoreResult {
@@ -175,14 +186,18 @@ public struct BadmailDirectory: Sendable {
             try infoTemp.sync()
             let lock = try DirectoryLock(path)
             defer { lock.release() }
-            removeStaleTemps(olderThan: Date().addingTimeInterval(-3600))   // the real clock: file times are real
+            removeStaleTemps(olderThan: Date().addingTimeInterval(-3600)) // the real clock: file times are real
             // Prune oldest-first until the new entry fits.
             let pruned = BadmailRules.prune(try scan(), toFit: p.entrySize, maxBytes: maxBytes)
             for name in pruned { removeEntry(name) }
             // A unique name: the microseconds bumped while taken.
-            guard let name = BadmailRules.freeName(now: p.now, queueID: p.queueID, isTaken: {
-                Self.exists(join($0 + ".eml")) || Self.exists(join($0 + ".txt"))
-            }) else { throw .io("cannot find a free entry name in \(path)") }
+            guard
+                let name = BadmailRules.freeName(
+                    now: p.now, queueID: p.queueID,
+                    isTaken: {
+                        Self.exists(join($0 + ".eml")) || Self.exists(join($0 + ".txt"))
+                    })
+            else { throw .io("cannot find a free entry name in \(path)") }
             try infoTemp.rename(to: join(name + ".txt"))
             try messageTemp.rename(to: join(name + ".eml"))
             Self.syncDirectory(path)
@@ -228,7 +243,8 @@ public struct BadmailDirectory: Sendable {
         }
         return sizes.compactMap { base, size in
             guard let parsed = BadmailRules.parseName(base) else { return nil }
-            let reason = (try? Self.readFile(join(base + ".txt"), maxBytes: 64 * 1024))
+            let reason =
+                (try? Self.readFile(join(base + ".txt"), maxBytes: 64 * 1024))
                 .map { BadmailRules.firstReasonLine(String(decoding: $0, as: UTF8.self)) } ?? ""
             return Entry(name: base, date: parsed.date, size: size, queueID: parsed.queueID, reason: reason)
         }

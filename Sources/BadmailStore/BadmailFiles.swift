@@ -4,12 +4,13 @@
 import Foundation
 import MailCore
 import MailQueue
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension BadmailDirectory {
@@ -69,9 +70,9 @@ private func posixRename(_ from: String, _ to: String) -> Int32 { rename(from, t
 /// Seconds of a file's modification time (lstat).
 func modificationSeconds(_ info: stat) -> Int {
     #if canImport(Darwin)
-    return Int(info.st_mtimespec.tv_sec)
+        return Int(info.st_mtimespec.tv_sec)
     #else
-    return Int(info.st_mtim.tv_sec)
+        return Int(info.st_mtim.tv_sec)
     #endif
 }
 

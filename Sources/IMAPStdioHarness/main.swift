@@ -43,7 +43,8 @@ enum IMAPStdioHarness {
             await connection.send(Array(data))
             flush(connection)
             if push, !pushed, case .some(.some(let id)) = connection.watching,
-               let name = connection.session.selectedMailbox?.name, connection.session.selectedMailbox?.id == id {
+                let name = connection.session.selectedMailbox?.name, connection.session.selectedMailbox?.id == id
+            {
                 pushed = true
                 _ = try? await store.deliver(to: args[1], mailbox: name, Array("Subject: pushed during IDLE\r\n\r\nhello\r\n".utf8))
                 await connection.notifyIfChanged()

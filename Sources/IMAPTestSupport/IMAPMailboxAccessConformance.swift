@@ -61,7 +61,9 @@ public enum IMAPMailboxAccessConformance {
         try await a.createMailbox("p/q/r", specialUse: [])
         let after = Set(try await a.listMailboxes().map(\.name))
         try expect(after.isSuperset(of: ["p", "p/q", "p/q/r"]), "CREATE makes the parents")
-        try await expectError(.alreadyExists, "CREATE existing") { () async throws(IMAPBackendError) in try await a.createMailbox("p/q", specialUse: []) }
+        try await expectError(.alreadyExists, "CREATE existing") { () async throws(IMAPBackendError) in
+            try await a.createMailbox("p/q", specialUse: [])
+        }
         try await expectError(.hasChildren, "DELETE with children") { () async throws(IMAPBackendError) in try await a.deleteMailbox("p") }
         try await expectError(.nonexistent, "DELETE missing") { () async throws(IMAPBackendError) in try await a.deleteMailbox("nope") }
         let validity = try await a.status("p/q/r").uidValidity
@@ -69,7 +71,9 @@ public enum IMAPMailboxAccessConformance {
         let renamed = Set(try await a.listMailboxes().map(\.name))
         try expect(renamed.isSuperset(of: ["x", "x/y", "x/y/q", "x/y/q/r"]) && !renamed.contains("p"), "RENAME moves the children")
         try expect(try await a.status("x/y/q/r").uidValidity == validity, "RENAME keeps UIDVALIDITY")
-        try await expectError(.alreadyExists, "RENAME onto existing") { () async throws(IMAPBackendError) in try await a.renameMailbox("x", to: "Sent") }
+        try await expectError(.alreadyExists, "RENAME onto existing") { () async throws(IMAPBackendError) in
+            try await a.renameMailbox("x", to: "Sent")
+        }
         try await s.deliver(message("inbox"))
         try await a.renameMailbox("INBOX", to: "Old")
         try expect(try await a.status("INBOX").messages == 0, "RENAME INBOX empties INBOX")
@@ -96,8 +100,11 @@ public enum IMAPMailboxAccessConformance {
         _ = try await a.store(in: snap.id, uids: [uids[0]], .add([.seen]), unchangedSince: nil)
         let after = try await a.status("Drafts").highestModSeq
         try expect(after > before, "a flag change raises HIGHESTMODSEQ")
-        let appended = try await a.append(to: "Drafts", IMAPAppendMessage(bytes: message("late"), flags: [.flagged],
-                                                                        internalDate: IMAPDateTime(secondsSinceEpoch: 1000, zoneMinutes: 60)))
+        let appended = try await a.append(
+            to: "Drafts",
+            IMAPAppendMessage(
+                bytes: message("late"), flags: [.flagged],
+                internalDate: IMAPDateTime(secondsSinceEpoch: 1000, zoneMinutes: 60)))
         try expect(appended.uid > (uids.last ?? 0) && appended.uidValidity == snap.uidValidity, "APPENDUID")
         let fetched = try await a.fetch(in: snap.id, uids: [appended.uid], content: .none, changedSince: nil)
         try expect(fetched.first?.metadata.flags == [.flagged], "APPEND keeps flags")
@@ -180,10 +187,14 @@ public enum IMAPMailboxAccessConformance {
         let snap = try await a.select("INBOX")
         try expect(snap.uids.count == 2, "delivered messages are in INBOX")
         let header = try await a.fetch(in: snap.id, uids: snap.uids, content: .header, changedSince: nil)
-        try expect(header.map { $0.content ?? [] } == [Array("Subject: Alpha\r\nFrom: a@example.test\r\n\r\n".utf8),
-                                                     Array("Subject: Beta\r\nFrom: a@example.test\r\n\r\n".utf8)], "header content ends after the empty line")
-        try expect(header.map(\.metadata.size) == [UInt64(message("Alpha", "first needle").count), UInt64(message("Beta", "second").count)],
-                   "RFC822.SIZE is the stored size")
+        try expect(
+            header.map { $0.content ?? [] } == [
+                Array("Subject: Alpha\r\nFrom: a@example.test\r\n\r\n".utf8),
+                Array("Subject: Beta\r\nFrom: a@example.test\r\n\r\n".utf8)
+            ], "header content ends after the empty line")
+        try expect(
+            header.map(\.metadata.size) == [UInt64(message("Alpha", "first needle").count), UInt64(message("Beta", "second").count)],
+            "RFC822.SIZE is the stored size")
         let none = try await a.fetch(in: snap.id, uids: snap.uids, content: .none, changedSince: snap.highestModSeq)
         try expect(none.isEmpty, "CHANGEDSINCE the highest MODSEQ returns nothing")
         let found = try await a.search(in: snap.id, .and([.body(MIMESearchNeedle("NEEDLE")), .flag(.seen, false)]), uids: snap.uids)

@@ -195,7 +195,8 @@ public final class IMAPTranscript {
     /// `17-Jul-1996 02:44:25 -0700` through the IMAP date-time grammar.
     static func dateTime(_ text: String) -> IMAPDateTime? {
         guard case .success(let c) = IMAPCommandParser.parse(Array("x APPEND INBOX \"\(text)\" {1}\r\nx".utf8)),
-              case .append(let a) = c.command else { return nil }
+            case .append(let a) = c.command
+        else { return nil }
         return a.date
     }
 }

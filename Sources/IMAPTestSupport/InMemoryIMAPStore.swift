@@ -49,16 +49,19 @@ public actor InMemoryIMAPStore {
 
     /// `firstUIDValidity` makes the UIDVALIDITY values deterministic for transcripts; `now` gives the
     /// internal date of messages appended without one.
-    public init(firstUIDValidity: UInt32 = 1, now: @escaping @Sendable () -> IMAPDateTime = {
-        IMAPDateTime(secondsSinceEpoch: 1_700_000_000, zoneMinutes: 0)
-    }) {
+    public init(
+        firstUIDValidity: UInt32 = 1,
+        now: @escaping @Sendable () -> IMAPDateTime = {
+            IMAPDateTime(secondsSinceEpoch: 1_700_000_000, zoneMinutes: 0)
+        }
+    ) {
         self.nextUIDValidity = firstUIDValidity
         self.clock = now
     }
 
     /// The special-use folders every mailbox gets (RFC 6154), besides INBOX.
     public static let defaultFolders: [(String, String)] = [
-        ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"), ("Junk", "\\Junk"), ("Archive", "\\Archive"),
+        ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"), ("Junk", "\\Junk"), ("Archive", "\\Archive")
     ]
 
     // MARK: - Administration (tests)
@@ -91,8 +94,10 @@ public actor InMemoryIMAPStore {
 
     /// Delivers a message as the SMTP side would (tests; "another session delivering").
     @discardableResult
-    public func deliver(to user: String, mailbox: String = "INBOX", _ bytes: [UInt8], flags: [IMAPFlag] = [],
-                        date: IMAPDateTime? = nil) throws(IMAPBackendError) -> UInt32 {
+    public func deliver(
+        to user: String, mailbox: String = "INBOX", _ bytes: [UInt8], flags: [IMAPFlag] = [],
+        date: IMAPDateTime? = nil
+    ) throws(IMAPBackendError) -> UInt32 {
         try append(user, mailbox, IMAPAppendMessage(bytes: bytes, flags: flags, internalDate: date)).uid
     }
 
@@ -142,8 +147,9 @@ public actor InMemoryIMAPStore {
     }
 
     static func metadata(_ msg: Message) -> IMAPMessageMetadata {
-        IMAPMessageMetadata(uid: msg.uid, flags: msg.flags, internalDate: msg.internalDate, size: UInt64(msg.bytes.count),
-                            modSeq: msg.modSeq)
+        IMAPMessageMetadata(
+            uid: msg.uid, flags: msg.flags, internalDate: msg.internalDate, size: UInt64(msg.bytes.count),
+            modSeq: msg.modSeq)
     }
 
     func checkQuota(_ user: User, adding bytes: Int, count: Int) throws(IMAPBackendError) {
@@ -249,10 +255,11 @@ public actor InMemoryIMAPStore {
     func select(_ user: String, _ name: String) throws(IMAPBackendError) -> IMAPMailboxSnapshot {
         let m = try mailbox(user, name)
         let keywords = Set(m.messages.flatMap(\.flags).filter { !$0.isSystem })
-        return IMAPMailboxSnapshot(id: m.id, name: m.name, uidValidity: m.uidValidity, uidNext: m.uidNext,
-                                   highestModSeq: m.highestModSeq, uids: m.messages.map(\.uid),
-                                   keywords: keywords.sorted(),
-                                   firstUnseenUID: m.messages.first { !$0.flags.contains(.seen) }?.uid)
+        return IMAPMailboxSnapshot(
+            id: m.id, name: m.name, uidValidity: m.uidValidity, uidNext: m.uidNext,
+            highestModSeq: m.highestModSeq, uids: m.messages.map(\.uid),
+            keywords: keywords.sorted(),
+            firstUnseenUID: m.messages.first { !$0.flags.contains(.seen) }?.uid)
     }
 
     func changes(_ user: String, _ id: IMAPMailboxID, since: UInt64, uidNext: UInt32) throws(IMAPBackendError) -> IMAPMailboxChanges {
@@ -271,8 +278,10 @@ public actor InMemoryIMAPStore {
             expunged: expunged)
     }
 
-    func fetch(_ user: String, _ id: IMAPMailboxID, _ uids: [UInt32], _ content: IMAPFetchContent,
-               _ changedSince: UInt64?) throws(IMAPBackendError) -> [IMAPStoredMessage] {
+    func fetch(
+        _ user: String, _ id: IMAPMailboxID, _ uids: [UInt32], _ content: IMAPFetchContent,
+        _ changedSince: UInt64?
+    ) throws(IMAPBackendError) -> [IMAPStoredMessage] {
         let m = try mailbox(user, id: id)
         let wanted = Set(uids)
         return m.messages.filter { msg in wanted.contains(msg.uid) && (changedSince.map { msg.modSeq > $0 } ?? true) }.map { msg in
@@ -286,8 +295,10 @@ public actor InMemoryIMAPStore {
         }
     }
 
-    func store(_ user: String, _ id: IMAPMailboxID, _ uids: [UInt32], _ op: IMAPFlagOperation,
-               _ unchangedSince: UInt64?) throws(IMAPBackendError) -> IMAPStoreResult {
+    func store(
+        _ user: String, _ id: IMAPMailboxID, _ uids: [UInt32], _ op: IMAPFlagOperation,
+        _ unchangedSince: UInt64?
+    ) throws(IMAPBackendError) -> IMAPStoreResult {
         var m = try mailbox(user, id: id)
         let wanted = Set(uids)
         var result = IMAPStoreResult(messages: [], changed: [])
@@ -346,8 +357,9 @@ public actor InMemoryIMAPStore {
         guard message.bytes.count <= maxMessageSize else { throw .tooBig }
         try checkQuota(u, adding: message.bytes.count, count: 1)
         m.highestModSeq += 1
-        let msg = Message(uid: m.uidNext, flags: Array(Set(message.flags)).sorted(),
-                          internalDate: message.internalDate ?? clock(), bytes: message.bytes, modSeq: m.highestModSeq)
+        let msg = Message(
+            uid: m.uidNext, flags: Array(Set(message.flags)).sorted(),
+            internalDate: message.internalDate ?? clock(), bytes: message.bytes, modSeq: m.highestModSeq)
         m.uidNext += 1
         m.messages.append(msg)
         save(user, m)
@@ -411,22 +423,26 @@ public struct InMemoryIMAPAccess: IMAPMailboxAccess {
     public func status(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxStatus { try await store.status(user, name) }
     public func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot { try await store.select(user, name) }
     public func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)
-        async throws(IMAPBackendError) -> IMAPMailboxChanges {
+        async throws(IMAPBackendError) -> IMAPMailboxChanges
+    {
         try await store.changes(user, mailbox, since: modSeq, uidNext: uidNext)
     }
     public func fetch(in mailbox: IMAPMailboxID, uids: [UInt32], content: IMAPFetchContent, changedSince: UInt64?)
-        async throws(IMAPBackendError) -> [IMAPStoredMessage] {
+        async throws(IMAPBackendError) -> [IMAPStoredMessage]
+    {
         try await store.fetch(user, mailbox, uids, content, changedSince)
     }
     public func store(in mailbox: IMAPMailboxID, uids: [UInt32], _ operation: IMAPFlagOperation, unchangedSince: UInt64?)
-        async throws(IMAPBackendError) -> IMAPStoreResult {
+        async throws(IMAPBackendError) -> IMAPStoreResult
+    {
         try await store.store(user, mailbox, uids, operation, unchangedSince)
     }
     public func expunge(in mailbox: IMAPMailboxID, uids: [UInt32]?) async throws(IMAPBackendError) -> [UInt32] {
         try await store.expunge(user, mailbox, uids)
     }
     public func vanished(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, uids: [ClosedRange<UInt32>])
-        async throws(IMAPBackendError) -> [UInt32]? {
+        async throws(IMAPBackendError) -> [UInt32]?
+    {
         try await store.vanished(user, mailbox, since: modSeq, uids)
     }
     public func append(to name: String, _ message: IMAPAppendMessage) async throws(IMAPBackendError) -> IMAPAppendResult {

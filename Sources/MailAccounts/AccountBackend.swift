@@ -51,8 +51,10 @@ public struct AccountRouter: Sendable {
     public let domainBackends: [String: any AccountBackend]
     let builtin: BuiltinAccounts
 
-    public init(builtin: BuiltinAccounts, defaultBackend: (any AccountBackend)? = nil,
-                domainBackends: [String: any AccountBackend] = [:]) {
+    public init(
+        builtin: BuiltinAccounts, defaultBackend: (any AccountBackend)? = nil,
+        domainBackends: [String: any AccountBackend] = [:]
+    ) {
         self.builtin = builtin
         self.defaultBackend = defaultBackend ?? builtin
         self.domainBackends = domainBackends

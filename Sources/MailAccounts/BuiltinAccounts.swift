@@ -1,9 +1,9 @@
+import Logging
 /// The `builtin` backend: mailboxes and their scrypt hashes in the mail store.
 import MailAuth
 import MailCore
 import MailStore
 import NIOPosix
-import Logging
 
 public struct BuiltinAccounts: AccountBackend {
     public var kind: AccountBackendKind { .builtin }

@@ -33,12 +33,14 @@ public final class LDAPAccounts: AccountBackend {
     static let maxCacheEntries = 10_000
 
     struct CacheEntry {
-        var found: String?  // the mailbox key, nil = no such user
+        var found: String? // the mailbox key, nil = no such user
         var expires: NIODeadline
     }
 
-    public init(settings: LDAPSettings, store: any MailStore, threadPool: NIOThreadPool, logger: Logger,
-                servesDomain: @escaping @Sendable (String) -> Bool = { _ in true }) {
+    public init(
+        settings: LDAPSettings, store: any MailStore, threadPool: NIOThreadPool, logger: Logger,
+        servesDomain: @escaping @Sendable (String) -> Bool = { _ in true }
+    ) {
         self.servesDomain = servesDomain
         self.settings = settings
         self.store = store
@@ -68,8 +70,9 @@ public final class LDAPAccounts: AccountBackend {
                 try pool.search(filter: filter, attributes: attributes, limit: 2)
             }
         } catch let error as LDAPError {
-            logger.error("LDAP directory unavailable: answering with a temporary failure",
-                         metadata: ["uri": "\(settings.uri)", "error": "\(error)"])
+            logger.error(
+                "LDAP directory unavailable: answering with a temporary failure",
+                metadata: ["uri": "\(settings.uri)", "error": "\(error)"])
             throw AccountBackendUnavailable("directory unavailable: \(error)")
         }
         switch entries.count {
@@ -88,7 +91,8 @@ public final class LDAPAccounts: AccountBackend {
     func mailboxKey(for entry: LDAPEntry, name: String) async throws -> String {
         for value in entry.attributes[settings.mailAttribute] ?? [] {
             if let address = EmailAddress(value), !address.isAddressLiteral, let domain = IDNA.canonicalKey(address.domain),
-               servesDomain(domain), try await store.isLocalDomain(domain) {
+                servesDomain(domain), try await store.isLocalDomain(domain)
+            {
                 return address.lookupKey
             }
         }
@@ -110,8 +114,9 @@ public final class LDAPAccounts: AccountBackend {
                 try pool.checkPassword(dn: dn, password: password)
             }
         } catch {
-            logger.error("LDAP directory unavailable during a password check: answering with a temporary failure",
-                         metadata: ["uri": "\(settings.uri)", "error": "\(error)"])
+            logger.error(
+                "LDAP directory unavailable during a password check: answering with a temporary failure",
+                metadata: ["uri": "\(settings.uri)", "error": "\(error)"])
             return .temporaryFailure
         }
         guard accepted else { return .invalidCredentials }

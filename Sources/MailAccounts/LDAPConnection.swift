@@ -135,8 +135,12 @@ public final class LDAPConnectionPool: Sendable {
     }
 
     deinit {
-        idleSearch.withLock { $0.forEach { $0.close() }; $0.removeAll() }
-        idleBind.withLock { $0.forEach { $0.close() }; $0.removeAll() }
+        idleSearch.withLock {
+            $0.forEach { $0.close() }; $0.removeAll()
+        }
+        idleBind.withLock {
+            $0.forEach { $0.close() }; $0.removeAll()
+        }
     }
 
     /// Finds entries by filter under the base, at most `limit + 1` (so a caller can tell "ambiguous").
@@ -158,8 +162,10 @@ public final class LDAPConnectionPool: Sendable {
         }
     }
 
-    private func withHandle<T>(_ idle: borrowing Mutex<[LDAPHandle]>, bindAsService: Bool,
-                               _ body: (LDAPHandle) throws(LDAPError) -> T) throws(LDAPError) -> T {
+    private func withHandle<T>(
+        _ idle: borrowing Mutex<[LDAPHandle]>, bindAsService: Bool,
+        _ body: (LDAPHandle) throws(LDAPError) -> T
+    ) throws(LDAPError) -> T {
         var attempt = 0
         while true {
             attempt += 1
@@ -225,8 +231,9 @@ final class LDAPHandle: @unchecked Sendable {
         case .starttls: mode = Int32(PETREL_LDAP_TLS_STARTTLS)
         case .ldaps: mode = Int32(PETREL_LDAP_TLS_LDAPS)
         }
-        let rc = petrel_ldap_open(settings.uri, mode, settings.caFile, Int32(clamping: settings.timeoutMilliseconds),
-                                  &out, &err, errLength)
+        let rc = petrel_ldap_open(
+            settings.uri, mode, settings.caFile, Int32(clamping: settings.timeoutMilliseconds),
+            &out, &err, errLength)
         guard rc == 0, let out else { throw .unavailable(code: rc, message: text(err)) }
         return LDAPHandle(out)
     }
@@ -258,8 +265,9 @@ final class LDAPHandle: @unchecked Sendable {
         defer { cStrings.forEach { free($0) } }
         let rc = cStrings.withUnsafeBufferPointer { attrs -> Int32 in
             attrs.withMemoryRebound(to: UnsafePointer<CChar>?.self) { constAttrs in
-                petrel_ldap_search(pointer, base, filter, constAttrs.baseAddress, Int32(clamping: sizeLimit),
-                                   &result, &length, &err, errLength)
+                petrel_ldap_search(
+                    pointer, base, filter, constAttrs.baseAddress, Int32(clamping: sizeLimit),
+                    &result, &length, &err, errLength)
             }
         }
         defer { petrel_ldap_free(result) }

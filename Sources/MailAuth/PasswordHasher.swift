@@ -98,20 +98,21 @@ public struct PasswordHasher: Sendable {
         switch parsed.algorithm {
         case "scrypt":
             guard let params = parseScryptParameters(parsed.parameters),
-                  let salt = decodeBase64(parsed.salt, passlib: false), !salt.isEmpty,
-                  let expected = decodeBase64(parsed.hash, passlib: false),
-                  (minKeyLength...1024).contains(expected.count),
-                  let key = scrypt(pw, salt: salt, parameters: params, length: expected.count)
+                let salt = decodeBase64(parsed.salt, passlib: false), !salt.isEmpty,
+                let expected = decodeBase64(parsed.hash, passlib: false),
+                (minKeyLength...1024).contains(expected.count),
+                let key = scrypt(pw, salt: salt, parameters: params, length: expected.count)
             else { return false }
             return constantTimeEqual(key, expected)
         case "pbkdf2-sha256":
             guard let rounds = parsePBKDF2Rounds(parsed.parameters),
-                  let salt = decodeBase64(parsed.salt, passlib: true), !salt.isEmpty,
-                  let expected = decodeBase64(parsed.hash, passlib: true),
-                  (minKeyLength...1024).contains(expected.count),
-                  let key = try? KDF.Insecure.PBKDF2.deriveKey(from: pw, salt: salt, using: .sha256,
-                                                                 outputByteCount: expected.count,
-                                                                 unsafeUncheckedRounds: rounds)
+                let salt = decodeBase64(parsed.salt, passlib: true), !salt.isEmpty,
+                let expected = decodeBase64(parsed.hash, passlib: true),
+                (minKeyLength...1024).contains(expected.count),
+                let key = try? KDF.Insecure.PBKDF2.deriveKey(
+                    from: pw, salt: salt, using: .sha256,
+                    outputByteCount: expected.count,
+                    unsafeUncheckedRounds: rounds)
             else { return false }
             let bytes = key.withUnsafeBytes { Array($0) }
             return constantTimeEqual(bytes, expected)
@@ -133,9 +134,11 @@ public struct PasswordHasher: Sendable {
         // swift-crypto force-unwraps the buffers' base addresses: never pass it empty input.
         guard !password.isEmpty, !salt.isEmpty, length > 0, scryptParametersAcceptable(parameters) else { return nil }
         let memory = 128 * (1 << parameters.logN) * parameters.r * parameters.p
-        guard let key = try? KDF.Scrypt.deriveKey(from: password, salt: salt, outputByteCount: length,
-                                                   rounds: 1 << parameters.logN, blockSize: parameters.r,
-                                                   parallelism: parameters.p, maxMemory: memory + (1 << 20))
+        guard
+            let key = try? KDF.Scrypt.deriveKey(
+                from: password, salt: salt, outputByteCount: length,
+                rounds: 1 << parameters.logN, blockSize: parameters.r,
+                parallelism: parameters.p, maxMemory: memory + (1 << 20))
         else { return nil }
         return key.withUnsafeBytes { Array($0) }
     }

@@ -22,14 +22,16 @@ public enum SCRAMVerifier {
     /// ASCII passwords; clients that normalise other passwords may differ (documented).
     public static func derive(password: String, salt: [UInt8], iterations: Int) -> SCRAMStoredCredentials? {
         guard !password.isEmpty, !salt.isEmpty, (1...maxIterations).contains(iterations),
-              let salted = try? KDF.Insecure.PBKDF2.deriveKey(from: Array(password.utf8), salt: salt, using: .sha256,
-                                                               outputByteCount: 32, unsafeUncheckedRounds: iterations)
+            let salted = try? KDF.Insecure.PBKDF2.deriveKey(
+                from: Array(password.utf8), salt: salt, using: .sha256,
+                outputByteCount: 32, unsafeUncheckedRounds: iterations)
         else { return nil }
         let saltedPassword = salted.withUnsafeBytes { Array($0) }
         let hash = SCRAMSHA256()
         let clientKey = hash.hmac(key: saltedPassword, data: Array("Client Key".utf8))
-        return SCRAMStoredCredentials(salt: salt, iterations: iterations, storedKey: hash.hash(clientKey),
-                                      serverKey: hash.hmac(key: saltedPassword, data: Array("Server Key".utf8)))
+        return SCRAMStoredCredentials(
+            salt: salt, iterations: iterations, storedKey: hash.hash(clientKey),
+            serverKey: hash.hmac(key: saltedPassword, data: Array("Server Key".utf8)))
     }
 
     /// A new verifier string with a random salt.
@@ -52,10 +54,10 @@ public enum SCRAMVerifier {
         let first = parts[1].split(separator: ":", omittingEmptySubsequences: false)
         let second = parts[2].split(separator: ":", omittingEmptySubsequences: false)
         guard first.count == 2, second.count == 2, first[0].utf8.count <= 7,
-              let iterations = Int(first[0]), (1...maxIterations).contains(iterations),
-              let salt = Base64.decode(String(first[1])), !salt.isEmpty,
-              let storedKey = Base64.decode(String(second[0])), storedKey.count == 32,
-              let serverKey = Base64.decode(String(second[1])), serverKey.count == 32
+            let iterations = Int(first[0]), (1...maxIterations).contains(iterations),
+            let salt = Base64.decode(String(first[1])), !salt.isEmpty,
+            let storedKey = Base64.decode(String(second[0])), storedKey.count == 32,
+            let serverKey = Base64.decode(String(second[1])), serverKey.count == 32
         else { return nil }
         return SCRAMStoredCredentials(salt: salt, iterations: iterations, storedKey: storedKey, serverKey: serverKey)
     }

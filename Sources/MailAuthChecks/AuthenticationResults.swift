@@ -46,7 +46,10 @@ public struct AuthenticationResults: Sendable {
         if let at = v.lastIndex(of: "@") {
             let local = v[..<at], domain = v[v.index(after: at)...]
             if !local.isEmpty, !domain.isEmpty, local.unicodeScalars.allSatisfy(isTokenChar),
-               domain.unicodeScalars.allSatisfy(isTokenChar) { return v }
+                domain.unicodeScalars.allSatisfy(isTokenChar)
+            {
+                return v
+            }
         }
         var q = "\""
         for c in v.unicodeScalars {

@@ -56,7 +56,8 @@ public struct InboundAuthenticator: Sendable {
         e.timeBudget = spfTimeBudget
         e.now = now
         let spfEval = e
-        let heloIsDomain = SPFEvaluator.isValidDomain(DNSName.normalize(t.helo)) && IPAddress(t.helo) == nil
+        let heloIsDomain =
+            SPFEvaluator.isValidDomain(DNSName.normalize(t.helo)) && IPAddress(t.helo) == nil
             && !t.helo.hasPrefix("[")
         async let heloCheck: SPFOutcome? = heloIsDomain ? await spfEval.checkHelo(ip: t.clientIP, helo: t.helo) : nil
         var v = DKIMVerifier(resolver: resolver)
@@ -88,8 +89,9 @@ public struct InboundAuthenticator: Sendable {
         let disposition = dmarc.map(\.disposition).max() ?? .none
         let ar = AuthenticationResults(authservID: authservID)
         let field = ar.render(Self.entries(spf: spf, helo: helo, mailFrom: t.mailFrom, dkim: dkim, dmarc: dmarc))
-        return InboundVerdict(spf: spf, spfHelo: helo, dkim: dkim, dmarc: dmarc, disposition: disposition,
-                              authenticationResults: field, forgedFields: ar.forged(in: header))
+        return InboundVerdict(
+            spf: spf, spfHelo: helo, dkim: dkim, dmarc: dmarc, disposition: disposition,
+            authenticationResults: field, forgedFields: ar.forged(in: header))
     }
 
     /// RFC 9989's non-existent domain: NXDOMAIN or NODATA for A, AAAA and MX. nil when unknown (temp error).
@@ -108,16 +110,22 @@ public struct InboundAuthenticator: Sendable {
         return unknown ? nil : false
     }
 
-    static func entries(spf: SPFOutcome, helo: SPFOutcome?, mailFrom: String, dkim: [DKIMVerification],
-                        dmarc: [DMARCOutcome]) -> [AuthenticationResults.Entry] {
+    static func entries(
+        spf: SPFOutcome, helo: SPFOutcome?, mailFrom: String, dkim: [DKIMVerification],
+        dmarc: [DMARCOutcome]
+    ) -> [AuthenticationResults.Entry] {
         var entries: [AuthenticationResults.Entry] = []
         if !mailFrom.isEmpty {
-            entries.append(.init(method: "spf", result: spf.result.rawValue, comment: spf.detail,
-                                 properties: [("smtp.mailfrom", spf.domain)]))
+            entries.append(
+                .init(
+                    method: "spf", result: spf.result.rawValue, comment: spf.detail,
+                    properties: [("smtp.mailfrom", spf.domain)]))
         }
         if let helo {
-            entries.append(.init(method: "spf", result: helo.result.rawValue, comment: helo.detail,
-                                 properties: [("smtp.helo", helo.domain)]))
+            entries.append(
+                .init(
+                    method: "spf", result: helo.result.rawValue, comment: helo.detail,
+                    properties: [("smtp.helo", helo.domain)]))
         }
         if dkim.isEmpty {
             entries.append(.init(method: "dkim", result: "none"))
@@ -136,8 +144,10 @@ public struct InboundAuthenticator: Sendable {
             var comment = "p=\(m.requestedPolicy.rawValue) dis=\(m.disposition.rawValue)"
             if m.testing { comment += " t=y" }
             if !m.detail.isEmpty { comment += "; " + m.detail }
-            entries.append(.init(method: "dmarc", result: m.result.rawValue, comment: comment,
-                                 properties: m.authorDomain.isEmpty ? [] : [("header.from", m.authorDomain)]))
+            entries.append(
+                .init(
+                    method: "dmarc", result: m.result.rawValue, comment: comment,
+                    properties: m.authorDomain.isEmpty ? [] : [("header.from", m.authorDomain)]))
         }
         return entries
     }

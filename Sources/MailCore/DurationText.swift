@@ -22,7 +22,7 @@ public enum DurationText {
 
     /// The units and their sizes in seconds, in the order they are listed to users.
     public static let units: [(unit: Character, seconds: Int)] = [
-        ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 7 * 86_400),
+        ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400), ("w", 7 * 86_400)
     ]
 
     /// Examples for messages: `"30s", "15m", "4h", "5d" or "2w"`.
@@ -47,7 +47,8 @@ public enum DurationText {
             throw Error(value: text, reason: "expected a number, e.g. 30s, 15m, 4h, 5d, 2w or 600")
         }
         guard digits.utf8.count <= 18, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let number = Int64(digits) else {
+            let number = Int64(digits)
+        else {
             throw Error(value: text, reason: "expected a whole number of s, m, h, d or w, e.g. 30s, 15m, 4h, 5d, 2w or 600")
         }
         let (seconds, overflow) = number.multipliedReportingOverflow(by: Int64(multiplier))

@@ -37,7 +37,7 @@ public struct EmailAddress: Hashable, Sendable, CustomStringConvertible {
     /// Parses a bare `Mailbox` (no angle brackets), e.g. `alice@example.test`.
     /// Returns nil when the text is not a valid RFC 5321 mailbox.
     public init?(_ text: some StringProtocol) {
-        guard let parsed = try? MailboxSyntax.parseMailbox(Array(text.utf8)[...]) , parsed.rest.isEmpty else { return nil }
+        guard let parsed = try? MailboxSyntax.parseMailbox(Array(text.utf8)[...]), parsed.rest.isEmpty else { return nil }
         self = parsed.address
     }
 }
@@ -77,9 +77,9 @@ public enum MailPath: Hashable, Sendable, CustomStringConvertible {
 
 /// The RFC 5321 §4.1.2 grammar, on bytes. Each function names its ABNF rule.
 public enum MailboxSyntax {
-    public static let maxLocalPartLength = 64    // rfc5321 §4.5.3.1.1
-    public static let maxDomainLength = 255      // rfc5321 §4.5.3.1.2
-    public static let maxPathLength = 256        // rfc5321 §4.5.3.1.3
+    public static let maxLocalPartLength = 64 // rfc5321 §4.5.3.1.1
+    public static let maxDomainLength = 255 // rfc5321 §4.5.3.1.2
+    public static let maxPathLength = 256 // rfc5321 §4.5.3.1.3
 
     /// Path = "<" [ A-d-l ":" ] Mailbox ">"  ;  Reverse-path = Path / "<>"
     /// A-d-l = At-domain *( "," At-domain ) ; At-domain = "@" Domain
@@ -240,9 +240,9 @@ public enum MailboxSyntax {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: "?"),
-             UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"),
-             UInt8(ascii: "~"):
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: "?"),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"),
+            UInt8(ascii: "~"):
             return true
         default:
             return c >= 0x80

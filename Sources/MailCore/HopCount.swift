@@ -46,8 +46,10 @@ public struct HopCount: Hashable, Sendable {
 
     /// The number of `Received:` fields in the header section of `message` (a prefix is enough),
     /// stopping once `stopAfter` have been seen or `scanLimit` octets were looked at.
-    public static func count(in message: some Collection<UInt8>, stopAfter: Int = .max,
-                             scanLimit: Int = HopCount.defaultScanLimit) -> Int {
+    public static func count(
+        in message: some Collection<UInt8>, stopAfter: Int = .max,
+        scanLimit: Int = HopCount.defaultScanLimit
+    ) -> Int {
         var counter = ReceivedFieldCounter(scanLimit: scanLimit, stopAfter: stopAfter)
         counter.feed(message)
         return counter.count
@@ -73,9 +75,9 @@ public struct ReceivedFieldCounter: Hashable, Sendable {
     private var scanned = 0
     // Per line: position within the line; whether the line still matches "received" *WSP.
     private var column = 0
-    private var matching = true        // line so far equals a prefix of the pattern
-    private var afterName = false      // the 8 letters matched; now only WSP then ":" may follow
-    private var lineDone = false       // this line is already decided (counted or not a match)
+    private var matching = true // line so far equals a prefix of the pattern
+    private var afterName = false // the 8 letters matched; now only WSP then ":" may follow
+    private var lineDone = false // this line is already decided (counted or not a match)
 
     public init(scanLimit: Int = HopCount.defaultScanLimit, stopAfter: Int = .max) {
         self.scanLimit = max(0, scanLimit)
@@ -97,7 +99,7 @@ public struct ReceivedFieldCounter: Hashable, Sendable {
         guard !isFinished else { return }
         scanned += 1
         defer { if scanned >= scanLimit || count >= stopAfter { isFinished = true } }
-        if byte == 0x0A {                 // LF ends the line (CRLF or bare LF)
+        if byte == 0x0A { // LF ends the line (CRLF or bare LF)
             // An empty line (only LF or CR LF) ends the header section.
             if column == 0 {
                 isFinished = true
@@ -119,15 +121,15 @@ public struct ReceivedFieldCounter: Hashable, Sendable {
         defer { column += 1 }
         if lineDone { return }
         if column == 0 && (byte == 0x20 || byte == 0x09) {
-            lineDone = true   // a folded continuation, not a field
+            lineDone = true // a folded continuation, not a field
             return
         }
         if afterName {
-            if byte == 0x3A {            // ":"
+            if byte == 0x3A { // ":"
                 count += 1
                 lineDone = true
             } else if byte != 0x20 && byte != 0x09 {
-                lineDone = true          // e.g. "Received-SPF:"
+                lineDone = true // e.g. "Received-SPF:"
             }
             return
         }

@@ -90,7 +90,8 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
     /// port = 1*5DIGIT, value 0–65535 (no sign, no spaces).
     static func parsePort(_ text: Substring) -> Int? {
         guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let port = Int(text), (0...65535).contains(port) else { return nil }
+            let port = Int(text), (0...65535).contains(port)
+        else { return nil }
         return port
     }
 }

@@ -79,7 +79,8 @@ public enum IDNA {
                 // A-label: must decode, hold non-ASCII, and re-encode to itself (lower case, NFC).
                 let body = String(lower.dropFirst(4))
                 guard let decoded = Punycode.decode(body), !decoded.utf8.allSatisfy({ $0 < 0x80 }),
-                      decoded == normalized(decoded), Punycode.encode(decoded) == body else {
+                    decoded == normalized(decoded), Punycode.encode(decoded) == body
+                else {
                     return .failure(.invalidALabel(label))
                 }
             }

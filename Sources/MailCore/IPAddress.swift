@@ -22,7 +22,8 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         var out: [UInt8] = []
         for p in parts {
             guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  !(p.count > 1 && p.first == "0"), let v = Int(p), v <= 255 else { return nil }
+                !(p.count > 1 && p.first == "0"), let v = Int(p), v <= 255
+            else { return nil }
             out.append(UInt8(v))
         }
         return out
@@ -73,7 +74,9 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
                 while j < 8 && groups[j] == 0 { j += 1 }
                 if j - i > bestLen && j - i >= 2 { bestStart = i; bestLen = j - i }
                 i = j
-            } else { i += 1 }
+            } else {
+                i += 1
+            }
         }
         let hex = groups.map { String($0, radix: 16) }
         if bestStart < 0 { return hex.joined(separator: ":") }

@@ -127,7 +127,8 @@ public enum DNSName {
     /// ::ffff:a.b.c.d → a.b.c.d; every other address unchanged.
     public static func unmapped(_ ip: IPAddress) -> IPAddress {
         guard ip.isIPv6, ip.bytes[0..<10].allSatisfy({ $0 == 0 }), ip.bytes[10] == 0xff, ip.bytes[11] == 0xff,
-              let v4 = IPAddress(bytes: Array(ip.bytes[12..<16])) else { return ip }
+            let v4 = IPAddress(bytes: Array(ip.bytes[12..<16]))
+        else { return ip }
         return v4
     }
 }

@@ -16,8 +16,10 @@ public struct LibresolvResolver: DNSResolver {
     public let attempts: Int
     let runner: any BlockingCallRunner
 
-    public init(nameserver: IPAddress, port: Int = 53, timeout: Duration = .seconds(5), attempts: Int = 1,
-                runner: any BlockingCallRunner) {
+    public init(
+        nameserver: IPAddress, port: Int = 53, timeout: Duration = .seconds(5), attempts: Int = 1,
+        runner: any BlockingCallRunner
+    ) {
         self.runner = runner
         self.nameserver = nameserver
         self.port = port
@@ -118,8 +120,9 @@ public struct LibresolvResolver: DNSResolver {
         var result = petrel_dns_result()
         let status = server.withUnsafeBufferPointer { srv in
             answer.withUnsafeMutableBufferPointer { buf in
-                petrel_dns_query(srv.baseAddress, Int32(srv.count), Int32(port), Int32(retrans), Int32(attempts),
-                                 name, type, buf.baseAddress, Int32(buf.count), &result)
+                petrel_dns_query(
+                    srv.baseAddress, Int32(srv.count), Int32(port), Int32(retrans), Int32(attempts),
+                    name, type, buf.baseAddress, Int32(buf.count), &result)
             }
         }
         switch Int(status) {
@@ -146,14 +149,15 @@ public struct LibresolvResolver: DNSResolver {
                 guard start >= 0, len >= 0, start + len <= length else {
                     return .temporaryFailure("malformed record in answer for \(name)")
                 }
-                records.append(Record(
-                    type: rr.type,
-                    owner: cString(&rr.owner),
-                    preference: Int(rr.preference),
-                    target: cString(&rr.target),
-                    address: withUnsafeBytes(of: &rr.address) { Array($0.prefix(Int(rr.address_len))) },
-                    rdata: Array(buf[start..<(start + len)])
-                ))
+                records.append(
+                    Record(
+                        type: rr.type,
+                        owner: cString(&rr.owner),
+                        preference: Int(rr.preference),
+                        target: cString(&rr.target),
+                        address: withUnsafeBytes(of: &rr.address) { Array($0.prefix(Int(rr.address_len))) },
+                        rdata: Array(buf[start..<(start + len)])
+                    ))
             }
             return .records(records)
         }

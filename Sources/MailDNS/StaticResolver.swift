@@ -19,8 +19,9 @@ public struct StaticResolver: DNSResolver {
         }
         self.mxRecords = norm(mx)
         self.addressRecords = norm(addresses)
-        self.ptrRecords = Dictionary(ptr.map { (DNSName.unmapped($0.key), $0.value.map(DNSName.normalize)) },
-                                uniquingKeysWith: { first, _ in first })
+        self.ptrRecords = Dictionary(
+            ptr.map { (DNSName.unmapped($0.key), $0.value.map(DNSName.normalize)) },
+            uniquingKeysWith: { first, _ in first })
         self.txtRecords = norm(txt)
         self.failures = norm(failures)
     }

@@ -79,7 +79,7 @@ public enum MIMEAddressList {
                 i = min(i + 1, b.count)
                 tokens.append(.domainLiteral(Array(b[start..<i])))
             case UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "@"), UInt8(ascii: ","),
-                 UInt8(ascii: ";"), UInt8(ascii: ":"):
+                UInt8(ascii: ";"), UInt8(ascii: ":"):
                 tokens.append(.special(c))
                 i += 1
             default:
@@ -89,10 +89,13 @@ public enum MIMEAddressList {
                     if isWSP(d) || d == cr || d == lf { break }
                     if d == UInt8(ascii: "\"") || d == UInt8(ascii: "(") || d == UInt8(ascii: "[") || d == UInt8(ascii: "<")
                         || d == UInt8(ascii: ">") || d == UInt8(ascii: "@") || d == UInt8(ascii: ",")
-                        || d == UInt8(ascii: ";") || d == UInt8(ascii: ":") || d == UInt8(ascii: ")") { break }
+                        || d == UInt8(ascii: ";") || d == UInt8(ascii: ":") || d == UInt8(ascii: ")")
+                    {
+                        break
+                    }
                     i += 1
                 }
-                if i == start { i += 1; continue }   // a stray ")"
+                if i == start { i += 1; continue } // a stray ")"
                 tokens.append(.word(Array(b[start..<i]), quoted: false))
             }
         }
@@ -123,7 +126,8 @@ public enum MIMEAddressList {
                 case .word(let w, let quoted):
                     words.append(w)
                     // A local part joins its words without spaces; quoting is kept when needed.
-                    local += quoted && w.contains(where: { $0 == sp || $0 == UInt8(ascii: "\"") }) ? [UInt8(ascii: "\"")] + w + [UInt8(ascii: "\"")] : w
+                    local +=
+                        quoted && w.contains(where: { $0 == sp || $0 == UInt8(ascii: "\"") }) ? [UInt8(ascii: "\"")] + w + [UInt8(ascii: "\"")] : w
                     i += 1
                     continue
                 case .domainLiteral(let d):
@@ -159,13 +163,17 @@ public enum MIMEAddressList {
                 let (domain, next) = domainTokens(tokens, from: i)
                 i = next
                 while i < tokens.count, case .comment(let c) = tokens[i] { lastComment = c; i += 1 }
-                items.append(.mailbox(name: lastComment.flatMap { $0.isEmpty ? nil : $0 }, route: nil,
-                                      local: local.isEmpty ? missingMailbox : local,
-                                      domain: domain.isEmpty ? missingDomain : domain))
+                items.append(
+                    .mailbox(
+                        name: lastComment.flatMap { $0.isEmpty ? nil : $0 }, route: nil,
+                        local: local.isEmpty ? missingMailbox : local,
+                        domain: domain.isEmpty ? missingDomain : domain))
             default:
                 if !local.isEmpty {
-                    items.append(.mailbox(name: lastComment.flatMap { $0.isEmpty ? nil : $0 }, route: nil,
-                                          local: local, domain: missingDomain))
+                    items.append(
+                        .mailbox(
+                            name: lastComment.flatMap { $0.isEmpty ? nil : $0 }, route: nil,
+                            local: local, domain: missingDomain))
                 }
             }
             // Expect "," or ";" (end of group); skip junk before it.
@@ -204,8 +212,11 @@ public enum MIMEAddressList {
                     if s == UInt8(ascii: ":") { break }
                     if s == UInt8(ascii: ">") { break }
                     r.append(s)
-                } else if case .word(let w, _) = tokens[j] { r += w }
-                else if case .domainLiteral(let d) = tokens[j] { r += d }
+                } else if case .word(let w, _) = tokens[j] {
+                    r += w
+                } else if case .domainLiteral(let d) = tokens[j] {
+                    r += d
+                }
                 j += 1
             }
             if j < tokens.count, case .special(UInt8(ascii: ":")) = tokens[j] {
@@ -237,8 +248,11 @@ public enum MIMEAddressList {
             // "<>" (a null path in From:, seen in bounces): Dovecot reports an empty mailbox.
             return (.mailbox(name: nil, route: nil, local: [], domain: []), i)
         }
-        return (.mailbox(name: nil, route: route, local: local.isEmpty ? missingMailbox : local,
-                         domain: domain.isEmpty ? missingDomain : domain), i)
+        return (
+            .mailbox(
+                name: nil, route: route, local: local.isEmpty ? missingMailbox : local,
+                domain: domain.isEmpty ? missingDomain : domain), i
+        )
     }
 
     /// `domain = dot-atom / domain-literal / obs-domain`: words and literals up to the next special.

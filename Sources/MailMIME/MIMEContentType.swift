@@ -110,7 +110,8 @@ enum MIMEParameterList {
         for (name, value) in raw {
             let parts = name.split(separator: "*", omittingEmptySubsequences: false)
             if parts.count >= 2, let index = Int(parts[1]), index >= 0, index < 1000,
-               parts.count == 2 || (parts.count == 3 && parts[2].isEmpty) {
+                parts.count == 2 || (parts.count == 3 && parts[2].isEmpty)
+            {
                 let key = parts[0].lowercased()
                 if sections[key] == nil {
                     sections[key] = []
@@ -150,7 +151,8 @@ enum MIMEParameterList {
         var i = 0
         while i < utf8.count {
             if utf8[i] == UInt8(ascii: "%"), i + 2 < utf8.count,
-               let h = MIMETransferDecoding.hexValue(utf8[i + 1]), let l = MIMETransferDecoding.hexValue(utf8[i + 2]) {
+                let h = MIMETransferDecoding.hexValue(utf8[i + 1]), let l = MIMETransferDecoding.hexValue(utf8[i + 2])
+            {
                 bytes.append(h << 4 | l)
                 i += 3
             } else {
@@ -177,8 +179,8 @@ struct MIMETokenScanner {
     static func isTSpecial(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "@"),
-             UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: ":"), UInt8(ascii: "\\"), UInt8(ascii: "\""),
-             UInt8(ascii: "/"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "?"), UInt8(ascii: "="):
+            UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: ":"), UInt8(ascii: "\\"), UInt8(ascii: "\""),
+            UInt8(ascii: "/"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "?"), UInt8(ascii: "="):
             return true
         default: return false
         }
@@ -225,8 +227,10 @@ struct MIMETokenScanner {
             let b = bytes[i]
             if b <= sp || b == 0x7F { break }
             if MIMETokenScanner.isTSpecial(b) {
-                if allowingSlashAndEquals, b == UInt8(ascii: "/") || b == UInt8(ascii: "=") || b == UInt8(ascii: "?")
-                    || b == UInt8(ascii: ":") || b == UInt8(ascii: "@") {
+                if allowingSlashAndEquals,
+                    b == UInt8(ascii: "/") || b == UInt8(ascii: "=") || b == UInt8(ascii: "?")
+                        || b == UInt8(ascii: ":") || b == UInt8(ascii: "@")
+                {
                     i += 1
                     continue
                 }

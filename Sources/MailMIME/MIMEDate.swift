@@ -10,8 +10,8 @@
 /// ```
 public struct MIMEDate: Sendable, Hashable {
     public var year: Int
-    public var month: Int   // 1…12
-    public var day: Int     // 1…31
+    public var month: Int // 1…12
+    public var day: Int // 1…31
     public var hour: Int
     public var minute: Int
     public var second: Int
@@ -85,8 +85,9 @@ public struct MIMEDate: Sendable, Hashable {
         var monthToken = tokens[i + 1]
         if day == nil, let d = Int(tokens[i + 1]) { day = d; monthToken = tokens[i] }
         guard let d = day, (1...31).contains(d),
-              let mIndex = months.firstIndex(of: String(monthToken.lowercased().prefix(3))),
-              var year = Int(tokens[i + 2]), year >= 0 else { return nil }
+            let mIndex = months.firstIndex(of: String(monthToken.lowercased().prefix(3))),
+            var year = Int(tokens[i + 2]), year >= 0
+        else { return nil }
         // RFC 5322 §4.3: two-digit years 00–49 are 2000–2049, 50–99 are 1950–1999; three digits add 1900.
         if tokens[i + 2].count == 2 { year += year < 50 ? 2000 : 1900 } else if tokens[i + 2].count == 3 { year += 1900 }
         guard year <= 9999 else { return nil }
@@ -94,7 +95,8 @@ public struct MIMEDate: Sendable, Hashable {
         i += 3
         // hour ":" minute [":" second]
         if i + 2 < tokens.count, let h = Int(tokens[i]), tokens[i + 1] == ":", let m = Int(tokens[i + 2]),
-           (0...23).contains(h), (0...59).contains(m) {
+            (0...23).contains(h), (0...59).contains(m)
+        {
             date.hour = h
             date.minute = m
             i += 3

@@ -22,7 +22,8 @@ public enum MIMEEncodedWord {
 
         while i < bytes.count {
             if bytes[i] == UInt8(ascii: "="), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "?"),
-               let (text, end) = encodedWord(bytes, at: i) {
+                let (text, end) = encodedWord(bytes, at: i)
+            {
                 // Plain text before this word; whitespace only between two encoded words is dropped.
                 if lastWasEncoded, bytes[plainStart..<i].allSatisfy(isWSP) {
                     // drop it
@@ -85,8 +86,9 @@ public enum MIMEEncodedWord {
                 out.append(sp)
                 i += 1
             } else if c == UInt8(ascii: "="), i + 2 < text.endIndex,
-                      let h = MIMETransferDecoding.hexValue(text[i + 1]),
-                      let l = MIMETransferDecoding.hexValue(text[i + 2]) {
+                let h = MIMETransferDecoding.hexValue(text[i + 1]),
+                let l = MIMETransferDecoding.hexValue(text[i + 2])
+            {
                 out.append(h << 4 | l)
                 i += 3
             } else {

@@ -45,8 +45,10 @@ public struct MIMEHeader: Sendable, Hashable {
                 name = String(decoding: bytes[c.start..<nameEnd], as: UTF8.self)
                 valueStart = colon + 1
             }
-            fields.append(MIMEHeaderField(name: name, range: c.start..<c.next,
-                                          valueRange: min(valueStart, c.contentEnd)..<c.contentEnd))
+            fields.append(
+                MIMEHeaderField(
+                    name: name, range: c.start..<c.next,
+                    valueRange: min(valueStart, c.contentEnd)..<c.contentEnd))
         }
 
         while i < end {

@@ -71,24 +71,31 @@ struct MIMEParser {
     mutating func parsePart(start: Int, end: Int, depth: Int, inDigest: Bool, boundaries: Set<[UInt8]>) -> MIMEPart {
         partCount += 1
         let header = MIMEHeader.parse(bytes, from: start, to: end)
-        let contentType = header.value("Content-Type", in: bytes).flatMap(MIMEContentType.parse)
+        let contentType =
+            header.value("Content-Type", in: bytes).flatMap(MIMEContentType.parse)
             ?? MIMEContentType.defaultType(inDigest: inDigest)
         let bodyRange = header.range.upperBound..<end
-        var part = MIMEPart(kind: .leaf, header: header, contentType: contentType, bodyRange: bodyRange,
-                            bodyLines: 0, children: [])
+        var part = MIMEPart(
+            kind: .leaf, header: header, contentType: contentType, bodyRange: bodyRange,
+            bodyLines: 0, children: [])
         let canNest = depth < MIMELimits.maxDepth && partCount < MIMELimits.maxParts
         if contentType.isMultipart, canNest, let boundary = contentType.parameter("boundary"), !boundary.isEmpty,
-           boundary.utf8.count <= 200 {
-            let children = parseMultipart(body: bodyRange, boundary: Array(boundary.utf8), depth: depth,
-                                          digest: contentType.lowercasedSubtype == "digest", outer: boundaries)
+            boundary.utf8.count <= 200
+        {
+            let children = parseMultipart(
+                body: bodyRange, boundary: Array(boundary.utf8), depth: depth,
+                digest: contentType.lowercasedSubtype == "digest", outer: boundaries)
             if !children.isEmpty {
                 part.kind = .multipart
                 part.children = children
             }
         } else if contentType.isMessage, canNest {
             part.kind = .message
-            part.children = [parsePart(start: bodyRange.lowerBound, end: bodyRange.upperBound, depth: depth + 1,
-                                       inDigest: false, boundaries: boundaries)]
+            part.children = [
+                parsePart(
+                    start: bodyRange.lowerBound, end: bodyRange.upperBound, depth: depth + 1,
+                    inDigest: false, boundaries: boundaries)
+            ]
         }
         if part.kind != .multipart {
             part.bodyLines = countLines(bodyRange)
@@ -97,8 +104,10 @@ struct MIMEParser {
     }
 
     /// Splits a multipart body at its delimiter lines; an enclosing delimiter ends it.
-    mutating func parseMultipart(body: Range<Int>, boundary: [UInt8], depth: Int, digest: Bool,
-                                 outer: Set<[UInt8]>) -> [MIMEPart] {
+    mutating func parseMultipart(
+        body: Range<Int>, boundary: [UInt8], depth: Int, digest: Bool,
+        outer: Set<[UInt8]>
+    ) -> [MIMEPart] {
         var children: [MIMEPart] = []
         var partStart: Int? = nil
         var i = body.lowerBound
@@ -112,8 +121,10 @@ struct MIMEParser {
                 if let isClose = isOwn {
                     // The CRLF before the delimiter line belongs to the delimiter (RFC 2046 §5.1.1).
                     if let s = partStart, partCount < MIMELimits.maxParts {
-                        children.append(parsePart(start: s, end: bodyEnd(before: i, floor: s), depth: depth + 1,
-                                                  inDigest: digest, boundaries: nested))
+                        children.append(
+                            parsePart(
+                                start: s, end: bodyEnd(before: i, floor: s), depth: depth + 1,
+                                inDigest: digest, boundaries: nested))
                     }
                     if isClose { return children }
                     partStart = next
@@ -123,8 +134,10 @@ struct MIMEParser {
                 // An enclosing multipart's delimiter ends this one.
                 if outer.contains(candidates.plain) || candidates.close.map(outer.contains) == true {
                     if let s = partStart {
-                        children.append(parsePart(start: s, end: bodyEnd(before: i, floor: s), depth: depth + 1,
-                                                  inDigest: digest, boundaries: nested))
+                        children.append(
+                            parsePart(
+                                start: s, end: bodyEnd(before: i, floor: s), depth: depth + 1,
+                                inDigest: digest, boundaries: nested))
                     }
                     return children
                 }

@@ -43,7 +43,7 @@ public enum MIMEBinaryError: Error, Sendable, Hashable {
 extension MIMEMessage {
     /// The part at `path` (RFC 9051 §6.4.5); `[]` is the root. Nil when the part does not exist.
     public func part(at path: [Int]) -> MIMEPart? {
-        var context = root   // the message whose body parts are being numbered
+        var context = root // the message whose body parts are being numbered
         var target = root
         for (index, number) in path.enumerated() {
             guard number >= 1 else { return nil }

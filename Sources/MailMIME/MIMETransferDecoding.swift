@@ -1,4 +1,5 @@
 import Foundation
+
 /// Content-Transfer-Encoding decoding (RFC 2045 §6): base64 (§6.8) and quoted-printable (§6.7), lenient
 /// as a reader must be (RFC 2045 §6.8: "any characters outside of the base64 alphabet are to be ignored").
 /// Used for BINARY[section] (RFC 3516, RFC 9051 §6.4.5) and for searching decoded text.

@@ -8,8 +8,10 @@ public enum AccessLists {
     /// Configured rules plus the store's entries, each validated with `AccessSyntax` (duplicates dropped;
     /// an entry that does not parse — written by hand or by a newer version — is passed to `invalid` and
     /// skipped, never widening anything).
-    public static func merge(relay: RelayRules, connections: ConnectionRules, entries: [AccessEntry],
-                             invalid: (AccessEntry, String) -> Void = { _, _ in }) -> (RelayRules, ConnectionRules) {
+    public static func merge(
+        relay: RelayRules, connections: ConnectionRules, entries: [AccessEntry],
+        invalid: (AccessEntry, String) -> Void = { _, _ in }
+    ) -> (RelayRules, ConnectionRules) {
         var relay = relay
         var connections = connections
         func addNetwork(_ entry: AccessEntry, _ list: inout [IPNetwork]) {

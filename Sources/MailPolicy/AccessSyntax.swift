@@ -45,7 +45,8 @@ public enum AccessSyntax {
         var subdomains = false
         if s.hasPrefix("*.") { s = s.dropFirst(2); subdomains = true } else if s.hasPrefix(".") { s = s.dropFirst(); subdomains = true }
         guard let name = MailboxSyntax.normalizeDomain(String(s)) else {
-            return .failure(AccessSyntaxError("'\(text)' is not a domain name (examples: backup.example for that domain, .backup.example for its subdomains)"))
+            return .failure(
+                AccessSyntaxError("'\(text)' is not a domain name (examples: backup.example for that domain, .backup.example for its subdomains)"))
         }
         switch IDNA.canonicalDomain(name) {
         case .success(let key): return .success(RelayDomain(name: key, coversSubdomains: subdomains))

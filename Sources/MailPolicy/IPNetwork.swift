@@ -14,7 +14,8 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
         var len = maxLen
         if parts.count == 2 {
             guard !parts[1].isEmpty, parts[1].count <= 3, parts[1].allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let l = Int(parts[1]), l >= 0, l <= maxLen else { return nil }
+                let l = Int(parts[1]), l >= 0, l <= maxLen
+            else { return nil }
             len = l
         }
         guard IPNetwork.masked(ip.bytes, len) == ip.bytes else { return nil }
@@ -26,7 +27,8 @@ public struct IPNetwork: Hashable, Sendable, CustomStringConvertible {
         var candidate = ip.bytes
         // An IPv4-mapped IPv6 client (::ffff:a.b.c.d) matches IPv4 networks.
         if address.bytes.count == 4, candidate.count == 16, candidate[0..<10].allSatisfy({ $0 == 0 }),
-           candidate[10] == 0xff, candidate[11] == 0xff {
+            candidate[10] == 0xff, candidate[11] == 0xff
+        {
             candidate = Array(candidate[12..<16])
         }
         guard candidate.count == address.bytes.count else { return false }

@@ -77,8 +77,10 @@ public enum RecipientRefusal: Hashable, Sendable, CustomStringConvertible {
 
 public enum RecipientRouting {
     /// The decision for `address`, given the directory's answer for it (`UserDirectory.resolveRecipient`).
-    public static func decide(_ address: EmailAddress, directory: RecipientResolution, origin: RecipientOrigin,
-                              rules: RelayRules) -> RecipientRoute {
+    public static func decide(
+        _ address: EmailAddress, directory: RecipientResolution, origin: RecipientOrigin,
+        rules: RelayRules
+    ) -> RecipientRoute {
         let domain: String
         switch address.checkedRoutingDomain {
         case .success(let key): domain = key
@@ -104,15 +106,19 @@ public enum RecipientRouting {
 
     /// Looks the address up in `directory` (skipped when it has no routing domain) and decides.
     /// Throws what the directory throws: the caller answers 451 4.3.0 or tries again later.
-    public static func route(_ address: EmailAddress, origin: RecipientOrigin, rules: RelayRules,
-                             directory: any UserDirectory) async throws -> RecipientRoute {
+    public static func route(
+        _ address: EmailAddress, origin: RecipientOrigin, rules: RelayRules,
+        directory: any UserDirectory
+    ) async throws -> RecipientRoute {
         try await route(address, origin: origin, rules: rules, resolve: directory.resolveRecipient)
     }
 
     /// The same with the lookup given as a function: a domain's account backend (MailAccounts) answers
     /// who exists when a directory such as LDAP owns the domain.
-    public static func route(_ address: EmailAddress, origin: RecipientOrigin, rules: RelayRules,
-                             resolve: (EmailAddress) async throws -> RecipientResolution) async throws -> RecipientRoute {
+    public static func route(
+        _ address: EmailAddress, origin: RecipientOrigin, rules: RelayRules,
+        resolve: (EmailAddress) async throws -> RecipientResolution
+    ) async throws -> RecipientRoute {
         guard address.routingDomain != nil else {
             return decide(address, directory: .notLocal, origin: origin, rules: rules)
         }

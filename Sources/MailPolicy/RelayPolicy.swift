@@ -35,8 +35,10 @@ public struct RelayRules: Hashable, Sendable {
     /// The routing domains of `validRecipients` (the relay domains that have a list).
     private var listedDomains: Set<String>
 
-    public init(allowAuthenticated: Bool = true, allowedNetworks: [IPNetwork] = [], allowedClientDomains: [String] = [],
-                recipientDomains: [RelayDomain] = [], validRecipients: Set<String> = []) {
+    public init(
+        allowAuthenticated: Bool = true, allowedNetworks: [IPNetwork] = [], allowedClientDomains: [String] = [],
+        recipientDomains: [RelayDomain] = [], validRecipients: Set<String> = []
+    ) {
         self.allowAuthenticated = allowAuthenticated
         self.allowedNetworks = allowedNetworks
         self.allowedClientDomains = allowedClientDomains.map { $0.lowercased() }

@@ -75,16 +75,20 @@ public enum BadmailRules {
     /// What to write under the cap `maxBytes`: the whole message with its description, or the part that
     /// fits next to a description that says it was cut; nothing when the cap is 0 or smaller than the
     /// description alone.
-    public static func plan(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
-                            messageSize: Int64, now: Date, maxBytes: Int64) -> Preparation {
+    public static func plan(
+        queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
+        messageSize: Int64, now: Date, maxBytes: Int64
+    ) -> Preparation {
         guard maxBytes > 0 else { return .skip("the badmail cap is 0: nothing is kept") }
         let qid = queueIDPart(queueID)
         let makeInfo: (Bool, Int64) -> [UInt8] = { truncated, kept in
-            describe(queueID: qid, reason: reason, sender: sender, recipients: recipients, arrivedAt: arrivedAt,
-                     stored: now, messageSize: messageSize, kept: kept, truncated: truncated, cap: maxBytes)
+            describe(
+                queueID: qid, reason: reason, sender: sender, recipients: recipients, arrivedAt: arrivedAt,
+                stored: now, messageSize: messageSize, kept: kept, truncated: truncated, cap: maxBytes)
         }
-        var plan = Plan(queueID: qid, keep: max(0, messageSize), messageSize: max(0, messageSize), truncated: false,
-                        infoBytes: [], now: now)
+        var plan = Plan(
+            queueID: qid, keep: max(0, messageSize), messageSize: max(0, messageSize), truncated: false,
+            infoBytes: [], now: now)
         let full = makeInfo(false, plan.keep)
         if Int64(full.count) + plan.keep <= maxBytes {
             plan.infoBytes = full
@@ -157,11 +161,12 @@ public enum BadmailRules {
             return value
         }
         guard bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "."), bytes[22] == UInt8(ascii: "Z"),
-              bytes[23] == UInt8(ascii: "-"),
-              let year = digits(0..<4), let month = digits(4..<6), let day = digits(6..<8),
-              let hour = digits(9..<11), let minute = digits(11..<13), let second = digits(13..<15),
-              let micro = digits(16..<22),
-              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+            bytes[23] == UInt8(ascii: "-"),
+            let year = digits(0..<4), let month = digits(4..<6), let day = digits(6..<8),
+            let hour = digits(9..<11), let minute = digits(11..<13), let second = digits(13..<15),
+            let micro = digits(16..<22),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
         let queue = bytes[24...]
         guard queue.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) }) else {
             return nil
@@ -242,8 +247,10 @@ public enum BadmailRules {
 
     /// The description file: `Key: value` lines, then "Reason:" and the reason's lines (sanitised,
     /// at most 100 lines of 998 octets).
-    public static func describe(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
-                         stored: Date, messageSize: Int64, kept: Int64, truncated: Bool, cap: Int64) -> [UInt8] {
+    public static func describe(
+        queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
+        stored: Date, messageSize: Int64, kept: Int64, truncated: Bool, cap: Int64
+    ) -> [UInt8] {
         func clean(_ s: String) -> String { DeliveryReport.limit(DeliveryReport.sanitize(s, allowUTF8: true), octets: 998) }
         var lines: [String] = []
         lines.append("Queue-ID: \(queueID)")
@@ -254,8 +261,9 @@ public enum BadmailRules {
         lines.append(clean("Recipients: " + recipients.map { clean($0) }.joined(separator: ", ")))
         lines.append("Message-Size: \(messageSize)")
         if truncated {
-            lines.append("Truncated: yes: only the first \(kept) of \(messageSize) octets of the .eml are kept"
-                + " (the badmail cap is \(cap) octets)")
+            lines.append(
+                "Truncated: yes: only the first \(kept) of \(messageSize) octets of the .eml are kept"
+                    + " (the badmail cap is \(cap) octets)")
         }
         lines.append("")
         lines.append("Reason:")

@@ -54,13 +54,16 @@ public enum DeliveryOutcome {
     /// The outcome of a recipient the server answered (`reply`): 2yz delivered, 4yz temporary, 5yz permanent,
     /// with the reply's enhanced code or x.0.0. `relayedWithoutDSN` when the next hop offers no DSN and the
     /// sender asked NOTIFY=SUCCESS (RFC 3461 §4.1: we then report "relayed").
-    public static func of(_ result: SMTPRecipientResult, remoteMTA: String, dsnOffered: Bool,
-                          notify: DSNNotify) -> RecipientOutcome {
+    public static func of(
+        _ result: SMTPRecipientResult, remoteMTA: String, dsnOffered: Bool,
+        notify: DSNNotify
+    ) -> RecipientOutcome {
         let reply = result.reply
         switch result.status {
         case .delivered:
-            return .delivered(remoteMTA: remoteMTA, reply: reply.description,
-                              relayedWithoutDSN: !dsnOffered && notify.contains(.success))
+            return .delivered(
+                remoteMTA: remoteMTA, reply: reply.description,
+                relayedWithoutDSN: !dsnOffered && notify.contains(.success))
         case .temporaryFailure:
             return .temporary(status: reply.enhanced ?? .tempUndefined, diagnostic: reply.description, remoteMTA: remoteMTA)
         case .permanentFailure:
@@ -74,8 +77,9 @@ public enum DeliveryOutcome {
         case .messageUnreadable(let text):
             return .temporary(status: .tempSystem, diagnostic: "local error reading the message: \(text)", remoteMTA: nil)
         case .mailLoop(let limit):
-            return .permanent(status: .routingLoop, diagnostic: "mail loop: more than \(limit) Received: header fields",
-                              remoteMTA: nil)
+            return .permanent(
+                status: .routingLoop, diagnostic: "mail loop: more than \(limit) Received: header fields",
+                remoteMTA: nil)
         case .unroutable(let why):
             return .permanent(status: .badDestinationSystem, diagnostic: why, remoteMTA: nil)
         case .unusableLiteral(let ip):
@@ -87,15 +91,17 @@ public enum DeliveryOutcome {
         case .noSuchDomain(let domain):
             return .permanent(status: .badDestinationSystem, diagnostic: "domain \(domain) does not exist", remoteMTA: nil)
         case .noMailHost(let domain):
-            return .permanent(status: .unableToRoute,
-                              diagnostic: "no mail host for \(domain) (no usable MX or address, or the MX is this host)",
-                              remoteMTA: nil)
+            return .permanent(
+                status: .unableToRoute,
+                diagnostic: "no mail host for \(domain) (no usable MX or address, or the MX is this host)",
+                remoteMTA: nil)
         case .dnsFailed(let domain, let reason):
             return .temporary(status: .tempDirectoryFailure, diagnostic: "DNS lookup of \(domain) failed: \(reason)", remoteMTA: nil)
         case .noMXAddress(let domain, let problems):
-            return .temporary(status: .tempDirectoryFailure,
-                              diagnostic: "no address for the MX hosts of \(domain): \(problems.joined(separator: "; "))",
-                              remoteMTA: nil)
+            return .temporary(
+                status: .tempDirectoryFailure,
+                diagnostic: "no address for the MX hosts of \(domain): \(problems.joined(separator: "; "))",
+                remoteMTA: nil)
         case .noRecipientResult:
             return .temporary(status: .tempSystem, diagnostic: "no result for this recipient", remoteMTA: remoteMTA)
         case .session(let error):
@@ -110,8 +116,9 @@ public enum DeliveryOutcome {
         switch error {
         case .greetingRejected(let reply), .helloRejected(let reply), .authFailed(let reply):
             if !error.isTemporary {
-                return .permanent(status: reply.enhanced ?? .permanentUndefined, diagnostic: reply.description,
-                                  remoteMTA: remoteMTA)
+                return .permanent(
+                    status: reply.enhanced ?? .permanentUndefined, diagnostic: reply.description,
+                    remoteMTA: remoteMTA)
             }
             status = reply.enhanced ?? .tempUndefined
         case .connectFailed: status = .tempNoAnswer

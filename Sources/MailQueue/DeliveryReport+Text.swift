@@ -19,27 +19,31 @@ extension DeliveryReport {
         let done = recipients.filter { $0.action != .failed && $0.action != .delayed }
 
         if !failed.isEmpty {
-            out += Self.wrap("Your message could not be delivered to the following recipient"
-                + (failed.count == 1 ? "" : "s") + ". This is a permanent error: the mail system has given up"
-                + " and will not try again.")
+            out += Self.wrap(
+                "Your message could not be delivered to the following recipient"
+                    + (failed.count == 1 ? "" : "s") + ". This is a permanent error: the mail system has given up"
+                    + " and will not try again.")
             out.append("")
             for recipient in failed { out += describe(recipient, global: global) }
-            out += Self.wrap("What you can do: check the address for typing mistakes. If it is right, the"
-                + " reason above comes from the receiving system; contact the recipient by other means, or"
-                + " their postmaster, quoting the reason. Sending the message again unchanged will most"
-                + " likely fail again.")
+            out += Self.wrap(
+                "What you can do: check the address for typing mistakes. If it is right, the"
+                    + " reason above comes from the receiving system; contact the recipient by other means, or"
+                    + " their postmaster, quoting the reason. Sending the message again unchanged will most"
+                    + " likely fail again.")
             out.append("")
         }
         if !delayed.isEmpty {
-            out += Self.wrap("Your message has not been delivered yet to the following recipient"
-                + (delayed.count == 1 ? "" : "s") + ". The mail system is still trying; you do not need to"
-                + " send it again. You will get another message only if delivery finally fails.")
+            out += Self.wrap(
+                "Your message has not been delivered yet to the following recipient"
+                    + (delayed.count == 1 ? "" : "s") + ". The mail system is still trying; you do not need to"
+                    + " send it again. You will get another message only if delivery finally fails.")
             out.append("")
             for recipient in delayed { out += describe(recipient, global: global) }
         }
         if !done.isEmpty {
-            out += Self.wrap("Your message was successfully delivered to the following recipient"
-                + (done.count == 1 ? "" : "s") + ", as you asked to be told.")
+            out += Self.wrap(
+                "Your message was successfully delivered to the following recipient"
+                    + (done.count == 1 ? "" : "s") + ", as you asked to be told.")
             out.append("")
             for recipient in done { out += describe(recipient, global: global) }
         }
@@ -53,12 +57,14 @@ extension DeliveryReport {
         case .full:
             out += Self.wrap("The original message is attached.")
         case .headersRequested:
-            out += Self.wrap(kind == .failure
-                ? "Only the headers of the original message are attached, as the sender asked (RET=HDRS)."
-                : "Only the headers of the original message are attached.")
+            out += Self.wrap(
+                kind == .failure
+                    ? "Only the headers of the original message are attached, as the sender asked (RET=HDRS)."
+                    : "Only the headers of the original message are attached.")
         case .headersTooLarge:
-            out += Self.wrap("The original message is too large to be returned (more than"
-                + " \(returnSizeLimit) octets) or cannot be returned as is; only its headers are attached.")
+            out += Self.wrap(
+                "The original message is too large to be returned (more than"
+                    + " \(returnSizeLimit) octets) or cannot be returned as is; only its headers are attached.")
         }
         return out.joined(separator: "\n")
     }
@@ -68,9 +74,13 @@ extension DeliveryReport {
         let address = Self.sanitize(recipient.address.description, allowUTF8: true)
         lines.append("  <\(address)>")
         var reason: String
-        if let diagnostic = recipient.diagnostic.map({ Self.limit(Self.sanitize($0, allowUTF8: global),
-                                                                   octets: Self.maxDiagnosticOctets) }),
-           !diagnostic.isEmpty {
+        if let diagnostic = recipient.diagnostic.map({
+            Self.limit(
+                Self.sanitize($0, allowUTF8: global),
+                octets: Self.maxDiagnosticOctets)
+        }),
+            !diagnostic.isEmpty
+        {
             if let remote = recipient.remoteMTA.map({ Self.sanitize($0, allowUTF8: global) }), !remote.isEmpty {
                 reason = "The server \(remote) replied: \(diagnostic)"
             } else {

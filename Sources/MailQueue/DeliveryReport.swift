@@ -57,9 +57,11 @@ public struct DeliveryReport: Hashable, Sendable {
         /// For delayed recipients: when Petrel gives up (Will-Retry-Until).
         public var willRetryUntil: Date?
 
-        public init(address: EmailAddress, originalRecipient: String? = nil, action: Action, status: EnhancedStatusCode,
-                    remoteMTA: String? = nil, diagnostic: String? = nil, lastAttempt: Date? = nil,
-                    willRetryUntil: Date? = nil) {
+        public init(
+            address: EmailAddress, originalRecipient: String? = nil, action: Action, status: EnhancedStatusCode,
+            remoteMTA: String? = nil, diagnostic: String? = nil, lastAttempt: Date? = nil,
+            willRetryUntil: Date? = nil
+        ) {
             self.address = address
             self.originalRecipient = originalRecipient
             self.action = action
@@ -116,9 +118,11 @@ public struct DeliveryReport: Hashable, Sendable {
     /// Originals larger than this (octets) are returned as headers only.
     public var returnSizeLimit: Int
 
-    public init(reportingMTA: String, originalSender: MailPath, envelopeID: String? = nil, arrivalDate: Date,
-                queueID: String? = nil, recipients: [Recipient], dsnReturn: DSNReturn? = nil, smtpUTF8: Bool = false,
-                returnSizeLimit: Int = DeliveryReport.defaultReturnSizeLimit) {
+    public init(
+        reportingMTA: String, originalSender: MailPath, envelopeID: String? = nil, arrivalDate: Date,
+        queueID: String? = nil, recipients: [Recipient], dsnReturn: DSNReturn? = nil, smtpUTF8: Bool = false,
+        returnSizeLimit: Int = DeliveryReport.defaultReturnSizeLimit
+    ) {
         self.reportingMTA = reportingMTA
         self.originalSender = originalSender
         self.envelopeID = envelopeID
@@ -166,7 +170,8 @@ public struct DeliveryReport: Hashable, Sendable {
         if !wantsFull {
             returned = .headersRequested
         } else if originalSize <= Int64(returnSizeLimit), Int64(original.count) >= originalSize,
-                  Self.isEmbeddable(original.prefix(Int(originalSize))) {
+            Self.isEmbeddable(original.prefix(Int(originalSize)))
+        {
             returned = .full
         } else {
             returned = .headersTooLarge
@@ -174,9 +179,12 @@ public struct DeliveryReport: Hashable, Sendable {
         let returnedBytes: ArraySlice<UInt8> = returned == .full ? original.prefix(Int(originalSize)) : headerSection[...]
 
         let sender = Self.sanitize(originalSender.address?.description ?? "", allowUTF8: true)
-        let addressesUTF8 = !sender.utf8.allSatisfy { $0 < 0x80 }
-            || recipients.contains { !$0.address.isASCII
-                || !($0.originalRecipient ?? "").utf8.allSatisfy { $0 < 0x80 } }
+        let addressesUTF8 =
+            !sender.utf8.allSatisfy { $0 < 0x80 }
+            || recipients.contains {
+                !$0.address.isASCII
+                    || !($0.originalRecipient ?? "").utf8.allSatisfy { $0 < 0x80 }
+            }
         let headersUTF8 = !headerSection.allSatisfy { $0 < 0x80 }
         let global = smtpUTF8 || addressesUTF8 || headersUTF8
         let originalEightBit = !returnedBytes.allSatisfy { $0 < 0x80 }
@@ -226,7 +234,7 @@ public struct DeliveryReport: Hashable, Sendable {
         if statusEightBit { line("Content-Transfer-Encoding: 8bit") }
         line("")
         out.append(contentsOf: Array(status.utf8))
-        line("")   // the CRLF before a delimiter belongs to it (RFC 2046 §5.1.1): keep the last field's own
+        line("") // the CRLF before a delimiter belongs to it (RFC 2046 §5.1.1): keep the last field's own
 
         line("--\(boundary)")
         if returned == .full {
@@ -243,9 +251,10 @@ public struct DeliveryReport: Hashable, Sendable {
         line("")
         line("--\(boundary)--")
 
-        return Rendered(bytes: out, messageID: messageID, needs8BitMIME: anyEightBit,
-                        needsSMTPUTF8: smtpUTF8 || !sender.utf8.allSatisfy { $0 < 0x80 },
-                        returnedContent: returned)
+        return Rendered(
+            bytes: out, messageID: messageID, needs8BitMIME: anyEightBit,
+            needsSMTPUTF8: smtpUTF8 || !sender.utf8.allSatisfy { $0 < 0x80 },
+            returnedContent: returned)
     }
 
     /// The message/delivery-status body (RFC 3464 §2.1): per-message fields, then one block per
@@ -305,8 +314,9 @@ public struct DeliveryReport: Hashable, Sendable {
     }
 
     static func idSafe(_ text: String) -> String {
-        String(text.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "." || $0 == "-") }
-            .prefix(64).map(Character.init))
+        String(
+            text.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "." || $0 == "-") }
+                .prefix(64).map(Character.init))
     }
 
     /// The header section of a message prefix: every line up to (not including) the first empty
@@ -315,10 +325,10 @@ public struct DeliveryReport: Hashable, Sendable {
         var out: [UInt8] = []
         var start = 0
         while start < message.count {
-            guard let lf = message[start...].firstIndex(of: 0x0A) else { break }   // an incomplete last line is dropped
+            guard let lf = message[start...].firstIndex(of: 0x0A) else { break } // an incomplete last line is dropped
             var end = lf
             if end > start, message[end - 1] == 0x0D { end -= 1 }
-            if end == start { break }                                              // the empty line
+            if end == start { break } // the empty line
             let content = message[start..<min(end, start + 998)]
             if out.count + content.count + 2 > limit { break }
             out.append(contentsOf: content)

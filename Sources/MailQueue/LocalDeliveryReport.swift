@@ -26,16 +26,21 @@ public enum LocalDeliveryReport {
     }
 
     /// The report, or nil when none is due (null sender, no recipients).
-    public static func make(reportingMTA: String, sender: MailPath, envelopeID: String?, arrivalDate: Date,
-                            queueID: String, recipients: [Recipient], smtpUTF8: Bool, deliveredAt: Date) -> DeliveryReport? {
+    public static func make(
+        reportingMTA: String, sender: MailPath, envelopeID: String?, arrivalDate: Date,
+        queueID: String, recipients: [Recipient], smtpUTF8: Bool, deliveredAt: Date
+    ) -> DeliveryReport? {
         guard !recipients.isEmpty,
-              BounceAddress.shouldNotify(sender: sender, notify: .success, kind: .success) else { return nil }
+            BounceAddress.shouldNotify(sender: sender, notify: .success, kind: .success)
+        else { return nil }
         let blocks = recipients.map {
-            DeliveryReport.Recipient(address: $0.address, originalRecipient: $0.originalRecipient, action: .delivered,
-                                     status: .ok, lastAttempt: deliveredAt)
+            DeliveryReport.Recipient(
+                address: $0.address, originalRecipient: $0.originalRecipient, action: .delivered,
+                status: .ok, lastAttempt: deliveredAt)
         }
-        return DeliveryReport(reportingMTA: reportingMTA, originalSender: sender, envelopeID: envelopeID,
-                              arrivalDate: arrivalDate, queueID: queueID, recipients: blocks, dsnReturn: .headers,
-                              smtpUTF8: smtpUTF8)
+        return DeliveryReport(
+            reportingMTA: reportingMTA, originalSender: sender, envelopeID: envelopeID,
+            arrivalDate: arrivalDate, queueID: queueID, recipients: blocks, dsnReturn: .headers,
+            smtpUTF8: smtpUTF8)
     }
 }

@@ -45,7 +45,8 @@ public struct PickupMessage: Hashable, Sendable {
                 fields[fields.count - 1].raw.append(line)
             } else {
                 guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0,
-                      line[..<colon].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw .noHeaderSection }
+                    line[..<colon].allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+                else { throw .noHeaderSection }
                 let name = String(decoding: line[..<colon], as: UTF8.self)
                 let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingWhitespace()
                 fields.append((name, value, [line]))
@@ -107,7 +108,7 @@ public struct PickupMessage: Hashable, Sendable {
             case ",", ";":
                 if inQuote || inAngle { current.append(ch) } else { items.append(current); current = "" }
             case ":" where !inQuote && !inAngle && !current.contains("@"):
-                current = ""   // group name
+                current = "" // group name
             default: current.append(ch)
             }
         }

@@ -62,8 +62,10 @@ public struct AttemptDecision: Hashable, Sendable {
 
 public enum QueueAttempt {
     /// Decides, for each entry with an outcome, what happens next. Entries without an outcome are left alone.
-    public static func decide(entries: [QueueEntry], outcomes: [Int64: RecipientOutcome], now: Date,
-                              schedule: RetrySchedule) -> AttemptDecision {
+    public static func decide(
+        entries: [QueueEntry], outcomes: [Int64: RecipientOutcome], now: Date,
+        schedule: RetrySchedule
+    ) -> AttemptDecision {
         var decision = AttemptDecision()
         var reportIndex: [ReportKey: Int] = [:]
 
@@ -88,9 +90,11 @@ public enum QueueAttempt {
                 decision.badmail.append(.init(entry: entry, reason: "\(result.rawValue): \(detail)"))
                 return
             }
-            addReport(entry, .failure, DeliveryReport.Recipient(
-                address: entry.recipient.address, originalRecipient: entry.recipient.originalRecipient,
-                action: .failed, status: status, remoteMTA: remoteMTA, diagnostic: diagnostic, lastAttempt: now))
+            addReport(
+                entry, .failure,
+                DeliveryReport.Recipient(
+                    address: entry.recipient.address, originalRecipient: entry.recipient.originalRecipient,
+                    action: .failed, status: status, remoteMTA: remoteMTA, diagnostic: diagnostic, lastAttempt: now))
         }
 
         for entry in entries {
@@ -100,10 +104,12 @@ public enum QueueAttempt {
                 decision.updates.append(.remove(entryID: entry.id))
                 decision.log.append(.init(entry: entry, result: .delivered, detail: reply ?? "", remoteMTA: remoteMTA))
                 if relayedWithoutDSN {
-                    addReport(entry, .success, DeliveryReport.Recipient(
-                        address: entry.recipient.address, originalRecipient: entry.recipient.originalRecipient,
-                        action: .relayed, status: .ok, remoteMTA: remoteMTA,
-                        diagnostic: reply, lastAttempt: now))
+                    addReport(
+                        entry, .success,
+                        DeliveryReport.Recipient(
+                            address: entry.recipient.address, originalRecipient: entry.recipient.originalRecipient,
+                            action: .relayed, status: .ok, remoteMTA: remoteMTA,
+                            diagnostic: reply, lastAttempt: now))
                 }
             case .permanent(let status, let diagnostic, let remoteMTA):
                 fail(entry, status: status, diagnostic: diagnostic, remoteMTA: remoteMTA, result: .bounced)
@@ -119,10 +125,12 @@ public enum QueueAttempt {
                     decision.log.append(.init(entry: entry, result: .deferred, detail: error, remoteMTA: remoteMTA))
                     if schedule.needsDelayWarning(arrivedAt: entry.arrivedAt, now: now, alreadyNotified: entry.delayNotified) {
                         decision.updates.append(.markDelayNotified(entryID: entry.id))
-                        addReport(entry, .delay, DeliveryReport.Recipient(
-                            address: entry.recipient.address, originalRecipient: entry.recipient.originalRecipient,
-                            action: .delayed, status: status, remoteMTA: remoteMTA, diagnostic: diagnostic,
-                            lastAttempt: now, willRetryUntil: schedule.expiry(arrivedAt: entry.arrivedAt)))
+                        addReport(
+                            entry, .delay,
+                            DeliveryReport.Recipient(
+                                address: entry.recipient.address, originalRecipient: entry.recipient.originalRecipient,
+                                action: .delayed, status: status, remoteMTA: remoteMTA, diagnostic: diagnostic,
+                                lastAttempt: now, willRetryUntil: schedule.expiry(arrivedAt: entry.arrivedAt)))
                     }
                 }
             }

@@ -44,9 +44,11 @@ public struct RetrySchedule: Hashable, Sendable {
         validated: defaultIntervals, expireAfter: defaultExpireAfter, delayWarningAfter: defaultDelayWarningAfter)
 
     /// Validates the values; throws `RetryScheduleError` naming the bad one.
-    public init(intervals: [TimeInterval] = RetrySchedule.defaultIntervals,
-                expireAfter: TimeInterval = RetrySchedule.defaultExpireAfter,
-                delayWarningAfter: TimeInterval? = RetrySchedule.defaultDelayWarningAfter) throws(RetryScheduleError) {
+    public init(
+        intervals: [TimeInterval] = RetrySchedule.defaultIntervals,
+        expireAfter: TimeInterval = RetrySchedule.defaultExpireAfter,
+        delayWarningAfter: TimeInterval? = RetrySchedule.defaultDelayWarningAfter
+    ) throws(RetryScheduleError) {
         guard !intervals.isEmpty else { throw .noIntervals }
         for (index, interval) in intervals.enumerated() where !(interval.isFinite && interval > 0) {
             throw .invalidInterval(index: index, value: interval)

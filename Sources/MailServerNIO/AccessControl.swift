@@ -33,9 +33,11 @@ public final class AccessControl: Sendable {
     let clock: any MailClock
 
     /// `maxConnectionRatePerIP` new connections per client IP per minute (0: unlimited).
-    public init(relay: RelayRules, connections: ConnectionRules = .open, store: (any RelayDirectory)?,
-                maxConnectionRatePerIP: Int = 0, refreshInterval: Duration = .seconds(2),
-                logger: Logger = Logger(label: "petrel.access"), clock: any MailClock = WallClock()) {
+    public init(
+        relay: RelayRules, connections: ConnectionRules = .open, store: (any RelayDirectory)?,
+        maxConnectionRatePerIP: Int = 0, refreshInterval: Duration = .seconds(2),
+        logger: Logger = Logger(label: "petrel.access"), clock: any MailClock = WallClock()
+    ) {
         self.configuredRelay = relay
         self.configuredConnections = connections
         self.store = store
@@ -62,7 +64,8 @@ public final class AccessControl: Sendable {
         let merged = Self.merge(relay: configuredRelay, connections: configuredConnections, entries: entries) { bad, reason in
             let key = "\(bad.list):\(bad.value)"
             if reported.withLock({ $0.insert(key).inserted }) {
-                logger.warning("ignoring invalid access list entry", metadata: ["list": "\(bad.list)", "value": "\(bad.value)", "reason": "\(reason)"])
+                logger.warning(
+                    "ignoring invalid access list entry", metadata: ["list": "\(bad.list)", "value": "\(bad.value)", "reason": "\(reason)"])
             }
         }
         let changed = state.withLock { current -> Bool in
@@ -74,8 +77,10 @@ public final class AccessControl: Sendable {
 
     /// Configured rules plus the store's entries (MailPolicy `AccessLists.merge`: duplicates dropped,
     /// invalid entries reported and skipped).
-    public static func merge(relay: RelayRules, connections: ConnectionRules, entries: [AccessEntry],
-                             invalid: (AccessEntry, String) -> Void = { _, _ in }) -> Snapshot {
+    public static func merge(
+        relay: RelayRules, connections: ConnectionRules, entries: [AccessEntry],
+        invalid: (AccessEntry, String) -> Void = { _, _ in }
+    ) -> Snapshot {
         let (relay, connections) = AccessLists.merge(relay: relay, connections: connections, entries: entries, invalid: invalid)
         return Snapshot(relay: relay, connections: connections)
     }

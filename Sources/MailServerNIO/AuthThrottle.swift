@@ -24,8 +24,10 @@ public final class AuthThrottle: Sendable {
         public var maxConcurrentPerIP: Int
         /// Logins in flight per account (the login name, case-insensitive); 0: no bound.
         public var maxConcurrentPerAccount: Int
-        public init(baseDelay: Double = 1, maxDelay: Double = 30, forgetAfter: Double = 900,
-                    maxConcurrentPerIP: Int = 8, maxConcurrentPerAccount: Int = 4) {
+        public init(
+            baseDelay: Double = 1, maxDelay: Double = 30, forgetAfter: Double = 900,
+            maxConcurrentPerIP: Int = 8, maxConcurrentPerAccount: Int = 4
+        ) {
             self.baseDelay = baseDelay
             self.maxDelay = maxDelay
             self.forgetAfter = forgetAfter
@@ -69,7 +71,7 @@ public final class AuthThrottle: Sendable {
             if let ip { let e = bump(s.byIP[ip]); s.byIP[ip] = e; n = max(n, e.failures) }
             let key = account.lowercased()
             let e = bump(s.byAccount[key]); s.byAccount[key] = e; n = max(n, e.failures)
-            if s.byIP.count > 100_000 { s.byIP = [:] }          // bounded memory under a flood
+            if s.byIP.count > 100_000 { s.byIP = [:] } // bounded memory under a flood
             if s.byAccount.count > 100_000 { s.byAccount = [:] }
             return min(settings.maxDelay, settings.baseDelay * pow(2, Double(min(n - 1, 30))))
         }
@@ -86,11 +88,13 @@ public final class AuthThrottle: Sendable {
         let slot = LoginSlot(network: ip.map(Self.network), account: account.lowercased())
         return state.withLock { s in
             if let network = slot.network, settings.maxConcurrentPerIP > 0,
-               s.inFlightByNetwork[network, default: 0] >= settings.maxConcurrentPerIP {
+                s.inFlightByNetwork[network, default: 0] >= settings.maxConcurrentPerIP
+            {
                 return nil
             }
             if settings.maxConcurrentPerAccount > 0,
-               s.inFlightByAccount[slot.account, default: 0] >= settings.maxConcurrentPerAccount {
+                s.inFlightByAccount[slot.account, default: 0] >= settings.maxConcurrentPerAccount
+            {
                 return nil
             }
             if let network = slot.network { s.inFlightByNetwork[network, default: 0] += 1 }
@@ -114,8 +118,10 @@ public final class AuthThrottle: Sendable {
     /// Logins in flight from `ip`'s network and for `account` (for tests and status).
     public func loginsInFlight(ip: IPAddress?, account: String? = nil) -> (ip: Int, account: Int) {
         state.withLock { s in
-            (ip.map { s.inFlightByNetwork[Self.network($0), default: 0] } ?? 0,
-             account.map { s.inFlightByAccount[$0.lowercased(), default: 0] } ?? 0)
+            (
+                ip.map { s.inFlightByNetwork[Self.network($0), default: 0] } ?? 0,
+                account.map { s.inFlightByAccount[$0.lowercased(), default: 0] } ?? 0
+            )
         }
     }
 

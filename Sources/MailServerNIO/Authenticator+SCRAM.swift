@@ -24,7 +24,8 @@ extension Authenticator {
     public func scramParameters(username: String) async -> SCRAMServerParameters {
         var credentials = SCRAMVerifier.decoy(username: username, secret: Self.decoySecret)
         if let mailbox = try? await scramMailbox(username), let text = mailbox.scramVerifier,
-           let stored = SCRAMVerifier.decode(text) {
+            let stored = SCRAMVerifier.decode(text)
+        {
             credentials = stored
         }
         return SCRAMServerParameters(credentials: credentials, serverNonce: SCRAMVerifier.makeNonce(), hash: SCRAMSHA256())

@@ -34,8 +34,10 @@ public final class Authenticator: Sendable {
 
     /// `unknownUserHash`: nil for `dummyHash` (the production cost); a test or fuzzer that makes its
     /// mailboxes with a cheaper hasher passes a hash of that cost, so unknown users cost the same again.
-    public init(store: any MailStore, threadPool: NIOThreadPool, throttle: AuthThrottle, logger: Logger,
-                accounts: AccountRouter? = nil, unknownUserHash: String? = nil) {
+    public init(
+        store: any MailStore, threadPool: NIOThreadPool, throttle: AuthThrottle, logger: Logger,
+        accounts: AccountRouter? = nil, unknownUserHash: String? = nil
+    ) {
         self.accounts = accounts
         self.store = store
         self.threadPool = threadPool

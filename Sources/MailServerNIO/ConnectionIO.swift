@@ -60,7 +60,7 @@ final class ConnectionIO {
             buffer = incoming
             return
         }
-        buffer = nil   // `current` is now the only reference: compaction and appending happen in place
+        buffer = nil // `current` is now the only reference: compaction and appending happen in place
         if current.readerIndex > 0 && current.readerIndex >= current.readableBytes {
             current.discardReadBytes()
         }
@@ -150,8 +150,10 @@ final class ConnectionIO {
     /// The server now waits for a new line (the previous one was taken, a reply or an answer went out,
     /// the mode changed): the client has `timeout()` from now. `lineStarted`: bytes of the next line are
     /// already buffered, so its first byte does not restart the deadline again.
-    func restartDeadline(lineStarted: Bool = false, context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
-                         busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void) {
+    func restartDeadline(
+        lineStarted: Bool = false, context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
+        busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void
+    ) {
         self.lineStarted = lineStarted
         armIdleTimer(context: context, timeout: timeout, busy: busy, expired: expired)
     }
@@ -159,8 +161,10 @@ final class ConnectionIO {
     /// Bytes of the current line arrived. The first one restarts the deadline (the whole line must then
     /// arrive within `timeout()` of it); later ones change nothing, so a client that trickles one byte
     /// at a time cannot stretch a line beyond the timeout.
-    func lineBytesArrived(context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
-                          busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void) {
+    func lineBytesArrived(
+        context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
+        busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void
+    ) {
         guard !lineStarted else { return }
         lineStarted = true
         armIdleTimer(context: context, timeout: timeout, busy: busy, expired: expired)
@@ -169,8 +173,10 @@ final class ConnectionIO {
     /// (Re)arms the deadline timer for `timeout()` from now. When it fires on an open connection: while
     /// `busy()` (the server's own work is slow, not the client) it is armed again; otherwise `expired`
     /// runs (the session's timeout reply and close).
-    func armIdleTimer(context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
-                      busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void) {
+    func armIdleTimer(
+        context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
+        busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void
+    ) {
         idleTimer?.cancel()
         guard !closed else { return }
         let bound = NIOLoopBound((self, context, timeout, busy, expired), eventLoop: context.eventLoop)
@@ -214,7 +220,8 @@ final class ConnectionIO {
     /// For a TLS handshake-completed event: the negotiated version and cipher (logged); nil for any other event.
     func handshakeCompleted(_ event: Any, context: ChannelHandlerContext, logger: Logger) -> TLSInfo? {
         guard let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent else { return nil }
-        let info = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
+        let info =
+            (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
             .map { TLSInternals.info(of: $0) } ?? TLSInfo(version: "TLS", cipher: "unknown")
         logger.debug("\(protocolName) tls established", metadata: ["tls": "\(info.version) \(info.cipher)"])
         return info
@@ -255,8 +262,10 @@ extension ConnectionIO {
         whenClosed: WhenClosed = .skip,
         then: @escaping (Handler, ChannelHandlerContext, Value) -> Void
     ) {
-        runAsync({ () async throws -> Value in await work() }, handler: handler, context: context,
-                 whenClosed: whenClosed) { handler, context, result in
+        runAsync(
+            { () async throws -> Value in await work() }, handler: handler, context: context,
+            whenClosed: whenClosed
+        ) { handler, context, result in
             if case .success(let value) = result { then(handler, context, value) }
         }
     }

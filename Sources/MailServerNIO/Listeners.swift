@@ -38,8 +38,10 @@ public struct BoundListener: Sendable {
 }
 
 public enum Listeners {
-    public static func bindSMTP(_ address: ListenAddress, kind: MailProtocol = .smtp, context: SMTPServerContext,
-                                group: any EventLoopGroup) async throws -> BoundListener {
+    public static func bindSMTP(
+        _ address: ListenAddress, kind: MailProtocol = .smtp, context: SMTPServerContext,
+        group: any EventLoopGroup
+    ) async throws -> BoundListener {
         let hostname = context.configuration.hostname
         var admission = Admission(
             kind: kind, connections: context.connections, metrics: context.metrics, logger: context.logger,
@@ -59,8 +61,10 @@ public enum Listeners {
         }
     }
 
-    public static func bindPOP3(_ address: ListenAddress, kind: MailProtocol = .pop3, context: POP3ServerContext,
-                                group: any EventLoopGroup) async throws -> BoundListener {
+    public static func bindPOP3(
+        _ address: ListenAddress, kind: MailProtocol = .pop3, context: POP3ServerContext,
+        group: any EventLoopGroup
+    ) async throws -> BoundListener {
         let admission = Admission(
             kind: kind, connections: context.connections, metrics: context.metrics, logger: context.logger,
             tls: context.configuration.implicitTLS ? context.tls : nil,
@@ -97,8 +101,9 @@ public enum Listeners {
                 let kind = admission.kind
                 if let refusal = admission.screen?(client.ip) ?? admission.connections.open(channel, ip: client.ip) {
                     admission.metrics.connectionRejected(kind, reason: refusal)
-                    admission.logger.notice("\(kind.rawValue) connection refused",
-                                            metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
+                    admission.logger.notice(
+                        "\(kind.rawValue) connection refused",
+                        metadata: ["client": "\(client.ip.map { "\($0)" } ?? "?")", "reason": "\(refusal)"])
                     // No plain-text line on implicit-TLS ports, where the client expects a handshake.
                     return refuse(channel, text: admission.tls == nil ? admission.refusal(refusal) : nil)
                 }

@@ -31,8 +31,10 @@ public typealias MessageCheck = @Sendable (MessageCheckRequest) async -> Message
 extension SMTPConnectionHandler {
     /// Runs `check` off the event loop, then stores (`commit`) or answers the rejection. Input stays
     /// paused meanwhile, as during the store.
-    func checkMessage(_ envelope: SMTPEnvelope, body: MessageBody, check: @escaping MessageCheck,
-                      context: ChannelHandlerContext) {
+    func checkMessage(
+        _ envelope: SMTPEnvelope, body: MessageBody, check: @escaping MessageCheck,
+        context: ChannelHandlerContext
+    ) {
         spool.hold()
         let request = MessageCheckRequest(envelope: envelope, body: body, client: session.client)
         let logger = self.logger
@@ -45,8 +47,11 @@ extension SMTPConnectionHandler {
                 envelope.traceHeaders += prepend
                 handler.commit(envelope, body: body, context: context)
             case .reject(let reply):
-                logger.notice("smtp message refused at end of data", metadata: [
-                    "id": "\(envelope.queueID)", "reply": "\(reply)"])
+                logger.notice(
+                    "smtp message refused at end of data",
+                    metadata: [
+                        "id": "\(envelope.queueID)", "reply": "\(reply)"
+                    ])
                 handler.spool.release()
                 handler.run(handler.session.handle(.messageStored(.rejected(reply))), context: context)
                 handler.processInput(context: context)

@@ -1,3 +1,7 @@
+import MailStore
+import NIOCore
+import NIOPosix
+
 /// Where a message body goes while it arrives: memory up to a threshold, then a file in the spool
 /// directory, so memory per connection stays bounded whatever the message size. The store reads the file
 /// in chunks and the spool deletes it.
@@ -8,15 +12,12 @@
 /// buffer (what one read decoded, plus the memory part the first time) is pending. `reset()` during a
 /// write waits for it. Without a pool (`append(_:)`) the same work runs in place.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import MailStore
-import NIOCore
-import NIOPosix
 
 public struct SpoolError: Error, CustomStringConvertible {
     public let description: String

@@ -69,8 +69,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         self.client = client
         self.session = POP3ServerSession(configuration: server.configuration)
         // The framer's limit is set per line (`commandLineLimit`).
-        self.io = ConnectionIO(protocolName: "pop3", maxBufferedInput: Self.maxBufferedInput,
-                               maxLineLength: server.configuration.maxCommandLineLength)
+        self.io = ConnectionIO(
+            protocolName: "pop3", maxBufferedInput: Self.maxBufferedInput,
+            maxLineLength: server.configuration.maxCommandLineLength)
         var logger = server.logger
         logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
         self.logger = logger
@@ -197,15 +198,18 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 authenticate(user: user, password: password, context: context)
             case .lookupSCRAM(let user):
                 let authenticator = server.authenticator
-                io.runAsync({ await authenticator.scramParameters(username: user) }, handler: self,
-                            context: context) { handler, context, parameters in
+                io.runAsync(
+                    { await authenticator.scramParameters(username: user) }, handler: self,
+                    context: context
+                ) { handler, context, parameters in
                     handler.answered(.scramParameters(parameters), context: context)
                 }
             case .authenticateSCRAM(let user, let proofValid):
                 authenticate(user: user, password: "", scramProofValid: proofValid, context: context)
             case .sendMessage(let deliveryID, let topLines):
                 guard let mailboxID = session.mailboxID, let maildrop = session.maildrop,
-                      let number = maildrop.number(ofDelivery: deliveryID), let entry = maildrop.entry(number) else {
+                    let number = maildrop.number(ofDelivery: deliveryID), let entry = maildrop.entry(number)
+                else {
                     answered(.messageSent(false), context: context)
                     return
                 }
@@ -217,8 +221,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 if topLines == nil, let ahead = readAhead.removeValue(forKey: deliveryID) {
                     first = ahead
                 } else {
-                    first = readChunk(mailboxID: mailboxID, message: message, offset: 0,
-                                      encoder: POP3MessageEncoder(topLines: topLines), context: context)
+                    first = readChunk(
+                        mailboxID: mailboxID, message: message, offset: 0,
+                        encoder: POP3MessageEncoder(topLines: topLines), context: context)
                 }
                 send(first, mailboxID: mailboxID, message: message, index: index, isRetr: topLines == nil, context: context)
             case .commitDeletions(let ids):
@@ -256,12 +261,14 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             return
         }
         // `.run`: the login slot and a maildrop lock taken meanwhile are given back when the client has gone.
-        io.runAsync({ () async -> POP3LoginAnswer in
-            if let scramProofValid {
-                return await server.authenticateSCRAM(username: user, proofValid: scramProofValid, client: client)
-            }
-            return await server.authenticate(username: user, password: password, client: client)
-        }, handler: self, context: context, whenClosed: .run) { handler, context, result in
+        io.runAsync(
+            { () async -> POP3LoginAnswer in
+                if let scramProofValid {
+                    return await server.authenticateSCRAM(username: user, proofValid: scramProofValid, client: client)
+                }
+                return await server.authenticate(username: user, password: password, client: client)
+            }, handler: self, context: context, whenClosed: .run
+        ) { handler, context, result in
             switch result {
             case .success(let mailboxID, _):
                 server.authenticator.endLogin(slot)
@@ -307,20 +314,25 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     /// Starts reading and encoding one chunk on the read pool.
-    private func readChunk(mailboxID: Int64, message: RetrievableMessage, offset: Int64, encoder: POP3MessageEncoder,
-                           context: ChannelHandlerContext) -> EventLoopFuture<EncodedChunk> {
+    private func readChunk(
+        mailboxID: Int64, message: RetrievableMessage, offset: Int64, encoder: POP3MessageEncoder,
+        context: ChannelHandlerContext
+    ) -> EventLoopFuture<EncodedChunk> {
         let store = server.store
         let allocator = context.channel.allocator
         return server.readPool.runIfActive(eventLoop: context.eventLoop) {
-            try Self.readAndEncode(store: store, mailboxID: mailboxID, message: message, offset: offset,
-                                   encoder: encoder, allocator: allocator)
+            try Self.readAndEncode(
+                store: store, mailboxID: mailboxID, message: message, offset: offset,
+                encoder: encoder, allocator: allocator)
         }
     }
 
     /// Writes the chunk when it is ready, then reads the next one once it is written: memory stays at one
     /// chunk (plus the read-ahead). The last chunk answers `.messageSent`.
-    private func send(_ chunk: EventLoopFuture<EncodedChunk>, mailboxID: Int64, message: RetrievableMessage, index: Int,
-                      isRetr: Bool, context: ChannelHandlerContext) {
+    private func send(
+        _ chunk: EventLoopFuture<EncodedChunk>, mailboxID: Int64, message: RetrievableMessage, index: Int,
+        isRetr: Bool, context: ChannelHandlerContext
+    ) {
         io.onLoop(chunk, handler: self, context: context) { handler, context, result in
             switch result {
             case .failure(let error):
@@ -341,8 +353,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                         guard case .success = written, !handler.closed else { return }
                         // The client took a chunk: progress on its side, its deadline starts again.
                         handler.restartDeadline(context: context)
-                        let next = handler.readChunk(mailboxID: mailboxID, message: message, offset: chunk.nextOffset,
-                                                     encoder: chunk.encoder, context: context)
+                        let next = handler.readChunk(
+                            mailboxID: mailboxID, message: message, offset: chunk.nextOffset,
+                            encoder: chunk.encoder, context: context)
                         handler.send(next, mailboxID: mailboxID, message: message, index: index, isRetr: isRetr, context: context)
                     }
                 }
@@ -367,7 +380,8 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         while next < maildrop.entries.count, readAhead.count + batch.count < Self.readAheadMessages {
             let nothingAhead = readAhead.isEmpty && batch.isEmpty
             guard let entry = maildrop.message(next + 1), entry.size <= Int64(Self.lastChunkLimit),
-                  nothingAhead || bytes + entry.size <= Self.readAheadBytes else { break }
+                nothingAhead || bytes + entry.size <= Self.readAheadBytes
+            else { break }
             let message = Self.retrievable(entry)
             batch.append(message)
             bytes += message.size
@@ -380,8 +394,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let results = server.readPool.runIfActive(eventLoop: context.eventLoop) {
             batch.map { message in
                 Result {
-                    try Self.readAndEncode(store: store, mailboxID: mailboxID, message: message, offset: 0,
-                                           encoder: POP3MessageEncoder(topLines: nil), allocator: allocator)
+                    try Self.readAndEncode(
+                        store: store, mailboxID: mailboxID, message: message, offset: 0,
+                        encoder: POP3MessageEncoder(topLines: nil), allocator: allocator)
                 }
             }
         }
@@ -392,8 +407,10 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     /// Runs on the read pool: one blocking ranged read, dot-stuffing, and the terminating line when the
     /// chunk reaches the snapshot size (or the store has nothing more, or a TOP limit is reached).
-    private static func readAndEncode(store: any MailStore, mailboxID: Int64, message: RetrievableMessage, offset: Int64,
-                                      encoder: POP3MessageEncoder, allocator: ByteBufferAllocator) throws -> EncodedChunk {
+    private static func readAndEncode(
+        store: any MailStore, mailboxID: Int64, message: RetrievableMessage, offset: Int64,
+        encoder: POP3MessageEncoder, allocator: ByteBufferAllocator
+    ) throws -> EncodedChunk {
         var encoder = encoder
         let remaining = message.size - offset
         let length = remaining > 0 && remaining <= Int64(lastChunkLimit) ? Int(remaining) : chunkSize
@@ -418,8 +435,10 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
         let store = server.store
         let logger = self.logger
-        io.runAsync({ try await store.deleteMessages(mailboxID: mailboxID, deliveryIDs: ids) }, handler: self,
-                    context: context, whenClosed: .run) { handler, context, result in
+        io.runAsync(
+            { try await store.deleteMessages(mailboxID: mailboxID, deliveryIDs: ids) }, handler: self,
+            context: context, whenClosed: .run
+        ) { handler, context, result in
             switch result {
             case .success:
                 if !ids.isEmpty { logger.info("pop3 messages deleted", metadata: ["count": "\(ids.count)", "mailbox": "\(mailboxID)"]) }
@@ -466,15 +485,17 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// line already buffered count as its start).
     private func restartDeadline(context: ChannelHandlerContext) {
         let timeout = server.idleTimeout
-        io.restartDeadline(lineStarted: io.bufferedBytes > 0, context: context, timeout: { timeout },
-                           busy: { [self] in serverBusy }, expired: { [self] context in deadlineExpired(context: context) })
+        io.restartDeadline(
+            lineStarted: io.bufferedBytes > 0, context: context, timeout: { timeout },
+            busy: { [self] in serverBusy }, expired: { [self] context in deadlineExpired(context: context) })
     }
 
     /// The first byte of a line starts its deadline; later bytes of the same line do not move it.
     private func lineBytesArrived(context: ChannelHandlerContext) {
         let timeout = server.idleTimeout
-        io.lineBytesArrived(context: context, timeout: { timeout }, busy: { [self] in serverBusy },
-                            expired: { [self] context in deadlineExpired(context: context) })
+        io.lineBytesArrived(
+            context: context, timeout: { timeout }, busy: { [self] in serverBusy },
+            expired: { [self] context in deadlineExpired(context: context) })
     }
 
     private func deadlineExpired(context: ChannelHandlerContext) {

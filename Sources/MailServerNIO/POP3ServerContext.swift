@@ -40,7 +40,8 @@ public struct POP3ServerContext: Sendable {
     /// allows them or the client is in `plaintextAuthNetworks` (MailPolicy `PlaintextLogin`).
     public func admitting(_ client: ClientInfo) -> POP3ServerContext {
         guard !configuration.allowPlaintextAuth,
-              PlaintextLogin.allowed(listenerAllows: false, client: client.ip, trustedNetworks: plaintextAuthNetworks) else {
+            PlaintextLogin.allowed(listenerAllows: false, client: client.ip, trustedNetworks: plaintextAuthNetworks)
+        else {
             return self
         }
         var context = self
@@ -48,9 +49,11 @@ public struct POP3ServerContext: Sendable {
         return context
     }
 
-    public init(configuration: POP3ServerConfiguration, store: any MailStore, locks: MaildropLocks = MaildropLocks(),
-                authenticator: Authenticator, idleTimeout: TimeAmount = .minutes(10),
-                connections: ConnectionTracker, tls: TLSContextProvider? = nil, logger: Logger) {
+    public init(
+        configuration: POP3ServerConfiguration, store: any MailStore, locks: MaildropLocks = MaildropLocks(),
+        authenticator: Authenticator, idleTimeout: TimeAmount = .minutes(10),
+        connections: ConnectionTracker, tls: TLSContextProvider? = nil, logger: Logger
+    ) {
         self.configuration = configuration
         self.store = store
         self.locks = locks
@@ -64,13 +67,15 @@ public struct POP3ServerContext: Sendable {
     /// Checks the credentials and, on success, takes the maildrop lock and lists the messages (with their
     /// body keys, kept by the handler for `MessageRetrieval.readMessageBlocking`).
     func authenticate(username: String, password: String, client: ClientInfo) async
-        -> POP3LoginAnswer {
+        -> POP3LoginAnswer
+    {
         await openMaildrop(await authenticator.verify(username: username, password: password))
     }
 
     /// SCRAM-SHA-256 finished (`proofValid`: the client proved the password): as `authenticate`.
     func authenticateSCRAM(username: String, proofValid: Bool, client: ClientInfo) async
-        -> POP3LoginAnswer {
+        -> POP3LoginAnswer
+    {
         await openMaildrop(await authenticator.verifySCRAM(username: username, proofValid: proofValid))
     }
 

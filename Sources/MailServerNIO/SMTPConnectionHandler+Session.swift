@@ -83,20 +83,30 @@ extension SMTPConnectionHandler {
         case .barePostmaster: recipient = "Postmaster"
         }
         let verdict = invalidRecipients.recordInvalid()
-        logger.info("smtp recipient refused", metadata: ["rcpt": "<\(recipient)>", "reason": "\(reason)",
-                                                         "invalid": "\(invalidRecipients.count)"])
+        logger.info(
+            "smtp recipient refused",
+            metadata: [
+                "rcpt": "<\(recipient)>", "reason": "\(reason)",
+                "invalid": "\(invalidRecipients.count)"
+            ])
         switch verdict {
         case .answer(let delay) where delay > .zero:
             let parts = delay.components
-            io.after(.nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000), handler: self,
-                     context: context) { handler, context in
+            io.after(
+                .nanoseconds(parts.seconds * 1_000_000_000 + parts.attoseconds / 1_000_000_000), handler: self,
+                context: context
+            ) { handler, context in
                 handler.answer(.recipientResolved(decision), context: context)
             }
         case .answer:
             answer(.recipientResolved(decision), context: context)
         case .disconnect:
-            logger.notice("smtp connection closed", metadata: ["reason": "\(ConnectionTracker.Refusal.tooManyInvalidRecipients)",
-                                                               "invalid": "\(invalidRecipients.count)"])
+            logger.notice(
+                "smtp connection closed",
+                metadata: [
+                    "reason": "\(ConnectionTracker.Refusal.tooManyInvalidRecipients)",
+                    "invalid": "\(invalidRecipients.count)"
+                ])
             server.metrics.connectionRejected(server.protocolKind, reason: .tooManyInvalidRecipients)
             run(session.handle(.recipientResolved(decision)), context: context)
             run(session.handle(.invalidRecipientLimit), context: context)
@@ -108,8 +118,11 @@ extension SMTPConnectionHandler {
         let server = self.server
         io.runAsync({ await server.checkSenderDomain(domain) }, handler: self, context: context) { handler, context, check in
             if check == .local {
-                handler.logger.notice("smtp sender refused", metadata: [
-                    "reason": "unauthenticated client used a local sender domain", "domain": "\(domain)"])
+                handler.logger.notice(
+                    "smtp sender refused",
+                    metadata: [
+                        "reason": "unauthenticated client used a local sender domain", "domain": "\(domain)"
+                    ])
             }
             handler.answer(.senderDomainChecked(check), context: context)
         }
@@ -135,16 +148,19 @@ extension SMTPConnectionHandler {
 
     /// Stores an accepted message; the 250 goes out once the commit is on disk.
     func commit(_ envelope: SMTPEnvelope, body: MessageBody, context: ChannelHandlerContext) {
-        let message = IncomingMessage(queueID: envelope.queueID, sender: envelope.sender,
-                                      localRecipients: envelope.localMailboxIDs, receivedAt: envelope.receivedAt,
-                                      traceHeaders: envelope.traceHeaders, body: body,
-                                      remoteRecipients: envelope.remoteRecipients.map {
-                                          OutboundRecipient(address: $0.address, notify: $0.notify,
-                                                            originalRecipient: $0.originalRecipient)
-                                      },
-                                      envelope: OutboundEnvelope(envelopeID: envelope.envelopeID, dsnReturn: envelope.dsnReturn,
-                                                                 eightBitMIME: envelope.bodyType == .eightBitMIME,
-                                                                 smtpUTF8: envelope.smtpUTF8))
+        let message = IncomingMessage(
+            queueID: envelope.queueID, sender: envelope.sender,
+            localRecipients: envelope.localMailboxIDs, receivedAt: envelope.receivedAt,
+            traceHeaders: envelope.traceHeaders, body: body,
+            remoteRecipients: envelope.remoteRecipients.map {
+                OutboundRecipient(
+                    address: $0.address, notify: $0.notify,
+                    originalRecipient: $0.originalRecipient)
+            },
+            envelope: OutboundEnvelope(
+                envelopeID: envelope.envelopeID, dsnReturn: envelope.dsnReturn,
+                eightBitMIME: envelope.bodyType == .eightBitMIME,
+                smtpUTF8: envelope.smtpUTF8))
         let store = server.store
         let queued = server.outboundQueued
         let hasRemote = !message.remoteRecipients.isEmpty
@@ -155,25 +171,28 @@ extension SMTPConnectionHandler {
         let metrics = server.metrics
         let logger = self.logger
         // `.run`: the spool is released and the outcome logged even when the client has gone.
-        io.runAsync({ () async throws -> [Int64] in
-            let started = ContinuousClock.now
-            var report: (IncomingMessage, DeliveryReport, SuccessReports)?
-            if case let (dsn, original, reports)? = successReport,
-               let made = await reports.make(dsn, original, Int64(message.traceHeaders.count) + message.body.size) {
-                report = (made, dsn, reports)
-            }
-            let ids: [Int64]
-            if case let (made, dsn, reports)? = report {
-                ids = try await store.completeAttempt([], notifications: [message, made]).first ?? []
-                reports.stored(made, dsn)
-            } else {
-                ids = try await store.deliver(message)
-            }
-            let elapsed = ContinuousClock.now - started
-            metrics.storeCommit(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-            if hasRemote { queued() }
-            return ids
-        }, handler: self, context: context, whenClosed: .run) { handler, context, result in
+        io.runAsync(
+            { () async throws -> [Int64] in
+                let started = ContinuousClock.now
+                var report: (IncomingMessage, DeliveryReport, SuccessReports)?
+                if case let (dsn, original, reports)? = successReport,
+                    let made = await reports.make(dsn, original, Int64(message.traceHeaders.count) + message.body.size)
+                {
+                    report = (made, dsn, reports)
+                }
+                let ids: [Int64]
+                if case let (made, dsn, reports)? = report {
+                    ids = try await store.completeAttempt([], notifications: [message, made]).first ?? []
+                    reports.stored(made, dsn)
+                } else {
+                    ids = try await store.deliver(message)
+                }
+                let elapsed = ContinuousClock.now - started
+                metrics.storeCommit(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+                if hasRemote { queued() }
+                return ids
+            }, handler: self, context: context, whenClosed: .run
+        ) { handler, context, result in
             handler.spool.release()
             let outcome: StoreOutcome
             switch result {
@@ -203,10 +222,12 @@ extension SMTPConnectionHandler {
         let recipients = envelope.localSuccessNotices.map {
             LocalDeliveryReport.Recipient(address: $0.address, originalRecipient: $0.originalRecipient)
         }
-        guard let dsn = LocalDeliveryReport.make(
-            reportingMTA: server.configuration.hostname, sender: envelope.sender, envelopeID: envelope.envelopeID,
-            arrivalDate: envelope.receivedAt, queueID: envelope.queueID, recipients: recipients,
-            smtpUTF8: envelope.smtpUTF8, deliveredAt: envelope.receivedAt) else { return nil }
+        guard
+            let dsn = LocalDeliveryReport.make(
+                reportingMTA: server.configuration.hostname, sender: envelope.sender, envelopeID: envelope.envelopeID,
+                arrivalDate: envelope.receivedAt, queueID: envelope.queueID, recipients: recipients,
+                smtpUTF8: envelope.smtpUTF8, deliveredAt: envelope.receivedAt)
+        else { return nil }
         return (dsn, envelope.traceHeaders + spool.prefix(64 * 1024), reports)
     }
 
@@ -214,7 +235,7 @@ extension SMTPConnectionHandler {
         server.metrics.smtpTransaction(server.protocolKind, replyCode: summary.reply.code.rawValue, stored: summary.queueID != nil)
         var metadata: Logger.Metadata = [
             "result": "\(summary.reply.code)\(summary.reply.enhanced.map { " \($0)" } ?? "")",
-            "rcpt": "\(summary.recipients.map { "<\($0)>" }.joined(separator: ","))",
+            "rcpt": "\(summary.recipients.map { "<\($0)>" }.joined(separator: ","))"
         ]
         if let id = summary.queueID { metadata["id"] = "\(id)" }
         if let helo = summary.heloName { metadata["helo"] = "\(helo)" }

@@ -64,8 +64,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         self.server = server
         self.session = SMTPServerSession(configuration: server.configuration, client: client)
         // The framer's limit is set per line (`commandLineLimit`): AUTH lines may be 12288 octets.
-        self.io = ConnectionIO(protocolName: "smtp", maxBufferedInput: Self.maxBufferedInput,
-                               maxLineLength: server.configuration.maxCommandLineLength)
+        self.io = ConnectionIO(
+            protocolName: "smtp", maxBufferedInput: Self.maxBufferedInput,
+            maxLineLength: server.configuration.maxCommandLineLength)
         self.spool = MessageSpool(directory: server.spoolDirectory)
         self.invalidRecipients = InvalidRecipientThrottle(settings: server.invalidRecipients)
         var logger = server.logger
@@ -254,9 +255,11 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .checkSenderDomain(let domain):
                 checkSenderDomain(domain, context: context)
             case .receiveData:
-                mode = .data(DataDecoder(maxMessageSize: server.configuration.maxMessageSize,
-                                         maxLineLength: server.configuration.maxTextLineLength,
-                                         hopCount: server.configuration.hopCount))
+                mode = .data(
+                    DataDecoder(
+                        maxMessageSize: server.configuration.maxMessageSize,
+                        maxLineLength: server.configuration.maxTextLineLength,
+                        hopCount: server.configuration.hopCount))
                 restartDeadline(context: context)
             case .receiveChunk(let size, let keep):
                 if size == 0 {
@@ -280,8 +283,10 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 authenticate(username: username, password: password, context: context)
             case .lookupSCRAM(let username):
                 let authenticator = server.authenticator
-                io.runAsync({ await authenticator.scramParameters(username: username) }, handler: self,
-                            context: context) { handler, context, parameters in
+                io.runAsync(
+                    { await authenticator.scramParameters(username: username) }, handler: self,
+                    context: context
+                ) { handler, context, parameters in
                     handler.answer(.scramParameters(parameters), context: context)
                 }
             case .authenticateSCRAM(let username, let proofValid):
@@ -315,10 +320,12 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             run(session.handle(.authenticated(.tooManyLogins)), context: context)
             return
         }
-        io.runAsync({ () async -> Authenticator.Verdict in
-            if let scramProofValid { return await authenticator.verifySCRAM(username: username, proofValid: scramProofValid) }
-            return await authenticator.verify(username: username, password: password)
-        }, handler: self, context: context, whenClosed: .run) { handler, context, verdict in
+        io.runAsync(
+            { () async -> Authenticator.Verdict in
+                if let scramProofValid { return await authenticator.verifySCRAM(username: username, proofValid: scramProofValid) }
+                return await authenticator.verify(username: username, password: password)
+            }, handler: self, context: context, whenClosed: .run
+        ) { handler, context, verdict in
             switch verdict {
             case .success(let mailbox):
                 authenticator.endLogin(slot)
@@ -329,7 +336,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .invalidCredentials, .locked:
                 let delay = authenticator.failureDelay(ip: client.ip, account: username)
                 handler.server.metrics.authFailure(handler.server.protocolKind)
-                handler.logger.notice("smtp auth failed", metadata: ["user": "\(username)", "reason": "\(verdict == .locked ? "locked" : "invalid credentials")"])
+                handler.logger.notice(
+                    "smtp auth failed", metadata: ["user": "\(username)", "reason": "\(verdict == .locked ? "locked" : "invalid credentials")"])
                 handler.io.after(delay, handler: handler, context: context, whenClosed: .run) { handler, context in
                     authenticator.endLogin(slot)
                     guard !handler.closed else { return }
@@ -382,8 +390,11 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         mode = .command
         switch end {
         case .data(let decoder):
-            let outcome: BodyOutcome = decoder.error ?? (spool.hasFailed ? .storageFailure
-                : .complete(octets: decoder.octetsDecoded, receivedFields: decoder.receivedFields))
+            let outcome: BodyOutcome =
+                decoder.error
+                ?? (spool.hasFailed
+                    ? .storageFailure
+                    : .complete(octets: decoder.octetsDecoded, receivedFields: decoder.receivedFields))
             restartDeadline(context: context)
             run(session.handle(.dataReceived(outcome)), context: context)
         case .chunk(let octets, let keep):
@@ -416,16 +427,19 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     func makeChunkDecoder() -> ChunkDecoder {
-        ChunkDecoder(maxMessageSize: server.configuration.maxMessageSize, maxLineLength: server.configuration.maxTextLineLength,
-                     hopCount: server.configuration.hopCount)
+        ChunkDecoder(
+            maxMessageSize: server.configuration.maxMessageSize, maxLineLength: server.configuration.maxTextLineLength,
+            hopCount: server.configuration.hopCount)
     }
 
     func resolve(_ query: RecipientQuery, context: ChannelHandlerContext) {
         let server = self.server
         let client = session.client
         let isAuthenticated = session.authenticatedUser != nil
-        io.runAsync({ await server.decide(query, client: client, isAuthenticated: isAuthenticated) }, handler: self,
-                    context: context) { handler, context, decision in
+        io.runAsync(
+            { await server.decide(query, client: client, isAuthenticated: isAuthenticated) }, handler: self,
+            context: context
+        ) { handler, context, decision in
             handler.recipientDecided(decision, query: query, context: context)
         }
     }
@@ -461,8 +475,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// the client has the mode's timeout from now. Called when a line was taken, a reply or answer went
     /// out, the greeting was sent, TLS was established, or the mode changed.
     func restartDeadline(context: ChannelHandlerContext) {
-        io.restartDeadline(lineStarted: io.bufferedBytes > 0, context: context, timeout: { [self] in currentTimeout() },
-                           busy: { [self] in serverBusy }, expired: { [self] context in deadlineExpired(context: context) })
+        io.restartDeadline(
+            lineStarted: io.bufferedBytes > 0, context: context, timeout: { [self] in currentTimeout() },
+            busy: { [self] in serverBusy }, expired: { [self] context in deadlineExpired(context: context) })
     }
 
     /// Before appending received bytes. Command mode: the first byte of a line starts its deadline; later
@@ -480,14 +495,16 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             lineBytesArrived(context: context)
             return
         }
-        io.restartDeadline(lineStarted: view.index(after: end) != view.endIndex, context: context,
-                           timeout: { [self] in currentTimeout() }, busy: { [self] in serverBusy },
-                           expired: { [self] context in deadlineExpired(context: context) })
+        io.restartDeadline(
+            lineStarted: view.index(after: end) != view.endIndex, context: context,
+            timeout: { [self] in currentTimeout() }, busy: { [self] in serverBusy },
+            expired: { [self] context in deadlineExpired(context: context) })
     }
 
     func lineBytesArrived(context: ChannelHandlerContext) {
-        io.lineBytesArrived(context: context, timeout: { [self] in currentTimeout() }, busy: { [self] in serverBusy },
-                            expired: { [self] context in deadlineExpired(context: context) })
+        io.lineBytesArrived(
+            context: context, timeout: { [self] in currentTimeout() }, busy: { [self] in serverBusy },
+            expired: { [self] context in deadlineExpired(context: context) })
     }
 
     func deadlineExpired(context: ChannelHandlerContext) {

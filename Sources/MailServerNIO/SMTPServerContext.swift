@@ -67,7 +67,8 @@ public struct SMTPServerContext: Sendable {
     /// allows them or the client is in `plaintextAuthNetworks` (MailPolicy `PlaintextLogin`).
     public func admitting(_ client: ClientInfo) -> SMTPServerContext {
         guard !configuration.allowPlaintextAuth,
-              PlaintextLogin.allowed(listenerAllows: false, client: client.ip, trustedNetworks: plaintextAuthNetworks) else {
+            PlaintextLogin.allowed(listenerAllows: false, client: client.ip, trustedNetworks: plaintextAuthNetworks)
+        else {
             return self
         }
         var context = self
@@ -75,10 +76,12 @@ public struct SMTPServerContext: Sendable {
         return context
     }
 
-    public init(configuration: SMTPServerConfiguration, store: any MailStore, relayRules: RelayRules = .closed,
-                spoolDirectory: String, commandTimeout: TimeAmount = .minutes(5), dataTimeout: TimeAmount = .minutes(3),
-                maxSessionBytes: Int64 = 0, connections: ConnectionTracker, authenticator: Authenticator,
-                tls: TLSContextProvider? = nil, logger: Logger) {
+    public init(
+        configuration: SMTPServerConfiguration, store: any MailStore, relayRules: RelayRules = .closed,
+        spoolDirectory: String, commandTimeout: TimeAmount = .minutes(5), dataTimeout: TimeAmount = .minutes(3),
+        maxSessionBytes: Int64 = 0, connections: ConnectionTracker, authenticator: Authenticator,
+        tls: TLSContextProvider? = nil, logger: Logger
+    ) {
         self.configuration = configuration
         self.store = store
         self.relayRules = relayRules
@@ -112,8 +115,9 @@ public struct SMTPServerContext: Sendable {
                 let origin = RecipientOrigin.smtp(RelayContext(client: client, isAuthenticated: isAuthenticated))
                 // Through the domain's account backend (a directory may say who exists) when one is set.
                 if let accounts = authenticator.accounts {
-                    route = try await RecipientRouting.route(address, origin: origin, rules: currentRelayRules,
-                                                             resolve: { try await accounts.resolveRecipient($0) })
+                    route = try await RecipientRouting.route(
+                        address, origin: origin, rules: currentRelayRules,
+                        resolve: { try await accounts.resolveRecipient($0) })
                 } else {
                     route = try await RecipientRouting.route(address, origin: origin, rules: currentRelayRules, directory: store)
                 }
@@ -128,8 +132,12 @@ public struct SMTPServerContext: Sendable {
         case .local(let id):
             return .localMailbox(id: id)
         case .relay(let domain, let reason):
-            logger.debug("relay permitted", metadata: ["client": "\(client.addressLiteral)", "recipient": "\(query)",
-                                                       "because": "\(reason)"])
+            logger.debug(
+                "relay permitted",
+                metadata: [
+                    "client": "\(client.addressLiteral)", "recipient": "\(query)",
+                    "because": "\(reason)"
+                ])
             return .relay(domain: domain)
         case .refuse(.unknownUser):
             return .unknownUser
@@ -149,8 +157,10 @@ public struct SuccessReports: Sendable {
     public var make: @Sendable (_ report: DeliveryReport, _ original: [UInt8], _ originalSize: Int64) async -> IncomingMessage?
     public var stored: @Sendable (_ message: IncomingMessage, _ report: DeliveryReport) -> Void
 
-    public init(make: @escaping @Sendable (DeliveryReport, [UInt8], Int64) async -> IncomingMessage?,
-                stored: @escaping @Sendable (IncomingMessage, DeliveryReport) -> Void = { _, _ in }) {
+    public init(
+        make: @escaping @Sendable (DeliveryReport, [UInt8], Int64) async -> IncomingMessage?,
+        stored: @escaping @Sendable (IncomingMessage, DeliveryReport) -> Void = { _, _ in }
+    ) {
         self.make = make
         self.stored = stored
     }

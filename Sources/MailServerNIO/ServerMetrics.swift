@@ -46,7 +46,9 @@ public final class ServerMetrics: Sendable {
 
     public func connectionOpened(_ kind: MailProtocol) {
         count("petrel_connections_total", [("protocol", kind.rawValue)])
-        updateOpen(kind) { $0.open += 1; $0.total += 1 }
+        updateOpen(kind) {
+            $0.open += 1; $0.total += 1
+        }
     }
 
     public func connectionClosed(_ kind: MailProtocol) {

@@ -179,9 +179,10 @@ extension InMemoryMailStore.State {
     /// The public view of a queue row (nil when its message is missing, which cannot happen).
     func entry(id: Int64, _ row: InMemoryMailStore.QueueRow) -> QueueEntry? {
         guard let m = messages[row.messageID] else { return nil }
-        return QueueEntry(id: id, messageID: row.messageID, queueID: m.queueID, sender: m.sender,
-                          recipient: row.recipient, envelope: m.envelope, state: row.state, attempts: row.attempts,
-                          arrivedAt: row.arrivedAt, nextAttempt: row.nextAttempt, lastAttempt: row.lastAttempt,
-                          lastError: row.lastError, delayNotified: row.delayNotified, size: Int64(m.bytes.count))
+        return QueueEntry(
+            id: id, messageID: row.messageID, queueID: m.queueID, sender: m.sender,
+            recipient: row.recipient, envelope: m.envelope, state: row.state, attempts: row.attempts,
+            arrivedAt: row.arrivedAt, nextAttempt: row.nextAttempt, lastAttempt: row.lastAttempt,
+            lastError: row.lastError, delayNotified: row.delayNotified, size: Int64(m.bytes.count))
     }
 }

@@ -14,12 +14,15 @@ extension InMemoryMailStore {
         }
     }
 
-    public func readMessageBlocking(mailboxID: Int64, message: RetrievableMessage, offset: Int64,
-                                    maxLength: Int) throws -> [UInt8] {
+    public func readMessageBlocking(
+        mailboxID: Int64, message: RetrievableMessage, offset: Int64,
+        maxLength: Int
+    ) throws -> [UInt8] {
         try state.withLock { s in
             try s.checkOpen()
             guard let d = s.deliveries[message.deliveryID], d.mailboxID == mailboxID, d.messageID == message.bodyID,
-                  let m = s.messages[d.messageID] else {
+                let m = s.messages[d.messageID]
+            else {
                 throw StoreError.messageNotFound(message.deliveryID)
             }
             guard offset >= 0 else { throw StoreError.backend("negative read offset") }

@@ -68,9 +68,10 @@ public final class InMemoryMailStore: MailStore, Sendable {
                 count += 1
                 total += Int64(messages[d.messageID]?.bytes.count ?? 0)
             }
-            return MailboxInfo(id: m.id, address: m.address, domain: m.domain, passwordHash: m.passwordHash,
-                               isLocked: m.isLocked, isAdmin: m.isAdmin, createdAt: m.createdAt,
-                               messageCount: count, totalSize: total, scramVerifier: m.scramVerifier)
+            return MailboxInfo(
+                id: m.id, address: m.address, domain: m.domain, passwordHash: m.passwordHash,
+                isLocked: m.isLocked, isAdmin: m.isAdmin, createdAt: m.createdAt,
+                messageCount: count, totalSize: total, scramVerifier: m.scramVerifier)
         }
 
         func domainInfo(_ d: Domain) -> DomainInfo {
@@ -107,8 +108,9 @@ public final class InMemoryMailStore: MailStore, Sendable {
             }
             let messageID = nextMessageID
             nextMessageID += 1
-            messages[messageID] = Message(queueID: message.queueID, sender: message.sender,
-                                          receivedAt: message.receivedAt, bytes: bytes, envelope: message.envelope)
+            messages[messageID] = Message(
+                queueID: message.queueID, sender: message.sender,
+                receivedAt: message.receivedAt, bytes: bytes, envelope: message.envelope)
             var ids: [Int64] = []
             for mailboxID in recipients {
                 let id = nextDeliveryID
@@ -119,9 +121,10 @@ public final class InMemoryMailStore: MailStore, Sendable {
             for r in remote {
                 let id = nextQueueEntryID
                 nextQueueEntryID += 1
-                queue[id] = QueueRow(messageID: messageID, recipient: r, state: .active, attempts: 0,
-                                     arrivedAt: message.receivedAt, nextAttempt: message.receivedAt,
-                                     lastAttempt: nil, lastError: nil, delayNotified: false)
+                queue[id] = QueueRow(
+                    messageID: messageID, recipient: r, state: .active, attempts: 0,
+                    arrivedAt: message.receivedAt, nextAttempt: message.receivedAt,
+                    lastAttempt: nil, lastError: nil, delayNotified: false)
             }
             return ids
         }
@@ -135,8 +138,9 @@ public final class InMemoryMailStore: MailStore, Sendable {
         }
 
         mutating func createMailbox(key: String, domain: String, passwordHash: String?, isAdmin: Bool) -> Mailbox {
-            let m = Mailbox(id: nextMailboxID, address: key, domain: domain, passwordHash: passwordHash,
-                            isLocked: false, isAdmin: isAdmin, createdAt: Date())
+            let m = Mailbox(
+                id: nextMailboxID, address: key, domain: domain, passwordHash: passwordHash,
+                isLocked: false, isAdmin: isAdmin, createdAt: Date())
             nextMailboxID += 1
             mailboxes[m.id] = m
             mailboxByKey[key] = m.id
@@ -347,8 +351,9 @@ public final class InMemoryMailStore: MailStore, Sendable {
                 .sorted { $0.key < $1.key }
                 .compactMap { id, d in
                     guard let m = s.messages[d.messageID] else { return nil }
-                    return MailboxMessage(deliveryID: id, queueID: m.queueID, sender: m.sender.description,
-                                          receivedAt: m.receivedAt, size: Int64(m.bytes.count))
+                    return MailboxMessage(
+                        deliveryID: id, queueID: m.queueID, sender: m.sender.description,
+                        receivedAt: m.receivedAt, size: Int64(m.bytes.count))
                 }
         }
     }

@@ -41,8 +41,10 @@ public struct MailboxInfo: Hashable, Sendable {
     /// Sum of the stored sizes of those messages, in octets.
     public var totalSize: Int64
 
-    public init(id: Int64, address: String, domain: String, passwordHash: String?, isLocked: Bool, isAdmin: Bool,
-                createdAt: Date, messageCount: Int = 0, totalSize: Int64 = 0, scramVerifier: String? = nil) {
+    public init(
+        id: Int64, address: String, domain: String, passwordHash: String?, isLocked: Bool, isAdmin: Bool,
+        createdAt: Date, messageCount: Int = 0, totalSize: Int64 = 0, scramVerifier: String? = nil
+    ) {
         self.scramVerifier = scramVerifier
         self.id = id
         self.address = address
@@ -99,9 +101,11 @@ public struct IncomingMessage: Sendable {
     /// DSN and transport properties for the queue entries.
     public var envelope: OutboundEnvelope
 
-    public init(queueID: String, sender: MailPath, localRecipients: [Int64], receivedAt: Date,
-                traceHeaders: [UInt8], body: MessageBody, remoteRecipients: [OutboundRecipient] = [],
-                envelope: OutboundEnvelope = OutboundEnvelope()) {
+    public init(
+        queueID: String, sender: MailPath, localRecipients: [Int64], receivedAt: Date,
+        traceHeaders: [UInt8], body: MessageBody, remoteRecipients: [OutboundRecipient] = [],
+        envelope: OutboundEnvelope = OutboundEnvelope()
+    ) {
         self.queueID = queueID
         self.sender = sender
         self.localRecipients = localRecipients

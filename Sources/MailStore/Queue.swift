@@ -87,9 +87,11 @@ public struct QueueEntry: Hashable, Sendable {
     /// Stored size of the message in octets (trace headers included).
     public var size: Int64
 
-    public init(id: Int64, messageID: Int64, queueID: String, sender: MailPath, recipient: OutboundRecipient,
-                envelope: OutboundEnvelope, state: QueueState, attempts: Int, arrivedAt: Date, nextAttempt: Date,
-                lastAttempt: Date?, lastError: String?, delayNotified: Bool, size: Int64) {
+    public init(
+        id: Int64, messageID: Int64, queueID: String, sender: MailPath, recipient: OutboundRecipient,
+        envelope: OutboundEnvelope, state: QueueState, attempts: Int, arrivedAt: Date, nextAttempt: Date,
+        lastAttempt: Date?, lastError: String?, delayNotified: Bool, size: Int64
+    ) {
         self.id = id
         self.messageID = messageID
         self.queueID = queueID

@@ -66,7 +66,8 @@ extension AccessEntry {
     /// Checks the shape every backend enforces (non-empty, ≤ 255 octets, no control characters).
     public static func checkStorable(_ value: String) throws {
         guard !value.isEmpty, value.utf8.count <= 255,
-              !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else {
             throw StoreError.backend("invalid access list value '\(value.prefix(80))'")
         }
     }

@@ -27,13 +27,17 @@ extension SQLiteMailStore {
         }
         let size = message.storedSize
         guard size >= 0, size <= Int64(Int32.max) else { throw StoreError.backend("message too large for the store (\(size) octets)") }
-        try db.cachedStatement(sql: """
-            INSERT INTO messages (queue_id, sender, received_at, size, body, envid, ret, eight_bit_mime, smtputf8)
-            VALUES (?, ?, ?, ?, zeroblob(?), ?, ?, ?, ?)
-            """).execute(arguments: [message.queueID, message.sender.description,
-                                     message.receivedAt.timeIntervalSince1970, size, size,
-                                     message.envelope.envelopeID, message.envelope.dsnReturn?.rawValue,
-                                     message.envelope.eightBitMIME, message.envelope.smtpUTF8])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO messages (queue_id, sender, received_at, size, body, envid, ret, eight_bit_mime, smtputf8)
+                VALUES (?, ?, ?, ?, zeroblob(?), ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            message.queueID, message.sender.description,
+            message.receivedAt.timeIntervalSince1970, size, size,
+            message.envelope.envelopeID, message.envelope.dsnReturn?.rawValue,
+            message.envelope.eightBitMIME, message.envelope.smtpUTF8
+        ])
         let messageID = db.lastInsertedRowID
         if size > 0 {
             let blob = try BlobIO.Handle(db, messageID: messageID, writable: true)
@@ -58,9 +62,10 @@ extension SQLiteMailStore {
             guard offset == Int(size) else { throw StoreError.backend("wrote \(offset) of \(size) octets") }
         }
         let created = now
-        let insertDelivery = try db.cachedStatement(sql: """
-            INSERT INTO deliveries (mailbox_id, message_id, created_at) VALUES (?, ?, ?)
-            """)
+        let insertDelivery = try db.cachedStatement(
+            sql: """
+                INSERT INTO deliveries (mailbox_id, message_id, created_at) VALUES (?, ?, ?)
+                """)
         var ids: [Int64] = []
         ids.reserveCapacity(recipients.count)
         for mailboxID in recipients {
@@ -69,14 +74,17 @@ extension SQLiteMailStore {
         }
         if !remote.isEmpty {
             let arrived = message.receivedAt.timeIntervalSince1970
-            let insertEntry = try db.cachedStatement(sql: """
-                INSERT INTO queue (message_id, recipient, domain, notify, orcpt, state, attempts, arrived_at,
-                                   next_attempt, last_attempt, last_error, delay_notified)
-                VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, NULL, NULL, 0)
-                """)
+            let insertEntry = try db.cachedStatement(
+                sql: """
+                    INSERT INTO queue (message_id, recipient, domain, notify, orcpt, state, attempts, arrived_at,
+                                       next_attempt, last_attempt, last_error, delay_notified)
+                    VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, NULL, NULL, 0)
+                    """)
             for r in remote {
-                try insertEntry.execute(arguments: [messageID, r.address.description, r.domain, r.notify?.description,
-                                                    r.originalRecipient, arrived, arrived])
+                try insertEntry.execute(arguments: [
+                    messageID, r.address.description, r.domain, r.notify?.description,
+                    r.originalRecipient, arrived, arrived
+                ])
             }
         }
         return ids
@@ -84,16 +92,20 @@ extension SQLiteMailStore {
 
     public func messages(mailboxID: Int64) async throws -> [MailboxMessage] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT d.id, m.queue_id, m.sender, m.received_at, m.size
-                FROM deliveries d JOIN messages m ON m.id = d.message_id
-                WHERE d.mailbox_id = ? ORDER BY d.id
-                """, arguments: [mailboxID]).map { row in
-                MailboxMessage(deliveryID: try row.decode(Int64.self, forColumn: "id"),
-                               queueID: try row.decode(String.self, forColumn: "queue_id"),
-                               sender: try row.decode(String.self, forColumn: "sender"),
-                               receivedAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "received_at")),
-                               size: try row.decode(Int64.self, forColumn: "size"))
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT d.id, m.queue_id, m.sender, m.received_at, m.size
+                    FROM deliveries d JOIN messages m ON m.id = d.message_id
+                    WHERE d.mailbox_id = ? ORDER BY d.id
+                    """, arguments: [mailboxID]
+            ).map { row in
+                MailboxMessage(
+                    deliveryID: try row.decode(Int64.self, forColumn: "id"),
+                    queueID: try row.decode(String.self, forColumn: "queue_id"),
+                    sender: try row.decode(String.self, forColumn: "sender"),
+                    receivedAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "received_at")),
+                    size: try row.decode(Int64.self, forColumn: "size"))
             }
         }
     }
@@ -101,10 +113,14 @@ extension SQLiteMailStore {
     public func readMessage(mailboxID: Int64, deliveryID: Int64, offset: Int64, maxLength: Int) async throws -> [UInt8] {
         guard offset >= 0 else { throw StoreError.backend("negative read offset") }
         return try await read { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT m.id, m.size FROM deliveries d JOIN messages m ON m.id = d.message_id
-                WHERE d.id = ? AND d.mailbox_id = ?
-                """, arguments: [deliveryID, mailboxID]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT m.id, m.size FROM deliveries d JOIN messages m ON m.id = d.message_id
+                        WHERE d.id = ? AND d.mailbox_id = ?
+                        """, arguments: [deliveryID, mailboxID])
+            else {
                 throw StoreError.messageNotFound(deliveryID)
             }
             let size = try row.decode(Int64.self, forColumn: "size")
@@ -124,9 +140,11 @@ extension SQLiteMailStore {
             for chunk in ids.chunked(500) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 let args = StatementArguments([mailboxID] + chunk)
-                messageIDs += try Int64.fetchAll(db, sql: """
-                    SELECT DISTINCT message_id FROM deliveries WHERE mailbox_id = ? AND id IN (\(marks))
-                    """, arguments: args)
+                messageIDs += try Int64.fetchAll(
+                    db,
+                    sql: """
+                        SELECT DISTINCT message_id FROM deliveries WHERE mailbox_id = ? AND id IN (\(marks))
+                        """, arguments: args)
                 try db.execute(sql: "DELETE FROM deliveries WHERE mailbox_id = ? AND id IN (\(marks))", arguments: args)
             }
             try Self.deleteUnreferencedMessages(db, among: messageIDs)
@@ -138,11 +156,12 @@ extension SQLiteMailStore {
         let unique = Array(Set(messageIDs))
         for chunk in unique.chunked(500) {
             let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-            try db.execute(sql: """
-                DELETE FROM messages WHERE id IN (\(marks))
-                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id)
-                AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = messages.id)
-                """, arguments: StatementArguments(chunk))
+            try db.execute(
+                sql: """
+                    DELETE FROM messages WHERE id IN (\(marks))
+                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id)
+                    AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = messages.id)
+                    """, arguments: StatementArguments(chunk))
         }
     }
 

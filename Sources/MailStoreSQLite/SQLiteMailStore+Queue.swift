@@ -31,22 +31,24 @@ extension SQLiteMailStore {
         let recipient = OutboundRecipient(
             address: try QueueRules.storedRecipient(try row.decode(String.self, forColumn: "recipient"), entryID: id),
             notify: notify, originalRecipient: try row.decode(String?.self, forColumn: "orcpt"))
-        let envelope = OutboundEnvelope(envelopeID: try row.decode(String?.self, forColumn: "envid"), dsnReturn: ret,
-                                        eightBitMIME: try row.decode(Bool.self, forColumn: "eight_bit_mime"),
-                                        smtpUTF8: try row.decode(Bool.self, forColumn: "smtputf8"))
-        return QueueEntry(id: id,
-                          messageID: try row.decode(Int64.self, forColumn: "message_id"),
-                          queueID: try row.decode(String.self, forColumn: "queue_id"),
-                          sender: try QueueRules.storedSender(try row.decode(String.self, forColumn: "sender"), entryID: id),
-                          recipient: recipient, envelope: envelope, state: state,
-                          attempts: try row.decode(Int.self, forColumn: "attempts"),
-                          arrivedAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "arrived_at")),
-                          nextAttempt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "next_attempt")),
-                          lastAttempt: try row.decode(Double?.self, forColumn: "last_attempt")
-                            .map { Date(timeIntervalSince1970: $0) },
-                          lastError: try row.decode(String?.self, forColumn: "last_error"),
-                          delayNotified: try row.decode(Bool.self, forColumn: "delay_notified"),
-                          size: try row.decode(Int64.self, forColumn: "size"))
+        let envelope = OutboundEnvelope(
+            envelopeID: try row.decode(String?.self, forColumn: "envid"), dsnReturn: ret,
+            eightBitMIME: try row.decode(Bool.self, forColumn: "eight_bit_mime"),
+            smtpUTF8: try row.decode(Bool.self, forColumn: "smtputf8"))
+        return QueueEntry(
+            id: id,
+            messageID: try row.decode(Int64.self, forColumn: "message_id"),
+            queueID: try row.decode(String.self, forColumn: "queue_id"),
+            sender: try QueueRules.storedSender(try row.decode(String.self, forColumn: "sender"), entryID: id),
+            recipient: recipient, envelope: envelope, state: state,
+            attempts: try row.decode(Int.self, forColumn: "attempts"),
+            arrivedAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "arrived_at")),
+            nextAttempt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "next_attempt")),
+            lastAttempt: try row.decode(Double?.self, forColumn: "last_attempt")
+                .map { Date(timeIntervalSince1970: $0) },
+            lastError: try row.decode(String?.self, forColumn: "last_error"),
+            delayNotified: try row.decode(Bool.self, forColumn: "delay_notified"),
+            size: try row.decode(Int64.self, forColumn: "size"))
     }
 
     public func dueQueueEntries(now: Date, limit: Int, excluding: Set<Int64>) async throws -> [QueueEntry] {
@@ -59,9 +61,12 @@ extension SQLiteMailStore {
         // delete ID` removes it) and the scan goes on with the others.
         let (rows, damaged) = try await read { db in
             var entries: [QueueEntry] = [], damaged: [(id: Int64, reason: String)] = []
-            for row in try Row.fetchAll(db, sql: Self.queueSelect + """
-                 WHERE q.state = 'active' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.id LIMIT ?
-                """, arguments: [now.timeIntervalSince1970, rowLimit]) {
+            for row in try Row.fetchAll(
+                db,
+                sql: Self.queueSelect + """
+                     WHERE q.state = 'active' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.id LIMIT ?
+                    """, arguments: [now.timeIntervalSince1970, rowLimit])
+            {
                 do {
                     entries.append(try Self.queueEntry(row))
                 } catch {
@@ -74,8 +79,9 @@ extension SQLiteMailStore {
         if !damaged.isEmpty {
             try await write { db in
                 for (id, reason) in damaged {
-                    try db.execute(sql: "UPDATE queue SET state = 'held', last_error = ? WHERE id = ?",
-                                   arguments: ["damaged entry held: " + reason, id])
+                    try db.execute(
+                        sql: "UPDATE queue SET state = 'held', last_error = ? WHERE id = ?",
+                        arguments: ["damaged entry held: " + reason, id])
                 }
             }
         }
@@ -96,8 +102,10 @@ extension SQLiteMailStore {
                 return try Row.fetchAll(db, sql: Self.queueSelect + " WHERE q.id = ?", arguments: [entryID])
                     .map(Self.queueEntry)
             case .queueID(let queueID):
-                return try Row.fetchAll(db, sql: Self.queueSelect + " WHERE m.queue_id = ? ORDER BY q.id",
-                                        arguments: [queueID]).map(Self.queueEntry)
+                return try Row.fetchAll(
+                    db, sql: Self.queueSelect + " WHERE m.queue_id = ? ORDER BY q.id",
+                    arguments: [queueID]
+                ).map(Self.queueEntry)
             }
         }
     }
@@ -109,17 +117,23 @@ extension SQLiteMailStore {
             for update in updates {
                 switch update {
                 case .remove(let entryID):
-                    if let messageID = try Int64.fetchOne(db, sql: "SELECT message_id FROM queue WHERE id = ?",
-                                                          arguments: [entryID]) {
+                    if let messageID = try Int64.fetchOne(
+                        db, sql: "SELECT message_id FROM queue WHERE id = ?",
+                        arguments: [entryID])
+                    {
                         try db.execute(sql: "DELETE FROM queue WHERE id = ?", arguments: [entryID])
                         touched.append(messageID)
                     }
                 case .retryLater(let entryID, let nextAttempt, let attemptedAt, let error):
-                    try db.execute(sql: """
-                        UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_attempt = ?, last_error = ?
-                        WHERE id = ?
-                        """, arguments: [nextAttempt.timeIntervalSince1970, attemptedAt.timeIntervalSince1970,
-                                         error, entryID])
+                    try db.execute(
+                        sql: """
+                            UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_attempt = ?, last_error = ?
+                            WHERE id = ?
+                            """,
+                        arguments: [
+                            nextAttempt.timeIntervalSince1970, attemptedAt.timeIntervalSince1970,
+                            error, entryID
+                        ])
                 case .markDelayNotified(let entryID):
                     try db.execute(sql: "UPDATE queue SET delay_notified = 1 WHERE id = ?", arguments: [entryID])
                 }
@@ -137,10 +151,14 @@ extension SQLiteMailStore {
     public func readQueuedMessage(messageID: Int64, offset: Int64, maxLength: Int) async throws -> [UInt8] {
         guard offset >= 0 else { throw StoreError.backend("negative read offset") }
         return try await read { db in
-            guard let size = try Int64.fetchOne(db, sql: """
-                SELECT m.size FROM messages m
-                WHERE m.id = ? AND EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id)
-                """, arguments: [messageID]) else {
+            guard
+                let size = try Int64.fetchOne(
+                    db,
+                    sql: """
+                        SELECT m.size FROM messages m
+                        WHERE m.id = ? AND EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id)
+                        """, arguments: [messageID])
+            else {
                 throw StoreError.messageNotFound(messageID)
             }
             guard maxLength > 0, offset < size else { return [] }
@@ -160,13 +178,15 @@ extension SQLiteMailStore {
             for chunk in ids.chunked(500) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 if held {
-                    try db.execute(sql: "UPDATE queue SET state = 'held' WHERE state = 'active' AND id IN (\(marks))",
-                                   arguments: StatementArguments(chunk))
+                    try db.execute(
+                        sql: "UPDATE queue SET state = 'held' WHERE state = 'active' AND id IN (\(marks))",
+                        arguments: StatementArguments(chunk))
                 } else {
-                    try db.execute(sql: """
-                        UPDATE queue SET state = 'active', next_attempt = MIN(next_attempt, ?)
-                        WHERE state = 'held' AND id IN (\(marks))
-                        """, arguments: [now] + StatementArguments(chunk))
+                    try db.execute(
+                        sql: """
+                            UPDATE queue SET state = 'active', next_attempt = MIN(next_attempt, ?)
+                            WHERE state = 'held' AND id IN (\(marks))
+                            """, arguments: [now] + StatementArguments(chunk))
                 }
                 changed += db.changesCount
             }
@@ -178,8 +198,9 @@ extension SQLiteMailStore {
         let due = now.timeIntervalSince1970
         guard let entryIDs else {
             return try await write { db in
-                try db.execute(sql: "UPDATE queue SET next_attempt = MIN(next_attempt, ?) WHERE state = 'active'",
-                               arguments: [due])
+                try db.execute(
+                    sql: "UPDATE queue SET next_attempt = MIN(next_attempt, ?) WHERE state = 'active'",
+                    arguments: [due])
                 return db.changesCount
             }
         }
@@ -189,9 +210,10 @@ extension SQLiteMailStore {
             var changed = 0
             for chunk in ids.chunked(500) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                try db.execute(sql: """
-                    UPDATE queue SET next_attempt = MIN(next_attempt, ?) WHERE state = 'active' AND id IN (\(marks))
-                    """, arguments: [due] + StatementArguments(chunk))
+                try db.execute(
+                    sql: """
+                        UPDATE queue SET next_attempt = MIN(next_attempt, ?) WHERE state = 'active' AND id IN (\(marks))
+                        """, arguments: [due] + StatementArguments(chunk))
                 changed += db.changesCount
             }
             return changed
@@ -207,8 +229,9 @@ extension SQLiteMailStore {
             for chunk in ids.chunked(500) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 let args = StatementArguments(chunk)
-                messageIDs += try Int64.fetchAll(db, sql: "SELECT DISTINCT message_id FROM queue WHERE id IN (\(marks))",
-                                                 arguments: args)
+                messageIDs += try Int64.fetchAll(
+                    db, sql: "SELECT DISTINCT message_id FROM queue WHERE id IN (\(marks))",
+                    arguments: args)
                 try db.execute(sql: "DELETE FROM queue WHERE id IN (\(marks))", arguments: args)
                 changed += db.changesCount
             }
@@ -219,22 +242,27 @@ extension SQLiteMailStore {
 
     public func queueSummary(now: Date) async throws -> QueueSummary {
         try await read { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT
-                  COALESCE(SUM(CASE WHEN state = 'active' AND attempts = 0 THEN 1 ELSE 0 END), 0) AS new,
-                  COALESCE(SUM(CASE WHEN state = 'active' AND attempts > 0 THEN 1 ELSE 0 END), 0) AS deferred,
-                  COALESCE(SUM(CASE WHEN state = 'held' THEN 1 ELSE 0 END), 0) AS held,
-                  MIN(arrived_at) AS oldest,
-                  MIN(CASE WHEN state = 'active' THEN next_attempt END) AS next_due
-                FROM queue
-                """) else { return QueueSummary() }
-            return QueueSummary(new: try row.decode(Int.self, forColumn: "new"),
-                                deferred: try row.decode(Int.self, forColumn: "deferred"),
-                                held: try row.decode(Int.self, forColumn: "held"),
-                                oldestArrival: try row.decode(Double?.self, forColumn: "oldest")
-                                    .map { Date(timeIntervalSince1970: $0) },
-                                nextDue: try row.decode(Double?.self, forColumn: "next_due")
-                                    .map { Date(timeIntervalSince1970: $0) })
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT
+                          COALESCE(SUM(CASE WHEN state = 'active' AND attempts = 0 THEN 1 ELSE 0 END), 0) AS new,
+                          COALESCE(SUM(CASE WHEN state = 'active' AND attempts > 0 THEN 1 ELSE 0 END), 0) AS deferred,
+                          COALESCE(SUM(CASE WHEN state = 'held' THEN 1 ELSE 0 END), 0) AS held,
+                          MIN(arrived_at) AS oldest,
+                          MIN(CASE WHEN state = 'active' THEN next_attempt END) AS next_due
+                        FROM queue
+                        """)
+            else { return QueueSummary() }
+            return QueueSummary(
+                new: try row.decode(Int.self, forColumn: "new"),
+                deferred: try row.decode(Int.self, forColumn: "deferred"),
+                held: try row.decode(Int.self, forColumn: "held"),
+                oldestArrival: try row.decode(Double?.self, forColumn: "oldest")
+                    .map { Date(timeIntervalSince1970: $0) },
+                nextDue: try row.decode(Double?.self, forColumn: "next_due")
+                    .map { Date(timeIntervalSince1970: $0) })
         }
     }
 }

@@ -10,8 +10,9 @@ extension SQLiteMailStore {
         try AccessEntry.checkStorable(value)
         let now = Self.now
         return try await write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO access_entries (list, value, added_at) VALUES (?, ?, ?)",
-                           arguments: [list.rawValue, value, now])
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO access_entries (list, value, added_at) VALUES (?, ?, ?)",
+                arguments: [list.rawValue, value, now])
             return db.changesCount > 0
         }
     }
@@ -27,8 +28,9 @@ extension SQLiteMailStore {
         let rows = try await read { db in
             try Row.fetchAll(db, sql: "SELECT list, value, added_at FROM access_entries").map { row -> AccessEntry? in
                 guard let list = AccessList(rawValue: try row.decode(String.self, forColumn: "list")) else { return nil }
-                return AccessEntry(list: list, value: try row.decode(String.self, forColumn: "value"),
-                                   addedAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "added_at")))
+                return AccessEntry(
+                    list: list, value: try row.decode(String.self, forColumn: "value"),
+                    addedAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "added_at")))
             }
         }
         return rows.compactMap { $0 }.sorted(by: AccessEntry.storeOrder)

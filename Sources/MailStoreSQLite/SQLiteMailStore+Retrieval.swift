@@ -9,21 +9,25 @@ import MailStore
 extension SQLiteMailStore {
     public func retrievableMessages(mailboxID: Int64) async throws -> [RetrievableMessage] {
         try await read { db in
-            let statement = try db.cachedStatement(sql: """
-                SELECT d.id, d.message_id, m.size
-                FROM deliveries d JOIN messages m ON m.id = d.message_id
-                WHERE d.mailbox_id = ? ORDER BY d.id
-                """)
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT d.id, d.message_id, m.size
+                    FROM deliveries d JOIN messages m ON m.id = d.message_id
+                    WHERE d.mailbox_id = ? ORDER BY d.id
+                    """)
             return try Row.fetchAll(statement, arguments: [mailboxID]).map { row in
-                RetrievableMessage(deliveryID: try row.decode(Int64.self, atIndex: 0),
-                                   bodyID: try row.decode(Int64.self, atIndex: 1),
-                                   size: try row.decode(Int64.self, atIndex: 2))
+                RetrievableMessage(
+                    deliveryID: try row.decode(Int64.self, atIndex: 0),
+                    bodyID: try row.decode(Int64.self, atIndex: 1),
+                    size: try row.decode(Int64.self, atIndex: 2))
             }
         }
     }
 
-    public func readMessageBlocking(mailboxID: Int64, message: RetrievableMessage, offset: Int64,
-                                    maxLength: Int) throws -> [UInt8] {
+    public func readMessageBlocking(
+        mailboxID: Int64, message: RetrievableMessage, offset: Int64,
+        maxLength: Int
+    ) throws -> [UInt8] {
         guard offset >= 0 else { throw StoreError.backend("negative read offset") }
         try checkOpen()
         do {
@@ -33,9 +37,10 @@ extension SQLiteMailStore {
             return try pool.unsafeRead { db in
                 // messages.id is not AUTOINCREMENT: a body key alone could name a newer message after a
                 // removal, so the delivery (AUTOINCREMENT, never reused) must still point at it.
-                let check = try db.cachedStatement(sql: """
-                    SELECT 1 FROM deliveries WHERE id = ? AND mailbox_id = ? AND message_id = ?
-                    """)
+                let check = try db.cachedStatement(
+                    sql: """
+                        SELECT 1 FROM deliveries WHERE id = ? AND mailbox_id = ? AND message_id = ?
+                        """)
                 let arguments: StatementArguments = [message.deliveryID, mailboxID, message.bodyID]
                 guard maxLength > 0, offset < message.size else {
                     guard try Int.fetchOne(check, arguments: arguments) != nil else {

@@ -151,13 +151,17 @@ public final class SQLiteMailStore: MailStore {
 
     public func domains() async throws -> [DomainInfo] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT d.name, m.address AS postmaster, d.created_at FROM domains d
-                LEFT JOIN mailboxes m ON m.id = d.postmaster_id ORDER BY d.name
-                """).map { row in
-                DomainInfo(name: try row.decode(String.self, forColumn: "name"),
-                           postmaster: try row.decode(String?.self, forColumn: "postmaster"),
-                           createdAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "created_at")))
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT d.name, m.address AS postmaster, d.created_at FROM domains d
+                    LEFT JOIN mailboxes m ON m.id = d.postmaster_id ORDER BY d.name
+                    """
+            ).map { row in
+                DomainInfo(
+                    name: try row.decode(String.self, forColumn: "name"),
+                    postmaster: try row.decode(String?.self, forColumn: "postmaster"),
+                    createdAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "created_at")))
             }
         }
     }
@@ -199,12 +203,14 @@ public final class SQLiteMailStore: MailStore {
                 throw StoreError.mailboxExists(key)
             }
             let created = Self.now
-            try db.execute(sql: """
-                INSERT INTO mailboxes (domain_id, address, password_hash, locked, is_admin, created_at)
-                VALUES (?, ?, ?, 0, ?, ?)
-                """, arguments: [domainID, key, passwordHash, isAdmin, created])
-            return MailboxInfo(id: db.lastInsertedRowID, address: key, domain: domain, passwordHash: passwordHash,
-                               isLocked: false, isAdmin: isAdmin, createdAt: Date(timeIntervalSince1970: created))
+            try db.execute(
+                sql: """
+                    INSERT INTO mailboxes (domain_id, address, password_hash, locked, is_admin, created_at)
+                    VALUES (?, ?, ?, 0, ?, ?)
+                    """, arguments: [domainID, key, passwordHash, isAdmin, created])
+            return MailboxInfo(
+                id: db.lastInsertedRowID, address: key, domain: domain, passwordHash: passwordHash,
+                isLocked: false, isAdmin: isAdmin, createdAt: Date(timeIntervalSince1970: created))
         }
     }
 
@@ -220,8 +226,9 @@ public final class SQLiteMailStore: MailStore {
 
     /// Deletes a mailbox, its deliveries and the bodies nothing else references.
     static func deleteMailbox(_ db: Database, id: Int64) throws {
-        let messageIDs = try Int64.fetchAll(db, sql: "SELECT DISTINCT message_id FROM deliveries WHERE mailbox_id = ?",
-                                            arguments: [id])
+        let messageIDs = try Int64.fetchAll(
+            db, sql: "SELECT DISTINCT message_id FROM deliveries WHERE mailbox_id = ?",
+            arguments: [id])
         try db.execute(sql: "DELETE FROM deliveries WHERE mailbox_id = ?", arguments: [id])
         try deleteUnreferencedMessages(db, among: messageIDs)
         try db.execute(sql: "DELETE FROM mailboxes WHERE id = ?", arguments: [id])
@@ -236,16 +243,17 @@ public final class SQLiteMailStore: MailStore {
         """
 
     static func mailboxInfo(_ row: Row) throws -> MailboxInfo {
-        MailboxInfo(id: try row.decode(Int64.self, forColumn: "id"),
-                    address: try row.decode(String.self, forColumn: "address"),
-                    domain: try row.decode(String.self, forColumn: "domain"),
-                    passwordHash: try row.decode(String?.self, forColumn: "password_hash"),
-                    isLocked: try row.decode(Bool.self, forColumn: "locked"),
-                    isAdmin: try row.decode(Bool.self, forColumn: "is_admin"),
-                    createdAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "created_at")),
-                    messageCount: try row.decode(Int.self, forColumn: "message_count"),
-                    totalSize: try row.decode(Int64.self, forColumn: "total_size"),
-                    scramVerifier: try row.decode(String?.self, forColumn: "scram_sha256"))
+        MailboxInfo(
+            id: try row.decode(Int64.self, forColumn: "id"),
+            address: try row.decode(String.self, forColumn: "address"),
+            domain: try row.decode(String.self, forColumn: "domain"),
+            passwordHash: try row.decode(String?.self, forColumn: "password_hash"),
+            isLocked: try row.decode(Bool.self, forColumn: "locked"),
+            isAdmin: try row.decode(Bool.self, forColumn: "is_admin"),
+            createdAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "created_at")),
+            messageCount: try row.decode(Int.self, forColumn: "message_count"),
+            totalSize: try row.decode(Int64.self, forColumn: "total_size"),
+            scramVerifier: try row.decode(String?.self, forColumn: "scram_sha256"))
     }
 
     public func mailboxes(domain: String?) async throws -> [MailboxInfo] {
@@ -333,8 +341,9 @@ public final class SQLiteMailStore: MailStore {
     static func barePostmaster(_ db: Database, create: Bool) throws -> RecipientResolution? {
         if let admin = try firstAdmin(db) { return admin }
         guard let row = try Row.fetchOne(db, sql: "SELECT id, name FROM domains ORDER BY id LIMIT 1") else { return .notLocal }
-        return try postmaster(db, domainID: try row.decode(Int64.self, forColumn: "id"),
-                              domain: try row.decode(String.self, forColumn: "name"), create: create)
+        return try postmaster(
+            db, domainID: try row.decode(Int64.self, forColumn: "id"),
+            domain: try row.decode(String.self, forColumn: "name"), create: create)
     }
 
     static func firstAdmin(_ db: Database) throws -> RecipientResolution? {
@@ -350,17 +359,21 @@ public final class SQLiteMailStore: MailStore {
         if let id = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) {
             return .mailbox(id: id, address: key)
         }
-        if let row = try Row.fetchOne(db, sql: """
-            SELECT m.id, m.address FROM domains d JOIN mailboxes m ON m.id = d.postmaster_id WHERE d.id = ?
-            """, arguments: [domainID]) {
+        if let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT m.id, m.address FROM domains d JOIN mailboxes m ON m.id = d.postmaster_id WHERE d.id = ?
+                """, arguments: [domainID])
+        {
             return .mailbox(id: try row.decode(Int64.self, forColumn: "id"), address: try row.decode(String.self, forColumn: "address"))
         }
         if let admin = try firstAdmin(db) { return admin }
         guard create else { return nil }
-        try db.execute(sql: """
-            INSERT INTO mailboxes (domain_id, address, password_hash, locked, is_admin, created_at)
-            VALUES (?, ?, NULL, 0, 0, ?)
-            """, arguments: [domainID, key, now])
+        try db.execute(
+            sql: """
+                INSERT INTO mailboxes (domain_id, address, password_hash, locked, is_admin, created_at)
+                VALUES (?, ?, NULL, 0, 0, ?)
+                """, arguments: [domainID, key, now])
         return .mailbox(id: db.lastInsertedRowID, address: key)
     }
 }

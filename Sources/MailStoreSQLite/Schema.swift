@@ -27,88 +27,91 @@ enum Schema {
     static func migrator() -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE domains (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    name TEXT NOT NULL UNIQUE,
-                    -- the chosen postmaster mailbox (nil: the default rules)
-                    postmaster_id INTEGER REFERENCES mailboxes(id) ON DELETE SET NULL,
-                    created_at REAL NOT NULL
-                );
-                CREATE TABLE mailboxes (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    domain_id INTEGER NOT NULL REFERENCES domains(id),
-                    -- lookup key: local part and domain lower-cased
-                    address TEXT NOT NULL UNIQUE,
-                    password_hash TEXT,
-                    locked INTEGER NOT NULL DEFAULT 0,
-                    is_admin INTEGER NOT NULL DEFAULT 0,
-                    created_at REAL NOT NULL
-                );
-                CREATE INDEX mailboxes_domain ON mailboxes(domain_id);
-                CREATE INDEX mailboxes_admin ON mailboxes(is_admin, id);
-                CREATE INDEX domains_postmaster ON domains(postmaster_id);
-                CREATE TABLE messages (
-                    id INTEGER PRIMARY KEY,
-                    queue_id TEXT NOT NULL,
-                    sender TEXT NOT NULL,
-                    received_at REAL NOT NULL,
-                    -- octets of body: trace headers + message
-                    size INTEGER NOT NULL,
-                    body BLOB NOT NULL
-                );
-                CREATE TABLE deliveries (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
-                    message_id INTEGER NOT NULL REFERENCES messages(id),
-                    created_at REAL NOT NULL
-                );
-                CREATE INDEX deliveries_mailbox ON deliveries(mailbox_id, id);
-                CREATE INDEX deliveries_message ON deliveries(message_id);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE domains (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        name TEXT NOT NULL UNIQUE,
+                        -- the chosen postmaster mailbox (nil: the default rules)
+                        postmaster_id INTEGER REFERENCES mailboxes(id) ON DELETE SET NULL,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE mailboxes (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        domain_id INTEGER NOT NULL REFERENCES domains(id),
+                        -- lookup key: local part and domain lower-cased
+                        address TEXT NOT NULL UNIQUE,
+                        password_hash TEXT,
+                        locked INTEGER NOT NULL DEFAULT 0,
+                        is_admin INTEGER NOT NULL DEFAULT 0,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE INDEX mailboxes_domain ON mailboxes(domain_id);
+                    CREATE INDEX mailboxes_admin ON mailboxes(is_admin, id);
+                    CREATE INDEX domains_postmaster ON domains(postmaster_id);
+                    CREATE TABLE messages (
+                        id INTEGER PRIMARY KEY,
+                        queue_id TEXT NOT NULL,
+                        sender TEXT NOT NULL,
+                        received_at REAL NOT NULL,
+                        -- octets of body: trace headers + message
+                        size INTEGER NOT NULL,
+                        body BLOB NOT NULL
+                    );
+                    CREATE TABLE deliveries (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+                        message_id INTEGER NOT NULL REFERENCES messages(id),
+                        created_at REAL NOT NULL
+                    );
+                    CREATE INDEX deliveries_mailbox ON deliveries(mailbox_id, id);
+                    CREATE INDEX deliveries_message ON deliveries(message_id);
+                    """)
         }
         migrator.registerMigration("v2-queue") { db in
-            try db.execute(sql: """
-                ALTER TABLE messages ADD COLUMN envid TEXT;
-                -- RET: 'FULL', 'HDRS' or NULL
-                ALTER TABLE messages ADD COLUMN ret TEXT;
-                ALTER TABLE messages ADD COLUMN eight_bit_mime INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE messages ADD COLUMN smtputf8 INTEGER NOT NULL DEFAULT 0;
-                CREATE INDEX messages_queue_id ON messages(queue_id);
-                CREATE TABLE queue (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    message_id INTEGER NOT NULL REFERENCES messages(id),
-                    -- the address as accepted, and the routing domain (lower case, A-labels or a literal)
-                    recipient TEXT NOT NULL,
-                    domain TEXT NOT NULL,
-                    -- NOTIFY as DSNNotify.description ('NEVER', 'FAILURE,DELAY', ...); NULL when not given
-                    notify TEXT,
-                    -- ORCPT, decoded: 'addr-type;address'
-                    orcpt TEXT,
-                    -- 'active' or 'held'
-                    state TEXT NOT NULL DEFAULT 'active',
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    arrived_at REAL NOT NULL,
-                    next_attempt REAL NOT NULL,
-                    last_attempt REAL,
-                    last_error TEXT,
-                    delay_notified INTEGER NOT NULL DEFAULT 0
-                );
-                CREATE INDEX queue_due ON queue(state, next_attempt);
-                CREATE INDEX queue_message ON queue(message_id);
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE messages ADD COLUMN envid TEXT;
+                    -- RET: 'FULL', 'HDRS' or NULL
+                    ALTER TABLE messages ADD COLUMN ret TEXT;
+                    ALTER TABLE messages ADD COLUMN eight_bit_mime INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE messages ADD COLUMN smtputf8 INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX messages_queue_id ON messages(queue_id);
+                    CREATE TABLE queue (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        message_id INTEGER NOT NULL REFERENCES messages(id),
+                        -- the address as accepted, and the routing domain (lower case, A-labels or a literal)
+                        recipient TEXT NOT NULL,
+                        domain TEXT NOT NULL,
+                        -- NOTIFY as DSNNotify.description ('NEVER', 'FAILURE,DELAY', ...); NULL when not given
+                        notify TEXT,
+                        -- ORCPT, decoded: 'addr-type;address'
+                        orcpt TEXT,
+                        -- 'active' or 'held'
+                        state TEXT NOT NULL DEFAULT 'active',
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        arrived_at REAL NOT NULL,
+                        next_attempt REAL NOT NULL,
+                        last_attempt REAL,
+                        last_error TEXT,
+                        delay_notified INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX queue_due ON queue(state, next_attempt);
+                    CREATE INDEX queue_message ON queue(message_id);
+                    """)
         }
         migrator.registerMigration("v3-relay") { db in
-            try db.execute(sql: """
-                CREATE TABLE access_entries (
-                    -- 'relay-network', 'relay-domain', 'connection-allow' or 'connection-deny' (AccessList)
-                    list TEXT NOT NULL,
-                    -- a CIDR network or a lower-cased domain, validated by the caller
-                    value TEXT NOT NULL,
-                    added_at REAL NOT NULL,
-                    PRIMARY KEY (list, value)
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE access_entries (
+                        -- 'relay-network', 'relay-domain', 'connection-allow' or 'connection-deny' (AccessList)
+                        list TEXT NOT NULL,
+                        -- a CIDR network or a lower-cased domain, validated by the caller
+                        value TEXT NOT NULL,
+                        added_at REAL NOT NULL,
+                        PRIMARY KEY (list, value)
+                    );
+                    """)
         }
         migrator.registerMigration("v4-idn-canonical") { db in
             try canonicalizeDomains(db)
@@ -129,8 +132,9 @@ enum Schema {
             if let canonicalID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [key]) {
                 let postmaster = try row.decode(Int64?.self, forColumn: "postmaster_id")
                 try db.execute(sql: "UPDATE mailboxes SET domain_id = ? WHERE domain_id = ?", arguments: [canonicalID, id])
-                try db.execute(sql: "UPDATE domains SET postmaster_id = COALESCE(postmaster_id, ?) WHERE id = ?",
-                               arguments: [postmaster, canonicalID])
+                try db.execute(
+                    sql: "UPDATE domains SET postmaster_id = COALESCE(postmaster_id, ?) WHERE id = ?",
+                    arguments: [postmaster, canonicalID])
                 try db.execute(sql: "DELETE FROM domains WHERE id = ?", arguments: [id])
             } else {
                 try db.execute(sql: "UPDATE domains SET name = ? WHERE id = ?", arguments: [key, id])
@@ -154,10 +158,11 @@ enum Schema {
         let list = "relay-domain"
         for value in try String.fetchAll(db, sql: "SELECT value FROM access_entries WHERE list = ?", arguments: [list]) {
             guard let key = IDNA.canonicalKey(value), key != value else { continue }
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO access_entries (list, value, added_at)
-                SELECT list, ?, added_at FROM access_entries WHERE list = ? AND value = ?
-                """, arguments: [key, list, value])
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO access_entries (list, value, added_at)
+                    SELECT list, ?, added_at FROM access_entries WHERE list = ? AND value = ?
+                    """, arguments: [key, list, value])
             try db.execute(sql: "DELETE FROM access_entries WHERE list = ? AND value = ?", arguments: [list, value])
         }
     }

@@ -25,7 +25,7 @@ public enum DialogFixture {
     /// Mailboxes and their passwords.
     public static let users: [(address: String, password: String)] = [
         ("alice@example.test", "alice-password"),
-        ("bob@example.test", "bob-password"),
+        ("bob@example.test", "bob-password")
     ]
     /// The SMTP size limit the interop suite's server runs with (SIZE keyword, 552 answers).
     public static let maxMessageSize = 10 * 1024 * 1024

@@ -40,8 +40,9 @@ public final class SMTPSessionDialog: DialogConnection {
     public private(set) var envelopes: [SMTPEnvelope] = []
 
     public init(configuration: SMTPServerConfiguration = dialogSMTPConfiguration()) {
-        session = SMTPServerSession(configuration: configuration,
-                                    client: ClientInfo(ip: IPAddress("127.0.0.1"), port: 40000))
+        session = SMTPServerSession(
+            configuration: configuration,
+            client: ClientInfo(ip: IPAddress("127.0.0.1"), port: 40000))
         feed(.connected)
     }
 
@@ -103,7 +104,8 @@ public final class SMTPSessionDialog: DialogConnection {
         if var data = body {
             if line == "." {
                 body = nil
-                let outcome: BodyOutcome = data.count > session.configuration.maxMessageSize
+                let outcome: BodyOutcome =
+                    data.count > session.configuration.maxMessageSize
                     ? .tooLarge : .complete(octets: Int64(data.count))
                 feed(.dataReceived(outcome))
             } else {

@@ -1,9 +1,9 @@
 /// The real-listener side of the dialog transcripts (see `DialogTranscript`): a connected blocking TCP
 /// socket (the caller connects it to a server on 127.0.0.1:0 and sets its receive timeout).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 public final class SocketDialog: DialogConnection {
@@ -71,8 +71,8 @@ private func systemClose(_ fd: Int32) -> Int32 { close(fd) }
 
 private func systemSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int {
     #if canImport(Glibc)
-    return send(fd, bytes, count, Int32(MSG_NOSIGNAL))
+        return send(fd, bytes, count, Int32(MSG_NOSIGNAL))
     #else
-    return send(fd, bytes, count, 0)
+        return send(fd, bytes, count, 0)
     #endif
 }

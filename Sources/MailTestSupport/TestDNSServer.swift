@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import MailCore
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A tiny authoritative-style UDP DNS responder for tests, bound to 127.0.0.1 (or ::1) on an ephemeral
 /// port. It answers from a table keyed by (lower-cased name, type); a name in no key is NXDOMAIN, a name in
@@ -14,9 +15,9 @@ import Synchronization
 public final class TestDNSServer: Sendable {
     public enum Reply: Sendable {
         case records([RR])
-        case rcode(UInt8)   // an empty answer with this RCODE (2 = SERVFAIL, 5 = REFUSED)
-        case drop           // never answer (timeout)
-        case malformed      // claims one answer record but the RDATA is cut short
+        case rcode(UInt8) // an empty answer with this RCODE (2 = SERVFAIL, 5 = REFUSED)
+        case drop // never answer (timeout)
+        case malformed // claims one answer record but the RDATA is cut short
     }
 
     public struct RR: Sendable {
@@ -29,9 +30,12 @@ public final class TestDNSServer: Sendable {
         public static func ptr(_ name: String) -> RR { RR(type: 12, rdata: .name(name)) }
         public static func cname(_ name: String) -> RR { RR(type: 5, rdata: .name(name)) }
         public static func txt(_ strings: [String]) -> RR {
-            RR(type: 16, rdata: .bytes(strings.flatMap { s -> [UInt8] in
-                let b = Array(s.utf8.prefix(255)); return [UInt8(b.count)] + b
-            }))
+            RR(
+                type: 16,
+                rdata: .bytes(
+                    strings.flatMap { s -> [UInt8] in
+                        let b = Array(s.utf8.prefix(255)); return [UInt8(b.count)] + b
+                    }))
         }
     }
 
@@ -69,12 +73,13 @@ public final class TestDNSServer: Sendable {
     }
 
     public init?(table: [Key: Reply], ipv6: Bool = false) {
-        self.table = Dictionary(table.map { (Key(name: $0.key.name.lowercased(), type: $0.key.type), $0.value) },
-                                uniquingKeysWith: { a, _ in a })
+        self.table = Dictionary(
+            table.map { (Key(name: $0.key.name.lowercased(), type: $0.key.type), $0.value) },
+            uniquingKeysWith: { a, _ in a })
         #if canImport(Glibc)
-        let dgram = Int32(SOCK_DGRAM.rawValue)
+            let dgram = Int32(SOCK_DGRAM.rawValue)
         #else
-        let dgram = SOCK_DGRAM
+            let dgram = SOCK_DGRAM
         #endif
         let fd = socket(ipv6 ? AF_INET6 : AF_INET, dgram, 0)
         guard fd >= 0 else { return nil }
@@ -85,22 +90,34 @@ public final class TestDNSServer: Sendable {
             sa.sin6_family = sa_family_t(AF_INET6)
             sa.sin6_addr = in6addr_loopback
             sa.sin6_port = 0
-            ok = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            ok = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
             var len = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            _ = withUnsafeMutablePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getsockname(fd, $0, &len) } }
+            _ = withUnsafeMutablePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    getsockname(fd, $0, &len)
+                }
+            }
             boundPort = Int(UInt16(bigEndian: sa.sin6_port))
         } else {
             var sa = sockaddr_in()
             sa.sin_family = sa_family_t(AF_INET)
             sa.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
             sa.sin_port = 0
-            ok = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            ok = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
             var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getsockname(fd, $0, &len) } }
+            _ = withUnsafeMutablePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    getsockname(fd, $0, &len)
+                }
+            }
             boundPort = Int(UInt16(bigEndian: sa.sin_port))
         }
         guard ok == 0, boundPort > 0, let addr = IPAddress(ipv6 ? "::1" : "127.0.0.1") else { close(fd); return nil }
@@ -127,13 +144,19 @@ public final class TestDNSServer: Sendable {
             var from = sockaddr_storage()
             var fromLen = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let n = buf.withUnsafeMutableBytes { b in
-                withUnsafeMutablePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    recvfrom(fd, b.baseAddress, b.count, 0, $0, &fromLen) } }
+                withUnsafeMutablePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        recvfrom(fd, b.baseAddress, b.count, 0, $0, &fromLen)
+                    }
+                }
             }
             guard n > 0, let reply = respond(to: Array(buf[0..<n])) else { continue }
             _ = reply.withUnsafeBytes { r in
-                withUnsafePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(fd, r.baseAddress, r.count, 0, $0, fromLen) } }
+                withUnsafePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(fd, r.baseAddress, r.count, 0, $0, fromLen)
+                    }
+                }
             }
         }
     }
@@ -162,13 +185,17 @@ public final class TestDNSServer: Sendable {
         }
 
         let reply: Reply
-        if let r = table[key] { reply = r }
-        else if table.keys.contains(where: { $0.name == qname }) { reply = .records([]) }
-        else { reply = .rcode(3) }
+        if let r = table[key] {
+            reply = r
+        } else if table.keys.contains(where: { $0.name == qname }) {
+            reply = .records([])
+        } else {
+            reply = .rcode(3)
+        }
 
-        var out = Array(query[0..<2])                         // ID
+        var out = Array(query[0..<2]) // ID
         let rd = query[2] & 0x01
-        out.append(0x80 | (query[2] & 0x78) | rd)             // QR, opcode, RD
+        out.append(0x80 | (query[2] & 0x78) | rd) // QR, opcode, RD
         var rcode: UInt8 = 0
         var answers: [RR] = []
         switch reply {
@@ -177,8 +204,8 @@ public final class TestDNSServer: Sendable {
         case .records(let rrs): answers = rrs
         case .malformed: answers = []
         }
-        out.append(0x80 | rcode)                              // RA, RCODE
-        out += [0, 1]                                         // QDCOUNT
+        out.append(0x80 | rcode) // RA, RCODE
+        out += [0, 1] // QDCOUNT
         let ancount = UInt16(reply.isMalformed ? 1 : answers.count)
         out += [UInt8(ancount >> 8), UInt8(ancount & 0xff), 0, 0, 0, 0]
         out += query[12..<questionEnd]

@@ -107,7 +107,7 @@ public enum ClientSetupDocuments {
     /// The address in an Outlook POX Autodiscover request (`<EMailAddress>…</EMailAddress>`), or nil.
     public static func autodiscoverRequestAddress(_ body: String) -> EmailAddress? {
         guard let open = body.range(of: "<EMailAddress>", options: .caseInsensitive),
-              let close = body.range(of: "</EMailAddress>", options: .caseInsensitive, range: open.upperBound..<body.endIndex)
+            let close = body.range(of: "</EMailAddress>", options: .caseInsensitive, range: open.upperBound..<body.endIndex)
         else { return nil }
         let text = body[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.utf8.count <= 320 else { return nil }

@@ -74,7 +74,8 @@ public struct ClientSetupServer: Sendable {
         @Sendable func autodiscover(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
             let body = try await request.body.collect(upTo: Self.maxBodySize)
             guard let text = body.getString(at: body.readerIndex, length: body.readableBytes),
-                  let address = ClientSetupDocuments.autodiscoverRequestAddress(text) else {
+                let address = ClientSetupDocuments.autodiscoverRequestAddress(text)
+            else {
                 throw HTTPError(.badRequest, message: "no EMailAddress in the request")
             }
             guard try await server.localDomain(address.domain) != nil else { throw HTTPError(.notFound) }
@@ -86,7 +87,8 @@ public struct ClientSetupServer: Sendable {
 
         router.get("/mail/petrel.mobileconfig") { request, _ -> Response in
             guard let address = request.uri.queryParameters.get("emailaddress").flatMap({ EmailAddress($0) }),
-                  !address.isAddressLiteral else {
+                !address.isAddressLiteral
+            else {
                 throw HTTPError(.badRequest, message: "emailaddress=user@domain is required")
             }
             guard try await server.localDomain(address.domain) != nil else { throw HTTPError(.notFound) }
@@ -100,22 +102,26 @@ public struct ClientSetupServer: Sendable {
     }
 
     /// An HTTPS application on `host:port` with the given certificate chain and key (PEM files).
-    public func application(host: String, port: Int, certificatePath: String, privateKeyPath: String,
-                            eventLoopGroup: any EventLoopGroup,
-                            onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+    public func application(
+        host: String, port: Int, certificatePath: String, privateKeyPath: String,
+        eventLoopGroup: any EventLoopGroup,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
         let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(file: privateKeyPath, format: .pem)
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
         tls.minimumTLSVersion = .tlsv12
         let http1 = HTTP1Channel.Configuration(
             idleTimeout: .seconds(30),
-            httpDecoderConfiguration: .init(maxHeaderFieldSize: Self.maxHeaderSize, maxHeaderListSize: Self.maxHeaderSize,
-                                            maxHeaderFieldCount: Self.maxHeaderFields))
-        return Application(router: router(),
-                           server: try .tls(.http1(configuration: http1), tlsConfiguration: tls),
-                           configuration: .init(address: .hostname(host, port: port), serverName: "Petrel"),
-                           onServerRunning: onServerRunning,
-                           eventLoopGroupProvider: .shared(eventLoopGroup),
-                           logger: logger)
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: Self.maxHeaderSize, maxHeaderListSize: Self.maxHeaderSize,
+                maxHeaderFieldCount: Self.maxHeaderFields))
+        return Application(
+            router: router(),
+            server: try .tls(.http1(configuration: http1), tlsConfiguration: tls),
+            configuration: .init(address: .hostname(host, port: port), serverName: "Petrel"),
+            onServerRunning: onServerRunning,
+            eventLoopGroupProvider: .shared(eventLoopGroup),
+            logger: logger)
     }
 }

@@ -1,7 +1,3 @@
-/// The configuration types and the log handler live in PetrelConfig (a light target the config fuzzer
-/// can build without the server's dependencies); users of PetrelServer see them as before.
-@_exported import PetrelConfig
-
 /// The value types the administration API (PetrelAdmin) takes and returns: addresses and dates
 /// (MailCore), domains, mailboxes, queue and access entries (MailStore), networks and relay domains
 /// (MailPolicy), Badmail entries and durations (MailQueue), the Badmail directory's disk side
@@ -12,3 +8,6 @@
 @_exported import MailPolicy
 @_exported import MailQueue
 @_exported import MailStore
+/// The configuration types and the log handler live in PetrelConfig (a light target the config fuzzer
+/// can build without the server's dependencies); users of PetrelServer see them as before.
+@_exported import PetrelConfig

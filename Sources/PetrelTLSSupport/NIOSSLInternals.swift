@@ -40,7 +40,8 @@ public enum NIOSSLInternals {
         }
         var cipher = "unknown"
         if let connection = child(handler, "connection"), let ssl = pointer(child(connection, "ssl")),
-           let name = petrel_tls_cipher_name(UnsafeRawPointer(ssl)) {
+            let name = petrel_tls_cipher_name(UnsafeRawPointer(ssl))
+        {
             cipher = String(cString: name)
         }
         return TLSInfo(version: version, cipher: cipher)

@@ -17,7 +17,7 @@ public enum TLSCipherPolicy {
         "ECDHE-ECDSA-AES256-GCM-SHA384",
         "ECDHE-RSA-AES256-GCM-SHA384",
         "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305"
     ].joined(separator: ":")
 
     /// Applies the policy to a configuration: TLS 1.2 minimum and the AEAD-only TLS 1.2 suites.

@@ -48,8 +48,10 @@ struct AccessCommand: AsyncParsableCommand {
         func run() async throws {
             let net = try parseNetwork(network)
             let added = try await withAdmin(data) { try await $0.addAccessEntry("\(net)", to: .connectionAllow) }
-            print(added ? "connections from \(net) allowed (clients outside the allow list are now refused)"
-                        : "\(net) was already allowed")
+            print(
+                added
+                    ? "connections from \(net) allowed (clients outside the allow list are now refused)"
+                    : "\(net) was already allowed")
         }
     }
 

@@ -21,8 +21,10 @@ struct DKIMCommand: AsyncParsableCommand {
     }
 
     /// One key-changing subcommand (generate, rotate, activate, purge): the change, then the keys it left.
-    static func change(_ data: DataOptions, _ domain: String,
-                       _ body: (DKIMKeyStore, String) throws -> [DKIMKeyStore.Entry]) throws {
+    static func change(
+        _ data: DataOptions, _ domain: String,
+        _ body: (DKIMKeyStore, String) throws -> [DKIMKeyStore.Entry]
+    ) throws {
         let name = try validDomain(domain)
         let store = try DKIMCommand.store(data)
         do {
@@ -156,7 +158,9 @@ struct DKIMCommand: AsyncParsableCommand {
             let results = try await PetrelAdmin(configuration: configuration).verifyDKIM(message)
             if results.isEmpty { print("none: no DKIM-Signature") }
             for r in results {
-                print("\(r.status.rawValue) d=\(r.domain) s=\(r.selector) a=\(r.algorithm)\(r.keyBits > 0 ? " bits=\(r.keyBits)" : "")\(r.reason.isEmpty ? "" : " (\(r.reason))")")
+                print(
+                    "\(r.status.rawValue) d=\(r.domain) s=\(r.selector) a=\(r.algorithm)\(r.keyBits > 0 ? " bits=\(r.keyBits)" : "")\(r.reason.isEmpty ? "" : " (\(r.reason))")"
+                )
             }
             if results.isEmpty || results.contains(where: { $0.status != .pass }) { throw ExitCode.failure }
         }
@@ -200,10 +204,14 @@ struct DNSCommand: AsyncParsableCommand {
             throw CLIError(message: "\(error)")
         }
         let setup = configuration.autoconfig
-        let records = DomainRecords(domain: name, hostname: configuration.server.hostname, addresses: addresses, keys: keys,
-                                    services: DomainRecords.ServiceRecord.records(for: configuration),
-                                    autoconfig: setup.enabled ? (setup.mailHost ?? configuration.server.hostname,
-                                                                 Int(setup.listen.first?.port ?? 443)) : nil)
+        let records = DomainRecords(
+            domain: name, hostname: configuration.server.hostname, addresses: addresses, keys: keys,
+            services: DomainRecords.ServiceRecord.records(for: configuration),
+            autoconfig: setup.enabled
+                ? (
+                    setup.mailHost ?? configuration.server.hostname,
+                    Int(setup.listen.first?.port ?? 443)
+                ) : nil)
         if !check {
             print(records.zone(), terminator: "")
             return

@@ -42,8 +42,10 @@ struct DoctorCommand: AsyncParsableCommand {
                 try admin.open()
                 domains = try await admin.domains().map(\.name)
                 await admin.close()
-                storeResult = domains.isEmpty ? DoctorResult(.warn, "store", "no local domains (add one with 'petrel domain add')")
-                                              : DoctorResult(.ok, "store", "local domains: \(domains.joined(separator: ", "))")
+                storeResult =
+                    domains.isEmpty
+                    ? DoctorResult(.warn, "store", "no local domains (add one with 'petrel domain add')")
+                    : DoctorResult(.ok, "store", "local domains: \(domains.joined(separator: ", "))")
             } catch {
                 await admin.close()
                 let cause = (error as? PetrelAdmin.OpenError)?.underlying ?? error

@@ -48,8 +48,9 @@ struct DomainCommand: AsyncParsableCommand {
             // The account backend of each domain comes from [accounts] in the configuration.
             for d in domains {
                 let count = boxes.filter { $0.domain == d.name }.count
-                print("\(displayDomain(d.name))\t\(count) mailbox(es)\tpostmaster: \(d.postmaster ?? "(default)")"
-                      + "\taccounts: \(admin.accountBackend(forDomain: d.name))")
+                print(
+                    "\(displayDomain(d.name))\t\(count) mailbox(es)\tpostmaster: \(d.postmaster ?? "(default)")"
+                        + "\taccounts: \(admin.accountBackend(forDomain: d.name))")
             }
         }
     }

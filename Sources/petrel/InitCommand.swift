@@ -67,7 +67,8 @@ struct InitCommand: AsyncParsableCommand {
             await admin.close()
             throw CLIError(message: "cannot add the domain \(mailDomain): \(error)")
         }
-        print("""
+        print(
+            """
             wrote \(config) (hostname \(host), data in \(dataDir)); domain \(mailDomain) added
             next:
               petrel mailbox add postmaster@\(mailDomain) --config \(config)

@@ -79,7 +79,9 @@ struct MailboxCommand: AsyncParsableCommand {
     struct Passwd: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Set a mailbox's password.",
-            discussion: "Examples:\n  petrel mailbox passwd alice@example.test\n  echo 'n3w-pass' | petrel mailbox passwd alice@example.test --password-stdin")
+            discussion:
+                "Examples:\n  petrel mailbox passwd alice@example.test\n  echo 'n3w-pass' | petrel mailbox passwd alice@example.test --password-stdin"
+        )
         @OptionGroup var data: DataOptions
         @Argument(help: "Mailbox address.") var address: String
         @OptionGroup var password: PasswordOptions

@@ -16,9 +16,11 @@ struct Petrel: AsyncParsableCommand {
               petrel mailbox add alice@example.test
             """,
         version: PetrelVersion.string,
-        subcommands: [Serve.self, DomainCommand.self, MailboxCommand.self, QueueCommand.self, BadmailCommand.self, ConfigCommand.self,
-                      StatusCommand.self,
-                      InitCommand.self, DoctorCommand.self, RelayCommand.self, AccessCommand.self, DKIMCommand.self, DNSCommand.self])
+        subcommands: [
+            Serve.self, DomainCommand.self, MailboxCommand.self, QueueCommand.self, BadmailCommand.self, ConfigCommand.self,
+            StatusCommand.self,
+            InitCommand.self, DoctorCommand.self, RelayCommand.self, AccessCommand.self, DKIMCommand.self, DNSCommand.self
+        ])
 }
 
 enum PetrelVersion {

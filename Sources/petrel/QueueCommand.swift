@@ -210,9 +210,11 @@ enum QueueFormat {
     /// Text from the network (remote replies, addresses) made safe for a terminal: control characters
     /// become "?", so a hostile reply cannot send escape sequences.
     static func printable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
-            (scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value < 0xA0)) ? "?" : scalar
-        }))
+        String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.map { scalar in
+                    (scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value < 0xA0)) ? "?" : scalar
+                }))
     }
 
     static func clipped(_ text: String, _ limit: Int) -> String {
@@ -223,9 +225,11 @@ enum QueueFormat {
     static func table(_ entries: [QueueEntry]) -> String {
         let header = ["ID", "QUEUE-ID", "STATE", "TRIES", "ARRIVED", "NEXT-ATTEMPT", "SIZE", "SENDER -> RECIPIENT", "LAST-ERROR"]
         let rows = entries.map { e -> [String] in
-            [String(e.id), printable(e.queueID), state(e), String(e.attempts), time(e.arrivedAt),
-             e.state == .held ? "-" : time(e.nextAttempt), String(e.size),
-             printable("\(e.sender) -> <\(e.recipient.address)>"), clipped(printable(e.lastError ?? "-"), 60)]
+            [
+                String(e.id), printable(e.queueID), state(e), String(e.attempts), time(e.arrivedAt),
+                e.state == .held ? "-" : time(e.nextAttempt), String(e.size),
+                printable("\(e.sender) -> <\(e.recipient.address)>"), clipped(printable(e.lastError ?? "-"), 60)
+            ]
         }
         var widths = header.map(\.count)
         for row in rows {
@@ -265,7 +269,7 @@ enum QueueFormat {
             ("next attempt", e.state == .held ? "- (held; due at once when released)" : time(e.nextAttempt)),
             ("last error", e.lastError.map(printable) ?? "-"),
             ("delay notice sent", e.delayNotified ? "yes" : "no"),
-            ("message id", String(e.messageID)),
+            ("message id", String(e.messageID))
         ]
         let width = fields.map(\.0.count).max() ?? 0
         return fields.map { ($0.0 + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0.1 }

@@ -85,8 +85,10 @@ struct RelayCommand: AsyncParsableCommand {
         func run() async throws {
             let relayDomain = try parseRecipientDomain(domain)
             let (added, local) = try await withAdmin(data) { admin in
-                (try await admin.addAccessEntry("\(relayDomain)", to: .relayRecipientDomain),
-                 try await admin.isLocalDomain(relayDomain.name))
+                (
+                    try await admin.addAccessEntry("\(relayDomain)", to: .relayRecipientDomain),
+                    try await admin.isLocalDomain(relayDomain.name)
+                )
             }
             print(added ? "relay domain \(relayDomain) added: anyone may now send to it" : "\(relayDomain) was already a relay domain")
             if local && !relayDomain.coversSubdomains {
@@ -158,7 +160,7 @@ struct RelayCommand: AsyncParsableCommand {
             if case .success(let net) = PetrelAdmin.network(entry) {
                 candidates = [("\(net)", .relayNetwork)]
             } else if IPAddress(String(entry.split(separator: "/").first ?? "")) != nil {
-                _ = try parseNetwork(entry)   // a malformed network: say why
+                _ = try parseNetwork(entry) // a malformed network: say why
                 return
             } else if entry.contains("@") {
                 candidates = [(try parseRecipientAddress(entry), .relayRecipient)]
@@ -168,10 +170,12 @@ struct RelayCommand: AsyncParsableCommand {
                 if !clientDomain { candidates.append(("\(relayDomain)", .relayRecipientDomain)) }
             }
             let removed = try await withAdmin(data) { admin -> [(String, AccessList)] in
-                let lists = Set(try await admin.accessEntries().filter { e in candidates.contains { $0 == (e.value, e.list) } }
-                    .map(\.list))
+                let lists = Set(
+                    try await admin.accessEntries().filter { e in candidates.contains { $0 == (e.value, e.list) } }
+                        .map(\.list))
                 if lists.count > 1 {
-                    throw CLIError(message: "\(entry) is both a client domain and a relay domain; say which with --client-domain or --recipient-domain")
+                    throw CLIError(
+                        message: "\(entry) is both a client domain and a relay domain; say which with --client-domain or --recipient-domain")
                 }
                 var done: [(String, AccessList)] = []
                 for (value, list) in candidates where try await admin.removeAccessEntry(value, from: list) { done.append((value, list)) }

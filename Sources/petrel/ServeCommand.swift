@@ -45,8 +45,12 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "petrel")
         let tuned = MallocTuning.apply(environment: ProcessInfo.processInfo.environment)
         logger.debug("malloc thresholds", metadata: ["applied": "\(tuned)"])
-        logger.info("starting petrel", metadata: ["version": "\(PetrelVersion.string)", "data_dir": "\(configuration.server.dataDirectory)",
-                                                 "hostname": "\(configuration.server.hostname)"])
+        logger.info(
+            "starting petrel",
+            metadata: [
+                "version": "\(PetrelVersion.string)", "data_dir": "\(configuration.server.dataDirectory)",
+                "hostname": "\(configuration.server.hostname)"
+            ])
         do {
             // SIGHUP re-reads the file with the same overrides (captured as plain values, not the command).
             let reload: PetrelService.Reloader? = data.config.map { path in

@@ -1,6 +1,7 @@
 import Foundation
 import MailQueue
 import Testing
+
 @testable import BadmailStore
 
 /// The Badmail directory on a real disk (temporary directories): files, fsync'd renames, caps, symlinks,
@@ -12,11 +13,14 @@ import Testing
         FileManager.default.temporaryDirectory.appendingPathComponent("petrel-badmail-\(UUID().uuidString)").path
     }
 
-    func store(_ dir: BadmailDirectory, _ qid: String, size: Int, at offset: TimeInterval,
-               reason: String = "550 5.1.1 no such user") throws -> BadmailDirectory.StoreResult {
-        try dir.store(queueID: qid, reason: reason, sender: "<a@b.example>", recipients: ["x@y.example"],
-                      arrivedAt: t0, message: Array(repeating: UInt8(ascii: "m"), count: size),
-                      now: t0.addingTimeInterval(offset))
+    func store(
+        _ dir: BadmailDirectory, _ qid: String, size: Int, at offset: TimeInterval,
+        reason: String = "550 5.1.1 no such user"
+    ) throws -> BadmailDirectory.StoreResult {
+        try dir.store(
+            queueID: qid, reason: reason, sender: "<a@b.example>", recipients: ["x@y.example"],
+            arrivedAt: t0, message: Array(repeating: UInt8(ascii: "m"), count: size),
+            now: t0.addingTimeInterval(offset))
     }
 
     @Test func storesOneEntryWithTwoFilesAndPrivateDirectory() throws {
@@ -98,13 +102,16 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let dir = BadmailDirectory(path: path)
         guard case .stored(let a, _, _) = try store(dir, "SAME", size: 5, at: 0),
-              case .stored(let b, _, _) = try store(dir, "SAME", size: 5, at: 0) else { Issue.record("no"); return }
+            case .stored(let b, _, _) = try store(dir, "SAME", size: 5, at: 0)
+        else { Issue.record("no"); return }
         #expect(a != b)
         #expect(try dir.list().count == 2)
     }
 
-    @Test(arguments: ["../etc/passwd", "a/b", "..", "", "20270115T080000.250000Z-", "20270115T080000.250000Z-A/B",
-                      "20271315T080000.250000Z-ABC", "20270115T080000.250000Z-../x", "notanentry.eml", "/etc/passwd"])
+    @Test(arguments: [
+        "../etc/passwd", "a/b", "..", "", "20270115T080000.250000Z-", "20270115T080000.250000Z-A/B",
+        "20271315T080000.250000Z-ABC", "20270115T080000.250000Z-../x", "notanentry.eml", "/etc/passwd"
+    ])
     func invalidNamesAreRefused(name: String) throws {
         let path = tempDir()
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -158,8 +165,10 @@ import Testing
         let dir = BadmailDirectory(path: path, maxBytes: 200_000)
         let source = (0..<300_000).map { UInt8($0 % 251) }
         var reads = 0
-        let result = try await dir.store(queueID: "STREAM", reason: "expired", sender: "<>", recipients: ["r@x.example"],
-                                         arrivedAt: nil, messageSize: Int64(source.count), now: t0) { offset, max in
+        let result = try await dir.store(
+            queueID: "STREAM", reason: "expired", sender: "<>", recipients: ["r@x.example"],
+            arrivedAt: nil, messageSize: Int64(source.count), now: t0
+        ) { offset, max in
             reads += 1
             let start = Int(offset)
             return Array(source[start..<min(source.count, start + max)])
@@ -169,7 +178,7 @@ import Testing
         #expect(record.messageSize == Int64(try dir.readMessage(name, offset: 0, maxLength: 1_000_000).count))
         #expect(try dir.readMessage(name, offset: 0, maxLength: 1000) == Array(source.prefix(1000)))
         #expect(try dir.totalSize() == 200_000)
-        #expect(reads == 4)   // 200 000 - description, in 64 KiB chunks
+        #expect(reads == 4) // 200 000 - description, in 64 KiB chunks
         #expect(record.info.contains("Sender: <>"))
     }
 }

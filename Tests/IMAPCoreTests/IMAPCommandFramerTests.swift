@@ -1,16 +1,19 @@
 import Testing
+
 @testable import IMAPCore
 
 @Suite struct IMAPCommandFramerTests {
     @Test func plainLinesCRLFAndBareLF() {
-        #expect(frames("a NOOP\r\nb CAPABILITY\nc LOGOUT\r\n")
-            == [.command(bytes("a NOOP")), .command(bytes("b CAPABILITY")), .command(bytes("c LOGOUT"))])
+        #expect(
+            frames("a NOOP\r\nb CAPABILITY\nc LOGOUT\r\n")
+                == [.command(bytes("a NOOP")), .command(bytes("b CAPABILITY")), .command(bytes("c LOGOUT"))])
         #expect(frames("a NOOP") == [])
     }
 
     @Test func synchronizingLiteralAsksForContinuation() {
-        #expect(frames("a LOGIN {5}\r\nalice {6}\r\nsecret\r\n")
-            == [.continuationRequest, .continuationRequest, .command(bytes("a LOGIN {5}\r\nalice {6}\r\nsecret"))])
+        #expect(
+            frames("a LOGIN {5}\r\nalice {6}\r\nsecret\r\n")
+                == [.continuationRequest, .continuationRequest, .command(bytes("a LOGIN {5}\r\nalice {6}\r\nsecret"))])
         // Before the continuation the literal octets have not arrived: no command yet.
         #expect(frames("a LOGIN {5}\r\n") == [.continuationRequest])
     }
@@ -32,15 +35,16 @@ import Testing
 
     /// The literal's octets are taken verbatim, CRLF and "{n}" inside included.
     @Test func literalContentIsOpaque() {
-        #expect(frames("a LOGIN {8}\r\n{2}\r\nx\r\n {1}\r\ny\r\n")
-            == [.continuationRequest, .continuationRequest, .command(bytes("a LOGIN {8}\r\n{2}\r\nx\r\n {1}\r\ny"))])
+        #expect(
+            frames("a LOGIN {8}\r\n{2}\r\nx\r\n {1}\r\ny\r\n")
+                == [.continuationRequest, .continuationRequest, .command(bytes("a LOGIN {8}\r\n{2}\r\nx\r\n {1}\r\ny"))])
     }
 
     /// Every split of the input gives the same frames (the ByteToMessageDecoderVerifier idea).
     @Test(arguments: [
         "a LOGIN {5}\r\nalice {6+}\r\nsecret\r\nb NOOP\r\n",
         "x APPEND INBOX (\\Seen) \"17-Jul-1996 02:44:25 -0700\" {10}\r\n0123456789\r\ny LOGOUT\r\n",
-        "t SEARCH CHARSET UTF-8 SUBJECT {4+}\r\n\u{00e9}\u{00e9} TEXT ~{2}\r\nab\r\n",
+        "t SEARCH CHARSET UTF-8 SUBJECT {4+}\r\n\u{00e9}\u{00e9} TEXT ~{2}\r\nab\r\n"
     ])
     func everySplitGivesTheSameFrames(input: String) {
         let whole = frames(input)
@@ -89,12 +93,14 @@ import Testing
         limits.maxLiteralSize = 10
         limits.maxAppendSize = 100
         // Synchronizing: refused, the next command is read normally.
-        #expect(frames("a LOGIN {11}\r\nb NOOP\r\n", limits: limits)
-            == [.error(.literalTooLarge(tag: "a", size: 11, synchronizing: true, isAppend: false)), .command(bytes("b NOOP"))])
+        #expect(
+            frames("a LOGIN {11}\r\nb NOOP\r\n", limits: limits)
+                == [.error(.literalTooLarge(tag: "a", size: 11, synchronizing: true, isAppend: false)), .command(bytes("b NOOP"))])
         // APPEND has its own limit.
         #expect(frames("a APPEND INBOX {100}\r\n", limits: limits) == [.continuationRequest])
-        #expect(frames("a append INBOX {101}\r\n", limits: limits)
-            == [.error(.literalTooLarge(tag: "a", size: 101, synchronizing: true, isAppend: true))])
+        #expect(
+            frames("a append INBOX {101}\r\n", limits: limits)
+                == [.error(.literalTooLarge(tag: "a", size: 101, synchronizing: true, isAppend: true))])
         // Non-synchronizing: the octets are on their way; the framer stops.
         var f = IMAPCommandFramer(limits: limits)
         f.append(bytes("a LOGIN {11+}\r\nxxxxxxxxxxx b NOOP\r\n"))
@@ -103,8 +109,9 @@ import Testing
         f.append(bytes("c NOOP\r\n"))
         #expect(f.next() == nil)
         // A literal of 2^63-ish octets never reaches an Int conversion.
-        #expect(frames("a LOGIN {9223372036854775807}\r\n", limits: limits)
-            == [.error(.literalTooLarge(tag: "a", size: 9_223_372_036_854_775_807, synchronizing: true, isAppend: false))])
+        #expect(
+            frames("a LOGIN {9223372036854775807}\r\n", limits: limits)
+                == [.error(.literalTooLarge(tag: "a", size: 9_223_372_036_854_775_807, synchronizing: true, isAppend: false))])
     }
 
     @Test func commandSizeLimitCountsLiteralsAndLines() {

@@ -1,5 +1,6 @@
 import MailMIME
 import Testing
+
 @testable import IMAPCore
 
 /// FETCH, STORE, COPY/MOVE, UID EXPUNGE and SEARCH arguments (RFC 9051 §6.4, RFC 3516, RFC 7162, RFC 4731, RFC 5182).
@@ -25,28 +26,34 @@ import Testing
         #expect(fetchItems("a FETCH 1 ALL") == [.flags, .internalDate, .rfc822Size, .envelope])
         #expect(fetchItems("a FETCH 1 FAST") == [.flags, .internalDate, .rfc822Size])
         #expect(fetchItems("a FETCH 1 FULL") == [.flags, .internalDate, .rfc822Size, .envelope, .body])
-        #expect(fetchItems("a FETCH 2:4 (UID FLAGS BODYSTRUCTURE BODY RFC822 RFC822.HEADER RFC822.TEXT RFC822.SIZE MODSEQ INTERNALDATE ENVELOPE)")
-            == [.uid, .flags, .bodyStructure, .body, .rfc822, .rfc822Header, .rfc822Text, .rfc822Size, .modSeq, .internalDate, .envelope])
+        #expect(
+            fetchItems("a FETCH 2:4 (UID FLAGS BODYSTRUCTURE BODY RFC822 RFC822.HEADER RFC822.TEXT RFC822.SIZE MODSEQ INTERNALDATE ENVELOPE)")
+                == [.uid, .flags, .bodyStructure, .body, .rfc822, .rfc822Header, .rfc822Text, .rfc822Size, .modSeq, .internalDate, .envelope])
     }
 
     @Test func sections() {
         #expect(fetchItems("a FETCH 1 BODY[]") == [.bodySection(MIMESectionSpec(), partial: nil, peek: false)])
-        #expect(fetchItems("a FETCH 1 BODY.PEEK[HEADER]<0.2048>")
-            == [.bodySection(MIMESectionSpec(text: .header), partial: IMAPPartial(offset: 0, length: 2048), peek: true)])
+        #expect(
+            fetchItems("a FETCH 1 BODY.PEEK[HEADER]<0.2048>")
+                == [.bodySection(MIMESectionSpec(text: .header), partial: IMAPPartial(offset: 0, length: 2048), peek: true)])
         #expect(fetchItems("a FETCH 1 body[1.2.3.MIME]") == [.bodySection(MIMESectionSpec(part: [1, 2, 3], text: .mime), partial: nil, peek: false)])
-        #expect(fetchItems("a FETCH 1 (BODY[4.2.TEXT] BODY[3.HEADER.FIELDS (DATE FROM)] BODY.PEEK[HEADER.FIELDS.NOT (\"X-A\" {3}\r\nX-B)])") == [
-            .bodySection(MIMESectionSpec(part: [4, 2], text: .text), partial: nil, peek: false),
-            .bodySection(MIMESectionSpec(part: [3], text: .headerFields(["DATE", "FROM"])), partial: nil, peek: false),
-            .bodySection(MIMESectionSpec(text: .headerFieldsNot(["X-A", "X-B"])), partial: nil, peek: true),
-        ])
-        #expect(fetchItems("a FETCH 1 (BINARY[1.2]<10.20> BINARY.PEEK[] BINARY.SIZE[3])") == [
-            .binary(part: [1, 2], partial: IMAPPartial(offset: 10, length: 20), peek: false),
-            .binary(part: [], partial: nil, peek: true),
-            .binarySize(part: [3]),
-        ])
-        for bad in ["a FETCH 1 BODY[MIME]", "a FETCH 1 BODY[0]", "a FETCH 1 BODY[1.]", "a FETCH 1 BODY.PEEK",
-                    "a FETCH 1 BODY[]<1.0>", "a FETCH 1 BODY[HEADER.FIELDS ()]", "a FETCH 1 BINARY[TEXT]",
-                    "a FETCH 1 (FLAGS", "a FETCH 1 ()", "a FETCH 1 BODY[HEADER.FIELDS (A:B)]", "a FETCH * FOO"] {
+        #expect(
+            fetchItems("a FETCH 1 (BODY[4.2.TEXT] BODY[3.HEADER.FIELDS (DATE FROM)] BODY.PEEK[HEADER.FIELDS.NOT (\"X-A\" {3}\r\nX-B)])") == [
+                .bodySection(MIMESectionSpec(part: [4, 2], text: .text), partial: nil, peek: false),
+                .bodySection(MIMESectionSpec(part: [3], text: .headerFields(["DATE", "FROM"])), partial: nil, peek: false),
+                .bodySection(MIMESectionSpec(text: .headerFieldsNot(["X-A", "X-B"])), partial: nil, peek: true)
+            ])
+        #expect(
+            fetchItems("a FETCH 1 (BINARY[1.2]<10.20> BINARY.PEEK[] BINARY.SIZE[3])") == [
+                .binary(part: [1, 2], partial: IMAPPartial(offset: 10, length: 20), peek: false),
+                .binary(part: [], partial: nil, peek: true),
+                .binarySize(part: [3])
+            ])
+        for bad in [
+            "a FETCH 1 BODY[MIME]", "a FETCH 1 BODY[0]", "a FETCH 1 BODY[1.]", "a FETCH 1 BODY.PEEK",
+            "a FETCH 1 BODY[]<1.0>", "a FETCH 1 BODY[HEADER.FIELDS ()]", "a FETCH 1 BINARY[TEXT]",
+            "a FETCH 1 (FLAGS", "a FETCH 1 ()", "a FETCH 1 BODY[HEADER.FIELDS (A:B)]", "a FETCH * FOO"
+        ] {
             #expect(parseError(bad) != nil, "\(bad)")
         }
     }
@@ -56,20 +63,28 @@ import Testing
             Issue.record(); return
         }
         #expect(set.encoded == "300:500" && uid && mods == IMAPFetchModifiers(changedSince: 12345, vanished: true))
-        #expect(parseError("a FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)") != nil)   // VANISHED needs UID FETCH
+        #expect(parseError("a FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)") != nil) // VANISHED needs UID FETCH
         #expect(parseError("a UID FETCH 1:* (FLAGS) (VANISHED)") != nil)
         #expect(parseError("a FETCH 1 FLAGS (FOO 1)") != nil)
     }
 
     @Test func storeCopyMoveExpunge() {
-        #expect(command("A003 STORE 2:4 +FLAGS (\\Deleted)")
-            == .store(try! IMAPSequenceSet(parsing: "2:4"), IMAPStoreModifiers(), IMAPStoreFlags(operation: .add, flags: [.deleted]), uid: false))
-        #expect(command("a UID STORE 1 -FLAGS.SILENT \\Seen $Junk")
-            == .store(try! IMAPSequenceSet(parsing: "1"), IMAPStoreModifiers(), IMAPStoreFlags(operation: .remove, silent: true, flags: [.seen, IMAPFlag("$Junk")]), uid: true))
-        #expect(command("d105 STORE 7,5,9 (UNCHANGEDSINCE 320162338) +FLAGS.SILENT (\\Deleted)")
-            == .store(try! IMAPSequenceSet(parsing: "7,5,9"), IMAPStoreModifiers(unchangedSince: 320_162_338),
-                      IMAPStoreFlags(operation: .add, silent: true, flags: [.deleted]), uid: false))
-        #expect(command("a STORE 1 FLAGS ()") == .store(try! IMAPSequenceSet(parsing: "1"), IMAPStoreModifiers(), IMAPStoreFlags(operation: .replace, flags: []), uid: false))
+        #expect(
+            command("A003 STORE 2:4 +FLAGS (\\Deleted)")
+                == .store(try! IMAPSequenceSet(parsing: "2:4"), IMAPStoreModifiers(), IMAPStoreFlags(operation: .add, flags: [.deleted]), uid: false))
+        #expect(
+            command("a UID STORE 1 -FLAGS.SILENT \\Seen $Junk")
+                == .store(
+                    try! IMAPSequenceSet(parsing: "1"), IMAPStoreModifiers(),
+                    IMAPStoreFlags(operation: .remove, silent: true, flags: [.seen, IMAPFlag("$Junk")]), uid: true))
+        #expect(
+            command("d105 STORE 7,5,9 (UNCHANGEDSINCE 320162338) +FLAGS.SILENT (\\Deleted)")
+                == .store(
+                    try! IMAPSequenceSet(parsing: "7,5,9"), IMAPStoreModifiers(unchangedSince: 320_162_338),
+                    IMAPStoreFlags(operation: .add, silent: true, flags: [.deleted]), uid: false))
+        #expect(
+            command("a STORE 1 FLAGS ()")
+                == .store(try! IMAPSequenceSet(parsing: "1"), IMAPStoreModifiers(), IMAPStoreFlags(operation: .replace, flags: []), uid: false))
         #expect(parseError("a STORE 1 FLAGZ (\\Seen)") != nil)
         #expect(parseError("a STORE 1 +FLAGS") != nil)
         #expect(command("A003 COPY 2:4 MEETING") == .copy(try! IMAPSequenceSet(parsing: "2:4"), IMAPMailboxName("MEETING"), uid: false))
@@ -96,16 +111,20 @@ import Testing
             ("SINCE 1-Feb-1994", .since(d)), ("SMALLER 5", .smaller(5)), ("SUBJECT {3+}\r\nabc", .subject(bytes("abc"))),
             ("TEXT x", .text(bytes("x"))), ("TO x", .to(bytes("x"))), ("UID 1:*", .uid(try! IMAPSequenceSet(parsing: "1:*"))),
             ("UNANSWERED", .unanswered), ("UNDELETED", .undeleted), ("UNDRAFT", .undraft), ("UNFLAGGED", .unflagged),
-            ("UNKEYWORD $Junk", .unkeyword(IMAPFlag("$Junk"))), ("UNSEEN", .unseen), ("HEADER Message-ID <x@y>", .header("Message-ID", bytes("<x@y>"))),
+            ("UNKEYWORD $Junk", .unkeyword(IMAPFlag("$Junk"))), ("UNSEEN", .unseen),
+            ("HEADER Message-ID <x@y>", .header("Message-ID", bytes("<x@y>"))),
             ("2:4,7", .sequenceSet(try! IMAPSequenceSet(parsing: "2:4,7"))), ("$", .sequenceSet(.lastCommand)),
             ("(SEEN FLAGGED)", .and([.seen, .flagged])), ("MODSEQ 620162338", .modSeq(620_162_338)),
-            ("MODSEQ \"/flags/\\\\draft\" all 620162338", .modSeq(620_162_338)),
+            ("MODSEQ \"/flags/\\\\draft\" all 620162338", .modSeq(620_162_338))
         ]
         for (text, key) in cases { #expect(searchKey("a SEARCH " + text) == key, "\(text)") }
-        #expect(searchKey("A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"")
-            == .and([.flagged, .since(d), .not(.from(bytes("Smith")))]))
-        for bad in ["a SEARCH", "a SEARCH FOO", "a SEARCH BEFORE 1-Foo-1994", "a SEARCH LARGER x", "a SEARCH OR SEEN",
-                    "a SEARCH HEADER \"\" x", "a SEARCH MODSEQ \"/flags/x\" bogus 1", "a SEARCH (", "a SEARCH 0"] {
+        #expect(
+            searchKey("A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"")
+                == .and([.flagged, .since(d), .not(.from(bytes("Smith")))]))
+        for bad in [
+            "a SEARCH", "a SEARCH FOO", "a SEARCH BEFORE 1-Foo-1994", "a SEARCH LARGER x", "a SEARCH OR SEEN",
+            "a SEARCH HEADER \"\" x", "a SEARCH MODSEQ \"/flags/x\" bogus 1", "a SEARCH (", "a SEARCH 0"
+        ] {
             #expect(parseError(bad) != nil, "\(bad)")
         }
     }

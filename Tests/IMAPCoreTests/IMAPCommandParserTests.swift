@@ -1,5 +1,6 @@
 import MailMIME
 import Testing
+
 @testable import IMAPCore
 
 /// Commands without arguments, session commands and errors (RFC 9051 §6.1, §6.2, RFC 2971, RFC 5161).
@@ -40,15 +41,16 @@ import Testing
         #expect(command("a LOGIN {5}\r\nalice {6+}\r\nsecret") == .login(username: bytes("alice"), password: bytes("secret")))
         #expect(command("a LOGIN \"Jöran\" pw") == .login(username: bytes("Jöran"), password: bytes("pw")))
         #expect(parseError("a LOGIN \"bad\\x\" pw") != nil)
-        #expect(parseError("a LOGIN {3}\r\na\0b pw") != nil)       // NUL in a literal
-        #expect(parseError("a LOGIN {9}\r\nshort") != nil)         // shorter than announced
-        #expect(parseError("a LOGIN ~{3}\r\nabc pw") != nil)       // literal8 is not an astring
+        #expect(parseError("a LOGIN {3}\r\na\0b pw") != nil) // NUL in a literal
+        #expect(parseError("a LOGIN {9}\r\nshort") != nil) // shorter than announced
+        #expect(parseError("a LOGIN ~{3}\r\nabc pw") != nil) // literal8 is not an astring
     }
 
     @Test func authenticateWithSASLIR() {
         #expect(command("a AUTHENTICATE PLAIN") == .authenticate(mechanism: "PLAIN", initialResponse: nil))
-        #expect(command("a AUTHENTICATE plain AGFsaWNlAHNlY3JldA==")
-            == .authenticate(mechanism: "PLAIN", initialResponse: "AGFsaWNlAHNlY3JldA=="))
+        #expect(
+            command("a AUTHENTICATE plain AGFsaWNlAHNlY3JldA==")
+                == .authenticate(mechanism: "PLAIN", initialResponse: "AGFsaWNlAHNlY3JldA=="))
         #expect(command("a AUTHENTICATE PLAIN =") == .authenticate(mechanism: "PLAIN", initialResponse: "="))
         #expect(parseError("a AUTHENTICATE PLAIN ab!c") != nil)
     }
@@ -56,7 +58,7 @@ import Testing
     @Test func idAndEnable() {
         #expect(command("a ID NIL") == .id(nil))
         #expect(command("a ID (\"name\" \"sodr\" \"version\" NIL)") == .id([IMAPIDField("name", "sodr"), IMAPIDField("version", nil)]))
-        #expect(parseError("a ID (\"0123456789012345678901234567890\" \"x\")") != nil)   // field > 30 octets
+        #expect(parseError("a ID (\"0123456789012345678901234567890\" \"x\")") != nil) // field > 30 octets
         #expect(command("a ENABLE CONDSTORE UTF8=ACCEPT") == .enable(["CONDSTORE", "UTF8=ACCEPT"]))
         #expect(parseError("a ENABLE") != nil)
     }
@@ -89,8 +91,11 @@ import Testing
         #expect(command("a CREATE Drafts2 (USE (\\Drafts))") == .create(IMAPMailboxName("Drafts2"), specialUse: ["\\Drafts"]))
         #expect(command("a CREATE owatagusiam/") == .create(IMAPMailboxName("owatagusiam/"), specialUse: []))
         #expect(command("a RENAME blurdybloop sarasoop") == .rename(IMAPMailboxName("blurdybloop"), IMAPMailboxName("sarasoop")))
-        #expect(command("a STATUS blurdybloop (UIDNEXT MESSAGES SIZE DELETED HIGHESTMODSEQ APPENDLIMIT RECENT UNSEEN UIDVALIDITY)")
-            == .status(IMAPMailboxName("blurdybloop"), [.uidNext, .messages, .size, .deleted, .highestModSeq, .appendLimit, .recent, .unseen, .uidValidity]))
+        #expect(
+            command("a STATUS blurdybloop (UIDNEXT MESSAGES SIZE DELETED HIGHESTMODSEQ APPENDLIMIT RECENT UNSEEN UIDVALIDITY)")
+                == .status(
+                    IMAPMailboxName("blurdybloop"),
+                    [.uidNext, .messages, .size, .deleted, .highestModSeq, .appendLimit, .recent, .unseen, .uidValidity]))
         #expect(parseError("a STATUS x ()") != nil)
         #expect(parseError("a STATUS x (BOGUS)") != nil)
         #expect(command("a GETQUOTA \"\"") == .getQuota(root: []))
@@ -103,7 +108,10 @@ import Testing
     @Test func listForms() {
         guard case .list(let simple)? = command("A101 LIST \"\" \"\"") else { Issue.record(); return }
         #expect(simple.patterns == [[]] && !simple.isExtended)
-        guard case .list(let ext)? = command("A02 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (INBOX* %/Sent) RETURN (CHILDREN STATUS (MESSAGES UNSEEN) SPECIAL-USE)") else {
+        guard
+            case .list(let ext)? = command(
+                "A02 LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (INBOX* %/Sent) RETURN (CHILDREN STATUS (MESSAGES UNSEEN) SPECIAL-USE)")
+        else {
             Issue.record(); return
         }
         #expect(ext.selectSubscribed && ext.recursiveMatch && ext.isExtended)
@@ -132,7 +140,7 @@ import Testing
         guard case .append(let u)? = command("a APPEND INBOX UTF8 (~{2+}\r\nhi)") else { Issue.record(); return }
         #expect(u.isUTF8 && u.message == bytes("hi"))
         #expect(parseError("a APPEND INBOX \"hello\"") != nil)
-        #expect(parseError("a APPEND INBOX \"31-Feb-1994 21:52:25 -0800\" {1}\r\nx") == nil)   // day range only
+        #expect(parseError("a APPEND INBOX \"31-Feb-1994 21:52:25 -0800\" {1}\r\nx") == nil) // day range only
         #expect(parseError("a APPEND INBOX \"7-Foo-1994 21:52:25 -0800\" {1}\r\nx") != nil)
         #expect(parseError("a APPEND INBOX \"7-Feb-1994 25:52:25 -0800\" {1}\r\nx") != nil)
     }

@@ -1,5 +1,6 @@
 import MailMIME
 import Testing
+
 @testable import IMAPCore
 
 /// The encoder against the exact bytes of RFC examples (RFC 9051 §7, RFC 3501 §7.4.2, RFC 4315, RFC 4731,
@@ -10,15 +11,23 @@ import Testing
     @Test func statusResponses() {
         #expect(wire(.tagged(tag: "A142", .ok, .readWrite, "SELECT completed")) == "A142 OK [READ-WRITE] SELECT completed\r\n")
         #expect(wire(.untagged(.ok, .uidValidity(3_857_529_045), "UIDs valid")) == "* OK [UIDVALIDITY 3857529045] UIDs valid\r\n")
-        #expect(wire(.untagged(.ok, .permanentFlags([.deleted, .seen], allowsNewKeywords: true), "Limited"))
-            == "* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n")
-        #expect(wire(.tagged(tag: "A003", .ok, .appendUID(uidValidity: 38505, uids: .compact([3955])), "APPEND completed"))
-            == "A003 OK [APPENDUID 38505 3955] APPEND completed\r\n")
-        #expect(wire(.tagged(tag: "A004", .ok, .copyUID(uidValidity: 38505, source: try! IMAPSequenceSet(parsing: "304,319:320"),
-                                                         destination: try! IMAPSequenceSet(parsing: "3956:3958")), "Done"))
-            == "A004 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n")
-        #expect(wire(.tagged(tag: "d105", .ok, .modified(try! IMAPSequenceSet(parsing: "7,9")), "Conditional STORE failed"))
-            == "d105 OK [MODIFIED 7,9] Conditional STORE failed\r\n")
+        #expect(
+            wire(.untagged(.ok, .permanentFlags([.deleted, .seen], allowsNewKeywords: true), "Limited"))
+                == "* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n")
+        #expect(
+            wire(.tagged(tag: "A003", .ok, .appendUID(uidValidity: 38505, uids: .compact([3955])), "APPEND completed"))
+                == "A003 OK [APPENDUID 38505 3955] APPEND completed\r\n")
+        #expect(
+            wire(
+                .tagged(
+                    tag: "A004", .ok,
+                    .copyUID(
+                        uidValidity: 38505, source: try! IMAPSequenceSet(parsing: "304,319:320"),
+                        destination: try! IMAPSequenceSet(parsing: "3956:3958")), "Done"))
+                == "A004 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n")
+        #expect(
+            wire(.tagged(tag: "d105", .ok, .modified(try! IMAPSequenceSet(parsing: "7,9")), "Conditional STORE failed"))
+                == "d105 OK [MODIFIED 7,9] Conditional STORE failed\r\n")
         #expect(wire(.tagged(tag: "a", .no, .badCharset(["UTF-8", "US-ASCII"]), "x")) == "a NO [BADCHARSET (UTF-8 US-ASCII)] x\r\n")
         #expect(wire(.untagged(.bye, nil, "IMAP4rev2 Server logging out")) == "* BYE IMAP4rev2 Server logging out\r\n")
         #expect(wire(.continuation("Ready for additional command text")) == "+ Ready for additional command text\r\n")
@@ -28,33 +37,41 @@ import Testing
     }
 
     @Test func mailboxData() {
-        #expect(wire(.data(.capability(["IMAP4rev2", "STARTTLS", "AUTH=GSSAPI", "LOGINDISABLED"])))
-            == "* CAPABILITY IMAP4rev2 STARTTLS AUTH=GSSAPI LOGINDISABLED\r\n")
+        #expect(
+            wire(.data(.capability(["IMAP4rev2", "STARTTLS", "AUTH=GSSAPI", "LOGINDISABLED"])))
+                == "* CAPABILITY IMAP4rev2 STARTTLS AUTH=GSSAPI LOGINDISABLED\r\n")
         #expect(wire(.data(.exists(172))) == "* 172 EXISTS\r\n")
         #expect(wire(.data(.expunge(44))) == "* 44 EXPUNGE\r\n")
         #expect(wire(.data(.flags([.answered, .flagged, .deleted, .seen, .draft]))) == "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n")
-        #expect(wire(.data(.status(mailbox: "blurdybloop", [IMAPStatusValue(.messages, 231), IMAPStatusValue(.uidNext, 44292)])))
-            == "* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n")
+        #expect(
+            wire(.data(.status(mailbox: "blurdybloop", [IMAPStatusValue(.messages, 231), IMAPStatusValue(.uidNext, 44292)])))
+                == "* STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\r\n")
         #expect(wire(.data(.list(IMAPListItem(attributes: ["\\Noselect"], name: "~/Mail/foo")))) == "* LIST (\\Noselect) \"/\" ~/Mail/foo\r\n")
         #expect(wire(.data(.list(IMAPListItem(attributes: [], name: "Sent Items")))) == "* LIST () \"/\" \"Sent Items\"\r\n")
-        #expect(wire(.data(.list(IMAPListItem(attributes: ["\\NonExistent"], name: "Foo", childInfoSubscribed: true))))
-            == "* LIST (\\NonExistent) \"/\" Foo (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n")
+        #expect(
+            wire(.data(.list(IMAPListItem(attributes: ["\\NonExistent"], name: "Foo", childInfoSubscribed: true))))
+                == "* LIST (\\NonExistent) \"/\" Foo (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n")
         #expect(wire(.data(.list(IMAPListItem(attributes: ["\\HasNoChildren"], name: "台北")))) == "* LIST (\\HasNoChildren) \"/\" &U,BTFw-\r\n")
-        #expect(wire(.data(.list(IMAPListItem(attributes: ["\\HasNoChildren"], name: "台北"))), utf8: true)
-            == "* LIST (\\HasNoChildren) \"/\" \"台北\"\r\n")
+        #expect(
+            wire(.data(.list(IMAPListItem(attributes: ["\\HasNoChildren"], name: "台北"))), utf8: true)
+                == "* LIST (\\HasNoChildren) \"/\" \"台北\"\r\n")
         #expect(wire(.data(.list(IMAPListItem(attributes: [], name: "NIL")))) == "* LIST () \"/\" \"NIL\"\r\n")
         #expect(wire(.data(.namespace(personal: [("", "/")]))) == "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n")
         #expect(wire(.data(.search([2, 3, 6], modSeq: nil))) == "* SEARCH 2 3 6\r\n")
-        #expect(wire(.data(.search([2, 5, 6, 7, 11, 12, 18, 19, 20, 23], modSeq: 917_162_500)))
-            == "* SEARCH 2 5 6 7 11 12 18 19 20 23 (MODSEQ 917162500)\r\n")
+        #expect(
+            wire(.data(.search([2, 5, 6, 7, 11, 12, 18, 19, 20, 23], modSeq: 917_162_500)))
+                == "* SEARCH 2 5 6 7 11 12 18 19 20 23 (MODSEQ 917162500)\r\n")
         #expect(wire(.data(.search([], modSeq: nil))) == "* SEARCH\r\n")
         #expect(wire(.data(.esearch(IMAPESearch(tag: "A282", uid: false, min: 2, count: 3)))) == "* ESEARCH (TAG \"A282\") MIN 2 COUNT 3\r\n")
-        #expect(wire(.data(.esearch(IMAPESearch(tag: "A283", uid: true, all: try! IMAPSequenceSet(parsing: "2,10:11")))))
-            == "* ESEARCH (TAG \"A283\") UID ALL 2,10:11\r\n")
-        #expect(wire(.data(.vanished(earlier: true, try! IMAPSequenceSet(parsing: "41,43:116,118,120:211,214:540")))) ==
-            "* VANISHED (EARLIER) 41,43:116,118,120:211,214:540\r\n")
+        #expect(
+            wire(.data(.esearch(IMAPESearch(tag: "A283", uid: true, all: try! IMAPSequenceSet(parsing: "2,10:11")))))
+                == "* ESEARCH (TAG \"A283\") UID ALL 2,10:11\r\n")
+        #expect(
+            wire(.data(.vanished(earlier: true, try! IMAPSequenceSet(parsing: "41,43:116,118,120:211,214:540"))))
+                == "* VANISHED (EARLIER) 41,43:116,118,120:211,214:540\r\n")
         #expect(wire(.data(.enabled(["CONDSTORE", "QRESYNC"]))) == "* ENABLED CONDSTORE QRESYNC\r\n")
-        #expect(wire(.data(.id([IMAPIDField("name", "Cyrus"), IMAPIDField("version", "1.5")]))) == "* ID (\"name\" \"Cyrus\" \"version\" \"1.5\")\r\n")
+        #expect(
+            wire(.data(.id([IMAPIDField("name", "Cyrus"), IMAPIDField("version", "1.5")]))) == "* ID (\"name\" \"Cyrus\" \"version\" \"1.5\")\r\n")
         #expect(wire(.data(.id(nil))) == "* ID NIL\r\n")
         #expect(wire(.data(.quota(root: "", [IMAPQuotaResource("STORAGE", usage: 10, limit: 512)]))) == "* QUOTA \"\" (STORAGE 10 512)\r\n")
         #expect(wire(.data(.quotaRoot(mailbox: "INBOX", roots: [""]))) == "* QUOTAROOT INBOX \"\"\r\n")
@@ -80,7 +97,8 @@ import Testing
 
     /// RFC 3501 §6.4.5's FETCH FULL example, computed from a message built to match it.
     @Test func rfc3501FetchFullExample() throws {
-        var message = "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n"
+        var message =
+            "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\r\n"
             + "From: Terry Gray <gray@cac.washington.edu>\r\n"
             + "Subject: IMAP4rev1 WG mtg summary and minutes\r\n"
             + "To: imap@cac.washington.edu\r\n"
@@ -96,23 +114,26 @@ import Testing
         let body = message.utf8.count - header
         #expect(body == 3028)
         let stored = IMAPStoredMessage(
-            metadata: IMAPMessageMetadata(uid: 1, flags: [.seen], internalDate: IMAPDateTime(secondsSinceEpoch: 837_596_665, zoneMinutes: -420),
-                                          size: 4286, modSeq: 1),
+            metadata: IMAPMessageMetadata(
+                uid: 1, flags: [.seen], internalDate: IMAPDateTime(secondsSinceEpoch: 837_596_665, zoneMinutes: -420),
+                size: 4286, modSeq: 1),
             content: bytes(message))
         let out = IMAPFetchRenderer.render(stored, items: [.flags, .internalDate, .rfc822Size, .envelope, .body])
         #expect(!out.unknownCTE)
-        #expect(wire(.data(.fetch(12, out.values))) == "* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" "
-            + "RFC822.SIZE 4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "
-            + "\"IMAP4rev1 WG mtg summary and minutes\" ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
-            + "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
-            + "((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")"
-            + "(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \"<B27397-0100000@cac.washington.edu>\") "
-            + "BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\r\n")
+        #expect(
+            wire(.data(.fetch(12, out.values))) == "* 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" "
+                + "RFC822.SIZE 4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "
+                + "\"IMAP4rev1 WG mtg summary and minutes\" ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+                + "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+                + "((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")"
+                + "(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \"<B27397-0100000@cac.washington.edu>\") "
+                + "BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\r\n")
     }
 
     /// RFC 9051 §7.5.2's multipart BODYSTRUCTURE example shape: two text parts, no separators between parts.
     @Test func multipartBodyStructure() {
-        let msg = "Content-Type: MULTIPART/MIXED; BOUNDARY=\"----- =_aaaaaaaaaa0\"\r\n\r\n"
+        let msg =
+            "Content-Type: MULTIPART/MIXED; BOUNDARY=\"----- =_aaaaaaaaaa0\"\r\n\r\n"
             + "------- =_aaaaaaaaaa0\r\nContent-Type: TEXT/PLAIN; CHARSET=US-ASCII\r\n\r\n"
             + String(repeating: "a\r\n", count: 23) + "------- =_aaaaaaaaaa0\r\n"
             + "Content-Type: TEXT/PLAIN; CHARSET=US-ASCII; NAME=cc.diff\r\nContent-ID: <960723163407.20117h@cac.washington.edu>\r\n"
@@ -121,9 +142,10 @@ import Testing
         let structure = IMAPBodyStructure(MIMEMessage(bytes(msg)))
         var w = IMAPWireWriter(utf8: false)
         structure.encode(into: &w, extensions: false)
-        #expect(text(w.bytes) == "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 67 23)"
-            + "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\" \"NAME\" \"cc.diff\") \"<960723163407.20117h@cac.washington.edu>\" "
-            + "\"Compiler diff\" \"BASE64\" 597 100) \"MIXED\")")
+        #expect(
+            text(w.bytes) == "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 67 23)"
+                + "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\" \"NAME\" \"cc.diff\") \"<960723163407.20117h@cac.washington.edu>\" "
+                + "\"Compiler diff\" \"BASE64\" 597 100) \"MIXED\")")
         var e = IMAPWireWriter(utf8: false)
         structure.encode(into: &e, extensions: true)
         #expect(text(e.bytes).hasSuffix("\"BASE64\" 597 100 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"----- =_aaaaaaaaaa0\") NIL NIL NIL)"))
@@ -135,21 +157,26 @@ import Testing
         IMAPBodyStructure(m).encode(into: &w, extensions: true)
         let s = text(w.bytes)
         #expect(s.hasPrefix("(((\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 11 1 NIL NIL NIL NIL)"))
-        #expect(s.contains("(\"application\" \"pdf\" (\"name\" \"doc.pdf\") \"<doc@example.test>\" \"A document\" \"base64\" 352 \"Q2hlY2sgSW50ZWdyaXR5IQ==\" "
-            + "(\"attachment\" (\"filename\" \"doc.pdf\")) (\"en\" \"de\") \"http://example.test/doc.pdf\")"))
+        #expect(
+            s.contains(
+                "(\"application\" \"pdf\" (\"name\" \"doc.pdf\") \"<doc@example.test>\" \"A document\" \"base64\" 352 \"Q2hlY2sgSW50ZWdyaXR5IQ==\" "
+                    + "(\"attachment\" (\"filename\" \"doc.pdf\")) (\"en\" \"de\") \"http://example.test/doc.pdf\")"))
         #expect(s.contains("(\"message\" \"rfc822\" NIL NIL NIL \"7BIT\" "))
         #expect(s.contains("(\"Carol\" NIL \"carol\" \"example.test\")"))
         #expect(s.hasSuffix("\"mixed\" (\"boundary\" \"outer\") NIL NIL NIL)"))
         let values: [IMAPFetchValue] = [
             .bodySection(MIMESectionSpec(part: [1, 1]), origin: nil, m.section(MIMESectionSpec(part: [1, 1]))),
-            .bodySection(MIMESectionSpec(part: [3], text: .headerFields(["Subject"])), origin: nil,
-                         m.section(MIMESectionSpec(part: [3], text: .headerFields(["Subject"])))),
+            .bodySection(
+                MIMESectionSpec(part: [3], text: .headerFields(["Subject"])), origin: nil,
+                m.section(MIMESectionSpec(part: [3], text: .headerFields(["Subject"])))),
             .bodySection(MIMESectionSpec(part: [9]), origin: 0, nil),
             .binary(part: [3, 2], origin: nil, [0, 1, 2, 255]),
-            .binarySize(part: [3, 2], 4),
+            .binarySize(part: [3, 2], 4)
         ]
         let encoded = IMAPResponse.data(.fetch(1, values)).encoded(utf8: false)
-        #expect(encoded == bytes("* 1 FETCH (BODY[1.1] {11}\r\nPlain part. BODY[3.HEADER.FIELDS (Subject)] {26}\r\nSubject: Inner message\r\n\r\n "
-            + "BODY[9]<0> NIL BINARY[3.2] ~{4}\r\n") + [0, 1, 2, 255] + bytes(" BINARY.SIZE[3.2] 4)\r\n"))
+        #expect(
+            encoded == bytes(
+                "* 1 FETCH (BODY[1.1] {11}\r\nPlain part. BODY[3.HEADER.FIELDS (Subject)] {26}\r\nSubject: Inner message\r\n\r\n "
+                    + "BODY[9]<0> NIL BINARY[3.2] ~{4}\r\n") + [0, 1, 2, 255] + bytes(" BINARY.SIZE[3.2] 4)\r\n"))
     }
 }

@@ -1,6 +1,7 @@
-import Testing
-@testable import IMAPCore
 import MailTestSupport
+import Testing
+
+@testable import IMAPCore
 
 @Suite struct IMAPSequenceTrackerTests {
     @Test func lookupsAndSets() {
@@ -26,11 +27,14 @@ import MailTestSupport
 
     @Test func expungesAreHeldBackUntilAllowed() {
         var t = IMAPSequenceTracker(uids: [1, 2, 3], uidNext: 4, highestModSeq: 1)
-        t.merge(IMAPMailboxChanges(uidValidity: 1, uidNext: 5, highestModSeq: 3, newUIDs: [4],
-                                   flagChanges: [IMAPFlagChange(uid: 1, flags: [.seen], modSeq: 3)], expunged: .uids([2])))
+        t.merge(
+            IMAPMailboxChanges(
+                uidValidity: 1, uidNext: 5, highestModSeq: 3, newUIDs: [4],
+                flagChanges: [IMAPFlagChange(uid: 1, flags: [.seen], modSeq: 3)], expunged: .uids([2])))
         // During FETCH/STORE/SEARCH: EXISTS and FETCH, but message 2 keeps its number.
-        #expect(t.drainUpdates(allowExpunge: false, qresync: false, condstore: true)
-            == [.exists(4), .fetch(1, [.uid(1), .flags([.seen]), .modSeq(3)])])
+        #expect(
+            t.drainUpdates(allowExpunge: false, qresync: false, condstore: true)
+                == [.exists(4), .fetch(1, [.uid(1), .flags([.seen]), .modSeq(3)])])
         #expect(t.uids == [1, 2, 3, 4] && t.isPendingExpunge(2))
         // Later, when allowed.
         #expect(t.drainUpdates(allowExpunge: true, qresync: false, condstore: true) == [.expunge(2)])
@@ -41,12 +45,17 @@ import MailTestSupport
     @Test func vanishedWithQResyncAndOwnChangesNotRepeated() {
         var t = IMAPSequenceTracker(uids: [10, 11, 12, 13], uidNext: 14, highestModSeq: 5)
         t.noteReported(uid: 10, modSeq: 6)
-        t.merge(IMAPMailboxChanges(uidValidity: 1, uidNext: 14, highestModSeq: 7,
-                                   flagChanges: [IMAPFlagChange(uid: 10, flags: [.flagged], modSeq: 6),
-                                                 IMAPFlagChange(uid: 13, flags: [], modSeq: 7)],
-                                   expunged: .uids([11, 12])))
-        #expect(t.drainUpdates(allowExpunge: true, qresync: true, condstore: false)
-            == [.vanished(earlier: false, .compact([11, 12])), .fetch(2, [.uid(13), .flags([])])])
+        t.merge(
+            IMAPMailboxChanges(
+                uidValidity: 1, uidNext: 14, highestModSeq: 7,
+                flagChanges: [
+                    IMAPFlagChange(uid: 10, flags: [.flagged], modSeq: 6),
+                    IMAPFlagChange(uid: 13, flags: [], modSeq: 7)
+                ],
+                expunged: .uids([11, 12])))
+        #expect(
+            t.drainUpdates(allowExpunge: true, qresync: true, condstore: false)
+                == [.vanished(earlier: false, .compact([11, 12])), .fetch(2, [.uid(13), .flags([])])])
         #expect(t.highestModSeq == 7)
     }
 
@@ -94,12 +103,13 @@ import MailTestSupport
                 flagModSeq[store[Int(rng.next() % UInt64(store.count))]] = modSeq
             default:
                 let since = tracker.highestModSeq, known = tracker.uidNext
-                tracker.merge(IMAPMailboxChanges(
-                    uidValidity: 1, uidNext: nextUID, highestModSeq: modSeq,
-                    newUIDs: store.filter { $0 >= known },
-                    flagChanges: store.filter { $0 < known && (flagModSeq[$0] ?? 0) > since }
-                        .map { IMAPFlagChange(uid: $0, flags: [], modSeq: flagModSeq[$0] ?? 0) },
-                    expunged: .uids(tombstones.filter { $0.modSeq > since && $0.uid < known }.map(\.uid))))
+                tracker.merge(
+                    IMAPMailboxChanges(
+                        uidValidity: 1, uidNext: nextUID, highestModSeq: modSeq,
+                        newUIDs: store.filter { $0 >= known },
+                        flagChanges: store.filter { $0 < known && (flagModSeq[$0] ?? 0) > since }
+                            .map { IMAPFlagChange(uid: $0, flags: [], modSeq: flagModSeq[$0] ?? 0) },
+                        expunged: .uids(tombstones.filter { $0.modSeq > since && $0.uid < known }.map(\.uid))))
                 let allow = rng.next() % 2 == 0
                 for update in tracker.drainUpdates(allowExpunge: allow, qresync: false, condstore: true) {
                     switch update {
@@ -121,4 +131,3 @@ import MailTestSupport
         }
     }
 }
-

@@ -1,12 +1,14 @@
 import IMAPTestSupport
 import MailCore
 import Testing
+
 @testable import IMAPCore
 
 /// Session behaviour that transcripts cannot show: byte-by-byte input, buffering while an answer is
 /// outstanding, the STARTTLS discard, hostile sizes, batching of large FETCHes.
 @Suite struct IMAPServerSessionTests {
-    static let script = "a LOGIN {5}\r\nalice {6+}\r\nsecret\r\n"
+    static let script =
+        "a LOGIN {5}\r\nalice {6+}\r\nsecret\r\n"
         + "b SELECT INBOX\r\n"
         + "c FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODYSTRUCTURE)\r\n"
         + "d UID STORE 2 +FLAGS (\\Seen)\r\n"
@@ -136,7 +138,7 @@ import Testing
             guard case .fetch(_, let uids, let content, _) = r else { return nil }
             return "\(content == .full ? "full" : "index") \(uids.count)"
         }
-        #expect(fetches == ["index 7", "full 1", "full 1", "full 5"])   // 3 MiB + 3 MiB > 4 MiB; the last big one and the small ones fit
+        #expect(fetches == ["index 7", "full 1", "full 1", "full 5"]) // 3 MiB + 3 MiB > 4 MiB; the last big one and the small ones fit
     }
 
     /// A store notification that arrives while an IDLE poll is running leads to one more poll, so a
@@ -147,10 +149,14 @@ import Testing
         _ = session.handle(.received(bytes("a LOGIN u p\r\nb SELECT INBOX\r\nc IDLE\r\n")))
         _ = session.handle(.authenticated(.success(username: "u")))
         let id = IMAPMailboxID(1)
-        let afterSelect = session.handle(.backend(.selected(IMAPMailboxSnapshot(id: id, name: "INBOX", uidValidity: 9, uidNext: 2,
-                                                                                 highestModSeq: 5, uids: [1]))))
-        #expect(afterSelect.last == .backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2)))   // IDLE's first poll
-        #expect(session.handle(.mailboxChanged) == [])                                          // arrives mid-poll
+        let afterSelect = session.handle(
+            .backend(
+                .selected(
+                    IMAPMailboxSnapshot(
+                        id: id, name: "INBOX", uidValidity: 9, uidNext: 2,
+                        highestModSeq: 5, uids: [1]))))
+        #expect(afterSelect.last == .backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2))) // IDLE's first poll
+        #expect(session.handle(.mailboxChanged) == []) // arrives mid-poll
         let first = session.handle(.backend(.changes(IMAPMailboxChanges(uidValidity: 9, uidNext: 2, highestModSeq: 5))))
         #expect(first == [.backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2))])
         let second = session.handle(.backend(.changes(IMAPMailboxChanges(uidValidity: 9, uidNext: 3, highestModSeq: 6, newUIDs: [2]))))

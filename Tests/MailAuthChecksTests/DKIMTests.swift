@@ -3,6 +3,7 @@ import Foundation
 import MailCore
 import MailDNS
 import Testing
+
 @testable import MailAuthChecks
 
 @Suite struct DKIMCanonicalizationTests {
@@ -10,7 +11,8 @@ import Testing
     @Test func rfc6376Example() {
         let a = HeaderField(raw: Array("A: X".utf8), range: 0..<0)
         let b = HeaderField(raw: Array("B : Y\t\r\n\tZ  ".utf8), range: 0..<0)
-        #expect(String(decoding: DKIMCanonicalization.relaxed.header(a.raw) + DKIMCanonicalization.relaxed.header(b.raw), as: UTF8.self)
+        #expect(
+            String(decoding: DKIMCanonicalization.relaxed.header(a.raw) + DKIMCanonicalization.relaxed.header(b.raw), as: UTF8.self)
                 == "a:X\r\nb:Y Z\r\n")
         #expect(String(decoding: DKIMCanonicalization.simple.header(b.raw), as: UTF8.self) == "B : Y\t\r\n\tZ  \r\n")
         let body = Array(" C \r\nD \t E\r\n\r\n\r\n".utf8)
@@ -76,12 +78,13 @@ import Testing
     }
 }
 
-
 /// RFC 8463 Appendix A: the example message with one ed25519-sha256 and one rsa-sha256 signature.
 @Suite struct RFC8463Tests {
     static let keys: [String: [String]] = [
         "brisbane._domainkey.football.example.com": ["v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="],
-        "test._domainkey.football.example.com": ["v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB"],
+        "test._domainkey.football.example.com": [
+            "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDkHlOQoBTzWRiGs5V6NpP3idY6Wk08a5qhdR6wy5bdOKb2jLQiY/J16JYi0Qvx/byYzCNb3W91y3FutACDfzwQ/BC/e/8uBsCR+yz1Lxj+PL6lHvqMKrM3rG4hstT5QjvHO9PzoxZyVYLzBfO2EeC3Ip3G+2kryOTIKT+l/K4w3QIDAQAB"
+        ]
     ]
 
     static func message() throws -> [UInt8] {
@@ -113,7 +116,8 @@ import Testing
     }
 
     @Test func changedHeaderFails() async throws {
-        let text = String(decoding: try Self.message(), as: UTF8.self).replacingOccurrences(of: "Subject: Is dinner ready?", with: "Subject: Is lunch ready?")
+        let text = String(decoding: try Self.message(), as: UTF8.self).replacingOccurrences(
+            of: "Subject: Is dinner ready?", with: "Subject: Is lunch ready?")
         let results = await Self.verifier().verify(.bytes(Array(text.utf8)))
         #expect(results.map(\.status) == [.fail, .fail])
         #expect(results.allSatisfy { $0.reason == "signature did not verify" })
@@ -121,7 +125,8 @@ import Testing
 
     @Test func addedFromFailsBecauseFromIsOverSigned() async throws {
         // h= lists from twice: a second From: added anywhere takes part in the hash.
-        let text = String(decoding: try Self.message(), as: UTF8.self).replacingOccurrences(of: "To: Suzie", with: "From: evil@attacker.example\r\nTo: Suzie")
+        let text = String(decoding: try Self.message(), as: UTF8.self).replacingOccurrences(
+            of: "To: Suzie", with: "From: evil@attacker.example\r\nTo: Suzie")
         let results = await Self.verifier().verify(.bytes(Array(text.utf8)))
         #expect(results.map(\.status) == [.fail, .fail])
     }
@@ -135,27 +140,28 @@ import Testing
 }
 
 @Suite struct DKIMSignVerifyTests {
-    static let message = Array("""
-    From: Alice <alice@example.org>\r
-    To: bob@example.net\r
-    Subject: hello\r
-    Date: Thu, 03 Dec 2026 10:00:00 +0000\r
-    Message-ID: <1@example.org>\r
-    \r
-    Hi Bob,\r
-    \r
-    see you  at   noon.\r
-    \r
-    \r
+    static let message = Array(
+        """
+        From: Alice <alice@example.org>\r
+        To: bob@example.net\r
+        Subject: hello\r
+        Date: Thu, 03 Dec 2026 10:00:00 +0000\r
+        Message-ID: <1@example.org>\r
+        \r
+        Hi Bob,\r
+        \r
+        see you  at   noon.\r
+        \r
+        \r
 
-    """.utf8)
+        """.utf8)
 
     static func keys() throws -> (DKIMSigner.Key, DKIMSigner.Key, StaticResolver) {
         let ed = DKIMSigner.Key(domain: "example.org", selector: "ed1", privateKey: try .generate(.ed25519))
         let rsa = DKIMSigner.Key(domain: "example.org", selector: "rsa1", privateKey: try .generate(.rsa))
         let resolver = StaticResolver(txt: [
             "ed1._domainkey.example.org": [ed.privateKey.dnsRecord],
-            "rsa1._domainkey.example.org": [rsa.privateKey.dnsRecord],
+            "rsa1._domainkey.example.org": [rsa.privateKey.dnsRecord]
         ])
         return (ed, rsa, resolver)
     }
@@ -190,7 +196,8 @@ import Testing
         #expect(await Self.verify(sig + Array(refolded.utf8), resolver).map(\.status) == [.pass, .pass])
         let changed = String(decoding: Self.message, as: UTF8.self).replacingOccurrences(of: "noon", with: "nine")
         #expect(await Self.verify(sig + Array(changed.utf8), resolver).map(\.status) == [.fail, .fail])
-        let added = String(decoding: Self.message, as: UTF8.self).replacingOccurrences(of: "Message-ID", with: "Cc: x@y.example\r\nSubject: second\r\nMessage-ID")
+        let added = String(decoding: Self.message, as: UTF8.self).replacingOccurrences(
+            of: "Message-ID", with: "Cc: x@y.example\r\nSubject: second\r\nMessage-ID")
         #expect(await Self.verify(sig + Array(added.utf8), resolver).map(\.status) == [.fail, .fail])
     }
 
@@ -207,7 +214,7 @@ import Testing
         let sig = try DKIMSigner().sign(.bytes(Self.message), keys: [ed, rsa], now: 1_800_000_000)
         let resolver = StaticResolver(txt: [
             "ed1._domainkey.example.org": ["v=DKIM1; k=ed25519; p="],
-            "rsa1._domainkey.example.org": [ed.privateKey.dnsRecord],
+            "rsa1._domainkey.example.org": [ed.privateKey.dnsRecord]
         ])
         let results = await Self.verify(sig + Self.message, resolver)
         #expect(results.map(\.status) == [.permerror, .permerror])
@@ -231,7 +238,7 @@ import Testing
             "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; d=example.org; s=rsa1; h=from; bh=AAAA; b=AAAA",
             "DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=rsa1; h=from; bh=AAAA; b=AAAA; i=@other.example",
             "DKIM-Signature: v=2; a=rsa-sha256; d=example.org; s=rsa1; h=from; bh=AAAA; b=AAAA",
-            "DKIM-Signature: garbage",
+            "DKIM-Signature: garbage"
         ]
         for field in bad {
             let results = await Self.verify(Array((field + "\r\n").utf8) + Self.message, resolver)

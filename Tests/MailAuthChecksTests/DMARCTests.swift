@@ -1,6 +1,7 @@
 import MailCore
 import MailDNS
 import Testing
+
 @testable import MailAuthChecks
 
 /// Table-driven DMARC (RFC 9989) tests: alignment, p/sp/np, t=y, the DNS Tree Walk for policy discovery
@@ -20,10 +21,10 @@ import Testing
         "_dmarc.corp.example.co.uk": ["v=DMARC1; p=reject; psd=n"],
         "_dmarc.co.uk": ["v=DMARC1; p=none; psd=y"],
         "_dmarc.nopolicy.example": ["v=DMARC1; rua=mailto:x@nopolicy.example"],
-        "_dmarc.notfirst.example": ["p=reject; v=DMARC1"],
+        "_dmarc.notfirst.example": ["p=reject; v=DMARC1"]
     ]
     static let mx: [String: [MXRecord]] = [
-        "exists.np.example": [MXRecord(preference: 10, exchange: "mx.np.example")],
+        "exists.np.example": [MXRecord(preference: 10, exchange: "mx.np.example")]
     ]
 
     struct Row: CustomTestStringConvertible, Sendable {
@@ -39,18 +40,32 @@ import Testing
     }
 
     static let rows: [Row] = [
-        Row(name: "SPF pass, same domain", author: "example.com", spf: (.pass, "example.com"), result: .pass, policyDomain: "example.com", org: "example.com"),
+        Row(
+            name: "SPF pass, same domain", author: "example.com", spf: (.pass, "example.com"), result: .pass, policyDomain: "example.com",
+            org: "example.com"),
         Row(name: "SPF pass, subdomain, relaxed", author: "example.com", spf: (.pass, "bounce.example.com"), result: .pass),
-        Row(name: "DKIM pass, parent domain, relaxed", author: "mail.example.com", dkim: [(.pass, "example.com")], result: .pass, policyDomain: "example.com", org: "example.com"),
-        Row(name: "sp applies to a subdomain without its own record", author: "mail.example.com", spf: (.pass, "evil.example"), result: .fail, disposition: .quarantine, policyDomain: "example.com"),
+        Row(
+            name: "DKIM pass, parent domain, relaxed", author: "mail.example.com", dkim: [(.pass, "example.com")], result: .pass,
+            policyDomain: "example.com", org: "example.com"),
+        Row(
+            name: "sp applies to a subdomain without its own record", author: "mail.example.com", spf: (.pass, "evil.example"), result: .fail,
+            disposition: .quarantine, policyDomain: "example.com"),
         Row(name: "p applies at the Author Domain", author: "example.com", spf: (.fail, "example.com"), result: .fail, disposition: .reject),
         Row(name: "unrelated DKIM pass does not align", author: "example.com", dkim: [(.pass, "evil.example")], result: .fail, disposition: .reject),
         Row(name: "a failing signature does not count", author: "example.com", dkim: [(.fail, "example.com")], result: .fail, disposition: .reject),
-        Row(name: "one aligned pass among failures", author: "example.com", dkim: [(.fail, "example.com"), (.pass, "mail.example.com")], result: .pass),
-        Row(name: "strict SPF: subdomain does not align", author: "strict.example", spf: (.pass, "mail.strict.example"), result: .fail, disposition: .reject),
+        Row(
+            name: "one aligned pass among failures", author: "example.com", dkim: [(.fail, "example.com"), (.pass, "mail.example.com")], result: .pass
+        ),
+        Row(
+            name: "strict SPF: subdomain does not align", author: "strict.example", spf: (.pass, "mail.strict.example"), result: .fail,
+            disposition: .reject),
         Row(name: "strict DKIM: exact domain aligns", author: "strict.example", dkim: [(.pass, "STRICT.example")], result: .pass),
-        Row(name: "strict DKIM: subdomain does not align", author: "strict.example", dkim: [(.pass, "a.strict.example")], result: .fail, disposition: .reject),
-        Row(name: "t=y: reject becomes quarantine", author: "testing.example", spf: (.fail, "testing.example"), result: .fail, disposition: .quarantine),
+        Row(
+            name: "strict DKIM: subdomain does not align", author: "strict.example", dkim: [(.pass, "a.strict.example")], result: .fail,
+            disposition: .reject),
+        Row(
+            name: "t=y: reject becomes quarantine", author: "testing.example", spf: (.fail, "testing.example"), result: .fail,
+            disposition: .quarantine),
         Row(name: "t=y: quarantine becomes none", author: "testq.example", result: .fail, disposition: .none),
         Row(name: "np for a non-existent subdomain", author: "ghost.np.example", spf: (.pass, "evil.example"), result: .fail, disposition: .reject),
         Row(name: "sp for an existing subdomain", author: "exists.np.example", spf: (.pass, "evil.example"), result: .fail, disposition: .none),
@@ -61,14 +76,22 @@ import Testing
         Row(name: "v=DMARC1 must come first", author: "notfirst.example", result: .none),
         Row(name: "missing p= is none", author: "nopolicy.example", result: .fail, disposition: .none),
         // psd=y: the Organizational Domain is one label below the PSD.
-        Row(name: "PSD policy reaches registrations", author: "a.shop.bank", spf: (.pass, "evil.example"), result: .fail, disposition: .reject, policyDomain: "bank", org: "shop.bank"),
+        Row(
+            name: "PSD policy reaches registrations", author: "a.shop.bank", spf: (.pass, "evil.example"), result: .fail, disposition: .reject,
+            policyDomain: "bank", org: "shop.bank"),
         Row(name: "PSD: siblings under the PSD align", author: "a.shop.bank", spf: (.pass, "b.shop.bank"), result: .pass, org: "shop.bank"),
         Row(name: "PSD: other registrations do not align", author: "shop.bank", dkim: [(.pass, "other.bank")], result: .fail, disposition: .reject),
         // No records above: a subdomain is its own Organizational Domain (the RFC 9989 change).
-        Row(name: "no org record: sibling does not align", author: "x.example.net", spf: (.pass, "y.example.net"), result: .fail, disposition: .reject, org: "x.example.net"),
+        Row(
+            name: "no org record: sibling does not align", author: "x.example.net", spf: (.pass, "y.example.net"), result: .fail,
+            disposition: .reject, org: "x.example.net"),
         // psd=n stops the walk there.
-        Row(name: "psd=n fixes the org domain", author: "mail.corp.example.co.uk", dkim: [(.pass, "corp.example.co.uk")], result: .pass, policyDomain: "corp.example.co.uk", org: "corp.example.co.uk"),
-        Row(name: "psd=n: sibling under the same PSD does not align", author: "corp.example.co.uk", spf: (.pass, "other.example.co.uk"), result: .fail, disposition: .reject),
+        Row(
+            name: "psd=n fixes the org domain", author: "mail.corp.example.co.uk", dkim: [(.pass, "corp.example.co.uk")], result: .pass,
+            policyDomain: "corp.example.co.uk", org: "corp.example.co.uk"),
+        Row(
+            name: "psd=n: sibling under the same PSD does not align", author: "corp.example.co.uk", spf: (.pass, "other.example.co.uk"),
+            result: .fail, disposition: .reject)
     ]
 
     static func resolver(failures: [String: String] = [:]) -> StaticResolver {
@@ -113,15 +136,18 @@ import Testing
         #expect(out2.disposition == .none)
         // A DKIM key look-up failed for the author's domain.
         let out3 = await DMARCEvaluator(resolver: Self.resolver()).evaluate(
-            authorDomain: "example.com", spf: nil, dkim: [DKIMVerification(status: .temperror, domain: "example.com")]) { true }
+            authorDomain: "example.com", spf: nil, dkim: [DKIMVerification(status: .temperror, domain: "example.com")]
+        ) { true }
         #expect(out3.result == .temperror)
         #expect(out3.disposition == .none)
     }
 
     @Test func lookupsAreCachedPerMessage() async {
         let eval = DMARCEvaluator(resolver: Self.resolver())
-        _ = await eval.evaluate(authorDomain: "a.shop.bank", spf: SPFOutcome(result: .pass, domain: "b.shop.bank"),
-                                dkim: [DKIMVerification(status: .pass, domain: "c.shop.bank")]) { true }
+        _ = await eval.evaluate(
+            authorDomain: "a.shop.bank", spf: SPFOutcome(result: .pass, domain: "b.shop.bank"),
+            dkim: [DKIMVerification(status: .pass, domain: "c.shop.bank")]
+        ) { true }
         // a.shop.bank, shop.bank, bank, b.shop.bank, c.shop.bank: each asked once.
         #expect(eval.queries == 5)
     }

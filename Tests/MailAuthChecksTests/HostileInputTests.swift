@@ -1,8 +1,9 @@
 import MailCore
 import MailDNS
-import Testing
-@testable import MailAuthChecks
 import MailTestSupport
+import Testing
+
+@testable import MailAuthChecks
 
 /// Network input (messages, DNS TXT records) mutated at random: every parser answers, none crashes.
 @Suite struct HostileInputTests {
@@ -38,13 +39,19 @@ import MailTestSupport
 
     @Test func mutatedRecordsNeverCrashSPFOrDMARC() async throws {
         var rng = SplitMix64(seed: 7)
-        let spf = Array("v=spf1 a:%{d}.example mx/24//64 ip4:192.0.2.0/24 ip6:2001:db8::/32 include:_spf.%{o} exists:%{ir}.%{l1r-}.e.example redirect=r.example exp=x.example -all".utf8)
+        let spf = Array(
+            "v=spf1 a:%{d}.example mx/24//64 ip4:192.0.2.0/24 ip6:2001:db8::/32 include:_spf.%{o} exists:%{ir}.%{l1r-}.e.example redirect=r.example exp=x.example -all"
+                .utf8)
         let dmarc = Array("v=DMARC1; p=reject; sp=quarantine; np=reject; adkim=s; aspf=r; psd=n; t=y; rua=mailto:a@b.example".utf8)
         let ip = try #require(IPAddress("192.0.2.1"))
         for _ in 0..<300 {
             let record = String(decoding: Self.mutate(spf, &rng), as: UTF8.self)
-            let resolver = StaticResolver(addresses: ["a.example.example": [ip]], txt: ["a.example": [record],
-                                          "_dmarc.a.example": [String(decoding: Self.mutate(dmarc, &rng), as: UTF8.self)]])
+            let resolver = StaticResolver(
+                addresses: ["a.example.example": [ip]],
+                txt: [
+                    "a.example": [record],
+                    "_dmarc.a.example": [String(decoding: Self.mutate(dmarc, &rng), as: UTF8.self)]
+                ])
             let r = await SPFEvaluator(resolver: resolver).checkHost(ip: ip, domain: "a.example", sender: "u@a.example", helo: "h.example")
             #expect(SPFResult.allCases.contains(r.result))
             let d = await DMARCEvaluator(resolver: resolver).evaluate(authorDomain: "a.example", spf: r, dkim: []) { true }

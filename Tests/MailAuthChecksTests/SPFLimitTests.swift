@@ -1,6 +1,7 @@
 import MailCore
 import MailDNS
 import Testing
+
 @testable import MailAuthChecks
 
 /// The §4.6.4 limits and the time budget, beyond what the OpenSPF suite covers.
@@ -40,7 +41,7 @@ import Testing
     @Test func voidLookupLimit() async {
         let resolver = StaticResolver(txt: [
             "two.example": ["v=spf1 a:n1.example a:n2.example ip4:192.0.2.7 -all"],
-            "three.example": ["v=spf1 a:n1.example a:n2.example mx:n3.example ip4:192.0.2.7 -all"],
+            "three.example": ["v=spf1 a:n1.example a:n2.example mx:n3.example ip4:192.0.2.7 -all"]
         ])
         let e = SPFEvaluator(resolver: resolver)
         #expect(await e.checkHost(ip: Self.ip, domain: "two.example", sender: "a@two.example", helo: "h").result == .pass)
@@ -52,10 +53,13 @@ import Testing
     @Test func lookupLimitCountsAcrossIncludes() async {
         // 11 DNS-querying terms in all (1 include + 10 exists) → permerror; 10 are fine.
         let exists = (1...10).map { "exists:e\($0).example" }.joined(separator: " ")
-        let resolver = StaticResolver(addresses: Dictionary(uniqueKeysWithValues: (1...10).map { ("e\($0).example", [IPAddress("127.0.0.2")!]) }),
-                                      txt: ["top.example": ["v=spf1 include:inner.example -all"],
-                                            "inner.example": ["v=spf1 \(exists) -all"],
-                                            "ten.example": ["v=spf1 " + (1...10).map { "-exists:x\($0).example" }.joined(separator: " ") + " +all"]])
+        let resolver = StaticResolver(
+            addresses: Dictionary(uniqueKeysWithValues: (1...10).map { ("e\($0).example", [IPAddress("127.0.0.2")!]) }),
+            txt: [
+                "top.example": ["v=spf1 include:inner.example -all"],
+                "inner.example": ["v=spf1 \(exists) -all"],
+                "ten.example": ["v=spf1 " + (1...10).map { "-exists:x\($0).example" }.joined(separator: " ") + " +all"]
+            ])
         let e = SPFEvaluator(resolver: resolver)
         // inner: the first exists already matches → pass after 2 terms.
         #expect(await e.checkHost(ip: Self.ip, domain: "top.example", sender: "a@top.example", helo: "h").result == .pass)

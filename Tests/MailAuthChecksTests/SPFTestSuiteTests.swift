@@ -3,6 +3,7 @@ import MailCore
 import MailDNS
 import Testing
 import Yams
+
 @testable import MailAuthChecks
 
 /// The OpenSPF RFC 7208 test suite (Fixtures/spf/rfc7208-tests.yml, release 2014.04, as shipped in
@@ -44,9 +45,11 @@ import Yams
                 guard let t = value as? [String: Any] else { continue }
                 var results: [String] = []
                 if let r = t["result"] as? String { results = [r] } else if let r = t["result"] as? [String] { results = r }
-                cases.append(Case(scenario: scenario, name: name, helo: string(t["helo"]) ?? "",
-                                  host: string(t["host"]) ?? "", mailFrom: string(t["mailfrom"]) ?? "",
-                                  results: results, explanation: string(t["explanation"]), zone: zone))
+                cases.append(
+                    Case(
+                        scenario: scenario, name: name, helo: string(t["helo"]) ?? "",
+                        host: string(t["host"]) ?? "", mailFrom: string(t["mailfrom"]) ?? "",
+                        results: results, explanation: string(t["explanation"]), zone: zone))
             }
         }
         return cases.sorted { $0.name < $1.name }
@@ -140,7 +143,9 @@ import Yams
             if ok {
                 passed += 1
             } else {
-                failures.append("\(c): expected \(c.results) exp=\(c.explanation ?? "-"), got \(outcome.result) exp=\(outcome.explanation ?? "-") [\(outcome.detail)]")
+                failures.append(
+                    "\(c): expected \(c.results) exp=\(c.explanation ?? "-"), got \(outcome.result) exp=\(outcome.explanation ?? "-") [\(outcome.detail)]"
+                )
             }
         }
         #expect(failures.isEmpty, "\(failures.count) failed:\n\(failures.joined(separator: "\n"))")

@@ -61,7 +61,8 @@ final class ZoneResolver: DNSResolver, @unchecked Sendable {
         }
         if !found.isEmpty { return .records(found) }
         if type != "CNAME", depth < 8, let cname = records.first(where: { $0.type == "CNAME" }),
-           case .cname(let target) = cname {
+            case .cname(let target) = cname
+        {
             return lookup(target, type, depth: depth + 1)
         }
         return .nodata
@@ -79,15 +80,21 @@ final class ZoneResolver: DNSResolver, @unchecked Sendable {
     }
 
     func mx(_ domain: String) async -> DNSAnswer<[MXRecord]> {
-        answer(domain, "MX") { if case .mx(let p, let e) = $0 { return MXRecord(preference: p, exchange: e) }; return nil }
+        answer(domain, "MX") {
+            if case .mx(let p, let e) = $0 { return MXRecord(preference: p, exchange: e) }; return nil
+        }
     }
 
     func ipv4Addresses(_ host: String) async -> DNSAnswer<[IPAddress]> {
-        answer(host, "A") { if case .a(let ip) = $0 { return ip }; return nil }
+        answer(host, "A") {
+            if case .a(let ip) = $0 { return ip }; return nil
+        }
     }
 
     func ipv6Addresses(_ host: String) async -> DNSAnswer<[IPAddress]> {
-        answer(host, "AAAA") { if case .aaaa(let ip) = $0 { return ip }; return nil }
+        answer(host, "AAAA") {
+            if case .aaaa(let ip) = $0 { return ip }; return nil
+        }
     }
 
     func addresses(_ host: String) async -> DNSAnswer<[IPAddress]> {
@@ -101,10 +108,14 @@ final class ZoneResolver: DNSResolver, @unchecked Sendable {
     }
 
     func ptr(_ ip: IPAddress) async -> DNSAnswer<[String]> {
-        answer(DNSName.reverse(ip), "PTR") { if case .ptr(let n) = $0 { return DNSName.normalize(n) }; return nil }
+        answer(DNSName.reverse(ip), "PTR") {
+            if case .ptr(let n) = $0 { return DNSName.normalize(n) }; return nil
+        }
     }
 
     func txt(_ name: String) async -> DNSAnswer<[String]> {
-        answer(name, "TXT") { if case .txt(let t) = $0 { return t }; return nil }
+        answer(name, "TXT") {
+            if case .txt(let t) = $0 { return t }; return nil
+        }
     }
 }

@@ -2,6 +2,7 @@
 /// salts, parameter limits, and PBKDF2-SHA256 imports (RFC 8018 / RFC 7914 test vectors).
 import Foundation
 import Testing
+
 @testable import MailAuth
 
 @Suite struct PasswordHasherTests {
@@ -65,7 +66,8 @@ import Testing
     /// RFC 7914 §12 test vector 2: scrypt("password", "NaCl", N=1024, r=8, p=16, dkLen=64).
     @Test func rfc7914Vector() {
         let salt = PasswordHasher.base64NoPadding(Array("NaCl".utf8))
-        let key = hexBytes("""
+        let key = hexBytes(
+            """
             fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162\
             2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640
             """)
@@ -103,7 +105,7 @@ import Testing
         "$pbkdf2-sha256$i=10$$aGFzaA", "$pbkdf2-sha256$i=10$c2FsdA$", "$pbkdf2-sha256$i=10$c2FsdA$===",
         "$pbkdf2-sha512$i=10$c2FsdA$aGFzaA", "$scrypt$ln=10,r=8,p=1$c2FsdA$" + String(repeating: "A", count: 5000),
         "$scrypt$ln=10,r=8,p=1$c2FsdA$aGFzaA" + String(repeating: "$", count: 100), "💥$scrypt$ln=10,r=8,p=1$c2FsdA$aGFzaA",
-        "$scrypt$ln=１０,r=8,p=1$c2FsdA$aGFzaA", "plaintext-password",
+        "$scrypt$ln=１０,r=8,p=1$c2FsdA$aGFzaA", "plaintext-password"
     ]
 
     @Test(arguments: malformed)

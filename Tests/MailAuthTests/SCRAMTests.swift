@@ -33,8 +33,9 @@ import Testing
         var exchange = SASLServerExchange(mechanism: .scramSHA256, initialResponse: nil)
         #expect(exchange.start() == .challenge([]))
         #expect(exchange.receive(Self.b64(Self.clientFirst)) == .lookupSCRAM(username: "user"))
-        let parameters = SCRAMServerParameters(credentials: try Self.credentials("not-pencil"), serverNonce: Self.serverNonce,
-                                               hash: SCRAMSHA256())
+        let parameters = SCRAMServerParameters(
+            credentials: try Self.credentials("not-pencil"), serverNonce: Self.serverNonce,
+            hash: SCRAMSHA256())
         _ = exchange.provideSCRAM(parameters)
         #expect(exchange.receive(Self.b64(Self.clientFinal)) == .scramFailed(username: "user"))
     }
@@ -50,9 +51,11 @@ import Testing
             }
         }
         // A client-final with another nonce, or another gs2 header.
-        for final in ["c=biws,r=rOprNGfwEbeRWgbNEkqOother,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-                      "c=eSws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-                      "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"] {
+        for final in [
+            "c=biws,r=rOprNGfwEbeRWgbNEkqOother,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+            "c=eSws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+        ] {
             var exchange = SASLServerExchange(mechanism: .scramSHA256, initialResponse: Base64.encode(Array(Self.clientFirst.utf8)))
             _ = exchange.start()
             _ = exchange.provideSCRAM(parameters)
@@ -72,8 +75,10 @@ import Testing
         let decoded = try #require(SCRAMVerifier.decode(text))
         #expect(SCRAMVerifier.encode(decoded) == text)
         #expect(SCRAMVerifier.derive(password: "secret", salt: decoded.salt, iterations: 4096) == decoded)
-        for bad in ["", "SCRAM-SHA-1$4096:c2FsdA==$a:b", "SCRAM-SHA-256$0:c2FsdA==$a:b", "SCRAM-SHA-256$4096:c2FsdA==$YQ==:YQ==",
-                    String(repeating: "x", count: 2000)] {
+        for bad in [
+            "", "SCRAM-SHA-1$4096:c2FsdA==$a:b", "SCRAM-SHA-256$0:c2FsdA==$a:b", "SCRAM-SHA-256$4096:c2FsdA==$YQ==:YQ==",
+            String(repeating: "x", count: 2000)
+        ] {
             #expect(SCRAMVerifier.decode(bad) == nil)
         }
         let secret: [UInt8] = Array(repeating: 7, count: 32)

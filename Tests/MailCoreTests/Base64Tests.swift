@@ -1,11 +1,11 @@
-import Testing
 import MailCore
+import Testing
 
 @Suite struct Base64Tests {
     // RFC 4648 §10 test vectors.
     static let vectors: [(String, String)] = [
         ("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"),
-        ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy"),
+        ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")
     ]
 
     @Test(arguments: vectors)
@@ -24,7 +24,7 @@ import MailCore
 
     @Test(arguments: [
         "Zg", "Zg=", "Zm9", "Z===", "Zg==Zg==", "Zm9v\r\n", "Zm 9v", "Zm9v!", "Zh==", "Zm9=",
-        "=Zg=", "Zg=a", "Zm-v", "Zm_v",
+        "=Zg=", "Zg=a", "Zm-v", "Zm_v"
     ])
     func rejectsMalformedInput(_ text: String) {
         #expect(Base64.decode(text) == nil)

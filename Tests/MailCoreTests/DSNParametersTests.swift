@@ -1,11 +1,13 @@
 import Testing
+
 @testable import MailCore
 
 @Suite struct DSNParametersTests {
-    @Test(arguments: [
-        ("NEVER", DSNNotify.never), ("never", .never), ("SUCCESS", .success), ("FAILURE,DELAY", [.failure, .delay]),
-        ("delay,success,failure", [.success, .failure, .delay]),
-    ] as [(String, DSNNotify)])
+    @Test(
+        arguments: [
+            ("NEVER", DSNNotify.never), ("never", .never), ("SUCCESS", .success), ("FAILURE,DELAY", [.failure, .delay]),
+            ("delay,success,failure", [.success, .failure, .delay])
+        ] as [(String, DSNNotify)])
     func notifyParses(text: String, expected: DSNNotify) {
         #expect(DSNNotify(parameter: text) == expected)
     }

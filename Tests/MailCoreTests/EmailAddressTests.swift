@@ -52,7 +52,7 @@ import Testing
         Row(input: "<\(String(repeating: "a", count: 65))@example.test>", local: nil, domain: nil),
         Row(input: "<a@\(String(repeating: "b", count: 64)).test>", local: nil, domain: nil),
         Row(input: "<a\u{0}b@example.test>", local: nil, domain: nil),
-        Row(input: "<a\r\nb@example.test>", local: nil, domain: nil),
+        Row(input: "<a\r\nb@example.test>", local: nil, domain: nil)
     ]
 
     @Test(arguments: rows)
@@ -95,8 +95,10 @@ import Testing
         #expect(MailPath(path.description) == path)
     }
 
-    @Test(arguments: [("192.0.2.1", "192.0.2.1"), ("::1", "::1"), ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
-                      ("::ffff:192.0.2.1", "::ffff:c000:201"), ("1:0:0:2:0:0:0:3", "1:0:0:2::3"), ("fe80::1%eth0", "fe80::1")])
+    @Test(arguments: [
+        ("192.0.2.1", "192.0.2.1"), ("::1", "::1"), ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+        ("::ffff:192.0.2.1", "::ffff:c000:201"), ("1:0:0:2:0:0:0:3", "1:0:0:2::3"), ("fe80::1%eth0", "fe80::1")
+    ])
     func ipAddressCanonicalForm(input: String, expected: String) throws {
         #expect(try #require(IPAddress(input)).description == expected)
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MailCore
 
 @Suite struct HopCountTests {
@@ -10,7 +11,9 @@ import Testing
     }
 
     @Test func ignoresLookalikesContinuationsAndBody() {
-        let m = message("Received-SPF: pass\r\nX-Received: x\r\n Received: folded\r\n\tReceived: folded\r\nSubject: Received: no\r\nReceivedx: no\r\nRecei: no\r\n\r\nReceived: in body\r\n")
+        let m = message(
+            "Received-SPF: pass\r\nX-Received: x\r\n Received: folded\r\n\tReceived: folded\r\nSubject: Received: no\r\nReceivedx: no\r\nRecei: no\r\n\r\nReceived: in body\r\n"
+        )
         #expect(HopCount.count(in: m) == 0)
     }
 

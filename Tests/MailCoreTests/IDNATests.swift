@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MailCore
 
 @Suite struct IDNATests {
@@ -10,7 +11,7 @@ import Testing
         ("他们为什么不说中文", "ihqwcrb4cv8a8dqg056pqjye"),
         ("почемужеонинеговорятпорусски", "b1abfaaepdrnnbgefbadotcwatmq2g4l"),
         ("3年b組金八先生", "3b-ww4c5e180e575a65lsy2b"),
-        ("abc", "abc-"),
+        ("abc", "abc-")
     ])
     func punycode(input: String, expected: String) {
         #expect(Punycode.encode(input) == expected)
@@ -32,8 +33,8 @@ import Testing
         ("tda", "ü"),
         ("ihqwcrb4cv8a8dqg056pqjye", "他们为什么不说中文"),
         ("b1abfaaepdrnnbgefbadotcwatmq2g4l", "почемужеонинеговорятпорусски"),
-        ("3B-ww4c5e180e575a65lsy2b", "3年B組金八先生"),  // basic code points keep their case
-        ("egbpdaj6bu4bxfgehfvwxn", "ليهمابتكلموشعربي؟"),
+        ("3B-ww4c5e180e575a65lsy2b", "3年B組金八先生"), // basic code points keep their case
+        ("egbpdaj6bu4bxfgehfvwxn", "ليهمابتكلموشعربي؟")
     ])
     func punycodeDecodes(input: String, expected: String) {
         #expect(Punycode.decode(input) == expected)
@@ -45,8 +46,10 @@ import Testing
     }
 
     @Test func bothSpellingsHaveOneKey() throws {
-        let forms = ["bücher.example", "BÜCHER.Example", "xn--bcher-kva.example", "XN--BCHER-KVA.EXAMPLE",
-                     "bu\u{0308}cher.example"]
+        let forms = [
+            "bücher.example", "BÜCHER.Example", "xn--bcher-kva.example", "XN--BCHER-KVA.EXAMPLE",
+            "bu\u{0308}cher.example"
+        ]
         for form in forms {
             #expect(try IDNA.canonicalDomain(form).get() == "xn--bcher-kva.example")
         }
@@ -60,13 +63,14 @@ import Testing
 
     @Test func invalidNamesHaveNoKey() {
         #expect(IDNA.canonicalDomain("xn--zz.example") == .failure(.invalidALabel("xn--zz")))
-        #expect(IDNA.canonicalDomain("xn--a-kfa.example") == .failure(.invalidALabel("xn--a-kfa")))  // decodes to "aÜ"
+        #expect(IDNA.canonicalDomain("xn--a-kfa.example") == .failure(.invalidALabel("xn--a-kfa"))) // decodes to "aÜ"
         let long = String(repeating: "a", count: 60) + "ü"
         #expect(IDNA.canonicalDomain(long + ".example") == .failure(.labelTooLong(long)))
-        #expect(IDNA.canonicalDomain(String(repeating: "a", count: 64) + ".example")
+        #expect(
+            IDNA.canonicalDomain(String(repeating: "a", count: 64) + ".example")
                 == .failure(.labelTooLong(String(repeating: "a", count: 64))))
         #expect(IDNA.canonicalDomain("a..example") == .failure(.emptyLabel))
-        let many = Array(repeating: "üü", count: 20).joined(separator: ".")  // 20 × "xn--tdaa" + dots = 179
+        let many = Array(repeating: "üü", count: 20).joined(separator: ".") // 20 × "xn--tdaa" + dots = 179
         #expect(IDNA.canonicalKey(many) != nil)
         let tooMany = Array(repeating: "üüü", count: 30).joined(separator: ".")
         if case .failure(.domainTooLong) = IDNA.canonicalDomain(tooMany) {} else { Issue.record("accepted \(tooMany)") }
@@ -79,7 +83,7 @@ import Testing
         #expect(u.lookupKey == "anna@xn--bcher-kva.example")
         #expect(u.lookupKey == a.lookupKey)
         #expect(u.routingDomain == "xn--bcher-kva.example")
-        #expect(u.domain == "bücher.example")  // the address keeps the spelling it was written with
+        #expect(u.domain == "bücher.example") // the address keeps the spelling it was written with
         let bad = try #require(EmailAddress("anna@xn--zz.example"))
         #expect(bad.routingDomain == nil)
         #expect(bad.lookupKey == "anna@xn--zz.example")

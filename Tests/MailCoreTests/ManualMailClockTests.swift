@@ -18,7 +18,7 @@ import Testing
         #expect(clock.now == start)
         clock.advance(90)
         #expect(clock.now == start.addingTimeInterval(90))
-        clock.set(start)   // never backwards
+        clock.set(start) // never backwards
         #expect(clock.now == start.addingTimeInterval(90))
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MailCore
 
 @Suite struct RFC5322DateTests {
@@ -9,7 +10,7 @@ import Testing
         (951_782_400.0, "Tue, 29 Feb 2000 00:00:00 +0000"),
         (1_795_928_999.0, "Sun, 29 Nov 2026 05:09:59 +0000"),
         (-1.0, "Wed, 31 Dec 1969 23:59:59 +0000"),
-        (4_102_444_800.0, "Fri, 1 Jan 2100 00:00:00 +0000"),
+        (4_102_444_800.0, "Fri, 1 Jan 2100 00:00:00 +0000")
     ])
     func formatsUTC(seconds: Double, expected: String) {
         #expect(RFC5322Date.format(Date(timeIntervalSince1970: seconds)) == expected)

@@ -9,11 +9,11 @@ import Testing
         ("anna@EXAMPLE.Test", "example.test"),
         ("anna@bücher.example", "xn--bcher-kva.example"),
         ("anna@BÜCHER.example", "xn--bcher-kva.example"),
-        ("anna@bu\u{0308}cher.example", "xn--bcher-kva.example"),   // decomposed ü: NFC first
+        ("anna@bu\u{0308}cher.example", "xn--bcher-kva.example"), // decomposed ü: NFC first
         ("anna@XN--BCHER-KVA.example", "xn--bcher-kva.example"),
         ("anna@sub.bücher.example", "sub.xn--bcher-kva.example"),
         ("anna@[192.0.2.1]", "[192.0.2.1]"),
-        ("anna@[IPv6:2001:DB8::1]", "[ipv6:2001:db8::1]"),
+        ("anna@[IPv6:2001:DB8::1]", "[ipv6:2001:db8::1]")
     ])
     func routingDomain(address: String, expected: String) throws {
         let parsed = try #require(EmailAddress(address))
@@ -23,8 +23,10 @@ import Testing
         #expect(parsed.lookupKey.hasSuffix("@" + expected))
     }
 
-    @Test(arguments: ["anna@xn--zz.example", "anna@xn--a-kfa.example",
-                      "anna@" + String(repeating: "a", count: 60) + "ü.example"])
+    @Test(arguments: [
+        "anna@xn--zz.example", "anna@xn--a-kfa.example",
+        "anna@" + String(repeating: "a", count: 60) + "ü.example"
+    ])
     func noRoutingDomainForAnInvalidIDN(address: String) throws {
         let parsed = try #require(EmailAddress(address))
         #expect(parsed.routingDomain == nil)
@@ -43,8 +45,10 @@ import Testing
         #expect(!u.isSameMailbox(as: try #require(EmailAddress("a@bucher.example"))))
     }
 
-    @Test(arguments: ["<>", "<a@example.test>", "<\"a b\"@example.test>", "<\"a\\\\b\"@example.test>",
-                      "<ü@bücher.example>", "<a@[192.0.2.1]>", "<a@[ipv6:2001:db8::1]>", "<postmaster@x.test>"])
+    @Test(arguments: [
+        "<>", "<a@example.test>", "<\"a b\"@example.test>", "<\"a\\\\b\"@example.test>",
+        "<ü@bücher.example>", "<a@[192.0.2.1]>", "<a@[ipv6:2001:db8::1]>", "<postmaster@x.test>"
+    ])
     func storedPathsRoundTrip(text: String) throws {
         let path = try #require(MailPath(text))
         #expect(path.description == text)
@@ -65,10 +69,12 @@ import Testing
     /// when lower-casing lengthens the domain ("İ" → "i̇"): such a domain is refused when first parsed.
     @Test func everyParsedPathReParsesFromItsDescription() {
         let locals = ["a", "A.b", "\"a b\"", "\"a\\\"b\"", "\"a\"", "ü", "x+y", "\"" + String(repeating: "q", count: 60) + "\""]
-        let domains = ["example.test", "EXAMPLE.Test", "bücher.example", "İİ.example", String(repeating: "İ", count: 31) + ".example",
-                       String(repeating: "İ", count: 21) + ".example", "[192.0.2.1]", "[IPv6:2001:DB8::1]",
-                       (1...4).map { _ in String(repeating: "a", count: 62) }.joined(separator: "."),
-                       (1...9).map { _ in "İİİİİİİİİİİİİ" }.joined(separator: ".")]
+        let domains = [
+            "example.test", "EXAMPLE.Test", "bücher.example", "İİ.example", String(repeating: "İ", count: 31) + ".example",
+            String(repeating: "İ", count: 21) + ".example", "[192.0.2.1]", "[IPv6:2001:DB8::1]",
+            (1...4).map { _ in String(repeating: "a", count: 62) }.joined(separator: "."),
+            (1...9).map { _ in "İİİİİİİİİİİİİ" }.joined(separator: ".")
+        ]
         var parsed = 0
         for local in locals {
             for domain in domains {
@@ -87,8 +93,10 @@ import Testing
         #expect(EmailAddress("a@" + String(repeating: "İ", count: 21) + ".example") != nil)
     }
 
-    @Test(arguments: ["", "a@example.test", "<a@example.test", "<a@example.test> ", " <a@example.test>",
-                      "<a@example.test>x", "<<>>", "<a@@example.test>", "<a@example.test.>"])
+    @Test(arguments: [
+        "", "a@example.test", "<a@example.test", "<a@example.test> ", " <a@example.test>",
+        "<a@example.test>x", "<<>>", "<a@@example.test>", "<a@example.test.>"
+    ])
     func notAStoredPath(text: String) {
         #expect(MailPath(text) == nil)
     }

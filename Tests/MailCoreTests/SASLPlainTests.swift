@@ -1,5 +1,5 @@
-import Testing
 import MailCore
+import Testing
 
 @Suite struct SASLPlainTests {
     // RFC 4616 §4 examples.
@@ -29,7 +29,7 @@ import MailCore
     }
 
     @Test(arguments: [
-        "", "tim", "\0tim", "\0tim\0", "\0\0secret", "a\0b\0c\0d", "\0\0",
+        "", "tim", "\0tim", "\0tim\0", "\0\0secret", "a\0b\0c\0d", "\0\0"
     ])
     func rejectsMalformedMessages(_ message: String) {
         #expect(throws: SASLPlainError.malformedMessage) { try SASLPlain.parse(Array(message.utf8)) }
@@ -52,7 +52,7 @@ import MailCore
     @Test func encodeRoundTrips() throws {
         let credentials = SASLPlainCredentials(authorizationID: nil, authenticationID: "test", password: "test")
         let encoded = SASLPlain.encode(SASLPlainCredentials(authorizationID: "test", authenticationID: "test", password: "test"))
-        #expect(encoded == "dGVzdAB0ZXN0AHRlc3Q=")   // RFC 5034 §4 example
+        #expect(encoded == "dGVzdAB0ZXN0AHRlc3Q=") // RFC 5034 §4 example
         #expect(try SASLPlain.decode(base64: Array(SASLPlain.encode(credentials).utf8)) == credentials)
     }
 }

@@ -44,13 +44,13 @@ import Testing
     }
 
     @Test(arguments: [
-        ("AHRpbQB0YW5zdGFhZnRhbnN0YWFm=", "Invalid base64 data"),   // bad padding
-        ("AHRpbQB0YW5zdGFhZn", "Invalid base64 data"),             // not a multiple of 4
-        ("AHRp bQB0", "Invalid base64 data"),                      // space
-        ("dGlt", "Malformed PLAIN message"),                       // "tim"
-        ("AHRpbQA=", "Malformed PLAIN message"),                   // "\0tim\0" (empty password)
-        ("AAB4", "Malformed PLAIN message"),                       // "\0\0x" (empty authcid)
-        ("AGEAYgBj", "Malformed PLAIN message"),                   // "\0a\0b\0c" (NUL in password)
+        ("AHRpbQB0YW5zdGFhZnRhbnN0YWFm=", "Invalid base64 data"), // bad padding
+        ("AHRpbQB0YW5zdGFhZn", "Invalid base64 data"), // not a multiple of 4
+        ("AHRp bQB0", "Invalid base64 data"), // space
+        ("dGlt", "Malformed PLAIN message"), // "tim"
+        ("AHRpbQA=", "Malformed PLAIN message"), // "\0tim\0" (empty password)
+        ("AAB4", "Malformed PLAIN message"), // "\0\0x" (empty authcid)
+        ("AGEAYgBj", "Malformed PLAIN message") // "\0a\0b\0c" (NUL in password)
     ])
     func plainMalformed(response: String, reason: String) {
         var initial = SASLServerExchange(mechanism: .plain, initialResponse: response)

@@ -1,10 +1,11 @@
 import Foundation
 import MailCore
-@testable import MailDNS
+import MailTestSupport
 import NIOPosix
 import Synchronization
 import Testing
-import MailTestSupport
+
+@testable import MailDNS
 
 /// The resolver tests' thread pool (the server makes its own, `LibresolvResolver.defaultConcurrentLookups`
 /// threads, and shuts it down with itself). Enough threads that silent-nameserver tests overlap.

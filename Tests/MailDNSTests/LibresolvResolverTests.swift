@@ -1,8 +1,9 @@
 import Foundation
 import MailCore
-@testable import MailDNS
-import Testing
 import MailTestSupport
+import Testing
+
+@testable import MailDNS
 
 /// LibresolvResolver against TestDNSServer on 127.0.0.1 / ::1 (ephemeral port). Every test also checks the
 /// server saw the questions, which shows the queries went to it and not to /etc/resolv.conf's servers.
@@ -10,8 +11,10 @@ import MailTestSupport
     typealias K = TestDNSServer.Key
 
     static let table: [K: TestDNSServer.Reply] = [
-        K(name: "example.test", type: 15): .records([.mx(20, "mx2.example.test"), .mx(10, "MX1.Example.Test."),
-                                                      .mx(30, "example.test")]),
+        K(name: "example.test", type: 15): .records([
+            .mx(20, "mx2.example.test"), .mx(10, "MX1.Example.Test."),
+            .mx(30, "example.test")
+        ]),
         K(name: "example.test", type: 1): .records([.a("192.0.2.10")]),
         K(name: "mx1.example.test", type: 1): .records([.a("192.0.2.1"), .a("192.0.2.2")]),
         K(name: "mx1.example.test", type: 28): .records([.aaaa("2001:db8::1")]),
@@ -29,24 +32,31 @@ import MailTestSupport
         K(name: "silent.test", type: 1): .drop,
         K(name: "silent.test", type: 15): .drop,
         K(name: "broken.test", type: 1): .malformed,
-        K(name: "broken.test", type: 15): .malformed,
+        K(name: "broken.test", type: 15): .malformed
     ]
 
-    func withServer<T>(ipv6: Bool = false, timeout: Duration = .seconds(2), runner: any BlockingCallRunner = TestPools.dns,
-                       _ body: (LibresolvResolver, TestDNSServer) async throws -> T) async throws -> T {
+    func withServer<T>(
+        ipv6: Bool = false, timeout: Duration = .seconds(2), runner: any BlockingCallRunner = TestPools.dns,
+        _ body: (LibresolvResolver, TestDNSServer) async throws -> T
+    ) async throws -> T {
         let server = try #require(TestDNSServer(table: Self.table, ipv6: ipv6))
         defer { server.stop() }
-        let resolver = LibresolvResolver(nameserver: server.address, port: server.port, timeout: timeout,
-                                         runner: runner)
+        let resolver = LibresolvResolver(
+            nameserver: server.address, port: server.port, timeout: timeout,
+            runner: runner)
         return try await body(resolver, server)
     }
 
     @Test func mxRecords() async throws {
         try await withServer { resolver, server in
             let answer = await resolver.mx("Example.Test.")
-            #expect(answer == .records([MXRecord(preference: 20, exchange: "mx2.example.test"),
-                                        MXRecord(preference: 10, exchange: "mx1.example.test"),
-                                        MXRecord(preference: 30, exchange: "example.test")]))
+            #expect(
+                answer
+                    == .records([
+                        MXRecord(preference: 20, exchange: "mx2.example.test"),
+                        MXRecord(preference: 10, exchange: "mx1.example.test"),
+                        MXRecord(preference: 30, exchange: "example.test")
+                    ]))
             #expect(server.queries == [K(name: "example.test", type: 15)])
         }
     }
@@ -173,15 +183,18 @@ import MailTestSupport
             server.stop()
         }
         try await Task.sleep(for: .milliseconds(250)) // the serve loop notices stop within 100 ms and drops the fd
-        let resolver = LibresolvResolver(nameserver: try #require(IPAddress("127.0.0.1")), port: port, timeout: .seconds(1),
-                                         runner: TestPools.dns)
+        let resolver = LibresolvResolver(
+            nameserver: try #require(IPAddress("127.0.0.1")), port: port, timeout: .seconds(1),
+            runner: TestPools.dns)
         #expect(await resolver.mx("example.test").isTemporaryFailure)
     }
 
     @Test func invalidNamesAreNotSent() async throws {
         try await withServer { resolver, server in
-            for name in ["", ".", "bad name.test", "a\\.b.test", "a..b", String(repeating: "a", count: 64) + ".test",
-                         String(repeating: "é", count: 60) + ".test", "é..test", "nul\u{0}.test"] {
+            for name in [
+                "", ".", "bad name.test", "a\\.b.test", "a..b", String(repeating: "a", count: 64) + ".test",
+                String(repeating: "é", count: 60) + ".test", "é..test", "nul\u{0}.test"
+            ] {
                 #expect(await resolver.mx(name) == .nxDomain, "\(name)")
             }
             #expect(server.queries.isEmpty)
@@ -193,10 +206,15 @@ import MailTestSupport
         try await withServer { resolver, server in
             #expect(await resolver.mx("Bücher.Example") == .nxDomain)
             #expect(await resolver.addresses("bu\u{0308}cher.example.") == .nxDomain)
-            #expect(server.queries == [K(name: "xn--bcher-kva.example", type: 15), K(name: "xn--bcher-kva.example", type: 1),
-                                       K(name: "xn--bcher-kva.example", type: 28)]
-                    || server.queries == [K(name: "xn--bcher-kva.example", type: 15), K(name: "xn--bcher-kva.example", type: 28),
-                                          K(name: "xn--bcher-kva.example", type: 1)])
+            #expect(
+                server.queries == [
+                    K(name: "xn--bcher-kva.example", type: 15), K(name: "xn--bcher-kva.example", type: 1),
+                    K(name: "xn--bcher-kva.example", type: 28)
+                ]
+                    || server.queries == [
+                        K(name: "xn--bcher-kva.example", type: 15), K(name: "xn--bcher-kva.example", type: 28),
+                        K(name: "xn--bcher-kva.example", type: 1)
+                    ])
         }
         #expect(DNSName.queryName("É.test") == "xn--9ca.test")
         #expect(DNSName.queryName("example.test.") == "example.test")
@@ -216,12 +234,17 @@ import MailTestSupport
         try await withServer { resolver, _ in
             var rng = SplitMix64(seed: 1)
             let route = await MXResolution(resolver: resolver).targets(for: "example.test", using: &rng)
-            #expect(route == .targets([MXTarget(host: "mx1.example.test", preference: 10),
-                                       MXTarget(host: "mx2.example.test", preference: 20),
-                                       MXTarget(host: "example.test", preference: 30)]))
+            #expect(
+                route
+                    == .targets([
+                        MXTarget(host: "mx1.example.test", preference: 10),
+                        MXTarget(host: "mx2.example.test", preference: 20),
+                        MXTarget(host: "example.test", preference: 30)
+                    ]))
             #expect(await MXResolution(resolver: resolver).targets(for: "nullmx.test") == .nullMX)
             #expect(await MXResolution(resolver: resolver).targets(for: "nowhere.test") == .noSuchDomain)
-            if case .temporaryFailure = await MXResolution(resolver: resolver).targets(for: "servfail.test") {} else {
+            if case .temporaryFailure = await MXResolution(resolver: resolver).targets(for: "servfail.test") {
+            } else {
                 Issue.record("servfail.test should be a temporary failure")
             }
             let fcrdns = ForwardConfirmedReverseDNS(resolver: resolver)
@@ -233,20 +256,20 @@ import MailTestSupport
     }
 
     #if os(Linux)
-    @Test func noDescriptorLeak() async throws {
-        func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
-        try await withServer { resolver, _ in
-            _ = await resolver.mx("example.test") // warm-up: pool thread, lazily opened files
-            let before = openDescriptors()
-            // /proc/self/fd counts the whole test process, where other suites open and close files at the
-            // same time; 400 lookups make a per-lookup leak (>= 400) stand far above that noise (tens).
-            for _ in 0..<200 {
-                #expect(await resolver.mx("example.test").value?.count == 3)
-                #expect(await resolver.addresses("v6only.example.test").value?.count == 1)
+        @Test func noDescriptorLeak() async throws {
+            func openDescriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+            try await withServer { resolver, _ in
+                _ = await resolver.mx("example.test") // warm-up: pool thread, lazily opened files
+                let before = openDescriptors()
+                // /proc/self/fd counts the whole test process, where other suites open and close files at the
+                // same time; 400 lookups make a per-lookup leak (>= 400) stand far above that noise (tens).
+                for _ in 0..<200 {
+                    #expect(await resolver.mx("example.test").value?.count == 3)
+                    #expect(await resolver.addresses("v6only.example.test").value?.count == 1)
+                }
+                #expect(openDescriptors() - before < 100, "descriptors before \(before), after \(openDescriptors())")
             }
-            #expect(openDescriptors() - before < 100, "descriptors before \(before), after \(openDescriptors())")
         }
-    }
     #endif
 
     @Test func timeoutSplitsIntoRetrans() throws {

@@ -1,8 +1,8 @@
 import MailCore
-@testable import MailDNS
-import Testing
 import MailTestSupport
+import Testing
 
+@testable import MailDNS
 
 @Suite struct MXResolutionTests {
     /// Test tables use address literals; a typo in one is a bug in the test.
@@ -13,37 +13,46 @@ import MailTestSupport
 
     static let resolver = StaticResolver(
         mx: [
-            "sorted.test": [MXRecord(preference: 30, exchange: "c.test"), MXRecord(preference: 10, exchange: "A.test."),
-                            MXRecord(preference: 20, exchange: "b.test")],
+            "sorted.test": [
+                MXRecord(preference: 30, exchange: "c.test"), MXRecord(preference: 10, exchange: "A.test."),
+                MXRecord(preference: 20, exchange: "b.test")
+            ],
             "null.test": [MXRecord(preference: 0, exchange: ".")],
             "mixednull.test": [MXRecord(preference: 0, exchange: "."), MXRecord(preference: 10, exchange: "real.test")],
             "dup.test": [MXRecord(preference: 20, exchange: "x.test"), MXRecord(preference: 10, exchange: "x.test")],
-            "self.test": [MXRecord(preference: 10, exchange: "backup.test"), MXRecord(preference: 20, exchange: "me.test"),
-                          MXRecord(preference: 20, exchange: "peer.test"), MXRecord(preference: 30, exchange: "far.test")],
+            "self.test": [
+                MXRecord(preference: 10, exchange: "backup.test"), MXRecord(preference: 20, exchange: "me.test"),
+                MXRecord(preference: 20, exchange: "peer.test"), MXRecord(preference: 30, exchange: "far.test")
+            ],
             "onlyself.test": [MXRecord(preference: 10, exchange: "me.test")],
-            "empty.test": [],
+            "empty.test": []
         ],
         addresses: [
             "implicit.test": [ip("192.0.2.1")],
-            "nohost.test": [],
+            "nohost.test": []
         ],
         txt: ["txtonly.test": ["v=spf1 -all"]],
         failures: ["broken.test": "SERVFAIL"]
     )
 
     @Test(arguments: [
-        ("sorted.test", MXRoute.targets([MXTarget(host: "a.test", preference: 10), MXTarget(host: "b.test", preference: 20),
-                                         MXTarget(host: "c.test", preference: 30)])),
+        (
+            "sorted.test",
+            MXRoute.targets([
+                MXTarget(host: "a.test", preference: 10), MXTarget(host: "b.test", preference: 20),
+                MXTarget(host: "c.test", preference: 30)
+            ])
+        ),
         ("null.test", .nullMX),
         ("mixednull.test", .targets([MXTarget(host: "real.test", preference: 10)])),
         ("dup.test", .targets([MXTarget(host: "x.test", preference: 10)])),
         ("implicit.test", .targets([MXTarget(host: "implicit.test", preference: 0, isImplicit: true)])),
         ("Implicit.TEST.", .targets([MXTarget(host: "implicit.test", preference: 0, isImplicit: true)])),
-        ("nohost.test", .noMailHost),           // name exists, no MX, no A/AAAA
-        ("txtonly.test", .noMailHost),          // name exists (TXT only)
-        ("empty.test", .noMailHost),            // MX NODATA and no addresses
+        ("nohost.test", .noMailHost), // name exists, no MX, no A/AAAA
+        ("txtonly.test", .noMailHost), // name exists (TXT only)
+        ("empty.test", .noMailHost), // MX NODATA and no addresses
         ("nosuch.test", .noSuchDomain),
-        ("broken.test", .temporaryFailure("SERVFAIL")),
+        ("broken.test", .temporaryFailure("SERVFAIL"))
     ])
     func routes(domain: String, expected: MXRoute) async {
         var rng = SplitMix64(seed: 7)
@@ -67,8 +76,8 @@ import MailTestSupport
         (Set(["me.test"]), MXRoute.targets([MXTarget(host: "backup.test", preference: 10)])),
         (Set(["ME.test."]), MXRoute.targets([MXTarget(host: "backup.test", preference: 10)])),
         (Set(["backup.test"]), MXRoute.noMailHost),
-        (Set(["far.test"]), nil),               // drops only far.test; order of the 20s is random
-        (Set(["unrelated.test"]), nil),
+        (Set(["far.test"]), nil), // drops only far.test; order of the 20s is random
+        (Set(["unrelated.test"]), nil)
     ])
     func localHostDiscardsEqualAndWorse(local: Set<String>, expected: MXRoute?) async {
         var rng = SplitMix64(seed: 3)
@@ -85,7 +94,8 @@ import MailTestSupport
     }
 
     @Test func equalPreferencesAreShuffledButGroupsStayOrdered() async {
-        let records = (0..<4).map { MXRecord(preference: 10, exchange: "p\($0).test") }
+        let records =
+            (0..<4).map { MXRecord(preference: 10, exchange: "p\($0).test") }
             + (0..<3).map { MXRecord(preference: 20, exchange: "s\($0).test") }
             + [MXRecord(preference: 5, exchange: "first.test")]
         let resolver = StaticResolver(mx: ["shuffle.test": records])

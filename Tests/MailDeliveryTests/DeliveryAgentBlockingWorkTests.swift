@@ -10,6 +10,7 @@ import MailQueue
 import MailStore
 import NIOPosix
 import Testing
+
 @testable import MailDelivery
 
 @Suite struct DeliveryAgentBlockingWorkTests {
@@ -33,13 +34,15 @@ import Testing
             hostname: "mx.local.test",
             client: SMTPClientConfiguration(heloName: "mx.local.test", tlsPolicy: .none, timeouts: .uniform(.seconds(5))),
             badmail: BadmailDirectory(path: path, maxBytes: 1_000_000))
-        let agent = DeliveryAgent(store: InMemoryMailStore(), configuration: configuration, resolver: StaticResolver(),
-                                  group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test.delivery"),
-                                  blockingPool: pool)
+        let agent = DeliveryAgent(
+            store: InMemoryMailStore(), configuration: configuration, resolver: StaticResolver(),
+            group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test.delivery"),
+            blockingPool: pool)
         let write = Task {
-            await agent.storeBadmail(queueID: "Q1", reason: "report could not be addressed", sender: "<>",
-                                     recipients: ["nobody@remote.test"], arrivedAt: Date(),
-                                     message: Array("Subject: report\r\n\r\nbody\r\n".utf8))
+            await agent.storeBadmail(
+                queueID: "Q1", reason: "report could not be addressed", sender: "<>",
+                recipients: ["nobody@remote.test"], arrivedAt: Date(),
+                message: Array("Subject: report\r\n\r\nbody\r\n".utf8))
         }
         // The actor answers while the write is parked behind the held pool thread.
         #expect(await agent.runOnce() == 0)
@@ -63,9 +66,10 @@ import Testing
             hostname: "mx.local.test",
             client: SMTPClientConfiguration(heloName: "mx.local.test", tlsPolicy: .none, timeouts: .uniform(.seconds(5))),
             pollInterval: .seconds(60))
-        let agent = DeliveryAgent(store: InMemoryMailStore(), configuration: configuration, resolver: StaticResolver(),
-                                  group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test.delivery"),
-                                  clock: clock)
+        let agent = DeliveryAgent(
+            store: InMemoryMailStore(), configuration: configuration, resolver: StaticResolver(),
+            group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test.delivery"),
+            clock: clock)
         let run = Task { await agent.run() }
         try await waitUntil { await agent.scans == 1 && clock.sleeperCount == 1 }
         clock.advance(60)

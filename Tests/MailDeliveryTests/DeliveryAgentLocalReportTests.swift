@@ -9,6 +9,7 @@ import MailStore
 import NIOCore
 import NIOPosix
 import Testing
+
 @testable import MailDelivery
 
 @Suite struct DeliveryAgentLocalReportTests {
@@ -21,24 +22,28 @@ import Testing
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let sink = LogSink()
         let badmailPath = NSTemporaryDirectory() + "petrel-badmail-\(UUID().uuidString)"
-        let agent = DeliveryAgentShutdownTests.agent(store: store, sink: sink, group: group, badmail: BadmailDirectory(path: badmailPath, maxBytes: 1_000_000))
+        let agent = DeliveryAgentShutdownTests.agent(
+            store: store, sink: sink, group: group, badmail: BadmailDirectory(path: badmailPath, maxBytes: 1_000_000))
         func report(from sender: MailPath) throws -> DeliveryReport {
-            try #require(LocalDeliveryReport.make(
-                reportingMTA: "mx.local.test", sender: sender, envelopeID: "e1", arrivalDate: Date(), queueID: "Q1",
-                recipients: [.init(address: EmailAddress(localPart: "bob", domain: "local.test"))], smtpUTF8: false, deliveredAt: Date()))
+            try #require(
+                LocalDeliveryReport.make(
+                    reportingMTA: "mx.local.test", sender: sender, envelopeID: "e1", arrivalDate: Date(), queueID: "Q1",
+                    recipients: [.init(address: EmailAddress(localPart: "bob", domain: "local.test"))], smtpUTF8: false, deliveredAt: Date()))
         }
         let original = Array("Return-Path: <x>\r\nSubject: s\r\n\r\nbody\r\n".utf8)
 
-        let local = try #require(await agent.localDeliveryReport(
-            try report(from: .mailbox(EmailAddress(localPart: "alice", domain: "local.test"))),
-            original: original, originalSize: Int64(original.count)))
+        let local = try #require(
+            await agent.localDeliveryReport(
+                try report(from: .mailbox(EmailAddress(localPart: "alice", domain: "local.test"))),
+                original: original, originalSize: Int64(original.count)))
         #expect(local.sender == .null)
         #expect(local.localRecipients == [alice.id])
         #expect(local.remoteRecipients.isEmpty)
 
-        let remote = try #require(await agent.localDeliveryReport(
-            try report(from: .mailbox(EmailAddress(localPart: "carol", domain: "remote.test"))),
-            original: original, originalSize: Int64(original.count)))
+        let remote = try #require(
+            await agent.localDeliveryReport(
+                try report(from: .mailbox(EmailAddress(localPart: "carol", domain: "remote.test"))),
+                original: original, originalSize: Int64(original.count)))
         #expect(remote.localRecipients.isEmpty)
         #expect(remote.remoteRecipients.map(\.address.description) == ["carol@remote.test"])
         #expect(remote.remoteRecipients.first?.notify == .never)

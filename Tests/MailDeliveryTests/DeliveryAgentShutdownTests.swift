@@ -12,6 +12,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
+
 @testable import MailDelivery
 
 final class LogSink: Sendable {
@@ -40,8 +41,9 @@ struct SinkLogHandler: LogHandler {
             hostname: "mx.local.test", routes: RouteTable(routes: [:], remotePort: 25),
             client: SMTPClientConfiguration(heloName: "mx.local.test", tlsPolicy: .none, timeouts: .uniform(.seconds(5))),
             badmail: badmail)
-        return DeliveryAgent(store: store, configuration: configuration, resolver: StaticResolver(), group: group,
-                             logger: Logger(label: "test", factory: { _ in SinkLogHandler(sink: sink) }))
+        return DeliveryAgent(
+            store: store, configuration: configuration, resolver: StaticResolver(), group: group,
+            logger: Logger(label: "test", factory: { _ in SinkLogHandler(sink: sink) }))
     }
 
     /// SIGTERM cancels the agent's task; GRDB then throws CancellationError from the scan's queries.

@@ -12,6 +12,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import Testing
+
 @testable import MailDelivery
 
 /// The manual clock of MailCore: time moves only when a test advances it.
@@ -32,8 +33,10 @@ typealias TestClock = ManualMailClock
         let badmailPath: String
     }
 
-    static func fixture(_ options: ScriptedServerOptions = ScriptedServerOptions(), resolver: StaticResolver = StaticResolver(),
-                        bounceCopyTo: EmailAddress? = nil, group: any EventLoopGroup) async throws -> Fixture {
+    static func fixture(
+        _ options: ScriptedServerOptions = ScriptedServerOptions(), resolver: StaticResolver = StaticResolver(),
+        bounceCopyTo: EmailAddress? = nil, group: any EventLoopGroup
+    ) async throws -> Fixture {
         let store = InMemoryMailStore()
         _ = try await store.addDomain("local.test")
         let alice = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "local.test"), passwordHash: nil, isAdmin: true)
@@ -45,18 +48,23 @@ typealias TestClock = ManualMailClock
             routes: RouteTable(routes: ["remote.test": NextHopAddress(host: "127.0.0.1", port: server.port)], remotePort: server.port),
             client: SMTPClientConfiguration(heloName: "mx.local.test", tlsPolicy: .none, timeouts: .uniform(.seconds(5))),
             bounceCopyTo: bounceCopyTo, badmail: BadmailDirectory(path: badmailPath, maxBytes: 1_000_000))
-        let agent = DeliveryAgent(store: store, configuration: configuration, resolver: resolver, group: group,
-                                  logger: Logger(label: "test.delivery"), clock: clock)
+        let agent = DeliveryAgent(
+            store: store, configuration: configuration, resolver: resolver, group: group,
+            logger: Logger(label: "test.delivery"), clock: clock)
         return Fixture(store: store, server: server, agent: agent, clock: clock, aliceID: alice.id, badmailPath: badmailPath)
     }
 
-    static func queue(_ store: InMemoryMailStore, from sender: MailPath = .mailbox(EmailAddress(localPart: "alice", domain: "local.test")),
-                      to recipients: [String], at date: Date, body: String = "Subject: test\r\n\r\nHello\r\n.dot\r\n") async throws {
+    static func queue(
+        _ store: InMemoryMailStore, from sender: MailPath = .mailbox(EmailAddress(localPart: "alice", domain: "local.test")),
+        to recipients: [String], at date: Date, body: String = "Subject: test\r\n\r\nHello\r\n.dot\r\n"
+    ) async throws {
         let remote = recipients.map { OutboundRecipient(address: address($0)) }
         let trace = "Return-Path: \(sender)\r\nReceived: from client.test by mx.local.test; Sun, 29 Nov 2026 08:00:00 +0000\r\n"
-        _ = try await store.deliver(IncomingMessage(queueID: QueueID.generate(date: date), sender: sender, localRecipients: [],
-                                                    receivedAt: date, traceHeaders: Array(trace.utf8), body: .bytes(Array(body.utf8)),
-                                                    remoteRecipients: remote))
+        _ = try await store.deliver(
+            IncomingMessage(
+                queueID: QueueID.generate(date: date), sender: sender, localRecipients: [],
+                receivedAt: date, traceHeaders: Array(trace.utf8), body: .bytes(Array(body.utf8)),
+                remoteRecipients: remote))
     }
 
     static func reports(_ store: InMemoryMailStore, mailbox: Int64) async throws -> [String] {

@@ -6,6 +6,7 @@ import MailCore
 import MailPolicy
 import MailStore
 import Testing
+
 @testable import MailDelivery
 
 @Suite struct PickupDirectoryTests {
@@ -16,9 +17,12 @@ import Testing
         let dir = NSTemporaryDirectory() + "petrel-pickup-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let clock = TestClock(Date())
-        let pickup = PickupDirectory(store: store, configuration: PickupConfiguration(directory: dir, hostname: "mx.example.test",
-                                                                                       maxMessageSize: 10_000, settleTime: 2),
-                                     logger: Logger(label: "test.pickup"), clock: clock)
+        let pickup = PickupDirectory(
+            store: store,
+            configuration: PickupConfiguration(
+                directory: dir, hostname: "mx.example.test",
+                maxMessageSize: 10_000, settleTime: 2),
+            logger: Logger(label: "test.pickup"), clock: clock)
         return (store, pickup, dir, clock, bob.id)
     }
 
@@ -34,13 +38,16 @@ import Testing
         let clock = TestClock(Date())
         var configuration = PickupConfiguration(directory: dir, hostname: "mx.example.test", maxMessageSize: 10_000, settleTime: 2)
         configuration.relayRules = {
-            RelayRules(recipientDomains: [RelayDomain(name: "backup.test", coversSubdomains: false)],
-                       validRecipients: ["listed@backup.test"])
+            RelayRules(
+                recipientDomains: [RelayDomain(name: "backup.test", coversSubdomains: false)],
+                validRecipients: ["listed@backup.test"])
         }
-        let pickup = PickupDirectory(store: store, configuration: configuration, logger: Logger(label: "test.pickup"),
-                                     clock: clock)
-        try ("X-Sender: <alice@example.test>\nX-Receiver: <anna@Bücher.test>\nX-Receiver: <listed@backup.test>\n"
-             + "X-Receiver: <other@backup.test>\nX-Receiver: <x@xn--zz.test>\nSubject: p\n\nhello\n")
+        let pickup = PickupDirectory(
+            store: store, configuration: configuration, logger: Logger(label: "test.pickup"),
+            clock: clock)
+        try
+            ("X-Sender: <alice@example.test>\nX-Receiver: <anna@Bücher.test>\nX-Receiver: <listed@backup.test>\n"
+            + "X-Receiver: <other@backup.test>\nX-Receiver: <x@xn--zz.test>\nSubject: p\n\nhello\n")
             .write(toFile: dir + "/idn.eml", atomically: false, encoding: .utf8)
         clock.advance(5)
         #expect(await pickup.scanOnce() == 1)

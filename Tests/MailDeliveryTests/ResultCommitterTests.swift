@@ -3,6 +3,7 @@
 import MailStore
 import Synchronization
 import Testing
+
 @testable import MailDelivery
 
 @Suite struct ResultCommitterTests {
@@ -22,7 +23,11 @@ import Testing
         }
 
         var isHeld: Bool { gate.withLock { $0 != nil } }
-        func release() { gate.withLock { $0?.resume(); $0 = nil } }
+        func release() {
+            gate.withLock {
+                $0?.resume(); $0 = nil
+            }
+        }
     }
 
     struct TestFailure: Error {}
@@ -39,7 +44,9 @@ import Testing
         let store = FakeStore()
         let first = Mutex(true)
         let committer = ResultCommitter(isShutdown: { $0 is CancellationError }) { updates, _ in
-            let hold = first.withLock { value in defer { value = false }; return value }
+            let hold = first.withLock { value in
+                defer { value = false }; return value
+            }
             try await store.commit(updates, hold: hold)
         }
         let a = Task { try await committer.record([.remove(entryID: 1)], notifications: []) }
@@ -63,7 +70,9 @@ import Testing
         let store = FakeStore(failWhen: { $0.contains(.remove(entryID: 2)) })
         let first = Mutex(true)
         let committer = ResultCommitter(isShutdown: { $0 is CancellationError }) { updates, _ in
-            let hold = first.withLock { value in defer { value = false }; return value }
+            let hold = first.withLock { value in
+                defer { value = false }; return value
+            }
             try await store.commit(updates, hold: hold)
         }
         let a = Task { try await committer.record([.remove(entryID: 1)], notifications: []) }

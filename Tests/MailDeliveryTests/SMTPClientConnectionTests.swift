@@ -7,6 +7,7 @@ import NIOPosix
 import NIOSSL
 import SMTPCore
 import Testing
+
 @testable import MailDelivery
 
 @Suite struct SMTPClientConnectionTests {
@@ -42,20 +43,24 @@ import Testing
     @Test func deliversBodyWithDotLines() async throws {
         let server = try await ScriptedSMTPServer.start(group: group, options: ScriptedServerOptions())
         defer { Task { await server.stop() } }
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
-                                                                configuration: configuration(), group: group, logger: logger)
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: "localhost",
+            configuration: configuration(), group: group, logger: logger)
         #expect(await connection.peerGreeting?.code == .serviceReady)
         #expect(await connection.capabilities.pipelining)
         let body = Array("Subject: dots\r\n\r\n.first\r\nmiddle\r\n.\r\n..two\r\nlast line".utf8)
-        let result = try await connection.send(OutboundTransaction(sender: sender("me@here.example"),
-                                                                   recipients: recipients("a@test.example"), body: body))
+        let result = try await connection.send(
+            OutboundTransaction(
+                sender: sender("me@here.example"),
+                recipients: recipients("a@test.example"), body: body))
         #expect(result.recipients.map(\.status) == [.delivered])
         #expect(result.recipients.first?.reply.text == "Ok: queued")
         await connection.quit()
         let record = server.snapshot
         let raw = try #require(record.rawBodies.first)
-        #expect(String(decoding: raw, as: UTF8.self)
-            == "Subject: dots\r\n\r\n..first\r\nmiddle\r\n..\r\n...two\r\nlast line\r\n.\r\n")
+        #expect(
+            String(decoding: raw, as: UTF8.self)
+                == "Subject: dots\r\n\r\n..first\r\nmiddle\r\n..\r\n...two\r\nlast line\r\n.\r\n")
         #expect(record.commands.contains("MAIL FROM:<me@here.example> SIZE=\(body.count)"))
         #expect(record.commands.last == "QUIT")
     }
@@ -67,12 +72,14 @@ import Testing
         options.rcptReplies = ["b@test.example": "450 4.2.0 later", "c@test.example": "550 5.1.1 unknown"]
         let server = try await ScriptedSMTPServer.start(group: group, options: options)
         defer { Task { await server.stop() } }
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: nil,
-                                                                configuration: configuration(), group: group, logger: logger)
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: nil,
+            configuration: configuration(), group: group, logger: logger)
         for _ in 0..<2 {
-            let result = try await connection.send(OutboundTransaction(
-                sender: .null, recipients: recipients("a@test.example", "b@test.example", "c@test.example"),
-                body: Array("Subject: x\r\n\r\nhi\r\n".utf8)))
+            let result = try await connection.send(
+                OutboundTransaction(
+                    sender: .null, recipients: recipients("a@test.example", "b@test.example", "c@test.example"),
+                    body: Array("Subject: x\r\n\r\nhi\r\n".utf8)))
             #expect(result.recipients.map(\.status) == [.delivered, .temporaryFailure, .permanentFailure])
         }
         await connection.quit()
@@ -101,15 +108,18 @@ import Testing
         let expectedWire = SMTPBodyEncoder.encodeAll(body)
         let reads = NIOLockedCounter()
         let stored = body
-        let transaction = OutboundTransaction(sender: sender("me@here.example"), recipients: recipients("a@test.example"),
-                                              envelope: OutboundEnvelope(), size: Int64(body.count)) { offset, maxLength in
+        let transaction = OutboundTransaction(
+            sender: sender("me@here.example"), recipients: recipients("a@test.example"),
+            envelope: OutboundEnvelope(), size: Int64(body.count)
+        ) { offset, maxLength in
             reads.increment()
             guard offset < Int64(stored.count) else { return [] }
             let start = Int(offset)
             return Array(stored[start..<min(stored.count, start + maxLength)])
         }
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: nil,
-                                                                configuration: configuration(), group: group, logger: logger)
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: nil,
+            configuration: configuration(), group: group, logger: logger)
         let result = try await connection.send(transaction)
         #expect(result.recipients.first?.status == .delivered)
         await connection.quit()
@@ -117,8 +127,9 @@ import Testing
         #expect(raw.count == expectedWire.count)
         #expect(raw == expectedWire)
         // Bare LFs became CRLF; otherwise the server sees the body as stored.
-        let normalized = Array(String(decoding: body, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
-            .replacingOccurrences(of: "\n", with: "\r\n").utf8)
+        let normalized = Array(
+            String(decoding: body, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
+                .replacingOccurrences(of: "\n", with: "\r\n").utf8)
         #expect(unstuff(raw) == normalized)
         #expect(reads.value >= body.count / (64 * 1024)) // read in chunks, not all at once
     }
@@ -128,13 +139,16 @@ import Testing
         options.tls = try ServerTLS.generate()
         let server = try await ScriptedSMTPServer.start(group: group, options: options)
         defer { Task { await server.stop() } }
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
-                                                                configuration: configuration(.opportunistic), group: group, logger: logger)
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: "localhost",
+            configuration: configuration(.opportunistic), group: group, logger: logger)
         let info = try #require(await connection.tlsInfo)
         #expect(info.version == "TLSv1.3" || info.version == "TLSv1.2")
         #expect(info.cipher != "unknown")
-        let result = try await connection.send(OutboundTransaction(sender: sender("me@here.example"), recipients: recipients("a@test.example"),
-                                                                   body: Array("Subject: tls\r\n\r\n.secret\r\n".utf8)))
+        let result = try await connection.send(
+            OutboundTransaction(
+                sender: sender("me@here.example"), recipients: recipients("a@test.example"),
+                body: Array("Subject: tls\r\n\r\n.secret\r\n".utf8)))
         #expect(result.recipients.first?.status == .delivered)
         await connection.quit()
         let record = server.snapshot
@@ -151,14 +165,17 @@ import Testing
         options.afterStartTLSReply = ["250-injected.example", "250 AUTH PLAIN"]
         let server = try await ScriptedSMTPServer.start(group: group, options: options)
         defer { Task { await server.stop() } }
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
-                                                                configuration: configuration(.required), group: group, logger: logger)
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: "localhost",
+            configuration: configuration(.required), group: group, logger: logger)
         #expect(await connection.tlsInfo != nil)
         let capabilities = await connection.capabilities
         #expect(capabilities.serverName == "mx.test.example")
         #expect(capabilities.authMechanisms.isEmpty)
-        let result = try await connection.send(OutboundTransaction(sender: sender("me@here.example"), recipients: recipients("a@test.example"),
-                                                                   body: Array("Subject: x\r\n\r\nhi\r\n".utf8)))
+        let result = try await connection.send(
+            OutboundTransaction(
+                sender: sender("me@here.example"), recipients: recipients("a@test.example"),
+                body: Array("Subject: x\r\n\r\nhi\r\n".utf8)))
         #expect(result.recipients.first?.status == .delivered)
         await connection.quit()
         #expect(server.snapshot.commands.filter { $0.hasPrefix("EHLO") }.count == 2)
@@ -172,19 +189,23 @@ import Testing
         options.startTLSReply = "454 4.7.0 TLS not available"
         let server = try await ScriptedSMTPServer.start(group: group, options: options)
         defer { Task { await server.stop() } }
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
-                                                                configuration: configuration(.opportunistic), group: group, logger: logger)
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: "localhost",
+            configuration: configuration(.opportunistic), group: group, logger: logger)
         #expect(await connection.tlsInfo == nil)
-        let result = try await connection.send(OutboundTransaction(sender: sender("me@here.example"), recipients: recipients("a@test.example"),
-                                                                   body: Array("Subject: x\r\n\r\nhi\r\n".utf8)))
+        let result = try await connection.send(
+            OutboundTransaction(
+                sender: sender("me@here.example"), recipients: recipients("a@test.example"),
+                body: Array("Subject: x\r\n\r\nhi\r\n".utf8)))
         #expect(result.recipients.first?.status == .delivered)
         await connection.quit()
         #expect(!server.snapshot.tlsUsed)
         #expect(server.snapshot.commands.contains("STARTTLS"))
 
         do {
-            let refused = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
-                                                                 configuration: configuration(.required), group: group, logger: logger)
+            let refused = try await SMTPClientConnection.connect(
+                to: try server.address, serverName: "localhost",
+                configuration: configuration(.required), group: group, logger: logger)
             await refused.close()
             Issue.record("required TLS went on after STARTTLS was refused")
         } catch let error as SMTPClientError {
@@ -206,8 +227,9 @@ import Testing
         var trusted = configuration(.required)
         trusted.verifyCertificate = true
         trusted.trustRoots = .certificates([try tls.certificate()])
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
-                                                                configuration: trusted, group: group, logger: logger)
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: "localhost",
+            configuration: trusted, group: group, logger: logger)
         #expect(await connection.tlsInfo != nil)
         await connection.quit()
 
@@ -215,8 +237,9 @@ import Testing
         var untrusted = configuration(.required)
         untrusted.verifyCertificate = true
         await #expect {
-            _ = try await SMTPClientConnection.connect(to: try server.address, serverName: "localhost",
-                                                       configuration: untrusted, group: group, logger: logger)
+            _ = try await SMTPClientConnection.connect(
+                to: try server.address, serverName: "localhost",
+                configuration: untrusted, group: group, logger: logger)
         } throws: { error in
             guard case .tlsHandshakeFailed? = error as? SMTPClientError else { return false }
             return (error as? SMTPClientError)?.isTemporary == true
@@ -227,8 +250,9 @@ import Testing
         let server = try await ScriptedSMTPServer.start(group: group, options: ScriptedServerOptions())
         defer { Task { await server.stop() } }
         await #expect(throws: SMTPClientError.startTLSNotOffered) {
-            _ = try await SMTPClientConnection.connect(to: try server.address, serverName: nil,
-                                                       configuration: configuration(.required), group: group, logger: logger)
+            _ = try await SMTPClientConnection.connect(
+                to: try server.address, serverName: nil,
+                configuration: configuration(.required), group: group, logger: logger)
         }
     }
 
@@ -237,8 +261,9 @@ import Testing
         options.ehloRejected = true
         let server = try await ScriptedSMTPServer.start(group: group, options: options)
         defer { Task { await server.stop() } }
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: nil,
-                                                                configuration: configuration(), group: group, logger: logger)
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: nil,
+            configuration: configuration(), group: group, logger: logger)
         #expect(await connection.capabilities.extended == false)
         await connection.quit()
         #expect(server.snapshot.commands.prefix(2) == ["EHLO client.test.example", "HELO client.test.example"])
@@ -250,8 +275,9 @@ import Testing
         let address = try server.address
         await server.stop()
         await #expect {
-            _ = try await SMTPClientConnection.connect(to: address, serverName: nil, configuration: configuration(),
-                                                       group: group, logger: logger)
+            _ = try await SMTPClientConnection.connect(
+                to: address, serverName: nil, configuration: configuration(),
+                group: group, logger: logger)
         } throws: { error in
             guard case .connectFailed? = error as? SMTPClientError else { return false }
             return true
@@ -267,8 +293,9 @@ import Testing
         config.timeouts.greeting = .milliseconds(300)
         let start = ContinuousClock.now
         await #expect(throws: SMTPClientError.timeout("the greeting")) {
-            _ = try await SMTPClientConnection.connect(to: try server.address, serverName: nil, configuration: config,
-                                                       group: group, logger: logger)
+            _ = try await SMTPClientConnection.connect(
+                to: try server.address, serverName: nil, configuration: config,
+                group: group, logger: logger)
         }
         // The error above names the greeting timer; this only checks it did not hang (loose: the suite
         // runs on shared 2-core machines where a loaded event loop can be seconds late).
@@ -282,11 +309,14 @@ import Testing
         defer { Task { await server.stop() } }
         var config = configuration()
         config.timeouts.finalDot = .milliseconds(300)
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: nil, configuration: config,
-                                                                group: group, logger: logger)
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: nil, configuration: config,
+            group: group, logger: logger)
         await #expect(throws: SMTPClientError.timeout("the reply to the end of data")) {
-            _ = try await connection.send(OutboundTransaction(sender: sender(""), recipients: recipients("a@test.example"),
-                                                              body: Array("x\r\n".utf8)))
+            _ = try await connection.send(
+                OutboundTransaction(
+                    sender: sender(""), recipients: recipients("a@test.example"),
+                    body: Array("x\r\n".utf8)))
         }
         #expect(await connection.isUsable == false)
         #expect(await connection.transcript.lines.contains { $0.hasPrefix("C: <message body") })
@@ -296,10 +326,13 @@ import Testing
         let server = try await ScriptedSMTPServer.start(group: group, options: ScriptedServerOptions())
         defer { Task { await server.stop() } }
         struct Broken: Error {}
-        let connection = try await SMTPClientConnection.connect(to: try server.address, serverName: nil,
-                                                                configuration: configuration(), group: group, logger: logger)
-        let transaction = OutboundTransaction(sender: sender(""), recipients: recipients("a@test.example"), envelope: OutboundEnvelope(),
-                                              size: 10) { offset, _ in
+        let connection = try await SMTPClientConnection.connect(
+            to: try server.address, serverName: nil,
+            configuration: configuration(), group: group, logger: logger)
+        let transaction = OutboundTransaction(
+            sender: sender(""), recipients: recipients("a@test.example"), envelope: OutboundEnvelope(),
+            size: 10
+        ) { offset, _ in
             if offset == 0 { return Array("partial".utf8) }
             throw Broken()
         }

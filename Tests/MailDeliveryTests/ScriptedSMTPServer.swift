@@ -51,8 +51,9 @@ struct ServerTLS: Sendable {
             notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(86400),
             issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions,
             issuerPrivateKey: privateKey)
-        return ServerTLS(certificatePEM: try certificate.serializeAsPEM().pemString,
-                         keyPEM: try privateKey.serializeAsPEM().pemString)
+        return ServerTLS(
+            certificatePEM: try certificate.serializeAsPEM().pemString,
+            keyPEM: try privateKey.serializeAsPEM().pemString)
     }
 
     func certificate() throws -> NIOSSLCertificate {
@@ -175,8 +176,9 @@ final class ScriptedSMTPHandler: ChannelInboundHandler {
             if options.ehloRejected { send("502 5.5.2 no EHLO here", context: context); return .go }
             var lines = ["mx.test.example"] + options.extensions
             if tlsContext != nil, !tlsActive { lines.append("STARTTLS") }
-            send(lines.enumerated().map { "250" + ($0.offset == lines.count - 1 ? " " : "-") + $0.element }
-                .joined(separator: "\r\n"), context: context)
+            send(
+                lines.enumerated().map { "250" + ($0.offset == lines.count - 1 ? " " : "-") + $0.element }
+                    .joined(separator: "\r\n"), context: context)
         case "HELO": send("250 mx.test.example", context: context)
         case "STAR":
             guard let tlsContext else { send("502 5.5.1 no", context: context); return .go }

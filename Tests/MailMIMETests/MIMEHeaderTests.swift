@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MailMIME
 
 @Suite struct MIMEHeaderTests {
@@ -60,7 +61,7 @@ import Testing
 
     @Test func transferDecoding() {
         #expect(MIMETransferDecoding.base64(utf8("AAEC\r\n/w==")) == [0, 1, 2, 255])
-        #expect(MIMETransferDecoding.base64(utf8("SGVsbG8")) == utf8("Hello"))   // missing padding
+        #expect(MIMETransferDecoding.base64(utf8("SGVsbG8")) == utf8("Hello")) // missing padding
         #expect(MIMETransferDecoding.base64(utf8("SG!Vs bG8=garbage")) == utf8("Hello"))
         #expect(MIMETransferDecoding.quotedPrintable(utf8("a=3Db=\r\nc  \r\nd=zz")) == utf8("a=bc\r\nd=zz"))
         #expect(MIMETransferDecoding.quotedPrintable(utf8("x=20\r\n")) == utf8("x \r\n"))

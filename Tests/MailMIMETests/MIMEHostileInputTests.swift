@@ -1,6 +1,7 @@
-import Testing
-@testable import MailMIME
 import MailTestSupport
+import Testing
+
+@testable import MailMIME
 
 /// Broken and hostile messages never trap, never recurse without bound, and still give a structure.
 @Suite struct MIMEHostileInputTests {
@@ -51,8 +52,10 @@ import MailTestSupport
     }
 
     @Test func brokenEncodedWordsAndAddresses() {
-        for s in ["=?", "=?utf-8?", "=?utf-8?b?", "=?utf-8?b?====?=", "=??q??=", "=?utf-8?q?=ZZ?=", "\"unterminated",
-                  "<", "<<<>>>", "@@@", ":;:;", "(((((", "a@", "@b", "\\", "\"\\"] {
+        for s in [
+            "=?", "=?utf-8?", "=?utf-8?b?", "=?utf-8?b?====?=", "=??q??=", "=?utf-8?q?=ZZ?=", "\"unterminated",
+            "<", "<<<>>>", "@@@", ":;:;", "(((((", "a@", "@b", "\\", "\"\\"
+        ] {
             _ = MIMEEncodedWord.decode(utf8(s))
             _ = MIMEAddressList.parse(utf8(s))
             _ = MIMEContentType.parse(utf8(s))
@@ -91,4 +94,3 @@ import MailTestSupport
         }
     }
 }
-

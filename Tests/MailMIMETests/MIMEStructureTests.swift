@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MailMIME
 
 @Suite struct MIMEStructureTests {
@@ -45,8 +46,9 @@ import Testing
         #expect(m.section(MIMESectionSpec(part: [3, 2])) == utf8("AAEC/w=="))
         #expect(m.sectionText(MIMESectionSpec(part: [3], text: .header))?.hasPrefix("From: Carol") == true)
         #expect(m.sectionText(MIMESectionSpec(part: [3], text: .mime)) == "Content-Type: message/rfc822\r\n\r\n")
-        #expect(m.sectionText(MIMESectionSpec(part: [3], text: .headerFields(["subject", "TO"])))
-            == "To: dave@example.test\r\nSubject: Inner message\r\n\r\n")
+        #expect(
+            m.sectionText(MIMESectionSpec(part: [3], text: .headerFields(["subject", "TO"])))
+                == "To: dave@example.test\r\nSubject: Inner message\r\n\r\n")
         #expect(m.sectionText(MIMESectionSpec(part: [1, 1], text: .mime)) == "Content-Type: text/plain; charset=us-ascii\r\n\r\n")
         // HEADER/TEXT need a message/rfc822 part; missing parts are nil.
         #expect(m.section(MIMESectionSpec(part: [2], text: .header)) == nil)
@@ -59,8 +61,9 @@ import Testing
         #expect(m.binary([9]) == .failure(.noSuchPart))
         #expect(try m.binary([]).get() == m.bytes)
         // HEADER.FIELDS.NOT and TEXT of the whole message.
-        #expect(m.sectionText(MIMESectionSpec(text: .headerFieldsNot(["From", "To", "Subject", "Date", "Message-ID", "MIME-Version"])))
-            == "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n")
+        #expect(
+            m.sectionText(MIMESectionSpec(text: .headerFieldsNot(["From", "To", "Subject", "Date", "Message-ID", "MIME-Version"])))
+                == "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n")
         #expect(m.sectionText(MIMESectionSpec(text: .text))?.hasPrefix("--outer\r\n") == true)
     }
 
@@ -121,13 +124,19 @@ import Testing
         let e = m.envelope
         #expect(e.from == [.mailbox(name: utf8("Sender"), route: nil, local: utf8("s"), domain: utf8("example.test"))])
         #expect(e.to == [.groupStart(name: utf8("undisclosed-recipients")), .groupEnd])
-        #expect(e.cc == [.groupStart(name: utf8("Friends")),
-                         .mailbox(name: nil, route: nil, local: utf8("a"), domain: utf8("example.test")),
-                         .mailbox(name: utf8("B. Person"), route: nil, local: utf8("b"), domain: utf8("example.test")),
-                         .groupEnd,
-                         .mailbox(name: nil, route: nil, local: utf8("c"), domain: utf8("example.test"))])
-        #expect(e.bcc == [.mailbox(name: utf8("Hidden Person"), route: nil, local: utf8("hidden"), domain: utf8("example.test")),
-                          .mailbox(name: nil, route: nil, local: utf8("bare-local-part"), domain: MIMEAddressList.missingDomain)])
+        #expect(
+            e.cc == [
+                .groupStart(name: utf8("Friends")),
+                .mailbox(name: nil, route: nil, local: utf8("a"), domain: utf8("example.test")),
+                .mailbox(name: utf8("B. Person"), route: nil, local: utf8("b"), domain: utf8("example.test")),
+                .groupEnd,
+                .mailbox(name: nil, route: nil, local: utf8("c"), domain: utf8("example.test"))
+            ])
+        #expect(
+            e.bcc == [
+                .mailbox(name: utf8("Hidden Person"), route: nil, local: utf8("hidden"), domain: utf8("example.test")),
+                .mailbox(name: nil, route: nil, local: utf8("bare-local-part"), domain: MIMEAddressList.missingDomain)
+            ])
         #expect(e.replyTo == [.mailbox(name: nil, route: utf8("@route1,@route2"), local: utf8("routed"), domain: utf8("example.test"))])
         #expect(e.date == nil)
     }
@@ -140,12 +149,12 @@ import Testing
         #expect(!latin.bodyMatches(MIMESearchNeedle("x@example")))
         let nested = Corpus.message("nested.eml")
         #expect(nested.bodyMatches(MIMESearchNeedle("NEEDLE-INSIDE")))
-        #expect(nested.bodyMatches(MIMESearchNeedle("inner message")))   // an encapsulated header is body text
-        #expect(!nested.bodyMatches(MIMESearchNeedle("doc.pdf")))         // not in any text part
+        #expect(nested.bodyMatches(MIMESearchNeedle("inner message"))) // an encapsulated header is body text
+        #expect(!nested.bodyMatches(MIMESearchNeedle("doc.pdf"))) // not in any text part
         #expect(nested.headerMatches("Content-Type", MIMESearchNeedle("")))
         #expect(!nested.headerMatches("X-Missing", MIMESearchNeedle("")))
         let alt = Corpus.message("alternative.eml")
-        #expect(alt.bodyMatches(MIMESearchNeedle("soft break")))        // quoted-printable soft break joined
+        #expect(alt.bodyMatches(MIMESearchNeedle("soft break"))) // quoted-printable soft break joined
     }
 
     @Test func everyCorpusMessageParses() {

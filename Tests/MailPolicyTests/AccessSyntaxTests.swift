@@ -3,8 +3,10 @@ import MailPolicy
 import Testing
 
 @Suite struct AccessSyntaxTests {
-    @Test(arguments: [("192.0.2.7", "192.0.2.7/32"), ("192.0.2.0/24", "192.0.2.0/24"), ("2001:DB8::/32", "2001:db8::/32"),
-                      (" 10.0.0.0/8 ", "10.0.0.0/8"), ("::1", "::1/128"), ("0.0.0.0/0", "0.0.0.0/0")])
+    @Test(arguments: [
+        ("192.0.2.7", "192.0.2.7/32"), ("192.0.2.0/24", "192.0.2.0/24"), ("2001:DB8::/32", "2001:db8::/32"),
+        (" 10.0.0.0/8 ", "10.0.0.0/8"), ("::1", "::1/128"), ("0.0.0.0/0", "0.0.0.0/0")
+    ])
     func validNetworks(text: String, expected: String) {
         #expect((try? AccessSyntax.network(text).get()).map { "\($0)" } == expected)
     }
@@ -20,8 +22,10 @@ import Testing
         #expect(!e.message.isEmpty)
     }
 
-    @Test(arguments: [("Partner.Example", "partner.example"), ("*.partner.example", "partner.example"), (".partner.example", "partner.example"),
-                      ("*.Bücher.example", "xn--bcher-kva.example"), ("XN--BCHER-KVA.example", "xn--bcher-kva.example")])
+    @Test(arguments: [
+        ("Partner.Example", "partner.example"), ("*.partner.example", "partner.example"), (".partner.example", "partner.example"),
+        ("*.Bücher.example", "xn--bcher-kva.example"), ("XN--BCHER-KVA.example", "xn--bcher-kva.example")
+    ])
     func clientDomains(text: String, expected: String) {
         #expect((try? AccessSyntax.clientDomain(text).get()) == expected)
     }

@@ -29,8 +29,9 @@ import Testing
             guard !line.hasPrefix("#") else { return nil }
             let fields = line.split(separator: "\t", maxSplits: columns - 1, omittingEmptySubsequences: false).map(String.init)
             guard fields.count == columns else { return nil }
-            return columns == 2 ? Row(expected: fields[0], expectedOpen: fields[0], argument: fields[1])
-                                : Row(expected: fields[0], expectedOpen: fields[1], argument: fields[2])
+            return columns == 2
+                ? Row(expected: fields[0], expectedOpen: fields[0], argument: fields[1])
+                : Row(expected: fields[0], expectedOpen: fields[1], argument: fields[2])
         }
     }
 
@@ -39,16 +40,19 @@ import Testing
     static let relayDomainRows = load("rcpt-decisions-relay-domains.txt", columns: 3)
 
     /// Rules that let some clients relay: AUTH, 198.51.100.0/24, verified host names in partner.example.
-    static let permissive = RelayRules(allowAuthenticated: true, allowedNetworks: [IPNetwork("198.51.100.0/24")].compactMap { $0 },
-                                       allowedClientDomains: ["partner.example"])
+    static let permissive = RelayRules(
+        allowAuthenticated: true, allowedNetworks: [IPNetwork("198.51.100.0/24")].compactMap { $0 },
+        allowedClientDomains: ["partner.example"])
 
     /// `permissive` plus the relay domains of the relay-domain table.
     static let withRelayDomains: RelayRules = {
         var rules = permissive
-        rules.recipientDomains = [RelayDomain(name: "backup.test", coversSubdomains: false),
-                                  RelayDomain(name: "hosted.test", coversSubdomains: true),
-                                  RelayDomain(name: "listed.test", coversSubdomains: false),
-                                  RelayDomain(name: "xn--bcher-kva.example", coversSubdomains: false)]
+        rules.recipientDomains = [
+            RelayDomain(name: "backup.test", coversSubdomains: false),
+            RelayDomain(name: "hosted.test", coversSubdomains: true),
+            RelayDomain(name: "listed.test", coversSubdomains: false),
+            RelayDomain(name: "xn--bcher-kva.example", coversSubdomains: false)
+        ]
         rules.validRecipients = ["alice@listed.test", "bob@listed.test"]
         return rules
     }()
@@ -76,7 +80,7 @@ import Testing
         ClientInfo(ip: IPAddress("203.0.113.9")),
         ClientInfo(ip: IPAddress("203.0.113.9"), verifiedHostName: "partner.example.evil.test"),
         ClientInfo(ip: IPAddress("203.0.113.9"), verifiedHostName: "notpartner.example"),
-        ClientInfo(ip: nil),
+        ClientInfo(ip: nil)
     ]
 
     static func directory() async throws -> InMemoryMailStore {
@@ -99,7 +103,7 @@ import Testing
             case .barePostmaster: route = try await RecipientRouting.routeBarePostmaster(directory: store)
             }
         case .success(.rcpt):
-            return "syntax"   // parameters are refused by the session (555) before any lookup
+            return "syntax" // parameters are refused by the session (555) before any lookup
         case .success(let other):
             return "parsed as \(other)"
         }
@@ -146,21 +150,24 @@ import Testing
 
     @Test(arguments: Mode.allCases, openRows)
     func openRelay(mode: Mode, row: Row) async throws {
-        #expect(try await Self.decide(row.argument, origin: Self.origin(mode), rules: Self.permissive) == row.expected,
-                "\(mode) RCPT TO:\(row.argument)")
+        #expect(
+            try await Self.decide(row.argument, origin: Self.origin(mode), rules: Self.permissive) == row.expected,
+            "\(mode) RCPT TO:\(row.argument)")
     }
 
     @Test(arguments: outsiders, relayDomainRows)
     func relayDomainsForAnyone(client: ClientInfo, row: Row) async throws {
         let origin = RecipientOrigin.smtp(RelayContext(client: client))
-        #expect(try await Self.decide(row.argument, origin: origin, rules: Self.withRelayDomains) == row.expected,
-                "\(client) RCPT TO:\(row.argument)")
+        #expect(
+            try await Self.decide(row.argument, origin: origin, rules: Self.withRelayDomains) == row.expected,
+            "\(client) RCPT TO:\(row.argument)")
     }
 
     @Test(arguments: Mode.allCases, relayDomainRows)
     func relayDomainsForClientsThatMayRelay(mode: Mode, row: Row) async throws {
-        #expect(try await Self.decide(row.argument, origin: Self.origin(mode), rules: Self.withRelayDomains) == row.expectedOpen,
-                "\(mode) RCPT TO:\(row.argument)")
+        #expect(
+            try await Self.decide(row.argument, origin: Self.origin(mode), rules: Self.withRelayDomains) == row.expectedOpen,
+            "\(mode) RCPT TO:\(row.argument)")
     }
 
     @Test func authenticationDoesNotCountWhenDisallowed() async throws {

@@ -17,39 +17,49 @@ import Testing
         var rules = RelayRules.closed
         rules.recipientDomains = [RelayDomain(name: "backup.test", coversSubdomains: false)]
         // A domain that is local AND a relay domain: local wins.
-        #expect(RecipientRouting.decide(a, directory: .mailbox(id: 7, address: "anna@backup.test"), origin: Self.stranger, rules: rules)
+        #expect(
+            RecipientRouting.decide(a, directory: .mailbox(id: 7, address: "anna@backup.test"), origin: Self.stranger, rules: rules)
                 == .local(mailboxID: 7))
         #expect(RecipientRouting.decide(a, directory: .unknownUser, origin: Self.stranger, rules: rules) == .refuse(.unknownUser))
-        #expect(RecipientRouting.decide(a, directory: .notLocal, origin: Self.stranger, rules: rules)
+        #expect(
+            RecipientRouting.decide(a, directory: .notLocal, origin: Self.stranger, rules: rules)
                 == .relay(domain: "backup.test", reason: .relayDomain(RelayDomain(name: "backup.test", coversSubdomains: false))))
     }
 
     @Test func foreignDomainNeedsAPermissionOrLocalOrigin() throws {
         let a = try address("Victim@Elsewhere.Test")
         #expect(RecipientRouting.decide(a, directory: .notLocal, origin: Self.stranger, rules: .closed) == .refuse(.relayDenied))
-        #expect(RecipientRouting.decide(a, directory: .notLocal, origin: Self.authenticated, rules: .closed)
+        #expect(
+            RecipientRouting.decide(a, directory: .notLocal, origin: Self.authenticated, rules: .closed)
                 == .relay(domain: "elsewhere.test", reason: .client(.authenticated)))
-        #expect(RecipientRouting.decide(a, directory: .notLocal, origin: .local, rules: .closed)
+        #expect(
+            RecipientRouting.decide(a, directory: .notLocal, origin: .local, rules: .closed)
                 == .relay(domain: "elsewhere.test", reason: .localOrigin))
-        #expect(RecipientRouting.decide(a, directory: .notLocal, origin: .local, rules: RelayRules(allowAuthenticated: false))
+        #expect(
+            RecipientRouting.decide(a, directory: .notLocal, origin: .local, rules: RelayRules(allowAuthenticated: false))
                 == .relay(domain: "elsewhere.test", reason: .localOrigin))
     }
 
     /// Issue 13 item 11: a report to a sender at a Unicode domain is relayed to the A-label, never the U-label.
     @Test func relayGoesToTheALabel() throws {
         for text in ["x@bücher.example", "x@BÜCHER.example", "x@xn--bcher-kva.example", "x@bu\u{0308}cher.example"] {
-            #expect(RecipientRouting.decide(try address(text), directory: .notLocal, origin: .local, rules: .closed)
+            #expect(
+                RecipientRouting.decide(try address(text), directory: .notLocal, origin: .local, rules: .closed)
                     == .relay(domain: "xn--bcher-kva.example", reason: .localOrigin), "\(text)")
         }
-        #expect(RecipientRouting.decide(try address("x@[192.0.2.1]"), directory: .notLocal, origin: .local, rules: .closed)
+        #expect(
+            RecipientRouting.decide(try address("x@[192.0.2.1]"), directory: .notLocal, origin: .local, rules: .closed)
                 == .relay(domain: "[192.0.2.1]", reason: .localOrigin))
     }
 
     @Test func invalidIDNIsRefusedForEveryOrigin() throws {
         let a = try address("x@xn--zz.example")
         for origin in [Self.stranger, Self.authenticated, RecipientOrigin.local] {
-            guard case .refuse(.invalidDomain(.invalidALabel("xn--zz"))) = RecipientRouting.decide(a, directory: .notLocal, origin: origin,
-                                                                                                      rules: .closed) else {
+            guard
+                case .refuse(.invalidDomain(.invalidALabel("xn--zz"))) = RecipientRouting.decide(
+                    a, directory: .notLocal, origin: origin,
+                    rules: .closed)
+            else {
                 Issue.record("\(origin) routed an invalid IDN")
                 continue
             }
@@ -60,24 +70,28 @@ import Testing
         ("backup.test", false, "backup.test", true), ("backup.test", false, "sub.backup.test", false),
         ("backup.test", false, "xbackup.test", false), ("backup.test", false, "backup.test.evil", false),
         ("backup.test", true, "backup.test", false), ("backup.test", true, "sub.backup.test", true),
-        ("backup.test", true, "a.b.backup.test", true), ("backup.test", true, "xbackup.test", false),
+        ("backup.test", true, "a.b.backup.test", true), ("backup.test", true, "xbackup.test", false)
     ])
     func relayDomainMatching(name: String, subdomains: Bool, domain: String, expected: Bool) {
         #expect(RelayDomain(name: name, coversSubdomains: subdomains).matches(domain) == expected)
     }
 
     @Test func exactEntryIsPreferredForTheLog() {
-        let rules = RelayRules(recipientDomains: [RelayDomain(name: "test", coversSubdomains: true),
-                                                  RelayDomain(name: "backup.test", coversSubdomains: false)])
+        let rules = RelayRules(recipientDomains: [
+            RelayDomain(name: "test", coversSubdomains: true),
+            RelayDomain(name: "backup.test", coversSubdomains: false)
+        ])
         #expect(rules.relayDomain(for: "backup.test") == RelayDomain(name: "backup.test", coversSubdomains: false))
         #expect(rules.relayDomain(for: "other.test") == RelayDomain(name: "test", coversSubdomains: true))
         #expect(rules.relayDomain(for: "test") == nil)
     }
 
     @Test func validRecipientListsApplyPerDomainAndToEveryone() throws {
-        var rules = RelayRules(recipientDomains: [RelayDomain(name: "listed.test", coversSubdomains: false),
-                                                  RelayDomain(name: "open.test", coversSubdomains: false),
-                                                  RelayDomain(name: "xn--bcher-kva.example", coversSubdomains: false)])
+        var rules = RelayRules(recipientDomains: [
+            RelayDomain(name: "listed.test", coversSubdomains: false),
+            RelayDomain(name: "open.test", coversSubdomains: false),
+            RelayDomain(name: "xn--bcher-kva.example", coversSubdomains: false)
+        ])
         rules.validRecipients = ["alice@listed.test", "anna@xn--bcher-kva.example", "nobody@elsewhere.test"]
         #expect(rules.acceptsRelayRecipient(try address("ALICE@listed.test")))
         #expect(!rules.acceptsRelayRecipient(try address("bob@listed.test")))
@@ -85,11 +99,13 @@ import Testing
         #expect(rules.acceptsRelayRecipient(try address("Anna@Bücher.example")))
         #expect(!rules.acceptsRelayRecipient(try address("otto@bücher.example")))
         for origin in [Self.stranger, Self.authenticated, RecipientOrigin.local] {
-            #expect(RecipientRouting.decide(try address("bob@listed.test"), directory: .notLocal, origin: origin, rules: rules)
+            #expect(
+                RecipientRouting.decide(try address("bob@listed.test"), directory: .notLocal, origin: origin, rules: rules)
                     == .refuse(.unknownRelayRecipient))
         }
         // A listed address outside every relay domain opens nothing.
-        #expect(RecipientRouting.decide(try address("nobody@elsewhere.test"), directory: .notLocal, origin: Self.stranger, rules: rules)
+        #expect(
+            RecipientRouting.decide(try address("nobody@elsewhere.test"), directory: .notLocal, origin: Self.stranger, rules: rules)
                 == .refuse(.relayDenied))
         // Emptying the list opens the whole domain again (the rules are values: the live refresh replaces them).
         rules.validRecipients = []
@@ -118,14 +134,17 @@ import Testing
             #expect(try await route(store, "anna@\(spelling)") == .local(mailboxID: id), "added \(added), RCPT \(spelling)")
             #expect(try await route(store, "ANNA@\(spelling)") == .local(mailboxID: id))
             #expect(try await route(store, "bob@\(spelling)") == .refuse(.unknownUser))
-            if case .local = try await route(store, "postmaster@\(spelling)") {} else {
+            if case .local = try await route(store, "postmaster@\(spelling)") {
+            } else {
                 Issue.record("postmaster@\(spelling) is not local")
             }
         }
     }
 
-    @Test(arguments: ["anna@bücher.test", "anna@xn--bcher-kva.test", "anna@xn--exmple-cua.test", "anna@exämple.test",
-                      "anna@sub.bücher.example"])
+    @Test(arguments: [
+        "anna@bücher.test", "anna@xn--bcher-kva.test", "anna@xn--exmple-cua.test", "anna@exämple.test",
+        "anna@sub.bücher.example"
+    ])
     func unknownIDNDomainIsRefusedForRelay(text: String) async throws {
         let (store, _) = try await directory(domain: "bücher.example")
         #expect(try await route(store, text) == .refuse(.relayDenied))
@@ -133,11 +152,14 @@ import Testing
 
     @Test func permittedRelayRoutesToTheALabelAndNeverRelaysAnInvalidIDN() async throws {
         let (store, _) = try await directory(domain: "example.test")
-        #expect(try await route(store, "anna@Bücher.test", origin: Self.authenticated)
+        #expect(
+            try await route(store, "anna@Bücher.test", origin: Self.authenticated)
                 == .relay(domain: "xn--bcher-kva.test", reason: .client(.authenticated)))
-        #expect(try await route(store, "anna@XN--BCHER-KVA.test", origin: Self.authenticated)
+        #expect(
+            try await route(store, "anna@XN--BCHER-KVA.test", origin: Self.authenticated)
                 == .relay(domain: "xn--bcher-kva.test", reason: .client(.authenticated)))
-        if case .refuse(.invalidDomain) = try await route(store, "anna@xn--zz.test", origin: Self.authenticated) {} else {
+        if case .refuse(.invalidDomain) = try await route(store, "anna@xn--zz.test", origin: Self.authenticated) {
+        } else {
             Issue.record("an invalid IDN was not refused")
         }
     }

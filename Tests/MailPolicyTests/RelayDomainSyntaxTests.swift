@@ -6,9 +6,11 @@ import MailStore
 import Testing
 
 @Suite struct RelayDomainSyntaxTests {
-    @Test(arguments: [("backup.example", "backup.example", false), (" Backup.Example ", "backup.example", false),
-                      (".backup.example", "backup.example", true), ("*.backup.example", "backup.example", true),
-                      ("bücher.example", "xn--bcher-kva.example", false), (".XN--BCHER-KVA.example", "xn--bcher-kva.example", true)])
+    @Test(arguments: [
+        ("backup.example", "backup.example", false), (" Backup.Example ", "backup.example", false),
+        (".backup.example", "backup.example", true), ("*.backup.example", "backup.example", true),
+        ("bücher.example", "xn--bcher-kva.example", false), (".XN--BCHER-KVA.example", "xn--bcher-kva.example", true)
+    ])
     func recipientDomains(text: String, name: String, subdomains: Bool) throws {
         let domain = try AccessSyntax.recipientDomain(text).get()
         #expect(domain == RelayDomain(name: name, coversSubdomains: subdomains))
@@ -16,8 +18,10 @@ import Testing
         #expect(try AccessSyntax.recipientDomain(domain.description).get() == domain)
     }
 
-    @Test(arguments: ["", ".", "*.", "..backup.example", "bad..example", "[192.0.2.1]", "xn--zz.example", "a b.example",
-                      "backup.example.", "-x.example", "*.*.example"])
+    @Test(arguments: [
+        "", ".", "*.", "..backup.example", "bad..example", "[192.0.2.1]", "xn--zz.example", "a b.example",
+        "backup.example.", "-x.example", "*.*.example"
+    ])
     func badRecipientDomains(text: String) {
         guard case .failure(let error) = AccessSyntax.recipientDomain(text) else {
             Issue.record("accepted \(text)")
@@ -37,17 +41,22 @@ import Testing
     @Test func mergeAddsRelayDomainsAndRecipientsAndSkipsBadEntries() {
         var reported: [String] = []
         let configured = RelayRules(recipientDomains: [RelayDomain(name: "backup.example", coversSubdomains: false)])
-        let entries = [AccessEntry(list: .relayRecipientDomain, value: "backup.example", addedAt: Date()),   // duplicate
-                       AccessEntry(list: .relayRecipientDomain, value: ".hosted.example", addedAt: Date()),
-                       AccessEntry(list: .relayRecipientDomain, value: "bad..example", addedAt: Date()),
-                       AccessEntry(list: .relayRecipient, value: "alice@backup.example", addedAt: Date()),
-                       AccessEntry(list: .relayRecipient, value: "nobody", addedAt: Date())]
+        let entries = [
+            AccessEntry(list: .relayRecipientDomain, value: "backup.example", addedAt: Date()), // duplicate
+            AccessEntry(list: .relayRecipientDomain, value: ".hosted.example", addedAt: Date()),
+            AccessEntry(list: .relayRecipientDomain, value: "bad..example", addedAt: Date()),
+            AccessEntry(list: .relayRecipient, value: "alice@backup.example", addedAt: Date()),
+            AccessEntry(list: .relayRecipient, value: "nobody", addedAt: Date())
+        ]
         let (relay, connections) = AccessLists.merge(relay: configured, connections: .open, entries: entries) { e, _ in
             reported.append(e.value)
         }
         #expect(reported == ["bad..example", "nobody"])
-        #expect(relay.recipientDomains == [RelayDomain(name: "backup.example", coversSubdomains: false),
-                                           RelayDomain(name: "hosted.example", coversSubdomains: true)])
+        #expect(
+            relay.recipientDomains == [
+                RelayDomain(name: "backup.example", coversSubdomains: false),
+                RelayDomain(name: "hosted.example", coversSubdomains: true)
+            ])
         #expect(relay.validRecipients == ["alice@backup.example"])
         #expect(connections == .open)
         // Nothing else opened: client permissions are untouched.

@@ -1,6 +1,7 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import MailQueue
 
 /// The Badmail directory's rules without a disk: names, the description, the cap, pruning and purge order,
@@ -24,8 +25,10 @@ import Testing
         #expect(BadmailRules.queueIDPart("///") == "unknown")
     }
 
-    @Test(arguments: ["../etc/passwd", "a/b", "..", "", "20270115T080000.250000Z-", "20270115T080000.250000Z-A/B",
-                      "20271315T080000.250000Z-Q", "20270115T250000.250000Z-Q", "20270115T080000.250000Z-Q.tar"])
+    @Test(arguments: [
+        "../etc/passwd", "a/b", "..", "", "20270115T080000.250000Z-", "20270115T080000.250000Z-A/B",
+        "20271315T080000.250000Z-Q", "20270115T250000.250000Z-Q", "20270115T080000.250000Z-Q.tar"
+    ])
     func invalidNamesAreRefused(_ name: String) {
         #expect(throws: BadmailError.invalidName(name)) { try BadmailRules.validatedBase(name) }
     }
@@ -40,8 +43,9 @@ import Testing
     }
 
     @Test func wholeMessageFitsWithItsDescription() throws {
-        let plan = BadmailRules.plan(queueID: "Q-1", reason: "550 5.1.1 no such user\nsecond line", sender: "<>",
-                                     recipients: ["a@b.example"], arrivedAt: t0, messageSize: 1000, now: t0, maxBytes: 100_000)
+        let plan = BadmailRules.plan(
+            queueID: "Q-1", reason: "550 5.1.1 no such user\nsecond line", sender: "<>",
+            recipients: ["a@b.example"], arrivedAt: t0, messageSize: 1000, now: t0, maxBytes: 100_000)
         guard case .write(let p) = plan else { Issue.record("nothing to write: \(plan)"); return }
         #expect(p.queueID == "Q1")
         #expect(p.keep == 1000 && !p.truncated)
@@ -55,20 +59,26 @@ import Testing
     }
 
     @Test func oversizedMessageIsCutToTheCap() throws {
-        let plan = BadmailRules.plan(queueID: "Q1", reason: "x", sender: "<a@b.example>", recipients: [], arrivedAt: nil,
-                                     messageSize: 50_000, now: t0, maxBytes: 10_000)
+        let plan = BadmailRules.plan(
+            queueID: "Q1", reason: "x", sender: "<a@b.example>", recipients: [], arrivedAt: nil,
+            messageSize: 50_000, now: t0, maxBytes: 10_000)
         guard case .write(let p) = plan else { Issue.record("nothing to write: \(plan)"); return }
         #expect(p.truncated)
         #expect(p.entrySize <= 10_000)
-        #expect(p.keep > 9_000)   // everything but the description
+        #expect(p.keep > 9_000) // everything but the description
         #expect(String(decoding: p.infoBytes, as: UTF8.self).contains("Truncated: yes: only the first \(p.keep) of 50000 octets"))
     }
 
     @Test func zeroOrTinyCapKeepsNothing() {
-        #expect(BadmailRules.plan(queueID: "Q1", reason: "x", sender: "<>", recipients: [], arrivedAt: nil, messageSize: 10,
-                                  now: t0, maxBytes: 0) == .skip("the badmail cap is 0: nothing is kept"))
-        guard case .skip(let why) = BadmailRules.plan(queueID: "Q1", reason: "x", sender: "<>", recipients: [], arrivedAt: nil,
-                                                      messageSize: 10, now: t0, maxBytes: 20) else {
+        #expect(
+            BadmailRules.plan(
+                queueID: "Q1", reason: "x", sender: "<>", recipients: [], arrivedAt: nil, messageSize: 10,
+                now: t0, maxBytes: 0) == .skip("the badmail cap is 0: nothing is kept"))
+        guard
+            case .skip(let why) = BadmailRules.plan(
+                queueID: "Q1", reason: "x", sender: "<>", recipients: [], arrivedAt: nil,
+                messageSize: 10, now: t0, maxBytes: 20)
+        else {
             Issue.record("a 20-octet cap wrote an entry")
             return
         }
@@ -79,22 +89,26 @@ import Testing
         let entries = [
             entry("20270115T080002.000000Z-C", size: 300),
             entry("20270115T080000.000000Z-A", size: 300),
-            entry("20270115T080001.000000Z-B", size: 300),
+            entry("20270115T080001.000000Z-B", size: 300)
         ]
         #expect(BadmailRules.prune(entries, toFit: 100, maxBytes: 1000).isEmpty)
         #expect(BadmailRules.prune(entries, toFit: 200, maxBytes: 1000) == ["20270115T080000.000000Z-A"])
-        #expect(BadmailRules.prune(entries, toFit: 500, maxBytes: 1000)
-            == ["20270115T080000.000000Z-A", "20270115T080001.000000Z-B"])
+        #expect(
+            BadmailRules.prune(entries, toFit: 500, maxBytes: 1000)
+                == ["20270115T080000.000000Z-A", "20270115T080001.000000Z-B"])
         // Larger than the cap alone: everything goes (the plan has cut it to the cap already).
         #expect(BadmailRules.prune(entries, toFit: 2000, maxBytes: 1000).count == 3)
         #expect(BadmailRules.prune([], toFit: 2000, maxBytes: 1000).isEmpty)
     }
 
     @Test func purgeOrderAndScope() {
-        let entries = [entry("20270115T080002.000000Z-C", size: 1), entry("20270115T080000.000000Z-A", size: 1),
-                       entry("20270115T080001.000000Z-B", size: 1)]
-        #expect(BadmailRules.purge(entries, scope: .all)
-            == ["20270115T080000.000000Z-A", "20270115T080001.000000Z-B", "20270115T080002.000000Z-C"])
+        let entries = [
+            entry("20270115T080002.000000Z-C", size: 1), entry("20270115T080000.000000Z-A", size: 1),
+            entry("20270115T080001.000000Z-B", size: 1)
+        ]
+        #expect(
+            BadmailRules.purge(entries, scope: .all)
+                == ["20270115T080000.000000Z-A", "20270115T080001.000000Z-B", "20270115T080002.000000Z-C"])
         let cut = BadmailRules.parseName("20270115T080001.000000Z-X")?.date ?? .distantPast
         #expect(BadmailRules.purge(entries, scope: .olderThan(cut)) == ["20270115T080000.000000Z-A"])
     }

@@ -1,6 +1,7 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import MailQueue
 
 /// A tiny MIME reader for checking the generated reports.
@@ -57,8 +58,9 @@ struct ParsedMessage {
 func checkLines(_ bytes: [UInt8]) {
     var length = 0
     for (i, b) in bytes.enumerated() {
-        if b == 10 { #expect(i > 0 && bytes[i - 1] == 13, "bare LF at \(i)"); #expect(length <= 999, "line over 998 octets"); length = 0 }
-        else {
+        if b == 10 {
+            #expect(i > 0 && bytes[i - 1] == 13, "bare LF at \(i)"); #expect(length <= 999, "line over 998 octets"); length = 0
+        } else {
             if b == 13 { #expect(i + 1 < bytes.count && bytes[i + 1] == 10, "bare CR at \(i)") }
             length += 1
         }
@@ -69,18 +71,22 @@ func checkLines(_ bytes: [UInt8]) {
 @Suite struct DeliveryReportTests {
     let arrival = Date(timeIntervalSince1970: 1_800_000_000)
     let now = Date(timeIntervalSince1970: 1_800_003_600)
-    let original = Array("Received: from x\r\nFrom: alice@example.org\r\nTo: bob@remote.example\r\nSubject: hello\r\nMessage-ID: <m1@example.org>\r\n\r\nHello Bob.\r\n".utf8)
+    let original = Array(
+        "Received: from x\r\nFrom: alice@example.org\r\nTo: bob@remote.example\r\nSubject: hello\r\nMessage-ID: <m1@example.org>\r\n\r\nHello Bob.\r\n"
+            .utf8)
 
     func failure(_ recipients: [DeliveryReport.Recipient]? = nil, ret: DSNReturn? = nil, limit: Int = 256 * 1024) -> DeliveryReport {
         DeliveryReport(
             reportingMTA: "mail.example.org", originalSender: path("<alice@example.org>"), envelopeID: "QQ314159",
             arrivalDate: arrival, queueID: "0R2X8K4M9T3ABCDE",
             recipients: recipients ?? [
-                .init(address: address("bob@remote.example"), originalRecipient: "rfc822;Bob@Remote.example", action: .failed,
-                      status: .badDestinationMailbox, remoteMTA: "mx.remote.example",
-                      diagnostic: "550 5.1.1 <bob@remote.example>: Recipient address rejected", lastAttempt: now),
-                .init(address: address("carol@remote.example"), action: .failed, status: EnhancedStatusCode(.permanentFailure, 4, 7),
-                      diagnostic: "delivery time expired"),
+                .init(
+                    address: address("bob@remote.example"), originalRecipient: "rfc822;Bob@Remote.example", action: .failed,
+                    status: .badDestinationMailbox, remoteMTA: "mx.remote.example",
+                    diagnostic: "550 5.1.1 <bob@remote.example>: Recipient address rejected", lastAttempt: now),
+                .init(
+                    address: address("carol@remote.example"), action: .failed, status: EnhancedStatusCode(.permanentFailure, 4, 7),
+                    diagnostic: "delivery time expired")
             ],
             dsnReturn: ret, returnSizeLimit: limit)
     }
@@ -155,9 +161,12 @@ func checkLines(_ bytes: [UInt8]) {
 
     @Test func delayReport() throws {
         let until = arrival.addingTimeInterval(5 * 86_400)
-        let report = failure([.init(address: address("bob@remote.example"), action: .delayed, status: .tempNetwork,
-                                    remoteMTA: "mx.remote.example", diagnostic: "451 4.4.0 try later", lastAttempt: now,
-                                    willRetryUntil: until)])
+        let report = failure([
+            .init(
+                address: address("bob@remote.example"), action: .delayed, status: .tempNetwork,
+                remoteMTA: "mx.remote.example", diagnostic: "451 4.4.0 try later", lastAttempt: now,
+                willRetryUntil: until)
+        ])
         #expect(report.kind == .delay)
         let r = report.render(original: original, originalSize: Int64(original.count), date: now)
         checkLines(r.bytes)
@@ -183,10 +192,14 @@ func checkLines(_ bytes: [UInt8]) {
     }
 
     @Test func remoteTextIsSanitisedAndFolded() throws {
-        let hostile = "550 5.1.1 bad\r\nBcc: victim@example.com\r\n\r\n--evil\u{0}\u{7}" + String(repeating: "x", count: 3000)
+        let hostile =
+            "550 5.1.1 bad\r\nBcc: victim@example.com\r\n\r\n--evil\u{0}\u{7}" + String(repeating: "x", count: 3000)
             + " " + String(repeating: "word ", count: 400)
-        let report = failure([.init(address: address("bob@remote.example"), action: .failed, status: .badDestinationMailbox,
-                                    remoteMTA: "mx\r\nX-Injected: 1", diagnostic: hostile)])
+        let report = failure([
+            .init(
+                address: address("bob@remote.example"), action: .failed, status: .badDestinationMailbox,
+                remoteMTA: "mx\r\nX-Injected: 1", diagnostic: hostile)
+        ])
         let r = report.render(original: original, originalSize: Int64(original.count), date: now)
         checkLines(r.bytes)
         let text = String(decoding: r.bytes, as: UTF8.self)
@@ -204,11 +217,15 @@ func checkLines(_ bytes: [UInt8]) {
     }
 
     @Test func internationalisedUsesGlobalTypes() throws {
-        let report = DeliveryReport(reportingMTA: "mail.example.org", originalSender: path("<josé@example.org>"),
-                                    arrivalDate: arrival,
-                                    recipients: [.init(address: address("用户@例子.example"), action: .failed, status: .badDestinationMailbox,
-                                                       diagnostic: "550 5.1.1 unknown")],
-                                    smtpUTF8: true)
+        let report = DeliveryReport(
+            reportingMTA: "mail.example.org", originalSender: path("<josé@example.org>"),
+            arrivalDate: arrival,
+            recipients: [
+                .init(
+                    address: address("用户@例子.example"), action: .failed, status: .badDestinationMailbox,
+                    diagnostic: "550 5.1.1 unknown")
+            ],
+            smtpUTF8: true)
         let utf8Original = Array("From: josé@example.org\r\nSubject: héllo\r\n\r\nBody é\r\n".utf8)
         let r = report.render(original: utf8Original, originalSize: Int64(utf8Original.count), date: now)
         checkLines(r.bytes)
@@ -255,7 +272,7 @@ func checkLines(_ bytes: [UInt8]) {
             ("<a@b.example>", .default, .success, false),
             ("<a@b.example>", .never, .failure, false),
             ("<a@b.example>", [.success], .success, true),
-            ("<a@b.example>", [.success], .failure, false),
+            ("<a@b.example>", [.success], .failure, false)
         ]
         for (sender, notify, kind, expected) in cases {
             #expect(BounceAddress.shouldNotify(sender: path(sender), notify: notify, kind: kind) == expected, "\(sender) \(notify) \(kind)")
@@ -308,9 +325,10 @@ func checkLines(_ bytes: [UInt8]) {
 
 @Suite struct DeliveryReportEdgeTests {
     @Test func oddSizesAndEmptyInputsNeverCrash() {
-        let report = DeliveryReport(reportingMTA: "", originalSender: path("<>"), arrivalDate: Date(timeIntervalSince1970: 0),
-                                    recipients: [.init(address: EmailAddress(localPart: "", domain: ""), action: .failed, status: .badDestinationMailbox)],
-                                    returnSizeLimit: -1)
+        let report = DeliveryReport(
+            reportingMTA: "", originalSender: path("<>"), arrivalDate: Date(timeIntervalSince1970: 0),
+            recipients: [.init(address: EmailAddress(localPart: "", domain: ""), action: .failed, status: .badDestinationMailbox)],
+            returnSizeLimit: -1)
         for (bytes, size) in [([UInt8](), Int64(-5)), ([UInt8](), 0), (Array("X: y".utf8), 4), (Array("\r\n\r\n".utf8), 1 << 40)] {
             let r = report.render(original: bytes, originalSize: size, date: Date(timeIntervalSince1970: 0), uniqueID: "")
             checkLines(r.bytes)

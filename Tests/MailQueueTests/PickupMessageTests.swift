@@ -1,13 +1,15 @@
 import MailCore
 import Testing
+
 @testable import MailQueue
 
 @Suite struct PickupMessageTests {
     func parse(_ text: String) throws -> PickupMessage { try PickupMessage.parse(Array(text.utf8)) }
 
     @Test func headersGiveTheEnvelopeAndBccIsRemoved() throws {
-        let m = try parse("From: \"Alice A.\" <alice@example.test>\nTo: bob@remote.test, Carol <carol@example.test>\n"
-                          + "Cc: (team) dave@remote.test\nBcc: eve@remote.test\nSubject: hi\n\nbody line\n.\n")
+        let m = try parse(
+            "From: \"Alice A.\" <alice@example.test>\nTo: bob@remote.test, Carol <carol@example.test>\n"
+                + "Cc: (team) dave@remote.test\nBcc: eve@remote.test\nSubject: hi\n\nbody line\n.\n")
         #expect(m.sender == .mailbox(EmailAddress(localPart: "alice", domain: "example.test")))
         #expect(m.recipients.map(\.description) == ["bob@remote.test", "carol@example.test", "dave@remote.test", "eve@remote.test"])
         let text = String(decoding: m.message, as: UTF8.self)
@@ -24,8 +26,9 @@ import Testing
     }
 
     @Test func iisEnvelopeLinesAreUsedAndRemoved() throws {
-        let m = try parse("X-Sender: <>\r\nX-Receiver: <bob@remote.test>\r\nX-Receiver: carol@remote.test\r\n"
-                          + "From: someone@else.test\r\nTo: nobody@else.test\r\n\r\nbody\r\n")
+        let m = try parse(
+            "X-Sender: <>\r\nX-Receiver: <bob@remote.test>\r\nX-Receiver: carol@remote.test\r\n"
+                + "From: someone@else.test\r\nTo: nobody@else.test\r\n\r\nbody\r\n")
         #expect(m.sender == .null)
         #expect(m.recipients.map(\.description) == ["bob@remote.test", "carol@remote.test"])
         #expect(String(decoding: m.message, as: UTF8.self).hasPrefix("From: someone@else.test\r\n"))
@@ -42,7 +45,7 @@ import Testing
         (" folded first\r\nFrom: a@b.test\r\n", .noHeaderSection),
         ("To: b@r.test\r\n\r\nbody", .noSender),
         ("From: a@example.test\r\nSubject: x\r\n\r\n", .noRecipients),
-        ("From: a@example.test\r\nTo: not an address\r\n\r\n", .badAddress("not an address")),
+        ("From: a@example.test\r\nTo: not an address\r\n\r\n", .badAddress("not an address"))
     ])
     func errors(text: String, expected: PickupMessage.ParseError) {
         #expect(throws: expected) { try PickupMessage.parse(Array(text.utf8)) }

@@ -2,17 +2,21 @@ import Foundation
 import MailCore
 import MailStore
 import Testing
+
 @testable import MailQueue
 
 @Suite struct QueueAttemptTests {
     let arrived = Date(timeIntervalSince1970: 1_800_000_000)
 
-    func entry(_ id: Int64, message: Int64 = 1, sender: String = "<alice@local.test>", to: String = "bob@remote.test",
-               notify: DSNNotify? = nil, attempts: Int = 0, delayNotified: Bool = false) -> QueueEntry {
-        QueueEntry(id: id, messageID: message, queueID: "Q\(message)", sender: path(sender),
-                   recipient: OutboundRecipient(address: address(to), notify: notify, originalRecipient: nil),
-                   envelope: OutboundEnvelope(), state: .active, attempts: attempts, arrivedAt: arrived, nextAttempt: arrived,
-                   lastAttempt: nil, lastError: nil, delayNotified: delayNotified, size: 100)
+    func entry(
+        _ id: Int64, message: Int64 = 1, sender: String = "<alice@local.test>", to: String = "bob@remote.test",
+        notify: DSNNotify? = nil, attempts: Int = 0, delayNotified: Bool = false
+    ) -> QueueEntry {
+        QueueEntry(
+            id: id, messageID: message, queueID: "Q\(message)", sender: path(sender),
+            recipient: OutboundRecipient(address: address(to), notify: notify, originalRecipient: nil),
+            envelope: OutboundEnvelope(), state: .active, attempts: attempts, arrivedAt: arrived, nextAttempt: arrived,
+            lastAttempt: nil, lastError: nil, delayNotified: delayNotified, size: 100)
     }
 
     let schedule: RetrySchedule = {
@@ -21,8 +25,9 @@ import Testing
 
     @Test func deliveredIsRemovedWithoutReport() {
         let e = entry(1)
-        let d = QueueAttempt.decide(entries: [e], outcomes: [1: .delivered(remoteMTA: "mx", reply: "250 ok", relayedWithoutDSN: false)],
-                                    now: arrived, schedule: schedule)
+        let d = QueueAttempt.decide(
+            entries: [e], outcomes: [1: .delivered(remoteMTA: "mx", reply: "250 ok", relayedWithoutDSN: false)],
+            now: arrived, schedule: schedule)
         #expect(d.updates == [.remove(entryID: 1)])
         #expect(d.reports.isEmpty)
         #expect(d.log.map(\.result) == [.delivered])
@@ -30,14 +35,16 @@ import Testing
 
     @Test func relayedWithoutDSNAnswersNotifySuccess() {
         let e = entry(1, notify: [.success, .failure])
-        let d = QueueAttempt.decide(entries: [e], outcomes: [1: .delivered(remoteMTA: "mx", reply: "250 ok", relayedWithoutDSN: true)],
-                                    now: arrived, schedule: schedule)
+        let d = QueueAttempt.decide(
+            entries: [e], outcomes: [1: .delivered(remoteMTA: "mx", reply: "250 ok", relayedWithoutDSN: true)],
+            now: arrived, schedule: schedule)
         #expect(d.reports.count == 1)
         #expect(d.reports.first?.kind == .success)
         #expect(d.reports.first?.recipients.first?.action == .relayed)
         // Without NOTIFY=SUCCESS no report, even when relayed.
-        let quiet = QueueAttempt.decide(entries: [entry(2)], outcomes: [2: .delivered(remoteMTA: "mx", reply: nil, relayedWithoutDSN: true)],
-                                        now: arrived, schedule: schedule)
+        let quiet = QueueAttempt.decide(
+            entries: [entry(2)], outcomes: [2: .delivered(remoteMTA: "mx", reply: nil, relayedWithoutDSN: true)],
+            now: arrived, schedule: schedule)
         #expect(quiet.reports.isEmpty)
     }
 
@@ -53,8 +60,9 @@ import Testing
 
     @Test func notifyNeverSuppressesTheReport() {
         let e = entry(1, notify: .never)
-        let d = QueueAttempt.decide(entries: [e], outcomes: [1: .permanent(status: .badDestinationMailbox, diagnostic: nil, remoteMTA: nil)],
-                                    now: arrived, schedule: schedule)
+        let d = QueueAttempt.decide(
+            entries: [e], outcomes: [1: .permanent(status: .badDestinationMailbox, diagnostic: nil, remoteMTA: nil)],
+            now: arrived, schedule: schedule)
         #expect(d.updates == [.remove(entryID: 1)])
         #expect(d.reports.isEmpty)
         #expect(d.badmail.isEmpty)
@@ -62,8 +70,9 @@ import Testing
 
     @Test func aFailingBounceGoesToBadmailNotToAnotherBounce() {
         let e = entry(1, sender: "<>")
-        let d = QueueAttempt.decide(entries: [e], outcomes: [1: .permanent(status: .badDestinationMailbox, diagnostic: "550 no", remoteMTA: "mx")],
-                                    now: arrived, schedule: schedule)
+        let d = QueueAttempt.decide(
+            entries: [e], outcomes: [1: .permanent(status: .badDestinationMailbox, diagnostic: "550 no", remoteMTA: "mx")],
+            now: arrived, schedule: schedule)
         #expect(d.reports.isEmpty)
         #expect(d.badmail.map(\.entry.id) == [1])
         #expect(d.badmail.first?.reason.contains("550 no") == true)
@@ -72,8 +81,9 @@ import Testing
     @Test func temporaryFailureIsDeferredOnTheSchedule() {
         let e = entry(1, attempts: 1)
         let now = arrived.addingTimeInterval(120)
-        let d = QueueAttempt.decide(entries: [e], outcomes: [1: .temporary(status: .tempSystem, diagnostic: "451 later", remoteMTA: "mx")],
-                                    now: now, schedule: schedule)
+        let d = QueueAttempt.decide(
+            entries: [e], outcomes: [1: .temporary(status: .tempSystem, diagnostic: "451 later", remoteMTA: "mx")],
+            now: now, schedule: schedule)
         // Second attempt failed: wait the second interval (600 s).
         #expect(d.updates == [.retryLater(entryID: 1, nextAttempt: now.addingTimeInterval(600), attemptedAt: now, error: "451 later")])
         #expect(d.reports.isEmpty)
@@ -95,9 +105,10 @@ import Testing
 
     @Test func expiryTurnsATemporaryFailureIntoAFailureReport() {
         let now = arrived.addingTimeInterval(86_400)
-        let d = QueueAttempt.decide(entries: [entry(1, attempts: 9)],
-                                    outcomes: [1: .temporary(status: .tempNetwork, diagnostic: "connect failed", remoteMTA: nil)],
-                                    now: now, schedule: schedule)
+        let d = QueueAttempt.decide(
+            entries: [entry(1, attempts: 9)],
+            outcomes: [1: .temporary(status: .tempNetwork, diagnostic: "connect failed", remoteMTA: nil)],
+            now: now, schedule: schedule)
         #expect(d.updates == [.remove(entryID: 1)])
         #expect(d.reports.first?.kind == .failure)
         #expect(d.reports.first?.recipients.first?.diagnostic?.contains("expired") == true)
@@ -105,8 +116,9 @@ import Testing
     }
 
     @Test func entriesWithoutOutcomeAreLeftAlone() {
-        let d = QueueAttempt.decide(entries: [entry(1), entry(2)], outcomes: [2: .delivered(remoteMTA: nil, reply: nil, relayedWithoutDSN: false)],
-                                    now: arrived, schedule: schedule)
+        let d = QueueAttempt.decide(
+            entries: [entry(1), entry(2)], outcomes: [2: .delivered(remoteMTA: nil, reply: nil, relayedWithoutDSN: false)],
+            now: arrived, schedule: schedule)
         #expect(d.updates == [.remove(entryID: 2)])
     }
 }
@@ -127,8 +139,10 @@ import Testing
         }
         if case .unroutable = table.choose(domain: "[tag:whatever]") {} else { Issue.record("general literal routed") }
         // Routes are keyed by routing domain, whichever spelling the administrator used.
-        let idn = RouteTable(routes: ["Bücher.Example": NextHopAddress(host: "10.0.0.2", port: 25),
-                                      "[IPv6:2001:DB8:0::1]": NextHopAddress(host: "10.0.0.3", port: 25)])
+        let idn = RouteTable(routes: [
+            "Bücher.Example": NextHopAddress(host: "10.0.0.2", port: 25),
+            "[IPv6:2001:DB8:0::1]": NextHopAddress(host: "10.0.0.3", port: 25)
+        ])
         #expect(idn.choose(domain: "xn--bcher-kva.example") == .route(NextHopAddress(host: "10.0.0.2", port: 25)))
         #expect(idn.choose(domain: "bücher.example") == .route(NextHopAddress(host: "10.0.0.2", port: 25)))
         #expect(idn.choose(domain: "[ipv6:2001:db8::1]") == .route(NextHopAddress(host: "10.0.0.3", port: 25)))

@@ -1,6 +1,7 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import MailQueue
 
 @Suite struct RetryScheduleTests {

@@ -16,7 +16,7 @@ import Testing
         let access = AccessControl(relay: Self.configured, store: store)
         #expect(access.relayRules.allowedNetworks.map(\.description) == ["192.0.2.0/24"])
         _ = try await store.addAccessEntry("198.51.100.0/24", to: .relayNetwork)
-        _ = try await store.addAccessEntry("192.0.2.0/24", to: .relayNetwork)   // duplicate of the config
+        _ = try await store.addAccessEntry("192.0.2.0/24", to: .relayNetwork) // duplicate of the config
         _ = try await store.addAccessEntry("partner.example", to: .relayClientDomain)
         _ = try await store.addAccessEntry("203.0.113.0/24", to: .connectionDeny)
         // Not applied before the refresh.
@@ -34,9 +34,11 @@ import Testing
 
     @Test func invalidStoreEntriesAreSkipped() {
         var reported: [String] = []
-        let entries = [AccessEntry(list: .relayNetwork, value: "10.0.0.1/8", addedAt: Date()),
-                       AccessEntry(list: .relayClientDomain, value: "bad..example", addedAt: Date()),
-                       AccessEntry(list: .connectionAllow, value: "2001:db8::/32", addedAt: Date())]
+        let entries = [
+            AccessEntry(list: .relayNetwork, value: "10.0.0.1/8", addedAt: Date()),
+            AccessEntry(list: .relayClientDomain, value: "bad..example", addedAt: Date()),
+            AccessEntry(list: .connectionAllow, value: "2001:db8::/32", addedAt: Date())
+        ]
         let snap = AccessControl.merge(relay: .closed, connections: .open, entries: entries) { e, _ in reported.append(e.value) }
         #expect(reported == ["10.0.0.1/8", "bad..example"])
         #expect(snap.relay.allowedNetworks.isEmpty)
@@ -45,8 +47,9 @@ import Testing
 
     @Test func screenDeniesThenRateLimits() async throws {
         let store = InMemoryMailStore()
-        let access = AccessControl(relay: .closed, connections: ConnectionRules(deny: [IPNetwork("198.51.100.0/24")].compactMap { $0 }),
-                                   store: store, maxConnectionRatePerIP: 2)
+        let access = AccessControl(
+            relay: .closed, connections: ConnectionRules(deny: [IPNetwork("198.51.100.0/24")].compactMap { $0 }),
+            store: store, maxConnectionRatePerIP: 2)
         #expect(access.screen(IPAddress("198.51.100.9"), now: 0) == .denied)
         #expect(access.screen(IPAddress("192.0.2.1"), now: 0) == nil)
         #expect(access.screen(IPAddress("192.0.2.1"), now: 1) == nil)

@@ -1,7 +1,8 @@
 import Foundation
 import MailCore
-@testable import MailServerNIO
 import Testing
+
+@testable import MailServerNIO
 
 /// The bound of logins in flight (AuthThrottle.swift, issue 13): per client IP (IPv6: per /64), per
 /// account, exact counts, slots given back.

@@ -3,13 +3,14 @@
 // switch to TLS (pipelined bytes discarded, the reply flushed in plain text first) and the handshake event.
 import Foundation
 import Logging
-@testable import MailServerNIO
 import MailCore
 import NIOCore
 import NIOEmbedded
 import NIOSSL
 import NIOTLS
 import Testing
+
+@testable import MailServerNIO
 
 @Suite struct ConnectionIOTests {
     /// Counts the reads that reach the socket side of the pipeline.
@@ -212,11 +213,11 @@ import Testing
         func byteArrives() {
             f.io.lineBytesArrived(context: f.context, timeout: { .seconds(10) }, busy: { false }) { _ in expired += 1 }
         }
-        restart()                          // t=0: the server waits for a line
+        restart() // t=0: the server waits for a line
         loop.advanceTime(by: .seconds(8))
-        byteArrives()                      // t=8: its first byte; the line must be complete by t=18
+        byteArrives() // t=8: its first byte; the line must be complete by t=18
         #expect(f.io.lineStarted)
-        for _ in 0..<9 {                   // one byte a second: nothing moves the deadline
+        for _ in 0..<9 { // one byte a second: nothing moves the deadline
             loop.advanceTime(by: .seconds(1))
             byteArrives()
         }
@@ -224,14 +225,14 @@ import Testing
         loop.advanceTime(by: .seconds(1))
         #expect(expired == 1, "t=18")
 
-        restart()                          // a line was taken: wait again, first byte restarts once
+        restart() // a line was taken: wait again, first byte restarts once
         loop.advanceTime(by: .seconds(9))
         byteArrives()
         loop.advanceTime(by: .seconds(9))
         #expect(expired == 1)
-        restart(true)                      // taken, and bytes of the next line were already buffered
+        restart(true) // taken, and bytes of the next line were already buffered
         loop.advanceTime(by: .seconds(5))
-        byteArrives()                      // not a first byte: no restart
+        byteArrives() // not a first byte: no restart
         loop.advanceTime(by: .seconds(5))
         #expect(expired == 2)
     }
@@ -258,8 +259,9 @@ import Testing
         let dir = NSTemporaryDirectory() + "petrel-io-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let paths = try TLSContextProvider.ensureCertificate(configured: nil, directory: dir, hostname: "mx.example.test",
-                                                             logger: Logger(label: "test"))
+        let paths = try TLSContextProvider.ensureCertificate(
+            configured: nil, directory: dir, hostname: "mx.example.test",
+            logger: Logger(label: "test"))
         let tls = try TLSContextProvider(paths: paths)
         let f = try Fixture(maxBufferedInput: 1024)
         f.io.write(Array("220 2.0.0 Ready to start TLS\r\n".utf8), context: f.context)

@@ -6,7 +6,6 @@
 import Foundation
 import Logging
 import MailCore
-@testable import MailServerNIO
 import MailStore
 import NIOCore
 import NIOEmbedded
@@ -15,6 +14,8 @@ import NIOSSL
 import POP3Core
 import SMTPCore
 import Testing
+
+@testable import MailServerNIO
 
 @Suite struct HostileClientTests {
     /// Output collected from an in-memory channel, and its state.
@@ -59,8 +60,10 @@ import Testing
 
     // MARK: - SMTP
 
-    func smtp(commandTimeout: Int64 = 30, dataTimeout: Int64 = 30, tls: TLSContextProvider? = nil,
-              configure: (inout SMTPServerConfiguration) -> Void = { _ in }) async throws -> Client {
+    func smtp(
+        commandTimeout: Int64 = 30, dataTimeout: Int64 = 30, tls: TLSContextProvider? = nil,
+        configure: (inout SMTPServerConfiguration) -> Void = { _ in }
+    ) async throws -> Client {
         let store = InMemoryMailStore()
         _ = try await store.addDomain("example.test")
         _ = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "example.test"), passwordHash: nil, isAdmin: false)
@@ -92,7 +95,7 @@ import Testing
 
     @Test func smtpCommandLineWithoutCRLFIsRefusedWhileReading() async throws {
         let c = try await smtp()
-        for _ in 0..<16 { try await c.send(bytes: 64 * 1024) }   // 1 MiB, no line end
+        for _ in 0..<16 { try await c.send(bytes: 64 * 1024) } // 1 MiB, no line end
         let out = try await c.waitFor("500 5.5.6")
         #expect(out == "500 5.5.6 Error: command line too long\r\n")
         try await c.channel.closeFuture.get()
@@ -129,14 +132,14 @@ import Testing
 
     @Test func smtpCommandLineTrickleIsTimedOutFromItsFirstByte() async throws {
         let c = try await smtp(commandTimeout: 30)
-        for _ in 0..<6 {                       // t = 5, 10, … 30: one byte every 5 s, first byte at t=5
+        for _ in 0..<6 { // t = 5, 10, … 30: one byte every 5 s, first byte at t=5
             await c.advance(seconds: 5)
             try await c.send("N")
         }
-        await c.advance(seconds: 4)            // t=34
+        await c.advance(seconds: 4) // t=34
         #expect(await c.isOpen)
         #expect(try await c.output() == "")
-        await c.advance(seconds: 1)            // t=35 = first byte + 30
+        await c.advance(seconds: 1) // t=35 = first byte + 30
         _ = try await c.waitFor("421 4.4.2")
         try await c.channel.closeFuture.get()
         try await c.finish()
@@ -157,12 +160,12 @@ import Testing
         let c = try await smtp(dataTimeout: 30)
         try await c.send("EHLO c.test\r\nMAIL FROM:<c@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
         _ = try await c.waitFor("354 ")
-        for n in 0..<20 {                      // a slow but honest client: one line every 20 s, 400 s in all
+        for n in 0..<20 { // a slow but honest client: one line every 20 s, 400 s in all
             await c.advance(seconds: 20)
             try await c.send("line \(n)\r\n")
         }
         #expect(await c.isOpen)
-        for _ in 0..<6 {                       // now one byte every 5 s and never a line end
+        for _ in 0..<6 { // now one byte every 5 s and never a line end
             await c.advance(seconds: 5)
             try await c.send("x")
         }
@@ -198,9 +201,9 @@ import Testing
         _ = try await c.waitFor("220 2.0.0")
         await c.advance(seconds: 29)
         #expect(await c.isOpen)
-        await c.advance(seconds: 1)            // the handshake is the client's work: it counts
+        await c.advance(seconds: 1) // the handshake is the client's work: it counts
         #expect(c.logs.all.contains { $0.hasPrefix("smtp timeout") })
-        for _ in 0..<30 where await c.isOpen { await c.advance(seconds: 1) }   // NIOSSL's own close
+        for _ in 0..<30 where await c.isOpen { await c.advance(seconds: 1) } // NIOSSL's own close
         #expect(await !c.isOpen)
         try await c.finish()
     }
@@ -210,8 +213,9 @@ import Testing
     func pop3(idleTimeout: Int64 = 30, maxSessionBytes: Int64 = 0) async throws -> Client {
         let store = InMemoryMailStore()
         _ = try await store.addDomain("example.test")
-        _ = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "example.test"),
-                                       passwordHash: POP3ConnectionHandlerTests.secretHash, isAdmin: false)
+        _ = try await store.addMailbox(
+            EmailAddress(localPart: "alice", domain: "example.test"),
+            passwordHash: POP3ConnectionHandlerTests.secretHash, isAdmin: false)
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         let logs = CapturedLogs()
@@ -236,7 +240,7 @@ import Testing
 
     @Test func pop3CommandLineWithoutLineEndIsRefusedAt255Octets() async throws {
         let c = try await pop3()
-        try await c.send("USER " + String(repeating: "u", count: 249))   // 254 octets: an LF may still come
+        try await c.send("USER " + String(repeating: "u", count: 249)) // 254 octets: an LF may still come
         #expect(try await c.output() == "")
         try await c.send("u")
         #expect(try await c.waitFor("\r\n") == "-ERR Line too long, closing connection\r\n")
@@ -246,7 +250,7 @@ import Testing
 
     @Test func pop3AuthLinesMayBeLongerAndSASLResponsesAreBounded() async throws {
         let c = try await pop3()
-        try await c.send("AUTH PLAIN " + String(repeating: "QUFB", count: 500) + "\r\n")   // 2011 octets: read whole
+        try await c.send("AUTH PLAIN " + String(repeating: "QUFB", count: 500) + "\r\n") // 2011 octets: read whole
         let first = try await c.waitFor("\r\n")
         #expect(first.hasPrefix("-ERR") && !first.contains("Line too long"), "got \(first)")
         try await c.send("AUTH PLAIN\r\n")
@@ -260,11 +264,11 @@ import Testing
     @Test func pop3LineTrickleIsTimedOutFromItsFirstByte() async throws {
         let c = try await pop3(idleTimeout: 30)
         await c.advance(seconds: 10)
-        for _ in 0..<5 {                       // first byte at t=10: deadline t=40
+        for _ in 0..<5 { // first byte at t=10: deadline t=40
             try await c.send("C")
             await c.advance(seconds: 5)
         }
-        await c.advance(seconds: 4)            // t=39
+        await c.advance(seconds: 4) // t=39
         #expect(await c.isOpen)
         await c.advance(seconds: 1)
         _ = try await c.waitFor("-ERR Autologout")
@@ -274,7 +278,7 @@ import Testing
 
     @Test func pop3SessionByteCap() async throws {
         let c = try await pop3(maxSessionBytes: 4096)
-        for _ in 0..<680 { try await c.send("CAPA\r\n") }    // 4080 octets: fine
+        for _ in 0..<680 { try await c.send("CAPA\r\n") } // 4080 octets: fine
         #expect(await c.isOpen)
         try await c.send("CAPA\r\nCAPA\r\nCAPA\r\n")
         _ = try await c.waitFor("-ERR Session byte limit exceeded")

@@ -18,9 +18,10 @@ import Testing
     @Test func linesAreCutAtCRLFWhateverTheSplit() {
         let input = Array("EHLO a.test\r\nNOOP\r\n\r\nQUIT\r\n".utf8)
         for split in 0...input.count {
-            #expect(frames(input, max: 512, split: split) == [
-                .line(Array("EHLO a.test".utf8)), .line(Array("NOOP".utf8)), .line([]), .line(Array("QUIT".utf8)),
-            ], "split at \(split)")
+            #expect(
+                frames(input, max: 512, split: split) == [
+                    .line(Array("EHLO a.test".utf8)), .line(Array("NOOP".utf8)), .line([]), .line(Array("QUIT".utf8))
+                ], "split at \(split)")
         }
     }
 
@@ -82,8 +83,9 @@ import Testing
             return out
         }
         let payload = [UInt8](repeating: UInt8(ascii: "A"), count: 12000)
-        #expect(frame(Array("auth plain ".utf8) + payload + [13, 10]) == [.line(Array("auth plain ".utf8) + payload)],
-                "AUTH lines: 12288 octets, the verb in any case")
+        #expect(
+            frame(Array("auth plain ".utf8) + payload + [13, 10]) == [.line(Array("auth plain ".utf8) + payload)],
+            "AUTH lines: 12288 octets, the verb in any case")
         #expect(frame(Array("NOOP ".utf8) + payload + [13, 10]) == [.tooLong], "any other line: 512")
         #expect(frame(Array("AUTHX".utf8) + payload + [13, 10]) == [.tooLong])
         #expect(frame(Array("AUTH ".utf8) + payload + payload + [13, 10]) == [.tooLong], "AUTH over 12288 too")

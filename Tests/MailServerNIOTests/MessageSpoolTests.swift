@@ -119,7 +119,7 @@ import Testing
             let write = try await loop.submit { () -> EventLoopFuture<Void>? in
                 let spool = bound.value
                 let future = spool.append([UInt8](repeating: 0x43, count: 100_000), pool: pool, eventLoop: loop)
-                spool.reset()               // the connection closed while the write runs
+                spool.reset() // the connection closed while the write runs
                 #expect(spool.isWriting)
                 return future
             }.get()
@@ -158,7 +158,9 @@ import Testing
 
     @Test func unwritableDirectoryFailsCleanlyOnThePool() async throws {
         try await withLoop { loop, pool in
-            let bound = try await loop.submit { NIOLoopBound(MessageSpool(directory: "/nonexistent-petrel-dir", memoryThreshold: 4), eventLoop: loop) }.get()
+            let bound = try await loop.submit {
+                NIOLoopBound(MessageSpool(directory: "/nonexistent-petrel-dir", memoryThreshold: 4), eventLoop: loop)
+            }.get()
             let write = try await loop.submit { bound.value.append([1, 2, 3, 4, 5, 6], pool: pool, eventLoop: loop) }.get()
             try await write?.get()
             try await loop.submit {

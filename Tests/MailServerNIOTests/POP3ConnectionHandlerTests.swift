@@ -78,11 +78,14 @@ import Testing
     func makeHarness(_ bodies: [[UInt8]]) async throws -> Harness {
         let store = InMemoryMailStore()
         _ = try await store.addDomain("example.test")
-        let box = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "example.test"),
-                                             passwordHash: Self.secretHash, isAdmin: false)
+        let box = try await store.addMailbox(
+            EmailAddress(localPart: "alice", domain: "example.test"),
+            passwordHash: Self.secretHash, isAdmin: false)
         for (n, body) in bodies.enumerated() {
-            _ = try await store.deliver(IncomingMessage(queueID: "Q\(n)", sender: .null, localRecipients: [box.id],
-                                                        receivedAt: Date(), traceHeaders: [], body: .bytes(body)))
+            _ = try await store.deliver(
+                IncomingMessage(
+                    queueID: "Q\(n)", sender: .null, localRecipients: [box.id],
+                    receivedAt: Date(), traceHeaders: [], body: .bytes(body)))
         }
         let pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()

@@ -38,8 +38,10 @@ import Testing
         }
     }
 
-    func makeHarness(configure: (inout SMTPServerConfiguration) -> Void = { _ in },
-                     context change: (inout SMTPServerContext) -> Void = { _ in }) async throws -> Harness {
+    func makeHarness(
+        configure: (inout SMTPServerConfiguration) -> Void = { _ in },
+        context change: (inout SMTPServerContext) -> Void = { _ in }
+    ) async throws -> Harness {
         let store = InMemoryMailStore()
         _ = try await store.addDomain("example.test")
         _ = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "example.test"), passwordHash: nil, isAdmin: false)
@@ -115,7 +117,9 @@ import Testing
             $0.invalidRecipients = .init(delayAfter: 5, disconnectAt: 3, delay: .zero)
         })
         _ = try await h.replies(1)
-        try await h.send("HELO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<nobody@example.test>\r\nRCPT TO:<v@elsewhere.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<none2@example.test>\r\n")
+        try await h.send(
+            "HELO c.test\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<nobody@example.test>\r\nRCPT TO:<v@elsewhere.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<none2@example.test>\r\n"
+        )
         let replies = try await h.replies(7)
         #expect(replies.map { String($0.prefix(9)) } == ["250 mx.te", "250 2.1.0", "550 5.1.1", "554 5.7.1", "250 2.1.5", "550 5.1.1", "421 4.7.0"])
         #expect(replies.last?.contains("too many invalid recipients") == true)

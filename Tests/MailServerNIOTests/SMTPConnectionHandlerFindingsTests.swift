@@ -71,8 +71,10 @@ import Testing
         }
     }
 
-    func makeHarness(throttle: AuthThrottle = AuthThrottle(),
-                     configure: (inout SMTPServerContext) -> Void = { _ in }) async throws -> Harness {
+    func makeHarness(
+        throttle: AuthThrottle = AuthThrottle(),
+        configure: (inout SMTPServerContext) -> Void = { _ in }
+    ) async throws -> Harness {
         let store = InMemoryMailStore()
         _ = try await store.addDomain("example.test")
         _ = try await store.addMailbox(Self.alice, passwordHash: Self.secretHash, isAdmin: false)
@@ -88,8 +90,9 @@ import Testing
         var context = SMTPServerContext(
             configuration: config, store: store, spoolDirectory: spool,
             connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)),
-            authenticator: Authenticator(store: store, threadPool: pool, throttle: throttle, logger: logger,
-                                         unknownUserHash: Self.secretHash),
+            authenticator: Authenticator(
+                store: store, threadPool: pool, throttle: throttle, logger: logger,
+                unknownUserHash: Self.secretHash),
             logger: logger)
         configure(&context)
         let services = context

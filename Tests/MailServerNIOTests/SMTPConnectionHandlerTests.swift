@@ -103,7 +103,8 @@ struct CapturingLogHandler: LogHandler {
     @Test func pipelinedTransactionIsStoredOnceWithTraceHeaders() async throws {
         let h = try await makeHarness()
         _ = try await h.replies(1)
-        try await h.send("EHLO client.test\r\nMAIL FROM:<carol@remote.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<ALICE@example.test>\r\nDATA\r\n")
+        try await h.send(
+            "EHLO client.test\r\nMAIL FROM:<carol@remote.test>\r\nRCPT TO:<alice@example.test>\r\nRCPT TO:<ALICE@example.test>\r\nDATA\r\n")
         let replies = try await h.replies(5)
         #expect(replies.suffix(4).map { String($0.prefix(3)) } == ["250", "250", "250", "354"])
         try await h.send("Subject: hi\r\n\r\n..dotted\r\n.\r\n")

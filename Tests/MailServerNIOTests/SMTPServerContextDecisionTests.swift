@@ -37,8 +37,10 @@ import Testing
     @Test func routesBecomeSessionDecisions() async throws {
         let (store, id) = try await directory()
         var rules = RelayRules.closed
-        rules.recipientDomains = [RelayDomain(name: "backup.test", coversSubdomains: false),
-                                  RelayDomain(name: "listed.test", coversSubdomains: false)]
+        rules.recipientDomains = [
+            RelayDomain(name: "backup.test", coversSubdomains: false),
+            RelayDomain(name: "listed.test", coversSubdomains: false)
+        ]
         rules.validRecipients = ["alice@listed.test"]
         let c = context(store, rules: rules)
         #expect(await c.decide(try query("anna@xn--bcher-kva.example"), client: Self.stranger, isAuthenticated: false) == .localMailbox(id: id))

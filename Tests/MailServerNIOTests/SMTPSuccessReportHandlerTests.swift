@@ -13,17 +13,21 @@ import Testing
         let recorded = CapturedLogs()
         let h = try await SMTPConnectionHandlerFindingsTests().makeHarness { context in
             let store = context.store
-            context.successReports = SuccessReports(make: { dsn, original, size in
-                let rendered = dsn.render(original: original, originalSize: size, date: Date(), uniqueID: "REPORT1")
-                guard let address = dsn.originalSender.address,
-                      case .mailbox(let id, _)? = try? await store.resolveRecipient(address) else { return nil }
-                return IncomingMessage(queueID: "REPORT1", sender: .null, localRecipients: [id], receivedAt: Date(),
-                                       traceHeaders: Array("Return-Path: <>\r\n".utf8), body: .bytes(rendered.bytes))
-            }, stored: { message, dsn in recorded.append("\(message.queueID) \(dsn.kind)") })
+            context.successReports = SuccessReports(
+                make: { dsn, original, size in
+                    let rendered = dsn.render(original: original, originalSize: size, date: Date(), uniqueID: "REPORT1")
+                    guard let address = dsn.originalSender.address,
+                        case .mailbox(let id, _)? = try? await store.resolveRecipient(address)
+                    else { return nil }
+                    return IncomingMessage(
+                        queueID: "REPORT1", sender: .null, localRecipients: [id], receivedAt: Date(),
+                        traceHeaders: Array("Return-Path: <>\r\n".utf8), body: .bytes(rendered.bytes))
+                }, stored: { message, dsn in recorded.append("\(message.queueID) \(dsn.kind)") })
         }
         _ = try await h.replies(1)
-        try await h.send("EHLO c.test\r\nMAIL FROM:<bob@example.test> ENVID=env-7\r\n"
-            + "RCPT TO:<alice@example.test> NOTIFY=SUCCESS ORCPT=rfc822;alice@example.test\r\nDATA\r\n")
+        try await h.send(
+            "EHLO c.test\r\nMAIL FROM:<bob@example.test> ENVID=env-7\r\n"
+                + "RCPT TO:<alice@example.test> NOTIFY=SUCCESS ORCPT=rfc822;alice@example.test\r\nDATA\r\n")
         _ = try await h.replies(4)
         try await h.send("Subject: tell me\r\n\r\nbody\r\n.\r\n")
         #expect(try await h.replies(1).first?.hasPrefix("250 2.0.0 Ok: queued as ") == true)
@@ -34,8 +38,11 @@ import Testing
         let report = try #require(reports.first)
         #expect(report.hasPrefix("Return-Path: <>\r\n"))
         #expect(report.contains("Original-Envelope-Id: env-7\r\n"))
-        #expect(report.contains("Original-Recipient: rfc822;alice@example.test\r\nFinal-Recipient: rfc822; alice@example.test\r\nAction: delivered\r\nStatus: 2.0.0\r\n"))
-        #expect(report.contains("Subject: tell me\r\n"))   // the original's headers are attached
+        #expect(
+            report.contains(
+                "Original-Recipient: rfc822;alice@example.test\r\nFinal-Recipient: rfc822; alice@example.test\r\nAction: delivered\r\nStatus: 2.0.0\r\n"
+            ))
+        #expect(report.contains("Subject: tell me\r\n")) // the original's headers are attached
         #expect(recorded.all == ["REPORT1 success"])
 
         // Without NOTIFY=SUCCESS, and from <>, there is no report.

@@ -37,8 +37,9 @@ import Testing
     /// TLSInternals reaches into swift-nio-ssl by reflection; this fails if a NIOSSL release renames the field.
     @Test func sessionTicketsCanBeTurnedOff() throws {
         let dir = try tempDir()
-        let paths = try TLSContextProvider.ensureCertificate(configured: nil, directory: dir, hostname: "mx.example.test",
-                                                             logger: Logger(label: "test"))
+        let paths = try TLSContextProvider.ensureCertificate(
+            configured: nil, directory: dir, hostname: "mx.example.test",
+            logger: Logger(label: "test"))
         let provider = try TLSContextProvider(paths: paths)
         #expect(TLSInternals.disableSessionTickets(provider.context))
         try provider.reload()

@@ -6,8 +6,9 @@ import Foundation
 import GRDB
 import MailCore
 import MailStore
-@testable import MailStoreSQLite
 import Testing
+
+@testable import MailStoreSQLite
 
 @Suite struct IDNDomainConformanceTests {
     static let uLabel = "bücher.example"
@@ -101,10 +102,13 @@ import Testing
 
     /// Truncated or overflowing Punycode, A-labels that decode to upper case (not a round trip), a U-label
     /// of 62 octets whose A-label would be 68.
-    @Test(arguments: Backend.allCases.flatMap { b in
-        ["xn--zz.example", "xn--9.example", "xn--99999999999999999999a.example", "xn--a-kfa.example",
-         "XN--BCHER-2PA.example", String(repeating: "a", count: 60) + "ü.example"].map { (b, $0) }
-    })
+    @Test(
+        arguments: Backend.allCases.flatMap { b in
+            [
+                "xn--zz.example", "xn--9.example", "xn--99999999999999999999a.example", "xn--a-kfa.example",
+                "XN--BCHER-2PA.example", String(repeating: "a", count: 60) + "ü.example"
+            ].map { (b, $0) }
+        })
     func invalidIDNDomainsAreRefused(_ backend: Backend, _ name: String) async throws {
         let f = try backend.make()
         defer { Task { await f.cleanup() } }
@@ -125,27 +129,29 @@ import Testing
             let old = try DatabaseQueue(path: dir + "/" + SQLiteMailStore.fileName)
             try Schema.migrator().migrate(old, upTo: "v3-relay")
             try await old.write { db in
-                try db.execute(sql: """
-                    INSERT INTO domains (id, name, created_at) VALUES (1, 'bücher.example', 0), (2, 'xn--bcher-kva.example', 0),
-                        (3, 'münchen.test', 0), (4, 'xn--zz.test', 0);
-                    INSERT INTO mailboxes (id, domain_id, address, password_hash, created_at) VALUES
-                        (1, 1, 'anna@bücher.example', 'old', 0), (2, 2, 'anna@xn--bcher-kva.example', 'new', 0),
-                        (3, 1, 'bob@bücher.example', NULL, 0), (4, 3, 'max@münchen.test', NULL, 0),
-                        (5, 4, 'x@xn--zz.test', NULL, 0);
-                    UPDATE domains SET postmaster_id = 3 WHERE id = 1;
-                    INSERT INTO messages (id, queue_id, sender, received_at, size, body) VALUES
-                        (1, 'OLD1', '<>', 0, 2, x'6869'), (2, 'OLD2', '<>', 0, 2, x'6869');
-                    INSERT INTO deliveries (id, mailbox_id, message_id, created_at) VALUES (1, 1, 1, 0), (2, 2, 2, 0);
-                    INSERT INTO access_entries (list, value, added_at) VALUES ('relay-domain', 'partnér.test', 0),
-                        ('relay-domain', 'xn--partnr-fva.test', 1), ('relay-domain', 'plain.test', 2);
-                    """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO domains (id, name, created_at) VALUES (1, 'bücher.example', 0), (2, 'xn--bcher-kva.example', 0),
+                            (3, 'münchen.test', 0), (4, 'xn--zz.test', 0);
+                        INSERT INTO mailboxes (id, domain_id, address, password_hash, created_at) VALUES
+                            (1, 1, 'anna@bücher.example', 'old', 0), (2, 2, 'anna@xn--bcher-kva.example', 'new', 0),
+                            (3, 1, 'bob@bücher.example', NULL, 0), (4, 3, 'max@münchen.test', NULL, 0),
+                            (5, 4, 'x@xn--zz.test', NULL, 0);
+                        UPDATE domains SET postmaster_id = 3 WHERE id = 1;
+                        INSERT INTO messages (id, queue_id, sender, received_at, size, body) VALUES
+                            (1, 'OLD1', '<>', 0, 2, x'6869'), (2, 'OLD2', '<>', 0, 2, x'6869');
+                        INSERT INTO deliveries (id, mailbox_id, message_id, created_at) VALUES (1, 1, 1, 0), (2, 2, 2, 0);
+                        INSERT INTO access_entries (list, value, added_at) VALUES ('relay-domain', 'partnér.test', 0),
+                            ('relay-domain', 'xn--partnr-fva.test', 1), ('relay-domain', 'plain.test', 2);
+                        """)
             }
             try old.close()
         }
         let store = try SQLiteMailStore(directory: dir)
         #expect(try await store.domains().map(\.name) == ["xn--bcher-kva.example", "xn--mnchen-3ya.test", "xn--zz.test"])
         #expect(try await store.domains().first?.postmaster == "bob@xn--bcher-kva.example")
-        #expect(try await store.mailboxes(domain: nil).map(\.address)
+        #expect(
+            try await store.mailboxes(domain: nil).map(\.address)
                 == ["anna@xn--bcher-kva.example", "bob@xn--bcher-kva.example", "max@xn--mnchen-3ya.test", "x@xn--zz.test"])
         // anna's mail from both rows is in the canonical mailbox, which keeps its own password.
         let anna = try #require(try await store.mailbox(address("anna@bücher.example")))

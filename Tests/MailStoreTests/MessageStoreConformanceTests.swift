@@ -54,8 +54,12 @@ import Testing
         let sender = MailPath.mailbox(try address("x@y.test"))
         let ids = try await s.deliver(message(to: [m[0]], body: body, trace: trace, queueID: "QX1", sender: sender, at: date))
         let list = try await s.messages(mailboxID: m[0])
-        #expect(list == [MailboxMessage(deliveryID: ids[0], queueID: "QX1", sender: "<x@y.test>", receivedAt: date,
-                                        size: Int64(trace.count + body.count))])
+        #expect(
+            list == [
+                MailboxMessage(
+                    deliveryID: ids[0], queueID: "QX1", sender: "<x@y.test>", receivedAt: date,
+                    size: Int64(trace.count + body.count))
+            ])
         // (Single-octet reads are covered by the small-message test.)
         for chunk in [7, 1000, 4096, 65_537, 1 << 20] {
             let back = try await readAll(s, mailbox: m[0], delivery: ids[0], chunk: chunk)
@@ -96,8 +100,9 @@ import Testing
         let body = patternBytes(600_000, seed: 42) // several 256 KiB chunks
         let path = try f.spool(body)
         let trace = Array("Received: spooled\r\n".utf8)
-        let msg = IncomingMessage(queueID: "QF", sender: .null, localRecipients: [m[0], m[1]], receivedAt: Date(),
-                                  traceHeaders: trace, body: .file(path: path, size: Int64(body.count)))
+        let msg = IncomingMessage(
+            queueID: "QF", sender: .null, localRecipients: [m[0], m[1]], receivedAt: Date(),
+            traceHeaders: trace, body: .file(path: path, size: Int64(body.count)))
         let ids = try await f.store.deliver(msg)
         try FileManager.default.removeItem(atPath: path) // the store must not depend on the spool file afterwards
         #expect(try await f.store.messages(mailboxID: m[1]).first?.size == Int64(trace.count + body.count))
@@ -105,11 +110,13 @@ import Testing
 
         // A spool file shorter than declared, or missing, fails and stores nothing.
         let short = try f.spool([1, 2, 3])
-        let bad = IncomingMessage(queueID: "QS", sender: .null, localRecipients: [m[2]], receivedAt: Date(),
-                                  traceHeaders: [], body: .file(path: short, size: 10))
+        let bad = IncomingMessage(
+            queueID: "QS", sender: .null, localRecipients: [m[2]], receivedAt: Date(),
+            traceHeaders: [], body: .file(path: short, size: 10))
         await #expect(throws: StoreError.self) { try await f.store.deliver(bad) }
-        let missing = IncomingMessage(queueID: "QM", sender: .null, localRecipients: [m[2]], receivedAt: Date(),
-                                      traceHeaders: [], body: .file(path: f.directory + "/nope", size: 10))
+        let missing = IncomingMessage(
+            queueID: "QM", sender: .null, localRecipients: [m[2]], receivedAt: Date(),
+            traceHeaders: [], body: .file(path: f.directory + "/nope", size: 10))
         await #expect(throws: StoreError.self) { try await f.store.deliver(missing) }
         #expect(try await f.store.messages(mailboxID: m[2]).isEmpty)
         #expect(try await f.storedBodies() == 1)
@@ -203,8 +210,10 @@ import Testing
             for i in 0..<50 {
                 group.addTask {
                     let recipients = i % 2 == 0 ? [m[0]] : [m[0], m[1]]
-                    let ids = try await store.deliver(message(to: recipients, body: patternBytes(4096, seed: UInt64(i + 1)),
-                                                              queueID: "C\(i)"))
+                    let ids = try await store.deliver(
+                        message(
+                            to: recipients, body: patternBytes(4096, seed: UInt64(i + 1)),
+                            queueID: "C\(i)"))
                     return (i, ids)
                 }
             }

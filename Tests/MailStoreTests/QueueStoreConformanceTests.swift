@@ -6,8 +6,9 @@ import Foundation
 import GRDB
 import MailCore
 import MailStore
-@testable import MailStoreSQLite
 import Testing
+
+@testable import MailStoreSQLite
 
 /// A remote recipient, its address parsed with the real grammar (a typo records a test failure).
 func remote(_ text: String, notify: DSNNotify? = nil, orcpt: String? = nil) -> OutboundRecipient {
@@ -19,12 +20,15 @@ func remote(_ text: String, notify: DSNNotify? = nil, orcpt: String? = nil) -> O
 }
 
 /// A message with local and/or remote recipients.
-func outbound(local: [Int64] = [], remote recipients: [OutboundRecipient], queueID: String = "QO",
-              sender: MailPath = .null, at date: Date = queueEpoch, body: [UInt8] = Array("Subject: out\r\n\r\nhi\r\n".utf8),
-              envelope: OutboundEnvelope = OutboundEnvelope()) -> IncomingMessage {
-    IncomingMessage(queueID: queueID, sender: sender, localRecipients: local, receivedAt: date,
-                    traceHeaders: Array("Received: from test\r\n".utf8), body: .bytes(body),
-                    remoteRecipients: recipients, envelope: envelope)
+func outbound(
+    local: [Int64] = [], remote recipients: [OutboundRecipient], queueID: String = "QO",
+    sender: MailPath = .null, at date: Date = queueEpoch, body: [UInt8] = Array("Subject: out\r\n\r\nhi\r\n".utf8),
+    envelope: OutboundEnvelope = OutboundEnvelope()
+) -> IncomingMessage {
+    IncomingMessage(
+        queueID: queueID, sender: sender, localRecipients: local, receivedAt: date,
+        traceHeaders: Array("Received: from test\r\n".utf8), body: .bytes(body),
+        remoteRecipients: recipients, envelope: envelope)
 }
 
 /// A time that survives the REAL column exactly.
@@ -60,11 +64,14 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         let s = f.store
         let envelope = OutboundEnvelope(envelopeID: "ENV 1+x", dsnReturn: .headers, eightBitMIME: true, smtpUTF8: true)
         let at = Date(timeIntervalSince1970: 1_712_345_678.25)
-        let msg = outbound(local: [m[1], m[0], m[1]],
-                           remote: [remote("x@Remote.test"), remote("X@remote.TEST"),
-                                    remote("y@other.test", notify: [.success, .failure], orcpt: "rfc822;Y@other.test"),
-                                    remote("z@other.test", notify: .never)],
-                           queueID: "QLR", sender: .mailbox(try address("s@src.test")), at: at, envelope: envelope)
+        let msg = outbound(
+            local: [m[1], m[0], m[1]],
+            remote: [
+                remote("x@Remote.test"), remote("X@remote.TEST"),
+                remote("y@other.test", notify: [.success, .failure], orcpt: "rfc822;Y@other.test"),
+                remote("z@other.test", notify: .never)
+            ],
+            queueID: "QLR", sender: .mailbox(try address("s@src.test")), at: at, envelope: envelope)
         let ids = try await s.deliver(msg)
         #expect(ids.count == 2)
         #expect(try await s.messages(mailboxID: m[1]).map(\.deliveryID) == [ids[0]])
@@ -89,7 +96,8 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
             #expect(e.messageID == entries[0].messageID)
         }
         #expect(try await f.storedBodies() == 1)
-        #expect(try await readAllQueued(s, messageID: entries[0].messageID, chunk: 7)
+        #expect(
+            try await readAllQueued(s, messageID: entries[0].messageID, chunk: 7)
                 == msg.traceHeaders + Array("Subject: out\r\n\r\nhi\r\n".utf8))
         // Default envelope round-trips too.
         _ = try await s.deliver(outbound(remote: [remote("w@other.test")], queueID: "QD"))
@@ -133,7 +141,8 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         // Oldest next attempt first, then by id.
         #expect(try await s.dueQueueEntries(now: queueEpoch + 50, limit: 10, excluding: []).map(\.id) == e10 + e20 + e30)
         #expect(try await s.dueQueueEntries(now: queueEpoch + 50, limit: 2, excluding: []).map(\.id) == e10 + [e20[0]])
-        #expect(try await s.dueQueueEntries(now: queueEpoch + 50, limit: 2, excluding: Set(e10 + [e20[0]])).map(\.id)
+        #expect(
+            try await s.dueQueueEntries(now: queueEpoch + 50, limit: 2, excluding: Set(e10 + [e20[0]])).map(\.id)
                 == [e20[1]] + e30)
         #expect(try await s.dueQueueEntries(now: queueEpoch + 50, limit: 0, excluding: []).isEmpty)
         // Held entries are never due.
@@ -147,18 +156,22 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         let (f, m) = try await setUp(backend)
         defer { Task { await f.cleanup() } }
         let s = f.store
-        _ = try await s.deliver(outbound(remote: [remote("r1@r.test"), remote("r2@r.test"), remote("r3@r.test")],
-                                         queueID: "QA", sender: .mailbox(try address("s@src.test"))))
+        _ = try await s.deliver(
+            outbound(
+                remote: [remote("r1@r.test"), remote("r2@r.test"), remote("r3@r.test")],
+                queueID: "QA", sender: .mailbox(try address("s@src.test"))))
         let e = try await s.queueEntries().map(\.id)
         try #require(e.count == 3)
         let next = queueEpoch + 600, tried = queueEpoch + 60
         let dsnLocal = outbound(local: [m[0]], remote: [], queueID: "DSN1")
         let dsnRemote = outbound(remote: [remote("s@src.test")], queueID: "DSN2", sender: .null)
         let results = try await s.completeAttempt(
-            [.retryLater(entryID: e[0], nextAttempt: next, attemptedAt: tried, error: "451 4.3.0 try later"),
-             .markDelayNotified(entryID: e[0]), .remove(entryID: e[1]),
-             .remove(entryID: 987_654), .retryLater(entryID: 987_655, nextAttempt: next, attemptedAt: tried, error: "x"),
-             .markDelayNotified(entryID: 987_656)],
+            [
+                .retryLater(entryID: e[0], nextAttempt: next, attemptedAt: tried, error: "451 4.3.0 try later"),
+                .markDelayNotified(entryID: e[0]), .remove(entryID: e[1]),
+                .remove(entryID: 987_654), .retryLater(entryID: 987_655, nextAttempt: next, attemptedAt: tried, error: "x"),
+                .markDelayNotified(entryID: 987_656)
+            ],
             notifications: [dsnLocal, dsnRemote])
         #expect(results.count == 2)
         #expect(results.last == [])
@@ -194,11 +207,15 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         try #require(e.count == 2)
         await #expect(throws: StoreError.self) {
             try await s.completeAttempt(
-                [.remove(entryID: e[0]),
-                 .retryLater(entryID: e[1], nextAttempt: queueEpoch + 99, attemptedAt: queueEpoch + 1, error: "421"),
-                 .markDelayNotified(entryID: e[1])],
-                notifications: [outbound(local: [m[0]], remote: [remote("n@r.test")], queueID: "OK"),
-                                outbound(local: [424_242], remote: [], queueID: "NOPE")])
+                [
+                    .remove(entryID: e[0]),
+                    .retryLater(entryID: e[1], nextAttempt: queueEpoch + 99, attemptedAt: queueEpoch + 1, error: "421"),
+                    .markDelayNotified(entryID: e[1])
+                ],
+                notifications: [
+                    outbound(local: [m[0]], remote: [remote("n@r.test")], queueID: "OK"),
+                    outbound(local: [424_242], remote: [], queueID: "NOPE")
+                ])
         }
         #expect(try await s.queueEntries() == before)
         #expect(try await s.messages(mailboxID: m[0]).isEmpty)
@@ -294,8 +311,9 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         let e = try await s.queueEntries().map(\.id)
         try #require(e.count == 3)
         let later = queueEpoch + 1000
-        try await s.completeAttempt(e.map { .retryLater(entryID: $0, nextAttempt: later, attemptedAt: queueEpoch, error: "451") },
-                                    notifications: [])
+        try await s.completeAttempt(
+            e.map { .retryLater(entryID: $0, nextAttempt: later, attemptedAt: queueEpoch, error: "451") },
+            notifications: [])
         #expect(try await s.setQueueHeld(true, entryIDs: [e[0], e[0], 99_999]) == 1)
         #expect(try await s.setQueueHeld(true, entryIDs: [e[0]]) == 0)
         #expect(try await s.queueEntries(matching: "\(e[0])").first?.state == .held)
@@ -350,8 +368,12 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         _ = try await s.deliver(outbound(remote: [remote("held@r.test")], queueID: "H", at: queueEpoch + 10))
         let d = try #require(try await s.queueEntries(matching: "D").first)
         let h = try #require(try await s.queueEntries(matching: "H").first)
-        try await s.completeAttempt([.retryLater(entryID: d.id, nextAttempt: queueEpoch + 400, attemptedAt: queueEpoch + 60,
-                                             error: "451")], notifications: [])
+        try await s.completeAttempt(
+            [
+                .retryLater(
+                    entryID: d.id, nextAttempt: queueEpoch + 400, attemptedAt: queueEpoch + 60,
+                    error: "451")
+            ], notifications: [])
         #expect(try await s.setQueueHeld(true, entryIDs: [h.id]) == 1)
         let sum = try await s.queueSummary(now: queueEpoch + 200)
         #expect(sum.new == 1 && sum.deferred == 1 && sum.held == 1 && sum.total == 3)
@@ -369,8 +391,10 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
             for i in 0..<30 {
                 group.addTask {
                     let local: [Int64] = i % 2 == 0 ? [m[0]] : []
-                    _ = try await store.deliver(outbound(local: local, remote: [remote("r\(i)@r.test"), remote("R\(i)@r.test")],
-                                                         queueID: "C\(i)"))
+                    _ = try await store.deliver(
+                        outbound(
+                            local: local, remote: [remote("r\(i)@r.test"), remote("R\(i)@r.test")],
+                            queueID: "C\(i)"))
                 }
             }
             try await group.waitForAll()
@@ -385,13 +409,21 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var store = try SQLiteMailStore(directory: dir)
         let envelope = OutboundEnvelope(envelopeID: "E1", dsnReturn: .full, eightBitMIME: true, smtpUTF8: false)
-        _ = try await store.deliver(outbound(remote: [remote("a@r.test", notify: [.delay], orcpt: "rfc822;a@r.test"),
-                                                      remote("b@r.test")],
-                                             queueID: "DUR", sender: .mailbox(try address("s@src.test")), envelope: envelope))
+        _ = try await store.deliver(
+            outbound(
+                remote: [
+                    remote("a@r.test", notify: [.delay], orcpt: "rfc822;a@r.test"),
+                    remote("b@r.test")
+                ],
+                queueID: "DUR", sender: .mailbox(try address("s@src.test")), envelope: envelope))
         let e = try await store.queueEntries().map(\.id)
         try #require(e.count == 2)
-        try await store.completeAttempt([.retryLater(entryID: e[0], nextAttempt: queueEpoch + 300.5, attemptedAt: queueEpoch + 1.25,
-                                                 error: "421 4.7.0 busy"), .markDelayNotified(entryID: e[0])], notifications: [])
+        try await store.completeAttempt(
+            [
+                .retryLater(
+                    entryID: e[0], nextAttempt: queueEpoch + 300.5, attemptedAt: queueEpoch + 1.25,
+                    error: "421 4.7.0 busy"), .markDelayNotified(entryID: e[0])
+            ], notifications: [])
         #expect(try await store.setQueueHeld(true, entryIDs: [e[1]]) == 1)
         let before = try await store.queueEntries()
         try await store.close()
@@ -418,14 +450,21 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         defer { Task { await f.cleanup() } }
         let s = f.store
         let sender = MailPath.mailbox(try address("\"a b\"@Bücher.Example"))
-        let recipients = [remote("Anna@Bücher.Example"), remote("anna@xn--bcher-kva.example"), remote("x@[192.0.2.1]"),
-                          remote("ü@bücher.example")]
-        _ = try await s.deliver(outbound(remote: recipients, queueID: "IDN", sender: sender,
-                                         envelope: OutboundEnvelope(smtpUTF8: true)))
+        let recipients = [
+            remote("Anna@Bücher.Example"), remote("anna@xn--bcher-kva.example"), remote("x@[192.0.2.1]"),
+            remote("ü@bücher.example")
+        ]
+        _ = try await s.deliver(
+            outbound(
+                remote: recipients, queueID: "IDN", sender: sender,
+                envelope: OutboundEnvelope(smtpUTF8: true)))
         let entries = try await s.queueEntries(matching: "IDN")
         // The A-label spelling of the same mailbox is a duplicate; the U-label one was first and is kept.
-        #expect(entries.map(\.recipient.address) == [try address("Anna@bücher.example"), try address("x@[192.0.2.1]"),
-                                                     try address("ü@bücher.example")])
+        #expect(
+            entries.map(\.recipient.address) == [
+                try address("Anna@bücher.example"), try address("x@[192.0.2.1]"),
+                try address("ü@bücher.example")
+            ])
         #expect(entries.map(\.recipient.domain) == ["xn--bcher-kva.example", "[192.0.2.1]", "xn--bcher-kva.example"])
         #expect(entries.allSatisfy { $0.sender == sender })
         #expect(entries.first?.sender.description == "<\"a b\"@bücher.example>")
@@ -476,12 +515,14 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
             try Schema.migrator().migrate(old, upTo: "v1")
             try await old.write { db in
                 try db.execute(sql: "INSERT INTO domains (id, name, created_at) VALUES (1, 'example.test', 0)")
-                try db.execute(sql: """
-                    INSERT INTO mailboxes (id, domain_id, address, created_at) VALUES (1, 1, 'a@example.test', 0)
-                    """)
-                try db.execute(sql: """
-                    INSERT INTO messages (id, queue_id, sender, received_at, size, body) VALUES (1, 'OLD', '<>', 0, 2, x'6869')
-                    """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO mailboxes (id, domain_id, address, created_at) VALUES (1, 1, 'a@example.test', 0)
+                        """)
+                try db.execute(
+                    sql: """
+                        INSERT INTO messages (id, queue_id, sender, received_at, size, body) VALUES (1, 'OLD', '<>', 0, 2, x'6869')
+                        """)
                 try db.execute(sql: "INSERT INTO deliveries (mailbox_id, message_id, created_at) VALUES (1, 1, 0)")
             }
             try old.close()
@@ -490,8 +531,10 @@ func readAllQueued(_ store: any MailStore, messageID: Int64, chunk: Int) async t
         let list = try await store.messages(mailboxID: 1)
         #expect(list.map(\.queueID) == ["OLD"])
         #expect(try await store.queueEntries().isEmpty)
-        _ = try await store.deliver(outbound(local: [1], remote: [remote("r@r.test")], queueID: "NEW",
-                                             envelope: OutboundEnvelope(envelopeID: "E", smtpUTF8: true)))
+        _ = try await store.deliver(
+            outbound(
+                local: [1], remote: [remote("r@r.test")], queueID: "NEW",
+                envelope: OutboundEnvelope(envelopeID: "E", smtpUTF8: true)))
         #expect(try await store.queueEntries(matching: "NEW").first?.envelope == OutboundEnvelope(envelopeID: "E", smtpUTF8: true))
         try await store.deleteMessages(mailboxID: 1, deliveryIDs: try await store.messages(mailboxID: 1).map(\.deliveryID))
         #expect(try await store.storedMessageCount() == 1)

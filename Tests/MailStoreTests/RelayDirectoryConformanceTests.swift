@@ -21,8 +21,11 @@ import Testing
         #expect(try await s.addAccessEntry("partner.example", to: .relayClientDomain))
         #expect(try await s.addAccessEntry("2001:db8::/32", to: .connectionAllow))
         let listed = try await s.accessEntries().map { "\($0.list) \($0.value)" }
-        #expect(listed == ["relay-network 10.0.0.0/8", "relay-network 192.0.2.0/24", "relay-domain partner.example",
-                           "connection-allow 2001:db8::/32", "connection-deny 192.0.2.0/24"])
+        #expect(
+            listed == [
+                "relay-network 10.0.0.0/8", "relay-network 192.0.2.0/24", "relay-domain partner.example",
+                "connection-allow 2001:db8::/32", "connection-deny 192.0.2.0/24"
+            ])
         #expect(try await s.removeAccessEntry("192.0.2.0/24", from: .relayNetwork))
         #expect(try await s.removeAccessEntry("192.0.2.0/24", from: .relayNetwork) == false)
         #expect(try await s.removeAccessEntry("nothing.example", from: .relayClientDomain) == false)

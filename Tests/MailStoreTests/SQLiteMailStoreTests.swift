@@ -3,8 +3,9 @@
 import Foundation
 import MailCore
 import MailStore
-@testable import MailStoreSQLite
 import Testing
+
+@testable import MailStoreSQLite
 
 @Suite struct SQLiteMailStoreTests {
     func tempDir() -> String {
@@ -41,7 +42,8 @@ import Testing
         let info = try #require(try await store.mailbox(id: a.id))
         #expect(info.passwordHash == "$scrypt$h" && info.isAdmin && info.messageCount == 1)
         #expect(try await store.messages(mailboxID: a.id).map(\.deliveryID) == kept)
-        #expect(try await readAll(store, mailbox: a.id, delivery: kept[0], chunk: 65_536)
+        #expect(
+            try await readAll(store, mailbox: a.id, delivery: kept[0], chunk: 65_536)
                 == Array("Received: from test\r\n".utf8) + body)
         // Delivery ids keep growing across reopen, even after the newest was deleted.
         try await store.deleteMessages(mailboxID: a.id, deliveryIDs: kept)

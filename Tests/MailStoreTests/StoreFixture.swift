@@ -54,11 +54,14 @@ func address(_ text: String) throws -> EmailAddress {
     try #require(EmailAddress(text))
 }
 
-func message(to recipients: [Int64], body: [UInt8] = Array("Subject: hi\r\n\r\nhello\r\n".utf8),
-             trace: [UInt8] = Array("Received: from test\r\n".utf8), queueID: String = "Q1",
-             sender: MailPath = .null, at date: Date = Date(timeIntervalSince1970: 1_700_000_000)) -> IncomingMessage {
-    IncomingMessage(queueID: queueID, sender: sender, localRecipients: recipients, receivedAt: date,
-                    traceHeaders: trace, body: .bytes(body))
+func message(
+    to recipients: [Int64], body: [UInt8] = Array("Subject: hi\r\n\r\nhello\r\n".utf8),
+    trace: [UInt8] = Array("Received: from test\r\n".utf8), queueID: String = "Q1",
+    sender: MailPath = .null, at date: Date = Date(timeIntervalSince1970: 1_700_000_000)
+) -> IncomingMessage {
+    IncomingMessage(
+        queueID: queueID, sender: sender, localRecipients: recipients, receivedAt: date,
+        traceHeaders: trace, body: .bytes(body))
 }
 
 /// Reads a whole message back in chunks of `chunk` octets.

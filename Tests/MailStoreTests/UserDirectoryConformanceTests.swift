@@ -38,10 +38,13 @@ import Testing
         await #expect(throws: StoreError.domainNotFound("nope.test")) { try await s.setPostmaster(domain: "nope.test", mailbox: nil) }
     }
 
-    @Test(arguments: Backend.allCases.flatMap { b in
-        ["", ".", "a..b", "-a.test", "a-.test", "a b.test", "[127.0.0.1]", "a.test.", "x@y.test",
-         String(repeating: "a", count: 64) + ".test"].map { (b, $0) }
-    })
+    @Test(
+        arguments: Backend.allCases.flatMap { b in
+            [
+                "", ".", "a..b", "-a.test", "a-.test", "a b.test", "[127.0.0.1]", "a.test.", "x@y.test",
+                String(repeating: "a", count: 64) + ".test"
+            ].map { (b, $0) }
+        })
     func invalidDomainNames(_ backend: Backend, _ name: String) async throws {
         let f = try backend.make()
         defer { Task { await f.cleanup() } }

@@ -1,5 +1,5 @@
-import Testing
 import POP3Core
+import Testing
 
 @Suite struct POP3CommandTests {
     static let valid: [(String, POP3Command)] = [
@@ -30,8 +30,8 @@ import POP3Core
         ("AUTH PLAIN =", .auth(mechanism: "PLAIN", initialResponse: "=")),
         ("AUTH X-OTHER_1", .auth(mechanism: "X-OTHER_1", initialResponse: nil)),
         ("STLS", .stls),
-        ("LIST  2", .list(2)),          // lenient: extra spaces between arguments
-        ("STAT ", .stat),               // lenient: trailing space
+        ("LIST  2", .list(2)), // lenient: extra spaces between arguments
+        ("STAT ", .stat) // lenient: trailing space
     ]
 
     @Test(arguments: valid)
@@ -55,7 +55,7 @@ import POP3Core
         "USER", "USER a b", "PASS", "PASS ", "APOP mrose", "QUIT now", "STAT 1", "NOOP x", "RSET 1", "CAPA x",
         "STLS x", "LIST a", "LIST 1 2", "LIST -1", "LIST +1", "RETR", "RETR x", "RETR 1 2", "DELE", "DELE 1.5",
         "TOP 1", "TOP a 1", "TOP 1 b", "TOP 1 -1", "TOP 1 2 3", "UIDL x", "RETR 1234567890123456789",
-        "AUTH PLAIN a b", "AUTH PL@IN", "AUTH ABCDEFGHIJKLMNOPQRSTU", "USER al\0ice", "PASS a\rb", "PASS a\nb",
+        "AUTH PLAIN a b", "AUTH PL@IN", "AUTH ABCDEFGHIJKLMNOPQRSTU", "USER al\0ice", "PASS a\rb", "PASS a\nb"
     ]
 
     @Test(arguments: syntaxErrors)

@@ -1,11 +1,11 @@
-import Testing
 import POP3Core
+import Testing
 
 @Suite struct POP3MaildropTests {
     static let entries = [
         MaildropEntry(deliveryID: 10, size: 100),
         MaildropEntry(deliveryID: 11, size: 200),
-        MaildropEntry(deliveryID: 15, size: 300),
+        MaildropEntry(deliveryID: 15, size: 300)
     ]
 
     @Test func numbersAreOneBased() {
@@ -57,7 +57,7 @@ import POP3Core
     static let entries = [
         MaildropEntry(deliveryID: 10, size: 100, bodyKey: 7),
         MaildropEntry(deliveryID: 11, size: 200, bodyKey: 8),
-        MaildropEntry(deliveryID: 15, size: 300, bodyKey: 7),
+        MaildropEntry(deliveryID: 15, size: 300, bodyKey: 7)
     ]
 
     @Test func numberAndEntryByDeliveryID() {

@@ -1,5 +1,5 @@
-import Testing
 import POP3Core
+import Testing
 
 @Suite struct POP3MessageEncoderTests {
     static func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -52,7 +52,7 @@ import POP3Core
         ("S: x\n\nbody\n.dot\n", 1, "S: x\r\n\r\nbody\r\n.\r\n"),
         (".Odd: header\r\n\r\nb\r\n", nil, "..Odd: header\r\n\r\nb\r\n.\r\n"),
         // A CR inside a line is not a line end.
-        ("S: a\rb\r\n\r\nx\r\n", 0, "S: a\rb\r\n\r\n.\r\n"),
+        ("S: a\rb\r\n\r\nx\r\n", 0, "S: a\rb\r\n\r\n.\r\n")
     ]
 
     @Test(arguments: cases)
@@ -93,7 +93,7 @@ import POP3Core
         let again = Self.bytes("more\r\n").withUnsafeBytes { encoder.encode($0, into: &output) }
         #expect(again)
         encoder.finish(into: &output)
-        encoder.finish(into: &output)   // idempotent
+        encoder.finish(into: &output) // idempotent
         #expect(output == Self.bytes("From: a@example.test\r\nSubject: hi\r\n\r\nline 1\r\n.\r\n"))
     }
 
@@ -160,8 +160,9 @@ import POP3Core
             let length = Int(rng.next() % 80)
             let input = (0..<length).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
             let splits = (0..<Int(rng.next() % 4)).map { _ in Int(rng.next() % UInt64(length + 1)) }.sorted()
-            #expect(Self.encode(input, topLines: nil, splits: splits).output == Self.reference(input),
-                    "input \(input) splits \(splits)")
+            #expect(
+                Self.encode(input, topLines: nil, splits: splits).output == Self.reference(input),
+                "input \(input) splits \(splits)")
         }
     }
 }

@@ -1,5 +1,5 @@
-import Testing
 import POP3Core
+import Testing
 
 @Suite struct POP3ResponseTests {
     static let cases: [(POP3Response, String)] = [
@@ -16,7 +16,7 @@ import POP3Core
         (.ok("list", lines: []), "+OK list\r\n.\r\n"),
         (.ok("2 messages", lines: ["1 120", "2 200"]), "+OK 2 messages\r\n1 120\r\n2 200\r\n.\r\n"),
         (.ok("x", lines: [".hidden", "..", "a.b"]), "+OK x\r\n..hidden\r\n...\r\na.b\r\n.\r\n"),
-        (.ok("bad\r\ntext"), "+OK bad  text\r\n"),
+        (.ok("bad\r\ntext"), "+OK bad  text\r\n")
     ]
 
     @Test(arguments: cases)

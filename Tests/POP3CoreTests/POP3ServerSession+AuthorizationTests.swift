@@ -1,6 +1,6 @@
 import MailCore
-import Testing
 import POP3Core
+import Testing
 
 @Suite struct POP3ServerSessionAuthorizationTests {
     @Test func authPlainWithInitialResponse() {
@@ -15,8 +15,9 @@ import POP3Core
     @Test func authPlainWithContinuation() {
         var h = SessionHarness()
         #expect(steps(h.line("AUTH PLAIN")) == [.send("+ \r\n")])
-        #expect(!h.session.isAwaitingAnswer)   // waits for a line, not for the adapter
-        #expect(steps(h.line("AGFsaWNlQGV4YW1wbGUudGVzdABwYXNzIHdvcmQ="))
+        #expect(!h.session.isAwaitingAnswer) // waits for a line, not for the adapter
+        #expect(
+            steps(h.line("AGFsaWNlQGV4YW1wbGUudGVzdABwYXNzIHdvcmQ="))
                 == [.authenticate("alice@example.test", "pass word")])
     }
 
@@ -48,7 +49,7 @@ import POP3Core
         #expect(wire(h.line("AUTH PLAIN =")) == "-ERR Malformed PLAIN message\r\n")
         _ = h.line("AUTH PLAIN")
         #expect(wire(h.line("")) == "-ERR Malformed PLAIN message\r\n")
-        #expect(wire(h.line("AUTH PLAIN dGlt")) == "-ERR Malformed PLAIN message\r\n")   // "tim"
+        #expect(wire(h.line("AUTH PLAIN dGlt")) == "-ERR Malformed PLAIN message\r\n") // "tim"
     }
 
     @Test func authPlainForeignAuthorizationIDFailsLikeAWrongPassword() {
@@ -96,7 +97,7 @@ import POP3Core
         (.invalidCredentials, "-ERR [AUTH] Authentication failed\r\n", true),
         (.locked, "-ERR [AUTH] Mailbox is locked by the administrator\r\n", true),
         (.inUse, "-ERR [IN-USE] Mailbox is in use by another session\r\n", false),
-        (.temporaryFailure, "-ERR [SYS/TEMP] Temporary failure, try again later\r\n", false),
+        (.temporaryFailure, "-ERR [SYS/TEMP] Temporary failure, try again later\r\n", false)
     ]
 
     @Test(arguments: failures)
@@ -173,7 +174,7 @@ import POP3Core
         var h = SessionHarness()
         #expect(steps(h.line("AUTH LOGIN")) == [.send("+ VXNlcm5hbWU6\r\n")])
         #expect(!h.session.isAwaitingAnswer)
-        #expect(steps(h.line("YWxpY2VAZXhhbXBsZS50ZXN0")) == [.send("+ UGFzc3dvcmQ6\r\n")])   // alice@example.test
+        #expect(steps(h.line("YWxpY2VAZXhhbXBsZS50ZXN0")) == [.send("+ UGFzc3dvcmQ6\r\n")]) // alice@example.test
         #expect(steps(h.line("cGFzcyB3b3Jk")) == [.authenticate("alice@example.test", "pass word")])
         #expect(h.session.isAwaitingAnswer)
         _ = h.handle(.authenticated(.success(mailboxID: 1, maildrop: SessionHarness.entries)))
@@ -182,7 +183,7 @@ import POP3Core
 
     @Test func authLoginInitialResponseCancelAndMalformed() {
         var h = SessionHarness()
-        #expect(steps(h.line("auth login Ym9i")) == [.send("+ UGFzc3dvcmQ6\r\n")])   // bob
+        #expect(steps(h.line("auth login Ym9i")) == [.send("+ UGFzc3dvcmQ6\r\n")]) // bob
         #expect(wire(h.line("*")) == "-ERR Authentication cancelled\r\n")
         #expect(wire(h.line("AUTH LOGIN")) == "+ VXNlcm5hbWU6\r\n")
         #expect(wire(h.line("bob")) == "-ERR Invalid base64 data\r\n")
@@ -199,7 +200,8 @@ import POP3Core
     @Test func stlsFlowResetsToFreshAuthorization() {
         var h = SessionHarness(SessionHarness.configuration(plaintext: false, tls: true))
         #expect(!h.session.isTLS)
-        #expect(wire(h.line("CAPA")) == "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
+        #expect(
+            wire(h.line("CAPA")) == "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
                 + "PIPELINING\r\nSTLS\r\nIMPLEMENTATION Petrel\r\n.\r\n")
         #expect(wire(h.line("USER alice@example.test")) == "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections\r\n")
         #expect(steps(h.line("STLS")) == [.send("+OK Begin TLS negotiation\r\n"), .startTLS])
@@ -207,12 +209,13 @@ import POP3Core
         // Pipelined plaintext is never executed (the adapter discards it; the session ignores it too).
         #expect(h.line("USER mallory").isEmpty)
         #expect(h.handle(.authenticated(.success(mailboxID: 1, maildrop: []))).isEmpty)
-        #expect(h.handle(.tlsEstablished(Self.tls13)).isEmpty)   // no new greeting
+        #expect(h.handle(.tlsEstablished(Self.tls13)).isEmpty) // no new greeting
         #expect(!h.session.isAwaitingAnswer)
         #expect(h.session.isTLS)
         #expect(h.session.tlsInfo == Self.tls13)
         #expect(h.session.state == .authorization)
-        #expect(wire(h.line("CAPA")) == "+OK Capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\n"
+        #expect(
+            wire(h.line("CAPA")) == "+OK Capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\n"
                 + "AUTH-RESP-CODE\r\nPIPELINING\r\nSASL PLAIN LOGIN\r\nIMPLEMENTATION Petrel\r\n.\r\n")
         #expect(wire(h.line("STLS")) == "-ERR TLS already active\r\n")
         #expect(wire(h.line("USER alice@example.test")) == "+OK Send PASS\r\n")

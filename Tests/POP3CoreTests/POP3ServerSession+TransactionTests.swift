@@ -1,5 +1,5 @@
-import Testing
 import POP3Core
+import Testing
 
 @Suite struct POP3ServerSessionTransactionTests {
     @Test func topPassesTheLineCount() {

@@ -1,5 +1,5 @@
-import Testing
 import POP3Core
+import Testing
 
 /// The outcome class of one command, for the state × command table.
 enum Outcome: Hashable, Sendable {
@@ -29,7 +29,7 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
         ("RSET", .err), ("TOP 1 0", .err), ("UIDL", .err), ("UIDL 1", .err),
         ("AUTH", .err), ("AUTH PLAIN", .continuation), ("AUTH CRAM-MD5", .err),
         ("AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm", .authenticate), ("AUTH PLAIN !!!!", .err),
-        ("APOP mrose c4c9334bac560ecc979e58001b3e22fb", .err), ("STLS", .err), ("XYZZ", .err), ("", .err),
+        ("APOP mrose c4c9334bac560ecc979e58001b3e22fb", .err), ("STLS", .err), ("XYZZ", .err), ("", .err)
     ]
 
     @Test(arguments: authorizationTable)
@@ -40,7 +40,7 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
 
     static let afterUserTable: [(String, Outcome)] = [
         ("PASS secret", .authenticate), ("PASS pass with spaces", .authenticate), ("USER bob@example.test", .ok),
-        ("QUIT", .ok), ("STAT", .err), ("CAPA", .ok),
+        ("QUIT", .ok), ("STAT", .err), ("CAPA", .ok)
     ]
 
     @Test(arguments: afterUserTable)
@@ -56,7 +56,7 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
         ("STAT", .ok), ("LIST", .ok), ("LIST 1", .ok), ("LIST 3", .ok), ("LIST 4", .err), ("LIST 0", .err),
         ("RETR 1", .ok), ("RETR 4", .err), ("RETR x", .err), ("DELE 1", .ok), ("DELE 9", .err),
         ("NOOP", .ok), ("RSET", .ok), ("TOP 1 0", .ok), ("TOP 4 0", .err), ("UIDL", .ok), ("UIDL 2", .ok),
-        ("UIDL 0", .err), ("CAPA", .ok), ("QUIT", .commit),
+        ("UIDL 0", .err), ("CAPA", .ok), ("QUIT", .commit)
     ]
 
     @Test(arguments: transactionTable)
@@ -83,7 +83,8 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
         #expect(steps(h.line("USER alice@example.test")) == [.send("+OK Send PASS\r\n")])
         #expect(steps(h.line("PASS secret")) == [.authenticate("alice@example.test", "secret")])
         #expect(h.session.isAwaitingAnswer)
-        #expect(steps(h.handle(.authenticated(.success(mailboxID: 7, maildrop: SessionHarness.entries))))
+        #expect(
+            steps(h.handle(.authenticated(.success(mailboxID: 7, maildrop: SessionHarness.entries))))
                 == [.send("+OK Logged in, maildrop has 3 messages (600 octets)\r\n")])
         #expect(h.session.state == .transaction)
         #expect(h.session.mailboxID == 7)
@@ -95,7 +96,7 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
         // RETR: +OK, then the adapter streams the message through the encoder.
         #expect(steps(h.line("RETR 1")) == [.send("+OK 100 octets\r\n"), .sendMessage(10, nil)])
         #expect(h.session.isAwaitingAnswer)
-        #expect(h.line("NOOP").isEmpty)   // adapter must buffer; a stray line is ignored
+        #expect(h.line("NOOP").isEmpty) // adapter must buffer; a stray line is ignored
         #expect(h.handle(.messageSent(true)).isEmpty)
         #expect(!h.session.isAwaitingAnswer)
 
@@ -124,7 +125,8 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
         #expect(h.session.state == .update)
         #expect(h.session.isAwaitingAnswer)
         #expect(!h.session.isClosed)
-        #expect(steps(h.handle(.updateFinished(true)))
+        #expect(
+            steps(h.handle(.updateFinished(true)))
                 == [.send("+OK Petrel POP3 server signing off (1 messages left)\r\n"), .release, .close])
         #expect(h.session.isClosed)
         #expect(h.line("STAT").isEmpty)
@@ -141,7 +143,8 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
     @Test func quitWithoutDeletionsCommitsEmptyList() {
         var h = SessionHarness.loggedIn()
         #expect(steps(h.line("QUIT")) == [.commit([])])
-        #expect(steps(h.handle(.updateFinished(true)))
+        #expect(
+            steps(h.handle(.updateFinished(true)))
                 == [.send("+OK Petrel POP3 server signing off (3 messages left)\r\n"), .release, .close])
     }
 
@@ -149,7 +152,8 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
         var h = SessionHarness.loggedIn()
         _ = h.line("DELE 1")
         #expect(steps(h.line("QUIT")) == [.commit([10])])
-        #expect(steps(h.handle(.updateFinished(false)))
+        #expect(
+            steps(h.handle(.updateFinished(false)))
                 == [.send("-ERR [SYS/TEMP] Some deleted messages not removed\r\n"), .release, .close])
     }
 
@@ -176,7 +180,8 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
     @Test func timeoutInTransactionReleasesWithoutCommit() {
         var h = SessionHarness.loggedIn()
         _ = h.line("DELE 1")
-        #expect(steps(h.handle(.timeout))
+        #expect(
+            steps(h.handle(.timeout))
                 == [.send("-ERR Autologout timer expired, closing connection\r\n"), .release, .close])
         #expect(h.handle(.updateFinished(true)).isEmpty)
     }
@@ -282,15 +287,19 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
 
     @Test func capabilities() {
         var h = SessionHarness()
-        let expected = "+OK Capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nSASL PLAIN LOGIN\r\nIMPLEMENTATION Petrel\r\n.\r\n"
+        let expected =
+            "+OK Capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nSASL PLAIN LOGIN\r\nIMPLEMENTATION Petrel\r\n.\r\n"
         #expect(wire(h.line("CAPA")) == expected)
         var t = SessionHarness.loggedIn()
-        #expect(wire(t.line("capa")) == expected)   // RFC 2449 §5: same list in both states
+        #expect(wire(t.line("capa")) == expected) // RFC 2449 §5: same list in both states
     }
 
     @Test func capabilitiesWithoutPlaintextAndWithTLS() {
         var h = SessionHarness(SessionHarness.configuration(plaintext: false, tls: true))
-        #expect(wire(h.line("CAPA")) == "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nSTLS\r\nIMPLEMENTATION Petrel\r\n.\r\n")
+        #expect(
+            wire(h.line("CAPA"))
+                == "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nSTLS\r\nIMPLEMENTATION Petrel\r\n.\r\n"
+        )
     }
 
     @Test func configurationDefaults() {
@@ -308,8 +317,10 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
     /// Random lines and events in every state never crash the session.
     @Test func randomInputNeverCrashes() {
         var rng = SplitMix(seed: 0x5EED)
-        let words = ["USER", "PASS", "QUIT", "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "CAPA",
-                     "AUTH", "PLAIN", "STLS", "APOP", "*", "=", "0", "1", "2", "3", "-1", "99999999999999999999", "."]
+        let words = [
+            "USER", "PASS", "QUIT", "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "CAPA",
+            "AUTH", "PLAIN", "STLS", "APOP", "*", "=", "0", "1", "2", "3", "-1", "99999999999999999999", "."
+        ]
         for _ in 0..<300 {
             var h = rng.next() % 2 == 0 ? SessionHarness() : SessionHarness.loggedIn()
             for _ in 0..<30 {
@@ -321,7 +332,7 @@ func outcome(_ actions: [POP3ServerAction]) -> Outcome? {
                     let events: [POP3ServerEvent] = [
                         .lineTooLong, .timeout, .messageSent(true), .messageSent(false), .updateFinished(true),
                         .updateFinished(false), .authenticated(.success(mailboxID: 1, maildrop: SessionHarness.entries)),
-                        .authenticated(.invalidCredentials), .authenticated(.inUse), .connected,
+                        .authenticated(.invalidCredentials), .authenticated(.inUse), .connected
                     ]
                     _ = h.handle(events[Int(rng.next() % UInt64(events.count))])
                 default:

@@ -7,7 +7,7 @@ struct SessionHarness {
     static let entries = [
         MaildropEntry(deliveryID: 10, size: 100),
         MaildropEntry(deliveryID: 11, size: 200),
-        MaildropEntry(deliveryID: 15, size: 300),
+        MaildropEntry(deliveryID: 15, size: 300)
     ]
 
     static func configuration(plaintext: Bool = true, tls: Bool = false, implicitTLS: Bool = false) -> POP3ServerConfiguration {
@@ -25,8 +25,10 @@ struct SessionHarness {
     }
 
     /// A session logged in with `entries` (TRANSACTION state).
-    static func loggedIn(_ entries: [MaildropEntry] = SessionHarness.entries,
-                         _ configuration: POP3ServerConfiguration = SessionHarness.configuration()) -> SessionHarness {
+    static func loggedIn(
+        _ entries: [MaildropEntry] = SessionHarness.entries,
+        _ configuration: POP3ServerConfiguration = SessionHarness.configuration()
+    ) -> SessionHarness {
         var harness = SessionHarness(configuration)
         _ = harness.line("USER alice@example.test")
         _ = harness.line("PASS secret")

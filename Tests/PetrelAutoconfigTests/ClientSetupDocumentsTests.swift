@@ -7,12 +7,14 @@ import PetrelAutoconfig
 import Testing
 
 @Suite struct ClientSetupDocumentsTests {
-    static let profile = ClientSetupProfile(hostname: "mail.example.test", services: [
-        .init(kind: .submission, port: 587, security: .startTLS),
-        .init(kind: .pop3, port: 110, security: .startTLS),
-        .init(kind: .submission, port: 465, security: .implicitTLS),
-        .init(kind: .pop3, port: 995, security: .implicitTLS),
-    ])
+    static let profile = ClientSetupProfile(
+        hostname: "mail.example.test",
+        services: [
+            .init(kind: .submission, port: 587, security: .startTLS),
+            .init(kind: .pop3, port: 110, security: .startTLS),
+            .init(kind: .submission, port: 465, security: .implicitTLS),
+            .init(kind: .pop3, port: 995, security: .implicitTLS)
+        ])
 
     @Test func implicitTLSComesFirst() {
         #expect(Self.profile.services(.pop3).map(\.port) == [995, 110])
@@ -39,8 +41,9 @@ import Testing
     }
 
     @Test func mobileconfigIsAPropertyList() throws {
-        let data = try ClientSetupDocuments.mobileconfig(profile: Self.profile, address: try #require(EmailAddress("ann@example.test")),
-                                                         identifierPrefix: "")
+        let data = try ClientSetupDocuments.mobileconfig(
+            profile: Self.profile, address: try #require(EmailAddress("ann@example.test")),
+            identifierPrefix: "")
         let plist = try #require(try PropertyListSerialization.propertyList(from: data, format: nil) as? [String: Any])
         let content = try #require(plist["PayloadContent"] as? [[String: Any]])
         #expect(content.first?["IncomingMailServerPortNumber"] as? Int == 995)

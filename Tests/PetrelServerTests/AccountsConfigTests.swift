@@ -2,6 +2,7 @@
 // [autoconfig] keys, and the rules between them.
 import Foundation
 import Testing
+
 @testable import PetrelConfig
 
 @Suite struct AccountsConfigTests {

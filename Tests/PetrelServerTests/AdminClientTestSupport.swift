@@ -1,8 +1,9 @@
+import Foundation
+
 // A listening loopback socket for the bind-probe test (DoctorTests).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import Foundation
 
 enum AdminClientTestSupport {
     struct Failed: Error {}

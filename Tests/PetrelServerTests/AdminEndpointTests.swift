@@ -1,17 +1,19 @@
-// Tests for the admin endpoint (AdminServer.swift, ServerOperations.swift, StatusReport.swift): a real
-// MailServer on loopback port 0 with an in-memory store serves /metrics and /status, and the numbers
-// move when a message is sent over SMTP.
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Logging
 import MailCore
 import MailStore
 import NIOHTTP1
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
+
+// Tests for the admin endpoint (AdminServer.swift, ServerOperations.swift, StatusReport.swift): a real
+// MailServer on loopback port 0 with an in-memory store serves /metrics and /status, and the numbers
+// move when a message is sent over SMTP.
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @Suite(.serialized) struct AdminEndpointTests {
     static func configuration(dataDir: String) -> PetrelConfiguration {
@@ -47,7 +49,10 @@ import Testing
                 received += String(decoding: chunk[0..<n], as: UTF8.self)
                 // A complete reply ends with a line "NNN text\r\n" (no hyphen after the code).
                 if let last = received.split(separator: "\r\n").last, last.count >= 4,
-                   last[last.index(last.startIndex, offsetBy: 3)] == " ", received.hasSuffix("\r\n") { return }
+                    last[last.index(last.startIndex, offsetBy: 3)] == " ", received.hasSuffix("\r\n")
+                {
+                    return
+                }
             }
         }
         readReply()
@@ -73,8 +78,9 @@ import Testing
         _ = try await store.addMailbox(alice, passwordHash: nil, isAdmin: false)
         let dir = Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try await MailServer.start(configuration: Self.configuration(dataDir: dir), store: store,
-                                                logger: Logger(label: "test"))
+        let server = try await MailServer.start(
+            configuration: Self.configuration(dataDir: dir), store: store,
+            logger: Logger(label: "test"))
         let adminPort = server.operations.adminAddress?.port ?? 0
         do {
             let admin = try #require(server.operations.adminAddress)
@@ -85,9 +91,12 @@ import Testing
             #expect(code == 200)
             #expect(Self.metricValue(before, "petrel_smtp_messages_accepted_total{protocol=\"smtp\"}") == nil)
 
-            let lines = try Self.smtpDialogue(port: smtpPort, [
-                "EHLO client.test", "MAIL FROM:<bob@client.test>", "RCPT TO:<alice@petrel.test>", "DATA",
-                "Subject: hi\r\n\r\nhello\r\n.", "QUIT"])
+            let lines = try Self.smtpDialogue(
+                port: smtpPort,
+                [
+                    "EHLO client.test", "MAIL FROM:<bob@client.test>", "RCPT TO:<alice@petrel.test>", "DATA",
+                    "Subject: hi\r\n\r\nhello\r\n.", "QUIT"
+                ])
             #expect(lines.contains { $0.hasPrefix("250 2.0.0") || ($0.hasPrefix("250 ") && $0.contains("queued")) })
             // The connection is closed after QUIT; the close is counted asynchronously.
             var after = ""
@@ -141,10 +150,13 @@ import Testing
     }
 
     @Test func routesAnswerByMethodAndPath() {
-        let routes = AdminServer.Routes(metrics: { "m 1\n" }, status: {
-            StatusReport(version: "9", hostname: "h", startedAt: Date(timeIntervalSince1970: 0),
-                         now: Date(timeIntervalSince1970: 90), listeners: [], connections: [:])
-        })
+        let routes = AdminServer.Routes(
+            metrics: { "m 1\n" },
+            status: {
+                StatusReport(
+                    version: "9", hostname: "h", startedAt: Date(timeIntervalSince1970: 0),
+                    now: Date(timeIntervalSince1970: 90), listeners: [], connections: [:])
+            })
         let metrics = AdminServer.respond(method: .GET, path: "/metrics", routes: routes)
         #expect(metrics.0 == .ok && metrics.2 == "m 1\n" && metrics.1.hasPrefix("text/plain; version=0.0.4"))
         let status = AdminServer.respond(method: .GET, path: "/status?x=1", routes: routes)

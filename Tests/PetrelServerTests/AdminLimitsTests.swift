@@ -8,13 +8,17 @@ import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import Testing
+
 @testable import PetrelServer
 
 @Suite struct AdminLimitsTests {
-    static let routes = AdminServer.Routes(metrics: { "m 1\n" }, status: {
-        StatusReport(version: "t", hostname: "h", startedAt: Date(timeIntervalSince1970: 0),
-                     now: Date(timeIntervalSince1970: 0), listeners: [], connections: [:])
-    })
+    static let routes = AdminServer.Routes(
+        metrics: { "m 1\n" },
+        status: {
+            StatusReport(
+                version: "t", hostname: "h", startedAt: Date(timeIntervalSince1970: 0),
+                now: Date(timeIntervalSince1970: 0), listeners: [], connections: [:])
+        })
 
     func channel() throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
@@ -52,7 +56,7 @@ import Testing
     @Test func aRequestLineWithoutEndIsRefusedWhileReading() throws {
         let c = try channel()
         try feed(c, "GET /")
-        for _ in 0..<64 { try feed(c, String(repeating: "a", count: 1024)) }   // 64 KiB of URL, no line end
+        for _ in 0..<64 { try feed(c, String(repeating: "a", count: 1024)) } // 64 KiB of URL, no line end
         #expect(try response(c).hasPrefix("HTTP/1.1 400 Bad Request"))
         #expect(!c.isActive)
     }
@@ -77,7 +81,7 @@ import Testing
         let c = try channel()
         let timeout = Int(AdminServer.requestTimeout.nanoseconds / 1_000_000_000)
         let request = Array("GET /metrics HTTP/1.1\r\nX-Slow: " + String(repeating: "s", count: 100))
-        for n in 0..<(timeout - 1) {             // one byte a second: the request is never complete
+        for n in 0..<(timeout - 1) { // one byte a second: the request is never complete
             try feed(c, String(request[n]))
             c.embeddedEventLoop.advanceTime(by: .seconds(1))
         }

@@ -1,5 +1,6 @@
 // Tests for ConfigAuthentication.swift: the [authentication] defaults, every key, and bad values.
 import Testing
+
 @testable import PetrelConfig
 
 @Suite struct AuthenticationConfigTests {
@@ -39,7 +40,7 @@ import Testing
         ("no_reject_domains = [\"bad domain\"]", "authentication.no_reject_domains"),
         ("spf_timeout = 0", "authentication.spf_timeout"),
         ("spf_timeout = 500", "authentication.spf_timeout"),
-        ("dmarc = true", "authentication.dmarc"),
+        ("dmarc = true", "authentication.dmarc")
     ])
     func badValuesNameTheKey(_ line: String, _ key: String) {
         switch PetrelConfiguration.parse("[authentication]\n\(line)\n", base: Self.base) {

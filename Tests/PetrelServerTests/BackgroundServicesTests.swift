@@ -1,8 +1,9 @@
 import Logging
-@testable import PetrelServer
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import PetrelServer
 
 /// BackgroundServices.swift: the background ServiceGroup stops only when `stop` is called (not when the
 /// surrounding PetrelService group starts its graceful shutdown), and then in reverse order.
@@ -28,9 +29,12 @@ import Testing
     struct Outer: Service {
         let events: Events
         func run() async throws {
-            let background = BackgroundServices(services: [Recorder(name: "first", events: events),
-                                                           Recorder(name: "second", events: events)],
-                                                logger: Logger(label: "test.services"))
+            let background = BackgroundServices(
+                services: [
+                    Recorder(name: "first", events: events),
+                    Recorder(name: "second", events: events)
+                ],
+                logger: Logger(label: "test.services"))
             try? await gracefulShutdown()
             events.add("outer shutdown")
             // Time for a wrongly inherited shutdown to reach the background group (it must not).
@@ -43,8 +47,10 @@ import Testing
 
     @Test func backgroundGroupStopsOnlyWhenAskedAndInReverseOrder() async throws {
         let events = Events()
-        let group = ServiceGroup(configuration: .init(services: [.init(service: Outer(events: events))],
-                                                      logger: Logger(label: "test.outer")))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: Outer(events: events))],
+                logger: Logger(label: "test.outer")))
         let running = Task { try await group.run() }
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while events.all.filter({ $0.hasSuffix("started") }).count < 2, ContinuousClock.now < deadline {

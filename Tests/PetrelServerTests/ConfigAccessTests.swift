@@ -5,6 +5,7 @@ import Logging
 import MailCore
 import MailPolicy
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
 
@@ -27,7 +28,8 @@ import Testing
     }
 
     @Test func everyKeyIsApplied() throws {
-        let c = try Self.parse("""
+        let c = try Self.parse(
+            """
             [smtp]
             connection_allow = ["192.0.2.0/24", "2001:DB8::/32"]
             connection_deny = "198.51.100.7"
@@ -46,7 +48,8 @@ import Testing
             [dns]
             nameserver = "[::1]:5353"
             timeout = 2
-            """).get()
+            """
+        ).get()
         #expect(c.smtp.connectionAllow == ["192.0.2.0/24", "2001:db8::/32"])
         #expect(c.smtp.connectionDeny == ["198.51.100.7/32"])
         #expect(c.smtp.maxConnectionRatePerIP == 60)
@@ -83,7 +86,7 @@ import Testing
         ("[dns]\nnameserver = \"127.0.0.1:0\"", "dns.nameserver", "IP address"),
         ("[dns]\nnameserver = \"dns.example\"", "dns.nameserver", "IP address"),
         ("[dns]\nnameserver = \"[::1]x\"", "dns.nameserver", "IP address"),
-        ("[dns]\ntimeout = 0", "dns.timeout", "between 1 and 60"),
+        ("[dns]\ntimeout = 0", "dns.timeout", "between 1 and 60")
     ])
     func badValuesAreReportedWithKeyAndLine(text: String, key: String, message: String) {
         guard case .failure(let errors) = Self.parse(text) else { Issue.record("accepted: \(text)"); return }
@@ -110,13 +113,15 @@ import Testing
     }
 
     @Test func configuredAccessBecomesPolicy() throws {
-        let c = try Self.parse("""
+        let c = try Self.parse(
+            """
             [smtp]
             connection_deny = ["198.51.100.0/24"]
             [relay]
             allow_networks = ["192.0.2.0/24"]
             allow_client_domains = ["partner.example"]
-            """).get()
+            """
+        ).get()
         let (relay, connections) = MailServer.configuredAccess(c, logger: Logger(label: "test"))
         #expect(relay.allowAuthenticated)
         #expect(relay.allowedNetworks.map(\.description) == ["192.0.2.0/24"])

@@ -1,20 +1,22 @@
 // Tests for ConfigKeyLocator.swift: line numbers of headers and keys, including text that only
 // looks like keys (inside strings, multi-line strings, arrays and comments).
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
 
 @Suite struct ConfigKeyLocatorTests {
     @Test func headersAndKeys() {
-        let locator = ConfigKeyLocator(text: """
-            # comment
-            [server]
-            hostname = "a.test"   # trailing comment
+        let locator = ConfigKeyLocator(
+            text: """
+                # comment
+                [server]
+                hostname = "a.test"   # trailing comment
 
-              [ smtp ]
-            max_errors=3
-            \tdata_timeout = 5
-            """)
+                  [ smtp ]
+                max_errors=3
+                \tdata_timeout = 5
+                """)
         #expect(locator.line(for: ["server"]) == 2)
         #expect(locator.line(for: ["server", "hostname"]) == 3)
         #expect(locator.line(for: ["smtp"]) == 5)
@@ -29,12 +31,13 @@ import Testing
     }
 
     @Test func dottedAndQuotedKeys() {
-        let locator = ConfigKeyLocator(text: """
-            smtp.max_errors = 3
-            "log" . 'level' = "info"
-            [ "pop3" ]
-            "idle_timeout" = 600
-            """)
+        let locator = ConfigKeyLocator(
+            text: """
+                smtp.max_errors = 3
+                "log" . 'level' = "info"
+                [ "pop3" ]
+                "idle_timeout" = 600
+                """)
         #expect(locator.line(for: "smtp.max_errors") == 1)
         #expect(locator.line(for: "smtp") == 1)
         #expect(locator.line(for: "log.level") == 2)
@@ -43,22 +46,23 @@ import Testing
     }
 
     @Test func multiLineValuesDoNotHideOrInventKeys() {
-        let locator = ConfigKeyLocator(text: """
-            [smtp]
-            listen = [
-              "127.0.0.1:25",  # fake = 1
-              "[::1]:25",
-            ]
-            banner = \"\"\"
-            not_a_key = 1
-            [not_a_section]
-            \"\"\"
-            other = '''
-            also_not = 2
-            '''
-            quoted = "x = 1 # [y]"
-            max_errors = 3
-            """)
+        let locator = ConfigKeyLocator(
+            text: """
+                [smtp]
+                listen = [
+                  "127.0.0.1:25",  # fake = 1
+                  "[::1]:25",
+                ]
+                banner = \"\"\"
+                not_a_key = 1
+                [not_a_section]
+                \"\"\"
+                other = '''
+                also_not = 2
+                '''
+                quoted = "x = 1 # [y]"
+                max_errors = 3
+                """)
         #expect(locator.line(for: "smtp.listen") == 2)
         #expect(locator.line(for: "smtp.banner") == 6)
         #expect(locator.lines[["smtp", "not_a_key"]] == nil)
@@ -118,7 +122,7 @@ import Testing
         ("a = { b = 1, }", 1, "expected a key"),
         ("a = [\"x\" \"y\"]", 1, "expected \",\" or \"]\" in an array"),
         ("\u{A0}a = 1", 1, "a non-ASCII character"),
-        ("a = \"\"\"x\"\"\"\"\"\"", 1, "too many quotes"),
+        ("a = \"\"\"x\"\"\"\"\"\"", 1, "too many quotes")
     ])
     func syntaxErrors(_ text: String, _ line: Int, _ fragment: String) {
         let locator = ConfigKeyLocator(text: text)
@@ -138,7 +142,7 @@ import Testing
         "[a]\n[a.b]\n[ \"c\" . 'd' ]\n[[e]]\n[[e]]\n",
         "\u{FEFF}# bom\r\nk = 1\r\n",
         "\"quoted key\" = 1\n'literal key' = 2\n1234 = 3\n-_- = 4\n",
-        "",
+        ""
     ])
     func validSyntax(_ text: String) {
         let locator = ConfigKeyLocator(text: text)

@@ -2,6 +2,7 @@
 // syntax table is in Tests/MailCoreTests/HostPortTests.swift), and the `listen` keys report its errors.
 import MailCore
 import Testing
+
 @testable import PetrelConfig
 
 @Suite struct ConfigListenerTests {
@@ -17,7 +18,7 @@ import Testing
     @Test(arguments: [
         ("listen = [\":25\"]", "missing host before \":\" (use 0.0.0.0 or [::] for all addresses)"),
         ("listen = [\"256.1.1.1:25\"]", "\"256.1.1.1\" is not an IPv4 address"),
-        ("listen = [\"[127.0.0.1]:25\"]", "\"127.0.0.1\" is not an IPv6 address"),
+        ("listen = [\"[127.0.0.1]:25\"]", "\"127.0.0.1\" is not an IPv6 address")
     ])
     func listenKeysReportTheSyntaxError(_ line: String, _ message: String) {
         switch PetrelConfiguration.parse("[smtp]\n\(line)\n", base: .developmentDefaults(hostname: "mx.example.test")) {

@@ -2,10 +2,11 @@
 // unknown sections/keys, syntax errors, several errors at once, and load(path:).
 import Foundation
 import Logging
+import MailTestSupport
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
-import MailTestSupport
 
 @Suite struct ConfigParserTests {
     static let base = PetrelConfiguration.developmentDefaults(hostname: "base.test")
@@ -70,16 +71,22 @@ import MailTestSupport
             """
         let c = try PetrelConfiguration.parse(text, base: Self.base).get()
         #expect(c.server == .init(hostname: "mx1.example.org", dataDirectory: "/var/lib/petrel", shutdownDeadline: 5))
-        #expect(c.smtp == .init(
-            listen: [.init(host: "0.0.0.0", port: 25), .init(host: "::", port: 25)],
-            maxMessageSize: 10_485_760, maxRecipients: 500, maxMessagesPerConnection: 20, maxErrors: 3,
-            maxCommandLineLength: 1024, maxTextLineLength: 2000, maxSessionBytes: 0, maxConnections: 500,
-            commandTimeout: 600, dataTimeout: 240, maxConnectionsPerIP: 7))
-        #expect(c.submission == .init(listen: [.init(host: "0.0.0.0", port: 587)],
-                                      tlsListen: [.init(host: "0.0.0.0", port: 465), .init(host: "::", port: 465)],
-                                      requireSenderMatch: false))
-        var pop3 = PetrelConfiguration.POP3(listen: [.init(host: "::1", port: 110), .init(host: "127.0.0.1", port: 110)],
-                                            idleTimeout: 900, maxConnections: 50, maxConnectionsPerIP: 3)
+        #expect(
+            c.smtp
+                == .init(
+                    listen: [.init(host: "0.0.0.0", port: 25), .init(host: "::", port: 25)],
+                    maxMessageSize: 10_485_760, maxRecipients: 500, maxMessagesPerConnection: 20, maxErrors: 3,
+                    maxCommandLineLength: 1024, maxTextLineLength: 2000, maxSessionBytes: 0, maxConnections: 500,
+                    commandTimeout: 600, dataTimeout: 240, maxConnectionsPerIP: 7))
+        #expect(
+            c.submission
+                == .init(
+                    listen: [.init(host: "0.0.0.0", port: 587)],
+                    tlsListen: [.init(host: "0.0.0.0", port: 465), .init(host: "::", port: 465)],
+                    requireSenderMatch: false))
+        var pop3 = PetrelConfiguration.POP3(
+            listen: [.init(host: "::1", port: 110), .init(host: "127.0.0.1", port: 110)],
+            idleTimeout: 900, maxConnections: 50, maxConnectionsPerIP: 3)
         pop3.tlsListen = [.init(host: "::1", port: 995)]
         pop3.maxSessionBytes = 65536
         #expect(c.pop3 == pop3)
@@ -95,8 +102,10 @@ import MailTestSupport
         let defaults = try PetrelConfiguration.parse("", base: Self.base).get()
         #expect(defaults.auth.maxConcurrentLoginsPerIP == 8)
         #expect(defaults.auth.maxConcurrentLoginsPerAccount == 4)
-        let c = try PetrelConfiguration.parse("[auth]\nmax_concurrent_logins_per_ip = 2\nmax_concurrent_logins_per_account = 0\n",
-                                              base: Self.base).get()
+        let c = try PetrelConfiguration.parse(
+            "[auth]\nmax_concurrent_logins_per_ip = 2\nmax_concurrent_logins_per_account = 0\n",
+            base: Self.base
+        ).get()
         #expect(c.auth.maxConcurrentLoginsPerIP == 2)
         #expect(c.auth.maxConcurrentLoginsPerAccount == 0)
     }
@@ -110,7 +119,8 @@ import MailTestSupport
 
     @Test func dottedKeysAndInlineTablesWork() throws {
         let c = try PetrelConfiguration.parse(
-            "smtp.max_errors = 5\nlog = { level = \"error\" }\n", base: Self.base).get()
+            "smtp.max_errors = 5\nlog = { level = \"error\" }\n", base: Self.base
+        ).get()
         #expect(c.smtp.maxErrors == 5)
         #expect(c.log.level == .error)
     }
@@ -183,7 +193,7 @@ import MailTestSupport
         ("auth", "max_concurrent_logins_per_account", "\"4\"", "must be an integer between 0 and 10000, got \"4\""),
         ("log", "level", "\"verbose\"", "must be one of \"trace\""),
         ("log", "level", "3", "must be one of"),
-        ("log", "format", "\"xml\"", "must be \"text\" or \"json\", got \"xml\""),
+        ("log", "format", "\"xml\"", "must be \"text\" or \"json\", got \"xml\"")
     ]
 
     @Test(arguments: badValues)
@@ -202,8 +212,12 @@ import MailTestSupport
 
     @Test func unknownSectionIsAnErrorWithItsLine() {
         let errors = Self.errors("[server]\nhostname = \"a.test\"\n\n[smtpp]\nmax_errors = 3\n")
-        #expect(errors == [ConfigError(line: 4, key: "smtpp",
-                                       message: "unknown section [smtpp] (known sections: \(ConfigReader.sectionOrder.joined(separator: ", ")))")])
+        #expect(
+            errors == [
+                ConfigError(
+                    line: 4, key: "smtpp",
+                    message: "unknown section [smtpp] (known sections: \(ConfigReader.sectionOrder.joined(separator: ", ")))")
+            ])
     }
 
     @Test func unknownKeyIsAnErrorWithItsLine() {
@@ -230,7 +244,7 @@ import MailTestSupport
         ("[server]\nhostname = \"unterminated\n", 2),
         ("[smtp\n", 1),
         ("[log]\nlevel = \"info\"\nlevel = \"debug\"\n", 3),
-        ("\n\n\n[pop3]\nlisten = [\"a:1\",\n  \"b:2\"\n  idle = 3\n", 7),
+        ("\n\n\n[pop3]\nlisten = [\"a:1\",\n  \"b:2\"\n  idle = 3\n", 7)
     ])
     func syntaxErrorCarriesItsLine(_ text: String, _ line: Int) {
         let errors = Self.errors(text)
@@ -270,14 +284,22 @@ import MailTestSupport
 
     @Test func certificateWithoutPrivateKeyIsAnErrorOnItsLine() {
         let errors = Self.errors("[server]\nhostname = \"a.test\"\n\n[tls]\n# only half\ncertificate = \"/etc/petrel/cert.pem\"\n")
-        #expect(errors == [ConfigError(line: 6, key: "tls.certificate",
-                                       message: "tls.certificate and tls.private_key must be set together")])
+        #expect(
+            errors == [
+                ConfigError(
+                    line: 6, key: "tls.certificate",
+                    message: "tls.certificate and tls.private_key must be set together")
+            ])
     }
 
     @Test func privateKeyWithoutCertificateIsAnErrorOnItsLine() {
         let errors = Self.errors("[tls]\n\nprivate_key = \"/etc/petrel/key.pem\"\n")
-        #expect(errors == [ConfigError(line: 3, key: "tls.private_key",
-                                       message: "tls.certificate and tls.private_key must be set together")])
+        #expect(
+            errors == [
+                ConfigError(
+                    line: 3, key: "tls.private_key",
+                    message: "tls.certificate and tls.private_key must be set together")
+            ])
     }
 
     @Test func certificateAndPrivateKeyTogetherAreAccepted() throws {
@@ -294,18 +316,30 @@ import MailTestSupport
 
     @Test func maxFailureDelayBelowFailureDelayIsAnErrorOnItsLine() {
         let errors = Self.errors("[auth]\nfailure_delay = 5000\n# the cap\nmax_failure_delay = 4000\n")
-        #expect(errors == [ConfigError(line: 4, key: "auth.max_failure_delay",
-                                       message: "auth.max_failure_delay (4000) must be at least auth.failure_delay (5000)")])
+        #expect(
+            errors == [
+                ConfigError(
+                    line: 4, key: "auth.max_failure_delay",
+                    message: "auth.max_failure_delay (4000) must be at least auth.failure_delay (5000)")
+            ])
     }
 
     @Test func failureDelayAboveTheDefaultCapIsReportedOnTheKeyThatWasSet() {
         // Only failure_delay is in the file: the error points at it, not at the absent max_failure_delay.
         let raised = Self.errors("[auth]\n\nfailure_delay = 40000\n")
-        #expect(raised == [ConfigError(line: 3, key: "auth.failure_delay",
-                                       message: "auth.max_failure_delay (30000) must be at least auth.failure_delay (40000)")])
+        #expect(
+            raised == [
+                ConfigError(
+                    line: 3, key: "auth.failure_delay",
+                    message: "auth.max_failure_delay (30000) must be at least auth.failure_delay (40000)")
+            ])
         let lowered = Self.errors("[auth]\nmax_failure_delay = 999\n")
-        #expect(lowered == [ConfigError(line: 2, key: "auth.max_failure_delay",
-                                        message: "auth.max_failure_delay (999) must be at least auth.failure_delay (1000)")])
+        #expect(
+            lowered == [
+                ConfigError(
+                    line: 2, key: "auth.max_failure_delay",
+                    message: "auth.max_failure_delay (999) must be at least auth.failure_delay (1000)")
+            ])
     }
 
     @Test func equalOrZeroFailureDelaysAreAccepted() throws {
@@ -334,15 +368,23 @@ import MailTestSupport
 
     @Test func sameListenerOnTheSTARTTLSAndTheImplicitTLSPortIsAnError() {
         let errors = Self.errors("[submission]\nlisten = [\"127.0.0.1:465\"]\ntls_listen = [\"127.0.0.1:465\"]\n")
-        #expect(errors == [ConfigError(line: 3, key: "submission.tls_listen",
-                                       message: "127.0.0.1:465 is listed more than once (also in submission.listen)")])
+        #expect(
+            errors == [
+                ConfigError(
+                    line: 3, key: "submission.tls_listen",
+                    message: "127.0.0.1:465 is listed more than once (also in submission.listen)")
+            ])
     }
 
     @Test func tlsListenClashingWithADefaultIsReportedOnTheKeyInTheFile() {
         // pop3.tls_listen takes the default submission.tls_listen address: the error is on pop3.tls_listen.
         let later = Self.errors("[pop3]\ntls_listen = [\"127.0.0.1:2465\"]\n")
-        #expect(later == [ConfigError(line: 2, key: "pop3.tls_listen",
-                                      message: "127.0.0.1:2465 is listed more than once (also in submission.tls_listen)")])
+        #expect(
+            later == [
+                ConfigError(
+                    line: 2, key: "pop3.tls_listen",
+                    message: "127.0.0.1:2465 is listed more than once (also in submission.tls_listen)")
+            ])
         // submission.tls_listen (checked first) takes the default pop3.tls_listen address: still on the key in the file.
         let earlier = Self.errors("[submission]\n\ntls_listen = [\"127.0.0.1:2995\"]\n")
         #expect(earlier.count == 1)
@@ -376,14 +418,16 @@ import MailTestSupport
     }
 
     @Test func configErrorsDescriptionNamesTheFile() {
-        let errors = ConfigErrors(errors: [
-            ConfigError(line: 12, key: "smtp.max_message_size", message: "must be an integer"),
-            ConfigError(line: nil, key: nil, message: "no such file"),
-        ], file: "/etc/petrel.toml")
-        #expect(errors.description == """
-            /etc/petrel.toml: line 12: smtp.max_message_size: must be an integer
-            /etc/petrel.toml: no such file
-            """)
+        let errors = ConfigErrors(
+            errors: [
+                ConfigError(line: 12, key: "smtp.max_message_size", message: "must be an integer"),
+                ConfigError(line: nil, key: nil, message: "no such file")
+            ], file: "/etc/petrel.toml")
+        #expect(
+            errors.description == """
+                /etc/petrel.toml: line 12: smtp.max_message_size: must be an integer
+                /etc/petrel.toml: no such file
+                """)
     }
 
     @Test func loadReportsAMissingFile() {
@@ -462,7 +506,7 @@ import MailTestSupport
         "a = [\u{2028}1]",
         "a = [\u{85}]",
         "a = [\u{2029}",
-        "a = [ {b = [ } ] } ]",
+        "a = [ {b = [ } ] } ]"
     ])
     func hostileTextGivesErrorsOrAConfigNotACrash(_ text: String) {
         switch PetrelConfiguration.parse(text, base: .developmentDefaults(hostname: "h.test")) {
@@ -475,8 +519,12 @@ import MailTestSupport
 @Suite struct ConfigParserSyntaxTests {
     @Test func malformedHeaderIsASyntaxErrorWithItsLine() {
         let errors = ConfigParserTests.errors("[smtp]\nmax_errors = 3\n\n[=oops]\n")
-        #expect(errors == [ConfigError(line: 4, key: nil,
-                                       message: "TOML syntax error: a table header must start with a key, e.g. [smtp]")])
+        #expect(
+            errors == [
+                ConfigError(
+                    line: 4, key: nil,
+                    message: "TOML syntax error: a table header must start with a key, e.g. [smtp]")
+            ])
     }
 
     @Test func closingBraceInAnArrayIsASyntaxErrorWithItsLine() {
@@ -523,4 +571,3 @@ import MailTestSupport
         #expect(parsedOK < 3000)
     }
 }
-

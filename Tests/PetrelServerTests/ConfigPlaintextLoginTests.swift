@@ -3,6 +3,7 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
 
@@ -20,7 +21,8 @@ import Testing
     }
 
     @Test func keysAreAppliedAndNormalised() throws {
-        let c = try Self.parse("""
+        let c = try Self.parse(
+            """
             [smtp]
             plaintext_auth_listen = ["10.0.0.1:25"]
             [submission]
@@ -29,7 +31,8 @@ import Testing
             plaintext_auth_listen = "10.0.0.1:110"
             [auth]
             plaintext_networks = ["10.0.0.0/8", "FD00::/8", "192.0.2.7"]
-            """).get()
+            """
+        ).get()
         #expect(c.smtp.plaintextAuthListen.map(\.description) == ["10.0.0.1:25"])
         #expect(c.submission.plaintextAuthListen.map(\.description) == ["10.0.0.1:587", "[fd00::1]:587"])
         #expect(c.pop3.plaintextAuthListen.map(\.description) == ["10.0.0.1:110"])
@@ -42,9 +45,11 @@ import Testing
         ("[auth]\nplaintext_networks = [\"10.0.0.1/8\"]", "auth.plaintext_networks", "host bits"),
         ("[auth]\nplaintext_networks = true", "auth.plaintext_networks", "array"),
         ("[pop3]\nplaintext_auth_listen = [\"::1:110\"]", "pop3.plaintext_auth_listen", "brackets"),
-        ("[pop3]\nlisten = [\"10.0.0.1:110\"]\nplaintext_auth_listen = [\"10.0.0.1:110\"]", "pop3.plaintext_auth_listen",
-         "listed more than once"),
-        ("[submission]\nplaintext_auth_listen = [\"127.0.0.1:2587\"]", "submission.plaintext_auth_listen", "listed more than once"),
+        (
+            "[pop3]\nlisten = [\"10.0.0.1:110\"]\nplaintext_auth_listen = [\"10.0.0.1:110\"]", "pop3.plaintext_auth_listen",
+            "listed more than once"
+        ),
+        ("[submission]\nplaintext_auth_listen = [\"127.0.0.1:2587\"]", "submission.plaintext_auth_listen", "listed more than once")
     ])
     func badValuesAreReportedWithTheirKey(text: String, key: String, message: String) {
         guard case .failure(let errors) = Self.parse(text) else { Issue.record("accepted: \(text)"); return }
@@ -55,12 +60,14 @@ import Testing
     }
 
     @Test func reloadPlanNamesTheNewKeys() throws {
-        let new = try Self.parse("""
+        let new = try Self.parse(
+            """
             [pop3]
             plaintext_auth_listen = ["10.0.0.1:110"]
             [auth]
             plaintext_networks = ["10.0.0.0/8"]
-            """).get()
+            """
+        ).get()
         let plan = ConfigReloadPlan.compare(running: Self.base, new: new)
         for key in ["pop3.plaintext_auth_listen", "auth.plaintext_networks"] {
             #expect(plan.needsRestart.contains(key), "\(key)")

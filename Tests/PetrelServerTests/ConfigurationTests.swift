@@ -2,6 +2,7 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
 
@@ -66,10 +67,12 @@ import Testing
     }
 
     /// Keys without a default value: the example shows them commented out (it must parse to the defaults).
-    static let exampleKeysWithoutDefault: Set<String> = ["tls.certificate", "tls.private_key", "delivery.badmail_dir",
+    static let exampleKeysWithoutDefault: Set<String> = [
+        "tls.certificate", "tls.private_key", "delivery.badmail_dir",
         "ldap.uri", "ldap.tls", "ldap.allow_plaintext", "ldap.ca_file", "ldap.bind_dn", "ldap.bind_password_file", "ldap.base",
         "ldap.flavor", "ldap.filter", "ldap.mail_attribute", "ldap.timeout", "ldap.cache_positive", "ldap.cache_negative",
-        "autoconfig.mail_host"]
+        "autoconfig.mail_host"
+    ]
 
     /// The example file's sections in order, and each section's lines (the text before the first header is "").
     static func exampleSections() throws -> (order: [String], lines: [String: [Substring]]) {

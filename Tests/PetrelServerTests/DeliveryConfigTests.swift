@@ -2,6 +2,7 @@
 // durations, next hops, routes, and the errors for bad values.
 import Foundation
 import Testing
+
 @testable import PetrelConfig
 
 @Suite struct DeliveryConfigTests {
@@ -86,7 +87,7 @@ import Testing
         ("routes = { \"example.net\" = 25 }", "must be a \"host:port\" string"),
         ("remote_port = 0", "between 1 and 65535"),
         ("hop_limit = 0", "between 1 and 1000"),
-        ("no_such_key = 1", "unknown key \"no_such_key\" in [delivery]"),
+        ("no_such_key = 1", "unknown key \"no_such_key\" in [delivery]")
     ])
     func badValuesAreReported(line: String, message: String) {
         let errors = Self.errors("[delivery]\n\(line)\n")
@@ -105,8 +106,11 @@ import Testing
 
     /// The grammar itself is tested in MailCoreTests/DurationTextTests; here: config keys use it (with
     /// weeks and upper-case units) and say what is wrong.
-    @Test(arguments: [("\"90\"", 90), ("90", 90), ("\"30s\"", 30), ("\"15m\"", 900), ("\"4h\"", 14_400),
-                      ("\"5d\"", 432_000), ("\"2w\"", 1_209_600), ("\"1W\"", 604_800), ("\"3H\"", 10_800)] as [(String, Int)])
+    @Test(
+        arguments: [
+            ("\"90\"", 90), ("90", 90), ("\"30s\"", 30), ("\"15m\"", 900), ("\"4h\"", 14_400),
+            ("\"5d\"", 432_000), ("\"2w\"", 1_209_600), ("\"1W\"", 604_800), ("\"3H\"", 10_800)
+        ] as [(String, Int)])
     func durations(text: String, seconds: Int) throws {
         let config = try PetrelConfiguration.parse("[delivery]\ndelay_warning = \(text)\n", base: Self.base).get()
         #expect(config.delivery.delayWarning == seconds)
@@ -119,7 +123,7 @@ import Testing
         ("expire = \"h\"", "expected a number"),
         ("expire = \"53w\"", "between 60s and 31536000s, got \"53w\""),
         ("retry_intervals = [\"2w\"]", "between 1s and 604800s, got \"2w\""),
-        ("poll_interval = 1.5", "must be a duration such as \"30s\", \"15m\", \"4h\", \"5d\" or \"2w\""),
+        ("poll_interval = 1.5", "must be a duration such as \"30s\", \"15m\", \"4h\", \"5d\" or \"2w\"")
     ])
     func badDurations(line: String, message: String) {
         let errors = Self.errors("[delivery]\n\(line)\n")

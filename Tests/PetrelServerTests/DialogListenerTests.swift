@@ -9,6 +9,7 @@ import MailCore
 import MailStore
 import MailTestSupport
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
 
@@ -56,8 +57,9 @@ import Testing
         let dir = NSTemporaryDirectory() + "petrel-dialog-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try await MailServer.start(configuration: try configuration(dataDir: dir), store: store,
-                                                logger: Logger(label: "dialog"))
+        let server = try await MailServer.start(
+            configuration: try configuration(dataDir: dir), store: store,
+            logger: Logger(label: "dialog"))
         do {
             try await body(server)
         } catch {

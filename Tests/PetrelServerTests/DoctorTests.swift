@@ -1,14 +1,16 @@
+import Foundation
+import MailServerNIO
+import Testing
+
+@testable import PetrelConfig
+@testable import PetrelServer
+
 // Tests for Doctor.swift and DoctorProbes.swift: every check through fake probes (no DNS server, no
 // privileged port is ever touched), certificate facts from a real self-signed certificate, and the real
 // bind probe on loopback.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import Foundation
-import MailServerNIO
-import Testing
-@testable import PetrelConfig
-@testable import PetrelServer
 
 @Suite struct DoctorTests {
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
@@ -38,15 +40,19 @@ import Testing
         try SelfSignedCertificate.generate(hostname: hostname, now: issued, validDays: validDays).certificatePEM
     }
 
-    func results(_ probes: DoctorProbes, _ config: PetrelConfiguration = DoctorTests.config(), domains: [String] = [],
-                 dns: Bool = true) -> [DoctorResult] {
+    func results(
+        _ probes: DoctorProbes, _ config: PetrelConfiguration = DoctorTests.config(), domains: [String] = [],
+        dns: Bool = true
+    ) -> [DoctorResult] {
         Doctor(configuration: config, domains: domains, probes: probes, checkDNS: dns, now: Self.now).run()
     }
 
     @Test func healthyInstallationHasNoFailure() throws {
         let pem = try Self.certificate(hostname: "mail.example.test", validDays: 90)
-        let r = results(Self.probes(files: ["/data/tls/cert.pem": pem], dns: ["mail.example.test": ["192.0.2.7"], "example.test": ["192.0.2.8"]],
-                                    ptr: ["192.0.2.7": "mail.example.test."]), domains: ["example.test"])
+        let r = results(
+            Self.probes(
+                files: ["/data/tls/cert.pem": pem], dns: ["mail.example.test": ["192.0.2.7"], "example.test": ["192.0.2.8"]],
+                ptr: ["192.0.2.7": "mail.example.test."]), domains: ["example.test"])
         #expect(!r.contains { $0.status == .fail }, "\(r.map(\.line))")
         #expect(r.contains { $0.check == "tls" && ($0.message.contains("valid for 89 more days") || $0.message.contains("valid for 90 more days")) })
         #expect(r.contains { $0.line == "OK    dns: reverse DNS of 192.0.2.7 is mail.example.test" })

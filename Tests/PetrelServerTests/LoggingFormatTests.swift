@@ -3,6 +3,7 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
 
@@ -15,7 +16,7 @@ import Testing
         (1_795_927_799.123, "2026-11-29T04:49:59.123Z"),
         (951_782_400.5, "2000-02-29T00:00:00.500Z"),
         (4_107_542_399.999, "2100-02-28T23:59:59.999Z"),
-        (-1.0, "1969-12-31T23:59:59.000Z"),
+        (-1.0, "1969-12-31T23:59:59.000Z")
     ])
     func timestamp(_ seconds: Double, _ expected: String) {
         #expect(LogLineFormatter.timestamp(Date(timeIntervalSince1970: seconds)) == expected)
@@ -49,7 +50,7 @@ import Testing
         ("tab\there", "\"tab\\there\""),
         ("nul\u{0}bell\u{7}", "\"nul\\u0000bell\\u0007\""),
         ("nel\u{85}ls\u{2028}ps\u{2029}del\u{7F}", "\"nel\\u0085ls\\u2028ps\\u2029del\\u007f\""),
-        ("ünïcödé", "ünïcödé"),
+        ("ünïcödé", "ünïcödé")
     ])
     func textValueQuotingAndEscaping(_ raw: String, _ expected: String) {
         #expect(LogLineFormatter.textValue(raw) == expected)
@@ -61,14 +62,16 @@ import Testing
             metadata: ["cmd": "MAIL FROM:<a>\r\nRCPT TO:<b>", "we ird key\n": "v"])
         #expect(!line.contains("\n"))
         #expect(!line.contains("\r"))
-        #expect(line == "2026-11-29T04:49:59.123Z warning smtp\\nfake: EHLO x\\r\\n2026-01-01T00:00:00.000Z critical forged"
-            + " cmd=\"MAIL FROM:<a>\\r\\nRCPT TO:<b>\" we_ird_key_=v")
+        #expect(
+            line == "2026-11-29T04:49:59.123Z warning smtp\\nfake: EHLO x\\r\\n2026-01-01T00:00:00.000Z critical forged"
+                + " cmd=\"MAIL FROM:<a>\\r\\nRCPT TO:<b>\" we_ird_key_=v")
     }
 
     @Test func textIncludesTheError() {
         struct Boom: Error, CustomStringConvertible { var description: String { "disk full" } }
-        let line = LogLineFormatter.text(date: Self.date, level: .error, label: "store", message: "write failed",
-                                         metadata: [:], error: Boom())
+        let line = LogLineFormatter.text(
+            date: Self.date, level: .error, label: "store", message: "write failed",
+            metadata: [:], error: Boom())
         #expect(line == "2026-11-29T04:49:59.123Z error store: write failed error=\"disk full\"")
     }
 
@@ -87,7 +90,7 @@ import Testing
                 "rcpt": .array(["<a@b>", "<c@d>"]),
                 "tls": .dictionary(["cipher": "TLS_AES_128_GCM_SHA256", "version": "1.3"]),
                 "msg": "collides",
-                "back\\slash\n": "v\\",
+                "back\\slash\n": "v\\"
             ])
         #expect(!line.contains("\n"))
         #expect(!line.contains("\r"))
@@ -109,8 +112,9 @@ import Testing
 
     @Test func jsonIncludesTheError() throws {
         struct Boom: Error, CustomStringConvertible { var description: String { "disk \"full\"" } }
-        let dict = try Self.parseJSON(LogLineFormatter.json(
-            date: Self.date, level: .error, label: "store", message: "m", metadata: ["error": "meta"], error: Boom()))
+        let dict = try Self.parseJSON(
+            LogLineFormatter.json(
+                date: Self.date, level: .error, label: "store", message: "m", metadata: ["error": "meta"], error: Boom()))
         #expect(dict["error"] as? String == "disk \"full\"")
         #expect(dict["_error"] as? String == "meta")
     }

@@ -3,6 +3,7 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
 
@@ -22,8 +23,9 @@ final class LogLineRecorder: @unchecked Sendable {
         provider: Logger.MetadataProvider? = nil
     ) -> Logger {
         Logger(label: "smtp") { label in
-            PetrelLogHandler(label: label, level: level, format: format, metadataProvider: provider,
-                             now: { fixedDate }, sink: { recorder.append($0) })
+            PetrelLogHandler(
+                label: label, level: level, format: format, metadataProvider: provider,
+                now: { fixedDate }, sink: { recorder.append($0) })
         }
     }
 

@@ -3,6 +3,7 @@
 import Foundation
 import Logging
 import Testing
+
 @testable import PetrelConfig
 @testable import PetrelServer
 

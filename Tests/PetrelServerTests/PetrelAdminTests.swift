@@ -2,8 +2,9 @@ import Foundation
 import MailAuth
 import MailCore
 import MailStore
-@testable import PetrelServer
 import Testing
+
+@testable import PetrelServer
 
 /// The administration API the CLI calls: it hashes passwords itself, checks what it changes, and opens
 /// the data directory only when a call needs the store.

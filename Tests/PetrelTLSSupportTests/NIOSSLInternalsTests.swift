@@ -2,8 +2,9 @@
 // `connection.ssl` (these fail if a NIOSSL release renames them).
 import MailCore
 import NIOSSL
-@testable import PetrelTLSSupport
 import Testing
+
+@testable import PetrelTLSSupport
 
 @Suite struct NIOSSLInternalsTests {
     /// A self-signed P-256 certificate for "tls-support.test", valid until 2126 (test only).

@@ -37,8 +37,10 @@ public struct IMAPMailboxStatus: Hashable, Sendable {
     public var size: UInt64
     public var highestModSeq: UInt64
 
-    public init(messages: UInt32, uidNext: UInt32, uidValidity: UInt32, unseen: UInt32, deleted: UInt32,
-                size: UInt64, highestModSeq: UInt64) {
+    public init(
+        messages: UInt32, uidNext: UInt32, uidValidity: UInt32, unseen: UInt32, deleted: UInt32,
+        size: UInt64, highestModSeq: UInt64
+    ) {
         self.messages = messages
         self.uidNext = uidNext
         self.uidValidity = uidValidity
@@ -62,8 +64,10 @@ public struct IMAPMailboxSnapshot: Hashable, Sendable {
     /// The UID of the first message without \Seen (IMAP4rev1 `[UNSEEN n]`).
     public var firstUnseenUID: UInt32?
 
-    public init(id: IMAPMailboxID, name: String, uidValidity: UInt32, uidNext: UInt32, highestModSeq: UInt64,
-                uids: [UInt32], keywords: [IMAPFlag] = [], firstUnseenUID: UInt32? = nil) {
+    public init(
+        id: IMAPMailboxID, name: String, uidValidity: UInt32, uidNext: UInt32, highestModSeq: UInt64,
+        uids: [UInt32], keywords: [IMAPFlag] = [], firstUnseenUID: UInt32? = nil
+    ) {
         self.id = id
         self.name = name
         self.uidValidity = uidValidity
@@ -105,8 +109,10 @@ public struct IMAPMailboxChanges: Hashable, Sendable {
     public var flagChanges: [IMAPFlagChange]
     public var expunged: IMAPExpungedUIDs
 
-    public init(uidValidity: UInt32, uidNext: UInt32, highestModSeq: UInt64, newUIDs: [UInt32] = [],
-                flagChanges: [IMAPFlagChange] = [], expunged: IMAPExpungedUIDs = .uids([])) {
+    public init(
+        uidValidity: UInt32, uidNext: UInt32, highestModSeq: UInt64, newUIDs: [UInt32] = [],
+        flagChanges: [IMAPFlagChange] = [], expunged: IMAPExpungedUIDs = .uids([])
+    ) {
         self.uidValidity = uidValidity
         self.uidNext = uidNext
         self.highestModSeq = highestModSeq

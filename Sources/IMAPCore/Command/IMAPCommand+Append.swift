@@ -13,8 +13,10 @@ public struct IMAPAppendCommand: Hashable, Sendable {
     /// Sent as `UTF8 (~{n})` (RFC 6855 §4): the message may have UTF-8 headers.
     public var isUTF8: Bool
 
-    public init(mailbox: IMAPMailboxName, flags: [IMAPFlag] = [], date: IMAPDateTime? = nil, message: [UInt8],
-                isBinary: Bool = false, isUTF8: Bool = false) {
+    public init(
+        mailbox: IMAPMailboxName, flags: [IMAPFlag] = [], date: IMAPDateTime? = nil, message: [UInt8],
+        isBinary: Bool = false, isUTF8: Bool = false
+    ) {
         self.mailbox = mailbox
         self.flags = flags
         self.date = date
@@ -53,8 +55,10 @@ extension IMAPCommandParser {
             guard p.peek() == UInt8(ascii: "~") else { throw IMAPParseError("UTF8 APPEND data must be a literal8") }
             let message = try p.literal(allowNUL: true, allowLiteral8: true)
             try p.expect(UInt8(ascii: ")"), ")")
-            return .append(IMAPAppendCommand(mailbox: mailbox, flags: flags, date: date, message: message,
-                                             isBinary: true, isUTF8: true))
+            return .append(
+                IMAPAppendCommand(
+                    mailbox: mailbox, flags: flags, date: date, message: message,
+                    isBinary: true, isUTF8: true))
         }
         let isBinary = p.peek() == UInt8(ascii: "~")
         guard p.peek() == UInt8(ascii: "{") || isBinary else { throw IMAPParseError("Expected the message as a literal") }

@@ -149,8 +149,10 @@ extension IMAPCommandParser {
     /// ```
     static func parseFetchAttribute(_ p: inout IMAPParser) throws(IMAPParseError) -> IMAPFetchAttribute {
         let start = p.index
-        while let b = p.peek(), (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
-            || b == UInt8(ascii: ".") { p.index += 1 }
+        while let b = p.peek(),
+            (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39)
+                || b == UInt8(ascii: ".")
+        { p.index += 1 }
         let name = String(decoding: p.bytes[start..<p.index], as: UTF8.self).uppercased()
         switch name {
         case "ENVELOPE": return .envelope

@@ -73,8 +73,9 @@ extension IMAPCommandParser {
         let start = p.index
         while let b = p.peek(), isBase64Char(b) || b == UInt8(ascii: "=") { p.index += 1 }
         guard p.index > start else { throw IMAPParseError("Invalid initial response") }
-        return .authenticate(mechanism: mechanism,
-                             initialResponse: String(decoding: p.bytes[start..<p.index], as: UTF8.self))
+        return .authenticate(
+            mechanism: mechanism,
+            initialResponse: String(decoding: p.bytes[start..<p.index], as: UTF8.self))
     }
 
     static func isBase64Char(_ b: UInt8) -> Bool {

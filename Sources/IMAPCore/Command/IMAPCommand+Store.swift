@@ -52,7 +52,11 @@ extension IMAPCommandParser {
             try p.space()
         }
         let operation: IMAPStoreFlags.Operation
-        if p.consume(UInt8(ascii: "+")) { operation = .add } else if p.consume(UInt8(ascii: "-")) { operation = .remove } else {
+        if p.consume(UInt8(ascii: "+")) {
+            operation = .add
+        } else if p.consume(UInt8(ascii: "-")) {
+            operation = .remove
+        } else {
             operation = .replace
         }
         let silent: Bool

@@ -176,15 +176,18 @@ public struct IMAPCommandFramer: Sendable {
         if isAppend == nil { isAppend = firstLineIsAppend(contentEnd) }
         if let header = literalHeader(endingAt: contentEnd) {
             let limit = isAppend == true ? limits.maxAppendSize : limits.maxLiteralSize
-            let fits = header.size <= UInt64(limit)
+            let fits =
+                header.size <= UInt64(limit)
                 && (isAppend == true || command.count - appendOctets + Int(header.size) <= limits.maxCommandSize)
             guard fits else {
                 let tag = currentTag()
                 let append = isAppend == true
                 resetCommand()
                 if !header.synchronizing { state = .stopped }
-                return .error(.literalTooLarge(tag: tag, size: header.size, synchronizing: header.synchronizing,
-                                               isAppend: append))
+                return .error(
+                    .literalTooLarge(
+                        tag: tag, size: header.size, synchronizing: header.synchronizing,
+                        isAppend: append))
             }
             state = .literal(remaining: Int(header.size))
             if header.synchronizing { return .continuationRequest }

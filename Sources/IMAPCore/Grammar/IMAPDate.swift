@@ -96,7 +96,11 @@ public struct IMAPDateTime: Hashable, Sendable {
         let second = try IMAPDate.digits(&p, min: 2, max: 2)
         try p.space()
         let sign: Int
-        if p.consume(UInt8(ascii: "+")) { sign = 1 } else if p.consume(UInt8(ascii: "-")) { sign = -1 } else {
+        if p.consume(UInt8(ascii: "+")) {
+            sign = 1
+        } else if p.consume(UInt8(ascii: "-")) {
+            sign = -1
+        } else {
             throw IMAPParseError("Invalid time zone")
         }
         let zone = try IMAPDate.digits(&p, min: 4, max: 4)
@@ -105,8 +109,9 @@ public struct IMAPDateTime: Hashable, Sendable {
             throw IMAPParseError("Invalid date-time")
         }
         let zoneMinutes = sign * ((zone / 100) * 60 + zone % 100)
-        let date = MIMEDate(year: year, month: month, day: day, hour: hour, minute: minute, second: second,
-                            zoneMinutes: zoneMinutes)
+        let date = MIMEDate(
+            year: year, month: month, day: day, hour: hour, minute: minute, second: second,
+            zoneMinutes: zoneMinutes)
         return IMAPDateTime(secondsSinceEpoch: date.secondsSinceEpoch, zoneMinutes: zoneMinutes)
     }
 
@@ -120,7 +125,8 @@ public struct IMAPDateTime: Hashable, Sendable {
         let day = c.day < 10 ? " \(c.day)" : "\(c.day)"
         let sign = zoneMinutes < 0 ? "-" : "+"
         let z = abs(zoneMinutes)
-        return "\"\(day)-\(IMAPDate.months[c.month - 1])-\(pad(c.year, 4)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)) \(sign)\(pad(z / 60, 2))\(pad(z % 60, 2))\""
+        return
+            "\"\(day)-\(IMAPDate.months[c.month - 1])-\(pad(c.year, 4)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)) \(sign)\(pad(z / 60, 2))\(pad(z % 60, 2))\""
     }
 
     static func civil(_ seconds: Int64) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {

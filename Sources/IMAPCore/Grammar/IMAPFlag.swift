@@ -33,7 +33,7 @@ public struct IMAPFlag: Hashable, Sendable, CustomStringConvertible, Comparable 
 
     static let systemNames: [String: String] = [
         "\\answered": "\\Answered", "\\flagged": "\\Flagged", "\\deleted": "\\Deleted", "\\seen": "\\Seen",
-        "\\draft": "\\Draft", "\\recent": "\\Recent",
+        "\\draft": "\\Draft", "\\recent": "\\Recent"
     ]
 
     /// The five system flags every mailbox supports, in canonical order.

@@ -73,7 +73,8 @@ public struct IMAPParser {
         guard index + k.count <= bytes.count else { return false }
         for j in 0..<k.count where IMAPParser.upper(bytes[index + j]) != IMAPParser.upper(k[j]) { return false }
         if index + k.count < bytes.count, IMAPParser.isAtomChar(bytes[index + k.count]),
-           bytes[index + k.count] != UInt8(ascii: "["), bytes[index + k.count] != UInt8(ascii: "<") {
+            bytes[index + k.count] != UInt8(ascii: "["), bytes[index + k.count] != UInt8(ascii: "<")
+        {
             return false
         }
         index += k.count
@@ -102,7 +103,7 @@ public struct IMAPParser {
         switch b {
         case 0x00...0x20, 0x7F: return false
         case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "{"), UInt8(ascii: "%"), UInt8(ascii: "*"),
-             UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "]"):
+            UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "]"):
             return false
         case 0x80...0xFF: return false
         default: return true
@@ -260,8 +261,10 @@ public struct IMAPParser {
     // MARK: - Lists
 
     /// `"(" item *(SP item) ")"`, or `"(" ")"` when `allowEmpty`.
-    mutating func parenthesizedList<T>(allowEmpty: Bool,
-                                       _ item: (inout IMAPParser) throws(IMAPParseError) -> T) throws(IMAPParseError) -> [T] {
+    mutating func parenthesizedList<T>(
+        allowEmpty: Bool,
+        _ item: (inout IMAPParser) throws(IMAPParseError) -> T
+    ) throws(IMAPParseError) -> [T] {
         try expect(UInt8(ascii: "("), "(")
         try enter()
         defer { leave() }
@@ -281,7 +284,8 @@ public struct IMAPParser {
     mutating func taggedExtLabel() throws(IMAPParseError) -> String {
         let start = index
         while let b = peek() {
-            let isF = (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "-")
+            let isF =
+                (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "-")
                 || b == UInt8(ascii: "_") || b == UInt8(ascii: ".")
             let isC = isF || (b >= 0x30 && b <= 0x39) || b == UInt8(ascii: ":")
             if index == start ? !isF : !isC { break }

@@ -141,7 +141,10 @@ public enum IMAPSequenceSet: Hashable, Sendable {
         case .ranges(let ranges):
             return ranges.map { r in
                 func s(_ n: IMAPSequenceNumber) -> String {
-                    switch n { case .number(let v): return String(v); case .last: return "*" }
+                    switch n {
+                    case .number(let v): return String(v);
+                    case .last: return "*"
+                    }
                 }
                 return r.first == r.last ? s(r.first) : s(r.first) + ":" + s(r.last)
             }.joined(separator: ",")

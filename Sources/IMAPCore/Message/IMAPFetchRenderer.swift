@@ -12,8 +12,10 @@ public enum IMAPFetchRenderer {
 
     /// The values for `items`, in request order (duplicates dropped), then FLAGS when `addFlags` (an
     /// implicit \Seen changed them) and MODSEQ when `addModSeq`.
-    public static func render(_ message: IMAPStoredMessage, items: [IMAPFetchAttribute], addFlags: Bool = false,
-                              addModSeq: Bool = false) -> Output {
+    public static func render(
+        _ message: IMAPStoredMessage, items: [IMAPFetchAttribute], addFlags: Bool = false,
+        addModSeq: Bool = false
+    ) -> Output {
         let m = message.metadata
         var parsed: MIMEMessage? = nil
         func mime() -> MIMEMessage {

@@ -40,11 +40,12 @@ public indirect enum IMAPBodyStructure: Hashable, Sendable {
         }
         let location = header.value("Content-Location", in: bytes)
         if part.kind == .multipart {
-            return .multipart(IMAPBodyMultipart(
-                parts: part.children.map { build($0, in: message) },
-                subtype: part.contentType.subtype,
-                parameters: part.contentType.parameters,
-                disposition: disposition, language: language, location: location))
+            return .multipart(
+                IMAPBodyMultipart(
+                    parts: part.children.map { build($0, in: message) },
+                    subtype: part.contentType.subtype,
+                    parameters: part.contentType.parameters,
+                    disposition: disposition, language: language, location: location))
         }
         var single = IMAPBodySinglePart(
             type: part.contentType.type, subtype: part.contentType.subtype,
@@ -61,11 +62,13 @@ public indirect enum IMAPBodyStructure: Hashable, Sendable {
             single.type = "application"
             single.subtype = "octet-stream"
         } else if let inner = part.encapsulated {
-            single.kind = .message(envelope: MIMEEnvelope(header: inner.header, in: bytes),
-                                   body: build(inner, in: message), lines: part.bodyLines)
+            single.kind = .message(
+                envelope: MIMEEnvelope(header: inner.header, in: bytes),
+                body: build(inner, in: message), lines: part.bodyLines)
         } else if part.contentType.isMessage {
-            single.kind = .message(envelope: MIMEEnvelope(header: MIMEHeader(range: 0..<0), in: []),
-                                   body: .single(IMAPBodySinglePart.emptyText), lines: part.bodyLines)
+            single.kind = .message(
+                envelope: MIMEEnvelope(header: MIMEHeader(range: 0..<0), in: []),
+                body: .single(IMAPBodySinglePart.emptyText), lines: part.bodyLines)
         } else if part.contentType.isText {
             single.kind = .text(lines: part.bodyLines)
         }
@@ -101,9 +104,10 @@ public struct IMAPBodySinglePart: Hashable, Sendable {
     public var language: [String]?
     public var location: [UInt8]?
 
-    static let emptyText = IMAPBodySinglePart(type: "text", subtype: "plain", parameters: [MIMEParameter("charset", "us-ascii")],
-                                              id: nil, description: nil, encoding: "7bit", size: 0, kind: .text(lines: 0),
-                                              md5: nil, disposition: nil, language: nil, location: nil)
+    static let emptyText = IMAPBodySinglePart(
+        type: "text", subtype: "plain", parameters: [MIMEParameter("charset", "us-ascii")],
+        id: nil, description: nil, encoding: "7bit", size: 0, kind: .text(lines: 0),
+        md5: nil, disposition: nil, language: nil, location: nil)
 
     func encode(into w: inout IMAPWireWriter, extensions: Bool) {
         w.raw("(")
@@ -157,8 +161,10 @@ public struct IMAPBodySinglePart: Hashable, Sendable {
     }
 
     /// `body-fld-dsp SP body-fld-lang SP body-fld-loc`
-    static func extensionTail(_ disposition: MIMEDisposition?, _ language: [String]?, _ location: [UInt8]?,
-                              into w: inout IMAPWireWriter) {
+    static func extensionTail(
+        _ disposition: MIMEDisposition?, _ language: [String]?, _ location: [UInt8]?,
+        into w: inout IMAPWireWriter
+    ) {
         if let d = disposition {
             w.raw("(")
             w.string(d.value)

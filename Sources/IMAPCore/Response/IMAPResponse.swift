@@ -58,8 +58,10 @@ public struct IMAPESearch: Hashable, Sendable {
     public var count: Int?
     public var modSeq: UInt64?
 
-    public init(tag: String?, uid: Bool, min: UInt32? = nil, max: UInt32? = nil, all: IMAPSequenceSet? = nil,
-                count: Int? = nil, modSeq: UInt64? = nil) {
+    public init(
+        tag: String?, uid: Bool, min: UInt32? = nil, max: UInt32? = nil, all: IMAPSequenceSet? = nil,
+        count: Int? = nil, modSeq: UInt64? = nil
+    ) {
         self.tag = tag
         self.uid = uid
         self.min = min
@@ -198,7 +200,9 @@ extension IMAPResponseData {
         case .namespace(let personal):
             // RFC 2342 §5: Namespace = nil / "(" 1*( "(" string SP (<"> QUOTED_CHAR <"> / nil) ")" ) ")"
             w.raw("NAMESPACE ")
-            if personal.isEmpty { w.raw("NIL") } else {
+            if personal.isEmpty {
+                w.raw("NIL")
+            } else {
                 w.raw("(")
                 for (prefix, delimiter) in personal {
                     w.raw("(")

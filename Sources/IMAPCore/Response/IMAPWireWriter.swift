@@ -83,7 +83,8 @@ public struct IMAPWireWriter: Sendable {
     /// `astring = 1*ASTRING-CHAR / string`: an atom when every octet is an ASTRING-CHAR.
     public mutating func astring(_ s: some Collection<UInt8>) {
         if !s.isEmpty, s.count <= IMAPWireWriter.maxQuotedLength, s.allSatisfy(IMAPParser.isAStringChar),
-           !(s.count == 3 && IMAPParser.upper(s[s.startIndex]) == UInt8(ascii: "N") && Array(s).map(IMAPParser.upper) == Array("NIL".utf8)) {
+            !(s.count == 3 && IMAPParser.upper(s[s.startIndex]) == UInt8(ascii: "N") && Array(s).map(IMAPParser.upper) == Array("NIL".utf8))
+        {
             bytes.append(contentsOf: s)
         } else {
             string(s)

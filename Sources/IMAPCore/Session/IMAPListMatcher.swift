@@ -60,8 +60,11 @@ public enum IMAPListMatcher {
     public static func entries(_ mailboxes: [IMAPMailboxInfo]) -> [Entry] {
         var byName: [String: Entry] = [:]
         for m in mailboxes {
-            var e = byName[m.name] ?? Entry(name: m.name, exists: false, subscribed: false, specialUse: [],
-                                            hasChildren: false, childSubscribed: false, childSpecialUse: false)
+            var e =
+                byName[m.name]
+                ?? Entry(
+                    name: m.name, exists: false, subscribed: false, specialUse: [],
+                    hasChildren: false, childSubscribed: false, childSpecialUse: false)
             e.exists = e.exists || m.exists
             e.subscribed = e.subscribed || m.isSubscribed
             if m.exists { e.specialUse = m.specialUse }
@@ -72,8 +75,11 @@ public enum IMAPListMatcher {
             while parts.count > 1 {
                 parts.removeLast()
                 let parent = parts.joined(separator: "/")
-                var e = byName[parent] ?? Entry(name: parent, exists: false, subscribed: false, specialUse: [],
-                                                hasChildren: false, childSubscribed: false, childSpecialUse: false)
+                var e =
+                    byName[parent]
+                    ?? Entry(
+                        name: parent, exists: false, subscribed: false, specialUse: [],
+                        hasChildren: false, childSubscribed: false, childSpecialUse: false)
                 if m.exists { e.hasChildren = true }
                 if m.isSubscribed { e.childSubscribed = true }
                 if m.exists, !m.specialUse.isEmpty { e.childSpecialUse = true }
@@ -103,7 +109,7 @@ public enum IMAPListMatcher {
                     guard command.recursiveMatch, e.childSpecialUse else { continue }
                 }
             } else if !e.exists, !e.hasChildren {
-                continue   // a subscription to a missing mailbox is listed only when subscriptions are asked for
+                continue // a subscription to a missing mailbox is listed only when subscriptions are asked for
             }
             var attrs: [String] = []
             if !e.exists { attrs.append(extended ? "\\NonExistent" : "\\Noselect") }

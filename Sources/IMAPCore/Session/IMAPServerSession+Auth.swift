@@ -16,10 +16,12 @@ extension IMAPServerSession {
             }
             return caps
         }
-        caps += ["NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS",
-                 "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "STATUS=SIZE", "BINARY",
-                 "APPENDLIMIT=\(configuration.limits.maxAppendSize)", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC",
-                 "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE"]
+        caps += [
+            "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS",
+            "SPECIAL-USE", "CREATE-SPECIAL-USE", "ESEARCH", "SEARCHRES", "STATUS=SIZE", "BINARY",
+            "APPENDLIMIT=\(configuration.limits.maxAppendSize)", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC",
+            "QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE"
+        ]
         if configuration.compressionAvailable, !isCompressed { caps.append("COMPRESS=DEFLATE") }
         return caps
     }
@@ -46,7 +48,8 @@ extension IMAPServerSession {
             return [no(tag, .privacyRequired, "Plaintext authentication disallowed on non-secure connections")]
         }
         guard let u = String(validating: user, as: UTF8.self), let p = String(validating: password, as: UTF8.self),
-              !u.isEmpty else {
+            !u.isEmpty
+        else {
             return loginFailed(tag)
         }
         username = u

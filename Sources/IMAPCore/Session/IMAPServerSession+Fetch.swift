@@ -37,8 +37,10 @@ extension IMAPServerSession {
         }
     }
 
-    mutating func fetch(_ tag: String, _ sel: SelectedMailbox, _ set: IMAPSequenceSet, _ requested: [IMAPFetchAttribute],
-                        _ modifiers: IMAPFetchModifiers, uid: Bool) -> [IMAPServerAction] {
+    mutating func fetch(
+        _ tag: String, _ sel: SelectedMailbox, _ set: IMAPSequenceSet, _ requested: [IMAPFetchAttribute],
+        _ modifiers: IMAPFetchModifiers, uid: Bool
+    ) -> [IMAPServerAction] {
         guard let uids = resolveUIDs(set, uid: uid, sel) else { return protocolError(tag: tag, "Invalid message sequence number") }
         if modifiers.vanished, !qresync { return protocolError(tag: tag, "VANISHED needs ENABLE QRESYNC") }
         var items = requested
@@ -48,9 +50,10 @@ extension IMAPServerSession {
         var vanishedRanges: [ClosedRange<UInt32>] = []
         if modifiers.vanished, case .ranges(let r) = set { vanishedRanges = sel.tracker.uidRanges(forUIDSet: r) }
         let setsSeen = !sel.readOnly && items.contains(where: \.setsSeen)
-        var job = FetchJob(phase: .fetching, uid: uid, items: items, uids: uids,
-                           content: IMAPFetchRenderer.contentNeeded(items), changedSince: modifiers.changedSince,
-                           vanishedRanges: vanishedRanges, setsSeen: setsSeen)
+        var job = FetchJob(
+            phase: .fetching, uid: uid, items: items, uids: uids,
+            content: IMAPFetchRenderer.contentNeeded(items), changedSince: modifiers.changedSince,
+            vanishedRanges: vanishedRanges, setsSeen: setsSeen)
         if modifiers.vanished, let since = modifiers.changedSince {
             job.phase = .vanished
             pending = .backend(tag: tag, .fetch(job))
@@ -149,8 +152,9 @@ extension IMAPServerSession {
                 guard let seq = sel.tracker.sequence(ofUID: message.metadata.uid) else { continue }
                 let addFlags = job.seenChanged.contains(message.metadata.uid)
                 let hasFlags = addFlags || job.items.contains(.flags)
-                let rendered = IMAPFetchRenderer.render(message, items: job.items, addFlags: addFlags,
-                                                        addModSeq: condstore && hasFlags)
+                let rendered = IMAPFetchRenderer.render(
+                    message, items: job.items, addFlags: addFlags,
+                    addModSeq: condstore && hasFlags)
                 if rendered.unknownCTE { job.unknownCTE = true }
                 if hasFlags { sel.tracker.noteReported(uid: message.metadata.uid, modSeq: message.metadata.modSeq) }
                 out.append(send(.data(.fetch(seq, rendered.values))))

@@ -20,8 +20,9 @@ extension IMAPServerSession {
         var n = name
         if n.hasSuffix("/") { n.removeLast() }
         guard !n.isEmpty, n.utf8.count <= 1000, !n.hasPrefix("/"), !n.contains("//"),
-              !n.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }),
-              !n.contains("*"), !n.contains("%") else { return nil }
+            !n.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }),
+            !n.contains("*"), !n.contains("%")
+        else { return nil }
         return IMAPMailboxName.canonical(n)
     }
 
@@ -200,8 +201,9 @@ extension IMAPServerSession {
             if case .failed(let e) = r { return backendFailure(tag, e, tryCreate: true) }
             return [no(tag, .serverBug, "Unexpected answer")]
         }
-        return finish(tag, .ok, .appendUID(uidValidity: result.uidValidity, uids: .compact([result.uid])),
-                      text: "APPEND completed", allowExpunge: true)
+        return finish(
+            tag, .ok, .appendUID(uidValidity: result.uidValidity, uids: .compact([result.uid])),
+            text: "APPEND completed", allowExpunge: true)
     }
 
     // MARK: - Quota (RFC 9208)

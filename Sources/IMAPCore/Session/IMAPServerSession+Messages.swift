@@ -24,8 +24,10 @@ extension IMAPServerSession {
 
     // MARK: - STORE
 
-    mutating func store(_ tag: String, _ sel: SelectedMailbox, _ set: IMAPSequenceSet, _ modifiers: IMAPStoreModifiers,
-                        _ flags: IMAPStoreFlags, uid: Bool) -> [IMAPServerAction] {
+    mutating func store(
+        _ tag: String, _ sel: SelectedMailbox, _ set: IMAPSequenceSet, _ modifiers: IMAPStoreModifiers,
+        _ flags: IMAPStoreFlags, uid: Bool
+    ) -> [IMAPServerAction] {
         guard let uids = resolveUIDs(set, uid: uid, sel) else { return protocolError(tag: tag, "Invalid message sequence number") }
         guard !sel.readOnly else { return [no(tag, .readOnly, "Mailbox is read-only")] }
         if modifiers.unchangedSince != nil { enabled.insert("CONDSTORE") }
@@ -80,8 +82,10 @@ extension IMAPServerSession {
 
     // MARK: - COPY / MOVE
 
-    mutating func copyOrMove(_ tag: String, _ sel: SelectedMailbox, _ set: IMAPSequenceSet, _ name: IMAPMailboxName,
-                             uid: Bool, move: Bool) -> [IMAPServerAction] {
+    mutating func copyOrMove(
+        _ tag: String, _ sel: SelectedMailbox, _ set: IMAPSequenceSet, _ name: IMAPMailboxName,
+        uid: Bool, move: Bool
+    ) -> [IMAPServerAction] {
         guard let uids = resolveUIDs(set, uid: uid, sel) else { return protocolError(tag: tag, "Invalid message sequence number") }
         guard let target = decode(name) else { return [no(tag, .cannot, "Invalid mailbox name")] }
         if move, sel.readOnly { return [no(tag, .readOnly, "Mailbox is read-only")] }
@@ -100,8 +104,9 @@ extension IMAPServerSession {
         if result.sourceUIDs.isEmpty {
             return finish(tag, .no, .expungeIssued, text: "The messages were expunged", allowExpunge: true)
         }
-        let code = IMAPResponseCode.copyUID(uidValidity: result.uidValidity, source: .compact(result.sourceUIDs),
-                                            destination: .compact(result.destinationUIDs))
+        let code = IMAPResponseCode.copyUID(
+            uidValidity: result.uidValidity, source: .compact(result.sourceUIDs),
+            destination: .compact(result.destinationUIDs))
         if job.move {
             // RFC 6851 §4.3: COPYUID in an untagged OK before the expunges.
             let out = [send(.untagged(.ok, code, "Moved"))] + reportOwnExpunges(result.sourceUIDs)
@@ -229,8 +234,13 @@ extension IMAPServerSession {
             }
         } else if rev2 {
             // RFC 9051 §6.4.4: a SEARCH without RETURN is answered as RETURN (ALL), with ESEARCH.
-            out.append(send(.data(.esearch(IMAPESearch(tag: tag, uid: job.uid, all: numbers.isEmpty ? nil : .compact(numbers),
-                                                       modSeq: modSeq)))))
+            out.append(
+                send(
+                    .data(
+                        .esearch(
+                            IMAPESearch(
+                                tag: tag, uid: job.uid, all: numbers.isEmpty ? nil : .compact(numbers),
+                                modSeq: modSeq)))))
         } else {
             out.append(send(.data(.search(numbers, modSeq: modSeq))))
         }

@@ -73,8 +73,10 @@ extension IMAPServerSession {
 
     /// Sends the final response; in the selected state, after asking the store what changed and sending
     /// the updates (expunges only when `allowExpunge`).
-    mutating func finish(_ tag: String, _ condition: IMAPCondition = .ok, _ code: IMAPResponseCode? = nil,
-                         text: String, allowExpunge: Bool) -> [IMAPServerAction] {
+    mutating func finish(
+        _ tag: String, _ condition: IMAPCondition = .ok, _ code: IMAPResponseCode? = nil,
+        text: String, allowExpunge: Bool
+    ) -> [IMAPServerAction] {
         let final = Final(condition: condition, code: code, text: text, allowExpunge: allowExpunge)
         guard let sel = selected else { return [send(.tagged(tag: tag, condition, code, text))] }
         pending = .backend(tag: tag, .poll(final))
@@ -105,7 +107,7 @@ extension IMAPServerSession {
             closing = close(sending: .untagged(.bye, nil, "Selected mailbox was deleted, closing connection"))
             return nil
         default:
-            return []   // a failed poll is not the command's failure: the next one catches up
+            return [] // a failed poll is not the command's failure: the next one catches up
         }
     }
 
@@ -140,10 +142,12 @@ extension IMAPServerSession {
             if case .failed(let e) = r { return backendFailure(tag, e) }
             return [no(tag, .serverBug, "Unexpected answer")]
         }
-        selected = SelectedMailbox(id: snap.id, name: snap.name, readOnly: job.readOnly, uidValidity: snap.uidValidity,
-                                   tracker: IMAPSequenceTracker(uids: snap.uids, uidNext: snap.uidNext,
-                                                                highestModSeq: snap.highestModSeq),
-                                   keywords: Set(snap.keywords.filter { !$0.isSystem }))
+        selected = SelectedMailbox(
+            id: snap.id, name: snap.name, readOnly: job.readOnly, uidValidity: snap.uidValidity,
+            tracker: IMAPSequenceTracker(
+                uids: snap.uids, uidNext: snap.uidNext,
+                highestModSeq: snap.highestModSeq),
+            keywords: Set(snap.keywords.filter { !$0.isSystem }))
         state = .selected
         savedSearch = []
         let flags = IMAPFlag.system + snap.keywords.filter { !$0.isSystem }.sorted()
@@ -182,8 +186,10 @@ extension IMAPServerSession {
         ok(tag, job.readOnly ? "EXAMINE completed" : "SELECT completed", job.readOnly ? .readOnly : .readWrite)
     }
 
-    mutating func qresyncVanishedAnswered(_ tag: String, _ job: SelectJob, _ q: IMAPQResyncParameters,
-                                          _ r: IMAPBackendResponse) -> [IMAPServerAction] {
+    mutating func qresyncVanishedAnswered(
+        _ tag: String, _ job: SelectJob, _ q: IMAPQResyncParameters,
+        _ r: IMAPBackendResponse
+    ) -> [IMAPServerAction] {
         guard let sel = selected else { return [selectCompleted(tag, job)] }
         var out: [IMAPServerAction] = []
         var gone: [UInt32] = []
@@ -241,7 +247,8 @@ extension IMAPServerSession {
         guard case .ranges(let ranges) = resolveSaved(set, uid: true) else { return protocolError(tag: tag, "Invalid UID set") }
         let uids = sel.tracker.uids(forUIDSet: ranges)
         guard !uids.isEmpty else {
-            return sel.readOnly ? [no(tag, .readOnly, "Mailbox is read-only")]
+            return sel.readOnly
+                ? [no(tag, .readOnly, "Mailbox is read-only")]
                 : finish(tag, text: "UID EXPUNGE completed", allowExpunge: true)
         }
         return expunge(tag, sel, uids: uids)

@@ -173,7 +173,8 @@ struct DKIMTagList {
             while nameEnd > s, isWSP(bytes[nameEnd - 1]) { nameEnd -= 1 }
             let nameBytes = bytes[s..<nameEnd]
             guard let first = nameBytes.first, (first | 0x20) >= 0x61, (first | 0x20) <= 0x7a,
-                  nameBytes.allSatisfy({ ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7a || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }) else {
+                nameBytes.allSatisfy({ ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7a || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f })
+            else {
                 throw SyntaxError(description: "bad tag name")
             }
             let name = String(decoding: nameBytes, as: UTF8.self)

@@ -30,7 +30,8 @@ public struct DKIMKeyStore: Sendable {
     func domainDirectory(_ domain: String) throws -> String {
         let d = domain.lowercased()
         guard !d.isEmpty, d.utf8.count <= 253, !d.hasPrefix("."), !d.contains(".."),
-              d.unicodeScalars.allSatisfy({ $0.isASCIIAlnum || $0 == "-" || $0 == "." }) else {
+            d.unicodeScalars.allSatisfy({ $0.isASCIIAlnum || $0 == "-" || $0 == "." })
+        else {
             throw StoreError(description: "'\(domain)' is not a domain name in A-label form")
         }
         return directory + "/" + d
@@ -187,7 +188,8 @@ public struct DKIMKeyStore: Sendable {
     /// The modification time of keys.json (to cache loaded keys), nil when absent.
     public func stamp(_ domain: String) -> Date? {
         guard let dir = try? domainDirectory(domain),
-              let attrs = try? FileManager.default.attributesOfItem(atPath: dir + "/keys.json") else { return nil }
+            let attrs = try? FileManager.default.attributesOfItem(atPath: dir + "/keys.json")
+        else { return nil }
         return attrs[.modificationDate] as? Date
     }
 }

@@ -35,8 +35,11 @@ public enum DKIMPrivateKey: Sendable {
         switch self {
         case .ed25519(let k):
             // RFC 8410 §7: OneAsymmetricKey with the Ed25519 OID and the 32-byte seed as an OCTET STRING.
-            let der: [UInt8] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
-                                0x04, 0x22, 0x04, 0x20] + Array(k.rawRepresentation)
+            let der: [UInt8] =
+                [
+                    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
+                    0x04, 0x22, 0x04, 0x20
+                ] + Array(k.rawRepresentation)
             return Self.pem(der, label: "PRIVATE KEY")
         case .rsa(let k):
             return k.pkcs8PEMRepresentation
@@ -50,8 +53,11 @@ public enum DKIMPrivateKey: Sendable {
         switch algorithm {
         case .ed25519:
             guard let der = Self.derFromPEM(pem), der.count == 48,
-                  Array(der[0..<16]) == [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
-                                         0x04, 0x22, 0x04, 0x20] else {
+                Array(der[0..<16]) == [
+                    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70,
+                    0x04, 0x22, 0x04, 0x20
+                ]
+            else {
                 throw KeyError(description: "not a PKCS#8 Ed25519 private key")
             }
             return .ed25519(try Curve25519.Signing.PrivateKey(rawRepresentation: der[16..<48]))
@@ -118,8 +124,9 @@ enum DKIMPublicKey {
         case .ed25519(let k):
             return k.isValidSignature(signature, for: Array(digest))
         case .rsa(let k, _):
-            return k.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: digest,
-                                      padding: .insecurePKCS1v1_5)
+            return k.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: signature), for: digest,
+                padding: .insecurePKCS1v1_5)
         }
     }
 }
@@ -161,8 +168,9 @@ struct DKIMKeyRecord {
         let k = (tags["k"] ?? "rsa").lowercased()
         guard let pValue = tags["p"] else { throw RecordError(description: "key record without p=") }
         let p = DKIMTagList.compact(pValue)
-        var record = DKIMKeyRecord(keyType: k, key: nil, revoked: p.isEmpty, testing: flags.contains("y"),
-                                   strictIdentity: flags.contains("s"))
+        var record = DKIMKeyRecord(
+            keyType: k, key: nil, revoked: p.isEmpty, testing: flags.contains("y"),
+            strictIdentity: flags.contains("s"))
         if p.isEmpty { return record }
         guard let der = Data(base64Encoded: p) else { throw RecordError(description: "key record p= is not base64") }
         switch k {

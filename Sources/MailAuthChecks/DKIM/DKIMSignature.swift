@@ -82,10 +82,11 @@ struct DKIMSignature {
         }
         let l = try number("l"), t = try number("t"), x = try number("x")
         if let t, let x, x < t { throw SignatureError(description: "x= is before t=") }
-        return DKIMSignature(field: field, tags: tags, algorithm: algorithm, headerCanonicalization: hc,
-                             bodyCanonicalization: bc, domain: domain, selector: selector, identity: identity,
-                             signedHeaders: headers, bodyHash: Array(bh), signature: Array(b), bodyLength: l,
-                             timestamp: t, expiration: x)
+        return DKIMSignature(
+            field: field, tags: tags, algorithm: algorithm, headerCanonicalization: hc,
+            bodyCanonicalization: bc, domain: domain, selector: selector, identity: identity,
+            signedHeaders: headers, bodyHash: Array(bh), signature: Array(b), bodyLength: l,
+            timestamp: t, expiration: x)
     }
 
     /// The signature field with the b= value emptied (§3.7), canonicalized, without the final CRLF.

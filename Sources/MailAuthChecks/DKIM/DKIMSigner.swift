@@ -21,7 +21,7 @@ public struct DKIMSigner: Sendable {
         "from", "sender", "reply-to", "subject", "date", "message-id", "to", "cc", "mime-version",
         "content-type", "content-transfer-encoding", "content-disposition", "content-id", "in-reply-to",
         "references", "list-id", "list-help", "list-unsubscribe", "list-unsubscribe-post", "list-subscribe",
-        "list-post", "list-owner", "list-archive", "autocrypt", "openpgp",
+        "list-post", "list-owner", "list-archive", "autocrypt", "openpgp"
     ]
     /// Over-signed: listed once more than they occur, so a field added later (a second From:, a Subject:
     /// that was absent) breaks the signature (§8.15).

@@ -24,8 +24,10 @@ public struct DKIMVerification: Sendable, Equatable {
     /// The first 12 characters of b= (RFC 6008 header.b, to tell signatures of one domain apart).
     public var signaturePrefix: String
 
-    public init(status: DKIMStatus, domain: String = "", selector: String = "", algorithm: String = "",
-                identity: String = "", keyBits: Int = 0, reason: String = "", signaturePrefix: String = "") {
+    public init(
+        status: DKIMStatus, domain: String = "", selector: String = "", algorithm: String = "",
+        identity: String = "", keyBits: Int = 0, reason: String = "", signaturePrefix: String = ""
+    ) {
         self.status = status
         self.domain = domain
         self.selector = selector
@@ -76,8 +78,9 @@ public struct DKIMVerifier: Sendable {
                 parsed.append((n, sig))
             } catch {
                 let tags = try? DKIMTagList.parse(field.raw, range: 0..<field.raw.count)
-                results[n] = DKIMVerification(status: .permerror, domain: tags?["d"]?.lowercased() ?? "",
-                                              selector: tags?["s"] ?? "", reason: error.description)
+                results[n] = DKIMVerification(
+                    status: .permerror, domain: tags?["d"]?.lowercased() ?? "",
+                    selector: tags?["s"] ?? "", reason: error.description)
             }
         }
         // One pass over the body for every (canonicalization, l=) the signatures need.
@@ -103,9 +106,10 @@ public struct DKIMVerifier: Sendable {
             bodyError = "header section too long"
         }
         for (n, sig) in parsed {
-            var v = DKIMVerification(status: .fail, domain: sig.domain, selector: sig.selector,
-                                     algorithm: sig.algorithm.rawValue, identity: sig.identity,
-                                     signaturePrefix: String(DKIMTagList.compact(sig.tags["b"] ?? "").prefix(12)))
+            var v = DKIMVerification(
+                status: .fail, domain: sig.domain, selector: sig.selector,
+                algorithm: sig.algorithm.rawValue, identity: sig.identity,
+                signaturePrefix: String(DKIMTagList.compact(sig.tags["b"] ?? "").prefix(12)))
             if let bodyError {
                 v.status = .temperror
                 v.reason = bodyError
@@ -117,8 +121,10 @@ public struct DKIMVerifier: Sendable {
         return results.map { $0 ?? DKIMVerification(status: .permerror, reason: "internal") }
     }
 
-    private func check(_ sig: DKIMSignature, body: (digest: [UInt8], length: Int), header: MessageHeader,
-                       into v: inout DKIMVerification) async {
+    private func check(
+        _ sig: DKIMSignature, body: (digest: [UInt8], length: Int), header: MessageHeader,
+        into v: inout DKIMVerification
+    ) async {
         if let x = sig.expiration, x < now() {
             v.status = .fail
             v.reason = "signature expired"

@@ -30,7 +30,8 @@ public struct DMARCRecord: Sendable, Equatable {
     public static func parse(_ text: String) -> DMARCRecord? {
         let bytes = Array(text.utf8)
         guard let tags = try? DKIMTagList.parse(bytes, range: 0..<bytes.count),
-              let first = tags.tags.first, first.name == "v", first.value == "DMARC1" else { return nil }
+            let first = tags.tags.first, first.name == "v", first.value == "DMARC1"
+        else { return nil }
         func policy(_ name: String) -> DMARCPolicy? { tags[name].flatMap { DMARCPolicy(rawValue: $0.lowercased()) } }
         // RFC 9989: a missing or invalid p= is treated as "none".
         var r = DMARCRecord(policy: policy("p") ?? .none)
@@ -169,8 +170,10 @@ public final class DMARCEvaluator: Sendable {
     /// Evaluates one Author Domain. `spfDomain` is the domain SPF checked (MAIL FROM, or HELO for `<>`)
     /// with its result; `dkim` are the verifications of the message's signatures. `authorDomainExists`
     /// is asked only when a record found above the Author Domain has np= (§4.7).
-    public func evaluate(authorDomain rawAuthor: String, spf: SPFOutcome?, dkim: [DKIMVerification],
-                         authorDomainExists: () async -> Bool?) async -> DMARCOutcome {
+    public func evaluate(
+        authorDomain rawAuthor: String, spf: SPFOutcome?, dkim: [DKIMVerification],
+        authorDomainExists: () async -> Bool?
+    ) async -> DMARCOutcome {
         let author = DNSName.normalize(rawAuthor)
         var out = DMARCOutcome(result: .none, authorDomain: author)
         guard SPFEvaluator.isValidDomain(author) else {

@@ -68,8 +68,9 @@ public struct SPFEvaluator: Sendable {
         let context = SPFContext(evaluator: self, ip: DNSName.unmapped(ip), sender: sender, helo: helo)
         let d = DNSName.normalize(domain)
         let r = await context.checkHost(domain: d, isTop: true)
-        return SPFOutcome(result: r.result, domain: d, explanation: r.result == .fail ? (r.explanation ?? defaultExplanation) : nil,
-                          detail: r.detail, lookups: context.lookups)
+        return SPFOutcome(
+            result: r.result, domain: d, explanation: r.result == .fail ? (r.explanation ?? defaultExplanation) : nil,
+            detail: r.detail, lookups: context.lookups)
     }
 
     static func isStructurallyValid(_ d: String) -> Bool {
@@ -388,7 +389,8 @@ final class SPFContext {
     /// §6.2: the exp= explanation, or nil (then the default) on any error.
     func explanation(_ spec: MacroString, domain: String) async -> String? {
         guard let target = try? await expandDomain(spec, domain: domain), SPFEvaluator.isValidDomain(target),
-              !outOfTime else { return nil }
+            !outOfTime
+        else { return nil }
         guard case .records(let txts) = await e.resolver.txt(target), txts.count == 1 else { return nil }
         guard let macro = try? MacroString.parse(Substring(txts[0]), explanation: true) else { return nil }
         if macro.usesP && pendingPName == nil {

@@ -172,7 +172,8 @@ struct SPFRecord: Sendable, Equatable {
     /// ip4-cidr-length = "/" ("0" / %x31-39 0*1DIGIT); ip6: up to 3 digits. Value at most `max`.
     static func cidr(_ digits: Substring, max: Int, term: Substring) throws(SyntaxError) -> Int {
         guard !digits.isEmpty, digits.count <= 3, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-              !(digits.count > 1 && digits.first == "0"), let v = Int(digits), v <= max else {
+            !(digits.count > 1 && digits.first == "0"), let v = Int(digits), v <= max
+        else {
             throw SyntaxError(description: "bad CIDR length in '\(term)'")
         }
         return v
@@ -221,7 +222,9 @@ struct MacroString: Sendable, Equatable {
     var tokens: [Token]
 
     var usesP: Bool {
-        tokens.contains { if case .macro("p", _, _, _, _) = $0 { return true }; return false }
+        tokens.contains {
+            if case .macro("p", _, _, _, _) = $0 { return true }; return false
+        }
     }
 
     struct MacroError: Error, CustomStringConvertible {

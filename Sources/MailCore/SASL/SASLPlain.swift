@@ -67,8 +67,9 @@ public enum SASLPlain {
         // A third NUL would end up inside the password field; SAFE excludes NUL.
         guard !authcBytes.isEmpty, !passBytes.isEmpty, !passBytes.contains(0) else { throw .malformedMessage }
         guard let authc = String(validating: authcBytes, as: UTF8.self),
-              let pass = String(validating: passBytes, as: UTF8.self),
-              let authz = String(validating: authzBytes, as: UTF8.self) else { throw .malformedMessage }
+            let pass = String(validating: passBytes, as: UTF8.self),
+            let authz = String(validating: authzBytes, as: UTF8.self)
+        else { throw .malformedMessage }
         return SASLPlainCredentials(authorizationID: authz.isEmpty ? nil : authz, authenticationID: authc, password: pass)
     }
 

@@ -213,7 +213,8 @@ public struct SASLServerExchange: Sendable {
     static func loginValue(_ base64: [UInt8]) -> Result<String, StepError> {
         guard let decoded = Base64.decode(base64) else { return .failure(StepError(.malformed("Invalid base64 data"))) }
         guard !decoded.isEmpty, decoded.count <= maxFieldLength, !decoded.contains(0),
-              let text = String(validating: decoded, as: UTF8.self) else {
+            let text = String(validating: decoded, as: UTF8.self)
+        else {
             return .failure(StepError(.malformed("Malformed LOGIN response")))
         }
         return .success(text)

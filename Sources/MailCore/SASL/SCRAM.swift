@@ -88,8 +88,9 @@ public struct SCRAMClientFirst: Sendable, Equatable {
         guard let username = decodeSaslName(attributes[0].dropFirst(2)), !username.isEmpty else { return nil }
         let nonce = String(attributes[1].dropFirst(2))
         guard isPrintableNonce(nonce) else { return nil }
-        return SCRAMClientFirst(gs2Header: "\(parts[0]),\(parts[1]),", authzid: authzid, username: username,
-                                clientNonce: nonce, bare: bare)
+        return SCRAMClientFirst(
+            gs2Header: "\(parts[0]),\(parts[1]),", authzid: authzid, username: username,
+            clientNonce: nonce, bare: bare)
     }
 
     /// saslname: "=2C" is ',', "=3D" is '='; any other '=' is an error (RFC 5802 §5.1).
@@ -126,7 +127,8 @@ struct SCRAMServerState: Sendable {
     /// server-first-message: r=<client nonce + server nonce>,s=<salt>,i=<iterations>.
     mutating func serverFirstMessage(_ parameters: SCRAMServerParameters) -> String {
         self.parameters = parameters
-        serverFirst = "r=\(clientFirst.clientNonce)\(parameters.serverNonce),s=\(Base64.encode(parameters.credentials.salt)),i=\(parameters.credentials.iterations)"
+        serverFirst =
+            "r=\(clientFirst.clientNonce)\(parameters.serverNonce),s=\(Base64.encode(parameters.credentials.salt)),i=\(parameters.credentials.iterations)"
         return serverFirst
     }
 
@@ -139,11 +141,13 @@ struct SCRAMServerState: Sendable {
     /// Checks a client-final-message.
     mutating func clientFinal(_ bytes: [UInt8]) -> FinalResult {
         guard let parameters, bytes.count <= 4096, let text = String(validating: bytes, as: UTF8.self),
-              let proofRange = text.range(of: ",p=", options: .backwards) else { return .malformed }
+            let proofRange = text.range(of: ",p=", options: .backwards)
+        else { return .malformed }
         let withoutProof = String(text[..<proofRange.lowerBound])
         let attributes = withoutProof.split(separator: ",", omittingEmptySubsequences: false)
         guard attributes.count >= 2, attributes[0].hasPrefix("c="), attributes[1].hasPrefix("r="),
-              let proof = Base64.decode(String(text[proofRange.upperBound...])) else { return .malformed }
+            let proof = Base64.decode(String(text[proofRange.upperBound...]))
+        else { return .malformed }
         // c= must be the gs2-header we saw (no channel binding data); r= the whole nonce.
         guard Base64.decode(String(attributes[0].dropFirst(2))) == Array(clientFirst.gs2Header.utf8) else { return .malformed }
         guard attributes[1].dropFirst(2) == "\(clientFirst.clientNonce)\(parameters.serverNonce)" else { return .malformed }

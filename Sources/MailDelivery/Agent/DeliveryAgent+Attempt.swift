@@ -31,10 +31,11 @@ extension DeliveryAgent {
             guard let first = message.first else { continue }
             let prefix: [UInt8]
             do {
-                prefix = try await store.readQueuedMessage(messageID: first.messageID, offset: 0,
-                                                           maxLength: configuration.hopCount.scanLimit)
-            } catch where Self.isShutdown(error) {
-                continue   // stopping: the entries stay due as they are (no attempt counted)
+                prefix = try await store.readQueuedMessage(
+                    messageID: first.messageID, offset: 0,
+                    maxLength: configuration.hopCount.scanLimit)
+            } catch  where Self.isShutdown(error) {
+                continue // stopping: the entries stay due as they are (no attempt counted)
             } catch {
                 await complete(message, outcome: DeliveryOutcome.of(.messageUnreadable("\(error)")))
                 continue
@@ -69,22 +70,28 @@ extension DeliveryAgent {
         connect: for target in targets {
             for address in target.addresses {
                 do {
-                    connection = try await SMTPClientConnection.connect(to: address, serverName: target.name, configuration: client,
-                                                                        group: group, logger: logger)
+                    connection = try await SMTPClientConnection.connect(
+                        to: address, serverName: target.name, configuration: client,
+                        group: group, logger: logger)
                     peer = "\(target.name)[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
                     break connect
                 } catch let error as SMTPClientError {
                     lastError = error
-                    logger.info("connection failed", metadata: ["relay": "\(target.name)[\(address.ipAddress ?? "?")]",
-                                                                "error": "\(error)"])
+                    logger.info(
+                        "connection failed",
+                        metadata: [
+                            "relay": "\(target.name)[\(address.ipAddress ?? "?")]",
+                            "error": "\(error)"
+                        ])
                 } catch {
                     lastError = .connectFailed("\(error)")
                 }
             }
         }
         guard let connection else {
-            let outcome = DeliveryOutcome.of(.session(lastError ?? .connectFailed("no address to connect to")),
-                                             remoteMTA: targets.first?.name)
+            let outcome = DeliveryOutcome.of(
+                .session(lastError ?? .connectFailed("no address to connect to")),
+                remoteMTA: targets.first?.name)
             for message in messages { await complete(message.entries, outcome: outcome) }
             return
         }
@@ -101,9 +108,10 @@ extension DeliveryAgent {
             let skip = message.skip
             let transaction = OutboundTransaction(
                 sender: first.sender, recipients: message.entries.map(\.recipient), envelope: first.envelope,
-                size: max(0, first.size - skip)) { offset, maxLength in
-                    try await store.readQueuedMessage(messageID: messageID, offset: offset + skip, maxLength: maxLength)
-                }
+                size: max(0, first.size - skip)
+            ) { offset, maxLength in
+                try await store.readQueuedMessage(messageID: messageID, offset: offset + skip, maxLength: maxLength)
+            }
             do {
                 let result = try await connection.send(transaction)
                 var outcomes: [Int64: RecipientOutcome] = [:]
@@ -113,8 +121,9 @@ extension DeliveryAgent {
                         outcomes[entry.id] = DeliveryOutcome.of(.noRecipientResult, remoteMTA: remoteName)
                         continue
                     }
-                    outcomes[entry.id] = DeliveryOutcome.of(r, remoteMTA: remoteName, dsnOffered: result.dsnOffered,
-                                                            notify: entry.recipient.effectiveNotify)
+                    outcomes[entry.id] = DeliveryOutcome.of(
+                        r, remoteMTA: remoteName, dsnOffered: result.dsnOffered,
+                        notify: entry.recipient.effectiveNotify)
                 }
                 if outcomes.values.contains(where: { if case .delivered = $0 { return false } else { return true } }) {
                     await logTranscript(connection, peer: peer, queueID: first.queueID)
@@ -134,8 +143,12 @@ extension DeliveryAgent {
     private func logTranscript(_ connection: SMTPClientConnection, peer: String, queueID: String) async {
         guard logger.logLevel <= .debug else { return }
         let transcript = await connection.transcript
-        logger.debug("outbound session transcript", metadata: ["id": "\(queueID)", "relay": "\(peer)",
-                                                               "transcript": "\(transcript.text)"])
+        logger.debug(
+            "outbound session transcript",
+            metadata: [
+                "id": "\(queueID)", "relay": "\(peer)",
+                "transcript": "\(transcript.text)"
+            ])
     }
 
     /// The hosts for a next-hop choice, or why there are none (the same outcome for every recipient).
@@ -209,7 +222,8 @@ extension DeliveryAgent {
     static func returnPathLength(_ prefix: [UInt8]) -> Int {
         let name = Array("return-path:".utf8)
         guard prefix.count > name.count,
-              zip(prefix.prefix(name.count), name).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) else { return 0 }
+            zip(prefix.prefix(name.count), name).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 })
+        else { return 0 }
         var i = name.count
         while i + 1 < prefix.count {
             if prefix[i] == 0x0D, prefix[i + 1] == 0x0A {

@@ -29,14 +29,17 @@ extension DeliveryAgent {
         }
         do {
             try await results.record(decision.updates, notifications: notifications)
-        } catch where Self.isShutdown(error) {
+        } catch  where Self.isShutdown(error) {
             // Stopping: nothing was recorded, the entries stay due and are tried again after the restart.
             logger.notice("delivery results not recorded (shutting down)", metadata: ["id": "\(entries.first?.queueID ?? "?")"])
             return
         } catch {
             // Nothing was recorded: the entries stay due and are tried again (at least once).
-            logger.error("recording delivery results failed", metadata: [
-                "id": "\(entries.first?.queueID ?? "?")", "error": "\(error)"])
+            logger.error(
+                "recording delivery results failed",
+                metadata: [
+                    "id": "\(entries.first?.queueID ?? "?")", "error": "\(error)"
+                ])
             return
         }
         for item in decision.log {
@@ -44,7 +47,7 @@ extension DeliveryAgent {
             var metadata: Logger.Metadata = [
                 "id": "\(item.entry.queueID)", "to": "<\(item.entry.recipient.address)>", "result": "\(item.result.rawValue)",
                 "attempts": "\(item.entry.attempts + 1)",
-                "delay": "\(Int(now.timeIntervalSince(item.entry.arrivedAt)))s",
+                "delay": "\(Int(now.timeIntervalSince(item.entry.arrivedAt)))s"
             ]
             if let relay = peer ?? item.remoteMTA { metadata["relay"] = "\(relay)" }
             if !item.detail.isEmpty { metadata["reply"] = "\(item.detail)" }
@@ -56,9 +59,12 @@ extension DeliveryAgent {
         }
         for (reportID, report) in reportLog {
             metrics.reportQueued(kind: "\(report.kind)")
-            logger.info("report queued", metadata: [
-                "id": "\(reportID)", "for": "\(report.entry.queueID)", "kind": "\(report.kind)",
-                "to": "\(report.entry.sender)", "recipients": "\(report.recipients.count)"])
+            logger.info(
+                "report queued",
+                metadata: [
+                    "id": "\(reportID)", "for": "\(report.entry.queueID)", "kind": "\(report.kind)",
+                    "to": "\(report.entry.sender)", "recipients": "\(report.recipients.count)"
+                ])
         }
     }
 
@@ -74,10 +80,11 @@ extension DeliveryAgent {
             logger.error("cannot read the original for a report", metadata: ["id": "\(entry.queueID)", "error": "\(error)"])
             return nil
         }
-        let dsn = DeliveryReport(reportingMTA: configuration.hostname, originalSender: entry.sender,
-                                 envelopeID: entry.envelope.envelopeID, arrivalDate: entry.arrivedAt, queueID: entry.queueID,
-                                 recipients: report.recipients, dsnReturn: entry.envelope.dsnReturn,
-                                 smtpUTF8: entry.envelope.smtpUTF8, returnSizeLimit: configuration.maxReturnedSize)
+        let dsn = DeliveryReport(
+            reportingMTA: configuration.hostname, originalSender: entry.sender,
+            envelopeID: entry.envelope.envelopeID, arrivalDate: entry.arrivedAt, queueID: entry.queueID,
+            recipients: report.recipients, dsnReturn: entry.envelope.dsnReturn,
+            smtpUTF8: entry.envelope.smtpUTF8, returnSizeLimit: configuration.maxReturnedSize)
         return await addressedReport(dsn, original: original, originalSize: entry.size, now: now)
     }
 
@@ -92,9 +99,12 @@ extension DeliveryAgent {
     /// Logs and counts a report the SMTP server stored (see `localDeliveryReport`).
     public nonisolated func localDeliveryReportStored(_ message: IncomingMessage, about dsn: DeliveryReport) {
         metrics.reportQueued(kind: "\(dsn.kind)")
-        logger.info("report queued", metadata: [
-            "id": "\(message.queueID)", "for": "\(dsn.queueID ?? "?")", "kind": "\(dsn.kind)",
-            "to": "\(dsn.originalSender)", "recipients": "\(dsn.recipients.count)"])
+        logger.info(
+            "report queued",
+            metadata: [
+                "id": "\(message.queueID)", "for": "\(dsn.queueID ?? "?")", "kind": "\(dsn.kind)",
+                "to": "\(dsn.originalSender)", "recipients": "\(dsn.recipients.count)"
+            ])
         if !message.remoteRecipients.isEmpty { wake() }
     }
 
@@ -136,17 +146,19 @@ extension DeliveryAgent {
         }
         if local.isEmpty && remote.isEmpty {
             let reason = "report about \(dsn.queueID ?? "?") could not be addressed: \(undeliverable.joined(separator: "; "))"
-            await storeBadmail(queueID: queueID, reason: reason, sender: "<>", recipients: addresses.map(\.description),
-                               arrivedAt: now, message: rendered.bytes)
+            await storeBadmail(
+                queueID: queueID, reason: reason, sender: "<>", recipients: addresses.map(\.description),
+                arrivedAt: now, message: rendered.bytes)
             return nil
         }
         if !undeliverable.isEmpty {
             logger.warning("report recipient skipped", metadata: ["id": "\(queueID)", "reason": "\(undeliverable.joined(separator: "; "))"])
         }
-        return IncomingMessage(queueID: queueID, sender: .null, localRecipients: local, receivedAt: now,
-                               traceHeaders: Array("Return-Path: <>\r\n".utf8), body: .bytes(rendered.bytes),
-                               remoteRecipients: remote,
-                               envelope: OutboundEnvelope(eightBitMIME: rendered.needs8BitMIME, smtpUTF8: rendered.needsSMTPUTF8))
+        return IncomingMessage(
+            queueID: queueID, sender: .null, localRecipients: local, receivedAt: now,
+            traceHeaders: Array("Return-Path: <>\r\n".utf8), body: .bytes(rendered.bytes),
+            remoteRecipients: remote,
+            envelope: OutboundEnvelope(eightBitMIME: rendered.needs8BitMIME, smtpUTF8: rendered.needsSMTPUTF8))
     }
 
     /// Runs blocking work on `blockingPool`, off the actor and off the concurrency pool; inline only when
@@ -164,8 +176,9 @@ extension DeliveryAgent {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(length)
         while bytes.count < length {
-            let chunk = try await store.readQueuedMessage(messageID: messageID, offset: Int64(bytes.count),
-                                                          maxLength: min(64 * 1024, length - bytes.count))
+            let chunk = try await store.readQueuedMessage(
+                messageID: messageID, offset: Int64(bytes.count),
+                maxLength: min(64 * 1024, length - bytes.count))
             if chunk.isEmpty { break }
             bytes += chunk
         }
@@ -182,9 +195,11 @@ extension DeliveryAgent {
         let store = self.store
         let messageID = entry.messageID
         do {
-            let result = try await badmail.store(queueID: entry.queueID, reason: reason, sender: entry.sender.description,
-                                                 recipients: [entry.recipient.address.description], arrivedAt: entry.arrivedAt,
-                                                 messageSize: entry.size, now: clock.now) { offset, maxLength in
+            let result = try await badmail.store(
+                queueID: entry.queueID, reason: reason, sender: entry.sender.description,
+                recipients: [entry.recipient.address.description], arrivedAt: entry.arrivedAt,
+                messageSize: entry.size, now: clock.now
+            ) { offset, maxLength in
                 try await store.readQueuedMessage(messageID: messageID, offset: offset, maxLength: maxLength)
             }
             await logBadmail(result, queueID: entry.queueID, reason: reason, badmail: badmail)
@@ -194,8 +209,10 @@ extension DeliveryAgent {
     }
 
     /// Stores a rendered report nobody can receive, on the blocking pool (fsync, rename, flock).
-    nonisolated func storeBadmail(queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date,
-                      message: [UInt8]) async {
+    nonisolated func storeBadmail(
+        queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date,
+        message: [UInt8]
+    ) async {
         guard let badmail = configuration.badmail else {
             logger.error("undeliverable report dropped (no badmail directory)", metadata: ["id": "\(queueID)", "reason": "\(reason)"])
             return
@@ -203,8 +220,9 @@ extension DeliveryAgent {
         let now = clock.now
         do {
             let result = try await offload {
-                try badmail.store(queueID: queueID, reason: reason, sender: sender, recipients: recipients,
-                                  arrivedAt: arrivedAt, message: message, now: now)
+                try badmail.store(
+                    queueID: queueID, reason: reason, sender: sender, recipients: recipients,
+                    arrivedAt: arrivedAt, message: message, now: now)
             }
             await logBadmail(result, queueID: queueID, reason: reason, badmail: badmail)
         } catch {
@@ -212,16 +230,21 @@ extension DeliveryAgent {
         }
     }
 
-    private nonisolated func logBadmail(_ result: BadmailDirectory.StoreResult, queueID: String, reason: String,
-                                        badmail: BadmailDirectory) async {
+    private nonisolated func logBadmail(
+        _ result: BadmailDirectory.StoreResult, queueID: String, reason: String,
+        badmail: BadmailDirectory
+    ) async {
         switch result {
         case .stored(let name, let truncated, let pruned):
             // The size scan reads the directory: on the blocking pool too.
             let total = try? await offload { try badmail.totalSize() }
             metrics.badmailStored(totalBytes: total)
-            logger.warning("stored in badmail", metadata: [
-                "id": "\(queueID)", "file": "\(name)", "reason": "\(reason)", "truncated": "\(truncated)",
-                "pruned": "\(pruned.count)"])
+            logger.warning(
+                "stored in badmail",
+                metadata: [
+                    "id": "\(queueID)", "file": "\(name)", "reason": "\(reason)", "truncated": "\(truncated)",
+                    "pruned": "\(pruned.count)"
+                ])
         case .notStored(let why):
             logger.warning("not stored in badmail", metadata: ["id": "\(queueID)", "reason": "\(reason)", "why": "\(why)"])
         }

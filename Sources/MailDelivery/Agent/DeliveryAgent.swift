@@ -61,9 +61,11 @@ public actor DeliveryAgent {
         var entryIDs: [Int64] { messages.flatMap { $0.map(\.id) } }
     }
 
-    public init(store: any MailStore, configuration: DeliveryAgentConfiguration, resolver: any DNSResolver,
-                group: any EventLoopGroup, logger: Logger, metrics: DeliveryMetrics = .disabled(),
-                clock: any MailClock = WallClock(), blockingPool: NIOThreadPool = .singleton) {
+    public init(
+        store: any MailStore, configuration: DeliveryAgentConfiguration, resolver: any DNSResolver,
+        group: any EventLoopGroup, logger: Logger, metrics: DeliveryMetrics = .disabled(),
+        clock: any MailClock = WallClock(), blockingPool: NIOThreadPool = .singleton
+    ) {
         self.store = store
         self.configuration = configuration
         self.resolver = resolver
@@ -83,10 +85,12 @@ public actor DeliveryAgent {
     /// Runs until the task is cancelled; deliveries in progress are cancelled with it (their entries stay
     /// queued and are tried again after a restart).
     public func run() async {
-        logger.info("delivery agent started", metadata: [
-            "max_connections": "\(configuration.maxConnections)",
-            "per_destination": "\(configuration.maxConnectionsPerDestination)",
-        ])
+        logger.info(
+            "delivery agent started",
+            metadata: [
+                "max_connections": "\(configuration.maxConnections)",
+                "per_destination": "\(configuration.maxConnectionsPerDestination)"
+            ])
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled {
                 let (batches, wait) = await scan()
@@ -136,7 +140,7 @@ public actor DeliveryAgent {
                 let seconds = next.timeIntervalSince(now)
                 if seconds < Double(wait.components.seconds) { wait = .milliseconds(Int64(seconds * 1000) + 10) }
             }
-        } catch where Self.isShutdown(error) {
+        } catch  where Self.isShutdown(error) {
             logger.debug("queue scan cancelled (shutting down)")
             return ([], wait)
         } catch {
@@ -146,7 +150,7 @@ public actor DeliveryAgent {
         let due: [QueueEntry]
         do {
             due = try await store.dueQueueEntries(now: now, limit: 1000, excluding: inFlight)
-        } catch where Self.isShutdown(error) {
+        } catch  where Self.isShutdown(error) {
             // SIGTERM cancels the agent's task; the store refuses new work with CancellationError.
             // That is a normal stop, not a failed scan.
             logger.debug("queue scan cancelled (shutting down)")
@@ -162,10 +166,12 @@ public actor DeliveryAgent {
             while start < messages.count {
                 let perDestination = activePerDestination[destination, default: 0]
                 guard perDestination < configuration.maxConnectionsPerDestination,
-                      activeTotal < configuration.maxConnections else { break }
+                    activeTotal < configuration.maxConnections
+                else { break }
                 let end = min(messages.count, start + configuration.maxMessagesPerConnection)
-                let batch = Batch(destination: destination, domain: entries[0].recipient.domain,
-                                  messages: Array(messages[start..<end]))
+                let batch = Batch(
+                    destination: destination, domain: entries[0].recipient.domain,
+                    messages: Array(messages[start..<end]))
                 inFlight.formUnion(batch.entryIDs)
                 activeTotal += 1
                 activePerDestination[destination] = perDestination + 1

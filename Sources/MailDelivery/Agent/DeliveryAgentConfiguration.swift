@@ -36,12 +36,14 @@ public struct DeliveryAgentConfiguration: Sendable {
     /// Longest wait between queue scans.
     public var pollInterval: Duration
 
-    public init(hostname: String, schedule: RetrySchedule = .default, routes: RouteTable = RouteTable(),
-                client: SMTPClientConfiguration, smarthostClient: SMTPClientConfiguration? = nil,
-                maxConnections: Int = 20, maxConnectionsPerDestination: Int = 4, maxMessagesPerConnection: Int = 100,
-                hopCount: HopCount = HopCount(), bounceCopyTo: EmailAddress? = nil,
-                maxReturnedSize: Int = DeliveryReport.defaultReturnSizeLimit, badmail: BadmailDirectory? = nil,
-                pollInterval: Duration = .seconds(10)) {
+    public init(
+        hostname: String, schedule: RetrySchedule = .default, routes: RouteTable = RouteTable(),
+        client: SMTPClientConfiguration, smarthostClient: SMTPClientConfiguration? = nil,
+        maxConnections: Int = 20, maxConnectionsPerDestination: Int = 4, maxMessagesPerConnection: Int = 100,
+        hopCount: HopCount = HopCount(), bounceCopyTo: EmailAddress? = nil,
+        maxReturnedSize: Int = DeliveryReport.defaultReturnSizeLimit, badmail: BadmailDirectory? = nil,
+        pollInterval: Duration = .seconds(10)
+    ) {
         self.hostname = hostname
         self.schedule = schedule
         self.routes = routes

@@ -63,7 +63,7 @@ actor ResultCommitter {
             try await commit(batch.flatMap(\.updates), batch.flatMap(\.notifications))
             for pending in batch { pending.continuation.resume() }
             return
-        } catch where batch.count == 1 || isShutdown(error) {
+        } catch  where batch.count == 1 || isShutdown(error) {
             for pending in batch { pending.continuation.resume(throwing: error) }
             return
         } catch {

@@ -28,8 +28,10 @@ public struct PickupConfiguration: Sendable {
     /// as for SMTP RCPT; nil asks the store directly. The composition root passes the account router.
     public var resolveRecipient: (@Sendable (EmailAddress) async throws -> RecipientResolution)? = nil
 
-    public init(directory: String, hostname: String, maxMessageSize: Int, settleTime: TimeInterval = 2,
-                pollInterval: Duration = .seconds(2)) {
+    public init(
+        directory: String, hostname: String, maxMessageSize: Int, settleTime: TimeInterval = 2,
+        pollInterval: Duration = .seconds(2)
+    ) {
         self.directory = directory
         self.hostname = hostname
         self.maxMessageSize = maxMessageSize
@@ -47,8 +49,10 @@ public actor PickupDirectory {
     let clock: any MailClock
     static let claimPrefix = ".petrel-"
 
-    public init(store: any MailStore, configuration: PickupConfiguration, logger: Logger,
-                queued: @escaping @Sendable () -> Void = {}, clock: any MailClock = WallClock()) {
+    public init(
+        store: any MailStore, configuration: PickupConfiguration, logger: Logger,
+        queued: @escaping @Sendable () -> Void = {}, clock: any MailClock = WallClock()
+    ) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
@@ -87,11 +91,12 @@ public actor PickupDirectory {
         var count = 0
         for name in names.sorted() where !name.hasPrefix(".") {
             guard let attributes = try? fm.attributesOfItem(atPath: path(name)),
-                  attributes[.type] as? FileAttributeType == .typeRegular,
-                  let modified = attributes[.modificationDate] as? Date,
-                  clock.now.timeIntervalSince(modified) >= configuration.settleTime else { continue }
+                attributes[.type] as? FileAttributeType == .typeRegular,
+                let modified = attributes[.modificationDate] as? Date,
+                clock.now.timeIntervalSince(modified) >= configuration.settleTime
+            else { continue }
             let claimed = Self.claimPrefix + name
-            guard rename(path(name), path(claimed)) == 0 else { continue }   // taken by someone else
+            guard rename(path(name), path(claimed)) == 0 else { continue } // taken by someone else
             if await take(claimed, original: name) { count += 1 }
         }
         return count
@@ -144,12 +149,14 @@ public actor PickupDirectory {
         }
         let now = clock.now
         let queueID = QueueID.generate(date: now)
-        let trace = "Return-Path: \(parsed.sender)\r\n"
+        let trace =
+            "Return-Path: \(parsed.sender)\r\n"
             + "Received: from pickup directory by \(configuration.hostname) (Petrel) with local id \(queueID);\r\n"
             + "\t\(RFC5322Date.format(now))\r\n"
-        let message = IncomingMessage(queueID: queueID, sender: parsed.sender, localRecipients: local, receivedAt: now,
-                                      traceHeaders: Array(trace.utf8), body: .bytes(parsed.message), remoteRecipients: remote,
-                                      envelope: OutboundEnvelope(eightBitMIME: parsed.message.contains { $0 >= 0x80 }))
+        let message = IncomingMessage(
+            queueID: queueID, sender: parsed.sender, localRecipients: local, receivedAt: now,
+            traceHeaders: Array(trace.utf8), body: .bytes(parsed.message), remoteRecipients: remote,
+            envelope: OutboundEnvelope(eightBitMIME: parsed.message.contains { $0 >= 0x80 }))
         do {
             _ = try await store.deliver(message)
         } catch {
@@ -158,12 +165,16 @@ public actor PickupDirectory {
             return false
         }
         if unlink(file) != 0 {
-            logger.error("pickup file could not be removed after queuing (it may be queued again)",
-                         metadata: ["id": "\(queueID)", "file": "\(original)"])
+            logger.error(
+                "pickup file could not be removed after queuing (it may be queued again)",
+                metadata: ["id": "\(queueID)", "file": "\(original)"])
         }
-        logger.info("pickup message queued", metadata: [
-            "id": "\(queueID)", "file": "\(original)", "from": "\(parsed.sender)",
-            "to": "\(parsed.recipients.map { "<\($0)>" }.joined(separator: ","))", "size": "\(parsed.message.count)"])
+        logger.info(
+            "pickup message queued",
+            metadata: [
+                "id": "\(queueID)", "file": "\(original)", "from": "\(parsed.sender)",
+                "to": "\(parsed.recipients.map { "<\($0)>" }.joined(separator: ","))", "size": "\(parsed.message.count)"
+            ])
         if !skipped.isEmpty {
             logger.warning("pickup recipients skipped", metadata: ["id": "\(queueID)", "reason": "\(skipped.joined(separator: "; "))"])
         }

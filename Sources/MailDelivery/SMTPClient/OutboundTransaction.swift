@@ -15,8 +15,10 @@ public struct OutboundTransaction: Sendable {
     /// The body is expected in CRLF form; bare LF/CR are converted, dot-stuffing is done by the client.
     public var read: @Sendable (_ offset: Int64, _ maxLength: Int) async throws -> [UInt8]
 
-    public init(sender: MailPath, recipients: [OutboundRecipient], envelope: OutboundEnvelope, size: Int64,
-                read: @escaping @Sendable (_ offset: Int64, _ maxLength: Int) async throws -> [UInt8]) {
+    public init(
+        sender: MailPath, recipients: [OutboundRecipient], envelope: OutboundEnvelope, size: Int64,
+        read: @escaping @Sendable (_ offset: Int64, _ maxLength: Int) async throws -> [UInt8]
+    ) {
         self.sender = sender
         self.recipients = recipients
         self.envelope = envelope

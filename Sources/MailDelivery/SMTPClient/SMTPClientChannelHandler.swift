@@ -42,8 +42,10 @@ final class SMTPClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
     private var tlsDone = false
     private var failed = false
 
-    init(parser: SMTPReplyParser, events: AsyncStream<SMTPClientChannelEvent>.Continuation, tlsContext: NIOSSLContext?,
-         serverHostname: String?) {
+    init(
+        parser: SMTPReplyParser, events: AsyncStream<SMTPClientChannelEvent>.Continuation, tlsContext: NIOSSLContext?,
+        serverHostname: String?
+    ) {
         self.parser = parser
         self.events = events
         self.tlsContext = tlsContext
@@ -123,7 +125,8 @@ final class SMTPClientChannelHandler: ChannelInboundHandler, RemovableChannelHan
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             tlsDone = true
-            let info = (try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self))
+            let info =
+                (try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self))
                 .map { NIOSSLInternals.info(of: $0) } ?? TLSInfo(version: "TLS", cipher: "unknown")
             events.yield(.tlsEstablished(info))
         }

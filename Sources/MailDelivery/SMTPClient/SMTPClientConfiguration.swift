@@ -24,9 +24,11 @@ public struct SMTPClientConfiguration: Sendable {
         /// The 221 to QUIT (not in the RFC: just long enough to be polite).
         public var quit: TimeAmount
 
-        public init(connect: TimeAmount = .seconds(30), greeting: TimeAmount = .minutes(5), command: TimeAmount = .minutes(5),
-                    dataCommand: TimeAmount = .minutes(2), bodyChunk: TimeAmount = .minutes(3),
-                    finalDot: TimeAmount = .minutes(10), quit: TimeAmount = .seconds(5)) {
+        public init(
+            connect: TimeAmount = .seconds(30), greeting: TimeAmount = .minutes(5), command: TimeAmount = .minutes(5),
+            dataCommand: TimeAmount = .minutes(2), bodyChunk: TimeAmount = .minutes(3),
+            finalDot: TimeAmount = .minutes(10), quit: TimeAmount = .seconds(5)
+        ) {
             self.connect = connect
             self.greeting = greeting
             self.command = command
@@ -38,8 +40,9 @@ public struct SMTPClientConfiguration: Sendable {
 
         /// Every timeout set to `amount` (tests).
         public static func uniform(_ amount: TimeAmount) -> Timeouts {
-            Timeouts(connect: amount, greeting: amount, command: amount, dataCommand: amount, bodyChunk: amount,
-                     finalDot: amount, quit: amount)
+            Timeouts(
+                connect: amount, greeting: amount, command: amount, dataCommand: amount, bodyChunk: amount,
+                finalDot: amount, quit: amount)
         }
     }
 
@@ -66,12 +69,14 @@ public struct SMTPClientConfiguration: Sendable {
     /// Octets read from the store per body chunk.
     public var bodyChunkSize: Int
 
-    public init(heloName: String, tlsPolicy: SMTPClientTLSPolicy = .opportunistic, verifyCertificate: Bool = false,
-                expectedServerName: String? = nil, trustRoots: NIOSSLTrustRoots? = nil,
-                credentials: SMTPClientCredentials? = nil, allowPlaintextAuth: Bool = false,
-                timeouts: Timeouts = Timeouts(), maxReplyLineLength: Int = SMTPReplyParser.defaultMaxLineLength,
-                maxReplyLines: Int = SMTPReplyParser.defaultMaxLines, transcriptLimit: Int = 50,
-                bodyChunkSize: Int = 64 * 1024) {
+    public init(
+        heloName: String, tlsPolicy: SMTPClientTLSPolicy = .opportunistic, verifyCertificate: Bool = false,
+        expectedServerName: String? = nil, trustRoots: NIOSSLTrustRoots? = nil,
+        credentials: SMTPClientCredentials? = nil, allowPlaintextAuth: Bool = false,
+        timeouts: Timeouts = Timeouts(), maxReplyLineLength: Int = SMTPReplyParser.defaultMaxLineLength,
+        maxReplyLines: Int = SMTPReplyParser.defaultMaxLines, transcriptLimit: Int = 50,
+        bodyChunkSize: Int = 64 * 1024
+    ) {
         self.heloName = heloName
         self.tlsPolicy = tlsPolicy
         self.verifyCertificate = verifyCertificate
@@ -88,8 +93,9 @@ public struct SMTPClientConfiguration: Sendable {
 
     /// The configuration of the pure session.
     var sessionConfiguration: SMTPClientSessionConfiguration {
-        SMTPClientSessionConfiguration(heloName: heloName, tlsPolicy: tlsPolicy, credentials: credentials,
-                                       allowPlaintextAuth: allowPlaintextAuth, transcriptLimit: transcriptLimit)
+        SMTPClientSessionConfiguration(
+            heloName: heloName, tlsPolicy: tlsPolicy, credentials: credentials,
+            allowPlaintextAuth: allowPlaintextAuth, transcriptLimit: transcriptLimit)
     }
 
     /// The TLS client context for this policy (nil for `.none`). TLS 1.2 minimum (RFC 8996) and, in

@@ -37,8 +37,10 @@ public actor SMTPClientConnection {
     /// False once the connection failed, was closed by the peer, or was quit.
     public var isUsable: Bool { session.isReady && channel.isActive }
 
-    private init(channel: any Channel, configuration: SMTPClientConfiguration, logger: Logger,
-                 events: AsyncStream<SMTPClientChannelEvent>, eventSink: AsyncStream<SMTPClientChannelEvent>.Continuation) {
+    private init(
+        channel: any Channel, configuration: SMTPClientConfiguration, logger: Logger,
+        events: AsyncStream<SMTPClientChannelEvent>, eventSink: AsyncStream<SMTPClientChannelEvent>.Continuation
+    ) {
         self.channel = channel
         self.configuration = configuration
         self.logger = logger
@@ -51,8 +53,10 @@ public actor SMTPClientConnection {
     /// Connects, reads the greeting, says EHLO (HELO), does STARTTLS and AUTH as configured.
     /// - Parameter serverName: the host name of the server (MX name), for SNI and certificate checks.
     /// - Throws: `SMTPClientError` (`.connectFailed` when the TCP connect fails or times out).
-    public static func connect(to address: SocketAddress, serverName: String?, configuration: SMTPClientConfiguration,
-                               group: any EventLoopGroup, logger: Logger) async throws -> SMTPClientConnection {
+    public static func connect(
+        to address: SocketAddress, serverName: String?, configuration: SMTPClientConfiguration,
+        group: any EventLoopGroup, logger: Logger
+    ) async throws -> SMTPClientConnection {
         let tlsContext: NIOSSLContext?
         do {
             tlsContext = try configuration.makeTLSContext()
@@ -78,8 +82,9 @@ public actor SMTPClientConnection {
             sink.finish()
             throw SMTPClientError.connectFailed("\(address): \(error)")
         }
-        let connection = SMTPClientConnection(channel: channel, configuration: configuration, logger: logger,
-                                              events: events, eventSink: sink)
+        let connection = SMTPClientConnection(
+            channel: channel, configuration: configuration, logger: logger,
+            events: events, eventSink: sink)
         try await connection.start()
         return connection
     }
@@ -181,9 +186,11 @@ public actor SMTPClientConnection {
                 outcome = .transaction(result)
             case .failed(let error):
                 failure = error
-                logger.debug("smtp client session failed", metadata: [
-                    "error": "\(error)", "transcript": "\(session.transcript.text)",
-                ])
+                logger.debug(
+                    "smtp client session failed",
+                    metadata: [
+                        "error": "\(error)", "transcript": "\(session.transcript.text)"
+                    ])
             case .close:
                 channel.close(promise: nil)
             }

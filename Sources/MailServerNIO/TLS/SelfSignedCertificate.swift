@@ -40,8 +40,9 @@ public enum SelfSignedCertificate {
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: extensions,
             issuerPrivateKey: privateKey)
-        return PEMPair(certificatePEM: try certificate.serializeAsPEM().pemString,
-                       privateKeyPEM: try privateKey.serializeAsPEM().pemString)
+        return PEMPair(
+            certificatePEM: try certificate.serializeAsPEM().pemString,
+            privateKeyPEM: try privateKey.serializeAsPEM().pemString)
     }
 
     /// SHA-256 fingerprint of the first certificate in a PEM file, as colon-separated hex (for the log).

@@ -90,7 +90,7 @@ public final class TLSContextProvider: Sendable {
             let pair = try SelfSignedCertificate.generate(hostname: hostname)
             // The key first, created 0600, so it is never readable by others even for a moment.
             guard fm.createFile(atPath: paths.privateKey, contents: Data(pair.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600]),
-                  fm.createFile(atPath: paths.certificate, contents: Data(pair.certificatePEM.utf8), attributes: [.posixPermissions: 0o644])
+                fm.createFile(atPath: paths.certificate, contents: Data(pair.certificatePEM.utf8), attributes: [.posixPermissions: 0o644])
             else { throw LoadError(description: "cannot write the self-signed certificate to \(directory)") }
             logCertificate(paths, logger: logger, generated: true)
         } else {

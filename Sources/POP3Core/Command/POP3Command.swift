@@ -169,7 +169,8 @@ public enum POP3CommandParser {
     /// Returns nil for non-digits or more than `maxNumberDigits` digits.
     static func number(_ bytes: ArraySlice<UInt8>) -> Int? {
         guard !bytes.isEmpty, bytes.count <= maxNumberDigits,
-              bytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            bytes.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+        else { return nil }
         var value = 0
         for digit in bytes { value = value * 10 + Int(digit - 0x30) }
         return value

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The incremental byte-stuffing encoder for RETR and TOP (RFC 1939 §3, §7 RETR, §7 TOP).

@@ -99,7 +99,7 @@ public struct POP3ServerSession: Sendable {
             switch pending {
             case .none: return command(bytes)
             case .saslResponse: return saslResponse(bytes)
-            case .authentication, .scramLookup, .message, .update, .tls: return []   // adapter bug: it must buffer
+            case .authentication, .scramLookup, .message, .update, .tls: return [] // adapter bug: it must buffer
             }
         case .lineTooLong:
             // The limit is checked while reading: the line is not read to its end, the session closes.
@@ -115,9 +115,9 @@ public struct POP3ServerSession: Sendable {
         case .sessionByteLimitExceeded:
             switch pending {
             case .update:
-                return []   // the commit is running; its answer closes the session
+                return [] // the commit is running; its answer closes the session
             case .message, .tls:
-                return close()   // a reply now would corrupt the multi-line response (or the handshake)
+                return close() // a reply now would corrupt the multi-line response (or the handshake)
             case .none, .saslResponse, .authentication, .scramLookup:
                 return close(sending: .err("Session byte limit exceeded, closing connection"))
             }
@@ -160,7 +160,7 @@ public struct POP3ServerSession: Sendable {
         switch state {
         case .authorization: return authorizationCommand(parsed)
         case .transaction: return transactionCommand(parsed)
-        case .update: return []   // unreachable: no lines are read in UPDATE
+        case .update: return [] // unreachable: no lines are read in UPDATE
         }
     }
 
@@ -208,9 +208,9 @@ public struct POP3ServerSession: Sendable {
     mutating func timeout() -> [POP3ServerAction] {
         switch pending {
         case .update:
-            return []   // the commit is running; its answer closes the session
+            return [] // the commit is running; its answer closes the session
         case .message, .tls:
-            return close()   // a reply now would corrupt the multi-line response (or the handshake) in flight
+            return close() // a reply now would corrupt the multi-line response (or the handshake) in flight
         case .none, .saslResponse, .authentication, .scramLookup:
             return close(sending: .err("Autologout timer expired, closing connection"))
         }

@@ -14,7 +14,7 @@ extension ConfigReader {
         "max_invalid_recipients": { c, v in assign(integer(v, 0...10_000)) { c.smtp.maxInvalidRecipients = $0 } },
         "invalid_recipient_delay": { c, v in assign(integer(v, 0...60_000)) { c.smtp.invalidRecipientDelay = $0 } },
         "greeting_delay": { c, v in assign(integer(v, 0...60)) { c.smtp.greetingDelay = $0 } },
-        "reject_unauthenticated_local_sender": { c, v in assign(boolean(v)) { c.smtp.rejectUnauthenticatedLocalSender = $0 } },
+        "reject_unauthenticated_local_sender": { c, v in assign(boolean(v)) { c.smtp.rejectUnauthenticatedLocalSender = $0 } }
     ]
 
     static let relayKeys: [String: Apply] = [
@@ -22,19 +22,25 @@ extension ConfigReader {
         "allow_networks": { c, v in assign(networks(v)) { c.relay.allowNetworks = $0 } },
         "allow_client_domains": { c, v in assign(clientDomains(v)) { c.relay.allowClientDomains = $0 } },
         "allow_recipient_domains": { c, v in assign(recipientDomains(v)) { c.relay.allowRecipientDomains = $0 } },
-        "allow_recipients": { c, v in assign(recipientAddresses(v)) { c.relay.allowRecipients = $0 } },
+        "allow_recipients": { c, v in assign(recipientAddresses(v)) { c.relay.allowRecipients = $0 } }
     ]
 
     static let dnsKeys: [String: Apply] = [
         "nameserver": { c, v in assign(nameserver(v)) { c.dns.nameserver = $0 } },
-        "timeout": { c, v in assign(integer(v, 1...60)) { c.dns.timeout = $0 } },
+        "timeout": { c, v in assign(integer(v, 1...60)) { c.dns.timeout = $0 } }
     ]
 
     /// An array of strings (a single string is accepted as a one-element list); every item is checked.
-    static func stringList(_ value: any TOMLValueConvertible, what: String,
-                           _ item: (String) -> Result<String, ValueError>) -> Result<[String], ValueError> {
+    static func stringList(
+        _ value: any TOMLValueConvertible, what: String,
+        _ item: (String) -> Result<String, ValueError>
+    ) -> Result<[String], ValueError> {
         let items: [any TOMLValueConvertible]
-        if let array = value.array { items = Array(array) } else if value.string != nil { items = [value] } else {
+        if let array = value.array {
+            items = Array(array)
+        } else if value.string != nil {
+            items = [value]
+        } else {
             return .failure(ValueError(message: "must be an array of \(what) strings, got \(describe(value))"))
         }
         var out: [String] = []
@@ -79,7 +85,9 @@ extension ConfigReader {
             var prefix = ""
             if s.hasPrefix("*.") { s = s.dropFirst(2); prefix = "." } else if s.hasPrefix(".") { s = s.dropFirst(); prefix = "." }
             guard MailboxSyntax.normalizeDomain(String(s)) != nil, let name = IDNA.canonicalKey(String(s)) else {
-                return .failure(ValueError(message: "\(quoted(text)) is not a domain name such as \"backup.example\" (or \".backup.example\" for its subdomains)"))
+                return .failure(
+                    ValueError(message: "\(quoted(text)) is not a domain name such as \"backup.example\" (or \".backup.example\" for its subdomains)")
+                )
             }
             return .success(prefix + name)
         }
@@ -103,7 +111,11 @@ extension ConfigReader {
             switch HostPort.parse(s, defaultPort: 53) {
             case .success(let l) where IPAddress(l.host) != nil && l.port > 0: return .success(l)
             default:
-                return .failure(ValueError(message: "must be an IP address with an optional port, e.g. \"127.0.0.1:5353\" or \"[::1]:53\" (\"\" for the system's first nameserver), got \(quoted(s))"))
+                return .failure(
+                    ValueError(
+                        message:
+                            "must be an IP address with an optional port, e.g. \"127.0.0.1:5353\" or \"[::1]:53\" (\"\" for the system's first nameserver), got \(quoted(s))"
+                    ))
             }
         }
     }
@@ -118,7 +130,11 @@ public enum ConfigNetwork {
     public static func normalize(_ text: String) -> Result<String, SyntaxError> {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count <= 2, let first = parts.first, let ip = IPAddress(String(first)) else {
-            return .failure(SyntaxError(reason: "\(ConfigReader.quoted(text)) is not an IP address or CIDR network (examples: \"192.0.2.7\", \"192.0.2.0/24\", \"2001:db8::/32\")"))
+            return .failure(
+                SyntaxError(
+                    reason:
+                        "\(ConfigReader.quoted(text)) is not an IP address or CIDR network (examples: \"192.0.2.7\", \"192.0.2.0/24\", \"2001:db8::/32\")"
+                ))
         }
         let maxLen = ip.bytes.count * 8
         var len = maxLen
@@ -135,7 +151,8 @@ public enum ConfigNetwork {
         }
         guard masked == ip.bytes else {
             let fixed = IPAddress(bytes: masked).map { "\($0)/\(len)" } ?? "?"
-            return .failure(SyntaxError(reason: "\(ConfigReader.quoted(text)) has host bits set below the /\(len) prefix; did you mean \"\(fixed)\"?"))
+            return .failure(
+                SyntaxError(reason: "\(ConfigReader.quoted(text)) has host bits set below the /\(len) prefix; did you mean \"\(fixed)\"?"))
         }
         return .success("\(ip)/\(len)")
     }

@@ -34,7 +34,7 @@ extension ConfigReader {
         "no_reject_domains": { c, v in assign(clientDomains(v)) { c.authentication.noRejectDomains = $0 } },
         "unchecked_domains": { c, v in assign(clientDomains(v)) { c.authentication.uncheckedDomains = $0 } },
         "unsigned_domains": { c, v in assign(clientDomains(v)) { c.authentication.unsignedDomains = $0 } },
-        "spf_timeout": { c, v in assign(integer(v, 1...120)) { c.authentication.spfTimeout = $0 } },
+        "spf_timeout": { c, v in assign(integer(v, 1...120)) { c.authentication.spfTimeout = $0 } }
     ]
 
     /// "" or a domain name (RFC 8601 authserv-id is a value; Petrel uses its host name form).

@@ -27,7 +27,7 @@ struct ConfigKeyLocator: Sendable {
 
     init(text: String) {
         bytes = Array(text.utf8)
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }  // UTF-8 byte order mark
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 } // UTF-8 byte order mark
         do {
             try scanDocument()
         } catch let error as SyntaxError {
@@ -236,7 +236,7 @@ struct ConfigKeyLocator: Sendable {
         case UInt8(ascii: "{"):
             try scanInlineTable(prefix: prefix, depth: depth)
         case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "_"), UInt8(ascii: "."):
+            UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "_"), UInt8(ascii: "."):
             try scanScalar()
         default:
             throw fail("expected a value, saw \(shown)")
@@ -258,9 +258,11 @@ struct ConfigKeyLocator: Sendable {
         if text.hasPrefix("0x") || text.hasPrefix("0o") || text.hasPrefix("0b") {
             throw SyntaxError(line: line, message: "only decimal integers are supported, saw \"\(text.prefix(40))\"")
         }
-        throw SyntaxError(line: line, message: text.isEmpty
-            ? "expected a value, saw \(shown)"
-            : "invalid value \"\(text.prefix(40))\" (strings need quotes)")
+        throw SyntaxError(
+            line: line,
+            message: text.isEmpty
+                ? "expected a value, saw \(shown)"
+                : "invalid value \"\(text.prefix(40))\" (strings need quotes)")
     }
 
     /// dec-int = [ "-" / "+" ] ( DIGIT / digit1-9 1*( DIGIT / "_" DIGIT ) )
@@ -302,7 +304,7 @@ struct ConfigKeyLocator: Sendable {
         if let dot {
             guard isDigitRun(mantissa[(dot + 1)...]) else { return false }
         } else if expIndex == nil {
-            return false  // an integer, not a float
+            return false // an integer, not a float
         }
         if let expIndex {
             var exp = t[(expIndex + 1)...]
@@ -344,7 +346,7 @@ struct ConfigKeyLocator: Sendable {
         guard let c = current else { throw fail("unterminated string") }
         switch c {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
-             UInt8(ascii: "r"), UInt8(ascii: "t"):
+            UInt8(ascii: "r"), UInt8(ascii: "t"):
             i += 1
         case UInt8(ascii: "u"), UInt8(ascii: "U"):
             let count = c == UInt8(ascii: "u") ? 4 : 8

@@ -7,7 +7,7 @@ extension ConfigReader {
         "default": { c, v in assign(backendName(v)) { c.accounts.defaultBackend = $0 } },
         "domains": { c, v in assign(domainBackends(v)) { c.accounts.domains = $0 } },
         "pam_service": { c, v in assign(pamService(v)) { c.accounts.pamService = $0 } },
-        "scram": { c, v in assign(boolean(v)) { c.accounts.scram = $0 } },
+        "scram": { c, v in assign(boolean(v)) { c.accounts.scram = $0 } }
     ]
 
     static let ldapKeys: [String: Apply] = [
@@ -23,13 +23,13 @@ extension ConfigReader {
         "mail_attribute": { c, v in assign(nonEmpty(v)) { c.ldapSection.mailAttribute = $0 } },
         "timeout": { c, v in assign(duration(v, 1...300)) { c.ldapSection.timeout = $0 } },
         "cache_positive": { c, v in assign(duration(v, 0...86400)) { c.ldapSection.cachePositive = $0 } },
-        "cache_negative": { c, v in assign(duration(v, 0...86400)) { c.ldapSection.cacheNegative = $0 } },
+        "cache_negative": { c, v in assign(duration(v, 0...86400)) { c.ldapSection.cacheNegative = $0 } }
     ]
 
     static let autoconfigKeys: [String: Apply] = [
         "enabled": { c, v in assign(boolean(v)) { c.autoconfig.enabled = $0 } },
         "listen": { c, v in assign(listeners(v)) { c.autoconfig.listen = $0 } },
-        "mail_host": { c, v in assign(hostname(v)) { c.autoconfig.mailHost = $0 } },
+        "mail_host": { c, v in assign(hostname(v)) { c.autoconfig.mailHost = $0 } }
     ]
 
     static func backendName(_ value: any TOMLValueConvertible) -> Result<String, ValueError> {
@@ -79,8 +79,11 @@ extension ConfigReader {
     static func ldapFilterTemplate(_ value: any TOMLValueConvertible) -> Result<String, ValueError> {
         nonEmpty(value).flatMap { text in
             guard text.hasPrefix("("), text.hasSuffix(")"),
-                  text.contains("%s") || text.contains("%u") || text.contains("%d") else {
-                return .failure(ValueError(message: "must be an LDAP filter in parentheses using %s (address), %u (local part) or %d (domain), got \(quoted(text))"))
+                text.contains("%s") || text.contains("%u") || text.contains("%d")
+            else {
+                return .failure(
+                    ValueError(
+                        message: "must be an LDAP filter in parentheses using %s (address), %u (local part) or %d (domain), got \(quoted(text))"))
             }
             return .success(text)
         }
@@ -106,12 +109,16 @@ extension ConfigReader {
 
     mutating func checkAccountRules(seen: Set<String>, failed: Set<String>) {
         if config.accounts.scram, config.accounts.uses("ldap") || config.accounts.uses("system"), !failed.contains("accounts.scram") {
-            fail("accounts.scram", "SCRAM-SHA-256 needs a stored verifier, which only builtin accounts have: accounts.scram = true needs every domain on the builtin backend")
+            fail(
+                "accounts.scram",
+                "SCRAM-SHA-256 needs a stored verifier, which only builtin accounts have: accounts.scram = true needs every domain on the builtin backend"
+            )
         }
         if config.accounts.uses("ldap"), !failed.contains("accounts.default"), !failed.contains("accounts.domains") {
             guard let ldap = config.ldap else {
-                fail(seen.contains("accounts.default") ? "accounts.default" : "accounts.domains",
-                     "the ldap backend needs an [ldap] section (uri, base)")
+                fail(
+                    seen.contains("accounts.default") ? "accounts.default" : "accounts.domains",
+                    "the ldap backend needs an [ldap] section (uri, base)")
                 return
             }
             if ldap.uri.isEmpty, !failed.contains("ldap.uri") { fail("ldap.uri", "ldap.uri is required") }
@@ -128,8 +135,9 @@ extension ConfigReader {
                 fail("ldap.uri", "an ldaps:// URI needs ldap.tls = \"ldaps\"")
             }
             if (ldap.bindDN == nil) != (ldap.bindPasswordFile == nil), !failed.contains("ldap.bind_dn") {
-                fail(ldap.bindDN == nil ? "ldap.bind_password_file" : "ldap.bind_dn",
-                     "ldap.bind_dn and ldap.bind_password_file must be set together")
+                fail(
+                    ldap.bindDN == nil ? "ldap.bind_password_file" : "ldap.bind_dn",
+                    "ldap.bind_dn and ldap.bind_password_file must be set together")
             }
         }
     }

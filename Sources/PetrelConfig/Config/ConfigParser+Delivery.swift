@@ -28,7 +28,7 @@ extension ConfigReader {
         "smarthost_tls": { c, v in assign(outboundTLS(v)) { c.delivery.smarthostTLS = $0 } },
         "smarthost_tls_verify": { c, v in assign(boolean(v)) { c.delivery.smarthostTLSVerify = $0 } },
         "routes": { c, v in assign(routes(v)) { c.delivery.routes = $0 } },
-        "pickup_dir": { c, v in assign(string(v)) { c.delivery.pickupDirectory = $0.isEmpty ? nil : $0 } },
+        "pickup_dir": { c, v in assign(string(v)) { c.delivery.pickupDirectory = $0.isEmpty ? nil : $0 } }
     ]
 
     /// A duration: a string in the `DurationText` grammar of MailCore

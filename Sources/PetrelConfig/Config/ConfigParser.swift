@@ -27,8 +27,11 @@ extension PetrelConfiguration {
                 return .failure(ConfigErrors(errors: [ConfigError(line: line, key: nil, message: "NUL character in file")]))
             case 0x85, 0x2028, 0x2029:
                 let name = "U+" + String(scalar.value, radix: 16, uppercase: true).leftPadded(to: 4)
-                return .failure(ConfigErrors(errors: [ConfigError(
-                    line: line, key: nil, message: "character \(name) (a Unicode line break) is not allowed")]))
+                return .failure(
+                    ConfigErrors(errors: [
+                        ConfigError(
+                            line: line, key: nil, message: "character \(name) (a Unicode line break) is not allowed")
+                    ]))
             default: break
             }
         }
@@ -109,30 +112,31 @@ struct ConfigReader {
         "server": [
             "hostname": { c, v in assign(hostname(v)) { c.server.hostname = $0 } },
             "data_dir": { c, v in assign(directory(v)) { c.server.dataDirectory = $0 } },
-            "shutdown_deadline": { c, v in assign(integer(v, 0...3600)) { c.server.shutdownDeadline = $0 } },
+            "shutdown_deadline": { c, v in assign(integer(v, 0...3600)) { c.server.shutdownDeadline = $0 } }
         ],
-        "smtp": ([
-            "listen": { c, v in assign(listeners(v)) { c.smtp.listen = $0 } },
-            "plaintext_auth_listen": { c, v in assign(listeners(v)) { c.smtp.plaintextAuthListen = $0 } },
-            "max_message_size": { c, v in assign(integer(v, 1024...2_147_483_647)) { c.smtp.maxMessageSize = $0 } },
-            "max_recipients": { c, v in assign(integer(v, 1...100_000)) { c.smtp.maxRecipients = $0 } },
-            "max_messages_per_connection": { c, v in assign(integer(v, 1...1_000_000)) { c.smtp.maxMessagesPerConnection = $0 } },
-            "max_errors": { c, v in assign(integer(v, 1...1000)) { c.smtp.maxErrors = $0 } },
-            "max_command_line_length": { c, v in assign(integer(v, 512...65536)) { c.smtp.maxCommandLineLength = $0 } },
-            "max_text_line_length": { c, v in assign(integer(v, 1000...1_048_576)) { c.smtp.maxTextLineLength = $0 } },
-            "max_session_bytes": { c, v in assign(integer(v, 0...Int.max)) { c.smtp.maxSessionBytes = Int64($0) } },
-            "max_connections": { c, v in assign(integer(v, 1...1_000_000)) { c.smtp.maxConnections = $0 } },
-            "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.smtp.maxConnectionsPerIP = $0 } },
-            "command_timeout": { c, v in assign(integer(v, 1...86400)) { c.smtp.commandTimeout = $0 } },
-            "data_timeout": { c, v in assign(integer(v, 1...86400)) { c.smtp.dataTimeout = $0 } },
-        ] as [String: Apply]).merging(accessSMTPKeys) { a, _ in a },
+        "smtp":
+            ([
+                "listen": { c, v in assign(listeners(v)) { c.smtp.listen = $0 } },
+                "plaintext_auth_listen": { c, v in assign(listeners(v)) { c.smtp.plaintextAuthListen = $0 } },
+                "max_message_size": { c, v in assign(integer(v, 1024...2_147_483_647)) { c.smtp.maxMessageSize = $0 } },
+                "max_recipients": { c, v in assign(integer(v, 1...100_000)) { c.smtp.maxRecipients = $0 } },
+                "max_messages_per_connection": { c, v in assign(integer(v, 1...1_000_000)) { c.smtp.maxMessagesPerConnection = $0 } },
+                "max_errors": { c, v in assign(integer(v, 1...1000)) { c.smtp.maxErrors = $0 } },
+                "max_command_line_length": { c, v in assign(integer(v, 512...65536)) { c.smtp.maxCommandLineLength = $0 } },
+                "max_text_line_length": { c, v in assign(integer(v, 1000...1_048_576)) { c.smtp.maxTextLineLength = $0 } },
+                "max_session_bytes": { c, v in assign(integer(v, 0...Int.max)) { c.smtp.maxSessionBytes = Int64($0) } },
+                "max_connections": { c, v in assign(integer(v, 1...1_000_000)) { c.smtp.maxConnections = $0 } },
+                "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.smtp.maxConnectionsPerIP = $0 } },
+                "command_timeout": { c, v in assign(integer(v, 1...86400)) { c.smtp.commandTimeout = $0 } },
+                "data_timeout": { c, v in assign(integer(v, 1...86400)) { c.smtp.dataTimeout = $0 } }
+            ] as [String: Apply]).merging(accessSMTPKeys) { a, _ in a },
         "relay": relayKeys,
         "dns": dnsKeys,
         "submission": [
             "listen": { c, v in assign(listeners(v)) { c.submission.listen = $0 } },
             "tls_listen": { c, v in assign(listeners(v)) { c.submission.tlsListen = $0 } },
             "plaintext_auth_listen": { c, v in assign(listeners(v)) { c.submission.plaintextAuthListen = $0 } },
-            "require_sender_match": { c, v in assign(boolean(v)) { c.submission.requireSenderMatch = $0 } },
+            "require_sender_match": { c, v in assign(boolean(v)) { c.submission.requireSenderMatch = $0 } }
         ],
         "pop3": [
             "listen": { c, v in assign(listeners(v)) { c.pop3.listen = $0 } },
@@ -141,11 +145,11 @@ struct ConfigReader {
             "idle_timeout": { c, v in assign(integer(v, 1...86400)) { c.pop3.idleTimeout = $0 } },
             "max_connections": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnections = $0 } },
             "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnectionsPerIP = $0 } },
-            "max_session_bytes": { c, v in assign(sessionByteCap(v)) { c.pop3.maxSessionBytes = Int64($0) } },
+            "max_session_bytes": { c, v in assign(sessionByteCap(v)) { c.pop3.maxSessionBytes = Int64($0) } }
         ],
         "tls": [
             "certificate": { c, v in assign(filePath(v)) { c.tls.certificate = $0 } },
-            "private_key": { c, v in assign(filePath(v)) { c.tls.privateKey = $0 } },
+            "private_key": { c, v in assign(filePath(v)) { c.tls.privateKey = $0 } }
         ],
         "auth": [
             "allow_plaintext": { c, v in assign(boolean(v)) { c.auth.allowPlaintext = $0 } },
@@ -155,23 +159,27 @@ struct ConfigReader {
             "max_failure_delay": { c, v in assign(integer(v, 0...600_000)) { c.auth.maxFailureDelay = $0 } },
             "max_concurrent_logins_per_ip": { c, v in assign(integer(v, 0...10_000)) { c.auth.maxConcurrentLoginsPerIP = $0 } },
             "max_concurrent_logins_per_account": { c, v in
-                assign(integer(v, 0...10_000)) { c.auth.maxConcurrentLoginsPerAccount = $0 } },
+                assign(integer(v, 0...10_000)) { c.auth.maxConcurrentLoginsPerAccount = $0 }
+            }
         ],
         "admin": [
-            "listen": { c, v in assign(adminListener(v)) { c.admin.listen = $0 } },
+            "listen": { c, v in assign(adminListener(v)) { c.admin.listen = $0 } }
         ],
         "log": [
             "level": { c, v in assign(logLevel(v)) { c.log.level = $0 } },
-            "format": { c, v in assign(logFormat(v)) { c.log.format = $0 } },
+            "format": { c, v in assign(logFormat(v)) { c.log.format = $0 } }
         ],
         "delivery": deliveryKeys,
         "authentication": authenticationKeys,
         "accounts": accountsKeys,
         "ldap": ldapKeys,
-        "autoconfig": autoconfigKeys,
+        "autoconfig": autoconfigKeys
     ]
 
-    static let sectionOrder = ["server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "authentication", "accounts", "ldap", "autoconfig"]
+    static let sectionOrder = [
+        "server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "authentication", "accounts", "ldap",
+        "autoconfig"
+    ]
 
     mutating func read(_ root: TOMLTable) {
         for (name, value) in root {
@@ -206,37 +214,45 @@ struct ConfigReader {
         // [delivery]: smarthost credentials come in pairs.
         let delivery = config.delivery
         if (delivery.smarthostUsername == nil) != (delivery.smarthostPassword == nil),
-           !failedKeys.contains("delivery.smarthost_username"), !failedKeys.contains("delivery.smarthost_password") {
+            !failedKeys.contains("delivery.smarthost_username"), !failedKeys.contains("delivery.smarthost_password")
+        {
             let key = delivery.smarthostUsername == nil ? "delivery.smarthost_password" : "delivery.smarthost_username"
             fail(key, "delivery.smarthost_username and delivery.smarthost_password must be set together")
         }
         let smtp = config.smtp
         if smtp.maxSessionBytes != 0, smtp.maxSessionBytes < Int64(smtp.maxMessageSize),
-           !failedKeys.contains("smtp.max_session_bytes"), !failedKeys.contains("smtp.max_message_size") {
+            !failedKeys.contains("smtp.max_session_bytes"), !failedKeys.contains("smtp.max_message_size")
+        {
             let key = seenKeys.contains("smtp.max_session_bytes") ? "smtp.max_session_bytes" : "smtp.max_message_size"
-            fail(key, "smtp.max_session_bytes (\(smtp.maxSessionBytes)) must be 0 (unlimited) or at least smtp.max_message_size (\(smtp.maxMessageSize))")
+            fail(
+                key,
+                "smtp.max_session_bytes (\(smtp.maxSessionBytes)) must be 0 (unlimited) or at least smtp.max_message_size (\(smtp.maxMessageSize))")
         }
         checkAccountRules(seen: seenKeys, failed: failedKeys)
         // A certificate needs its key and the other way round.
         if (config.tls.certificate == nil) != (config.tls.privateKey == nil),
-           !failedKeys.contains("tls.certificate"), !failedKeys.contains("tls.private_key") {
+            !failedKeys.contains("tls.certificate"), !failedKeys.contains("tls.private_key")
+        {
             let key = config.tls.certificate == nil ? "tls.private_key" : "tls.certificate"
             fail(key, "tls.certificate and tls.private_key must be set together")
         }
         if config.auth.maxFailureDelay < config.auth.failureDelay,
-           !failedKeys.contains("auth.failure_delay"), !failedKeys.contains("auth.max_failure_delay") {
+            !failedKeys.contains("auth.failure_delay"), !failedKeys.contains("auth.max_failure_delay")
+        {
             let key = seenKeys.contains("auth.max_failure_delay") ? "auth.max_failure_delay" : "auth.failure_delay"
             fail(key, "auth.max_failure_delay (\(config.auth.maxFailureDelay)) must be at least auth.failure_delay (\(config.auth.failureDelay))")
         }
         // The same address and port cannot be bound twice, within or across services.
         var owner: [PetrelConfiguration.Listener: String] = [:]
-        for (key, list) in [("smtp.listen", config.smtp.listen), ("submission.listen", config.submission.listen),
-                            ("submission.tls_listen", config.submission.tlsListen), ("pop3.listen", config.pop3.listen),
-                            ("pop3.tls_listen", config.pop3.tlsListen), ("admin.listen", config.admin.listen.map { [$0] } ?? []),
-                            ("smtp.plaintext_auth_listen", config.smtp.plaintextAuthListen),
-                            ("submission.plaintext_auth_listen", config.submission.plaintextAuthListen),
-                            ("pop3.plaintext_auth_listen", config.pop3.plaintextAuthListen),
-                            ("autoconfig.listen", config.autoconfig.enabled ? config.autoconfig.listen : [])]
+        for (key, list) in [
+            ("smtp.listen", config.smtp.listen), ("submission.listen", config.submission.listen),
+            ("submission.tls_listen", config.submission.tlsListen), ("pop3.listen", config.pop3.listen),
+            ("pop3.tls_listen", config.pop3.tlsListen), ("admin.listen", config.admin.listen.map { [$0] } ?? []),
+            ("smtp.plaintext_auth_listen", config.smtp.plaintextAuthListen),
+            ("submission.plaintext_auth_listen", config.submission.plaintextAuthListen),
+            ("pop3.plaintext_auth_listen", config.pop3.plaintextAuthListen),
+            ("autoconfig.listen", config.autoconfig.enabled ? config.autoconfig.listen : [])
+        ]
         where !failedKeys.contains(key) {
             for listener in list where listener.port != 0 {
                 if let other = owner[listener] {
@@ -297,7 +313,8 @@ struct ConfigReader {
     }
 
     static func integer(_ value: any TOMLValueConvertible, _ range: ClosedRange<Int>) -> Result<Int, ValueError> {
-        let expected = range.upperBound == Int.max
+        let expected =
+            range.upperBound == Int.max
             ? "must be an integer of at least \(range.lowerBound)"
             : "must be an integer between \(range.lowerBound) and \(range.upperBound)"
         guard value.type == .int, let n = value.int, range.contains(n) else {
@@ -357,7 +374,7 @@ struct ConfigReader {
         if let array = value.array {
             items = Array(array)
         } else if value.string != nil {
-            items = [value]  // a single "host:port" is accepted as a one-element list
+            items = [value] // a single "host:port" is accepted as a one-element list
         } else {
             return .failure(ValueError(message: "must be an array of \"host:port\" strings, got \(describe(value))"))
         }
@@ -392,7 +409,11 @@ struct ConfigReader {
             case .failure(let error): return .failure(ValueError(message: "\(quoted(s)): \(error.reason)"))
             case .success(let listener):
                 guard listener.isLoopback else {
-                    return .failure(ValueError(message: "must be a loopback address (127.0.0.1, ::1 or localhost; the admin endpoint has no authentication) or \"\" to disable it, got \(quoted(s))"))
+                    return .failure(
+                        ValueError(
+                            message:
+                                "must be a loopback address (127.0.0.1, ::1 or localhost; the admin endpoint has no authentication) or \"\" to disable it, got \(quoted(s))"
+                        ))
                 }
                 return .success(listener)
             }

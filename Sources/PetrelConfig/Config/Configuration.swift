@@ -1,3 +1,6 @@
+import Logging
+import MailCore
+
 /// Petrel's runtime configuration as plain values, with the development defaults.
 ///
 /// The TOML reader is in ConfigParser.swift, listener syntax in ConfigListener.swift, errors in ConfigError.swift.
@@ -5,14 +8,12 @@
 /// ≥ 1000 octets, ≥ 100 recipients), RFC 5321 §4.5.3.2 (server timeouts: 5 minutes between commands,
 /// 3 minutes of data) and RFC 1939 §3 (POP3 autologout timer of at least 10 minutes).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import Logging
-import MailCore
 
 public struct PetrelConfiguration: Sendable, Equatable {
     // `Listener` (one address to listen on, MailCore's `HostPort`) is declared in ConfigListener.swift.
@@ -257,8 +258,10 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public var ldap: LDAP?
     public var autoconfig = Autoconfig()
 
-    public init(server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth(),
-                admin: Admin = Admin()) {
+    public init(
+        server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth(),
+        admin: Admin = Admin()
+    ) {
         self.server = server
         self.smtp = smtp
         self.submission = submission
@@ -293,11 +296,13 @@ public struct PetrelConfiguration: Sendable, Equatable {
                 dataTimeout: 180,
                 maxConnectionsPerIP: 50
             ),
-            submission: Submission(listen: [Listener(host: "127.0.0.1", port: 2587)],
-                                   tlsListen: [Listener(host: "127.0.0.1", port: 2465)]),
+            submission: Submission(
+                listen: [Listener(host: "127.0.0.1", port: 2587)],
+                tlsListen: [Listener(host: "127.0.0.1", port: 2465)]),
             pop3: {
-                var pop3 = POP3(listen: [Listener(host: "127.0.0.1", port: 2110)], idleTimeout: 600, maxConnections: 10_000,
-                                maxConnectionsPerIP: 50)
+                var pop3 = POP3(
+                    listen: [Listener(host: "127.0.0.1", port: 2110)], idleTimeout: 600, maxConnections: 10_000,
+                    maxConnectionsPerIP: 50)
                 pop3.tlsListen = [Listener(host: "127.0.0.1", port: 2995)]
                 return pop3
             }(),

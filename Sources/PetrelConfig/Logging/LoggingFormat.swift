@@ -59,7 +59,8 @@ public enum LogLineFormatter {
         if key.isEmpty { return "_" }
         var out = ""
         for scalar in key.unicodeScalars {
-            let ok = (scalar.value >= 0x30 && scalar.value <= 0x39) || (scalar.value >= 0x41 && scalar.value <= 0x5A)
+            let ok =
+                (scalar.value >= 0x30 && scalar.value <= 0x39) || (scalar.value >= 0x41 && scalar.value <= 0x5A)
                 || (scalar.value >= 0x61 && scalar.value <= 0x7A) || scalar == "_" || scalar == "." || scalar == "-"
             out.unicodeScalars.append(ok ? scalar : "_")
         }
@@ -68,9 +69,11 @@ public enum LogLineFormatter {
 
     /// A value bare when safe, else in double quotes with escapes.
     static func textValue(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.unicodeScalars.contains { scalar in
-            scalar == " " || scalar == "\"" || scalar == "=" || scalar == "\\" || needsEscape(scalar)
-        }
+        let needsQuotes =
+            value.isEmpty
+            || value.unicodeScalars.contains { scalar in
+                scalar == " " || scalar == "\"" || scalar == "=" || scalar == "\\" || needsEscape(scalar)
+            }
         guard needsQuotes else { return value }
         var out = "\""
         for scalar in value.unicodeScalars {

@@ -1,3 +1,7 @@
+import Foundation
+import Logging
+import Synchronization
+
 /// `PetrelLogHandler`: a swift-log `LogHandler` that writes ONE line per event (formatted by
 /// LoggingFormat.swift) to standard error, or to an injected sink in tests. Lines are written with a
 /// single locked `write(2)` loop so concurrent events never interleave.
@@ -5,15 +9,12 @@
 /// Callers must never log passwords, secrets, AUTH payloads or message bodies: the handler cannot know
 /// what a value means and writes everything it is given.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import Foundation
-import Logging
-import Synchronization
 
 public struct PetrelLogHandler: LogHandler {
     /// Receives each formatted line, without the trailing newline.
@@ -79,9 +80,10 @@ public struct PetrelLogHandler: LogHandler {
         level: Logger.Level, format: PetrelConfiguration.Log.Format, metadataProvider: Logger.MetadataProvider? = nil
     ) {
         LogLevelControl.shared.level = level
-        LoggingSystem.bootstrap({ label, provider in
-            PetrelLogHandler(label: label, level: level, format: format, metadataProvider: provider, levelControl: .shared)
-        }, metadataProvider: metadataProvider)
+        LoggingSystem.bootstrap(
+            { label, provider in
+                PetrelLogHandler(label: label, level: level, format: format, metadataProvider: provider, levelControl: .shared)
+            }, metadataProvider: metadataProvider)
     }
 
     /// `bootstrap(level:format:)` from the `[log]` section.
@@ -125,7 +127,7 @@ final class StandardErrorWriter: Sendable {
                     } else if written < 0 && errno == EINTR {
                         continue
                     } else {
-                        return  // stderr closed or broken: drop the line rather than spin or crash
+                        return // stderr closed or broken: drop the line rather than spin or crash
                     }
                 }
             }

@@ -1,13 +1,14 @@
+import Foundation
+
 /// A minimal blocking HTTP/1.0 GET over a loopback TCP socket, for `petrel status` (and `petrel doctor`'s
 /// "is it petrel on this port?" probe). POSIX sockets with send/receive timeouts; no redirects, no TLS.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import Foundation
 
 public enum AdminClient {
     public struct Failure: Error, CustomStringConvertible {
@@ -21,7 +22,7 @@ public enum AdminClient {
         let fd = try connect(host: host, port: port, timeoutSeconds: timeoutSeconds)
         defer { close(fd) }
         let request = "GET \(path) HTTP/1.0\r\nHost: \(host)\r\nConnection: close\r\n\r\n"
-        var bytes = Array(request.utf8)  // mutable for withUnsafeMutableBytes
+        var bytes = Array(request.utf8) // mutable for withUnsafeMutableBytes
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeMutableBytes { raw -> Int in
@@ -44,7 +45,7 @@ public enum AdminClient {
         }
         let text = String(decoding: response, as: UTF8.self)
         guard let headEnd = text.range(of: "\r\n\r\n"), text.hasPrefix("HTTP/"),
-              let code = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap({ Int($0) })
+            let code = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap({ Int($0) })
         else { throw Failure(description: "not an HTTP answer (is this the petrel admin port?)", refused: false) }
         return (code, String(text[headEnd.upperBound...]))
     }

@@ -56,7 +56,8 @@ public enum AdminServer {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
+                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: true,
+                        withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: decoderLimits)
                     try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(routes: routes))
                 }
@@ -132,12 +133,15 @@ final class AdminHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Answers with an error and closes (the rest of the request is not read).
     private func refuse(_ status: HTTPResponseStatus, _ text: String, context: ChannelHandlerContext) {
         guard !answered, context.channel.isActive else { return }
-        respond(status: status, type: "text/plain; charset=utf-8", body: text, version: head?.version ?? .http1_1,
-                includeBody: true, context: context)
+        respond(
+            status: status, type: "text/plain; charset=utf-8", body: text, version: head?.version ?? .http1_1,
+            includeBody: true, context: context)
     }
 
-    private func respond(status: HTTPResponseStatus, type: String, body: String, version: HTTPVersion, includeBody: Bool,
-                         context: ChannelHandlerContext) {
+    private func respond(
+        status: HTTPResponseStatus, type: String, body: String, version: HTTPVersion, includeBody: Bool,
+        context: ChannelHandlerContext
+    ) {
         answered = true
         deadline?.cancel()
         var headers = HTTPHeaders()

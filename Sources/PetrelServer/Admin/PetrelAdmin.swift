@@ -214,8 +214,9 @@ public final class PetrelAdmin: Sendable {
     /// The Badmail directory of the configuration (`[delivery] badmail_dir`, capped at `badmail_max_size`).
     public var badmail: BadmailDirectory {
         let delivery = configuration.delivery
-        return BadmailDirectory(path: delivery.badmailPath(dataDirectory: configuration.server.dataDirectory),
-                                maxBytes: delivery.badmailMaxBytes)
+        return BadmailDirectory(
+            path: delivery.badmailPath(dataDirectory: configuration.server.dataDirectory),
+            maxBytes: delivery.badmailMaxBytes)
     }
 
     // MARK: - DKIM keys and DNS checks

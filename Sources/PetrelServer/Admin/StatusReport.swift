@@ -44,8 +44,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
         case startedAt = "started_at", uptimeSeconds = "uptime_seconds", queueSize = "queue_size"
     }
 
-    public init(version: String, hostname: String, startedAt: Date, now: Date, listeners: [ListenerInfo],
-                connections: [String: Connections], queueSize: Int? = nil, queue: Queue? = nil) {
+    public init(
+        version: String, hostname: String, startedAt: Date, now: Date, listeners: [ListenerInfo],
+        connections: [String: Connections], queueSize: Int? = nil, queue: Queue? = nil
+    ) {
         self.version = version
         self.hostname = hostname
         self.startedAt = ISO8601DateFormatter().string(from: startedAt)
@@ -57,8 +59,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
     }
 
     /// The report of a running server's listeners and counters.
-    static func make(hostname: String, startedAt: Date, listeners: [BoundListener], admin: ListenAddress?,
-                     metrics: ServerMetrics, queue: QueueSummary?) -> StatusReport {
+    static func make(
+        hostname: String, startedAt: Date, listeners: [BoundListener], admin: ListenAddress?,
+        metrics: ServerMetrics, queue: QueueSummary?
+    ) -> StatusReport {
         var infos = listeners.map { ListenerInfo(protocol: $0.kind.rawValue, address: "\($0.localAddress)") }
         if let admin { infos.append(ListenerInfo(protocol: "admin", address: "\(admin)")) }
         var connections: [String: Connections] = [:]
@@ -66,9 +70,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
         for (kind, c) in metrics.connectionCounts {
             connections[kind.rawValue] = Connections(open: c.open, total: c.total, rejected: c.rejected)
         }
-        return StatusReport(version: PetrelBuild.version, hostname: hostname, startedAt: startedAt, now: Date(),
-                            listeners: infos, connections: connections, queueSize: queue?.total,
-                            queue: queue.map { Queue(new: $0.new, deferred: $0.deferred, held: $0.held) })
+        return StatusReport(
+            version: PetrelBuild.version, hostname: hostname, startedAt: startedAt, now: Date(),
+            listeners: infos, connections: connections, queueSize: queue?.total,
+            queue: queue.map { Queue(new: $0.new, deferred: $0.deferred, held: $0.held) })
     }
 
     /// Like the synthesized encoding, but `queue_size` is written as `null` rather than left out.

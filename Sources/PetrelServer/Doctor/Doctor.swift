@@ -33,8 +33,10 @@ public struct Doctor: Sendable {
     /// Free space below this is a warning.
     public static let minimumFreeBytes: Int64 = 1 << 30
 
-    public init(configuration: PetrelConfiguration, domains: [String], probes: DoctorProbes = .system,
-                checkDNS: Bool = true, now: Date = Date()) {
+    public init(
+        configuration: PetrelConfiguration, domains: [String], probes: DoctorProbes = .system,
+        checkDNS: Bool = true, now: Date = Date()
+    ) {
         self.configuration = configuration
         self.domains = domains
         self.probes = probes
@@ -80,9 +82,10 @@ public struct Doctor: Sendable {
         }
         if let free = probes.freeBytes(dir) {
             let gib = String(format: "%.1f GiB", Double(free) / Double(1 << 30))
-            results.append(free < Self.minimumFreeBytes
-                ? .init(.warn, "disk", "only \(gib) free in \(dir) (less than 1 GiB)")
-                : .init(.ok, "disk", "\(gib) free in \(dir)"))
+            results.append(
+                free < Self.minimumFreeBytes
+                    ? .init(.warn, "disk", "only \(gib) free in \(dir) (less than 1 GiB)")
+                    : .init(.ok, "disk", "\(gib) free in \(dir)"))
         } else {
             results.append(.init(.warn, "disk", "cannot measure free space in \(dir)"))
         }
@@ -93,7 +96,11 @@ public struct Doctor: Sendable {
         let certificate = configuration.tls.certificate ?? configuration.server.dataDirectory + "/tls/cert.pem"
         guard let pem = probes.readFile(certificate) else {
             if configuration.tls.certificate == nil {
-                return [.init(.warn, "tls", "no certificate yet: a self-signed one is generated in \(certificate) at first start (clients will not trust it)")]
+                return [
+                    .init(
+                        .warn, "tls",
+                        "no certificate yet: a self-signed one is generated in \(certificate) at first start (clients will not trust it)")
+                ]
             }
             return [.init(.fail, "tls", "cannot read the certificate \(certificate)")]
         }
@@ -142,7 +149,8 @@ public struct Doctor: Sendable {
                 if running.contains("\(listener)") { return .init(.ok, "port", "\(name) \(listener) is in use by this petrel (running)") }
                 return .init(.fail, "port", "\(name) \(listener) is in use by another program")
             case .denied:
-                return .init(.fail, "port", "\(name) \(listener): permission denied (ports below 1024 need CAP_NET_BIND_SERVICE; see docs/OPERATIONS.md)")
+                return .init(
+                    .fail, "port", "\(name) \(listener): permission denied (ports below 1024 need CAP_NET_BIND_SERVICE; see docs/OPERATIONS.md)")
             case .other(let message): return .init(.fail, "port", "\(name) \(listener): \(message)")
             }
         }
@@ -170,8 +178,10 @@ public struct Doctor: Sendable {
         }
         for domain in domains {
             let a = probes.resolve(domain)
-            results.append(a.isEmpty ? .init(.warn, "dns", "\(domain) has no A/AAAA record")
-                                     : .init(.ok, "dns", "\(domain) resolves to \(a.joined(separator: ", "))"))
+            results.append(
+                a.isEmpty
+                    ? .init(.warn, "dns", "\(domain) has no A/AAAA record")
+                    : .init(.ok, "dns", "\(domain) resolves to \(a.joined(separator: ", "))"))
             results.append(.init(.skip, "dns", "MX of \(domain) not checked (no MX resolver yet)"))
         }
         return results

@@ -1,15 +1,16 @@
+import Foundation
+import X509
+
 /// The system probes `Doctor` uses (file access, free space, binding a port, asking a running petrel for
 /// its listeners, getaddrinfo/getnameinfo), as replaceable closures; `.system` is the real thing.
 /// Nothing here talks to any host but the configured loopback admin endpoint and the system resolver.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import Foundation
-import X509
 
 public struct DoctorProbes: Sendable {
     public struct ProbeError: Error, Sendable { public var message: String }
@@ -26,10 +27,12 @@ public struct DoctorProbes: Sendable {
     /// The PTR name of a numeric address (getnameinfo with NI_NAMEREQD), or nil.
     public var reverse: @Sendable (String) -> String?
 
-    public init(writable: @escaping @Sendable (String) -> Result<Void, ProbeError>, freeBytes: @escaping @Sendable (String) -> Int64?,
-                readFile: @escaping @Sendable (String) -> String?, bind: @escaping @Sendable (PetrelConfiguration.Listener) -> BindOutcome,
-                runningListeners: @escaping @Sendable (PetrelConfiguration.Listener) -> [String]?,
-                resolve: @escaping @Sendable (String) -> [String], reverse: @escaping @Sendable (String) -> String?) {
+    public init(
+        writable: @escaping @Sendable (String) -> Result<Void, ProbeError>, freeBytes: @escaping @Sendable (String) -> Int64?,
+        readFile: @escaping @Sendable (String) -> String?, bind: @escaping @Sendable (PetrelConfiguration.Listener) -> BindOutcome,
+        runningListeners: @escaping @Sendable (PetrelConfiguration.Listener) -> [String]?,
+        resolve: @escaping @Sendable (String) -> [String], reverse: @escaping @Sendable (String) -> String?
+    ) {
         self.writable = writable
         self.freeBytes = freeBytes
         self.readFile = readFile
@@ -70,7 +73,7 @@ public struct DoctorProbes: Sendable {
         bind: { listener in probeBind(listener) },
         runningListeners: { admin in
             guard let (code, body) = try? AdminClient.get(host: admin.host, port: admin.port, path: "/status", timeoutSeconds: 2),
-                  code == 200, let report = try? JSONDecoder().decode(StatusReport.self, from: Data(body.utf8))
+                code == 200, let report = try? JSONDecoder().decode(StatusReport.self, from: Data(body.utf8))
             else { return nil }
             return report.listeners.map(\.address)
         },
@@ -140,7 +143,7 @@ public struct CertificateInfo: Sendable, Equatable {
     public static func parse(pem: String) -> CertificateInfo? {
         let begin = "-----BEGIN CERTIFICATE-----", end = "-----END CERTIFICATE-----"
         guard let start = pem.range(of: begin), let stop = pem.range(of: end, range: start.upperBound..<pem.endIndex),
-              let certificate = try? Certificate(pemEncoded: String(pem[start.lowerBound..<stop.upperBound]))
+            let certificate = try? Certificate(pemEncoded: String(pem[start.lowerBound..<stop.upperBound]))
         else { return nil }
         var names: [String] = []
         if let san = try? certificate.extensions.subjectAlternativeNames {

@@ -20,8 +20,10 @@ public struct DomainRecords: Sendable {
     /// when autoconfig is off.
     public var autoconfig: (host: String, port: Int)?
 
-    public init(domain: String, hostname: String, addresses: [IPAddress], keys: [(entry: DKIMKeyStore.Entry, record: String)],
-                services: [ServiceRecord] = [], autoconfig: (host: String, port: Int)? = nil) {
+    public init(
+        domain: String, hostname: String, addresses: [IPAddress], keys: [(entry: DKIMKeyStore.Entry, record: String)],
+        services: [ServiceRecord] = [], autoconfig: (host: String, port: Int)? = nil
+    ) {
         self.domain = domain.lowercased()
         self.hostname = hostname.lowercased()
         self.addresses = addresses
@@ -64,7 +66,7 @@ public struct DomainRecords: Sendable {
                 record("_imaps._tcp", 0, []),
                 record("_imap._tcp", 10, []),
                 record("_pop3s._tcp", 0, configuration.pop3.tlsListen),
-                record("_pop3._tcp", 10, configuration.pop3.listen),
+                record("_pop3._tcp", 10, configuration.pop3.listen)
             ]
         }
 
@@ -183,7 +185,9 @@ public struct DomainRecords: Sendable {
                     out.append(DoctorResult(.fail, label, "\(name) \"\(record)\" does not pass: \(failing.joined(separator: "; "))"))
                 }
             default:
-                out.append(DoctorResult(label == "spf" ? .fail : .warn, label, "\(name) has no SPF record (want \"\(label == "spf" ? spfRecord : heloSPFRecord)\")"))
+                out.append(
+                    DoctorResult(
+                        label == "spf" ? .fail : .warn, label, "\(name) has no SPF record (want \"\(label == "spf" ? spfRecord : heloSPFRecord)\")"))
             }
         }
         // DKIM: every selector we sign or will sign with must publish our key.
@@ -211,8 +215,10 @@ public struct DomainRecords: Sendable {
         case .records(let txts):
             let records = txts.compactMap(DMARCRecord.parse)
             if records.count == 1, let r = records.first {
-                out.append(DoctorResult(r.policy == .none ? .warn : .ok, "dmarc",
-                                        "_dmarc.\(domain) p=\(r.policy.rawValue)" + (r.policy == .none ? " (monitoring only)" : "")))
+                out.append(
+                    DoctorResult(
+                        r.policy == .none ? .warn : .ok, "dmarc",
+                        "_dmarc.\(domain) p=\(r.policy.rawValue)" + (r.policy == .none ? " (monitoring only)" : "")))
             } else {
                 out.append(DoctorResult(.fail, "dmarc", "_dmarc.\(domain) has \(records.count) DMARC records (want one)"))
             }
@@ -224,7 +230,9 @@ public struct DomainRecords: Sendable {
             for name in ["autoconfig." + domain, "autodiscover." + domain] {
                 switch await resolver.addresses(name) {
                 case .records(let found) where !ips.isEmpty && !found.contains(where: ips.contains):
-                    out.append(DoctorResult(.fail, "autoconfig", "\(name) is \(found.map(\.description).joined(separator: ", ")), not this server (\(host))"))
+                    out.append(
+                        DoctorResult(.fail, "autoconfig", "\(name) is \(found.map(\.description).joined(separator: ", ")), not this server (\(host))")
+                    )
                 case .records(let found):
                     out.append(DoctorResult(.ok, "autoconfig", "\(name) is \(found.map(\.description).joined(separator: ", "))"))
                 case .temporaryFailure(let why):

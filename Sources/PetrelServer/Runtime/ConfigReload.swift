@@ -111,16 +111,22 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("authentication.unchecked_domains", { "\($0.authentication.uncheckedDomains)" }),
         ("authentication.unsigned_domains", { "\($0.authentication.unsignedDomains)" }),
         ("authentication.spf_timeout", { "\($0.authentication.spfTimeout)" }),
-        ("delivery.routes", { $0.delivery.routes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.host):\($0.value.port)" }.joined(separator: ",") }),
+        (
+            "delivery.routes",
+            { $0.delivery.routes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.host):\($0.value.port)" }.joined(separator: ",") }
+        )
     ]
 
     /// `[accounts]`, `[ldap]`, `[autoconfig]`: the backends and the set-up listener are built at start.
     static let accountRestartKeys: [(String, @Sendable (PetrelConfiguration) -> String)] = [
         ("accounts.default", { $0.accounts.defaultBackend }),
-        ("accounts.domains", { config in
-            let pairs: [String] = config.accounts.domains.keys.sorted().map { key in "\(key)=\(config.accounts.domains[key] ?? "")" }
-            return pairs.joined(separator: ",")
-        }),
+        (
+            "accounts.domains",
+            { config in
+                let pairs: [String] = config.accounts.domains.keys.sorted().map { key in "\(key)=\(config.accounts.domains[key] ?? "")" }
+                return pairs.joined(separator: ",")
+            }
+        ),
         ("accounts.pam_service", { $0.accounts.pamService }),
         ("accounts.scram", { "\($0.accounts.scram)" }),
         ("ldap.uri", { $0.ldap?.uri ?? "" }),
@@ -138,7 +144,7 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("ldap.cache_negative", { "\($0.ldap?.cacheNegative ?? 0)" }),
         ("autoconfig.enabled", { "\($0.autoconfig.enabled)" }),
         ("autoconfig.listen", { config in config.autoconfig.listen.map { listener in "\(listener)" }.joined(separator: ",") }),
-        ("autoconfig.mail_host", { $0.autoconfig.mailHost ?? "" }),
+        ("autoconfig.mail_host", { $0.autoconfig.mailHost ?? "" })
     ]
 
     /// Logs the outcome: one notice per applied key, one warning per key that needs a restart.

@@ -28,8 +28,10 @@ extension MailServer {
     }
 
     /// For one-shot users (the CLI): `makeResolver` on a small pool of its own, shut down when `body` ends.
-    public static func withResolver<T>(_ configuration: PetrelConfiguration,
-                                       _ body: (any DNSResolver) async throws -> T) async throws -> T {
+    public static func withResolver<T>(
+        _ configuration: PetrelConfiguration,
+        _ body: (any DNSResolver) async throws -> T
+    ) async throws -> T {
         let pool = makeDNSPool(threads: 8)
         do {
             let result = try await body(makeResolver(configuration, runner: pool))
@@ -42,8 +44,10 @@ extension MailServer {
     }
 
     /// The nameserver `makeResolver` uses.
-    public static func nameserverAddress(_ dns: PetrelConfiguration.DNS,
-                                         resolvConf: String = "/etc/resolv.conf") -> (IPAddress, Int) {
+    public static func nameserverAddress(
+        _ dns: PetrelConfiguration.DNS,
+        resolvConf: String = "/etc/resolv.conf"
+    ) -> (IPAddress, Int) {
         if let configured = dns.nameserver, let ip = IPAddress(configured.host) {
             return (ip, configured.port)
         }
@@ -118,12 +122,14 @@ extension MailServer {
                 logger.error("ignoring invalid relay recipient", metadata: ["key": "relay.allow_recipients", "error": "\(error)"])
             }
         }
-        let relay = RelayRules(allowAuthenticated: configuration.relay.allowAuthenticated,
-                               allowedNetworks: networks("relay.allow_networks", configuration.relay.allowNetworks),
-                               allowedClientDomains: configuration.relay.allowClientDomains,
-                               recipientDomains: recipientDomains, validRecipients: recipients)
-        let connections = ConnectionRules(allow: networks("smtp.connection_allow", configuration.smtp.connectionAllow),
-                                          deny: networks("smtp.connection_deny", configuration.smtp.connectionDeny))
+        let relay = RelayRules(
+            allowAuthenticated: configuration.relay.allowAuthenticated,
+            allowedNetworks: networks("relay.allow_networks", configuration.relay.allowNetworks),
+            allowedClientDomains: configuration.relay.allowClientDomains,
+            recipientDomains: recipientDomains, validRecipients: recipients)
+        let connections = ConnectionRules(
+            allow: networks("smtp.connection_allow", configuration.smtp.connectionAllow),
+            deny: networks("smtp.connection_deny", configuration.smtp.connectionDeny))
         return (relay, connections)
     }
 }

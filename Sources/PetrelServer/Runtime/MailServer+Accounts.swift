@@ -15,8 +15,10 @@ extension MailServer {
     /// The router of every local domain's backend; throws `ServerStartError` for settings that cannot
     /// work (an unreadable password file). The directory pool, when one was started, is handed to
     /// `accountsRuntime` by the caller, which shuts it down with the server.
-    static func makeAccountRouter(_ configuration: PetrelConfiguration, store: any MailStore,
-                                  threadPool: NIOThreadPool) throws -> (AccountRouter, NIOThreadPool?) {
+    static func makeAccountRouter(
+        _ configuration: PetrelConfiguration, store: any MailStore,
+        threadPool: NIOThreadPool
+    ) throws -> (AccountRouter, NIOThreadPool?) {
         let logger = Logger(label: "petrel.accounts")
         let accounts = configuration.accounts
         let builtin = BuiltinAccounts(store: store, threadPool: threadPool, logger: logger)
@@ -36,14 +38,17 @@ extension MailServer {
                 try? pool.syncShutdownGracefully()
                 throw ServerStartError(message: "[accounts] uses ldap but [ldap] is missing")
             }
-            backends["ldap"] = LDAPAccounts(settings: directorySettings, store: store, threadPool: pool, logger: logger,
-                                            servesDomain: { accounts.backend(forDomain: $0) == "ldap" })
+            backends["ldap"] = LDAPAccounts(
+                settings: directorySettings, store: store, threadPool: pool, logger: logger,
+                servesDomain: { accounts.backend(forDomain: $0) == "ldap" })
         }
         func backend(_ name: String) -> any AccountBackend { backends[name] ?? builtin }
         var perDomain: [String: any AccountBackend] = [:]
         for (domain, name) in accounts.domains { perDomain[domain] = backend(name) }
-        return (AccountRouter(builtin: builtin, defaultBackend: backend(accounts.defaultBackend), domainBackends: perDomain),
-                directoryPool)
+        return (
+            AccountRouter(builtin: builtin, defaultBackend: backend(accounts.defaultBackend), domainBackends: perDomain),
+            directoryPool
+        )
     }
 
     static func ldapSettings(_ ldap: PetrelConfiguration.LDAP) throws -> LDAPSettings {
@@ -53,7 +58,8 @@ extension MailServer {
         settings.bindDN = ldap.bindDN
         if let file = ldap.bindPasswordFile {
             guard let data = FileManager.default.contents(atPath: file), data.count <= 4096,
-                  var text = String(data: data, encoding: .utf8) else {
+                var text = String(data: data, encoding: .utf8)
+            else {
                 throw ServerStartError(message: "[ldap] bind_password_file \(file) cannot be read (or is over 4 KiB, or not UTF-8)")
             }
             while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }

@@ -39,9 +39,10 @@ public final class ClientSetupRunner: Sendable {
         let configuration = server.configuration
         let hostname = configuration.autoconfig.mailHost ?? configuration.server.hostname
         let store = server.store
-        let setup = ClientSetupServer(profile: Self.profile(hostname: hostname, listeners: server.listeners),
-                                      isLocalDomain: { try await store.isLocalDomain($0) },
-                                      logger: Logger(label: "petrel.autoconfig"))
+        let setup = ClientSetupServer(
+            profile: Self.profile(hostname: hostname, listeners: server.listeners),
+            isLocalDomain: { try await store.isLocalDomain($0) },
+            logger: Logger(label: "petrel.autoconfig"))
         for listener in configuration.autoconfig.listen {
             let started = LockedBox<CheckedContinuation<Int, any Error>?>(nil)
             let port: Int = try await withCheckedThrowingContinuation { continuation in

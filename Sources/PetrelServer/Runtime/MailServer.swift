@@ -44,11 +44,13 @@ public final class MailServer: Sendable {
     /// The account backends' own thread pool (MailServer+Accounts.swift).
     let accountsRuntime = AccountsRuntime()
 
-    private init(configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
-                 smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
-                 group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, dnsPool: NIOThreadPool,
-                 logger: Logger, operations: ServerOperations,
-                 access: AccessControl, deliveryAgent: DeliveryAgent, background: BackgroundServices) {
+    private init(
+        configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
+        smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
+        group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, dnsPool: NIOThreadPool,
+        logger: Logger, operations: ServerOperations,
+        access: AccessControl, deliveryAgent: DeliveryAgent, background: BackgroundServices
+    ) {
         self.configuration = configuration
         self.store = store
         self.listeners = listeners
@@ -83,8 +85,9 @@ public final class MailServer: Sendable {
         let configured = configuration.tls.certificate.flatMap { cert in
             configuration.tls.privateKey.map { TLSContextProvider.Paths(certificate: cert, privateKey: $0) }
         }
-        let tlsPaths = try TLSContextProvider.ensureCertificate(configured: configured, directory: dataDirectory + "/tls",
-                                                                hostname: configuration.server.hostname, logger: logger)
+        let tlsPaths = try TLSContextProvider.ensureCertificate(
+            configured: configured, directory: dataDirectory + "/tls",
+            hostname: configuration.server.hostname, logger: logger)
         let tls = try TLSContextProvider(paths: tlsPaths)
 
         let operations = ServerOperations()
@@ -97,8 +100,9 @@ public final class MailServer: Sendable {
         // Relay control: configured + data-directory rules (re-read every 2 s once the listeners start).
         // SMTP RCPT, the pickup directory and reports all decide with these live rules.
         let (relayRules, connectionRules) = configuredAccess(configuration, logger: logger)
-        let access = AccessControl(relay: relayRules, connections: connectionRules, store: store,
-                                   maxConnectionRatePerIP: configuration.smtp.maxConnectionRatePerIP)
+        let access = AccessControl(
+            relay: relayRules, connections: connectionRules, store: store,
+            maxConnectionRatePerIP: configuration.smtp.maxConnectionRatePerIP)
         let liveRelayRules: @Sendable () -> RelayRules = { access.relayRules }
 
         // One resolver ([dns]) for the agent's MX look-ups and the port-25 client-name check.
@@ -118,10 +122,11 @@ public final class MailServer: Sendable {
         }
         let agent: DeliveryAgent
         do {
-            agent = try makeDeliveryAgent(configuration: configuration, store: store, resolver: resolver,
-                                          group: group, metricsFactory: PrometheusMetricsFactory(registry: operations.registry),
-                                          relayRules: liveRelayRules, resolveRecipient: { try await accounts.resolveRecipient($0) },
-                                          logger: Logger(label: "petrel.delivery"))
+            agent = try makeDeliveryAgent(
+                configuration: configuration, store: store, resolver: resolver,
+                group: group, metricsFactory: PrometheusMetricsFactory(registry: operations.registry),
+                relayRules: liveRelayRules, resolveRecipient: { try await accounts.resolveRecipient($0) },
+                logger: Logger(label: "petrel.delivery"))
         } catch {
             try? await directoryPool?.shutdownGracefully()
             try? await threadPool.shutdownGracefully()
@@ -133,12 +138,15 @@ public final class MailServer: Sendable {
         await agent.refreshSnapshot()
 
         let auth = configuration.auth
-        let throttle = AuthThrottle(settings: .init(baseDelay: Double(auth.failureDelay) / 1000,
-                                                    maxDelay: Double(auth.maxFailureDelay) / 1000,
-                                                    maxConcurrentPerIP: auth.maxConcurrentLoginsPerIP,
-                                                    maxConcurrentPerAccount: auth.maxConcurrentLoginsPerAccount))
-        let authenticator = Authenticator(store: store, threadPool: threadPool, throttle: throttle, logger: Logger(label: "petrel.auth"),
-                                          accounts: accounts)
+        let throttle = AuthThrottle(
+            settings: .init(
+                baseDelay: Double(auth.failureDelay) / 1000,
+                maxDelay: Double(auth.maxFailureDelay) / 1000,
+                maxConcurrentPerIP: auth.maxConcurrentLoginsPerIP,
+                maxConcurrentPerAccount: auth.maxConcurrentLoginsPerAccount))
+        let authenticator = Authenticator(
+            store: store, threadPool: threadPool, throttle: throttle, logger: Logger(label: "petrel.auth"),
+            accounts: accounts)
 
         let smtp = configuration.smtp
         var smtpConfig = SMTPServerConfiguration(hostname: configuration.server.hostname)
@@ -157,15 +165,19 @@ public final class MailServer: Sendable {
 
         // The data directory's access lists (re-read every 2 s by a background service); FCrDNS for client domains.
         await access.refresh()
-        let verifyClientHost = makeClientHostVerifier(resolver: resolver,
-                                                      timeout: .seconds(configuration.dns.timeout), logger: logger)
+        let verifyClientHost = makeClientHostVerifier(
+            resolver: resolver,
+            timeout: .seconds(configuration.dns.timeout), logger: logger)
         var mxConfig = smtpConfig
         mxConfig.rejectUnauthenticatedLocalSender = smtp.rejectUnauthenticatedLocalSender
 
-        let messageAuthentication = MessageAuthentication(configuration: configuration, resolver: resolver, store: store,
-                                                          access: access, logger: Logger(label: "petrel.authcheck"))
-        let smtpConnections = ConnectionTracker(limits: .init(maxConnections: smtp.maxConnections,
-                                                              maxConnectionsPerIP: smtp.maxConnectionsPerIP))
+        let messageAuthentication = MessageAuthentication(
+            configuration: configuration, resolver: resolver, store: store,
+            access: access, logger: Logger(label: "petrel.authcheck"))
+        let smtpConnections = ConnectionTracker(
+            limits: .init(
+                maxConnections: smtp.maxConnections,
+                maxConnectionsPerIP: smtp.maxConnectionsPerIP))
         // Plaintext logins: TLS required unless [auth] allow_plaintext, a plaintext_auth_listen listener,
         // or a client in [auth] plaintext_networks (MailPolicy PlaintextLogin, applied per connection).
         let plaintextNetworks: [IPNetwork]
@@ -190,8 +202,9 @@ public final class MailServer: Sendable {
                 make: { dsn, original, size in await agent.localDeliveryReport(dsn, original: original, originalSize: size) },
                 stored: { message, dsn in agent.localDeliveryReportStored(message, about: dsn) })
             context.access = access
-            context.invalidRecipients = .init(delayAfter: smtp.invalidRecipientDelayAfter, disconnectAt: smtp.maxInvalidRecipients,
-                                              delay: .milliseconds(smtp.invalidRecipientDelay))
+            context.invalidRecipients = .init(
+                delayAfter: smtp.invalidRecipientDelayAfter, disconnectAt: smtp.maxInvalidRecipients,
+                delay: .milliseconds(smtp.invalidRecipientDelay))
             // DKIM signing everywhere; SPF/DKIM/DMARC checks on port 25 (MessageAuthentication.swift).
             context.messageCheck = messageAuthentication.hook(inbound: !config.isSubmission && !config.implicitTLS)
             if !config.isSubmission && !config.implicitTLS {
@@ -211,8 +224,10 @@ public final class MailServer: Sendable {
         submissionsConfig.implicitTLS = true
         submissionsConfig.tlsAvailable = false
 
-        let pop3Connections = ConnectionTracker(limits: .init(maxConnections: configuration.pop3.maxConnections,
-                                                              maxConnectionsPerIP: configuration.pop3.maxConnectionsPerIP))
+        let pop3Connections = ConnectionTracker(
+            limits: .init(
+                maxConnections: configuration.pop3.maxConnections,
+                maxConnectionsPerIP: configuration.pop3.maxConnectionsPerIP))
         var pop3Config = POP3ServerConfiguration(hostname: configuration.server.hostname)
         // RFC 2449 §4: command lines of at most 255 octets (AUTH lines and SASL responses: 12288).
         pop3Config.maxCommandLineLength = 255
@@ -227,9 +242,10 @@ public final class MailServer: Sendable {
         pop3sConfig.tlsAvailable = false
         let locks = MaildropLocks()
         func pop3Context(_ config: POP3ServerConfiguration) -> POP3ServerContext {
-            var context = POP3ServerContext(configuration: config, store: store, locks: locks, authenticator: authenticator,
-                              idleTimeout: .seconds(Int64(configuration.pop3.idleTimeout)), connections: pop3Connections,
-                              tls: tls, logger: Logger(label: "petrel.pop3"))
+            var context = POP3ServerContext(
+                configuration: config, store: store, locks: locks, authenticator: authenticator,
+                idleTimeout: .seconds(Int64(configuration.pop3.idleTimeout)), connections: pop3Connections,
+                tls: tls, logger: Logger(label: "petrel.pop3"))
             context.metrics = operations.metrics
             context.plaintextAuthNetworks = plaintextNetworks
             context.readThreadPool = pop3ReadPool
@@ -260,8 +276,10 @@ public final class MailServer: Sendable {
                 plaintext.append(try await Listeners.bindSMTP(l, kind: .smtp, context: smtpContext(mxPlaintextConfig), group: group))
             }
             for l in configuration.submission.plaintextAuthListen {
-                plaintext.append(try await Listeners.bindSMTP(l, kind: .submission, context: smtpContext(submissionPlaintextConfig),
-                                                              group: group))
+                plaintext.append(
+                    try await Listeners.bindSMTP(
+                        l, kind: .submission, context: smtpContext(submissionPlaintextConfig),
+                        group: group))
             }
             for l in configuration.pop3.plaintextAuthListen {
                 plaintext.append(try await Listeners.bindPOP3(l, kind: .pop3, context: pop3Context(pop3PlaintextConfig), group: group))
@@ -269,8 +287,9 @@ public final class MailServer: Sendable {
             for index in plaintext.indices { plaintext[index].plaintextAuthListener = true }
             bound += plaintext
             if let admin = configuration.admin.listen {
-                try await operations.bindAdmin(admin, hostname: configuration.server.hostname, listeners: bound,
-                                               queue: agent.snapshot, group: group)
+                try await operations.bindAdmin(
+                    admin, hostname: configuration.server.hostname, listeners: bound,
+                    queue: agent.snapshot, group: group)
             }
         } catch {
             for b in bound { try? await b.channel.close() }
@@ -290,18 +309,21 @@ public final class MailServer: Sendable {
             logger.info("listening", metadata: ["protocol": "admin", "address": "\(admin)"])
         }
         let pickup = configuration.delivery.pickupDirectory.map { directory in
-            var pickupConfiguration = PickupConfiguration(directory: directory, hostname: configuration.server.hostname,
-                                                          maxMessageSize: smtp.maxMessageSize)
+            var pickupConfiguration = PickupConfiguration(
+                directory: directory, hostname: configuration.server.hostname,
+                maxMessageSize: smtp.maxMessageSize)
             pickupConfiguration.relayRules = liveRelayRules
             pickupConfiguration.resolveRecipient = { try await accounts.resolveRecipient($0) }
-            return PickupDirectory(store: store, configuration: pickupConfiguration,
-                                   logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
+            return PickupDirectory(
+                store: store, configuration: pickupConfiguration,
+                logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
         }
         let background = BackgroundServices(access: access, agent: agent, pickup: pickup, logger: Logger(label: "petrel.services"))
-        let server = MailServer(configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
-                          pop3Connections: pop3Connections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
-                          dnsPool: dnsPool, logger: logger,
-                          operations: operations, access: access, deliveryAgent: agent, background: background)
+        let server = MailServer(
+            configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
+            pop3Connections: pop3Connections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
+            dnsPool: dnsPool, logger: logger,
+            operations: operations, access: access, deliveryAgent: agent, background: background)
         server.accountsRuntime.adopt(directoryPool)
         if configuration.autoconfig.enabled {
             do {

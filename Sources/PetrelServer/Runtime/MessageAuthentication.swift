@@ -22,10 +22,13 @@ public final class MessageAuthentication: Sendable {
     let logger: Logger
     private let keyCache = Mutex<[String: (stamp: Date, keys: [DKIMSigner.Key])]>([:])
 
-    public init(configuration: PetrelConfiguration, resolver: any DNSResolver, store: any MailStore,
-                access: AccessControl?, logger: Logger) {
+    public init(
+        configuration: PetrelConfiguration, resolver: any DNSResolver, store: any MailStore,
+        access: AccessControl?, logger: Logger
+    ) {
         self.settings = configuration.authentication
-        self.authservID = configuration.authentication.authservID.isEmpty
+        self.authservID =
+            configuration.authentication.authservID.isEmpty
             ? configuration.server.hostname : configuration.authentication.authservID
         self.resolver = resolver
         self.keyStore = DKIMKeyStore(dataDirectory: configuration.server.dataDirectory)
@@ -94,23 +97,29 @@ public final class MessageAuthentication: Sendable {
         // not SMTPUTF8 must stay 7-bit: a UTF-8 EHLO name or sender domain goes in as its A-label form.
         let mailFrom = envelope.sender.address.map { "\($0.localPart)@\($0.routingDomain ?? $0.domain)" } ?? ""
         let helo = envelope.heloName.map { IDNA.toASCII($0) ?? $0 } ?? ""
-        let verdict = await checker.check(message, header: header, transaction: InboundTransaction(
-            clientIP: ip, helo: helo, mailFrom: mailFrom))
+        let verdict = await checker.check(
+            message, header: header,
+            transaction: InboundTransaction(
+                clientIP: ip, helo: helo, mailFrom: mailFrom))
         var body = request.body
         if !verdict.forgedFields.isEmpty {
             body = Self.obscure(verdict.forgedFields, in: body)
         }
         let deciding = verdict.deciding
-        logger.info("message authentication", metadata: [
-            "id": "\(envelope.queueID)",
-            "spf": "\(verdict.spf.result.rawValue)",
-            "dkim": "\(verdict.dkim.map { "\($0.status.rawValue):\($0.domain)" }.joined(separator: ","))",
-            "dmarc": "\(verdict.dmarc.map { "\($0.result.rawValue):\($0.authorDomain)" }.joined(separator: ","))",
-            "disposition": "\(verdict.disposition.rawValue)",
-        ])
+        logger.info(
+            "message authentication",
+            metadata: [
+                "id": "\(envelope.queueID)",
+                "spf": "\(verdict.spf.result.rawValue)",
+                "dkim": "\(verdict.dkim.map { "\($0.status.rawValue):\($0.domain)" }.joined(separator: ","))",
+                "dmarc": "\(verdict.dmarc.map { "\($0.result.rawValue):\($0.authorDomain)" }.joined(separator: ","))",
+                "disposition": "\(verdict.disposition.rawValue)"
+            ])
         if verdict.disposition == .reject, let d = deciding {
-            return .reject(SMTPReply(.mailboxUnavailable, EnhancedStatusCode(.permanentFailure, 7, 1),
-                                     "Message refused: it fails the DMARC policy (p=reject) of \(d.authorDomain)"))
+            return .reject(
+                SMTPReply(
+                    .mailboxUnavailable, EnhancedStatusCode(.permanentFailure, 7, 1),
+                    "Message refused: it fails the DMARC policy (p=reject) of \(d.authorDomain)"))
         }
         var prepend = verdict.authenticationResults
         if verdict.disposition == .quarantine, let d = deciding {
@@ -125,13 +134,18 @@ public final class MessageAuthentication: Sendable {
         guard settings.signOutbound else { return [] }
         let authors = AuthorDomains.from(header)
         guard authors.count == 1, let domain = authors.first, !settings.unsignedDomains.contains(domain),
-              (try? await store.isLocalDomain(domain)) == true else { return [] }
+            (try? await store.isLocalDomain(domain)) == true
+        else { return [] }
         let keys = signingKeys(domain)
         guard !keys.isEmpty else { return [] }
         do {
             let fields = try DKIMSigner().sign(message, keys: keys, now: Int(Date().timeIntervalSince1970))
-            logger.debug("dkim signed", metadata: ["id": "\(queueID)", "domain": "\(domain)",
-                                                   "selectors": "\(keys.map(\.selector).joined(separator: ","))"])
+            logger.debug(
+                "dkim signed",
+                metadata: [
+                    "id": "\(queueID)", "domain": "\(domain)",
+                    "selectors": "\(keys.map(\.selector).joined(separator: ","))"
+                ])
             return fields
         } catch {
             logger.error("dkim signing failed", metadata: ["id": "\(queueID)", "error": "\(error)"])

@@ -17,8 +17,10 @@ public struct PetrelService: Service, CustomStringConvertible {
     let reload: Reloader?
     let onStarted: @Sendable (MailServer) -> Void
 
-    public init(configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil,
-                onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }) {
+    public init(
+        configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil,
+        onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.reload = reload
@@ -67,10 +69,11 @@ public struct PetrelService: Service, CustomStringConvertible {
     /// Runs until SIGTERM or SIGINT.
     public static func runUntilSignalled(configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil) async throws {
         let service = PetrelService(configuration: configuration, logger: logger, reload: reload)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         try await group.run()
     }
 }

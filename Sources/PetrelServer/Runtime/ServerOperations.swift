@@ -25,16 +25,19 @@ public final class ServerOperations: Sendable {
     public var adminAddress: ListenAddress? { admin.withLock { $0?.localAddress } }
 
     /// Binds the admin endpoint; `/status` reports `listeners` and the connection counts.
-    func bindAdmin(_ address: ListenAddress, hostname: String, listeners: [BoundListener], queue: QueueSnapshot,
-                   group: any EventLoopGroup) async throws {
+    func bindAdmin(
+        _ address: ListenAddress, hostname: String, listeners: [BoundListener], queue: QueueSnapshot,
+        group: any EventLoopGroup
+    ) async throws {
         let registry = self.registry
         let metrics = self.metrics
         let startedAt = self.startedAt
         let routes = AdminServer.Routes(
             metrics: { registry.emitToString() },
             status: {
-                StatusReport.make(hostname: hostname, startedAt: startedAt, listeners: listeners,
-                                  admin: self.adminAddress, metrics: metrics, queue: queue.summary)
+                StatusReport.make(
+                    hostname: hostname, startedAt: startedAt, listeners: listeners,
+                    admin: self.adminAddress, metrics: metrics, queue: queue.summary)
             })
         let bound = try await AdminServer.bind(address, routes: routes, group: group)
         admin.withLock { $0 = bound }

@@ -50,7 +50,8 @@ public struct SMTPCapabilities: Hashable, Sendable {
                 keyword = "AUTH"
             }
             guard let head = keyword.utf8.first, Self.isKeywordStart(head),
-                  keyword.utf8.allSatisfy({ Self.isKeywordStart($0) || $0 == UInt8(ascii: "-") }) else { continue }
+                keyword.utf8.allSatisfy({ Self.isKeywordStart($0) || $0 == UInt8(ascii: "-") })
+            else { continue }
             keywords[keyword, default: []].append(contentsOf: params)
             switch keyword {
             case "PIPELINING": pipelining = true

@@ -57,7 +57,8 @@ public enum SMTPClientError: Error, Hashable, Sendable, CustomStringConvertible 
         case .tlsHandshakeFailed(let text): return "TLS handshake failed: \(text)"
         case .authRequiresTLS: return "AUTH credentials are configured but the connection is not encrypted"
         case .authNotOffered(let offered):
-            return offered.isEmpty ? "the server does not offer AUTH"
+            return offered.isEmpty
+                ? "the server does not offer AUTH"
                 : "the server offers no usable AUTH mechanism (offered: \(offered.joined(separator: " ")))"
         case .authFailed(let reply): return "authentication failed: \(reply)"
         case .unexpectedReply(let reply, let expected): return "unexpected reply to \(expected): \(reply)"

@@ -56,17 +56,24 @@ extension SMTPClientSession {
             return failAll(SMTPReply(.mailboxNameNotAllowed, .badSenderSyntax, "sender address cannot be sent over SMTP"))
         }
         if envelope.smtpUTF8, !capabilities.smtpUTF8 {
-            return failAll(SMTPReply(.mailboxNameNotAllowed, .nonASCIIAddress,
-                                     "the message needs SMTPUTF8 but the server does not support it"))
+            return failAll(
+                SMTPReply(
+                    .mailboxNameNotAllowed, .nonASCIIAddress,
+                    "the message needs SMTPUTF8 but the server does not support it"))
         }
         if let limit = capabilities.maxSize, envelope.size > limit {
-            return failAll(SMTPReply(.exceededStorage, .messageTooBig,
-                                     "message size \(envelope.size) exceeds the server's limit of \(limit) octets"))
+            return failAll(
+                SMTPReply(
+                    .exceededStorage, .messageTooBig,
+                    "message size \(envelope.size) exceeds the server's limit of \(limit) octets"))
         }
         for (index, recipient) in envelope.recipients.enumerated() {
             if recipient.address.isEmpty || !SMTPClientCommand.isSafePath(recipient.address) {
-                state.results[index] = .failure(recipient, SMTPReply(.mailboxNameNotAllowed, .badDestinationSyntax,
-                                                                     "recipient address cannot be sent over SMTP"), .local)
+                state.results[index] = .failure(
+                    recipient,
+                    SMTPReply(
+                        .mailboxNameNotAllowed, .badDestinationSyntax,
+                        "recipient address cannot be sent over SMTP"), .local)
             }
         }
         guard state.results.contains(where: { $0 == nil }) else { return complete(state, closed: false) }

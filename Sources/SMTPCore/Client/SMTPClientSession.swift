@@ -274,8 +274,10 @@ public struct SMTPClientSession: Sendable {
 
     /// message = [authzid] UTF8NUL authcid UTF8NUL passwd   (RFC 4616 §2), base64.
     static func plainMessage(_ credentials: SMTPClientCredentials) -> String {
-        SASLPlain.encode(SASLPlainCredentials(authorizationID: nil, authenticationID: credentials.username,
-                                              password: credentials.password))
+        SASLPlain.encode(
+            SASLPlainCredentials(
+                authorizationID: nil, authenticationID: credentials.username,
+                password: credentials.password))
     }
 
     // MARK: - Helpers

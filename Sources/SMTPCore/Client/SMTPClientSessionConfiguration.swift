@@ -43,8 +43,10 @@ public struct SMTPClientSessionConfiguration: Hashable, Sendable {
     /// Lines the transcript keeps (the last ones).
     public var transcriptLimit: Int
 
-    public init(heloName: String, tlsPolicy: SMTPClientTLSPolicy = .opportunistic, credentials: SMTPClientCredentials? = nil,
-                allowPlaintextAuth: Bool = false, transcriptLimit: Int = 50) {
+    public init(
+        heloName: String, tlsPolicy: SMTPClientTLSPolicy = .opportunistic, credentials: SMTPClientCredentials? = nil,
+        allowPlaintextAuth: Bool = false, transcriptLimit: Int = 50
+    ) {
         self.heloName = heloName
         self.tlsPolicy = tlsPolicy
         self.credentials = credentials

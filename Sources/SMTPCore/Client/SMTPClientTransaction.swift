@@ -32,8 +32,10 @@ public struct SMTPClientEnvelope: Hashable, Sendable {
     public var envelopeID: String?
     public var dsnReturn: DSNReturn?
 
-    public init(sender: String, recipients: [SMTPClientRecipient], size: Int64, eightBitMIME: Bool = false,
-                smtpUTF8: Bool = false, envelopeID: String? = nil, dsnReturn: DSNReturn? = nil) {
+    public init(
+        sender: String, recipients: [SMTPClientRecipient], size: Int64, eightBitMIME: Bool = false,
+        smtpUTF8: Bool = false, envelopeID: String? = nil, dsnReturn: DSNReturn? = nil
+    ) {
         self.sender = sender
         self.recipients = recipients
         self.size = size
@@ -81,8 +83,9 @@ public struct SMTPRecipientResult: Hashable, Sendable {
 
     /// Status from a failure reply: 5yz permanent, anything else temporary.
     static func failure(_ recipient: SMTPClientRecipient, _ reply: SMTPReply, _ stage: SMTPClientStage) -> Self {
-        Self(recipient: recipient, status: reply.code.isPermanentFailure ? .permanentFailure : .temporaryFailure,
-             reply: reply, stage: stage)
+        Self(
+            recipient: recipient, status: reply.code.isPermanentFailure ? .permanentFailure : .temporaryFailure,
+            reply: reply, stage: stage)
     }
 }
 

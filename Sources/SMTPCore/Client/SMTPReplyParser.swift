@@ -116,8 +116,9 @@ public struct SMTPReplyParser: Sendable {
         guard line.count >= 3 else { throw malformed() }
         let d0 = line[0], d1 = line[1], d2 = line[2]
         guard (UInt8(ascii: "2")...UInt8(ascii: "5")).contains(d0),
-              (UInt8(ascii: "0")...UInt8(ascii: "5")).contains(d1),
-              (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(d2) else { throw malformed() }
+            (UInt8(ascii: "0")...UInt8(ascii: "5")).contains(d1),
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(d2)
+        else { throw malformed() }
         let code = Int(d0 - 48) * 100 + Int(d1 - 48) * 10 + Int(d2 - 48)
         if line.count == 3 { return (code, true, []) }
         let separator = line[3]

@@ -14,7 +14,8 @@ extension SMTPCommandParser {
         guard let argument, !argument.isEmpty else { return .failure(.syntax(usage)) }
         let parts = argument.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 })
         guard let mechanism = parts.first, parts.count <= 2, (1...20).contains(mechanism.count),
-              mechanism.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else {
+            mechanism.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+        else {
             return .failure(.syntax(usage))
         }
         let name = String(decoding: mechanism.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }, as: UTF8.self)

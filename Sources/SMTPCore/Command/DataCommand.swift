@@ -17,8 +17,9 @@ extension SMTPCommandParser {
         guard let argument, !argument.isEmpty else { return .failure(.badChunkSize) }
         let parts = argument.split(separator: 0x20, omittingEmptySubsequences: true)
         guard parts.count == 1 || parts.count == 2, let sizeBytes = parts.first,
-              sizeBytes.count <= 19, sizeBytes.allSatisfy({ (0x30...0x39).contains($0) }),
-              let size = Int(String(decoding: sizeBytes, as: UTF8.self)) else { return .failure(.badChunkSize) }
+            sizeBytes.count <= 19, sizeBytes.allSatisfy({ (0x30...0x39).contains($0) }),
+            let size = Int(String(decoding: sizeBytes, as: UTF8.self))
+        else { return .failure(.badChunkSize) }
         if parts.count == 2 {
             guard upperASCII(parts[1]) == "LAST", parts[1].count == 4 else { return .failure(.badChunkSize) }
             return .success(.bdat(size: size, last: true))

@@ -29,7 +29,8 @@ extension SMTPCommandParser {
         guard !bytes.isEmpty, bytes.count <= MailboxSyntax.maxDomainLength else { return nil }
         if bytes.first == UInt8(ascii: "[") {
             guard bytes.last == UInt8(ascii: "]"), bytes.count > 2,
-                  let inner = String(validating: bytes.dropFirst().dropLast(), as: UTF8.self) else { return nil }
+                let inner = String(validating: bytes.dropFirst().dropLast(), as: UTF8.self)
+            else { return nil }
             if inner.lowercased().hasPrefix("ipv6:") {
                 guard let ip = IPAddress(String(inner.dropFirst(5))), ip.isIPv6 else { return nil }
                 return "[IPv6:\(ip)]"
@@ -38,7 +39,8 @@ extension SMTPCommandParser {
             return "[\(ip)]"
         }
         for b in bytes {
-            let ok = (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
+            let ok =
+                (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
                 || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b >= 0x80
             guard ok else { return nil }
         }
@@ -46,7 +48,8 @@ extension SMTPCommandParser {
         guard let name = String(validating: bytes, as: UTF8.self) else { return nil }
         if bytes.contains(where: { $0 >= 0x80 }) {
             guard name.unicodeScalars.allSatisfy({ $0.isASCII || isIDNCharacter($0) }),
-                  helloASCIIName(name) != nil else { return nil }
+                helloASCIIName(name) != nil
+            else { return nil }
         }
         return name
     }
@@ -55,7 +58,7 @@ extension SMTPCommandParser {
     static func isIDNCharacter(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
-             .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber:
+            .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber:
             return true
         default:
             return false

@@ -21,8 +21,10 @@ public struct MailCommand: Hashable, Sendable {
     /// All parameters as sent, for the "no ESMTP parameters after HELO" rule and logging.
     public var parameters: [ESMTPParameter]
 
-    public init(reversePath: MailPath, size: Int? = nil, body: BodyType? = nil, smtpUTF8: Bool = false,
-                parameters: [ESMTPParameter] = []) {
+    public init(
+        reversePath: MailPath, size: Int? = nil, body: BodyType? = nil, smtpUTF8: Bool = false,
+        parameters: [ESMTPParameter] = []
+    ) {
         self.reversePath = reversePath
         self.size = size
         self.body = body
@@ -84,7 +86,8 @@ extension SMTPCommandParser {
                 // envid-value = xtext, at most 100 characters (RFC 3461 §4.4)
                 guard command.envelopeID == nil else { return .failure(.duplicateParameter("ENVID")) }
                 guard let value = parameter.value, value.utf8.count <= 100, let decoded = XText.decode(value),
-                      decoded.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+                    decoded.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F })
+                else {
                     return .failure(.badParameterValue("ENVID"))
                 }
                 command.envelopeID = decoded
@@ -121,8 +124,9 @@ extension SMTPCommandParser {
                 keywordBytes = token[token.startIndex..<eq]
                 let valueBytes = token[(eq + 1)...]
                 guard !valueBytes.isEmpty,
-                      valueBytes.allSatisfy({ (33...60).contains($0) || (62...126).contains($0) || $0 >= 0x80 }),
-                      let text = String(validating: valueBytes, as: UTF8.self) else {
+                    valueBytes.allSatisfy({ (33...60).contains($0) || (62...126).contains($0) || $0 >= 0x80 }),
+                    let text = String(validating: valueBytes, as: UTF8.self)
+                else {
                     return .failure(.syntax("bad parameter value"))
                 }
                 value = text
@@ -130,7 +134,8 @@ extension SMTPCommandParser {
                 keywordBytes = token
             }
             guard let first = keywordBytes.first, isAlnum(first),
-                  keywordBytes.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") }) else {
+                keywordBytes.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") })
+            else {
                 return .failure(.syntax("bad parameter keyword"))
             }
             result.append(ESMTPParameter(keyword: String(decoding: keywordBytes, as: UTF8.self).uppercased(), value: value))

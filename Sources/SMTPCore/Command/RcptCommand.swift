@@ -18,8 +18,10 @@ public struct RcptCommand: Hashable, Sendable {
     /// ORCPT= decoded (RFC 3461 §4.2): `addr-type ";" address`, e.g. `rfc822;a@b.example`.
     public var originalRecipient: String?
 
-    public init(recipient: RecipientQuery, parameters: [ESMTPParameter] = [], notify: DSNNotify? = nil,
-                originalRecipient: String? = nil) {
+    public init(
+        recipient: RecipientQuery, parameters: [ESMTPParameter] = [], notify: DSNNotify? = nil,
+        originalRecipient: String? = nil
+    ) {
         self.recipient = recipient
         self.parameters = parameters
         self.notify = notify
@@ -85,8 +87,9 @@ extension SMTPCommandParser {
         guard value.utf8.count <= 500, let semicolon = value.firstIndex(of: ";") else { return nil }
         let type = value[value.startIndex..<semicolon]
         guard !type.isEmpty, type.utf8.allSatisfy({ isAlnum($0) || $0 == UInt8(ascii: "-") }),
-              let address = XText.decode(String(value[value.index(after: semicolon)...])), !address.isEmpty,
-              address.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else { return nil }
+            let address = XText.decode(String(value[value.index(after: semicolon)...])), !address.isEmpty,
+            address.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
+        else { return nil }
         return "\(type);\(address)"
     }
 }

@@ -20,11 +20,11 @@ import MailCore
 
 public struct DataDecoder: Sendable {
     enum State: Sendable {
-        case lineStart      // after CRLF (or at the very start)
-        case inLine         // inside a line
-        case sawCR          // a CR was seen, LF must follow
-        case dotAtStart     // a "." at line start: stuffing or the end marker
-        case dotCR          // "." CR at line start: LF ends the data
+        case lineStart // after CRLF (or at the very start)
+        case inLine // inside a line
+        case sawCR // a CR was seen, LF must follow
+        case dotAtStart // a "." at line start: stuffing or the end marker
+        case dotCR // "." CR at line start: LF ends the data
         case done
     }
 
@@ -60,7 +60,7 @@ public struct DataDecoder: Sendable {
     private mutating func decodeBytes(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) -> (consumed: Int, finished: Bool) {
         if case .done = state { return (0, true) }
         let maxContent = max(0, maxLineLength - 2)
-        var runStart = 0          // start of the pending run of output bytes in `input`
+        var runStart = 0 // start of the pending run of output bytes in `input`
         var index = 0
         let count = input.count
         func flush(_ end: Int) {

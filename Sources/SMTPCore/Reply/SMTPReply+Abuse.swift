@@ -8,8 +8,9 @@ import MailCore
 extension SMTPReply {
     /// `[smtp] reject_unauthenticated_local_sender`: an unauthenticated client claims a local sender domain.
     public static func localSenderNotAuthenticated(_ address: String) -> SMTPReply {
-        SMTPReply(.mailboxUnavailable, .deliveryNotAuthorized,
-                  "<\(address)>: Sender address rejected: authentication required for a local sender domain")
+        SMTPReply(
+            .mailboxUnavailable, .deliveryNotAuthorized,
+            "<\(address)>: Sender address rejected: authentication required for a local sender domain")
     }
     /// The sender domain could not be looked up.
     public static func temporarySenderLookupFailure(_ address: String) -> SMTPReply {
@@ -20,8 +21,9 @@ extension SMTPReply {
     }
     /// Sent instead of the greeting to a client that sent data before it (then close).
     public static func talkedBeforeGreeting(hostname: String) -> SMTPReply {
-        SMTPReply(.transactionFailed, EnhancedStatusCode(.permanentFailure, 5, 0),
-                  "\(hostname) Error: SMTP protocol synchronization (data sent before the greeting)")
+        SMTPReply(
+            .transactionFailed, EnhancedStatusCode(.permanentFailure, 5, 0),
+            "\(hostname) Error: SMTP protocol synchronization (data sent before the greeting)")
     }
     /// Sent instead of the greeting to a client the connection control lists refuse (then close).
     public static func connectionDenied(hostname: String) -> SMTPReply {

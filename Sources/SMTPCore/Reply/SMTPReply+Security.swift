@@ -29,8 +29,9 @@ extension SMTPReply {
     /// 454 4.7.0 Temporary authentication failure
     public static let authTemporaryFailure = SMTPReply(.tempAuthFailure, .tempSecurity, "Temporary authentication failure")
     /// 501 5.0.0 Authentication cancelled (the client sent "*").
-    public static let authCancelled = SMTPReply(.syntaxErrorInParameters, EnhancedStatusCode(.permanentFailure, 0, 0),
-                                                "Authentication cancelled")
+    public static let authCancelled = SMTPReply(
+        .syntaxErrorInParameters, EnhancedStatusCode(.permanentFailure, 0, 0),
+        "Authentication cancelled")
     /// 501 5.5.2 <reason>: bad base64 or a malformed SASL message.
     public static func authMalformed(_ reason: String) -> SMTPReply {
         SMTPReply(.syntaxErrorInParameters, .syntaxError, reason)
@@ -38,8 +39,9 @@ extension SMTPReply {
     /// 503 5.5.1 Error: already authenticated (RFC 4954 §4: AUTH is not allowed twice).
     public static let alreadyAuthenticated = SMTPReply(.badSequence, .invalidCommand, "Error: already authenticated")
     /// 538 5.7.11 (RFC 4954 §6): AUTH without TLS when plaintext mechanisms need it.
-    public static let encryptionRequired = SMTPReply(ReplyCode(538), .encryptionRequired,
-                                                     "Encryption required for requested authentication mechanism")
+    public static let encryptionRequired = SMTPReply(
+        ReplyCode(538), .encryptionRequired,
+        "Encryption required for requested authentication mechanism")
     /// 504 5.5.4 Unrecognized authentication type
     public static let unknownMechanism = SMTPReply(.parameterNotImplemented, .invalidArguments, "Unrecognized authentication type")
     /// 421 4.7.0 after `maxAuthFailures` failed AUTH attempts; the connection closes.

@@ -14,8 +14,10 @@ extension SMTPReply {
     /// PIPELINING, RFC 1870 SIZE, RFC 3207 STARTTLS, RFC 4954 AUTH, RFC 6152 8BITMIME, RFC 2034
     /// ENHANCEDSTATUSCODES, RFC 3461 DSN, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING).
     /// `startTLS`/`auth` add `STARTTLS` / `AUTH PLAIN LOGIN` after SIZE (where Postfix puts them).
-    public static func ehlo(hostname: String, maxMessageSize: Int, startTLS: Bool = false, auth: Bool = false,
-                            scram: Bool = false) -> SMTPReply {
+    public static func ehlo(
+        hostname: String, maxMessageSize: Int, startTLS: Bool = false, auth: Bool = false,
+        scram: Bool = false
+    ) -> SMTPReply {
         var lines = [hostname, "PIPELINING", "SIZE \(maxMessageSize)"]
         if startTLS { lines.append("STARTTLS") }
         if auth { lines.append("AUTH \(SASLMechanism.advertised(scram: scram))") }
@@ -33,11 +35,13 @@ extension SMTPReply {
     public static let recipientOK = SMTPReply(.ok, .destinationOK, "Ok")
     public static let startMailInput = SMTPReply(.startMailInput, nil, "End data with <CR><LF>.<CR><LF>")
     public static let bye = SMTPReply(.closing, .ok, "Bye")
-    public static let help = SMTPReply(.helpMessage, .ok,
-                                       "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP")
+    public static let help = SMTPReply(
+        .helpMessage, .ok,
+        "Commands: EHLO HELO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP")
     /// RFC 5321 §3.5.3: 252 when the server will not verify; never enumerates users.
-    public static let cannotVerify = SMTPReply(.cannotVerify, .otherStatusOK,
-                                               "Cannot VRFY user, but will accept message and attempt delivery")
+    public static let cannotVerify = SMTPReply(
+        .cannotVerify, .otherStatusOK,
+        "Cannot VRFY user, but will accept message and attempt delivery")
 
     public static func queued(_ queueID: String) -> SMTPReply { SMTPReply(.ok, .ok, "Ok: queued as \(queueID)") }
     /// RFC 3030 §2: reply to a non-last BDAT chunk.
@@ -68,8 +72,9 @@ extension SMTPReply {
     public static func unsupportedParameter(_ keyword: String) -> SMTPReply {
         SMTPReply(.paramsNotRecognized, .invalidArguments, "Unsupported option: \(keyword)")
     }
-    public static let parametersAfterHELO = SMTPReply(.paramsNotRecognized, .invalidArguments,
-                                                      "Error: ESMTP parameters need EHLO, not HELO")
+    public static let parametersAfterHELO = SMTPReply(
+        .paramsNotRecognized, .invalidArguments,
+        "Error: ESMTP parameters need EHLO, not HELO")
     public static let notImplemented = SMTPReply(.commandNotImplemented, .invalidCommand, "Error: command not implemented")
 
     // MARK: - Bad sequence (503 5.5.1, RFC 5321 §4.1.4)
@@ -90,22 +95,26 @@ extension SMTPReply {
     /// A body line over 1000 octets (RFC 5321 §4.5.3.1.6, reply text suggested by §4.2.2 "500 Line too long").
     public static let bodyLineTooLong = SMTPReply(.syntaxError, .lineTooLong, "Error: message line too long")
     /// Bare CR or LF inside BDAT chunks: the transaction fails, the connection stays (RFC 3030 §2 keeps sync).
-    public static let bareLineEndingInChunk = SMTPReply(.transactionFailed, .mediaNotSupported,
-                                                        "Error: bare <CR> or <LF> in message, transaction failed")
+    public static let bareLineEndingInChunk = SMTPReply(
+        .transactionFailed, .mediaNotSupported,
+        "Error: bare <CR> or <LF> in message, transaction failed")
     /// A NUL octet in DATA or BDAT (RFC 5322 §2.1 and RFC 6152 §3 exclude it): the transaction fails,
     /// nothing is stored, the connection stays.
-    public static let nulInMessage = SMTPReply(.transactionFailed, .mediaNotSupported,
-                                               "Error: NUL character in message, transaction failed")
+    public static let nulInMessage = SMTPReply(
+        .transactionFailed, .mediaNotSupported,
+        "Error: NUL character in message, transaction failed")
     /// RFC 5321 §6.3: the message has more `Received:` fields than the hop limit (a mail loop). The
     /// transaction fails, nothing is stored or bounced, the connection stays.
     public static func mailLoop(limit: Int) -> SMTPReply {
         SMTPReply(.transactionFailed, .routingLoop, "Error: mail loop: more than \(limit) Received: header fields")
     }
     /// RFC 6531 §3.4: a non-ASCII address needs the SMTPUTF8 parameter.
-    public static let nonASCIISender = SMTPReply(.mailboxNameNotAllowed, .nonASCIIAddress,
-                                                 "Error: non-ASCII sender address needs SMTPUTF8")
-    public static let nonASCIIRecipient = SMTPReply(.mailboxNameNotAllowed, .nonASCIIAddress,
-                                                    "Error: non-ASCII recipient address needs SMTPUTF8")
+    public static let nonASCIISender = SMTPReply(
+        .mailboxNameNotAllowed, .nonASCIIAddress,
+        "Error: non-ASCII sender address needs SMTPUTF8")
+    public static let nonASCIIRecipient = SMTPReply(
+        .mailboxNameNotAllowed, .nonASCIIAddress,
+        "Error: non-ASCII recipient address needs SMTPUTF8")
     /// RFC 5321 §4.5.3.1.10: 452 for recipients over the limit (the client retries them later).
     public static let tooManyRecipients = SMTPReply(.insufficientStorage, .tempTooManyRecipients, "Error: too many recipients")
     public static func relayDenied(_ address: String) -> SMTPReply {
@@ -116,14 +125,16 @@ extension SMTPReply {
         SMTPReply(.mailboxNameNotAllowed, .badDestinationSyntax, "<\(address)>: Recipient address rejected: \(reason)")
     }
     public static func unknownUser(_ address: String) -> SMTPReply {
-        SMTPReply(.mailboxUnavailable, .badDestinationMailbox,
-                  "<\(address)>: Recipient address rejected: User unknown in local recipient table")
+        SMTPReply(
+            .mailboxUnavailable, .badDestinationMailbox,
+            "<\(address)>: Recipient address rejected: User unknown in local recipient table")
     }
     /// A relay domain with a list of valid recipients that does not hold the address (Postfix's wording
     /// for `relay_recipient_maps`).
     public static func unknownRelayRecipient(_ address: String) -> SMTPReply {
-        SMTPReply(.mailboxUnavailable, .badDestinationMailbox,
-                  "<\(address)>: Recipient address rejected: User unknown in relay recipient table")
+        SMTPReply(
+            .mailboxUnavailable, .badDestinationMailbox,
+            "<\(address)>: Recipient address rejected: User unknown in relay recipient table")
     }
     public static func temporaryLookupFailure(_ address: String) -> SMTPReply {
         SMTPReply(.localError, .tempSystem, "<\(address)>: Temporary lookup failure, try again later")

@@ -17,7 +17,8 @@ extension SMTPServerSession {
     /// `rejectUnauthenticatedLocalSender`, only on non-submission ports, only without AUTH, never for `<>`.
     func senderDomainToCheck(_ mail: MailCommand) -> String? {
         guard configuration.rejectUnauthenticatedLocalSender, !configuration.isSubmission, authenticatedUser == nil,
-              let address = mail.reversePath.address else { return nil }
+            let address = mail.reversePath.address
+        else { return nil }
         return address.routingDomain ?? address.domain
     }
 

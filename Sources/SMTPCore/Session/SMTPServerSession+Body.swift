@@ -47,8 +47,10 @@ extension SMTPServerSession {
         }
     }
 
-    mutating func chunkReceived(_ outcome: BodyOutcome, size: Int, last: Bool, rejection: SMTPReply?,
-                                endsTransaction: Bool) -> [SMTPServerAction] {
+    mutating func chunkReceived(
+        _ outcome: BodyOutcome, size: Int, last: Bool, rejection: SMTPReply?,
+        endsTransaction: Bool
+    ) -> [SMTPServerAction] {
         if let rejection {
             return endsTransaction ? failTransaction(rejection, countsAsError: true) : reject(rejection)
         }
@@ -74,8 +76,9 @@ extension SMTPServerSession {
         let queueID = configuration.makeQueueID()
         let now = configuration.now()
         let extended = hello?.extended ?? false
-        let protocolName = TraceHeaders.protocolName(extended: extended, smtpUTF8: current.mail.smtpUTF8,
-                                                     tls: isTLS, authenticated: authenticatedUser != nil)
+        let protocolName = TraceHeaders.protocolName(
+            extended: extended, smtpUTF8: current.mail.smtpUTF8,
+            tls: isTLS, authenticated: authenticatedUser != nil)
         let trace = TraceHeaders.build(
             sender: current.mail.reversePath, heloName: hello?.traceName(smtpUTF8: current.mail.smtpUTF8) ?? "unknown", client: client,
             hostname: configuration.hostname, protocolName: protocolName, queueID: queueID,

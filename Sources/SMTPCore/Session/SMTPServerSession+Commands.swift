@@ -6,7 +6,8 @@ import MailCore
 extension SMTPServerSession {
     mutating func handleLine(_ bytes: [UInt8]) -> [SMTPServerAction] {
         // The framer may allow `authLineLength` for every line; only AUTH may use it (RFC 4954 §4).
-        let limit = SMTPCommandParser.verb(of: bytes) == "AUTH"
+        let limit =
+            SMTPCommandParser.verb(of: bytes) == "AUTH"
             ? max(Self.authLineLength, configuration.maxCommandLineLength) : configuration.maxCommandLineLength
         guard bytes.count + 2 <= limit else { return lineTooLong() }
         let command: SMTPCommand
@@ -52,11 +53,13 @@ extension SMTPServerSession {
 
     /// EHLO/HELO: a new session start; any transaction is reset (RFC 5321 §4.1.4).
     mutating func hello(_ name: String, extended: Bool) -> [SMTPServerAction] {
-        let reply: SMTPReply = extended
-            ? .ehlo(hostname: configuration.hostname, maxMessageSize: configuration.maxMessageSize,
-                    startTLS: configuration.tlsAvailable && !isTLS,
-                    auth: (isTLS || configuration.allowPlaintextAuth) && authenticatedUser == nil,
-                    scram: configuration.offerSCRAM)
+        let reply: SMTPReply =
+            extended
+            ? .ehlo(
+                hostname: configuration.hostname, maxMessageSize: configuration.maxMessageSize,
+                startTLS: configuration.tlsAvailable && !isTLS,
+                auth: (isTLS || configuration.allowPlaintextAuth) && authenticatedUser == nil,
+                scram: configuration.offerSCRAM)
             : .helo(hostname: configuration.hostname)
         var actions = endTransaction(reply: reply, queueID: nil, size: nil, discard: true)
         hello = Hello(name: name, extended: extended)
@@ -88,7 +91,7 @@ extension SMTPServerSession {
         guard hello.extended || mail.parameters.isEmpty else { return reject(.parametersAfterHELO) }
         if let size = mail.size, size > configuration.maxMessageSize { return reject(.sizeExceedsLimit) }
         if let address = mail.reversePath.address, !address.isASCII, !mail.smtpUTF8 { return reject(.nonASCIISender) }
-        if let domain = senderDomainToCheck(mail) {   // anti-spoofing: SMTPServerSession+Abuse.swift
+        if let domain = senderDomainToCheck(mail) { // anti-spoofing: SMTPServerSession+Abuse.swift
             pending = .senderDomain(mail)
             return [.checkSenderDomain(domain)]
         }
@@ -136,8 +139,10 @@ extension SMTPServerSession {
                 // RFC 3461 §5.2.3: final delivery with NOTIFY=SUCCESS owes the sender a "delivered" DSN;
                 // never to `<>` (§6.2: a DSN is not reported on).
                 if rcpt.notify?.contains(.success) == true, current.mail.reversePath.address != nil {
-                    current.localSuccessNotices.append(LocalSuccessNotice(address: address,
-                                                                          originalRecipient: rcpt.originalRecipient))
+                    current.localSuccessNotices.append(
+                        LocalSuccessNotice(
+                            address: address,
+                            originalRecipient: rcpt.originalRecipient))
                 }
             }
             if !current.mailboxIDs.contains(id) { current.mailboxIDs.append(id) }
@@ -146,8 +151,10 @@ extension SMTPServerSession {
         case .relay(let domain):
             if current.recipientKeys.insert(address.lookupKey).inserted {
                 current.recipients.append(address)
-                current.remoteRecipients.append(RemoteRecipient(address: address, domain: domain, notify: rcpt.notify,
-                                                                originalRecipient: rcpt.originalRecipient))
+                current.remoteRecipients.append(
+                    RemoteRecipient(
+                        address: address, domain: domain, notify: rcpt.notify,
+                        originalRecipient: rcpt.originalRecipient))
             }
             transaction = current
             return [.send(.recipientOK)]

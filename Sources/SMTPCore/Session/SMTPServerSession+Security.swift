@@ -37,7 +37,7 @@ extension SMTPServerSession {
         isTLS = true
         tlsInfo = info
         hello = nil
-        transaction = nil   // STARTTLS is refused inside a transaction; nothing to end
+        transaction = nil // STARTTLS is refused inside a transaction; nothing to end
         authenticatedUser = nil
         saslExchange = nil
         return []

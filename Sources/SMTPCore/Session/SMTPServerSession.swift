@@ -244,10 +244,12 @@ public struct SMTPServerSession: Sendable {
         transaction = nil
         var actions: [SMTPServerAction] = []
         if discard, current.bodySpooled { actions.append(.discardMessage) }
-        actions.append(.transactionEnded(SMTPTransactionSummary(
-            queueID: queueID, heloName: hello?.name, sender: current.mail.reversePath,
-            recipients: current.recipients, size: size, authenticatedUser: authenticatedUser, tls: tlsInfo,
-            reply: reply)))
+        actions.append(
+            .transactionEnded(
+                SMTPTransactionSummary(
+                    queueID: queueID, heloName: hello?.name, sender: current.mail.reversePath,
+                    recipients: current.recipients, size: size, authenticatedUser: authenticatedUser, tls: tlsInfo,
+                    reply: reply)))
         return actions
     }
 

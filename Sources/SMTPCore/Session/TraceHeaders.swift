@@ -30,9 +30,11 @@ public enum TraceHeaders {
     ///
     /// "for" appears only with exactly one recipient (more would disclose Bcc recipients).
     /// The TLS comment follows Postfix (`(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 …)`).
-    public static func build(sender: MailPath, heloName: String, client: ClientInfo, hostname: String,
-                             protocolName: String, queueID: String, recipients: [EmailAddress], date: Date,
-                             tls: TLSInfo? = nil) -> [UInt8] {
+    public static func build(
+        sender: MailPath, heloName: String, client: ClientInfo, hostname: String,
+        protocolName: String, queueID: String, recipients: [EmailAddress], date: Date,
+        tls: TLSInfo? = nil
+    ) -> [UInt8] {
         let peer = (client.verifiedHostName.map { "\($0) " } ?? "") + client.addressLiteral
         var text = "Return-Path: \(sender)\r\n"
         text += "Received: from \(heloName) (\(peer))\r\n"

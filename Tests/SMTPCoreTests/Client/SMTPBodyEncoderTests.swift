@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 @Suite struct SMTPBodyEncoderTests {
@@ -15,7 +16,7 @@ import Testing
         ("bare\nlf\n.dot\n", "bare\r\nlf\r\n..dot\r\n.\r\n"),
         ("bare\rcr\r.x", "bare\r\ncr\r\n..x\r\n.\r\n"),
         ("ends with cr\r", "ends with cr\r\n.\r\n"),
-        ("a.b\r\n x.\r\n", "a.b\r\n x.\r\n.\r\n"),
+        ("a.b\r\n x.\r\n", "a.b\r\n x.\r\n.\r\n")
     ])
     func encoding(_ input: String, _ expected: String) {
         #expect(encoded(input) == expected)

@@ -1,5 +1,6 @@
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 @Suite struct SMTPCapabilitiesTests {
@@ -8,8 +9,10 @@ import Testing
     }
 
     @Test func fullSet() {
-        let caps = ehlo(["mx.example.test greets you", "PIPELINING", "SIZE 10240000", "8BITMIME", "SMTPUTF8", "STARTTLS",
-                         "AUTH PLAIN login", "AUTH=CRAM-MD5", "DSN", "ENHANCEDSTATUSCODES", "CHUNKING", "X-FOO bar"])
+        let caps = ehlo([
+            "mx.example.test greets you", "PIPELINING", "SIZE 10240000", "8BITMIME", "SMTPUTF8", "STARTTLS",
+            "AUTH PLAIN login", "AUTH=CRAM-MD5", "DSN", "ENHANCEDSTATUSCODES", "CHUNKING", "X-FOO bar"
+        ])
         #expect(caps.serverName == "mx.example.test")
         #expect(caps.extended)
         #expect(caps.pipelining && caps.eightBitMIME && caps.smtpUTF8 && caps.startTLS && caps.dsn)

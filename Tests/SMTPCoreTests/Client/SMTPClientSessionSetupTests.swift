@@ -1,13 +1,17 @@
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 /// Greeting, EHLO/HELO, STARTTLS, AUTH, timeouts and closes of `SMTPClientSession`.
 @Suite struct SMTPClientSessionSetupTests {
-    private func config(_ tls: SMTPClientTLSPolicy, credentials: SMTPClientCredentials? = nil,
-                        plaintextAuth: Bool = false) -> SMTPClientSessionConfiguration {
-        SMTPClientSessionConfiguration(heloName: "client.example.test", tlsPolicy: tls, credentials: credentials,
-                                       allowPlaintextAuth: plaintextAuth)
+    private func config(
+        _ tls: SMTPClientTLSPolicy, credentials: SMTPClientCredentials? = nil,
+        plaintextAuth: Bool = false
+    ) -> SMTPClientSessionConfiguration {
+        SMTPClientSessionConfiguration(
+            heloName: "client.example.test", tlsPolicy: tls, credentials: credentials,
+            allowPlaintextAuth: plaintextAuth)
     }
 
     @Test(arguments: ["554 5.3.2 no service", "421 4.3.2 busy"])

@@ -1,5 +1,6 @@
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 /// Drives a client session with scripted server replies and records what it sends.
@@ -67,7 +68,6 @@ struct ClientScript {
     }
 }
 
-
 @Suite struct SMTPClientSessionTests {
     @Test func happyPathWithoutPipelining() {
         var s = ClientScript()
@@ -79,7 +79,9 @@ struct ClientScript {
         #expect(s.session.isReady)
         #expect(s.session.greeting?.code == .serviceReady)
 
-        s.feed(.startTransaction(SMTPClientEnvelope(sender: "me@here.example", recipients: [ClientScript.alice, ClientScript.bob], size: 100, eightBitMIME: true)))
+        s.feed(
+            .startTransaction(
+                SMTPClientEnvelope(sender: "me@here.example", recipients: [ClientScript.alice, ClientScript.bob], size: 100, eightBitMIME: true)))
         #expect(s.last == "MAIL FROM:<me@here.example> SIZE=100 BODY=8BITMIME")
         s.reply("250 2.1.0 Ok")
         #expect(s.last == "RCPT TO:<alice@remote.example>")
@@ -112,8 +114,11 @@ struct ClientScript {
         let writesBefore = s.writes
         s.feed(.startTransaction(SMTPClientEnvelope(sender: "", recipients: [ClientScript.alice, ClientScript.bob], size: 10)))
         #expect(s.writes == writesBefore + 1)
-        #expect(Array(s.sent.suffix(4)) == ["MAIL FROM:<> SIZE=10", "RCPT TO:<alice@remote.example>",
-                                           "RCPT TO:<bob@remote.example>", "DATA"])
+        #expect(
+            Array(s.sent.suffix(4)) == [
+                "MAIL FROM:<> SIZE=10", "RCPT TO:<alice@remote.example>",
+                "RCPT TO:<bob@remote.example>", "DATA"
+            ])
         s.reply("250 2.1.0 Ok")
         #expect(s.actions.isEmpty)
         s.reply("250 2.1.5 Ok")
@@ -127,7 +132,9 @@ struct ClientScript {
     @Test func mixedRecipientResults() {
         var s = ClientScript()
         s.establish(["PIPELINING"])
-        s.feed(.startTransaction(SMTPClientEnvelope(sender: "me@here.example", recipients: [ClientScript.alice, ClientScript.bob, ClientScript.carol], size: 10)))
+        s.feed(
+            .startTransaction(
+                SMTPClientEnvelope(sender: "me@here.example", recipients: [ClientScript.alice, ClientScript.bob, ClientScript.carol], size: 10)))
         s.reply("250 Ok")
         s.reply("250 Ok")
         s.reply("450 4.2.1 try later")
@@ -142,8 +149,10 @@ struct ClientScript {
         #expect(results.last?.reply.enhanced == .badDestinationMailbox)
     }
 
-    @Test(arguments: [("451 4.3.0 local error", SMTPRecipientResult.Status.temporaryFailure),
-                      ("554 5.5.1 no valid recipients", .permanentFailure)])
+    @Test(arguments: [
+        ("451 4.3.0 local error", SMTPRecipientResult.Status.temporaryFailure),
+        ("554 5.5.1 no valid recipients", .permanentFailure)
+    ])
     func dataRefused(_ reply: String, _ status: SMTPRecipientResult.Status) {
         var s = ClientScript()
         s.establish([])
@@ -277,24 +286,30 @@ struct ClientScript {
     @Test func smtpUTF8Offered() {
         var s = ClientScript()
         s.establish(["SMTPUTF8", "8BITMIME"])
-        s.feed(.startTransaction(SMTPClientEnvelope(sender: "jörg@here.example", recipients: [ClientScript.alice], size: 10,
-                                                    eightBitMIME: true, smtpUTF8: true)))
+        s.feed(
+            .startTransaction(
+                SMTPClientEnvelope(
+                    sender: "jörg@here.example", recipients: [ClientScript.alice], size: 10,
+                    eightBitMIME: true, smtpUTF8: true)))
         #expect(s.last == "MAIL FROM:<jörg@here.example> BODY=8BITMIME SMTPUTF8")
     }
 
     @Test func dsnParametersOnlyWhenOffered() {
-        let recipient = SMTPClientRecipient(address: "alice@remote.example", notify: [.success, .failure],
-                                            originalRecipient: "rfc822;Alice+x@remote.example")
-        let envelope = SMTPClientEnvelope(sender: "me@here.example", recipients: [recipient], size: 10,
-                                          envelopeID: "id=1 2", dsnReturn: .headers)
+        let recipient = SMTPClientRecipient(
+            address: "alice@remote.example", notify: [.success, .failure],
+            originalRecipient: "rfc822;Alice+x@remote.example")
+        let envelope = SMTPClientEnvelope(
+            sender: "me@here.example", recipients: [recipient], size: 10,
+            envelopeID: "id=1 2", dsnReturn: .headers)
         var with = ClientScript()
         with.establish(["PIPELINING", "DSN"])
         with.feed(.startTransaction(envelope))
-        #expect(Array(with.sent.suffix(3)) == [
-            "MAIL FROM:<me@here.example> RET=HDRS ENVID=id+3D1+202",
-            "RCPT TO:<alice@remote.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Alice+2Bx@remote.example",
-            "DATA",
-        ])
+        #expect(
+            Array(with.sent.suffix(3)) == [
+                "MAIL FROM:<me@here.example> RET=HDRS ENVID=id+3D1+202",
+                "RCPT TO:<alice@remote.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Alice+2Bx@remote.example",
+                "DATA"
+            ])
         var without = ClientScript()
         without.establish(["PIPELINING"])
         without.feed(.startTransaction(envelope))
@@ -344,4 +359,3 @@ struct ClientScript {
         #expect(s.actions.last == .close)
     }
 }
-

@@ -1,5 +1,6 @@
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 @Suite struct SMTPReplyParserTests {
@@ -54,8 +55,10 @@ import Testing
         #expect(try parser.next() == nil)
     }
 
-    @Test(arguments: ["25 short\r\n", "abc text\r\n", "650 bad class\r\n", "160 preliminary\r\n", "2500 too long\r\n",
-                      "250_x\r\n", "250 bell\u{07}\r\n", "\r\n"])
+    @Test(arguments: [
+        "25 short\r\n", "abc text\r\n", "650 bad class\r\n", "160 preliminary\r\n", "2500 too long\r\n",
+        "250_x\r\n", "250 bell\u{07}\r\n", "\r\n"
+    ])
     func malformedLines(_ text: String) {
         #expect(throws: SMTPReplyParseError.self) { try parseAll(text) }
     }

@@ -1,5 +1,6 @@
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 /// Expected parse result: a command, or the reply code and enhanced code of the rejection.
@@ -19,23 +20,29 @@ private func addr(_ text: String) -> EmailAddress {
     return a
 }
 
-private func mail(_ path: MailPath, size: Int? = nil, body: BodyType? = nil, utf8: Bool = false,
-                  _ params: [(String, String?)] = []) -> SMTPCommand {
-    .mail(MailCommand(reversePath: path, size: size, body: body, smtpUTF8: utf8,
-                      parameters: params.map { ESMTPParameter(keyword: $0.0, value: $0.1) }))
+private func mail(
+    _ path: MailPath, size: Int? = nil, body: BodyType? = nil, utf8: Bool = false,
+    _ params: [(String, String?)] = []
+) -> SMTPCommand {
+    .mail(
+        MailCommand(
+            reversePath: path, size: size, body: body, smtpUTF8: utf8,
+            parameters: params.map { ESMTPParameter(keyword: $0.0, value: $0.1) }))
 }
 
 private func dsnMail(ret: DSNReturn?, envid: String?, _ params: [(String, String?)]) -> SMTPCommand {
-    var command = MailCommand(reversePath: .mailbox(addr("a@b.test")),
-                              parameters: params.map { ESMTPParameter(keyword: $0.0, value: $0.1) })
+    var command = MailCommand(
+        reversePath: .mailbox(addr("a@b.test")),
+        parameters: params.map { ESMTPParameter(keyword: $0.0, value: $0.1) })
     command.dsnReturn = ret
     command.envelopeID = envid
     return .mail(command)
 }
 
 private func dsnRcpt(notify: DSNNotify?, orcpt: String?, _ params: [(String, String?)]) -> RcptCommand {
-    RcptCommand(recipient: .address(addr("bob@example.test")),
-                parameters: params.map { ESMTPParameter(keyword: $0.0, value: $0.1) }, notify: notify, originalRecipient: orcpt)
+    RcptCommand(
+        recipient: .address(addr("bob@example.test")),
+        parameters: params.map { ESMTPParameter(keyword: $0.0, value: $0.1) }, notify: notify, originalRecipient: orcpt)
 }
 
 @Suite struct SMTPCommandParserTests {
@@ -60,12 +67,12 @@ private func dsnRcpt(notify: DSNNotify?, orcpt: String?, _ params: [(String, Str
         ("EHLO évil.test", .ok(.ehlo("évil.test"))),
         ("EHLO Bücher.Example.", .ok(.ehlo("Bücher.Example."))),
         ("EHLO mail.例え.jp", .ok(.ehlo("mail.例え.jp"))),
-        ("EHLO a\u{85}b.test", .fail(501, "5.5.4")),         // C1 control (NEL)
-        ("EHLO a\u{2028}b.test", .fail(501, "5.5.4")),       // line separator
-        ("EHLO a\u{200B}b.test", .fail(501, "5.5.4")),       // zero-width space (format)
-        ("EHLO ☃.test", .fail(501, "5.5.4")),                // a symbol, not a letter
-        ("EHLO é..test", .fail(501, "5.5.4")),               // empty label
-        ("EHLO \(String(repeating: "a", count: 60))é.test", .fail(501, "5.5.4")),   // A-label over 63 octets
+        ("EHLO a\u{85}b.test", .fail(501, "5.5.4")), // C1 control (NEL)
+        ("EHLO a\u{2028}b.test", .fail(501, "5.5.4")), // line separator
+        ("EHLO a\u{200B}b.test", .fail(501, "5.5.4")), // zero-width space (format)
+        ("EHLO ☃.test", .fail(501, "5.5.4")), // a symbol, not a letter
+        ("EHLO é..test", .fail(501, "5.5.4")), // empty label
+        ("EHLO \(String(repeating: "a", count: 60))é.test", .fail(501, "5.5.4")), // A-label over 63 octets
         // MAIL
         ("MAIL FROM:<alice@example.test>", .ok(mail(.mailbox(addr("alice@example.test"))))),
         ("mail from:<alice@example.test>", .ok(mail(.mailbox(addr("alice@example.test"))))),
@@ -73,13 +80,19 @@ private func dsnRcpt(notify: DSNNotify?, orcpt: String?, _ params: [(String, Str
         ("MAIL FROM:<>", .ok(mail(.null))),
         ("MAIL FROM:<@relay.test:alice@example.test>", .ok(mail(.mailbox(addr("alice@example.test"))))),
         ("MAIL FROM:<a@b.test> SIZE=1000", .ok(mail(.mailbox(addr("a@b.test")), size: 1000, [("SIZE", "1000")]))),
-        ("MAIL FROM:<a@b.test> size=99999999999999999999999",
-         .ok(mail(.mailbox(addr("a@b.test")), size: Int.max, [("SIZE", "99999999999999999999999")]))),
+        (
+            "MAIL FROM:<a@b.test> size=99999999999999999999999",
+            .ok(mail(.mailbox(addr("a@b.test")), size: Int.max, [("SIZE", "99999999999999999999999")]))
+        ),
         ("MAIL FROM:<a@b.test> BODY=8bitmime", .ok(mail(.mailbox(addr("a@b.test")), body: .eightBitMIME, [("BODY", "8bitmime")]))),
-        ("MAIL FROM:<a@b.test> BODY=7BIT SMTPUTF8",
-         .ok(mail(.mailbox(addr("a@b.test")), body: .sevenBit, utf8: true, [("BODY", "7BIT"), ("SMTPUTF8", nil)]))),
-        ("MAIL FROM:<a@b.test>  SIZE=5   SMTPUTF8",
-         .ok(mail(.mailbox(addr("a@b.test")), size: 5, utf8: true, [("SIZE", "5"), ("SMTPUTF8", nil)]))),
+        (
+            "MAIL FROM:<a@b.test> BODY=7BIT SMTPUTF8",
+            .ok(mail(.mailbox(addr("a@b.test")), body: .sevenBit, utf8: true, [("BODY", "7BIT"), ("SMTPUTF8", nil)]))
+        ),
+        (
+            "MAIL FROM:<a@b.test>  SIZE=5   SMTPUTF8",
+            .ok(mail(.mailbox(addr("a@b.test")), size: 5, utf8: true, [("SIZE", "5"), ("SMTPUTF8", nil)]))
+        ),
         ("MAIL FROM:<ü@bücher.test> SMTPUTF8", .ok(mail(.mailbox(addr("ü@bücher.test")), utf8: true, [("SMTPUTF8", nil)]))),
         ("MAIL", .fail(501, "5.5.4")),
         ("MAIL TO:<a@b.test>", .fail(501, "5.5.4")),
@@ -115,7 +128,10 @@ private func dsnRcpt(notify: DSNNotify?, orcpt: String?, _ params: [(String, Str
         ("RCPT TO:<Postmaster>", .ok(.rcpt(RcptCommand(recipient: .barePostmaster)))),
         ("RCPT TO:<pOSTMASTER>", .ok(.rcpt(RcptCommand(recipient: .barePostmaster)))),
         ("RCPT TO:<postmaster@example.test>", .ok(.rcpt(RcptCommand(recipient: .address(addr("postmaster@example.test")))))),
-        ("RCPT TO:<\"john doe\"@example.test>", .ok(.rcpt(RcptCommand(recipient: .address(EmailAddress(localPart: "john doe", domain: "example.test")))))),
+        (
+            "RCPT TO:<\"john doe\"@example.test>",
+            .ok(.rcpt(RcptCommand(recipient: .address(EmailAddress(localPart: "john doe", domain: "example.test")))))
+        ),
         ("RCPT TO:<bob@[192.0.2.7]>", .ok(.rcpt(RcptCommand(recipient: .address(EmailAddress(localPart: "bob", domain: "[192.0.2.7]")))))),
         ("RCPT TO:<>", .fail(501, "5.1.3")),
         ("RCPT TO:bob@example.test", .fail(501, "5.1.3")),
@@ -124,9 +140,14 @@ private func dsnRcpt(notify: DSNNotify?, orcpt: String?, _ params: [(String, Str
         ("RCPT", .fail(501, "5.5.4")),
         // DSN (RFC 3461 §4.1, §4.2)
         ("RCPT TO:<bob@example.test> NOTIFY=NEVER", .ok(.rcpt(dsnRcpt(notify: .never, orcpt: nil, [("NOTIFY", "NEVER")])))),
-        ("RCPT TO:<bob@example.test> NOTIFY=success,DELAY", .ok(.rcpt(dsnRcpt(notify: [.success, .delay], orcpt: nil, [("NOTIFY", "success,DELAY")])))),
-        ("RCPT TO:<bob@example.test> NOTIFY=FAILURE ORCPT=rfc822;Bob+40example.test",
-         .ok(.rcpt(dsnRcpt(notify: .failure, orcpt: "rfc822;Bob@example.test", [("NOTIFY", "FAILURE"), ("ORCPT", "rfc822;Bob+40example.test")])))),
+        (
+            "RCPT TO:<bob@example.test> NOTIFY=success,DELAY",
+            .ok(.rcpt(dsnRcpt(notify: [.success, .delay], orcpt: nil, [("NOTIFY", "success,DELAY")])))
+        ),
+        (
+            "RCPT TO:<bob@example.test> NOTIFY=FAILURE ORCPT=rfc822;Bob+40example.test",
+            .ok(.rcpt(dsnRcpt(notify: .failure, orcpt: "rfc822;Bob@example.test", [("NOTIFY", "FAILURE"), ("ORCPT", "rfc822;Bob+40example.test")])))
+        ),
         ("RCPT TO:<bob@example.test> NOTIFY=NEVER,FAILURE", .fail(501, "5.5.4")),
         ("RCPT TO:<bob@example.test> NOTIFY=FAILURE,FAILURE", .fail(501, "5.5.4")),
         ("RCPT TO:<bob@example.test> NOTIFY=SOMETIMES", .fail(501, "5.5.4")),
@@ -183,7 +204,7 @@ private func dsnRcpt(notify: DSNNotify?, orcpt: String?, _ params: [(String, Str
         ("MAILFROM:<a@b.test>", .fail(500, "5.5.2")),
         (" MAIL FROM:<a@b.test>", .fail(500, "5.5.2")),
         ("NOOP\u{0}", .fail(500, "5.5.2")),
-        ("MAIL FROM:<a@b.test>\r", .fail(500, "5.5.2")),
+        ("MAIL FROM:<a@b.test>\r", .fail(500, "5.5.2"))
     ]
 
     @Test(arguments: cases)

@@ -1,9 +1,11 @@
 import Testing
+
 @testable import SMTPCore
 
 @Suite struct ChunkDecoderTests {
     private func run(_ chunks: [[UInt8]], maxSize: Int = 1000, maxLine: Int = 1000, finish: Bool = true)
-        -> (output: [UInt8], error: BodyOutcome?, octets: Int64) {
+        -> (output: [UInt8], error: BodyOutcome?, octets: Int64)
+    {
         var decoder = ChunkDecoder(maxMessageSize: maxSize, maxLineLength: maxLine)
         var output: [UInt8] = []
         for chunk in chunks { chunk.withUnsafeBytes { decoder.decode($0, into: &output) } }

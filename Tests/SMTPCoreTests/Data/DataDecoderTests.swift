@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SMTPCore
 
 struct DecodeResult: Equatable {
@@ -58,7 +59,7 @@ private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
         ("a\r\n...\r\n.\r\n", "a\r\n..\r\n"),
         ("a.\r\n.b\r\n.\r\n", "a.\r\nb\r\n"),
         ("x\r\n. \r\n.\r\n", "x\r\n \r\n"),
-        ("caf\u{E9} \u{1F600}\r\n.\r\n", "caf\u{E9} \u{1F600}\r\n"),
+        ("caf\u{E9} \u{1F600}\r\n.\r\n", "caf\u{E9} \u{1F600}\r\n")
     ]
 
     @Test(arguments: goodBodies)
@@ -88,7 +89,9 @@ private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
         }
     }
 
-    static let bareLineEndings = ["a\n.\n", "a\r.\r", "a\r\n.\n", "a\nb\r\n.\r\n", "a\rb\r\n.\r\n", "\n", "\r.\r\n", ".\n", ".\rx", "a\r\n.\rx\r\n.\r\n"]
+    static let bareLineEndings = [
+        "a\n.\n", "a\r.\r", "a\r\n.\n", "a\nb\r\n.\r\n", "a\rb\r\n.\r\n", "\n", "\r.\r\n", ".\n", ".\rx", "a\r\n.\rx\r\n.\r\n"
+    ]
 
     @Test(arguments: bareLineEndings)
     func bareLineEndingIsAnError(input: String) {
@@ -105,8 +108,10 @@ private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
 
     /// RFC 5322 §2.1 / RFC 6152 §3: no NUL in a message. Anywhere in a line (first octet, after a
     /// stuffing dot, in the middle), the decoder keeps consuming up to the end marker and reports it.
-    static let nulBodies = ["\u{0}\r\n.\r\nNOOP\r\n", "Subject: a\u{0}b\r\n\r\nx\r\n.\r\nNOOP\r\n",
-                            "x\r\n.\u{0}\r\n.\r\nNOOP\r\n", "x\r\n\r\nbody\u{0}\r\nmore\r\n.\r\nNOOP\r\n"]
+    static let nulBodies = [
+        "\u{0}\r\n.\r\nNOOP\r\n", "Subject: a\u{0}b\r\n\r\nx\r\n.\r\nNOOP\r\n",
+        "x\r\n.\u{0}\r\n.\r\nNOOP\r\n", "x\r\n\r\nbody\u{0}\r\nmore\r\n.\r\nNOOP\r\n"
+    ]
 
     @Test(arguments: nulBodies)
     func nulIsAnErrorAndTheDataIsConsumedToTheEnd(input: String) {

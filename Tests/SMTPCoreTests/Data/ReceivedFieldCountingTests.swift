@@ -1,5 +1,6 @@
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 /// The `Received:` count the DATA and BDAT decoders keep for the mail-loop check (RFC 5321 §6.3):
@@ -40,7 +41,8 @@ import Testing
         return all
     }
 
-    static let header = "Received: from a by b\r\nRECEIVED : from c\r\n\tby d\r\nReceived-SPF: pass\r\nX-Received: x\r\n"
+    static let header =
+        "Received: from a by b\r\nRECEIVED : from c\r\n\tby d\r\nReceived-SPF: pass\r\nX-Received: x\r\n"
         + "Subject: Received: not a field\r\nreceived:\r\n\r\nReceived: in the body\r\n"
 
     @Test func dataCountsTheHeaderSectionAtEverySplit() {
@@ -65,7 +67,7 @@ import Testing
             String(repeating: "Received: x\r\n", count: 31) + "\r\nbody\r\n",
             "Subject: s\r\n" + String(repeating: "Received: x\r\n", count: 5) + "\r\n",
             "No-header-section\r\n",
-            "\r\nReceived: only in the body\r\n",
+            "\r\nReceived: only in the body\r\n"
         ]
         for text in texts {
             let expected = HopCount.count(in: Array(text.utf8))
@@ -85,7 +87,7 @@ import Testing
 
     /// The count stops at the scan limit; the work stays bounded for a huge header section.
     @Test func countStopsAtTheScanLimit() {
-        let line = Array("Received: x\r\n".utf8)   // 13 octets
+        let line = Array("Received: x\r\n".utf8) // 13 octets
         let many = Array([[UInt8]](repeating: line, count: 100).joined())
         #expect(dataCount([many + Array("\r\n.\r\n".utf8)], hopCount: HopCount(limit: 30, scanLimit: 13 * 40)).count == 40)
         #expect(chunkCount([many], hopCount: HopCount(limit: 30, scanLimit: 13 * 40)) == 40)

@@ -1,14 +1,16 @@
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 @Suite struct SMTPReplySecurityTests {
     private func text(_ reply: SMTPReply) -> String { String(decoding: reply.encoded, as: UTF8.self) }
 
     @Test func ehloWithStartTLSAndAuth() {
-        #expect(text(.ehlo(hostname: "mx.example.test", maxMessageSize: 1000, startTLS: true, auth: true)) ==
-            "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n"
-            + "250-8BITMIME\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 HELP\r\n")
+        #expect(
+            text(.ehlo(hostname: "mx.example.test", maxMessageSize: 1000, startTLS: true, auth: true))
+                == "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n"
+                + "250-8BITMIME\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 HELP\r\n")
     }
 
     /// RFC 4954 §4: `continue-req = "334" SP [base64] CRLF` — the space stays for an empty challenge.
@@ -31,7 +33,7 @@ import Testing
         (.authRequired, "530 5.7.0 Authentication required\r\n"),
         (.senderNotOwned("a@b.test"), "553 5.7.1 <a@b.test>: Sender address rejected: not owned by user\r\n"),
         (.tooManyAuthFailures(hostname: "h"), "421 4.7.0 h Error: too many authentication failures\r\n"),
-        (.httpNotSupported(hostname: "h"), "421 4.7.0 h Error: HTTP not supported\r\n"),
+        (.httpNotSupported(hostname: "h"), "421 4.7.0 h Error: HTTP not supported\r\n")
     ])
     func replies(reply: SMTPReply, wire: String) {
         #expect(text(reply) == wire)

@@ -1,5 +1,6 @@
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 @Suite struct SMTPReplyTests {
@@ -19,9 +20,10 @@ import Testing
     }
 
     @Test func ehloAdvertisesExtensions() {
-        #expect(text(.ehlo(hostname: "mx.example.test", maxMessageSize: 1000)) ==
-            "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n"
-            + "250-SMTPUTF8\r\n250-CHUNKING\r\n250 HELP\r\n")
+        #expect(
+            text(.ehlo(hostname: "mx.example.test", maxMessageSize: 1000))
+                == "250-mx.example.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n"
+                + "250-SMTPUTF8\r\n250-CHUNKING\r\n250 HELP\r\n")
     }
 
     @Test func emptyLinesEncodeAsBareCode() {
@@ -36,7 +38,7 @@ import Testing
 
     @Test(arguments: [
         (ReplyCode.serviceNotAvailable, true), (.closing, true), (.notAcceptingMail, true),
-        (.ok, false), (.mailboxUnavailable, false), (.localError, false),
+        (.ok, false), (.mailboxUnavailable, false), (.localError, false)
     ])
     func closesConnection(code: ReplyCode, closes: Bool) {
         #expect(SMTPReply(code, nil, "x").closesConnection == closes)

@@ -1,6 +1,7 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 /// The abuse defences of the session (SMTPServerSession+Abuse.swift): the anti-spoofing lookup of MAIL
@@ -21,7 +22,8 @@ import Testing
 
     @Test func unauthenticatedLocalSenderIsRefusedWhenEnabled() {
         var r = runner(reject: true)
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO client.test
             S: 250 mx.example.test
@@ -42,7 +44,8 @@ import Testing
 
     @Test func nullSenderAndDisabledOptionSkipTheLookup() {
         var r = runner(reject: true)
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO client.test
             S: 250 mx.example.test
@@ -51,7 +54,8 @@ import Testing
             """)
         #expect(!r.actions.contains { if case .checkSenderDomain = $0 { return true } else { return false } })
         var off = runner(reject: false)
-        off.run("""
+        off.run(
+            """
             \(greeting)
             C: HELO client.test
             S: 250 mx.example.test
@@ -73,11 +77,12 @@ import Testing
     }
 
     @Test func lookupFailureIsTemporary() {
-        var session = SMTPServerSession(configuration: {
-            var c = SMTPServerConfiguration(hostname: "mx.example.test")
-            c.rejectUnauthenticatedLocalSender = true
-            return c
-        }(), client: ClientInfo(ip: IPAddress("192.0.2.1")))
+        var session = SMTPServerSession(
+            configuration: {
+                var c = SMTPServerConfiguration(hostname: "mx.example.test")
+                c.rejectUnauthenticatedLocalSender = true
+                return c
+            }(), client: ClientInfo(ip: IPAddress("192.0.2.1")))
         _ = session.handle(.connected)
         _ = session.handle(.line(Array("HELO c.test".utf8)))
         let asked = session.handle(.line(Array("MAIL FROM:<a@example.test>".utf8)))
@@ -94,7 +99,8 @@ import Testing
 
     @Test func invalidRecipientLimitClosesWith421() {
         var r = runner(reject: false)
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO client.test
             S: 250 mx.example.test

@@ -1,21 +1,25 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 /// DATA, BDAT, storing and trace headers (mirrors SMTPServerSession+Body.swift).
 @Suite struct SMTPServerSessionBodyTests {
     private func runner() -> TranscriptRunner {
         var r = TranscriptRunner()
-        r.decisions = [alice: .localMailbox(id: 1), "bob@example.test": .localMailbox(id: 2),
-                       "postmaster": .localMailbox(id: 9), "x@remote.test": .relayDenied,
-                       "tmp@example.test": .temporaryFailure]
+        r.decisions = [
+            alice: .localMailbox(id: 1), "bob@example.test": .localMailbox(id: 2),
+            "postmaster": .localMailbox(id: 9), "x@remote.test": .relayDenied,
+            "tmp@example.test": .temporaryFailure
+        ]
         return r
     }
 
     @Test func bdatWithoutRecipientsStillConsumesTheChunk() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -38,7 +42,8 @@ import Testing
 
     @Test func bdatHappyPathAndZeroLast() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -67,7 +72,8 @@ import Testing
     @Test func bdatOverSizeIsConsumedThenRejected() {
         var r = TranscriptRunner(configure: { $0.maxMessageSize = 50 })
         r.decisions = [alice: .localMailbox(id: 1)]
-        r.run("""
+        r.run(
+            """
             S: 220 mx.example.test ESMTP Petrel
             C: EHLO client.test
             S: 250-mx.example.test
@@ -102,7 +108,8 @@ import Testing
     @Test func bdatChunkFailures() {
         var r = runner()
         r.chunkOutcomes = [.bareLineEnding, .complete(octets: 4), .storageFailure]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -129,7 +136,8 @@ import Testing
     @Test(arguments: ["BDAT", "BDAT x", "BDAT 1 FOO", "BDAT 99999999999999999999"])
     func badBdatSizeCloses(line: String) {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -145,7 +153,8 @@ import Testing
     @Test func smtpUTF8TransactionUsesUTF8SMTP() {
         var r = TranscriptRunner(client: ClientInfo(ip: IPAddress("2001:db8::5"), verifiedHostName: "mail.remote.test"))
         r.decisions = ["ü@example.test": .localMailbox(id: 3), "b@example.test": .localMailbox(id: 4)]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO mail.remote.test
             \(ehloReply)
@@ -161,18 +170,20 @@ import Testing
             """)
         guard let envelope = r.envelopes.first else { Issue.record("no envelope"); return }
         #expect(envelope.smtpUTF8)
-        #expect(String(decoding: envelope.traceHeaders, as: UTF8.self) == """
-            Return-Path: <ä@remote.test>\r
-            Received: from mail.remote.test (mail.remote.test [IPv6:2001:db8::5])\r
-            \tby mx.example.test (Petrel) with UTF8SMTP id 0TESTQUEUEID0001; Fri, 15 Jan 2027 08:00:00 +0000\r
+        #expect(
+            String(decoding: envelope.traceHeaders, as: UTF8.self) == """
+                Return-Path: <ä@remote.test>\r
+                Received: from mail.remote.test (mail.remote.test [IPv6:2001:db8::5])\r
+                \tby mx.example.test (Petrel) with UTF8SMTP id 0TESTQUEUEID0001; Fri, 15 Jan 2027 08:00:00 +0000\r
 
-            """)
+                """)
     }
 
     @Test func bareLineEndingInDataCloses() {
         var r = runner()
         r.dataOutcomes = [.bareLineEnding]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO c
             S: 250 mx.example.test
@@ -186,8 +197,9 @@ import Testing
             C: NOOP
             """)
         #expect(r.session.isClosed)
-        #expect(r.stream.suffix(3) == ["A: discard", "A: ended 521", "S: 521 5.5.2 mx.example.test Error: bare <CR> or <LF> received"]
-            || r.stream.suffix(2) == ["S: 521 5.5.2 mx.example.test Error: bare <CR> or <LF> received", "A: close"])
+        #expect(
+            r.stream.suffix(3) == ["A: discard", "A: ended 521", "S: 521 5.5.2 mx.example.test Error: bare <CR> or <LF> received"]
+                || r.stream.suffix(2) == ["S: 521 5.5.2 mx.example.test Error: bare <CR> or <LF> received", "A: close"])
     }
 
     /// A NUL in DATA or in a BDAT chunk: 554 5.6.0, the transaction fails (nothing stored), the
@@ -196,7 +208,8 @@ import Testing
         var r = runner()
         r.dataOutcomes = [.nulCharacter, .complete(octets: 3)]
         r.chunkOutcomes = [.nulCharacter]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -234,7 +247,8 @@ import Testing
         r.decisions = runner().decisions
         r.dataOutcomes = [.complete(octets: 3, receivedFields: 5), .complete(octets: 3, receivedFields: 4)]
         r.chunkOutcomes = [.complete(octets: 4, receivedFields: 2), .complete(octets: 4, receivedFields: 9)]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -280,7 +294,8 @@ import Testing
         var r = runner()
         r.decisions["bob@example.test"] = .localMailbox(id: 2)
         r.decisions["x@remote.test"] = .relay(domain: "remote.test")
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -306,10 +321,12 @@ import Testing
             S: 250 2.0.0 Ok: queued as *
             """)
         #expect(r.envelopes.count == 2)
-        #expect(r.envelopes.first?.localSuccessNotices == [
-            LocalSuccessNotice(address: EmailAddress(localPart: "alice", domain: "example.test"),
-                               originalRecipient: "rfc822;Alice@Example.Test"),
-        ])
+        #expect(
+            r.envelopes.first?.localSuccessNotices == [
+                LocalSuccessNotice(
+                    address: EmailAddress(localPart: "alice", domain: "example.test"),
+                    originalRecipient: "rfc822;Alice@Example.Test")
+            ])
         #expect(r.envelopes.first?.envelopeID == "abc")
         #expect(r.envelopes.last?.localSuccessNotices == [])
     }
@@ -317,7 +334,8 @@ import Testing
     @Test func storeFailureIs451() {
         var r = runner()
         r.storeOutcomes = [.failed]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO c
             S: 250 *
@@ -336,7 +354,8 @@ import Testing
 
     @Test func rsetDiscardsAPartialBdatBody() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO c
             \(ehloReply)

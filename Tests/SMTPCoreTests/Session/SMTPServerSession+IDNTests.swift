@@ -4,6 +4,7 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 @Suite struct SMTPServerSessionIDNTests {
@@ -16,7 +17,8 @@ import Testing
     @Test func invalidIDNRecipientDomainsAre553BeforeAnyLookup() {
         var r = runner()
         let long = String(repeating: "a", count: 60) + "ü"
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -52,7 +54,8 @@ import Testing
     @Test func utf8HelloNameIsWrittenAsALabelsUnlessTheMessageIsSMTPUTF8() {
         var r = runner()
         r.dataOutcomes = [.complete(octets: 3), .complete(octets: 3)]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO évil.test
             \(ehloReply)
@@ -82,7 +85,8 @@ import Testing
 
     @Test func unusableUTF8HelloNameIs501() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO bad\u{85}name.test
             S: 501 5.5.4 Error: invalid EHLO/HELO argument

@@ -1,6 +1,7 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 /// STARTTLS (RFC 3207), implicit TLS (RFC 8314), AUTH (RFC 4954), submission (RFC 6409), the
@@ -33,7 +34,8 @@ import Testing
 
     @Test func startTLSAdvertisedThenSessionResets() {
         var r = runner { $0.tlsAvailable = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(startTLS: true))
@@ -54,7 +56,8 @@ import Testing
 
     @Test func startTLSNotAdvertisedWhenUnavailable() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -66,7 +69,8 @@ import Testing
 
     @Test func startTLSErrors() {
         var r = runner { $0.tlsAvailable = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: STARTTLS
             S: 503 5.5.1 Error: send HELO/EHLO first
@@ -120,7 +124,8 @@ import Testing
 
     @Test func tlsEstablishedWithoutStartTLSIsIgnored() {
         var r = runner { $0.tlsAvailable = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(startTLS: true))
@@ -134,9 +139,12 @@ import Testing
     }
 
     @Test func implicitTLS() {
-        var r = runner { $0.implicitTLS = true; $0.tlsAvailable = true }
+        var r = runner {
+            $0.implicitTLS = true; $0.tlsAvailable = true
+        }
         #expect(r.session.isTLS)
-        r.run("""
+        r.run(
+            """
             \(greeting)
             E: tls
             C: EHLO client.test
@@ -153,7 +161,8 @@ import Testing
 
     @Test func authPlainWithInitialResponse() {
         var r = runner { $0.implicitTLS = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -169,14 +178,18 @@ import Testing
     @Test func authPlainWithoutInitialResponse() {
         var r = runner { $0.implicitTLS = true }
         r.send(["EHLO client.test", "auth plain", plain(alice, "secret")])
-        #expect(r.stream.suffix(3) == ["S: 334 ", "A: authenticate alice@example.test secret",
-                                       "S: 235 2.7.0 Authentication successful"])
+        #expect(
+            r.stream.suffix(3) == [
+                "S: 334 ", "A: authenticate alice@example.test secret",
+                "S: 235 2.7.0 Authentication successful"
+            ])
         #expect(r.session.authenticatedUser == alice)
     }
 
     @Test func authLogin() {
         var r = runner { $0.implicitTLS = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -193,7 +206,8 @@ import Testing
 
     @Test func authLoginWithInitialUsername() {
         var r = runner { $0.implicitTLS = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -206,7 +220,8 @@ import Testing
 
     @Test func authCancelAndMalformed() {
         var r = runner { $0.implicitTLS = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -232,7 +247,8 @@ import Testing
 
     @Test func authNeedsTLSUnlessPlaintextAllowed() {
         var r = runner { $0.tlsAvailable = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(startTLS: true))
@@ -240,7 +256,8 @@ import Testing
             S: 538 5.7.11 Encryption required for requested authentication mechanism
             """)
         var p = runner { $0.allowPlaintextAuth = true }
-        p.run("""
+        p.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -253,7 +270,8 @@ import Testing
 
     @Test func authSequenceErrors() {
         var r = runner { $0.implicitTLS = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: AUTH PLAIN \(plain(alice, "secret"))
             S: 503 5.5.1 Error: send HELO/EHLO first
@@ -278,7 +296,8 @@ import Testing
 
     @Test func authFailuresThen421() {
         var r = runner { $0.implicitTLS = true }
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -302,7 +321,8 @@ import Testing
     @Test func authTemporaryFailure() {
         var r = runner { $0.implicitTLS = true }
         r.authOutcomes = [.temporaryFailure, .success(user: "Alice@Example.Test")]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -319,7 +339,8 @@ import Testing
     @Test func tooManyLoginsInFlightCloses() {
         var r = runner { $0.implicitTLS = true }
         r.authOutcomes = [.tooManyLogins]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -396,9 +417,12 @@ import Testing
     // MARK: - Submission (RFC 6409)
 
     @Test func submissionNeedsAuthAndOwnSender() {
-        var r = runner { $0.implicitTLS = true; $0.isSubmission = true }
+        var r = runner {
+            $0.implicitTLS = true; $0.isSubmission = true
+        }
         r.decisions["someone@remote.test"] = .localMailbox(id: 5)
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -422,9 +446,12 @@ import Testing
     /// The AUTH user is the mailbox's canonical key (A-label domain, as `Authenticator` returns it); the
     /// owner may write the sender with the U-label, in any case (issue 13 item 12: this was 553).
     @Test func ownSenderMatchesAcrossIDNSpellings() {
-        var r = runner { $0.implicitTLS = true; $0.isSubmission = true }
+        var r = runner {
+            $0.implicitTLS = true; $0.isSubmission = true
+        }
         r.passwords["anna@xn--bcher-kva.example"] = "pw"
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -450,8 +477,11 @@ import Testing
     }
 
     @Test func senderMatchCanBeTurnedOff() {
-        var r = runner { $0.implicitTLS = true; $0.isSubmission = true; $0.requireSenderMatch = false }
-        r.run("""
+        var r = runner {
+            $0.implicitTLS = true; $0.isSubmission = true; $0.requireSenderMatch = false
+        }
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehlo(auth: true))
@@ -466,18 +496,21 @@ import Testing
 
     @Test func traceHeaderESMTPSAWithTLSComment() {
         var r = runner { $0.tlsAvailable = true }
-        r.send(["EHLO client.test", "STARTTLS", "EHLO client.test", "AUTH PLAIN \(plain(alice, "secret"))",
-                "MAIL FROM:<alice@example.test>", "RCPT TO:<bob@example.test>", "DATA"])
+        r.send([
+            "EHLO client.test", "STARTTLS", "EHLO client.test", "AUTH PLAIN \(plain(alice, "secret"))",
+            "MAIL FROM:<alice@example.test>", "RCPT TO:<bob@example.test>", "DATA"
+        ])
         guard let envelope = r.envelopes.first, let summary = r.summaries.first else { Issue.record("nothing stored"); return }
         let trace = String(decoding: envelope.traceHeaders, as: UTF8.self)
-        #expect(trace == """
-            Return-Path: <alice@example.test>\r
-            Received: from client.test ([192.0.2.10])\r
-            \t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r
-            \tby mx.example.test (Petrel) with ESMTPSA id 0TESTQUEUEID0001\r
-            \tfor <bob@example.test>; Fri, 15 Jan 2027 08:00:00 +0000\r
+        #expect(
+            trace == """
+                Return-Path: <alice@example.test>\r
+                Received: from client.test ([192.0.2.10])\r
+                \t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)\r
+                \tby mx.example.test (Petrel) with ESMTPSA id 0TESTQUEUEID0001\r
+                \tfor <bob@example.test>; Fri, 15 Jan 2027 08:00:00 +0000\r
 
-            """)
+                """)
         #expect(!trace.contains("secret"))
         #expect(summary.authenticatedUser == alice)
         #expect(summary.tls == Self.tls13)
@@ -485,8 +518,10 @@ import Testing
 
     @Test func traceHeaderESMTPAWithoutTLS() {
         var r = runner { $0.allowPlaintextAuth = true }
-        r.send(["EHLO client.test", "AUTH PLAIN \(plain(alice, "secret"))",
-                "MAIL FROM:<alice@example.test>", "RCPT TO:<bob@example.test>", "DATA"])
+        r.send([
+            "EHLO client.test", "AUTH PLAIN \(plain(alice, "secret"))",
+            "MAIL FROM:<alice@example.test>", "RCPT TO:<bob@example.test>", "DATA"
+        ])
         let trace = r.envelopes.first.map { String(decoding: $0.traceHeaders, as: UTF8.self) } ?? ""
         #expect(trace.contains("\tby mx.example.test (Petrel) with ESMTPA id "))
         #expect(!trace.contains("(using"))
@@ -502,9 +537,11 @@ import Testing
 
     /// Random security-related lines and events never crash the session, and a closed session stays silent.
     @Test func randomInputNeverCrashes() {
-        let words = ["EHLO c", "HELO c", "STARTTLS", "STARTTLS x", "AUTH", "AUTH PLAIN", "AUTH LOGIN", "AUTH PLAIN =",
-                     "AUTH LOGIN Ym9i", "AUTH X", "*", "=", "Ym9i", "AGEAYg==", "MAIL FROM:<a@b.test>", "MAIL FROM:<>",
-                     "RCPT TO:<a@b.test>", "DATA", "RSET", "NOOP", "GET /", ""]
+        let words = [
+            "EHLO c", "HELO c", "STARTTLS", "STARTTLS x", "AUTH", "AUTH PLAIN", "AUTH LOGIN", "AUTH PLAIN =",
+            "AUTH LOGIN Ym9i", "AUTH X", "*", "=", "Ym9i", "AGEAYg==", "MAIL FROM:<a@b.test>", "MAIL FROM:<>",
+            "RCPT TO:<a@b.test>", "DATA", "RSET", "NOOP", "GET /", ""
+        ]
         var seed: UInt64 = 0x5EED
         func next() -> Int {
             seed = seed &* 6364136223846793005 &+ 1442695040888963407
@@ -523,7 +560,7 @@ import Testing
                     .line(Array(words[next() % words.count].utf8)), .tlsEstablished(Self.tls13),
                     .authenticated([.success(user: "a@b.test"), .invalidCredentials, .temporaryFailure][next() % 3]),
                     .recipientResolved(.localMailbox(id: 1)), .dataReceived(.complete(octets: 1)),
-                    .messageStored(.stored), .lineTooLong, .bareLineFeed,
+                    .messageStored(.stored), .lineTooLong, .bareLineFeed
                 ]
                 let wasClosed = session.isClosed
                 let actions = session.handle(events[next() % events.count])
@@ -535,11 +572,14 @@ import Testing
 
     // MARK: - HTTP guard
 
-    @Test(arguments: ["GET / HTTP/1.1", "POST /x HTTP/1.0", "HEAD / HTTP/1.1", "PUT /a HTTP/1.1",
-                      "CONNECT mx:25 HTTP/1.1", "OPTIONS * HTTP/1.1"])
+    @Test(arguments: [
+        "GET / HTTP/1.1", "POST /x HTTP/1.0", "HEAD / HTTP/1.1", "PUT /a HTTP/1.1",
+        "CONNECT mx:25 HTTP/1.1", "OPTIONS * HTTP/1.1"
+    ])
     func httpRequestCloses(line: String) {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: \(line)
             S: 421 4.7.0 mx.example.test Error: HTTP not supported

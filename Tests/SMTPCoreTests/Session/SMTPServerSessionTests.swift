@@ -1,20 +1,24 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 @Suite struct SMTPServerSessionTests {
     private func runner() -> TranscriptRunner {
         var r = TranscriptRunner()
-        r.decisions = [alice: .localMailbox(id: 1), "bob@example.test": .localMailbox(id: 2),
-                       "postmaster": .localMailbox(id: 9), "x@remote.test": .relayDenied,
-                       "tmp@example.test": .temporaryFailure]
+        r.decisions = [
+            alice: .localMailbox(id: 1), "bob@example.test": .localMailbox(id: 2),
+            "postmaster": .localMailbox(id: 9), "x@remote.test": .relayDenied,
+            "tmp@example.test": .temporaryFailure
+        ]
         return r
     }
 
     @Test func happyPathWithActions() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -43,13 +47,14 @@ import Testing
         #expect(!envelope.smtpUTF8)
         #expect(envelope.receivedAt == TranscriptRunner.fixedDate)
         #expect(envelope.bodySize == 100)
-        #expect(String(decoding: envelope.traceHeaders, as: UTF8.self) == """
-            Return-Path: <sender@remote.test>\r
-            Received: from client.test ([192.0.2.10])\r
-            \tby mx.example.test (Petrel) with ESMTP id 0TESTQUEUEID0001\r
-            \tfor <alice@example.test>; Fri, 15 Jan 2027 08:00:00 +0000\r
+        #expect(
+            String(decoding: envelope.traceHeaders, as: UTF8.self) == """
+                Return-Path: <sender@remote.test>\r
+                Received: from client.test ([192.0.2.10])\r
+                \tby mx.example.test (Petrel) with ESMTP id 0TESTQUEUEID0001\r
+                \tfor <alice@example.test>; Fri, 15 Jan 2027 08:00:00 +0000\r
 
-            """)
+                """)
         #expect(r.summaries.first?.queueID == TranscriptRunner.queueID)
         #expect(r.summaries.first?.heloName == "client.test")
         #expect(r.summaries.first?.size == 100)
@@ -60,7 +65,8 @@ import Testing
 
     @Test func pipelinedTransactionsAndDuplicates() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO client.test
             S: 250 mx.example.test
@@ -95,7 +101,8 @@ import Testing
 
     @Test func everyBadSequenceIs503() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: MAIL FROM:<a@remote.test>
             S: 503 5.5.1 Error: send HELO/EHLO first
@@ -132,7 +139,8 @@ import Testing
 
     @Test func postmasterVrfyHelpNoopAndUnimplemented() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: VRFY root
             S: 252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery
@@ -169,7 +177,8 @@ import Testing
     /// inside a transaction too (it is ended; nothing was spooled).
     @Test func lineTooLongClosesTheConnection() {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             \(ehloReply)
@@ -187,7 +196,8 @@ import Testing
 
     @Test func tooManyErrorsCloses() {
         var r = TranscriptRunner(configure: { $0.maxErrors = 3 })
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: FOO
             S: 500 5.5.2 Error: command not recognized
@@ -203,9 +213,12 @@ import Testing
     }
 
     @Test func tooManyRecipientsIs452AndNotCounted() {
-        var r = TranscriptRunner(configure: { $0.maxRecipients = 2; $0.maxErrors = 2 })
+        var r = TranscriptRunner(configure: {
+            $0.maxRecipients = 2; $0.maxErrors = 2
+        })
         r.decisions = ["a@example.test": .localMailbox(id: 1), "b@example.test": .localMailbox(id: 2)]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: EHLO client.test
             S: 250-*
@@ -236,7 +249,8 @@ import Testing
     @Test func tooManyMessagesCloses() {
         var r = TranscriptRunner(configure: { $0.maxMessagesPerConnection = 1 })
         r.decisions = [alice: .localMailbox(id: 1)]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO c
             S: 250 mx.example.test
@@ -255,7 +269,8 @@ import Testing
 
     @Test func mailParameterChecks() {
         var r = TranscriptRunner(configure: { $0.maxMessageSize = 1000 })
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO c
             S: 250 mx.example.test
@@ -287,12 +302,13 @@ import Testing
     @Test(arguments: [
         (BodyOutcome.tooLarge, "552 5.3.4 Error: message file too big"),
         (.lineTooLong, "500 5.5.6 Error: message line too long"),
-        (.storageFailure, "451 4.3.0 Error: queue file write error"),
+        (.storageFailure, "451 4.3.0 Error: queue file write error")
     ])
     func dataFailuresEndTheTransaction(outcome: BodyOutcome, reply: String) {
         var r = runner()
         r.dataOutcomes = [outcome]
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO c
             A: *
@@ -316,11 +332,12 @@ import Testing
     @Test(arguments: [
         ("timeout", "421 4.4.2 mx.example.test Error: timeout exceeded"),
         ("shutdown", "421 4.3.2 mx.example.test Service shutting down, closing transmission channel"),
-        ("byteLimit", "421 4.7.0 mx.example.test Error: too much data in this session"),
+        ("byteLimit", "421 4.7.0 mx.example.test Error: too much data in this session")
     ])
     func closingEvents(event: String, reply: String) {
         var r = runner()
-        r.run("""
+        r.run(
+            """
             \(greeting)
             C: HELO c
             S: 250 mx.example.test
@@ -339,13 +356,15 @@ import Testing
     @Test func runnerDetectsMismatches() {
         withKnownIssue {
             var r = TranscriptRunner()
-            r.run("""
+            r.run(
+                """
                 S: 220 wrong.host ESMTP Petrel
                 """)
         }
         withKnownIssue {
             var r = TranscriptRunner()
-            r.run("""
+            r.run(
+                """
                 \(greeting)
                 C: NOOP
                 """)
@@ -374,18 +393,21 @@ import Testing
 
     @Test func randomEventOrderNeverCrashes() {
         var rng = SystemRandomNumberGenerator()
-        let lines = ["EHLO c", "HELO c", "MAIL FROM:<a@b.test>", "RCPT TO:<c@d.test>", "RCPT TO:<Postmaster>", "DATA",
-                     "BDAT 5", "BDAT 0 LAST", "BDAT x", "RSET", "NOOP", "VRFY x", "QUIT", "junk", ""]
+        let lines = [
+            "EHLO c", "HELO c", "MAIL FROM:<a@b.test>", "RCPT TO:<c@d.test>", "RCPT TO:<Postmaster>", "DATA",
+            "BDAT 5", "BDAT 0 LAST", "BDAT x", "RSET", "NOOP", "VRFY x", "QUIT", "junk", ""
+        ]
         let answers: [SMTPServerEvent] = [
             .recipientResolved(.localMailbox(id: 1)), .recipientResolved(.unknownUser), .dataReceived(.complete(octets: 5)),
             .dataReceived(.bareLineEnding), .chunkReceived(.complete(octets: 5)), .chunkReceived(.tooLarge),
-            .messageStored(.stored), .messageStored(.failed), .lineTooLong, .timeout,
+            .messageStored(.stored), .messageStored(.failed), .lineTooLong, .timeout
         ]
         for _ in 0..<300 {
             var session = SMTPServerSession(configuration: SMTPServerConfiguration(hostname: "h"), client: ClientInfo(ip: nil))
             _ = session.handle(.connected)
             for _ in 0..<40 {
-                let event: SMTPServerEvent = Bool.random(using: &rng)
+                let event: SMTPServerEvent =
+                    Bool.random(using: &rng)
                     ? .line(Array((lines.randomElement(using: &rng) ?? "").utf8))
                     : (answers.randomElement(using: &rng) ?? .timeout)
                 let actions = session.handle(event)

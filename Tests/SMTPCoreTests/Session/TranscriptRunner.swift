@@ -1,6 +1,7 @@
 import Foundation
 import MailCore
 import Testing
+
 @testable import SMTPCore
 
 /// A small dialog runner (like chasquid's `.cmy` or OpenSMTPD's smtpscript) for `SMTPServerSession`.
@@ -37,8 +38,10 @@ struct TranscriptRunner {
     private(set) var summaries: [SMTPTransactionSummary] = []
     private(set) var actions: [SMTPServerAction] = []
 
-    init(configure: (inout SMTPServerConfiguration) -> Void = { _ in },
-         client: ClientInfo = ClientInfo(ip: IPAddress("192.0.2.10"), port: 40000)) {
+    init(
+        configure: (inout SMTPServerConfiguration) -> Void = { _ in },
+        client: ClientInfo = ClientInfo(ip: IPAddress("192.0.2.10"), port: 40000)
+    ) {
         var configuration = SMTPServerConfiguration(hostname: Self.hostname)
         configuration.now = { TranscriptRunner.fixedDate }
         configuration.makeQueueID = { TranscriptRunner.queueID }
@@ -154,8 +157,9 @@ struct TranscriptRunner {
             }
             let matches = want.hasSuffix("*") ? got[index].hasPrefix(String(want.dropLast())) : got[index] == want
             if !matches {
-                Issue.record("line \(index): want \(want.debugDescription), got \(got[index].debugDescription)\nfull: \(got)",
-                             sourceLocation: sourceLocation)
+                Issue.record(
+                    "line \(index): want \(want.debugDescription), got \(got[index].debugDescription)\nfull: \(got)",
+                    sourceLocation: sourceLocation)
                 return
             }
         }
@@ -179,4 +183,3 @@ let ehloReply = """
     S: 250 HELP
     """
 let alice = "alice@example.test"
-

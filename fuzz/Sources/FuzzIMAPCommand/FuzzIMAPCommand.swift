@@ -94,15 +94,19 @@ struct StubStore {
     var uids: [UInt32] = [1, 2, 3, 5, 8]
     var modSeq: UInt64 = 10
     var tick = 0
-    let message = Array("From: a@b\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\r\nhello\r\n--z\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--z--\r\n".utf8)
+    let message = Array(
+        "From: a@b\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\r\nhello\r\n--z\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nbody\r\n--z--\r\n"
+            .utf8)
 
     mutating func answer(_ request: IMAPBackendRequest) -> IMAPBackendResponse {
         tick += 1
         let id = IMAPMailboxID(1)
         switch request {
         case .listMailboxes:
-            return .mailboxes([IMAPMailboxInfo(name: "INBOX", isSubscribed: true), IMAPMailboxInfo(name: "a/b", specialUse: ["\\Sent"]),
-                               IMAPMailboxInfo(name: "gone", isSubscribed: true, exists: false)])
+            return .mailboxes([
+                IMAPMailboxInfo(name: "INBOX", isSubscribed: true), IMAPMailboxInfo(name: "a/b", specialUse: ["\\Sent"]),
+                IMAPMailboxInfo(name: "gone", isSubscribed: true, exists: false)
+            ])
         case .create, .delete, .rename, .setSubscribed:
             return tick % 3 == 0 ? .failed(.alreadyExists) : .done
         case .status, .statusMany:
@@ -110,8 +114,10 @@ struct StubStore {
             if case .statusMany(let names) = request { return .statuses(names.map { _ in s }) }
             return .status(s)
         case .select:
-            return .selected(IMAPMailboxSnapshot(id: id, name: "INBOX", uidValidity: 7, uidNext: 9, highestModSeq: modSeq,
-                                                 uids: uids, keywords: [IMAPFlag("$k")], firstUnseenUID: 2))
+            return .selected(
+                IMAPMailboxSnapshot(
+                    id: id, name: "INBOX", uidValidity: 7, uidNext: 9, highestModSeq: modSeq,
+                    uids: uids, keywords: [IMAPFlag("$k")], firstUnseenUID: 2))
         case .changes(_, _, let uidNext):
             modSeq += 1
             var changes = IMAPMailboxChanges(uidValidity: 7, uidNext: max(uidNext, 12), highestModSeq: modSeq)
@@ -123,15 +129,20 @@ struct StubStore {
             }
             return .changes(changes)
         case .fetch(_, let requested, let content, _):
-            return .messages(requested.prefix(50).map { uid in
-                IMAPStoredMessage(metadata: IMAPMessageMetadata(uid: uid, flags: [.seen], internalDate: IMAPDateTime(secondsSinceEpoch: 0),
-                                                                size: UInt64(message.count), modSeq: modSeq),
-                                  content: content == .none ? nil : message)
-            })
+            return .messages(
+                requested.prefix(50).map { uid in
+                    IMAPStoredMessage(
+                        metadata: IMAPMessageMetadata(
+                            uid: uid, flags: [.seen], internalDate: IMAPDateTime(secondsSinceEpoch: 0),
+                            size: UInt64(message.count), modSeq: modSeq),
+                        content: content == .none ? nil : message)
+                })
         case .store(_, let requested, _, _):
             modSeq += 1
-            return .stored(IMAPStoreResult(messages: requested.map { IMAPFlagChange(uid: $0, flags: [.flagged], modSeq: modSeq) },
-                                           changed: requested, failed: tick % 5 == 0 ? [1] : []))
+            return .stored(
+                IMAPStoreResult(
+                    messages: requested.map { IMAPFlagChange(uid: $0, flags: [.flagged], modSeq: modSeq) },
+                    changed: requested, failed: tick % 5 == 0 ? [1] : []))
         case .expunge(_, let requested):
             return .expunged(requested ?? [2])
         case .search(_, _, let candidates):

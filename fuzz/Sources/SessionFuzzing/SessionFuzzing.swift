@@ -73,8 +73,9 @@ public enum SessionFuzzing {
             let dir = NSTemporaryDirectory() + "petrel-session-fuzz-\(getpid())"
             try? FileManager.default.createDirectory(atPath: dir + "/spool", withIntermediateDirectories: true)
             spool = dir + "/spool"
-            let paths = try? TLSContextProvider.ensureCertificate(configured: nil, directory: dir + "/tls",
-                                                                  hostname: "mx.example.test", logger: SessionFuzzing.quiet)
+            let paths = try? TLSContextProvider.ensureCertificate(
+                configured: nil, directory: dir + "/tls",
+                hostname: "mx.example.test", logger: SessionFuzzing.quiet)
             tls = paths.flatMap { try? TLSContextProvider(paths: $0) }
         }
     }
@@ -102,14 +103,18 @@ public enum SessionFuzzing {
             let b = try await store.addMailbox(bob, passwordHash: shared.secretHash, isAdmin: false)
             let bodies = ["Subject: one\r\n\r\nhello\r\n", "Subject: two\r\n\r\n.leading dot\r\n..two\r\n.\r\nend\r\n", ""]
             for (index, body) in bodies.enumerated() {
-                _ = try await store.deliver(IncomingMessage(
-                    queueID: "SEED\(index)", sender: .mailbox(bob), localRecipients: [a.id], receivedAt: Date(),
-                    traceHeaders: Array("Return-Path: <bob@example.test>\r\n".utf8), body: .bytes(Array(body.utf8))))
+                _ = try await store.deliver(
+                    IncomingMessage(
+                        queueID: "SEED\(index)", sender: .mailbox(bob), localRecipients: [a.id], receivedAt: Date(),
+                        traceHeaders: Array("Return-Path: <bob@example.test>\r\n".utf8), body: .bytes(Array(body.utf8))))
             }
-            let throttle = AuthThrottle(settings: .init(baseDelay: 0, maxDelay: 0, maxConcurrentPerIP: 2,
-                                                        maxConcurrentPerAccount: 1))
-            let authenticator = Authenticator(store: store, threadPool: shared.pool, throttle: throttle, logger: quiet,
-                                              unknownUserHash: shared.dummyHash)
+            let throttle = AuthThrottle(
+                settings: .init(
+                    baseDelay: 0, maxDelay: 0, maxConcurrentPerIP: 2,
+                    maxConcurrentPerAccount: 1))
+            let authenticator = Authenticator(
+                store: store, threadPool: shared.pool, throttle: throttle, logger: quiet,
+                unknownUserHash: shared.dummyHash)
             let held = holdAliceSlot ? throttle.beginLogin(ip: clientIP, account: alice.description) : nil
             return Fixture(store: store, throttle: throttle, authenticator: authenticator, held: held, mailboxIDs: [a.id, b.id])
         } catch {
@@ -139,8 +144,10 @@ public enum SessionFuzzing {
     /// yield (the store and the tiny scrypt answer within microseconds; a timer sleep costs a millisecond
     /// and would slow fuzzing twentyfold) — when an answer takes longer, the next piece simply arrives
     /// while the handler waits, which it must handle too. At the end (`patient`) the last passes sleep.
-    static func settle(_ channel: NIOAsyncTestingChannel, into output: inout [UInt8], rounds: Int = 8,
-                       patient: Bool = false) async {
+    static func settle(
+        _ channel: NIOAsyncTestingChannel, into output: inout [UInt8], rounds: Int = 8,
+        patient: Bool = false
+    ) async {
         var idle = 0
         var total = 0
         while idle < rounds, total < 5000 {
@@ -224,8 +231,9 @@ public enum SessionFuzzing {
             guard let address = dsn.originalSender.address, case .mailbox(let id, _)? = try? await store.resolveRecipient(address) else {
                 return nil
             }
-            return IncomingMessage(queueID: "FUZZREPORT", sender: .null, localRecipients: [id], receivedAt: Date(),
-                                   traceHeaders: Array("Return-Path: <>\r\n".utf8), body: .bytes(rendered.bytes))
+            return IncomingMessage(
+                queueID: "FUZZREPORT", sender: .null, localRecipients: [id], receivedAt: Date(),
+                traceHeaders: Array("Return-Path: <>\r\n".utf8), body: .bytes(rendered.bytes))
         })
         let channel = NIOAsyncTestingChannel()
         let services = context
@@ -259,7 +267,8 @@ public enum SessionFuzzing {
             precondition(line.count <= 512, "reply line over 512 octets")
             precondition(output[index - 1] == 0x0D, "reply line without CRLF")
             let code = line.prefix(3)
-            precondition(code.allSatisfy { (0x30...0x39).contains($0) }, "reply without a code: \(String(decoding: line, as: UTF8.self).debugDescription)")
+            precondition(
+                code.allSatisfy { (0x30...0x39).contains($0) }, "reply without a code: \(String(decoding: line, as: UTF8.self).debugDescription)")
             let sep = line[line.startIndex + 3]
             precondition(sep == UInt8(ascii: " ") || sep == UInt8(ascii: "-"), "bad reply separator")
             precondition(!line.dropLast(2).contains(0x0D), "CR inside a reply line")
@@ -274,8 +283,10 @@ public enum SessionFuzzing {
         var messages: [[UInt8]] = []
         for id in fixture.mailboxIDs {
             for message in (try? await fixture.store.messages(mailboxID: id)) ?? [] {
-                if let bytes = try? await fixture.store.readMessage(mailboxID: id, deliveryID: message.deliveryID,
-                                                                   offset: 0, maxLength: 1 << 20) {
+                if let bytes = try? await fixture.store.readMessage(
+                    mailboxID: id, deliveryID: message.deliveryID,
+                    offset: 0, maxLength: 1 << 20)
+                {
                     messages.append(bytes)
                 }
             }
@@ -303,7 +314,7 @@ public enum SessionFuzzing {
     static func receivedField(_ bytes: [UInt8]) -> [UInt8]? {
         let name = Array("\r\nReceived:".utf8)
         guard bytes.count > name.count,
-              let start = (0...(min(bytes.count, 4096) - name.count)).first(where: { bytes[$0..<($0 + name.count)].elementsEqual(name) })
+            let start = (0...(min(bytes.count, 4096) - name.count)).first(where: { bytes[$0..<($0 + name.count)].elementsEqual(name) })
         else { return nil }
         var end = start + 2
         while end + 2 < bytes.count {
@@ -324,10 +335,11 @@ public enum SessionFuzzing {
         configuration.maxAuthFailures = 3
         configuration.maxErrors = 20
         let locks = MaildropLocks()
-        var context = POP3ServerContext(configuration: configuration, store: fixture.store, locks: locks,
-                                        authenticator: fixture.authenticator, idleTimeout: .minutes(10),
-                                        connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)),
-                                        tls: shared.tls, logger: quiet)
+        var context = POP3ServerContext(
+            configuration: configuration, store: fixture.store, locks: locks,
+            authenticator: fixture.authenticator, idleTimeout: .minutes(10),
+            connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)),
+            tls: shared.tls, logger: quiet)
         context.readThreadPool = shared.readPool
         var before: [Int64: Int] = [:]
         for id in fixture.mailboxIDs { before[id] = (try? await fixture.store.messages(mailboxID: id))?.count ?? 0 }
