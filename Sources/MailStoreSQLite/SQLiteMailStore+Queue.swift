@@ -141,7 +141,7 @@ extension SQLiteMailStore {
             var results: [[Int64]] = []
             results.reserveCapacity(notifications.count)
             for notification in notifications {
-                results.append(try Self.insert(notification, into: db))
+                results.append(try Self.insert(notification, into: db, now: self.nowSeconds))
             }
             try Self.deleteUnreferencedMessages(db, among: touched)
             return results
@@ -172,7 +172,7 @@ extension SQLiteMailStore {
     public func setQueueHeld(_ held: Bool, entryIDs: [Int64]) async throws -> Int {
         let ids = Array(Set(entryIDs))
         guard !ids.isEmpty else { try checkOpen(); return 0 }
-        let now = Self.now
+        let now = nowSeconds
         return try await write { db in
             var changed = 0
             for chunk in ids.chunked(500) {

@@ -92,10 +92,10 @@ struct QueueCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (count, held) = try await withAdmin(data) { admin -> (Int, Int) in
-                if all { return (try await admin.retryQueueEntries(nil, now: Date()), 0) }
+                if all { return (try await admin.retryQueueEntries(nil), 0) }
                 let entries = try await QueueFormat.resolve(ids, in: admin).entries
                 let held = entries.filter { $0.state == .held }.count
-                return (try await admin.retryQueueEntries(entries.map(\.id), now: Date()), held)
+                return (try await admin.retryQueueEntries(entries.map(\.id)), held)
             }
             print("\(QueueFormat.entries(count)) scheduled for immediate retry")
             if held > 0 {

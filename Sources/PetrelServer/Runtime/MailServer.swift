@@ -69,14 +69,17 @@ public final class MailServer: Sendable {
     }
 
     /// Opens the embedded SQLite store in the configured data directory.
-    public static func openStore(configuration: PetrelConfiguration) throws -> any MailStore {
+    public static func openStore(configuration: PetrelConfiguration, clock: any MailClock = WallClock()) throws -> any MailStore {
         try FileManager.default.createDirectory(atPath: configuration.server.dataDirectory, withIntermediateDirectories: true)
-        return try SQLiteMailStore(directory: configuration.server.dataDirectory)
+        return try SQLiteMailStore(directory: configuration.server.dataDirectory, clock: clock)
     }
 
-    /// Starts every listener. `store` defaults to the SQLite store in the data directory.
-    public static func start(configuration: PetrelConfiguration, store: (any MailStore)? = nil, logger: Logger) async throws -> MailServer {
-        let store = try store ?? openStore(configuration: configuration)
+    /// Starts every listener. `store` defaults to the SQLite store in the data directory. `clock` is the
+    /// one source of "now" for everything the server builds (docs/ARCHITECTURE.md "Time").
+    public static func start(
+        configuration: PetrelConfiguration, store: (any MailStore)? = nil, logger: Logger, clock: any MailClock = WallClock()
+    ) async throws -> MailServer {
+        let store = try store ?? openStore(configuration: configuration, clock: clock)
         let dataDirectory = configuration.server.dataDirectory
         let spool = dataDirectory + "/spool"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
@@ -90,7 +93,7 @@ public final class MailServer: Sendable {
             hostname: configuration.server.hostname, logger: logger)
         let tls = try TLSContextProvider(paths: tlsPaths)
 
-        let operations = ServerOperations()
+        let operations = ServerOperations(clock: clock)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         threadPool.start()
@@ -102,7 +105,7 @@ public final class MailServer: Sendable {
         let (relayRules, connectionRules) = configuredAccess(configuration, logger: logger)
         let access = AccessControl(
             relay: relayRules, connections: connectionRules, store: store,
-            maxConnectionRatePerIP: configuration.smtp.maxConnectionRatePerIP)
+            maxConnectionRatePerIP: configuration.smtp.maxConnectionRatePerIP, clock: clock)
         let liveRelayRules: @Sendable () -> RelayRules = { access.relayRules }
 
         // One resolver ([dns]) for the agent's MX look-ups and the port-25 client-name check.
@@ -112,7 +115,7 @@ public final class MailServer: Sendable {
         let accounts: AccountRouter
         let directoryPool: NIOThreadPool?
         do {
-            (accounts, directoryPool) = try makeAccountRouter(configuration, store: store, threadPool: threadPool)
+            (accounts, directoryPool) = try makeAccountRouter(configuration, store: store, threadPool: threadPool, clock: clock)
         } catch {
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
@@ -126,7 +129,7 @@ public final class MailServer: Sendable {
                 configuration: configuration, store: store, resolver: resolver,
                 group: group, metricsFactory: PrometheusMetricsFactory(registry: operations.registry),
                 relayRules: liveRelayRules, resolveRecipient: { try await accounts.resolveRecipient($0) },
-                logger: Logger(label: "petrel.delivery"))
+                logger: Logger(label: "petrel.delivery"), clock: clock)
         } catch {
             try? await directoryPool?.shutdownGracefully()
             try? await threadPool.shutdownGracefully()
@@ -143,7 +146,8 @@ public final class MailServer: Sendable {
                 baseDelay: Double(auth.failureDelay) / 1000,
                 maxDelay: Double(auth.maxFailureDelay) / 1000,
                 maxConcurrentPerIP: auth.maxConcurrentLoginsPerIP,
-                maxConcurrentPerAccount: auth.maxConcurrentLoginsPerAccount))
+                maxConcurrentPerAccount: auth.maxConcurrentLoginsPerAccount),
+            clock: clock)
         let authenticator = Authenticator(
             store: store, threadPool: threadPool, throttle: throttle, logger: Logger(label: "petrel.auth"),
             accounts: accounts)
@@ -162,6 +166,8 @@ public final class MailServer: Sendable {
         smtpConfig.requireSenderMatch = configuration.submission.requireSenderMatch
         smtpConfig.offerSCRAM = configuration.accounts.scram
         smtpConfig.hopCount = HopCount(limit: configuration.delivery.hopLimit)
+        smtpConfig.clock = clock
+        smtpConfig.makeQueueID = { QueueID.generate(date: clock.now) }
 
         // The data directory's access lists (re-read every 2 s by a background service); FCrDNS for client domains.
         await access.refresh()
@@ -173,7 +179,7 @@ public final class MailServer: Sendable {
 
         let messageAuthentication = MessageAuthentication(
             configuration: configuration, resolver: resolver, store: store,
-            access: access, logger: Logger(label: "petrel.authcheck"))
+            access: access, logger: Logger(label: "petrel.authcheck"), clock: clock)
         let smtpConnections = ConnectionTracker(
             limits: .init(
                 maxConnections: smtp.maxConnections,
@@ -316,7 +322,7 @@ public final class MailServer: Sendable {
             pickupConfiguration.resolveRecipient = { try await accounts.resolveRecipient($0) }
             return PickupDirectory(
                 store: store, configuration: pickupConfiguration,
-                logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
+                logger: Logger(label: "petrel.pickup"), queued: { agent.wake() }, clock: clock)
         }
         let background = BackgroundServices(access: access, agent: agent, pickup: pickup, logger: Logger(label: "petrel.services"))
         let server = MailServer(

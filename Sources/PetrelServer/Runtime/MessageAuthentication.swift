@@ -20,12 +20,15 @@ public final class MessageAuthentication: Sendable {
     let store: any MailStore
     let access: AccessControl?
     let logger: Logger
+    /// DKIM signatures' t=/x= and the inbound checks' time (the server's `MailClock`).
+    let clock: any MailClock
     private let keyCache = Mutex<[String: (stamp: Date, keys: [DKIMSigner.Key])]>([:])
 
     public init(
         configuration: PetrelConfiguration, resolver: any DNSResolver, store: any MailStore,
-        access: AccessControl?, logger: Logger
+        access: AccessControl?, logger: Logger, clock: any MailClock = WallClock()
     ) {
+        self.clock = clock
         self.settings = configuration.authentication
         self.authservID =
             configuration.authentication.authservID.isEmpty
@@ -90,6 +93,7 @@ public final class MessageAuthentication: Sendable {
             return .accept(prepend: [], body: request.body)
         }
         var checker = InboundAuthenticator(resolver: resolver, authservID: authservID)
+        checker.clock = clock
         checker.spfTimeBudget = .seconds(settings.spfTimeout)
         let noReject = !settings.dmarcReject || !recipientDomains.isDisjoint(with: Set(settings.noRejectDomains))
         checker.maximumDisposition["*"] = noReject ? .quarantine : .reject
@@ -139,7 +143,7 @@ public final class MessageAuthentication: Sendable {
         let keys = signingKeys(domain)
         guard !keys.isEmpty else { return [] }
         do {
-            let fields = try DKIMSigner().sign(message, keys: keys, now: Int(Date().timeIntervalSince1970))
+            let fields = try DKIMSigner().sign(message, keys: keys, now: Int(clock.now.timeIntervalSince1970))
             logger.debug(
                 "dkim signed",
                 metadata: [

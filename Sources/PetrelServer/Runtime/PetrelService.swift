@@ -2,6 +2,7 @@
 /// SIGHUP re-reads the configuration (see ConfigReload.swift for what applies live and what is reported
 /// as needing a restart) and the TLS certificate.
 import Logging
+import MailCore
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -16,11 +17,14 @@ public struct PetrelService: Service, CustomStringConvertible {
     let logger: Logger
     let reload: Reloader?
     let onStarted: @Sendable (MailServer) -> Void
+    /// The server's one clock (docs/ARCHITECTURE.md "Time").
+    let clock: any MailClock
 
     public init(
-        configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil,
+        configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil, clock: any MailClock = WallClock(),
         onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }
     ) {
+        self.clock = clock
         self.configuration = configuration
         self.logger = logger
         self.reload = reload
@@ -31,7 +35,7 @@ public struct PetrelService: Service, CustomStringConvertible {
         // SIGHUP is trapped before the listeners open (and log "listening"), so an early reload can never
         // meet the default action, which would end the process. It reloads until SIGTERM/SIGINT.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        let server = try await MailServer.start(configuration: configuration, logger: logger)
+        let server = try await MailServer.start(configuration: configuration, logger: logger, clock: clock)
         onStarted(server)
         let running = Mutex(configuration)
         await withGracefulShutdownHandler {
@@ -67,8 +71,10 @@ public struct PetrelService: Service, CustomStringConvertible {
     }
 
     /// Runs until SIGTERM or SIGINT.
-    public static func runUntilSignalled(configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil) async throws {
-        let service = PetrelService(configuration: configuration, logger: logger, reload: reload)
+    public static func runUntilSignalled(
+        configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil, clock: any MailClock = WallClock()
+    ) async throws {
+        let service = PetrelService(configuration: configuration, logger: logger, reload: reload, clock: clock)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: service)],

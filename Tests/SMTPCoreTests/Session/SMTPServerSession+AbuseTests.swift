@@ -123,7 +123,7 @@ import Testing
 @Suite struct SMTPServerSessionConnectionStartTests {
     private func session() -> SMTPServerSession {
         var configuration = SMTPServerConfiguration(hostname: "mx.example.test")
-        configuration.now = { Date(timeIntervalSince1970: 1_800_000_000) }
+        configuration.clock = ManualMailClock(Date(timeIntervalSince1970: 1_800_000_000))
         configuration.makeQueueID = { "Q1" }
         return SMTPServerSession(configuration: configuration, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
     }
