@@ -37,8 +37,8 @@ public final class MailServer: Sendable {
     public let deliveryAgent: DeliveryAgent
     /// Live relay/connection rules (MailServer+Access.swift).
     public let access: AccessControl
-    /// The ServiceGroup running the access refresh, the agent and the pickup watcher (BackgroundServices.swift).
-    let background: BackgroundServices
+    /// The pickup-directory watcher, when `delivery.pickup_dir` is set.
+    public let pickup: PickupDirectory?
     /// `[autoconfig]`: the HTTPS client set-up listeners (MailServer+ClientSetup.swift).
     public let clientSetup = ClientSetupRunner()
     /// The account backends' own thread pool (MailServer+Accounts.swift).
@@ -49,7 +49,7 @@ public final class MailServer: Sendable {
         smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
         group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, dnsPool: NIOThreadPool,
         logger: Logger, operations: ServerOperations,
-        access: AccessControl, deliveryAgent: DeliveryAgent, background: BackgroundServices
+        access: AccessControl, deliveryAgent: DeliveryAgent, pickup: PickupDirectory?
     ) {
         self.configuration = configuration
         self.store = store
@@ -65,7 +65,7 @@ public final class MailServer: Sendable {
         self.operations = operations
         self.access = access
         self.deliveryAgent = deliveryAgent
-        self.background = background
+        self.pickup = pickup
     }
 
     /// Opens the embedded SQLite store in the configured data directory.
@@ -324,12 +324,11 @@ public final class MailServer: Sendable {
                 store: store, configuration: pickupConfiguration,
                 logger: Logger(label: "petrel.pickup"), queued: { agent.wake() }, clock: clock)
         }
-        let background = BackgroundServices(access: access, agent: agent, pickup: pickup, logger: Logger(label: "petrel.services"))
         let server = MailServer(
             configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
             pop3Connections: pop3Connections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
             dnsPool: dnsPool, logger: logger,
-            operations: operations, access: access, deliveryAgent: agent, background: background)
+            operations: operations, access: access, deliveryAgent: agent, pickup: pickup)
         server.accountsRuntime.adopt(directoryPool)
         if configuration.autoconfig.enabled {
             do {
@@ -354,31 +353,40 @@ public final class MailServer: Sendable {
         }
     }
 
-    /// Graceful stop: close the listeners, ask idle sessions to close (SMTP gets 421), wait for the
-    /// others to finish their transaction up to `deadline`, then close whatever is left and the store.
+    /// Graceful stop for a server whose background services are not running (tests, embedders): `drain`,
+    /// then `close`. `petrel serve` runs the same two steps with the services in between (PetrelService).
     public func shutdown(deadline: Duration = .seconds(30)) async {
+        await drain(deadline: deadline)
+        await close()
+    }
+
+    /// The first steps of a graceful stop: close the listeners, ask every session to close as soon as it
+    /// is idle (SMTP gets 421), wait up to `deadline` for the last connection to close (an event from the
+    /// connection trackers, no polling), then close whatever is left.
+    public func drain(deadline: Duration) async {
         logger.info("shutting down", metadata: ["open_smtp": "\(smtpConnections.openCount)", "open_pop3": "\(pop3Connections.openCount)"])
         for l in listeners { try? await l.channel.close() }
         await clientSetup.stop()
         await operations.closeAdmin()
-        let clock = ContinuousClock()
-        let end = clock.now.advanced(by: deadline)
-        repeat {
-            for channel in smtpConnections.openChannels + pop3Connections.openChannels {
-                channel.pipeline.fireUserInboundEventTriggered(ShutdownRequested())
+        smtpConnections.requestShutdown()
+        pop3Connections.requestShutdown()
+        let trackers = [smtpConnections, pop3Connections]
+        await withTaskGroup(of: Void.self) { waiters in
+            waiters.addTask {
+                for tracker in trackers { await tracker.waitUntilEmpty() }
             }
-            if smtpConnections.openCount + pop3Connections.openCount == 0 { break }
-            try? await Task.sleep(for: .milliseconds(50))
-        } while clock.now < end
+            waiters.addTask { try? await Task.sleep(for: deadline) }
+            await waiters.next()
+            waiters.cancelAll()
+        }
         let left = smtpConnections.openChannels + pop3Connections.openChannels
         if !left.isEmpty { logger.warning("closing connections still open at the deadline", metadata: ["count": "\(left.count)"]) }
         for channel in left { try? await channel.close() }
-        // The background services stop in order: pickup, then the agent (deliveries in progress are
-        // cancelled; entries without a recorded result stay queued for the next start, at-least-once), then
-        // the access refresh. Wait a little for them to finish cleanly, never longer than 5 seconds.
-        if !(await background.stop(deadline: .seconds(5))) {
-            logger.warning("background services still running at the deadline")
-        }
+    }
+
+    /// The last step of a stop, once no connection is open and the background services have stopped:
+    /// the store, the thread pools and the event loops.
+    public func close() async {
         try? await store.close()
         try? await threadPool.shutdownGracefully()
         try? await pop3ReadPool.shutdownGracefully()
