@@ -107,7 +107,7 @@ import Testing
             C: MAIL FROM:<x@elsewhere.test>
             S: 250 2.1.0 Ok
             C: RCPT TO:<victim@elsewhere.test>
-            S: 554 5.7.1 <victim@elsewhere.test>: Relay access denied
+            S: 550 5.7.1 <victim@elsewhere.test>: Relay access denied
             """)
         let actions = r.session.handle(.invalidRecipientLimit)
         let replies = actions.compactMap { if case .send(let reply) = $0 { return reply } else { return nil } }
