@@ -94,6 +94,22 @@ extension SQLiteMailStore {
         }
     }
 
+    /// Row by row: a row whose state, addresses or parameters do not parse is listed as damaged.
+    public func queueListing() async throws -> [QueueListing] {
+        try await read { db in
+            try Row.fetchAll(db, sql: Self.queueSelect + " ORDER BY q.id").map { row -> QueueListing in
+                do {
+                    return .entry(try Self.queueEntry(row))
+                } catch {
+                    let id = (try? row.decode(Int64.self, forColumn: "id")) ?? -1
+                    let reason: String
+                    if case .backend(let text) = error as? StoreError { reason = text } else { reason = "\(error)" }
+                    return .damaged(id: id, reason: reason)
+                }
+            }
+        }
+    }
+
     public func queueEntries(matching id: String) async throws -> [QueueEntry] {
         let selector = QueueRules.selector(id)
         return try await read { db in

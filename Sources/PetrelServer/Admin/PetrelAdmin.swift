@@ -198,6 +198,11 @@ public final class PetrelAdmin: Sendable {
     }
 
     /// The entries an entry id or a queue id names.
+    /// Every queue row for `petrel queue list`: entries, and damaged rows by id.
+    public func queueListing() async throws -> [QueueListing] {
+        try await store().queueListing()
+    }
+
     public func queueEntries(matching id: String) async throws -> [QueueEntry] {
         try await store().queueEntries(matching: id)
     }
