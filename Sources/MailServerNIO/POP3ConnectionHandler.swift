@@ -400,8 +400,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         readAheadEnd = next
         let store = server.store
         let allocator = context.channel.allocator
+        let jobs = batch // the read-pool job gets its own copy, not the loop's variable
         let results = server.readPool.runIfActive(eventLoop: context.eventLoop) {
-            batch.map { message in
+            jobs.map { message in
                 Result {
                     try Self.readAndEncode(
                         store: store, mailboxID: mailboxID, message: message, offset: 0,
