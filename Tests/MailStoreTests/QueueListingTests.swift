@@ -3,15 +3,15 @@
 import Foundation
 import MailCore
 import MailStore
+import MailTestSupport
 import Testing
 
 @testable import MailStoreSQLite
 
 @Suite struct QueueListingTests {
     @Test func damagedRowIsListedByIdAndTheRestStillAre() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-listing-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try SQLiteMailStore(directory: dir)
+        let fixture = try await SQLiteStoreFixture.make()
+        let store = fixture.store
         let recipients = try ["a@one.example", "b@two.example", "c@three.example"].map { text in
             OutboundRecipient(address: try #require(EmailAddress(text)))
         }
@@ -40,6 +40,6 @@ import Testing
         #expect(listed == [ids[0], ids[2]])
         #expect(damaged.map(\.0) == [damagedID])
         #expect(damaged.first?.1.contains("unknown state 'bogus'") == true)
-        try await store.close()
+        await fixture.remove()
     }
 }
