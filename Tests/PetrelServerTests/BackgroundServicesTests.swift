@@ -56,45 +56,45 @@ import Testing
         let server = try #require(await started.wait())
         let port = try #require(server.port(.smtp))
 
-        let client = SocketDialog(fd: try AdminClient.connect(host: "127.0.0.1", port: port, timeoutSeconds: 30))
-        func reply() async throws -> String {
-            while let line = try await client.readLine() {
-                if line.count < 4 || line.dropFirst(3).first != "-" { return line }
-            }
-            return "(closed)"
-        }
+        // The client's blocking socket calls run on their own threads (`onThread`), never on the few
+        // cooperative threads the server's tasks need.
+        let client = try await onThread { try LineClient(port: port) }
+        func reply() async throws -> String { try await onThread { client.reply() } }
+        func send(_ lines: [String]) async throws { try await onThread { client.write(lines) } }
         #expect(try await reply().hasPrefix("220 "))
-        try await client.send(lines: ["EHLO client.test"])
+        try await send(["EHLO client.test"])
         #expect(try await reply().hasPrefix("250 "))
-        try await client.send(lines: ["MAIL FROM:<bob@client.test>"])
+        try await send(["MAIL FROM:<bob@client.test>"])
         #expect(try await reply().hasPrefix("250 "))
-        try await client.send(lines: ["RCPT TO:<alice@petrel.test>"])
+        try await send(["RCPT TO:<alice@petrel.test>"])
         #expect(try await reply().hasPrefix("250 "))
-        try await client.send(lines: ["DATA"])
+        try await send(["DATA"])
         #expect(try await reply().hasPrefix("354 "))
 
         await group.triggerGracefulShutdown()
         // The listener stops accepting (poll for the refusal, generous deadline).
         var refused = false
         for _ in 0..<600 {
-            do {
-                let fd = try AdminClient.connect(host: "127.0.0.1", port: port, timeoutSeconds: 5)
-                SocketDialog(fd: fd).close()
-            } catch let failure as AdminClient.Failure where failure.refused {
-                refused = true
-                break
+            refused = try await onThread {
+                do {
+                    close(try AdminClient.connect(host: "127.0.0.1", port: port, timeoutSeconds: 5))
+                    return false
+                } catch let failure as AdminClient.Failure where failure.refused {
+                    return true
+                }
             }
+            if refused { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(refused)
-        // The session is still open, so the group is still running.
+        // The session is still open, so the drain goes on.
         try await Task.sleep(for: .milliseconds(200))
         #expect(server.smtpConnections.openCount == 1)
 
-        try await client.send(lines: ["Subject: drained", "", "finished during shutdown", "."])
+        try await send(["Subject: drained", "", "finished during shutdown", "."])
         #expect(try await reply().hasPrefix("250 "))
         #expect(try await reply().hasPrefix("421 "))
-        #expect(try await client.isClosed())
+        #expect(try await onThread { client.isClosed() })
         try await running.value
         await started.current?.close()
 
@@ -126,5 +126,48 @@ import Testing
         cancelled.cancel()
         await cancelled.value
         #expect(tracker.openCount == 1)
+    }
+}
+
+/// Runs blocking work on a thread of its own and returns its result.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// A blocking SMTP client on a loopback socket, used from one thread at a time (`onThread`).
+final class LineClient: @unchecked Sendable {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(port: Int) throws { fd = try AdminClient.connect(host: "127.0.0.1", port: port, timeoutSeconds: 30) }
+    deinit { close(fd) }
+
+    func write(_ lines: [String]) {
+        let bytes = Array(lines.map { $0 + "\r\n" }.joined().utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// The final line of the next reply ("NNN text"), or "(closed)" at end of stream or timeout.
+    func reply() -> String {
+        while true {
+            while let lf = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[..<lf], as: UTF8.self).trimmingCharacters(in: .newlines)
+                buffer.removeSubrange(...lf)
+                if line.count >= 4, line[line.index(line.startIndex, offsetBy: 3)] == " " { return line }
+            }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return "(closed)" }
+            buffer += chunk[0..<n]
+        }
+    }
+
+    /// True when the server has closed the connection (nothing more to read).
+    func isClosed() -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 1)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return n == 0 || (n < 0 && errno == ECONNRESET)
     }
 }
