@@ -194,29 +194,13 @@ import Testing
     // MARK: - POP3
 
     func pop3(idleTimeout: Int64 = 30, maxSessionBytes: Int64 = 0) async throws -> Client {
-        let store = InMemoryMailStore()
-        _ = try await store.addDomain("example.test")
-        _ = try await store.addMailbox(
-            EmailAddress(localPart: "alice", domain: "example.test"),
-            passwordHash: POP3ConnectionHandlerTests.secretHash, isAdmin: false)
-        let pool = NIOThreadPool(numberOfThreads: 1)
-        pool.start()
-        let logs = CapturedLogs()
-        let logger = Logger(label: "test", factory: { _ in CapturingLogHandler(sink: logs) })
-        var context = POP3ServerContext(
-            configuration: POP3ServerConfiguration(hostname: "pop.test"), store: store,
-            authenticator: Authenticator(store: store, threadPool: pool, throttle: AuthThrottle(), logger: logger),
-            idleTimeout: .seconds(idleTimeout),
-            connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)), logger: logger)
-        context.maxSessionBytes = maxSessionBytes
-        let services = context
-        let channel = NIOAsyncTestingChannel()
-        try await channel.testingEventLoop.executeInContext {
-            let handler = POP3ConnectionHandler(server: services, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
-            try channel.pipeline.syncOperations.addHandler(handler)
-        }
-        try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.9", port: 4100))
-        let client = Client(channel: channel, pool: pool, logs: logs)
+        let h = try await POP3HandlerHarness.start(
+            passwordHash: POP3ConnectionHandlerTests.secretHash, poolThreads: 1,
+            context: {
+                $0.idleTimeout = .seconds(idleTimeout)
+                $0.maxSessionBytes = maxSessionBytes
+            })
+        let client = Client(channel: h.channel, pool: h.pool, logs: h.logs)
         _ = try await client.waitFor("+OK")
         return client
     }
