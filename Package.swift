@@ -171,15 +171,21 @@ let package = Package(
         ]),
 
         // Test support the test targets share (not linked into petrel): the SplitMix64 generator, the
-        // loopback DNS server.
-        .target(name: "MailTestSupport", dependencies: ["MailCore", "SMTPCore", "POP3Core"]),
+        // loopback DNS server, the dialog transcripts, log capture, the SMTP handler harness, a SQLite store fixture.
+        .target(name: "MailTestSupport", dependencies: [
+            "MailCore", "SMTPCore", "POP3Core", "MailStore", "MailStoreSQLite", "MailServerNIO",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
 
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore", "MailCore", "MailTestSupport"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailStore", "MailCore", "SMTPCore"]),
         .testTarget(name: "BadmailStoreTests", dependencies: ["BadmailStore", "MailQueue"]),
         .testTarget(name: "MailDeliveryTests", dependencies: [
-            "MailDelivery", "MailQueue", "MailDNS", "SMTPCore", "MailStore", "MailCore", "MailPolicy", "MailStoreSQLite",
+            "MailTestSupport", "MailDelivery", "MailQueue", "MailDNS", "SMTPCore", "MailStore", "MailCore", "MailPolicy", "MailStoreSQLite",
             "BadmailStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -215,9 +221,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "CryptoExtras", package: "swift-crypto"),
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailStoreSQLite", "MailCore"]),
+        .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailStoreSQLite", "MailCore", "MailTestSupport"]),
         .testTarget(name: "MailServerNIOTests", dependencies: [
-            "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore", "MailQueue",
+            "MailTestSupport", "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore", "MailQueue",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -66,7 +66,7 @@ public struct BadmailDirectory: Sendable {
     @discardableResult
     public func store(
         queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
-        message: [UInt8], now: Date = Date()
+        message: [UInt8], now: Date
     ) throws(BadmailError) -> StoreResult {
         let plan = try prepare(
             queueID: queueID, reason: reason, sender: sender, recipients: recipients,
@@ -87,7 +87,7 @@ public struct BadmailDirectory: Sendable {
     @discardableResult
     public func store(
         queueID: String, reason: String, sender: String, recipients: [String], arrivedAt: Date?,
-        messageSize: Int64, now: Date = Date(),
+        messageSize: Int64, now: Date,
         read: (_ offset: Int64, _ maxLength: Int) async throws -> [UInt8]
     ) async throws -> StoreResult {
         let plan = try prepare(

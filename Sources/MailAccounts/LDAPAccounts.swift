@@ -29,19 +29,22 @@ public final class LDAPAccounts: AccountBackend {
     /// directory's password).
     let servesDomain: @Sendable (String) -> Bool
     let cache = Mutex<[String: CacheEntry]>([:])
+    /// The RCPT cache's expiry times (the server's `MailClock`).
+    let clock: any MailClock
     /// Cached answers kept at most (oldest dropped first when full).
     static let maxCacheEntries = 10_000
 
     struct CacheEntry {
         var found: String? // the mailbox key, nil = no such user
-        var expires: NIODeadline
+        var expires: Date
     }
 
     public init(
         settings: LDAPSettings, store: any MailStore, threadPool: NIOThreadPool, logger: Logger,
-        servesDomain: @escaping @Sendable (String) -> Bool = { _ in true }
+        servesDomain: @escaping @Sendable (String) -> Bool = { _ in true }, clock: any MailClock = WallClock()
     ) {
         self.servesDomain = servesDomain
+        self.clock = clock
         self.settings = settings
         self.store = store
         self.threadPool = threadPool
@@ -137,7 +140,7 @@ public final class LDAPAccounts: AccountBackend {
         guard let domain = IDNA.canonicalKey(address.domain), try await store.isLocalDomain(domain) else { return .notLocal }
         if isPostmaster(address) { return try await store.resolveRecipient(address) }
         let key = address.lookupKey
-        let now = NIODeadline.now()
+        let now = clock.now
         let cached: CacheEntry? = cache.withLock { entries in
             guard let entry = entries[key] else { return nil }
             if entry.expires <= now { entries[key] = nil; return nil }
@@ -159,7 +162,7 @@ public final class LDAPAccounts: AccountBackend {
                         entries = entries.filter { $0.value.expires > now }
                         if entries.count >= Self.maxCacheEntries { entries.removeAll() }
                     }
-                    entries[key] = CacheEntry(found: mailboxKey, expires: now + .seconds(Int64(ttl)))
+                    entries[key] = CacheEntry(found: mailboxKey, expires: now.addingTimeInterval(TimeInterval(ttl)))
                 }
             }
         }

@@ -44,7 +44,8 @@ public struct InboundAuthenticator: Sendable {
     /// reject mail claiming that domain), keyed by lower-cased domain; "*" is the default.
     public var maximumDisposition: [String: DMARCPolicy] = [:]
     public var spfTimeBudget: Duration = .seconds(20)
-    public var now: @Sendable () -> Int = { Int(Date.nowSeconds) }
+    /// SPF's `%{t}` and time budget, DKIM's x= (the server's `MailClock`).
+    public var clock: any MailClock = WallClock()
 
     public init(resolver: any DNSResolver, authservID: String) {
         self.resolver = resolver
@@ -54,14 +55,14 @@ public struct InboundAuthenticator: Sendable {
     public func check(_ message: MessageData, header: MessageHeader, transaction t: InboundTransaction) async -> InboundVerdict {
         var e = SPFEvaluator(resolver: resolver, receivingHost: authservID)
         e.timeBudget = spfTimeBudget
-        e.now = now
+        e.clock = clock
         let spfEval = e
         let heloIsDomain =
             SPFEvaluator.isValidDomain(DNSName.normalize(t.helo)) && IPAddress(t.helo) == nil
             && !t.helo.hasPrefix("[")
         async let heloCheck: SPFOutcome? = heloIsDomain ? await spfEval.checkHelo(ip: t.clientIP, helo: t.helo) : nil
         var v = DKIMVerifier(resolver: resolver)
-        v.now = now
+        v.clock = clock
         let verifier = v
         async let dkimCheck = verifier.verify(message, header: header)
         let spf: SPFOutcome

@@ -34,11 +34,11 @@ public struct ReplyCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let parameterNotImplemented = Self(504) // rfc5321 §4.2.3
     public static let authRequired = Self(530) // rfc4954 §6
     public static let authCredentialsInvalid = Self(535) // rfc4954 §6
-    public static let mailboxUnavailable = Self(550) // rfc5321 §4.2.3
+    public static let mailboxUnavailable = Self(550) // rfc5321 §4.2.3 (also relay denied at RCPT, §4.3.2)
     public static let userNotLocal = Self(551) // rfc5321 §4.2.3
     public static let exceededStorage = Self(552) // rfc5321 §4.2.3, rfc1870 (size)
     public static let mailboxNameNotAllowed = Self(553) // rfc5321 §4.2.3
-    public static let transactionFailed = Self(554) // rfc5321 §4.2.3, relay denied
+    public static let transactionFailed = Self(554) // rfc5321 §4.2.3
     public static let paramsNotRecognized = Self(555) // rfc5321 §4.2.3
     public static let notAcceptingMail = Self(521) // rfc7504 §3 (also bare LF close, as Postfix)
 }

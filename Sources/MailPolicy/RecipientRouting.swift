@@ -60,7 +60,7 @@ public enum RecipientRefusal: Hashable, Sendable, CustomStringConvertible {
     case unknownUser
     /// A relay domain whose valid-recipient list does not hold the address (550 5.1.1).
     case unknownRelayRecipient
-    /// A foreign domain the client may not relay to (554 5.7.1).
+    /// A foreign domain the client may not relay to (550 5.7.1).
     case relayDenied
     /// The domain has no routing domain (553 5.1.3).
     case invalidDomain(IDNAError)
@@ -126,7 +126,7 @@ public enum RecipientRouting {
     }
 
     /// The bare `RCPT TO:<Postmaster>` (RFC 5321 §4.1.1.3, no domain): the directory's postmaster
-    /// mailbox; a server without any local domain has none (refused like a relay, 554 5.7.1).
+    /// mailbox; a server without any local domain has none (refused like a relay, 550 5.7.1).
     public static func routeBarePostmaster(directory: any UserDirectory) async throws -> RecipientRoute {
         guard case .mailbox(let id, _) = try await directory.resolveBarePostmaster() else { return .refuse(.relayDenied) }
         return .local(mailboxID: id)

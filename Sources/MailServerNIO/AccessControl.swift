@@ -100,7 +100,7 @@ public final class AccessControl: Sendable {
 
     /// The greeting-time screen of an SMTP client: connection control first (deny wins; a non-empty allow
     /// list admits only its members), then the per-minute rate (only admitted clients are counted).
-    /// `now` is a monotonic time in nanoseconds.
+    /// `now` in nanoseconds (a time going backwards starts the client's window again).
     public func screen(_ ip: IPAddress?, now: UInt64) -> ConnectionTracker.Refusal? {
         switch ConnectionAccess.decide(ip, rules: state.withLock { $0.connections }) {
         case .denied, .notAllowed: return .denied
@@ -108,5 +108,10 @@ public final class AccessControl: Sendable {
         }
         guard let ip else { return nil }
         return rates.withLock { $0.record(ip, now: now) } ? nil : .rateLimited
+    }
+
+    /// `screen(_:now:)` at the injected clock's time (what the SMTP listener calls).
+    public func screen(_ ip: IPAddress?) -> ConnectionTracker.Refusal? {
+        screen(ip, now: UInt64(max(0, clock.now.timeIntervalSince1970 * 1_000_000_000)))
     }
 }

@@ -52,16 +52,17 @@ public final class AuthThrottle: Sendable {
 
     private let state = Mutex(State())
     public let settings: Settings
-    private let now: @Sendable () -> Date
+    /// When failures happened and whether `forgetAfter` has passed (the server's `MailClock`).
+    private let clock: any MailClock
 
-    public init(settings: Settings = .init(), now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(settings: Settings = .init(), clock: any MailClock = WallClock()) {
         self.settings = settings
-        self.now = now
+        self.clock = clock
     }
 
     /// Records a failure and returns how long (seconds) to wait before answering it.
     public func recordFailure(ip: IPAddress?, account: String) -> Double {
-        let t = now()
+        let t = clock.now
         return state.withLock { s in
             func bump(_ e: Entry?) -> Entry {
                 guard let e, t.timeIntervalSince(e.last) < settings.forgetAfter else { return Entry(failures: 1, last: t) }

@@ -270,8 +270,8 @@ extension ConnectionIO {
         }
     }
 
-    /// Calls `then` on the event loop when `future` completes.
-    func onLoop<Handler: AnyObject, Value>(
+    /// Calls `then` on the event loop when `future` completes (its value crosses threads: Sendable).
+    func onLoop<Handler: AnyObject, Value: Sendable>(
         _ future: EventLoopFuture<Value>, handler: Handler, context: ChannelHandlerContext,
         whenClosed: WhenClosed = .skip,
         then: @escaping (Handler, ChannelHandlerContext, Result<Value, any Error>) -> Void

@@ -54,6 +54,11 @@ public final class ConnectionTracker: Sendable {
         var perIP: [IPAddress: Int] = [:]
         var channels: [ObjectIdentifier: any Channel] = [:]
         var accepted = 0
+        /// Set by `requestShutdown`: connections opened from then on are asked to close at once.
+        var shuttingDown = false
+        /// `waitUntilEmpty` callers, resumed when the last connection closes.
+        var emptyWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
     }
 
     private let state = Mutex(State())
@@ -63,25 +68,66 @@ public final class ConnectionTracker: Sendable {
 
     /// Registers a new connection, or says why it must be refused.
     public func open(_ channel: any Channel, ip: IPAddress?) -> Refusal? {
-        state.withLock { s in
-            if s.total >= limits.maxConnections { return .tooManyConnections }
-            if let ip, s.perIP[ip, default: 0] >= limits.maxConnectionsPerIP { return .tooManyFromIP }
+        let (refusal, shuttingDown) = state.withLock { s -> (Refusal?, Bool) in
+            if s.total >= limits.maxConnections { return (.tooManyConnections, false) }
+            if let ip, s.perIP[ip, default: 0] >= limits.maxConnectionsPerIP { return (.tooManyFromIP, false) }
             s.total += 1
             s.accepted += 1
             if let ip { s.perIP[ip, default: 0] += 1 }
             s.channels[ObjectIdentifier(channel)] = channel
-            return nil
+            return (nil, s.shuttingDown)
         }
+        // Accepted while the server stops (the listener was closing): asked to close like the others,
+        // once its handlers are in place (this runs inside the channel initializer, on its event loop).
+        if shuttingDown {
+            channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(ShutdownRequested()) }
+        }
+        return refusal
     }
 
     public func close(_ channel: any Channel, ip: IPAddress?) {
-        state.withLock { s in
-            guard s.channels.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return }
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            guard s.channels.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return [] }
             s.total -= 1
             if let ip {
                 let n = s.perIP[ip, default: 1] - 1
                 s.perIP[ip] = n > 0 ? n : nil
             }
+            guard s.total == 0 else { return [] }
+            defer { s.emptyWaiters = [:] }
+            return Array(s.emptyWaiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Sends `ShutdownRequested` to every open connection (each closes as soon as it is idle) and to every
+    /// connection opened from now on.
+    public func requestShutdown() {
+        let channels = state.withLock { s -> [any Channel] in
+            s.shuttingDown = true
+            return Array(s.channels.values)
+        }
+        for channel in channels { channel.pipeline.fireUserInboundEventTriggered(ShutdownRequested()) }
+    }
+
+    /// Returns when no connection is open: at once if none is, else when the last one closes (an event,
+    /// no polling). Returns early when the task is cancelled.
+    public func waitUntilEmpty() async {
+        let id = state.withLock { s -> Int in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.total == 0 || Task.isCancelled { return true }
+                    s.emptyWaiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.emptyWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 

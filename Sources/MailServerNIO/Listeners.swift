@@ -54,7 +54,7 @@ public enum Listeners {
                 }
             })
         if let access = context.access {
-            admission.screen = { ip in access.screen(ip, now: NIODeadline.now().uptimeNanoseconds) }
+            admission.screen = { ip in access.screen(ip) }
         }
         return try await bind(address, admission: admission, group: group) { client in
             SMTPConnectionHandler(server: context.admitting(client), client: client)

@@ -52,6 +52,8 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private var waitingForClientToRead = false
     /// Octets received on this connection (for `maxSessionBytes`).
     private var sessionBytes: Int64 = 0
+    /// The server is stopping: the session is closed as soon as it waits for nothing.
+    private var shutdownRequested = false
 
     private static let maxBufferedInput = 16 * 1024
     static let chunkSize = 64 * 1024
@@ -128,7 +130,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ShutdownRequested {
-            // RFC 1939 has no "server closing" reply; an idle session is simply closed (nothing is deleted).
+            // RFC 1939 has no "server closing" reply; an idle session is simply closed (nothing is deleted),
+            // a busy one once its answer is out (`answered`).
+            shutdownRequested = true
             if !session.isAwaitingAnswer { closeConnection(context: context) }
         } else if let info = io.handshakeCompleted(event, context: context, logger: logger) {
             answered(.tlsEstablished(info), context: context)
@@ -182,6 +186,11 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private func answered(_ event: POP3ServerEvent, context: ChannelHandlerContext) {
         guard !closed else { return }
         run(session.handle(event), context: context)
+        if shutdownRequested && !session.isAwaitingAnswer {
+            flushIfNeeded(context: context)
+            closeConnection(context: context)
+            return
+        }
         restartDeadline(context: context)
         processInput(context: context)
         flushIfNeeded(context: context)
@@ -391,8 +400,9 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         readAheadEnd = next
         let store = server.store
         let allocator = context.channel.allocator
+        let jobs = batch // the read-pool job gets its own copy, not the loop's variable
         let results = server.readPool.runIfActive(eventLoop: context.eventLoop) {
-            batch.map { message in
+            jobs.map { message in
                 Result {
                     try Self.readAndEncode(
                         store: store, mailboxID: mailboxID, message: message, offset: 0,

@@ -105,7 +105,7 @@ extension InMemoryMailStore {
     }
 
     public func setQueueHeld(_ held: Bool, entryIDs: [Int64]) async throws -> Int {
-        let now = Date()
+        let now = clock.now
         return try state.withLock { s in
             try s.checkOpen()
             var changed = 0

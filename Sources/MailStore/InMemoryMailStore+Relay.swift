@@ -9,7 +9,7 @@ extension InMemoryMailStore {
         return try state.withLock { s in
             try s.checkOpen()
             guard s.accessEntries[list]?[value] == nil else { return false }
-            s.accessEntries[list, default: [:]][value] = Date()
+            s.accessEntries[list, default: [:]][value] = clock.now
             return true
         }
     }

@@ -137,10 +137,10 @@ public final class InMemoryMailStore: MailStore, Sendable {
             for (name, d) in domains where d.postmasterID == id { domains[name]?.postmasterID = nil }
         }
 
-        mutating func createMailbox(key: String, domain: String, passwordHash: String?, isAdmin: Bool) -> Mailbox {
+        mutating func createMailbox(key: String, domain: String, passwordHash: String?, isAdmin: Bool, now: Date) -> Mailbox {
             let m = Mailbox(
                 id: nextMailboxID, address: key, domain: domain, passwordHash: passwordHash,
-                isLocked: false, isAdmin: isAdmin, createdAt: Date())
+                isLocked: false, isAdmin: isAdmin, createdAt: now)
             nextMailboxID += 1
             mailboxes[m.id] = m
             mailboxByKey[key] = m.id
@@ -148,12 +148,12 @@ public final class InMemoryMailStore: MailStore, Sendable {
         }
 
         /// postmaster@domain: real mailbox, chosen postmaster, first admin, else auto-created.
-        mutating func postmaster(of domain: Domain) -> RecipientResolution {
+        mutating func postmaster(of domain: Domain, now: Date) -> RecipientResolution {
             let key = "postmaster@\(domain.name)"
             if let id = mailboxByKey[key], let m = mailboxes[id] { return .mailbox(id: m.id, address: m.address) }
             if let id = domain.postmasterID, let m = mailboxes[id] { return .mailbox(id: m.id, address: m.address) }
             if let admin = firstAdmin() { return .mailbox(id: admin.id, address: admin.address) }
-            let m = createMailbox(key: key, domain: domain.name, passwordHash: nil, isAdmin: false)
+            let m = createMailbox(key: key, domain: domain.name, passwordHash: nil, isAdmin: false, now: now)
             return .mailbox(id: m.id, address: m.address)
         }
 
@@ -173,8 +173,10 @@ public final class InMemoryMailStore: MailStore, Sendable {
 
     /// Every access to the state goes through `state.withLock`.
     let state = Mutex(State())
+    /// The time of the rows the store stamps itself (domains, mailboxes, access entries, held entries).
+    let clock: any MailClock
 
-    public init() {}
+    public init(clock: any MailClock = WallClock()) { self.clock = clock }
 
     // MARK: - UserDirectory
 
@@ -183,7 +185,7 @@ public final class InMemoryMailStore: MailStore, Sendable {
         return try state.withLock { s in
             try s.checkOpen()
             guard s.domains[normalized] == nil else { throw StoreError.domainExists(normalized) }
-            let d = Domain(id: s.nextDomainID, name: normalized, postmasterID: nil, createdAt: Date())
+            let d = Domain(id: s.nextDomainID, name: normalized, postmasterID: nil, createdAt: clock.now)
             s.nextDomainID += 1
             s.domains[normalized] = d
             return s.domainInfo(d)
@@ -239,7 +241,7 @@ public final class InMemoryMailStore: MailStore, Sendable {
             try s.checkOpen()
             guard s.domains[domain] != nil else { throw StoreError.notLocalDomain(address.domain) }
             guard s.mailboxByKey[key] == nil else { throw StoreError.mailboxExists(key) }
-            let m = s.createMailbox(key: key, domain: domain, passwordHash: passwordHash, isAdmin: isAdmin)
+            let m = s.createMailbox(key: key, domain: domain, passwordHash: passwordHash, isAdmin: isAdmin, now: clock.now)
             return s.info(m)
         }
     }
@@ -306,7 +308,7 @@ public final class InMemoryMailStore: MailStore, Sendable {
             if let id = s.mailboxByKey[address.lookupKey], let m = s.mailboxes[id] {
                 return .mailbox(id: m.id, address: m.address)
             }
-            if StoreNames.isPostmaster(address) { return s.postmaster(of: domain) }
+            if StoreNames.isPostmaster(address) { return s.postmaster(of: domain, now: clock.now) }
             return .unknownUser
         }
     }
@@ -316,7 +318,7 @@ public final class InMemoryMailStore: MailStore, Sendable {
             try s.checkOpen()
             if let admin = s.firstAdmin() { return .mailbox(id: admin.id, address: admin.address) }
             guard let first = s.domains.values.min(by: { $0.id < $1.id }) else { return .notLocal }
-            return s.postmaster(of: first)
+            return s.postmaster(of: first, now: clock.now)
         }
     }
 

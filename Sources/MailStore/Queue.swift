@@ -142,6 +142,16 @@ public struct QueueSummary: Hashable, Sendable {
     public var total: Int { new + deferred + held }
 }
 
+/// One row of `QueueStore.queueListing`: an entry, or a row that could not be read.
+public enum QueueListing: Sendable {
+    case entry(QueueEntry)
+    case damaged(id: Int64, reason: String)
+}
+
+extension QueueStore {
+    public func queueListing() async throws -> [QueueListing] { try await queueEntries().map { .entry($0) } }
+}
+
 /// The outbound queue of a store. Every method is safe to call concurrently and from several processes
 /// (the CLI manages the queue of a running server).
 public protocol QueueStore: Sendable {
@@ -150,6 +160,9 @@ public protocol QueueStore: Sendable {
     func dueQueueEntries(now: Date, limit: Int, excluding: Set<Int64>) async throws -> [QueueEntry]
     /// Every entry (held ones too), by id.
     func queueEntries() async throws -> [QueueEntry]
+    /// Every row of the queue, by id, for listings: a row the store cannot read is reported as damaged
+    /// (its id and why) instead of failing the whole listing. The default is `queueEntries()`.
+    func queueListing() async throws -> [QueueListing]
     /// The entries whose id is `id`, or whose queue id is `id` (all recipients of that message).
     func queueEntries(matching id: String) async throws -> [QueueEntry]
 

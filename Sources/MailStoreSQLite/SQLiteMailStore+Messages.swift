@@ -16,7 +16,7 @@ extension SQLiteMailStore {
     /// Inserts one message, its deliveries and its queue entries (called inside a SAVEPOINT of a batch
     /// transaction by `deliver`, or inside `completeAttempt`'s transaction for notifications).
     /// Returns the delivery ids (local recipients, duplicates removed, in order).
-    static func insert(_ message: IncomingMessage, into db: Database) throws -> [Int64] {
+    static func insert(_ message: IncomingMessage, into db: Database, now: Double) throws -> [Int64] {
         var seen = Set<Int64>()
         let recipients = message.localRecipients.filter { seen.insert($0).inserted }
         let remote = QueueRules.distinctRemoteRecipients(message.remoteRecipients)

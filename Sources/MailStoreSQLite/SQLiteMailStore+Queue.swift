@@ -94,6 +94,22 @@ extension SQLiteMailStore {
         }
     }
 
+    /// Row by row: a row whose state, addresses or parameters do not parse is listed as damaged.
+    public func queueListing() async throws -> [QueueListing] {
+        try await read { db in
+            try Row.fetchAll(db, sql: Self.queueSelect + " ORDER BY q.id").map { row -> QueueListing in
+                do {
+                    return .entry(try Self.queueEntry(row))
+                } catch {
+                    let id = (try? row.decode(Int64.self, forColumn: "id")) ?? -1
+                    let reason: String
+                    if case .backend(let text) = error as? StoreError { reason = text } else { reason = "\(error)" }
+                    return .damaged(id: id, reason: reason)
+                }
+            }
+        }
+    }
+
     public func queueEntries(matching id: String) async throws -> [QueueEntry] {
         let selector = QueueRules.selector(id)
         return try await read { db in
@@ -141,7 +157,7 @@ extension SQLiteMailStore {
             var results: [[Int64]] = []
             results.reserveCapacity(notifications.count)
             for notification in notifications {
-                results.append(try Self.insert(notification, into: db))
+                results.append(try Self.insert(notification, into: db, now: self.nowSeconds))
             }
             try Self.deleteUnreferencedMessages(db, among: touched)
             return results
@@ -172,7 +188,7 @@ extension SQLiteMailStore {
     public func setQueueHeld(_ held: Bool, entryIDs: [Int64]) async throws -> Int {
         let ids = Array(Set(entryIDs))
         guard !ids.isEmpty else { try checkOpen(); return 0 }
-        let now = Self.now
+        let now = nowSeconds
         return try await write { db in
             var changed = 0
             for chunk in ids.chunked(500) {

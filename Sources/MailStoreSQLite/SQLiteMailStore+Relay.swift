@@ -8,7 +8,7 @@ import MailStore
 extension SQLiteMailStore {
     public func addAccessEntry(_ value: String, to list: AccessList) async throws -> Bool {
         try AccessEntry.checkStorable(value)
-        let now = Self.now
+        let now = nowSeconds
         return try await write { db in
             try db.execute(
                 sql: "INSERT OR IGNORE INTO access_entries (list, value, added_at) VALUES (?, ?, ?)",

@@ -36,9 +36,13 @@ public final class SQLiteMailStore: MailStore {
     let pool: DatabasePool
     let committer: GroupCommitter
     private let closedFlag = ClosedFlag()
+    /// The time of the rows the store stamps itself (domains, mailboxes, access entries, held/released
+    /// queue entries): the server's `MailClock`.
+    let clock: any MailClock
 
     /// Opens (creating if needed) `<directory>/petrel.sqlite` and runs the migrations.
-    public init(directory: String, options: Options = .init()) throws {
+    public init(directory: String, options: Options = .init(), clock: any MailClock = WallClock()) throws {
+        self.clock = clock
         if !options.readOnly {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -67,7 +71,7 @@ public final class SQLiteMailStore: MailStore {
         }
         self.pool = pool
         self.committer = GroupCommitter(writer: pool, maxBatch: options.maxBatch) { db, message in
-            try SQLiteMailStore.insert(message, into: db)
+            try SQLiteMailStore.insert(message, into: db, now: clock.now.timeIntervalSince1970)
         }
     }
 
@@ -118,7 +122,8 @@ public final class SQLiteMailStore: MailStore {
         do { return try await pool.write(body) } catch { throw Self.storeError(error) }
     }
 
-    static var now: Double { Date().timeIntervalSince1970 }
+    /// Now in seconds since the epoch, as the store's time columns hold it.
+    var nowSeconds: Double { clock.now.timeIntervalSince1970 }
 
     // MARK: - UserDirectory
 
@@ -128,7 +133,7 @@ public final class SQLiteMailStore: MailStore {
             if try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [normalized]) != nil {
                 throw StoreError.domainExists(normalized)
             }
-            let created = Self.now
+            let created = self.nowSeconds
             try db.execute(sql: "INSERT INTO domains (name, created_at) VALUES (?, ?)", arguments: [normalized, created])
             return DomainInfo(name: normalized, postmaster: nil, createdAt: Date(timeIntervalSince1970: created))
         }
@@ -202,7 +207,7 @@ public final class SQLiteMailStore: MailStore {
             if try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) != nil {
                 throw StoreError.mailboxExists(key)
             }
-            let created = Self.now
+            let created = self.nowSeconds
             try db.execute(
                 sql: """
                     INSERT INTO mailboxes (domain_id, address, password_hash, locked, is_admin, created_at)
@@ -318,7 +323,7 @@ public final class SQLiteMailStore: MailStore {
                 return .mailbox(id: id, address: key)
             }
             guard isPostmaster else { return .unknownUser }
-            return try Self.postmaster(db, domainID: domainID, domain: domain)
+            return try Self.postmaster(db, domainID: domainID, domain: domain, createdAt: nil)
         }
         if let found { return found }
         // The postmaster mailbox has to be created: do it (again checking everything) in a write.
@@ -326,24 +331,24 @@ public final class SQLiteMailStore: MailStore {
             guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [domain]) else {
                 return .notLocal
             }
-            return try Self.postmaster(db, domainID: domainID, domain: domain, create: true) ?? .unknownUser
+            return try Self.postmaster(db, domainID: domainID, domain: domain, createdAt: self.nowSeconds) ?? .unknownUser
         }
     }
 
     public func resolveBarePostmaster() async throws -> RecipientResolution {
         let found: RecipientResolution? = try await read { db in
-            try Self.barePostmaster(db, create: false)
+            try Self.barePostmaster(db, createdAt: nil)
         }
         if let found { return found }
-        return try await write { db in try Self.barePostmaster(db, create: true) ?? .notLocal }
+        return try await write { db in try Self.barePostmaster(db, createdAt: self.nowSeconds) ?? .notLocal }
     }
 
-    static func barePostmaster(_ db: Database, create: Bool) throws -> RecipientResolution? {
+    static func barePostmaster(_ db: Database, createdAt: Double?) throws -> RecipientResolution? {
         if let admin = try firstAdmin(db) { return admin }
         guard let row = try Row.fetchOne(db, sql: "SELECT id, name FROM domains ORDER BY id LIMIT 1") else { return .notLocal }
         return try postmaster(
             db, domainID: try row.decode(Int64.self, forColumn: "id"),
-            domain: try row.decode(String.self, forColumn: "name"), create: create)
+            domain: try row.decode(String.self, forColumn: "name"), createdAt: createdAt)
     }
 
     static func firstAdmin(_ db: Database) throws -> RecipientResolution? {
@@ -353,8 +358,8 @@ public final class SQLiteMailStore: MailStore {
     }
 
     /// postmaster@domain: the real mailbox, else the chosen one, else the first admin, else (only when
-    /// `create`) a new password-less `postmaster@domain`. Nil when it would have to be created.
-    static func postmaster(_ db: Database, domainID: Int64, domain: String, create: Bool = false) throws -> RecipientResolution? {
+    /// `createdAt` is given: stamped with it) a new password-less `postmaster@domain`. Nil when it would have to be created.
+    static func postmaster(_ db: Database, domainID: Int64, domain: String, createdAt: Double?) throws -> RecipientResolution? {
         let key = "postmaster@\(domain)"
         if let id = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) {
             return .mailbox(id: id, address: key)
@@ -368,12 +373,12 @@ public final class SQLiteMailStore: MailStore {
             return .mailbox(id: try row.decode(Int64.self, forColumn: "id"), address: try row.decode(String.self, forColumn: "address"))
         }
         if let admin = try firstAdmin(db) { return admin }
-        guard create else { return nil }
+        guard let createdAt else { return nil }
         try db.execute(
             sql: """
                 INSERT INTO mailboxes (domain_id, address, password_hash, locked, is_admin, created_at)
                 VALUES (?, ?, NULL, 0, 0, ?)
-                """, arguments: [domainID, key, now])
+                """, arguments: [domainID, key, createdAt])
         return .mailbox(id: db.lastInsertedRowID, address: key)
     }
 }

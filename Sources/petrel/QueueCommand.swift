@@ -31,7 +31,8 @@ struct QueueCommand: AsyncParsableCommand {
                 One line per recipient: entry id, queue id, state (new: not tried yet, deferred: tried and \
                 waiting for the next attempt, held: put on hold), attempts, arrival time, next attempt \
                 (UTC), size in octets, sender -> recipient, and the last temporary error. Prints \
-                "queue is empty" when there is nothing queued.
+                "queue is empty" when there is nothing queued. A row the store cannot read is listed as \
+                "damaged" with its id and the reason (the other rows are listed as usual).
 
                 Examples:
                   petrel queue list
@@ -41,10 +42,18 @@ struct QueueCommand: AsyncParsableCommand {
         @Flag(help: "Only held entries.") var held = false
 
         func run() async throws {
-            let all = try await withAdmin(data) { try await $0.queueEntries() }
-            let entries = held ? all.filter { $0.state == .held } : all
-            if entries.isEmpty { print(held ? "no held entries" : "queue is empty"); return }
-            print(QueueFormat.table(entries))
+            let all = try await withAdmin(data) { try await $0.queueListing() }
+            // A damaged row's state is unknown: it is listed with --held too.
+            let rows = all.filter { row in
+                guard held, case .entry(let e) = row else { return true }
+                return e.state == .held
+            }
+            if rows.isEmpty { print(held ? "no held entries" : "queue is empty"); return }
+            print(QueueFormat.table(rows))
+            let damaged = rows.filter { if case .damaged = $0 { return true } else { return false } }.count
+            if damaged > 0 {
+                FileHandle.standardError.write(Data("warning: \(QueueFormat.entries(damaged)) could not be read (state \"damaged\")\n".utf8))
+            }
         }
     }
 
@@ -92,10 +101,10 @@ struct QueueCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (count, held) = try await withAdmin(data) { admin -> (Int, Int) in
-                if all { return (try await admin.retryQueueEntries(nil, now: Date()), 0) }
+                if all { return (try await admin.retryQueueEntries(nil), 0) }
                 let entries = try await QueueFormat.resolve(ids, in: admin).entries
                 let held = entries.filter { $0.state == .held }.count
-                return (try await admin.retryQueueEntries(entries.map(\.id), now: Date()), held)
+                return (try await admin.retryQueueEntries(entries.map(\.id)), held)
             }
             print("\(QueueFormat.entries(count)) scheduled for immediate retry")
             if held > 0 {
@@ -222,14 +231,20 @@ enum QueueFormat {
     }
 
     /// The `queue list` table, columns aligned; the last error is cut to 60 characters.
-    static func table(_ entries: [QueueEntry]) -> String {
+    /// A damaged row shows its id, "damaged" and the reason in the last column.
+    static func table(_ listing: [QueueListing]) -> String {
         let header = ["ID", "QUEUE-ID", "STATE", "TRIES", "ARRIVED", "NEXT-ATTEMPT", "SIZE", "SENDER -> RECIPIENT", "LAST-ERROR"]
-        let rows = entries.map { e -> [String] in
-            [
-                String(e.id), printable(e.queueID), state(e), String(e.attempts), time(e.arrivedAt),
-                e.state == .held ? "-" : time(e.nextAttempt), String(e.size),
-                printable("\(e.sender) -> <\(e.recipient.address)>"), clipped(printable(e.lastError ?? "-"), 60)
-            ]
+        let rows = listing.map { row -> [String] in
+            switch row {
+            case .entry(let e):
+                return [
+                    String(e.id), printable(e.queueID), state(e), String(e.attempts), time(e.arrivedAt),
+                    e.state == .held ? "-" : time(e.nextAttempt), String(e.size),
+                    printable("\(e.sender) -> <\(e.recipient.address)>"), clipped(printable(e.lastError ?? "-"), 60)
+                ]
+            case .damaged(let id, let reason):
+                return [String(id), "-", "damaged", "-", "-", "-", "-", "-", clipped(printable(reason), 60)]
+            }
         }
         var widths = header.map(\.count)
         for row in rows {

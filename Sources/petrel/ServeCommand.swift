@@ -41,7 +41,9 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try effectiveConfiguration()
-        PetrelLogHandler.bootstrap(level: configuration.log.level, format: configuration.log.format)
+        // The one clock of the process: log timestamps and everything the server builds read it.
+        let clock = WallClock()
+        PetrelLogHandler.bootstrap(level: configuration.log.level, format: configuration.log.format, clock: clock)
         let logger = Logger(label: "petrel")
         let tuned = MallocTuning.apply(environment: ProcessInfo.processInfo.environment)
         logger.debug("malloc thresholds", metadata: ["applied": "\(tuned)"])
@@ -64,7 +66,7 @@ struct Serve: AsyncParsableCommand {
                     }
                 }
             }
-            try await PetrelService.runUntilSignalled(configuration: configuration, logger: logger, reload: reload)
+            try await PetrelService.runUntilSignalled(configuration: configuration, logger: logger, reload: reload, clock: clock)
         } catch {
             logger.critical("petrel stopped with an error", metadata: ["error": "\(error)"])
             throw ExitCode.failure

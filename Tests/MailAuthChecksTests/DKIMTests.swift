@@ -94,7 +94,7 @@ import Testing
 
     static func verifier() -> DKIMVerifier {
         var v = DKIMVerifier(resolver: StaticResolver(txt: keys))
-        v.now = { 1_600_000_000 }
+        v.clock = ManualMailClock(Date(timeIntervalSince1970: TimeInterval(1_600_000_000)))
         return v
     }
 
@@ -133,7 +133,7 @@ import Testing
 
     @Test func missingKeyAndTemporaryFailure() async throws {
         var v = DKIMVerifier(resolver: StaticResolver(txt: [:], failures: ["test._domainkey.football.example.com": "SERVFAIL"]))
-        v.now = { 1_600_000_000 }
+        v.clock = ManualMailClock(Date(timeIntervalSince1970: TimeInterval(1_600_000_000)))
         let results = await v.verify(.bytes(try Self.message()))
         #expect(results.map(\.status) == [.permerror, .temperror])
     }
@@ -168,7 +168,7 @@ import Testing
 
     static func verify(_ msg: [UInt8], _ resolver: StaticResolver, now: Int = 1_800_000_000) async -> [DKIMVerification] {
         var v = DKIMVerifier(resolver: resolver)
-        v.now = { now }
+        v.clock = ManualMailClock(Date(timeIntervalSince1970: TimeInterval(now)))
         return await v.verify(.bytes(msg))
     }
 
@@ -207,6 +207,24 @@ import Testing
         let results = await Self.verify(sig + Self.message, resolver, now: 1_800_000_000 + 8 * 24 * 3600)
         #expect(results.map(\.status) == [.fail])
         #expect(results.first?.reason == "signature expired")
+    }
+
+    /// One verifier on one clock: the same signature passes up to its x= and fails once the clock
+    /// passes it (RFC 6376 §3.5: x= is the last second the signature is valid).
+    @Test func signatureExpiresWhenTheInjectedClockPassesX() async throws {
+        let (ed, _, resolver) = try Self.keys()
+        let signedAt = 1_800_000_000
+        let sig = try DKIMSigner().sign(.bytes(Self.message), keys: [ed], now: signedAt)
+        let clock = ManualMailClock(Date(timeIntervalSince1970: TimeInterval(signedAt)))
+        var v = DKIMVerifier(resolver: resolver)
+        v.clock = clock
+        #expect(await v.verify(.bytes(sig + Self.message)).map(\.status) == [.pass])
+        clock.advance(TimeInterval(7 * 24 * 3600)) // exactly x=
+        #expect(await v.verify(.bytes(sig + Self.message)).map(\.status) == [.pass])
+        clock.advance(1)
+        let late = await v.verify(.bytes(sig + Self.message))
+        #expect(late.map(\.status) == [.fail])
+        #expect(late.first?.reason == "signature expired")
     }
 
     @Test func revokedKeyAndWrongKeyType() async throws {

@@ -1,3 +1,4 @@
+import Foundation
 import MailCore
 import MailDNS
 import Testing
@@ -36,6 +37,34 @@ import Testing
         var unlimited = e
         unlimited.timeBudget = .seconds(20)
         #expect(await unlimited.checkHost(ip: Self.ip, domain: "l0.example", sender: "a@l0.example", helo: "h.example").result == .pass)
+    }
+
+    /// Moves a manual clock forward by `step` on every look-up: the budget is measured on the injected
+    /// clock, so it ends the evaluation at an exact look-up, with no sleeping.
+    struct ClockAdvancingResolver: DNSResolver {
+        var inner: StaticResolver
+        var clock: ManualMailClock
+        var step: TimeInterval
+        func mx(_ domain: String) async -> DNSAnswer<[MXRecord]> { clock.advance(step); return await inner.mx(domain) }
+        func addresses(_ host: String) async -> DNSAnswer<[IPAddress]> { clock.advance(step); return await inner.addresses(host) }
+        func ptr(_ ip: IPAddress) async -> DNSAnswer<[String]> { clock.advance(step); return await inner.ptr(ip) }
+        func txt(_ name: String) async -> DNSAnswer<[String]> { clock.advance(step); return await inner.txt(name) }
+    }
+
+    @Test func timeBudgetIsMeasuredOnTheInjectedClock() async {
+        var txt: [String: [String]] = [:]
+        for i in 0..<9 { txt["l\(i).example"] = ["v=spf1 include:l\(i + 1).example -all"] }
+        txt["l9.example"] = ["v=spf1 +all"]
+        let clock = ManualMailClock(Date(timeIntervalSince1970: 1_800_000_000))
+        // Ten look-ups of 3 s each: 30 s in all.
+        var e = SPFEvaluator(resolver: ClockAdvancingResolver(inner: StaticResolver(txt: txt), clock: clock, step: 3))
+        e.clock = clock
+        e.timeBudget = .seconds(20)
+        let r = await e.checkHost(ip: Self.ip, domain: "l0.example", sender: "a@l0.example", helo: "h.example")
+        #expect(r.result == .temperror, "\(r)")
+        #expect(r.detail.contains("longer than"))
+        e.timeBudget = .seconds(31)
+        #expect(await e.checkHost(ip: Self.ip, domain: "l0.example", sender: "a@l0.example", helo: "h.example").result == .pass)
     }
 
     @Test func voidLookupLimit() async {
@@ -82,7 +111,7 @@ import Testing
         var signed = msg
         for _ in 0..<11 { signed = try DKIMSigner().sign(.bytes(msg), keys: [key], now: 1_800_000_000) + signed }
         var v = DKIMVerifier(resolver: resolver)
-        v.now = { 1_800_000_000 }
+        v.clock = ManualMailClock(Date(timeIntervalSince1970: TimeInterval(1_800_000_000)))
         let results = await v.verify(.bytes(signed))
         #expect(results.count == 11)
         #expect(results.prefix(10).allSatisfy { $0.status == .pass })

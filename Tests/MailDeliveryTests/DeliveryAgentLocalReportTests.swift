@@ -6,6 +6,7 @@ import Logging
 import MailCore
 import MailQueue
 import MailStore
+import MailTestSupport
 import NIOCore
 import NIOPosix
 import Testing
@@ -20,7 +21,7 @@ import Testing
         _ = try await store.addDomain("local.test")
         let alice = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "local.test"), passwordHash: nil, isAdmin: true)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let sink = LogSink()
+        let sink = CapturedLogs()
         let badmailPath = NSTemporaryDirectory() + "petrel-badmail-\(UUID().uuidString)"
         let agent = DeliveryAgentShutdownTests.agent(
             store: store, sink: sink, group: group, badmail: BadmailDirectory(path: badmailPath, maxBytes: 1_000_000))

@@ -8,6 +8,7 @@ import MailDNS
 import MailQueue
 import MailStore
 import MailStoreSQLite
+import MailTestSupport
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -15,35 +16,15 @@ import Testing
 
 @testable import MailDelivery
 
-final class LogSink: Sendable {
-    private let lines = Mutex<[String]>([])
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
-    var all: [String] { lines.withLock { $0 } }
-}
-
-struct SinkLogHandler: LogHandler {
-    let sink: LogSink
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        sink.append("\(event.level) \(event.message) " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
-    }
-}
-
 @Suite struct DeliveryAgentShutdownTests {
-    static func agent(store: any MailStore, sink: LogSink, group: any EventLoopGroup, badmail: BadmailDirectory? = nil) -> DeliveryAgent {
+    static func agent(store: any MailStore, sink: CapturedLogs, group: any EventLoopGroup, badmail: BadmailDirectory? = nil) -> DeliveryAgent {
         let configuration = DeliveryAgentConfiguration(
             hostname: "mx.local.test", routes: RouteTable(routes: [:], remotePort: 25),
             client: SMTPClientConfiguration(heloName: "mx.local.test", tlsPolicy: .none, timeouts: .uniform(.seconds(5))),
             badmail: badmail)
         return DeliveryAgent(
             store: store, configuration: configuration, resolver: StaticResolver(), group: group,
-            logger: Logger(label: "test", factory: { _ in SinkLogHandler(sink: sink) }))
+            logger: sink.logger())
     }
 
     /// SIGTERM cancels the agent's task; GRDB then throws CancellationError from the scan's queries.
@@ -53,7 +34,7 @@ struct SinkLogHandler: LogHandler {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let store = try SQLiteMailStore(directory: dir)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let sink = LogSink()
+        let sink = CapturedLogs()
         let agent = Self.agent(store: store, sink: sink, group: group)
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }
@@ -61,16 +42,16 @@ struct SinkLogHandler: LogHandler {
         }
         let (batches, _) = await task.value
         #expect(batches.isEmpty)
-        #expect(!sink.all.contains { $0.hasPrefix("error") }, "\(sink.all)")
-        #expect(sink.all.contains { $0.hasPrefix("debug queue scan cancelled") }, "\(sink.all)")
+        #expect(!sink.leveled.contains { $0.hasPrefix("error") }, "\(sink.leveled)")
+        #expect(sink.leveled.contains { $0.hasPrefix("debug queue scan cancelled") }, "\(sink.leveled)")
 
         // And the whole loop: run, cancel, stopped, no error.
         let run = Task { await agent.run() }
         try await Task.sleep(for: .milliseconds(50))
         run.cancel()
         await run.value
-        #expect(sink.all.contains { $0.hasPrefix("info delivery agent stopped") })
-        #expect(!sink.all.contains { $0.hasPrefix("error") }, "\(sink.all)")
+        #expect(sink.leveled.contains { $0.hasPrefix("info delivery agent stopped") })
+        #expect(!sink.leveled.contains { $0.hasPrefix("error") }, "\(sink.leveled)")
         try await store.close()
         try await group.shutdownGracefully()
     }

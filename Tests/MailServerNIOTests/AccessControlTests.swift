@@ -62,6 +62,21 @@ import Testing
         #expect(access.screen(IPAddress("203.0.113.5"), now: 70_000_000_000) == nil)
     }
 
+    /// The listener's screen reads the injected clock: the per-minute window ends when the clock has
+    /// moved a minute, not before.
+    @Test func screenRateWindowFollowsTheInjectedClock() {
+        let clock = ManualMailClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let access = AccessControl(relay: .closed, store: nil, maxConnectionRatePerIP: 1, clock: clock)
+        let ip = IPAddress("192.0.2.1")
+        #expect(access.screen(ip) == nil)
+        #expect(access.screen(ip) == .rateLimited)
+        clock.advance(59)
+        #expect(access.screen(ip) == .rateLimited)
+        clock.advance(61)
+        #expect(access.screen(ip) == nil)
+        #expect(access.screen(ip) == .rateLimited)
+    }
+
     @Test func refreshLoopPicksUpChanges() async throws {
         let store = InMemoryMailStore()
         let access = AccessControl(relay: .closed, store: store, refreshInterval: .milliseconds(20))

@@ -52,4 +52,26 @@ import Testing
         let delays = (0..<5).map { _ in throttle.recordFailure(ip: IPAddress("192.0.2.7"), account: "a") }
         #expect(delays == [1, 2, 4, 5, 5])
     }
+
+    /// Failures are forgotten `forgetAfter` after the last one, measured on the injected clock: just
+    /// before, the delay keeps doubling; after, it starts again from `baseDelay`.
+    @Test func failuresAreForgottenAfterQuietTimeOnTheInjectedClock() {
+        let clock = ManualMailClock(Date(timeIntervalSince1970: 1_800_000_000))
+        let throttle = AuthThrottle(settings: .init(baseDelay: 1, maxDelay: 64, forgetAfter: 900), clock: clock)
+        let ip = IPAddress("192.0.2.7")
+        #expect(throttle.recordFailure(ip: ip, account: "a") == 1)
+        #expect(throttle.recordFailure(ip: ip, account: "a") == 2)
+        clock.advance(899)
+        #expect(throttle.recordFailure(ip: ip, account: "a") == 4)
+        clock.advance(900)
+        #expect(throttle.recordFailure(ip: ip, account: "a") == 1)
+        // Another account from the same IP shares the IP's count; a fresh IP and account start at 1.
+        #expect(throttle.recordFailure(ip: ip, account: "b") == 2)
+        #expect(throttle.recordFailure(ip: IPAddress("198.51.100.1"), account: "c") == 1)
+        // A success clears the account, not the IP.
+        throttle.recordSuccess(account: "b")
+        clock.advance(10)
+        #expect(throttle.recordFailure(ip: IPAddress("198.51.100.2"), account: "b") == 1)
+        #expect(throttle.recordFailure(ip: ip, account: "d") == 4)
+    }
 }

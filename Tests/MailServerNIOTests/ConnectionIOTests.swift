@@ -4,6 +4,7 @@
 import Foundation
 import Logging
 import MailCore
+import MailTestSupport
 import NIOCore
 import NIOEmbedded
 import NIOSSL

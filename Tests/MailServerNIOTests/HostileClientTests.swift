@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import MailCore
 import MailStore
+import MailTestSupport
 import NIOCore
 import NIOEmbedded
 import NIOPosix
@@ -64,31 +65,13 @@ import Testing
         commandTimeout: Int64 = 30, dataTimeout: Int64 = 30, tls: TLSContextProvider? = nil,
         configure: (inout SMTPServerConfiguration) -> Void = { _ in }
     ) async throws -> Client {
-        let store = InMemoryMailStore()
-        _ = try await store.addDomain("example.test")
-        _ = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "example.test"), passwordHash: nil, isAdmin: false)
-        let pool = NIOThreadPool(numberOfThreads: 1)
-        pool.start()
-        var config = SMTPServerConfiguration(hostname: "mx.test")
-        config.tlsAvailable = tls != nil
-        configure(&config)
-        let logs = CapturedLogs()
-        let logger = Logger(label: "test", factory: { _ in CapturingLogHandler(sink: logs) })
-        let spool = NSTemporaryDirectory() + "petrel-hostile-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
-        let context = SMTPServerContext(
-            configuration: config, store: store, spoolDirectory: spool,
-            commandTimeout: .seconds(commandTimeout), dataTimeout: .seconds(dataTimeout),
-            connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)),
-            authenticator: Authenticator(store: store, threadPool: pool, throttle: AuthThrottle(), logger: logger),
-            tls: tls, logger: logger)
-        let channel = NIOAsyncTestingChannel()
-        try await channel.testingEventLoop.executeInContext {
-            let handler = SMTPConnectionHandler(server: context, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
-            try channel.pipeline.syncOperations.addHandler(handler)
-        }
-        try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
-        let client = Client(channel: channel, pool: pool, logs: logs)
+        let h = try await SMTPHandlerHarness.start(
+            tls: tls, configure: configure,
+            context: {
+                $0.commandTimeout = .seconds(commandTimeout)
+                $0.dataTimeout = .seconds(dataTimeout)
+            })
+        let client = Client(channel: h.channel, pool: h.pool, logs: h.logs)
         _ = try await client.waitFor("220 mx.test")
         return client
     }
@@ -211,29 +194,13 @@ import Testing
     // MARK: - POP3
 
     func pop3(idleTimeout: Int64 = 30, maxSessionBytes: Int64 = 0) async throws -> Client {
-        let store = InMemoryMailStore()
-        _ = try await store.addDomain("example.test")
-        _ = try await store.addMailbox(
-            EmailAddress(localPart: "alice", domain: "example.test"),
-            passwordHash: POP3ConnectionHandlerTests.secretHash, isAdmin: false)
-        let pool = NIOThreadPool(numberOfThreads: 1)
-        pool.start()
-        let logs = CapturedLogs()
-        let logger = Logger(label: "test", factory: { _ in CapturingLogHandler(sink: logs) })
-        var context = POP3ServerContext(
-            configuration: POP3ServerConfiguration(hostname: "pop.test"), store: store,
-            authenticator: Authenticator(store: store, threadPool: pool, throttle: AuthThrottle(), logger: logger),
-            idleTimeout: .seconds(idleTimeout),
-            connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)), logger: logger)
-        context.maxSessionBytes = maxSessionBytes
-        let services = context
-        let channel = NIOAsyncTestingChannel()
-        try await channel.testingEventLoop.executeInContext {
-            let handler = POP3ConnectionHandler(server: services, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
-            try channel.pipeline.syncOperations.addHandler(handler)
-        }
-        try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.9", port: 4100))
-        let client = Client(channel: channel, pool: pool, logs: logs)
+        let h = try await POP3HandlerHarness.start(
+            passwordHash: POP3ConnectionHandlerTests.secretHash, poolThreads: 1,
+            context: {
+                $0.idleTimeout = .seconds(idleTimeout)
+                $0.maxSessionBytes = maxSessionBytes
+            })
+        let client = Client(channel: h.channel, pool: h.pool, logs: h.logs)
         _ = try await client.waitFor("+OK")
         return client
     }

@@ -3,6 +3,7 @@ import Logging
 import MailCore
 import MailServerNIO
 import MailStore
+import MailTestSupport
 import NIOCore
 import NIOEmbedded
 import NIOPosix
@@ -17,91 +18,11 @@ import Testing
     /// scrypt (ln=10, fast) of "secret", salt "petrel-test-salt".
     static let secretHash = "$scrypt$ln=10,r=8,p=1$cGV0cmVsLXRlc3Qtc2FsdA$F6NoQSNEaJ4lBCchrCu1ximbPZV86jMyw2pLeOhgB0Q"
 
-    final class Harness: @unchecked Sendable {
-        let channel: NIOAsyncTestingChannel
-        let store: InMemoryMailStore
-        let logs: CapturedLogs
-        let pool: NIOThreadPool
-        let mailboxID: Int64
-        private var pending: [UInt8] = []
-
-        init(channel: NIOAsyncTestingChannel, store: InMemoryMailStore, logs: CapturedLogs, pool: NIOThreadPool, mailboxID: Int64) {
-            self.channel = channel
-            self.store = store
-            self.logs = logs
-            self.pool = pool
-            self.mailboxID = mailboxID
-        }
-
-        func send(_ text: String) async throws {
-            try await channel.writeInbound(ByteBuffer(string: text))
-        }
-
-        /// Exactly `count` more output octets.
-        func read(_ count: Int) async throws -> [UInt8] {
-            while pending.count < count {
-                let buffer = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
-                pending += Array(buffer.readableBytesView)
-            }
-            let out = Array(pending.prefix(count))
-            pending.removeFirst(count)
-            return out
-        }
-
-        /// The next output line, CRLF removed.
-        func line() async throws -> String {
-            while true {
-                if let end = pending.indices.dropLast().first(where: { pending[$0] == 13 && pending[$0 + 1] == 10 }) {
-                    let text = String(decoding: pending[..<end], as: UTF8.self)
-                    pending.removeFirst(end + 2)
-                    return text
-                }
-                let buffer = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
-                pending += Array(buffer.readableBytesView)
-            }
-        }
-
-        func login() async throws {
-            #expect(try await line().hasPrefix("+OK"))
-            try await send("USER alice@example.test\r\nPASS secret\r\n")
-            #expect(try await line().hasPrefix("+OK"))
-            #expect(try await line().hasPrefix("+OK"))
-        }
-
-        func finish() async throws {
-            _ = try? await channel.finish()
-            try await pool.shutdownGracefully()
-        }
-    }
+    typealias Harness = POP3HandlerHarness
 
     /// A store with alice@example.test (password "secret") holding `bodies` in this order.
     func makeHarness(_ bodies: [[UInt8]]) async throws -> Harness {
-        let store = InMemoryMailStore()
-        _ = try await store.addDomain("example.test")
-        let box = try await store.addMailbox(
-            EmailAddress(localPart: "alice", domain: "example.test"),
-            passwordHash: Self.secretHash, isAdmin: false)
-        for (n, body) in bodies.enumerated() {
-            _ = try await store.deliver(
-                IncomingMessage(
-                    queueID: "Q\(n)", sender: .null, localRecipients: [box.id],
-                    receivedAt: Date(), traceHeaders: [], body: .bytes(body)))
-        }
-        let pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
-        let logs = CapturedLogs()
-        let logger = Logger(label: "test", factory: { _ in CapturingLogHandler(sink: logs) })
-        let context = POP3ServerContext(
-            configuration: POP3ServerConfiguration(hostname: "pop.test"), store: store,
-            authenticator: Authenticator(store: store, threadPool: pool, throttle: AuthThrottle(), logger: logger),
-            connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)), logger: logger)
-        let channel = NIOAsyncTestingChannel()
-        try await channel.testingEventLoop.executeInContext {
-            let handler = POP3ConnectionHandler(server: context, client: ClientInfo(ip: IPAddress("192.0.2.9"), port: 4100))
-            try channel.pipeline.syncOperations.addHandler(handler)
-        }
-        try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.9", port: 4100))
-        return Harness(channel: channel, store: store, logs: logs, pool: pool, mailboxID: box.id)
+        try await .start(passwordHash: Self.secretHash, bodies: bodies)
     }
 
     static let small = Array("Subject: one\r\n\r\n.leading dot\r\nline\r\n..two dots\r\n".utf8)
@@ -250,5 +171,15 @@ import Testing
         // Nothing of the message (nor of message 2) was sent after the +OK line.
         #expect(try await h.channel.readOutbound(as: ByteBuffer.self).map { $0.readableBytes } ?? 0 == 0)
         try await h.finish()
+    }
+}
+
+extension POP3HandlerHarness {
+    /// USER/PASS as alice ("secret"), checking the greeting and both answers.
+    func login() async throws {
+        #expect(try await line().hasPrefix("+OK"))
+        try await send("USER alice@example.test\r\nPASS secret\r\n")
+        #expect(try await line().hasPrefix("+OK"))
+        #expect(try await line().hasPrefix("+OK"))
     }
 }

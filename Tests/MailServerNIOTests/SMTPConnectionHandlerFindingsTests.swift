@@ -3,6 +3,7 @@ import Logging
 import MailCore
 import MailServerNIO
 import MailStore
+import MailTestSupport
 import NIOCore
 import NIOEmbedded
 import NIOPosix

@@ -3,6 +3,7 @@ import Logging
 import MailCore
 import MailServerNIO
 import MailStore
+import MailTestSupport
 import NIOCore
 import NIOEmbedded
 import NIOPosix
@@ -12,82 +13,11 @@ import Testing
 
 /// The SMTP adapter on an in-memory channel: framing, pipelining, DATA, the STARTTLS switch, and the
 /// store round trip (with the in-memory backend), without sockets.
-/// Collects log messages so a test can see what the handler reported.
-final class CapturedLogs: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [String] = []
-    func append(_ s: String) { lock.lock(); entries.append(s); lock.unlock() }
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return entries }
-}
-
-struct CapturingLogHandler: LogHandler {
-    let sink: CapturedLogs
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
-        sink.append("\(event.message) " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
-    }
-}
-
 @Suite struct SMTPConnectionHandlerTests {
-    struct Harness {
-        let channel: NIOAsyncTestingChannel
-        let store: InMemoryMailStore
-        let logs: CapturedLogs
-        let pool: NIOThreadPool
-
-        /// Reads outbound bytes until `count` complete replies (final lines "NNN ...") have arrived.
-        func replies(_ count: Int) async throws -> [String] {
-            var text = ""
-            var finals = 0
-            while finals < count {
-                let buffer = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
-                text += String(buffer: buffer)
-                finals = text.split(separator: "\r\n").filter { $0.count >= 4 && $0[$0.index($0.startIndex, offsetBy: 3)] == " " }.count
-            }
-            return text.split(separator: "\r\n").map(String.init)
-        }
-
-        func send(_ text: String) async throws {
-            try await channel.writeInbound(ByteBuffer(string: text))
-        }
-
-        func finish() async throws {
-            _ = try? await channel.finish()
-            try await pool.shutdownGracefully()
-        }
-    }
+    typealias Harness = SMTPHandlerHarness
 
     func makeHarness(tls: TLSContextProvider? = nil, configure: (inout SMTPServerConfiguration) -> Void = { _ in }) async throws -> Harness {
-        let store = InMemoryMailStore()
-        _ = try await store.addDomain("example.test")
-        _ = try await store.addMailbox(EmailAddress(localPart: "alice", domain: "example.test"), passwordHash: nil, isAdmin: false)
-        let pool = NIOThreadPool(numberOfThreads: 1)
-        pool.start()
-        var config = SMTPServerConfiguration(hostname: "mx.test")
-        config.tlsAvailable = tls != nil
-        configure(&config)
-        let logs = CapturedLogs()
-        let logger = Logger(label: "test", factory: { _ in CapturingLogHandler(sink: logs) })
-        let spool = NSTemporaryDirectory() + "petrel-handler-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
-        let context = SMTPServerContext(
-            configuration: config, store: store, spoolDirectory: spool,
-            connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)),
-            authenticator: Authenticator(store: store, threadPool: pool, throttle: AuthThrottle(), logger: logger),
-            tls: tls, logger: logger)
-        let channel = NIOAsyncTestingChannel()
-        try await channel.testingEventLoop.executeInContext {
-            let handler = SMTPConnectionHandler(server: context, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
-            try channel.pipeline.syncOperations.addHandler(handler)
-        }
-        try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
-        return Harness(channel: channel, store: store, logs: logs, pool: pool)
+        try await .start(tls: tls, configure: configure)
     }
 
     @Test func greetingAndEHLO() async throws {

@@ -3,6 +3,7 @@ import MailCore
 import MailQueue
 import MailServerNIO
 import MailStore
+import Synchronization
 import Testing
 
 /// Issue 13 item 7 through the SMTP adapter: NOTIFY=SUCCESS for a local mailbox makes a "delivered"
@@ -10,7 +11,7 @@ import Testing
 /// request and none for a `<>` sender.
 @Suite struct SMTPSuccessReportHandlerTests {
     @Test func successReportIsStoredWithTheMessage() async throws {
-        let recorded = CapturedLogs()
+        let recorded = Mutex<[String]>([])
         let h = try await SMTPConnectionHandlerFindingsTests().makeHarness { context in
             let store = context.store
             context.successReports = SuccessReports(
@@ -22,7 +23,7 @@ import Testing
                     return IncomingMessage(
                         queueID: "REPORT1", sender: .null, localRecipients: [id], receivedAt: Date(),
                         traceHeaders: Array("Return-Path: <>\r\n".utf8), body: .bytes(rendered.bytes))
-                }, stored: { message, dsn in recorded.append("\(message.queueID) \(dsn.kind)") })
+                }, stored: { message, dsn in recorded.withLock { $0.append("\(message.queueID) \(dsn.kind)") } })
         }
         _ = try await h.replies(1)
         try await h.send(
@@ -43,7 +44,7 @@ import Testing
                 "Original-Recipient: rfc822;alice@example.test\r\nFinal-Recipient: rfc822; alice@example.test\r\nAction: delivered\r\nStatus: 2.0.0\r\n"
             ))
         #expect(report.contains("Subject: tell me\r\n")) // the original's headers are attached
-        #expect(recorded.all == ["REPORT1 success"])
+        #expect(recorded.withLock { $0 } == ["REPORT1 success"])
 
         // Without NOTIFY=SUCCESS, and from <>, there is no report.
         try await h.send("MAIL FROM:<bob@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")

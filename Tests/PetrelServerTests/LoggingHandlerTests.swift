@@ -2,6 +2,7 @@
 // metadata precedence, and JSON output through a real Logger.
 import Foundation
 import Logging
+import MailCore
 import Testing
 
 @testable import PetrelConfig
@@ -25,7 +26,7 @@ final class LogLineRecorder: @unchecked Sendable {
         Logger(label: "smtp") { label in
             PetrelLogHandler(
                 label: label, level: level, format: format, metadataProvider: provider,
-                now: { fixedDate }, sink: { recorder.append($0) })
+                clock: ManualMailClock(fixedDate), sink: { recorder.append($0) })
         }
     }
 

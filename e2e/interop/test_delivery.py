@@ -6,6 +6,7 @@ import email
 import email.policy
 import smtplib
 import socket
+import sqlite3
 import time
 
 import pytest
@@ -287,6 +288,26 @@ def queue_entry_ids(srv):
         if first.isdigit():
             ids.append(first)
     return ids
+
+
+def test_queue_list_shows_a_damaged_row_and_the_rest(relay_server, peer):
+    """One queue row the store cannot read (here: an unknown state) does not fail `petrel queue list`:
+    the other rows are listed and the damaged one shows its id and "damaged"."""
+    handler, _ = peer
+    handler.default_reply = "451 4.3.0 later"
+    submit(relay_server, ["bob@remote.test", "carol@remote.test"], subject="damaged")
+    wait_for(lambda: relay_server.log().count("delivery deferred") >= 2, what="two deferrals")
+    bob, carol = queue_entry_ids(relay_server)
+    assert relay_server.stop() == 0
+    with sqlite3.connect(relay_server.data_dir / "petrel.sqlite") as db:
+        db.execute("UPDATE queue SET state = 'bogus' WHERE id = ?", (int(bob),))
+    listing = relay_server.cli("queue", "list")
+    assert listing.returncode == 0, listing.stderr
+    rows = {line.split()[0]: line for line in listing.stdout.splitlines()[1:] if line.split()}
+    assert set(rows) == {bob, carol}, listing.stdout
+    assert "damaged" in rows[bob] and "unknown state" in rows[bob], rows[bob]
+    assert "carol@remote.test" in rows[carol] and "deferred" in rows[carol], rows[carol]
+    assert "could not be read" in listing.stderr
 
 
 def test_queue_commands_hold_release_retry_delete(relay_server, peer):

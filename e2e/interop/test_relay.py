@@ -108,7 +108,7 @@ def test_unauthenticated_relay_denied_and_nothing_queued(data_dir):
     try:
         c = greet(srv)
         code, lines = send_relay(c)
-        assert code == 554 and "5.7.1" in lines[0] and "Relay access denied" in lines[0]
+        assert code == 550 and "5.7.1" in lines[0] and "Relay access denied" in lines[0]
         code, _ = c.cmd("DATA")
         assert code in (503, 554)
         c.cmd("QUIT")
@@ -155,7 +155,7 @@ def test_relay_authenticated_can_be_turned_off(data_dir):
         c = greet(srv)
         assert auth_plain(c, "alice@example.test", "alice-password")[0] == 235
         code, lines = send_relay(c, sender="alice@example.test")
-        assert code == 554 and "5.7.1" in lines[0]
+        assert code == 550 and "5.7.1" in lines[0]
     finally:
         srv.stop()
 
@@ -164,7 +164,7 @@ def test_relay_cli_changes_apply_without_restart(data_dir):
     srv = start(data_dir)
     try:
         c = greet(srv)
-        assert send_relay(c)[0] == 554
+        assert send_relay(c)[0] == 550
         c.close()
         out = srv.cli("relay", "allow-ip", "127.0.0.0/8").stdout
         assert "127.0.0.0/8" in out
@@ -228,7 +228,7 @@ def test_relay_by_unverified_client_domain_denied(data_dir, dns_server):
     try:
         c = greet(srv)
         code, lines = send_relay(c)
-        assert code == 554 and "5.7.1" in lines[0]
+        assert code == 550 and "5.7.1" in lines[0]
         assert ("mx.partner.test", "A") in zone.queries
     finally:
         srv.stop()
@@ -240,7 +240,7 @@ def test_unreachable_dns_means_not_verified(data_dir):
         started = time.time()
         c = greet(srv)
         assert time.time() - started < 5          # bounded by [dns] timeout
-        assert send_relay(c)[0] == 554
+        assert send_relay(c)[0] == 550
     finally:
         srv.stop()
 
@@ -314,7 +314,7 @@ def test_invalid_recipients_slow_down_then_disconnect(data_dir):
         assert c.cmd("RCPT TO:<nobody1@example.test>")[0] == 550
         assert time.time() - t0 < 0.25
         t1 = time.time()
-        assert c.cmd("RCPT TO:<victim@elsewhere.test>")[0] == 554
+        assert c.cmd("RCPT TO:<victim@elsewhere.test>")[0] == 550
         assert time.time() - t1 >= 0.25                        # delayed
         assert c.cmd("RCPT TO:<nobody3@example.test>")[0] == 550
         code, lines = c.reply()
@@ -378,7 +378,7 @@ def test_swaks_relay_denied(data_dir):
     try:
         r = run_swaks(srv.smtp_port, "--to", "victim@elsewhere.test")
         assert r.returncode != 0
-        assert "554 5.7.1" in r.stdout
+        assert "550 5.7.1" in r.stdout
     finally:
         srv.stop()
 

@@ -1,7 +1,7 @@
 """Relay (recipient) domains — Petrel as a backup MX (issue 13 item 10) — over real sockets with smtplib:
 mail for a relay domain is accepted from an unauthenticated client, queued and forwarded to an aiosmtpd
 sink by a route and by MX (the test's loopback DNS server, with Petrel itself listed as the lower
-preference MX); mail for any other foreign domain is still refused 554 5.7.1; a sub-domain of a relay
+preference MX); mail for any other foreign domain is still refused 550 5.7.1; a sub-domain of a relay
 domain is refused unless a ".domain" entry covers it; valid-recipient lists refuse others with 550 5.1.1;
 CLI changes apply to a running server within seconds.
 """
@@ -110,19 +110,19 @@ def test_relay_domain_accepts_from_anyone_and_forwards_by_route(data_dir, peer, 
         # Any other foreign domain is still refused, and nothing is queued.
         for other in ["victim@elsewhere.test", "victim@xbackup.test", "victim@backup.test.elsewhere.test"]:
             code, message = rcpt(srv, other)
-            assert code == 554 and b"5.7.1" in message and b"Relay access denied" in message, (other, message)
+            assert code == 550 and b"5.7.1" in message and b"Relay access denied" in message, (other, message)
         # A source route or a quoted local part does not turn the relay domain into a door to elsewhere.
         code, message = rcpt_raw(srv, "<@backup.test:victim@elsewhere.test>")
-        assert code == 554, message
+        assert code == 550, message
         code, message = rcpt_raw(srv, "<victim@elsewhere.test>")
-        assert code == 554, message
+        assert code == 550, message
         code, message = rcpt_raw(srv, '<"victim@elsewhere.test"@backup.test>')
         assert code == 250, message   # a local part of backup.test, for backup.test's primary to judge
         code, message = rcpt_raw(srv, "<victim%elsewhere.test@backup.test>")
         assert code == 250, message
         # As documented: "backup.test" is that domain only, not its sub-domains.
         code, message = rcpt(srv, "anyone@sub.backup.test")
-        assert code == 554 and b"Relay access denied" in message
+        assert code == 550 and b"Relay access denied" in message
         assert "elsewhere.test" not in srv.cli("queue", "list").stdout
     finally:
         srv.stop()
@@ -149,13 +149,13 @@ def test_relay_domains_and_recipients_from_the_cli_apply_live(data_dir, peer, zo
     srv = start(data_dir, controller.port, zone.port, recipient_domains="[]")
     try:
         code, _ = rcpt(srv, "anyone@sub.backup.test")
-        assert code == 554
+        assert code == 550
         out = srv.cli("relay", "allow-recipient-domain", ".backup.test").stdout
         assert "relay domain .backup.test added" in out
         # The running server picks the change up within seconds (AccessControl refreshes every 2 s).
         wait_for(lambda: rcpt(srv, "anyone@sub.backup.test")[0] == 250, timeout=15, what="the new relay domain")
         # ".backup.test" covers sub-domains only, not backup.test itself.
-        assert rcpt(srv, "anyone@backup.test")[0] == 554
+        assert rcpt(srv, "anyone@backup.test")[0] == 550
         assert send(srv, ["anyone@sub.backup.test"], "sub via route") == {}
         wait_for(lambda: handler.messages, what="forwarding to the sink")
         assert handler.messages[0][1] == ["anyone@sub.backup.test"]
@@ -175,7 +175,7 @@ def test_relay_domains_and_recipients_from_the_cli_apply_live(data_dir, peer, zo
 
         srv.cli("relay", "remove", "alice@sub.backup.test")
         srv.cli("relay", "remove", ".backup.test")
-        wait_for(lambda: rcpt(srv, "alice@sub.backup.test")[0] == 554, timeout=15, what="the removal")
+        wait_for(lambda: rcpt(srv, "alice@sub.backup.test")[0] == 550, timeout=15, what="the removal")
         proc = srv.cli("relay", "remove", ".backup.test", check=False)
         assert proc.returncode != 0 and "not in the relay lists" in proc.stderr
     finally:

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import MailCore
 import MailDNS
 
 /// A DKIM result for one signature (RFC 8601 §2.7.1 result names).
@@ -52,7 +53,8 @@ public struct DKIMVerifier: Sendable {
     public var resolver: any DNSResolver
     public var maxSignatures = 10
     /// Seconds since the epoch; tests fix it.
-    public var now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
+    /// The time signatures' x= is compared with (the server's `MailClock`; tests use a `ManualMailClock`).
+    public var clock: any MailClock = WallClock()
 
     public init(resolver: any DNSResolver) {
         self.resolver = resolver
@@ -125,7 +127,7 @@ public struct DKIMVerifier: Sendable {
         _ sig: DKIMSignature, body: (digest: [UInt8], length: Int), header: MessageHeader,
         into v: inout DKIMVerification
     ) async {
-        if let x = sig.expiration, x < now() {
+        if let x = sig.expiration, x < Int(clock.now.timeIntervalSince1970) {
             v.status = .fail
             v.reason = "signature expired"
             return

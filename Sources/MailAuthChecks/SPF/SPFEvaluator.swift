@@ -35,8 +35,8 @@ public struct SPFEvaluator: Sendable {
     public var timeBudget: Duration = .seconds(20)
     /// The explanation for `fail` when the record has no usable exp=.
     public var defaultExplanation = "See RFC 7208"
-    /// Seconds since the epoch (the `%{t}` macro); tests fix it.
-    public var now: @Sendable () -> Int = { Int(Date.nowSeconds) }
+    /// The `%{t}` macro's time and the time budget's measure (the server's `MailClock`; tests fix it).
+    public var clock: any MailClock = WallClock()
 
     public init(resolver: any DNSResolver, receivingHost: String = "unknown") {
         self.resolver = resolver
@@ -88,10 +88,6 @@ public struct SPFEvaluator: Sendable {
     }
 }
 
-extension Date {
-    static var nowSeconds: Double { Date().timeIntervalSince1970 }
-}
-
 /// One evaluation's mutable state: the look-up counters and the clock.
 final class SPFContext {
     struct Partial {
@@ -104,12 +100,13 @@ final class SPFContext {
     let ip: IPAddress
     let sender: String
     let helo: String
-    let start = ContinuousClock.now
+    let start: Date
     var lookups = 0
     var voids = 0
 
     init(evaluator: SPFEvaluator, ip: IPAddress, sender: String, helo: String) {
         self.e = evaluator
+        self.start = evaluator.clock.now
         self.ip = ip
         self.sender = sender
         self.helo = helo
@@ -120,7 +117,10 @@ final class SPFContext {
         case perm(String)
     }
 
-    var outOfTime: Bool { ContinuousClock.now - start > e.timeBudget }
+    var outOfTime: Bool {
+        let budget = Double(e.timeBudget.components.seconds) + Double(e.timeBudget.components.attoseconds) / 1e18
+        return e.clock.now.timeIntervalSince(start) > budget
+    }
 
     func guardTime() throws(Abort) {
         if outOfTime { throw .temp("SPF evaluation took longer than \(e.timeBudget)") }
@@ -366,7 +366,7 @@ final class SPFContext {
         case "v": return ip.isIPv6 ? "ip6" : "in-addr"
         case "h": return helo
         case "r": return e.receivingHost
-        case "t": return String(e.now())
+        case "t": return String(Int(e.clock.now.timeIntervalSince1970))
         case "p": return validatedName ?? pendingPName ?? "unknown"
         default: return ""
         }

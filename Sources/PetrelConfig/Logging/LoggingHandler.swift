@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MailCore
 import Synchronization
 
 /// `PetrelLogHandler`: a swift-log `LogHandler` that writes ONE line per event (formatted by
@@ -34,17 +35,18 @@ public struct PetrelLogHandler: LogHandler {
     public let label: String
     public let format: PetrelConfiguration.Log.Format
     private let sink: Sink
-    private let now: @Sendable () -> Date
+    /// The lines' timestamps: the server's `MailClock` (a `ManualMailClock` in tests).
+    private let clock: any MailClock
 
     /// - Parameters:
-    ///   - now: the clock (injected in tests).
+    ///   - clock: the timestamps' clock (the server's `MailClock`; a manual one in tests).
     ///   - sink: where lines go; the default writes them to standard error followed by "\n".
     public init(
         label: String,
         level: Logger.Level = .info,
         format: PetrelConfiguration.Log.Format = .text,
         metadataProvider: Logger.MetadataProvider? = nil,
-        now: @escaping @Sendable () -> Date = { Date() },
+        clock: any MailClock = WallClock(),
         levelControl: LogLevelControl? = nil,
         sink: @escaping Sink = PetrelLogHandler.standardError
     ) {
@@ -53,7 +55,7 @@ public struct PetrelLogHandler: LogHandler {
         self.levelControl = levelControl
         self.format = format
         self.metadataProvider = metadataProvider
-        self.now = now
+        self.clock = clock
         self.sink = sink
     }
 
@@ -68,7 +70,7 @@ public struct PetrelLogHandler: LogHandler {
         if !metadata.isEmpty { merged.merge(metadata) { _, new in new } }
         if let callMetadata = event.metadata, !callMetadata.isEmpty { merged.merge(callMetadata) { _, new in new } }
         let line = LogLineFormatter.format(
-            format, date: now(), level: event.level, label: label,
+            format, date: clock.now, level: event.level, label: label,
             message: event.message.description, metadata: merged, error: event.error
         )
         sink(line)
@@ -77,12 +79,14 @@ public struct PetrelLogHandler: LogHandler {
     /// Installs `PetrelLogHandler` as the process-wide swift-log backend. swift-log allows this once per
     /// process; call it first thing in `main`, before any `Logger` is created.
     public static func bootstrap(
-        level: Logger.Level, format: PetrelConfiguration.Log.Format, metadataProvider: Logger.MetadataProvider? = nil
+        level: Logger.Level, format: PetrelConfiguration.Log.Format, metadataProvider: Logger.MetadataProvider? = nil,
+        clock: any MailClock = WallClock()
     ) {
         LogLevelControl.shared.level = level
         LoggingSystem.bootstrap(
             { label, provider in
-                PetrelLogHandler(label: label, level: level, format: format, metadataProvider: provider, levelControl: .shared)
+                PetrelLogHandler(
+                    label: label, level: level, format: format, metadataProvider: provider, clock: clock, levelControl: .shared)
             }, metadataProvider: metadataProvider)
     }
 

@@ -20,6 +20,8 @@ public final class PetrelAdmin: Sendable {
     public let configuration: PetrelConfiguration
     private let opened: Mutex<(any MailStore)?>
     private let hasher: PasswordHasher
+    /// "Now" for the administration calls (queue retries) and the store it opens.
+    public let clock: any MailClock
 
     /// The data directory could not be opened (created, or its database read).
     public struct OpenError: Error, CustomStringConvertible {
@@ -29,17 +31,21 @@ public final class PetrelAdmin: Sendable {
     }
 
     /// Works on the SQLite store of `configuration`'s data directory.
-    public init(configuration: PetrelConfiguration) {
+    public init(configuration: PetrelConfiguration, clock: any MailClock = WallClock()) {
         self.configuration = configuration
         self.opened = Mutex(nil)
         self.hasher = .default
+        self.clock = clock
     }
 
     /// Works on `store` (tests: the in-memory store), hashing passwords with `hasher`.
-    public init(configuration: PetrelConfiguration, store: any MailStore, hasher: PasswordHasher = .default) {
+    public init(
+        configuration: PetrelConfiguration, store: any MailStore, hasher: PasswordHasher = .default, clock: any MailClock = WallClock()
+    ) {
         self.configuration = configuration
         self.opened = Mutex(store)
         self.hasher = hasher
+        self.clock = clock
     }
 
     /// The store, opened now if it is not yet.
@@ -47,7 +53,7 @@ public final class PetrelAdmin: Sendable {
         if let store = opened.withLock({ $0 }) { return store }
         let store: any MailStore
         do {
-            store = try MailServer.openStore(configuration: configuration)
+            store = try MailServer.openStore(configuration: configuration, clock: clock)
         } catch {
             throw OpenError(directory: configuration.server.dataDirectory, underlying: error)
         }
@@ -192,13 +198,19 @@ public final class PetrelAdmin: Sendable {
     }
 
     /// The entries an entry id or a queue id names.
+    /// Every queue row for `petrel queue list`: entries, and damaged rows by id.
+    public func queueListing() async throws -> [QueueListing] {
+        try await store().queueListing()
+    }
+
     public func queueEntries(matching id: String) async throws -> [QueueEntry] {
         try await store().queueEntries(matching: id)
     }
 
-    /// Makes entries due now (nil: every active entry); returns how many changed.
-    public func retryQueueEntries(_ entryIDs: [Int64]?, now: Date = Date()) async throws -> Int {
-        try await store().retryQueueEntries(entryIDs, now: now)
+    /// Makes entries due at `now` (default: the clock's time; nil ids: every active entry); returns how
+    /// many changed.
+    public func retryQueueEntries(_ entryIDs: [Int64]?, now: Date? = nil) async throws -> Int {
+        try await store().retryQueueEntries(entryIDs, now: now ?? clock.now)
     }
 
     public func deleteQueueEntries(_ entryIDs: [Int64]) async throws -> Int {

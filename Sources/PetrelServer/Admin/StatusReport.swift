@@ -60,7 +60,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
 
     /// The report of a running server's listeners and counters.
     static func make(
-        hostname: String, startedAt: Date, listeners: [BoundListener], admin: ListenAddress?,
+        hostname: String, startedAt: Date, now: Date, listeners: [BoundListener], admin: ListenAddress?,
         metrics: ServerMetrics, queue: QueueSummary?
     ) -> StatusReport {
         var infos = listeners.map { ListenerInfo(protocol: $0.kind.rawValue, address: "\($0.localAddress)") }
@@ -71,7 +71,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             connections[kind.rawValue] = Connections(open: c.open, total: c.total, rejected: c.rejected)
         }
         return StatusReport(
-            version: PetrelBuild.version, hostname: hostname, startedAt: startedAt, now: Date(),
+            version: PetrelBuild.version, hostname: hostname, startedAt: startedAt, now: now,
             listeners: infos, connections: connections, queueSize: queue?.total,
             queue: queue.map { Queue(new: $0.new, deferred: $0.deferred, held: $0.held) })
     }

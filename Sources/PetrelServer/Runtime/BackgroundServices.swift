@@ -1,92 +1,98 @@
-/// The server's background loops as swift-service-lifecycle services: the access-rule refresh, the
-/// delivery agent and the pickup-directory watcher. `MailServer.start` runs them in one ServiceGroup once
-/// the listeners are open; `MailServer.shutdown` stops the group after the listeners and connections.
-/// A ServiceGroup stops its services in reverse order, one after the other, so the order of
-/// `BackgroundServices.init` gives the shutdown order: pickup first, then the delivery agent (its
-/// in-flight deliveries are cancelled and their entries stay queued), then the access refresh — and only
-/// then does `shutdown` close the store. Each loop sleeps on the injected `MailClock` or its doorbell.
+/// The server's long-running jobs as swift-service-lifecycle services of the one ServiceGroup that
+/// `petrel serve` runs (`PetrelService.runUntilSignalled`): the access-rule refresh, the delivery agent
+/// and the pickup-directory watcher, listed before `PetrelService`. A ServiceGroup shuts its services
+/// down in reverse order, each after the one behind it has returned, so SIGTERM/SIGINT stops them in
+/// this order: `PetrelService` (the listeners stop accepting, the sessions drain), then the pickup
+/// watcher, then the delivery agent (its in-flight deliveries are cancelled and their entries stay
+/// queued), then the access refresh; then `runUntilSignalled` closes the store, the pools and the event
+/// loops. Each job waits for the server `PetrelService` starts (`StartedServer`), so none runs before the
+/// listeners are open, and sleeps on the injected `MailClock` or its doorbell.
 import Logging
 import MailDelivery
 import MailServerNIO
 import ServiceLifecycle
+import Synchronization
 
-/// Re-reads the data directory's relay and connection lists (`AccessControl.runRefreshing`).
-struct AccessRefreshService: Service, CustomStringConvertible {
-    let access: AccessControl
-    var description: String { "AccessRefresh" }
-    func run() async {
-        await cancelWhenGracefulShutdown { await access.runRefreshing() }
+/// The server `PetrelService` started, for the services of the same group. `wait` returns it once it is
+/// there, or nil when the start failed or the waiting task was cancelled.
+final class StartedServer: Sendable {
+    private struct State {
+        var server: MailServer?
+        var settled = false
+        var nextID = 0
+        var waiters: [Int: CheckedContinuation<MailServer?, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// The started server (nil before the start, or when it failed).
+    var current: MailServer? { state.withLock { $0.server } }
+
+    /// Publishes the outcome of the start (nil: it failed); once.
+    func settle(_ server: MailServer?) {
+        let waiters = state.withLock { s -> [CheckedContinuation<MailServer?, Never>] in
+            guard !s.settled else { return [] }
+            s.settled = true
+            s.server = server
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: server) }
+    }
+
+    func wait() async -> MailServer? {
+        let id = state.withLock { s -> Int in
+            s.nextID += 1
+            return s.nextID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<MailServer?, Never>) in
+                let now: MailServer?? = state.withLock { s in
+                    if s.settled { return .some(s.server) }
+                    if Task.isCancelled { return .some(nil) }
+                    s.waiters[id] = continuation
+                    return .none
+                }
+                if case .some(let server) = now { continuation.resume(returning: server) }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+        }
     }
 }
 
-/// Delivers the outbound queue (`DeliveryAgent.run`).
-struct DeliveryAgentService: Service, CustomStringConvertible {
-    let agent: DeliveryAgent
-    var description: String { "DeliveryAgent" }
+/// One of the server's background jobs: it waits for the started server, then runs its loop until the
+/// group's graceful shutdown reaches it (the loop is cancelled then and returns).
+struct BackgroundJob: Service, CustomStringConvertible {
+    enum Kind: String, Sendable {
+        /// Re-reads the data directory's relay and connection lists (`AccessControl.runRefreshing`).
+        case accessRefresh = "AccessRefresh"
+        /// Delivers the outbound queue (`DeliveryAgent.run`).
+        case deliveryAgent = "DeliveryAgent"
+        /// Watches `delivery.pickup_dir` (`PickupDirectory.run`).
+        case pickup = "Pickup"
+    }
+
+    let kind: Kind
+    let started: StartedServer
+    var description: String { kind.rawValue }
+
     func run() async {
-        await cancelWhenGracefulShutdown { await agent.run() }
-    }
-}
-
-/// Watches `delivery.pickup_dir` (`PickupDirectory.run`).
-struct PickupService: Service, CustomStringConvertible {
-    let pickup: PickupDirectory
-    var description: String { "Pickup" }
-    func run() async {
-        await cancelWhenGracefulShutdown { await pickup.run() }
-    }
-}
-
-/// The ServiceGroup of the background services and the task running it.
-final class BackgroundServices: Sendable {
-    private let group: ServiceGroup
-    private let task: Task<Void, Never>
-    /// Finishes when the group has stopped.
-    private let finished: AsyncStream<Void>
-
-    /// Starts the server's services: the access refresh, the agent, the pickup watcher (stopped in the
-    /// reverse order).
-    convenience init(access: AccessControl, agent: DeliveryAgent, pickup: PickupDirectory?, logger: Logger) {
-        var services: [any Service] = [AccessRefreshService(access: access), DeliveryAgentService(agent: agent)]
-        if let pickup { services.append(PickupService(pickup: pickup)) }
-        self.init(services: services, logger: logger)
-    }
-
-    /// Starts `services`; they stop in the reverse of this order.
-    init(services: [any Service], logger: Logger) {
-        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, logger: logger))
-        let (finished, done) = AsyncStream<Void>.makeStream()
-        self.group = group
-        self.finished = finished
-        // Detached: a plain Task would inherit the caller's task-locals, and under PetrelService that
-        // includes its graceful-shutdown handler, so SIGTERM would stop these services at once, before
-        // the listeners close. Only `stop` shuts this group down.
-        self.task = Task.detached {
-            do { try await group.run() } catch { logger.error("background services failed", metadata: ["error": "\(error)"]) }
-            done.finish()
+        await cancelWhenGracefulShutdown {
+            guard let server = await started.wait() else { return }
+            switch kind {
+            case .accessRefresh: await server.access.runRefreshing()
+            case .deliveryAgent: await server.deliveryAgent.run()
+            case .pickup: await server.pickup?.run()
+            }
         }
     }
 
-    /// Stops the services in order and waits for them, at most `deadline`; returns whether they all
-    /// stopped. Call once. Work still running after the deadline is cancelled and not waited for.
-    @discardableResult
-    func stop(deadline: Duration) async -> Bool {
-        await group.triggerGracefulShutdown()
-        let finished = self.finished
-        let stoppedInTime = await withTaskGroup(of: Bool.self) { waiters in
-            waiters.addTask {
-                for await _ in finished {}
-                return !Task.isCancelled
-            }
-            waiters.addTask {
-                do { try await Task.sleep(for: deadline) } catch {}
-                return false
-            }
-            let first = await waiters.next() ?? false
-            waiters.cancelAll()
-            return first
-        }
-        if !stoppedInTime { task.cancel() }
-        return stoppedInTime
+    /// The jobs of a server with this configuration, in the order the group lists them (before
+    /// `PetrelService`): it stops them in the reverse order.
+    static func jobs(_ configuration: PetrelConfiguration, started: StartedServer) -> [BackgroundJob] {
+        var kinds: [Kind] = [.accessRefresh, .deliveryAgent]
+        if configuration.delivery.pickupDirectory != nil { kinds.append(.pickup) }
+        return kinds.map { BackgroundJob(kind: $0, started: started) }
     }
 }

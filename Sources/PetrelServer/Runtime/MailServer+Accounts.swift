@@ -2,6 +2,7 @@
 import Foundation
 import Logging
 import MailAccounts
+import MailCore
 import MailStore
 import NIOPosix
 import PetrelConfig
@@ -17,7 +18,7 @@ extension MailServer {
     /// `accountsRuntime` by the caller, which shuts it down with the server.
     static func makeAccountRouter(
         _ configuration: PetrelConfiguration, store: any MailStore,
-        threadPool: NIOThreadPool
+        threadPool: NIOThreadPool, clock: any MailClock = WallClock()
     ) throws -> (AccountRouter, NIOThreadPool?) {
         let logger = Logger(label: "petrel.accounts")
         let accounts = configuration.accounts
@@ -40,7 +41,7 @@ extension MailServer {
             }
             backends["ldap"] = LDAPAccounts(
                 settings: directorySettings, store: store, threadPool: pool, logger: logger,
-                servesDomain: { accounts.backend(forDomain: $0) == "ldap" })
+                servesDomain: { accounts.backend(forDomain: $0) == "ldap" }, clock: clock)
         }
         func backend(_ name: String) -> any AccountBackend { backends[name] ?? builtin }
         var perDomain: [String: any AccountBackend] = [:]

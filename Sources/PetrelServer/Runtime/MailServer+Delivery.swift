@@ -22,7 +22,7 @@ extension MailServer {
         group: any EventLoopGroup, metricsFactory: any MetricsFactory,
         relayRules: @escaping @Sendable () -> RelayRules = { .closed },
         resolveRecipient: (@Sendable (EmailAddress) async throws -> RecipientResolution)? = nil,
-        logger: Logger
+        logger: Logger, clock: any MailClock = WallClock()
     ) throws -> DeliveryAgent {
         let d = configuration.delivery
         let schedule = try RetrySchedule(
@@ -54,7 +54,7 @@ extension MailServer {
         agentConfiguration.resolveRecipient = resolveRecipient
         return DeliveryAgent(
             store: store, configuration: agentConfiguration, resolver: resolver, group: group,
-            logger: logger, metrics: DeliveryMetrics(factory: metricsFactory))
+            logger: logger, metrics: DeliveryMetrics(factory: metricsFactory), clock: clock)
     }
 
     private static func policy(_ tls: PetrelConfiguration.OutboundTLS) -> SMTPClientTLSPolicy {

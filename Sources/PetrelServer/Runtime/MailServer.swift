@@ -37,8 +37,8 @@ public final class MailServer: Sendable {
     public let deliveryAgent: DeliveryAgent
     /// Live relay/connection rules (MailServer+Access.swift).
     public let access: AccessControl
-    /// The ServiceGroup running the access refresh, the agent and the pickup watcher (BackgroundServices.swift).
-    let background: BackgroundServices
+    /// The pickup-directory watcher, when `delivery.pickup_dir` is set.
+    public let pickup: PickupDirectory?
     /// `[autoconfig]`: the HTTPS client set-up listeners (MailServer+ClientSetup.swift).
     public let clientSetup = ClientSetupRunner()
     /// The account backends' own thread pool (MailServer+Accounts.swift).
@@ -49,7 +49,7 @@ public final class MailServer: Sendable {
         smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
         group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, dnsPool: NIOThreadPool,
         logger: Logger, operations: ServerOperations,
-        access: AccessControl, deliveryAgent: DeliveryAgent, background: BackgroundServices
+        access: AccessControl, deliveryAgent: DeliveryAgent, pickup: PickupDirectory?
     ) {
         self.configuration = configuration
         self.store = store
@@ -65,18 +65,21 @@ public final class MailServer: Sendable {
         self.operations = operations
         self.access = access
         self.deliveryAgent = deliveryAgent
-        self.background = background
+        self.pickup = pickup
     }
 
     /// Opens the embedded SQLite store in the configured data directory.
-    public static func openStore(configuration: PetrelConfiguration) throws -> any MailStore {
+    public static func openStore(configuration: PetrelConfiguration, clock: any MailClock = WallClock()) throws -> any MailStore {
         try FileManager.default.createDirectory(atPath: configuration.server.dataDirectory, withIntermediateDirectories: true)
-        return try SQLiteMailStore(directory: configuration.server.dataDirectory)
+        return try SQLiteMailStore(directory: configuration.server.dataDirectory, clock: clock)
     }
 
-    /// Starts every listener. `store` defaults to the SQLite store in the data directory.
-    public static func start(configuration: PetrelConfiguration, store: (any MailStore)? = nil, logger: Logger) async throws -> MailServer {
-        let store = try store ?? openStore(configuration: configuration)
+    /// Starts every listener. `store` defaults to the SQLite store in the data directory. `clock` is the
+    /// one source of "now" for everything the server builds (docs/ARCHITECTURE.md "Time").
+    public static func start(
+        configuration: PetrelConfiguration, store: (any MailStore)? = nil, logger: Logger, clock: any MailClock = WallClock()
+    ) async throws -> MailServer {
+        let store = try store ?? openStore(configuration: configuration, clock: clock)
         let dataDirectory = configuration.server.dataDirectory
         let spool = dataDirectory + "/spool"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
@@ -90,7 +93,7 @@ public final class MailServer: Sendable {
             hostname: configuration.server.hostname, logger: logger)
         let tls = try TLSContextProvider(paths: tlsPaths)
 
-        let operations = ServerOperations()
+        let operations = ServerOperations(clock: clock)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         threadPool.start()
@@ -102,7 +105,7 @@ public final class MailServer: Sendable {
         let (relayRules, connectionRules) = configuredAccess(configuration, logger: logger)
         let access = AccessControl(
             relay: relayRules, connections: connectionRules, store: store,
-            maxConnectionRatePerIP: configuration.smtp.maxConnectionRatePerIP)
+            maxConnectionRatePerIP: configuration.smtp.maxConnectionRatePerIP, clock: clock)
         let liveRelayRules: @Sendable () -> RelayRules = { access.relayRules }
 
         // One resolver ([dns]) for the agent's MX look-ups and the port-25 client-name check.
@@ -112,7 +115,7 @@ public final class MailServer: Sendable {
         let accounts: AccountRouter
         let directoryPool: NIOThreadPool?
         do {
-            (accounts, directoryPool) = try makeAccountRouter(configuration, store: store, threadPool: threadPool)
+            (accounts, directoryPool) = try makeAccountRouter(configuration, store: store, threadPool: threadPool, clock: clock)
         } catch {
             try? await threadPool.shutdownGracefully()
             try? await pop3ReadPool.shutdownGracefully()
@@ -126,7 +129,7 @@ public final class MailServer: Sendable {
                 configuration: configuration, store: store, resolver: resolver,
                 group: group, metricsFactory: PrometheusMetricsFactory(registry: operations.registry),
                 relayRules: liveRelayRules, resolveRecipient: { try await accounts.resolveRecipient($0) },
-                logger: Logger(label: "petrel.delivery"))
+                logger: Logger(label: "petrel.delivery"), clock: clock)
         } catch {
             try? await directoryPool?.shutdownGracefully()
             try? await threadPool.shutdownGracefully()
@@ -143,7 +146,8 @@ public final class MailServer: Sendable {
                 baseDelay: Double(auth.failureDelay) / 1000,
                 maxDelay: Double(auth.maxFailureDelay) / 1000,
                 maxConcurrentPerIP: auth.maxConcurrentLoginsPerIP,
-                maxConcurrentPerAccount: auth.maxConcurrentLoginsPerAccount))
+                maxConcurrentPerAccount: auth.maxConcurrentLoginsPerAccount),
+            clock: clock)
         let authenticator = Authenticator(
             store: store, threadPool: threadPool, throttle: throttle, logger: Logger(label: "petrel.auth"),
             accounts: accounts)
@@ -162,6 +166,8 @@ public final class MailServer: Sendable {
         smtpConfig.requireSenderMatch = configuration.submission.requireSenderMatch
         smtpConfig.offerSCRAM = configuration.accounts.scram
         smtpConfig.hopCount = HopCount(limit: configuration.delivery.hopLimit)
+        smtpConfig.clock = clock
+        smtpConfig.makeQueueID = { QueueID.generate(date: clock.now) }
 
         // The data directory's access lists (re-read every 2 s by a background service); FCrDNS for client domains.
         await access.refresh()
@@ -173,7 +179,7 @@ public final class MailServer: Sendable {
 
         let messageAuthentication = MessageAuthentication(
             configuration: configuration, resolver: resolver, store: store,
-            access: access, logger: Logger(label: "petrel.authcheck"))
+            access: access, logger: Logger(label: "petrel.authcheck"), clock: clock)
         let smtpConnections = ConnectionTracker(
             limits: .init(
                 maxConnections: smtp.maxConnections,
@@ -316,14 +322,13 @@ public final class MailServer: Sendable {
             pickupConfiguration.resolveRecipient = { try await accounts.resolveRecipient($0) }
             return PickupDirectory(
                 store: store, configuration: pickupConfiguration,
-                logger: Logger(label: "petrel.pickup"), queued: { agent.wake() })
+                logger: Logger(label: "petrel.pickup"), queued: { agent.wake() }, clock: clock)
         }
-        let background = BackgroundServices(access: access, agent: agent, pickup: pickup, logger: Logger(label: "petrel.services"))
         let server = MailServer(
             configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
             pop3Connections: pop3Connections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
             dnsPool: dnsPool, logger: logger,
-            operations: operations, access: access, deliveryAgent: agent, background: background)
+            operations: operations, access: access, deliveryAgent: agent, pickup: pickup)
         server.accountsRuntime.adopt(directoryPool)
         if configuration.autoconfig.enabled {
             do {
@@ -348,31 +353,40 @@ public final class MailServer: Sendable {
         }
     }
 
-    /// Graceful stop: close the listeners, ask idle sessions to close (SMTP gets 421), wait for the
-    /// others to finish their transaction up to `deadline`, then close whatever is left and the store.
+    /// Graceful stop for a server whose background services are not running (tests, embedders): `drain`,
+    /// then `close`. `petrel serve` runs the same two steps with the services in between (PetrelService).
     public func shutdown(deadline: Duration = .seconds(30)) async {
+        await drain(deadline: deadline)
+        await close()
+    }
+
+    /// The first steps of a graceful stop: close the listeners, ask every session to close as soon as it
+    /// is idle (SMTP gets 421), wait up to `deadline` for the last connection to close (an event from the
+    /// connection trackers, no polling), then close whatever is left.
+    public func drain(deadline: Duration) async {
         logger.info("shutting down", metadata: ["open_smtp": "\(smtpConnections.openCount)", "open_pop3": "\(pop3Connections.openCount)"])
         for l in listeners { try? await l.channel.close() }
         await clientSetup.stop()
         await operations.closeAdmin()
-        let clock = ContinuousClock()
-        let end = clock.now.advanced(by: deadline)
-        repeat {
-            for channel in smtpConnections.openChannels + pop3Connections.openChannels {
-                channel.pipeline.fireUserInboundEventTriggered(ShutdownRequested())
+        smtpConnections.requestShutdown()
+        pop3Connections.requestShutdown()
+        let trackers = [smtpConnections, pop3Connections]
+        await withTaskGroup(of: Void.self) { waiters in
+            waiters.addTask {
+                for tracker in trackers { await tracker.waitUntilEmpty() }
             }
-            if smtpConnections.openCount + pop3Connections.openCount == 0 { break }
-            try? await Task.sleep(for: .milliseconds(50))
-        } while clock.now < end
+            waiters.addTask { try? await Task.sleep(for: deadline) }
+            await waiters.next()
+            waiters.cancelAll()
+        }
         let left = smtpConnections.openChannels + pop3Connections.openChannels
         if !left.isEmpty { logger.warning("closing connections still open at the deadline", metadata: ["count": "\(left.count)"]) }
         for channel in left { try? await channel.close() }
-        // The background services stop in order: pickup, then the agent (deliveries in progress are
-        // cancelled; entries without a recorded result stay queued for the next start, at-least-once), then
-        // the access refresh. Wait a little for them to finish cleanly, never longer than 5 seconds.
-        if !(await background.stop(deadline: .seconds(5))) {
-            logger.warning("background services still running at the deadline")
-        }
+    }
+
+    /// The last step of a stop, once no connection is open and the background services have stopped:
+    /// the store, the thread pools and the event loops.
+    public func close() async {
         try? await store.close()
         try? await threadPool.shutdownGracefully()
         try? await pop3ReadPool.shutdownGracefully()

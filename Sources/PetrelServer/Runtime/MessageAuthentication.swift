@@ -20,12 +20,15 @@ public final class MessageAuthentication: Sendable {
     let store: any MailStore
     let access: AccessControl?
     let logger: Logger
+    /// DKIM signatures' t=/x= and the inbound checks' time (the server's `MailClock`).
+    let clock: any MailClock
     private let keyCache = Mutex<[String: (stamp: Date, keys: [DKIMSigner.Key])]>([:])
 
     public init(
         configuration: PetrelConfiguration, resolver: any DNSResolver, store: any MailStore,
-        access: AccessControl?, logger: Logger
+        access: AccessControl?, logger: Logger, clock: any MailClock = WallClock()
     ) {
+        self.clock = clock
         self.settings = configuration.authentication
         self.authservID =
             configuration.authentication.authservID.isEmpty
@@ -90,6 +93,7 @@ public final class MessageAuthentication: Sendable {
             return .accept(prepend: [], body: request.body)
         }
         var checker = InboundAuthenticator(resolver: resolver, authservID: authservID)
+        checker.clock = clock
         checker.spfTimeBudget = .seconds(settings.spfTimeout)
         let noReject = !settings.dmarcReject || !recipientDomains.isDisjoint(with: Set(settings.noRejectDomains))
         checker.maximumDisposition["*"] = noReject ? .quarantine : .reject
@@ -103,7 +107,14 @@ public final class MessageAuthentication: Sendable {
                 clientIP: ip, helo: helo, mailFrom: mailFrom))
         var body = request.body
         if !verdict.forgedFields.isEmpty {
-            body = Self.obscure(verdict.forgedFields, in: body)
+            do {
+                body = try Self.obscure(verdict.forgedFields, in: body)
+            } catch {
+                // The message still gets our own field on top; the forged one stays readable below it.
+                logger.error(
+                    "forged Authentication-Results not obscured",
+                    metadata: ["id": "\(envelope.queueID)", "fields": "\(verdict.forgedFields.count)", "error": "\(error)"])
+            }
         }
         let deciding = verdict.deciding
         logger.info(
@@ -139,7 +150,7 @@ public final class MessageAuthentication: Sendable {
         let keys = signingKeys(domain)
         guard !keys.isEmpty else { return [] }
         do {
-            let fields = try DKIMSigner().sign(message, keys: keys, now: Int(Date().timeIntervalSince1970))
+            let fields = try DKIMSigner().sign(message, keys: keys, now: Int(clock.now.timeIntervalSince1970))
             logger.debug(
                 "dkim signed",
                 metadata: [
@@ -155,8 +166,9 @@ public final class MessageAuthentication: Sendable {
 
     /// RFC 8601 §5: an Authentication-Results field claiming our authserv-id that came from outside is
     /// obscured in place — its name becomes "X-Removed-Auth-Results" (the same length, so a spooled file
-    /// is edited where it is, without a copy).
-    static func obscure(_ fields: [HeaderField], in body: MessageBody) -> MessageBody {
+    /// is edited where it is, without a copy). Throws when the spool file cannot be opened, written or
+    /// synced (the caller logs it with the queue id).
+    static func obscure(_ fields: [HeaderField], in body: MessageBody) throws -> MessageBody {
         let replacement = Array("X-Removed-Auth-Results".utf8)
         switch body {
         case .bytes(var bytes):
@@ -165,14 +177,25 @@ public final class MessageAuthentication: Sendable {
             }
             return .bytes(bytes)
         case .file(let path, _):
-            guard let handle = FileHandle(forUpdatingAtPath: path) else { return body }
-            defer { try? handle.close() }
-            for f in fields {
-                try? handle.seek(toOffset: UInt64(f.range.lowerBound))
-                try? handle.write(contentsOf: Data(replacement))
+            guard let handle = FileHandle(forUpdatingAtPath: path) else { throw ObscureFailure(path: path) }
+            do {
+                for f in fields {
+                    try handle.seek(toOffset: UInt64(f.range.lowerBound))
+                    try handle.write(contentsOf: Data(replacement))
+                }
+                try handle.synchronize()
+            } catch {
+                try? handle.close()
+                throw error
             }
-            try? handle.synchronize()
+            try handle.close()
             return body
         }
     }
+}
+
+/// The spool file of a message with a forged Authentication-Results field could not be opened.
+struct ObscureFailure: Error, CustomStringConvertible {
+    let path: String
+    var description: String { "cannot open the spool file \(path) for update" }
 }

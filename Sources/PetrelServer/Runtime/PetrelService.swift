@@ -1,7 +1,10 @@
 /// Runs the mail server under swift-service-lifecycle: SIGTERM/SIGINT trigger a graceful shutdown,
 /// SIGHUP re-reads the configuration (see ConfigReload.swift for what applies live and what is reported
-/// as needing a restart) and the TLS certificate.
+/// as needing a restart) and the TLS certificate. `runUntilSignalled` runs one ServiceGroup: the
+/// background jobs (BackgroundServices.swift), then this service, which starts the server and, at
+/// shutdown, drains its connections before the jobs are stopped.
 import Logging
+import MailCore
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -16,11 +19,24 @@ public struct PetrelService: Service, CustomStringConvertible {
     let logger: Logger
     let reload: Reloader?
     let onStarted: @Sendable (MailServer) -> Void
+    /// The server's one clock (docs/ARCHITECTURE.md "Time").
+    let clock: any MailClock
+    /// Where the started server is published for the background jobs of the same group.
+    let started: StartedServer
 
     public init(
-        configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil,
+        configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil, clock: any MailClock = WallClock(),
         onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }
     ) {
+        self.init(configuration: configuration, logger: logger, reload: reload, clock: clock, started: StartedServer(), onStarted: onStarted)
+    }
+
+    init(
+        configuration: PetrelConfiguration, logger: Logger, reload: Reloader?, clock: any MailClock, started: StartedServer,
+        onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }
+    ) {
+        self.started = started
+        self.clock = clock
         self.configuration = configuration
         self.logger = logger
         self.reload = reload
@@ -31,7 +47,14 @@ public struct PetrelService: Service, CustomStringConvertible {
         // SIGHUP is trapped before the listeners open (and log "listening"), so an early reload can never
         // meet the default action, which would end the process. It reloads until SIGTERM/SIGINT.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        let server = try await MailServer.start(configuration: configuration, logger: logger)
+        let server: MailServer
+        do {
+            server = try await MailServer.start(configuration: configuration, logger: logger, clock: clock)
+        } catch {
+            started.settle(nil)
+            throw error
+        }
+        started.settle(server)
         onStarted(server)
         let running = Mutex(configuration)
         await withGracefulShutdownHandler {
@@ -43,8 +66,10 @@ public struct PetrelService: Service, CustomStringConvertible {
         } onGracefulShutdown: {
             logger.info("graceful shutdown requested")
         }
+        // Listeners closed and sessions drained; the group then stops the background jobs, and
+        // `runUntilSignalled` closes the store last.
         let deadline = running.withLock { $0.server.shutdownDeadline }
-        await server.shutdown(deadline: .seconds(Int64(deadline)))
+        await server.drain(deadline: .seconds(Int64(deadline)))
     }
 
     /// Re-reads the file; applies what can change live and logs what needs a restart. A file with errors
@@ -67,13 +92,31 @@ public struct PetrelService: Service, CustomStringConvertible {
     }
 
     /// Runs until SIGTERM or SIGINT.
-    public static func runUntilSignalled(configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil) async throws {
-        let service = PetrelService(configuration: configuration, logger: logger, reload: reload)
+    public static func runUntilSignalled(
+        configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil, clock: any MailClock = WallClock()
+    ) async throws {
+        let started = StartedServer()
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service)],
+                services: services(configuration: configuration, logger: logger, reload: reload, clock: clock, started: started),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await started.current?.close()
+            throw error
+        }
+        await started.current?.close()
+    }
+
+    /// The group's services in order: the background jobs, then `PetrelService` (stopped first).
+    static func services(
+        configuration: PetrelConfiguration, logger: Logger, reload: Reloader?, clock: any MailClock, started: StartedServer,
+        onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }
+    ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        let service = PetrelService(
+            configuration: configuration, logger: logger, reload: reload, clock: clock, started: started, onStarted: onStarted)
+        return BackgroundJob.jobs(configuration, started: started).map { .init(service: $0) } + [.init(service: service)]
     }
 }

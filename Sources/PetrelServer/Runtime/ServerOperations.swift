@@ -2,6 +2,7 @@
 /// HTTP endpoint (`/metrics`, `/status`) and the start time. Each server has its own registry, so several
 /// servers in one process (tests) never mix their numbers.
 import Foundation
+import MailCore
 import MailDelivery
 import MailServerNIO
 import NIOCore
@@ -12,13 +13,16 @@ public final class ServerOperations: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let metrics: ServerMetrics
     public let startedAt: Date
+    /// The server's clock (`/status`'s `now` and uptime).
+    let clock: any MailClock
     private let admin = Mutex<AdminServer.Bound?>(nil)
 
-    public init(startedAt: Date = Date()) {
+    public init(clock: any MailClock = WallClock()) {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         self.metrics = ServerMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        self.startedAt = startedAt
+        self.startedAt = clock.now
+        self.clock = clock
     }
 
     /// The admin endpoint's actual address, if it listens.
@@ -32,11 +36,12 @@ public final class ServerOperations: Sendable {
         let registry = self.registry
         let metrics = self.metrics
         let startedAt = self.startedAt
+        let clock = self.clock
         let routes = AdminServer.Routes(
             metrics: { registry.emitToString() },
             status: {
                 StatusReport.make(
-                    hostname: hostname, startedAt: startedAt, listeners: listeners,
+                    hostname: hostname, startedAt: startedAt, now: clock.now, listeners: listeners,
                     admin: self.adminAddress, metrics: metrics, queue: queue.summary)
             })
         let bound = try await AdminServer.bind(address, routes: routes, group: group)

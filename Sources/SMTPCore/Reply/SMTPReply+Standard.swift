@@ -117,8 +117,10 @@ extension SMTPReply {
         "Error: non-ASCII recipient address needs SMTPUTF8")
     /// RFC 5321 §4.5.3.1.10: 452 for recipients over the limit (the client retries them later).
     public static let tooManyRecipients = SMTPReply(.insufficientStorage, .tempTooManyRecipients, "Error: too many recipients")
+    /// RCPT to a foreign domain this client may not relay to: 550 5.7.1 (RFC 5321 §4.3.2 lists 550, not
+    /// 554, among RCPT's replies; RFC 3463 §3.8 "delivery not authorized").
     public static func relayDenied(_ address: String) -> SMTPReply {
-        SMTPReply(.transactionFailed, .deliveryNotAuthorized, "<\(address)>: Relay access denied")
+        SMTPReply(.mailboxUnavailable, .deliveryNotAuthorized, "<\(address)>: Relay access denied")
     }
     /// The recipient's domain is not a valid IDN (bad A-label, over-long label): 553 5.1.3.
     public static func invalidRecipientDomain(_ address: String, reason: String) -> SMTPReply {

@@ -42,7 +42,7 @@ public struct SMTPServerConfiguration: Sendable {
     /// LAST with 554 5.4.6. The outbound queue applies the same `HopCount`. Default limit 30.
     public var hopCount: HopCount = HopCount()
     /// Clock for the Received header date.
-    public var now: @Sendable () -> Date
+    public var clock: any MailClock
     /// Queue id generator.
     public var makeQueueID: @Sendable () -> String
 
@@ -60,7 +60,7 @@ public struct SMTPServerConfiguration: Sendable {
         self.allowPlaintextAuth = false
         self.requireSenderMatch = true
         self.maxAuthFailures = 3
-        self.now = { Date() }
+        self.clock = WallClock()
         self.makeQueueID = { QueueID.generate() }
     }
 }

@@ -52,7 +52,7 @@ public enum RecipientDecision: Hashable, Sendable {
     /// 250 2.1.5: a non-local recipient the client may relay to; queued for outbound delivery.
     /// `domain` is the routing domain (lower case, A-label form).
     case relay(domain: String)
-    /// 554 5.7.1 <addr>: Relay access denied
+    /// 550 5.7.1 <addr>: Relay access denied
     case relayDenied
     /// 550 5.1.1 <addr>: Recipient address rejected: User unknown in local recipient table
     case unknownUser

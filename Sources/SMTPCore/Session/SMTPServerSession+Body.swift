@@ -74,7 +74,7 @@ extension SMTPServerSession {
     mutating func beginStore(size: Int64, receivedFields: Int = 0) -> [SMTPServerAction] {
         guard let current = transaction else { return [] }
         let queueID = configuration.makeQueueID()
-        let now = configuration.now()
+        let now = configuration.clock.now
         let extended = hello?.extended ?? false
         let protocolName = TraceHeaders.protocolName(
             extended: extended, smtpUTF8: current.mail.smtpUTF8,

@@ -107,7 +107,7 @@ import Testing
             C: MAIL FROM:<x@elsewhere.test>
             S: 250 2.1.0 Ok
             C: RCPT TO:<victim@elsewhere.test>
-            S: 554 5.7.1 <victim@elsewhere.test>: Relay access denied
+            S: 550 5.7.1 <victim@elsewhere.test>: Relay access denied
             """)
         let actions = r.session.handle(.invalidRecipientLimit)
         let replies = actions.compactMap { if case .send(let reply) = $0 { return reply } else { return nil } }
@@ -123,7 +123,7 @@ import Testing
 @Suite struct SMTPServerSessionConnectionStartTests {
     private func session() -> SMTPServerSession {
         var configuration = SMTPServerConfiguration(hostname: "mx.example.test")
-        configuration.now = { Date(timeIntervalSince1970: 1_800_000_000) }
+        configuration.clock = ManualMailClock(Date(timeIntervalSince1970: 1_800_000_000))
         configuration.makeQueueID = { "Q1" }
         return SMTPServerSession(configuration: configuration, client: ClientInfo(ip: IPAddress("192.0.2.7"), port: 4000))
     }

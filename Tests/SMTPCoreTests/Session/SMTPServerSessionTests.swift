@@ -83,7 +83,7 @@ import Testing
             S: 250 2.1.5 Ok
             S: 250 2.1.5 Ok
             S: 550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in local recipient table
-            S: 554 5.7.1 <x@remote.test>: Relay access denied
+            S: 550 5.7.1 <x@remote.test>: Relay access denied
             S: 451 4.3.0 <tmp@example.test>: Temporary lookup failure, try again later
             S: 354 End data with <CR><LF>.<CR><LF>
             S: 250 2.0.0 Ok: queued as 0TESTQUEUEID0001

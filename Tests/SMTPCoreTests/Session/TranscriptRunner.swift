@@ -43,7 +43,7 @@ struct TranscriptRunner {
         client: ClientInfo = ClientInfo(ip: IPAddress("192.0.2.10"), port: 40000)
     ) {
         var configuration = SMTPServerConfiguration(hostname: Self.hostname)
-        configuration.now = { TranscriptRunner.fixedDate }
+        configuration.clock = ManualMailClock(TranscriptRunner.fixedDate)
         configuration.makeQueueID = { TranscriptRunner.queueID }
         configure(&configuration)
         session = SMTPServerSession(configuration: configuration, client: client)
