@@ -159,7 +159,7 @@ let package = Package(
         // The composition root: server runtime, admin endpoint, doctor.
         .target(name: "PetrelServer", dependencies: [
             "PetrelConfig",
-            "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailAuth", "SMTPCore", "POP3Core",
+            "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailStorePostgres", "MailAuth", "SMTPCore", "POP3Core",
             "MailDelivery", "MailQueue", "MailDNS", "MailPolicy", "MailAuthChecks", "MailAccounts", "PetrelAutoconfig",
             "BadmailStore",
             .product(name: "NIOCore", package: "swift-nio"),

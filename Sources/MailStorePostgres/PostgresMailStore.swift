@@ -16,6 +16,7 @@ import Logging
 import MailCore
 import MailStore
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 import Synchronization
@@ -73,6 +74,9 @@ public final class PostgresMailStore: MailStore {
     private let closed = Mutex(false)
     let committer: PostgresGroupCommitter
     let blockingReader: BlockingReader
+    /// One connection's settings (migrations, blocking reads): a connection error surfaces at once
+    /// instead of the pool's retries.
+    let connectionConfiguration: PostgresConnection.Configuration
 
     /// Creates the store; nothing is sent to the server until `prepare()` or the first call.
     public init(configuration: PostgresStoreConfiguration, logger: Logger = Logger(label: "petrel.store.postgres")) throws {
@@ -100,6 +104,7 @@ public final class PostgresMailStore: MailStore {
             password: configuration.password, database: configuration.database, tls: try Self.connectionTLS(configuration.tls))
         single.options.additionalStartupParameters = startup
         self.blockingReader = BlockingReader(configuration: single, logger: logger)
+        self.connectionConfiguration = single
         let client = PostgresClient(configuration: config, backgroundLogger: logger)
         self.client = client
         self.configuration = configuration
@@ -148,8 +153,33 @@ public final class PostgresMailStore: MailStore {
         }
     }
 
+    /// Runs the migrations on a connection of its own (not the pool, which retries a failing connection
+    /// forever): a wrong password or an unreachable server fails `prepare()` at once, with its reason.
     private func migrate() async throws {
-        try await transaction { conn in
+        let conn = try await PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.any(), configuration: connectionConfiguration, id: 1, logger: logger)
+        do {
+            try await migrate(on: conn)
+        } catch {
+            try? await conn.close()
+            throw error
+        }
+        try? await conn.close()
+    }
+
+    private func migrate(on conn: PostgresConnection) async throws {
+        try await conn.query("BEGIN", logger: logger)
+        do {
+            try await migrateSteps(conn)
+        } catch {
+            _ = try? await conn.query("ROLLBACK", logger: logger)
+            throw error
+        }
+        try await conn.query("COMMIT", logger: logger)
+    }
+
+    private func migrateSteps(_ conn: PostgresConnection) async throws {
+        do {
             try await conn.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))", logger: self.logger)
             if let schema = self.configuration.schema {
                 try await conn.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: self.logger)

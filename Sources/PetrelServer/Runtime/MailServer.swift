@@ -9,6 +9,7 @@ import MailDelivery
 import MailPolicy
 import MailServerNIO
 import MailStore
+import MailStorePostgres
 import MailStoreSQLite
 import NIOCore
 import NIOPosix
@@ -68,15 +69,44 @@ public final class MailServer: Sendable {
         self.background = background
     }
 
-    /// Opens the embedded SQLite store in the configured data directory.
+    /// Opens the configured store (`[store] backend`): the embedded SQLite store in the data directory, or
+    /// PostgreSQL (connected and migrated on first use; `start` does it at once).
     public static func openStore(configuration: PetrelConfiguration) throws -> any MailStore {
-        try FileManager.default.createDirectory(atPath: configuration.server.dataDirectory, withIntermediateDirectories: true)
-        return try SQLiteMailStore(directory: configuration.server.dataDirectory)
+        switch configuration.store.backend {
+        case .sqlite:
+            try FileManager.default.createDirectory(atPath: configuration.server.dataDirectory, withIntermediateDirectories: true)
+            return try SQLiteMailStore(directory: configuration.server.dataDirectory)
+        case .postgresql:
+            return try PostgresMailStore(configuration: postgresConfiguration(configuration.store))
+        }
+    }
+
+    /// The PostgreSQL settings of `[store]`, the password read from `password_file` (its first line).
+    static func postgresConfiguration(_ store: PetrelConfiguration.Store) throws -> PostgresStoreConfiguration {
+        var password: String?
+        if let file = store.passwordFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw StoreError.backend("cannot read store.password_file \(file)")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            password = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).first.map(String.init) ?? ""
+        }
+        let tls: PostgresStoreConfiguration.TLSMode
+        switch store.tls {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer
+        case .require: tls = .require
+        }
+        return PostgresStoreConfiguration(
+            host: store.host, port: store.port, database: store.database, user: store.user, password: password, tls: tls,
+            poolSize: store.poolSize)
     }
 
     /// Starts every listener. `store` defaults to the SQLite store in the data directory.
     public static func start(configuration: PetrelConfiguration, store: (any MailStore)? = nil, logger: Logger) async throws -> MailServer {
         let store = try store ?? openStore(configuration: configuration)
+        // PostgreSQL: connect and migrate now, so a wrong setting or a newer schema stops the start.
+        if let postgres = store as? PostgresMailStore { try await postgres.prepare() }
         let dataDirectory = configuration.server.dataDirectory
         let spool = dataDirectory + "/spool"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
