@@ -32,6 +32,7 @@ let package = Package(
         // Test-only: reads the OpenSPF RFC 7208 test suite (YAML) in MailAuthChecksTests.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Pure value types shared by every protocol: addresses, reply codes. No dependencies.
@@ -67,6 +68,16 @@ let package = Package(
             "MailStore", "MailCore",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        ]),
+        // The store for several nodes: PostgreSQL through postgres-nio (PostgresClient), with group commit.
+        .target(name: "MailStorePostgres", dependencies: [
+            "MailStore", "MailCore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // glibc libresolv wrapper: one query to one given nameserver, answer decoding (ns_parserr/dn_expand).
         .target(name: "CPetrelResolv", linkerSettings: [.linkedLibrary("resolv")]),
@@ -148,7 +159,7 @@ let package = Package(
         // The composition root: server runtime, admin endpoint, doctor.
         .target(name: "PetrelServer", dependencies: [
             "PetrelConfig",
-            "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailAuth", "SMTPCore", "POP3Core",
+            "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailStorePostgres", "MailAuth", "SMTPCore", "POP3Core",
             "MailDelivery", "MailQueue", "MailDNS", "MailPolicy", "MailAuthChecks", "MailAccounts", "PetrelAutoconfig",
             "BadmailStore",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -221,7 +232,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "CryptoExtras", package: "swift-crypto"),
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailStoreSQLite", "MailCore", "MailTestSupport"]),
+        .testTarget(name: "MailStoreTests", dependencies: [
+            "MailStore", "MailStoreSQLite", "MailStorePostgres", "MailCore", "MailTestSupport",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         .testTarget(name: "MailServerNIOTests", dependencies: [
             "MailTestSupport", "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore", "MailQueue",
             .product(name: "NIOCore", package: "swift-nio"),

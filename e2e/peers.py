@@ -51,6 +51,11 @@ PEERS = {
                    ("sh", "-c", "command -v slapadd >/dev/null || test -x /usr/sbin/slapadd"),
                    ("sh", "-c", "test -e /usr/lib/ldap/back_mdb.so")),
                   "OpenLDAP's server: the directory of the ldap account backend's tests"),
+    "postgresql": Peer("test", ("postgresql",),
+                       (("sh", "-c", "command -v initdb >/dev/null && command -v pg_ctl >/dev/null "
+                                     "|| ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1"),),
+                       "PostgreSQL's server (initdb, pg_ctl): the PostgreSQL store's Swift and interop tests "
+                       "start their own cluster"),
     "pam_wrapper": Peer("test", ("libpam-wrapper",),
                         (("sh", "-c", "test -e /usr/lib/$(uname -m)-linux-gnu/libpam_wrapper.so && "
                                       "test -e /usr/lib/$(uname -m)-linux-gnu/pam_wrapper/pam_matrix.so"),),

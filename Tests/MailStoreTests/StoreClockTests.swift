@@ -1,8 +1,9 @@
 /// The rows a store stamps itself (domains, mailboxes, the auto-created postmaster, access entries) carry
-/// the injected `MailClock`'s time, in both backends — not the system's.
+/// the injected `MailClock`'s time, in every backend — not the system's.
 import Foundation
 import MailCore
 import MailStore
+import MailTestSupport
 import Testing
 
 @testable import MailStoreSQLite
@@ -32,6 +33,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let clock = ManualMailClock(Self.start)
         let store = try SQLiteMailStore(directory: dir, clock: clock)
+        try await check(store, clock)
+        try await store.close()
+    }
+
+    @Test(.enabled(if: PostgresTestCluster.shouldRun, "no PostgreSQL here (PostgresMailStoreTests.clusterAvailable says why)"))
+    func postgresqlStampsWithTheInjectedClock() async throws {
+        let clock = ManualMailClock(Self.start)
+        let store = try Backend.postgresStore(clock: clock)
         try await check(store, clock)
         try await store.close()
     }

@@ -3,12 +3,20 @@
 import Foundation
 import MailCore
 import MailStore
+import MailStorePostgres
 import MailStoreSQLite
+import MailTestSupport
 import Testing
 
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case memory
     case sqlite
+    /// A schema of its own in the test process's PostgreSQL cluster (PostgresTestCluster.shared).
+    case postgresql
+
+    /// Every backend; PostgreSQL only when it is installed (or CI demands it: then its tests fail).
+    /// PostgresMailStoreTests.clusterAvailable names the reason when it is skipped.
+    static var allCases: [Backend] { PostgresTestCluster.shouldRun ? [.memory, .sqlite, .postgresql] : [.memory, .sqlite] }
 
     var testDescription: String { rawValue }
 
@@ -19,7 +27,19 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
         switch self {
         case .memory: return Fixture(store: InMemoryMailStore(), directory: dir)
         case .sqlite: return Fixture(store: try SQLiteMailStore(directory: dir), directory: dir)
+        case .postgresql: return Fixture(store: try Self.postgresStore(), directory: dir)
         }
+    }
+
+    /// A PostgreSQL store in a new schema of the shared cluster.
+    static func postgresStore(
+        schema: String = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), clock: any MailClock = WallClock()
+    ) throws -> PostgresMailStore {
+        let cluster = try PostgresTestCluster.shared.get()
+        return try PostgresMailStore(
+            configuration: PostgresStoreConfiguration(
+                host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.user,
+                password: cluster.password, tls: .disable, poolSize: 4, schema: schema), clock: clock)
     }
 }
 
@@ -31,6 +51,7 @@ struct Fixture: Sendable {
     func storedBodies() async throws -> Int {
         if let s = store as? InMemoryMailStore { return try await s.storedMessageCount() }
         if let s = store as? SQLiteMailStore { return try await s.storedMessageCount() }
+        if let s = store as? PostgresMailStore { return try await s.storedMessageCount() }
         Issue.record("unknown backend")
         return -1
     }

@@ -71,7 +71,7 @@ import Testing
         "tls.certificate", "tls.private_key", "delivery.badmail_dir",
         "ldap.uri", "ldap.tls", "ldap.allow_plaintext", "ldap.ca_file", "ldap.bind_dn", "ldap.bind_password_file", "ldap.base",
         "ldap.flavor", "ldap.filter", "ldap.mail_attribute", "ldap.timeout", "ldap.cache_positive", "ldap.cache_negative",
-        "autoconfig.mail_host"
+        "autoconfig.mail_host", "store.password_file"
     ]
 
     /// The example file's sections in order, and each section's lines (the text before the first header is "").
@@ -125,6 +125,8 @@ import Testing
         #expect(config.ldap?.uri == "ldap://dc1.corp.example:389" && config.autoconfig.mailHost == "mail.example.com")
         expected.ldap = config.ldap
         expected.autoconfig.mailHost = config.autoconfig.mailHost
+        #expect(config.store.passwordFile == "/etc/petrel/store-password")
+        expected.store.passwordFile = config.store.passwordFile
         #expect(config == expected)
     }
 

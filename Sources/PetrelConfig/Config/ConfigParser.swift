@@ -173,12 +173,13 @@ struct ConfigReader {
         "authentication": authenticationKeys,
         "accounts": accountsKeys,
         "ldap": ldapKeys,
-        "autoconfig": autoconfigKeys
+        "autoconfig": autoconfigKeys,
+        "store": storeKeys
     ]
 
     static let sectionOrder = [
         "server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "authentication", "accounts", "ldap",
-        "autoconfig"
+        "autoconfig", "store"
     ]
 
     mutating func read(_ root: TOMLTable) {

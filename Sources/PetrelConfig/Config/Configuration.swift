@@ -257,6 +257,8 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public var accounts = Accounts()
     public var ldap: LDAP?
     public var autoconfig = Autoconfig()
+    /// `[store]`: SQLite or PostgreSQL (Configuration+Store.swift).
+    public var store = Store()
 
     public init(
         server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth(),

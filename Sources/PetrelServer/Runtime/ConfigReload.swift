@@ -144,7 +144,16 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("ldap.cache_negative", { "\($0.ldap?.cacheNegative ?? 0)" }),
         ("autoconfig.enabled", { "\($0.autoconfig.enabled)" }),
         ("autoconfig.listen", { config in config.autoconfig.listen.map { listener in "\(listener)" }.joined(separator: ",") }),
-        ("autoconfig.mail_host", { $0.autoconfig.mailHost ?? "" })
+        ("autoconfig.mail_host", { $0.autoconfig.mailHost ?? "" }),
+        // [store]: the store is opened once, at start.
+        ("store.backend", { $0.store.backend.rawValue }),
+        ("store.host", { $0.store.host }),
+        ("store.port", { "\($0.store.port)" }),
+        ("store.database", { $0.store.database }),
+        ("store.user", { $0.store.user }),
+        ("store.password_file", { $0.store.passwordFile ?? "" }),
+        ("store.tls", { $0.store.tls.rawValue }),
+        ("store.pool_size", { "\($0.store.poolSize)" })
     ]
 
     /// Logs the outcome: one notice per applied key, one warning per key that needs a restart.

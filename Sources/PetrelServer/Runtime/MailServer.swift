@@ -9,6 +9,7 @@ import MailDelivery
 import MailPolicy
 import MailServerNIO
 import MailStore
+import MailStorePostgres
 import MailStoreSQLite
 import NIOCore
 import NIOPosix
@@ -68,18 +69,47 @@ public final class MailServer: Sendable {
         self.pickup = pickup
     }
 
-    /// Opens the embedded SQLite store in the configured data directory.
+    /// Opens the configured store (`[store] backend`): the embedded SQLite store in the data directory, or
+    /// PostgreSQL (connected and migrated on first use; `start` does it at once).
     public static func openStore(configuration: PetrelConfiguration, clock: any MailClock = WallClock()) throws -> any MailStore {
-        try FileManager.default.createDirectory(atPath: configuration.server.dataDirectory, withIntermediateDirectories: true)
-        return try SQLiteMailStore(directory: configuration.server.dataDirectory, clock: clock)
+        switch configuration.store.backend {
+        case .sqlite:
+            try FileManager.default.createDirectory(atPath: configuration.server.dataDirectory, withIntermediateDirectories: true)
+            return try SQLiteMailStore(directory: configuration.server.dataDirectory, clock: clock)
+        case .postgresql:
+            return try PostgresMailStore(configuration: postgresConfiguration(configuration.store), clock: clock)
+        }
     }
 
-    /// Starts every listener. `store` defaults to the SQLite store in the data directory. `clock` is the
+    /// The PostgreSQL settings of `[store]`, the password read from `password_file` (its first line).
+    static func postgresConfiguration(_ store: PetrelConfiguration.Store) throws -> PostgresStoreConfiguration {
+        var password: String?
+        if let file = store.passwordFile {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw StoreError.backend("cannot read store.password_file \(file)")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            password = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).first.map(String.init) ?? ""
+        }
+        let tls: PostgresStoreConfiguration.TLSMode
+        switch store.tls {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer
+        case .require: tls = .require
+        }
+        return PostgresStoreConfiguration(
+            host: store.host, port: store.port, database: store.database, user: store.user, password: password, tls: tls,
+            poolSize: store.poolSize)
+    }
+
+    /// Starts every listener. `store` defaults to the configured store (`openStore`). `clock` is the
     /// one source of "now" for everything the server builds (docs/ARCHITECTURE.md "Time").
     public static func start(
         configuration: PetrelConfiguration, store: (any MailStore)? = nil, logger: Logger, clock: any MailClock = WallClock()
     ) async throws -> MailServer {
         let store = try store ?? openStore(configuration: configuration, clock: clock)
+        // PostgreSQL: connect and migrate now, so a wrong setting or a newer schema stops the start.
+        if let postgres = store as? PostgresMailStore { try await postgres.prepare() }
         let dataDirectory = configuration.server.dataDirectory
         let spool = dataDirectory + "/spool"
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)

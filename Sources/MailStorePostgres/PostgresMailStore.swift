@@ -1,0 +1,334 @@
+/// The store for several nodes: PostgreSQL through postgres-nio's `PostgresClient` (a connection pool).
+///
+/// - Every statement is parameterised (postgres-nio's extended query protocol: the SQL text and the
+///   values travel apart; `PostgresQuery` interpolation binds, it never splices text).
+/// - Durable: the connections start with `synchronous_commit=on` (a startup parameter, which wins over
+///   any database or role default), so a COMMIT returns only once the WAL is flushed; `deliver()`
+///   returns after its COMMIT, and concurrent deliveries share one transaction (PostgresGroupCommitter.swift).
+/// - The client runs inside the store (its `run()` in a task the store owns, ended by `close()`), so the
+///   server and every CLI command use it the same way.
+/// - The schema is migrated once, before the first statement (PostgresSchema.swift; a newer schema is
+///   refused). `prepare()` does it eagerly so `petrel serve` fails at start-up, not at the first mail.
+///
+/// This file: configuration, opening, the query helpers, errors and the `UserDirectory` half.
+import Foundation
+import Logging
+import MailCore
+import MailStore
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+import Synchronization
+
+/// Where and how to reach the database.
+public struct PostgresStoreConfiguration: Sendable, Equatable {
+    public enum TLSMode: String, Sendable, Equatable, CaseIterable {
+        /// Plain TCP (a loopback or otherwise private link).
+        case disable
+        /// TLS when the server offers it, plain otherwise (no protection against an active attacker).
+        case prefer
+        /// TLS with the server's certificate checked against the system's CAs and `host`.
+        case require
+    }
+
+    public var host: String
+    public var port: Int
+    public var database: String
+    public var user: String
+    /// The password (read by the caller from a file; never from the configuration itself).
+    public var password: String?
+    public var tls: TLSMode
+    /// Most connections this store opens.
+    public var poolSize: Int
+    /// The schema the tables live in (`search_path`); nil: the server's default (`public`).
+    public var schema: String?
+    /// Most deliveries committed in one transaction.
+    public var maxBatch: Int
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 5432, database: String = "petrel", user: String = "petrel",
+        password: String? = nil, tls: TLSMode = .disable, poolSize: Int = 10, schema: String? = nil, maxBatch: Int = 256
+    ) {
+        self.host = host
+        self.port = port
+        self.database = database
+        self.user = user
+        self.password = password
+        self.tls = tls
+        self.poolSize = poolSize
+        self.schema = schema
+        self.maxBatch = maxBatch
+    }
+}
+
+public final class PostgresMailStore: MailStore {
+    /// Largest body part stored in one `message_parts` row.
+    public static let partSize = 256 * 1024
+
+    let client: PostgresClient
+    let configuration: PostgresStoreConfiguration
+    let logger: Logger
+    private let runTask: Task<Void, Never>
+    private let migrated = Mutex<Task<Void, any Error>?>(nil)
+    private let closed = Mutex(false)
+    let committer: PostgresGroupCommitter
+    let blockingReader: BlockingReader
+    /// One connection's settings (migrations, blocking reads): a connection error surfaces at once
+    /// instead of the pool's retries.
+    let connectionConfiguration: PostgresConnection.Configuration
+    /// The one source of "now" for the timestamps the store makes itself (docs/ARCHITECTURE.md "Time").
+    let clock: any MailClock
+
+    /// Creates the store; nothing is sent to the server until `prepare()` or the first call.
+    public init(
+        configuration: PostgresStoreConfiguration, logger: Logger = Logger(label: "petrel.store.postgres"), clock: any MailClock = WallClock()
+    ) throws {
+        self.clock = clock
+        guard (1...65535).contains(configuration.port) else { throw StoreError.backend("invalid PostgreSQL port \(configuration.port)") }
+        guard configuration.poolSize >= 1 else { throw StoreError.backend("the PostgreSQL pool size must be at least 1") }
+        if let schema = configuration.schema, !Self.isPlainIdentifier(schema) {
+            throw StoreError.backend("invalid PostgreSQL schema name '\(schema.prefix(80))'")
+        }
+        let tls: PostgresClient.Configuration.TLS
+        switch configuration.tls {
+        case .disable: tls = .disable
+        case .prefer: tls = .prefer(.makeClientConfiguration())
+        case .require: tls = .require(.makeClientConfiguration())
+        }
+        var config = PostgresClient.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.user,
+            password: configuration.password, database: configuration.database, tls: tls)
+        config.options.maximumConnections = configuration.poolSize
+        config.options.minimumConnections = 0
+        var startup: [(String, String)] = [("synchronous_commit", "on"), ("application_name", "petrel")]
+        if let schema = configuration.schema { startup.append(("search_path", schema)) }
+        config.options.additionalStartupParameters = startup
+        var single = PostgresConnection.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.user,
+            password: configuration.password, database: configuration.database, tls: try Self.connectionTLS(configuration.tls))
+        single.options.additionalStartupParameters = startup
+        self.blockingReader = BlockingReader(configuration: single, logger: logger)
+        self.connectionConfiguration = single
+        let client = PostgresClient(configuration: config, backgroundLogger: logger)
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        self.runTask = Task { await client.run() }
+        self.committer = PostgresGroupCommitter(client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock)
+    }
+
+    static func connectionTLS(_ mode: PostgresStoreConfiguration.TLSMode) throws -> PostgresConnection.Configuration.TLS {
+        do {
+            switch mode {
+            case .disable: return .disable
+            case .prefer: return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+        } catch {
+            throw StoreError.backend("cannot set up TLS for PostgreSQL: \(error)")
+        }
+    }
+
+    /// `[A-Za-z_][A-Za-z0-9_]*`, at most 63 octets: a name needing no quoting.
+    static func isPlainIdentifier(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 63 else { return false }
+        func letter(_ c: UInt8) -> Bool { (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F }
+        return letter(first) && name.utf8.allSatisfy { letter($0) || ($0 >= 0x30 && $0 <= 0x39) }
+    }
+
+    /// Connects and brings the schema up to date (once; later calls return at once). Fails when the
+    /// database cannot be reached or was migrated by a newer Petrel.
+    public func prepare() async throws {
+        let task = migrated.withLock { task -> Task<Void, any Error> in
+            if let task { return task }
+            let made = Task { try await self.migrate() }
+            task = made
+            return made
+        }
+        do {
+            try await task.value
+        } catch {
+            // Let a later call try again (the server may have been down), unless the schema is too new.
+            migrated.withLock { current in
+                if case .backend(let text) = error as? StoreError, text.contains("newer Petrel") { return }
+                current = nil
+            }
+            throw Self.storeError(error)
+        }
+    }
+
+    /// Runs the migrations on a connection of its own (not the pool, which retries a failing connection
+    /// forever): a wrong password or an unreachable server fails `prepare()` at once, with its reason.
+    private func migrate() async throws {
+        let conn = try await PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.any(), configuration: connectionConfiguration, id: 1, logger: logger)
+        do {
+            try await migrate(on: conn)
+        } catch {
+            try? await conn.close()
+            throw error
+        }
+        try? await conn.close()
+    }
+
+    private func migrate(on conn: PostgresConnection) async throws {
+        try await conn.query("BEGIN", logger: logger)
+        do {
+            try await migrateSteps(conn)
+        } catch {
+            _ = try? await conn.query("ROLLBACK", logger: logger)
+            throw error
+        }
+        try await conn.query("COMMIT", logger: logger)
+    }
+
+    private func migrateSteps(_ conn: PostgresConnection) async throws {
+        do {
+            try await conn.query("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))", logger: self.logger)
+            if let schema = self.configuration.schema {
+                try await conn.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: self.logger)
+            }
+            try await conn.query(
+                """
+                CREATE TABLE IF NOT EXISTS petrel_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL, applied_at double precision NOT NULL)
+                """, logger: self.logger)
+            let applied =
+                try await conn.scalar("SELECT COALESCE(MAX(version), 0)::bigint FROM petrel_migrations", as: Int.self, logger: self.logger) ?? 0
+            guard applied <= PostgresSchema.latestVersion else {
+                throw StoreError.backend(
+                    "the database schema is version \(applied), newer than this Petrel knows (\(PostgresSchema.latestVersion)); "
+                        + "it was migrated by a newer Petrel: run that version")
+            }
+            for migration in PostgresSchema.migrations where migration.version > applied {
+                for statement in migration.statements {
+                    try await conn.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+                }
+                try await conn.query(
+                    """
+                    INSERT INTO petrel_migrations (version, name, applied_at)
+                    VALUES (\(migration.version), \(migration.name), \(self.now))
+                    """, logger: self.logger)
+            }
+        }
+    }
+
+    /// The schema version the database records (for tests and `petrel doctor`).
+    public func schemaVersion() async throws -> Int {
+        try await prepare()
+        let rows = try await rows("SELECT COALESCE(MAX(version), 0)::bigint FROM petrel_migrations")
+        return try rows.first?.decode(Int.self) ?? 0
+    }
+
+    /// A run-time setting as a pooled connection of this store sees it (`current_setting`), e.g.
+    /// `synchronous_commit` (for tests and `petrel doctor`).
+    public func serverSetting(_ name: String) async throws -> String {
+        let rows = try await rows("SELECT current_setting(\(name))")
+        return try rows.first?.decode(String.self) ?? ""
+    }
+
+    /// The newest schema version this build knows.
+    public static var latestSchemaVersion: Int { PostgresSchema.latestVersion }
+
+    /// Number of write transactions `deliver()` has run (each covers one or more deliveries).
+    public var deliverTransactionCount: Int { committer.batchCount }
+
+    public func close() async throws {
+        let first = closed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
+        await committer.close()
+        blockingReader.close()
+        runTask.cancel()
+        await runTask.value
+    }
+
+    func checkOpen() throws {
+        if closed.withLock({ $0 }) { throw StoreError.backend("store is closed") }
+    }
+
+    var now: Double { clock.now.timeIntervalSince1970 }
+
+    // MARK: - Query helpers
+
+    /// Runs one statement on a pooled connection and collects its rows.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try checkOpen()
+        try await prepare()
+        do {
+            return try await client.query(query, logger: logger).collect()
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// Runs `body` in one transaction (BEGIN … COMMIT on one pooled connection; ROLLBACK when it
+    /// throws). Returns after the COMMIT, which `synchronous_commit=on` makes durable.
+    func write<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try checkOpen()
+        try await prepare()
+        do {
+            return try await transaction(body)
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await Self.transaction(client, logger: logger, body)
+    }
+
+    static func transaction<T: Sendable>(
+        _ client: PostgresClient, logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await client.withConnection { conn in
+            try await conn.query("BEGIN", logger: logger)
+            let value: T
+            do {
+                value = try await body(conn)
+            } catch {
+                // The connection goes back to the pool: it must not stay inside the failed transaction.
+                _ = try? await conn.query("ROLLBACK", logger: logger)
+                throw error
+            }
+            try await conn.query("COMMIT", logger: logger)
+            return value
+        }
+    }
+
+    /// Any error as a `StoreError` (store errors pass through; PostgreSQL errors keep their SQLSTATE
+    /// and message, never the statement's values).
+    static func storeError(_ error: any Error) -> StoreError {
+        if let e = error as? StoreError { return e }
+        if let e = error as? PSQLError {
+            if let info = e.serverInfo {
+                return .backend("PostgreSQL \(info[.sqlState] ?? "?"): \(info[.message] ?? "error")")
+            }
+            if let underlying = e.underlying { return .backend("PostgreSQL \(e.code): \(underlying)") }
+            return .backend("PostgreSQL \(e.code)")
+        }
+        return .backend(String(describing: error))
+    }
+
+    /// The SQLSTATE of a server error (e.g. "23505" unique violation), if it is one.
+    static func sqlState(_ error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.sqlState]
+    }
+}
+
+extension PostgresConnection {
+    /// Runs one statement and collects its rows.
+    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        try await self.query(query, logger: logger).collect()
+    }
+
+    /// The first column of the first row, if any.
+    func scalar<T: PostgresDecodable>(_ query: PostgresQuery, as type: T.Type = T.self, logger: Logger) async throws -> T? {
+        guard let row = try await rows(query, logger: logger).first else { return nil }
+        return try row.decode(T.self)
+    }
+
+}

@@ -1,0 +1,121 @@
+/// The PostgreSQL schema of the store, as numbered migrations.
+///
+/// The same discipline as the SQLite store (MailStoreSQLite/Schema.swift): migrations are numbered,
+/// applied in order, each in its own transaction and recorded in `petrel_migrations`; a database that
+/// records a version this build does not know (a newer Petrel migrated it) is refused, never touched.
+/// Two nodes starting at once serialize on a transaction-scoped advisory lock.
+///
+/// Version 1 is the whole current model (SQLite's v1…v5 in one step, the store being new):
+/// - `domains`, `mailboxes` (lookup keys in canonical form, `COLLATE "C"` so every listing is in octet
+///   order as on SQLite), the chosen postmaster per domain;
+/// - `messages` (one row per stored message, the envelope properties outbound delivery needs) and its
+///   body in `message_parts`: consecutive pieces of at most `PostgresMailStore.partSize` octets keyed by
+///   their start offset, stored uncompressed out of line (STORAGE EXTERNAL), so a ranged read touches
+///   only the parts it needs and a 50 MB body is never built or read whole;
+/// - `deliveries` (one row per recipient mailbox; identity ids are never reused: POP3 UIDLs);
+/// - `queue` (one row per non-local recipient) and `access_entries` (the relay and connection lists).
+/// Times are seconds since 1970 as `double precision`, as on SQLite, so values round-trip exactly.
+enum PostgresSchema {
+    struct Migration: Sendable {
+        let version: Int
+        let name: String
+        let statements: [String]
+    }
+
+    /// The advisory lock key migrations hold ("petrel" in ASCII).
+    static let migrationLock: Int64 = 0x7065_7472_656C
+
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1, name: "v1-initial",
+            statements: [
+                """
+                CREATE TABLE domains (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    name text COLLATE "C" NOT NULL UNIQUE,
+                    postmaster_id bigint,
+                    created_at double precision NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE mailboxes (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    domain_id bigint NOT NULL REFERENCES domains(id),
+                    address text COLLATE "C" NOT NULL UNIQUE,
+                    password_hash text,
+                    scram_sha256 text,
+                    locked boolean NOT NULL DEFAULT false,
+                    is_admin boolean NOT NULL DEFAULT false,
+                    created_at double precision NOT NULL
+                )
+                """,
+                "ALTER TABLE domains ADD FOREIGN KEY (postmaster_id) REFERENCES mailboxes(id) ON DELETE SET NULL",
+                "CREATE INDEX mailboxes_domain ON mailboxes(domain_id)",
+                "CREATE INDEX mailboxes_admin ON mailboxes(is_admin, id)",
+                "CREATE INDEX domains_postmaster ON domains(postmaster_id)",
+                """
+                CREATE TABLE messages (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    queue_id text COLLATE "C" NOT NULL,
+                    sender text NOT NULL,
+                    received_at double precision NOT NULL,
+                    size bigint NOT NULL,
+                    envid text,
+                    ret text,
+                    eight_bit_mime boolean NOT NULL DEFAULT false,
+                    smtputf8 boolean NOT NULL DEFAULT false
+                )
+                """,
+                "CREATE INDEX messages_queue_id ON messages(queue_id)",
+                """
+                CREATE TABLE message_parts (
+                    message_id bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+                    start bigint NOT NULL,
+                    data bytea NOT NULL,
+                    PRIMARY KEY (message_id, start)
+                )
+                """,
+                "ALTER TABLE message_parts ALTER COLUMN data SET STORAGE EXTERNAL",
+                """
+                CREATE TABLE deliveries (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    mailbox_id bigint NOT NULL REFERENCES mailboxes(id),
+                    message_id bigint NOT NULL REFERENCES messages(id),
+                    created_at double precision NOT NULL
+                )
+                """,
+                "CREATE INDEX deliveries_mailbox ON deliveries(mailbox_id, id)",
+                "CREATE INDEX deliveries_message ON deliveries(message_id)",
+                """
+                CREATE TABLE queue (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    message_id bigint NOT NULL REFERENCES messages(id),
+                    recipient text NOT NULL,
+                    domain text NOT NULL,
+                    notify text,
+                    orcpt text,
+                    state text NOT NULL DEFAULT 'active',
+                    attempts integer NOT NULL DEFAULT 0,
+                    arrived_at double precision NOT NULL,
+                    next_attempt double precision NOT NULL,
+                    last_attempt double precision,
+                    last_error text,
+                    delay_notified boolean NOT NULL DEFAULT false
+                )
+                """,
+                "CREATE INDEX queue_due ON queue(state, next_attempt)",
+                "CREATE INDEX queue_message ON queue(message_id)",
+                """
+                CREATE TABLE access_entries (
+                    list text COLLATE "C" NOT NULL,
+                    value text COLLATE "C" NOT NULL,
+                    added_at double precision NOT NULL,
+                    PRIMARY KEY (list, value)
+                )
+                """
+            ])
+    ]
+
+    /// The newest version this build knows.
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+}

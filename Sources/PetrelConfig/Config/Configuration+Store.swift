@@ -1,0 +1,35 @@
+/// `[store]`: where the data lives. `sqlite` (the default): one file in the data directory, one node.
+/// `postgresql`: a PostgreSQL database (MailStorePostgres), reached with the settings below; the password
+/// comes from `password_file`, never from the configuration itself. Read by ConfigParser+Store.swift;
+/// documented in docs/CONFIGURATION.md and docs/SCALING.md.
+extension PetrelConfiguration {
+    public struct Store: Sendable, Equatable {
+        public enum Backend: String, Sendable, Equatable, CaseIterable {
+            case sqlite
+            case postgresql
+        }
+
+        /// How the connection to PostgreSQL is protected.
+        public enum TLSMode: String, Sendable, Equatable, CaseIterable {
+            /// Plain TCP (loopback or a private network only).
+            case disable
+            /// TLS when the server offers it (no protection against an active attacker).
+            case prefer
+            /// TLS, the certificate verified against the system's CAs and `host`.
+            case require
+        }
+
+        public var backend: Backend = .sqlite
+        public var host: String = "127.0.0.1"
+        public var port: Int = 5432
+        public var database: String = "petrel"
+        public var user: String = "petrel"
+        /// A file holding the password (its first line); nil: no password (trust or peer authentication).
+        public var passwordFile: String?
+        public var tls: TLSMode = .disable
+        /// Most connections one Petrel process opens.
+        public var poolSize: Int = 10
+
+        public init() {}
+    }
+}

@@ -1,0 +1,94 @@
+"""A real PostgreSQL for interop tests: its own cluster in a temporary directory (initdb + pg_ctl from
+Debian's packages) on 127.0.0.1 and a free port, stopped at the end. As root the cluster belongs to
+`nobody` (initdb refuses root; PETREL_PG_TEST_USER picks another user). Clients log in over TCP with
+SCRAM-SHA-256 as `petrel` with a random password (written to a password file for petrel's [store])."""
+import glob
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def bin_directory():
+    """The directory of initdb and pg_ctl (through a symbolic link to the installation's own), or None."""
+    initdb = shutil.which("initdb")
+    if initdb and shutil.which("pg_ctl"):
+        return str(Path(initdb).resolve().parent)
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    return str(Path(found[-1]).parent) if found else None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresCluster:
+    def __init__(self):
+        self.bin = bin_directory()
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL (initdb, pg_ctl) not found")
+        self.run_as = (os.environ.get("PETREL_PG_TEST_USER") or "nobody") if os.geteuid() == 0 else None
+        self.dir = Path(tempfile.mkdtemp(prefix="petrel-pg-"))
+        self.password = secrets.token_urlsafe(18)
+        self.user = "petrel"
+        self.host = "127.0.0.1"
+        self.port = None
+        self.password_file = self.dir / "pwfile"
+        self.password_file.write_text(self.password + "\n")
+        os.chmod(self.password_file, 0o600)
+        if self.run_as:
+            shutil.chown(self.dir, self.run_as)
+            shutil.chown(self.password_file, self.run_as)
+
+    def _run(self, *argv, check=True, capture=True):
+        cmd = (["runuser", "-u", self.run_as, "--"] if self.run_as else []) + list(argv)
+        # Output to a file, not a pipe: the server pg_ctl starts would inherit a pipe and hold it open.
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out if capture else subprocess.DEVNULL,
+                                  stderr=subprocess.STDOUT if capture else subprocess.DEVNULL, timeout=180)
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"{cmd} failed ({proc.returncode}): {text[-2000:]}")
+        return text
+
+    def start(self):
+        data = self.dir / "data"
+        self._run(f"{self.bin}/initdb", "-D", str(data), "-U", self.user, f"--pwfile={self.password_file}",
+                  "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")
+        last = None
+        for _ in range(3):
+            port = free_port()
+            opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.dir}"
+            try:
+                self._run(f"{self.bin}/pg_ctl", "-D", str(data), "-l", str(self.dir / "server.log"), "-o", opts,
+                          "-w", "-t", "120", "start", capture=False)
+                self.port = port
+                break
+            except RuntimeError as e:
+                last = e
+        if self.port is None:
+            raise last
+        self.psql("CREATE DATABASE petrel", database="postgres")
+        return self
+
+    def psql(self, sql, database="petrel"):
+        psql = f"{self.bin}/psql" if os.path.exists(f"{self.bin}/psql") else (shutil.which("psql") or "psql")
+        return self._run(psql, "-h", str(self.dir), "-p", str(self.port), "-U", self.user, "-d", database,
+                         "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
+
+    def stop(self):
+        if self.port is not None:
+            self._run(f"{self.bin}/pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop", check=False)
+            self.port = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def store_section(self, database="petrel"):
+        return (f'\n[store]\nbackend = "postgresql"\nhost = "{self.host}"\nport = {self.port}\n'
+                f'database = "{database}"\nuser = "{self.user}"\npassword_file = "{self.password_file}"\n'
+                f'tls = "disable"\npool_size = 4\n')
