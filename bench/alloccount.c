@@ -12,7 +12,8 @@
  * stops. bench/allocs.sh --trace folds them into a table of the callers.
  *
  * For a server process (bench/allocs_server.sh): with ALLOCCOUNT_DUMP=path in the environment, SIGUSR2
- * writes the count so far to that file (decimal, one line, replacing what was there).
+ * writes the count so far to that file (decimal, one line, replacing what was there); with
+ * ALLOCCOUNT_TRACE=path too, SIGUSR1 starts (and a second SIGUSR1 stops) writing the stacks to that file.
  *
  * Built by bench/allocs.sh:  cc -O2 -shared -fPIC -o alloccount.so alloccount.c
  * glibc only (it uses the __libc_* entry points). */
@@ -64,11 +65,25 @@ static void dump(int signal) {
     close(fd);
 }
 
+static int toggle_fd = -1;
+
+static void toggle(int signal) {
+    (void)signal;
+    atomic_store(&trace_fd, atomic_load(&trace_fd) < 0 ? toggle_fd : -1);
+}
+
 __attribute__((constructor)) static void install_dump(void) {
     dump_path = getenv("ALLOCCOUNT_DUMP");
     if (!dump_path) return;
     struct sigaction action = { .sa_handler = dump, .sa_flags = SA_RESTART };
     sigaction(SIGUSR2, &action, NULL);
+    const char *trace_path = getenv("ALLOCCOUNT_TRACE");
+    if (!trace_path) return;
+    toggle_fd = open(trace_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (toggle_fd < 0) return;
+    petrel_alloc_trace(-1);   /* loads libgcc_s for backtrace() now */
+    struct sigaction start = { .sa_handler = toggle, .sa_flags = SA_RESTART };
+    sigaction(SIGUSR1, &start, NULL);
 }
 
 static void counted(void) {

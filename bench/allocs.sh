@@ -5,7 +5,7 @@
 # Builds bench/alloccount.c (an LD_PRELOAD counter), then runs Tests/PetrelServerTests/
 # AllocationCountTests alone with it preloaded; the tests fail when a count passes its ceiling
 # (AllocationCounter.ceilings). Needs `swift build --build-tests` first (debug build; the ceilings are
-# for it). Takes ~10–20 s. Not in scripts/test.sh.
+# for it). Takes ~10 s; scripts/test.sh runs it after the Swift suite.
 #
 # --trace PHASE (smtp-4k-per-connection, smtp-64k-per-connection, smtp-4k-session-reuse, pop3-retr-4k,
 # pop3-retr-64k): also writes the call stack of every allocation counted in that phase
@@ -30,7 +30,7 @@ if grep -qE 'Test run with .* failed|Expectation failed' bench/results/allocs.tx
     exit 1
 fi
 if [ -n "${PETREL_ALLOC_TRACE:-}" ]; then
-    case "$PETREL_ALLOC_TRACE_PHASE" in smtp-4k-session-reuse) units=100 ;; *) units=40 ;; esac
+    case "$PETREL_ALLOC_TRACE_PHASE" in smtp-4k-session-reuse) units=100 ;; pop3-*) units=48 ;; *) units=40 ;; esac
     python3 bench/alloc_callers.py bench/results/allocs.trace "$units" 60 > bench/results/allocs.callers.txt
     echo "callers: bench/results/allocs.callers.txt"
 fi

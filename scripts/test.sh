@@ -114,6 +114,14 @@ if has_suite swift; then
     swift build --build-tests
     echo "== swift test"
     swift test --skip-build
+    # Heap allocations per SMTP message and POP3 RETR against recorded ceilings (issue 21): a count,
+    # not a time, so load does not move it; ~10 s. Needs a C compiler for its LD_PRELOAD counter.
+    if command -v cc >/dev/null; then
+        echo "== allocation counts (bench/allocs.sh)"
+        bench/allocs.sh
+    else
+        echo "note: no C compiler (cc): the allocation-count check (bench/allocs.sh) is skipped"
+    fi
 elif [ -z "${PETREL_BIN:-}" ] && { has_suite interop || has_suite fresh-clone; }; then
     echo "== swift build --product petrel (and the IMAP test harness)"
     swift build --product petrel
