@@ -38,6 +38,8 @@ tls_listen = []
 allow_plaintext = true
 [authentication]
 check_inbound = ${CHECK_INBOUND:-false}
+[admin]
+listen = ""
 [log]
 level = "info"
 TOML

@@ -153,6 +153,8 @@ struct RawClient: @unchecked Sendable {
             check_inbound = false
             [delivery]
             poll_interval = 3600
+            [admin]
+            listen = ""
             [dns]
             nameserver = "127.0.0.1:9"
             timeout = 1
