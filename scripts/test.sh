@@ -3,7 +3,8 @@
 # real `petrel` binary over loopback with clients this project did not write (smtplib, poplib, swaks,
 # mpop, openssl), then — when PETREL_FUZZ_SECONDS is set (CI sets 30) — a short libFuzzer run of every
 # parser target (fuzz/run.sh; a crash fails the run). The swift suite starts with the style check
-# (`swift format lint --strict`, configured by .swift-format).
+# (`swift format lint --strict`, configured by .swift-format) and ends with the allocation-count check
+# (bench/allocs.sh: heap allocations per SMTP message and POP3 RETR against recorded ceilings).
 #
 # It does its own set-up, on a fresh machine too:
 # - Python packages: pinned in e2e/requirements.txt, installed into .venv-test/ (git-ignored), which is
