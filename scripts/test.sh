@@ -3,7 +3,8 @@
 # real `petrel` binary over loopback with clients this project did not write (smtplib, poplib, swaks,
 # mpop, openssl), then — when PETREL_FUZZ_SECONDS is set (CI sets 30) — a short libFuzzer run of every
 # parser target (fuzz/run.sh; a crash fails the run). The swift suite starts with the style check
-# (`swift format lint --strict`, configured by .swift-format).
+# (`swift format lint --strict`, configured by .swift-format) and ends with the allocation-count check
+# (bench/allocs.sh: heap allocations per SMTP message and POP3 RETR against recorded ceilings).
 #
 # It does its own set-up, on a fresh machine too:
 # - Python packages: pinned in e2e/requirements.txt, installed into .venv-test/ (git-ignored), which is
@@ -114,6 +115,14 @@ if has_suite swift; then
     swift build --build-tests
     echo "== swift test"
     swift test --skip-build
+    # Heap allocations per SMTP message and POP3 RETR against recorded ceilings (issue 21): a count,
+    # not a time, so load does not move it; ~10 s. Needs a C compiler for its LD_PRELOAD counter.
+    if command -v cc >/dev/null; then
+        echo "== allocation counts (bench/allocs.sh)"
+        bench/allocs.sh
+    else
+        echo "note: no C compiler (cc): the allocation-count check (bench/allocs.sh) is skipped"
+    fi
 elif [ -z "${PETREL_BIN:-}" ] && { has_suite interop || has_suite fresh-clone; }; then
     echo "== swift build --product petrel (and the IMAP test harness)"
     swift build --product petrel

@@ -88,9 +88,21 @@ public struct ReceivedFieldCounter: Hashable, Sendable {
     /// Feeds the next octets of the message.
     public mutating func feed(_ bytes: some Sequence<UInt8>) {
         guard !isFinished else { return }
+        // Arrays and slices: one pass over their storage. (Iterating a sequence through this generic
+        // function, unspecialized across modules, allocated about once per octet.)
+        let done: Void? = bytes.withContiguousStorageIfAvailable { feed(UnsafeRawBufferPointer($0)) }
+        if done != nil { return }
         for byte in bytes {
             feed(byte)
             if isFinished { return }
+        }
+    }
+
+    /// Feeds the next octets of the message.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        for byte in bytes {
+            guard !isFinished else { return }
+            feed(byte)
         }
     }
 

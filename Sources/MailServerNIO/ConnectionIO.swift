@@ -38,6 +38,12 @@ final class ConnectionIO {
     /// The connection is closed or closing: nothing more is written, timers and callbacks do nothing.
     private(set) var closed = false
     private var idleTimer: Scheduled<Void>?
+    /// When `idleTimer` fires; it may be earlier than `deadline` (a timer is kept, not rescheduled, when
+    /// the deadline moves later: it re-arms itself for the rest when it fires).
+    private var timerFiresAt: NIODeadline?
+    /// The client's current deadline, and what decides at it (`armIdleTimer`).
+    private var deadline = NIODeadline.distantFuture
+    private var deadlineCallbacks: DeadlineCallbacks?
     /// The first byte of the line now being read has arrived: the deadline runs from it, and later bytes
     /// of the same line do not restart it.
     private(set) var lineStarted = false
@@ -131,7 +137,7 @@ final class ConnectionIO {
     func close(context: ChannelHandlerContext) {
         guard !closed else { return }
         closed = true
-        idleTimer?.cancel()
+        cancelIdleTimer()
         outputPending = false
         let channel = context.channel
         context.writeAndFlush(NIOAny(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
@@ -144,7 +150,7 @@ final class ConnectionIO {
     /// The channel went inactive (the client left, or our close finished).
     func channelInactive() {
         closed = true
-        idleTimer?.cancel()
+        cancelIdleTimer()
     }
 
     /// The server now waits for a new line (the previous one was taken, a reply or an answer went out,
@@ -170,25 +176,67 @@ final class ConnectionIO {
         armIdleTimer(context: context, timeout: timeout, busy: busy, expired: expired)
     }
 
-    /// (Re)arms the deadline timer for `timeout()` from now. When it fires on an open connection: while
+    /// What the deadline timer asks when it fires: the timeout to re-arm with, whether the server is
+    /// busy, what to do on expiry.
+    private struct DeadlineCallbacks {
+        let timeout: () -> TimeAmount
+        let busy: () -> Bool
+        let expired: (ChannelHandlerContext) -> Void
+    }
+
+    /// (Re)arms the deadline for `timeout()` from now. When it passes on an open connection: while
     /// `busy()` (the server's own work is slow, not the client) it is armed again; otherwise `expired`
     /// runs (the session's timeout reply and close).
+    ///
+    /// The deadline moves with every line, so the timer is not rescheduled each time (a scheduled task
+    /// costs about ten allocations): a timer that fires no later than the new deadline is kept, and when
+    /// it fires before the deadline it schedules itself again for the rest.
     func armIdleTimer(
         context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
         busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void
     ) {
-        idleTimer?.cancel()
-        guard !closed else { return }
-        let bound = NIOLoopBound((self, context, timeout, busy, expired), eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: timeout()) {
-            let (io, context, timeout, busy, expired) = bound.value
-            guard !io.closed else { return }
-            if busy() {
-                io.armIdleTimer(context: context, timeout: timeout, busy: busy, expired: expired)
-                return
-            }
-            expired(context)
+        guard !closed else {
+            cancelIdleTimer()
+            return
         }
+        deadline = context.eventLoop.now + timeout()
+        deadlineCallbacks = DeadlineCallbacks(timeout: timeout, busy: busy, expired: expired)
+        if let firesAt = timerFiresAt, firesAt <= deadline { return }
+        idleTimer?.cancel()
+        scheduleIdleTimer(at: deadline, context: context)
+    }
+
+    private func scheduleIdleTimer(at when: NIODeadline, context: ChannelHandlerContext) {
+        timerFiresAt = when
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(deadline: when) {
+            let (io, context) = bound.value
+            io.idleTimerFired(context: context)
+        }
+    }
+
+    private func idleTimerFired(context: ChannelHandlerContext) {
+        idleTimer = nil
+        timerFiresAt = nil
+        guard !closed, let callbacks = deadlineCallbacks else { return }
+        let now = context.eventLoop.now
+        if now < deadline {
+            scheduleIdleTimer(at: deadline, context: context)
+        } else if callbacks.busy() {
+            deadline = now + callbacks.timeout()
+            scheduleIdleTimer(at: deadline, context: context)
+        } else {
+            callbacks.expired(context)
+        }
+    }
+
+    /// Stops the deadline for good (the connection is closing) and drops the callbacks, which hold the
+    /// handler.
+    private func cancelIdleTimer() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        timerFiresAt = nil
+        deadlineCallbacks = nil
     }
 
     // MARK: - TLS

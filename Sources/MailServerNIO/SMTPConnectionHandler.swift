@@ -69,6 +69,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             maxLineLength: server.configuration.maxCommandLineLength)
         self.spool = MessageSpool(directory: server.spoolDirectory)
         self.invalidRecipients = InvalidRecipientThrottle(settings: server.invalidRecipients)
+        self.lineLimits = Self.lineLimits(server.configuration)
         var logger = server.logger
         logger[metadataKey: "client"] = "\(client.ip.map { "\($0)" } ?? "unknown")"
         self.logger = logger
@@ -159,13 +160,18 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// exchange continuation lines, and while AUTH is possible lines starting with `AUTH `, may have
     /// 12288 octets (RFC 4954 §4).
     var commandLineLimit: LineLimit {
-        let command = server.configuration.maxCommandLineLength
+        if session.isInAuthExchange { return lineLimits.auth }
+        if session.maxLineLength > server.configuration.maxCommandLineLength { return lineLimits.commandOrAuth }
+        return lineLimits.command
+    }
+
+    /// The three limits `commandLineLimit` chooses from, made once per connection (not per line).
+    let lineLimits: (command: LineLimit, commandOrAuth: LineLimit, auth: LineLimit)
+
+    static func lineLimits(_ configuration: SMTPServerConfiguration) -> (command: LineLimit, commandOrAuth: LineLimit, auth: LineLimit) {
+        let command = configuration.maxCommandLineLength
         let auth = max(SMTPServerSession.authLineLength, command)
-        if session.isInAuthExchange { return .fixed(auth) }
-        if session.maxLineLength > command {
-            return LineLimit(maxLength: command, extendedPrefix: "AUTH ", extendedMaxLength: auth)
-        }
-        return .fixed(command)
+        return (.fixed(command), LineLimit(maxLength: command, extendedPrefix: "AUTH ", extendedMaxLength: auth), .fixed(auth))
     }
 
     func processInput(context: ChannelHandlerContext) {

@@ -316,10 +316,13 @@ public final class SQLiteMailStore: MailStore {
         let domain = StoreNames.domainKey(of: address)
         let isPostmaster = StoreNames.isPostmaster(address)
         let found: RecipientResolution? = try await read { db in
-            guard let domainID = try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [domain]) else {
+            // Cached statements: every RCPT runs these two, so they are prepared once per connection.
+            let domainStatement = try db.cachedStatement(sql: "SELECT id FROM domains WHERE name = ?")
+            guard let domainID = try Int64.fetchOne(domainStatement, arguments: [domain]) else {
                 return .notLocal
             }
-            if let id = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE address = ?", arguments: [key]) {
+            let mailboxStatement = try db.cachedStatement(sql: "SELECT id FROM mailboxes WHERE address = ?")
+            if let id = try Int64.fetchOne(mailboxStatement, arguments: [key]) {
                 return .mailbox(id: id, address: key)
             }
             guard isPostmaster else { return .unknownUser }
