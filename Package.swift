@@ -182,10 +182,15 @@ let package = Package(
         ]),
 
         // Test support the test targets share (not linked into petrel): the SplitMix64 generator, the
-        // loopback DNS server, the dialog transcripts, log capture, the SMTP handler harness, a SQLite store fixture.
+        // loopback DNS server, the dialog transcripts, log capture, the SMTP/POP3 handler harnesses, a SQLite
+        // store fixture, a real PostgreSQL cluster, the scripted SMTP server (outbound client tests).
         .target(name: "MailTestSupport", dependencies: [
             "MailCore", "SMTPCore", "POP3Core", "MailStore", "MailStoreSQLite", "MailServerNIO",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "X509", package: "swift-certificates"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -10,6 +10,7 @@
 /// When PostgreSQL is not installed, `shared` fails with a message naming the package; tests skip
 /// then, except under CI=true where a missing peer is an error (see e2e/peers.py).
 import Foundation
+import Synchronization
 
 public final class PostgresTestCluster: Sendable {
     public let host = "127.0.0.1"
@@ -74,7 +75,7 @@ public final class PostgresTestCluster: Sendable {
         public var description: String { message }
     }
 
-    private static let sharedDirectoryForExit = LockedValue<(String, String, String?)?>(nil)
+    private static let sharedDirectoryForExit = Mutex<(String, String, String?)?>(nil)
 
     private static func stopAtExit() {
         guard let (bin, dir, runAs) = sharedDirectoryForExit.withLock({ $0 }) else { return }
@@ -205,19 +206,5 @@ public final class PostgresTestCluster: Sendable {
             throw ClusterError(message: "\((program as NSString).lastPathComponent) failed (status \(status)): \(text.suffix(2000))")
         }
         return text
-    }
-}
-
-/// A value behind a lock (Foundation only: this target does not use Synchronization).
-final class LockedValue<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
-
-    init(_ value: T) { self.value = value }
-
-    func withLock<R>(_ body: (inout T) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }

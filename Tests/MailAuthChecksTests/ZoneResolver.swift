@@ -1,12 +1,13 @@
 import Foundation
 import MailCore
 import MailDNS
+import Synchronization
 
 /// A `DNSResolver` over a zone table in the shape of the OpenSPF test suite's `zonedata`: each name has a
 /// list of records (type, value) and may hold "TIMEOUT" entries. It behaves like a recursive resolver:
 /// CNAMEs are followed (up to 8), a name with no record of the asked type is NODATA, an unknown name
 /// NXDOMAIN. Every question is recorded, so tests can count look-ups.
-final class ZoneResolver: DNSResolver, @unchecked Sendable {
+final class ZoneResolver: DNSResolver, Sendable {
     enum Record: Equatable {
         case a(IPAddress), aaaa(IPAddress), mx(Int, String), txt(String), ptr(String), cname(String)
         case timeout(String?) // nil: every type; else that type ("A", "TXT", …)
@@ -23,12 +24,11 @@ final class ZoneResolver: DNSResolver, @unchecked Sendable {
         }
     }
 
-    var zone: [String: [Record]]
+    let zone: [String: [Record]]
     /// Names under this prefix that are not in the zone time out (the suite's "error." convention).
-    var errorPrefix: String? = "error."
-    private let lock = NSLock()
-    private var _queries: [String] = []
-    var queries: [String] { lock.withLock { _queries } }
+    let errorPrefix: String? = "error."
+    private let _queries = Mutex<[String]>([])
+    var queries: [String] { _queries.withLock { $0 } }
 
     init(zone: [String: [Record]]) {
         self.zone = Dictionary(zone.map { (DNSName.normalize($0.key), $0.value) }, uniquingKeysWith: { $0 + $1 })
@@ -37,7 +37,7 @@ final class ZoneResolver: DNSResolver, @unchecked Sendable {
     enum Outcome { case records([Record]), nodata, nx, timeout }
 
     func lookup(_ rawName: String, _ type: String, depth: Int = 0) -> Outcome {
-        lock.withLock { _queries.append("\(type) \(rawName)") }
+        _queries.withLock { $0.append("\(type) \(rawName)") }
         let name = DNSName.normalize(rawName)
         // A label over 63 octets cannot be sent; the suite's driver treats it as a DNS error. Other octets
         // (spaces, "%") are legal in DNS labels and are looked up as they are.

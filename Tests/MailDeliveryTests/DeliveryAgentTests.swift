@@ -8,6 +8,7 @@ import MailCore
 import MailDNS
 import MailQueue
 import MailStore
+import MailTestSupport
 import NIOCore
 import NIOPosix
 import Synchronization

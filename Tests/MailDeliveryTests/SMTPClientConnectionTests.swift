@@ -1,14 +1,21 @@
 import Logging
 import MailCore
 import MailStore
-import NIOConcurrencyHelpers
+import MailTestSupport
 import NIOCore
 import NIOPosix
 import NIOSSL
 import SMTPCore
+import Synchronization
 import Testing
 
 @testable import MailDelivery
+
+#if canImport(Glibc)
+    import Glibc
+#else
+    import Darwin
+#endif
 
 @Suite struct SMTPClientConnectionTests {
     let group = MultiThreadedEventLoopGroup.singleton
@@ -106,7 +113,7 @@ import Testing
             line += 1
         }
         let expectedWire = SMTPBodyEncoder.encodeAll(body)
-        let reads = NIOLockedCounter()
+        let reads = LockedCounter()
         let stored = body
         let transaction = OutboundTransaction(
             sender: sender("me@here.example"), recipients: recipients("a@test.example"),
@@ -270,10 +277,21 @@ import Testing
     }
 
     @Test func connectRefused() async throws {
-        // Bind a port, then close it: nothing listens there any more.
-        let server = try await ScriptedSMTPServer.start(group: group, options: ScriptedServerOptions())
-        let address = try server.address
-        await server.stop()
+        // A socket bound to a loopback port but not listening: connecting is refused, and the port stays
+        // ours for the test (a port freed by closing a server could be taken by a test running alongside,
+        // e.g. greetingTimeout's silent server, and the connect would then succeed).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &sin) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        #expect(bound)
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: Int(UInt16(bigEndian: sin.sin_port)))
         await #expect {
             _ = try await SMTPClientConnection.connect(
                 to: address, serverName: nil, configuration: configuration(),
@@ -348,8 +366,8 @@ import Testing
 }
 
 /// A thread-safe counter for the body reader closure.
-final class NIOLockedCounter: Sendable {
-    private let box = NIOLockedValueBox(0)
-    func increment() { box.withLockedValue { $0 += 1 } }
-    var value: Int { box.withLockedValue { $0 } }
+final class LockedCounter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

@@ -3,17 +3,17 @@
 import Foundation
 import Logging
 import MailCore
+import Synchronization
 import Testing
 
 @testable import PetrelConfig
 @testable import PetrelServer
 
 /// Collects lines written by the handler.
-final class LogLineRecorder: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [String] = []
-    var lines: [String] { lock.lock(); defer { lock.unlock() }; return storage }
-    func append(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
+final class LogLineRecorder: Sendable {
+    private let storage = Mutex<[String]>([])
+    var lines: [String] { storage.withLock { $0 } }
+    func append(_ line: String) { storage.withLock { $0.append(line) } }
 }
 
 @Suite struct LoggingHandlerTests {

@@ -1,41 +1,44 @@
 /// A small scripted SMTP server on 127.0.0.1:0 for the client tests: configurable extensions, RCPT
 /// replies, STARTTLS with a self-signed certificate; records commands and the raw (still dot-stuffed)
-/// DATA octets so tests can check the client's wire format byte for byte.
+/// DATA octets so tests can check the client's wire format byte for byte. (Shared test support: the
+/// delivery agent's and the SMTP client's tests use it; the e2e tests use aiosmtpd instead.)
 import Crypto
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
 import SwiftASN1
+import Synchronization
 import X509
 
-struct ScriptedServerOptions: Sendable {
-    var greet = true
-    var greeting = "220 mx.test.example ESMTP scripted"
-    var ehloRejected = false
-    var extensions: [String] = ["PIPELINING", "SIZE 100000000", "8BITMIME", "ENHANCEDSTATUSCODES"]
+public struct ScriptedServerOptions: Sendable {
+    public init() {}
+
+    public var greet = true
+    public var greeting = "220 mx.test.example ESMTP scripted"
+    public var ehloRejected = false
+    public var extensions: [String] = ["PIPELINING", "SIZE 100000000", "8BITMIME", "ENHANCEDSTATUSCODES"]
     /// Reply per recipient address (default "250 2.1.5 Ok").
-    var rcptReplies: [String: String] = [:]
-    var dataReply = "354 End data with <CR><LF>.<CR><LF>"
+    public var rcptReplies: [String: String] = [:]
+    public var dataReply = "354 End data with <CR><LF>.<CR><LF>"
     /// nil: never answer the final dot.
-    var finalReply: String? = "250 2.0.0 Ok: queued"
+    public var finalReply: String? = "250 2.0.0 Ok: queued"
     /// Offer STARTTLS with this certificate.
-    var tls: ServerTLS?
+    public var tls: ServerTLS?
     /// The reply to STARTTLS; TLS starts only when it begins with 220.
-    var startTLSReply = "220 2.0.0 Ready to start TLS"
+    public var startTLSReply = "220 2.0.0 Ready to start TLS"
     /// Plaintext lines sent in the same write right after the reply to STARTTLS (an injection the client
     /// must drop when TLS starts, RFC 3207 §4.2).
-    var afterStartTLSReply: [String] = []
+    public var afterStartTLSReply: [String] = []
 }
 
-struct ServerTLS: Sendable {
-    let certificatePEM: String
-    let keyPEM: String
+public struct ServerTLS: Sendable {
+    public let certificatePEM: String
+    public let keyPEM: String
 
     /// ECDSA P-256, CN/SAN localhost + 127.0.0.1 (the same idea as MailServerNIO's SelfSignedCertificate).
     /// It is its own CA (BoringSSL only accepts a CA certificate as a trust anchor), so a test can trust it.
-    static func generate() throws -> ServerTLS {
+    public static func generate() throws -> ServerTLS {
         let key = P256.Signing.PrivateKey()
         let privateKey = Certificate.PrivateKey(key)
         let name = try DistinguishedName { CommonName("localhost") }
@@ -56,11 +59,11 @@ struct ServerTLS: Sendable {
             keyPEM: try privateKey.serializeAsPEM().pemString)
     }
 
-    func certificate() throws -> NIOSSLCertificate {
+    public func certificate() throws -> NIOSSLCertificate {
         try NIOSSLCertificate(bytes: Array(certificatePEM.utf8), format: .pem)
     }
 
-    func makeContext() throws -> NIOSSLContext {
+    public func makeContext() throws -> NIOSSLContext {
         let key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try certificate())], privateKey: .privateKey(key))
@@ -70,32 +73,38 @@ struct ServerTLS: Sendable {
 }
 
 /// What the server saw.
-struct ServerRecord: Sendable {
-    var commands: [String] = []
+public struct ServerRecord: Sendable {
+    public var commands: [String] = []
     /// Raw DATA octets per message, as received (dot-stuffed, ending in ".\r\n").
-    var rawBodies: [[UInt8]] = []
+    public var rawBodies: [[UInt8]] = []
     /// The most commands found in one read (pipelining puts several in one).
-    var maxCommandsPerRead = 0
-    var tlsUsed = false
-    var connections = 0
+    public var maxCommandsPerRead = 0
+    public var tlsUsed = false
+    public var connections = 0
 }
 
-final class ScriptedSMTPServer: Sendable {
-    let channel: any Channel
-    let record: NIOLockedValueBox<ServerRecord>
+/// The record the server and its connections share.
+final class RecordBox: Sendable {
+    let record = Mutex(ServerRecord())
+    func update(_ body: (inout ServerRecord) -> Void) { record.withLock { body(&$0) } }
+}
 
-    var port: Int { channel.localAddress?.port ?? 0 }
-    var address: SocketAddress {
+public final class ScriptedSMTPServer: Sendable {
+    public let channel: any Channel
+    let record: RecordBox
+
+    public var port: Int { channel.localAddress?.port ?? 0 }
+    public var address: SocketAddress {
         get throws { try SocketAddress(ipAddress: "127.0.0.1", port: port) }
     }
 
-    private init(channel: any Channel, record: NIOLockedValueBox<ServerRecord>) {
+    private init(channel: any Channel, record: RecordBox) {
         self.channel = channel
         self.record = record
     }
 
-    static func start(group: any EventLoopGroup, options: ScriptedServerOptions) async throws -> ScriptedSMTPServer {
-        let record = NIOLockedValueBox(ServerRecord())
+    public static func start(group: any EventLoopGroup, options: ScriptedServerOptions) async throws -> ScriptedSMTPServer {
+        let record = RecordBox()
         let tlsContext = try options.tls?.makeContext()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -109,11 +118,11 @@ final class ScriptedSMTPServer: Sendable {
         return ScriptedSMTPServer(channel: channel, record: record)
     }
 
-    func stop() async {
+    public func stop() async {
         try? await channel.close()
     }
 
-    var snapshot: ServerRecord { record.withLockedValue { $0 } }
+    public var snapshot: ServerRecord { record.record.withLock { $0 } }
 }
 
 final class ScriptedSMTPHandler: ChannelInboundHandler {
@@ -121,7 +130,7 @@ final class ScriptedSMTPHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     let options: ScriptedServerOptions
-    let record: NIOLockedValueBox<ServerRecord>
+    let record: RecordBox
     let tlsContext: NIOSSLContext?
     var buffer: [UInt8] = []
     var inData = false
@@ -129,14 +138,14 @@ final class ScriptedSMTPHandler: ChannelInboundHandler {
     var tlsActive = false
     var body: [UInt8] = []
 
-    init(options: ScriptedServerOptions, record: NIOLockedValueBox<ServerRecord>, tlsContext: NIOSSLContext?) {
+    init(options: ScriptedServerOptions, record: RecordBox, tlsContext: NIOSSLContext?) {
         self.options = options
         self.record = record
         self.tlsContext = tlsContext
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        record.withLockedValue { $0.connections += 1 }
+        record.update { $0.connections += 1 }
         if options.greet { send(options.greeting, context: context) }
     }
 
@@ -152,14 +161,14 @@ final class ScriptedSMTPHandler: ChannelInboundHandler {
                     inData = false
                     let raw = body
                     body = []
-                    record.withLockedValue { $0.rawBodies.append(raw) }
+                    record.update { $0.rawBodies.append(raw) }
                     if let reply = options.finalReply { send(reply, context: context) }
                 }
                 continue
             }
             commandsThisRead += 1
             let text = String(decoding: line.dropLast(line.count >= 2 && line[line.count - 2] == 0x0D ? 2 : 1), as: UTF8.self)
-            record.withLockedValue {
+            record.update {
                 $0.commands.append(text)
                 $0.maxCommandsPerRead = max($0.maxCommandsPerRead, commandsThisRead)
             }
@@ -186,7 +195,7 @@ final class ScriptedSMTPHandler: ChannelInboundHandler {
             guard options.startTLSReply.hasPrefix("220") else { return .go }
             buffer.removeAll()
             tlsActive = true
-            record.withLockedValue { $0.tlsUsed = true }
+            record.update { $0.tlsUsed = true }
             try? context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
             return .stop
         case "AUTH": send("235 2.7.0 Authentication successful", context: context)
