@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MailServerNIO
+import MailTestSupport
 import NIOSSL
 import Testing
 
@@ -32,6 +33,20 @@ import Testing
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         _ = try TLSContextProvider.ensureCertificate(configured: nil, directory: dir, hostname: "mx.example.test", logger: logger)
         #expect(try String(contentsOfFile: paths.certificate, encoding: .utf8) == first)
+    }
+
+    /// The 14-day expiry warning reads the injected clock's time: a certificate made now (valid 365 days)
+    /// warns when "now" is 355 days later, not before.
+    @Test func expiryWarningFollowsTheInjectedNow() throws {
+        let dir = try tempDir() + "/tls"
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let logs = CapturedLogs()
+        _ = try TLSContextProvider.ensureCertificate(
+            configured: nil, directory: dir, hostname: "mx.example.test", logger: logs.logger(), now: start)
+        #expect(!logs.all.contains { $0.contains("expires within 14 days") })
+        _ = try TLSContextProvider.ensureCertificate(
+            configured: nil, directory: dir, hostname: "mx.example.test", logger: logs.logger(), now: start.addingTimeInterval(355 * 86400))
+        #expect(logs.entries.contains { $0.level == .warning && $0.message.contains("expires within 14 days") })
     }
 
     /// TLSInternals reaches into swift-nio-ssl by reflection; this fails if a NIOSSL release renames the field.

@@ -6,6 +6,7 @@
 /// tickets off.
 import Foundation
 import Logging
+import MailCore
 import NIOCore
 import NIOSSL
 import PetrelTLSSupport
@@ -78,34 +79,36 @@ public final class TLSContextProvider: Sendable {
 
     /// Makes sure a certificate exists: the configured one, or a self-signed one generated in `directory`
     /// on first start. Returns the paths and logs the certificate's fingerprint and expiry.
-    public static func ensureCertificate(configured: Paths?, directory: String, hostname: String, logger: Logger) throws -> Paths {
+    public static func ensureCertificate(
+        configured: Paths?, directory: String, hostname: String, logger: Logger, now: Date = WallClock().now
+    ) throws -> Paths {
         if let configured {
-            logCertificate(configured, logger: logger, generated: false)
+            logCertificate(configured, logger: logger, generated: false, now: now)
             return configured
         }
         let paths = Paths(certificate: directory + "/cert.pem", privateKey: directory + "/key.pem")
         let fm = FileManager.default
         if !fm.fileExists(atPath: paths.certificate) || !fm.fileExists(atPath: paths.privateKey) {
             try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let pair = try SelfSignedCertificate.generate(hostname: hostname)
+            let pair = try SelfSignedCertificate.generate(hostname: hostname, now: now)
             // The key first, created 0600, so it is never readable by others even for a moment.
             guard fm.createFile(atPath: paths.privateKey, contents: Data(pair.privateKeyPEM.utf8), attributes: [.posixPermissions: 0o600]),
                 fm.createFile(atPath: paths.certificate, contents: Data(pair.certificatePEM.utf8), attributes: [.posixPermissions: 0o644])
             else { throw LoadError(description: "cannot write the self-signed certificate to \(directory)") }
-            logCertificate(paths, logger: logger, generated: true)
+            logCertificate(paths, logger: logger, generated: true, now: now)
         } else {
-            logCertificate(paths, logger: logger, generated: false)
+            logCertificate(paths, logger: logger, generated: false, now: now)
         }
         return paths
     }
 
-    static func logCertificate(_ paths: Paths, logger: Logger, generated: Bool) {
+    static func logCertificate(_ paths: Paths, logger: Logger, generated: Bool, now: Date) {
         guard let pem = try? String(contentsOfFile: paths.certificate, encoding: .utf8) else { return }
         var metadata: Logger.Metadata = ["file": "\(paths.certificate)"]
         if let fp = SelfSignedCertificate.fingerprint(ofPEM: pem) { metadata["sha256"] = "\(fp)" }
         if let expiry = SelfSignedCertificate.notValidAfter(ofPEM: pem) {
             metadata["not_after"] = "\(ISO8601DateFormatter().string(from: expiry))"
-            if expiry < Date().addingTimeInterval(14 * 86400) { logger.warning("TLS certificate expires within 14 days", metadata: metadata) }
+            if expiry < now.addingTimeInterval(14 * 86400) { logger.warning("TLS certificate expires within 14 days", metadata: metadata) }
         }
         logger.info(generated ? "generated a self-signed TLS certificate" : "TLS certificate", metadata: metadata)
     }

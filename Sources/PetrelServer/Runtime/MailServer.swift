@@ -120,7 +120,7 @@ public final class MailServer: Sendable {
         }
         let tlsPaths = try TLSContextProvider.ensureCertificate(
             configured: configured, directory: dataDirectory + "/tls",
-            hostname: configuration.server.hostname, logger: logger)
+            hostname: configuration.server.hostname, logger: logger, now: clock.now)
         let tls = try TLSContextProvider(paths: tlsPaths)
 
         let operations = ServerOperations(clock: clock)
