@@ -72,7 +72,7 @@ import Testing
         var config = Self.base
         config.store.backend = .postgresql
         config.store.passwordFile = "/nonexistent/petrel-password"
-        #expect(throws: StoreError.self) { try MailServer.openStore(configuration: config) }
+        #expect(throws: ServerStartError.self) { try MailServer.openStore(configuration: config) }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-pw-\(UUID().uuidString)").path
         #expect(FileManager.default.createFile(atPath: file, contents: Data("s3cret\nignored\n".utf8)))
         defer { try? FileManager.default.removeItem(atPath: file) }

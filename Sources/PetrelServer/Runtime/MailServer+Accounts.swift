@@ -58,14 +58,7 @@ extension MailServer {
         settings.caFile = ldap.caFile
         settings.bindDN = ldap.bindDN
         if let file = ldap.bindPasswordFile {
-            guard let data = FileManager.default.contents(atPath: file), data.count <= 4096,
-                var text = String(data: data, encoding: .utf8)
-            else {
-                throw ServerStartError(message: "[ldap] bind_password_file \(file) cannot be read (or is over 4 KiB, or not UTF-8)")
-            }
-            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-            guard !text.isEmpty else { throw ServerStartError(message: "[ldap] bind_password_file \(file) is empty") }
-            settings.bindPassword = text
+            settings.bindPassword = try SecretFile.read(file, key: "[ldap] bind_password_file")
         }
         settings.flavor = LDAPSettings.Flavor(rawValue: ldap.flavor) ?? .openldap
         settings.filter = ldap.filter

@@ -85,10 +85,7 @@ public final class MailServer: Sendable {
     static func postgresConfiguration(_ store: PetrelConfiguration.Store) throws -> PostgresStoreConfiguration {
         var password: String?
         if let file = store.passwordFile {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw StoreError.backend("cannot read store.password_file \(file)")
-            }
-            let text = String(decoding: data, as: UTF8.self)
+            let text = try SecretFile.read(file, key: "[store] password_file")
             password = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).first.map(String.init) ?? ""
         }
         let tls: PostgresStoreConfiguration.TLSMode
