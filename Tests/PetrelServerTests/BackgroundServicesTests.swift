@@ -30,6 +30,29 @@ import Testing
         #expect(names() == ["AccessRefresh", "DeliveryAgent", "Pickup", "PetrelService"])
     }
 
+    /// A failed start ends the group with the start's own error, never with a background job's "finished
+    /// unexpectedly" (the jobs wait to be cancelled). Repeated: before the fix it was a race.
+    @Test func aFailedStartEndsTheGroupWithItsReason() async throws {
+        var c = AdminEndpointTests.configuration(dataDir: AdminEndpointTests.tempDir())
+        defer { try? FileManager.default.removeItem(atPath: c.server.dataDirectory) }
+        c.admin.listen = nil
+        c.store.backend = .postgresql
+        c.store.passwordFile = "/nonexistent/petrel-store-password"
+        for _ in 0..<20 {
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: PetrelService.services(
+                        configuration: c, logger: Logger(label: "test"), reload: nil, clock: WallClock(), started: StartedServer()),
+                    logger: Logger(label: "test.group")))
+            do {
+                try await group.run()
+                Issue.record("the group ran although the start failed")
+            } catch {
+                #expect("\(error)".contains("[store] password_file /nonexistent/petrel-store-password cannot be read"), "\(error)")
+            }
+        }
+    }
+
     /// The whole group on real sockets: a session in the middle of DATA when the shutdown starts may
     /// finish its message (250) and is then closed with 421; the listener stops accepting at once; the
     /// group returns only once the session has closed, and the message is stored.

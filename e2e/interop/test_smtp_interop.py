@@ -37,10 +37,15 @@ def test_queue_id_in_reply_and_log_line(server):
         code, msg = s.data(b"Subject: x\r\n\r\nbody\r\n")
     assert code == 250 and b"queued as" in msg
     queue_id = msg.split()[-1].decode()
-    deadline = time.time() + 5
-    while time.time() < deadline and queue_id not in server.log():
+    # Wait for the "message accepted" line itself: the authentication-check line names the queue id
+    # first, and the accepted line may be written just after the 250 reached the client.
+    def accepted():
+        return [l for l in server.log().splitlines() if "message accepted" in l and queue_id in l]
+    deadline = time.time() + 10
+    while time.time() < deadline and not accepted():
         time.sleep(0.05)
-    line = next(l for l in server.log().splitlines() if "message accepted" in l and queue_id in l)
+    assert accepted(), server.log()[-2000:]
+    line = accepted()[0]
     assert "from=<carol@remote.test>" in line and "<alice@example.test>" in line and "127.0.0.1" in line
 
 

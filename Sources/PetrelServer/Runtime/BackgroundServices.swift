@@ -79,7 +79,13 @@ struct BackgroundJob: Service, CustomStringConvertible {
 
     func run() async {
         await cancelWhenGracefulShutdown {
-            guard let server = await started.wait() else { return }
+            guard let server = await started.wait() else {
+                // The start failed: PetrelService throws its error, and the group, failing on it, cancels
+                // this job. Returning now would race it, and a job that returns first makes the group fail
+                // with "service finished unexpectedly" instead of the reason (a wrong store password).
+                try? await gracefulShutdown()
+                return
+            }
             switch kind {
             case .accessRefresh: await server.access.runRefreshing()
             case .deliveryAgent: await server.deliveryAgent.run()
