@@ -48,9 +48,13 @@ class PostgresCluster:
     def _run(self, *argv, check=True, capture=True):
         cmd = (["runuser", "-u", self.run_as, "--"] if self.run_as else []) + list(argv)
         # Output to a file, not a pipe: the server pg_ctl starts would inherit a pipe and hold it open.
+        # In the cluster's own directory: as another user the caller's working directory may be closed to
+        # it (a clone under root's pytest temp dir), and psql would put "could not change directory" into
+        # the output a test compares.
         with tempfile.TemporaryFile() as out:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out if capture else subprocess.DEVNULL,
-                                  stderr=subprocess.STDOUT if capture else subprocess.DEVNULL, timeout=180)
+                                  stderr=subprocess.STDOUT if capture else subprocess.DEVNULL, timeout=180,
+                                  cwd=self.dir)
             out.seek(0)
             text = out.read().decode(errors="replace")
         if check and proc.returncode != 0:
