@@ -87,6 +87,27 @@ public struct DataDecoder: Sendable {
                     if byte == 0, error == nil { fail(.nulCharacter, at: index, output: &output, runStart: runStart) }
                 }
             case .inLine:
+                // The run of ordinary octets up to the next CR, LF or NUL, in one tight loop instead of one
+                // trip through this switch per octet (most of a body is such runs).
+                let end = Self.endOfOrdinaryRun(input, from: index)
+                if end > index {
+                    let length = end - index
+                    if error == nil {
+                        // The first octet of the run over each limit; the earlier one is the error, as if
+                        // the octets had been counted one by one (the line limit wins a tie).
+                        let overLine = maxContent - lineLength
+                        let overSize = Int64(maxMessageSize) - octetsDecoded
+                        if overLine < length, Int64(overLine) <= overSize {
+                            fail(.lineTooLong, at: index + overLine, output: &output, runStart: runStart)
+                        } else if overSize < Int64(length) {
+                            fail(.tooLarge, at: index + Int(overSize), output: &output, runStart: runStart)
+                        }
+                    }
+                    lineLength += length
+                    emitted(Int64(length))
+                    index = end
+                    continue
+                }
                 if byte == 0x0D {
                     state = .sawCR
                     emitted(1)
@@ -131,6 +152,18 @@ public struct DataDecoder: Sendable {
         }
         if case .dotCR = state {} else if case .dotAtStart = state {} else { flush(count) }
         return (count, false)
+    }
+
+    /// The index of the first CR, LF or NUL at or after `start` (or `input.count`).
+    @inline(__always) private static func endOfOrdinaryRun(_ input: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var end = start
+        let count = input.count
+        while end < count {
+            let byte = input[end]
+            if byte <= 0x0D, byte == 0x0D || byte == 0x0A || byte == 0 { break }
+            end += 1
+        }
+        return end
     }
 
     @inline(__always) private mutating func emitted(_ n: Int64) { octetsDecoded += n }

@@ -154,6 +154,9 @@ private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
         #expect(long.error == .lineTooLong)
         #expect(long.finished)
         #expect(long.consumed == "123456789\r\nnext\r\n.\r\n".utf8.count)
+        // The same octet over both limits: the line limit is reported, at every split.
+        #expect(decodeEverySplit("123456\r\n.\r\n", maxSize: 3, maxLine: 5).error == .lineTooLong)
+        #expect(decodeEverySplit("123456\r\n.\r\n", maxSize: 2, maxLine: 5).error == .tooLarge)
         // The stuffing dot counts as transmitted.
         #expect(decodeEverySplit("..2345678\r\n.\r\n", maxLine: 10).error == .lineTooLong)
     }
@@ -167,5 +170,88 @@ private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
         #expect(second.consumed == 0)
         #expect(second.finished)
         #expect(decoder.isFinished)
+    }
+}
+
+/// A line-by-line reference decoder over the whole input, written for clarity, not speed: the decoder
+/// (which scans runs of ordinary octets at once) must agree with it on random bodies.
+private func referenceDecode(_ bytes: [UInt8], maxSize: Int, maxLine: Int) -> DecodeResult {
+    var output: [UInt8] = []
+    var error: BodyOutcome?
+    var octets: Int64 = 0
+    var lineLength = 0
+    var atLineStart = true
+    var index = 0
+    func note(_ outcome: BodyOutcome) { if error == nil { error = outcome } }
+    while index < bytes.count {
+        let byte = bytes[index]
+        if atLineStart, byte == UInt8(ascii: ".") {
+            lineLength = 1
+            guard index + 1 < bytes.count else { break }
+            let next = bytes[index + 1]
+            if next == 0x0D {
+                guard index + 2 < bytes.count else { break }
+                if bytes[index + 2] == 0x0A {
+                    return DecodeResult(output: output, consumed: index + 3, finished: true, error: error, octets: octets)
+                }
+                return DecodeResult(output: output, consumed: index + 3, finished: true, error: .bareLineEnding, octets: octets)
+            }
+            atLineStart = false
+            index += 1
+            continue
+        }
+        atLineStart = false
+        if byte == 0x0A {
+            return DecodeResult(output: output, consumed: index + 1, finished: true, error: .bareLineEnding, octets: octets)
+        }
+        if byte == 0x0D {
+            guard index + 1 < bytes.count else {
+                octets += 1
+                if octets > Int64(maxSize) { note(.tooLarge) }
+                if error == nil { output.append(byte) }
+                index += 1
+                break
+            }
+            guard bytes[index + 1] == 0x0A else {
+                return DecodeResult(output: output, consumed: index + 2, finished: true, error: .bareLineEnding, octets: octets + 1)
+            }
+            octets += 2
+            if octets > Int64(maxSize) { note(.tooLarge) }
+            if error == nil { output += [0x0D, 0x0A] }
+            lineLength = 0
+            atLineStart = true
+            index += 2
+            continue
+        }
+        lineLength += 1
+        octets += 1
+        if byte == 0 { note(.nulCharacter) }
+        if lineLength > maxLine - 2 { note(.lineTooLong) }
+        if octets > Int64(maxSize) { note(.tooLarge) }
+        if error == nil { output.append(byte) }
+        index += 1
+    }
+    return DecodeResult(output: output, consumed: bytes.count, finished: false, error: error, octets: octets)
+}
+
+@Suite struct DataDecoderReferenceTests {
+    @Test func randomBodiesAgreeWithTheReference() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = Array("ab.".utf8) + [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x20]
+        for round in 0..<3000 {
+            let length = Int.random(in: 0...40, using: &generator)
+            var body = (0..<length).map { _ in alphabet.randomElement(using: &generator) ?? 0x61 }
+            if round % 2 == 0 { body += Array("\r\n.\r\n".utf8) }
+            let maxSize = Int.random(in: 1...30, using: &generator)
+            let maxLine = Int.random(in: 3...12, using: &generator)
+            let expected = referenceDecode(body, maxSize: maxSize, maxLine: maxLine)
+            let actual = runDataDecoder([body], maxSize: maxSize, maxLine: maxLine)
+            let what = "body \(body) maxSize \(maxSize) maxLine \(maxLine)"
+            #expect(actual.finished == expected.finished, "\(what)")
+            #expect(actual.error == expected.error, "\(what)")
+            #expect(actual.octets == expected.octets || actual.error != nil, "\(what)")
+            if expected.finished { #expect(actual.consumed == expected.consumed, "\(what)") }
+            if expected.error == nil, actual.error == nil { #expect(actual.output == expected.output, "\(what)") }
+        }
     }
 }
