@@ -12,6 +12,10 @@ Figures
          mailbox store, so its clock stops at the last 250. For Postfix two clocks: "queued" (last 250:
          queue file fsynced) and "in maildir" (the last message renamed into new/ by virtual(8)).
          The ratio uses Postfix's *queued* figure (the harder comparison for Petrel).
+         --stores sqlite,postgresql adds Petrel on PostgreSQL (its own cluster: initdb + pg_ctl, fsync and
+         synchronous_commit on) to the same rotation: msgs/s against Postfix (target 1x at 10/50 sessions)
+         and against Petrel on SQLite (target 0.5x), CPU of Petrel plus the database per message, messages
+         per WAL sync (pg_stat_wal: the durable commits the disk did), and the commits/s one pgbench client gets.
   slowdisk the group-commit figure on a slower disk: bench/slowsync.c (LD_PRELOAD, in both servers) makes
          every fsync/fdatasync take >= --slow-fsync-ms (3.3 ms ~ 300/s), one at a time machine-wide; then
          4 KiB SMTP at 10/50 sessions, Petrel vs Postfix, with messages per fsync counted by the shim.
@@ -156,9 +160,15 @@ class Petrel:
         self.config = WORK / "petrel.toml"
         self.logfile = WORK / "petrel.log"
         self.hostile_timeout = None   # not None: implicit-TLS listeners on; > 0: every timeout this many seconds
+        self.pg = None                # a PostgresCluster: the store is PostgreSQL ([store] backend), not SQLite
 
     def cli(self, *args, stdin=None):
-        r = subprocess.run([self.binary, *args, "--data-dir", str(self.data)], input=stdin, text=True,
+        if self.pg:
+            self.write_config()
+            where = ["--config", str(self.config)]
+        else:
+            where = ["--data-dir", str(self.data)]
+        r = subprocess.run([self.binary, *args, *where], input=stdin, text=True,
                            capture_output=True, timeout=120)
         if r.returncode != 0:
             raise RuntimeError(f"petrel {' '.join(args)}: {r.stderr.strip()}")
@@ -193,13 +203,16 @@ max_connections_per_ip = 1000
 allow_plaintext = true
 [log]
 level = "{self.log_level}"
-""")
+""" + (self.pg.store_section() if self.pg else ""))
 
     def reset(self, users):
         """Fresh data directory with domain bench.test and mailboxes u1..u<users> (server stopped)."""
         self.stop()
         shutil.rmtree(self.data, ignore_errors=True)
         self.data.mkdir(parents=True)
+        if self.pg:
+            self.pg.psql("DROP DATABASE IF EXISTS petrel WITH (FORCE)", database="postgres")
+            self.pg.psql("CREATE DATABASE petrel", database="postgres")
         self.cli("domain", "add", DOMAIN)
         for i in range(1, users + 1):
             self.cli("mailbox", "add", f"u{i}@{DOMAIN}", "--password-stdin", stdin=PASS + "\n")
@@ -224,6 +237,22 @@ level = "{self.log_level}"
 
     def cpu(self):
         return proc_cpu_seconds(self.proc.pid) if self.proc else 0.0
+
+    def database_cpu(self):
+        """CPU seconds of the PostgreSQL server (postmaster and every backend), 0 on SQLite."""
+        return tree_cpu_seconds(self.pg.postmaster_pid()) if self.pg else 0.0
+
+    def database_commits(self):
+        """(committed transactions in the petrel database, WAL syncs of the cluster) so far, from
+        pg_stat_database and pg_stat_wal; None on SQLite. Every durable commit waits for a WAL sync, and
+        concurrent commits share one (PostgreSQL's own group commit), so syncs count what the disk did."""
+        if not self.pg:
+            return None
+        time.sleep(2.0)    # backends report their counts when idle, at most once a second (PostgreSQL 15)
+        out = self.pg.psql("SELECT pg_stat_force_next_flush(); SELECT d.xact_commit, w.wal_sync "
+                           "FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = 'petrel'")
+        commits, syncs = out.split()[-1].split("|")
+        return int(commits), int(syncs)
 
     def stored(self, user="u1"):
         """Number of messages in a mailbox, read through the CLI (same database)."""
@@ -315,14 +344,37 @@ def smtp_source(port, sessions, count, size, to, timeout):
 def smtp_run_petrel(p, sessions, count, size, timeout):
     p.reset(users=1)
     p.start()
-    cpu0 = p.cpu()
+    cpu0, db_cpu0, commits0 = p.cpu(), p.database_cpu(), p.database_commits()
     elapsed = smtp_source(PETREL_SMTP, sessions, count, size, f"u1@{DOMAIN}", timeout)
-    cpu = p.cpu() - cpu0
+    cpu, db_cpu, commits1 = p.cpu() - cpu0, p.database_cpu() - db_cpu0, p.database_commits()
     stored = p.stored("u1")
     p.stop()
     if stored != count:
         raise RuntimeError(f"petrel stored {stored} of {count}")
-    return {"rate": count / elapsed, "cpu_ms_per_msg": 1000 * cpu / count, "elapsed": elapsed}
+    r = {"rate": count / elapsed, "cpu_ms_per_msg": 1000 * cpu / count, "elapsed": elapsed}
+    if commits0 is not None:
+        r["db_cpu_ms_per_msg"] = 1000 * db_cpu / count
+        # Every transaction in the database during the run, reads included (each lookup outside a
+        # transaction block is one), less the counting query itself.
+        r["transactions"] = commits1[0] - commits0[0] - 1
+        r["wal_syncs"] = commits1[1] - commits0[1]
+        r["msgs_per_wal_sync"] = count / max(1, r["wal_syncs"])
+    return r
+
+
+def pg_commit_rate(pg, seconds=3):
+    """Single-row INSERT transactions per second one pgbench client gets (synchronous_commit on): the
+    database's commit ceiling, as fsync_rate() is the disk's."""
+    pg.psql("DROP TABLE IF EXISTS commit_probe; CREATE TABLE commit_probe (n int)")
+    script = pg.dir / "commit_probe.sql"
+    script.write_text("INSERT INTO commit_probe VALUES (1);\n")
+    shutil.chown(script, pg.run_as) if pg.run_as else None
+    out = pg.run_tool("pgbench", "-n", "-c", "1", "-T", str(seconds), "-f", str(script), "petrel")
+    pg.psql("DROP TABLE commit_probe")
+    for line in out.splitlines():
+        if line.startswith("tps ="):
+            return float(line.split()[2])
+    raise RuntimeError(f"pgbench gave no tps: {out[-500:]}")
 
 
 def smtp_run_postfix(a, sessions, count, size, timeout):
@@ -768,6 +820,10 @@ def main():
     ap.add_argument("--smtp-count-4k", type=int, default=2000)
     ap.add_argument("--smtp-count-64k", type=int, default=1000)
     ap.add_argument("--sessions", default="1,10,50")
+    ap.add_argument("--stores", default="sqlite",
+                    help="comma list of Petrel stores in the smtp figure: sqlite (the embedded default), "
+                         "postgresql (a cluster of its own in a temp dir, initdb + pg_ctl from Debian's packages; "
+                         "adds CPU of the database, transactions per message and pgbench's commits/s)")
     ap.add_argument("--pop3-users", type=int, default=10)
     ap.add_argument("--pop3-per-user-4k", type=int, default=1000)
     ap.add_argument("--pop3-per-user-64k", type=int, default=500)
@@ -810,6 +866,7 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
     petrel = Petrel(args.petrel, log_level=args.petrel_log_level)
+    pg = petrel_pg = None
     anchors = Anchors()
     needs_anchors = bool(only & {"smtp", "slowdisk", "pop3", "latency", "rss"})
     if needs_anchors:
@@ -831,15 +888,28 @@ def main():
             probes = [fsync_rate(WORK) for _ in range(3)]
             results["fsync_per_s"] = median(probes)
             log(f"fsync probe: {probes}")
+            stores = args.stores.split(",")
+            if "postgresql" in stores:
+                sys.path.insert(0, str(ROOT / "e2e" / "interop"))
+                from pg_cluster import PostgresCluster
+                pg = PostgresCluster().start()
+                petrel_pg = Petrel(args.petrel, log_level=args.petrel_log_level)
+                petrel_pg.pg = pg
+                probes = [pg_commit_rate(pg) for _ in range(3)]
+                results["pg_commits_per_s"] = median(probes)
+                log(f"PostgreSQL commit probe (pgbench, 1 client): {probes}")
+            servers = ["petrel"] + (["petrel_pg"] if "postgresql" in stores else []) + ["postfix"]
             for size, count in ((4096, args.smtp_count_4k), (65536, args.smtp_count_64k)):
                 for sessions in [int(s) for s in args.sessions.split(",")]:
                     key = f"{size // 1024}k_s{sessions}"
-                    runs = {"petrel": [], "postfix": []}
+                    runs = {who: [] for who in servers}
                     for rep in range(args.reps):
-                        order = ("petrel", "postfix") if rep % 2 == 0 else ("postfix", "petrel")
+                        order = servers[rep % len(servers):] + servers[:rep % len(servers)]
                         for who in order:
                             if who == "petrel":
                                 r = smtp_run_petrel(petrel, sessions, count, size, args.timeout)
+                            elif who == "petrel_pg":
+                                r = smtp_run_petrel(petrel_pg, sessions, count, size, args.timeout)
                             else:
                                 r = smtp_run_postfix(anchors, sessions, count, size, args.timeout)
                             runs[who].append(r)
@@ -951,6 +1021,9 @@ def main():
                 save()
     finally:
         petrel.stop()
+        if pg:
+            petrel_pg.stop()
+            pg.stop()
         if needs_anchors:
             anchors.clean()
         save()
@@ -999,11 +1072,31 @@ def report(res):
         row(f"SMTP {size.upper()}iB {sess} sess msgs/s vs Postfix in maildir", p, m)
         row("  CPU ms/msg (Petrel vs Postfix all procs)", median([x["cpu_ms_per_msg"] for x in runs["petrel"]]),
             median([x["cpu_ms_per_msg"] for x in runs["postfix"]]), None)
+        if runs.get("petrel_pg"):
+            g = median([x["rate"] for x in runs["petrel_pg"]])
+            pg_target = 1.0 if sess in ("10", "50") else None
+            row(f"  on PostgreSQL msgs/s vs Postfix queued", g, q, pg_target)
+            row(f"  on PostgreSQL msgs/s vs Petrel on SQLite", g, p, 0.5 if pg_target else None)
+            pg_cpu = median([x["cpu_ms_per_msg"] + x["db_cpu_ms_per_msg"] for x in runs["petrel_pg"]])
+            row("    CPU ms/msg Petrel+PostgreSQL vs Postfix", pg_cpu,
+                median([x["cpu_ms_per_msg"] for x in runs["postfix"]]))
+            row("    CPU ms/msg of it in PostgreSQL vs Petrel", median([x["db_cpu_ms_per_msg"] for x in runs["petrel_pg"]]),
+                median([x["cpu_ms_per_msg"] for x in runs["petrel_pg"]]))
+            lines.append(f"{'    messages per WAL sync (durable commit)':44} "
+                         f"{median([x['msgs_per_wal_sync'] for x in runs['petrel_pg']]):10.2f}   "
+                         f"({median([x['transactions'] for x in runs['petrel_pg']]):.0f} transactions incl. lookups)")
     if "fsync_per_s" in res:
         best = max((median([x["rate"] for x in runs["petrel"]]) for runs in res["smtp"].values()), default=0.0)
         lines.append(f"{'Disk fsyncs/s (1 thread) vs best Petrel msgs/s':44} {best:10.1f} {res['fsync_per_s']:10.1f} "
                      f"{best / res['fsync_per_s'] if res['fsync_per_s'] else float('nan'):7.2f}  "
                      f"{'PASS' if best > res['fsync_per_s'] else 'MISS'} (group commit: more msgs/s than fsyncs/s)")
+    if "pg_commits_per_s" in res:
+        best = max((median([x["rate"] for x in runs["petrel_pg"]]) for runs in res["smtp"].values()
+                    if runs.get("petrel_pg")), default=0.0)
+        c = res["pg_commits_per_s"]
+        lines.append(f"{'PostgreSQL commits/s (pgbench, 1 client) vs best':44} {best:10.1f} {c:10.1f} "
+                     f"{best / c if c else float('nan'):7.2f}  {'PASS' if best > c else 'MISS'} "
+                     f"(group commit: more msgs/s than commits/s)")
     slow = res.get("slowdisk")
     if slow:
         lines.append(f"Slow disk: every fsync ≥ {slow['fsync_ms']} ms, one at a time (bench/slowsync.c)")

@@ -5,6 +5,7 @@
 #   bench/run.sh                 # everything, default sizes (≈ 15–25 min on 2 cores after the build)
 #   bench/run.sh --quick         # reduced counts (2 reps, fewer messages), ≈ 6–8 min
 #   BENCH_ARGS="--only smtp --reps 5" bench/run.sh     # extra arguments for bench/bench.py
+#   BENCH_ARGS="--only smtp --stores sqlite,postgresql" bench/run.sh   # Petrel on PostgreSQL too
 #   CRASH_KILLS=50 bench/run.sh  # more kill -9 cycles (default 20); CRASH_KILLS=0 skips the crash test
 #
 # Needs root (apt-get, /etc/postfix, /etc/dovecot, ulimit -n). Loopback only: Postfix 127.0.0.1:20025,

@@ -86,6 +86,14 @@ class PostgresCluster:
         return self._run(psql, "-h", str(self.dir), "-p", str(self.port), "-U", self.user, "-d", database,
                          "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
 
+    def run_tool(self, tool, *args):
+        """A client program of the installation (pgbench, ...) against this cluster; returns its output."""
+        return self._run(f"{self.bin}/{tool}", "-h", str(self.dir), "-p", str(self.port), "-U", self.user, *args)
+
+    def postmaster_pid(self):
+        """The server's main process (first line of postmaster.pid)."""
+        return int((self.dir / "data" / "postmaster.pid").read_text().split()[0])
+
     def stop(self):
         if self.port is not None:
             self._run(f"{self.bin}/pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "-w", "stop", check=False)
