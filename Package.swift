@@ -56,7 +56,7 @@ let package = Package(
         // clients (imaplib.IMAP4_stream, IMAPClient stream=True) can drive the core (e2e/interop).
         .executableTarget(name: "IMAPStdioHarness", dependencies: ["IMAPCore", "IMAPTestSupport"]),
         // Storage protocols, models and an in-memory backend.
-        .target(name: "MailStore", dependencies: ["MailCore"]),
+        .target(name: "MailStore", dependencies: ["MailCore", .product(name: "NIOCore", package: "swift-nio")]),
         // Slow salted password hashes (scrypt) and constant-time verification.
         .target(name: "MailAuth", dependencies: [
             "MailCore",
@@ -68,6 +68,8 @@ let package = Package(
             "MailStore", "MailCore",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // The store for several nodes: PostgreSQL through postgres-nio (PostgresClient), with group commit.
         .target(name: "MailStorePostgres", dependencies: [
@@ -240,6 +242,7 @@ let package = Package(
         .testTarget(name: "MailStoreTests", dependencies: [
             "MailStore", "MailStoreSQLite", "MailStorePostgres", "MailCore", "MailTestSupport",
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "MailServerNIOTests", dependencies: [
             "MailTestSupport", "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore", "MailQueue",

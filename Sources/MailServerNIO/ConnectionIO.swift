@@ -285,7 +285,7 @@ final class ConnectionIO {
 // MARK: - Back to the channel
 
 /// The one way a handler's work comes back to its channel: a Swift task off the event loop (a lookup, a
-/// login check, a store), a future completed elsewhere (a read-pool job, a write), or a delay. The
+/// login check, a store), a future completed elsewhere (a task, a write), or a delay. The
 /// callback runs on the channel's event loop with the handler and its context; with `.skip` (the
 /// default) it does not run at all once the connection is closed. Handlers that must finish some work
 /// even then (give back a login slot, release the spool or the maildrop lock) pass `.run` and check

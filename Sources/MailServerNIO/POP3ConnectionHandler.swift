@@ -3,13 +3,18 @@
 /// through `POP3MessageEncoder` one chunk at a time (a 50 MB message is never held in memory), commit
 /// deletions at QUIT, release the maildrop lock however the connection ends.
 ///
-/// RETR/TOP (RFC 1939 §5, §7): each 64 KiB chunk is read *and* dot-stuffed by one job on the read thread
-/// pool (`MessageRetrieval.readMessageBlocking` with the body key of the session's maildrop entry), so a
-/// message of up to 80 KiB costs one hand-off there and one back to the event loop; the chunk that
-/// reaches the listed size ends the message without another read. After a RETR the next messages of the
-/// maildrop are read ahead in one read-pool job while the client handles the current one (clients fetch
-/// in order, so the next RETR is usually answered at once): only messages that fit in one chunk, at most
-/// `readAheadMessages` (16) and `readAheadBytes` (128 KiB) ahead per connection (`startReadAhead`).
+/// RETR/TOP (RFC 1939 §5, §7): each 64 KiB chunk is read *and* dot-stuffed by one Swift task
+/// (`MessageRetrieval.readMessage`, async in every store, with the body key of the session's maildrop
+/// entry), so a message of up to 80 KiB costs one task and one hop back to the event loop; the chunk that
+/// reaches the listed size ends the message without another read. The next chunk is read only once the
+/// previous one is written out to the socket (write backpressure): one chunk in memory per message, however
+/// large. After a RETR the next messages of the maildrop are read ahead in one task while the client
+/// handles the current one (clients fetch in order, so the next RETR is usually answered at once): only
+/// messages that fit in one chunk, at most `readAheadMessages` (16) and `readAheadBytes` (128 KiB) ahead
+/// per connection (`startReadAhead`).
+///
+/// The maildrop lock is a lease in the store (MaildropLocks.swift): taken at login, renewed by a task
+/// while the session lives, given back before the QUIT answer and whenever the connection ends.
 ///
 /// Limits while reading: command lines have 255 octets (RFC 2449 §4), AUTH lines and SASL
 /// responses 12288; a line that passes its limit before its line end gets `-ERR` and the connection
@@ -28,19 +33,20 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    /// What this connection uses of the server: configuration, store, read pool, locks, metrics.
+    /// What this connection uses of the server: configuration, store (reads, maildrop leases), clock, metrics.
     private let server: POP3ServerContext
     private let client: ClientInfo
     private var session: POP3ServerSession
     /// Input buffer, framer, read suspension, flushing, idle timer, close, the switch to TLS.
     private let io: ConnectionIO
     private var logger: Logger
-    /// The mailbox whose maildrop lock this connection holds (released however the connection ends).
-    /// The listing itself (delivery ids, sizes, body keys) is the session's `maildrop`.
-    private var lockedMailboxID: Int64?
-    /// Messages after the last RETR, read and encoded ahead on the read pool, by delivery id (each fits in
+    /// The maildrop lock this connection holds (released however the connection ends), and the task
+    /// renewing it. The listing itself (delivery ids, sizes, body keys) is the session's `maildrop`.
+    private var lease: MaildropLease?
+    private var heartbeat: Task<Void, Never>?
+    /// Messages after the last RETR, read and encoded ahead in a task, by delivery id (each fits in
     /// one chunk). Read in batches (`startReadAhead`), so a client fetching many small messages in order
-    /// costs one read-pool job and one event-loop wake-up per batch, not per message.
+    /// costs one task and one event-loop wake-up per batch, not per message.
     private var readAhead: [Int64: EventLoopFuture<EncodedChunk>] = [:]
     /// The snapshot index after the last message read ahead (where the next batch starts).
     private var readAheadEnd = 0
@@ -271,25 +277,26 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
         // `.run`: the login slot and a maildrop lock taken meanwhile are given back when the client has gone.
         io.runAsync(
-            { () async -> POP3LoginAnswer in
+            { () async -> POP3ServerContext.LoginResult in
                 if let scramProofValid {
                     return await server.authenticateSCRAM(username: user, proofValid: scramProofValid, client: client)
                 }
                 return await server.authenticate(username: user, password: password, client: client)
             }, handler: self, context: context, whenClosed: .run
-        ) { handler, context, result in
+        ) { handler, context, login in
+            let result = login.answer
             switch result {
-            case .success(let mailboxID, _):
+            case .success:
                 server.authenticator.endLogin(slot)
                 handler.logger.info("pop3 login", metadata: ["user": "\(user)"])
                 server.metrics.pop3Login(.success)
                 server.authenticator.recordSuccess(account: user)
                 if handler.closed {
                     // The client left while we were checking: give the lock back at once.
-                    server.locks.release(mailboxID)
+                    if let lease = login.lease { Self.release(lease, store: server.store, logger: handler.logger) }
                     return
                 }
-                handler.lockedMailboxID = mailboxID
+                if let lease = login.lease { handler.hold(lease, context: context) }
                 handler.answered(.authenticated(result), context: context)
             case .invalidCredentials, .locked:
                 let delay = server.authenticator.failureDelay(ip: client.ip, account: user)
@@ -314,7 +321,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         RetrievableMessage(deliveryID: entry.deliveryID, bodyID: entry.bodyKey, size: entry.size)
     }
 
-    /// One chunk read and encoded on the read pool.
+    /// One chunk read and encoded in a task.
     private struct EncodedChunk: Sendable {
         var buffer: ByteBuffer
         var encoder: POP3MessageEncoder
@@ -322,18 +329,20 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         var nextOffset: Int64
     }
 
-    /// Starts reading and encoding one chunk on the read pool.
+    /// Starts reading and encoding one chunk in a Swift task (the store's read is async).
     private func readChunk(
         mailboxID: Int64, message: RetrievableMessage, offset: Int64, encoder: POP3MessageEncoder,
         context: ChannelHandlerContext
     ) -> EventLoopFuture<EncodedChunk> {
         let store = server.store
         let allocator = context.channel.allocator
-        return server.readPool.runIfActive(eventLoop: context.eventLoop) {
-            try Self.readAndEncode(
+        let promise = context.eventLoop.makePromise(of: EncodedChunk.self)
+        promise.completeWithTask {
+            try await Self.readAndEncode(
                 store: store, mailboxID: mailboxID, message: message, offset: offset,
                 encoder: encoder, allocator: allocator)
         }
+        return promise.futureResult
     }
 
     /// Writes the chunk when it is ready, then reads the next one once it is written: memory stays at one
@@ -374,7 +383,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     /// After the RETR of `index`: forgets what was read ahead at or before it (the client went on, or
     /// back), and when fewer than half of `readAheadMessages` are left ahead, reads the next batch of
-    /// messages in snapshot order in one read-pool job: each not marked deleted and fitting in one
+    /// messages in snapshot order in one task: each not marked deleted and fitting in one
     /// (last) chunk, while what is ahead stays within `readAheadBytes` (one message is always allowed
     /// when nothing is ahead). Stops at the first message that does not qualify; it is read on demand.
     private func startReadAhead(after index: Int, mailboxID: Int64, context: ChannelHandlerContext) {
@@ -400,36 +409,44 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         readAheadEnd = next
         let store = server.store
         let allocator = context.channel.allocator
-        let jobs = batch // the read-pool job gets its own copy, not the loop's variable
-        let results = server.readPool.runIfActive(eventLoop: context.eventLoop) {
-            jobs.map { message in
-                Result {
-                    try Self.readAndEncode(
-                        store: store, mailboxID: mailboxID, message: message, offset: 0,
-                        encoder: POP3MessageEncoder(topLines: nil), allocator: allocator)
+        let jobs = batch // the task gets its own copy, not the loop's variable
+        let promise = context.eventLoop.makePromise(of: [Result<EncodedChunk, any Error>].self)
+        promise.completeWithTask {
+            var results: [Result<EncodedChunk, any Error>] = []
+            for message in jobs {
+                do {
+                    results.append(
+                        .success(
+                            try await Self.readAndEncode(
+                                store: store, mailboxID: mailboxID, message: message, offset: 0,
+                                encoder: POP3MessageEncoder(topLines: nil), allocator: allocator)))
+                } catch {
+                    results.append(.failure(error))
                 }
             }
+            return results
         }
+        let results = promise.futureResult
         for (position, message) in batch.enumerated() {
             readAhead[message.deliveryID] = results.flatMapThrowing { try $0[position].get() }
         }
     }
 
-    /// Runs on the read pool: one blocking ranged read, dot-stuffing, and the terminating line when the
-    /// chunk reaches the snapshot size (or the store has nothing more, or a TOP limit is reached).
+    /// One ranged read from the store (async), dot-stuffing, and the terminating line when the chunk
+    /// reaches the snapshot size (or the store has nothing more, or a TOP limit is reached).
     private static func readAndEncode(
         store: any MailStore, mailboxID: Int64, message: RetrievableMessage, offset: Int64,
         encoder: POP3MessageEncoder, allocator: ByteBufferAllocator
-    ) throws -> EncodedChunk {
+    ) async throws -> EncodedChunk {
         var encoder = encoder
         let remaining = message.size - offset
         let length = remaining > 0 && remaining <= Int64(lastChunkLimit) ? Int(remaining) : chunkSize
-        let bytes = try store.readMessageBlocking(mailboxID: mailboxID, message: message, offset: offset, maxLength: length)
-        let nextOffset = offset + Int64(bytes.count)
+        let bytes = try await store.readMessage(mailboxID: mailboxID, message: message, offset: offset, maxLength: length)
+        let nextOffset = offset + Int64(bytes.readableBytes)
         // Encoded straight into the buffer that is written: unchanged runs are one copy from the read bytes.
-        var buffer = allocator.buffer(capacity: bytes.count + bytes.count / 32 + 8)
-        let reachedEnd = bytes.isEmpty || nextOffset >= message.size
-        let done = bytes.withUnsafeBytes { encoder.encode($0) { buffer.writeBytes($0) } } || reachedEnd
+        var buffer = allocator.buffer(capacity: bytes.readableBytes + bytes.readableBytes / 32 + 8)
+        let reachedEnd = bytes.readableBytes == 0 || nextOffset >= message.size
+        let done = bytes.withUnsafeReadableBytes { encoder.encode($0) { buffer.writeBytes($0) } } || reachedEnd
         if done {
             var tail: [UInt8] = []
             encoder.finish(into: &tail)
@@ -445,8 +462,22 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
         let store = server.store
         let logger = self.logger
+        // The lock is given back before the QUIT answer goes out (RFC 1939 §6: the UPDATE state ends the
+        // session), so a client that logs in again right after "+OK" — on any node — finds the maildrop free.
+        heartbeat?.cancel()
+        heartbeat = nil
+        let held = lease
+        lease = nil
         io.runAsync(
-            { try await store.deleteMessages(mailboxID: mailboxID, deliveryIDs: ids) }, handler: self,
+            { () async throws -> Void in
+                do {
+                    try await store.deleteMessages(mailboxID: mailboxID, deliveryIDs: ids)
+                } catch {
+                    if let held { try? await store.releaseMaildropLock(held) }
+                    throw error
+                }
+                if let held { try? await store.releaseMaildropLock(held) }
+            }, handler: self,
             context: context, whenClosed: .run
         ) { handler, context, result in
             switch result {
@@ -462,10 +493,47 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     // MARK: - Close, timeouts
 
+    /// Holds the session's lease and starts renewing it; a lost lease closes the session (no deletions
+    /// are committed: another session may own the maildrop by now).
+    private func hold(_ lease: MaildropLease, context: ChannelHandlerContext) {
+        self.lease = lease
+        let store = server.store
+        let duration = server.lockLease
+        let clock = server.clock
+        let logger = self.logger
+        let lost = context.eventLoop.makePromise(of: Bool.self)
+        heartbeat = Task {
+            let gone = await MaildropLeaseKeeper.keep(lease, store: store, duration: duration, clock: clock, logger: logger)
+            lost.succeed(gone != nil)
+        }
+        io.onLoop(lost.futureResult, handler: self, context: context) { handler, context, result in
+            guard case .success(true) = result, handler.lease == lease else { return }
+            handler.heartbeat = nil
+            handler.lease = nil
+            handler.logger.notice("pop3 session closed: maildrop lock lost", metadata: ["mailbox": "\(lease.mailboxID)"])
+            handler.closeConnection(context: context)
+        }
+    }
+
+    /// Gives the lock back in the background (the connection is ending; nothing waits for it).
     private func releaseLock() {
-        if let id = lockedMailboxID {
-            server.locks.release(id)
-            lockedMailboxID = nil
+        heartbeat?.cancel()
+        heartbeat = nil
+        if let lease {
+            Self.release(lease, store: server.store, logger: logger)
+            self.lease = nil
+        }
+    }
+
+    private static func release(_ lease: MaildropLease, store: any MailStore, logger: Logger) {
+        Task {
+            do {
+                try await store.releaseMaildropLock(lease)
+            } catch {
+                logger.warning(
+                    "pop3 maildrop lock release failed; it expires by itself",
+                    metadata: ["mailbox": "\(lease.mailboxID)", "error": "\(error)"])
+            }
         }
     }
 

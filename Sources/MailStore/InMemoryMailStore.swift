@@ -56,6 +56,8 @@ public final class InMemoryMailStore: MailStore, Sendable {
         var queue: [Int64: QueueRow] = [:]
         /// Access lists (InMemoryMailStore+Relay.swift).
         var accessEntries: [AccessList: [String: Date]] = [:]
+        /// POP3 maildrop leases by mailbox (InMemoryMailStore+Retrieval.swift).
+        var maildropLocks: [Int64: MaildropLease] = [:]
 
         func checkOpen() throws {
             if closed { throw StoreError.backend("store is closed") }
@@ -133,6 +135,7 @@ public final class InMemoryMailStore: MailStore, Sendable {
             guard let m = mailboxes[id] else { return }
             removeDeliveries { $0.mailboxID == id }
             mailboxes[id] = nil
+            maildropLocks[id] = nil
             mailboxByKey[m.address] = nil
             for (name, d) in domains where d.postmasterID == id { domains[name]?.postmasterID = nil }
         }

@@ -1,7 +1,8 @@
 /// The storage protocols every backend implements: `UserDirectory` (domains, mailboxes, the postmaster
 /// rules of RFC 5321 §4.5.1), `MessageStore` (durable local delivery, POP3 access) and, in Queue.swift,
 /// `QueueStore` (the outbound queue) and, in RelayDirectory.swift, `RelayDirectory` (relay and connection
-/// access lists) and, in MessageRetrieval.swift, `MessageRetrieval` (fast POP3 reads), combined as `MailStore`.
+/// access lists), in MessageRetrieval.swift, `MessageRetrieval` (POP3 reads) and, in MaildropLocking.swift,
+/// `MaildropLocking` (the POP3 lock across nodes), combined as `MailStore`.
 import MailCore
 
 /// Domains and mailboxes: what the admin CLI manages and what SMTP/POP3 look up.
@@ -67,7 +68,7 @@ public protocol MessageStore: Sendable {
 }
 
 /// A complete backend: SQLite (the embedded default), in-memory (tests), PostgreSQL (later).
-public protocol MailStore: UserDirectory, MessageStore, MessageRetrieval, QueueStore, RelayDirectory {
+public protocol MailStore: UserDirectory, MessageStore, MessageRetrieval, MaildropLocking, QueueStore, RelayDirectory {
     /// Flushes and closes. Further calls fail.
     func close() async throws
 }

@@ -1,9 +1,14 @@
-/// Fast retrieval for POP3 (RFC 1939 §5 RETR/TOP): a listing that carries each delivery's body key, and a
-/// blocking ranged read by that key that a server runs on a thread pool (one hand-off per chunk instead of
-/// the event loop → Swift task → database queue → task → event loop round trip of `readMessage`).
+/// Retrieval for POP3 (RFC 1939 §5 RETR/TOP): a listing that carries each delivery's body key, and an
+/// async ranged read by that key returning one bounded chunk as a `ByteBuffer` (the server streams a
+/// message chunk by chunk, so a 50 MB RETR never sits whole in memory).
 ///
-/// Every backend implements it (SQLiteMailStore+Retrieval.swift, InMemoryMailStore+Retrieval.swift);
-/// `MailStore` includes it.
+/// Each backend does its own blocking work where it belongs: SQLite reads the BLOB on a NIO thread pool
+/// inside the store, PostgreSQL reads the 256 KiB `message_parts` through its client's pool, the
+/// in-memory store copies under its lock. No caller blocks a thread.
+///
+/// Every backend implements it (SQLiteMailStore+Retrieval.swift, PostgresMailStore+Relay.swift,
+/// InMemoryMailStore+Retrieval.swift); `MailStore` includes it.
+import NIOCore
 
 /// One delivery of a mailbox as a POP3 session retrieves it.
 public struct RetrievableMessage: Hashable, Sendable {
@@ -26,11 +31,18 @@ public protocol MessageRetrieval: Sendable {
     /// The deliveries of a mailbox with their body keys and sizes, oldest first (bodies are not read).
     func retrievableMessages(mailboxID: Int64) async throws -> [RetrievableMessage]
 
-    /// Reads up to `maxLength` octets of `message` from `offset`; an empty result means the end.
+    /// Reads up to `maxLength` octets of `message` from `offset` (at most `RetrievalLimits.maxChunk`,
+    /// larger requests are clipped); an empty buffer means the end.
     /// The delivery must still exist, belong to `mailboxID` and refer to `message.bodyID`
     /// (`.messageNotFound(deliveryID)` otherwise), so a stale or forged key never reads another mailbox.
-    ///
-    /// **Blocks the calling thread** (disk I/O): call it from a thread pool (e.g. NIO's `NIOThreadPool`),
-    /// never from an event loop or for long from a Swift concurrency executor thread.
-    func readMessageBlocking(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) throws -> [UInt8]
+    func readMessage(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) async throws -> ByteBuffer
+}
+
+public enum RetrievalLimits {
+    /// The most octets one `readMessage(mailboxID:message:offset:maxLength:)` returns: a caller's
+    /// `maxLength` is clipped to it, so no request makes a backend hold a whole large message.
+    public static let maxChunk = 1024 * 1024
+
+    /// `maxLength` clipped to `maxChunk` (and to 0 from below).
+    public static func clip(_ maxLength: Int) -> Int { min(max(0, maxLength), maxChunk) }
 }

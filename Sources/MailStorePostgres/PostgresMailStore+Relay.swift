@@ -1,5 +1,5 @@
-/// The `RelayDirectory` half of the PostgreSQL store (the access lists) and `MessageRetrieval` (POP3
-/// reads by body key).
+/// The `RelayDirectory` half of the PostgreSQL store (the access lists), `MessageRetrieval` (POP3
+/// reads by body key, through the client's pool) and `MaildropLocking` (the `maildrop_locks` lease rows).
 import Foundation
 import Logging
 import MailCore
@@ -7,7 +7,6 @@ import MailStore
 import NIOCore
 import NIOPosix
 import PostgresNIO
-import Synchronization
 
 extension PostgresMailStore {
     public func addAccessEntry(_ value: String, to list: AccessList) async throws -> Bool {
@@ -46,103 +45,80 @@ extension PostgresMailStore {
         }
     }
 
-    /// Runs on the calling (thread-pool) thread and waits for postgres-nio's event loop, never for a
-    /// Swift concurrency thread: it uses a connection of its own (`BlockingReader`) through NIO futures,
-    /// so it cannot starve when every cooperative thread is busy or itself waiting.
-    public func readMessageBlocking(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) throws -> [UInt8] {
+    /// One statement per chunk through the client's pool: the parts the range covers, only while the
+    /// delivery still exists, belongs to `mailboxID` and refers to `message.bodyID` (checked in the same
+    /// statement snapshot; message ids are identity values, never reused). No row for a non-empty range:
+    /// the delivery is gone (`.messageNotFound`) or the body is damaged.
+    public func readMessage(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) async throws -> ByteBuffer {
         guard offset >= 0 else { throw StoreError.backend("negative read offset") }
-        try checkOpen()
-        do {
-            return try blockingReader.read(mailboxID: mailboxID, message: message, offset: offset, maxLength: maxLength)
-        } catch {
-            throw Self.storeError(error)
-        }
-    }
-
-    /// Checks that the delivery still exists, belongs to `mailboxID` and refers to `message.bodyID`, and
-    /// reads the range, in one statement's snapshot for the check and one for the octets (a delivery
-    /// deleted in between leaves the body in place until that transaction commits, so the octets read
-    /// are still the message's own: message ids are identity values, never reused).
-    func readRetrievable(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) async throws -> [UInt8] {
-        let check = try await rows(
-            "SELECT m.size FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.id = \(message.deliveryID) AND d.mailbox_id = \(mailboxID) AND d.message_id = \(message.bodyID)"
-        )
-        guard let row = check.first else { throw StoreError.messageNotFound(message.deliveryID) }
-        let size = try row.decode(Int64.self)
-        do {
-            return try await readBody(messageID: message.bodyID, size: size, offset: offset, maxLength: maxLength)
-        } catch {
-            // Removed meanwhile (another session, the CLI): the body went with its last delivery.
-            if try await rows("SELECT 1 FROM deliveries WHERE id = \(message.deliveryID) AND mailbox_id = \(mailboxID)").isEmpty {
-                throw StoreError.messageNotFound(message.deliveryID)
-            }
-            throw error
-        }
-    }
-}
-
-/// The connection `readMessageBlocking` uses: opened on first use (again after it closed), driven
-/// with NIO futures and `wait()` (callers are thread-pool threads, never an event loop).
-final class BlockingReader: Sendable {
-    private let configuration: PostgresConnection.Configuration
-    private let logger: Logger
-    private let connection = Mutex<EventLoopFuture<PostgresConnection>?>(nil)
-    private let closed = Mutex(false)
-
-    init(configuration: PostgresConnection.Configuration, logger: Logger) {
-        self.configuration = configuration
-        self.logger = logger
-    }
-
-    private func connect() throws -> PostgresConnection {
-        let future = try connection.withLock { current -> EventLoopFuture<PostgresConnection> in
-            if closed.withLock({ $0 }) { throw StoreError.backend("store is closed") }
-            if let current { return current }
-            let made = PostgresConnection.connect(
-                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 0, logger: logger)
-            current = made
-            return made
-        }
-        do {
-            let conn = try future.wait()
-            if !conn.isClosed { return conn }
-        } catch {
-            connection.withLock { if $0 === future { $0 = nil } }
-            throw error
-        }
-        connection.withLock { if $0 === future { $0 = nil } }
-        return try connect()
-    }
-
-    func read(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) throws -> [UInt8] {
-        let conn = try connect()
-        let check = try conn.query(
+        let maxLength = RetrievalLimits.clip(maxLength)
+        let owned: PostgresQuery = """
+            SELECT 1 FROM deliveries WHERE id = \(message.deliveryID) AND mailbox_id = \(mailboxID) AND message_id = \(message.bodyID)
             """
-            SELECT m.size FROM deliveries d JOIN messages m ON m.id = d.message_id
-            WHERE d.id = \(message.deliveryID) AND d.mailbox_id = \(mailboxID) AND d.message_id = \(message.bodyID)
-            """, logger: logger
-        ).wait()
-        guard let row = check.rows.first else { throw StoreError.messageNotFound(message.deliveryID) }
-        let size = try row.decode(Int64.self)
-        guard maxLength > 0, offset < size else { return [] }
-        let (query, expected) = PostgresMailStore.partsQuery(messageID: message.bodyID, size: size, offset: offset, maxLength: maxLength)
-        let parts = try conn.query(query, logger: logger).wait()
-        let out = try PostgresMailStore.joinParts(parts.rows, messageID: message.bodyID, expected: expected)
-        if out == nil {
+        guard maxLength > 0, offset < message.size else {
+            guard try await !rows(owned).isEmpty else { throw StoreError.messageNotFound(message.deliveryID) }
+            return ByteBuffer()
+        }
+        let end = min(message.size, offset + Int64(maxLength))
+        let first = offset - offset % Int64(Self.partSize)
+        let parts = try await rows(
+            """
+            SELECT p.start, substring(p.data FROM (GREATEST(\(offset) - p.start, 0) + 1)::integer
+                                     FOR (LEAST(\(end) - p.start, octet_length(p.data)) - GREATEST(\(offset) - p.start, 0))::integer)
+            FROM message_parts p
+            WHERE p.message_id = \(message.bodyID) AND p.start >= \(first) AND p.start < \(end)
+              AND EXISTS (SELECT 1 FROM deliveries d WHERE d.id = \(message.deliveryID) AND d.mailbox_id = \(mailboxID)
+                                                     AND d.message_id = \(message.bodyID))
+            ORDER BY p.start
+            """)
+        var out = ByteBuffer()
+        out.reserveCapacity(Int(end - offset))
+        for row in parts {
+            var (_, bytes) = try row.decode((Int64, ByteBuffer).self)
+            out.writeBuffer(&bytes)
+        }
+        guard out.readableBytes == Int(end - offset) else {
             // Removed meanwhile (another session, the CLI): the body went with its last delivery.
-            let still = try conn.query("SELECT 1 FROM deliveries WHERE id = \(message.deliveryID)", logger: logger).wait()
-            if still.rows.isEmpty { throw StoreError.messageNotFound(message.deliveryID) }
+            guard try await !rows(owned).isEmpty else { throw StoreError.messageNotFound(message.deliveryID) }
             throw StoreError.backend("message \(message.bodyID): body shorter than its size (damaged)")
         }
-        return out ?? []
+        return out
     }
 
-    func close() {
-        closed.withLock { $0 = true }
-        let future = connection.withLock { current in
-            defer { current = nil }
-            return current
+    // MARK: - MaildropLocking
+
+    /// One upsert: a free, expired (take-over) or already-ours row becomes ours; a running lease of another
+    /// owner is left as it is (`ON CONFLICT … DO UPDATE … WHERE` locks the row, so two nodes racing for
+    /// it are serialized and exactly one wins).
+    public func acquireMaildropLock(mailboxID: Int64, owner: String, duration: Duration) async throws -> MaildropLease? {
+        let now = clock.now
+        let expires = now.addingTimeInterval(duration.timeInterval)
+        let taken = try await rows(
+            """
+            INSERT INTO maildrop_locks (mailbox_id, owner, expires_at)
+            SELECT id, \(owner), \(expires.timeIntervalSince1970) FROM mailboxes WHERE id = \(mailboxID)
+            ON CONFLICT (mailbox_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+            WHERE maildrop_locks.owner = EXCLUDED.owner OR maildrop_locks.expires_at <= \(now.timeIntervalSince1970)
+            RETURNING 1
+            """)
+        if !taken.isEmpty { return MaildropLease(mailboxID: mailboxID, owner: owner, expiresAt: expires) }
+        guard try await !rows("SELECT 1 FROM mailboxes WHERE id = \(mailboxID)").isEmpty else {
+            throw StoreError.mailboxNotFound("id \(mailboxID)")
         }
-        future?.whenSuccess { conn in conn.close().whenComplete { _ in } }
+        return nil
+    }
+
+    public func renewMaildropLock(_ lease: MaildropLease, duration: Duration) async throws -> MaildropLease? {
+        let expires = clock.now.addingTimeInterval(duration.timeInterval)
+        let renewed = try await rows(
+            """
+            UPDATE maildrop_locks SET expires_at = \(expires.timeIntervalSince1970)
+            WHERE mailbox_id = \(lease.mailboxID) AND owner = \(lease.owner) RETURNING 1
+            """)
+        return renewed.isEmpty ? nil : MaildropLease(mailboxID: lease.mailboxID, owner: lease.owner, expiresAt: expires)
+    }
+
+    public func releaseMaildropLock(_ lease: MaildropLease) async throws {
+        _ = try await rows("DELETE FROM maildrop_locks WHERE mailbox_id = \(lease.mailboxID) AND owner = \(lease.owner) RETURNING 1")
     }
 }

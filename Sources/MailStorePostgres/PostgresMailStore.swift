@@ -73,8 +73,7 @@ public final class PostgresMailStore: MailStore {
     private let migrated = Mutex<Task<Void, any Error>?>(nil)
     private let closed = Mutex(false)
     let committer: PostgresGroupCommitter
-    let blockingReader: BlockingReader
-    /// One connection's settings (migrations, blocking reads): a connection error surfaces at once
+    /// One connection's settings (migrations): a connection error surfaces at once
     /// instead of the pool's retries.
     let connectionConfiguration: PostgresConnection.Configuration
     /// The one source of "now" for the timestamps the store makes itself (docs/ARCHITECTURE.md "Time").
@@ -108,14 +107,13 @@ public final class PostgresMailStore: MailStore {
             host: configuration.host, port: configuration.port, username: configuration.user,
             password: configuration.password, database: configuration.database, tls: try Self.connectionTLS(configuration.tls))
         single.options.additionalStartupParameters = startup
-        self.blockingReader = BlockingReader(configuration: single, logger: logger)
         self.connectionConfiguration = single
         let client = PostgresClient(configuration: config, backgroundLogger: logger)
         self.client = client
         self.configuration = configuration
         self.logger = logger
         self.runTask = Task { await client.run() }
-        self.committer = PostgresGroupCommitter(client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock)
+        self.committer = PostgresGroupCommitter.postgres(client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock)
     }
 
     static func connectionTLS(_ mode: PostgresStoreConfiguration.TLSMode) throws -> PostgresConnection.Configuration.TLS {
@@ -241,7 +239,6 @@ public final class PostgresMailStore: MailStore {
         }
         guard first else { return }
         await committer.close()
-        blockingReader.close()
         runTask.cancel()
         await runTask.value
     }

@@ -113,6 +113,20 @@ enum PostgresSchema {
                     PRIMARY KEY (list, value)
                 )
                 """
+            ]),
+        // POP3 maildrop leases (MailStore MaildropLocking.swift, PostgresMailStore+Relay.swift): one row per
+        // locked mailbox, renewed by the holding session, taken over only after `expires_at`. (Versions 2
+        // and 4 belong to other changes; the migrator applies every version above the recorded one.)
+        Migration(
+            version: 3, name: "v3-maildrop-lock",
+            statements: [
+                """
+                CREATE TABLE maildrop_locks (
+                    mailbox_id bigint PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+                    owner text COLLATE "C" NOT NULL,
+                    expires_at double precision NOT NULL
+                )
+                """
             ])
     ]
 

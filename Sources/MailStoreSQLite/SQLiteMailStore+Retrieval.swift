@@ -2,9 +2,15 @@
 /// delivery's `messages.id`, and a blocking ranged read that checks the delivery with one cached
 /// statement (primary-key lookup, no deliveries⋈messages join, no SQL parsing per chunk) and then reads
 /// the body straight from the BLOB (BlobIO.swift), both in the read transaction the open BLOB handle holds.
-/// Meant for a thread pool: `DatabasePool.unsafeRead` runs on the calling thread, no dispatch hop.
+/// The read runs on a NIO thread pool (`readPool`): `DatabasePool.unsafeRead` runs on the calling thread.
+///
+/// And `MaildropLocking`: the `maildrop_locks` lease row ("v7-maildrop-lock"), one upsert per take-over,
+/// so two processes on one file agree.
+import Foundation
 import GRDB
 import MailStore
+import NIOCore
+import NIOPosix
 
 extension SQLiteMailStore {
     public func retrievableMessages(mailboxID: Int64) async throws -> [RetrievableMessage] {
@@ -24,12 +30,25 @@ extension SQLiteMailStore {
         }
     }
 
-    public func readMessageBlocking(
+    public func readMessage(
         mailboxID: Int64, message: RetrievableMessage, offset: Int64,
         maxLength: Int
-    ) throws -> [UInt8] {
+    ) async throws -> ByteBuffer {
         guard offset >= 0 else { throw StoreError.backend("negative read offset") }
         try checkOpen()
+        let maxLength = RetrievalLimits.clip(maxLength)
+        // The blocking BLOB read runs on a NIO thread pool, never on a Swift concurrency thread.
+        do {
+            return try await readPool.runIfActive {
+                ByteBuffer(bytes: try self.readBlocking(mailboxID: mailboxID, message: message, offset: offset, maxLength: maxLength))
+            }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// The ranged read itself: blocks the calling (thread-pool) thread.
+    private func readBlocking(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) throws -> [UInt8] {
         do {
             // No BEGIN/COMMIT (two statements parsed per call): an open BLOB handle keeps the connection in
             // one read transaction (one WAL snapshot) until it is closed, so the delivery check below sees
@@ -68,6 +87,45 @@ extension SQLiteMailStore {
             }
         } catch {
             throw Self.storeError(error)
+        }
+    }
+
+    // MARK: - MaildropLocking
+
+    public func acquireMaildropLock(mailboxID: Int64, owner: String, duration: Duration) async throws -> MaildropLease? {
+        let now = clock.now
+        let expires = now.addingTimeInterval(duration.timeInterval)
+        return try await write { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM mailboxes WHERE id = ?", arguments: [mailboxID]) != nil else {
+                throw StoreError.mailboxNotFound("id \(mailboxID)")
+            }
+            // One statement: free, expired (take-over) or already ours → the row is ours; else unchanged.
+            try db.execute(
+                sql: """
+                    INSERT INTO maildrop_locks (mailbox_id, owner, expires_at) VALUES (?, ?, ?)
+                    ON CONFLICT(mailbox_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                    WHERE maildrop_locks.owner = excluded.owner OR maildrop_locks.expires_at <= ?
+                    """, arguments: [mailboxID, owner, expires.timeIntervalSince1970, now.timeIntervalSince1970])
+            guard db.changesCount > 0 else { return nil }
+            return MaildropLease(mailboxID: mailboxID, owner: owner, expiresAt: expires)
+        }
+    }
+
+    public func renewMaildropLock(_ lease: MaildropLease, duration: Duration) async throws -> MaildropLease? {
+        let expires = clock.now.addingTimeInterval(duration.timeInterval)
+        return try await write { db in
+            try db.execute(
+                sql: "UPDATE maildrop_locks SET expires_at = ? WHERE mailbox_id = ? AND owner = ?",
+                arguments: [expires.timeIntervalSince1970, lease.mailboxID, lease.owner])
+            guard db.changesCount > 0 else { return nil }
+            return MaildropLease(mailboxID: lease.mailboxID, owner: lease.owner, expiresAt: expires)
+        }
+    }
+
+    public func releaseMaildropLock(_ lease: MaildropLease) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "DELETE FROM maildrop_locks WHERE mailbox_id = ? AND owner = ?", arguments: [lease.mailboxID, lease.owner])
         }
     }
 }

@@ -10,6 +10,7 @@ import Foundation
 import GRDB
 import MailCore
 import MailStore
+import NIOPosix
 import Synchronization
 
 public final class SQLiteMailStore: MailStore {
@@ -39,6 +40,8 @@ public final class SQLiteMailStore: MailStore {
     /// The time of the rows the store stamps itself (domains, mailboxes, access entries, held/released
     /// queue entries): the server's `MailClock`.
     let clock: any MailClock
+    /// Where POP3 reads run their blocking BLOB reads (SQLiteMailStore+Retrieval.swift).
+    let readPool: NIOThreadPool = .singleton
 
     /// Opens (creating if needed) `<directory>/petrel.sqlite` and runs the migrations.
     public init(directory: String, options: Options = .init(), clock: any MailClock = WallClock()) throws {
@@ -70,7 +73,7 @@ public final class SQLiteMailStore: MailStore {
             throw Self.storeError(error)
         }
         self.pool = pool
-        self.committer = GroupCommitter(writer: pool, maxBatch: options.maxBatch) { db, message in
+        self.committer = GroupCommitter.sqlite(writer: pool, maxBatch: options.maxBatch) { db, message in
             try SQLiteMailStore.insert(message, into: db, now: clock.now.timeIntervalSince1970)
         }
     }

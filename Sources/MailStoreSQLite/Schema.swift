@@ -120,6 +120,20 @@ enum Schema {
         migrator.registerMigration("v5-scram-verifier") { db in
             try db.execute(sql: "ALTER TABLE mailboxes ADD COLUMN scram_sha256 TEXT")
         }
+        // POP3 maildrop leases (MailStore MaildropLocking.swift): one row per locked mailbox, shared by
+        // every process on this file. ("v6" and "v8" belong to other changes; the names need no gap-free order.)
+        migrator.registerMigration("v7-maildrop-lock") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE maildrop_locks (
+                        mailbox_id INTEGER PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+                        -- the holding session's token (MaildropLease.makeOwner)
+                        owner TEXT NOT NULL,
+                        -- seconds since 1970 (the store's clock); after it another owner may take the lock
+                        expires_at REAL NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 

@@ -28,11 +28,12 @@ public final class POP3HandlerHarness: @unchecked Sendable { // used by one test
 
     /// Starts the handler ("pop.test") for a client at 192.0.2.9:4100; alice's mailbox has `passwordHash`
     /// and holds `bodies` in this order. `context` changes the adapter's settings (idle timeout, limits).
+    /// `storeClock` is the store's clock (lease expiry as the store sees it; the system's by default).
     public static func start(
-        passwordHash: String?, bodies: [[UInt8]] = [], poolThreads: Int = 2,
+        passwordHash: String?, bodies: [[UInt8]] = [], poolThreads: Int = 2, storeClock: any MailClock = WallClock(),
         context change: (inout POP3ServerContext) -> Void = { _ in }
     ) async throws -> POP3HandlerHarness {
-        let store = InMemoryMailStore()
+        let store = InMemoryMailStore(clock: storeClock)
         _ = try await store.addDomain("example.test")
         let box = try await store.addMailbox(
             EmailAddress(localPart: "alice", domain: "example.test"), passwordHash: passwordHash, isAdmin: false)

@@ -10,8 +10,8 @@ import NIOPosix
 import POP3Core
 import Testing
 
-/// The POP3 adapter on an in-memory channel with the in-memory store: RETR/TOP streamed through the read
-/// thread pool byte-exact (dot-stuffing across 64 KiB chunk boundaries, empty message, pipelined
+/// The POP3 adapter on an in-memory channel with the in-memory store: RETR/TOP streamed through the async
+/// store reads byte-exact (dot-stuffing across 64 KiB chunk boundaries, empty message, pipelined
 /// commands), the batched read-ahead never answering TOP, a deleted message or the wrong message, and a
 /// read that fails mid-session closes the connection (RFC 1939 §5, §7).
 @Suite struct POP3ConnectionHandlerTests {

@@ -1,5 +1,5 @@
 /// Conformance suite for `MessageRetrieval` (MessageRetrieval.swift), run against every backend: the
-/// listing agrees with `messages(mailboxID:)` and carries one body key per stored body, blocking reads
+/// listing agrees with `messages(mailboxID:)` and carries one body key per stored body, chunked reads by key
 /// return exactly what `readMessage` returns at every chunk size, and a read is refused when the delivery
 /// is gone, belongs to another mailbox or does not refer to the given body key.
 import Foundation
@@ -19,11 +19,11 @@ import Testing
         return (f, ids)
     }
 
-    /// Reads a whole message back through `readMessageBlocking` in chunks of `chunk` octets.
-    func readAllBlocking(_ store: any MailStore, mailbox: Int64, message: RetrievableMessage, chunk: Int) throws -> [UInt8] {
+    /// Reads a whole message back through `readMessage(mailboxID:message:…)` in chunks of `chunk` octets.
+    func readAllChunks(_ store: any MailStore, mailbox: Int64, message: RetrievableMessage, chunk: Int) async throws -> [UInt8] {
         var out: [UInt8] = []
         while true {
-            let part = try store.readMessageBlocking(mailboxID: mailbox, message: message, offset: Int64(out.count), maxLength: chunk)
+            let part = try await store.readBytes(mailboxID: mailbox, message: message, offset: Int64(out.count), maxLength: chunk)
             if part.isEmpty { return out }
             #expect(part.count <= chunk)
             out += part
@@ -56,7 +56,7 @@ import Testing
     }
 
     @Test(arguments: Backend.allCases)
-    func blockingReadsMatchReadMessageAtEveryChunkSize(_ backend: Backend) async throws {
+    func chunkedReadsMatchReadMessageAtEveryChunkSize(_ backend: Backend) async throws {
         let (f, m) = try await setUp(backend)
         defer { Task { await f.cleanup() } }
         let body = patternBytes(300_000, seed: 7) // more than one 256 KiB BLOB chunk and several 64 KiB reads
@@ -66,18 +66,18 @@ import Testing
         let expected = try await readAll(f.store, mailbox: m[0], delivery: ids[0], chunk: 1 << 20)
         #expect(Int64(expected.count) == entry.size)
         for chunk in [1_000, 4_096, 65_536, 1 << 20] {
-            #expect(try readAllBlocking(f.store, mailbox: m[0], message: entry, chunk: chunk) == expected)
+            #expect(try await readAllChunks(f.store, mailbox: m[0], message: entry, chunk: chunk) == expected)
         }
         // A range in the middle, at the end, past the end; zero length.
-        let middle = try f.store.readMessageBlocking(mailboxID: m[0], message: entry, offset: 1_000, maxLength: 10)
+        let middle = try await f.store.readBytes(mailboxID: m[0], message: entry, offset: 1_000, maxLength: 10)
         #expect(middle == Array(expected[1_000..<1_010]))
-        let tail = try f.store.readMessageBlocking(mailboxID: m[0], message: entry, offset: entry.size - 3, maxLength: 10)
+        let tail = try await f.store.readBytes(mailboxID: m[0], message: entry, offset: entry.size - 3, maxLength: 10)
         #expect(tail == Array(expected.suffix(3)))
-        #expect(try f.store.readMessageBlocking(mailboxID: m[0], message: entry, offset: entry.size, maxLength: 10).isEmpty)
-        #expect(try f.store.readMessageBlocking(mailboxID: m[0], message: entry, offset: entry.size + 5, maxLength: 10).isEmpty)
-        #expect(try f.store.readMessageBlocking(mailboxID: m[0], message: entry, offset: 0, maxLength: 0).isEmpty)
-        #expect(throws: StoreError.self) {
-            try f.store.readMessageBlocking(mailboxID: m[0], message: entry, offset: -1, maxLength: 10)
+        #expect(try await f.store.readBytes(mailboxID: m[0], message: entry, offset: entry.size, maxLength: 10).isEmpty)
+        #expect(try await f.store.readBytes(mailboxID: m[0], message: entry, offset: entry.size + 5, maxLength: 10).isEmpty)
+        #expect(try await f.store.readBytes(mailboxID: m[0], message: entry, offset: 0, maxLength: 0).isEmpty)
+        await #expect(throws: StoreError.self) {
+            try await f.store.readBytes(mailboxID: m[0], message: entry, offset: -1, maxLength: 10)
         }
     }
 
@@ -88,7 +88,7 @@ import Testing
         _ = try await f.store.deliver(message(to: [m[0]], body: [], trace: []))
         let entry = try #require(try await f.store.retrievableMessages(mailboxID: m[0]).first)
         #expect(entry.size == 0)
-        #expect(try f.store.readMessageBlocking(mailboxID: m[0], message: entry, offset: 0, maxLength: 65_536).isEmpty)
+        #expect(try await f.store.readBytes(mailboxID: m[0], message: entry, offset: 0, maxLength: 65_536).isEmpty)
     }
 
     @Test(arguments: Backend.allCases)
@@ -102,41 +102,41 @@ import Testing
         let b = try #require(try await s.retrievableMessages(mailboxID: m[1]).first)
 
         // Mailbox b cannot read a's delivery.
-        #expect(throws: StoreError.messageNotFound(a.deliveryID)) {
-            try s.readMessageBlocking(mailboxID: m[1], message: a, offset: 0, maxLength: 100)
+        await #expect(throws: StoreError.messageNotFound(a.deliveryID)) {
+            try await s.readBytes(mailboxID: m[1], message: a, offset: 0, maxLength: 100)
         }
         // a's delivery with b's body key (a forged or stale key) reads nothing of b's message.
         let forged = RetrievableMessage(deliveryID: a.deliveryID, bodyID: b.bodyID, size: b.size)
-        #expect(throws: StoreError.messageNotFound(a.deliveryID)) {
-            try s.readMessageBlocking(mailboxID: m[0], message: forged, offset: 0, maxLength: 100)
+        await #expect(throws: StoreError.messageNotFound(a.deliveryID)) {
+            try await s.readBytes(mailboxID: m[0], message: forged, offset: 0, maxLength: 100)
         }
         // A delivery id that never existed.
         let unknown = RetrievableMessage(deliveryID: b.deliveryID + 100, bodyID: a.bodyID, size: a.size)
-        #expect(throws: StoreError.messageNotFound(b.deliveryID + 100)) {
-            try s.readMessageBlocking(mailboxID: m[0], message: unknown, offset: 0, maxLength: 100)
+        await #expect(throws: StoreError.messageNotFound(b.deliveryID + 100)) {
+            try await s.readBytes(mailboxID: m[0], message: unknown, offset: 0, maxLength: 100)
         }
         // After deletion the snapshot entry no longer reads, even though it was valid at listing time.
-        #expect(try s.readMessageBlocking(mailboxID: m[0], message: a, offset: 0, maxLength: 100).count == Int(a.size))
+        #expect(try await s.readBytes(mailboxID: m[0], message: a, offset: 0, maxLength: 100).count == Int(a.size))
         try await s.deleteMessages(mailboxID: m[0], deliveryIDs: [a.deliveryID])
-        #expect(throws: StoreError.messageNotFound(a.deliveryID)) {
-            try s.readMessageBlocking(mailboxID: m[0], message: a, offset: 0, maxLength: 100)
+        await #expect(throws: StoreError.messageNotFound(a.deliveryID)) {
+            try await s.readBytes(mailboxID: m[0], message: a, offset: 0, maxLength: 100)
         }
         // A new message may reuse a's body key in some backends; a's delivery still must not read it.
         _ = try await s.deliver(message(to: [m[1]], body: Array("Subject: c\r\n\r\nlater\r\n".utf8)))
-        #expect(throws: StoreError.messageNotFound(a.deliveryID)) {
-            try s.readMessageBlocking(mailboxID: m[0], message: a, offset: 0, maxLength: 100)
+        await #expect(throws: StoreError.messageNotFound(a.deliveryID)) {
+            try await s.readBytes(mailboxID: m[0], message: a, offset: 0, maxLength: 100)
         }
     }
 
     @Test(arguments: Backend.allCases)
-    func closedStoreRefusesBlockingReads(_ backend: Backend) async throws {
+    func closedStoreRefusesChunkedReads(_ backend: Backend) async throws {
         let (f, m) = try await setUp(backend)
         defer { Task { await f.cleanup() } }
         _ = try await f.store.deliver(message(to: [m[0]]))
         let entry = try #require(try await f.store.retrievableMessages(mailboxID: m[0]).first)
         try await f.store.close()
-        #expect(throws: StoreError.self) {
-            try f.store.readMessageBlocking(mailboxID: m[0], message: entry, offset: 0, maxLength: 100)
+        await #expect(throws: StoreError.self) {
+            try await f.store.readBytes(mailboxID: m[0], message: entry, offset: 0, maxLength: 100)
         }
         await #expect(throws: StoreError.self) { try await f.store.retrievableMessages(mailboxID: m[0]) }
     }

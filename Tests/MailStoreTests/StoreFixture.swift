@@ -6,6 +6,7 @@ import MailStore
 import MailStorePostgres
 import MailStoreSQLite
 import MailTestSupport
+import NIOCore
 import Testing
 
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -106,4 +107,11 @@ func patternBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8]
         out.append(UInt8(truncatingIfNeeded: x))
     }
     return out
+}
+
+extension MessageRetrieval {
+    /// A ranged read by key as octets (the tests compare arrays).
+    func readBytes(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) async throws -> [UInt8] {
+        Array(try await readMessage(mailboxID: mailboxID, message: message, offset: offset, maxLength: maxLength).readableBytesView)
+    }
 }

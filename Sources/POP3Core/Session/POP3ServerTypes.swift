@@ -42,7 +42,7 @@ public struct MaildropEntry: Hashable, Sendable {
     /// The exact size in octets as stored (CRLF line ends), as LIST and STAT report it.
     public var size: Int64
     /// The store's key of the stored body, opaque to the session: the adapter reads the message with
-    /// it (`MessageRetrieval.readMessageBlocking`), so the login listing is kept once, here.
+    /// it (`MessageRetrieval.readMessage`), so the login listing is kept once, here.
     public var bodyKey: Int64
 
     public init(deliveryID: Int64, size: Int64, bodyKey: Int64 = 0) {

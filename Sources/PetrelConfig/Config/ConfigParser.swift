@@ -143,6 +143,7 @@ struct ConfigReader {
             "tls_listen": { c, v in assign(listeners(v)) { c.pop3.tlsListen = $0 } },
             "plaintext_auth_listen": { c, v in assign(listeners(v)) { c.pop3.plaintextAuthListen = $0 } },
             "idle_timeout": { c, v in assign(integer(v, 1...86400)) { c.pop3.idleTimeout = $0 } },
+            "lock_lease": { c, v in assign(integer(v, 3...3600)) { c.pop3.lockLease = $0 } },
             "max_connections": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnections = $0 } },
             "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnectionsPerIP = $0 } },
             "max_session_bytes": { c, v in assign(sessionByteCap(v)) { c.pop3.maxSessionBytes = Int64($0) } }

@@ -170,6 +170,9 @@ public struct PetrelConfiguration: Sendable, Equatable {
         public var maxConnectionsPerIP: Int
         /// Octets one connection may send (commands only; POP3 clients send little); 0 means unlimited.
         public var maxSessionBytes: Int64 = 10_485_760
+        /// Seconds a POP3 maildrop lock lasts without renewal (a session renews it every third of this;
+        /// a node killed while holding it blocks the mailbox at most this long; docs/SCALING.md).
+        public var lockLease: Int = 60
         public init(listen: [Listener], idleTimeout: Int, maxConnections: Int, maxConnectionsPerIP: Int = 50) {
             self.listen = listen
             self.idleTimeout = idleTimeout

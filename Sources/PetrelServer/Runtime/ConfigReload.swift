@@ -67,6 +67,7 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("pop3.max_connections", { "\($0.pop3.maxConnections)" }),
         ("pop3.max_connections_per_ip", { "\($0.pop3.maxConnectionsPerIP)" }),
         ("pop3.max_session_bytes", { "\($0.pop3.maxSessionBytes)" }),
+        ("pop3.lock_lease", { "\($0.pop3.lockLease)" }),
         ("tls.certificate", { $0.tls.certificate ?? "" }),
         ("tls.private_key", { $0.tls.privateKey ?? "" }),
         ("auth.allow_plaintext", { "\($0.auth.allowPlaintext)" }),

@@ -27,7 +27,7 @@ public final class MailServer: Sendable {
     let pop3Connections: ConnectionTracker
     let group: MultiThreadedEventLoopGroup
     let threadPool: NIOThreadPool
-    /// POP3 message reads (blocking SQLite reads), apart from the login hashing on `threadPool`.
+    /// SMTP spool file writes (blocking file I/O), apart from the login hashing on `threadPool`.
     let pop3ReadPool: NIOThreadPool
     /// The resolver's blocking lookups (MailServer+Access.swift `makeDNSPool`).
     let dnsPool: NIOThreadPool
@@ -273,15 +273,15 @@ public final class MailServer: Sendable {
         var pop3sConfig = pop3Config
         pop3sConfig.implicitTLS = true
         pop3sConfig.tlsAvailable = false
-        let locks = MaildropLocks()
         func pop3Context(_ config: POP3ServerConfiguration) -> POP3ServerContext {
             var context = POP3ServerContext(
-                configuration: config, store: store, locks: locks, authenticator: authenticator,
+                configuration: config, store: store, authenticator: authenticator,
                 idleTimeout: .seconds(Int64(configuration.pop3.idleTimeout)), connections: pop3Connections,
                 tls: tls, logger: Logger(label: "petrel.pop3"))
             context.metrics = operations.metrics
             context.plaintextAuthNetworks = plaintextNetworks
-            context.readThreadPool = pop3ReadPool
+            context.lockLease = .seconds(configuration.pop3.lockLease)
+            context.clock = clock
             context.maxSessionBytes = configuration.pop3.maxSessionBytes
             return context
         }

@@ -56,7 +56,6 @@ public enum SessionFuzzing {
 
     final class Shared: Sendable {
         let pool: NIOThreadPool
-        let readPool: NIOThreadPool
         let secretHash: String
         let dummyHash: String
         let tls: TLSContextProvider?
@@ -65,8 +64,6 @@ public enum SessionFuzzing {
         init() {
             pool = NIOThreadPool(numberOfThreads: 1)
             pool.start()
-            readPool = NIOThreadPool(numberOfThreads: 1)
-            readPool.start()
             let cheap = PasswordHasher(parameters: .init(logN: 1, r: 1, p: 1))
             secretHash = (try? cheap.hash("secret")) ?? ""
             dummyHash = (try? cheap.hash("petrel-dummy-password")) ?? ""
@@ -334,13 +331,11 @@ public enum SessionFuzzing {
         configuration.tlsAvailable = shared.tls != nil
         configuration.maxAuthFailures = 3
         configuration.maxErrors = 20
-        let locks = MaildropLocks()
-        var context = POP3ServerContext(
-            configuration: configuration, store: fixture.store, locks: locks,
+        let context = POP3ServerContext(
+            configuration: configuration, store: fixture.store,
             authenticator: fixture.authenticator, idleTimeout: .minutes(10),
             connections: ConnectionTracker(limits: .init(maxConnections: 10, maxConnectionsPerIP: 10)),
             tls: shared.tls, logger: quiet)
-        context.readThreadPool = shared.readPool
         var before: [Int64: Int] = [:]
         for id in fixture.mailboxIDs { before[id] = (try? await fixture.store.messages(mailboxID: id))?.count ?? 0 }
         let channel = NIOAsyncTestingChannel()

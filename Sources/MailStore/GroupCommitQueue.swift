@@ -1,0 +1,114 @@
+/// The batching queue of group commit, shared by the SQLite and PostgreSQL stores (their `deliver()`):
+/// concurrent submissions share one write transaction and so one fsync / WAL flush.
+///
+/// Callers enqueue (item, continuation) under a lock. When no batch is running, the enqueuer starts one:
+/// it takes everything pending (up to `maxBatch`), hands the items to the backend's `run` (one
+/// transaction, a savepoint per item so a failing item fails alone), and only then resumes each
+/// continuation with its own result; it loops while more is pending. One batch at a time per store: what
+/// arrives while a commit is being flushed forms the next batch.
+import Synchronization
+
+public final class GroupCommitQueue<Item: Sendable, Output: Sendable>: Sendable {
+    /// Runs one batch in one transaction: one result per item, in order (a failure of the whole
+    /// transaction is that failure for every item).
+    public typealias Run = @Sendable ([Item]) async -> [Result<Output, StoreError>]
+
+    private struct Pending: Sendable {
+        var item: Item
+        var continuation: CheckedContinuation<Output, any Error>
+    }
+
+    private struct State: Sendable {
+        var pending: [Pending] = []
+        var running = false
+        var closed = false
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Number of batches (transactions) run so far (for tests and measurements).
+        var batchesRun = 0
+    }
+
+    private let state = Mutex(State())
+    private let maxBatch: Int
+    private let run: Run
+
+    public init(maxBatch: Int, run: @escaping Run) {
+        self.maxBatch = max(1, maxBatch)
+        self.run = run
+    }
+
+    public var batchCount: Int {
+        state.withLock { $0.batchesRun }
+    }
+
+    /// Queues `item` and returns its result once its batch has committed (or failed).
+    public func submit(_ item: Item) async throws -> Output {
+        try await withCheckedThrowingContinuation { continuation in
+            let start: Bool? = state.withLock { state in
+                if state.closed { return nil }
+                state.pending.append(Pending(item: item, continuation: continuation))
+                let start = !state.running
+                state.running = true
+                return start
+            }
+            guard let start else {
+                continuation.resume(throwing: StoreError.backend("store is closed"))
+                return
+            }
+            if start {
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    /// Refuses new work and waits until the running batches are done.
+    public func close() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let wait = state.withLock { state in
+                state.closed = true
+                if state.running {
+                    state.idleWaiters.append(waiter)
+                    return true
+                }
+                return false
+            }
+            if !wait { waiter.resume() }
+        }
+    }
+
+    private func takeBatch() -> [Pending] {
+        let maxBatch = self.maxBatch
+        return state.withLock { state in
+            guard !state.pending.isEmpty else {
+                state.running = false
+                return []
+            }
+            let n = min(maxBatch, state.pending.count)
+            let batch = Array(state.pending.prefix(n))
+            state.pending.removeFirst(n)
+            state.batchesRun += 1
+            return batch
+        }
+    }
+
+    private func drain() async {
+        while true {
+            let batch = takeBatch()
+            if batch.isEmpty { break }
+            var results = await run(batch.map(\.item))
+            if results.count != batch.count {
+                // A backend bug, never a reason to leave a caller waiting.
+                results = Array(
+                    repeating: .failure(StoreError.backend("group commit returned \(results.count) results for \(batch.count)")), count: batch.count)
+            }
+            for (pending, result) in zip(batch, results) {
+                pending.continuation.resume(with: result.mapError { $0 as any Error })
+            }
+        }
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard !state.running else { return [] }
+            defer { state.idleWaiters = [] }
+            return state.idleWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
