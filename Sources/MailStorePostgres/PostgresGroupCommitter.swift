@@ -32,9 +32,12 @@ final class PostgresGroupCommitter: Sendable {
     private let logger: Logger
     private let maxBatch: Int
     private let clock: any MailClock
+    /// The channel a queued message is announced on (`NOTIFY`).
+    private let queueChannel: String
 
-    init(client: PostgresClient, logger: Logger, maxBatch: Int, clock: any MailClock) {
+    init(client: PostgresClient, logger: Logger, maxBatch: Int, clock: any MailClock, queueChannel: String) {
         self.clock = clock
+        self.queueChannel = queueChannel
         self.client = client
         self.logger = logger
         self.maxBatch = max(1, maxBatch)
@@ -100,6 +103,7 @@ final class PostgresGroupCommitter: Sendable {
             if batch.isEmpty { break }
             let messages = batch.map(\.message)
             let now = clock.now.timeIntervalSince1970
+            let channel = queueChannel
             let results: [Result<[Int64], StoreError>]
             do {
                 results = try await PostgresMailStore.transaction(client, logger: logger) { conn in
@@ -108,7 +112,7 @@ final class PostgresGroupCommitter: Sendable {
                     for message in messages {
                         try await conn.query("SAVEPOINT petrel_message", logger: logger)
                         do {
-                            let ids = try await PostgresMailStore.insert(message, on: conn, now: now, logger: logger)
+                            let ids = try await PostgresMailStore.insert(message, on: conn, now: now, queueChannel: channel, logger: logger)
                             try await conn.query("RELEASE SAVEPOINT petrel_message", logger: logger)
                             results.append(.success(ids))
                         } catch {
