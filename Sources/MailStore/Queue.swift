@@ -86,12 +86,16 @@ public struct QueueEntry: Hashable, Sendable {
     public var delayNotified: Bool
     /// Stored size of the message in octets (trace headers included).
     public var size: Int64
+    /// The node working on this entry and until when (nil: nobody; an expired lease is listed as it was
+    /// stored: anyone may claim the entry again).
+    public var lease: QueueLease?
 
     public init(
         id: Int64, messageID: Int64, queueID: String, sender: MailPath, recipient: OutboundRecipient,
         envelope: OutboundEnvelope, state: QueueState, attempts: Int, arrivedAt: Date, nextAttempt: Date,
-        lastAttempt: Date?, lastError: String?, delayNotified: Bool, size: Int64
+        lastAttempt: Date?, lastError: String?, delayNotified: Bool, size: Int64, lease: QueueLease? = nil
     ) {
+        self.lease = lease
         self.id = id
         self.messageID = messageID
         self.queueID = queueID
@@ -107,6 +111,70 @@ public struct QueueEntry: Hashable, Sendable {
         self.delayNotified = delayNotified
         self.size = size
     }
+}
+
+/// Who works on a queue entry, and until when: a node claims due entries for a while
+/// (`QueueStore.claimQueueEntries`), renews the lease during long transfers and records the results
+/// only while it still holds it. An entry whose lease has passed may be claimed by any node (its
+/// owner died or stalled); the old owner's late results are then refused (`LeasedAttemptResult.leaseLost`).
+public struct QueueLease: Hashable, Sendable {
+    /// The node id (`[server] node_id`).
+    public var owner: String
+    public var until: Date
+
+    public init(owner: String, until: Date) {
+        self.owner = owner
+        self.until = until
+    }
+
+    /// True while the lease keeps others away.
+    public func isHeld(at now: Date) -> Bool { until > now }
+}
+
+/// A request to claim queue work (`QueueStore.claimQueueEntries`).
+public struct QueueClaim: Hashable, Sendable {
+    /// The claiming node.
+    public var owner: String
+    public var now: Date
+    /// The end of the lease the claimed entries get.
+    public var leaseUntil: Date
+    /// Most entries claimed.
+    public var limit: Int
+    /// Only these entries (the agent's planned batches); nil: any due entries, oldest `nextAttempt` first.
+    public var entryIDs: [Int64]?
+
+    public init(owner: String, now: Date, leaseUntil: Date, limit: Int, entryIDs: [Int64]? = nil) {
+        self.owner = owner
+        self.now = now
+        self.leaseUntil = leaseUntil
+        self.limit = limit
+        self.entryIDs = entryIDs
+    }
+}
+
+/// The results of one attempt (one message's entries), to be recorded only under their lease.
+public struct LeasedAttempt: Sendable {
+    /// The entries the attempt was about: every one must still be leased by the owner.
+    public var entryIDs: [Int64]
+    public var updates: [QueueUpdate]
+    /// The reports the results produce (stored only when the results are).
+    public var notifications: [IncomingMessage]
+
+    public init(entryIDs: [Int64], updates: [QueueUpdate], notifications: [IncomingMessage]) {
+        self.entryIDs = entryIDs
+        self.updates = updates
+        self.notifications = notifications
+    }
+}
+
+/// What became of one `LeasedAttempt`.
+public enum LeasedAttemptResult: Hashable, Sendable {
+    /// Updates and notifications recorded; the leases of its entries ended.
+    case recorded
+    /// Nothing of the attempt was recorded: these entries were no longer leased by the owner (the lease
+    /// expired and another node claimed the entry, or the entry was deleted). The other node's attempt
+    /// counts; this one is dropped, so its results are never applied twice.
+    case leaseLost(entryIDs: [Int64])
 }
 
 /// What happened to one queue entry in a delivery attempt.
@@ -150,14 +218,34 @@ public enum QueueListing: Sendable {
 
 extension QueueStore {
     public func queueListing() async throws -> [QueueListing] { try await queueEntries().map { .entry($0) } }
+
+    public func queueWakeUps() -> AsyncStream<Void> { AsyncStream { _ in } }
 }
 
 /// The outbound queue of a store. Every method is safe to call concurrently and from several processes
 /// (the CLI manages the queue of a running server).
 public protocol QueueStore: Sendable {
-    /// Active entries with `nextAttempt <= now`, oldest `nextAttempt` first, at most `limit`,
-    /// skipping the ids in `excluding` (entries the caller is already working on).
+    /// Active entries with `nextAttempt <= now` that no node holds a lease on (none, or expired at
+    /// `now`), oldest `nextAttempt` first, at most `limit`, skipping the ids in `excluding`. A look, not a
+    /// claim: another node may claim them first.
     func dueQueueEntries(now: Date, limit: Int, excluding: Set<Int64>) async throws -> [QueueEntry]
+
+    /// Claims due, unleased (or expired) active entries for `claim.owner` until `claim.leaseUntil`, in
+    /// one transaction, and returns them with their new lease. Two claimers, in this process or another
+    /// node, never get the same entry while its lease runs (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    func claimQueueEntries(_ claim: QueueClaim) async throws -> [QueueEntry]
+    /// Extends `owner`'s unexpired leases on `entryIDs` to `leaseUntil`; returns the ids renewed (an id
+    /// missing from the answer is no longer this owner's: its lease was lost).
+    func renewQueueLeases(_ entryIDs: [Int64], owner: String, now: Date, leaseUntil: Date) async throws -> Set<Int64>
+    /// Records attempts in ONE durable transaction (the reports with the updates, as `completeAttempt`),
+    /// each only if every one of its entries is still leased by `owner` at `now`; a recorded attempt
+    /// ends its entries' leases. One result per attempt, in order.
+    func completeLeasedAttempts(_ attempts: [LeasedAttempt], owner: String, now: Date) async throws -> [LeasedAttemptResult]
+    /// Gives up `owner`'s leases on `entryIDs` (work not started); returns how many were released.
+    func releaseQueueLeases(_ entryIDs: [Int64], owner: String) async throws -> Int
+    /// Rings when another node (or process) queued work: PostgreSQL `LISTEN`. The default never rings
+    /// (one process per SQLite file or in-memory store: the local doorbell is enough).
+    func queueWakeUps() -> AsyncStream<Void>
     /// Every entry (held ones too), by id.
     func queueEntries() async throws -> [QueueEntry]
     /// Every row of the queue, by id, for listings: a row the store cannot read is reported as damaged

@@ -14,7 +14,9 @@ typealias PostgresGroupCommitter = GroupCommitQueue<IncomingMessage, [Int64]>
 
 extension GroupCommitQueue where Item == IncomingMessage, Output == [Int64] {
     /// The PostgreSQL store's committer (rows stamped with `clock` at the start of each batch).
-    static func postgres(client: PostgresClient, logger: Logger, maxBatch: Int, clock: any MailClock) -> PostgresGroupCommitter {
+    static func postgres(
+        client: PostgresClient, logger: Logger, maxBatch: Int, clock: any MailClock, queueChannel: String
+    ) -> PostgresGroupCommitter {
         PostgresGroupCommitter(maxBatch: maxBatch) { messages in
             let now = clock.now.timeIntervalSince1970
             do {
@@ -24,7 +26,7 @@ extension GroupCommitQueue where Item == IncomingMessage, Output == [Int64] {
                     for message in messages {
                         try await conn.query("SAVEPOINT petrel_message", logger: logger)
                         do {
-                            let ids = try await PostgresMailStore.insert(message, on: conn, now: now, logger: logger)
+                            let ids = try await PostgresMailStore.insert(message, on: conn, now: now, queueChannel: queueChannel, logger: logger)
                             try await conn.query("RELEASE SAVEPOINT petrel_message", logger: logger)
                             results.append(.success(ids))
                         } catch {

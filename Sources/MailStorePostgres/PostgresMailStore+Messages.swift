@@ -18,7 +18,11 @@ extension PostgresMailStore {
 
     /// Inserts one message, its body parts, its deliveries and its queue entries on `conn`, inside the
     /// caller's transaction. Returns the delivery ids (local recipients, duplicates removed, in order).
-    static func insert(_ message: IncomingMessage, on conn: PostgresConnection, now: Double, logger: Logger) async throws -> [Int64] {
+    /// A message with remote recipients is announced on `queueChannel` (`NOTIFY`, delivered at COMMIT: the
+    /// other nodes' agents wake up for it).
+    static func insert(
+        _ message: IncomingMessage, on conn: PostgresConnection, now: Double, queueChannel: String, logger: Logger
+    ) async throws -> [Int64] {
         var seen = Set<Int64>()
         let recipients = message.localRecipients.filter { seen.insert($0).inserted }
         let remote = QueueRules.distinctRemoteRecipients(message.remoteRecipients)
@@ -97,6 +101,9 @@ extension PostgresMailStore {
                 VALUES (\(messageID), \(r.address.description), \(r.domain), \(r.notify?.description),
                         \(r.originalRecipient), 'active', 0, \(received), \(received), NULL, NULL, false)
                 """, logger: logger)
+        }
+        if !remote.isEmpty {
+            _ = try await conn.rows("SELECT pg_notify(\(queueChannel), '')", logger: logger)
         }
         return ids
     }

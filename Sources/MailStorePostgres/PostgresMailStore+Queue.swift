@@ -12,7 +12,7 @@ extension PostgresMailStore {
     static let queueSelect = """
         SELECT q.id, q.message_id, q.recipient, q.notify, q.orcpt, q.state, q.attempts, q.arrived_at,
                q.next_attempt, q.last_attempt, q.last_error, q.delay_notified,
-               m.queue_id, m.sender, m.size, m.envid, m.ret, m.eight_bit_mime, m.smtputf8
+               m.queue_id, m.sender, m.size, m.envid, m.ret, m.eight_bit_mime, m.smtputf8, q.lease_owner, q.lease_until
         FROM queue q JOIN messages m ON m.id = q.message_id
         """
 
@@ -41,8 +41,149 @@ extension PostgresMailStore {
             lastAttempt: try r[9].decode(Double?.self).map { Date(timeIntervalSince1970: $0) },
             lastError: try r[10].decode(String?.self),
             delayNotified: try r[11].decode(Bool.self),
-            size: try r[14].decode(Int64.self))
+            size: try r[14].decode(Int64.self),
+            lease: try r[19].decode(String?.self).flatMap { owner in
+                try r[20].decode(Double?.self).map { QueueLease(owner: owner, until: Date(timeIntervalSince1970: $0)) }
+            })
     }
+
+    /// The channel `NOTIFY` rings when queue work appears: one per schema, so stores in other schemas of
+    /// the same database do not wake each other.
+    static func queueChannel(schema: String?) -> String { "petrel_queue" + (schema.map { "_" + $0.lowercased() } ?? "") }
+
+    /// Claims in one transaction: `SELECT … FOR UPDATE SKIP LOCKED` (rows another node is claiming
+    /// right now are skipped, not waited for), then the lease is written on exactly those rows.
+    public func claimQueueEntries(_ claim: QueueClaim) async throws -> [QueueEntry] {
+        guard claim.limit > 0 else { try checkOpen(); return [] }
+        if let ids = claim.entryIDs, ids.isEmpty { try checkOpen(); return [] }
+        let now = claim.now.timeIntervalSince1970
+        let until = claim.leaseUntil.timeIntervalSince1970
+        let owner = claim.owner
+        let limit = Int64(min(claim.limit, Int(Int32.max)))
+        let wanted = claim.entryIDs.map { Array(Set($0)) }
+        let logger = self.logger
+        return try await write { conn in
+            let picked: [Int64]
+            if let wanted {
+                picked = try await conn.rows(
+                    """
+                    SELECT id FROM queue
+                    WHERE state = 'active' AND next_attempt <= \(now) AND (lease_until IS NULL OR lease_until <= \(now))
+                      AND id = ANY(\(wanted))
+                    ORDER BY next_attempt, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    """, logger: logger
+                ).map { try $0.decode(Int64.self) }
+            } else {
+                picked = try await conn.rows(
+                    """
+                    SELECT id FROM queue
+                    WHERE state = 'active' AND next_attempt <= \(now) AND (lease_until IS NULL OR lease_until <= \(now))
+                    ORDER BY next_attempt, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    """, logger: logger
+                ).map { try $0.decode(Int64.self) }
+            }
+            guard !picked.isEmpty else { return [] }
+            try await conn.query(
+                "UPDATE queue SET lease_owner = \(owner), lease_until = \(until) WHERE id = ANY(\(picked))", logger: logger)
+            var binds = PostgresBindings()
+            binds.append(picked, context: .default)
+            return try await conn.rows(
+                PostgresQuery(unsafeSQL: Self.queueSelect + " WHERE q.id = ANY($1) ORDER BY q.next_attempt, q.id", binds: binds),
+                logger: logger
+            ).map(Self.queueEntry)
+        }
+    }
+
+    public func renewQueueLeases(_ entryIDs: [Int64], owner: String, now: Date, leaseUntil: Date) async throws -> Set<Int64> {
+        let ids = Array(Set(entryIDs))
+        guard !ids.isEmpty else { try checkOpen(); return [] }
+        let at = now.timeIntervalSince1970
+        return Set(
+            try await rows(
+                """
+                UPDATE queue SET lease_until = \(leaseUntil.timeIntervalSince1970)
+                WHERE id = ANY(\(ids)) AND lease_owner = \(owner) AND lease_until > \(at) RETURNING id
+                """
+            ).map { try $0.decode(Int64.self) })
+    }
+
+    public func releaseQueueLeases(_ entryIDs: [Int64], owner: String) async throws -> Int {
+        let ids = Array(Set(entryIDs))
+        guard !ids.isEmpty else { try checkOpen(); return 0 }
+        let released = try await rows(
+            "UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE id = ANY(\(ids)) AND lease_owner = \(owner) RETURNING id"
+        ).count
+        if released > 0 { try await notifyQueue() }
+        return released
+    }
+
+    public func completeLeasedAttempts(_ attempts: [LeasedAttempt], owner: String, now: Date) async throws -> [LeasedAttemptResult] {
+        let logger = self.logger
+        let at = now.timeIntervalSince1970
+        let stamp = self.now
+        let channel = queueChannel
+        return try await write { conn in
+            var results: [LeasedAttemptResult] = []
+            var touched: [Int64] = []
+            for attempt in attempts {
+                // Locks the rows: a claim by another node waits for (or skips) them until COMMIT.
+                let held = Set(
+                    try await conn.rows(
+                        """
+                        SELECT id FROM queue
+                        WHERE id = ANY(\(attempt.entryIDs)) AND lease_owner = \(owner) AND lease_until > \(at) FOR UPDATE
+                        """, logger: logger
+                    ).map { try $0.decode(Int64.self) })
+                let lost = attempt.entryIDs.filter { !held.contains($0) }
+                guard lost.isEmpty else {
+                    results.append(.leaseLost(entryIDs: lost))
+                    continue
+                }
+                touched += try await Self.apply(attempt.updates, on: conn, logger: logger)
+                try await conn.query(
+                    "UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE id = ANY(\(attempt.entryIDs))", logger: logger)
+                for notification in attempt.notifications {
+                    _ = try await Self.insert(notification, on: conn, now: stamp, queueChannel: channel, logger: logger)
+                }
+                results.append(.recorded)
+            }
+            try await Self.deleteUnreferencedMessages(conn, among: touched, logger: logger)
+            return results
+        }
+    }
+
+    /// Applies queue updates in the caller's transaction; returns the message ids of removed entries.
+    /// `retryLater` ends the entry's lease.
+    static func apply(_ updates: [QueueUpdate], on conn: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        var touched: [Int64] = []
+        for update in updates {
+            switch update {
+            case .remove(let entryID):
+                touched += try await conn.rows("DELETE FROM queue WHERE id = \(entryID) RETURNING message_id", logger: logger)
+                    .map { try $0.decode(Int64.self) }
+            case .retryLater(let entryID, let nextAttempt, let attemptedAt, let error):
+                try await conn.query(
+                    """
+                    UPDATE queue SET attempts = attempts + 1, next_attempt = \(nextAttempt.timeIntervalSince1970),
+                           last_attempt = \(attemptedAt.timeIntervalSince1970), last_error = \(error),
+                           lease_owner = NULL, lease_until = NULL
+                    WHERE id = \(entryID)
+                    """, logger: logger)
+            case .markDelayNotified(let entryID):
+                try await conn.query("UPDATE queue SET delay_notified = true WHERE id = \(entryID)", logger: logger)
+            }
+        }
+        return touched
+    }
+
+    /// Tells every node listening that queue work may be due (`NOTIFY`, delivered at COMMIT).
+    func notifyQueue() async throws {
+        _ = try await rows("SELECT pg_notify(\(queueChannel), '')")
+    }
+
+    /// Rings on every `NOTIFY` of the queue channel (a message queued by any node, a lease given up, an
+    /// administrator's retry or release), and once after the listening connection was re-established.
+    public func queueWakeUps() -> AsyncStream<Void> { queueListener.subscribe() }
 
     public func dueQueueEntries(now: Date, limit: Int, excluding: Set<Int64>) async throws -> [QueueEntry] {
         guard limit > 0 else { try checkOpen(); return [] }
@@ -52,6 +193,7 @@ extension PostgresMailStore {
             PostgresQuery(
                 unsafeSQL: Self.queueSelect + """
                      WHERE q.state = 'active' AND q.next_attempt <= $1 AND NOT (q.id = ANY($2))
+                      AND (q.lease_until IS NULL OR q.lease_until <= $1)
                     ORDER BY q.next_attempt, q.id LIMIT $3
                     """, binds: Self.binds(now.timeIntervalSince1970, excluded, cap)))
         var entries: [QueueEntry] = []
@@ -96,28 +238,13 @@ extension PostgresMailStore {
     @discardableResult
     public func completeAttempt(_ updates: [QueueUpdate], notifications: [IncomingMessage]) async throws -> [[Int64]] {
         let logger = self.logger
+        let channel = queueChannel
         return try await write { conn in
-            var touched: [Int64] = []
-            for update in updates {
-                switch update {
-                case .remove(let entryID):
-                    touched += try await conn.rows("DELETE FROM queue WHERE id = \(entryID) RETURNING message_id", logger: logger)
-                        .map { try $0.decode(Int64.self) }
-                case .retryLater(let entryID, let nextAttempt, let attemptedAt, let error):
-                    try await conn.query(
-                        """
-                        UPDATE queue SET attempts = attempts + 1, next_attempt = \(nextAttempt.timeIntervalSince1970),
-                               last_attempt = \(attemptedAt.timeIntervalSince1970), last_error = \(error)
-                        WHERE id = \(entryID)
-                        """, logger: logger)
-                case .markDelayNotified(let entryID):
-                    try await conn.query("UPDATE queue SET delay_notified = true WHERE id = \(entryID)", logger: logger)
-                }
-            }
+            let touched = try await Self.apply(updates, on: conn, logger: logger)
             var results: [[Int64]] = []
             results.reserveCapacity(notifications.count)
             for notification in notifications {
-                results.append(try await Self.insert(notification, on: conn, now: now, logger: logger))
+                results.append(try await Self.insert(notification, on: conn, now: now, queueChannel: channel, logger: logger))
             }
             try await Self.deleteUnreferencedMessages(conn, among: touched, logger: logger)
             return results
@@ -146,24 +273,30 @@ extension PostgresMailStore {
             return try await rows("UPDATE queue SET state = 'held' WHERE state = 'active' AND id = ANY(\(ids)) RETURNING id").count
         }
         let now = self.now
-        return try await rows(
+        let released = try await rows(
             """
             UPDATE queue SET state = 'active', next_attempt = LEAST(next_attempt, \(now))
             WHERE state = 'held' AND id = ANY(\(ids)) RETURNING id
             """
         ).count
+        if released > 0 { try await notifyQueue() }
+        return released
     }
 
     public func retryQueueEntries(_ entryIDs: [Int64]?, now: Date) async throws -> Int {
         let due = now.timeIntervalSince1970
-        guard let entryIDs else {
-            return try await rows("UPDATE queue SET next_attempt = LEAST(next_attempt, \(due)) WHERE state = 'active' RETURNING id").count
+        let changed: Int
+        if let entryIDs {
+            let ids = Array(Set(entryIDs))
+            guard !ids.isEmpty else { try checkOpen(); return 0 }
+            changed = try await rows(
+                "UPDATE queue SET next_attempt = LEAST(next_attempt, \(due)) WHERE state = 'active' AND id = ANY(\(ids)) RETURNING id"
+            ).count
+        } else {
+            changed = try await rows("UPDATE queue SET next_attempt = LEAST(next_attempt, \(due)) WHERE state = 'active' RETURNING id").count
         }
-        let ids = Array(Set(entryIDs))
-        guard !ids.isEmpty else { try checkOpen(); return 0 }
-        return try await rows(
-            "UPDATE queue SET next_attempt = LEAST(next_attempt, \(due)) WHERE state = 'active' AND id = ANY(\(ids)) RETURNING id"
-        ).count
+        if changed > 0 { try await notifyQueue() }
+        return changed
     }
 
     public func deleteQueueEntries(_ entryIDs: [Int64]) async throws -> Int {
@@ -187,7 +320,8 @@ extension PostgresMailStore {
                   COUNT(*) FILTER (WHERE state = 'active' AND attempts > 0),
                   COUNT(*) FILTER (WHERE state = 'held'),
                   MIN(arrived_at),
-                  MIN(next_attempt) FILTER (WHERE state = 'active')
+                  MIN(CASE WHEN lease_until IS NULL OR lease_until <= \(now.timeIntervalSince1970) THEN next_attempt
+                           ELSE GREATEST(next_attempt, lease_until) END) FILTER (WHERE state = 'active')
                 FROM queue
                 """
             ).first

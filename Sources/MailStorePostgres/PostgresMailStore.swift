@@ -78,6 +78,10 @@ public final class PostgresMailStore: MailStore {
     let connectionConfiguration: PostgresConnection.Configuration
     /// The one source of "now" for the timestamps the store makes itself (docs/ARCHITECTURE.md "Time").
     let clock: any MailClock
+    /// The channel queued work is announced on (`NOTIFY` in the enqueue transaction).
+    let queueChannel: String
+    /// The dedicated `LISTEN` connection for `queueWakeUps()` (opened at the first subscriber).
+    let queueListener: PostgresNotificationListener
 
     /// Creates the store; nothing is sent to the server until `prepare()` or the first call.
     public init(
@@ -113,7 +117,11 @@ public final class PostgresMailStore: MailStore {
         self.configuration = configuration
         self.logger = logger
         self.runTask = Task { await client.run() }
-        self.committer = PostgresGroupCommitter.postgres(client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock)
+        let channel = Self.queueChannel(schema: configuration.schema)
+        self.queueChannel = channel
+        self.committer = PostgresGroupCommitter.postgres(
+            client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock, queueChannel: channel)
+        self.queueListener = PostgresNotificationListener(channel: channel, configuration: single, logger: logger, clock: clock)
     }
 
     static func connectionTLS(_ mode: PostgresStoreConfiguration.TLSMode) throws -> PostgresConnection.Configuration.TLS {
@@ -239,6 +247,7 @@ public final class PostgresMailStore: MailStore {
         }
         guard first else { return }
         await committer.close()
+        await queueListener.close()
         runTask.cancel()
         await runTask.value
     }

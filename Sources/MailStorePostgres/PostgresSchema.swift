@@ -14,6 +14,7 @@
 ///   only the parts it needs and a 50 MB body is never built or read whole;
 /// - `deliveries` (one row per recipient mailbox; identity ids are never reused: POP3 UIDLs);
 /// - `queue` (one row per non-local recipient) and `access_entries` (the relay and connection lists).
+/// Version 2 adds the queue leases: `queue.lease_owner` (the node id) and `queue.lease_until`.
 /// Times are seconds since 1970 as `double precision`, as on SQLite, so values round-trip exactly.
 enum PostgresSchema {
     struct Migration: Sendable {
@@ -114,9 +115,15 @@ enum PostgresSchema {
                 )
                 """
             ]),
+        // Queue leases (docs/QUEUE.md "Leases"): the node working on an entry and until when.
+        Migration(
+            version: 2, name: "v2-queue-lease",
+            statements: [
+                "ALTER TABLE queue ADD COLUMN lease_owner text",
+                "ALTER TABLE queue ADD COLUMN lease_until double precision"
+            ]),
         // POP3 maildrop leases (MailStore MaildropLocking.swift, PostgresMailStore+Relay.swift): one row per
-        // locked mailbox, renewed by the holding session, taken over only after `expires_at`. (Versions 2
-        // and 4 belong to other changes; the migrator applies every version above the recorded one.)
+        // locked mailbox, renewed by the holding session, taken over only after `expires_at`.
         Migration(
             version: 3, name: "v3-maildrop-lock",
             statements: [

@@ -13,7 +13,7 @@ import MailStore
 extension SQLiteMailStore {
     static let queueSelect = """
         SELECT q.id, q.message_id, q.recipient, q.domain, q.notify, q.orcpt, q.state, q.attempts, q.arrived_at,
-               q.next_attempt, q.last_attempt, q.last_error, q.delay_notified,
+               q.next_attempt, q.last_attempt, q.last_error, q.delay_notified, q.lease_owner, q.lease_until,
                m.queue_id, m.sender, m.size, m.envid, m.ret, m.eight_bit_mime, m.smtputf8
         FROM queue q JOIN messages m ON m.id = q.message_id
         """
@@ -48,7 +48,149 @@ extension SQLiteMailStore {
                 .map { Date(timeIntervalSince1970: $0) },
             lastError: try row.decode(String?.self, forColumn: "last_error"),
             delayNotified: try row.decode(Bool.self, forColumn: "delay_notified"),
-            size: try row.decode(Int64.self, forColumn: "size"))
+            size: try row.decode(Int64.self, forColumn: "size"),
+            lease: try leaseOf(row))
+    }
+
+    static func leaseOf(_ row: Row) throws -> QueueLease? {
+        guard let owner = try row.decode(String?.self, forColumn: "lease_owner"),
+            let until = try row.decode(Double?.self, forColumn: "lease_until")
+        else { return nil }
+        return QueueLease(owner: owner, until: Date(timeIntervalSince1970: until))
+    }
+
+    /// The SQL condition "no lease runs at ?" (one argument: now).
+    static let unleased = "(q.lease_until IS NULL OR q.lease_until <= ?)"
+
+    /// Claims in one write transaction (`BEGIN IMMEDIATE`: one writer at a time across processes, so two
+    /// stores on the same file never claim the same entry).
+    public func claimQueueEntries(_ claim: QueueClaim) async throws -> [QueueEntry] {
+        guard claim.limit > 0 else { try checkOpen(); return [] }
+        let now = claim.now.timeIntervalSince1970
+        let until = claim.leaseUntil.timeIntervalSince1970
+        let wanted = claim.entryIDs.map { Array(Set($0)) }
+        if let wanted, wanted.isEmpty { try checkOpen(); return [] }
+        return try await write { db in
+            var ids: [Int64] = []
+            let due = "q.state = 'active' AND q.next_attempt <= ? AND \(Self.unleased)"
+            if let wanted {
+                var found: [(Double, Int64)] = []
+                for chunk in wanted.chunked(500) {
+                    let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                    found += try Row.fetchAll(
+                        db, sql: "SELECT q.next_attempt, q.id FROM queue q WHERE \(due) AND q.id IN (\(marks))",
+                        arguments: [now, now] + StatementArguments(chunk)
+                    ).map { (try $0.decode(Double.self, atIndex: 0), try $0.decode(Int64.self, atIndex: 1)) }
+                }
+                ids = found.sorted { $0 < $1 }.prefix(claim.limit).map(\.1)
+            } else {
+                ids = try Int64.fetchAll(
+                    db, sql: "SELECT q.id FROM queue q WHERE \(due) ORDER BY q.next_attempt, q.id LIMIT ?",
+                    arguments: [now, now, claim.limit])
+            }
+            var entries: [QueueEntry] = []
+            for id in ids {
+                try db.execute(
+                    sql: "UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id = ?", arguments: [claim.owner, until, id])
+                if let row = try Row.fetchOne(db, sql: Self.queueSelect + " WHERE q.id = ?", arguments: [id]) {
+                    entries.append(try Self.queueEntry(row))
+                }
+            }
+            return entries
+        }
+    }
+
+    public func renewQueueLeases(_ entryIDs: [Int64], owner: String, now: Date, leaseUntil: Date) async throws -> Set<Int64> {
+        let ids = Array(Set(entryIDs))
+        guard !ids.isEmpty else { try checkOpen(); return [] }
+        return try await write { db in
+            var renewed = Set<Int64>()
+            for chunk in ids.chunked(500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let args: StatementArguments = [owner, now.timeIntervalSince1970] + StatementArguments(chunk)
+                renewed.formUnion(
+                    try Int64.fetchAll(
+                        db, sql: "SELECT id FROM queue WHERE lease_owner = ? AND lease_until > ? AND id IN (\(marks))",
+                        arguments: args))
+                try db.execute(
+                    sql: "UPDATE queue SET lease_until = ? WHERE lease_owner = ? AND lease_until > ? AND id IN (\(marks))",
+                    arguments: [leaseUntil.timeIntervalSince1970] + args)
+            }
+            return renewed
+        }
+    }
+
+    public func releaseQueueLeases(_ entryIDs: [Int64], owner: String) async throws -> Int {
+        let ids = Array(Set(entryIDs))
+        guard !ids.isEmpty else { try checkOpen(); return 0 }
+        return try await write { db in
+            var released = 0
+            for chunk in ids.chunked(500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                try db.execute(
+                    sql: "UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND id IN (\(marks))",
+                    arguments: [owner] + StatementArguments(chunk))
+                released += db.changesCount
+            }
+            return released
+        }
+    }
+
+    public func completeLeasedAttempts(_ attempts: [LeasedAttempt], owner: String, now: Date) async throws -> [LeasedAttemptResult] {
+        let at = now.timeIntervalSince1970
+        return try await write { db in
+            var results: [LeasedAttemptResult] = []
+            var touched: [Int64] = []
+            for attempt in attempts {
+                var lost: [Int64] = []
+                for id in attempt.entryIDs {
+                    let held = try Int64.fetchOne(
+                        db, sql: "SELECT id FROM queue WHERE id = ? AND lease_owner = ? AND lease_until > ?",
+                        arguments: [id, owner, at])
+                    if held == nil { lost.append(id) }
+                }
+                guard lost.isEmpty else {
+                    results.append(.leaseLost(entryIDs: lost))
+                    continue
+                }
+                touched += try Self.apply(attempt.updates, db)
+                for id in attempt.entryIDs {
+                    try db.execute(sql: "UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE id = ?", arguments: [id])
+                }
+                for notification in attempt.notifications {
+                    _ = try Self.insert(notification, into: db, now: self.nowSeconds)
+                }
+                results.append(.recorded)
+            }
+            try Self.deleteUnreferencedMessages(db, among: touched)
+            return results
+        }
+    }
+
+    /// Applies queue updates in the caller's transaction; returns the message ids of removed entries.
+    /// `retryLater` ends the entry's lease.
+    static func apply(_ updates: [QueueUpdate], _ db: Database) throws -> [Int64] {
+        var touched: [Int64] = []
+        for update in updates {
+            switch update {
+            case .remove(let entryID):
+                if let messageID = try Int64.fetchOne(db, sql: "SELECT message_id FROM queue WHERE id = ?", arguments: [entryID]) {
+                    try db.execute(sql: "DELETE FROM queue WHERE id = ?", arguments: [entryID])
+                    touched.append(messageID)
+                }
+            case .retryLater(let entryID, let nextAttempt, let attemptedAt, let error):
+                try db.execute(
+                    sql: """
+                        UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_attempt = ?, last_error = ?,
+                               lease_owner = NULL, lease_until = NULL
+                        WHERE id = ?
+                        """,
+                    arguments: [nextAttempt.timeIntervalSince1970, attemptedAt.timeIntervalSince1970, error, entryID])
+            case .markDelayNotified(let entryID):
+                try db.execute(sql: "UPDATE queue SET delay_notified = 1 WHERE id = ?", arguments: [entryID])
+            }
+        }
+        return touched
     }
 
     public func dueQueueEntries(now: Date, limit: Int, excluding: Set<Int64>) async throws -> [QueueEntry] {
@@ -64,8 +206,9 @@ extension SQLiteMailStore {
             for row in try Row.fetchAll(
                 db,
                 sql: Self.queueSelect + """
-                     WHERE q.state = 'active' AND q.next_attempt <= ? ORDER BY q.next_attempt, q.id LIMIT ?
-                    """, arguments: [now.timeIntervalSince1970, rowLimit])
+                     WHERE q.state = 'active' AND q.next_attempt <= ? AND \(Self.unleased)
+                    ORDER BY q.next_attempt, q.id LIMIT ?
+                    """, arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970, rowLimit])
             {
                 do {
                     entries.append(try Self.queueEntry(row))
@@ -129,31 +272,7 @@ extension SQLiteMailStore {
     @discardableResult
     public func completeAttempt(_ updates: [QueueUpdate], notifications: [IncomingMessage]) async throws -> [[Int64]] {
         try await write { db in
-            var touched: [Int64] = []
-            for update in updates {
-                switch update {
-                case .remove(let entryID):
-                    if let messageID = try Int64.fetchOne(
-                        db, sql: "SELECT message_id FROM queue WHERE id = ?",
-                        arguments: [entryID])
-                    {
-                        try db.execute(sql: "DELETE FROM queue WHERE id = ?", arguments: [entryID])
-                        touched.append(messageID)
-                    }
-                case .retryLater(let entryID, let nextAttempt, let attemptedAt, let error):
-                    try db.execute(
-                        sql: """
-                            UPDATE queue SET attempts = attempts + 1, next_attempt = ?, last_attempt = ?, last_error = ?
-                            WHERE id = ?
-                            """,
-                        arguments: [
-                            nextAttempt.timeIntervalSince1970, attemptedAt.timeIntervalSince1970,
-                            error, entryID
-                        ])
-                case .markDelayNotified(let entryID):
-                    try db.execute(sql: "UPDATE queue SET delay_notified = 1 WHERE id = ?", arguments: [entryID])
-                }
-            }
+            let touched = try Self.apply(updates, db)
             var results: [[Int64]] = []
             results.reserveCapacity(notifications.count)
             for notification in notifications {
@@ -267,9 +386,10 @@ extension SQLiteMailStore {
                           COALESCE(SUM(CASE WHEN state = 'active' AND attempts > 0 THEN 1 ELSE 0 END), 0) AS deferred,
                           COALESCE(SUM(CASE WHEN state = 'held' THEN 1 ELSE 0 END), 0) AS held,
                           MIN(arrived_at) AS oldest,
-                          MIN(CASE WHEN state = 'active' THEN next_attempt END) AS next_due
+                          MIN(CASE WHEN state = 'active' AND (lease_until IS NULL OR lease_until <= ?) THEN next_attempt
+                                   WHEN state = 'active' THEN MAX(next_attempt, lease_until) END) AS next_due
                         FROM queue
-                        """)
+                        """, arguments: [now.timeIntervalSince1970])
             else { return QueueSummary() }
             return QueueSummary(
                 new: try row.decode(Int.self, forColumn: "new"),

@@ -13,6 +13,9 @@
 /// "v3-relay" adds `access_entries`: the relay and connection access lists the CLI manages
 /// (RelayDirectory.swift, SQLiteMailStore+Relay.swift).
 ///
+/// "v6-queue-lease" adds `queue.lease_owner` and `queue.lease_until`: the node that claimed an entry
+/// and until when (SQLiteMailStore+Queue.swift, docs/QUEUE.md "Leases").
+///
 /// "v4-idn-canonical" rewrites domain names to their canonical key (`IDNA.canonicalDomain`: lower case,
 /// A-labels, RFC 5890 §2.3.2.1): `domains.name`, the domain half of `mailboxes.address` and
 /// `relay-domain` access entries. Earlier versions stored a domain as typed, so `bücher.example` and
@@ -120,8 +123,16 @@ enum Schema {
         migrator.registerMigration("v5-scram-verifier") { db in
             try db.execute(sql: "ALTER TABLE mailboxes ADD COLUMN scram_sha256 TEXT")
         }
+        // Queue leases (docs/QUEUE.md): the node working on an entry and until when (seconds since 1970).
+        migrator.registerMigration("v6-queue-lease") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE queue ADD COLUMN lease_owner TEXT;
+                    ALTER TABLE queue ADD COLUMN lease_until REAL;
+                    """)
+        }
         // POP3 maildrop leases (MailStore MaildropLocking.swift): one row per locked mailbox, shared by
-        // every process on this file. ("v6" and "v8" belong to other changes; the names need no gap-free order.)
+        // every process on this file.
         migrator.registerMigration("v7-maildrop-lock") { db in
             try db.execute(
                 sql: """

@@ -30,7 +30,9 @@ struct QueueCommand: AsyncParsableCommand {
             discussion: """
                 One line per recipient: entry id, queue id, state (new: not tried yet, deferred: tried and \
                 waiting for the next attempt, held: put on hold), attempts, arrival time, next attempt \
-                (UTC), size in octets, sender -> recipient, and the last temporary error. Prints \
+                (UTC), the node working on it (its [server] node_id) and until when its lease runs (UTC; \
+                "-" when no node has claimed it, a past time means any node may claim it again), size in \
+                octets, sender -> recipient, and the last temporary error. Prints \
                 "queue is empty" when there is nothing queued. A row the store cannot read is listed as \
                 "damaged" with its id and the reason (the other rows are listed as usual).
 
@@ -230,20 +232,25 @@ enum QueueFormat {
         text.count <= limit ? text : String(text.prefix(max(0, limit - 3))) + "..."
     }
 
-    /// The `queue list` table, columns aligned; the last error is cut to 60 characters.
+    /// The `queue list` table, columns aligned; the last error is cut to 60 characters. OWNER and
+    /// LEASE-UNTIL: the node working on the entry and until when (a past time: anyone may claim it).
     /// A damaged row shows its id, "damaged" and the reason in the last column.
     static func table(_ listing: [QueueListing]) -> String {
-        let header = ["ID", "QUEUE-ID", "STATE", "TRIES", "ARRIVED", "NEXT-ATTEMPT", "SIZE", "SENDER -> RECIPIENT", "LAST-ERROR"]
+        let header = [
+            "ID", "QUEUE-ID", "STATE", "TRIES", "ARRIVED", "NEXT-ATTEMPT", "OWNER", "LEASE-UNTIL", "SIZE", "SENDER -> RECIPIENT",
+            "LAST-ERROR"
+        ]
         let rows = listing.map { row -> [String] in
             switch row {
             case .entry(let e):
                 return [
                     String(e.id), printable(e.queueID), state(e), String(e.attempts), time(e.arrivedAt),
-                    e.state == .held ? "-" : time(e.nextAttempt), String(e.size),
+                    e.state == .held ? "-" : time(e.nextAttempt), e.lease.map { printable($0.owner) } ?? "-",
+                    e.lease.map { time($0.until) } ?? "-", String(e.size),
                     printable("\(e.sender) -> <\(e.recipient.address)>"), clipped(printable(e.lastError ?? "-"), 60)
                 ]
             case .damaged(let id, let reason):
-                return [String(id), "-", "damaged", "-", "-", "-", "-", "-", clipped(printable(reason), 60)]
+                return [String(id), "-", "damaged", "-", "-", "-", "-", "-", "-", "-", clipped(printable(reason), 60)]
             }
         }
         var widths = header.map(\.count)
@@ -283,6 +290,7 @@ enum QueueFormat {
             ("last attempt", e.lastAttempt.map(time) ?? "-"),
             ("next attempt", e.state == .held ? "- (held; due at once when released)" : time(e.nextAttempt)),
             ("last error", e.lastError.map(printable) ?? "-"),
+            ("lease", e.lease.map { "\(printable($0.owner)) until \(time($0.until))" } ?? "-"),
             ("delay notice sent", e.delayNotified ? "yes" : "no"),
             ("message id", String(e.messageID))
         ]

@@ -59,7 +59,8 @@ import Testing
     }
 
     /// The scan loop sleeps on the injected clock: with a 60-second poll interval, the next scan comes as
-    /// soon as the manual clock is advanced, not a minute of real time later.
+    /// soon as the manual clock is advanced, not a minute of real time later. Two sleepers: the scan loop's
+    /// wait and the lease renewal loop (every 100 s with the default 300 s lease, not woken by 60 s).
     @Test func scanLoopSleepsOnTheInjectedClock() async throws {
         let clock = ManualMailClock(Date(timeIntervalSince1970: 1_900_000_000))
         let configuration = DeliveryAgentConfiguration(
@@ -71,9 +72,9 @@ import Testing
             group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test.delivery"),
             clock: clock)
         let run = Task { await agent.run() }
-        try await waitUntil { await agent.scans == 1 && clock.sleeperCount == 1 }
+        try await waitUntil { await agent.scans == 1 && clock.sleeperCount == 2 }
         clock.advance(60)
-        try await waitUntil { await agent.scans == 2 && clock.sleeperCount == 1 }
+        try await waitUntil { await agent.scans == 2 && clock.sleeperCount == 2 }
         #expect(await agent.scans == 2)
         run.cancel()
         await run.value

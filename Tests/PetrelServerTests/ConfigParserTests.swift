@@ -110,6 +110,16 @@ import Testing
         #expect(c.auth.maxConcurrentLoginsPerAccount == 0)
     }
 
+    /// Issue 16: the node id and the queue lease (docs/QUEUE.md "Leases").
+    @Test func nodeIDAndLease() throws {
+        let defaults = try PetrelConfiguration.parse("", base: Self.base).get()
+        #expect(defaults.server.nodeID == nil, "generated at start")
+        #expect(defaults.queue.leaseSeconds == 300)
+        let c = try PetrelConfiguration.parse("[server]\nnode_id = \"mx1.example_2\"\n[queue]\nlease_seconds = 30\n", base: Self.base).get()
+        #expect(c.server.nodeID == "mx1.example_2")
+        #expect(c.queue.leaseSeconds == 30)
+    }
+
     @Test func absentKeysKeepTheBase() throws {
         let c = try PetrelConfiguration.parse("[smtp]\nmax_errors = 4\n", base: Self.base).get()
         var expected = Self.base
@@ -138,6 +148,15 @@ import Testing
         ("server", "data_dir", "\"\"", "non-empty"),
         ("server", "data_dir", "[\"a\"]", "must be a string, got an array"),
         ("server", "shutdown_deadline", "3601", "between 0 and 3600, got 3601"),
+        ("server", "node_id", "\"mx 1\"", "must be 1 to 64 letters, digits, '.', '_' or '-' (unique per node), got \"mx 1\""),
+        ("server", "node_id", "\"\"", "must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ("server", "node_id", "7", "must be a string, got 7"),
+        (
+            "queue", "lease_seconds", "2",
+            "must be an integer of seconds between 3 and 86400 (how long a node owns the queue entries it claimed), got 2"
+        ),
+        ("queue", "lease_seconds", "\"5m\"", "between 3 and 86400"),
+        ("queue", "lease_seconds", "86401", "between 3 and 86400"),
         ("smtp", "listen", "[\"127.0.0.1\"]", "missing \":port\""),
         ("smtp", "listen", "[\"127.0.0.1:70000\"]", "port must be a number between 0 and 65535"),
         ("smtp", "listen", "[\"::1:25\"]", "IPv6 addresses must be in brackets"),

@@ -68,7 +68,7 @@ import Testing
 
     /// Keys without a default value: the example shows them commented out (it must parse to the defaults).
     static let exampleKeysWithoutDefault: Set<String> = [
-        "tls.certificate", "tls.private_key", "delivery.badmail_dir",
+        "server.node_id", "tls.certificate", "tls.private_key", "delivery.badmail_dir",
         "ldap.uri", "ldap.tls", "ldap.allow_plaintext", "ldap.ca_file", "ldap.bind_dn", "ldap.bind_password_file", "ldap.base",
         "ldap.flavor", "ldap.filter", "ldap.mail_attribute", "ldap.timeout", "ldap.cache_positive", "ldap.cache_negative",
         "autoconfig.mail_host", "store.password_file"
@@ -127,6 +127,8 @@ import Testing
         expected.autoconfig.mailHost = config.autoconfig.mailHost
         #expect(config.store.passwordFile == "/etc/petrel/store-password")
         expected.store.passwordFile = config.store.passwordFile
+        #expect(config.server.nodeID == "mx1")
+        expected.server.nodeID = config.server.nodeID
         #expect(config == expected)
     }
 

@@ -27,8 +27,10 @@ extension DeliveryAgent {
                 reportLog.append((message.queueID, report))
             }
         }
+        let recorded: LeasedAttemptResult
         do {
-            try await results.record(decision.updates, notifications: notifications)
+            recorded = try await results.record(
+                LeasedAttempt(entryIDs: entries.map(\.id), updates: decision.updates, notifications: notifications))
         } catch  where Self.isShutdown(error) {
             // Stopping: nothing was recorded, the entries stay due and are tried again after the restart.
             logger.notice("delivery results not recorded (shutting down)", metadata: ["id": "\(entries.first?.queueID ?? "?")"])
@@ -39,6 +41,19 @@ extension DeliveryAgent {
                 "recording delivery results failed",
                 metadata: [
                     "id": "\(entries.first?.queueID ?? "?")", "error": "\(error)"
+                ])
+            return
+        }
+        settled(entries.map(\.id))
+        if case .leaseLost(let lost) = recorded {
+            // Another node claimed these entries after our lease ran out: its attempt counts, ours is
+            // dropped so the results are never applied twice.
+            metrics.attempt(result: "lease_lost")
+            logger.warning(
+                "queue lease lost: results not recorded",
+                metadata: [
+                    "id": "\(entries.first?.queueID ?? "?")", "node": "\(nodeID)",
+                    "entries": "\(lost.map(String.init).joined(separator: ","))"
                 ])
             return
         }

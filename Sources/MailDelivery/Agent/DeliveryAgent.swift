@@ -1,18 +1,24 @@
 /// The delivery agent: the scheduler that turns queue entries into SMTP deliveries.
 ///
 /// A loop scans the queue for due entries (`QueueStore.dueQueueEntries`), groups them by destination
-/// (a route or the smarthost, else the recipient domain), and starts one delivery task per group and
-/// connection slot, within `maxConnections` in all and `maxConnectionsPerDestination` per destination.
+/// (a route or the smarthost, else the recipient domain) into batches within `maxConnections` in all and
+/// `maxConnectionsPerDestination` per destination (MailQueue `DeliveryBatching`), claims exactly those
+/// entries with a lease for this node (`QueueStore.claimQueueEntries`, owner = `nodeID`) and starts one
+/// delivery task per batch that kept entries.
 /// A task delivers its messages over one connection (reused: RSET between messages; all recipients of a
 /// message at that destination in one transaction), then records the results with
 /// `QueueStore.completeAttempt` — one durable transaction with the reports they produce; results of
 /// attempts that complete while a commit is in flight share the next one (`ResultCommitter`).
-/// The loop sleeps until the next entry is due, `pollInterval` passes, or `wake()` is called (a message
-/// was queued, a delivery finished).
+/// The loop sleeps until the next entry is due, `pollInterval` passes, `wake()` is called (a message
+/// was queued, a delivery finished) or the store rings (`QueueStore.queueWakeUps`: PostgreSQL `NOTIFY`
+/// from another node).
 ///
-/// Entries being worked on are kept in memory (`inFlight`) so two tasks never take the same entry; one
-/// Petrel process owns a queue. After a crash, entries whose results were not recorded are simply due
-/// again: delivery is at least once.
+/// Ownership of work is the lease in the store, not a set in memory: two agents, in one process or on two
+/// nodes sharing a PostgreSQL database, never send the same entry while its lease runs. A renewal loop
+/// extends the leases of every entry in flight each `leaseTiming.renewInterval`; results are recorded only
+/// while the lease is held (`completeLeasedAttempts`), a lost lease is logged and its results dropped.
+/// After a crash, the entries' leases run out and any node tries them again: delivery is at least once
+/// (a node killed after the remote 250 and before the commit sends that message a second time).
 ///
 /// Blocking work never runs on the actor: Badmail writes (fsync, rename, flock), the Badmail size scan
 /// and report rendering run on `blockingPool` (a NIOThreadPool), so one slow disk write does not stall
@@ -45,21 +51,20 @@ public actor DeliveryAgent {
     /// The queue counts of the last scan.
     public nonisolated let snapshot = QueueSnapshot()
 
-    private var inFlight: Set<Int64> = []
+    /// The entries this agent holds a lease on (claimed, results not recorded yet): what it renews.
+    private var held: Set<Int64> = []
     private var activeTotal = 0
     private var activePerDestination: [String: Int] = [:]
     /// Scans done (for tests).
     public private(set) var scans = 0
 
     /// Work for one connection.
-    struct Batch: Sendable {
-        var destination: String
-        /// The routing domain of the first entry (all entries share the next hop).
-        var domain: String
-        /// Entries grouped by message, in queue order.
-        var messages: [[QueueEntry]]
-        var entryIDs: [Int64] { messages.flatMap { $0.map(\.id) } }
-    }
+    typealias Batch = DeliveryBatch
+
+    /// This node's id: the owner of its leases.
+    var nodeID: String { configuration.nodeID }
+    /// Lease length and renewal.
+    var leaseTiming: QueueLeaseTiming { QueueLeaseTiming(duration: configuration.leaseDuration) }
 
     public init(
         store: any MailStore, configuration: DeliveryAgentConfiguration, resolver: any DNSResolver,
@@ -74,8 +79,9 @@ public actor DeliveryAgent {
         self.metrics = metrics
         self.clock = clock
         self.blockingPool = blockingPool
-        self.results = ResultCommitter(isShutdown: { Self.isShutdown($0) }) { updates, notifications in
-            _ = try await store.completeAttempt(updates, notifications: notifications)
+        let owner = configuration.nodeID
+        self.results = ResultCommitter(isShutdown: { Self.isShutdown($0) }) { attempts in
+            try await store.completeLeasedAttempts(attempts, owner: owner, now: clock.now)
         }
     }
 
@@ -89,9 +95,17 @@ public actor DeliveryAgent {
             "delivery agent started",
             metadata: [
                 "max_connections": "\(configuration.maxConnections)",
-                "per_destination": "\(configuration.maxConnectionsPerDestination)"
+                "per_destination": "\(configuration.maxConnectionsPerDestination)",
+                "node": "\(configuration.nodeID)", "lease": "\(configuration.leaseDuration.components.seconds)s"
             ])
+        let store = self.store
+        let doorbell = self.doorbell
         await withDiscardingTaskGroup { group in
+            // Other nodes' new work (PostgreSQL NOTIFY); a no-op stream elsewhere.
+            group.addTask {
+                for await _ in store.queueWakeUps() { doorbell.ring() }
+            }
+            group.addTask { await self.renewLoop() }
             while !Task.isCancelled {
                 let (batches, wait) = await scan()
                 for batch in batches {
@@ -99,6 +113,7 @@ public actor DeliveryAgent {
                 }
                 await doorbell.wait(timeout: wait, clock: clock)
             }
+            group.cancelAll()
         }
         logger.info("delivery agent stopped")
     }
@@ -147,9 +162,22 @@ public actor DeliveryAgent {
             logger.error("queue summary failed", metadata: ["error": "\(error)"])
         }
         guard activeTotal < configuration.maxConnections else { return ([], wait) }
-        let due: [QueueEntry]
+        let planned: [Batch]
+        let claimed: [QueueEntry]
         do {
-            due = try await store.dueQueueEntries(now: now, limit: 1000, excluding: inFlight)
+            let due = try await store.dueQueueEntries(now: now, limit: 1000, excluding: [])
+            let routes = configuration.routes
+            planned = DeliveryBatching.plan(
+                due, destinationKey: { routes.destinationKey(domain: $0.recipient.domain) },
+                limits: DeliveryLimits(
+                    maxConnections: configuration.maxConnections,
+                    maxConnectionsPerDestination: configuration.maxConnectionsPerDestination,
+                    maxMessagesPerConnection: configuration.maxMessagesPerConnection),
+                activeTotal: activeTotal, activePerDestination: activePerDestination)
+            let ids = planned.flatMap(\.entryIDs)
+            guard !ids.isEmpty else { return ([], wait) }
+            claimed = try await store.claimQueueEntries(
+                QueueClaim(owner: nodeID, now: now, leaseUntil: leaseTiming.until(now), limit: ids.count, entryIDs: ids))
         } catch  where Self.isShutdown(error) {
             // SIGTERM cancels the agent's task; the store refuses new work with CancellationError.
             // That is a normal stop, not a failed scan.
@@ -159,32 +187,22 @@ public actor DeliveryAgent {
             logger.error("queue scan failed", metadata: ["error": "\(error)"])
             return ([], wait)
         }
-        var batches: [Batch] = []
-        for (destination, entries) in Self.group(due, by: { configuration.routes.destinationKey(domain: $0.recipient.domain) }) {
-            let messages = Self.group(entries, by: \.messageID).map(\.1)
-            var start = 0
-            while start < messages.count {
-                let perDestination = activePerDestination[destination, default: 0]
-                guard perDestination < configuration.maxConnectionsPerDestination,
-                    activeTotal < configuration.maxConnections
-                else { break }
-                let end = min(messages.count, start + configuration.maxMessagesPerConnection)
-                let batch = Batch(
-                    destination: destination, domain: entries[0].recipient.domain,
-                    messages: Array(messages[start..<end]))
-                inFlight.formUnion(batch.entryIDs)
-                activeTotal += 1
-                activePerDestination[destination] = perDestination + 1
-                batches.append(batch)
-                start = end
-            }
+        let batches = DeliveryBatching.restrict(planned, to: claimed)
+        let taken = planned.reduce(0) { $0 + $1.entryIDs.count } - claimed.count
+        if taken > 0 {
+            logger.debug("entries claimed by another node first", metadata: ["count": "\(taken)", "node": "\(nodeID)"])
+        }
+        for batch in batches {
+            held.formUnion(batch.entryIDs)
+            activeTotal += 1
+            activePerDestination[batch.destination, default: 0] += 1
         }
         return (batches, wait)
     }
 
     /// Called when a batch is done: frees its slot and entries, and rings for the next scan.
     func finished(_ batch: Batch) {
-        inFlight.subtract(batch.entryIDs)
+        held.subtract(batch.entryIDs)
         activeTotal = max(0, activeTotal - 1)
         let left = (activePerDestination[batch.destination] ?? 1) - 1
         activePerDestination[batch.destination] = left > 0 ? left : nil
@@ -197,15 +215,43 @@ public actor DeliveryAgent {
         error is CancellationError || Task.isCancelled
     }
 
-    /// Groups keeping the order of first appearance.
-    static func group<Key: Hashable>(_ entries: [QueueEntry], by key: (QueueEntry) -> Key) -> [(Key, [QueueEntry])] {
-        var order: [Key] = []
-        var groups: [Key: [QueueEntry]] = [:]
-        for entry in entries {
-            let k = key(entry)
-            if groups[k] == nil { order.append(k) }
-            groups[k, default: []].append(entry)
+    /// Marks entries whose results were recorded (or whose lease was lost): no longer renewed.
+    func settled(_ entryIDs: [Int64]) {
+        held.subtract(entryIDs)
+    }
+
+    /// The entries this agent holds a lease on now (for tests).
+    public var heldEntries: Set<Int64> { held }
+
+    /// Renews the leases of every entry in flight, each `leaseTiming.renewInterval` until cancelled.
+    func renewLoop() async {
+        while !Task.isCancelled {
+            do { try await clock.sleep(for: leaseTiming.renewInterval) } catch { return }
+            await renewLeases()
         }
-        return order.map { ($0, groups[$0] ?? []) }
+    }
+
+    /// Extends the leases of the entries in flight; entries no longer ours are logged ("queue lease lost")
+    /// and dropped: their results will not be recorded.
+    public func renewLeases() async {
+        let ids = held
+        guard !ids.isEmpty else { return }
+        let now = clock.now
+        let renewed: Set<Int64>
+        do {
+            renewed = try await store.renewQueueLeases(Array(ids), owner: nodeID, now: now, leaseUntil: leaseTiming.until(now))
+        } catch  where Self.isShutdown(error) {
+            return
+        } catch {
+            logger.error("queue lease renewal failed", metadata: ["node": "\(nodeID)", "error": "\(error)"])
+            return
+        }
+        // Entries settled while the renewal ran are not lost, just done.
+        let lost = ids.subtracting(renewed).intersection(held)
+        guard !lost.isEmpty else { return }
+        held.subtract(lost)
+        logger.warning(
+            "queue lease lost",
+            metadata: ["node": "\(nodeID)", "entries": "\(lost.sorted().map(String.init).joined(separator: ","))"])
     }
 }

@@ -33,8 +33,12 @@ public struct DeliveryAgentConfiguration: Sendable {
     /// Octets of the original returned in a report.
     public var maxReturnedSize: Int
     public var badmail: BadmailDirectory?
-    /// Longest wait between queue scans.
+    /// Longest wait between queue scans (the fallback when no wake-up comes).
     public var pollInterval: Duration
+    /// This node's id: the owner of the queue leases it takes (`[server] node_id`).
+    public var nodeID: String
+    /// How long claimed entries are leased (`[queue] lease_seconds`); renewed at a third of it.
+    public var leaseDuration: Duration
 
     public init(
         hostname: String, schedule: RetrySchedule = .default, routes: RouteTable = RouteTable(),
@@ -42,8 +46,10 @@ public struct DeliveryAgentConfiguration: Sendable {
         maxConnections: Int = 20, maxConnectionsPerDestination: Int = 4, maxMessagesPerConnection: Int = 100,
         hopCount: HopCount = HopCount(), bounceCopyTo: EmailAddress? = nil,
         maxReturnedSize: Int = DeliveryReport.defaultReturnSizeLimit, badmail: BadmailDirectory? = nil,
-        pollInterval: Duration = .seconds(10)
+        pollInterval: Duration = .seconds(10), nodeID: String = NodeID.generate(), leaseDuration: Duration = .seconds(300)
     ) {
+        self.nodeID = nodeID
+        self.leaseDuration = max(leaseDuration, .seconds(1))
         self.hostname = hostname
         self.schedule = schedule
         self.routes = routes

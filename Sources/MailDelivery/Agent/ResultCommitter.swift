@@ -1,19 +1,20 @@
 /// Group commit for delivery results: attempts that complete while a result commit is in flight wait,
-/// then share the next `QueueStore.completeAttempt` call (one transaction, one fsync for all of them),
-/// like the inbound group commit. The first caller commits its own result at once and then drains
+/// then share the next `QueueStore.completeLeasedAttempts` call (one transaction, one fsync for all of
+/// them), like the inbound group commit. The first caller commits its own result at once and then drains
 /// whatever queued up meanwhile; nobody waits for a timer.
 ///
-/// A shared commit that fails with anything but a shutdown is retried one result at a time, so one bad
-/// result never costs the others their commit (each still records or fails on its own, as before).
+/// Each attempt is recorded only under its lease: the store answers per attempt (`recorded` or
+/// `leaseLost`), and one attempt's lost lease never costs the others their commit. A shared commit that
+/// fails with anything but a shutdown is retried one result at a time, so one bad result never costs the
+/// others their commit either (each still records or fails on its own).
 import MailStore
 
 actor ResultCommitter {
-    typealias Commit = @Sendable (_ updates: [QueueUpdate], _ notifications: [IncomingMessage]) async throws -> Void
+    typealias Commit = @Sendable (_ attempts: [LeasedAttempt]) async throws -> [LeasedAttemptResult]
 
     private struct Pending {
-        var updates: [QueueUpdate]
-        var notifications: [IncomingMessage]
-        var continuation: CheckedContinuation<Void, any Error>
+        var attempt: LeasedAttempt
+        var continuation: CheckedContinuation<LeasedAttemptResult, any Error>
     }
 
     private let commit: Commit
@@ -30,21 +31,19 @@ actor ResultCommitter {
         self.isShutdown = isShutdown
     }
 
-    /// Records one attempt's updates and reports; returns when they are durable (or throws: nothing of
-    /// them was recorded).
-    func record(_ updates: [QueueUpdate], notifications: [IncomingMessage]) async throws {
+    /// Records one attempt's updates and reports under its lease; returns once they are durable or the
+    /// store found the lease lost (nothing recorded), or throws (nothing of them was recorded).
+    func record(_ attempt: LeasedAttempt) async throws -> LeasedAttemptResult {
         if committing {
-            try await withCheckedThrowingContinuation { continuation in
-                waiting.append(Pending(updates: updates, notifications: notifications, continuation: continuation))
+            return try await withCheckedThrowingContinuation { continuation in
+                waiting.append(Pending(attempt: attempt, continuation: continuation))
             }
-            return
         }
         committing = true
-        let mine: Result<Void, any Error>
+        let mine: Result<LeasedAttemptResult, any Error>
         do {
             storeCalls += 1
-            try await commit(updates, notifications)
-            mine = .success(())
+            mine = .success(try await single(attempt))
         } catch {
             mine = .failure(error)
         }
@@ -54,14 +53,21 @@ actor ResultCommitter {
             await commitShared(batch)
         }
         committing = false
-        try mine.get()
+        return try mine.get()
+    }
+
+    private func single(_ attempt: LeasedAttempt) async throws -> LeasedAttemptResult {
+        let results = try await commit([attempt])
+        return results.first ?? .leaseLost(entryIDs: attempt.entryIDs)
     }
 
     private func commitShared(_ batch: [Pending]) async {
         do {
             storeCalls += 1
-            try await commit(batch.flatMap(\.updates), batch.flatMap(\.notifications))
-            for pending in batch { pending.continuation.resume() }
+            let results = try await commit(batch.map(\.attempt))
+            for (index, pending) in batch.enumerated() {
+                pending.continuation.resume(returning: index < results.count ? results[index] : .leaseLost(entryIDs: pending.attempt.entryIDs))
+            }
             return
         } catch  where batch.count == 1 || isShutdown(error) {
             for pending in batch { pending.continuation.resume(throwing: error) }
@@ -72,8 +78,7 @@ actor ResultCommitter {
         for pending in batch {
             do {
                 storeCalls += 1
-                try await commit(pending.updates, pending.notifications)
-                pending.continuation.resume()
+                pending.continuation.resume(returning: try await single(pending.attempt))
             } catch {
                 pending.continuation.resume(throwing: error)
             }

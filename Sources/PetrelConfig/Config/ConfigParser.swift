@@ -112,7 +112,11 @@ struct ConfigReader {
         "server": [
             "hostname": { c, v in assign(hostname(v)) { c.server.hostname = $0 } },
             "data_dir": { c, v in assign(directory(v)) { c.server.dataDirectory = $0 } },
-            "shutdown_deadline": { c, v in assign(integer(v, 0...3600)) { c.server.shutdownDeadline = $0 } }
+            "shutdown_deadline": { c, v in assign(integer(v, 0...3600)) { c.server.shutdownDeadline = $0 } },
+            "node_id": { c, v in assign(nodeID(v)) { c.server.nodeID = $0 } }
+        ],
+        "queue": [
+            "lease_seconds": { c, v in assign(leaseSeconds(v)) { c.queue.leaseSeconds = $0 } }
         ],
         "smtp":
             ([
@@ -179,7 +183,8 @@ struct ConfigReader {
     ]
 
     static let sectionOrder = [
-        "server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "authentication", "accounts", "ldap",
+        "server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "queue", "authentication", "accounts",
+        "ldap",
         "autoconfig", "store"
     ]
 
@@ -336,6 +341,30 @@ struct ConfigReader {
     static func string(_ value: any TOMLValueConvertible) -> Result<String, ValueError> {
         guard let s = value.string else { return .failure(ValueError(message: "must be a string, got \(describe(value))")) }
         return .success(s)
+    }
+
+    /// node_id = 1*64( ALPHA / DIGIT / "." / "_" / "-" ) (MailCore `NodeID`).
+    static func nodeID(_ value: any TOMLValueConvertible) -> Result<String, ValueError> {
+        string(value).flatMap { s in
+            guard NodeID.isValid(s) else {
+                return .failure(
+                    ValueError(
+                        message: "must be 1 to \(NodeID.maxLength) letters, digits, '.', '_' or '-' (unique per node), got \(quoted(s))"))
+            }
+            return .success(s)
+        }
+    }
+
+    /// lease_seconds: an integer of seconds in `Queue.leaseRange`.
+    static func leaseSeconds(_ value: any TOMLValueConvertible) -> Result<Int, ValueError> {
+        let range = PetrelConfiguration.Queue.leaseRange
+        guard value.type == .int, let seconds = value.int, range.contains(seconds) else {
+            return .failure(
+                ValueError(
+                    message: "must be an integer of seconds between \(range.lowerBound) and \(range.upperBound) "
+                        + "(how long a node owns the queue entries it claimed), got \(describe(value))"))
+        }
+        return .success(seconds)
     }
 
     /// hostname = Domain (RFC 5321 §4.1.2), stored lower-cased.

@@ -4,6 +4,18 @@
 import MailCore
 
 extension PetrelConfiguration {
+    /// `[queue]`: how queue work is owned (docs/QUEUE.md "Leases").
+    public struct Queue: Sendable, Equatable {
+        /// Seconds a node holds the entries it claimed; renewed at a third of it during a transfer. A dead
+        /// node's entries are delivered by another node once this has passed.
+        public var leaseSeconds: Int = 300
+
+        /// The accepted range of `lease_seconds`.
+        public static let leaseRange = 3...86400
+
+        public init() {}
+    }
+
     /// How outbound TLS is used.
     public enum OutboundTLS: String, Sendable, Equatable, CaseIterable {
         /// Never STARTTLS.

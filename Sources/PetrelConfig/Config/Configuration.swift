@@ -26,6 +26,9 @@ public struct PetrelConfiguration: Sendable, Equatable {
         public var dataDirectory: String
         /// Seconds a graceful shutdown waits for open sessions before closing them.
         public var shutdownDeadline: Int
+        /// This node's id (MailCore `NodeID`): the owner of its queue leases, in logs and `petrel queue
+        /// list`. nil: generated at each start from the host name and random digits.
+        public var nodeID: String?
         public init(hostname: String, dataDirectory: String, shutdownDeadline: Int = 30) {
             self.hostname = hostname
             self.dataDirectory = dataDirectory
@@ -262,6 +265,8 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public var autoconfig = Autoconfig()
     /// `[store]`: SQLite or PostgreSQL (Configuration+Store.swift).
     public var store = Store()
+    /// `[queue]`: leases on queue work (Configuration+Delivery.swift).
+    public var queue = Queue()
 
     public init(
         server: Server, smtp: SMTP, submission: Submission, pop3: POP3, log: Log, tls: TLS = TLS(), auth: Auth = Auth(),

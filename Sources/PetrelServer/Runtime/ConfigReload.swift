@@ -31,6 +31,8 @@ public struct ConfigReloadPlan: Sendable, Equatable {
     static let mailRestartKeys: [(String, @Sendable (PetrelConfiguration) -> String)] = [
         ("server.hostname", { $0.server.hostname }),
         ("server.data_dir", { $0.server.dataDirectory }),
+        ("server.node_id", { $0.server.nodeID ?? "" }),
+        ("queue.lease_seconds", { "\($0.queue.leaseSeconds)" }),
         ("smtp.listen", { "\($0.smtp.listen)" }),
         ("smtp.max_message_size", { "\($0.smtp.maxMessageSize)" }),
         ("smtp.max_recipients", { "\($0.smtp.maxRecipients)" }),

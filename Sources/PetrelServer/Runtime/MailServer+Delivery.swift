@@ -49,7 +49,9 @@ extension MailServer {
             hostname: hostname, schedule: schedule, routes: routes, client: client, smarthostClient: smarthostClient,
             maxConnections: d.maxConnections, maxConnectionsPerDestination: d.maxConnectionsPerDomain,
             hopCount: HopCount(limit: d.hopLimit), bounceCopyTo: d.bounceCopyTo.flatMap { EmailAddress($0) },
-            maxReturnedSize: d.maxReturnedSize, badmail: badmail, pollInterval: .seconds(Int64(d.pollInterval)))
+            maxReturnedSize: d.maxReturnedSize, badmail: badmail, pollInterval: .seconds(Int64(d.pollInterval)),
+            nodeID: configuration.server.nodeID ?? NodeID.generate(hostname: hostname),
+            leaseDuration: .seconds(Int64(configuration.queue.leaseSeconds)))
         agentConfiguration.relayRules = relayRules
         agentConfiguration.resolveRecipient = resolveRecipient
         return DeliveryAgent(
