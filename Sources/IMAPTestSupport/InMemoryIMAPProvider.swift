@@ -25,6 +25,7 @@ public final class InMemoryIMAPProvider: IMAPMailboxProvider {
     }
 
     private let state = Mutex(State())
+    private let held = Mutex(false)
 
     public init(store: InMemoryIMAPStore = InMemoryIMAPStore()) {
         self.store = store
@@ -33,6 +34,13 @@ public final class InMemoryIMAPProvider: IMAPMailboxProvider {
     /// Store mailbox `mailboxID` (the `Authenticator`'s answer) is the in-memory store's `user`.
     public func map(mailboxID: Int64, to user: String) {
         state.withLock { $0.users[mailboxID] = user }
+    }
+
+    /// While held, SELECT and EXAMINE wait (a busy store, for backpressure tests).
+    public func hold(_ on: Bool) { held.withLock { $0 = on } }
+
+    func waitWhileHeld() async {
+        while held.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }
     }
 
     /// Accesses opened so far (one per successful login).
@@ -108,6 +116,7 @@ struct NotifyingAccess: IMAPMailboxAccess {
     }
     func status(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxStatus { try await inner.status(name) }
     func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot {
+        await provider.waitWhileHeld()
         let snapshot = try await inner.select(name)
         provider.learn(snapshot.id, user: inner.user)
         return snapshot

@@ -220,6 +220,35 @@ import Testing
         await server.stop()
     }
 
+    /// While SELECT waits for a busy store, the client pipelines 16 MiB without a line end. The adapter
+    /// stops reading after about 64 KiB: the session's own backstop (`* BYE Too much input while busy` past
+    /// 1 MiB) never fires, and once the store answers the line gets BAD and the rest is discarded.
+    @Test func pipelinedInputWhileTheStoreIsBusyStopsReading() async throws {
+        let server = try await Fixture.start()
+        let client = try await server.loggedIn()
+        server.provider.hold(true)
+        try await client.send("s SELECT INBOX\r\n")
+        var payload = client.channel.allocator.buffer(capacity: 16 << 20)
+        payload.writeString("c NOOP ")
+        payload.writeRepeatingByte(UInt8(ascii: "x"), count: 16 << 20)
+        let written = client.channel.eventLoop.makePromise(of: Void.self)
+        client.channel.writeAndFlush(payload, promise: written)
+        try await Task.sleep(for: .seconds(1))
+        #expect(!client.isClosed)
+        #expect(client.pendingBytes == 0, "the server answered while the store was busy")
+        server.provider.hold(false)
+        let select = try await client.lines(through: "s ")
+        #expect(select.last?.hasPrefix("s OK") == true, "\(select)")
+        let bad = try #require(try await client.line(timeout: .seconds(30)))
+        #expect(bad.hasPrefix("c BAD") && bad.lowercased().contains("too long"), "\(bad)")
+        try await written.futureResult.get()
+        try await client.send("\r\nd NOOP\r\n")
+        let after = try await client.lines(through: "d ")
+        #expect(after.last?.hasPrefix("d OK") == true, "\(after)")
+        await client.close()
+        await server.stop()
+    }
+
     @Test func hugeLiteralsAreRefusedAtTheirHeader() async throws {
         let server = try await Fixture.start()
         let client = try await server.loggedIn()
