@@ -117,10 +117,10 @@ let package = Package(
             "MailCore", "CPetrelTLS",
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
-        // SwiftNIO adapters: framing, connection handlers that run the sessions' actions, listeners.
+        // SwiftNIO adapters: framing, connection handlers (SMTP, POP3, IMAP) that run the sessions' actions, listeners.
         .target(name: "MailServerNIO", dependencies: [
             "MailCore", "SMTPCore", "POP3Core", "MailPolicy", "MailStore", "MailAuth", "PetrelTLSSupport", "MailAccounts",
-            "MailQueue",
+            "MailQueue", "IMAPCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -162,6 +162,7 @@ let package = Package(
         .target(name: "PetrelServer", dependencies: [
             "PetrelConfig",
             "MailCore", "MailServerNIO", "MailStore", "MailStoreSQLite", "MailStorePostgres", "MailAuth", "SMTPCore", "POP3Core",
+            "IMAPCore",
             "MailDelivery", "MailQueue", "MailDNS", "MailPolicy", "MailAuthChecks", "MailAccounts", "PetrelAutoconfig",
             "BadmailStore",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -246,6 +247,7 @@ let package = Package(
         ]),
         .testTarget(name: "MailServerNIOTests", dependencies: [
             "MailTestSupport", "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore", "MailQueue",
+            "IMAPCore", "IMAPTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

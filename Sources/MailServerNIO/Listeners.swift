@@ -1,6 +1,6 @@
-/// Binds the SMTP and POP3 listeners on SwiftNIO event loops (no thread per connection) and installs a
+/// Binds the SMTP, POP3 and IMAP listeners on SwiftNIO event loops (no thread per connection) and installs a
 /// fresh connection handler per accepted socket. Refuses connections over the caps with the protocol's
-/// "go away" reply (SMTP 421, POP3 -ERR) before closing; SMTP clients refused by connection control get
+/// "go away" reply (SMTP 421, POP3 -ERR, IMAP BYE) before closing; SMTP clients refused by connection control get
 /// 554 5.7.1 and those over the per-minute rate 421 4.7.0 (RFC 5321 §3.1: a server may refuse at greeting).
 import Logging
 import MailCore
@@ -22,6 +22,10 @@ public enum MailProtocol: String, Sendable {
     case pop3
     /// Port 995: POP3 over implicit TLS (RFC 8314).
     case pop3s
+    /// Port 143: IMAP with STARTTLS.
+    case imap
+    /// Port 993: IMAP over implicit TLS (RFC 8314).
+    case imaps
 }
 
 /// A bound listening socket.
@@ -71,6 +75,19 @@ public enum Listeners {
             refusal: { "-ERR [SYS/TEMP] \($0), try again later\r\n" })
         return try await bind(address, admission: admission, group: group) { client in
             POP3ConnectionHandler(server: context.admitting(client), client: client)
+        }
+    }
+
+    public static func bindIMAP(
+        _ address: ListenAddress, kind: MailProtocol = .imap, context: IMAPServerContext,
+        group: any EventLoopGroup
+    ) async throws -> BoundListener {
+        let admission = Admission(
+            kind: kind, connections: context.connections, metrics: context.metrics, logger: context.logger,
+            tls: context.configuration.implicitTLS ? context.tls : nil,
+            refusal: { "* BYE [UNAVAILABLE] \($0), try again later\r\n" })
+        return try await bind(address, admission: admission, group: group) { client in
+            IMAPConnectionHandler(server: context.admitting(client), client: client)
         }
     }
 

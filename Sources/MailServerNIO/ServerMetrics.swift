@@ -11,6 +11,7 @@
 /// - `petrel_smtp_messages_accepted_total{protocol}`, `petrel_smtp_messages_rejected_total{protocol,class}`
 /// - `petrel_bytes_received_total{protocol}`
 /// - `petrel_pop3_logins_total{result}` (`success`/`failure`/`refused`), `petrel_pop3_retrievals_total`
+/// - `petrel_imap_logins_total{result}` (`success`/`failure`/`refused`)
 /// - `petrel_auth_failures_total{protocol}`
 /// - `petrel_store_commit_seconds` histogram (time from handing a message to the store until it is durable)
 import CoreMetrics
@@ -28,6 +29,7 @@ public final class ServerMetrics: Sendable {
     private let counts = Mutex([MailProtocol: ConnectionCounts]())
     private let storeCommit: CoreMetrics.Timer
     private let retrievals: Counter
+    private let imapLogins = Mutex(LoginCounts())
 
     /// Metrics that go nowhere but still count connections for `/status`.
     public static func disabled() -> ServerMetrics { ServerMetrics(factory: NOOPMetricsHandler.instance) }
@@ -110,6 +112,28 @@ public final class ServerMetrics: Sendable {
     }
 
     public func pop3Retrieval() { retrievals.increment() }
+
+    // MARK: - IMAP
+
+    public func imapLogin(_ result: LoginResult) {
+        count("petrel_imap_logins_total", [("result", result.rawValue)])
+        imapLogins.withLock { counts in
+            switch result {
+            case .success: counts.success += 1
+            case .failure: counts.failure += 1
+            case .refused: counts.refused += 1
+            }
+        }
+    }
+
+    /// IMAP logins since start, as `/status` shows them.
+    public struct LoginCounts: Sendable, Equatable {
+        public var success = 0
+        public var failure = 0
+        public var refused = 0
+    }
+
+    public var imapLoginCounts: LoginCounts { imapLogins.withLock { $0 } }
 }
 
 extension SMTPServerContext {

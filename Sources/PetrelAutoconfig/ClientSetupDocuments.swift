@@ -1,7 +1,7 @@
 /// The documents mail clients fetch to set themselves up, made from the listeners this server runs:
 ///
 /// - Thunderbird autoconfig (`config-v1.1.xml`, the "clientConfig" format of Mozilla's ISPDB);
-/// - Outlook's POX Autodiscover response (responseschema/2006a, `Protocol` elements for POP3 and SMTP);
+/// - Outlook's POX Autodiscover response (responseschema/2006a, `Protocol` elements for IMAP, POP3 and SMTP);
 /// - an Apple configuration profile (`.mobileconfig`, a `com.apple.mail.managed` payload).
 ///
 /// Pure functions of `ClientSetupProfile` and the user's address: no I/O.
@@ -11,6 +11,8 @@ import MailCore
 /// One service a mail client can use.
 public struct ClientSetupService: Sendable, Equatable {
     public enum Kind: String, Sendable, Equatable {
+        /// IMAP (RFC 9051) for reading; preferred over POP3 when both are offered.
+        case imap
         /// POP3 (RFC 1939) for reading.
         case pop3
         /// Message submission (RFC 6409) for sending.
@@ -18,9 +20,9 @@ public struct ClientSetupService: Sendable, Equatable {
     }
 
     public enum Security: String, Sendable, Equatable {
-        /// TLS from the first byte (RFC 8314: POP3S 995, submissions 465).
+        /// TLS from the first byte (RFC 8314: IMAPS 993, POP3S 995, submissions 465).
         case implicitTLS
-        /// STLS / STARTTLS on a plain connection (110, 587).
+        /// STLS / STARTTLS on a plain connection (143, 110, 587).
         case startTLS
     }
 
@@ -39,18 +41,29 @@ public struct ClientSetupService: Sendable, Equatable {
 public struct ClientSetupProfile: Sendable, Equatable {
     /// The host name clients connect to (it should match the TLS certificate).
     public var hostname: String
-    /// In order of preference within each kind: implicit TLS first (RFC 8314 §3).
+    /// IMAP, then POP3, then submission; within each kind implicit TLS first (RFC 8314 §3).
     public var services: [ClientSetupService]
 
     public init(hostname: String, services: [ClientSetupService]) {
         self.hostname = hostname
         self.services = services.sorted { a, b in
-            if a.kind != b.kind { return a.kind == .pop3 }
+            if a.kind != b.kind { return rank(a.kind) < rank(b.kind) }
             return a.security == .implicitTLS && b.security != .implicitTLS
         }
     }
 
     public func services(_ kind: ClientSetupService.Kind) -> [ClientSetupService] { services.filter { $0.kind == kind } }
+
+    /// The service mail is read with: IMAP when offered, else POP3.
+    public var incoming: ClientSetupService? { services(.imap).first ?? services(.pop3).first }
+}
+
+private func rank(_ kind: ClientSetupService.Kind) -> Int {
+    switch kind {
+    case .imap: return 0
+    case .pop3: return 1
+    case .submission: return 2
+    }
 }
 
 public enum ClientSetupDocuments {
@@ -89,6 +102,8 @@ public enum ClientSetupDocuments {
             """
         }
         var body = ""
+        // Thunderbird offers the first incoming server: IMAP before POP3.
+        for service in profile.services(.imap) { body += server("incomingServer", "imap", service) }
         for service in profile.services(.pop3) { body += server("incomingServer", "pop3", service) }
         for service in profile.services(.submission) { body += server("outgoingServer", "smtp", service) }
         return """
@@ -133,6 +148,7 @@ public enum ClientSetupDocuments {
             """
         }
         var protocols = ""
+        if let imap = profile.services(.imap).first { protocols += proto("IMAP", imap) }
         if let pop3 = profile.services(.pop3).first { protocols += proto("POP3", pop3) }
         if let smtp = profile.services(.submission).first { protocols += proto("SMTP", smtp) }
         return """
@@ -149,23 +165,25 @@ public enum ClientSetupDocuments {
             """
     }
 
-    /// An Apple configuration profile with one mail account (POP3 in, submission out), as XML plist.
+    /// An Apple configuration profile with one mail account (IMAP in when offered, else POP3; submission
+    /// out), as XML plist.
     /// Apple's payload has one server each way and only "use SSL": the implicit-TLS listener is chosen
     /// when there is one, else the STARTTLS one (Mail then upgrades with STLS/STARTTLS).
     public static func mobileconfig(profile: ClientSetupProfile, address: EmailAddress, identifierPrefix: String) throws -> Data {
         let reversed = profile.hostname.split(separator: ".").reversed().joined(separator: ".")
         let base = identifierPrefix.isEmpty ? reversed : identifierPrefix
-        let pop3 = profile.services(.pop3).first
+        let incoming = profile.incoming
         let smtp = profile.services(.submission).first
         let account = AppleMailPayload(
             PayloadIdentifier: "\(base).mail.\(address.lookupKey)",
             PayloadUUID: UUID().uuidString,
             PayloadDisplayName: "Mail (\(address))",
+            EmailAccountType: incoming?.kind == .imap ? "EmailTypeIMAP" : "EmailTypePOP",
             EmailAccountDescription: address.description,
             EmailAddress: address.description,
             IncomingMailServerHostName: profile.hostname,
-            IncomingMailServerPortNumber: pop3?.port,
-            IncomingMailServerUseSSL: pop3 != nil,
+            IncomingMailServerPortNumber: incoming?.port,
+            IncomingMailServerUseSSL: incoming != nil,
             IncomingMailServerUsername: address.description,
             OutgoingMailServerHostName: profile.hostname,
             OutgoingMailServerPortNumber: smtp?.port,
@@ -175,7 +193,8 @@ public enum ClientSetupDocuments {
             PayloadIdentifier: "\(base).profile.\(address.lookupKey)",
             PayloadUUID: UUID().uuidString,
             PayloadDisplayName: "\(address.domain) mail",
-            PayloadDescription: "Sets up the mail account \(address) (POP3 and submission on \(profile.hostname)).",
+            PayloadDescription:
+                "Sets up the mail account \(address) (\(incoming?.kind == .imap ? "IMAP" : "POP3") and submission on \(profile.hostname)).",
             PayloadContent: [account])
         let encoder = PropertyListEncoder()
         encoder.outputFormat = .xml
@@ -194,14 +213,14 @@ struct AppleProfile: Encodable {
     var PayloadContent: [AppleMailPayload]
 }
 
-/// A `com.apple.mail.managed` payload for a POP account.
+/// A `com.apple.mail.managed` payload for an IMAP or POP account.
 struct AppleMailPayload: Encodable {
     var PayloadType = "com.apple.mail.managed"
     var PayloadVersion = 1
     var PayloadIdentifier: String
     var PayloadUUID: String
     var PayloadDisplayName: String
-    var EmailAccountType = "EmailTypePOP"
+    var EmailAccountType: String
     var EmailAccountDescription: String
     var EmailAddress: String
     var IncomingMailServerHostName: String

@@ -29,6 +29,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 print("  hostname \(c.server.hostname), data in \(c.server.dataDirectory)")
                 print("  smtp on \(c.smtp.listen.map { "\($0)" }.joined(separator: ", "))")
                 print("  pop3 on \(c.pop3.listen.map { "\($0)" }.joined(separator: ", "))")
+                print("  imap on \((c.imap.listen + c.imap.tlsListen).map { "\($0)" }.joined(separator: ", "))")
             case .failure(let errors):
                 throw CLIError(message: "\(errors)")
             }

@@ -174,7 +174,7 @@ struct DNSCommand: AsyncParsableCommand {
         discussion: """
             Prints MX, SPF (domain and host name), the server's A/AAAA and PTR (with --ip), DKIM (every
             selector: active, next and retired), DMARC, the mail client SRV records (RFC 6186/8314: the
-            configured submission and POP3 listeners; IMAP as not offered) and, with [autoconfig] on, the
+            configured submission, IMAP and POP3 listeners) and, with [autoconfig] on, the
             autoconfig/autodiscover names, in zone-file form. With --check, asks the [dns] nameserver and
             prints one OK/WARN/FAIL line per record (SRV records are not checked); exit status 1 when any
             FAILs.

@@ -7,10 +7,10 @@ import PetrelServer
 struct Petrel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "petrel",
-        abstract: "Petrel mail server: SMTP in, POP3 out, and the admin tool for domains and mailboxes.",
+        abstract: "Petrel mail server: SMTP in, POP3 and IMAP out, and the admin tool for domains and mailboxes.",
         discussion: """
             Quick start (development defaults: data in ./petrel-data; on 127.0.0.1: SMTP 2525, submission 2587
-            (STARTTLS) and 2465 (TLS), POP3 2110 (STLS) and 2995 (TLS)):
+            (STARTTLS) and 2465 (TLS), POP3 2110 (STLS) and 2995 (TLS), IMAP 2143 (STARTTLS) and 2993 (TLS)):
               petrel serve
               petrel domain add example.test
               petrel mailbox add alice@example.test

@@ -1,4 +1,4 @@
-/// `petrel serve`: runs SMTP and POP3 until SIGTERM/SIGINT.
+/// `petrel serve`: runs SMTP, POP3 and IMAP until SIGTERM/SIGINT.
 import ArgumentParser
 import Foundation
 import Logging
@@ -6,11 +6,13 @@ import PetrelServer
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the mail server (SMTP and POP3) until SIGTERM or SIGINT.",
+        abstract: "Run the mail server (SMTP, POP3 and IMAP) until SIGTERM or SIGINT.",
         discussion: """
             With no configuration file Petrel uses development defaults: data in ./petrel-data; on
             127.0.0.1 SMTP 2525, submission 2587 (STARTTLS) and 2465 (implicit TLS), POP3 2110 (STLS) and
-            2995 (implicit TLS); a self-signed certificate is generated in the data directory at first start.
+            2995 (implicit TLS), IMAP 2143 (STARTTLS) and 2993 (implicit TLS; only when the store serves IMAP,
+            else the log says "imap not started"); a self-signed certificate is generated in the data
+            directory at first start.
             A bad configuration is refused with every error listed (line and key), the same as
             'petrel config check'. SIGTERM/SIGINT stop gracefully. SIGHUP re-reads the configuration file and
             the TLS certificate: log.level and server.shutdown_deadline apply at once; any other change is logged

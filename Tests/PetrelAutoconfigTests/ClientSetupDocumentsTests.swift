@@ -29,6 +29,33 @@ import Testing
         #expect(!xml.contains("<port>25</port>"))
     }
 
+    /// With IMAP bound, every document prefers it: first incoming server, first Autodiscover protocol, the
+    /// Apple profile's account type.
+    @Test func imapIsPreferredWhenOffered() throws {
+        let profile = ClientSetupProfile(
+            hostname: "mail.example.test",
+            services: Self.profile.services + [
+                .init(kind: .imap, port: 143, security: .startTLS), .init(kind: .imap, port: 993, security: .implicitTLS)
+            ])
+        #expect(profile.services.first == .init(kind: .imap, port: 993, security: .implicitTLS))
+        #expect(profile.incoming?.port == 993)
+        let xml = ClientSetupDocuments.thunderbird(profile: profile, domain: "example.test")
+        let imap = try #require(xml.range(of: "<incomingServer type=\"imap\">"))
+        let pop3 = try #require(xml.range(of: "<incomingServer type=\"pop3\">"))
+        #expect(imap.lowerBound < pop3.lowerBound)
+        #expect(xml.contains("<port>993</port>\n      <socketType>SSL</socketType>"))
+        let address = try #require(EmailAddress("ann@example.test"))
+        let autodiscover = ClientSetupDocuments.autodiscover(profile: profile, address: address)
+        let imapType = try #require(autodiscover.range(of: "<Type>IMAP</Type>"))
+        let pop3Type = try #require(autodiscover.range(of: "<Type>POP3</Type>"))
+        #expect(imapType.lowerBound < pop3Type.lowerBound)
+        let plist = String(decoding: try ClientSetupDocuments.mobileconfig(profile: profile, address: address, identifierPrefix: ""), as: UTF8.self)
+        #expect(plist.contains("<string>EmailTypeIMAP</string>") && plist.contains("<integer>993</integer>"))
+        let popOnly = String(
+            decoding: try ClientSetupDocuments.mobileconfig(profile: Self.profile, address: address, identifierPrefix: ""), as: UTF8.self)
+        #expect(popOnly.contains("<string>EmailTypePOP</string>") && !popOnly.contains("EmailTypeIMAP"))
+    }
+
     @Test func autodiscoverRequestParsing() {
         let body = "<Autodiscover><Request><EMailAddress> ann@example.test </EMailAddress></Request></Autodiscover>"
         #expect(ClientSetupDocuments.autodiscoverRequestAddress(body)?.description == "ann@example.test")

@@ -24,6 +24,9 @@ import Testing
         c.submission.tlsListen = []
         c.pop3.listen = [.init(host: "127.0.0.1", port: 0)]
         c.pop3.tlsListen = []
+        // IMAP (when the store serves it) on a port the kernel picks, never the development default.
+        c.imap.listen = [.init(host: "127.0.0.1", port: 0)]
+        c.imap.tlsListen = []
         c.admin.listen = .init(host: "127.0.0.1", port: 0)
         // The SPF/DKIM/DMARC checks on port 25 would ask the system's resolver: no DNS from this test.
         c.authentication.checkInbound = false

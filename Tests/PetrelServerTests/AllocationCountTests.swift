@@ -147,6 +147,9 @@ struct RawClient: @unchecked Sendable {
             [pop3]
             listen = ["127.0.0.1:0"]
             tls_listen = []
+            [imap]
+            listen = []
+            tls_listen = []
             [auth]
             allow_plaintext = true
             [authentication]

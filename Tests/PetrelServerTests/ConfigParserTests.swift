@@ -135,6 +135,37 @@ import Testing
         #expect(c.log.level == .error)
     }
 
+    /// `[imap]`: every key, the development defaults (2143 / 2993, 30 minutes) and the production template.
+    @Test func imapKeys() throws {
+        #expect(Self.base.imap.listen == [.init(host: "127.0.0.1", port: 2143)])
+        #expect(Self.base.imap.tlsListen == [.init(host: "127.0.0.1", port: 2993)])
+        #expect(Self.base.imap.idleTimeout == 1800)
+        let text = """
+            [imap]
+            listen = ["0.0.0.0:143"]
+            tls_listen = ["[::]:993"]
+            plaintext_auth_listen = ["10.0.0.1:143"]
+            idle_timeout = 2400
+            max_connections = 20
+            max_connections_per_ip = 4
+            """
+        let c = try PetrelConfiguration.parse(text, base: Self.base).get()
+        var imap = PetrelConfiguration.IMAP(listen: [.init(host: "0.0.0.0", port: 143)], tlsListen: [.init(host: "::", port: 993)])
+        imap.plaintextAuthListen = [.init(host: "10.0.0.1", port: 143)]
+        imap.idleTimeout = 2400
+        imap.maxConnections = 20
+        imap.maxConnectionsPerIP = 4
+        #expect(c.imap == imap)
+        let production = try PetrelConfiguration.parse(
+            ProductionConfig.render(hostname: "mail.example.test", dataDirectory: "/var/lib/petrel"), base: Self.base
+        ).get()
+        #expect(production.imap.listen == [.init(host: "0.0.0.0", port: 143)])
+        #expect(production.imap.tlsListen == [.init(host: "0.0.0.0", port: 993)])
+        // One address, one key: an IMAP port may not repeat a POP3 one.
+        let clash = Self.errors("[pop3]\nlisten = [\"127.0.0.1:2143\"]\n")
+        #expect(clash.contains { $0.message.contains("127.0.0.1:2143 is listed more than once") }, "\(clash)")
+    }
+
     @Test func emptyListenDisablesAService() throws {
         let c = try PetrelConfiguration.parse("[submission]\nlisten = []\n", base: Self.base).get()
         #expect(c.submission.listen.isEmpty)
@@ -177,6 +208,11 @@ import Testing
         ("smtp", "data_timeout", "86401", "between 1 and 86400, got 86401"),
         ("submission", "listen", "[\"[::1]\"]", "missing \":port\" after \"]\""),
         ("pop3", "listen", "[\"host name:110\"]", "without spaces"),
+        ("imap", "listen", "[\"127.0.0.1\"]", "missing \":port\""),
+        ("imap", "tls_listen", "993", "must be an array of \"host:port\" strings, got 993"),
+        ("imap", "idle_timeout", "0", "between 1 and 86400, got 0"),
+        ("imap", "max_connections", "0", "between 1 and 1000000, got 0"),
+        ("imap", "max_connections_per_ip", "1000001", "between 1 and 1000000, got 1000001"),
         ("pop3", "idle_timeout", "\"10m\"", "between 1 and 86400, got \"10m\""),
         ("pop3", "max_connections", "1000001", "between 1 and 1000000, got 1000001"),
         ("pop3", "max_connections_per_ip", "-3", "between 1 and 1000000, got -3"),

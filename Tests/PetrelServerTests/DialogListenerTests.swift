@@ -33,6 +33,10 @@ import Testing
             listen = ["127.0.0.1:0"]
             tls_listen = []
 
+            [imap]
+            listen = []
+            tls_listen = []
+
             [auth]
             allow_plaintext = true
 

@@ -57,7 +57,9 @@ import Testing
         #expect(r.contains { $0.check == "tls" && ($0.message.contains("valid for 89 more days") || $0.message.contains("valid for 90 more days")) })
         #expect(r.contains { $0.line == "OK    dns: reverse DNS of 192.0.2.7 is mail.example.test" })
         #expect(r.contains { $0.line == "SKIP  dns: MX of example.test not checked (no MX resolver yet)" })
-        #expect(r.filter { $0.check == "port" }.count == 6)
+        // smtp, submission ×2, pop3 ×2, imap ×2, admin.
+        #expect(r.filter { $0.check == "port" }.count == 8)
+        #expect(r.contains { $0.check == "port" && $0.message.contains("imaps 127.0.0.1:2993") })
     }
 
     @Test func dataDirectoryAndDisk() {

@@ -126,6 +126,11 @@ tls_listen = ["127.0.0.1:0"]
 idle_timeout = {pop3_idle_timeout}
 {pop3_extra}
 
+[imap]
+listen = ["127.0.0.1:0"]
+tls_listen = ["127.0.0.1:0"]
+{imap_extra}
+
 [auth]
 allow_plaintext = {allow_plaintext}
 failure_delay = {failure_delay}
@@ -156,8 +161,8 @@ class PetrelServer:
         self.settings = dict(max_message_size=10 * 1024 * 1024, max_recipients=100, max_errors=10,
                              command_timeout=300, pop3_idle_timeout=600, allow_plaintext="true",
                              failure_delay=200, max_failures=3, max_connections_per_ip=50,
-                             # extra [smtp] keys (relay control tests); extra [submission], [pop3], [auth] keys
-                             smtp_extra="", submission_extra="", pop3_extra="", auth_extra="")
+                             # extra [smtp] keys (relay control tests); extra [submission], [pop3], [imap], [auth] keys
+                             smtp_extra="", submission_extra="", pop3_extra="", imap_extra="", auth_extra="")
         self.settings.update(settings)
         self.config_path = self.data_dir.parent / (self.data_dir.name + ".toml")
         self.proc = None
@@ -214,6 +219,19 @@ class PetrelServer:
     @property
     def pop3_port(self):
         return self.ports["pop3"]
+
+    def imap_ports(self, timeout=5):
+        """The IMAP and IMAPS ports, or None with the reason the server gave for not starting IMAP (a store
+        that does not serve IMAP logs "imap not started")."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if "imap" in self.ports and "imaps" in self.ports:
+                return (self.ports["imap"], self.ports["imaps"]), None
+            for line in self.log().splitlines():
+                if "imap not started" in line:
+                    return None, line
+            time.sleep(0.05)
+        return None, "no IMAP listener and no 'imap not started' line in the log"
 
     @property
     def admin_port(self):

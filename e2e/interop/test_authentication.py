@@ -328,6 +328,7 @@ def test_dns_command_prints_client_service_and_autoconfig_records(data_dir, dns)
                       f'[dns]\nnameserver = "127.0.0.1:{dns.port}"\ntimeout = 2\n'
                       '[submission]\nlisten = ["127.0.0.1:2587"]\ntls_listen = ["127.0.0.1:2465"]\n'
                       '[pop3]\nlisten = ["127.0.0.1:2110"]\ntls_listen = []\n'
+                      '[imap]\nlisten = ["127.0.0.1:2143"]\ntls_listen = []\n'
                       '[autoconfig]\nenabled = true\nlisten = ["127.0.0.1:8443"]\nmail_host = "mail.petrel.test"\n')
     text = run_cli(data_dir, "dns", "example.test", "--ip", "127.0.0.1", "--config", str(config)).stdout
     zone = dnszone.from_text(text, origin=".", relativize=False, check_origin=False)
@@ -340,7 +341,8 @@ def test_dns_command_prints_client_service_and_autoconfig_records(data_dir, dns)
     assert srv("_submissions._tcp.example.test") == (0, 2465, "mail.petrel.test.")
     assert srv("_submission._tcp.example.test") == (10, 2587, "mail.petrel.test.")
     assert srv("_pop3._tcp.example.test") == (10, 2110, "mail.petrel.test.")
-    for absent in ("_pop3s._tcp", "_imap._tcp", "_imaps._tcp"):    # not offered: "0 0 0 ." (RFC 6186 §3.4)
+    assert srv("_imap._tcp.example.test") == (10, 2143, "mail.petrel.test.")
+    for absent in ("_pop3s._tcp", "_imaps._tcp"):    # not offered: "0 0 0 ." (RFC 6186 §3.4)
         assert srv(absent + ".example.test") == (0, 0, "."), absent
     cname = zone.get_node("autoconfig.example.test.").get_rdataset(rdataclass.IN, rdatatype.CNAME)
     assert [r.target.to_text() for r in cname] == ["mail.petrel.test."]

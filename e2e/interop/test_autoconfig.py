@@ -53,11 +53,19 @@ def request(srv, method, path, body=None, headers=None):
         conn.close()
 
 
+def has_imap(srv):
+    """IMAP listeners run when the store serves IMAP (logged before the autoconfig listener starts)."""
+    return "imaps" in srv.ports
+
+
 def expected_services(srv):
-    return {
+    services = {
         ("pop3", srv.ports["pop3s"], "SSL"), ("pop3", srv.ports["pop3"], "STARTTLS"),
         ("smtp", srv.ports["submissions"], "SSL"), ("smtp", srv.ports["submission"], "STARTTLS"),
     }
+    if has_imap(srv):
+        services |= {("imap", srv.ports["imaps"], "SSL"), ("imap", srv.ports["imap"], "STARTTLS")}
+    return services
 
 
 def check_thunderbird(srv, xml_bytes):
@@ -74,6 +82,8 @@ def check_thunderbird(srv, xml_bytes):
     assert srv.smtp_port not in {port for _, port, _ in seen}, "port 25 is for servers, not clients"
     # Implicit TLS is listed first (RFC 8314).
     assert provider.find("incomingServer").findtext("socketType") == "SSL"
+    # IMAP, when offered, is the first incoming server (Thunderbird proposes the first).
+    assert provider.find("incomingServer").get("type") == ("imap" if has_imap(srv) else "pop3")
     assert provider.find("outgoingServer").findtext("socketType") == "SSL"
 
 
@@ -108,7 +118,9 @@ def test_outlook_pox_autodiscover(srv):
         account = ET.fromstring(xml_bytes).find(f"{AD_NS}Response/{AD_NS}Account")
         assert account.findtext(f"{AD_NS}AccountType") == "email"
         protocols = {p.findtext(f"{AD_NS}Type"): p for p in account.findall(f"{AD_NS}Protocol")}
-        assert set(protocols) == {"POP3", "SMTP"}
+        assert set(protocols) == ({"IMAP", "POP3", "SMTP"} if has_imap(srv) else {"POP3", "SMTP"})
+        if has_imap(srv):
+            assert int(protocols["IMAP"].findtext(f"{AD_NS}Port")) == srv.ports["imaps"]
         assert int(protocols["POP3"].findtext(f"{AD_NS}Port")) == srv.ports["pop3s"]
         assert int(protocols["SMTP"].findtext(f"{AD_NS}Port")) == srv.ports["submissions"]
         for p in protocols.values():
@@ -126,10 +138,11 @@ def test_apple_mobileconfig(srv):
     assert profile["PayloadType"] == "Configuration"
     (account,) = profile["PayloadContent"]
     assert account["PayloadType"] == "com.apple.mail.managed"
-    assert account["EmailAccountType"] == "EmailTypePOP"
+    incoming = "imaps" if has_imap(srv) else "pop3s"
+    assert account["EmailAccountType"] == ("EmailTypeIMAP" if has_imap(srv) else "EmailTypePOP")
     assert account["EmailAddress"] == "alice@example.test"
     assert account["IncomingMailServerHostName"] == "mx.petrel.test"
-    assert account["IncomingMailServerPortNumber"] == srv.ports["pop3s"]
+    assert account["IncomingMailServerPortNumber"] == srv.ports[incoming]
     assert account["IncomingMailServerUseSSL"] is True
     assert account["OutgoingMailServerPortNumber"] == srv.ports["submissions"]
     assert account["OutgoingMailServerUseSSL"] is True

@@ -171,7 +171,7 @@ def test_doctor(server, tmp_path):
         cfg = tmp_path / "doctor.toml"
         cfg.write_text(f'[server]\nhostname = "mx.petrel.test"\ndata_dir = "{tmp_path / "dd"}"\n'
                        f'[smtp]\nlisten = ["127.0.0.1:{port}"]\n[submission]\nlisten = []\ntls_listen = []\n'
-                       '[pop3]\nlisten = []\ntls_listen = []\n[admin]\nlisten = ""\n')
+                       '[pop3]\nlisten = []\ntls_listen = []\n[imap]\nlisten = []\ntls_listen = []\n[admin]\nlisten = ""\n')
         bad = subprocess.run([str(PETREL), "doctor", "--config", str(cfg), "--no-dns"], capture_output=True, text=True, timeout=60)
         assert bad.returncode == 1
         assert f"FAIL  port: smtp 127.0.0.1:{port} is in use by another program" in bad.stdout

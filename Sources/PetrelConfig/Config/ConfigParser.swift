@@ -152,6 +152,14 @@ struct ConfigReader {
             "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.pop3.maxConnectionsPerIP = $0 } },
             "max_session_bytes": { c, v in assign(sessionByteCap(v)) { c.pop3.maxSessionBytes = Int64($0) } }
         ],
+        "imap": [
+            "listen": { c, v in assign(listeners(v)) { c.imap.listen = $0 } },
+            "tls_listen": { c, v in assign(listeners(v)) { c.imap.tlsListen = $0 } },
+            "plaintext_auth_listen": { c, v in assign(listeners(v)) { c.imap.plaintextAuthListen = $0 } },
+            "idle_timeout": { c, v in assign(integer(v, 1...86400)) { c.imap.idleTimeout = $0 } },
+            "max_connections": { c, v in assign(integer(v, 1...1_000_000)) { c.imap.maxConnections = $0 } },
+            "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.imap.maxConnectionsPerIP = $0 } }
+        ],
         "tls": [
             "certificate": { c, v in assign(filePath(v)) { c.tls.certificate = $0 } },
             "private_key": { c, v in assign(filePath(v)) { c.tls.privateKey = $0 } }
@@ -183,7 +191,8 @@ struct ConfigReader {
     ]
 
     static let sectionOrder = [
-        "server", "smtp", "submission", "pop3", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "queue", "authentication", "accounts",
+        "server", "smtp", "submission", "pop3", "imap", "tls", "auth", "relay", "dns", "log", "admin", "delivery", "queue", "authentication",
+        "accounts",
         "ldap",
         "autoconfig", "store"
     ]
@@ -258,6 +267,8 @@ struct ConfigReader {
             ("smtp.plaintext_auth_listen", config.smtp.plaintextAuthListen),
             ("submission.plaintext_auth_listen", config.submission.plaintextAuthListen),
             ("pop3.plaintext_auth_listen", config.pop3.plaintextAuthListen),
+            ("imap.listen", config.imap.listen), ("imap.tls_listen", config.imap.tlsListen),
+            ("imap.plaintext_auth_listen", config.imap.plaintextAuthListen),
             ("autoconfig.listen", config.autoconfig.enabled ? config.autoconfig.listen : [])
         ]
         where !failedKeys.contains(key) {

@@ -184,6 +184,29 @@ public struct PetrelConfiguration: Sendable, Equatable {
         }
     }
 
+    /// `[imap]`: the IMAP listeners (RFC 9051; 143 with STARTTLS and 993 with implicit TLS in production). They
+    /// run only when the store serves IMAP (`IMAPMailboxProvider`); `petrel serve` logs why when not.
+    public struct IMAP: Sendable, Equatable {
+        /// IMAP listeners with STARTTLS; LOGIN/AUTHENTICATE need TLS first (LOGINDISABLED) unless plaintext
+        /// logins are allowed (`[auth] allow_plaintext`, `plaintext_networks`, or `plaintext_auth_listen`).
+        public var listen: [Listener]
+        /// Implicit-TLS IMAP listeners (IMAPS, RFC 8314, port 993 in production).
+        public var tlsListen: [Listener] = []
+        /// More IMAP listeners where logins work before STARTTLS too (an internal interface).
+        public var plaintextAuthListen: [Listener] = []
+        /// Seconds a client may take for one command, or stay idle, before the server says BYE
+        /// (RFC 9051 §5.4: at least 30 minutes; lower values are for tests).
+        public var idleTimeout: Int = 1800
+        public var maxConnections: Int = 10_000
+        /// Concurrent IMAP connections from one client IP address (a client opens several: IDLE on a few
+        /// folders plus one to work with).
+        public var maxConnectionsPerIP: Int = 50
+        public init(listen: [Listener], tlsListen: [Listener] = []) {
+            self.listen = listen
+            self.tlsListen = tlsListen
+        }
+    }
+
     /// `[relay]`: who may send to non-local domains (RFC 5321 §3.6), and which foreign domains anyone may
     /// send to (relay domains, a backup MX). Closed by default except for authenticated clients. The data
     /// directory holds more entries (`petrel relay …`), merged at run time.
@@ -248,6 +271,9 @@ public struct PetrelConfiguration: Sendable, Equatable {
     public var smtp: SMTP
     public var submission: Submission
     public var pop3: POP3
+    /// `[imap]`: development defaults until `developmentDefaults` or the file says otherwise.
+    public var imap = IMAP(
+        listen: [Listener(host: "127.0.0.1", port: 2143)], tlsListen: [Listener(host: "127.0.0.1", port: 2993)])
     public var log: Log
     public var tls: TLS
     public var auth: Auth

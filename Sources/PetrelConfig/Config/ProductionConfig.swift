@@ -1,5 +1,5 @@
 /// The production configuration `petrel init` writes: the standard ports on all IPv4 addresses (25 MX,
-/// 587 submission with STARTTLS, 465 submission over TLS, 110 POP3 with STLS, 995 POP3 over TLS), the
+/// 587 submission with STARTTLS, 465 submission over TLS, 110 POP3 with STLS, 995 POP3 over TLS, 143 IMAP with STARTTLS, 993 IMAP over TLS), the
 /// admin endpoint on 127.0.0.1:8025, passwords only over TLS, and the data directory given.
 public enum ProductionConfig {
     /// The admin endpoint of a production install (the development default is 127.0.0.1:2026).
@@ -35,6 +35,11 @@ public enum ProductionConfig {
         [pop3]
         listen = ["0.0.0.0:110"]
         tls_listen = ["0.0.0.0:995"]
+
+        [imap]
+        # IMAP with STARTTLS (logins only after it) and with implicit TLS (RFC 8314).
+        listen = ["0.0.0.0:143"]
+        tls_listen = ["0.0.0.0:993"]
 
         [tls]
         # Without these, a self-signed certificate is generated in data_dir/tls/ (clients will warn).

@@ -25,7 +25,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var startedAt: String
     public var uptimeSeconds: Int
     public var listeners: [ListenerInfo]
-    /// Keyed by protocol (smtp, submission, submissions, pop3, pop3s); every listening protocol appears.
+    /// Keyed by protocol (smtp, submission, submissions, pop3, pop3s, imap, imaps); every listening protocol appears.
     public var connections: [String: Connections]
     public struct Queue: Codable, Sendable, Equatable {
         /// Never tried yet.
@@ -35,6 +35,14 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var held: Int
     }
 
+    /// IMAP logins since start (both IMAP listener kinds); nil when no IMAP listener runs.
+    public struct Logins: Codable, Sendable, Equatable {
+        public var success: Int
+        public var failure: Int
+        public var refused: Int
+    }
+    public var imapLogins: Logins?
+
     /// Recipients waiting in the outbound queue (all states): nil before the agent's first scan.
     public var queueSize: Int?
     public var queue: Queue?
@@ -42,6 +50,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case version, hostname, listeners, connections, queue
         case startedAt = "started_at", uptimeSeconds = "uptime_seconds", queueSize = "queue_size"
+        case imapLogins = "imap_logins"
     }
 
     public init(
@@ -70,10 +79,15 @@ public struct StatusReport: Codable, Sendable, Equatable {
         for (kind, c) in metrics.connectionCounts {
             connections[kind.rawValue] = Connections(open: c.open, total: c.total, rejected: c.rejected)
         }
-        return StatusReport(
+        var report = StatusReport(
             version: PetrelBuild.version, hostname: hostname, startedAt: startedAt, now: now,
             listeners: infos, connections: connections, queueSize: queue?.total,
             queue: queue.map { Queue(new: $0.new, deferred: $0.deferred, held: $0.held) })
+        if listeners.contains(where: { $0.kind == .imap || $0.kind == .imaps }) {
+            let logins = metrics.imapLoginCounts
+            report.imapLogins = Logins(success: logins.success, failure: logins.failure, refused: logins.refused)
+        }
+        return report
     }
 
     /// Like the synthesized encoding, but `queue_size` is written as `null` rather than left out.
@@ -87,6 +101,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         try c.encode(connections, forKey: .connections)
         if let queueSize { try c.encode(queueSize, forKey: .queueSize) } else { try c.encodeNil(forKey: .queueSize) }
         if let queue { try c.encode(queue, forKey: .queue) } else { try c.encodeNil(forKey: .queue) }
+        try c.encodeIfPresent(imapLogins, forKey: .imapLogins)
     }
 
     public func jsonString() -> String {
@@ -104,6 +119,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
         for key in connections.keys.sorted() {
             guard let c = connections[key] else { continue }
             lines.append("  \(key.padding(toLength: 12, withPad: " ", startingAt: 0)) \(c.open) / \(c.total) / \(c.rejected)")
+        }
+        if let logins = imapLogins {
+            lines.append("imap logins (success / failed / refused): \(logins.success) / \(logins.failure) / \(logins.refused)")
         }
         if let queue {
             lines.append("queue: \(queue.new + queue.deferred + queue.held) (new \(queue.new), deferred \(queue.deferred), held \(queue.held))")

@@ -139,6 +139,9 @@ public struct Doctor: Sendable {
         for l in configuration.pop3.listen { listeners.append(("pop3", l)) }
         for l in configuration.pop3.plaintextAuthListen { listeners.append(("pop3 (plaintext auth)", l)) }
         for l in configuration.pop3.tlsListen { listeners.append(("pop3s", l)) }
+        for l in configuration.imap.listen { listeners.append(("imap", l)) }
+        for l in configuration.imap.plaintextAuthListen { listeners.append(("imap (plaintext auth)", l)) }
+        for l in configuration.imap.tlsListen { listeners.append(("imaps", l)) }
         if let admin = configuration.admin.listen { listeners.append(("admin", admin)) }
         // The running petrel's own listeners, if one answers on the admin endpoint.
         let running = configuration.admin.listen.flatMap { probes.runningListeners($0) } ?? []

@@ -52,8 +52,8 @@ public struct DomainRecords: Sendable {
         }
 
         /// The records for the listeners `configuration` enables (the first listener's port of each
-        /// kind; clients are sent to `[autoconfig] mail_host`, else the server's host name). IMAP has no
-        /// listener yet: published as not available.
+        /// kind; clients are sent to `[autoconfig] mail_host`, else the server's host name). IMAP follows
+        /// `[imap]` (its listeners run when the store serves IMAP).
         public static func records(for configuration: PetrelConfiguration) -> [ServiceRecord] {
             let host = (configuration.autoconfig.mailHost ?? configuration.server.hostname).lowercased()
             func record(_ service: String, _ priority: Int, _ listeners: [HostPort]) -> ServiceRecord {
@@ -63,8 +63,8 @@ public struct DomainRecords: Sendable {
             return [
                 record("_submissions._tcp", 0, configuration.submission.tlsListen),
                 record("_submission._tcp", 10, configuration.submission.listen),
-                record("_imaps._tcp", 0, []),
-                record("_imap._tcp", 10, []),
+                record("_imaps._tcp", 0, configuration.imap.tlsListen),
+                record("_imap._tcp", 10, configuration.imap.listen),
                 record("_pop3s._tcp", 0, configuration.pop3.tlsListen),
                 record("_pop3._tcp", 10, configuration.pop3.listen)
             ]

@@ -1,5 +1,5 @@
 /// `[autoconfig]`: the HTTPS listener that tells mail clients how to connect (PetrelAutoconfig),
-/// describing exactly the submission and POP3 listeners this server has bound.
+/// describing exactly the submission, IMAP and POP3 listeners this server has bound.
 import Foundation
 import Logging
 import MailServerNIO
@@ -28,6 +28,8 @@ public final class ClientSetupRunner: Sendable {
             case .submissions: services.append(.init(kind: .submission, port: listener.port, security: .implicitTLS))
             case .pop3: services.append(.init(kind: .pop3, port: listener.port, security: .startTLS))
             case .pop3s: services.append(.init(kind: .pop3, port: listener.port, security: .implicitTLS))
+            case .imap: services.append(.init(kind: .imap, port: listener.port, security: .startTLS))
+            case .imaps: services.append(.init(kind: .imap, port: listener.port, security: .implicitTLS))
             default: break
             }
         }

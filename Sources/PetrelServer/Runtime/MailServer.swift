@@ -2,6 +2,7 @@
 /// listeners from a `PetrelConfiguration`, reloads certificates on request, and stops gracefully (stop
 /// accepting, let in-flight transactions finish up to a deadline, then close what is left).
 import Foundation
+import IMAPCore
 import Logging
 import MailAccounts
 import MailCore
@@ -25,6 +26,7 @@ public final class MailServer: Sendable {
     public let tls: TLSContextProvider
     let smtpConnections: ConnectionTracker
     let pop3Connections: ConnectionTracker
+    let imapConnections: ConnectionTracker
     let group: MultiThreadedEventLoopGroup
     let threadPool: NIOThreadPool
     /// SMTP spool file writes (blocking file I/O), apart from the login hashing on `threadPool`.
@@ -47,7 +49,7 @@ public final class MailServer: Sendable {
 
     private init(
         configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
-        smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker,
+        smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker, imapConnections: ConnectionTracker,
         group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, dnsPool: NIOThreadPool,
         logger: Logger, operations: ServerOperations,
         access: AccessControl, deliveryAgent: DeliveryAgent, pickup: PickupDirectory?
@@ -58,6 +60,7 @@ public final class MailServer: Sendable {
         self.tls = tls
         self.smtpConnections = smtpConnections
         self.pop3Connections = pop3Connections
+        self.imapConnections = imapConnections
         self.group = group
         self.threadPool = threadPool
         self.pop3ReadPool = pop3ReadPool
@@ -286,6 +289,38 @@ public final class MailServer: Sendable {
             return context
         }
 
+        // IMAP: only on a store that serves it (IMAPMailboxProvider: folders, UIDs, change notifications).
+        let imap = configuration.imap
+        let imapConnections = ConnectionTracker(
+            limits: .init(maxConnections: imap.maxConnections, maxConnectionsPerIP: imap.maxConnectionsPerIP))
+        let imapProvider = store as? any IMAPMailboxProvider
+        let imapWanted = !(imap.listen.isEmpty && imap.tlsListen.isEmpty && imap.plaintextAuthListen.isEmpty)
+        if imapWanted && imapProvider == nil {
+            logger.warning(
+                "imap not started: the store does not serve IMAP",
+                metadata: ["store": "\(configuration.store.backend.rawValue)", "reason": "no IMAPMailboxProvider (folder tables) in this build"])
+        }
+        var imapConfig = IMAPServerConfiguration(hostname: configuration.server.hostname)
+        imapConfig.tlsAvailable = true
+        imapConfig.allowPlaintextAuth = auth.allowPlaintext
+        imapConfig.maxAuthFailures = auth.maxFailures
+        // APPENDLIMIT: what SMTP would accept.
+        imapConfig.limits.maxAppendSize = smtp.maxMessageSize
+        var imapPlaintextConfig = imapConfig
+        imapPlaintextConfig.allowPlaintextAuth = true
+        var imapsConfig = imapConfig
+        imapsConfig.implicitTLS = true
+        imapsConfig.tlsAvailable = false
+        func imapContext(_ config: IMAPServerConfiguration, _ provider: any IMAPMailboxProvider) -> IMAPServerContext {
+            var context = IMAPServerContext(
+                configuration: config, provider: provider, authenticator: authenticator,
+                idleTimeout: .seconds(Int64(imap.idleTimeout)), connections: imapConnections, tls: tls,
+                logger: Logger(label: "petrel.imap"))
+            context.metrics = operations.metrics
+            context.plaintextAuthNetworks = plaintextNetworks
+            return context
+        }
+
         var bound: [BoundListener] = []
         do {
             for l in smtp.listen {
@@ -303,6 +338,14 @@ public final class MailServer: Sendable {
             for l in configuration.pop3.tlsListen {
                 bound.append(try await Listeners.bindPOP3(l, kind: .pop3s, context: pop3Context(pop3sConfig), group: group))
             }
+            if let imapProvider {
+                for l in imap.listen {
+                    bound.append(try await Listeners.bindIMAP(l, kind: .imap, context: imapContext(imapConfig, imapProvider), group: group))
+                }
+                for l in imap.tlsListen {
+                    bound.append(try await Listeners.bindIMAP(l, kind: .imaps, context: imapContext(imapsConfig, imapProvider), group: group))
+                }
+            }
             // plaintext_auth_listen: the same services, logins allowed before STARTTLS/STLS.
             var plaintext: [BoundListener] = []
             for l in smtp.plaintextAuthListen {
@@ -316,6 +359,12 @@ public final class MailServer: Sendable {
             }
             for l in configuration.pop3.plaintextAuthListen {
                 plaintext.append(try await Listeners.bindPOP3(l, kind: .pop3, context: pop3Context(pop3PlaintextConfig), group: group))
+            }
+            if let imapProvider {
+                for l in imap.plaintextAuthListen {
+                    plaintext.append(
+                        try await Listeners.bindIMAP(l, kind: .imap, context: imapContext(imapPlaintextConfig, imapProvider), group: group))
+                }
             }
             for index in plaintext.indices { plaintext[index].plaintextAuthListener = true }
             bound += plaintext
@@ -353,7 +402,7 @@ public final class MailServer: Sendable {
         }
         let server = MailServer(
             configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
-            pop3Connections: pop3Connections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
+            pop3Connections: pop3Connections, imapConnections: imapConnections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
             dnsPool: dnsPool, logger: logger,
             operations: operations, access: access, deliveryAgent: agent, pickup: pickup)
         server.accountsRuntime.adopt(directoryPool)
@@ -391,13 +440,19 @@ public final class MailServer: Sendable {
     /// is idle (SMTP gets 421), wait up to `deadline` for the last connection to close (an event from the
     /// connection trackers, no polling), then close whatever is left.
     public func drain(deadline: Duration) async {
-        logger.info("shutting down", metadata: ["open_smtp": "\(smtpConnections.openCount)", "open_pop3": "\(pop3Connections.openCount)"])
+        logger.info(
+            "shutting down",
+            metadata: [
+                "open_smtp": "\(smtpConnections.openCount)", "open_pop3": "\(pop3Connections.openCount)",
+                "open_imap": "\(imapConnections.openCount)"
+            ])
         for l in listeners { try? await l.channel.close() }
         await clientSetup.stop()
         await operations.closeAdmin()
         smtpConnections.requestShutdown()
         pop3Connections.requestShutdown()
-        let trackers = [smtpConnections, pop3Connections]
+        imapConnections.requestShutdown()
+        let trackers = [smtpConnections, pop3Connections, imapConnections]
         await withTaskGroup(of: Void.self) { waiters in
             waiters.addTask {
                 for tracker in trackers { await tracker.waitUntilEmpty() }
@@ -406,7 +461,7 @@ public final class MailServer: Sendable {
             await waiters.next()
             waiters.cancelAll()
         }
-        let left = smtpConnections.openChannels + pop3Connections.openChannels
+        let left = smtpConnections.openChannels + pop3Connections.openChannels + imapConnections.openChannels
         if !left.isEmpty { logger.warning("closing connections still open at the deadline", metadata: ["count": "\(left.count)"]) }
         for channel in left { try? await channel.close() }
     }

@@ -1,0 +1,169 @@
+"""IMAP through `petrel serve` with clients this project did not write: Python's imaplib (LOGIN, STARTTLS,
+SELECT after an SMTP delivery with smtplib, FETCH, STORE, IDLE woken by mail delivered meanwhile, APPEND,
+errors with their response codes, IMAPS) and IMAPClient's live test suite.
+
+The IMAP listeners start only when the store serves IMAP (an IMAPMailboxProvider: the folder tables of the
+SQLite and PostgreSQL stores). A server whose store does not logs "imap not started"; these tests then
+SKIP with that line as the reason — they are not expected failures, they run as soon as the store does.
+"""
+import email
+import imaplib
+import importlib.util
+import json
+import smtplib
+import ssl
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from conftest import PetrelServer, run_cli
+
+MESSAGE = (b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: imap interop\r\n"
+           b"Message-ID: <imap-interop-1@example.test>\r\n\r\nHello over IMAP.\r\n")
+
+
+def no_verify():
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def imap_ports_or_skip(srv):
+    ports, reason = srv.imap_ports()
+    if ports is None:
+        pytest.skip(f"IMAP is not started by this server: {reason}")
+    return ports
+
+
+def deliver(srv, subject="imap interop", to="alice@example.test"):
+    body = MESSAGE.replace(b"Subject: imap interop", b"Subject: " + subject.encode())
+    with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as smtp:
+        smtp.sendmail("bob@example.test", [to], body)
+
+
+@pytest.fixture
+def imap_server(server):
+    imap_ports_or_skip(server)
+    return server
+
+
+@pytest.fixture
+def tls_only_server(data_dir):
+    """Logins only over TLS: LOGINDISABLED until STARTTLS."""
+    run_cli(data_dir, "domain", "add", "example.test")
+    run_cli(data_dir, "mailbox", "add", "alice@example.test", "--password-stdin", input_text="alice-password\n")
+    srv = PetrelServer(data_dir, allow_plaintext="false").start()
+    try:
+        imap_ports_or_skip(srv)
+        yield srv
+    finally:
+        srv.stop()
+        srv.kill()
+
+
+def test_logindisabled_until_starttls_then_login(tls_only_server):
+    port, _ = tls_only_server.imap_ports()[0]
+    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    assert "STARTTLS" in imap.capabilities and "LOGINDISABLED" in imap.capabilities
+    with pytest.raises(imaplib.IMAP4.error, match="PRIVACYREQUIRED|LOGINDISABLED"):
+        imap.login("alice@example.test", "alice-password")
+    imap.starttls(ssl_context=no_verify())
+    assert "LOGINDISABLED" not in imap.capabilities and "STARTTLS" not in imap.capabilities
+    typ, _ = imap.login("alice@example.test", "alice-password")
+    assert typ == "OK"
+    imap.logout()
+    assert "imap login" in tls_only_server.log()
+
+
+def test_smtp_delivery_select_fetch_store(imap_server):
+    deliver(imap_server)
+    port, _ = imap_server.imap_ports()[0]
+    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    imap.login("alice@example.test", "alice-password")
+    typ, data = imap.select("INBOX")
+    assert typ == "OK" and int(data[0]) == 1
+    typ, data = imap.fetch("1", "(BODY.PEEK[] FLAGS)")
+    assert typ == "OK"
+    message = email.message_from_bytes(data[0][1])
+    assert message["Subject"] == "imap interop"
+    assert b"Hello over IMAP." in data[0][1]
+    typ, data = imap.store("1", "+FLAGS", "(\\Flagged)")
+    assert typ == "OK" and b"\\Flagged" in data[0]
+    typ, data = imap.uid("SEARCH", None, "FLAGGED")
+    assert typ == "OK" and data[0].split() == [b"1"]
+    imap.logout()
+
+
+def test_idle_is_woken_by_mail_delivered_meanwhile(imap_server):
+    deliver(imap_server, subject="first")
+    port, _ = imap_server.imap_ports()[0]
+    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    imap.login("alice@example.test", "alice-password")
+    typ, data = imap.select("INBOX")
+    assert int(data[0]) == 1
+    # imaplib of Python 3.11 has no idle(): the command by hand (RFC 2177).
+    tag = imap._new_tag()
+    imap.send(tag + b" IDLE\r\n")
+    assert imap.readline().startswith(b"+")
+    deliver(imap_server, subject="second")         # another session: SMTP, through the queue into INBOX
+    imap.sock.settimeout(10)
+    line = imap.readline()
+    assert line.strip() == b"* 2 EXISTS", line
+    imap.send(b"DONE\r\n")
+    while True:
+        line = imap.readline()
+        if line.startswith(tag):
+            assert b"OK" in line
+            break
+    imap.logout()
+
+
+def test_append_and_errors_with_response_codes(imap_server):
+    port, _ = imap_server.imap_ports()[0]
+    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+        imap.login("alice@example.test", "wrong-password")
+    imap.login("alice@example.test", "alice-password")
+    typ, data = imap.append("INBOX", "(\\Seen)", None, MESSAGE)
+    assert typ == "OK" and b"APPENDUID" in data[0]
+    typ, data = imap.append("No/Such/Folder", None, None, MESSAGE)
+    assert typ == "NO" and b"TRYCREATE" in data[0]
+    typ, data = imap.select("Nonexistent")
+    assert typ == "NO" and b"NONEXISTENT" in data[0]
+    typ, data = imap.select("INBOX")
+    assert typ == "OK" and int(data[0]) == 1
+    typ, data = imap.fetch("1", "(FLAGS)")
+    assert b"\\Seen" in data[0]
+    with pytest.raises(imaplib.IMAP4.error):         # BAD: beyond the last message (RFC 9051 §9)
+        imap.fetch("99", "(FLAGS)")
+    imap.logout()
+
+
+def test_implicit_tls_and_status(imap_server):
+    _, tls_port = imap_server.imap_ports()[0]
+    imap = imaplib.IMAP4_SSL("127.0.0.1", tls_port, ssl_context=no_verify(), timeout=10)
+    assert "STARTTLS" not in imap.capabilities
+    imap.login("alice@example.test", "alice-password")
+    typ, data = imap.list()
+    assert typ == "OK" and any(b"INBOX" in line for line in data)
+    imap.logout()
+    with urllib.request.urlopen(f"http://127.0.0.1:{imap_server.admin_port}/status", timeout=10) as response:
+        report = json.load(response)
+    assert report["connections"]["imaps"]["total"] >= 1
+    assert report["imap_logins"]["success"] >= 1
+
+
+def test_imapclient_livetest(imap_server, tmp_path):
+    """IMAPClient's own live test suite against alice's account (it works in a folder of its own)."""
+    if importlib.util.find_spec("imapclient.livetest") is None:
+        pytest.skip("this IMAPClient release does not ship imapclient.livetest")
+    port, _ = imap_server.imap_ports()[0]
+    ini = tmp_path / "livetest.ini"
+    ini.write_text("[DEFAULT]\nhost = 127.0.0.1\nport = %d\nssl = false\nstarttls = false\n"
+                   "username = alice@example.test\npassword = alice-password\n" % port)
+    proc = subprocess.run([sys.executable, "-m", "imapclient.livetest", str(ini)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
