@@ -7,11 +7,11 @@ import IMAPCore
 import IMAPTestSupport
 import MailCore
 import MailStore
-import MailStorePostgres
 import MailTestSupport
 import Synchronization
 import Testing
 
+@testable import MailStorePostgres
 @testable import MailStoreSQLite
 
 /// The backends with IMAP folders.
@@ -210,6 +210,52 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
             IncomingMessage(queueID: "N", sender: .null, localRecipients: [7], receivedAt: Date(), traceHeaders: [], body: .bytes(mail("new"))))
         #expect(try await access.select("INBOX").uids == [1, 2, 3])
         #expect(ids.first.map { $0 > 41 } == true)
+        try await store.close()
+    }
+}
+
+@Suite struct PostgresIMAPMigrationTests {
+    /// A database at schema version 1 with mail: migration 4 moves the deliveries into INBOX (UIDs in
+    /// delivery order, INTERNALDATE the time received), gives every mailbox its folders, keeps the
+    /// delivery ids (POP3 UIDLs), and new mail continues after the migrated UIDs.
+    @Test(.enabled(if: PostgresTestCluster.shouldRun))
+    func existingDeliveriesMoveIntoINBOX() async throws {
+        let schema = "t_v4_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let cluster = try PostgresTestCluster.shared.get()
+        let v1 = try #require(PostgresSchema.migrations.first { $0.version == 1 })
+        let body1 = mail("first"), body2 = mail("second")
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        _ = try cluster.psql(
+            "CREATE SCHEMA \(schema); SET search_path TO \(schema); " + v1.statements.joined(separator: "; ") + "; "
+                + """
+                CREATE TABLE petrel_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at double precision NOT NULL);
+                INSERT INTO petrel_migrations VALUES (1, 'v1-initial', 0);
+                INSERT INTO domains (name, created_at) VALUES ('example.test', 0);
+                INSERT INTO mailboxes (domain_id, address, created_at) SELECT id, 'u@example.test', 0 FROM domains;
+                INSERT INTO messages (queue_id, sender, received_at, size) VALUES ('Q1', '', 1700000001, \(body1.count));
+                INSERT INTO messages (queue_id, sender, received_at, size) VALUES ('Q2', '', 1700000002, \(body2.count));
+                INSERT INTO message_parts SELECT id, 0, '\\x\(hex(body1))'::bytea FROM messages WHERE queue_id = 'Q1';
+                INSERT INTO message_parts SELECT id, 0, '\\x\(hex(body2))'::bytea FROM messages WHERE queue_id = 'Q2';
+                INSERT INTO deliveries (mailbox_id, message_id, created_at) SELECT m.id, msg.id, 0 FROM mailboxes m, messages msg
+                    WHERE msg.queue_id = 'Q2';
+                INSERT INTO deliveries (mailbox_id, message_id, created_at) SELECT m.id, msg.id, 0 FROM mailboxes m, messages msg
+                    WHERE msg.queue_id = 'Q1';
+                """)
+        let store = try Backend.postgresStore(schema: schema)
+        let box = try #require(try await store.mailbox(EmailAddress(localPart: "u", domain: "example.test")))
+        let before = try await store.messages(mailboxID: box.id).map(\.deliveryID)
+        #expect(try await store.schemaVersion() == PostgresMailStore.latestSchemaVersion)
+        let access = try await store.imapAccess(mailboxID: box.id)
+        #expect(Set(try await access.listMailboxes().map(\.name)) == ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"])
+        let snap = try await access.select("INBOX")
+        #expect(snap.uids == [1, 2] && snap.uidNext == 3)
+        let fetched = try await access.fetch(in: snap.id, uids: [1, 2], content: .full, changedSince: nil)
+        #expect(fetched.map { $0.content ?? [] } == [body2, body1])
+        #expect(fetched.map(\.metadata.internalDate.secondsSinceEpoch) == [1_700_000_002, 1_700_000_001])
+        #expect(before.count == 2 && before == before.sorted())
+        _ = try await store.deliver(
+            IncomingMessage(queueID: "N", sender: .null, localRecipients: [box.id], receivedAt: Date(), traceHeaders: [], body: .bytes(mail("new"))))
+        #expect(try await access.select("INBOX").uids == [1, 2, 3])
         try await store.close()
     }
 }
