@@ -65,7 +65,7 @@ let package = Package(
         ]),
         // The embedded default store: SQLite through GRDB, with group commit.
         .target(name: "MailStoreSQLite", dependencies: [
-            "MailStore", "MailCore",
+            "MailStore", "MailCore", "IMAPCore", "MailMIME",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -73,7 +73,7 @@ let package = Package(
         ]),
         // The store for several nodes: PostgreSQL through postgres-nio (PostgresClient), with group commit.
         .target(name: "MailStorePostgres", dependencies: [
-            "MailStore", "MailCore",
+            "MailStore", "MailCore", "IMAPCore", "MailMIME",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -241,7 +241,7 @@ let package = Package(
             .product(name: "CryptoExtras", package: "swift-crypto"),
         ], exclude: ["Fixtures"]),
         .testTarget(name: "MailStoreTests", dependencies: [
-            "MailStore", "MailStoreSQLite", "MailStorePostgres", "MailCore", "MailTestSupport",
+            "MailStore", "MailStoreSQLite", "MailStorePostgres", "MailCore", "MailTestSupport", "IMAPCore", "IMAPTestSupport",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),

@@ -21,6 +21,14 @@ extension GroupCommitQueue where Item == IncomingMessage, Output == [Int64] {
             let now = clock.now.timeIntervalSince1970
             do {
                 return try await PostgresMailStore.transaction(client, logger: logger) { conn in
+                    // The INBOX rows this batch takes UIDs from, locked in id order up front: batches of
+                    // two nodes never wait for each other in a cycle.
+                    let local = Array(Set(messages.flatMap(\.localRecipients))).sorted()
+                    if !local.isEmpty {
+                        try await conn.query(
+                            "SELECT 1 FROM imap_folders WHERE mailbox_id = ANY(\(local)) AND name = 'INBOX' ORDER BY id FOR UPDATE",
+                            logger: logger)
+                    }
                     var results: [Result<[Int64], StoreError>] = []
                     results.reserveCapacity(messages.count)
                     for message in messages {

@@ -120,6 +120,7 @@ extension PostgresMailStore {
     static func deleteMailbox(_ conn: PostgresConnection, id: Int64, logger: Logger) async throws {
         let messageIDs = try await conn.rows("DELETE FROM deliveries WHERE mailbox_id = \(id) RETURNING message_id", logger: logger)
             .map { try $0.decode(Int64.self) }
+        try await PGFolders.deleteAll(conn, mailboxID: id, logger: logger)
         try await deleteUnreferencedMessages(conn, among: messageIDs, logger: logger)
         try await conn.query("DELETE FROM mailboxes WHERE id = \(id)", logger: logger)
     }

@@ -3,6 +3,7 @@
 /// entries in the same transaction), listing, ranged reads that fetch only the parts (and only the
 /// octets, `substring`) a range covers, and atomic deletion.
 import Foundation
+import IMAPCore
 import Logging
 import MailCore
 import MailStore
@@ -13,7 +14,13 @@ extension PostgresMailStore {
     public func deliver(_ message: IncomingMessage) async throws -> [Int64] {
         try checkOpen()
         try await prepare()
-        return try await committer.submit(message)
+        let ids = try await committer.submit(message)
+        if !ids.isEmpty, imapChanges.hasWatchers {
+            // Committed: wake IMAP sessions of this node watching these INBOXes (a failed look-up only loses a hint).
+            let folders = try? await rows("SELECT DISTINCT folder_id FROM deliveries WHERE id = ANY(\(ids))").map { try $0.decode(Int64.self) }
+            imapChanges.notify((folders ?? []).map(IMAPMailboxID.init))
+        }
+        return ids
     }
 
     /// Inserts one message, its body parts, its deliveries and its queue entries on `conn`, inside the
@@ -83,16 +90,25 @@ extension PostgresMailStore {
         let created = now
         var ids: [Int64] = []
         ids.reserveCapacity(recipients.count)
+        // Each recipient's copy lands in its INBOX with the folder's next UID and a new MODSEQ; the folder
+        // row stays locked until COMMIT, so UIDs become visible in commit order (docs/IMAP.md "Storage").
+        let internalDate = Int64(received.rounded(.down))
+        var folders: [Int64] = []
         for mailboxID in recipients {
+            let inbox = try await PGFolders.inbox(conn, mailboxID: mailboxID, logger: logger)
+            let (uid, modSeq) = try await PGFolders.takeUIDs(conn, folderID: inbox, count: 1, logger: logger)
             guard
                 let id = try await conn.scalar(
                     """
-                    INSERT INTO deliveries (mailbox_id, message_id, created_at) VALUES (\(mailboxID), \(messageID), \(created))
+                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
+                    VALUES (\(mailboxID), \(messageID), \(created), \(inbox), \(Int64(uid)), \(Int64(clamping: modSeq)), ' ', \(internalDate), 0)
                     RETURNING id
                     """, as: Int64.self, logger: logger)
             else { throw StoreError.backend("INSERT returned no delivery id") }
             ids.append(id)
+            folders.append(inbox)
         }
+        try await PGFolders.notify(conn, folders, logger: logger)
         for r in remote {
             try await conn.query(
                 """
@@ -113,7 +129,9 @@ extension PostgresMailStore {
             """
             SELECT d.id, m.queue_id, m.sender, m.received_at, m.size
             FROM deliveries d JOIN messages m ON m.id = d.message_id
-            WHERE d.mailbox_id = \(mailboxID) ORDER BY d.id
+            WHERE d.mailbox_id = \(mailboxID)
+              AND d.folder_id = (SELECT id FROM imap_folders WHERE mailbox_id = \(mailboxID) AND name = 'INBOX')
+            ORDER BY d.uid
             """
         ).map { row in
             let (id, queueID, sender, received, size) = try row.decode((Int64, String, String, Double, Int64).self)
@@ -177,12 +195,27 @@ extension PostgresMailStore {
         let ids = Array(Set(deliveryIDs))
         guard !ids.isEmpty else { try checkOpen(); return }
         let logger = self.logger
-        try await write { conn in
-            let messageIDs = try await conn.rows(
-                "DELETE FROM deliveries WHERE mailbox_id = \(mailboxID) AND id = ANY(\(ids)) RETURNING message_id", logger: logger
-            ).map { try $0.decode(Int64.self) }
+        let now = clock.now.timeIntervalSince1970
+        let touched = try await write { conn in
+            // A POP3 DELE is an IMAP expunge: the rows go, each folder gets a new MODSEQ and tombstones
+            // (folder rows locked in id order first), so IMAP sessions see the messages vanish.
+            let rows = try await conn.rows(
+                "SELECT id, folder_id, uid FROM deliveries WHERE mailbox_id = \(mailboxID) AND id = ANY(\(ids)) ORDER BY uid", logger: logger)
+            var byFolder: [Int64: [(deliveryID: Int64, uid: Int64)]] = [:]
+            for row in rows {
+                let (id, folder, uid) = try row.decode((Int64, Int64, Int64).self)
+                byFolder[folder, default: []].append((id, uid))
+            }
+            let folders = byFolder.keys.sorted()
+            try await conn.query("SELECT 1 FROM imap_folders WHERE id = ANY(\(folders)) ORDER BY id FOR UPDATE", logger: logger)
+            var messageIDs: [Int64] = []
+            for folder in folders {
+                messageIDs += try await PGFolders.expungeRows(conn, folderID: folder, rows: byFolder[folder] ?? [], now: now, logger: logger)
+            }
             try await Self.deleteUnreferencedMessages(conn, among: messageIDs, logger: logger)
+            return folders
         }
+        imapChanges.notify(touched.map(IMAPMailboxID.init))
     }
 
     /// Deletes those of `messageIDs` that neither a delivery nor a queue entry references any more

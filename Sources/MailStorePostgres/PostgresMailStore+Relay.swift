@@ -37,7 +37,9 @@ extension PostgresMailStore {
         try await rows(
             """
             SELECT d.id, d.message_id, m.size FROM deliveries d JOIN messages m ON m.id = d.message_id
-            WHERE d.mailbox_id = \(mailboxID) ORDER BY d.id
+            WHERE d.mailbox_id = \(mailboxID)
+              AND d.folder_id = (SELECT id FROM imap_folders WHERE mailbox_id = \(mailboxID) AND name = 'INBOX')
+            ORDER BY d.uid
             """
         ).map { row in
             let (delivery, body, size) = try row.decode((Int64, Int64, Int64).self)

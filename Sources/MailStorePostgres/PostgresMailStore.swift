@@ -12,6 +12,7 @@
 ///
 /// This file: configuration, opening, the query helpers, errors and the `UserDirectory` half.
 import Foundation
+import IMAPCore
 import Logging
 import MailCore
 import MailStore
@@ -73,6 +74,8 @@ public final class PostgresMailStore: MailStore {
     private let migrated = Mutex<Task<Void, any Error>?>(nil)
     private let closed = Mutex(false)
     let committer: PostgresGroupCommitter
+    /// Wakes IMAP sessions of this process watching a folder it changed (`IMAPMailboxProvider.mailboxChanges`).
+    let imapChanges = IMAPChangeHub()
     /// One connection's settings (migrations): a connection error surfaces at once
     /// instead of the pool's retries.
     let connectionConfiguration: PostgresConnection.Configuration

@@ -134,6 +134,69 @@ enum PostgresSchema {
                     expires_at double precision NOT NULL
                 )
                 """
+            ]),
+        // IMAP folders (docs/IMAP.md "Storage"); existing deliveries move into INBOX (UIDs in delivery
+        // order, MODSEQ 1).
+        Migration(
+            version: 4, name: "v4-imap-folders",
+            statements: [
+                // UIDVALIDITY values: from the time of the migration in seconds on, never reused.
+                "CREATE SEQUENCE imap_uid_validity MAXVALUE 4294967294",
+                "SELECT setval('imap_uid_validity', GREATEST(1, floor(extract(epoch FROM clock_timestamp())))::bigint)",
+                """
+                CREATE TABLE imap_folders (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    mailbox_id bigint NOT NULL REFERENCES mailboxes(id),
+                    name text COLLATE "C" NOT NULL,
+                    uid_validity bigint NOT NULL,
+                    uid_next bigint NOT NULL DEFAULT 1,
+                    highest_modseq bigint NOT NULL DEFAULT 1,
+                    special_use text NOT NULL DEFAULT '',
+                    purged_modseq bigint NOT NULL DEFAULT 0,
+                    UNIQUE (mailbox_id, name)
+                )
+                """,
+                """
+                CREATE TABLE imap_subscriptions (
+                    mailbox_id bigint NOT NULL REFERENCES mailboxes(id),
+                    name text COLLATE "C" NOT NULL,
+                    PRIMARY KEY (mailbox_id, name)
+                )
+                """,
+                """
+                CREATE TABLE imap_expunged (
+                    folder_id bigint NOT NULL REFERENCES imap_folders(id),
+                    uid bigint NOT NULL,
+                    modseq bigint NOT NULL,
+                    expunged_at double precision NOT NULL,
+                    PRIMARY KEY (folder_id, uid)
+                )
+                """,
+                "CREATE INDEX imap_expunged_modseq ON imap_expunged(folder_id, modseq)",
+                """
+                ALTER TABLE deliveries ADD COLUMN folder_id bigint REFERENCES imap_folders(id), ADD COLUMN uid bigint,
+                    ADD COLUMN modseq bigint NOT NULL DEFAULT 1, ADD COLUMN flags text NOT NULL DEFAULT ' ',
+                    ADD COLUMN internal_date bigint, ADD COLUMN internal_zone integer NOT NULL DEFAULT 0
+                """,
+                "CREATE UNIQUE INDEX deliveries_folder_uid ON deliveries(folder_id, uid)",
+                "CREATE INDEX deliveries_folder_modseq ON deliveries(folder_id, modseq)",
+                """
+                INSERT INTO imap_folders (mailbox_id, name, uid_validity, special_use)
+                SELECT m.id, f.name, nextval('imap_uid_validity'), f.special_use
+                FROM mailboxes m CROSS JOIN (VALUES (1, 'INBOX', ''), (2, 'Sent', '\\Sent'), (3, 'Drafts', '\\Drafts'),
+                    (4, 'Trash', '\\Trash'), (5, 'Junk', '\\Junk'), (6, 'Archive', '\\Archive')) AS f(position, name, special_use)
+                ORDER BY m.id, f.position
+                """,
+                """
+                UPDATE deliveries d SET folder_id = f.id, uid = r.n, internal_date = floor(msg.received_at)::bigint
+                FROM (SELECT id, row_number() OVER (PARTITION BY mailbox_id ORDER BY id) AS n FROM deliveries) r,
+                     imap_folders f, messages msg
+                WHERE r.id = d.id AND f.mailbox_id = d.mailbox_id AND f.name = 'INBOX' AND msg.id = d.message_id
+                """,
+                """
+                UPDATE imap_folders f SET uid_next = COALESCE((SELECT MAX(uid) FROM deliveries d WHERE d.folder_id = f.id), 0) + 1
+                WHERE f.name = 'INBOX'
+                """
             ])
     ]
 

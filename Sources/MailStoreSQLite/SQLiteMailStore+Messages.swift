@@ -4,14 +4,28 @@
 /// Delivery ids are AUTOINCREMENT rowids: never reused, they serve as POP3 UIDLs (RFC 1939 §7).
 import Foundation
 import GRDB
+import IMAPCore
 import MailCore
 import MailStore
 
 extension SQLiteMailStore {
     public func deliver(_ message: IncomingMessage) async throws -> [Int64] {
         try checkOpen()
-        return try await committer.submit(message)
+        let ids = try await committer.submit(message)
+        if !ids.isEmpty, imapChanges.hasWatchers {
+            // Committed: wake IMAP sessions watching these INBOXes (a failed look-up only loses a hint).
+            let folders = try? await read { db in
+                try Int64.fetchAll(
+                    db, sql: "SELECT DISTINCT folder_id FROM deliveries WHERE id IN (\(ids.map { _ in "?" }.joined(separator: ",")))",
+                    arguments: StatementArguments(ids))
+            }
+            imapChanges.notify((folders ?? []).map(IMAPMailboxID.init))
+        }
+        return ids
     }
+
+    /// SQL for the INBOX folder id of the mailbox given as the next argument.
+    static let inboxOf = "SELECT id FROM imap_folders WHERE mailbox_id = ? AND name = 'INBOX'"
 
     /// Inserts one message, its deliveries and its queue entries (called inside a SAVEPOINT of a batch
     /// transaction by `deliver`, or inside `completeAttempt`'s transaction for notifications).
@@ -62,14 +76,20 @@ extension SQLiteMailStore {
             guard offset == Int(size) else { throw StoreError.backend("wrote \(offset) of \(size) octets") }
         }
         let created = now
+        // Each recipient's copy lands in its INBOX with the folder's next UID and a new MODSEQ, taken in
+        // this (single-writer) transaction: UIDs become visible in commit order (docs/IMAP.md "Storage").
         let insertDelivery = try db.cachedStatement(
             sql: """
-                INSERT INTO deliveries (mailbox_id, message_id, created_at) VALUES (?, ?, ?)
+                INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
+                VALUES (?, ?, ?, ?, ?, ?, ' ', ?, 0)
                 """)
+        let internalDate = Int64(message.receivedAt.timeIntervalSince1970.rounded(.down))
         var ids: [Int64] = []
         ids.reserveCapacity(recipients.count)
         for mailboxID in recipients {
-            try insertDelivery.execute(arguments: [mailboxID, messageID, created])
+            let inbox = try SQLiteFolders.inbox(db, mailboxID: mailboxID, now: now)
+            let (uid, modSeq) = try SQLiteFolders.takeUIDs(db, folderID: inbox, count: 1)
+            try insertDelivery.execute(arguments: [mailboxID, messageID, created, inbox, uid, modSeq, internalDate])
             ids.append(db.lastInsertedRowID)
         }
         if !remote.isEmpty {
@@ -97,8 +117,9 @@ extension SQLiteMailStore {
                 sql: """
                     SELECT d.id, m.queue_id, m.sender, m.received_at, m.size
                     FROM deliveries d JOIN messages m ON m.id = d.message_id
-                    WHERE d.mailbox_id = ? ORDER BY d.id
-                    """, arguments: [mailboxID]
+                    WHERE d.mailbox_id = ? AND d.folder_id = (\(Self.inboxOf))
+                    ORDER BY d.uid
+                    """, arguments: [mailboxID, mailboxID]
             ).map { row in
                 MailboxMessage(
                     deliveryID: try row.decode(Int64.self, forColumn: "id"),
@@ -135,20 +156,30 @@ extension SQLiteMailStore {
     public func deleteMessages(mailboxID: Int64, deliveryIDs: [Int64]) async throws {
         let ids = Array(Set(deliveryIDs))
         guard !ids.isEmpty else { try checkOpen(); return }
-        try await write { db in
-            var messageIDs: [Int64] = []
+        let now = nowSeconds
+        let touched = try await write { db in
+            // A POP3 DELE is an IMAP expunge: the rows go, each folder gets a new MODSEQ and tombstones,
+            // so IMAP sessions see the messages vanish.
+            var byFolder: [Int64: [(deliveryID: Int64, uid: Int64)]] = [:]
             for chunk in ids.chunked(500) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 let args = StatementArguments([mailboxID] + chunk)
-                messageIDs += try Int64.fetchAll(
-                    db,
-                    sql: """
-                        SELECT DISTINCT message_id FROM deliveries WHERE mailbox_id = ? AND id IN (\(marks))
-                        """, arguments: args)
-                try db.execute(sql: "DELETE FROM deliveries WHERE mailbox_id = ? AND id IN (\(marks))", arguments: args)
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT id, folder_id, uid FROM deliveries WHERE mailbox_id = ? AND id IN (\(marks)) ORDER BY uid",
+                    arguments: args)
+                {
+                    let folder = try row.decode(Int64.self, atIndex: 1)
+                    byFolder[folder, default: []].append((try row.decode(Int64.self, atIndex: 0), try row.decode(Int64.self, atIndex: 2)))
+                }
+            }
+            var messageIDs: [Int64] = []
+            for (folder, rows) in byFolder {
+                messageIDs += try SQLiteFolders.expungeRows(db, folderID: folder, rows: rows, now: now)
             }
             try Self.deleteUnreferencedMessages(db, among: messageIDs)
+            return Array(byFolder.keys)
         }
+        imapChanges.notify(touched.map(IMAPMailboxID.init))
     }
 
     /// Deletes those of `messageIDs` that neither a delivery nor a queue entry references any more.

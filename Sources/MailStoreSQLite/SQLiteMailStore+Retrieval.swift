@@ -19,9 +19,10 @@ extension SQLiteMailStore {
                 sql: """
                     SELECT d.id, d.message_id, m.size
                     FROM deliveries d JOIN messages m ON m.id = d.message_id
-                    WHERE d.mailbox_id = ? ORDER BY d.id
+                    WHERE d.mailbox_id = ? AND d.folder_id = (\(Self.inboxOf))
+                    ORDER BY d.uid
                     """)
-            return try Row.fetchAll(statement, arguments: [mailboxID]).map { row in
+            return try Row.fetchAll(statement, arguments: [mailboxID, mailboxID]).map { row in
                 RetrievableMessage(
                     deliveryID: try row.decode(Int64.self, atIndex: 0),
                     bodyID: try row.decode(Int64.self, atIndex: 1),

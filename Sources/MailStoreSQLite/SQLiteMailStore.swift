@@ -8,6 +8,7 @@
 /// rules of RFC 5321 §4.5.1 / §4.1.1.3). Messages are in SQLiteMailStore+Messages.swift.
 import Foundation
 import GRDB
+import IMAPCore
 import MailCore
 import MailStore
 import NIOPosix
@@ -36,6 +37,8 @@ public final class SQLiteMailStore: MailStore {
     public let path: String
     let pool: DatabasePool
     let committer: GroupCommitter
+    /// Wakes IMAP sessions watching a folder this process changed (`IMAPMailboxProvider.mailboxChanges`).
+    let imapChanges = IMAPChangeHub()
     private let closedFlag = ClosedFlag()
     /// The time of the rows the store stamps itself (domains, mailboxes, access entries, held/released
     /// queue entries): the server's `MailClock`.
@@ -238,6 +241,7 @@ public final class SQLiteMailStore: MailStore {
             db, sql: "SELECT DISTINCT message_id FROM deliveries WHERE mailbox_id = ?",
             arguments: [id])
         try db.execute(sql: "DELETE FROM deliveries WHERE mailbox_id = ?", arguments: [id])
+        try SQLiteFolders.deleteAll(db, mailboxID: id)
         try deleteUnreferencedMessages(db, among: messageIDs)
         try db.execute(sql: "DELETE FROM mailboxes WHERE id = ?", arguments: [id])
     }

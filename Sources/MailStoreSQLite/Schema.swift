@@ -23,6 +23,7 @@
 /// canonical one: its mailboxes, its chosen postmaster (when it had none), and the mail of a mailbox that
 /// existed under both spellings (the canonical mailbox's password and flags win). Names that are not
 /// valid IDNs are left as they are.
+import Foundation
 import GRDB
 import MailCore
 
@@ -144,6 +145,52 @@ enum Schema {
                         expires_at REAL NOT NULL
                     );
                     """)
+        }
+        // IMAP folders (docs/IMAP.md "Storage"); existing deliveries move into INBOX.
+        migrator.registerMigration("v8-imap-folders") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE imap_folders (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+                        -- Unicode, '/' as the hierarchy delimiter, 'INBOX' canonical
+                        name TEXT NOT NULL,
+                        uid_validity INTEGER NOT NULL,
+                        uid_next INTEGER NOT NULL DEFAULT 1,
+                        highest_modseq INTEGER NOT NULL DEFAULT 1,
+                        -- RFC 6154 attributes, space-separated ('\\Sent')
+                        special_use TEXT NOT NULL DEFAULT '',
+                        -- tombstones with a MODSEQ at or below this were purged
+                        purged_modseq INTEGER NOT NULL DEFAULT 0,
+                        UNIQUE (mailbox_id, name)
+                    );
+                    CREATE TABLE imap_subscriptions (
+                        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+                        name TEXT NOT NULL,
+                        PRIMARY KEY (mailbox_id, name)
+                    );
+                    CREATE TABLE imap_expunged (
+                        folder_id INTEGER NOT NULL REFERENCES imap_folders(id),
+                        uid INTEGER NOT NULL,
+                        modseq INTEGER NOT NULL,
+                        expunged_at REAL NOT NULL,
+                        PRIMARY KEY (folder_id, uid)
+                    );
+                    CREATE INDEX imap_expunged_modseq ON imap_expunged(folder_id, modseq);
+                    -- store-wide counters: 'uid_validity' (the last UIDVALIDITY handed out)
+                    CREATE TABLE imap_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                    ALTER TABLE deliveries ADD COLUMN folder_id INTEGER REFERENCES imap_folders(id);
+                    ALTER TABLE deliveries ADD COLUMN uid INTEGER;
+                    ALTER TABLE deliveries ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;
+                    -- ' \\Seen $Work ': flag names separated and surrounded by one space
+                    ALTER TABLE deliveries ADD COLUMN flags TEXT NOT NULL DEFAULT ' ';
+                    -- INTERNALDATE: seconds since the epoch and the zone in minutes east of UTC
+                    ALTER TABLE deliveries ADD COLUMN internal_date INTEGER;
+                    ALTER TABLE deliveries ADD COLUMN internal_zone INTEGER NOT NULL DEFAULT 0;
+                    CREATE UNIQUE INDEX deliveries_folder_uid ON deliveries(folder_id, uid);
+                    CREATE INDEX deliveries_folder_modseq ON deliveries(folder_id, modseq);
+                    """)
+            try SQLiteFolders.migrateDeliveries(db, now: Date().timeIntervalSince1970)
         }
         return migrator
     }

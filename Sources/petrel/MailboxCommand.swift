@@ -125,9 +125,11 @@ struct MailboxCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List a mailbox's messages, or print one with --message.",
+            abstract: "List a mailbox's INBOX messages and its folders, or print a message with --message.",
             discussion: """
-                The ID column is the message's delivery id (also its POP3 UIDL).
+                The messages listed are INBOX's (what POP3 sees). The ID column is the message's delivery id
+                (also its POP3 UIDL). The folder table that follows has each IMAP folder's message count,
+                unseen count, size in bytes and special use.
 
                 Examples:
                   petrel mailbox show alice@example.test
@@ -152,12 +154,21 @@ struct MailboxCommand: AsyncParsableCommand {
                     return
                 }
                 let messages = try await admin.messages(in: box)
-                print("\(box.address): \(messages.count) message(s), \(box.totalSize) bytes")
-                if messages.isEmpty { return }
-                print("ID\tQUEUE-ID\tRECEIVED\tSIZE\tFROM")
-                let formatter = ISO8601DateFormatter()
-                for m in messages {
-                    print("\(m.deliveryID)\t\(m.queueID)\t\(formatter.string(from: m.receivedAt))\t\(m.size)\t\(m.sender)")
+                print("\(box.address): \(messages.count) message(s) in INBOX; \(box.messageCount) message(s), \(box.totalSize) bytes in all folders")
+                if !messages.isEmpty {
+                    print("ID\tQUEUE-ID\tRECEIVED\tSIZE\tFROM")
+                    let formatter = ISO8601DateFormatter()
+                    for m in messages {
+                        print("\(m.deliveryID)\t\(m.queueID)\t\(formatter.string(from: m.receivedAt))\t\(m.size)\t\(m.sender)")
+                    }
+                }
+                let folders = try await admin.folders(in: box)
+                if !folders.isEmpty {
+                    print("")
+                    print("FOLDER\tMESSAGES\tUNSEEN\tSIZE\tSPECIAL-USE")
+                    for f in folders {
+                        print("\(f.name)\t\(f.messages)\t\(f.unseen)\t\(f.size)\t\(f.specialUse.joined(separator: " "))")
+                    }
                 }
             }
         }

@@ -8,6 +8,7 @@
 /// that cannot be opened throws `PetrelAdmin.OpenError`.
 import BadmailStore
 import Foundation
+import IMAPCore
 import MailAuth
 import MailAuthChecks
 import MailCore
@@ -157,6 +158,34 @@ public final class PetrelAdmin: Sendable {
 
     public func messages(in mailbox: MailboxInfo) async throws -> [MailboxMessage] {
         try await store().messages(mailboxID: mailbox.id)
+    }
+
+    /// One IMAP folder of a mailbox with its counts (`petrel mailbox show`).
+    public struct FolderSummary: Sendable, Hashable {
+        public var name: String
+        public var specialUse: [String]
+        public var messages: UInt32
+        public var unseen: UInt32
+        public var size: UInt64
+    }
+
+    /// The mailbox's IMAP folders (INBOX and the default folders are created if the mailbox has none
+    /// yet), sorted by name; empty for a store without folders.
+    public func folders(in mailbox: MailboxInfo) async throws -> [FolderSummary] {
+        guard let provider = try store() as? any IMAPMailboxProvider else { return [] }
+        do throws(IMAPBackendError) {
+            let access = try await provider.imapAccess(mailboxID: mailbox.id)
+            var out: [FolderSummary] = []
+            for folder in try await access.listMailboxes() where folder.exists {
+                let status = try await access.status(folder.name)
+                out.append(
+                    FolderSummary(
+                        name: folder.name, specialUse: folder.specialUse, messages: status.messages, unseen: status.unseen, size: status.size))
+            }
+            return out
+        } catch {
+            throw StoreError.backend("cannot list the folders: \(error)")
+        }
     }
 
     /// Up to `maxLength` bytes of a stored message from `offset` (empty at the end).

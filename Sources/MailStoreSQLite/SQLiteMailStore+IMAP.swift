@@ -1,0 +1,495 @@
+/// IMAP over the SQLite store: `IMAPMailboxProvider` (one `SQLiteIMAPAccess` per logged-in store mailbox,
+/// change notifications from the in-process `IMAPChangeHub`) and `IMAPMailboxAccess` over `imap_folders`,
+/// `deliveries` (one row per message in a folder: UID, MODSEQ, flags, INTERNALDATE; the body is the shared
+/// `messages` row) and `imap_expunged` (tombstones). Writes run in GRDB write transactions (BEGIN
+/// IMMEDIATE: one writer at a time, across processes), so UIDs and MODSEQs are assigned in commit order.
+/// Notifications reach sessions of this process only; another process on the same file (the CLI) wakes
+/// nobody, and sessions notice its changes at their next command or poll.
+import Foundation
+import GRDB
+import IMAPCore
+import MailMIME
+import MailStore
+
+extension SQLiteMailStore: IMAPMailboxProvider {
+    public func imapAccess(mailboxID: Int64) async throws(IMAPBackendError) -> any IMAPMailboxAccess {
+        let now = nowSeconds
+        try await imapWrite { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM mailboxes WHERE id = ?", arguments: [mailboxID]) != nil else {
+                throw IMAPBackendError.nonexistent
+            }
+            _ = try SQLiteFolders.inbox(db, mailboxID: mailboxID, now: now)
+        }
+        return SQLiteIMAPAccess(store: self, mailboxID: mailboxID)
+    }
+
+    public func mailboxChanges(_ mailbox: IMAPMailboxID) -> AsyncStream<Void> {
+        imapChanges.stream(mailbox)
+    }
+
+    /// A read for IMAP: `IMAPBackendError`s pass through; database failures become `.unavailable` (busy)
+    /// or `.serverBug`.
+    func imapRead<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(IMAPBackendError) -> T {
+        do {
+            try checkOpen()
+            return try await pool.read(body)
+        } catch {
+            throw Self.imapError(error)
+        }
+    }
+
+    func imapWrite<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(IMAPBackendError) -> T {
+        do {
+            try checkOpen()
+            return try await pool.write(body)
+        } catch {
+            throw Self.imapError(error)
+        }
+    }
+
+    static func imapError(_ error: any Error) -> IMAPBackendError {
+        if let e = error as? IMAPBackendError { return e }
+        if let e = error as? DatabaseError, e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED { return .unavailable }
+        return .serverBug(String(describing: error))
+    }
+}
+
+/// One store mailbox's IMAP view of the SQLite store.
+public struct SQLiteIMAPAccess: IMAPMailboxAccess {
+    let store: SQLiteMailStore
+    let mailboxID: Int64
+    /// The largest message APPEND stores (APPENDLIMIT is the adapter's; this is the store's backstop).
+    static let maxMessageSize = Int(Int32.max)
+
+    var now: Double { store.nowSeconds }
+
+    func folderOrGone(_ db: Database, _ id: IMAPMailboxID) throws -> SQLiteFolders.Folder {
+        guard let f = try SQLiteFolders.folder(db, mailboxID: mailboxID, id: id.rawValue) else { throw IMAPBackendError.mailboxGone }
+        return f
+    }
+
+    func folderNamed(_ db: Database, _ name: String) throws -> SQLiteFolders.Folder {
+        guard let f = try SQLiteFolders.folder(db, mailboxID: mailboxID, name: name) else { throw IMAPBackendError.nonexistent }
+        return f
+    }
+
+    // MARK: Mailboxes
+
+    public func listMailboxes() async throws(IMAPBackendError) -> [IMAPMailboxInfo] {
+        let mailboxID = self.mailboxID
+        return try await store.imapRead { db in
+            let subscribed = Set(try String.fetchAll(db, sql: "SELECT name FROM imap_subscriptions WHERE mailbox_id = ?", arguments: [mailboxID]))
+            let folders = try SQLiteFolders.folders(db, mailboxID: mailboxID)
+            var out = folders.map { IMAPMailboxInfo(name: $0.name, specialUse: $0.specialUse, isSubscribed: subscribed.contains($0.name)) }
+            let names = Set(folders.map(\.name))
+            for name in subscribed where !names.contains(name) {
+                out.append(IMAPMailboxInfo(name: name, isSubscribed: true, exists: false))
+            }
+            return out.sorted { $0.name < $1.name }
+        }
+    }
+
+    static func validName(_ name: String) throws {
+        guard !name.isEmpty, !name.hasPrefix("/"), !name.hasSuffix("/"), !name.contains("//"), name.utf8.count <= 1024,
+            !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+        else { throw IMAPBackendError.cannot("invalid mailbox name") }
+    }
+
+    /// Creates the missing parents of `name` (RFC 9051 §6.3.4).
+    static func createParents(_ db: Database, mailboxID: Int64, of name: String, now: Double) throws {
+        var parts = name.split(separator: "/").map(String.init)
+        var prefixes: [String] = []
+        while parts.count > 1 {
+            parts.removeLast()
+            prefixes.append(parts.joined(separator: "/"))
+        }
+        for parent in prefixes.reversed() where try SQLiteFolders.folder(db, mailboxID: mailboxID, name: parent) == nil {
+            try SQLiteFolders.create(db, mailboxID: mailboxID, name: parent, specialUse: [], now: now)
+        }
+    }
+
+    public func createMailbox(_ name: String, specialUse: [String]) async throws(IMAPBackendError) {
+        let (mailboxID, now) = (self.mailboxID, self.now)
+        try await store.imapWrite { db in
+            try Self.validName(name)
+            guard try SQLiteFolders.folder(db, mailboxID: mailboxID, name: name) == nil else { throw IMAPBackendError.alreadyExists }
+            try Self.createParents(db, mailboxID: mailboxID, of: name, now: now)
+            try SQLiteFolders.create(db, mailboxID: mailboxID, name: name, specialUse: specialUse, now: now)
+        }
+    }
+
+    public func deleteMailbox(_ name: String) async throws(IMAPBackendError) {
+        let mailboxID = self.mailboxID
+        let id = try await store.imapWrite { db in
+            guard name != "INBOX" else { throw IMAPBackendError.cannot("INBOX cannot be deleted") }
+            guard let folder = try SQLiteFolders.folder(db, mailboxID: mailboxID, name: name) else { throw IMAPBackendError.nonexistent }
+            let children =
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM imap_folders WHERE mailbox_id = ? AND substr(name, 1, ?) = ?",
+                    arguments: [mailboxID, name.unicodeScalars.count + 1, name + "/"]) ?? 0
+            guard children == 0 else { throw IMAPBackendError.hasChildren }
+            try SQLiteFolders.delete(db, folderID: folder.id)
+            return folder.id
+        }
+        store.imapChanges.notify([IMAPMailboxID(id)])
+    }
+
+    public func renameMailbox(_ name: String, to newName: String) async throws(IMAPBackendError) {
+        let (mailboxID, now) = (self.mailboxID, self.now)
+        let touched = try await store.imapWrite { db -> [Int64] in
+            try Self.validName(newName)
+            let source = try folderNamed(db, name)
+            guard try SQLiteFolders.folder(db, mailboxID: mailboxID, name: newName) == nil else { throw IMAPBackendError.alreadyExists }
+            if name == "INBOX" {
+                // RFC 9051 §6.3.6: INBOX's messages move to the new mailbox; INBOX stays, empty.
+                try Self.createParents(db, mailboxID: mailboxID, of: newName, now: now)
+                let target = try SQLiteFolders.create(db, mailboxID: mailboxID, name: newName, specialUse: [], now: now)
+                let rows = try Self.rows(db, folderID: source.id, uids: nil)
+                try Self.moveRows(db, rows, from: source.id, to: target, now: now)
+                return [source.id, target]
+            }
+            guard !newName.hasPrefix(name + "/") else { throw IMAPBackendError.cannot("a mailbox cannot be moved into itself") }
+            let prefix = name + "/"
+            let inferiors = try SQLiteFolders.folders(db, mailboxID: mailboxID).filter { $0.name.hasPrefix(prefix) }
+            for folder in inferiors {
+                let renamed = newName + folder.name.dropFirst(name.count)
+                guard try SQLiteFolders.folder(db, mailboxID: mailboxID, name: renamed) == nil else { throw IMAPBackendError.alreadyExists }
+            }
+            let rename = try db.cachedStatement(sql: "UPDATE imap_folders SET name = ? WHERE id = ?")
+            try rename.execute(arguments: [newName, source.id])
+            for folder in inferiors { try rename.execute(arguments: [newName + folder.name.dropFirst(name.count), folder.id]) }
+            try Self.createParents(db, mailboxID: mailboxID, of: newName, now: now)
+            return []
+        }
+        store.imapChanges.notify(touched.map(IMAPMailboxID.init))
+    }
+
+    public func setSubscribed(_ name: String, _ subscribed: Bool) async throws(IMAPBackendError) {
+        let mailboxID = self.mailboxID
+        try await store.imapWrite { db in
+            if subscribed {
+                try Self.validName(name)
+                try db.execute(sql: "INSERT OR IGNORE INTO imap_subscriptions (mailbox_id, name) VALUES (?, ?)", arguments: [mailboxID, name])
+            } else {
+                try db.execute(sql: "DELETE FROM imap_subscriptions WHERE mailbox_id = ? AND name = ?", arguments: [mailboxID, name])
+            }
+        }
+    }
+
+    public func status(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxStatus {
+        try await store.imapRead { db in
+            let f = try folderNamed(db, name)
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT COUNT(*), COALESCE(SUM(instr(d.flags, ' \\Seen ') = 0), 0),
+                                   COALESCE(SUM(instr(d.flags, ' \\Deleted ') > 0), 0), COALESCE(SUM(m.size), 0)
+                            FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.folder_id = ?
+                            """), arguments: [f.id])
+            else { throw IMAPBackendError.serverBug("status") }
+            return IMAPMailboxStatus(
+                messages: UInt32(clamping: try row.decode(Int64.self, atIndex: 0)), uidNext: f.uidNext, uidValidity: f.uidValidity,
+                unseen: UInt32(clamping: try row.decode(Int64.self, atIndex: 1)),
+                deleted: UInt32(clamping: try row.decode(Int64.self, atIndex: 2)),
+                size: UInt64(clamping: try row.decode(Int64.self, atIndex: 3)), highestModSeq: f.highestModSeq)
+        }
+    }
+
+    // MARK: Selected mailbox
+
+    public func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot {
+        try await store.imapRead { db in
+            let f = try folderNamed(db, name)
+            var uids: [UInt32] = []
+            var keywords = Set<IMAPFlag>()
+            var firstUnseen: UInt32?
+            var seenTexts = Set<String>()
+            for row in try Row.fetchAll(db, sql: "SELECT uid, flags FROM deliveries WHERE folder_id = ? ORDER BY uid", arguments: [f.id]) {
+                let uid = UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 0))
+                let text = try row.decode(String.self, atIndex: 1)
+                uids.append(uid)
+                if firstUnseen == nil, !text.contains(" \\Seen ") { firstUnseen = uid }
+                if seenTexts.insert(text).inserted {
+                    for flag in SQLiteFolders.decode(text) where !flag.isSystem { keywords.insert(flag) }
+                }
+            }
+            return IMAPMailboxSnapshot(
+                id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext,
+                highestModSeq: f.highestModSeq, uids: uids, keywords: keywords.sorted(), firstUnseenUID: firstUnseen)
+        }
+    }
+
+    public func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)
+        async throws(IMAPBackendError) -> IMAPMailboxChanges
+    {
+        try await store.imapRead { db in
+            let f = try folderOrGone(db, mailbox)
+            let since = Int64(clamping: modSeq)
+            let newUIDs = try Int64.fetchAll(
+                db, sql: "SELECT uid FROM deliveries WHERE folder_id = ? AND uid >= ? ORDER BY uid", arguments: [f.id, uidNext]
+            ).map { UInt32(truncatingIfNeeded: $0) }
+            let flagChanges = try Row.fetchAll(
+                db, sql: "SELECT uid, flags, modseq FROM deliveries WHERE folder_id = ? AND uid < ? AND modseq > ? ORDER BY uid",
+                arguments: [f.id, uidNext, since]
+            ).map { row in
+                IMAPFlagChange(
+                    uid: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 0)),
+                    flags: SQLiteFolders.decode(try row.decode(String.self, atIndex: 1)),
+                    modSeq: UInt64(clamping: try row.decode(Int64.self, atIndex: 2)))
+            }
+            let expunged: IMAPExpungedUIDs
+            if modSeq < f.purgedModSeq {
+                expunged = .unknown(
+                    currentUIDs: try Int64.fetchAll(
+                        db, sql: "SELECT uid FROM deliveries WHERE folder_id = ? AND uid < ? ORDER BY uid", arguments: [f.id, uidNext]
+                    ).map { UInt32(truncatingIfNeeded: $0) })
+            } else {
+                expunged = .uids(
+                    try Int64.fetchAll(
+                        db, sql: "SELECT uid FROM imap_expunged WHERE folder_id = ? AND modseq > ? AND uid < ? ORDER BY uid",
+                        arguments: [f.id, since, uidNext]
+                    ).map { UInt32(truncatingIfNeeded: $0) })
+            }
+            return IMAPMailboxChanges(
+                uidValidity: f.uidValidity, uidNext: f.uidNext, highestModSeq: f.highestModSeq, newUIDs: newUIDs,
+                flagChanges: flagChanges, expunged: expunged)
+        }
+    }
+
+    /// One message row of a folder.
+    struct MessageRow: Sendable {
+        var deliveryID: Int64
+        var bodyID: Int64
+        var uid: Int64
+        var modSeq: Int64
+        var flags: String
+        var internalDate: Int64
+        var zone: Int
+        var size: Int64
+
+        var metadata: IMAPMessageMetadata {
+            IMAPMessageMetadata(
+                uid: UInt32(truncatingIfNeeded: uid), flags: SQLiteFolders.decode(flags),
+                internalDate: IMAPDateTime(secondsSinceEpoch: internalDate, zoneMinutes: zone), size: UInt64(clamping: size),
+                modSeq: UInt64(clamping: modSeq))
+        }
+    }
+
+    /// The rows of `uids` (all when nil) in a folder, ascending by UID.
+    static func rows(_ db: Database, folderID: Int64, uids: [UInt32]?) throws -> [MessageRow] {
+        let select = """
+            SELECT d.id, d.message_id, d.uid, d.modseq, d.flags, COALESCE(d.internal_date, CAST(m.received_at AS INTEGER)),
+                   d.internal_zone, m.size
+            FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.folder_id = ?
+            """
+        func decode(_ row: Row) throws -> MessageRow {
+            MessageRow(
+                deliveryID: try row.decode(Int64.self, atIndex: 0), bodyID: try row.decode(Int64.self, atIndex: 1),
+                uid: try row.decode(Int64.self, atIndex: 2), modSeq: try row.decode(Int64.self, atIndex: 3),
+                flags: try row.decode(String.self, atIndex: 4), internalDate: try row.decode(Int64.self, atIndex: 5),
+                zone: try row.decode(Int.self, atIndex: 6), size: try row.decode(Int64.self, atIndex: 7))
+        }
+        guard let uids else {
+            return try Row.fetchAll(db, sql: select + " ORDER BY d.uid", arguments: [folderID]).map(decode)
+        }
+        var out: [MessageRow] = []
+        for chunk in Array(Set(uids)).sorted().chunked(500) {
+            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+            out += try Row.fetchAll(
+                db, sql: select + " AND d.uid IN (\(marks)) ORDER BY d.uid", arguments: StatementArguments([folderID] + chunk.map { Int64($0) })
+            ).map(decode)
+        }
+        return out.sorted { $0.uid < $1.uid }
+    }
+
+    public func fetch(in mailbox: IMAPMailboxID, uids: [UInt32], content: IMAPFetchContent, changedSince: UInt64?)
+        async throws(IMAPBackendError) -> [IMAPStoredMessage]
+    {
+        try await store.imapRead { db in
+            let f = try folderOrGone(db, mailbox)
+            var rows = try Self.rows(db, folderID: f.id, uids: uids)
+            if let changedSince { rows = rows.filter { UInt64(clamping: $0.modSeq) > changedSince } }
+            return try rows.map { row in
+                guard content != .none else { return IMAPStoredMessage(metadata: row.metadata, content: nil) }
+                var bytes: [UInt8] = []
+                if row.size > 0 {
+                    let blob = try BlobIO.Handle(db, messageID: row.bodyID, writable: false)
+                    bytes = try blob.read(at: 0, maxLength: Int(row.size))
+                    try blob.close()
+                }
+                if content == .header { bytes = Array(bytes[MIMEHeader.parse(bytes, from: 0, to: bytes.count).range]) }
+                return IMAPStoredMessage(metadata: row.metadata, content: bytes)
+            }
+        }
+    }
+
+    public func store(in mailbox: IMAPMailboxID, uids: [UInt32], _ operation: IMAPFlagOperation, unchangedSince: UInt64?)
+        async throws(IMAPBackendError) -> IMAPStoreResult
+    {
+        let (result, folderID) = try await store.imapWrite { db -> (IMAPStoreResult, Int64) in
+            let f = try folderOrGone(db, mailbox)
+            var result = IMAPStoreResult(messages: [], changed: [])
+            var modSeq: UInt64?
+            let update = try db.cachedStatement(sql: "UPDATE deliveries SET flags = ?, modseq = ? WHERE id = ?")
+            for row in try Self.rows(db, folderID: f.id, uids: uids) {
+                let uid = UInt32(truncatingIfNeeded: row.uid)
+                let current = SQLiteFolders.decode(row.flags)
+                if let limit = unchangedSince, UInt64(clamping: row.modSeq) > limit {
+                    result.failed.append(uid)
+                    continue
+                }
+                var flags = Set(current)
+                switch operation {
+                case .add(let f): flags.formUnion(f)
+                case .remove(let f): flags.subtract(f)
+                case .replace(let f): flags = Set(f)
+                }
+                flags.remove(.recent)
+                let text = SQLiteFolders.encode(Array(flags))
+                if text != SQLiteFolders.encode(current) {
+                    let stamp = try modSeq ?? SQLiteFolders.bumpModSeq(db, folderID: f.id)
+                    modSeq = stamp
+                    try update.execute(arguments: [text, Int64(clamping: stamp), row.deliveryID])
+                    result.changed.append(uid)
+                    result.messages.append(IMAPFlagChange(uid: uid, flags: SQLiteFolders.decode(text), modSeq: stamp))
+                } else {
+                    result.messages.append(IMAPFlagChange(uid: uid, flags: current, modSeq: UInt64(clamping: row.modSeq)))
+                }
+            }
+            return (result, f.id)
+        }
+        if !result.changed.isEmpty { store.imapChanges.notify([IMAPMailboxID(folderID)]) }
+        return result
+    }
+
+    public func expunge(in mailbox: IMAPMailboxID, uids: [UInt32]?) async throws(IMAPBackendError) -> [UInt32] {
+        let now = self.now
+        let (gone, folderID) = try await store.imapWrite { db -> ([UInt32], Int64) in
+            let f = try folderOrGone(db, mailbox)
+            let doomed = try Self.rows(db, folderID: f.id, uids: uids).filter { $0.flags.contains(" \\Deleted ") }
+            let bodies = try SQLiteFolders.expungeRows(db, folderID: f.id, rows: doomed.map { ($0.deliveryID, $0.uid) }, now: now)
+            try SQLiteMailStore.deleteUnreferencedMessages(db, among: bodies)
+            return (doomed.map { UInt32(truncatingIfNeeded: $0.uid) }, f.id)
+        }
+        if !gone.isEmpty { store.imapChanges.notify([IMAPMailboxID(folderID)]) }
+        return gone
+    }
+
+    public func vanished(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, uids: [ClosedRange<UInt32>])
+        async throws(IMAPBackendError) -> [UInt32]?
+    {
+        try await store.imapRead { db -> [UInt32]? in
+            let f = try folderOrGone(db, mailbox)
+            guard modSeq >= f.purgedModSeq else { return nil }
+            return try Int64.fetchAll(
+                db, sql: "SELECT uid FROM imap_expunged WHERE folder_id = ? AND modseq > ? ORDER BY uid",
+                arguments: [f.id, Int64(clamping: modSeq)]
+            ).map { UInt32(truncatingIfNeeded: $0) }.filter { uid in uids.contains { $0.contains(uid) } }
+        }
+    }
+
+    // MARK: Messages in any mailbox
+
+    public func append(to name: String, _ message: IMAPAppendMessage) async throws(IMAPBackendError) -> IMAPAppendResult {
+        guard message.bytes.count <= Self.maxMessageSize else { throw .tooBig }
+        let (mailboxID, now) = (self.mailboxID, self.now)
+        let (result, folderID) = try await store.imapWrite { db -> (IMAPAppendResult, Int64) in
+            let f = try folderNamed(db, name)
+            let size = message.bytes.count
+            try db.execute(
+                sql: """
+                    INSERT INTO messages (queue_id, sender, received_at, size, body, envid, ret, eight_bit_mime, smtputf8)
+                    VALUES ('', '', ?, ?, zeroblob(?), NULL, NULL, 0, 0)
+                    """, arguments: [now, size, size])
+            let bodyID = db.lastInsertedRowID
+            if size > 0 {
+                let blob = try BlobIO.Handle(db, messageID: bodyID, writable: true)
+                try blob.write(message.bytes, at: 0)
+                try blob.close()
+            }
+            let (uid, modSeq) = try SQLiteFolders.takeUIDs(db, folderID: f.id, count: 1)
+            let date = message.internalDate ?? IMAPDateTime(secondsSinceEpoch: Int64(now.rounded(.down)))
+            try db.execute(
+                sql: """
+                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    mailboxID, bodyID, now, f.id, uid, Int64(clamping: modSeq), SQLiteFolders.encode(message.flags),
+                    date.secondsSinceEpoch, date.zoneMinutes
+                ])
+            return (IMAPAppendResult(uidValidity: f.uidValidity, uid: uid), f.id)
+        }
+        store.imapChanges.notify([IMAPMailboxID(folderID)])
+        return result
+    }
+
+    public func copy(from mailbox: IMAPMailboxID, uids: [UInt32], to name: String) async throws(IMAPBackendError) -> IMAPCopyResult {
+        try await transfer(from: mailbox, uids: uids, to: name, move: false)
+    }
+
+    public func move(from mailbox: IMAPMailboxID, uids: [UInt32], to name: String) async throws(IMAPBackendError) -> IMAPCopyResult {
+        try await transfer(from: mailbox, uids: uids, to: name, move: true)
+    }
+
+    /// Moves rows to another folder (new UIDs in source order under one new MODSEQ; tombstones in the
+    /// source). The delivery ids stay, so a message POP3 saw keeps its UIDL if it comes back to INBOX.
+    @discardableResult
+    static func moveRows(_ db: Database, _ rows: [MessageRow], from source: Int64, to target: Int64, now: Double) throws -> [UInt32] {
+        guard !rows.isEmpty else { return [] }
+        let (first, modSeq) = try SQLiteFolders.takeUIDs(db, folderID: target, count: rows.count)
+        // Tombstones first (they need the old rows), then the rows go to the target.
+        let modSeqSource = try SQLiteFolders.bumpModSeq(db, folderID: source)
+        let tombstone = try db.cachedStatement(
+            sql: "INSERT OR REPLACE INTO imap_expunged (folder_id, uid, modseq, expunged_at) VALUES (?, ?, ?, ?)")
+        let update = try db.cachedStatement(sql: "UPDATE deliveries SET folder_id = ?, uid = ?, modseq = ? WHERE id = ?")
+        var out: [UInt32] = []
+        for (i, row) in rows.enumerated() {
+            try tombstone.execute(arguments: [source, row.uid, Int64(clamping: modSeqSource), now])
+            let uid = first + UInt32(i)
+            try update.execute(arguments: [target, uid, Int64(clamping: modSeq), row.deliveryID])
+            out.append(uid)
+        }
+        return out
+    }
+
+    func transfer(from mailbox: IMAPMailboxID, uids: [UInt32], to name: String, move: Bool) async throws(IMAPBackendError) -> IMAPCopyResult {
+        let (mailboxID, now) = (self.mailboxID, self.now)
+        let (result, touched) = try await store.imapWrite { db -> (IMAPCopyResult, [Int64]) in
+            let source = try folderOrGone(db, mailbox)
+            let target = try folderNamed(db, name)
+            let rows = try Self.rows(db, folderID: source.id, uids: uids)
+            var result = IMAPCopyResult(uidValidity: target.uidValidity, sourceUIDs: [], destinationUIDs: [])
+            guard !rows.isEmpty else { return (result, []) }
+            result.sourceUIDs = rows.map { UInt32(truncatingIfNeeded: $0.uid) }
+            if move {
+                result.destinationUIDs = try Self.moveRows(db, rows, from: source.id, to: target.id, now: now)
+                return (result, [source.id, target.id])
+            }
+            let (first, modSeq) = try SQLiteFolders.takeUIDs(db, folderID: target.id, count: rows.count)
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            for (i, row) in rows.enumerated() {
+                let uid = first + UInt32(i)
+                try insert.execute(arguments: [
+                    mailboxID, row.bodyID, now, target.id, uid, Int64(clamping: modSeq), row.flags, row.internalDate, row.zone
+                ])
+                result.destinationUIDs.append(uid)
+            }
+            return (result, [target.id])
+        }
+        store.imapChanges.notify(touched.map(IMAPMailboxID.init))
+        return result
+    }
+
+    // MARK: Quota
+
+    public func quota() async throws(IMAPBackendError) -> [IMAPQuotaResource] {
+        // No per-mailbox quota yet: unlimited (RFC 9208: no resources).
+        []
+    }
+}

@@ -1,0 +1,261 @@
+/// IMAP folders in the real store backends: the unchanged `IMAPMailboxAccessConformance` suite, delivery
+/// into INBOX (UIDs in commit order under concurrent deliveries), POP3 on INBOX (a POP3 delete is an
+/// IMAP expunge), change notifications and the "v8-imap-folders" migration of existing deliveries.
+import Foundation
+import GRDB
+import IMAPCore
+import IMAPTestSupport
+import MailCore
+import MailStore
+import MailTestSupport
+import Synchronization
+import Testing
+
+@testable import MailStorePostgres
+@testable import MailStoreSQLite
+
+/// The backends with IMAP folders.
+enum IMAPBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgresql
+
+    static var allCases: [IMAPBackend] { PostgresTestCluster.shouldRun ? [.sqlite, .postgresql] : [.sqlite] }
+    var testDescription: String { rawValue }
+
+    func make() throws -> Fixture {
+        try (self == .sqlite ? Backend.sqlite : Backend.postgresql).make()
+    }
+}
+
+struct IMAPSubject: Sendable {
+    let fixture: Fixture
+    let mailboxID: Int64
+    let provider: any IMAPMailboxProvider
+    let access: any IMAPMailboxAccess
+
+    func deliver(_ bytes: [UInt8], at seconds: Double = 1_700_000_000) async throws -> Int64 {
+        let ids = try await fixture.store.deliver(
+            IncomingMessage(
+                queueID: "Q", sender: .null, localRecipients: [mailboxID], receivedAt: Date(timeIntervalSince1970: seconds),
+                traceHeaders: [], body: .bytes(bytes)))
+        return try #require(ids.first)
+    }
+}
+
+func makeIMAPSubject(_ backend: IMAPBackend, user: String = "u") async throws -> IMAPSubject {
+    let f = try backend.make()
+    if try await !f.store.isLocalDomain("example.test") { _ = try await f.store.addDomain("example.test") }
+    let box = try await f.store.addMailbox(EmailAddress(localPart: user, domain: "example.test"), passwordHash: nil, isAdmin: false)
+    let provider = try #require(f.store as? any IMAPMailboxProvider, "the store provides IMAP")
+    return IMAPSubject(fixture: f, mailboxID: box.id, provider: provider, access: try await provider.imapAccess(mailboxID: box.id))
+}
+
+func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@example.test\r\n\r\nbody \(subject)\r\n".utf8) }
+
+@Suite struct IMAPStoreTests {
+    @Test(arguments: IMAPBackend.allCases)
+    func conformance(_ backend: IMAPBackend) async throws {
+        // Each check gets a fresh user (a new mailbox in one store): the suite's factory is synchronous
+        // in what it captures, so the store is made once.
+        let s = try await makeIMAPSubject(backend)
+        let counter = Mutex(0)
+        let fixture = s.fixture
+        do {
+            try await IMAPMailboxAccessConformance.run {
+                let n = counter.withLock { n in
+                    n += 1
+                    return n
+                }
+                let box = try await fixture.store.addMailbox(
+                    EmailAddress(localPart: "c\(n)", domain: "example.test"), passwordHash: nil, isAdmin: false)
+                let user = IMAPSubject(
+                    fixture: fixture, mailboxID: box.id, provider: s.provider, access: try await s.provider.imapAccess(mailboxID: box.id))
+                return IMAPMailboxAccessConformance.Subject(access: user.access) { bytes in _ = try await user.deliver(bytes) }
+            }
+        } catch {
+            await fixture.cleanup()
+            throw error
+        }
+        await fixture.cleanup()
+    }
+
+    /// Many concurrent deliveries (group commit batches them) get UIDs 1…n in INBOX, in delivery-id order,
+    /// and a reader polling meanwhile only ever sees a gap-free prefix: no UID becomes visible before a lower one.
+    @Test(arguments: IMAPBackend.allCases)
+    func concurrentDeliveriesGetUIDsInCommitOrder(_ backend: IMAPBackend) async throws {
+        let s = try await makeIMAPSubject(backend)
+        let count = 60
+        let observed = try await withThrowingTaskGroup(of: [[UInt32]].self) { group in
+            group.addTask {
+                var views: [[UInt32]] = []
+                while views.last?.count ?? 0 < count, views.count < 20_000 {
+                    views.append(try await s.access.select("INBOX").uids)
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+                return views
+            }
+            for i in 0..<count {
+                group.addTask {
+                    _ = try await s.deliver(mail("m\(i)"))
+                    return []
+                }
+            }
+            var all: [[UInt32]] = []
+            for try await views in group { all += views }
+            return all
+        }
+        #expect(observed.count > 1)
+        for view in observed {
+            #expect(view == (0..<view.count).map { UInt32($0 + 1) }, "a visible gap: \(view)")
+        }
+        let snap = try await s.access.select("INBOX")
+        #expect(snap.uids == Array(1...UInt32(count)))
+        #expect(snap.uidNext == UInt32(count + 1))
+        // POP3's listing is INBOX, in UID order, which is delivery order.
+        let pop = try await s.fixture.store.messages(mailboxID: s.mailboxID)
+        #expect(pop.count == count && pop.map(\.deliveryID) == pop.map(\.deliveryID).sorted())
+        await s.fixture.cleanup()
+    }
+
+    @Test(arguments: IMAPBackend.allCases)
+    func pop3DeleteIsAnIMAPExpunge(_ backend: IMAPBackend) async throws {
+        let s = try await makeIMAPSubject(backend)
+        let first = try await s.deliver(mail("one"))
+        _ = try await s.deliver(mail("two"))
+        let snap = try await s.access.select("INBOX")
+        #expect(snap.uids == [1, 2])
+        let changes = s.provider.mailboxChanges(snap.id)
+        var wake = changes.makeAsyncIterator()
+        try await s.fixture.store.deleteMessages(mailboxID: s.mailboxID, deliveryIDs: [first])
+        #expect(await wake.next() != nil, "watchers of INBOX are woken")
+        let after = try await s.access.changes(in: snap.id, sinceModSeq: snap.highestModSeq, knownUIDNext: snap.uidNext)
+        #expect(after.expunged == .uids([1]))
+        #expect(after.highestModSeq > snap.highestModSeq)
+        #expect(try await s.access.vanished(in: snap.id, sinceModSeq: snap.highestModSeq, uids: [1...10]) == [1])
+        #expect(try await s.access.select("INBOX").uids == [2])
+        // Messages in other folders are not POP3's: a message moved out of INBOX leaves the listing.
+        _ = try await s.access.move(from: snap.id, uids: [2], to: "Archive")
+        #expect(try await s.fixture.store.messages(mailboxID: s.mailboxID).isEmpty)
+        #expect(try await s.fixture.store.retrievableMessages(mailboxID: s.mailboxID).isEmpty)
+        // A message appended to INBOX over IMAP is POP3's too.
+        _ = try await s.access.append(to: "INBOX", IMAPAppendMessage(bytes: mail("appended")))
+        let listed = try await s.fixture.store.messages(mailboxID: s.mailboxID)
+        #expect(listed.count == 1 && listed.first?.size == Int64(mail("appended").count))
+        await s.fixture.cleanup()
+    }
+
+    @Test(arguments: IMAPBackend.allCases)
+    func deliveryWakesINBOXWatchers(_ backend: IMAPBackend) async throws {
+        let s = try await makeIMAPSubject(backend)
+        let snap = try await s.access.select("INBOX")
+        var wake = s.provider.mailboxChanges(snap.id).makeAsyncIterator()
+        _ = try await s.deliver(mail("hello"))
+        #expect(await wake.next() != nil)
+        let changes = try await s.access.changes(in: snap.id, sinceModSeq: snap.highestModSeq, knownUIDNext: snap.uidNext)
+        #expect(changes.newUIDs == [1])
+        await s.fixture.cleanup()
+    }
+
+    @Test(arguments: IMAPBackend.allCases)
+    func foldersAreSeparatePerMailboxAndGoWithIt(_ backend: IMAPBackend) async throws {
+        let s = try await makeIMAPSubject(backend)
+        let other = try await s.fixture.store.addMailbox(EmailAddress(localPart: "v", domain: "example.test"), passwordHash: nil, isAdmin: false)
+        let otherAccess = try await s.provider.imapAccess(mailboxID: other.id)
+        try await s.access.createMailbox("Private", specialUse: [])
+        #expect(try await otherAccess.listMailboxes().contains { $0.name == "Private" } == false)
+        let mine = try await s.access.select("INBOX")
+        await #expect(throws: IMAPBackendError.mailboxGone) {
+            _ = try await otherAccess.changes(in: mine.id, sinceModSeq: 0, knownUIDNext: 1)
+        }
+        try await s.fixture.store.removeMailbox(EmailAddress(localPart: "u", domain: "example.test"))
+        await #expect(throws: IMAPBackendError.nonexistent) { _ = try await s.provider.imapAccess(mailboxID: s.mailboxID) }
+        await s.fixture.cleanup()
+    }
+}
+
+@Suite struct SQLiteIMAPMigrationTests {
+    /// A store made before "v8-imap-folders": its deliveries become INBOX messages with UIDs in delivery
+    /// order, every mailbox gets the default folders, and POP3's UIDLs (delivery ids) stay.
+    @Test func existingDeliveriesMoveIntoINBOX() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-v8-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let pool = try DatabasePool(path: dir + "/" + SQLiteMailStore.fileName)
+        let old = Schema.migrator()
+        try old.migrate(pool, upTo: "v5-scram-verifier")
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO domains (id, name, created_at) VALUES (1, 'example.test', 0)")
+            try db.execute(sql: "INSERT INTO mailboxes (id, domain_id, address, created_at) VALUES (7, 1, 'u@example.test', 0)")
+            for (id, text) in [(1, "first"), (2, "second")] {
+                let body = mail(text)
+                try db.execute(
+                    sql: "INSERT INTO messages (id, queue_id, sender, received_at, size, body) VALUES (?, 'Q', '', ?, ?, ?)",
+                    arguments: [id, 1_700_000_000 + id, body.count, Data(body)])
+            }
+            try db.execute(sql: "INSERT INTO deliveries (id, mailbox_id, message_id, created_at) VALUES (40, 7, 2, 0), (41, 7, 1, 0)")
+        }
+        try pool.close()
+        let store = try SQLiteMailStore(directory: dir)
+        let access = try await store.imapAccess(mailboxID: 7)
+        let names = Set(try await access.listMailboxes().map(\.name))
+        #expect(names == ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"])
+        let snap = try await access.select("INBOX")
+        #expect(snap.uids == [1, 2] && snap.uidNext == 3)
+        let fetched = try await access.fetch(in: snap.id, uids: [1, 2], content: .full, changedSince: nil)
+        #expect(fetched.map { $0.content ?? [] } == [mail("second"), mail("first")])
+        #expect(fetched.map(\.metadata.internalDate.secondsSinceEpoch) == [1_700_000_002, 1_700_000_001])
+        #expect(try await store.messages(mailboxID: 7).map(\.deliveryID) == [40, 41])
+        // New mail continues after the migrated UIDs.
+        let ids = try await store.deliver(
+            IncomingMessage(queueID: "N", sender: .null, localRecipients: [7], receivedAt: Date(), traceHeaders: [], body: .bytes(mail("new"))))
+        #expect(try await access.select("INBOX").uids == [1, 2, 3])
+        #expect(ids.first.map { $0 > 41 } == true)
+        try await store.close()
+    }
+}
+
+@Suite struct PostgresIMAPMigrationTests {
+    /// A database at schema version 1 with mail: migration 4 moves the deliveries into INBOX (UIDs in
+    /// delivery order, INTERNALDATE the time received), gives every mailbox its folders, keeps the
+    /// delivery ids (POP3 UIDLs), and new mail continues after the migrated UIDs.
+    @Test(.enabled(if: PostgresTestCluster.shouldRun))
+    func existingDeliveriesMoveIntoINBOX() async throws {
+        let schema = "t_v4_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let cluster = try PostgresTestCluster.shared.get()
+        let v1 = try #require(PostgresSchema.migrations.first { $0.version == 1 })
+        let body1 = mail("first"), body2 = mail("second")
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        _ = try cluster.psql(
+            "CREATE SCHEMA \(schema); SET search_path TO \(schema); " + v1.statements.joined(separator: "; ") + "; "
+                + """
+                CREATE TABLE petrel_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at double precision NOT NULL);
+                INSERT INTO petrel_migrations VALUES (1, 'v1-initial', 0);
+                INSERT INTO domains (name, created_at) VALUES ('example.test', 0);
+                INSERT INTO mailboxes (domain_id, address, created_at) SELECT id, 'u@example.test', 0 FROM domains;
+                INSERT INTO messages (queue_id, sender, received_at, size) VALUES ('Q1', '', 1700000001, \(body1.count));
+                INSERT INTO messages (queue_id, sender, received_at, size) VALUES ('Q2', '', 1700000002, \(body2.count));
+                INSERT INTO message_parts SELECT id, 0, '\\x\(hex(body1))'::bytea FROM messages WHERE queue_id = 'Q1';
+                INSERT INTO message_parts SELECT id, 0, '\\x\(hex(body2))'::bytea FROM messages WHERE queue_id = 'Q2';
+                INSERT INTO deliveries (mailbox_id, message_id, created_at) SELECT m.id, msg.id, 0 FROM mailboxes m, messages msg
+                    WHERE msg.queue_id = 'Q2';
+                INSERT INTO deliveries (mailbox_id, message_id, created_at) SELECT m.id, msg.id, 0 FROM mailboxes m, messages msg
+                    WHERE msg.queue_id = 'Q1';
+                """)
+        let store = try Backend.postgresStore(schema: schema)
+        let box = try #require(try await store.mailbox(EmailAddress(localPart: "u", domain: "example.test")))
+        let before = try await store.messages(mailboxID: box.id).map(\.deliveryID)
+        #expect(try await store.schemaVersion() == PostgresMailStore.latestSchemaVersion)
+        let access = try await store.imapAccess(mailboxID: box.id)
+        #expect(Set(try await access.listMailboxes().map(\.name)) == ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"])
+        let snap = try await access.select("INBOX")
+        #expect(snap.uids == [1, 2] && snap.uidNext == 3)
+        let fetched = try await access.fetch(in: snap.id, uids: [1, 2], content: .full, changedSince: nil)
+        #expect(fetched.map { $0.content ?? [] } == [body2, body1])
+        #expect(fetched.map(\.metadata.internalDate.secondsSinceEpoch) == [1_700_000_002, 1_700_000_001])
+        #expect(before.count == 2 && before == before.sorted())
+        _ = try await store.deliver(
+            IncomingMessage(queueID: "N", sender: .null, localRecipients: [box.id], receivedAt: Date(), traceHeaders: [], body: .bytes(mail("new"))))
+        #expect(try await access.select("INBOX").uids == [1, 2, 3])
+        try await store.close()
+    }
+}
