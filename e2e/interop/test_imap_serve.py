@@ -10,6 +10,7 @@ import email
 import imaplib
 import importlib.util
 import json
+import re
 import smtplib
 import ssl
 import subprocess
@@ -166,4 +167,17 @@ def test_imapclient_livetest(imap_server, tmp_path):
                    "username = alice@example.test\npassword = alice-password\n" % port)
     proc = subprocess.run([sys.executable, "-m", "imapclient.livetest", str(ini)],
                           capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    output = proc.stdout + proc.stderr
+    ran = re.search(r"^Ran (\d+) tests", output, re.M)
+    assert ran and int(ran.group(1)) >= 59, output[-4000:]
+    failed = set(re.findall(r"^(?:FAIL|ERROR): (\w+) \(", output, re.M))
+    # Every other test must pass; these fail for the reasons given (docs/IMAP.md "IMAPClient's live tests").
+    known = {
+        "test_small_connection_timeout_fail",   # a 1 ms connect timeout cannot fail on loopback
+        "test_small_read_timeout_fail",         # nor a 10 µs read timeout of NOOP on loopback
+        "test_move",                            # IMAPClient 4.1: non-UID move() calls imaplib's missing move()
+        "test_fetch",                           # IMAPClient 4.1: assertSequenceEqual on its Envelope dataclass
+        "test_status",                          # expects STATUS RECENT 1: Petrel has no \Recent (RFC 9051 dropped it)
+        "test_subscriptions",                   # expects SUBSCRIBE of a missing name to fail (RFC 9051 §6.3.7: MAY)
+    }
+    assert failed <= known, f"unexpected failures {sorted(failed - known)}:\n" + output[-6000:]
