@@ -128,6 +128,45 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    @Test func aStoppedAgentLeavesNothingLeased() async throws {
+        // A transfer cancelled by the stop is recorded as deferred (which ends its lease); whatever is
+        // still held after that (a result that could not be recorded) is released, not left to run out.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var options = ScriptedServerOptions()
+        options.finalReply = nil // the transfer hangs after the body
+        let n = try await Self.nodes(options, group: group)
+        try await Self.queue(n.store, "bob@remote.test", at: Self.start)
+        let run = Task { await n.a.run() }
+        var held: Set<Int64> = []
+        for _ in 0..<500 where held.isEmpty {
+            held = await n.a.heldEntries
+            if held.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(held.count == 1)
+        run.cancel()
+        await run.value
+        let entry = try #require(try await n.store.queueEntries().first)
+        #expect(entry.lease == nil, "\(entry)")
+        #expect(await n.a.heldEntries.isEmpty)
+        await n.server.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func releasedLeasesAreClaimableAtOnce() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let n = try await Self.nodes(group: group)
+        try await Self.queue(n.store, "bob@remote.test", at: Self.start)
+        let (batches, _) = await n.a.scan()
+        #expect(batches.count == 1)
+        #expect(await n.b.scan().0.isEmpty, "A holds it")
+        await n.a.releaseHeldLeases()
+        #expect(await n.a.heldEntries.isEmpty)
+        #expect(try await n.store.queueEntries().first?.lease == nil)
+        #expect(await n.b.scan().0.count == 1, "B takes it with no time passed")
+        await n.server.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test func theLeaseTimingIsPure() {
         let timing = QueueLeaseTiming(duration: .seconds(300))
         #expect(timing.renewInterval == .seconds(100))

@@ -115,7 +115,31 @@ public actor DeliveryAgent {
             }
             group.cancelAll()
         }
+        await releaseHeldLeases()
         logger.info("delivery agent stopped")
+    }
+
+    /// On stop: hands back the leases of entries whose transfers were cancelled, so another node (or this
+    /// one after a restart) takes them at once instead of when the leases run out. Like an expired lease,
+    /// a transfer cancelled after the remote 250 is sent again (docs/QUEUE.md "When a node dies").
+    func releaseHeldLeases() async {
+        let ids = held.sorted()
+        guard !ids.isEmpty else { return }
+        held.removeAll()
+        let store = self.store
+        let owner = nodeID
+        // In a task of its own: this one is cancelled, and a store refuses a cancelled task's calls.
+        let released = await Task { () -> Result<Int, any Error> in
+            do { return .success(try await store.releaseQueueLeases(ids, owner: owner)) } catch { return .failure(error) }
+        }.value
+        switch released {
+        case .success(let count):
+            logger.info("queue leases released", metadata: ["node": "\(owner)", "entries": "\(count)"])
+        case .failure(let error):
+            logger.warning(
+                "queue leases not released; they run out by themselves",
+                metadata: ["node": "\(owner)", "entries": "\(ids.count)", "error": "\(error)"])
+        }
     }
 
     /// Runs one scan and waits for the deliveries it started (for tests and `petrel queue flush`-like use).
