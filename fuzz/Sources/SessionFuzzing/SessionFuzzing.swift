@@ -358,7 +358,11 @@ public enum SessionFuzzing {
         for id in fixture.mailboxIDs {
             var free = false
             for _ in 0..<2000 where !free {
-                free = !locks.isHeld(id)
+                // Free when another owner can take it (then hand it back at once).
+                if let probe = try? await fixture.store.acquireMaildropLock(mailboxID: id, owner: "fuzz-probe", duration: .seconds(60)) {
+                    free = true
+                    try? await fixture.store.releaseMaildropLock(probe)
+                }
                 if !free { try? await Task.sleep(nanoseconds: 200_000) }
             }
             precondition(free, "maildrop lock of mailbox \(id) still held after the connection closed")
