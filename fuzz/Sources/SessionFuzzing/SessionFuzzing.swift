@@ -250,6 +250,10 @@ public enum SessionFuzzing {
         await checkSlots(fixture, channel: channel)
         await checkStored(fixture)
         _ = try? await channel.finish()
+        // Cancels what is still scheduled on the test loop (a handler's delayed reply or timer): such a task
+        // holds the handler, the handler the channel, the channel the loop — a cycle LeakSanitizer reports
+        // at exit, which a real event loop never leaves (its tasks run or are cancelled at close).
+        await channel.testingEventLoop.shutdownGracefully()
     }
 
     /// Every reply line: three digits, " " or "-", text, CRLF; at most 512 octets (RFC 5321 §4.5.3.1.5).
@@ -380,6 +384,10 @@ public enum SessionFuzzing {
             }
         }
         _ = try? await channel.finish()
+        // Cancels what is still scheduled on the test loop (a handler's delayed reply or timer): such a task
+        // holds the handler, the handler the channel, the channel the loop — a cycle LeakSanitizer reports
+        // at exit, which a real event loop never leaves (its tasks run or are cancelled at close).
+        await channel.testingEventLoop.shutdownGracefully()
     }
 
     /// Only CRLF line ends; status lines (+OK / -ERR) at most 512 octets (RFC 2449 §4); ends at a line end.
