@@ -155,6 +155,23 @@ def run_cli(data_dir, *args, input_text=None, check=True):
     return proc
 
 
+def config_cli(config, *args, input_text=None):
+    """Runs `petrel <args> --config config` (a store named in the file, e.g. PostgreSQL); returns stdout."""
+    proc = subprocess.run([str(PETREL), *args, "--config", str(config)], input=input_text,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"petrel {' '.join(args)} failed ({proc.returncode}): {proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real PostgreSQL of its own (pg_cluster.py) for the tests of one module, stopped after them."""
+    from pg_cluster import PostgresCluster
+    c = PostgresCluster().start()
+    yield c
+    c.stop()
+
+
 class PetrelServer:
     def __init__(self, data_dir, **settings):
         self.data_dir = Path(data_dir)

@@ -4,26 +4,10 @@ sends a message, poplib reads it back byte for byte and deletes it, and the rows
 in a SQLite file."""
 import poplib
 import smtplib
-import subprocess
 
 import pytest
 
-from conftest import PETREL, PetrelServer
-from pg_cluster import PostgresCluster
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = PostgresCluster().start()
-    yield c
-    c.stop()
-
-
-def cli(config, *args, input_text=None):
-    proc = subprocess.run([str(PETREL), *args, "--config", str(config)], input=input_text,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"petrel {' '.join(args)} failed ({proc.returncode}): {proc.stderr}"
-    return proc.stdout
+from conftest import PetrelServer, config_cli as cli
 
 
 @pytest.mark.peer("postgresql")

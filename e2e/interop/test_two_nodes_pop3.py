@@ -7,30 +7,14 @@ the serving process's peak memory (VmHWM, reset through /proc/PID/clear_refs) st
 import hashlib
 import poplib
 import smtplib
-import subprocess
 import time
 
 import pytest
 
-from conftest import PETREL, PetrelServer
-from pg_cluster import PostgresCluster
+from conftest import PetrelServer, config_cli as cli
 
 LEASE = 3
 BIG = 50 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = PostgresCluster().start()
-    yield c
-    c.stop()
-
-
-def cli(config, *args, input_text=None):
-    proc = subprocess.run([str(PETREL), *args, "--config", str(config)], input=input_text,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"petrel {' '.join(args)} failed ({proc.returncode}): {proc.stderr}"
-    return proc.stdout
 
 
 def make_node(tmp_path, name, store_section, **settings):

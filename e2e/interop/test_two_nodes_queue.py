@@ -15,15 +15,13 @@ import collections
 import re
 import smtplib
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import PETREL, PetrelServer
-from pg_cluster import PostgresCluster
+from conftest import PetrelServer, config_cli as cli
 
 LEASE_SECONDS = 3
 
@@ -73,13 +71,6 @@ class Sink:
             return dict(self.accepted)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    c = PostgresCluster().start()
-    yield c
-    c.stop()
-
-
 @pytest.fixture
 def sink():
     handler = Sink()
@@ -88,13 +79,6 @@ def sink():
     yield handler, controller.port
     handler.hold = False
     controller.stop()
-
-
-def cli(config, *args, input_text=None):
-    proc = subprocess.run([str(PETREL), *args, "--config", str(config)], input=input_text,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"petrel {' '.join(args)} failed ({proc.returncode}): {proc.stderr}"
-    return proc.stdout
 
 
 def node_config(cluster, sink_port):
