@@ -65,12 +65,9 @@ extension PostgresMailStore: IMAPMailboxProvider {
 
 /// Folder rows and counters on PostgreSQL; every function runs in the caller's transaction.
 enum PGFolders {
-    static let defaults: [(name: String, specialUse: String)] = [
-        ("INBOX", ""), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"), ("Junk", "\\Junk"),
-        ("Archive", "\\Archive")
-    ]
+    static let defaults = IMAPStoredFolders.defaults
     /// As on SQLite (SQLiteFolders.tombstoneRetention).
-    static let tombstoneRetention: Double = 30 * 86_400
+    static let tombstoneRetention = IMAPStoredFolders.tombstoneRetention
 
     struct Folder: Sendable {
         var id: Int64
@@ -222,15 +219,9 @@ enum PGFolders {
         try await conn.query("DELETE FROM imap_folders WHERE mailbox_id = \(mailboxID)", logger: logger)
     }
 
-    static func encode(_ flags: [IMAPFlag]) -> String {
-        var seen = Set<IMAPFlag>()
-        let names = flags.filter { $0 != .recent && seen.insert($0).inserted }.sorted().map(\.name)
-        return names.isEmpty ? " " : " " + names.joined(separator: " ") + " "
-    }
+    static func encode(_ flags: [IMAPFlag]) -> String { IMAPStoredFolders.encodeFlags(flags) }
 
-    static func decode(_ text: String) -> [IMAPFlag] {
-        text.split(separator: " ").map { IMAPFlag(String($0)) }.sorted()
-    }
+    static func decode(_ text: String) -> [IMAPFlag] { IMAPStoredFolders.decodeFlags(text) }
 }
 
 /// One store mailbox's IMAP view of the PostgreSQL store.

@@ -9,14 +9,11 @@ import IMAPCore
 enum SQLiteFolders {
     /// INBOX and the RFC 6154 folders every mailbox gets (created on first delivery or IMAP login, and
     /// by the "v8-imap-folders" migration for existing mailboxes).
-    static let defaults: [(name: String, specialUse: String)] = [
-        ("INBOX", ""), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Trash"), ("Junk", "\\Junk"),
-        ("Archive", "\\Archive")
-    ]
+    static let defaults = IMAPStoredFolders.defaults
 
     /// How long tombstones of expunged messages are kept (seconds): sessions that last knew a MODSEQ older
     /// than the purged ones get the `.unknown` fallback (the core compares UIDs).
-    static let tombstoneRetention: Double = 30 * 86_400
+    static let tombstoneRetention = IMAPStoredFolders.tombstoneRetention
 
     struct Folder: Sendable {
         var id: Int64
@@ -194,13 +191,7 @@ enum SQLiteFolders {
     // MARK: - Flags as text
 
     /// `' \Seen $Work '`: names separated and surrounded by one space (`instr(flags, ' \Seen ')` in SQL).
-    static func encode(_ flags: [IMAPFlag]) -> String {
-        var seen = Set<IMAPFlag>()
-        let names = flags.filter { $0 != .recent && seen.insert($0).inserted }.sorted().map(\.name)
-        return names.isEmpty ? " " : " " + names.joined(separator: " ") + " "
-    }
+    static func encode(_ flags: [IMAPFlag]) -> String { IMAPStoredFolders.encodeFlags(flags) }
 
-    static func decode(_ text: String) -> [IMAPFlag] {
-        text.split(separator: " ").map { IMAPFlag(String($0)) }.sorted()
-    }
+    static func decode(_ text: String) -> [IMAPFlag] { IMAPStoredFolders.decodeFlags(text) }
 }
