@@ -1,9 +1,10 @@
 /// The id of one Petrel node: the owner recorded on the queue leases it takes (docs/QUEUE.md "Leases",
 /// docs/SCALING.md), shown in logs and `petrel queue list`.
 ///
-/// Configured with `[server] node_id`, or generated at each start: the host name and 8 random hex
-/// digits (`mx1.example.org-3fa29c01`), so two processes on one host, or a restarted node whose old
-/// leases still run, never share one.
+/// Configured with `[server] node_id`, or generated once: the host name and 8 random hex digits
+/// (`mx1.example.org-3fa29c01`), kept in `<data_dir>/node-id` (PetrelServer `DataDirectoryLock`) so a
+/// restarted node is the same owner and takes back its dead run's leases at start; two processes on one
+/// host never share one (each data directory serves one process).
 public enum NodeID {
     /// Longest node id.
     public static let maxLength = 64

@@ -83,6 +83,15 @@ extension InMemoryMailStore {
         }
     }
 
+    public func releaseAllQueueLeases(owner: String) async throws -> Int {
+        try state.withLock { s in
+            try s.checkOpen()
+            let ids = s.queue.filter { $0.value.lease?.owner == owner }.map(\.key)
+            for id in ids { s.queue[id]?.lease = nil }
+            return ids.count
+        }
+    }
+
     public func completeLeasedAttempts(_ attempts: [LeasedAttempt], owner: String, now: Date) async throws -> [LeasedAttemptResult] {
         let bodies = try attempts.map { try $0.notifications.map { try Self.storedBytes($0) } }
         return try state.withLock { s in

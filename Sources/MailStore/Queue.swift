@@ -243,6 +243,10 @@ public protocol QueueStore: Sendable {
     func completeLeasedAttempts(_ attempts: [LeasedAttempt], owner: String, now: Date) async throws -> [LeasedAttemptResult]
     /// Gives up `owner`'s leases on `entryIDs` (work not started); returns how many were released.
     func releaseQueueLeases(_ entryIDs: [Int64], owner: String) async throws -> Int
+    /// Gives up every lease `owner` holds, whatever the entry: a node starting again under the id of a run
+    /// that died (kill -9, power loss) hands back what that run had claimed, so its entries go out at once
+    /// instead of when the leases run out. Returns how many were released.
+    func releaseAllQueueLeases(owner: String) async throws -> Int
     /// Rings when another node (or process) queued work: PostgreSQL `LISTEN`. The default never rings
     /// (one process per SQLite file or in-memory store: the local doorbell is enough).
     func queueWakeUps() -> AsyncStream<Void>

@@ -117,6 +117,12 @@ extension PostgresMailStore {
         return released
     }
 
+    public func releaseAllQueueLeases(owner: String) async throws -> Int {
+        let released = try await rows("UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = \(owner) RETURNING id").count
+        if released > 0 { try await notifyQueue() }
+        return released
+    }
+
     public func completeLeasedAttempts(_ attempts: [LeasedAttempt], owner: String, now: Date) async throws -> [LeasedAttemptResult] {
         let logger = self.logger
         let at = now.timeIntervalSince1970

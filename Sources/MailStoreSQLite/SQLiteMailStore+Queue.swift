@@ -136,6 +136,13 @@ extension SQLiteMailStore {
         }
     }
 
+    public func releaseAllQueueLeases(owner: String) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", arguments: [owner])
+            return db.changesCount
+        }
+    }
+
     public func completeLeasedAttempts(_ attempts: [LeasedAttempt], owner: String, now: Date) async throws -> [LeasedAttemptResult] {
         let at = now.timeIntervalSince1970
         return try await write { db in

@@ -167,6 +167,27 @@ import Testing
         try await group.shutdownGracefully()
     }
 
+    @Test func anAgentStartingUnderTheIdOfADeadRunTakesItsEntriesBackAtOnce() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let n = try await Self.nodes(group: group)
+        try await Self.queue(n.store, "bob@remote.test", at: Self.start)
+        try await Self.queue(n.store, "carol@remote.test", at: Self.start)
+        // Node B's earlier run claimed one entry, then died (no release); A holds the other.
+        _ = try await n.store.claimQueueEntries(
+            QueueClaim(owner: "node-b", now: Self.start, leaseUntil: Self.start.addingTimeInterval(300), limit: 1, entryIDs: nil))
+        #expect(await n.a.scan().0.count == 1)
+        // B starts again under the same id: its old lease is handed back, A's stays.
+        await n.b.releaseLeasesOfAnEarlierRun()
+        let entries = try await n.store.queueEntries()
+        let owners = entries.map { $0.lease?.owner ?? "-" }.sorted()
+        #expect(owners == ["-", "node-a"])
+        #expect(await n.b.scan().0.count == 1, "B delivers its entry with no time passed")
+        await n.a.releaseHeldLeases()
+        await n.b.releaseHeldLeases()
+        await n.server.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test func theLeaseTimingIsPure() {
         let timing = QueueLeaseTiming(duration: .seconds(300))
         #expect(timing.renewInterval == .seconds(100))

@@ -184,6 +184,19 @@ extension Backend {
     }
 
     @Test(arguments: Backend.allCases)
+    func aRestartedOwnerHandsBackEveryLeaseOfItsEarlierRun(_ backend: Backend) async throws {
+        let (f, a, b, ids) = try await setUp(backend, recipients: 3)
+        #expect(try await claim(a, "node-a", at: t0, ids: [ids[0], ids[1]]).count == 2)
+        #expect(try await claim(b, "node-b", at: t0, ids: [ids[2]]).count == 1)
+        // "node-a" died with two leases; started again under the same id, it releases both, and only them.
+        #expect(try await b.releaseAllQueueLeases(owner: "node-a") == 2)
+        #expect(try await a.releaseAllQueueLeases(owner: "node-a") == 0)
+        #expect(try await claim(a, "node-a", at: t0).map(\.id) == [ids[0], ids[1]])
+        #expect(try await b.renewQueueLeases([ids[2]], owner: "node-b", now: t0, leaseUntil: t0.addingTimeInterval(60)) == [ids[2]])
+        await close(f, b)
+    }
+
+    @Test(arguments: Backend.allCases)
     func theSummaryCountsALeasedEntryDueWhenItsLeaseEnds(_ backend: Backend) async throws {
         let (f, a, b, _) = try await setUp(backend, recipients: 1)
         #expect(try await claim(a, "node-a", at: t0, lease: 120).count == 1)

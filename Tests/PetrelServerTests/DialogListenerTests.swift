@@ -40,6 +40,9 @@ import Testing
             [auth]
             allow_plaintext = true
 
+            [admin]
+            listen = ""
+
             [dns]
             nameserver = "127.0.0.1:9"
             timeout = 1

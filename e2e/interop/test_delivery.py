@@ -2,6 +2,7 @@
 loopback, reached through a per-domain route and through MX records served by a DNS server the test
 starts on loopback. Non-delivery reports are parsed with Python's `email` package.
 """
+import asyncio
 import email
 import email.policy
 import smtplib
@@ -32,9 +33,12 @@ class PeerHandler:
         self.rules = {}
         self.default_reply = None
         self.rcpt_attempts = []
+        self.stall = 0  # seconds to wait before answering RCPT (a transfer in flight)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.rcpt_attempts.append(address)
+        if self.stall:
+            await asyncio.sleep(self.stall)
         reply = self.rules.get(address.lower()) or self.default_reply
         if reply:
             return reply
@@ -279,6 +283,35 @@ def test_restart_in_the_middle_of_the_queue_loses_and_doubles_nothing(relay_serv
     subjects = sorted(m[2].decode().split("Subject: ")[1].split("\r\n")[0] for m in handler.messages)
     assert subjects == ["restart0", "restart1", "restart2"]
     wait_for(lambda: "queue is empty" in relay_server.cli("queue", "list").stdout, what="an empty queue")
+
+
+def test_kill_9_in_the_middle_of_a_transfer_restarts_it_at_once(relay_server, peer):
+    """kill -9 while a transfer runs leaves its entry leased by this node. The node id is kept in
+    data_dir/node-id, so the restarted server is the same owner and hands that lease back at start: the
+    message goes out within seconds, not when the 300 s lease runs out."""
+    handler, _ = peer
+    handler.stall = 60
+    submit(relay_server, ["bob@remote.test"], subject="inflight")
+    wait_for(lambda: handler.rcpt_attempts, what="the transfer to start")
+    node_id = (relay_server.data_dir / "node-id").read_text().strip()
+    assert f"node={node_id}" in relay_server.log()
+    relay_server.kill()  # kill -9
+    handler.stall = 0
+    relay_server.start()
+    wait_for(lambda: len(handler.messages) >= 1, what="the message after the restart")
+    assert "queue leases of an earlier run of this node released" in relay_server.log()
+    assert (relay_server.data_dir / "node-id").read_text().strip() == node_id
+    wait_for(lambda: "queue is empty" in relay_server.cli("queue", "list").stdout, what="an empty queue")
+
+
+def test_a_second_serve_on_the_same_data_dir_is_refused(relay_server):
+    second = PetrelServer(relay_server.data_dir)
+    second.config_path = relay_server.data_dir.parent / "second.toml"
+    with pytest.raises(AssertionError) as refused:
+        second.start(timeout=15)
+    assert "another petrel serve (pid %d) is running on the data directory" % relay_server.proc.pid in str(refused.value)
+    # The first one is unharmed.
+    submit(relay_server, ["alice@example.test"], subject="still here")
 
 
 def queue_entry_ids(srv):

@@ -98,6 +98,7 @@ public actor DeliveryAgent {
                 "per_destination": "\(configuration.maxConnectionsPerDestination)",
                 "node": "\(configuration.nodeID)", "lease": "\(configuration.leaseDuration.components.seconds)s"
             ])
+        await releaseLeasesOfAnEarlierRun()
         let store = self.store
         let doorbell = self.doorbell
         await withDiscardingTaskGroup { group in
@@ -117,6 +118,29 @@ public actor DeliveryAgent {
         }
         await releaseHeldLeases()
         logger.info("delivery agent stopped")
+    }
+
+    /// On start: a node id kept across restarts (`<data_dir>/node-id`, or `[server] node_id`) may still own
+    /// leases from a run that died without handing them back (kill -9, power loss). Nothing of this run
+    /// is in flight yet, so they are released at once: a restarted single node resumes its queue now, not
+    /// `lease_seconds` later. (Two live processes never share an id: the data directory is locked.)
+    func releaseLeasesOfAnEarlierRun() async {
+        let store = self.store
+        let owner = nodeID
+        let result: Result<Int, any Error> = await {
+            do { return .success(try await store.releaseAllQueueLeases(owner: owner)) } catch { return .failure(error) }
+        }()
+        switch result {
+        case .success(let count) where count > 0:
+            logger.notice(
+                "queue leases of an earlier run of this node released",
+                metadata: ["node": "\(owner)", "entries": "\(count)"])
+        case .success: break
+        case .failure(let error):
+            logger.error(
+                "could not release the queue leases of an earlier run; they are taken again when they expire",
+                metadata: ["node": "\(owner)", "error": "\(error)"])
+        }
     }
 
     /// On stop: hands back the leases of entries whose transfers were cancelled, so another node (or this

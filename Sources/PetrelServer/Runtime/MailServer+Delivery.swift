@@ -50,7 +50,9 @@ extension MailServer {
             maxConnections: d.maxConnections, maxConnectionsPerDestination: d.maxConnectionsPerDomain,
             hopCount: HopCount(limit: d.hopLimit), bounceCopyTo: d.bounceCopyTo.flatMap { EmailAddress($0) },
             maxReturnedSize: d.maxReturnedSize, badmail: badmail, pollInterval: .seconds(Int64(d.pollInterval)),
-            nodeID: configuration.server.nodeID ?? NodeID.generate(hostname: hostname),
+            nodeID: DataDirectoryLock.nodeID(
+                configured: configuration.server.nodeID, dataDirectory: configuration.server.dataDirectory,
+                hostname: hostname, logger: logger),
             leaseDuration: .seconds(Int64(configuration.queue.leaseSeconds)))
         agentConfiguration.relayRules = relayRules
         agentConfiguration.resolveRecipient = resolveRecipient

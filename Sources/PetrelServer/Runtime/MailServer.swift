@@ -46,14 +46,17 @@ public final class MailServer: Sendable {
     public let clientSetup = ClientSetupRunner()
     /// The account backends' own thread pool (MailServer+Accounts.swift).
     let accountsRuntime = AccountsRuntime()
+    /// `<data_dir>/petrel.lock`, held until `close()` (DataDirectoryLock.swift).
+    let dataDirectoryLock: DataDirectoryLock
 
     private init(
         configuration: PetrelConfiguration, store: any MailStore, listeners: [BoundListener], tls: TLSContextProvider,
         smtpConnections: ConnectionTracker, pop3Connections: ConnectionTracker, imapConnections: ConnectionTracker,
         group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, pop3ReadPool: NIOThreadPool, dnsPool: NIOThreadPool,
         logger: Logger, operations: ServerOperations,
-        access: AccessControl, deliveryAgent: DeliveryAgent, pickup: PickupDirectory?
+        access: AccessControl, deliveryAgent: DeliveryAgent, pickup: PickupDirectory?, dataDirectoryLock: DataDirectoryLock
     ) {
+        self.dataDirectoryLock = dataDirectoryLock
         self.configuration = configuration
         self.store = store
         self.listeners = listeners
@@ -107,6 +110,8 @@ public final class MailServer: Sendable {
     public static func start(
         configuration: PetrelConfiguration, store: (any MailStore)? = nil, logger: Logger, clock: any MailClock = WallClock()
     ) async throws -> MailServer {
+        // One `petrel serve` per data directory (its spool, its node id); dropped by `close()` or at exit.
+        let dataDirectoryLock = try DataDirectoryLock.acquire(dataDirectory: configuration.server.dataDirectory)
         let store = try store ?? openStore(configuration: configuration, clock: clock)
         // PostgreSQL: connect and migrate now, so a wrong setting or a newer schema stops the start.
         if let postgres = store as? PostgresMailStore { try await postgres.prepare() }
@@ -404,7 +409,7 @@ public final class MailServer: Sendable {
             configuration: configuration, store: store, listeners: bound, tls: tls, smtpConnections: smtpConnections,
             pop3Connections: pop3Connections, imapConnections: imapConnections, group: group, threadPool: threadPool, pop3ReadPool: pop3ReadPool,
             dnsPool: dnsPool, logger: logger,
-            operations: operations, access: access, deliveryAgent: agent, pickup: pickup)
+            operations: operations, access: access, deliveryAgent: agent, pickup: pickup, dataDirectoryLock: dataDirectoryLock)
         server.accountsRuntime.adopt(directoryPool)
         if configuration.autoconfig.enabled {
             do {
@@ -475,6 +480,7 @@ public final class MailServer: Sendable {
         try? await dnsPool.shutdownGracefully()
         await accountsRuntime.shutdown()
         try? await group.shutdownGracefully()
+        dataDirectoryLock.release()
         logger.info("stopped")
     }
 }
