@@ -15,12 +15,13 @@ typealias PostgresGroupCommitter = GroupCommitQueue<IncomingMessage, [Int64]>
 extension GroupCommitQueue where Item == IncomingMessage, Output == [Int64] {
     /// The PostgreSQL store's committer (rows stamped with `clock` at the start of each batch).
     static func postgres(
-        client: PostgresClient, logger: Logger, maxBatch: Int, clock: any MailClock, queueChannel: String
+        client: PostgresClient, logger: Logger, maxBatch: Int, clock: any MailClock, queueChannel: String,
+        connectionWait: Duration
     ) -> PostgresGroupCommitter {
         PostgresGroupCommitter(maxBatch: maxBatch) { messages in
             let now = clock.now.timeIntervalSince1970
             do {
-                return try await PostgresMailStore.transaction(client, logger: logger) { conn in
+                return try await PostgresMailStore.transaction(client, logger: logger, wait: connectionWait, clock: clock) { conn in
                     // The INBOX rows this batch takes UIDs from, locked in id order up front: batches of
                     // two nodes never wait for each other in a cycle.
                     let local = Array(Set(messages.flatMap(\.localRecipients))).sorted()

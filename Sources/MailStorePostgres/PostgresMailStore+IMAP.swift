@@ -43,7 +43,7 @@ extension PostgresMailStore: IMAPMailboxProvider {
         do {
             try checkOpen()
             try await prepare()
-            return try await client.withConnection { conn in
+            return try await Self.withPooledConnection(client, wait: configuration.connectionWait, clock: clock) { conn in
                 try await conn.query(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN", logger: logger)
                 let value: T
                 do {

@@ -27,9 +27,11 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
     public enum TLSMode: String, Sendable, Equatable, CaseIterable {
         /// Plain TCP (a loopback or otherwise private link).
         case disable
-        /// TLS when the server offers it, plain otherwise (no protection against an active attacker).
+        /// TLS when the server offers it, plain otherwise, the certificate not checked (libpq's
+        /// `sslmode=prefer`: no protection against an active attacker).
         case prefer
-        /// TLS with the server's certificate checked against the system's CAs and `host`.
+        /// TLS with the server's certificate checked against `caFile` (or the system's CAs) and `host`
+        /// (libpq's `sslmode=verify-full`).
         case require
     }
 
@@ -40,17 +42,26 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
     /// The password (read by the caller from a file; never from the configuration itself).
     public var password: String?
     public var tls: TLSMode
+    /// PEM file of the CA(s) that sign the server's certificate, for `require`; nil: the system's CAs.
+    public var caFile: String?
     /// Most connections this store opens.
     public var poolSize: Int
     /// The schema the tables live in (`search_path`); nil: the server's default (`public`).
     public var schema: String?
     /// Most deliveries committed in one transaction.
     public var maxBatch: Int
+    /// How long a statement waits for a pooled connection. When PostgreSQL is unreachable the pool keeps
+    /// trying to connect; past this wait the operation fails (`StoreError`, so SMTP answers 451 4.3.0
+    /// and POP3/IMAP a temporary error) instead of holding the client until postgres-nio's own 60 s
+    /// circuit breaker trips.
+    public var connectionWait: Duration = .seconds(10)
 
     public init(
         host: String = "127.0.0.1", port: Int = 5432, database: String = "petrel", user: String = "petrel",
-        password: String? = nil, tls: TLSMode = .disable, poolSize: Int = 10, schema: String? = nil, maxBatch: Int = 256
+        password: String? = nil, tls: TLSMode = .disable, caFile: String? = nil, poolSize: Int = 10, schema: String? = nil,
+        maxBatch: Int = 256
     ) {
+        self.caFile = caFile
         self.host = host
         self.port = port
         self.database = database
@@ -99,8 +110,8 @@ public final class PostgresMailStore: MailStore {
         let tls: PostgresClient.Configuration.TLS
         switch configuration.tls {
         case .disable: tls = .disable
-        case .prefer: tls = .prefer(.makeClientConfiguration())
-        case .require: tls = .require(.makeClientConfiguration())
+        case .prefer: tls = .prefer(Self.tlsConfiguration(configuration))
+        case .require: tls = .require(Self.tlsConfiguration(configuration))
         }
         var config = PostgresClient.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.user,
@@ -112,7 +123,7 @@ public final class PostgresMailStore: MailStore {
         config.options.additionalStartupParameters = startup
         var single = PostgresConnection.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.user,
-            password: configuration.password, database: configuration.database, tls: try Self.connectionTLS(configuration.tls))
+            password: configuration.password, database: configuration.database, tls: try Self.connectionTLS(configuration))
         single.options.additionalStartupParameters = startup
         self.connectionConfiguration = single
         let client = PostgresClient(configuration: config, backgroundLogger: logger)
@@ -123,16 +134,33 @@ public final class PostgresMailStore: MailStore {
         let channel = Self.queueChannel(schema: configuration.schema)
         self.queueChannel = channel
         self.committer = PostgresGroupCommitter.postgres(
-            client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock, queueChannel: channel)
+            client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock, queueChannel: channel,
+            connectionWait: configuration.connectionWait)
         self.queueListener = PostgresNotificationListener(channel: channel, configuration: single, logger: logger, clock: clock)
     }
 
-    static func connectionTLS(_ mode: PostgresStoreConfiguration.TLSMode) throws -> PostgresConnection.Configuration.TLS {
+    /// `prefer` encrypts without checking the certificate (as libpq's `sslmode=prefer`); `require` checks
+    /// it against `caFile` or the system's CAs and the host name or address (`verify-full`).
+    static func tlsConfiguration(_ configuration: PostgresStoreConfiguration) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch configuration.tls {
+        case .disable, .prefer: tls.certificateVerification = .none
+        case .require:
+            tls.certificateVerification = .fullVerification
+            if let file = configuration.caFile { tls.trustRoots = .file(file) }
+        }
+        return tls
+    }
+
+    static func connectionTLS(_ configuration: PostgresStoreConfiguration) throws -> PostgresConnection.Configuration.TLS {
+        if let file = configuration.caFile, configuration.tls == .require, !FileManager.default.isReadableFile(atPath: file) {
+            throw StoreError.backend("cannot read the PostgreSQL CA file \(file) ([store] ca_file)")
+        }
         do {
-            switch mode {
+            switch configuration.tls {
             case .disable: return .disable
-            case .prefer: return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: return .prefer(try NIOSSLContext(configuration: tlsConfiguration(configuration)))
+            case .require: return .require(try NIOSSLContext(configuration: tlsConfiguration(configuration)))
             }
         } catch {
             throw StoreError.backend("cannot set up TLS for PostgreSQL: \(error)")
@@ -267,8 +295,11 @@ public final class PostgresMailStore: MailStore {
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
         try checkOpen()
         try await prepare()
+        let logger = self.logger
         do {
-            return try await client.query(query, logger: logger).collect()
+            return try await Self.withPooledConnection(client, wait: configuration.connectionWait, clock: clock) { conn in
+                try await conn.query(query, logger: logger).collect()
+            }
         } catch {
             throw Self.storeError(error)
         }
@@ -287,13 +318,47 @@ public final class PostgresMailStore: MailStore {
     }
 
     func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await Self.transaction(client, logger: logger, body)
+        try await Self.transaction(client, logger: logger, wait: configuration.connectionWait, clock: clock, body)
+    }
+
+    /// Runs `body` on a pooled connection, failing with `StoreError` when none is handed out within
+    /// `wait` (PostgreSQL down or every connection busy). Only the wait for the connection is bounded: once
+    /// `body` runs, it is not interrupted.
+    static func withPooledConnection<T: Sendable>(
+        _ client: PostgresClient, wait: Duration, clock: any MailClock, _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let started = LeaseStarted()
+        // The group awaits both children before it returns, so `body` never outlives this call.
+        return try await withoutActuallyEscaping(body) { body in
+            try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await client.withConnection { conn in
+                        started.mark()
+                        return try await body(conn)
+                    }
+                }
+                group.addTask {
+                    try await clock.sleep(for: wait)
+                    if started.value { return nil }
+                    throw StoreError.backend(
+                        "PostgreSQL: no connection within \(wait.components.seconds) s (is the database reachable?)")
+                }
+                while let next = try await group.next() {
+                    if let value = next {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw StoreError.backend("PostgreSQL: the operation ended without a result")
+            }
+        }
     }
 
     static func transaction<T: Sendable>(
-        _ client: PostgresClient, logger: Logger, _ body: @Sendable (PostgresConnection) async throws -> T
+        _ client: PostgresClient, logger: Logger, wait: Duration, clock: any MailClock,
+        _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await client.withConnection { conn in
+        try await withPooledConnection(client, wait: wait, clock: clock) { conn in
             try await conn.query("BEGIN", logger: logger)
             let value: T
             do {
@@ -340,4 +405,11 @@ extension PostgresConnection {
         return try row.decode(T.self)
     }
 
+}
+
+/// Set once the pool handed out the connection (`withPooledConnection`).
+final class LeaseStarted: Sendable {
+    private let state = Mutex(false)
+    func mark() { state.withLock { $0 = true } }
+    var value: Bool { state.withLock { $0 } }
 }

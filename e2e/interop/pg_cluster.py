@@ -39,6 +39,8 @@ class PostgresCluster:
         self.host = "127.0.0.1"
         self.port = None
         self.password_file = self.dir / "pwfile"
+        self.ca_file = None
+        self._tls_options = ""
         self.password_file.write_text(self.password + "\n")
         os.chmod(self.password_file, 0o600)
         if self.run_as:
@@ -61,17 +63,18 @@ class PostgresCluster:
             raise RuntimeError(f"{cmd} failed ({proc.returncode}): {text[-2000:]}")
         return text
 
-    def start(self):
+    def start(self, tls=False):
+        """initdb and start. `tls`: the server offers TLS with a certificate for 127.0.0.1 and localhost
+        signed by a CA made for the run (`self.ca_file`; needs the openssl command)."""
         data = self.dir / "data"
         self._run(f"{self.bin}/initdb", "-D", str(data), "-U", self.user, f"--pwfile={self.password_file}",
                   "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")
+        self._tls_options = self._make_certificates() if tls else ""
         last = None
         for _ in range(3):
             port = free_port()
-            opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.dir}"
             try:
-                self._run(f"{self.bin}/pg_ctl", "-D", str(data), "-l", str(self.dir / "server.log"), "-o", opts,
-                          "-w", "-t", "120", "start", capture=False)
+                self._pg_ctl_start(port)
                 self.port = port
                 break
             except RuntimeError as e:
@@ -80,6 +83,38 @@ class PostgresCluster:
             raise last
         self.psql("CREATE DATABASE petrel", database="postgres")
         return self
+
+    def _pg_ctl_start(self, port):
+        opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.dir}" + self._tls_options
+        self._run(f"{self.bin}/pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "server.log"), "-o", opts,
+                  "-w", "-t", "120", "start", capture=False)
+
+    def _make_certificates(self):
+        """A CA and a server certificate (subjectAltName IP:127.0.0.1, DNS:localhost) in the cluster's
+        directory; returns the server options that turn TLS on."""
+        d = self.dir
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        (d / "san.cnf").write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+        for argv in (["openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                      "-subj", "/CN=Petrel test CA"],
+                     ["openssl", "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+                     ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                      "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.cnf"]):
+            subprocess.run(argv, cwd=d, check=True, capture_output=True, timeout=60)
+        os.chmod(d / "server.key", 0o600)
+        if self.run_as:
+            for name in ("server.key", "server.crt", "ca.pem"):
+                shutil.chown(d / name, self.run_as)
+        self.ca_file = d / "ca.pem"
+        return f" -c ssl=on -c ssl_cert_file={d / 'server.crt'} -c ssl_key_file={d / 'server.key'}"
+
+    def stop_server(self):
+        """Stops PostgreSQL (fast shutdown: open sessions are ended) and keeps the cluster for `start_server`."""
+        self._run(f"{self.bin}/pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def start_server(self):
+        """Starts the stopped server again on the same port."""
+        self._pg_ctl_start(self.port)
 
     def psql(self, sql, database="petrel"):
         psql = f"{self.bin}/psql" if os.path.exists(f"{self.bin}/psql") else (shutil.which("psql") or "psql")
@@ -100,7 +135,7 @@ class PostgresCluster:
             self.port = None
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def store_section(self, database="petrel"):
-        return (f'\n[store]\nbackend = "postgresql"\nhost = "{self.host}"\nport = {self.port}\n'
+    def store_section(self, database="petrel", tls="disable", ca_file=None, host=None):
+        return (f'\n[store]\nbackend = "postgresql"\nhost = "{host or self.host}"\nport = {self.port}\n'
                 f'database = "{database}"\nuser = "{self.user}"\npassword_file = "{self.password_file}"\n'
-                f'tls = "disable"\npool_size = 4\n')
+                f'tls = "{tls}"\npool_size = 4\n' + (f'ca_file = "{ca_file}"\n' if ca_file else ""))

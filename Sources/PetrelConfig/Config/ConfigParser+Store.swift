@@ -19,6 +19,7 @@ extension ConfigReader {
                 c.store.tls = PetrelConfiguration.Store.TLSMode(rawValue: $0) ?? .disable
             }
         },
+        "ca_file": { c, v in assign(filePath(v)) { c.store.caFile = $0 } },
         "pool_size": { c, v in assign(integer(v, 1...1000)) { c.store.poolSize = $0 } }
     ]
 

@@ -13,9 +13,10 @@ extension PetrelConfiguration {
         public enum TLSMode: String, Sendable, Equatable, CaseIterable {
             /// Plain TCP (loopback or a private network only).
             case disable
-            /// TLS when the server offers it (no protection against an active attacker).
+            /// TLS when the server offers it, the certificate not checked (no protection against an
+            /// active attacker).
             case prefer
-            /// TLS, the certificate verified against the system's CAs and `host`.
+            /// TLS, the certificate verified against `caFile` (or the system's CAs) and `host`.
             case require
         }
 
@@ -27,6 +28,8 @@ extension PetrelConfiguration {
         /// A file holding the password (its first line); nil: no password (trust or peer authentication).
         public var passwordFile: String?
         public var tls: TLSMode = .disable
+        /// PEM file of the CA(s) that sign the server's certificate (`tls = "require"`); nil: the system's CAs.
+        public var caFile: String?
         /// Most connections one Petrel process opens.
         public var poolSize: Int = 10
 

@@ -162,6 +162,7 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("store.user", { $0.store.user }),
         ("store.password_file", { $0.store.passwordFile ?? "" }),
         ("store.tls", { $0.store.tls.rawValue }),
+        ("store.ca_file", { $0.store.caFile ?? "" }),
         ("store.pool_size", { "\($0.store.poolSize)" })
     ]
 

@@ -102,7 +102,7 @@ public final class MailServer: Sendable {
         }
         return PostgresStoreConfiguration(
             host: store.host, port: store.port, database: store.database, user: store.user, password: password, tls: tls,
-            poolSize: store.poolSize)
+            caFile: store.caFile, poolSize: store.poolSize)
     }
 
     /// Starts every listener. `store` defaults to the configured store (`openStore`). `clock` is the
