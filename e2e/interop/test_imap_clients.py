@@ -9,8 +9,13 @@
 
 Every outcome is checked on the server with imaplib (FETCH FLAGS, SEARCH HEADER Message-ID), not by trusting
 the client's exit code. Each test runs on the SQLite store and on the PostgreSQL store (a cluster of its
-own for the module, a fresh database per test: pg_cluster.py). The clients log in with LOGIN over the
-plain listener ([auth] allow_plaintext = true in the tests' configuration); nothing leaves 127.0.0.1.
+own for the module, a fresh database per test: pg_cluster.py). The clients use TLS the way README and
+docs/CLIENTS.md set them up, trusting the development certificate Petrel made at its first start (it names
+127.0.0.1 and localhost): mbsync, neomutt and fetchmail over implicit TLS, offlineimap with STARTTLS; the
+server's log shows the handshake. Nothing leaves 127.0.0.1.
+
+Found this way: a FETCH answer over 64 KiB (fetchmail, a 100 KB message) arrived without its tagged OK
+(IMAPListenerTests.fetchLargerThanTheHighWatermarkIsCompleted).
 """
 import contextlib
 import email
@@ -59,7 +64,9 @@ def imap_server(request, tmp_path):
         ports, reason = srv.imap_ports()
         if ports is None:
             pytest.skip(f"IMAP is not started by this server: {reason}")
-        srv.imap_port = ports[0]
+        srv.imap_port, srv.imaps_port = ports
+        # The development certificate made at the first start (names 127.0.0.1): the clients that use TLS trust it.
+        srv.certificate = data / "tls" / "cert.pem"
         yield srv
     finally:
         srv.stop()
@@ -142,6 +149,11 @@ def new_maildir_message(folder, data, name):
     return path
 
 
+def tls_sessions(srv):
+    """How many IMAP connections completed a TLS handshake (implicit TLS or STARTTLS): the server's log."""
+    return srv.log().count("imap tls established")
+
+
 def run(argv, timeout=25, **kwargs):
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
     assert proc.returncode == 0, f"{argv[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -161,11 +173,11 @@ def test_mbsync_two_way_sync(imap_server, tmp_path):
     rc = tmp_path / "mbsyncrc"
     rc.write_text(f"""IMAPAccount petrel
 Host 127.0.0.1
-Port {srv.imap_port}
+Port {srv.imaps_port}
 User {USER}
 Pass {PASSWORD}
-SSLType None
-AuthMechs LOGIN
+SSLType IMAPS
+CertificateFile {srv.certificate}
 
 IMAPStore remote
 Account petrel
@@ -185,8 +197,9 @@ SyncState *
 """)
     sync = ["mbsync", "-c", str(rc), "petrel"]
 
-    # Down: both messages arrive in the local INBOX, with their bytes.
+    # Down: both messages arrive in the local INBOX, with their bytes (over implicit TLS).
     run(sync)
+    assert tls_sessions(srv) >= 1
     local = maildir_messages(maildir / "INBOX")
     assert set(local) == {"mbsync-1@example.test", "mbsync-2@example.test"}
     assert b"Subject: first for mbsync" in local["mbsync-1@example.test"].read_bytes()
@@ -255,12 +268,14 @@ remoteport = {srv.imap_port}
 remoteuser = {USER}
 remotepass = {PASSWORD}
 ssl = no
-starttls = no
+starttls = yes
+sslcacertfile = {srv.certificate}
 folderfilter = lambda name: name in ["INBOX", "Archive"]
 """)
     sync = ["offlineimap", "-c", str(rc), "-o", "-u", "basic"]
 
     run(sync)
+    assert tls_sessions(srv) >= 1                            # STARTTLS
     local = maildir_messages(maildir / "INBOX")
     assert set(local) == {"oi-1@example.test", "oi-2@example.test", "oi-3@example.test"}
     assert b"Subject: offlineimap 2" in local["oi-2@example.test"].read_bytes()
@@ -323,11 +338,13 @@ def test_neomutt_reads_and_deletes(imap_server, tmp_path):
     home = tmp_path / "home"
     (home / "Mail").mkdir(parents=True)
     muttrc = tmp_path / "muttrc"
-    muttrc.write_text(f"""set folder = "imap://alice%40example.test@127.0.0.1:{srv.imap_port}/"
+    certificates = tmp_path / "certificates"       # neomutt trusts the certificates of this file
+    shutil.copy(srv.certificate, certificates)
+    muttrc.write_text(f"""set folder = "imaps://alice%40example.test@127.0.0.1:{srv.imaps_port}/"
 set spoolfile = "+INBOX"
 set imap_pass = "{PASSWORD}"
-set ssl_starttls = no
-set ssl_force_tls = no
+set certificate_file = "{certificates}"
+set ssl_force_tls = yes
 set imap_passive = no
 set header_cache = ""
 set message_cachedir = ""
@@ -366,6 +383,7 @@ set pager_stop = yes
         assert not tmux.alive(), tmux.screen()
     finally:
         tmux.kill()
+    assert tls_sessions(srv) >= 1
     inbox = server_view(srv, "INBOX")
     assert set(inbox) == {"nm-1@example.test"}, inbox
     # Reading it marked the deleted one \Seen on the way; the other one was not opened.
@@ -394,9 +412,9 @@ def test_fetchmail_over_imap_to_an_mda(imap_server, tmp_path):
     out.mkdir()
     rc = tmp_path / "fetchmailrc"
     rc.write_text(f"""set no syslog
-poll 127.0.0.1 service {srv.imap_port} protocol IMAP auth password timeout 10:
+poll 127.0.0.1 service {srv.imaps_port} protocol IMAP auth password timeout 10:
     user "{USER}" there with password "{PASSWORD}" is "{os.environ.get('USER', 'root')}" here
-    sslproto '' no rewrite keep
+    ssl sslcertck sslcertfile "{srv.certificate}" sslcommonname "localhost" no rewrite keep
     mda "/bin/sh -c 'cat > {out}/$$.eml'"
 """)
     rc.chmod(0o600)
@@ -406,6 +424,7 @@ poll 127.0.0.1 service {srv.imap_port} protocol IMAP auth password timeout 10:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     files = list(out.iterdir())
     assert len(files) == 2, proc.stderr[-3000:]
+    assert tls_sessions(srv) >= 1
     got = {}
     for path in files:
         data = path.read_bytes()
