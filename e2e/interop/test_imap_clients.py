@@ -190,7 +190,7 @@ SubFolders Verbatim
 Channel petrel
 Far :remote:
 Near :local:
-Patterns INBOX Archive
+Patterns *
 Create Both
 Expunge Both
 SyncState *
