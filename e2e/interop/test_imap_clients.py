@@ -4,7 +4,8 @@
   up, a message moved locally from INBOX to Archive is moved on the server, a new local message is
   APPENDed.
 - offlineimap3: the same both-way sync: flags, a move, a deletion.
-- neomutt, driven in tmux: opens the IMAP INBOX, shows a message, deletes it and syncs on quit.
+- neomutt, driven in tmux: opens the IMAP INBOX, sees mail delivered meanwhile, shows a message, deletes it,
+  saves another to Archive and syncs.
 - fetchmail over IMAP: the messages go to an MDA (a shell command writing files), byte for byte.
 
 Every outcome is checked on the server with imaplib (FETCH FLAGS, SEARCH HEADER Message-ID), not by trusting
@@ -330,7 +331,7 @@ class Tmux:
 
 
 @pytest.mark.peer("neomutt")
-def test_neomutt_reads_and_deletes(imap_server, tmp_path):
+def test_neomutt_reads_saves_and_deletes(imap_server, tmp_path):
     srv = imap_server
     deliver(srv, "kept for neomutt", "nm-1@example.test")
     deliver(srv, "delete me neomutt", "nm-2@example.test")
@@ -356,6 +357,9 @@ set mark_old = no
 set wait_key = no
 set timeout = 1
 set pager_stop = yes
+set imap_idle = yes
+set mail_check = 1
+set confirmappend = no
 """)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TMUX", "MUTT", "NEOMUTT"))}
     env.update(HOME=str(home), TERM="xterm-256color", LANG="C.UTF-8")
@@ -364,17 +368,25 @@ set pager_stop = yes
     try:
         tmux.wait_for(r"delete me neomutt")
         tmux.wait_for(r"kept for neomutt")
-        # Open the second message (sorted by date sent: the list is in delivery order; search by subject).
+        # Mail delivered while the INBOX is open shows up (IDLE, or neomutt's NOOP every mail_check).
+        deliver(srv, "arrived while open", "nm-3@example.test")
+        tmux.wait_for(r"arrived while open", timeout=15)
+        # Open one message by searching for its subject; the pager shows its header and body.
         tmux.keys("/", "delete me", "Enter")
         tmux.keys("Enter")
         screen = tmux.wait_for(r"Subject: delete me neomutt")
         assert "Hello from the interop tests." in screen
         tmux.keys("q")
         tmux.wait_for(r"kept for neomutt")
-        tmux.keys("d")
-        tmux.keys("$")          # sync: with delete=yes the \Deleted message is expunged
+        tmux.keys("d")                                       # delete the one just read
+        tmux.keys("/", "arrived while", "Enter")
+        tmux.keys("s")                                       # save (copy, then delete) to Archive
+        tmux.wait_for(r"Save to mailbox")
+        tmux.keys("C-u", "=Archive", "Enter")
+        tmux.wait_for(r"Del:2")
+        tmux.keys("$")          # sync: with delete=yes the \Deleted messages are expunged
         deadline = time.time() + 10
-        while "nm-2@example.test" in server_view(srv, "INBOX") and time.time() < deadline:
+        while len(server_view(srv, "INBOX")) > 1 and time.time() < deadline:
             time.sleep(0.2)
         tmux.keys("q")
         deadline = time.time() + 10
@@ -386,8 +398,8 @@ set pager_stop = yes
     assert tls_sessions(srv) >= 1
     inbox = server_view(srv, "INBOX")
     assert set(inbox) == {"nm-1@example.test"}, inbox
-    # Reading it marked the deleted one \Seen on the way; the other one was not opened.
-    assert "\\Seen" not in inbox["nm-1@example.test"]
+    assert "\\Seen" not in inbox["nm-1@example.test"]        # never opened
+    assert set(server_view(srv, "Archive")) == {"nm-3@example.test"}
 
 
 # --- fetchmail over IMAP -------------------------------------------------------------------------------
