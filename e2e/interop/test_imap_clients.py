@@ -6,7 +6,8 @@
 - offlineimap3: the same both-way sync: flags, a move, a deletion.
 - neomutt, driven in tmux: opens the IMAP INBOX, sees mail delivered meanwhile, shows a message, deletes it,
   saves another to Archive and syncs.
-- fetchmail over IMAP: the messages go to an MDA (a shell command writing files), byte for byte.
+- fetchmail over IMAP: the messages go to an MDA (a shell command writing files), byte for byte; in its
+  `idle` mode a delivery wakes it.
 
 Every outcome is checked on the server with imaplib (FETCH FLAGS, SEARCH HEADER Message-ID), not by trusting
 the client's exit code. Each test runs on the SQLite store and on the PostgreSQL store (a cluster of its
@@ -28,6 +29,7 @@ import re
 import shutil
 import smtplib
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -71,6 +73,11 @@ def imap_server(request, tmp_path):
         srv.certificate = data / "tls" / "cert.pem"
         yield srv
     finally:
+        if getattr(srv, "checker", None) is not None:
+            try:
+                srv.checker.logout()
+            except (imaplib.IMAP4.error, OSError):
+                pass
         srv.stop()
         srv.kill()
 
@@ -84,8 +91,7 @@ def wait_for_messages(srv, folder, count, timeout=10):
     """Waits until the queue has delivered `count` messages into `folder`."""
     deadline = time.time() + timeout
     while True:
-        with login(srv) as imap:
-            n = int(imap.select(folder, readonly=True)[1][0])
+        n = int(checker(srv).select(folder, readonly=True)[1][0])
         if n >= count or time.time() > deadline:
             assert n == count, f"{folder}: {n} messages, expected {count}"
             return
@@ -106,15 +112,27 @@ def login(srv):
             pass
 
 
+def checker(srv):
+    """The test's own imaplib session, logged in once (a login costs a slow password hash) and kept open beside
+    the client's sessions; closed by the fixture."""
+    if getattr(srv, "checker", None) is None:
+        srv.checker = imaplib.IMAP4("127.0.0.1", srv.imap_port, timeout=10)
+        srv.checker.login(USER, PASSWORD)
+    return srv.checker
+
+
 def server_view(srv, folder):
-    """{Message-ID: set of flags} of the messages in `folder` on the server (deleted-flagged ones included)."""
-    with login(srv) as imap:
-        typ, data = imap.select(folder, readonly=True)
-        assert typ == "OK", (folder, data)
-        if int(data[0]) == 0:
-            return {}
-        typ, data = imap.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-        assert typ == "OK"
+    """{Message-ID: set of flags} of the messages in `folder` on the server (deleted-flagged ones included),
+    through a fresh EXAMINE."""
+    imap = checker(srv)
+    typ, data = imap.select(folder, readonly=True)
+    assert typ == "OK", (folder, data)
+    if int(data[0]) == 0:
+        return {}
+    # UID FETCH: a message another session expunges meanwhile is left out (a FETCH by sequence number would
+    # get NO [EXPUNGEISSUED], RFC 9051 §7.1, which Petrel answers while clients expunge beside this check).
+    typ, data = imap.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+    assert typ == "OK", data
     view = {}
     for item in data:
         if not isinstance(item, tuple):
@@ -149,6 +167,12 @@ def new_maildir_message(folder, data, name):
     path = Path(folder) / "new" / name
     path.write_bytes(data.replace(b"\r\n", b"\n"))
     return path
+
+
+def fetchmail_command(rc, tmp_path):
+    """fetchmail with its run control file and a lock file of its own (as root it would take
+    /var/run/fetchmail.pid, shared by the tests running in parallel), in the foreground."""
+    return ["fetchmail", "-f", str(rc), "--pidfile", str(tmp_path / "fetchmail.pid"), "--nodetach"]
 
 
 def tls_sessions(srv):
@@ -431,7 +455,7 @@ poll 127.0.0.1 service {srv.imaps_port} protocol IMAP auth password timeout 10:
 """)
     rc.chmod(0o600)
     env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
-    proc = subprocess.run(["fetchmail", "-f", str(rc), "--nodetach", "-v", "--invisible"], capture_output=True,
+    proc = subprocess.run([*fetchmail_command(rc, tmp_path), "-v", "--invisible"], capture_output=True,
                           text=True, timeout=25, stdin=subprocess.DEVNULL, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     files = list(out.iterdir())
@@ -448,13 +472,57 @@ poll 127.0.0.1 service {srv.imaps_port} protocol IMAP auth password timeout 10:
     # `keep`: both still there, now \Seen; a second run fetches nothing new (only unseen mail).
     inbox = server_view(srv, "INBOX")
     assert set(inbox) == set(bodies) and all("\\Seen" in f for f in inbox.values()), inbox
-    proc = subprocess.run(["fetchmail", "-f", str(rc), "--nodetach", "--invisible"], capture_output=True,
+    proc = subprocess.run([*fetchmail_command(rc, tmp_path), "--invisible"], capture_output=True,
                           text=True, timeout=25, stdin=subprocess.DEVNULL, env=env)
     assert proc.returncode == 1, proc.stdout + proc.stderr          # 1: no new mail
     assert len(list(out.iterdir())) == 2
     # --nokeep --all: fetched again and deleted on the server.
     for path in out.iterdir():
         path.unlink()
-    run(["fetchmail", "-f", str(rc), "--nodetach", "--invisible", "--nokeep", "--all"], env=env)
+    run([*fetchmail_command(rc, tmp_path), "--invisible", "--nokeep", "--all"], env=env)
     assert len(list(out.iterdir())) == 2
     assert server_view(srv, "INBOX") == {}
+
+
+@pytest.mark.peer("fetchmail")
+def test_fetchmail_idle_is_woken_by_a_delivery(imap_server, tmp_path):
+    """fetchmail's `idle` mode: it fetches what is there, waits in IDLE, and a message delivered over SMTP
+    meanwhile wakes it (`* n EXISTS`), is fetched and deleted on the server (no `keep`)."""
+    srv = imap_server
+    deliver(srv, "before idle", "fi-1@example.test")
+    wait_for_messages(srv, "INBOX", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(f"""set no syslog
+poll 127.0.0.1 service {srv.imaps_port} protocol IMAP auth password timeout 10:
+    user "{USER}" there with password "{PASSWORD}" is "{os.environ.get('USER', 'root')}" here
+    ssl sslcertck sslcertfile "{srv.certificate}" sslcommonname "localhost" no rewrite idle
+    mda "/bin/sh -c 'cat > {out}/$$.eml'"
+""")
+    rc.chmod(0o600)
+    env = dict(os.environ, HOME=str(tmp_path), FETCHMAILHOME=str(tmp_path))
+    proc = subprocess.Popen([*fetchmail_command(rc, tmp_path), "-v", "--invisible"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    try:
+        def wait(condition, what, timeout=15):
+            deadline = time.time() + timeout
+            while not condition():
+                assert proc.poll() is None, f"fetchmail exited ({proc.returncode}):\n" + "".join(lines[-40:])
+                assert time.time() < deadline, f"{what}:\n" + "".join(lines[-40:])
+                time.sleep(0.05)
+
+        wait(lambda: len(list(out.iterdir())) == 1, "the first message was not fetched")
+        wait(lambda: any(line.startswith("fetchmail: IMAP< + ") for line in lines[-3:])
+             and any(re.search(r"IMAP> \w+ IDLE$", line) for line in lines), "fetchmail did not enter IDLE")
+        deliver(srv, "during idle", "fi-2@example.test")
+        wait(lambda: len(list(out.iterdir())) == 2, "the message delivered during IDLE was not fetched")
+        assert any(re.match(r"fetchmail: IMAP< \* \d+ EXISTS", line) for line in lines)
+        wait(lambda: server_view(srv, "INBOX") == {}, "the fetched messages are still on the server")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    subjects = {email.message_from_bytes(p.read_bytes())["Subject"] for p in out.iterdir()}
+    assert subjects == {"before idle", "during idle"}
