@@ -9,7 +9,7 @@
 - fetchmail over IMAP: the messages go to an MDA (a shell command writing files), byte for byte; in its
   `idle` mode a delivery wakes it.
 
-Every outcome is checked on the server with imaplib (FETCH FLAGS, SEARCH HEADER Message-ID), not by trusting
+Every outcome is checked on the server with imaplib (the flags and Message-IDs of each folder), not by trusting
 the client's exit code. Each test runs on the SQLite store and on the PostgreSQL store (a cluster of its
 own for the module, a fresh database per test: pg_cluster.py). The clients use TLS the way README and
 docs/CLIENTS.md set them up, trusting the development certificate Petrel made at its first start (it names
