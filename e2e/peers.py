@@ -60,6 +60,14 @@ PEERS = {
                         (("sh", "-c", "test -e /usr/lib/$(uname -m)-linux-gnu/libpam_wrapper.so && "
                                       "test -e /usr/lib/$(uname -m)-linux-gnu/pam_wrapper/pam_matrix.so"),),
                         "PAM without machine accounts (pam_wrapper + pam_matrix): the system backend's tests"),
+    "mbsync": Peer("test", ("isync",), (("mbsync", "--version"),),
+                   "IMAP <-> Maildir synchroniser (isync): the IMAP client tests"),
+    "offlineimap": Peer("test", ("offlineimap3",), (("offlineimap", "--version"),),
+                        "IMAP <-> Maildir synchroniser (offlineimap3): the IMAP client tests"),
+    "neomutt": Peer("test", ("neomutt", "tmux"), (("neomutt", "-v"), ("tmux", "-V")),
+                    "terminal mail reader, driven in tmux: the IMAP client tests"),
+    "fetchmail": Peer("test", ("fetchmail",), (("fetchmail", "--version"),),
+                      "POP3/IMAP mail retriever: the IMAP client tests"),
 }
 
 

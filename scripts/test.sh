@@ -10,7 +10,8 @@
 # - Python packages: pinned in e2e/requirements.txt, installed into .venv-test/ (git-ignored), which is
 #   reused while it matches that file and the python3 it was made with (a stamp in the venv), and made
 #   anew otherwise. Nothing is pip-installed system-wide. Needs Python 3.11 or later.
-# - Programs from the system (the table in e2e/peers.py: swaks, mpop, openssl, SQLite's headers,
+# - Programs from the system (the table in e2e/peers.py: swaks, mpop, openssl, the IMAP clients
+#   mbsync, offlineimap3, neomutt and fetchmail, SQLite's headers,
 #   python3-venv): as root on Debian the missing ones are installed with apt-get. Otherwise the tests that
 #   need a missing peer are skipped, and the run ends with one line naming them and the apt-get command
 #   that installs them. Under CI=true a missing peer is an error, never a skip.

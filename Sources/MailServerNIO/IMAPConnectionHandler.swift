@@ -179,9 +179,11 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 if context.channel.isWritable {
                     runBackend(request, context: context)
                 } else {
-                    // The client has not read what was written: the next batch waits for it.
-                    io.flushIfNeeded(context: context)
+                    // The client has not read what was written: the next batch waits for it. Held before the
+                    // flush: a flush the socket takes at once makes the channel writable inside it, and
+                    // `channelWritabilityChanged` then runs the held request (set after, it would wait forever).
                     deferredRequest = request
+                    io.flushIfNeeded(context: context)
                 }
             case .startTLS:
                 tlsPending = true

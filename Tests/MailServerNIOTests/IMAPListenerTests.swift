@@ -170,6 +170,26 @@ import Testing
         await server.stop()
     }
 
+    /// A FETCH answer larger than the channel's high watermark (64 KiB) makes the channel unwritable, so the
+    /// session's next store request waits for writability. The flush that sends the answer can make the
+    /// channel writable again at once (a client that reads): the request must still run and the tagged OK
+    /// come. Found by fetchmail and a 100 KB message: the answer arrived, the `OK` never did.
+    @Test func fetchLargerThanTheHighWatermarkIsCompleted() async throws {
+        let server = try await Fixture.start()
+        let lines = (0..<3000).map { "line \($0) of a message larger than 64 KiB\r\n" }.joined()
+        try await server.provider.deliver(to: Self.user, Array("Subject: big\r\n\r\n\(lines)".utf8))
+        try await server.provider.deliver(to: Self.user, Self.message)
+        let client = try await server.loggedIn()
+        _ = try await client.command("s", "EXAMINE INBOX")
+        try await client.send("f FETCH 1:2 (BODY.PEEK[])\r\n")
+        let fetch = try await client.lines(through: "f ", timeout: .seconds(5))
+        #expect(fetch.contains("line 2999 of a message larger than 64 KiB"))
+        #expect(fetch.contains("IMAP over a real socket"))
+        #expect(fetch.last?.hasPrefix("f OK") == true, "\(fetch.suffix(3))")
+        await client.close()
+        await server.stop()
+    }
+
     @Test func idleIsWokenByAnAppendFromAnotherConnection() async throws {
         let server = try await Fixture.start()
         try await server.provider.deliver(to: Self.user, Self.message)
