@@ -2,7 +2,8 @@
 database (the `nodes` fixture of test_two_nodes_pop3.py). A session IDLE on node B (imaplib; the IDLE
 command by hand, Python 3.11's imaplib has none) sees `* n EXISTS` within seconds of mail accepted over
 SMTP (smtplib) by node A, and flags stored and messages expunged through node A show on B's selected
-session as `* n FETCH (FLAGS …)` and `* n EXPUNGE` — in IDLE, and after a NOOP. Node A announces each
+session as `* n FETCH (FLAGS …)` and `* n EXPUNGE` — in IDLE, and after a NOOP; a session IDLE on node A
+itself hears of the message once, although A wakes it twice (itself, and its own NOTIFY coming back). Node A announces each
 change with `NOTIFY petrel_imap`, node B LISTENs and wakes its sessions (docs/SCALING.md)."""
 import imaplib
 import time
@@ -45,13 +46,16 @@ def read_untagged(imap, wanted, within=WITHIN):
 
 
 def done(imap, tag):
+    """Ends IDLE; returns the untagged lines that came before the tagged answer."""
     imap.sock.settimeout(30)
     imap.send(b"DONE\r\n")
+    untagged = []
     while True:
         line = imap.readline()
         if line.startswith(tag):
             assert b"OK" in line
-            return
+            return untagged
+        untagged.append(line)
 
 
 @pytest.mark.peer("postgresql")
@@ -61,10 +65,19 @@ def test_idle_on_node_b_sees_mail_delivered_to_node_a(nodes):
     typ, data = imap.select("INBOX")
     assert typ == "OK" and int(data[0]) == 0
     tag = idle(imap)
+    # A session IDLE on node A too: A wakes it itself and again when its own NOTIFY comes back; the
+    # second wake-up finds nothing new, so the client hears of the message once.
+    local = login(a)
+    local.select("INBOX")
+    local_tag = idle(local)
     started = time.time()
     send(a, b"Subject: across nodes\r\n\r\nbody\r\n")
     assert read_untagged(imap, [b"* 1 EXISTS"]).strip() == b"* 1 EXISTS"
     assert time.time() - started < WITHIN
+    assert read_untagged(local, [b"* 1 EXISTS"]).strip() == b"* 1 EXISTS"
+    time.sleep(1.5)                                 # a duplicate would arrive meanwhile…
+    assert done(local, local_tag) == []            # …and be read before DONE's tagged answer
+    local.logout()
     done(imap, tag)
     typ, data = imap.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert typ == "OK" and b"across nodes" in data[0][1]
