@@ -318,7 +318,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     /// The store's handle for a message of the session's maildrop.
     private static func retrievable(_ entry: MaildropEntry) -> RetrievableMessage {
-        RetrievableMessage(deliveryID: entry.deliveryID, bodyID: entry.bodyKey, size: entry.size)
+        RetrievableMessage(deliveryID: entry.deliveryID, bodyID: entry.bodyKey, size: entry.size, uniqueID: entry.uniqueID)
     }
 
     /// One chunk read and encoded in a task.

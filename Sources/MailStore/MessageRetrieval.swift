@@ -12,18 +12,37 @@ import NIOCore
 
 /// One delivery of a mailbox as a POP3 session retrieves it.
 public struct RetrievableMessage: Hashable, Sendable {
-    /// The delivery id (the POP3 UIDL).
+    /// The delivery id.
     public var deliveryID: Int64
+    /// The POP3 unique-id (RFC 1939 §7 UIDL): `uniqueID(uidValidity:uid:)` of the message in INBOX for the
+    /// stores with IMAP folders; the decimal delivery id where a store has no folders (in-memory).
+    public var uniqueID: String
     /// The backend's key of the stored body (SQLite: `messages.id`). Opaque to callers; only meaningful
     /// together with `deliveryID` (a body key alone authorizes nothing).
     public var bodyID: Int64
     /// The exact stored size in octets (trace headers included, CRLF line ends).
     public var size: Int64
 
-    public init(deliveryID: Int64, bodyID: Int64, size: Int64) {
+    public init(deliveryID: Int64, bodyID: Int64, size: Int64, uniqueID: String? = nil) {
         self.deliveryID = deliveryID
         self.bodyID = bodyID
         self.size = size
+        self.uniqueID = uniqueID ?? String(deliveryID)
+    }
+
+    /// The POP3 unique-id of the message with `uid` in an INBOX whose UIDVALIDITY is `uidValidity`: both in
+    /// eight lower-case hex digits, as Dovecot's default `pop3_uidl_format = %08Xu%08Xv` (there upper-case,
+    /// UID first; Petrel puts UIDVALIDITY first so ids sort by INBOX generation). 16 characters of
+    /// 0x21-0x7E (RFC 1939 §7 allows 1-70). Unique: a UID is never reused under one UIDVALIDITY, and a
+    /// re-created store or INBOX gets a new UIDVALIDITY (seconds since 1970, above every earlier value), so
+    /// a client that keeps mail on the server never takes a new message for one it already has.
+    public static func uniqueID(uidValidity: UInt32, uid: UInt32) -> String {
+        hex8(uidValidity) + hex8(uid)
+    }
+
+    private static func hex8(_ value: UInt32) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 8 - digits.utf8.count) + digits
     }
 }
 

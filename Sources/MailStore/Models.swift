@@ -122,7 +122,7 @@ public struct IncomingMessage: Sendable {
 
 /// One message in a mailbox, as POP3 and `petrel mailbox show` list it. Comes from the index, not the body.
 public struct MailboxMessage: Hashable, Sendable {
-    /// The delivery record id: unique across the store and never reused (the POP3 UIDL is built from it).
+    /// The delivery record id: unique across the store and never reused.
     public var deliveryID: Int64
     public var queueID: String
     /// Envelope sender as text: `<>` or `<a@b>`.

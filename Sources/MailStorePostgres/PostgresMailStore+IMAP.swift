@@ -7,10 +7,14 @@
 /// Writes that touch two folders lock both rows first, in id order (no deadlock between a MOVE A→B and
 /// one B→A). Reads that need one view (SELECT, changes) run in one REPEATABLE READ snapshot.
 ///
-/// Notifications: every changing transaction sends `NOTIFY petrel_imap, '<folder id>'` (delivered at
-/// COMMIT, to every node that LISTENs), and wakes this process's watchers through the `IMAPChangeHub`.
-/// The LISTEN side for other nodes is not here yet (docs/IMAP.md): sessions of other nodes see the change
-/// at their next command.
+/// Notifications: every changing transaction sends `NOTIFY petrel_imap[_schema], '<folder id>,…'`
+/// (`IMAPFolderNotification`; delivered at COMMIT, to every node that LISTENs), and wakes this process's
+/// watchers through the `IMAPChangeHub`. Each store LISTENs on that channel on a dedicated connection
+/// (`PostgresNotificationListener`, started by the first IMAP login or watch) and wakes its own hub's
+/// watchers of the folders named, so a session IDLE on one node sees what another node changed. The
+/// node's own notifications come back too: a second wake-up, harmless (a session asks the store what
+/// changed since its MODSEQ, and nothing more is there). When the LISTEN comes (back) into force every
+/// watcher is woken once, for what may have been missed meanwhile.
 import Foundation
 import IMAPCore
 import Logging
@@ -27,12 +31,19 @@ extension PostgresMailStore: IMAPMailboxProvider {
             }
             _ = try await PGFolders.inbox(conn, mailboxID: mailboxID, logger: logger)
         }
+        // Other nodes' changes reach this node's sessions from now on (one connection per store).
+        imapListener.start()
         return PostgresIMAPAccess(store: self, mailboxID: mailboxID)
     }
 
     public func mailboxChanges(_ mailbox: IMAPMailboxID) -> AsyncStream<Void> {
-        imapChanges.stream(mailbox)
+        let stream = imapChanges.stream(mailbox)
+        imapListener.start()
+        return stream
     }
+
+    /// True while this store LISTENs for other nodes' IMAP changes (for tests).
+    var isListeningForIMAPChanges: Bool { imapListener.isListening }
 
     /// A transaction for IMAP (`readOnly`: one REPEATABLE READ snapshot). `IMAPBackendError`s pass through;
     /// serialization failures and deadlocks become `.unavailable`, the rest `.serverBug`.
@@ -60,6 +71,33 @@ extension PostgresMailStore: IMAPMailboxProvider {
             if let state = Self.sqlState(error), state == "40001" || state == "40P01" || state == "55P03" { throw .unavailable }
             throw .serverBug(String(describing: Self.storeError(error)))
         }
+    }
+}
+
+/// The payload of a `NOTIFY petrel_imap…`: the changed folders' ids in decimal, comma-separated. A
+/// transaction that touches many folders (a group commit to many INBOXes) sends several payloads, each
+/// under `maxPayload` octets (PostgreSQL refuses 8000 and more).
+enum IMAPFolderNotification {
+    static let maxPayload = 7000
+
+    static func payloads(_ folderIDs: [Int64]) -> [String] {
+        var payloads: [String] = []
+        var current = ""
+        for id in Set(folderIDs).sorted() {
+            let text = String(id)
+            if !current.isEmpty, current.utf8.count + 1 + text.utf8.count > maxPayload {
+                payloads.append(current)
+                current = ""
+            }
+            current += current.isEmpty ? text : "," + text
+        }
+        if !current.isEmpty { payloads.append(current) }
+        return payloads
+    }
+
+    /// The folder ids of a payload; anything else in it (another writer on the channel) is ignored.
+    static func folderIDs(_ payload: String) -> [IMAPMailboxID] {
+        payload.split(separator: ",").compactMap { part in Int64(part).map(IMAPMailboxID.init) }
     }
 }
 
@@ -176,16 +214,18 @@ enum PGFolders {
         return UInt64(value)
     }
 
-    static func notify(_ conn: PostgresConnection, _ folderIDs: [Int64], logger: Logger) async throws {
-        for id in Set(folderIDs).sorted() {
-            try await conn.query("SELECT pg_notify('petrel_imap', \(String(id)))", logger: logger)
+    /// Announces changed folders to every node (`NOTIFY` on `channel`, delivered at COMMIT): the payloads
+    /// of `IMAPFolderNotification`, one statement per payload.
+    static func notify(_ conn: PostgresConnection, channel: String, _ folderIDs: [Int64], logger: Logger) async throws {
+        for payload in IMAPFolderNotification.payloads(folderIDs) {
+            try await conn.query("SELECT pg_notify(\(channel), \(payload))", logger: logger)
         }
     }
 
     /// Removes deliveries of one folder, leaving tombstones under one new MODSEQ; purges old tombstones.
     /// Returns the body ids the rows referenced.
     static func expungeRows(
-        _ conn: PostgresConnection, folderID: Int64, rows: [(deliveryID: Int64, uid: Int64)], now: Double, logger: Logger
+        _ conn: PostgresConnection, folderID: Int64, rows: [(deliveryID: Int64, uid: Int64)], now: Double, channel: String, logger: Logger
     ) async throws -> [Int64] {
         guard !rows.isEmpty else { return [] }
         let modSeq = Int64(try await bumpModSeq(conn, folderID: folderID, logger: logger))
@@ -208,7 +248,7 @@ enum PGFolders {
             try await conn.query(
                 "UPDATE imap_folders SET purged_modseq = GREATEST(purged_modseq, \(purged)) WHERE id = \(folderID)", logger: logger)
         }
-        try await notify(conn, [folderID], logger: logger)
+        try await notify(conn, channel: channel, [folderID], logger: logger)
         return bodies
     }
 
@@ -309,7 +349,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
             try await conn.query("DELETE FROM imap_expunged WHERE folder_id = \(folder.id)", logger: logger)
             try await conn.query("DELETE FROM imap_folders WHERE id = \(folder.id)", logger: logger)
             try await PostgresMailStore.deleteUnreferencedMessages(conn, among: bodies, logger: logger)
-            try await PGFolders.notify(conn, [folder.id], logger: logger)
+            try await PGFolders.notify(conn, channel: store.imapChannel, [folder.id], logger: logger)
             return folder.id
         }
         store.imapChanges.notify([IMAPMailboxID(id)])
@@ -329,7 +369,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                     throw IMAPBackendError.alreadyExists
                 }
                 let rows = try await Self.rows(conn, folderID: source.id, uids: nil, logger: logger)
-                try await Self.moveRows(conn, rows, from: source.id, to: target, now: now, logger: logger)
+                try await Self.moveRows(conn, rows, from: source.id, to: target, now: now, channel: store.imapChannel, logger: logger)
                 return [source.id, target]
             }
             guard !newName.hasPrefix(name + "/") else { throw IMAPBackendError.cannot("a mailbox cannot be moved into itself") }
@@ -562,7 +602,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                     result.messages.append(IMAPFlagChange(uid: uid, flags: current, modSeq: UInt64(clamping: row.modSeq)))
                 }
             }
-            if modSeq != nil { try await PGFolders.notify(conn, [f.id], logger: logger) }
+            if modSeq != nil { try await PGFolders.notify(conn, channel: store.imapChannel, [f.id], logger: logger) }
             return (result, f.id)
         }
         if !result.changed.isEmpty { store.imapChanges.notify([IMAPMailboxID(folderID)]) }
@@ -575,7 +615,8 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
             let f = try await Self.folderOrGone(conn, mailboxID, mailbox, logger)
             try await conn.query("SELECT 1 FROM imap_folders WHERE id = \(f.id) FOR UPDATE", logger: logger)
             let doomed = try await Self.rows(conn, folderID: f.id, uids: uids, logger: logger).filter { $0.flags.contains(" \\Deleted ") }
-            let bodies = try await PGFolders.expungeRows(conn, folderID: f.id, rows: doomed.map { ($0.deliveryID, $0.uid) }, now: now, logger: logger)
+            let bodies = try await PGFolders.expungeRows(
+                conn, folderID: f.id, rows: doomed.map { ($0.deliveryID, $0.uid) }, now: now, channel: store.imapChannel, logger: logger)
             try await PostgresMailStore.deleteUnreferencedMessages(conn, among: bodies, logger: logger)
             return (doomed.map { UInt32(truncatingIfNeeded: $0.uid) }, f.id)
         }
@@ -625,7 +666,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                 VALUES (\(mailboxID), \(bodyID), \(now), \(f.id), \(Int64(uid)), \(Int64(clamping: modSeq)), \(PGFolders.encode(message.flags)),
                         \(date.secondsSinceEpoch), \(Int32(clamping: date.zoneMinutes)))
                 """, logger: logger)
-            try await PGFolders.notify(conn, [f.id], logger: logger)
+            try await PGFolders.notify(conn, channel: store.imapChannel, [f.id], logger: logger)
             return (IMAPAppendResult(uidValidity: f.uidValidity, uid: uid), f.id)
         }
         store.imapChanges.notify([IMAPMailboxID(folderID)])
@@ -642,7 +683,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
 
     @discardableResult
     static func moveRows(
-        _ conn: PostgresConnection, _ rows: [MessageRow], from source: Int64, to target: Int64, now: Double, logger: Logger
+        _ conn: PostgresConnection, _ rows: [MessageRow], from source: Int64, to target: Int64, now: Double, channel: String, logger: Logger
     ) async throws -> [UInt32] {
         guard !rows.isEmpty else { return [] }
         let (first, modSeq) = try await PGFolders.takeUIDs(conn, folderID: target, count: rows.count, logger: logger)
@@ -661,7 +702,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                 logger: logger)
             out.append(uid)
         }
-        try await PGFolders.notify(conn, [source, target], logger: logger)
+        try await PGFolders.notify(conn, channel: channel, [source, target], logger: logger)
         return out
     }
 
@@ -678,7 +719,8 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
             guard !rows.isEmpty else { return (result, []) }
             result.sourceUIDs = rows.map { UInt32(truncatingIfNeeded: $0.uid) }
             if move {
-                result.destinationUIDs = try await Self.moveRows(conn, rows, from: source.id, to: target.id, now: now, logger: logger)
+                result.destinationUIDs = try await Self.moveRows(
+                    conn, rows, from: source.id, to: target.id, now: now, channel: store.imapChannel, logger: logger)
                 return (result, [source.id, target.id])
             }
             let (first, modSeq) = try await PGFolders.takeUIDs(conn, folderID: target.id, count: rows.count, logger: logger)
@@ -692,7 +734,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                     """, logger: logger)
                 result.destinationUIDs.append(uid)
             }
-            try await PGFolders.notify(conn, [target.id], logger: logger)
+            try await PGFolders.notify(conn, channel: store.imapChannel, [target.id], logger: logger)
             return (result, [target.id])
         }
         store.imapChanges.notify(touched.map(IMAPMailboxID.init))

@@ -108,7 +108,7 @@ extension PostgresMailStore {
             ids.append(id)
             folders.append(inbox)
         }
-        try await PGFolders.notify(conn, folders, logger: logger)
+        try await PGFolders.notify(conn, channel: imapChannel(queueChannel: queueChannel), folders, logger: logger)
         for r in remote {
             try await conn.query(
                 """
@@ -196,6 +196,7 @@ extension PostgresMailStore {
         guard !ids.isEmpty else { try checkOpen(); return }
         let logger = self.logger
         let now = clock.now.timeIntervalSince1970
+        let channel = imapChannel
         let touched = try await write { conn in
             // A POP3 DELE is an IMAP expunge: the rows go, each folder gets a new MODSEQ and tombstones
             // (folder rows locked in id order first), so IMAP sessions see the messages vanish.
@@ -210,7 +211,8 @@ extension PostgresMailStore {
             try await conn.query("SELECT 1 FROM imap_folders WHERE id = ANY(\(folders)) ORDER BY id FOR UPDATE", logger: logger)
             var messageIDs: [Int64] = []
             for folder in folders {
-                messageIDs += try await PGFolders.expungeRows(conn, folderID: folder, rows: byFolder[folder] ?? [], now: now, logger: logger)
+                messageIDs += try await PGFolders.expungeRows(
+                    conn, folderID: folder, rows: byFolder[folder] ?? [], now: now, channel: channel, logger: logger)
             }
             try await Self.deleteUnreferencedMessages(conn, among: messageIDs, logger: logger)
             return folders

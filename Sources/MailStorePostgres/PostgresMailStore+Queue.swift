@@ -51,6 +51,12 @@ extension PostgresMailStore {
     /// the same database do not wake each other.
     static func queueChannel(schema: String?) -> String { "petrel_queue" + (schema.map { "_" + $0.lowercased() } ?? "") }
 
+    /// The channel of IMAP folder changes (`IMAPFolderNotification`), one per schema as well.
+    static func imapChannel(schema: String?) -> String { "petrel_imap" + (schema.map { "_" + $0.lowercased() } ?? "") }
+
+    /// The IMAP channel of the schema whose queue channel this is (for `insert`, which is given the latter).
+    static func imapChannel(queueChannel: String) -> String { "petrel_imap" + queueChannel.dropFirst("petrel_queue".count) }
+
     /// Claims in one transaction: `SELECT … FOR UPDATE SKIP LOCKED` (rows another node is claiming
     /// right now are skipped, not waited for), then the lease is written on exactly those rows.
     public func claimQueueEntries(_ claim: QueueClaim) async throws -> [QueueEntry] {

@@ -36,14 +36,17 @@ extension PostgresMailStore {
     public func retrievableMessages(mailboxID: Int64) async throws -> [RetrievableMessage] {
         try await rows(
             """
-            SELECT d.id, d.message_id, m.size FROM deliveries d JOIN messages m ON m.id = d.message_id
-            WHERE d.mailbox_id = \(mailboxID)
-              AND d.folder_id = (SELECT id FROM imap_folders WHERE mailbox_id = \(mailboxID) AND name = 'INBOX')
+            SELECT d.id, d.message_id, m.size, f.uid_validity, d.uid
+            FROM deliveries d JOIN messages m ON m.id = d.message_id JOIN imap_folders f ON f.id = d.folder_id
+            WHERE d.mailbox_id = \(mailboxID) AND f.mailbox_id = \(mailboxID) AND f.name = 'INBOX'
             ORDER BY d.uid
             """
         ).map { row in
-            let (delivery, body, size) = try row.decode((Int64, Int64, Int64).self)
-            return RetrievableMessage(deliveryID: delivery, bodyID: body, size: size)
+            let (delivery, body, size, validity, uid) = try row.decode((Int64, Int64, Int64, Int64, Int64).self)
+            return RetrievableMessage(
+                deliveryID: delivery, bodyID: body, size: size,
+                uniqueID: RetrievableMessage.uniqueID(
+                    uidValidity: UInt32(truncatingIfNeeded: validity), uid: UInt32(truncatingIfNeeded: uid)))
         }
     }
 

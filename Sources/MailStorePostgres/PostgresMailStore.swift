@@ -86,7 +86,7 @@ public final class PostgresMailStore: MailStore {
     private let closed = Mutex(false)
     let committer: PostgresGroupCommitter
     /// Wakes IMAP sessions of this process watching a folder it changed (`IMAPMailboxProvider.mailboxChanges`).
-    let imapChanges = IMAPChangeHub()
+    let imapChanges: IMAPChangeHub
     /// One connection's settings (migrations): a connection error surfaces at once
     /// instead of the pool's retries.
     let connectionConfiguration: PostgresConnection.Configuration
@@ -96,6 +96,10 @@ public final class PostgresMailStore: MailStore {
     let queueChannel: String
     /// The dedicated `LISTEN` connection for `queueWakeUps()` (opened at the first subscriber).
     let queueListener: PostgresNotificationListener
+    /// The channel IMAP folder changes are announced on, and the dedicated `LISTEN` connection that feeds
+    /// other nodes' changes into `imapChanges` (started by the first IMAP login or watch).
+    let imapChannel: String
+    let imapListener: PostgresNotificationListener
 
     /// Creates the store; nothing is sent to the server until `prepare()` or the first call.
     public init(
@@ -137,6 +141,14 @@ public final class PostgresMailStore: MailStore {
             client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock, queueChannel: channel,
             connectionWait: configuration.connectionWait)
         self.queueListener = PostgresNotificationListener(channel: channel, configuration: single, logger: logger, clock: clock)
+        let hub = IMAPChangeHub()
+        self.imapChanges = hub
+        self.imapChannel = Self.imapChannel(schema: configuration.schema)
+        self.imapListener = PostgresNotificationListener(
+            channel: imapChannel, configuration: single, logger: logger, clock: clock,
+            onPayload: { payload in
+                if let payload { hub.notify(IMAPFolderNotification.folderIDs(payload)) } else { hub.notifyAll() }
+            })
     }
 
     /// `prefer` encrypts without checking the certificate (as libpq's `sslmode=prefer`); `require` checks
@@ -279,6 +291,7 @@ public final class PostgresMailStore: MailStore {
         guard first else { return }
         await committer.close()
         await queueListener.close()
+        await imapListener.close()
         runTask.cancel()
         await runTask.value
     }

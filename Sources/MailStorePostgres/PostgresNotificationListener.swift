@@ -1,7 +1,8 @@
 /// A dedicated `LISTEN` connection: every `NOTIFY` on one channel rings all subscribers.
 ///
-/// Generic over the channel name, so the queue's wake-ups (`petrel_queue…`) and later channels (IMAP
-/// mailbox changes) use the same machinery, each with a listener of its own. The connection is opened
+/// Generic over the channel name, so the queue's wake-ups (`petrel_queue…`) and the IMAP folder changes
+/// (`petrel_imap…`, which need the payload: `onPayload`) use the same machinery, each with a listener of
+/// its own. The connection is opened
 /// at the first subscriber, not from the pool (a pooled connection goes back to the pool and would lose
 /// its LISTEN). When it breaks, the listener logs it, waits (1 s, doubling up to 30 s, on the store's
 /// clock), connects again and LISTENs again ("re-listening" in the log); subscribers then get one ring,
@@ -18,6 +19,9 @@ final class PostgresNotificationListener: Sendable {
     private let configuration: PostgresConnection.Configuration
     private let logger: Logger
     private let clock: any MailClock
+    /// Called with each notification's payload, and with nil each time the LISTEN comes into force (the
+    /// first time and after a reconnect: what was sent while nobody listened is lost).
+    private let onPayload: (@Sendable (String?) -> Void)?
 
     private struct State {
         var subscribers: [Int: AsyncStream<Void>.Continuation] = [:]
@@ -31,8 +35,12 @@ final class PostgresNotificationListener: Sendable {
 
     private let state = Mutex(State())
 
-    init(channel: String, configuration: PostgresConnection.Configuration, logger: Logger, clock: any MailClock) {
+    init(
+        channel: String, configuration: PostgresConnection.Configuration, logger: Logger, clock: any MailClock,
+        onPayload: (@Sendable (String?) -> Void)? = nil
+    ) {
         self.channel = channel
+        self.onPayload = onPayload
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
@@ -55,13 +63,23 @@ final class PostgresNotificationListener: Sendable {
             }
             return state.task == nil
         }
-        if start {
-            let task = Task { await self.run() }
-            state.withLock { state in
-                if state.closed { task.cancel() } else { state.task = task }
-            }
-        }
+        if start { startTask() }
         return stream
+    }
+
+    /// Starts the listening connection without a subscriber (for `onPayload`); nothing if it runs.
+    func start() {
+        if state.withLock({ $0.task == nil && !$0.closed }) { startTask() }
+    }
+
+    private func startTask() {
+        let task = Task { await self.run() }
+        let extra = state.withLock { state -> Task<Void, Never>? in
+            if state.closed || state.task != nil { return task }
+            state.task = task
+            return nil
+        }
+        extra?.cancel()
     }
 
     /// True while the LISTEN is in force.
@@ -108,7 +126,11 @@ final class PostgresNotificationListener: Sendable {
                         } else {
                             logger.debug("listening", metadata: ["channel": "\(channel)"])
                         }
-                        for try await _ in notifications { ring() }
+                        onPayload?(nil)
+                        for try await notification in notifications {
+                            ring()
+                            onPayload?(notification.payload)
+                        }
                     }
                 } catch {
                     state.withLock { $0.listening = false }

@@ -12,7 +12,7 @@
 ///   body in `message_parts`: consecutive pieces of at most `PostgresMailStore.partSize` octets keyed by
 ///   their start offset, stored uncompressed out of line (STORAGE EXTERNAL), so a ranged read touches
 ///   only the parts it needs and a 50 MB body is never built or read whole;
-/// - `deliveries` (one row per recipient mailbox; identity ids are never reused: POP3 UIDLs);
+/// - `deliveries` (one row per recipient mailbox; identity ids are never reused);
 /// - `queue` (one row per non-local recipient) and `access_entries` (the relay and connection lists).
 /// Version 2 adds the queue leases: `queue.lease_owner` (the node id) and `queue.lease_until`.
 /// Times are seconds since 1970 as `double precision`, as on SQLite, so values round-trip exactly.

@@ -434,7 +434,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
     }
 
     /// Moves rows to another folder (new UIDs in source order under one new MODSEQ; tombstones in the
-    /// source). The delivery ids stay, so a message POP3 saw keeps its UIDL if it comes back to INBOX.
+    /// source). The delivery ids stay; a message that comes back to INBOX has a new UID, so a new POP3 UIDL.
     @discardableResult
     static func moveRows(_ db: Database, _ rows: [MessageRow], from source: Int64, to target: Int64, now: Double) throws -> [UInt32] {
         guard !rows.isEmpty else { return [] }

@@ -1,7 +1,7 @@
 /// The `MessageStore` half of the SQLite store: deliver (group commit, bodies streamed into a
 /// zeroblob through incremental BLOB I/O, with the local deliveries and the outbound queue entries of
 /// the message in the same transaction), listing, ranged reads and atomic deletion.
-/// Delivery ids are AUTOINCREMENT rowids: never reused, they serve as POP3 UIDLs (RFC 1939 §7).
+/// Delivery ids are AUTOINCREMENT rowids: never reused. POP3 UIDLs are INBOX's UIDVALIDITY and UID (RFC 1939 §7).
 import Foundation
 import GRDB
 import IMAPCore

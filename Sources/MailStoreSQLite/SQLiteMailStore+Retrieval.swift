@@ -17,8 +17,8 @@ extension SQLiteMailStore {
         try await read { db in
             let statement = try db.cachedStatement(
                 sql: """
-                    SELECT d.id, d.message_id, m.size
-                    FROM deliveries d JOIN messages m ON m.id = d.message_id
+                    SELECT d.id, d.message_id, m.size, f.uid_validity, d.uid
+                    FROM deliveries d JOIN messages m ON m.id = d.message_id JOIN imap_folders f ON f.id = d.folder_id
                     WHERE d.mailbox_id = ? AND d.folder_id = (\(Self.inboxOf))
                     ORDER BY d.uid
                     """)
@@ -26,7 +26,10 @@ extension SQLiteMailStore {
                 RetrievableMessage(
                     deliveryID: try row.decode(Int64.self, atIndex: 0),
                     bodyID: try row.decode(Int64.self, atIndex: 1),
-                    size: try row.decode(Int64.self, atIndex: 2))
+                    size: try row.decode(Int64.self, atIndex: 2),
+                    uniqueID: RetrievableMessage.uniqueID(
+                        uidValidity: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 3)),
+                        uid: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 4))))
             }
         }
     }

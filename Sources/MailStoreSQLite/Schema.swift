@@ -1,8 +1,8 @@
 /// The SQLite schema of the embedded store, as GRDB migrations.
 ///
 /// A message is stored once (`messages`, body as a BLOB written incrementally) and referenced by one
-/// `deliveries` row per recipient mailbox. Delivery ids use AUTOINCREMENT so they are never reused:
-/// they become POP3 UIDLs (RFC 1939 §7, "unique-id ... must not be reused").
+/// `deliveries` row per recipient mailbox. Delivery ids use AUTOINCREMENT so they are never reused
+/// (POP3 UIDLs are INBOX's UIDVALIDITY and the UID: `RetrievableMessage.uniqueID`).
 ///
 /// "v2-queue" adds the outbound queue: one `queue` row per non-local recipient, referencing `messages`
 /// the same way deliveries do (a body is removed only when neither a delivery nor a queue entry

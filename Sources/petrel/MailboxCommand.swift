@@ -128,7 +128,7 @@ struct MailboxCommand: AsyncParsableCommand {
             abstract: "List a mailbox's INBOX messages and its folders, or print a message with --message.",
             discussion: """
                 The messages listed are INBOX's (what POP3 sees). The ID column is the message's delivery id
-                (also its POP3 UIDL). The folder table that follows has each IMAP folder's message count,
+                (the POP3 UIDL is INBOX's UIDVALIDITY and the UID, in hex). The folder table that follows has each IMAP folder's message count,
                 unseen count, size in bytes and special use.
 
                 Examples:

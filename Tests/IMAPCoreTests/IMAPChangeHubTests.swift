@@ -35,4 +35,15 @@ import Testing
         #expect(hub.watcherCount(IMAPMailboxID(7)) == 0)
         #expect(!hub.hasWatchers)
     }
+
+    @Test func notifyAllWakesEveryWatcher() async {
+        let hub = IMAPChangeHub()
+        var a = hub.stream(IMAPMailboxID(1)).makeAsyncIterator()
+        var b = hub.stream(IMAPMailboxID(2)).makeAsyncIterator()
+        var c = hub.stream(IMAPMailboxID(2)).makeAsyncIterator()
+        hub.notifyAll()
+        #expect(await a.next() != nil)
+        #expect(await b.next() != nil)
+        #expect(await c.next() != nil)
+    }
 }

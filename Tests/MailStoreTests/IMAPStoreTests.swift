@@ -144,6 +144,34 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         await s.fixture.cleanup()
     }
 
+    /// POP3 UIDLs are the INBOX's UIDVALIDITY and the UID in 8 hex digits each (as Dovecot), on both stores:
+    /// unique per message, the same at every login, never reused for a later message.
+    @Test(arguments: IMAPBackend.allCases)
+    func pop3UniqueIDsAreUIDValidityAndUID(_ backend: IMAPBackend) async throws {
+        let s = try await makeIMAPSubject(backend)
+        let first = try await s.deliver(mail("one"))
+        _ = try await s.deliver(mail("two"))
+        let snap = try await s.access.select("INBOX")
+        let listing = try await s.fixture.store.retrievableMessages(mailboxID: s.mailboxID)
+        #expect(listing.map(\.uniqueID) == snap.uids.map { RetrievableMessage.uniqueID(uidValidity: snap.uidValidity, uid: $0) })
+        #expect(listing.allSatisfy { $0.uniqueID.utf8.count == 16 && $0.uniqueID.utf8.allSatisfy { (0x21...0x7E).contains($0) } })
+        #expect(try await s.fixture.store.retrievableMessages(mailboxID: s.mailboxID) == listing, "stable across logins")
+        // A deleted message's id is not given to the next one.
+        try await s.fixture.store.deleteMessages(mailboxID: s.mailboxID, deliveryIDs: [first])
+        _ = try await s.deliver(mail("three"))
+        let after = try await s.fixture.store.retrievableMessages(mailboxID: s.mailboxID).map(\.uniqueID)
+        #expect(after.count == 2 && after[0] == listing[1].uniqueID)
+        #expect(after[1] == RetrievableMessage.uniqueID(uidValidity: snap.uidValidity, uid: 3))
+        #expect(!listing.map(\.uniqueID).contains(after[1]))
+        await s.fixture.cleanup()
+    }
+
+    @Test func uniqueIDFormat() {
+        #expect(RetrievableMessage.uniqueID(uidValidity: 0x6570_E1C0, uid: 1) == "6570e1c000000001")
+        #expect(RetrievableMessage.uniqueID(uidValidity: 1, uid: 0xFFFF_FFFF) == "00000001ffffffff")
+        #expect(RetrievableMessage(deliveryID: 12, bodyID: 1, size: 1).uniqueID == "12")
+    }
+
     @Test(arguments: IMAPBackend.allCases)
     func deliveryWakesINBOXWatchers(_ backend: IMAPBackend) async throws {
         let s = try await makeIMAPSubject(backend)

@@ -38,9 +38,15 @@ import Testing
         #expect(steps(h.line("QUIT")) == [.commit([10])])
     }
 
-    @Test func uidlIsTheDeliveryID() {
+    @Test func uidlIsTheStoresUniqueIDOrTheDeliveryID() {
         var h = SessionHarness.loggedIn([MaildropEntry(deliveryID: 9_000_000_001, size: 1)])
         #expect(wire(h.line("UIDL 1")) == "+OK 1 9000000001\r\n")
+        var s = SessionHarness.loggedIn([
+            MaildropEntry(deliveryID: 7, size: 1, uniqueID: "6570e1c000000001"), MaildropEntry(deliveryID: 8, size: 1, uniqueID: "6570e1c000000003")
+        ])
+        #expect(wire(s.line("UIDL 2")) == "+OK 2 6570e1c000000003\r\n")
+        _ = s.line("DELE 1")
+        #expect(wire(s.line("UIDL")) == "+OK Unique-ID listing follows\r\n2 6570e1c000000003\r\n.\r\n")
     }
 
     @Test func pipelinedRetrievals() {

@@ -1,12 +1,14 @@
 """IMAP through `petrel serve` with clients this project did not write: Python's imaplib (LOGIN, STARTTLS,
 SELECT after an SMTP delivery with smtplib, FETCH, STORE, IDLE woken by mail delivered meanwhile, APPEND,
-errors with their response codes, IMAPS) and IMAPClient's live test suite.
+errors with their response codes, IMAPS) and IMAPClient's live test suite — each on SQLite and on
+PostgreSQL (a database of the module's cluster, pg_cluster.py).
 
 The IMAP listeners start only when the store serves IMAP (an IMAPMailboxProvider: the folder tables of the
 SQLite and PostgreSQL stores). A server whose store does not logs "imap not started"; these tests then
 SKIP with that line as the reason — they are not expected failures, they run as soon as the store does.
 """
 import email
+import hashlib
 import imaplib
 import importlib.util
 import json
@@ -19,7 +21,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PetrelServer, run_cli
+from conftest import PetrelServer, config_cli, run_cli
 
 MESSAGE = (b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: imap interop\r\n"
            b"Message-ID: <imap-interop-1@example.test>\r\n\r\nHello over IMAP.\r\n")
@@ -45,10 +47,32 @@ def deliver(srv, subject="imap interop", to="alice@example.test"):
         smtp.sendmail("bob@example.test", [to], body)
 
 
-@pytest.fixture
-def imap_server(server):
-    imap_ports_or_skip(server)
-    return server
+def postgres_server(cluster, data_dir):
+    """A server on a fresh database of the module's PostgreSQL cluster, with the `server` fixture's mailboxes."""
+    database = "i" + hashlib.sha1(str(data_dir).encode()).hexdigest()[:12]
+    cluster.psql(f"CREATE DATABASE {database}")
+    srv = PetrelServer(data_dir, extra_config=cluster.store_section(database=database))
+    srv.write_config()
+    config_cli(srv.config_path, "domain", "add", "example.test")
+    for name in ("alice", "bob"):
+        config_cli(srv.config_path, "mailbox", "add", f"{name}@example.test", "--password-stdin", input_text=f"{name}-password\n")
+    return srv.start()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.peer("postgresql"))])
+def imap_server(request, data_dir):
+    """The `server` fixture's server, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        srv = request.getfixturevalue("server")
+    else:
+        srv = postgres_server(request.getfixturevalue("cluster"), data_dir)
+
+        def stop():
+            srv.stop()
+            srv.kill()
+        request.addfinalizer(stop)
+    imap_ports_or_skip(srv)
+    return srv
 
 
 @pytest.fixture

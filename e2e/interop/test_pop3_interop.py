@@ -1,6 +1,7 @@
 """POP3 service against clients this project did not write: Python poplib and mpop, fetching mail that
 was sent through Petrel's SMTP with smtplib, compared byte for byte."""
 import poplib
+import re
 import smtplib
 import subprocess
 import time
@@ -58,8 +59,11 @@ def test_poplib_fetches_byte_exact(server):
         assert fetched == raw                      # poplib undoes the dot-stuffing
         assert fetched.endswith(body)
         assert octets >= len(raw)
-    uidls = p.uidl()[1]
-    assert len(set(u.split()[1] for u in uidls)) == 3
+    uidls = [u.split()[1] for u in p.uidl()[1]]
+    assert len(set(uidls)) == 3
+    # UIDVALIDITY and UID of INBOX, 8 hex digits each (docs/IMAP.md "Storage"): one UIDVALIDITY, UIDs 1-3.
+    assert all(re.fullmatch(rb"[0-9a-f]{16}", u) for u in uidls), uidls
+    assert len({u[:8] for u in uidls}) == 1 and [int(u[8:], 16) for u in uidls] == [1, 2, 3]
     top = p.top(1, 1)[1]
     assert b"Subject: dots" in top and top[-1] == b".leading dot"
     p.dele(1)
@@ -67,6 +71,7 @@ def test_poplib_fetches_byte_exact(server):
     p.quit()
     p = login(server)
     assert p.stat()[0] == 2
+    assert [u.split()[1] for u in p.uidl()[1]] == uidls[1:]     # the same ids at the next login
     p.quit()
 
 

@@ -6,6 +6,7 @@ open on A makes B answer `-ERR [IN-USE]` (RFC 2449), and after `kill -9` of A, B
 the serving process's peak memory (VmHWM, reset through /proc/PID/clear_refs) stays far below its size."""
 import hashlib
 import poplib
+import re
 import smtplib
 import time
 
@@ -120,6 +121,8 @@ def test_mail_from_node_a_is_read_on_node_b_byte_identical(nodes):
     fetched = b"\r\n".join(lines) + b"\r\n"
     assert fetched.endswith(body) and len(fetched) == size
     assert b"mx.petrel.test" in fetched.split(b"\r\n\r\n")[0]   # node A's trace header came along
+    uidl = p.uidl(1).split()[2]               # INBOX's UIDVALIDITY and UID 1, as on SQLite
+    assert re.fullmatch(rb"[0-9a-f]{8}00000001", uidl), uidl
     p.dele(1)
     p.quit()
     q = login(a)

@@ -1,6 +1,7 @@
 /// The in-process half of `IMAPMailboxProvider.mailboxChanges`: every store change on this node calls
 /// `notify` with the folders it touched (after its transaction committed), and every watcher of such a
-/// folder gets one yield. Each watcher's stream keeps at most one pending yield (`bufferingNewest(1)`),
+/// folder gets one yield. A store shared by several nodes also feeds it the changes other nodes announce
+/// (PostgreSQL: `LISTEN petrel_imap…`); a yield too many is harmless. Each watcher's stream keeps at most one pending yield (`bufferingNewest(1)`),
 /// so a slow IDLE session costs no memory however many changes arrive: a yield is only a hint to ask
 /// `IMAPMailboxAccess.changes`. A stream's termination (the adapter stops consuming) removes its watch.
 import Synchronization
@@ -43,6 +44,13 @@ public final class IMAPChangeHub: Sendable {
         let continuations = state.withLock { state in
             Set(mailboxes).flatMap { state.watchers[$0].map { Array($0.values) } ?? [] }
         }
+        for continuation in continuations { continuation.yield() }
+    }
+
+    /// Wakes every watcher of every folder (changes may have been missed, e.g. while another node's
+    /// notifications could not be received; each session then asks the store what changed).
+    public func notifyAll() {
+        let continuations = state.withLock { state in state.watchers.values.flatMap { Array($0.values) } }
         for continuation in continuations { continuation.yield() }
     }
 }

@@ -18,11 +18,11 @@ extension POP3ServerSession {
             guard let entry = drop.message(number) else { return [send(Self.noSuchMessage)] }
             return [send(.ok("\(number) \(entry.size)"))]
         case .uidl(nil):
-            let lines = drop.visibleMessages.map { "\($0.number) \($0.entry.deliveryID)" }
+            let lines = drop.visibleMessages.map { "\($0.number) \($0.entry.uniqueID)" }
             return [send(.ok("Unique-ID listing follows", lines: lines))]
         case .uidl(let number?):
             guard let entry = drop.message(number) else { return [send(Self.noSuchMessage)] }
-            return [send(.ok("\(number) \(entry.deliveryID)"))]
+            return [send(.ok("\(number) \(entry.uniqueID)"))]
         case .retr(let number):
             guard let entry = drop.message(number) else { return [send(Self.noSuchMessage)] }
             pending = .message

@@ -37,16 +37,20 @@ public struct POP3ServerConfiguration: Sendable {
 
 /// One message of the maildrop snapshot taken at login.
 public struct MaildropEntry: Hashable, Sendable {
-    /// The store's delivery id; unique and never reused, so it is also the UIDL (RFC 1939 §7).
+    /// The store's delivery id (what DELE and RETR name to the store).
     public var deliveryID: Int64
+    /// The unique-id UIDL reports (RFC 1939 §7: 1-70 characters 0x21-0x7E, never reused for another
+    /// message): the store's choice (`RetrievableMessage.uniqueID`), by default the decimal delivery id.
+    public var uniqueID: String
     /// The exact size in octets as stored (CRLF line ends), as LIST and STAT report it.
     public var size: Int64
     /// The store's key of the stored body, opaque to the session: the adapter reads the message with
     /// it (`MessageRetrieval.readMessage`), so the login listing is kept once, here.
     public var bodyKey: Int64
 
-    public init(deliveryID: Int64, size: Int64, bodyKey: Int64 = 0) {
+    public init(deliveryID: Int64, size: Int64, bodyKey: Int64 = 0, uniqueID: String? = nil) {
         self.deliveryID = deliveryID
+        self.uniqueID = uniqueID ?? String(deliveryID)
         self.size = size
         self.bodyKey = bodyKey
     }
