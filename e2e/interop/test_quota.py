@@ -10,7 +10,7 @@ import smtplib
 
 import pytest
 
-from conftest import run_cli
+from conftest import PetrelServer, config_cli
 
 BODY = b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: quota\r\n\r\n" + (b"x" * 58 + b"\r\n") * 50
 
@@ -135,3 +135,42 @@ def test_imap_getquotaroot_and_overquota(server):
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as smtp:
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             smtp.sendmail("carol@remote.test", ["alice@example.test"], BODY)
+
+
+@pytest.mark.peer("postgresql")
+def test_quota_on_postgresql(cluster, data_dir):
+    """The same limits on the PostgreSQL store: kept in `mailboxes`, usage over every folder, 452 4.2.2 at
+    RCPT and [OVERQUOTA] on APPEND."""
+    srv = PetrelServer(data_dir, extra_config=cluster.store_section())
+    srv.write_config()
+    config_cli(srv.config_path, "domain", "add", "example.test")
+    config_cli(srv.config_path, "mailbox", "add", "alice@example.test", "--password-stdin", input_text="alice-password\n")
+    config_cli(srv.config_path, "mailbox", "quota", "alice@example.test", "6K", "--messages", "10")
+    assert cluster.psql("SELECT quota_storage, quota_messages FROM mailboxes WHERE address = 'alice@example.test'").strip() \
+        in ("6144|10", "6144 | 10")
+    srv.start()
+    try:
+        port = imap_port(srv)
+        with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as smtp:
+            assert smtp.sendmail("bob@remote.test", ["alice@example.test"], BODY) == {}
+        imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+        imap.login("alice@example.test", "alice-password")
+        message = b"Subject: appended\r\n\r\n" + (b"y" * 78 + b"\r\n") * 30
+        typ, data = imap.append("Archive", None, None, message)
+        assert typ == "OK", data
+        typ, data = imap.getquotaroot("INBOX")
+        storage, messages = quota_values(data[1][0])["STORAGE"], quota_values(data[1][0])["MESSAGE"]
+        assert storage[1] == 6 and storage[0] >= 5 and messages == (2, 10)
+        typ, data = imap.append("INBOX", None, None, message)
+        assert typ == "NO" and b"[OVERQUOTA]" in data[0], data
+        imap.logout()
+        # The usage is just under 6K: lowered below it, SMTP refuses (the CLI changes it under the server).
+        config_cli(srv.config_path, "mailbox", "quota", "alice@example.test", "5K", "--messages", "10")
+        with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as smtp:
+            with pytest.raises(smtplib.SMTPRecipientsRefused) as caught:
+                smtp.sendmail("bob@remote.test", ["alice@example.test"], BODY)
+            assert caught.value.recipients["alice@example.test"] == (452, b"4.2.2 <alice@example.test>: Mailbox full")
+        assert "quota: 5K storage (5120 bytes), 10 messages" in config_cli(srv.config_path, "mailbox", "show", "alice@example.test")
+    finally:
+        assert srv.stop() == 0
+        srv.kill()
