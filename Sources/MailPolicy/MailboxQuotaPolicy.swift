@@ -8,10 +8,10 @@
 /// message, at least one octet). The message accepted then may take the mailbox past its storage limit by
 /// its own size (the next one is refused) — the price of answering before DATA, as Dovecot's LMTP does.
 ///
-/// The answer is temporary (452 4.2.2, RFC 3463 §3.3 "mailbox full"), not 552 5.2.2: a full mailbox is
-/// usually emptied within days, and RFC 5321 §4.5.3.1.10 and RFC 3463 leave the choice to the server; a
-/// temporary answer keeps the message in the sender's queue, which bounces it only after its own retry
-/// period (docs/IMAP.md "Quota").
+/// The answer is temporary (452 4.2.2), not 552 5.2.2: RFC 3463 §3.3 says X.2.2 "mailbox full" (the user
+/// can delete messages to make room) "should be used as a persistent transient failure", and a full
+/// mailbox is usually emptied within days; a temporary answer keeps the message in the sender's queue,
+/// which bounces it only after its own retry period (docs/IMAP.md "Quota").
 import MailStore
 
 public enum MailboxQuotaDecision: Hashable, Sendable {

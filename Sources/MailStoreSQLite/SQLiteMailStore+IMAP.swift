@@ -468,8 +468,8 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                 result.destinationUIDs = try Self.moveRows(db, rows, from: source.id, to: target.id, now: now)
                 return (result, [source.id, target.id])
             }
-            // A COPY adds messages to the quota root (the body is shared, but each copy counts, as in
-            // RFC 9208 §3.1's usage); a MOVE within the mailbox changes no usage and is always allowed.
+            // A COPY adds messages to the quota root (the body is shared, but each copy counts, as RFC 9208
+            // counts usage per message); a MOVE within the mailbox changes no usage and is always allowed.
             try Self.checkQuota(db, mailboxID: mailboxID, adding: rows.reduce(0) { $0 + $1.size }, messages: Int64(rows.count))
             let (first, modSeq) = try SQLiteFolders.takeUIDs(db, folderID: target.id, count: rows.count)
             let insert = try db.cachedStatement(
