@@ -35,6 +35,7 @@ extension EnhancedStatusCode {
     public static let otherStatusOK = Self(.success, 5, 0) // 2.5.0
     public static let securityOK = Self(.success, 7, 0) // 2.7.0
     // 4.x.x
+    public static let tempMailboxFull = Self(.persistentTransientFailure, 2, 2) // 4.2.2 (over quota)
     public static let tempSystem = Self(.persistentTransientFailure, 3, 0) // 4.3.0
     public static let tempSystemFull = Self(.persistentTransientFailure, 3, 1) // 4.3.1
     public static let tempNotAccepting = Self(.persistentTransientFailure, 3, 2) // 4.3.2

@@ -442,8 +442,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let server = self.server
         let client = session.client
         let isAuthenticated = session.authenticatedUser != nil
+        let declaredSize = session.declaredMessageSize
         io.runAsync(
-            { await server.decide(query, client: client, isAuthenticated: isAuthenticated) }, handler: self,
+            { await server.decide(query, client: client, isAuthenticated: isAuthenticated, declaredSize: declaredSize) }, handler: self,
             context: context
         ) { handler, context, decision in
             handler.recipientDecided(decision, query: query, context: context)

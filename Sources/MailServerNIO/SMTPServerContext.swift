@@ -106,8 +106,11 @@ public struct SMTPServerContext: Sendable {
     }
 
     /// Answers RCPT with THE recipient decision (MailPolicy `RecipientRouting`: local mailbox, relay
-    /// domain, relay permission of this client, or refused) under the relay rules in force now.
-    public func decide(_ query: RecipientQuery, client: ClientInfo, isAuthenticated: Bool) async -> RecipientDecision {
+    /// domain, relay permission of this client, or refused) under the relay rules in force now; a local
+    /// mailbox then faces its quota (MailPolicy `MailboxQuotaPolicy`, with the SIZE declared on MAIL FROM).
+    public func decide(
+        _ query: RecipientQuery, client: ClientInfo, isAuthenticated: Bool, declaredSize: Int? = nil
+    ) async -> RecipientDecision {
         let route: RecipientRoute
         do {
             switch query {
@@ -130,7 +133,20 @@ public struct SMTPServerContext: Sendable {
         }
         switch route {
         case .local(let id):
-            return .localMailbox(id: id)
+            let status: MailboxQuotaStatus?
+            do {
+                status = try await store.quotaStatus(mailboxID: id)
+            } catch {
+                logger.error("quota lookup failed", metadata: ["error": "\(error)"])
+                return .temporaryFailure
+            }
+            switch MailboxQuotaPolicy.decide(status, declaredSize: declaredSize.map(Int64.init)) {
+            case .accept:
+                return .localMailbox(id: id)
+            case .mailboxFull:
+                logger.info("smtp recipient over quota", metadata: ["rcpt": "<\(query)>"])
+                return .mailboxFull
+            }
         case .relay(let domain, let reason):
             logger.debug(
                 "relay permitted",

@@ -24,6 +24,7 @@ public final class InMemoryMailStore: MailStore, Sendable {
         var isLocked: Bool
         var isAdmin: Bool
         var createdAt: Date
+        var quota = MailboxQuota.unlimited
     }
 
     struct Message {
@@ -64,16 +65,22 @@ public final class InMemoryMailStore: MailStore, Sendable {
         }
 
         func info(_ m: Mailbox) -> MailboxInfo {
-            var count = 0
-            var total: Int64 = 0
-            for d in deliveries.values where d.mailboxID == m.id {
-                count += 1
-                total += Int64(messages[d.messageID]?.bytes.count ?? 0)
-            }
+            let used = usage(of: m.id)
             return MailboxInfo(
                 id: m.id, address: m.address, domain: m.domain, passwordHash: m.passwordHash,
                 isLocked: m.isLocked, isAdmin: m.isAdmin, createdAt: m.createdAt,
-                messageCount: count, totalSize: total, scramVerifier: m.scramVerifier)
+                messageCount: Int(used.messages), totalSize: used.storage, scramVerifier: m.scramVerifier,
+                quota: m.quota)
+        }
+
+        /// Messages and octets of a mailbox's deliveries.
+        func usage(of mailboxID: Int64) -> MailboxUsage {
+            var used = MailboxUsage(messages: 0, storage: 0)
+            for d in deliveries.values where d.mailboxID == mailboxID {
+                used.messages += 1
+                used.storage += Int64(messages[d.messageID]?.bytes.count ?? 0)
+            }
+            return used
         }
 
         func domainInfo(_ d: Domain) -> DomainInfo {
@@ -301,6 +308,18 @@ public final class InMemoryMailStore: MailStore, Sendable {
 
     public func setAdmin(_ isAdmin: Bool, for address: EmailAddress) async throws {
         try state.withLock { s in try s.updateMailbox(address) { $0.isAdmin = isAdmin } }
+    }
+
+    public func setQuota(_ quota: MailboxQuota, for address: EmailAddress) async throws {
+        try state.withLock { s in try s.updateMailbox(address) { $0.quota = quota } }
+    }
+
+    public func quotaStatus(mailboxID: Int64) async throws -> MailboxQuotaStatus? {
+        try state.withLock { s in
+            try s.checkOpen()
+            guard let m = s.mailboxes[mailboxID] else { return nil }
+            return MailboxQuotaStatus(quota: m.quota, usage: s.usage(of: mailboxID))
+        }
     }
 
     public func resolveRecipient(_ address: EmailAddress) async throws -> RecipientResolution {

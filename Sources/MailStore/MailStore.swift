@@ -32,6 +32,12 @@ public protocol UserDirectory: Sendable {
     func setSCRAMVerifier(_ verifier: String?, for address: EmailAddress) async throws
     func setLocked(_ locked: Bool, for address: EmailAddress) async throws
     func setAdmin(_ isAdmin: Bool, for address: EmailAddress) async throws
+    /// Sets the mailbox's quota (`.unlimited` removes it). Lowering it below the usage removes nothing:
+    /// the mailbox just takes no more mail until it is under the limit again.
+    func setQuota(_ quota: MailboxQuota, for address: EmailAddress) async throws
+    /// The quota of a mailbox and its usage over all its folders (every delivery row: INBOX and the IMAP
+    /// folders), from the index — cheap enough for every RCPT and APPEND. nil when the mailbox does not exist.
+    func quotaStatus(mailboxID: Int64) async throws -> MailboxQuotaStatus?
 
     /// Decides what RCPT TO a given address means. Case-insensitive on the whole address.
     ///

@@ -40,12 +40,16 @@ public struct MailboxInfo: Hashable, Sendable {
     public var messageCount: Int
     /// Sum of the stored sizes of those messages, in octets.
     public var totalSize: Int64
+    /// The limits the administrator set (`petrel mailbox quota`); `.unlimited` when none.
+    public var quota: MailboxQuota
 
     public init(
         id: Int64, address: String, domain: String, passwordHash: String?, isLocked: Bool, isAdmin: Bool,
-        createdAt: Date, messageCount: Int = 0, totalSize: Int64 = 0, scramVerifier: String? = nil
+        createdAt: Date, messageCount: Int = 0, totalSize: Int64 = 0, scramVerifier: String? = nil,
+        quota: MailboxQuota = .unlimited
     ) {
         self.scramVerifier = scramVerifier
+        self.quota = quota
         self.id = id
         self.address = address
         self.domain = domain
@@ -55,6 +59,60 @@ public struct MailboxInfo: Hashable, Sendable {
         self.createdAt = createdAt
         self.messageCount = messageCount
         self.totalSize = totalSize
+    }
+}
+
+/// A mailbox's quota (RFC 9208 resources STORAGE and MESSAGE), counted over all its IMAP folders.
+/// nil means no limit of that kind.
+public struct MailboxQuota: Hashable, Sendable {
+    /// The most octets the mailbox's messages may take together.
+    public var storageLimit: Int64?
+    /// The most messages the mailbox may hold.
+    public var messageLimit: Int64?
+
+    public init(storageLimit: Int64? = nil, messageLimit: Int64? = nil) {
+        self.storageLimit = storageLimit
+        self.messageLimit = messageLimit
+    }
+
+    public static let unlimited = MailboxQuota()
+
+    public var isUnlimited: Bool { storageLimit == nil && messageLimit == nil }
+
+    /// THE quota rule, shared by SMTP (MailPolicy `MailboxQuotaPolicy`) and the IMAP stores (APPEND, COPY):
+    /// adding `messages` messages of `octets` octets in all keeps the mailbox within both limits.
+    /// Nothing fits a mailbox already at or over a limit (`octets` counts at least one octet per message).
+    public func admits(_ usage: MailboxUsage, adding octets: Int64, messages: Int64 = 1) -> Bool {
+        if let limit = messageLimit, usage.messages.addingReportingOverflow(messages).partialValue > limit { return false }
+        if let limit = storageLimit {
+            let added = max(octets, messages)
+            let (total, overflow) = usage.storage.addingReportingOverflow(added)
+            if overflow || total > limit { return false }
+        }
+        return true
+    }
+}
+
+/// What a mailbox holds now: messages and octets over all its folders.
+public struct MailboxUsage: Hashable, Sendable {
+    public var messages: Int64
+    /// Octets: the sum of the stored message sizes (trace headers included).
+    public var storage: Int64
+
+    public init(messages: Int64, storage: Int64) {
+        self.messages = messages
+        self.storage = storage
+    }
+}
+
+/// A mailbox's quota and its usage, read together (`UserDirectory.quotaStatus`).
+public struct MailboxQuotaStatus: Hashable, Sendable {
+    public var quota: MailboxQuota
+    public var usage: MailboxUsage
+
+    public init(quota: MailboxQuota, usage: MailboxUsage) {
+        self.quota = quota
+        self.usage = usage
     }
 }
 

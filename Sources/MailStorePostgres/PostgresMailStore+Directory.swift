@@ -128,17 +128,50 @@ extension PostgresMailStore {
     static let mailboxSelect = """
         SELECT m.id, m.address, d.name, m.password_hash, m.scram_sha256, m.locked, m.is_admin, m.created_at,
                (SELECT COUNT(*) FROM deliveries dl WHERE dl.mailbox_id = m.id),
-               (SELECT COALESCE(SUM(msg.size), 0)::bigint FROM deliveries dl JOIN messages msg ON msg.id = dl.message_id
-                 WHERE dl.mailbox_id = m.id)
+               (SELECT COALESCE(SUM(dl.size), 0)::bigint FROM deliveries dl WHERE dl.mailbox_id = m.id),
+               m.quota_storage, m.quota_messages
         FROM mailboxes m JOIN domains d ON d.id = m.domain_id
         """
 
     static func mailboxInfo(_ row: PostgresRow) throws -> MailboxInfo {
-        let (id, address, domain, hash, scram, locked, admin, created, count, size) = try row.decode(
-            (Int64, String, String, String?, String?, Bool, Bool, Double, Int64, Int64).self)
+        let (id, address, domain, hash, scram, locked, admin, created, count, size, storageLimit, messageLimit) = try row.decode(
+            (Int64, String, String, String?, String?, Bool, Bool, Double, Int64, Int64, Int64?, Int64?).self)
         return MailboxInfo(
             id: id, address: address, domain: domain, passwordHash: hash, isLocked: locked, isAdmin: admin,
-            createdAt: Date(timeIntervalSince1970: created), messageCount: Int(count), totalSize: size, scramVerifier: scram)
+            createdAt: Date(timeIntervalSince1970: created), messageCount: Int(count), totalSize: size, scramVerifier: scram,
+            quota: MailboxQuota(storageLimit: storageLimit, messageLimit: messageLimit))
+    }
+
+    public func setQuota(_ quota: MailboxQuota, for address: EmailAddress) async throws {
+        let key = address.lookupKey
+        try await updated(
+            key,
+            rows(
+                """
+                UPDATE mailboxes SET quota_storage = \(quota.storageLimit), quota_messages = \(quota.messageLimit)
+                WHERE address = \(key) RETURNING id
+                """))
+    }
+
+    public func quotaStatus(mailboxID: Int64) async throws -> MailboxQuotaStatus? {
+        try await rows(Self.quotaQuery(mailboxID)).first.map(Self.quotaStatus)
+    }
+
+    /// The quota and usage of a mailbox; the usage is a sum over the covering index
+    /// `deliveries_mailbox_size` (migration 5).
+    static func quotaQuery(_ mailboxID: Int64) -> PostgresQuery {
+        """
+        SELECT quota_storage, quota_messages,
+               (SELECT COUNT(*) FROM deliveries WHERE mailbox_id = \(mailboxID)),
+               (SELECT COALESCE(SUM(size), 0)::bigint FROM deliveries WHERE mailbox_id = \(mailboxID))
+        FROM mailboxes WHERE id = \(mailboxID)
+        """
+    }
+
+    static func quotaStatus(_ row: PostgresRow) throws -> MailboxQuotaStatus {
+        let (storageLimit, messageLimit, count, size) = try row.decode((Int64?, Int64?, Int64, Int64).self)
+        return MailboxQuotaStatus(
+            quota: MailboxQuota(storageLimit: storageLimit, messageLimit: messageLimit), usage: MailboxUsage(messages: count, storage: size))
     }
 
     public func mailboxes(domain: String?) async throws -> [MailboxInfo] {

@@ -644,6 +644,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
         let (result, folderID) = try await store.imapTransaction { conn, logger -> (IMAPAppendResult, Int64) in
             let f = try await Self.folderNamed(conn, mailboxID, name, logger)
             let size = Int64(message.bytes.count)
+            try await Self.checkQuota(conn, mailboxID: mailboxID, adding: size, messages: 1, logger: logger)
             guard
                 let bodyID = try await conn.scalar(
                     """
@@ -662,9 +663,9 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
             let date = message.internalDate ?? IMAPDateTime(secondsSinceEpoch: Int64(now.rounded(.down)))
             try await conn.query(
                 """
-                INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
+                INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size)
                 VALUES (\(mailboxID), \(bodyID), \(now), \(f.id), \(Int64(uid)), \(Int64(clamping: modSeq)), \(PGFolders.encode(message.flags)),
-                        \(date.secondsSinceEpoch), \(Int32(clamping: date.zoneMinutes)))
+                        \(date.secondsSinceEpoch), \(Int32(clamping: date.zoneMinutes)), \(size))
                 """, logger: logger)
             try await PGFolders.notify(conn, channel: store.imapChannel, [f.id], logger: logger)
             return (IMAPAppendResult(uidValidity: f.uidValidity, uid: uid), f.id)
@@ -723,14 +724,17 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                     conn, rows, from: source.id, to: target.id, now: now, channel: store.imapChannel, logger: logger)
                 return (result, [source.id, target.id])
             }
+            // A COPY adds to the quota root's usage (each copy counts); a MOVE within the mailbox changes none.
+            try await Self.checkQuota(
+                conn, mailboxID: mailboxID, adding: rows.reduce(0) { $0 + $1.size }, messages: Int64(rows.count), logger: logger)
             let (first, modSeq) = try await PGFolders.takeUIDs(conn, folderID: target.id, count: rows.count, logger: logger)
             for (i, row) in rows.enumerated() {
                 let uid = first + UInt32(i)
                 try await conn.query(
                     """
-                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
+                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size)
                     VALUES (\(mailboxID), \(row.bodyID), \(now), \(target.id), \(Int64(uid)), \(Int64(clamping: modSeq)), \(row.flags),
-                            \(row.internalDate), \(Int32(clamping: row.zone)))
+                            \(row.internalDate), \(Int32(clamping: row.zone)), \(row.size))
                     """, logger: logger)
                 result.destinationUIDs.append(uid)
             }
@@ -741,5 +745,23 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
         return result
     }
 
-    public func quota() async throws(IMAPBackendError) -> [IMAPQuotaResource] { [] }
+    public func quota() async throws(IMAPBackendError) -> [IMAPQuotaResource] {
+        let mailboxID = self.mailboxID
+        let status = try await store.imapTransaction(readOnly: true) { conn, logger in
+            try await conn.rows(PostgresMailStore.quotaQuery(mailboxID), logger: logger).first.map(PostgresMailStore.quotaStatus)
+        }
+        guard let status else { throw .mailboxGone }
+        return IMAPStoredFolders.quotaResources(
+            storageLimit: status.quota.storageLimit, messageLimit: status.quota.messageLimit,
+            usedOctets: status.usage.storage, usedMessages: status.usage.messages)
+    }
+
+    /// Throws `.overQuota` unless the mailbox has room for `messages` more messages of `octets` in all
+    /// (`MailboxQuota.admits`). Read in the caller's transaction; writers to other folders of the same
+    /// mailbox are not excluded, so concurrent APPENDs may overshoot by what they add together.
+    static func checkQuota(_ conn: PostgresConnection, mailboxID: Int64, adding octets: Int64, messages: Int64, logger: Logger) async throws {
+        guard let status = try await conn.rows(PostgresMailStore.quotaQuery(mailboxID), logger: logger).first.map(PostgresMailStore.quotaStatus)
+        else { throw IMAPBackendError.mailboxGone }
+        guard status.quota.admits(status.usage, adding: octets, messages: messages) else { throw IMAPBackendError.overQuota }
+    }
 }

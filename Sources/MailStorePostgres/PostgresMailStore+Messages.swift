@@ -100,8 +100,9 @@ extension PostgresMailStore {
             guard
                 let id = try await conn.scalar(
                     """
-                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
-                    VALUES (\(mailboxID), \(messageID), \(created), \(inbox), \(Int64(uid)), \(Int64(clamping: modSeq)), ' ', \(internalDate), 0)
+                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size)
+                    VALUES (\(mailboxID), \(messageID), \(created), \(inbox), \(Int64(uid)), \(Int64(clamping: modSeq)), ' ', \(internalDate), 0,
+                            \(size))
                     RETURNING id
                     """, as: Int64.self, logger: logger)
             else { throw StoreError.backend("INSERT returned no delivery id") }

@@ -15,6 +15,7 @@
 /// - `deliveries` (one row per recipient mailbox; identity ids are never reused);
 /// - `queue` (one row per non-local recipient) and `access_entries` (the relay and connection lists).
 /// Version 2 adds the queue leases: `queue.lease_owner` (the node id) and `queue.lease_until`.
+/// Version 3 the POP3 maildrop leases, 4 the IMAP folders, 5 the per-mailbox quota.
 /// Times are seconds since 1970 as `double precision`, as on SQLite, so values round-trip exactly.
 enum PostgresSchema {
     struct Migration: Sendable {
@@ -197,6 +198,18 @@ enum PostgresSchema {
                 UPDATE imap_folders f SET uid_next = COALESCE((SELECT MAX(uid) FROM deliveries d WHERE d.folder_id = f.id), 0) + 1
                 WHERE f.name = 'INBOX'
                 """
+            ]),
+        // Per-mailbox quota (docs/IMAP.md "Quota"): the limits on `mailboxes` (NULL: none) and each
+        // delivery's size beside it, so a mailbox's usage is a sum over the covering index
+        // `deliveries_mailbox_size` (an index-only scan, no join with `messages`, no counter row that every
+        // delivery to the mailbox would have to lock).
+        Migration(
+            version: 5, name: "v5-quota",
+            statements: [
+                "ALTER TABLE mailboxes ADD COLUMN quota_storage bigint, ADD COLUMN quota_messages bigint",
+                "ALTER TABLE deliveries ADD COLUMN size bigint NOT NULL DEFAULT 0",
+                "UPDATE deliveries d SET size = m.size FROM messages m WHERE m.id = d.message_id",
+                "CREATE INDEX deliveries_mailbox_size ON deliveries(mailbox_id, size)"
             ])
     ]
 

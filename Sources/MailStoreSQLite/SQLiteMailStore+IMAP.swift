@@ -397,6 +397,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
         let (result, folderID) = try await store.imapWrite { db -> (IMAPAppendResult, Int64) in
             let f = try folderNamed(db, name)
             let size = message.bytes.count
+            try Self.checkQuota(db, mailboxID: mailboxID, adding: Int64(size), messages: 1)
             try db.execute(
                 sql: """
                     INSERT INTO messages (queue_id, sender, received_at, size, body, envid, ret, eight_bit_mime, smtputf8)
@@ -412,12 +413,12 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
             let date = message.internalDate ?? IMAPDateTime(secondsSinceEpoch: Int64(now.rounded(.down)))
             try db.execute(
                 sql: """
-                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     mailboxID, bodyID, now, f.id, uid, Int64(clamping: modSeq), SQLiteFolders.encode(message.flags),
-                    date.secondsSinceEpoch, date.zoneMinutes
+                    date.secondsSinceEpoch, date.zoneMinutes, size
                 ])
             return (IMAPAppendResult(uidValidity: f.uidValidity, uid: uid), f.id)
         }
@@ -467,16 +468,19 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                 result.destinationUIDs = try Self.moveRows(db, rows, from: source.id, to: target.id, now: now)
                 return (result, [source.id, target.id])
             }
+            // A COPY adds messages to the quota root (the body is shared, but each copy counts, as RFC 9208
+            // counts usage per message); a MOVE within the mailbox changes no usage and is always allowed.
+            try Self.checkQuota(db, mailboxID: mailboxID, adding: rows.reduce(0) { $0 + $1.size }, messages: Int64(rows.count))
             let (first, modSeq) = try SQLiteFolders.takeUIDs(db, folderID: target.id, count: rows.count)
             let insert = try db.cachedStatement(
                 sql: """
-                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for (i, row) in rows.enumerated() {
                 let uid = first + UInt32(i)
                 try insert.execute(arguments: [
-                    mailboxID, row.bodyID, now, target.id, uid, Int64(clamping: modSeq), row.flags, row.internalDate, row.zone
+                    mailboxID, row.bodyID, now, target.id, uid, Int64(clamping: modSeq), row.flags, row.internalDate, row.zone, row.size
                 ])
                 result.destinationUIDs.append(uid)
             }
@@ -489,7 +493,18 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
     // MARK: Quota
 
     public func quota() async throws(IMAPBackendError) -> [IMAPQuotaResource] {
-        // No per-mailbox quota yet: unlimited (RFC 9208: no resources).
-        []
+        let mailboxID = self.mailboxID
+        let status = try await store.imapRead { db in try SQLiteMailStore.quotaStatus(db, mailboxID: mailboxID) }
+        guard let status else { throw .mailboxGone }
+        return IMAPStoredFolders.quotaResources(
+            storageLimit: status.quota.storageLimit, messageLimit: status.quota.messageLimit,
+            usedOctets: status.usage.storage, usedMessages: status.usage.messages)
+    }
+
+    /// Throws `.overQuota` unless the mailbox has room for `messages` more messages of `octets` in all
+    /// (`MailboxQuota.admits`), read in the caller's write transaction (one writer at a time: exact).
+    static func checkQuota(_ db: Database, mailboxID: Int64, adding octets: Int64, messages: Int64) throws {
+        guard let status = try SQLiteMailStore.quotaStatus(db, mailboxID: mailboxID) else { throw IMAPBackendError.mailboxGone }
+        guard status.quota.admits(status.usage, adding: octets, messages: messages) else { throw IMAPBackendError.overQuota }
     }
 }

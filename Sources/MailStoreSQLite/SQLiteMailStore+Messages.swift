@@ -80,8 +80,8 @@ extension SQLiteMailStore {
         // this (single-writer) transaction: UIDs become visible in commit order (docs/IMAP.md "Storage").
         let insertDelivery = try db.cachedStatement(
             sql: """
-                INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone)
-                VALUES (?, ?, ?, ?, ?, ?, ' ', ?, 0)
+                INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size)
+                VALUES (?, ?, ?, ?, ?, ?, ' ', ?, 0, ?)
                 """)
         let internalDate = Int64(message.receivedAt.timeIntervalSince1970.rounded(.down))
         var ids: [Int64] = []
@@ -89,7 +89,7 @@ extension SQLiteMailStore {
         for mailboxID in recipients {
             let inbox = try SQLiteFolders.inbox(db, mailboxID: mailboxID, now: now)
             let (uid, modSeq) = try SQLiteFolders.takeUIDs(db, folderID: inbox, count: 1)
-            try insertDelivery.execute(arguments: [mailboxID, messageID, created, inbox, uid, modSeq, internalDate])
+            try insertDelivery.execute(arguments: [mailboxID, messageID, created, inbox, uid, modSeq, internalDate, size])
             ids.append(db.lastInsertedRowID)
         }
         if !remote.isEmpty {

@@ -248,9 +248,9 @@ public final class SQLiteMailStore: MailStore {
 
     static let mailboxSelect = """
         SELECT m.id, m.address, d.name AS domain, m.password_hash, m.scram_sha256, m.locked, m.is_admin, m.created_at,
+               m.quota_storage, m.quota_messages,
                (SELECT COUNT(*) FROM deliveries dl WHERE dl.mailbox_id = m.id) AS message_count,
-               (SELECT COALESCE(SUM(msg.size), 0) FROM deliveries dl JOIN messages msg ON msg.id = dl.message_id
-                 WHERE dl.mailbox_id = m.id) AS total_size
+               (SELECT COALESCE(SUM(dl.size), 0) FROM deliveries dl WHERE dl.mailbox_id = m.id) AS total_size
         FROM mailboxes m JOIN domains d ON d.id = m.domain_id
         """
 
@@ -265,7 +265,42 @@ public final class SQLiteMailStore: MailStore {
             createdAt: Date(timeIntervalSince1970: try row.decode(Double.self, forColumn: "created_at")),
             messageCount: try row.decode(Int.self, forColumn: "message_count"),
             totalSize: try row.decode(Int64.self, forColumn: "total_size"),
-            scramVerifier: try row.decode(String?.self, forColumn: "scram_sha256"))
+            scramVerifier: try row.decode(String?.self, forColumn: "scram_sha256"),
+            quota: MailboxQuota(
+                storageLimit: try row.decode(Int64?.self, forColumn: "quota_storage"),
+                messageLimit: try row.decode(Int64?.self, forColumn: "quota_messages")))
+    }
+
+    public func setQuota(_ quota: MailboxQuota, for address: EmailAddress) async throws {
+        let key = address.lookupKey
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE mailboxes SET quota_storage = ?, quota_messages = ? WHERE address = ?",
+                arguments: [quota.storageLimit, quota.messageLimit, key])
+            if db.changesCount == 0 { throw StoreError.mailboxNotFound(key) }
+        }
+    }
+
+    public func quotaStatus(mailboxID: Int64) async throws -> MailboxQuotaStatus? {
+        try await read { db in try Self.quotaStatus(db, mailboxID: mailboxID) }
+    }
+
+    /// The quota and usage of a mailbox; the usage is a sum over the covering index
+    /// `deliveries_mailbox_size` (migration "v9-quota"), so it reads no message rows.
+    static func quotaStatus(_ db: Database, mailboxID: Int64) throws -> MailboxQuotaStatus? {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT quota_storage, quota_messages,
+                               (SELECT COUNT(*) FROM deliveries WHERE mailbox_id = mailboxes.id),
+                               (SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE mailbox_id = mailboxes.id)
+                        FROM mailboxes WHERE id = ?
+                        """), arguments: [mailboxID])
+        else { return nil }
+        return MailboxQuotaStatus(
+            quota: MailboxQuota(storageLimit: try row.decode(Int64?.self, atIndex: 0), messageLimit: try row.decode(Int64?.self, atIndex: 1)),
+            usage: MailboxUsage(messages: try row.decode(Int64.self, atIndex: 2), storage: try row.decode(Int64.self, atIndex: 3)))
     }
 
     public func mailboxes(domain: String?) async throws -> [MailboxInfo] {

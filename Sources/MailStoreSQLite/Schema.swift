@@ -192,6 +192,21 @@ enum Schema {
                     """)
             try SQLiteFolders.migrateDeliveries(db, now: Date().timeIntervalSince1970)
         }
+        // Per-mailbox quota (docs/IMAP.md "Quota"): the limits on `mailboxes` (NULL: none), and each
+        // delivery's size beside it, so a mailbox's usage is a sum over the covering index
+        // `deliveries_mailbox_size` (no join with `messages`, no counter row to keep in step).
+        migrator.registerMigration("v9-quota") { db in
+            try db.execute(
+                sql: """
+                    -- octets and messages; NULL: no limit
+                    ALTER TABLE mailboxes ADD COLUMN quota_storage INTEGER;
+                    ALTER TABLE mailboxes ADD COLUMN quota_messages INTEGER;
+                    -- the stored size of the message (messages.size), copied when the row is made
+                    ALTER TABLE deliveries ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+                    UPDATE deliveries SET size = (SELECT size FROM messages WHERE messages.id = deliveries.message_id);
+                    CREATE INDEX deliveries_mailbox_size ON deliveries(mailbox_id, size);
+                    """)
+        }
         return migrator
     }
 

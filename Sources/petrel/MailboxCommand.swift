@@ -7,7 +7,7 @@ struct MailboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mailbox",
         abstract: "Manage mailboxes (the jobs of the old POP3 admin tool).",
-        subcommands: [Add.self, List.self, Remove.self, Passwd.self, Lock.self, Unlock.self, Show.self])
+        subcommands: [Add.self, List.self, Remove.self, Passwd.self, Lock.self, Unlock.self, Quota.self, Show.self])
 
     struct PasswordOptions: ParsableArguments {
         @Flag(name: .customLong("password-stdin"), help: "Read the password from the first line of standard input.")
@@ -123,13 +123,62 @@ struct MailboxCommand: AsyncParsableCommand {
         }
     }
 
+    struct Quota: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a mailbox's quota: the most bytes (and messages) its folders may hold together.",
+            discussion: """
+                SIZE is a number of bytes, or with a unit K, M, G or T (powers of 1024): 500M, 2G; 'none'
+                removes the limit. --messages N limits the number of messages too ('none' or leaving it
+                out: no message limit). Each call sets both limits.
+
+                The usage counts every message in every IMAP folder of the mailbox. A mailbox over its
+                quota refuses new mail at SMTP RCPT with 452 4.2.2 (temporary: the sender retries) and
+                IMAP APPEND/COPY with NO [OVERQUOTA]; nothing already stored is removed. IMAP clients see
+                the quota with GETQUOTAROOT (RFC 9208); 'petrel mailbox show' prints it.
+
+                Examples:
+                  petrel mailbox quota alice@example.test 500M
+                  petrel mailbox quota alice@example.test 2G --messages 100000
+                  petrel mailbox quota alice@example.test none
+                """)
+        @OptionGroup var data: DataOptions
+        @Argument(help: "Mailbox address.") var address: String
+        @Argument(help: "Storage limit: bytes, or with K, M, G or T (500M, 2G); 'none' for no limit.") var size: String
+        @Option(help: "Message limit: a number, or 'none' (the default).") var messages: String?
+
+        func run() async throws {
+            let addr = try validAddress(address)
+            let quota = MailboxQuota(storageLimit: try Self.storage(size), messageLimit: try Self.messageCount(messages))
+            try await withAdmin(data) { try await $0.setQuota(quota, for: addr) }
+            print("quota of \(addr.lookupKey): \(quotaDescription(quota))")
+        }
+
+        static func storage(_ text: String) throws -> Int64? {
+            if text.lowercased() == "none" { return nil }
+            do {
+                return try SizeText.parse(text)
+            } catch {
+                throw CLIError(message: error.description)
+            }
+        }
+
+        static func messageCount(_ text: String?) throws -> Int64? {
+            guard let text, text.lowercased() != "none" else { return nil }
+            guard text.count <= 18, text.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int64(text) else {
+                throw CLIError(message: "'\(text)' is not a number of messages")
+            }
+            return n
+        }
+    }
+
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List a mailbox's INBOX messages and its folders, or print a message with --message.",
             discussion: """
                 The messages listed are INBOX's (what POP3 sees). The ID column is the message's delivery id
-                (the POP3 UIDL is INBOX's UIDVALIDITY and the UID, in hex). The folder table that follows has each IMAP folder's message count,
-                unseen count, size in bytes and special use.
+                (the POP3 UIDL is INBOX's UIDVALIDITY and the UID, in hex). The folder table that follows has
+                each IMAP folder's message count, unseen count, size in bytes and special use. The quota line shows the limits set with
+                'petrel mailbox quota' (the usage is the all-folders count and size above).
 
                 Examples:
                   petrel mailbox show alice@example.test
@@ -155,6 +204,7 @@ struct MailboxCommand: AsyncParsableCommand {
                 }
                 let messages = try await admin.messages(in: box)
                 print("\(box.address): \(messages.count) message(s) in INBOX; \(box.messageCount) message(s), \(box.totalSize) bytes in all folders")
+                print("quota: \(quotaDescription(box.quota))")
                 if !messages.isEmpty {
                     print("ID\tQUEUE-ID\tRECEIVED\tSIZE\tFROM")
                     let formatter = ISO8601DateFormatter()
@@ -173,6 +223,14 @@ struct MailboxCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// `none`, or `500M storage, 1000 messages` (each limit that is set).
+func quotaDescription(_ quota: MailboxQuota) -> String {
+    var parts: [String] = []
+    if let storage = quota.storageLimit { parts.append("\(SizeText.format(storage)) storage (\(storage) bytes)") }
+    if let messages = quota.messageLimit { parts.append("\(messages) messages") }
+    return parts.isEmpty ? "none" : parts.joined(separator: ", ")
 }
 
 /// Reads a password from stdin (first line) or, on a terminal, twice without echo.

@@ -88,3 +88,35 @@ import Testing
         #expect(await c.checkSenderDomain("elsewhere.test") == .notLocal)
     }
 }
+
+/// The quota step of `SMTPServerContext.decide`: a local mailbox over its quota (or without room for the
+/// declared SIZE) is `.mailboxFull`; relayed and unlimited recipients never look at a quota.
+@Suite struct SMTPServerContextQuotaTests {
+    @Test func aFullMailboxIsRefusedAtRCPT() async throws {
+        let base = SMTPServerContextDecisionTests()
+        let (store, id) = try await base.directory()
+        let anna = try #require(EmailAddress("anna@bücher.example"))
+        let c = base.context(store)
+        let q = try base.query("anna@bücher.example")
+        let client = SMTPServerContextDecisionTests.stranger
+        #expect(await c.decide(q, client: client, isAuthenticated: false, declaredSize: 1 << 30) == .localMailbox(id: id))
+
+        try await store.setQuota(MailboxQuota(storageLimit: 1000, messageLimit: nil), for: anna)
+        #expect(await c.decide(q, client: client, isAuthenticated: false) == .localMailbox(id: id))
+        #expect(await c.decide(q, client: client, isAuthenticated: false, declaredSize: 1000) == .localMailbox(id: id))
+        #expect(await c.decide(q, client: client, isAuthenticated: false, declaredSize: 1001) == .mailboxFull)
+
+        _ = try await store.deliver(
+            IncomingMessage(
+                queueID: "Q1", sender: .null, localRecipients: [id], receivedAt: Date(), traceHeaders: [],
+                body: .bytes(Array(repeating: UInt8(ascii: "x"), count: 1000))))
+        #expect(await c.decide(q, client: client, isAuthenticated: false) == .mailboxFull)
+        #expect(await c.decide(.barePostmaster, client: client, isAuthenticated: false) == .mailboxFull)
+        #expect(await c.decide(try base.query("x@elsewhere.test"), client: client, isAuthenticated: true) == .relay(domain: "elsewhere.test"))
+
+        try await store.setQuota(MailboxQuota(storageLimit: nil, messageLimit: 2), for: anna)
+        #expect(await c.decide(q, client: client, isAuthenticated: false, declaredSize: 1 << 30) == .localMailbox(id: id))
+        try await store.setQuota(MailboxQuota(storageLimit: nil, messageLimit: 1), for: anna)
+        #expect(await c.decide(q, client: client, isAuthenticated: false) == .mailboxFull)
+    }
+}

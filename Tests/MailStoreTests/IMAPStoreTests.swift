@@ -233,6 +233,9 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         #expect(fetched.map { $0.content ?? [] } == [mail("second"), mail("first")])
         #expect(fetched.map(\.metadata.internalDate.secondsSinceEpoch) == [1_700_000_002, 1_700_000_001])
         #expect(try await store.messages(mailboxID: 7).map(\.deliveryID) == [40, 41])
+        // "v9-quota" copied each delivery's size: the usage is right without any new mail, and no limit is set.
+        let migratedUsage = MailboxUsage(messages: 2, storage: Int64(mail("first").count + mail("second").count))
+        #expect(try await store.quotaStatus(mailboxID: 7) == MailboxQuotaStatus(quota: .unlimited, usage: migratedUsage))
         // New mail continues after the migrated UIDs.
         let ids = try await store.deliver(
             IncomingMessage(queueID: "N", sender: .null, localRecipients: [7], receivedAt: Date(), traceHeaders: [], body: .bytes(mail("new"))))
@@ -281,6 +284,10 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         #expect(fetched.map { $0.content ?? [] } == [body2, body1])
         #expect(fetched.map(\.metadata.internalDate.secondsSinceEpoch) == [1_700_000_002, 1_700_000_001])
         #expect(before.count == 2 && before == before.sorted())
+        // Migration 5 copied each delivery's size: the usage is right without any new mail, and no limit is set.
+        #expect(
+            try await store.quotaStatus(mailboxID: box.id)
+                == MailboxQuotaStatus(quota: .unlimited, usage: MailboxUsage(messages: 2, storage: Int64(body1.count + body2.count))))
         _ = try await store.deliver(
             IncomingMessage(queueID: "N", sender: .null, localRecipients: [box.id], receivedAt: Date(), traceHeaders: [], body: .bytes(mail("new"))))
         #expect(try await access.select("INBOX").uids == [1, 2, 3])

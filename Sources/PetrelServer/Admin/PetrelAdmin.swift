@@ -146,6 +146,11 @@ public final class PetrelAdmin: Sendable {
         try await store().setLocked(locked, for: address)
     }
 
+    /// Sets a mailbox's quota (`.unlimited` removes it): octets and messages over all its folders.
+    public func setQuota(_ quota: MailboxQuota, for address: EmailAddress) async throws {
+        try await store().setQuota(quota, for: address)
+    }
+
     public func mailboxes(domain: String?) async throws -> [MailboxInfo] {
         try await store().mailboxes(domain: domain)
     }

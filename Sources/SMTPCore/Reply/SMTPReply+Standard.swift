@@ -138,6 +138,11 @@ extension SMTPReply {
             .mailboxUnavailable, .badDestinationMailbox,
             "<\(address)>: Recipient address rejected: User unknown in relay recipient table")
     }
+    /// A local mailbox over its quota (MailPolicy `MailboxQuotaPolicy`): 452 4.2.2, temporary, so the
+    /// sender keeps the message and retries while the owner makes room (docs/IMAP.md "Quota").
+    public static func mailboxFull(_ address: String) -> SMTPReply {
+        SMTPReply(.insufficientStorage, .tempMailboxFull, "<\(address)>: Mailbox full")
+    }
     public static func temporaryLookupFailure(_ address: String) -> SMTPReply {
         SMTPReply(.localError, .tempSystem, "<\(address)>: Temporary lookup failure, try again later")
     }

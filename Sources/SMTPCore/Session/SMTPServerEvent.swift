@@ -61,6 +61,8 @@ public enum RecipientDecision: Hashable, Sendable {
     case unknownRelayRecipient
     /// 451 4.3.0 <addr>: Temporary lookup failure, try again later
     case temporaryFailure
+    /// 452 4.2.2 <addr>: Mailbox full — a local mailbox over its quota (temporary: the sender retries).
+    case mailboxFull
 }
 
 /// How receiving a body (DATA) or a chunk (BDAT) went.

@@ -166,6 +166,9 @@ extension SMTPServerSession {
             return reject(.unknownRelayRecipient(display))
         case .temporaryFailure:
             return [.send(.temporaryLookupFailure(display))]
+        case .mailboxFull:
+            // Like 452 for too many recipients, not counted as an error: the sender did nothing wrong.
+            return [.send(.mailboxFull(display))]
         }
     }
 }

@@ -109,6 +109,10 @@ public struct SMTPServerSession: Sendable {
     /// True between an accepted MAIL and the end of the transaction.
     public var isInTransaction: Bool { transaction != nil }
 
+    /// The SIZE the client declared on MAIL FROM (RFC 1870), if any: the adapter passes it to the
+    /// recipient decision so a mailbox without room for it is refused at RCPT (quota).
+    public var declaredMessageSize: Int? { transaction?.mail.size }
+
     /// The EHLO/HELO name, once given.
     public var heloName: String? { hello?.name }
 
