@@ -46,10 +46,14 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
     public var schema: String?
     /// Most deliveries committed in one transaction.
     public var maxBatch: Int
+    /// How long RCPT's "this mailbox exists" answers are reused before asking the database again
+    /// (PostgresRecipientCache.swift); zero: every RCPT asks.
+    public var recipientCacheTTL: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 5432, database: String = "petrel", user: String = "petrel",
-        password: String? = nil, tls: TLSMode = .disable, poolSize: Int = 10, schema: String? = nil, maxBatch: Int = 256
+        password: String? = nil, tls: TLSMode = .disable, poolSize: Int = 10, schema: String? = nil, maxBatch: Int = 256,
+        recipientCacheTTL: Duration = .seconds(2)
     ) {
         self.host = host
         self.port = port
@@ -60,6 +64,7 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
         self.poolSize = poolSize
         self.schema = schema
         self.maxBatch = maxBatch
+        self.recipientCacheTTL = recipientCacheTTL
     }
 }
 
@@ -74,6 +79,9 @@ public final class PostgresMailStore: MailStore {
     private let migrated = Mutex<Task<Void, any Error>?>(nil)
     private let closed = Mutex(false)
     let committer: PostgresGroupCommitter
+    let commitCounters = PostgresCommitCounters()
+    /// RCPT's recent "this mailbox exists" answers.
+    let recipientCache: PostgresRecipientCache
     /// Wakes IMAP sessions of this process watching a folder it changed (`IMAPMailboxProvider.mailboxChanges`).
     let imapChanges = IMAPChangeHub()
     /// One connection's settings (migrations): a connection error surfaces at once
@@ -119,11 +127,13 @@ public final class PostgresMailStore: MailStore {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.recipientCache = PostgresRecipientCache(ttl: configuration.recipientCacheTTL)
         self.runTask = Task { await client.run() }
         let channel = Self.queueChannel(schema: configuration.schema)
         self.queueChannel = channel
         self.committer = PostgresGroupCommitter.postgres(
-            client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock, queueChannel: channel)
+            client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock, queueChannel: channel,
+            counters: commitCounters)
         self.queueListener = PostgresNotificationListener(channel: channel, configuration: single, logger: logger, clock: clock)
     }
 
@@ -243,6 +253,12 @@ public final class PostgresMailStore: MailStore {
     /// Number of write transactions `deliver()` has run (each covers one or more deliveries).
     public var deliverTransactionCount: Int { committer.batchCount }
 
+    /// Messages `deliver()` wrote with the one batch statement, and batches it redid one savepoint per
+    /// message because that statement failed (PostgresGroupCommitter.swift).
+    public var deliverBatchStatistics: (batchedMessages: Int, fallbacks: Int) {
+        commitCounters.counts.withLock { ($0.batchedMessages, $0.fallbacks) }
+    }
+
     public func close() async throws {
         let first = closed.withLock { closed in
             defer { closed = true }
@@ -269,6 +285,19 @@ public final class PostgresMailStore: MailStore {
         try await prepare()
         do {
             return try await client.query(query, logger: logger).collect()
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// Runs one prepared statement on a pooled connection (prepared there on first use) and decodes its rows.
+    func execute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row] {
+        try checkOpen()
+        try await prepare()
+        do {
+            var out: [Statement.Row] = []
+            for try await row in try await client.execute(statement, logger: logger) { out.append(row) }
+            return out
         } catch {
             throw Self.storeError(error)
         }
