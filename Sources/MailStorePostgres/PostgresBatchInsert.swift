@@ -54,6 +54,8 @@ enum PostgresBatchInsert {
         var queueDomain: [String] = []
         var queueNotify: [String?] = []
         var queueOriginal: [String?] = []
+        /// The INBOXes that get a delivery, each once, in id order (their IMAP notifications).
+        var foldersNotified: [Int64] { Array(Set(deliveryFolder)).sorted() }
         /// Local recipients per message (duplicates removed), to split the returned delivery ids.
         var deliveriesPerMessage: [Int] = []
 
@@ -126,8 +128,14 @@ enum PostgresBatchInsert {
     }
 
     /// Runs the statement on `conn` (inside the caller's transaction); returns each message's delivery ids.
-    static func run(_ rows: Rows, now: Double, queueChannel: String, on conn: PostgresConnection, logger: Logger) async throws -> [[Int64]] {
-        let statement = Statement(rows: rows, createdAt: now, queueChannel: queueChannel)
+    /// `imapPayloads` are the `NOTIFY` payloads on `imapChannel` that announce the new messages in
+    /// `rows.foldersNotified` to IMAP sessions (what `PGFolders.notify` sends on the per-message path).
+    static func run(
+        _ rows: Rows, now: Double, queueChannel: String, imapChannel: String, imapPayloads: [String], on conn: PostgresConnection,
+        logger: Logger
+    ) async throws -> [[Int64]] {
+        let statement = Statement(
+            rows: rows, createdAt: now, queueChannel: queueChannel, imapChannel: imapChannel, imapPayloads: imapPayloads)
         var result: Statement.Row?
         do {
             for try await row in try await conn.execute(statement, logger: logger) where result == nil { result = row }
@@ -158,7 +166,7 @@ enum PostgresBatchInsert {
 
     /// The statement, prepared once per connection (postgres-nio keeps it by name).
     struct Statement: PostgresPreparedStatement {
-        static let name = "petrel_batch_insert_v1"
+        static let name = "petrel_batch_insert_v2"
         static let sql = """
             WITH m AS MATERIALIZED (
                 SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id, t.*
@@ -212,7 +220,7 @@ enum PostgresBatchInsert {
                    (SELECT count(*) FROM ins_d), (SELECT count(*) FROM ins_q),
                    COALESCE((SELECT max(last_uid) FROM f), 0),
                    (SELECT count(*) FROM ins_m) + (SELECT count(*) FROM ins_p)
-                       + (SELECT count(pg_notify('petrel_imap', id::text)) FROM f)
+                       + (SELECT count(pg_notify($22::text, p)) FROM unnest($23::text[]) AS p)
                        + (SELECT count(pg_notify($21::text, '')) WHERE cardinality($16::int8[]) > 0)
             """
         typealias Row = ([Int64], Int64, Int64, Int64)
@@ -220,9 +228,11 @@ enum PostgresBatchInsert {
         var rows: Rows
         var createdAt: Double
         var queueChannel: String
+        var imapChannel: String
+        var imapPayloads: [String]
 
         func makeBindings() throws -> PostgresBindings {
-            var b = PostgresBindings(capacity: 21)
+            var b = PostgresBindings(capacity: 23)
             b.append(rows.queueIDs)
             b.append(rows.senders)
             b.append(rows.receivedAt)
@@ -244,6 +254,8 @@ enum PostgresBatchInsert {
             b.append(NullableTextArray(rows.queueNotify))
             b.append(NullableTextArray(rows.queueOriginal))
             b.append(queueChannel)
+            b.append(imapChannel)
+            b.append(imapPayloads)
             return b
         }
 

@@ -52,7 +52,11 @@ extension GroupCommitQueue where Item == IncomingMessage, Output == [Int64] {
                         }
                     }
                     if !rows.isEmpty {
-                        let ids = try await PostgresBatchInsert.run(rows, now: now, queueChannel: queueChannel, on: conn, logger: logger)
+                        // The IMAP notifications PGFolders.notify sends on the per-message path.
+                        let payloads = rows.foldersNotified.map { String($0) }
+                        let ids = try await PostgresBatchInsert.run(
+                            rows, now: now, queueChannel: queueChannel, imapChannel: "petrel_imap", imapPayloads: payloads, on: conn,
+                            logger: logger)
                         for (index, delivered) in zip(batched, ids) { results[index] = .success(delivered) }
                         counters.counts.withLock { $0.batchedMessages += batched.count }
                     }
