@@ -39,6 +39,7 @@ extension PostgresMailStore {
             for mailboxID in mailboxIDs { try await Self.deleteMailbox(conn, id: mailboxID, logger: logger) }
             try await conn.query("DELETE FROM domains WHERE id = \(id)", logger: logger)
         }
+        recipientCache.clear()
     }
 
     public func domains() async throws -> [DomainInfo] {
@@ -55,7 +56,7 @@ extension PostgresMailStore {
 
     public func isLocalDomain(_ name: String) async throws -> Bool {
         guard let normalized = try? StoreNames.domain(name) else { return false }
-        return try await !rows("SELECT id FROM domains WHERE name = \(normalized)").isEmpty
+        return try await !execute(DomainLookup(domain: normalized)).isEmpty
     }
 
     public func setPostmaster(domain: String, mailbox: String?) async throws {
@@ -114,6 +115,7 @@ extension PostgresMailStore {
             }
             try await Self.deleteMailbox(conn, id: id, logger: logger)
         }
+        recipientCache.clear()
     }
 
     /// Deletes a mailbox, its deliveries and the bodies nothing else references.
@@ -229,14 +231,13 @@ extension PostgresMailStore {
         let domain = StoreNames.domainKey(of: address)
         let isPostmaster = StoreNames.isPostmaster(address)
         let logger = self.logger
-        // One statement for the common case (an existing mailbox or an unknown one).
-        let found = try await rows(
-            """
-            SELECT d.id, m.id FROM domains d LEFT JOIN mailboxes m ON m.address = \(key) WHERE d.name = \(domain)
-            """)
-        guard let row = found.first else { return .notLocal }
-        let (domainID, mailboxID) = try row.decode((Int64, Int64?).self)
-        if let mailboxID { return .mailbox(id: mailboxID, address: key) }
+        if let cached = recipientCache.mailbox(key) { return .mailbox(id: cached, address: key) }
+        // One prepared statement for the common case (an existing mailbox or an unknown one).
+        guard let (domainID, mailboxID) = try await execute(RecipientLookup(key: key, domain: domain)).first else { return .notLocal }
+        if let mailboxID {
+            recipientCache.remember(key, mailboxID: mailboxID)
+            return .mailbox(id: mailboxID, address: key)
+        }
         guard isPostmaster else { return .unknownUser }
         return try await write { conn in
             try await Self.postmaster(conn, domainID: domainID, domain: domain, now: now, logger: logger)
@@ -288,4 +289,41 @@ extension PostgresMailStore {
         }
         return .mailbox(id: id, address: key)
     }
+}
+
+/// The look-ups every accepted message makes (MAIL FROM's sender domain, each RCPT), prepared once per
+/// pooled connection: the server parses and plans them once, not per message.
+struct DomainLookup: PostgresPreparedStatement {
+    static let name = "petrel_domain_lookup_v1"
+    static let sql = "SELECT id FROM domains WHERE name = $1"
+    typealias Row = Int64
+
+    var domain: String
+
+    func makeBindings() -> PostgresBindings {
+        var binds = PostgresBindings(capacity: 1)
+        binds.append(domain)
+        return binds
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+}
+
+/// The domain's id and, when it exists, the mailbox's (`LEFT JOIN`): no row for a domain that is not local.
+struct RecipientLookup: PostgresPreparedStatement {
+    static let name = "petrel_recipient_lookup_v1"
+    static let sql = "SELECT d.id, m.id FROM domains d LEFT JOIN mailboxes m ON m.address = $1 WHERE d.name = $2"
+    typealias Row = (Int64, Int64?)
+
+    var key: String
+    var domain: String
+
+    func makeBindings() -> PostgresBindings {
+        var binds = PostgresBindings(capacity: 2)
+        binds.append(key)
+        binds.append(domain)
+        return binds
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64?) { try row.decode((Int64, Int64?).self) }
 }

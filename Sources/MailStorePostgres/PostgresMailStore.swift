@@ -55,11 +55,14 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
     /// and POP3/IMAP a temporary error) instead of holding the client until postgres-nio's own 60 s
     /// circuit breaker trips.
     public var connectionWait: Duration = .seconds(10)
+    /// How long RCPT's "this mailbox exists" answers are reused before asking the database again
+    /// (PostgresRecipientCache.swift); zero: every RCPT asks.
+    public var recipientCacheTTL: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 5432, database: String = "petrel", user: String = "petrel",
         password: String? = nil, tls: TLSMode = .disable, caFile: String? = nil, poolSize: Int = 10, schema: String? = nil,
-        maxBatch: Int = 256
+        maxBatch: Int = 256, recipientCacheTTL: Duration = .seconds(2)
     ) {
         self.caFile = caFile
         self.host = host
@@ -71,6 +74,7 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
         self.poolSize = poolSize
         self.schema = schema
         self.maxBatch = maxBatch
+        self.recipientCacheTTL = recipientCacheTTL
     }
 }
 
@@ -85,6 +89,9 @@ public final class PostgresMailStore: MailStore {
     private let migrated = Mutex<Task<Void, any Error>?>(nil)
     private let closed = Mutex(false)
     let committer: PostgresGroupCommitter
+    let commitCounters = PostgresCommitCounters()
+    /// RCPT's recent "this mailbox exists" answers.
+    let recipientCache: PostgresRecipientCache
     /// Wakes IMAP sessions of this process watching a folder it changed (`IMAPMailboxProvider.mailboxChanges`).
     let imapChanges: IMAPChangeHub
     /// One connection's settings (migrations): a connection error surfaces at once
@@ -134,12 +141,13 @@ public final class PostgresMailStore: MailStore {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.recipientCache = PostgresRecipientCache(ttl: configuration.recipientCacheTTL)
         self.runTask = Task { await client.run() }
         let channel = Self.queueChannel(schema: configuration.schema)
         self.queueChannel = channel
         self.committer = PostgresGroupCommitter.postgres(
             client: client, logger: logger, maxBatch: configuration.maxBatch, clock: clock, queueChannel: channel,
-            connectionWait: configuration.connectionWait)
+            connectionWait: configuration.connectionWait, counters: commitCounters)
         self.queueListener = PostgresNotificationListener(channel: channel, configuration: single, logger: logger, clock: clock)
         let hub = IMAPChangeHub()
         self.imapChanges = hub
@@ -283,6 +291,12 @@ public final class PostgresMailStore: MailStore {
     /// Number of write transactions `deliver()` has run (each covers one or more deliveries).
     public var deliverTransactionCount: Int { committer.batchCount }
 
+    /// Messages `deliver()` wrote with the one batch statement, and batches it redid one savepoint per
+    /// message because that statement failed (PostgresGroupCommitter.swift).
+    public var deliverBatchStatistics: (batchedMessages: Int, fallbacks: Int) {
+        commitCounters.counts.withLock { ($0.batchedMessages, $0.fallbacks) }
+    }
+
     public func close() async throws {
         let first = closed.withLock { closed in
             defer { closed = true }
@@ -313,6 +327,19 @@ public final class PostgresMailStore: MailStore {
             return try await Self.withPooledConnection(client, wait: configuration.connectionWait, clock: clock) { conn in
                 try await conn.query(query, logger: logger).collect()
             }
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// Runs one prepared statement on a pooled connection (prepared there on first use) and decodes its rows.
+    func execute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row] {
+        try checkOpen()
+        try await prepare()
+        do {
+            var out: [Statement.Row] = []
+            for try await row in try await client.execute(statement, logger: logger) { out.append(row) }
+            return out
         } catch {
             throw Self.storeError(error)
         }
