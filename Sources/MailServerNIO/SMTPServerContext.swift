@@ -135,7 +135,7 @@ public struct SMTPServerContext: Sendable {
         case .local(let id):
             let status: MailboxQuotaStatus?
             do {
-                status = try await store.quotaStatus(mailboxID: id)
+                status = try await store.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)
             } catch {
                 logger.error("quota lookup failed", metadata: ["error": "\(error)"])
                 return .temporaryFailure

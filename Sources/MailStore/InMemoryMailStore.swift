@@ -314,10 +314,11 @@ public final class InMemoryMailStore: MailStore, Sendable {
         try state.withLock { s in try s.updateMailbox(address) { $0.quota = quota } }
     }
 
-    public func quotaStatus(mailboxID: Int64) async throws -> MailboxQuotaStatus? {
+    public func quotaStatus(mailboxID: Int64, usageOnlyIfLimited: Bool) async throws -> MailboxQuotaStatus? {
         try state.withLock { s in
             try s.checkOpen()
             guard let m = s.mailboxes[mailboxID] else { return nil }
+            if usageOnlyIfLimited && m.quota == .unlimited { return MailboxQuotaStatus(quota: m.quota, usage: MailboxUsage(messages: 0, storage: 0)) }
             return MailboxQuotaStatus(quota: m.quota, usage: s.usage(of: mailboxID))
         }
     }

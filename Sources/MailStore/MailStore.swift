@@ -36,8 +36,10 @@ public protocol UserDirectory: Sendable {
     /// the mailbox just takes no more mail until it is under the limit again.
     func setQuota(_ quota: MailboxQuota, for address: EmailAddress) async throws
     /// The quota of a mailbox and its usage over all its folders (every delivery row: INBOX and the IMAP
-    /// folders), from the index — cheap enough for every RCPT and APPEND. nil when the mailbox does not exist.
-    func quotaStatus(mailboxID: Int64) async throws -> MailboxQuotaStatus?
+    /// folders), from the index (a scan of the mailbox's entries). nil when the mailbox does not exist.
+    /// `usageOnlyIfLimited`: for admission checks (RCPT, APPEND) — a mailbox without limits reports zero
+    /// usage without counting its deliveries (the sum costs a scan of the mailbox's index entries).
+    func quotaStatus(mailboxID: Int64, usageOnlyIfLimited: Bool) async throws -> MailboxQuotaStatus?
 
     /// Decides what RCPT TO a given address means. Case-insensitive on the whole address.
     ///
@@ -77,4 +79,11 @@ public protocol MessageStore: Sendable {
 public protocol MailStore: UserDirectory, MessageStore, MessageRetrieval, MaildropLocking, QueueStore, RelayDirectory {
     /// Flushes and closes. Further calls fail.
     func close() async throws
+}
+
+extension UserDirectory {
+    /// The quota and the full usage (`quotaStatus(mailboxID:usageOnlyIfLimited: false)`).
+    public func quotaStatus(mailboxID: Int64) async throws -> MailboxQuotaStatus? {
+        try await quotaStatus(mailboxID: mailboxID, usageOnlyIfLimited: false)
+    }
 }

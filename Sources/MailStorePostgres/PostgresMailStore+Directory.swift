@@ -155,17 +155,20 @@ extension PostgresMailStore {
                 """))
     }
 
-    public func quotaStatus(mailboxID: Int64) async throws -> MailboxQuotaStatus? {
-        try await rows(Self.quotaQuery(mailboxID)).first.map(Self.quotaStatus)
+    public func quotaStatus(mailboxID: Int64, usageOnlyIfLimited: Bool) async throws -> MailboxQuotaStatus? {
+        try await rows(Self.quotaQuery(mailboxID, usageOnlyIfLimited: usageOnlyIfLimited)).first.map(Self.quotaStatus)
     }
 
     /// The quota and usage of a mailbox; the usage is a sum over the covering index
     /// `deliveries_mailbox_size` (migration 5).
-    static func quotaQuery(_ mailboxID: Int64) -> PostgresQuery {
+    /// `usageOnlyIfLimited`: no sum for a mailbox without limits (CASE runs its subquery only when taken).
+    static func quotaQuery(_ mailboxID: Int64, usageOnlyIfLimited: Bool = false) -> PostgresQuery {
         """
         SELECT quota_storage, quota_messages,
-               (SELECT COUNT(*) FROM deliveries WHERE mailbox_id = \(mailboxID)),
-               (SELECT COALESCE(SUM(size), 0)::bigint FROM deliveries WHERE mailbox_id = \(mailboxID))
+               CASE WHEN \(usageOnlyIfLimited) AND quota_storage IS NULL AND quota_messages IS NULL THEN 0
+                    ELSE (SELECT COUNT(*) FROM deliveries WHERE mailbox_id = \(mailboxID)) END,
+               CASE WHEN \(usageOnlyIfLimited) AND quota_storage IS NULL AND quota_messages IS NULL THEN 0::bigint
+                    ELSE (SELECT COALESCE(SUM(size), 0)::bigint FROM deliveries WHERE mailbox_id = \(mailboxID)) END
         FROM mailboxes WHERE id = \(mailboxID)
         """
     }

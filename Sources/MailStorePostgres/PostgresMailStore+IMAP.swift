@@ -760,7 +760,9 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
     /// (`MailboxQuota.admits`). Read in the caller's transaction; writers to other folders of the same
     /// mailbox are not excluded, so concurrent APPENDs may overshoot by what they add together.
     static func checkQuota(_ conn: PostgresConnection, mailboxID: Int64, adding octets: Int64, messages: Int64, logger: Logger) async throws {
-        guard let status = try await conn.rows(PostgresMailStore.quotaQuery(mailboxID), logger: logger).first.map(PostgresMailStore.quotaStatus)
+        guard
+            let status = try await conn.rows(PostgresMailStore.quotaQuery(mailboxID, usageOnlyIfLimited: true), logger: logger).first.map(
+                PostgresMailStore.quotaStatus)
         else { throw IMAPBackendError.mailboxGone }
         guard status.quota.admits(status.usage, adding: octets, messages: messages) else { throw IMAPBackendError.overQuota }
     }

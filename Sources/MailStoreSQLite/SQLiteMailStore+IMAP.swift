@@ -504,7 +504,9 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
     /// Throws `.overQuota` unless the mailbox has room for `messages` more messages of `octets` in all
     /// (`MailboxQuota.admits`), read in the caller's write transaction (one writer at a time: exact).
     static func checkQuota(_ db: Database, mailboxID: Int64, adding octets: Int64, messages: Int64) throws {
-        guard let status = try SQLiteMailStore.quotaStatus(db, mailboxID: mailboxID) else { throw IMAPBackendError.mailboxGone }
+        guard let status = try SQLiteMailStore.quotaStatus(db, mailboxID: mailboxID, usageOnlyIfLimited: true) else {
+            throw IMAPBackendError.mailboxGone
+        }
         guard status.quota.admits(status.usage, adding: octets, messages: messages) else { throw IMAPBackendError.overQuota }
     }
 }

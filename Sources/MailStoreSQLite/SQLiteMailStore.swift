@@ -281,22 +281,25 @@ public final class SQLiteMailStore: MailStore {
         }
     }
 
-    public func quotaStatus(mailboxID: Int64) async throws -> MailboxQuotaStatus? {
-        try await read { db in try Self.quotaStatus(db, mailboxID: mailboxID) }
+    public func quotaStatus(mailboxID: Int64, usageOnlyIfLimited: Bool) async throws -> MailboxQuotaStatus? {
+        try await read { db in try Self.quotaStatus(db, mailboxID: mailboxID, usageOnlyIfLimited: usageOnlyIfLimited) }
     }
 
     /// The quota and usage of a mailbox; the usage is a sum over the covering index
     /// `deliveries_mailbox_size` (migration "v9-quota"), so it reads no message rows.
-    static func quotaStatus(_ db: Database, mailboxID: Int64) throws -> MailboxQuotaStatus? {
+    /// `usageOnlyIfLimited`: no sum for a mailbox without limits (CASE evaluates its subquery only when taken).
+    static func quotaStatus(_ db: Database, mailboxID: Int64, usageOnlyIfLimited: Bool = false) throws -> MailboxQuotaStatus? {
         guard
             let row = try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
                         SELECT quota_storage, quota_messages,
-                               (SELECT COUNT(*) FROM deliveries WHERE mailbox_id = mailboxes.id),
-                               (SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE mailbox_id = mailboxes.id)
+                               CASE WHEN ? AND quota_storage IS NULL AND quota_messages IS NULL THEN 0
+                                    ELSE (SELECT COUNT(*) FROM deliveries WHERE mailbox_id = mailboxes.id) END,
+                               CASE WHEN ? AND quota_storage IS NULL AND quota_messages IS NULL THEN 0
+                                    ELSE (SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE mailbox_id = mailboxes.id) END
                         FROM mailboxes WHERE id = ?
-                        """), arguments: [mailboxID])
+                        """), arguments: [usageOnlyIfLimited, usageOnlyIfLimited, mailboxID])
         else { return nil }
         return MailboxQuotaStatus(
             quota: MailboxQuota(storageLimit: try row.decode(Int64?.self, atIndex: 0), messageLimit: try row.decode(Int64?.self, atIndex: 1)),

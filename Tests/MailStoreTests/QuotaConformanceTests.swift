@@ -43,6 +43,11 @@ import Testing
         #expect(try await s.mailbox(a)?.totalSize == 3006)
         #expect(try await s.mailbox(a)?.messageCount == 2)
         #expect(try await s.quotaStatus(mailboxID: other.id)?.usage == MailboxUsage(messages: 1, storage: 1006))
+        // Admission checks skip the sum for a mailbox without limits, not for one with limits.
+        #expect(
+            try await s.quotaStatus(mailboxID: other.id, usageOnlyIfLimited: true)
+                == MailboxQuotaStatus(quota: .unlimited, usage: MailboxUsage(messages: 0, storage: 0)))
+        #expect(try await s.quotaStatus(mailboxID: box.id, usageOnlyIfLimited: true)?.usage == MailboxUsage(messages: 2, storage: 1006 + 2000))
 
         try await s.deleteMessages(mailboxID: box.id, deliveryIDs: [ids1[0]])
         status = try #require(try await s.quotaStatus(mailboxID: box.id))
