@@ -239,7 +239,7 @@ public actor InMemoryIMAPStore {
     }
 
     func setSubscribed(_ user: String, _ name: String, _ on: Bool) throws(IMAPBackendError) {
-        _ = try self.user(user)
+        if on { _ = try mailbox(user, name) } else { _ = try self.user(user) }
         if on { users[user]?.subscriptions.insert(name) } else { users[user]?.subscriptions.remove(name) }
     }
 

@@ -396,6 +396,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
         try await store.imapTransaction { conn, logger in
             if subscribed {
                 try Self.validName(name)
+                _ = try await Self.folderNamed(conn, mailboxID, name, logger)
                 try await conn.query(
                     "INSERT INTO imap_subscriptions (mailbox_id, name) VALUES (\(mailboxID), \(name)) ON CONFLICT DO NOTHING", logger: logger)
             } else {

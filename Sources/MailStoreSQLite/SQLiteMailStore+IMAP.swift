@@ -169,6 +169,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
         try await store.imapWrite { db in
             if subscribed {
                 try Self.validName(name)
+                _ = try folderNamed(db, name)
                 try db.execute(sql: "INSERT OR IGNORE INTO imap_subscriptions (mailbox_id, name) VALUES (?, ?)", arguments: [mailboxID, name])
             } else {
                 try db.execute(sql: "DELETE FROM imap_subscriptions WHERE mailbox_id = ? AND name = ?", arguments: [mailboxID, name])

@@ -29,7 +29,9 @@ public protocol IMAPMailboxAccess: Sendable {
     /// Renames a mailbox and its inferiors; renaming INBOX moves its messages to a new mailbox
     /// (RFC 9051 §6.3.6).
     func renameMailbox(_ name: String, to newName: String) async throws(IMAPBackendError)
-    /// Subscribes or unsubscribes (the name need not exist, RFC 9051 §6.3.7).
+    /// Subscribes or unsubscribes. SUBSCRIBE of a name that does not exist is `.nonexistent` (RFC 9051
+    /// §6.3.7 lets a server validate it); UNSUBSCRIBE of any name succeeds, subscribed or not, existing or
+    /// not (§6.3.8), and deleting a mailbox keeps its subscription (§6.3.7 SHOULD NOT remove it).
     func setSubscribed(_ name: String, _ subscribed: Bool) async throws(IMAPBackendError)
     /// STATUS counts (RFC 9051 §6.3.11).
     func status(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxStatus
