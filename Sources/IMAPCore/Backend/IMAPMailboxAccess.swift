@@ -40,6 +40,11 @@ public protocol IMAPMailboxAccess: Sendable {
 
     /// Opens a mailbox: its identity, counters, and every UID (ascending) for the session's view.
     func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot
+    /// Claims the messages that are \Recent (RFC 3501 §2.3.2) for the calling session: those with UID ≥
+    /// the mailbox's first recent UID, which moves to UIDNEXT in the same transaction, so no two sessions
+    /// ever claim the same message. Returns the claimed UIDs as `first..<uidNext` (empty when none).
+    /// `.mailboxGone` if the mailbox was deleted.
+    func claimRecent(in mailbox: IMAPMailboxID) async throws(IMAPBackendError) -> Range<UInt32>
     /// What changed since `modSeq` (the session's last known HIGHESTMODSEQ): messages with UID ≥
     /// `uidNext` (new), flag changes of older messages, and expunged older messages.
     func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)
