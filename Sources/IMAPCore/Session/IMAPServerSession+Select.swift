@@ -102,7 +102,7 @@ extension IMAPServerSession {
                 return nil
             }
             sel.tracker.merge(changes)
-            if !changes.recent.isEmpty { sel.recent.append(changes.recent) }
+            sel.addRecent(changes.recent)
             var updates: [IMAPResponseData] = []
             for update in sel.tracker.drainUpdates(allowExpunge: allowExpunge, qresync: qresync, condstore: condstore) {
                 switch update {
@@ -166,7 +166,8 @@ extension IMAPServerSession {
             tracker: IMAPSequenceTracker(
                 uids: snap.uids, uidNext: snap.uidNext,
                 highestModSeq: snap.highestModSeq),
-            keywords: Set(snap.keywords.filter { !$0.isSystem }), recent: snap.recent.isEmpty ? [] : [snap.recent])
+            keywords: Set(snap.keywords.filter { !$0.isSystem }))
+        selected?.addRecent(snap.recent)
         state = .selected
         savedSearch = []
         let flags = IMAPFlag.system + snap.keywords.filter { !$0.isSystem }.sorted()
