@@ -78,7 +78,13 @@ public enum IMAPMailboxAccessConformance {
         try await a.renameMailbox("INBOX", to: "Old")
         try expect(try await a.status("INBOX").messages == 0, "RENAME INBOX empties INBOX")
         try expect(try await a.status("Old").messages == 1, "RENAME INBOX moves its messages")
+        try await expectError(.nonexistent, "SUBSCRIBE of a missing name") { () async throws(IMAPBackendError) in
+            try await a.setSubscribed("nowhere/box", true)
+        }
+        try await a.setSubscribed("nowhere/box", false) // UNSUBSCRIBE of a name never subscribed is OK
+        try await a.createMailbox("ghost/box", specialUse: [])
         try await a.setSubscribed("ghost/box", true)
+        try await a.deleteMailbox("ghost/box")
         let ghost = try await a.listMailboxes().first { $0.name == "ghost/box" }
         try expect(ghost?.isSubscribed == true && ghost?.exists == false, "a subscription to a missing name is listed")
         try await a.setSubscribed("ghost/box", false)

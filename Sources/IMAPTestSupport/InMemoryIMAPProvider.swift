@@ -121,6 +121,9 @@ struct NotifyingAccess: IMAPMailboxAccess {
         provider.learn(snapshot.id, user: inner.user)
         return snapshot
     }
+    func claimRecent(in mailbox: IMAPMailboxID) async throws(IMAPBackendError) -> Range<UInt32> {
+        try await inner.claimRecent(in: mailbox)
+    }
     func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)
         async throws(IMAPBackendError) -> IMAPMailboxChanges
     {

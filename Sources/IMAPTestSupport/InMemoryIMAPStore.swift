@@ -28,6 +28,8 @@ public actor InMemoryIMAPStore {
         /// Tombstones with a MODSEQ at or below this were purged.
         var purgedThrough: UInt64 = 0
         var specialUse: [String] = []
+        /// Messages with a UID at or above this are \Recent for the next session that claims them.
+        var firstRecentUID: UInt32 = 1
         /// Bumped on every change, for change notifications.
         var changeCount = 0
     }
@@ -239,7 +241,7 @@ public actor InMemoryIMAPStore {
     }
 
     func setSubscribed(_ user: String, _ name: String, _ on: Bool) throws(IMAPBackendError) {
-        _ = try self.user(user)
+        if on { _ = try mailbox(user, name) } else { _ = try self.user(user) }
         if on { users[user]?.subscriptions.insert(name) } else { users[user]?.subscriptions.remove(name) }
     }
 
@@ -249,7 +251,8 @@ public actor InMemoryIMAPStore {
             messages: UInt32(m.messages.count), uidNext: m.uidNext, uidValidity: m.uidValidity,
             unseen: UInt32(m.messages.filter { !$0.flags.contains(.seen) }.count),
             deleted: UInt32(m.messages.filter { $0.flags.contains(.deleted) }.count),
-            size: m.messages.reduce(0) { $0 + UInt64($1.bytes.count) }, highestModSeq: m.highestModSeq)
+            size: m.messages.reduce(0) { $0 + UInt64($1.bytes.count) }, highestModSeq: m.highestModSeq,
+            recent: UInt32(m.messages.filter { $0.uid >= m.firstRecentUID }.count))
     }
 
     func select(_ user: String, _ name: String) throws(IMAPBackendError) -> IMAPMailboxSnapshot {
@@ -260,6 +263,14 @@ public actor InMemoryIMAPStore {
             highestModSeq: m.highestModSeq, uids: m.messages.map(\.uid),
             keywords: keywords.sorted(),
             firstUnseenUID: m.messages.first { !$0.flags.contains(.seen) }?.uid)
+    }
+
+    func claimRecent(_ user: String, _ id: IMAPMailboxID) throws(IMAPBackendError) -> Range<UInt32> {
+        var m = try mailbox(user, id: id)
+        let claimed = m.firstRecentUID..<max(m.firstRecentUID, m.uidNext)
+        m.firstRecentUID = max(m.firstRecentUID, m.uidNext)
+        users[user]?.mailboxes[m.name] = m
+        return claimed
     }
 
     func changes(_ user: String, _ id: IMAPMailboxID, since: UInt64, uidNext: UInt32) throws(IMAPBackendError) -> IMAPMailboxChanges {
@@ -422,6 +433,9 @@ public struct InMemoryIMAPAccess: IMAPMailboxAccess {
     }
     public func status(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxStatus { try await store.status(user, name) }
     public func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot { try await store.select(user, name) }
+    public func claimRecent(in mailbox: IMAPMailboxID) async throws(IMAPBackendError) -> Range<UInt32> {
+        try await store.claimRecent(user, mailbox)
+    }
     public func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)
         async throws(IMAPBackendError) -> IMAPMailboxChanges
     {

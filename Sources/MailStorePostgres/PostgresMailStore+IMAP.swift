@@ -396,6 +396,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
         try await store.imapTransaction { conn, logger in
             if subscribed {
                 try Self.validName(name)
+                _ = try await Self.folderNamed(conn, mailboxID, name, logger)
                 try await conn.query(
                     "INSERT INTO imap_subscriptions (mailbox_id, name) VALUES (\(mailboxID), \(name)) ON CONFLICT DO NOTHING", logger: logger)
             } else {
@@ -412,15 +413,35 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                 let row = try await conn.rows(
                     """
                     SELECT COUNT(*), COUNT(*) FILTER (WHERE strpos(d.flags, ' \\Seen ') = 0),
-                           COUNT(*) FILTER (WHERE strpos(d.flags, ' \\Deleted ') > 0), COALESCE(SUM(m.size), 0)::bigint
-                    FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.folder_id = \(f.id)
+                           COUNT(*) FILTER (WHERE strpos(d.flags, ' \\Deleted ') > 0), COALESCE(SUM(m.size), 0)::bigint,
+                           COUNT(*) FILTER (WHERE d.uid >= fo.first_recent_uid)
+                    FROM deliveries d JOIN messages m ON m.id = d.message_id JOIN imap_folders fo ON fo.id = d.folder_id
+                    WHERE d.folder_id = \(f.id)
                     """, logger: logger
                 ).first
             else { throw IMAPBackendError.serverBug("status") }
-            let (count, unseen, deleted, size) = try row.decode((Int64, Int64, Int64, Int64).self)
+            let (count, unseen, deleted, size, recent) = try row.decode((Int64, Int64, Int64, Int64, Int64).self)
             return IMAPMailboxStatus(
                 messages: UInt32(clamping: count), uidNext: f.uidNext, uidValidity: f.uidValidity, unseen: UInt32(clamping: unseen),
-                deleted: UInt32(clamping: deleted), size: UInt64(clamping: size), highestModSeq: f.highestModSeq)
+                deleted: UInt32(clamping: deleted), size: UInt64(clamping: size), highestModSeq: f.highestModSeq,
+                recent: UInt32(clamping: recent))
+        }
+    }
+
+    public func claimRecent(in mailbox: IMAPMailboxID) async throws(IMAPBackendError) -> Range<UInt32> {
+        let mailboxID = self.mailboxID
+        // The row lock makes a second session wait and then read the moved first_recent_uid.
+        return try await store.imapTransaction { conn, logger in
+            guard
+                let row = try await conn.rows(
+                    "SELECT first_recent_uid, uid_next FROM imap_folders WHERE id = \(mailbox.rawValue) AND mailbox_id = \(mailboxID) FOR UPDATE",
+                    logger: logger
+                ).first
+            else { throw IMAPBackendError.mailboxGone }
+            let (first, next) = try row.decode((Int64, Int64).self)
+            guard first < next else { return UInt32(clamping: first)..<UInt32(clamping: first) }
+            try await conn.query("UPDATE imap_folders SET first_recent_uid = \(next) WHERE id = \(mailbox.rawValue)", logger: logger)
+            return UInt32(clamping: first)..<UInt32(clamping: next)
         }
     }
 

@@ -15,7 +15,7 @@
 /// - `deliveries` (one row per recipient mailbox; identity ids are never reused);
 /// - `queue` (one row per non-local recipient) and `access_entries` (the relay and connection lists).
 /// Version 2 adds the queue leases: `queue.lease_owner` (the node id) and `queue.lease_until`.
-/// Version 3 the POP3 maildrop leases, 4 the IMAP folders, 5 the per-mailbox quota.
+/// Version 3 the POP3 maildrop leases, 4 the IMAP folders, 5 the per-mailbox quota, 6 IMAP4rev1 \Recent.
 /// Times are seconds since 1970 as `double precision`, as on SQLite, so values round-trip exactly.
 enum PostgresSchema {
     struct Migration: Sendable {
@@ -210,6 +210,15 @@ enum PostgresSchema {
                 "ALTER TABLE deliveries ADD COLUMN size bigint NOT NULL DEFAULT 0",
                 "UPDATE deliveries d SET size = m.size FROM messages m WHERE m.id = d.message_id",
                 "CREATE INDEX deliveries_mailbox_size ON deliveries(mailbox_id, size)"
+            ]),
+        // IMAP4rev1 \Recent: messages with a UID at or above `first_recent_uid` are recent for the next
+        // session that SELECTs the folder (which moves it to uid_next under the row lock). Mail already
+        // there is not recent.
+        Migration(
+            version: 6, name: "v6-imap-recent",
+            statements: [
+                "ALTER TABLE imap_folders ADD COLUMN first_recent_uid bigint NOT NULL DEFAULT 1",
+                "UPDATE imap_folders SET first_recent_uid = uid_next"
             ])
     ]
 

@@ -169,6 +169,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
         try await store.imapWrite { db in
             if subscribed {
                 try Self.validName(name)
+                _ = try folderNamed(db, name)
                 try db.execute(sql: "INSERT OR IGNORE INTO imap_subscriptions (mailbox_id, name) VALUES (?, ?)", arguments: [mailboxID, name])
             } else {
                 try db.execute(sql: "DELETE FROM imap_subscriptions WHERE mailbox_id = ? AND name = ?", arguments: [mailboxID, name])
@@ -184,15 +185,35 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                     db.cachedStatement(
                         sql: """
                             SELECT COUNT(*), COALESCE(SUM(instr(d.flags, ' \\Seen ') = 0), 0),
-                                   COALESCE(SUM(instr(d.flags, ' \\Deleted ') > 0), 0), COALESCE(SUM(m.size), 0)
-                            FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.folder_id = ?
+                                   COALESCE(SUM(instr(d.flags, ' \\Deleted ') > 0), 0), COALESCE(SUM(m.size), 0),
+                                   COALESCE(SUM(d.uid >= fo.first_recent_uid), 0)
+                            FROM deliveries d JOIN messages m ON m.id = d.message_id JOIN imap_folders fo ON fo.id = d.folder_id
+                            WHERE d.folder_id = ?
                             """), arguments: [f.id])
             else { throw IMAPBackendError.serverBug("status") }
             return IMAPMailboxStatus(
                 messages: UInt32(clamping: try row.decode(Int64.self, atIndex: 0)), uidNext: f.uidNext, uidValidity: f.uidValidity,
                 unseen: UInt32(clamping: try row.decode(Int64.self, atIndex: 1)),
                 deleted: UInt32(clamping: try row.decode(Int64.self, atIndex: 2)),
-                size: UInt64(clamping: try row.decode(Int64.self, atIndex: 3)), highestModSeq: f.highestModSeq)
+                size: UInt64(clamping: try row.decode(Int64.self, atIndex: 3)), highestModSeq: f.highestModSeq,
+                recent: UInt32(clamping: try row.decode(Int64.self, atIndex: 4)))
+        }
+    }
+
+    public func claimRecent(in mailbox: IMAPMailboxID) async throws(IMAPBackendError) -> Range<UInt32> {
+        let mailboxID = self.mailboxID
+        // One write transaction (SQLite has one writer): read and move first_recent_uid together.
+        return try await store.imapWrite { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT first_recent_uid, uid_next FROM imap_folders WHERE id = ? AND mailbox_id = ?",
+                    arguments: [mailbox.rawValue, mailboxID])
+            else { throw IMAPBackendError.mailboxGone }
+            let first = UInt32(clamping: try row.decode(Int64.self, atIndex: 0))
+            let next = UInt32(clamping: try row.decode(Int64.self, atIndex: 1))
+            guard first < next else { return first..<first }
+            try db.execute(sql: "UPDATE imap_folders SET first_recent_uid = ? WHERE id = ?", arguments: [Int64(next), mailbox.rawValue])
+            return first..<next
         }
     }
 

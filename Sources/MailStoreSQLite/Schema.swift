@@ -207,6 +207,15 @@ enum Schema {
                     CREATE INDEX deliveries_mailbox_size ON deliveries(mailbox_id, size);
                     """)
         }
+        // IMAP4rev1 \Recent (docs/IMAP.md "Storage"): messages with a UID at or above it are recent for the
+        // next session that SELECTs the folder. Mail already there is not recent.
+        migrator.registerMigration("v10-imap-recent") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE imap_folders ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
+                    UPDATE imap_folders SET first_recent_uid = uid_next;
+                    """)
+        }
         return migrator
     }
 

@@ -155,13 +155,65 @@ import Testing
                     IMAPMailboxSnapshot(
                         id: id, name: "INBOX", uidValidity: 9, uidNext: 2,
                         highestModSeq: 5, uids: [1]))))
-        #expect(afterSelect.last == .backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2))) // IDLE's first poll
+        // IDLE's first poll; a rev1 SELECT claims new messages as \Recent
+        #expect(afterSelect.last == .backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2, claimRecent: true)))
         #expect(session.handle(.mailboxChanged) == []) // arrives mid-poll
         let first = session.handle(.backend(.changes(IMAPMailboxChanges(uidValidity: 9, uidNext: 2, highestModSeq: 5))))
-        #expect(first == [.backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2))])
-        let second = session.handle(.backend(.changes(IMAPMailboxChanges(uidValidity: 9, uidNext: 3, highestModSeq: 6, newUIDs: [2]))))
-        #expect(second == [.send(bytes("* 2 EXISTS\r\n"))])
+        #expect(first == [.backend(.changes(id, sinceModSeq: 5, knownUIDNext: 2, claimRecent: true))])
+        var changes = IMAPMailboxChanges(uidValidity: 9, uidNext: 3, highestModSeq: 6, newUIDs: [2])
+        changes.recent = 2..<3
+        let second = session.handle(.backend(.changes(changes)))
+        #expect(second == [.send(bytes("* 2 EXISTS\r\n* 1 RECENT\r\n"))])
         #expect(session.handle(.received(bytes("DONE\r\n"))).first == .stopWatching)
+    }
+
+    /// \Recent (RFC 3501 §2.3.2): the first IMAP4rev1 SELECT claims the new messages (`* n RECENT`,
+    /// `\Recent` in FETCH FLAGS), no other session gets them; mail arriving while selected is recent for the
+    /// session that reports its EXISTS; EXAMINE and IMAP4rev2 sessions claim nothing; STATUS RECENT counts
+    /// what is unclaimed.
+    @Test func recentIsClaimedByOneRev1Select() async throws {
+        let store = InMemoryIMAPStore()
+        await store.addUser("alice", password: "secret")
+        for i in 1...2 { _ = try await store.deliver(to: "alice", Array("Subject: \(i)\r\n\r\nbody\r\n".utf8)) }
+        let rev2 = IMAPTestConnection(store: store)
+        await rev2.connect()
+        await rev2.send(line: "a LOGIN alice secret")
+        await rev2.send(line: "b ENABLE IMAP4rev2")
+        await rev2.send(line: "c SELECT INBOX")
+        #expect(!rev2.takeOutput().contains("RECENT"))
+        await rev2.send(line: "d FETCH 1:* (FLAGS)")
+        #expect(!rev2.takeOutput().contains("\\Recent"))
+        let examiner = IMAPTestConnection(store: store)
+        await examiner.connect()
+        await examiner.send(line: "a LOGIN alice secret")
+        await examiner.send(line: "b EXAMINE INBOX")
+        #expect(examiner.takeOutput().contains("* 0 RECENT\r\n"))
+        await examiner.send(line: "c STATUS INBOX (MESSAGES RECENT)")
+        #expect(examiner.takeOutput().contains("* STATUS INBOX (MESSAGES 2 RECENT 2)\r\n"))
+        let one = IMAPTestConnection(store: store)
+        await one.connect()
+        await one.send(line: "a LOGIN alice secret")
+        await one.send(line: "b SELECT INBOX")
+        #expect(one.takeOutput().contains("* 2 EXISTS\r\n* 2 RECENT\r\n"))
+        await one.send(line: "c FETCH 1:* (FLAGS)")
+        #expect(one.takeOutput().hasPrefix("* 1 FETCH (FLAGS (\\Recent))\r\n* 2 FETCH (FLAGS (\\Recent))\r\n"))
+        let two = IMAPTestConnection(store: store)
+        await two.connect()
+        await two.send(line: "a LOGIN alice secret")
+        await two.send(line: "b STATUS INBOX (RECENT)")
+        #expect(two.takeOutput().contains("* STATUS INBOX (RECENT 0)\r\n"))
+        await two.send(line: "c SELECT INBOX")
+        #expect(two.takeOutput().contains("* 2 EXISTS\r\n* 0 RECENT\r\n"))
+        // New mail: recent for the session that reports it first, not for the other.
+        _ = try await store.deliver(to: "alice", Array("Subject: 3\r\n\r\nbody\r\n".utf8))
+        await two.send(line: "d NOOP")
+        #expect(two.takeOutput() == "* 3 EXISTS\r\n* 1 RECENT\r\nd OK NOOP completed\r\n")
+        await one.send(line: "d NOOP")
+        #expect(one.takeOutput() == "* 3 EXISTS\r\n* 2 RECENT\r\nd OK NOOP completed\r\n")
+        await two.send(line: "e FETCH 1:* (FLAGS)")
+        #expect(two.takeOutput().hasPrefix("* 1 FETCH (FLAGS ())\r\n* 2 FETCH (FLAGS ())\r\n* 3 FETCH (FLAGS (\\Recent))\r\n"))
+        await one.send(line: "e STORE 1 +FLAGS (\\Seen)")
+        #expect(one.takeOutput().hasPrefix("* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n"))
     }
 
     /// The selected mailbox deleted by another session: BYE at the next poll.

@@ -81,6 +81,31 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
 
     /// Many concurrent deliveries (group commit batches them) get UIDs 1…n in INBOX, in delivery-id order,
     /// and a reader polling meanwhile only ever sees a gap-free prefix: no UID becomes visible before a lower one.
+    /// \Recent's first recent UID (SQLite "v10-imap-recent", PostgreSQL migration 6): STATUS RECENT counts
+    /// the unclaimed messages, and of two sessions claiming at once exactly one gets them.
+    @Test(arguments: IMAPBackend.allCases)
+    func recentIsClaimedOnce(_ backend: IMAPBackend) async throws {
+        let s = try await makeIMAPSubject(backend)
+        _ = try await s.deliver(mail("one"))
+        _ = try await s.deliver(mail("two"))
+        #expect(try await s.access.status("INBOX").recent == 2)
+        let snap = try await s.access.select("INBOX")
+        let other = try await s.provider.imapAccess(mailboxID: s.mailboxID)
+        async let a = s.access.claimRecent(in: snap.id)
+        async let b = other.claimRecent(in: snap.id)
+        let claims = [try await a, try await b]
+        #expect(claims.contains(1..<3) && claims.contains { $0.isEmpty }, "\(claims)")
+        #expect(try await s.access.status("INBOX").recent == 0)
+        _ = try await s.deliver(mail("three"))
+        #expect(try await s.access.status("INBOX").recent == 1)
+        #expect(try await other.claimRecent(in: snap.id) == 3..<4)
+        #expect(try await s.access.claimRecent(in: snap.id).isEmpty)
+        _ = try await s.access.append(to: "Drafts", IMAPAppendMessage(bytes: mail("draft")))
+        #expect(try await s.access.status("Drafts").recent == 1)
+        #expect(try await s.access.status("INBOX").recent == 0)
+        await s.fixture.cleanup()
+    }
+
     @Test(arguments: IMAPBackend.allCases)
     func concurrentDeliveriesGetUIDsInCommitOrder(_ backend: IMAPBackend) async throws {
         let s = try await makeIMAPSubject(backend)
@@ -236,10 +261,14 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         // "v9-quota" copied each delivery's size: the usage is right without any new mail, and no limit is set.
         let migratedUsage = MailboxUsage(messages: 2, storage: Int64(mail("first").count + mail("second").count))
         #expect(try await store.quotaStatus(mailboxID: 7) == MailboxQuotaStatus(quota: .unlimited, usage: migratedUsage))
+        // "v10-imap-recent": mail from before is not \Recent; new mail is.
+        #expect(try await access.status("INBOX").recent == 0)
+        #expect(try await access.claimRecent(in: snap.id).isEmpty)
         // New mail continues after the migrated UIDs.
         let ids = try await store.deliver(
             IncomingMessage(queueID: "N", sender: .null, localRecipients: [7], receivedAt: Date(), traceHeaders: [], body: .bytes(mail("new"))))
         #expect(try await access.select("INBOX").uids == [1, 2, 3])
+        #expect(try await access.status("INBOX").recent == 1)
         #expect(ids.first.map { $0 > 41 } == true)
         try await store.close()
     }
@@ -288,9 +317,13 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         #expect(
             try await store.quotaStatus(mailboxID: box.id)
                 == MailboxQuotaStatus(quota: .unlimited, usage: MailboxUsage(messages: 2, storage: Int64(body1.count + body2.count))))
+        // Migration 6: mail from before is not \Recent; new mail is.
+        #expect(try await access.status("INBOX").recent == 0)
+        #expect(try await access.claimRecent(in: snap.id).isEmpty)
         _ = try await store.deliver(
             IncomingMessage(queueID: "N", sender: .null, localRecipients: [box.id], receivedAt: Date(), traceHeaders: [], body: .bytes(mail("new"))))
         #expect(try await access.select("INBOX").uids == [1, 2, 3])
+        #expect(try await access.status("INBOX").recent == 1)
         try await store.close()
     }
 }

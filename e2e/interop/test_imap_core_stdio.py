@@ -150,7 +150,7 @@ def test_imapclient_fetch_envelope_bodystructure_sections():
         raw = (CORPUS / name).read_bytes()
         assert item[b"BODY[]"] == raw.replace(b"\0", b"\x80"), name
         assert item[b"RFC822.SIZE"] == len(raw), name
-        assert item[b"FLAGS"] == (), name
+        assert item[b"FLAGS"] == (b"\\Recent",), name      # this IMAP4rev1 session is the first to SELECT
     env = data[seq_of("simple.eml")][b"ENVELOPE"]
     assert env.subject == b"=?utf-8?Q?Gr=C3=BC=C3=9Fe?= aus =?iso-8859-1?B?S/Zsbg==?="
     assert env.from_[0].name == b"Terry Gray" and env.from_[0].mailbox == b"gray" and env.from_[0].host == b"cac.washington.edu"
@@ -182,7 +182,7 @@ def test_imapclient_partial_fetch_and_implicit_seen():
     msg = seq_of("simple.eml")
     part = c.fetch([msg], ["BODY[]<0.10>"])[msg]
     assert part[b"BODY[]<0>"] == (CORPUS / "simple.eml").read_bytes()[:10]
-    assert c.get_flags([msg])[msg] == (b"\\Seen",)
+    assert c.get_flags([msg])[msg] == (b"\\Seen", b"\\Recent")
     c.logout()
 
 
@@ -258,6 +258,7 @@ def test_imaplib_idle_receives_exists():
     m.send(b"i1 IDLE\r\n")
     assert m.readline() == b"+ idling\r\n"
     assert m.readline() == f"* {len(CORPUS_FILES) + 1} EXISTS\r\n".encode()
+    assert m.readline() == f"* {len(CORPUS_FILES) + 1} RECENT\r\n".encode()   # IMAP4rev1: all are \Recent here
     m.send(b"DONE\r\n")
     assert m.readline() == b"i1 OK IDLE terminated\r\n"
     typ, data = m.fetch(str(len(CORPUS_FILES) + 1), "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")

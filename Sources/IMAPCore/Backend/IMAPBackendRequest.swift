@@ -11,8 +11,10 @@ public enum IMAPBackendRequest: Hashable, Sendable {
     case status(String)
     /// STATUS of several mailboxes (LIST-STATUS, RFC 5819); a failure for one does not fail the others.
     case statusMany([String])
-    case select(String)
-    case changes(IMAPMailboxID, sinceModSeq: UInt64, knownUIDNext: UInt32)
+    /// With `claimRecent`, the snapshot carries the UIDs claimed as \Recent (`claimRecent(in:)`).
+    case select(String, claimRecent: Bool = false)
+    /// With `claimRecent`, new messages are claimed as \Recent and the UIDs returned with the changes.
+    case changes(IMAPMailboxID, sinceModSeq: UInt64, knownUIDNext: UInt32, claimRecent: Bool = false)
     case fetch(IMAPMailboxID, uids: [UInt32], content: IMAPFetchContent, changedSince: UInt64?)
     case store(IMAPMailboxID, uids: [UInt32], IMAPFlagOperation, unchangedSince: UInt64?)
     case expunge(IMAPMailboxID, uids: [UInt32]?)
@@ -70,10 +72,15 @@ public enum IMAPBackendRunner {
                     do { out.append(try await access.status(name)) } catch { out.append(nil) }
                 }
                 return .statuses(out)
-            case .select(let name):
-                return .selected(try await access.select(name))
-            case .changes(let id, let modSeq, let uidNext):
-                return .changes(try await access.changes(in: id, sinceModSeq: modSeq, knownUIDNext: uidNext))
+            case .select(let name, let claimRecent):
+                var snapshot = try await access.select(name)
+                // Claimed after the snapshot: UIDs above its UIDNEXT are the session's once it learns of them.
+                if claimRecent { snapshot.recent = try await access.claimRecent(in: snapshot.id) }
+                return .selected(snapshot)
+            case .changes(let id, let modSeq, let uidNext, let claimRecent):
+                var changes = try await access.changes(in: id, sinceModSeq: modSeq, knownUIDNext: uidNext)
+                if claimRecent, !changes.newUIDs.isEmpty { changes.recent = try await access.claimRecent(in: id) }
+                return .changes(changes)
             case .fetch(let id, let uids, let content, let changedSince):
                 return .messages(try await access.fetch(in: id, uids: uids, content: content, changedSince: changedSince))
             case .store(let id, let uids, let op, let unchangedSince):

@@ -36,11 +36,15 @@ public struct IMAPMailboxStatus: Hashable, Sendable {
     /// The total size of the messages in octets (STATUS SIZE).
     public var size: UInt64
     public var highestModSeq: UInt64
+    /// Messages with UID ≥ the mailbox's first recent UID: \Recent for the next session that selects it
+    /// (STATUS RECENT, RFC 3501 §6.3.10).
+    public var recent: UInt32
 
     public init(
         messages: UInt32, uidNext: UInt32, uidValidity: UInt32, unseen: UInt32, deleted: UInt32,
-        size: UInt64, highestModSeq: UInt64
+        size: UInt64, highestModSeq: UInt64, recent: UInt32 = 0
     ) {
+        self.recent = recent
         self.messages = messages
         self.uidNext = uidNext
         self.uidValidity = uidValidity
@@ -63,6 +67,8 @@ public struct IMAPMailboxSnapshot: Hashable, Sendable {
     public var keywords: [IMAPFlag]
     /// The UID of the first message without \Seen (IMAP4rev1 `[UNSEEN n]`).
     public var firstUnseenUID: UInt32?
+    /// The UIDs this session claimed as \Recent (`IMAPMailboxAccess.claimRecent`); empty unless asked.
+    public var recent: Range<UInt32> = 0..<0
 
     public init(
         id: IMAPMailboxID, name: String, uidValidity: UInt32, uidNext: UInt32, highestModSeq: UInt64,
@@ -108,6 +114,8 @@ public struct IMAPMailboxChanges: Hashable, Sendable {
     /// Messages below the known UIDNEXT whose flags changed after the given MODSEQ.
     public var flagChanges: [IMAPFlagChange]
     public var expunged: IMAPExpungedUIDs
+    /// The UIDs this session claimed as \Recent with the new messages; empty unless asked.
+    public var recent: Range<UInt32> = 0..<0
 
     public init(
         uidValidity: UInt32, uidNext: UInt32, highestModSeq: UInt64, newUIDs: [UInt32] = [],

@@ -29,7 +29,9 @@ public protocol IMAPMailboxAccess: Sendable {
     /// Renames a mailbox and its inferiors; renaming INBOX moves its messages to a new mailbox
     /// (RFC 9051 §6.3.6).
     func renameMailbox(_ name: String, to newName: String) async throws(IMAPBackendError)
-    /// Subscribes or unsubscribes (the name need not exist, RFC 9051 §6.3.7).
+    /// Subscribes or unsubscribes. SUBSCRIBE of a name that does not exist is `.nonexistent` (RFC 9051
+    /// §6.3.7 lets a server validate it); UNSUBSCRIBE of any name succeeds, subscribed or not, existing or
+    /// not (§6.3.8), and deleting a mailbox keeps its subscription (§6.3.7 SHOULD NOT remove it).
     func setSubscribed(_ name: String, _ subscribed: Bool) async throws(IMAPBackendError)
     /// STATUS counts (RFC 9051 §6.3.11).
     func status(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxStatus
@@ -38,6 +40,11 @@ public protocol IMAPMailboxAccess: Sendable {
 
     /// Opens a mailbox: its identity, counters, and every UID (ascending) for the session's view.
     func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot
+    /// Claims the messages that are \Recent (RFC 3501 §2.3.2) for the calling session: those with UID ≥
+    /// the mailbox's first recent UID, which moves to UIDNEXT in the same transaction, so no two sessions
+    /// ever claim the same message. Returns the claimed UIDs as `first..<uidNext` (empty when none).
+    /// `.mailboxGone` if the mailbox was deleted.
+    func claimRecent(in mailbox: IMAPMailboxID) async throws(IMAPBackendError) -> Range<UInt32>
     /// What changed since `modSeq` (the session's last known HIGHESTMODSEQ): messages with UID ≥
     /// `uidNext` (new), flag changes of older messages, and expunged older messages.
     func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)

@@ -37,7 +37,7 @@ public enum IMAPStatusItem: String, Hashable, Sendable, CaseIterable {
     case unseen = "UNSEEN"
     case deleted = "DELETED"
     case size = "SIZE"
-    /// IMAP4rev1 (RFC 3501): always 0 here (Petrel has no \Recent).
+    /// IMAP4rev1 (RFC 3501 §6.3.10): the messages no session has claimed as \Recent yet.
     case recent = "RECENT"
     /// RFC 7162 §3.1.6
     case highestModSeq = "HIGHESTMODSEQ"

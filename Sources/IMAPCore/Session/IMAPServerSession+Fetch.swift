@@ -148,8 +148,9 @@ extension IMAPServerSession {
                 out = announceKeywords(messages.flatMap(\.metadata.flags))
                 sel = selected ?? sel
             }
-            for message in messages.sorted(by: { $0.metadata.uid < $1.metadata.uid }) {
+            for var message in messages.sorted(by: { $0.metadata.uid < $1.metadata.uid }) {
                 guard let seq = sel.tracker.sequence(ofUID: message.metadata.uid) else { continue }
+                message.metadata.flags = sel.flags(message.metadata.flags, uid: message.metadata.uid)
                 let addFlags = job.seenChanged.contains(message.metadata.uid)
                 let hasFlags = addFlags || job.items.contains(.flags)
                 let rendered = IMAPFetchRenderer.render(

@@ -178,7 +178,7 @@ extension IMAPServerSession {
             case .unseen: return IMAPStatusValue(item, UInt64(s.unseen))
             case .deleted: return IMAPStatusValue(item, UInt64(s.deleted))
             case .size: return IMAPStatusValue(item, s.size)
-            case .recent: return IMAPStatusValue(item, 0)
+            case .recent: return IMAPStatusValue(item, UInt64(s.recent))
             case .highestModSeq: return IMAPStatusValue(item, s.highestModSeq)
             case .appendLimit: return IMAPStatusValue(item, UInt64(configuration.limits.maxAppendSize))
             }

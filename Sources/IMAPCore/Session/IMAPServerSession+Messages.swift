@@ -58,7 +58,7 @@ extension IMAPServerSession {
             guard let seq = sel.tracker.sequence(ofUID: m.uid) else { continue }
             var values: [IMAPFetchValue] = []
             if !job.silent {
-                values.append(.flags(m.flags))
+                values.append(.flags(sel.flags(m.flags, uid: m.uid)))
                 if job.uid { values.append(.uid(m.uid)) }
                 if condstore { values.append(.modSeq(m.modSeq)) }
             } else if condstore, changed.contains(m.uid) {

@@ -84,8 +84,12 @@ extension IMAPServerSession {
     }
 
     func pollRequest(_ sel: SelectedMailbox) -> IMAPServerAction {
-        .backend(.changes(sel.id, sinceModSeq: sel.tracker.highestModSeq, knownUIDNext: sel.tracker.uidNext))
+        .backend(.changes(sel.id, sinceModSeq: sel.tracker.highestModSeq, knownUIDNext: sel.tracker.uidNext, claimRecent: claimsRecent(sel)))
     }
+
+    /// Whether this session keeps \Recent: an IMAP4rev1 session that SELECTed (RFC 3501 §2.3.2; EXAMINE
+    /// does not claim, and RFC 9051 dropped \Recent).
+    func claimsRecent(_ sel: SelectedMailbox) -> Bool { !sel.readOnly && !rev2 }
 
     /// Applies a `.changes` answer and returns the untagged updates to send; nil when the mailbox went
     /// away (the session is closed then, with `closing` holding the BYE).
@@ -98,7 +102,22 @@ extension IMAPServerSession {
                 return nil
             }
             sel.tracker.merge(changes)
-            let updates = sel.tracker.drainUpdates(allowExpunge: allowExpunge, qresync: qresync, condstore: condstore)
+            sel.addRecent(changes.recent)
+            var updates: [IMAPResponseData] = []
+            for update in sel.tracker.drainUpdates(allowExpunge: allowExpunge, qresync: qresync, condstore: condstore) {
+                switch update {
+                case .exists where claimsRecent(sel):
+                    updates += [update, .recent(sel.recentCount)]
+                case .fetch(let seq, var values) where !sel.recent.isEmpty:
+                    // The tracker's flag updates carry the UID first.
+                    if case .uid(let uid)? = values.first, sel.isRecent(uid) {
+                        for i in values.indices { if case .flags(let f) = values[i] { values[i] = .flags(f + [.recent]) } }
+                    }
+                    updates.append(.fetch(seq, values))
+                default:
+                    updates.append(update)
+                }
+            }
             selected = sel
             var flags: [IMAPFlag] = []
             for case .fetch(_, let values) in updates { for case .flags(let f) in values { flags += f } }
@@ -134,7 +153,7 @@ extension IMAPServerSession {
         if params.qresync != nil, !qresync { return actions + protocolError(tag: tag, "QRESYNC is not enabled") }
         if params.condstore { enabled.insert("CONDSTORE") }
         pending = .backend(tag: tag, .select(SelectJob(name: decoded, readOnly: readOnly, params: params)))
-        return actions + [.backend(.select(decoded))]
+        return actions + [.backend(.select(decoded, claimRecent: !readOnly && !rev2))]
     }
 
     mutating func selectAnswered(_ tag: String, _ job: SelectJob, _ r: IMAPBackendResponse) -> [IMAPServerAction] {
@@ -148,12 +167,13 @@ extension IMAPServerSession {
                 uids: snap.uids, uidNext: snap.uidNext,
                 highestModSeq: snap.highestModSeq),
             keywords: Set(snap.keywords.filter { !$0.isSystem }))
+        selected?.addRecent(snap.recent)
         state = .selected
         savedSearch = []
         let flags = IMAPFlag.system + snap.keywords.filter { !$0.isSystem }.sorted()
         var out: [IMAPServerAction] = [send(.data(.exists(UInt32(snap.uids.count))))]
         if !rev2 {
-            out.append(send(.data(.recent(0))))
+            out.append(send(.data(.recent(selected?.recentCount ?? 0))))
             if let unseen = snap.firstUnseenUID, let seq = selected?.tracker.sequence(ofUID: unseen) {
                 out.append(send(.untagged(.ok, .unseen(seq), "First unseen")))
             }

@@ -49,6 +49,26 @@ public struct IMAPServerSession: Sendable {
         var tracker: IMAPSequenceTracker
         /// The keywords announced in FLAGS (RFC 9051 §7.3.5: a new keyword is announced before use).
         var keywords: Set<IMAPFlag> = []
+        /// The UIDs this session claimed as \Recent (RFC 3501 §2.3.2): IMAP4rev1 SELECT only. Ascending;
+        /// a claim adjoining the last is merged into it, so a session alone on a mailbox keeps one range.
+        var recent: [Range<UInt32>] = []
+
+        mutating func addRecent(_ claimed: Range<UInt32>) {
+            guard !claimed.isEmpty else { return }
+            if let last = recent.last, last.upperBound == claimed.lowerBound {
+                recent[recent.count - 1] = last.lowerBound..<claimed.upperBound
+            } else {
+                recent.append(claimed)
+            }
+        }
+
+        func isRecent(_ uid: UInt32) -> Bool { recent.contains { $0.contains(uid) } }
+        /// `flags` with \Recent added when `uid` is recent in this session.
+        func flags(_ flags: [IMAPFlag], uid: UInt32) -> [IMAPFlag] { isRecent(uid) ? flags + [.recent] : flags }
+        /// Messages in the session's view that are recent in it (`* n RECENT`).
+        var recentCount: UInt32 {
+            UInt32(recent.reduce(0) { $0 + tracker.firstIndex(atLeast: $1.upperBound) - tracker.firstIndex(atLeast: $1.lowerBound) })
+        }
     }
 
     public let configuration: IMAPServerConfiguration

@@ -118,7 +118,7 @@ struct StubStore {
                 IMAPMailboxSnapshot(
                     id: id, name: "INBOX", uidValidity: 7, uidNext: 9, highestModSeq: modSeq,
                     uids: uids, keywords: [IMAPFlag("$k")], firstUnseenUID: 2))
-        case .changes(_, _, let uidNext):
+        case .changes(_, _, let uidNext, _):
             modSeq += 1
             var changes = IMAPMailboxChanges(uidValidity: 7, uidNext: max(uidNext, 12), highestModSeq: modSeq)
             switch tick % 4 {
