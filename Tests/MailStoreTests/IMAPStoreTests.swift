@@ -79,8 +79,6 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         await fixture.cleanup()
     }
 
-    /// Many concurrent deliveries (group commit batches them) get UIDs 1…n in INBOX, in delivery-id order,
-    /// and a reader polling meanwhile only ever sees a gap-free prefix: no UID becomes visible before a lower one.
     /// \Recent's first recent UID (SQLite "v10-imap-recent", PostgreSQL migration 6): STATUS RECENT counts
     /// the unclaimed messages, and of two sessions claiming at once exactly one gets them.
     @Test(arguments: IMAPBackend.allCases)
@@ -106,6 +104,8 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         await s.fixture.cleanup()
     }
 
+    /// Many concurrent deliveries (group commit batches them) get UIDs 1…n in INBOX, in delivery-id order,
+    /// and a reader polling meanwhile only ever sees a gap-free prefix: no UID becomes visible before a lower one.
     @Test(arguments: IMAPBackend.allCases)
     func concurrentDeliveriesGetUIDsInCommitOrder(_ backend: IMAPBackend) async throws {
         let s = try await makeIMAPSubject(backend)
@@ -129,7 +129,8 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
             for try await views in group { all += views }
             return all
         }
-        #expect(observed.count > 1)
+        // Usually many views; under heavy load the deliveries may all land before the first look.
+        #expect(!observed.isEmpty)
         for view in observed {
             #expect(view == (0..<view.count).map { UInt32($0 + 1) }, "a visible gap: \(view)")
         }

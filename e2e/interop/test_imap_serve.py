@@ -17,6 +17,7 @@ import smtplib
 import ssl
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -100,6 +101,9 @@ def test_logindisabled_until_starttls_then_login(tls_only_server):
     typ, _ = imap.login("alice@example.test", "alice-password")
     assert typ == "OK"
     imap.logout()
+    deadline = time.time() + 10  # the log line is read from the server's stderr by another thread
+    while "imap login" not in tls_only_server.log() and time.time() < deadline:
+        time.sleep(0.05)
     assert "imap login" in tls_only_server.log()
 
 
