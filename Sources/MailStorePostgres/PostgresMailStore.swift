@@ -333,13 +333,16 @@ public final class PostgresMailStore: MailStore {
     }
 
     /// Runs one prepared statement on a pooled connection (prepared there on first use) and decodes its rows.
-    func execute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row] {
+    func execute<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [Statement.Row] where Statement.Row: Sendable {
         try checkOpen()
         try await prepare()
+        let logger = self.logger
         do {
-            var out: [Statement.Row] = []
-            for try await row in try await client.execute(statement, logger: logger) { out.append(row) }
-            return out
+            return try await Self.withPooledConnection(client, wait: configuration.connectionWait, clock: clock) { conn in
+                var out: [Statement.Row] = []
+                for try await row in try await conn.execute(statement, logger: logger) { out.append(row) }
+                return out
+            }
         } catch {
             throw Self.storeError(error)
         }
