@@ -153,10 +153,15 @@ extension PostgresMailStore {
                 UPDATE mailboxes SET quota_storage = \(quota.storageLimit), quota_messages = \(quota.messageLimit)
                 WHERE address = \(key) RETURNING id
                 """))
+        recipientCache.clear()
     }
 
     public func quotaStatus(mailboxID: Int64, usageOnlyIfLimited: Bool) async throws -> MailboxQuotaStatus? {
-        try await rows(Self.quotaQuery(mailboxID, usageOnlyIfLimited: usageOnlyIfLimited)).first.map(Self.quotaStatus)
+        // RCPT's check right after the look-up: a mailbox just seen without limits needs no round trip.
+        if usageOnlyIfLimited && recipientCache.isUnlimited(mailboxID) {
+            return MailboxQuotaStatus(quota: .unlimited, usage: MailboxUsage(messages: 0, storage: 0))
+        }
+        return try await rows(Self.quotaQuery(mailboxID, usageOnlyIfLimited: usageOnlyIfLimited)).first.map(Self.quotaStatus)
     }
 
     /// The quota and usage of a mailbox; the usage is a sum over the covering index
@@ -236,9 +241,11 @@ extension PostgresMailStore {
         let logger = self.logger
         if let cached = recipientCache.mailbox(key) { return .mailbox(id: cached, address: key) }
         // One prepared statement for the common case (an existing mailbox or an unknown one).
-        guard let (domainID, mailboxID) = try await execute(RecipientLookup(key: key, domain: domain)).first else { return .notLocal }
+        guard let (domainID, mailboxID, unlimited) = try await execute(RecipientLookup(key: key, domain: domain)).first else {
+            return .notLocal
+        }
         if let mailboxID {
-            recipientCache.remember(key, mailboxID: mailboxID)
+            recipientCache.remember(key, mailboxID: mailboxID, unlimited: unlimited)
             return .mailbox(id: mailboxID, address: key)
         }
         guard isPostmaster else { return .unknownUser }
@@ -312,11 +319,15 @@ struct DomainLookup: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }
 
-/// The domain's id and, when it exists, the mailbox's (`LEFT JOIN`): no row for a domain that is not local.
+/// The domain's id and, when it exists, the mailbox's (`LEFT JOIN`) and whether it has no quota limits: no
+/// row for a domain that is not local.
 struct RecipientLookup: PostgresPreparedStatement {
-    static let name = "petrel_recipient_lookup_v1"
-    static let sql = "SELECT d.id, m.id FROM domains d LEFT JOIN mailboxes m ON m.address = $1 WHERE d.name = $2"
-    typealias Row = (Int64, Int64?)
+    static let name = "petrel_recipient_lookup_v2"
+    static let sql = """
+        SELECT d.id, m.id, (m.quota_storage IS NULL AND m.quota_messages IS NULL)
+        FROM domains d LEFT JOIN mailboxes m ON m.address = $1 WHERE d.name = $2
+        """
+    typealias Row = (Int64, Int64?, Bool)
 
     var key: String
     var domain: String
@@ -328,5 +339,8 @@ struct RecipientLookup: PostgresPreparedStatement {
         return binds
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64?) { try row.decode((Int64, Int64?).self) }
+    func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64?, Bool) {
+        let (domain, mailbox, unlimited) = try row.decode((Int64, Int64?, Bool?).self)
+        return (domain, mailbox, unlimited ?? false)
+    }
 }

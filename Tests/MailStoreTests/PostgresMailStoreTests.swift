@@ -290,4 +290,49 @@ import Testing
         try await a.removeMailbox(x)
         #expect(try await a.resolveRecipient(x) == .unknownUser)
     }
+
+    /// RCPT's quota check uses the look-up's "no limits" answer (no round trip): a limit set on another node
+    /// is obeyed once the answer expires, one set through the node itself at once; a mailbox with limits
+    /// is always read.
+    @Test(.enabled(if: PostgresTestCluster.shouldRun))
+    func recipientCacheKeepsTheNoLimitsAnswerForItsTime() async throws {
+        let schema = "t_qcache_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let cluster = try PostgresTestCluster.shared.get()
+        func node(_ ttl: Duration) throws -> PostgresMailStore {
+            try PostgresMailStore(
+                configuration: PostgresStoreConfiguration(
+                    host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.user,
+                    password: cluster.password, tls: .disable, poolSize: 2, schema: schema, recipientCacheTTL: ttl))
+        }
+        let a = try node(.seconds(1))
+        let b = try node(.seconds(600))
+        defer {
+            Task {
+                try? await a.close()
+                try? await b.close()
+            }
+        }
+        _ = try await a.addDomain("example.test")
+        let x = try address("x@example.test")
+        let id = try await a.addMailbox(x, passwordHash: nil, isAdmin: false).id
+        _ = try await a.deliver(message(to: [id]))
+        #expect(try await a.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
+        let limit = MailboxQuota(storageLimit: 1, messageLimit: nil)
+        try await b.setQuota(limit, for: x)
+        // Node a still has "no limits" from its look-up…
+        #expect(try await a.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == .unlimited)
+        // …but the full status is always read, and after the TTL the check reads the limit too.
+        #expect(try await a.quotaStatus(mailboxID: id)?.quota == limit)
+        try await Task.sleep(for: .milliseconds(1100))
+        #expect(try await a.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == limit)
+        // Through b itself: b's look-up saw the limit, so its check reads the usage.
+        #expect(try await b.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
+        let status = try #require(try await b.quotaStatus(mailboxID: id, usageOnlyIfLimited: true))
+        #expect(status.quota == limit && status.usage.messages == 1)
+        // A limit removed and set again through a node clears its answers at once.
+        try await a.setQuota(.unlimited, for: x)
+        #expect(try await a.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
+        try await a.setQuota(limit, for: x)
+        #expect(try await a.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == limit)
+    }
 }
