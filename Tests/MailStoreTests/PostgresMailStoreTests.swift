@@ -304,12 +304,14 @@ import Testing
                     host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.user,
                     password: cluster.password, tls: .disable, poolSize: 2, schema: schema, recipientCacheTTL: ttl))
         }
-        let a = try node(.seconds(1))
+        let a = try node(.seconds(600))
         let b = try node(.seconds(600))
+        let c = try node(.milliseconds(500))
         defer {
             Task {
                 try? await a.close()
                 try? await b.close()
+                try? await c.close()
             }
         }
         _ = try await a.addDomain("example.test")
@@ -317,14 +319,15 @@ import Testing
         let id = try await a.addMailbox(x, passwordHash: nil, isAdmin: false).id
         _ = try await a.deliver(message(to: [id]))
         #expect(try await a.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
+        #expect(try await c.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
         let limit = MailboxQuota(storageLimit: 1, messageLimit: nil)
         try await b.setQuota(limit, for: x)
-        // Node a still has "no limits" from its look-up…
+        // Node a still has "no limits" from its look-up (kept 600 s)…
         #expect(try await a.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == .unlimited)
-        // …but the full status is always read, and after the TTL the check reads the limit too.
+        // …but the full status is always read, and once the answer expired (node c) the check reads the limit.
         #expect(try await a.quotaStatus(mailboxID: id)?.quota == limit)
-        try await Task.sleep(for: .milliseconds(1100))
-        #expect(try await a.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == limit)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(try await c.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == limit)
         // Through b itself: b's look-up saw the limit, so its check reads the usage.
         #expect(try await b.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
         let status = try #require(try await b.quotaStatus(mailboxID: id, usageOnlyIfLimited: true))
