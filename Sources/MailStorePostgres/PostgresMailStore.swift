@@ -20,6 +20,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
 /// Where and how to reach the database.
@@ -85,7 +86,12 @@ public final class PostgresMailStore: MailStore {
     let client: PostgresClient
     let configuration: PostgresStoreConfiguration
     let logger: Logger
-    private let runTask: Task<Void, Never>
+    /// The client's `run()` in a task of the store's own (CLI commands, tests), or nil when the owner runs
+    /// it as a service of its ServiceGroup (`clientService`, as `petrel serve` does).
+    private let runTask: Task<Void, Never>?
+    /// Opens when the client's `run()` has been called: `prepare()` waits for it, so no query is sent to
+    /// a client that is not running yet.
+    private let clientRunning = OneTimeGate()
     private let migrated = Mutex<Task<Void, any Error>?>(nil)
     private let closed = Mutex(false)
     let committer: PostgresGroupCommitter
@@ -109,8 +115,11 @@ public final class PostgresMailStore: MailStore {
     let imapListener: PostgresNotificationListener
 
     /// Creates the store; nothing is sent to the server until `prepare()` or the first call.
+    /// `runsClient: false` leaves the PostgreSQL client's `run()` to the caller's ServiceGroup
+    /// (`clientService`); until that service runs, `prepare()` waits.
     public init(
-        configuration: PostgresStoreConfiguration, logger: Logger = Logger(label: "petrel.store.postgres"), clock: any MailClock = WallClock()
+        configuration: PostgresStoreConfiguration, logger: Logger = Logger(label: "petrel.store.postgres"), clock: any MailClock = WallClock(),
+        runsClient: Bool = true
     ) throws {
         self.clock = clock
         guard (1...65535).contains(configuration.port) else { throw StoreError.backend("invalid PostgreSQL port \(configuration.port)") }
@@ -142,7 +151,15 @@ public final class PostgresMailStore: MailStore {
         self.configuration = configuration
         self.logger = logger
         self.recipientCache = PostgresRecipientCache(ttl: configuration.recipientCacheTTL)
-        self.runTask = Task { await client.run() }
+        if runsClient {
+            let gate = clientRunning
+            self.runTask = Task {
+                gate.open()
+                await client.run()
+            }
+        } else {
+            self.runTask = nil
+        }
         let channel = Self.queueChannel(schema: configuration.schema)
         self.queueChannel = channel
         self.committer = PostgresGroupCommitter.postgres(
@@ -197,6 +214,7 @@ public final class PostgresMailStore: MailStore {
     /// Connects and brings the schema up to date (once; later calls return at once). Fails when the
     /// database cannot be reached or was migrated by a newer Petrel.
     public func prepare() async throws {
+        await clientRunning.wait()
         let task = migrated.withLock { task -> Task<Void, any Error> in
             if let task { return task }
             let made = Task { try await self.migrate() }
@@ -306,8 +324,8 @@ public final class PostgresMailStore: MailStore {
         await committer.close()
         await queueListener.close()
         await imapListener.close()
-        runTask.cancel()
-        await runTask.value
+        runTask?.cancel()
+        await runTask?.value
     }
 
     func checkOpen() throws {
@@ -455,4 +473,53 @@ final class LeaseStarted: Sendable {
     private let state = Mutex(false)
     func mark() { state.withLock { $0 = true } }
     var value: Bool { state.withLock { $0 } }
+}
+
+extension PostgresMailStore {
+    /// The PostgreSQL client (connection pool) as a ServiceLifecycle service, for a store made with
+    /// `runsClient: false`. List it before every service that uses the store: the group stops it last,
+    /// once the server has drained and the background jobs have stopped.
+    public var clientService: any Service { PostgresClientService(client: client, running: clientRunning) }
+}
+
+/// Runs the store's `PostgresClient` (its `run()`, which ends at graceful shutdown or cancellation).
+struct PostgresClientService: Service, CustomStringConvertible {
+    let client: PostgresClient
+    let running: OneTimeGate
+    var description: String { "PostgresClient" }
+
+    func run() async throws {
+        running.open()
+        await client.run()
+    }
+}
+
+/// Opens once; `wait()` returns at once after that, and wakes every waiter when it opens.
+final class OneTimeGate: Sendable {
+    private struct State {
+        var open = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state in
+                if state.open { return true }
+                state.waiters.append(waiter)
+                return false
+            }
+            if now { waiter.resume() }
+        }
+    }
 }

@@ -214,6 +214,27 @@ import Testing
         #expect(two.takeOutput().hasPrefix("* 1 FETCH (FLAGS ())\r\n* 2 FETCH (FLAGS ())\r\n* 3 FETCH (FLAGS (\\Recent))\r\n"))
         await one.send(line: "e STORE 1 +FLAGS (\\Seen)")
         #expect(one.takeOutput().hasPrefix("* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n"))
+        // SEARCH RECENT / NEW / OLD (RFC 3501 §6.4.4) follow each session's own claim.
+        await one.send(line: "f SEARCH RECENT")
+        #expect(one.takeOutput().hasPrefix("* SEARCH 1 2\r\n"))
+        await one.send(line: "g SEARCH NEW")
+        #expect(one.takeOutput().hasPrefix("* SEARCH 2\r\n"))
+        await one.send(line: "h SEARCH OLD")
+        #expect(one.takeOutput().hasPrefix("* SEARCH 3\r\n"))
+        await two.send(line: "f UID SEARCH RECENT")
+        #expect(two.takeOutput().hasPrefix("* SEARCH 3\r\n"))
+        await two.send(line: "g SEARCH OR NEW 1")
+        #expect(two.takeOutput().hasPrefix("* SEARCH 1 3\r\n"))
+        await two.send(line: "h SEARCH OLD")
+        #expect(two.takeOutput().hasPrefix("* SEARCH 1 2\r\n"))
+        await rev2.send(line: "e0 NOOP")
+        _ = rev2.takeOutput()
+        await rev2.send(line: "e SEARCH RETURN () RECENT")
+        #expect(rev2.takeOutput().hasPrefix("* ESEARCH (TAG \"e\")\r\n"))
+        await examiner.send(line: "d0 NOOP")
+        _ = examiner.takeOutput()
+        await examiner.send(line: "d SEARCH OLD")
+        #expect(examiner.takeOutput().hasPrefix("* SEARCH 1 2 3\r\n"))
     }
 
     /// The selected mailbox deleted by another session: BYE at the next poll.

@@ -118,8 +118,9 @@ import Testing
         let snap = try await nodeB.imapAccess(mailboxID: box.id).select("INBOX")
         let wakeB = RingCounter(nodeB.mailboxChanges(snap.id))
         defer { wakeB.stop() }
+        // The listener started at imapAccess, so its first "LISTEN in force" ring may have come before
+        // the subscription above: no expectation on it.
         try await waitForListener(nodeB, cluster, schema: name)
-        #expect(await wakeB.rings(after: 0, within: 15))
         try await Task.sleep(for: .milliseconds(200))
         var before = wakeB.value
         _ = try cluster.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %petrel_imap_\(name)%'")

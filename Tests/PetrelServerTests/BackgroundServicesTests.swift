@@ -17,17 +17,33 @@ import Testing
 @Suite(.serialized) struct BackgroundServicesTests {
     /// The group lists the jobs before PetrelService, so it stops PetrelService (drain) first, then
     /// pickup, the agent and the access refresh, each after the one before has returned.
-    @Test func groupListsTheJobsBeforeTheServer() {
+    @Test func groupListsTheJobsBeforeTheServer() throws {
         var c = AdminEndpointTests.configuration(dataDir: "/nonexistent")
         let started = StartedServer()
-        func names() -> [String] {
-            PetrelService.services(configuration: c, logger: Logger(label: "test"), reload: nil, clock: WallClock(), started: started)
+        func names() throws -> [String] {
+            try PetrelService.services(configuration: c, logger: Logger(label: "test"), reload: nil, clock: WallClock(), started: started)
                 .map { "\($0.service)" }
         }
         c.delivery.pickupDirectory = nil
-        #expect(names() == ["AccessRefresh", "DeliveryAgent", "PetrelService"])
+        #expect(try names() == ["AccessRefresh", "DeliveryAgent", "PetrelService"])
         c.delivery.pickupDirectory = "/nonexistent/pickup"
-        #expect(names() == ["AccessRefresh", "DeliveryAgent", "Pickup", "PetrelService"])
+        #expect(try names() == ["AccessRefresh", "DeliveryAgent", "Pickup", "PetrelService"])
+        // On PostgreSQL the store's client (its connection pool) is a service of the group too, listed
+        // first so that it stops last (nothing connects until the group runs).
+        c.store.backend = .postgresql
+        #expect(try names() == ["PostgresClient", "AccessRefresh", "DeliveryAgent", "Pickup", "PetrelService"])
+    }
+
+    /// PostgreSQL settings that cannot be used stop `serve` before the group runs, with the reason.
+    @Test func unusablePostgresSettingsStopTheStart() {
+        var c = AdminEndpointTests.configuration(dataDir: "/nonexistent")
+        c.store.backend = .postgresql
+        c.store.passwordFile = "/nonexistent/petrel-store-password"
+        #expect {
+            try PetrelService.services(configuration: c, logger: Logger(label: "test"), reload: nil, clock: WallClock(), started: StartedServer())
+        } throws: { error in
+            "\(error)".contains("[store] password_file /nonexistent/petrel-store-password cannot be read")
+        }
     }
 
     /// A failed start ends the group with the start's own error, never with a background job's "finished
@@ -36,19 +52,19 @@ import Testing
         var c = AdminEndpointTests.configuration(dataDir: AdminEndpointTests.tempDir())
         defer { try? FileManager.default.removeItem(atPath: c.server.dataDirectory) }
         c.admin.listen = nil
-        c.store.backend = .postgresql
-        c.store.passwordFile = "/nonexistent/petrel-store-password"
+        c.tls.certificate = "/nonexistent/petrel-cert.pem"
+        c.tls.privateKey = "/nonexistent/petrel-key.pem"
         for _ in 0..<20 {
             let group = ServiceGroup(
                 configuration: .init(
-                    services: PetrelService.services(
+                    services: try PetrelService.services(
                         configuration: c, logger: Logger(label: "test"), reload: nil, clock: WallClock(), started: StartedServer()),
                     logger: Logger(label: "test.group")))
             do {
                 try await group.run()
                 Issue.record("the group ran although the start failed")
             } catch {
-                #expect("\(error)".contains("[store] password_file /nonexistent/petrel-store-password cannot be read"), "\(error)")
+                #expect("\(error)".contains("/nonexistent/petrel-cert.pem"), "\(error)")
             }
         }
     }
@@ -72,7 +88,7 @@ import Testing
         let started = StartedServer()
         let group = ServiceGroup(
             configuration: .init(
-                services: PetrelService.services(
+                services: try PetrelService.services(
                     configuration: c, logger: Logger(label: "test"), reload: nil, clock: WallClock(), started: started),
                 logger: Logger(label: "test.group")))
         let running = Task { try await group.run() }

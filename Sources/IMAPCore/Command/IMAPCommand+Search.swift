@@ -6,8 +6,8 @@ public indirect enum IMAPSearchKey: Hashable, Sendable {
     case all
     case answered, deleted, draft, flagged, seen
     case unanswered, undeleted, undraft, unflagged, unseen
-    /// IMAP4rev1: the evaluator does not see a session's \Recent, so RECENT and NEW match nothing and OLD
-    /// everything.
+    /// IMAP4rev1 (RFC 3501 §6.4.4): the messages this session claimed as \Recent; NEW is RECENT UNSEEN,
+    /// OLD is NOT RECENT (the session resolves them to UIDs).
     case new, old, recent
     case keyword(IMAPFlag), unkeyword(IMAPFlag)
     case bcc([UInt8]), body([UInt8]), cc([UInt8]), from([UInt8]), subject([UInt8]), text([UInt8]), to([UInt8])

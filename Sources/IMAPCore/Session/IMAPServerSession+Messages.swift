@@ -148,8 +148,10 @@ extension IMAPServerSession {
         case .undraft: return .flag(.draft, false)
         case .unflagged: return .flag(.flagged, false)
         case .unseen: return .flag(.seen, false)
-        case .new, .recent: return .none
-        case .old: return .all
+        // RFC 3501 §6.4.4, from the \Recent this session claimed: RECENT, NEW = RECENT UNSEEN, OLD = NOT RECENT.
+        case .recent: return recentQuery(sel)
+        case .new: return .and([recentQuery(sel), .flag(.seen, false)])
+        case .old: return .not(recentQuery(sel))
         case .keyword(let f): return .flag(f, true)
         case .unkeyword(let f): return .flag(f, false)
         case .bcc(let s): return .header("Bcc", needle(s))
@@ -185,6 +187,12 @@ extension IMAPServerSession {
             }
             return .uids(IMAPSequenceSet.compactRanges(uids))
         }
+    }
+
+    /// The UIDs recent in this session (RFC 3501 §2.3.2), as a query.
+    func recentQuery(_ sel: SelectedMailbox) -> IMAPSearchQuery {
+        let ranges = sel.recent.compactMap { $0.isEmpty ? nil : $0.lowerBound...($0.upperBound - 1) }
+        return ranges.isEmpty ? .none : .uids(ranges)
     }
 
     mutating func searchAnswered(_ tag: String, _ job: SearchJob, _ r: IMAPBackendResponse) -> [IMAPServerAction] {

@@ -83,8 +83,14 @@ public final class MailServer: Sendable {
             try FileManager.default.createDirectory(atPath: configuration.server.dataDirectory, withIntermediateDirectories: true)
             return try SQLiteMailStore(directory: configuration.server.dataDirectory, clock: clock)
         case .postgresql:
-            return try PostgresMailStore(configuration: postgresConfiguration(configuration.store), clock: clock)
+            return try openPostgresStore(configuration: configuration, clock: clock)
         }
+    }
+
+    /// The PostgreSQL store of `[store]`; `runsClient: false` leaves its client to a ServiceGroup
+    /// (`PostgresMailStore.clientService`, as `petrel serve` does).
+    static func openPostgresStore(configuration: PetrelConfiguration, clock: any MailClock, runsClient: Bool = true) throws -> PostgresMailStore {
+        try PostgresMailStore(configuration: postgresConfiguration(configuration.store), clock: clock, runsClient: runsClient)
     }
 
     /// The PostgreSQL settings of `[store]`, the password read from `password_file` (its first line).

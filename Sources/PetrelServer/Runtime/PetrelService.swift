@@ -5,6 +5,7 @@
 /// shutdown, drains its connections before the jobs are stopped.
 import Logging
 import MailCore
+import MailStore
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -23,19 +24,25 @@ public struct PetrelService: Service, CustomStringConvertible {
     let clock: any MailClock
     /// Where the started server is published for the background jobs of the same group.
     let started: StartedServer
+    /// The store opened by `services` (PostgreSQL, whose client runs as a service of the same group);
+    /// nil: `MailServer.start` opens the configured store.
+    let store: (any MailStore)?
 
     public init(
         configuration: PetrelConfiguration, logger: Logger, reload: Reloader? = nil, clock: any MailClock = WallClock(),
         onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }
     ) {
-        self.init(configuration: configuration, logger: logger, reload: reload, clock: clock, started: StartedServer(), onStarted: onStarted)
+        self.init(
+            configuration: configuration, logger: logger, reload: reload, clock: clock, started: StartedServer(), store: nil,
+            onStarted: onStarted)
     }
 
     init(
         configuration: PetrelConfiguration, logger: Logger, reload: Reloader?, clock: any MailClock, started: StartedServer,
-        onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }
+        store: (any MailStore)? = nil, onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }
     ) {
         self.started = started
+        self.store = store
         self.clock = clock
         self.configuration = configuration
         self.logger = logger
@@ -49,7 +56,7 @@ public struct PetrelService: Service, CustomStringConvertible {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let server: MailServer
         do {
-            server = try await MailServer.start(configuration: configuration, logger: logger, clock: clock)
+            server = try await MailServer.start(configuration: configuration, store: store, logger: logger, clock: clock)
         } catch {
             started.settle(nil)
             throw error
@@ -98,7 +105,7 @@ public struct PetrelService: Service, CustomStringConvertible {
         let started = StartedServer()
         let group = ServiceGroup(
             configuration: .init(
-                services: services(configuration: configuration, logger: logger, reload: reload, clock: clock, started: started),
+                services: try services(configuration: configuration, logger: logger, reload: reload, clock: clock, started: started),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         do {
@@ -110,13 +117,23 @@ public struct PetrelService: Service, CustomStringConvertible {
         await started.current?.close()
     }
 
-    /// The group's services in order: the background jobs, then `PetrelService` (stopped first).
+    /// The group's services in order: on PostgreSQL the store's client (connection pool, stopped last),
+    /// the background jobs, then `PetrelService` (stopped first). Throws when the PostgreSQL settings
+    /// cannot be used (e.g. an unreadable `password_file`); nothing is connected yet.
     static func services(
         configuration: PetrelConfiguration, logger: Logger, reload: Reloader?, clock: any MailClock, started: StartedServer,
         onStarted: @escaping @Sendable (MailServer) -> Void = { _ in }
-    ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+    ) throws -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        var first: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var store: (any MailStore)?
+        if configuration.store.backend == .postgresql {
+            let postgres = try MailServer.openPostgresStore(configuration: configuration, clock: clock, runsClient: false)
+            first.append(.init(service: postgres.clientService))
+            store = postgres
+        }
         let service = PetrelService(
-            configuration: configuration, logger: logger, reload: reload, clock: clock, started: started, onStarted: onStarted)
-        return BackgroundJob.jobs(configuration, started: started).map { .init(service: $0) } + [.init(service: service)]
+            configuration: configuration, logger: logger, reload: reload, clock: clock, started: started, store: store,
+            onStarted: onStarted)
+        return first + BackgroundJob.jobs(configuration, started: started).map { .init(service: $0) } + [.init(service: service)]
     }
 }
