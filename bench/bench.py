@@ -19,6 +19,8 @@ Figures
   slowdisk the group-commit figure on a slower disk: bench/slowsync.c (LD_PRELOAD, in both servers) makes
          every fsync/fdatasync take >= --slow-fsync-ms (3.3 ms ~ 300/s), one at a time machine-wide; then
          4 KiB SMTP at 10/50 sessions, Petrel vs Postfix, with messages per fsync counted by the shim.
+         With --stores sqlite,postgresql also Petrel on a PostgreSQL cluster of its own whose processes
+         load the shim: msgs/s, messages per WAL sync, and pgbench's commits/s (1 client) on that disk.
   pop3   several mailboxes fetched in parallel (one bench/pop3_client.py process per mailbox), 4 KiB and
          64 KiB messages, in two timed phases: all logins (USER/PASS/STAT), then all retrievals (RETR
          of every message, QUIT). RETR msgs/s and MB/s of the retrieval phase, and msgs/s including the
@@ -968,14 +970,31 @@ def main():
             results["slowdisk"] = slow
             postfix_syncs = shared_file(WORK / "syncs.postfix")
             petrel_syncs = WORK / "syncs.petrel"
+            servers = ["petrel", "postfix"]
+            slow_pg = None
+            if "postgresql" in args.stores.split(","):
+                # A cluster of its own whose every process loads the shim: its WAL syncs are as slow.
+                sys.path.insert(0, str(ROOT / "e2e" / "interop"))
+                from pg_cluster import PostgresCluster
+                os.chmod(shim, 0o755)
+                slow_pg = PostgresCluster().start(server_env=env)
+                petrel_pg_slow = Petrel(args.petrel, log_level=args.petrel_log_level)
+                petrel_pg_slow.pg = slow_pg
+                probes = [pg_commit_rate(slow_pg) for _ in range(3)]
+                slow["pg_commits_per_s"] = median(probes)
+                log(f"slow-disk PostgreSQL commit probe (pgbench, 1 client): {probes}")
+                servers = ["petrel", "petrel_pg", "postfix"]
             anchors.start(env={**env, "SLOWSYNC_COUNT": str(postfix_syncs)})
             try:
                 for sessions in [int(x) for x in args.slow_sessions.split(",")]:
-                    runs = {"petrel": [], "postfix": []}
+                    runs = {who: [] for who in servers}
                     for rep in range(args.reps):
-                        order = ("petrel", "postfix") if rep % 2 == 0 else ("postfix", "petrel")
+                        order = servers[rep % len(servers):] + servers[:rep % len(servers)]
                         for who in order:
-                            if who == "petrel":
+                            if who == "petrel_pg":
+                                r = smtp_run_petrel(petrel_pg_slow, sessions, args.slow_count, 4096, args.timeout)
+                                r["syncs"] = r["wal_syncs"]
+                            elif who == "petrel":
                                 shared_file(petrel_syncs)
                                 petrel.env = {**env, "SLOWSYNC_COUNT": str(petrel_syncs)}
                                 try:
@@ -994,6 +1013,8 @@ def main():
                     save()
             finally:
                 anchors.start()
+                if slow_pg:
+                    slow_pg.stop()
         if "latency" in only:
             runs = {"petrel": [], "postfix": []}
             per_session = max(1, args.lat_count // args.lat_sessions)
@@ -1114,11 +1135,23 @@ def report(res):
                 median([x["rate"] for x in runs["postfix"]]))
             row("  messages per fsync (Petrel vs Postfix)", median([x["msgs_per_sync"] for x in runs["petrel"]]),
                 median([x["msgs_per_sync"] for x in runs["postfix"]]))
+            if runs.get("petrel_pg"):
+                row(f"SMTP {size.upper()}iB {sess} sess slow disk PostgreSQL vs Postfix", median([x["rate"] for x in runs["petrel_pg"]]),
+                    median([x["rate"] for x in runs["postfix"]]))
+                lines.append(f"{'  messages per WAL sync (PostgreSQL)':44} "
+                             f"{median([x['msgs_per_sync'] for x in runs['petrel_pg']]):10.1f}")
         if slow["runs"]:
             f = slow["fsync_per_s"]
             lines.append(f"{'Slow disk fsyncs/s vs best Petrel msgs/s':44} {best:10.1f} {f:10.1f} "
                          f"{best / f if f else float('nan'):7.2f}  "
                          f"{'PASS' if best > f else 'MISS'} (group commit: more msgs/s than fsyncs/s)")
+        if "pg_commits_per_s" in slow:
+            c = slow["pg_commits_per_s"]
+            best_pg = max((median([x["rate"] for x in runs["petrel_pg"]]) for runs in slow["runs"].values()
+                           if runs.get("petrel_pg")), default=0.0)
+            lines.append(f"{'Slow disk PostgreSQL commits/s vs best msgs/s':44} {best_pg:10.1f} {c:10.1f} "
+                         f"{best_pg / c if c else float('nan'):7.2f}  {'PASS' if best_pg > c else 'MISS'} "
+                         f"(group commit: more msgs/s than pgbench's commits/s, 1 client)")
     for key, runs in res["pop3"].items():
         size, rest = key.split("_u")
         users, _, mode = rest.partition("_")

@@ -41,13 +41,14 @@ class PostgresCluster:
         self.password_file = self.dir / "pwfile"
         self.ca_file = None
         self._tls_options = ""
+        self._server_env = None
         self.password_file.write_text(self.password + "\n")
         os.chmod(self.password_file, 0o600)
         if self.run_as:
             shutil.chown(self.dir, self.run_as)
             shutil.chown(self.password_file, self.run_as)
 
-    def _run(self, *argv, check=True, capture=True):
+    def _run(self, *argv, check=True, capture=True, env=None):
         cmd = (["runuser", "-u", self.run_as, "--"] if self.run_as else []) + list(argv)
         # Output to a file, not a pipe: the server pg_ctl starts would inherit a pipe and hold it open.
         # In the cluster's own directory: as another user the caller's working directory may be closed to
@@ -56,16 +57,18 @@ class PostgresCluster:
         with tempfile.TemporaryFile() as out:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out if capture else subprocess.DEVNULL,
                                   stderr=subprocess.STDOUT if capture else subprocess.DEVNULL, timeout=180,
-                                  cwd=self.dir)
+                                  cwd=self.dir, env={**os.environ, **env} if env else None)
             out.seek(0)
             text = out.read().decode(errors="replace")
         if check and proc.returncode != 0:
             raise RuntimeError(f"{cmd} failed ({proc.returncode}): {text[-2000:]}")
         return text
 
-    def start(self, tls=False):
+    def start(self, tls=False, server_env=None):
         """initdb and start. `tls`: the server offers TLS with a certificate for 127.0.0.1 and localhost
-        signed by a CA made for the run (`self.ca_file`; needs the openssl command)."""
+        signed by a CA made for the run (`self.ca_file`; needs the openssl command). `server_env`: extra
+        environment for the server's processes (bench.py's slow-disk shim, LD_PRELOAD)."""
+        self._server_env = server_env
         data = self.dir / "data"
         self._run(f"{self.bin}/initdb", "-D", str(data), "-U", self.user, f"--pwfile={self.password_file}",
                   "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")
@@ -87,7 +90,7 @@ class PostgresCluster:
     def _pg_ctl_start(self, port):
         opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={self.dir}" + self._tls_options
         self._run(f"{self.bin}/pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "server.log"), "-o", opts,
-                  "-w", "-t", "120", "start", capture=False)
+                  "-w", "-t", "120", "start", capture=False, env=self._server_env)
 
     def _make_certificates(self):
         """A CA and a server certificate (subjectAltName IP:127.0.0.1, DNS:localhost) in the cluster's
