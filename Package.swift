@@ -244,6 +244,7 @@ let package = Package(
             "MailStore", "MailStoreSQLite", "MailStorePostgres", "MailCore", "MailTestSupport", "IMAPCore", "IMAPTestSupport",
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "MailServerNIOTests", dependencies: [
             "MailTestSupport", "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore", "MailQueue",

@@ -489,7 +489,9 @@ struct PostgresClientService: Service, CustomStringConvertible {
     var description: String { "PostgresClient" }
 
     func run() async throws {
-        running.open()
+        // postgres-nio stops the process when run() is called twice (a store that runs its own client, or
+        // this service listed twice): refuse instead.
+        guard running.open() else { throw StoreError.backend("the PostgreSQL client of this store is already running") }
         await client.run()
     }
 }
@@ -503,13 +505,17 @@ final class OneTimeGate: Sendable {
 
     private let state = Mutex(State())
 
-    func open() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+    /// Opens the gate; false when it was open already.
+    @discardableResult
+    func open() -> Bool {
+        let (first, waiters) = state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+            let first = !state.open
             state.open = true
             defer { state.waiters = [] }
-            return state.waiters
+            return (first, state.waiters)
         }
         for waiter in waiters { waiter.resume() }
+        return first
     }
 
     func wait() async {

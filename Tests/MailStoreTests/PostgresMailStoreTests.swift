@@ -7,7 +7,9 @@ import Foundation
 import MailCore
 import MailStore
 import MailStorePostgres
+import Logging
 import MailTestSupport
+import ServiceLifecycle
 import Testing
 
 @Suite struct PostgresMailStoreTests {
@@ -246,6 +248,37 @@ import Testing
             #expect(entry.sender == m.sender)
             #expect(entry.arrivedAt == m.receivedAt)
         }
+    }
+
+    /// `runsClient: false` (as `petrel serve` makes it): the store's client runs as a service of a
+    /// ServiceGroup; the store waits for it, works while it runs, and the group's graceful shutdown ends
+    /// it. Running the client a second time is refused, never postgres-nio's crash.
+    @Test(.enabled(if: PostgresTestCluster.shouldRun))
+    func theClientRunsAsAServiceOfAGroup() async throws {
+        let cluster = try PostgresTestCluster.shared.get()
+        let configuration = PostgresStoreConfiguration(
+            host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.user,
+            password: cluster.password, tls: .disable, poolSize: 2,
+            schema: "t_svc_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased())
+        let store = try PostgresMailStore(configuration: configuration, runsClient: false)
+        let group = ServiceGroup(services: [store.clientService], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        _ = try await store.addDomain("example.test")
+        #expect(try await store.domains().map(\.name) == ["example.test"])
+        await #expect(throws: StoreError.backend("the PostgreSQL client of this store is already running")) {
+            try await store.clientService.run()
+        }
+        // serve's order: the group stops the client last, then the store is closed.
+        await group.triggerGracefulShutdown()
+        try await running.value
+        try await store.close()
+
+        let own = try PostgresMailStore(configuration: configuration)
+        #expect(try await own.domains().map(\.name) == ["example.test"])
+        await #expect(throws: StoreError.backend("the PostgreSQL client of this store is already running")) {
+            try await own.clientService.run()
+        }
+        try await own.close()
     }
 
     /// RCPT's answers on two nodes (two stores on one schema): "unknown" is never kept (a mailbox added on
