@@ -19,7 +19,7 @@ QUICK=0
 # 1. Reference servers and tools (Debian packages; the debconf line keeps postfix's installer quiet).
 need=()
 command -v smtp-source >/dev/null || need+=(postfix)
-command -v dovecot >/dev/null || need+=(dovecot-core dovecot-pop3d)
+[ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-core dovecot-pop3d)   # dovecot-core alone (e.g. with imapd) has no pop3
 command -v python3 >/dev/null || need+=(python3)
 command -v pypy3 >/dev/null || need+=(pypy3)        # --pop3-modes pypy: poplib under PyPy
 command -v cc >/dev/null || need+=(gcc libc6-dev)   # bench/slowsync.c (the slow-disk shim)
