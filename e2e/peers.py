@@ -68,6 +68,8 @@ PEERS = {
                     "terminal mail reader, driven in tmux: the IMAP client tests"),
     "fetchmail": Peer("test", ("fetchmail",), (("fetchmail", "--version"),),
                       "POP3/IMAP mail retriever: the IMAP client tests"),
+    "dovecot": Peer("test", ("dovecot-imapd",), (("sh", "-c", "test -x /usr/lib/dovecot/imap"),),
+                    "Dovecot's IMAP server (its imap binary, run on stdin/stdout): the differential IMAP tests"),
 }
 
 

@@ -103,7 +103,9 @@ extension MIMEMessage {
         }
     }
 
-    /// The fields whose name is (or with `not`, is not) in `names`, in message order, then the empty line.
+    /// The fields whose name is (or with `not`, is not) in `names`, in message order, then the empty line
+    /// when the header has one: RFC 3501 §6.4.5 "the blank line is included in all header fetches, except
+    /// in the case of a message which has no body and no blank line" (as BODY[HEADER] does).
     /// Lines without a colon are never returned by HEADER.FIELDS and always by HEADER.FIELDS.NOT.
     public func headerFields(_ header: MIMEHeader, names: [String], not: Bool) -> [UInt8] {
         let wanted = Set(names.map { $0.lowercased() })
@@ -114,8 +116,17 @@ extension MIMEMessage {
             out += slice(field.range)
             if out.last != lf { out += [cr, lf] }
         }
-        out += [cr, lf]
+        if headerEndsWithEmptyLine(header) { out += [cr, lf] }
         return out
+    }
+
+    /// Whether the header's octets end with an empty line (CRLF or a bare LF on its own).
+    func headerEndsWithEmptyLine(_ header: MIMEHeader) -> Bool {
+        let r = header.range
+        guard r.upperBound > r.lowerBound, bytes[r.upperBound - 1] == lf else { return false }
+        var i = r.upperBound - 2
+        if i >= r.lowerBound, bytes[i] == cr { i -= 1 }
+        return i < r.lowerBound || bytes[i] == lf
     }
 
     /// BINARY[part] (RFC 3516 §4, RFC 9051 §6.4.5): the part's body with its transfer encoding removed.

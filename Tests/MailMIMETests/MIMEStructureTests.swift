@@ -106,6 +106,15 @@ import Testing
         let h = Corpus.message("header-only.eml")
         #expect(h.root.bodyRange.isEmpty)
         #expect(h.headerValue("Subject") == utf8("No body"))
+        // RFC 3501 §6.4.5: no blank line in header fetches of a message with no body and no blank line.
+        #expect(h.sectionText(MIMESectionSpec(part: [], text: .header)) == "From: a@example.test\r\nSubject: No body\r\n")
+        #expect(h.sectionText(MIMESectionSpec(part: [], text: .headerFields(["subject"]))) == "Subject: No body\r\n")
+        #expect(h.sectionText(MIMESectionSpec(part: [], text: .headerFieldsNot(["from"]))) == "Subject: No body\r\n")
+        #expect(h.sectionText(MIMESectionSpec(part: [], text: .headerFields(["x-none"]))) == "")
+        // With a blank line it is always there, also when no field is selected.
+        let s = Corpus.message("simple.eml")
+        #expect(s.sectionText(MIMESectionSpec(part: [], text: .headerFields(["x-none"]))) == "\r\n")
+        #expect(s.sectionText(MIMESectionSpec(part: [], text: .headerFieldsNot(["from"])))?.hasSuffix("US-ASCII\r\n\r\n") == true)
         let lf = Corpus.message("lf-only.eml")
         #expect(lf.root.children.count == 1)
         #expect(lf.text(lf.root.children[0].bodyRange) == "line one\nline two")
