@@ -85,6 +85,7 @@ import Testing
             configuration: Self.configuration(dataDir: dir), store: store,
             logger: Logger(label: "test"))
         let adminPort = server.operations.adminAddress?.port ?? 0
+        var startedAt = "-"
         do {
             let admin = try #require(server.operations.adminAddress)
             #expect(admin.port != 0)
@@ -118,6 +119,7 @@ import Testing
             let (statusCode, body) = try AdminClient.get(host: admin.host, port: admin.port, path: "/status")
             #expect(statusCode == 200)
             let report = try JSONDecoder().decode(StatusReport.self, from: Data(body.utf8))
+            startedAt = report.startedAt
             #expect(report.version == PetrelBuild.version)
             #expect(report.hostname == "mx.petrel.test")
             #expect(report.connections["smtp"] == StatusReport.Connections(open: 0, total: 1, rejected: 0))
@@ -134,12 +136,15 @@ import Testing
             throw error
         }
         await server.shutdown(deadline: .seconds(1))
-        // After shutdown nothing listens there any more: the client reports "refused".
+        // After shutdown our endpoint no longer answers. Usually the client reports "refused"; in a full
+        // parallel run another test's listener may already have been given the freed port (a silent one
+        // times out), so the check is that whatever answers there is not this server's /status.
+        #expect(server.operations.adminAddress == nil)
         do {
-            _ = try AdminClient.get(host: "127.0.0.1", port: adminPort, path: "/status")
-            Issue.record("the admin endpoint still answers after shutdown")
+            let (code, body) = try AdminClient.get(host: "127.0.0.1", port: adminPort, path: "/status")
+            #expect(!(code == 200 && body.contains("\"mx.petrel.test\"") && body.contains(startedAt)), "the admin endpoint still answers after shutdown")
         } catch let failure as AdminClient.Failure {
-            #expect(failure.refused)
+            if !failure.refused { print("note: port \(adminPort) was taken by another listener after shutdown: \(failure)") }
         }
     }
 
