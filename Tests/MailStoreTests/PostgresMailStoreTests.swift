@@ -4,10 +4,10 @@
 /// what one message at a time would, a bad message failing alone), and large bodies are stored in parts
 /// and read back by range exactly.
 import Foundation
+import Logging
 import MailCore
 import MailStore
 import MailStorePostgres
-import Logging
 import MailTestSupport
 import ServiceLifecycle
 import Testing

@@ -142,7 +142,8 @@ import Testing
         #expect(server.operations.adminAddress == nil)
         do {
             let (code, body) = try AdminClient.get(host: "127.0.0.1", port: adminPort, path: "/status")
-            #expect(!(code == 200 && body.contains("\"mx.petrel.test\"") && body.contains(startedAt)), "the admin endpoint still answers after shutdown")
+            #expect(
+                !(code == 200 && body.contains("\"mx.petrel.test\"") && body.contains(startedAt)), "the admin endpoint still answers after shutdown")
         } catch let failure as AdminClient.Failure {
             if !failure.refused { print("note: port \(adminPort) was taken by another listener after shutdown: \(failure)") }
         }
