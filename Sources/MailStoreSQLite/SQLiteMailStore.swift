@@ -22,11 +22,15 @@ public final class SQLiteMailStore: MailStore {
         public var busyTimeout: TimeInterval = 10
         /// Open without writing (no migrations); every write fails.
         public var readOnly = false
+        /// How long RCPT's look-up answer "this mailbox has no quota limits" is used by the quota check
+        /// right after it (`UnlimitedQuotaMemo`): a limit set by another process is obeyed within it.
+        public var quotaMemoTTL: Duration = .seconds(2)
 
-        public init(maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false) {
+        public init(maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false, quotaMemoTTL: Duration = .seconds(2)) {
             self.maxBatch = maxBatch
             self.busyTimeout = busyTimeout
             self.readOnly = readOnly
+            self.quotaMemoTTL = quotaMemoTTL
         }
     }
 
@@ -45,10 +49,13 @@ public final class SQLiteMailStore: MailStore {
     let clock: any MailClock
     /// Where POP3 reads run their blocking BLOB reads (SQLiteMailStore+Retrieval.swift).
     let readPool: NIOThreadPool = .singleton
+    /// RCPT's "no quota limits" answers (`resolveRecipient` → `quotaStatus(usageOnlyIfLimited: true)`).
+    let unlimitedQuota: UnlimitedQuotaMemo
 
     /// Opens (creating if needed) `<directory>/petrel.sqlite` and runs the migrations.
     public init(directory: String, options: Options = .init(), clock: any MailClock = WallClock()) throws {
         self.clock = clock
+        self.unlimitedQuota = UnlimitedQuotaMemo(ttl: options.quotaMemoTTL)
         if !options.readOnly {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -279,10 +286,15 @@ public final class SQLiteMailStore: MailStore {
                 arguments: [quota.storageLimit, quota.messageLimit, key])
             if db.changesCount == 0 { throw StoreError.mailboxNotFound(key) }
         }
+        unlimitedQuota.clear()
     }
 
     public func quotaStatus(mailboxID: Int64, usageOnlyIfLimited: Bool) async throws -> MailboxQuotaStatus? {
-        try await read { db in try Self.quotaStatus(db, mailboxID: mailboxID, usageOnlyIfLimited: usageOnlyIfLimited) }
+        // RCPT's check right after the look-up: a mailbox just seen without limits needs no second read.
+        if usageOnlyIfLimited && unlimitedQuota.isUnlimited(mailboxID) {
+            return MailboxQuotaStatus(quota: .unlimited, usage: MailboxUsage(messages: 0, storage: 0))
+        }
+        return try await read { db in try Self.quotaStatus(db, mailboxID: mailboxID, usageOnlyIfLimited: usageOnlyIfLimited) }
     }
 
     /// The quota and usage of a mailbox; the usage is a sum over the covering index
@@ -360,14 +372,19 @@ public final class SQLiteMailStore: MailStore {
         let key = address.lookupKey
         let domain = StoreNames.domainKey(of: address)
         let isPostmaster = StoreNames.isPostmaster(address)
+        let unlimitedQuota = self.unlimitedQuota
         let found: RecipientResolution? = try await read { db in
             // Cached statements: every RCPT runs these two, so they are prepared once per connection.
             let domainStatement = try db.cachedStatement(sql: "SELECT id FROM domains WHERE name = ?")
             guard let domainID = try Int64.fetchOne(domainStatement, arguments: [domain]) else {
                 return .notLocal
             }
-            let mailboxStatement = try db.cachedStatement(sql: "SELECT id FROM mailboxes WHERE address = ?")
-            if let id = try Int64.fetchOne(mailboxStatement, arguments: [key]) {
+            // With whether it has quota limits: RCPT's quota check then needs no read of its own.
+            let mailboxStatement = try db.cachedStatement(
+                sql: "SELECT id, quota_storage IS NULL AND quota_messages IS NULL FROM mailboxes WHERE address = ?")
+            if let row = try Row.fetchOne(mailboxStatement, arguments: [key]) {
+                let id: Int64 = try row.decode(Int64.self, atIndex: 0)
+                unlimitedQuota.remember(mailboxID: id, unlimited: try row.decode(Bool.self, atIndex: 1))
                 return .mailbox(id: id, address: key)
             }
             guard isPostmaster else { return .unknownUser }
