@@ -22,8 +22,8 @@ public final class SQLiteMailStore: MailStore {
         public var busyTimeout: TimeInterval = 10
         /// Open without writing (no migrations); every write fails.
         public var readOnly = false
-        /// How long RCPT's look-up answer "this mailbox has no quota limits" is used by the quota check
-        /// right after it (`UnlimitedQuotaMemo`): a limit set by another process is obeyed within it.
+        /// How long RCPT's look-up answer "this mailbox has no quota limits" waits for the quota check of
+        /// the same RCPT, which uses it once (`UnlimitedQuotaMemo`).
         public var quotaMemoTTL: Duration = .seconds(2)
 
         public init(maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false, quotaMemoTTL: Duration = .seconds(2)) {
@@ -291,7 +291,7 @@ public final class SQLiteMailStore: MailStore {
 
     public func quotaStatus(mailboxID: Int64, usageOnlyIfLimited: Bool) async throws -> MailboxQuotaStatus? {
         // RCPT's check right after the look-up: a mailbox just seen without limits needs no second read.
-        if usageOnlyIfLimited && unlimitedQuota.isUnlimited(mailboxID) {
+        if usageOnlyIfLimited && unlimitedQuota.take(mailboxID) {
             return MailboxQuotaStatus(quota: .unlimited, usage: MailboxUsage(messages: 0, storage: 0))
         }
         return try await read { db in try Self.quotaStatus(db, mailboxID: mailboxID, usageOnlyIfLimited: usageOnlyIfLimited) }
