@@ -190,7 +190,8 @@ def test_implicit_tls_and_status(imap_server):
 def test_imapclient_livetest(imap_server, tmp_path):
     """IMAPClient's own live test suite against alice's account (it works in a folder of its own), in
     full: every test must pass (skips only for extensions Petrel does not offer). imapclient_livetest.py
-    runs it with three bugs of the client library set right and a slow network for its two timeout tests (docs/IMAP.md "IMAPClient's live tests")."""
+    runs it with three bugs of the client library set right and a slow network for its two timeout
+    tests (docs/IMAP.md "IMAPClient's live tests")."""
     if importlib.util.find_spec("imapclient.livetest") is None:
         pytest.skip("this IMAPClient release does not ship imapclient.livetest")
     port, _ = imap_server.imap_ports()[0]
