@@ -56,16 +56,25 @@ enum BlobIO {
             guard let blob else { throw StoreError.backend("blob handle is closed") }
             guard offset >= 0, maxLength > 0, offset < length else { return [] }
             let total = min(maxLength, length - offset)
-            var out = [UInt8](repeating: 0, count: total)
-            var done = 0
-            while done < total {
-                let n = min(BlobIO.chunkSize, total - done)
-                let rc = out.withUnsafeMutableBytes { raw -> Int32 in
-                    guard let base = raw.baseAddress else { return SQLITE_MISUSE }
-                    return sqlite3_blob_read(blob, base + done, Int32(n), Int32(offset + done))
+            // Read straight into the array's storage (no zero-fill first); on an error nothing is kept.
+            var failure: Int32 = SQLITE_OK
+            let out = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+                initialized = 0
+                guard let base = buffer.baseAddress else { return }
+                var done = 0
+                while done < total {
+                    let n = min(BlobIO.chunkSize, total - done)
+                    let rc = sqlite3_blob_read(blob, base + done, Int32(n), Int32(offset + done))
+                    guard rc == SQLITE_OK else {
+                        failure = rc
+                        return
+                    }
+                    done += n
                 }
-                guard rc == SQLITE_OK else { throw BlobIO.error(connection, rc, "sqlite3_blob_read") }
-                done += n
+                initialized = total
+            }
+            guard failure == SQLITE_OK, out.count == total else {
+                throw BlobIO.error(connection, failure == SQLITE_OK ? SQLITE_MISUSE : failure, "sqlite3_blob_read")
             }
             return out
         }

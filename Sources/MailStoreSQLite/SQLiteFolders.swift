@@ -194,4 +194,28 @@ enum SQLiteFolders {
     static func encode(_ flags: [IMAPFlag]) -> String { IMAPStoredFolders.encodeFlags(flags) }
 
     static func decode(_ text: String) -> [IMAPFlag] { IMAPStoredFolders.decodeFlags(text) }
+
+    /// ` \Seen ` as stored (`encode`).
+    static let seenToken = Array(" \\Seen ".utf8)
+
+    /// Whether a stored flags text contains `token` (with its surrounding spaces).
+    static func flagsText(_ text: UnsafeBufferPointer<UInt8>, contains token: [UInt8]) -> Bool {
+        guard text.count >= token.count else { return false }
+        for start in 0...(text.count - token.count) where text[start] == token[0] {
+            var i = 1
+            while i < token.count, text[start + i] == token[i] { i += 1 }
+            if i == token.count { return true }
+        }
+        return false
+    }
+
+    /// Whether a stored flags text names a keyword: a flag not starting with a backslash.
+    static func flagsTextNamesKeyword(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        while i + 1 < text.count {
+            if text[i] == UInt8(ascii: " "), text[i + 1] != UInt8(ascii: " "), text[i + 1] != UInt8(ascii: "\\") { return true }
+            i += 1
+        }
+        return false
+    }
 }

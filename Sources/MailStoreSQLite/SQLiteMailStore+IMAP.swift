@@ -7,6 +7,7 @@
 /// nobody, and sessions notice its changes at their next command or poll.
 import Foundation
 import GRDB
+import GRDBSQLite
 import IMAPCore
 import MailMIME
 import MailStore
@@ -219,20 +220,30 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
 
     // MARK: Selected mailbox
 
+    /// One pass over the folder's (uid, flags) in UID order, read through SQLite's C API (no row objects):
+    /// the UIDs, the first UID without \Seen, and the keywords in use — a flags text is decoded only
+    /// when it differs from the previous row's and names a keyword (a token not starting with `\`).
     public func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot {
         try await store.imapRead { db in
             let f = try folderNamed(db, name)
             var uids: [UInt32] = []
             var keywords = Set<IMAPFlag>()
             var firstUnseen: UInt32?
-            var seenTexts = Set<String>()
-            for row in try Row.fetchAll(db, sql: "SELECT uid, flags FROM deliveries WHERE folder_id = ? ORDER BY uid", arguments: [f.id]) {
-                let uid = UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 0))
-                let text = try row.decode(String.self, atIndex: 1)
+            var decoded = Set<[UInt8]>()
+            var previous: [UInt8] = []
+            let statement = try db.cachedStatement(sql: "SELECT uid, flags FROM deliveries WHERE folder_id = ? ORDER BY uid")
+            let cursor = try Row.fetchCursor(statement, arguments: [f.id])
+            let raw = statement.sqliteStatement
+            while try cursor.next() != nil {
+                let uid = UInt32(truncatingIfNeeded: sqlite3_column_int64(raw, 0))
                 uids.append(uid)
-                if firstUnseen == nil, !text.contains(" \\Seen ") { firstUnseen = uid }
-                if seenTexts.insert(text).inserted {
-                    for flag in SQLiteFolders.decode(text) where !flag.isSystem { keywords.insert(flag) }
+                let text = sqlite3_column_text(raw, 1)
+                let flags = UnsafeBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(raw, 1)))
+                if firstUnseen == nil, !SQLiteFolders.flagsText(flags, contains: SQLiteFolders.seenToken) { firstUnseen = uid }
+                guard !flags.elementsEqual(previous) else { continue }
+                previous = Array(flags)
+                if SQLiteFolders.flagsTextNamesKeyword(flags), decoded.insert(previous).inserted {
+                    for flag in SQLiteFolders.decode(String(decoding: flags, as: UTF8.self)) where !flag.isSystem { keywords.insert(flag) }
                 }
             }
             return IMAPMailboxSnapshot(
@@ -290,38 +301,95 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
         var size: Int64
 
         var metadata: IMAPMessageMetadata {
-            IMAPMessageMetadata(
-                uid: UInt32(truncatingIfNeeded: uid), flags: SQLiteFolders.decode(flags),
+            var decoded: [String: [IMAPFlag]] = [:]
+            return metadata(decoding: &decoded)
+        }
+
+        /// The metadata, with flag texts decoded once per distinct text (`decoded` keeps at most 64).
+        func metadata(decoding decoded: inout [String: [IMAPFlag]]) -> IMAPMessageMetadata {
+            let list: [IMAPFlag]
+            if let known = decoded[flags] {
+                list = known
+            } else {
+                list = SQLiteFolders.decode(flags)
+                if decoded.count < 64 { decoded[flags] = list }
+            }
+            return IMAPMessageMetadata(
+                uid: UInt32(truncatingIfNeeded: uid), flags: list,
                 internalDate: IMAPDateTime(secondsSinceEpoch: internalDate, zoneMinutes: zone), size: UInt64(clamping: size),
                 modSeq: UInt64(clamping: modSeq))
         }
     }
 
-    /// The rows of `uids` (all when nil) in a folder, ascending by UID.
+    /// The rows of `uids` (all when nil) in a folder, ascending by UID, from `deliveries` alone (it holds
+    /// each message's size and INTERNALDATE). UIDs that form runs (`1:*`, the usual case) are read as
+    /// ranges over the (folder_id, uid) index; scattered ones as IN lists of at most 500.
     static func rows(_ db: Database, folderID: Int64, uids: [UInt32]?) throws -> [MessageRow] {
         let select = """
-            SELECT d.id, d.message_id, d.uid, d.modseq, d.flags, COALESCE(d.internal_date, CAST(m.received_at AS INTEGER)),
-                   d.internal_zone, m.size
-            FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.folder_id = ?
+            SELECT id, message_id, uid, modseq, flags, COALESCE(internal_date, 0), internal_zone, size
+            FROM deliveries WHERE folder_id = ?
             """
-        func decode(_ row: Row) throws -> MessageRow {
-            MessageRow(
-                deliveryID: try row.decode(Int64.self, atIndex: 0), bodyID: try row.decode(Int64.self, atIndex: 1),
-                uid: try row.decode(Int64.self, atIndex: 2), modSeq: try row.decode(Int64.self, atIndex: 3),
-                flags: try row.decode(String.self, atIndex: 4), internalDate: try row.decode(Int64.self, atIndex: 5),
-                zone: try row.decode(Int.self, atIndex: 6), size: try row.decode(Int64.self, atIndex: 7))
+        var out: [MessageRow] = []
+        func read(_ statement: Statement, _ arguments: StatementArguments) throws {
+            let cursor = try Row.fetchCursor(statement, arguments: arguments)
+            let raw = statement.sqliteStatement
+            while try cursor.next() != nil {
+                let text = sqlite3_column_text(raw, 4)
+                let flags = UnsafeBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(raw, 4)))
+                out.append(
+                    MessageRow(
+                        deliveryID: sqlite3_column_int64(raw, 0), bodyID: sqlite3_column_int64(raw, 1),
+                        uid: sqlite3_column_int64(raw, 2), modSeq: sqlite3_column_int64(raw, 3),
+                        flags: String(decoding: flags, as: UTF8.self), internalDate: sqlite3_column_int64(raw, 5),
+                        zone: Int(sqlite3_column_int64(raw, 6)), size: sqlite3_column_int64(raw, 7)))
+            }
         }
         guard let uids else {
-            return try Row.fetchAll(db, sql: select + " ORDER BY d.uid", arguments: [folderID]).map(decode)
+            try read(db.cachedStatement(sql: select + " ORDER BY uid"), [folderID])
+            return out
         }
-        var out: [MessageRow] = []
-        for chunk in Array(Set(uids)).sorted().chunked(500) {
+        let sorted = Self.ascendingUnique(uids)
+        let runs = Self.runs(sorted)
+        if runs.count * 8 <= sorted.count {
+            let statement = try db.cachedStatement(sql: select + " AND uid BETWEEN ? AND ? ORDER BY uid")
+            for run in runs { try read(statement, [folderID, Int64(run.lowerBound), Int64(run.upperBound)]) }
+            return out
+        }
+        for chunk in sorted.chunked(500) {
             let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-            out += try Row.fetchAll(
-                db, sql: select + " AND d.uid IN (\(marks)) ORDER BY d.uid", arguments: StatementArguments([folderID] + chunk.map { Int64($0) })
-            ).map(decode)
+            try read(
+                db.cachedStatement(sql: select + " AND uid IN (\(marks)) ORDER BY uid"),
+                StatementArguments([folderID] + chunk.map { Int64($0) }))
         }
-        return out.sorted { $0.uid < $1.uid }
+        return out
+    }
+
+    /// `uids` ascending without repeats (as given when they already are, the usual case).
+    static func ascendingUnique(_ uids: [UInt32]) -> [UInt32] {
+        var ascending = true
+        for i in uids.indices.dropFirst() where uids[i - 1] >= uids[i] {
+            ascending = false
+            break
+        }
+        return ascending ? uids : Array(Set(uids)).sorted()
+    }
+
+    /// Ascending unique UIDs as runs of consecutive values.
+    static func runs(_ sorted: [UInt32]) -> [ClosedRange<UInt32>] {
+        var out: [ClosedRange<UInt32>] = []
+        guard var low = sorted.first else { return out }
+        var high = low
+        for uid in sorted.dropFirst() {
+            if uid == high &+ 1 {
+                high = uid
+            } else {
+                out.append(low...high)
+                low = uid
+                high = uid
+            }
+        }
+        out.append(low...high)
+        return out
     }
 
     public func fetch(in mailbox: IMAPMailboxID, uids: [UInt32], content: IMAPFetchContent, changedSince: UInt64?)
@@ -331,8 +399,10 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
             let f = try folderOrGone(db, mailbox)
             var rows = try Self.rows(db, folderID: f.id, uids: uids)
             if let changedSince { rows = rows.filter { UInt64(clamping: $0.modSeq) > changedSince } }
+            var decoded: [String: [IMAPFlag]] = [:]
             return try rows.map { row in
-                guard content != .none else { return IMAPStoredMessage(metadata: row.metadata, content: nil) }
+                let metadata = row.metadata(decoding: &decoded)
+                guard content != .none else { return IMAPStoredMessage(metadata: metadata, content: nil) }
                 var bytes: [UInt8] = []
                 if row.size > 0 {
                     let blob = try BlobIO.Handle(db, messageID: row.bodyID, writable: false)
@@ -340,7 +410,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                     try blob.close()
                 }
                 if content == .header { bytes = Array(bytes[MIMEHeader.parse(bytes, from: 0, to: bytes.count).range]) }
-                return IMAPStoredMessage(metadata: row.metadata, content: bytes)
+                return IMAPStoredMessage(metadata: metadata, content: bytes)
             }
         }
     }

@@ -179,4 +179,32 @@ import Testing
                 "* 1 FETCH (BODY[1.1] {11}\r\nPlain part. BODY[3.HEADER.FIELDS (Subject)] {26}\r\nSubject: Inner message\r\n\r\n "
                     + "BODY[9]<0> NIL BINARY[3.2] ~{4}\r\n") + [0, 1, 2, 255] + bytes(" BINARY.SIZE[3.2] 4)\r\n"))
     }
+
+    /// Numbers are written digit by digit: every width, the largest values, and a negative one (not on the
+    /// wire in IMAP, written as Swift would) come out as their decimal text.
+    @Test func numbersAreWrittenInDecimal() {
+        let values: [UInt64] = [0, 1, 9, 10, 11, 99, 100, 101, 1_000_000, 4_294_967_295, 9_999_999_999_999_999_999, UInt64.max]
+        for v in values {
+            var w = IMAPWireWriter(utf8: false)
+            w.number(v)
+            #expect(text(w.bytes) == String(v))
+        }
+        var w = IMAPWireWriter(utf8: false)
+        w.number(UInt32.max)
+        w.space()
+        w.number(-42)
+        #expect(text(w.bytes) == "4294967295 -42")
+    }
+
+    /// Repeated FETCH items are answered once, in the order first named (short and long lists).
+    @Test func repeatedFetchItemsAreAnsweredOnce() {
+        let stored = IMAPStoredMessage(
+            metadata: IMAPMessageMetadata(
+                uid: 7, flags: [.seen], internalDate: IMAPDateTime(secondsSinceEpoch: 0, zoneMinutes: 0), size: 3, modSeq: 2),
+            content: Array("a\r\n".utf8))
+        let short = IMAPFetchRenderer.render(stored, items: [.uid, .flags, .uid, .flags], addFlags: true, addModSeq: true)
+        #expect(short.values == [.uid(7), .flags([.seen]), .modSeq(2)])
+        let long = IMAPFetchRenderer.render(stored, items: Array(repeating: IMAPFetchAttribute.uid, count: 40) + [.rfc822Size])
+        #expect(long.values == [.uid(7), .rfc822Size(3)])
+    }
 }

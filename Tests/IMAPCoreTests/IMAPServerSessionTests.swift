@@ -297,4 +297,32 @@ import Testing
         #expect(expunged.hasPrefix("* 2 EXPUNGE\r\n* 3 EXPUNGE\r\n* 4 EXPUNGE\r\n"))
         #expect(clock.now - start < .seconds(60))
     }
+
+    /// A flag change by another session that lands between this session's last poll and its own STORE is
+    /// still reported (RFC 7162 §3.1: the client's view must converge): the session's own MODSEQ does not
+    /// move the point from which it asks the store for changes past the other session's change.
+    @Test func anotherSessionsChangeBeforeOwnStoreIsReported() async throws {
+        let store = await Self.store()
+        let a = IMAPTestConnection(store: store)
+        await a.connect()
+        await a.send(line: "a LOGIN alice secret")
+        await a.send(line: "b SELECT INBOX (CONDSTORE)")
+        _ = a.takeOutput()
+        let b = IMAPTestConnection(store: store)
+        await b.connect()
+        await b.send(line: "a LOGIN alice secret")
+        await b.send(line: "b SELECT INBOX")
+        await b.send(line: "c STORE 1 +FLAGS (\\Flagged)")
+        #expect(b.takeOutput().contains("c OK"))
+        await a.send(line: "c UID STORE 3 +FLAGS.SILENT (\\Seen)")
+        let out = a.takeOutput()
+        #expect(out.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) MODSEQ (5))"), "other session's change missing: \(out)")
+        await a.send(line: "d NOOP")
+        let again = a.takeOutput()
+        #expect(!again.contains("FETCH"), "reported twice: \(again)")
+        // A FETCH FLAGS of everything keeps no per-message state for changes already polled.
+        await a.send(line: "e FETCH 1:* (FLAGS)")
+        _ = a.takeOutput()
+        #expect(a.session.selected?.tracker.reportedModSeq.isEmpty ?? false)
+    }
 }

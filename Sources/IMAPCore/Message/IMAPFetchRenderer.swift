@@ -26,8 +26,12 @@ public enum IMAPFetchRenderer {
         }
         var values: [IMAPFetchValue] = []
         var unknownCTE = false
+        // Duplicates are dropped; a FETCH names a handful of items, so a linear look back is cheaper than
+        // hashing each of them for every message (a long list, which only a hostile client sends, is hashed).
         var seen = Set<IMAPFetchAttribute>()
-        for item in items where seen.insert(item).inserted {
+        let hashed = items.count > 16
+        for (index, item) in items.enumerated() {
+            if hashed ? !seen.insert(item).inserted : items[..<index].contains(item) { continue }
             switch item {
             case .flags: values.append(.flags(m.flags))
             case .uid: values.append(.uid(m.uid))
@@ -37,11 +41,12 @@ public enum IMAPFetchRenderer {
             case .envelope: values.append(.envelope(mime().envelope))
             case .body: values.append(.body(IMAPBodyStructure(mime())))
             case .bodyStructure: values.append(.bodyStructure(IMAPBodyStructure(mime())))
-            case .rfc822: values.append(.rfc822(mime().bytes))
+            case .rfc822: values.append(.rfc822(message.content ?? []))
             case .rfc822Header: values.append(.rfc822Header(mime().section(MIMESectionSpec(text: .header)) ?? []))
             case .rfc822Text: values.append(.rfc822Text(mime().section(MIMESectionSpec(text: .text)) ?? []))
             case .bodySection(let spec, let partial, _):
-                let data = mime().section(spec)
+                // The whole message (BODY[], the usual download) is the stored octets: no MIME parse.
+                let data = spec.part.isEmpty && spec.text == nil ? (message.content ?? []) : mime().section(spec)
                 if let partial {
                     values.append(.bodySection(spec, origin: partial.offset, data.map { partial.apply($0) }))
                 } else {
@@ -64,8 +69,8 @@ public enum IMAPFetchRenderer {
                 }
             }
         }
-        if addFlags, !seen.contains(.flags) { values.append(.flags(m.flags)) }
-        if addModSeq, !seen.contains(.modSeq) { values.append(.modSeq(m.modSeq)) }
+        if addFlags, !items.contains(.flags) { values.append(.flags(m.flags)) }
+        if addModSeq, !items.contains(.modSeq) { values.append(.modSeq(m.modSeq)) }
         return Output(values: values, unknownCTE: unknownCTE)
     }
 

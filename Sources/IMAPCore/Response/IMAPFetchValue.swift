@@ -14,6 +14,11 @@
 /// env-from        = "(" 1*address ")" / nil          ; likewise sender, reply-to, to, cc, bcc
 /// address         = "(" addr-name SP addr-adl SP addr-mailbox SP addr-host ")"
 /// ```
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 import MailMIME
 
 public enum IMAPFetchValue: Hashable, Sendable {
@@ -39,12 +44,22 @@ public enum IMAPFetchValue: Hashable, Sendable {
         switch self {
         case .flags(let flags):
             w.raw("FLAGS (")
-            w.raw(flags.map(\.name).joined(separator: " "))
+            for (i, flag) in flags.enumerated() {
+                if i > 0 { w.space() }
+                w.raw(flag.name)
+            }
             w.raw(")")
-        case .uid(let uid): w.raw("UID \(uid)")
+        case .uid(let uid):
+            w.raw("UID ")
+            w.number(uid)
         case .internalDate(let d): w.raw("INTERNALDATE " + d.encoded)
-        case .rfc822Size(let n): w.raw("RFC822.SIZE \(n)")
-        case .modSeq(let m): w.raw("MODSEQ (\(m))")
+        case .rfc822Size(let n):
+            w.raw("RFC822.SIZE ")
+            w.number(n)
+        case .modSeq(let m):
+            w.raw("MODSEQ (")
+            w.number(m)
+            w.raw(")")
         case .envelope(let e):
             w.raw("ENVELOPE ")
             IMAPFetchValue.envelope(e, into: &w)
@@ -90,7 +105,12 @@ public enum IMAPFetchValue: Hashable, Sendable {
     /// (CHAR8), is sent as 0x80 as Dovecot does — BINARY[] returns the exact octets.
     static func messageData(_ data: [UInt8]?, into w: inout IMAPWireWriter) {
         guard let data else { w.raw("NIL"); return }
-        if data.contains(0) {
+        // memchr (vectorised) rather than octet by octet: most messages have no NUL, and all are scanned.
+        let hasNUL = data.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return false }
+            return memchr(base, 0, buffer.count) != nil
+        }
+        if hasNUL {
             w.literal(data.map { $0 == 0 ? 0x80 : $0 })
         } else {
             w.literal(data)

@@ -232,7 +232,8 @@ extension IMAPResponseData {
             w.raw(earlier ? "VANISHED (EARLIER) " : "VANISHED ")
             w.raw(set.encoded)
         case .fetch(let seq, let values):
-            w.raw("\(seq) FETCH (")
+            w.number(seq)
+            w.raw(" FETCH (")
             for (i, v) in values.enumerated() {
                 if i > 0 { w.space() }
                 v.encode(into: &w)

@@ -17,11 +17,24 @@ public struct IMAPWireWriter: Sendable {
         self.utf8 = utf8
     }
 
-    public mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+    public mutating func raw(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
     public mutating func raw(_ octets: some Sequence<UInt8>) { bytes.append(contentsOf: octets) }
     public mutating func space() { bytes.append(0x20) }
     public mutating func crlf() { bytes.append(0x0D); bytes.append(0x0A) }
-    public mutating func number(_ n: some BinaryInteger) { raw(String(n)) }
+    /// A number in decimal, written digit by digit (no String made for it).
+    public mutating func number(_ n: some BinaryInteger) {
+        guard var v = UInt64(exactly: n) else { return raw(String(n)) }
+        var divisor: UInt64 = 1
+        while v / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(0x30 &+ UInt8(truncatingIfNeeded: v / divisor))
+            v %= divisor
+            divisor /= 10
+        }
+    }
     public mutating func reserve(_ n: Int) { bytes.reserveCapacity(bytes.count + n) }
 
     /// Whether `s` may be sent as a quoted string.
@@ -61,7 +74,9 @@ public struct IMAPWireWriter: Sendable {
 
     /// `literal = "{" number64 "}" CRLF *CHAR8`
     public mutating func literal(_ s: some Collection<UInt8>) {
-        raw("{\(s.count)}\r\n")
+        bytes.append(UInt8(ascii: "{"))
+        number(s.count)
+        raw("}\r\n")
         bytes.append(contentsOf: s)
     }
 

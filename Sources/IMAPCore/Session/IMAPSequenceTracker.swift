@@ -21,7 +21,9 @@ public struct IMAPSequenceTracker: Hashable, Sendable {
     public private(set) var reportedCount: Int
     /// Flag changes to report, by UID (the latest wins).
     var pendingFlags: [UInt32: IMAPFlagChange] = [:]
-    /// MODSEQ already reported to the client per UID (own STORE), so the same change is not sent twice.
+    /// MODSEQ already reported to the client per UID (own STORE, FETCH FLAGS) above `highestModSeq`, so
+    /// the next poll does not send the same change twice; entries at or below `highestModSeq` are dropped
+    /// (no poll reports them again), so a FETCH of every message's flags keeps nothing here.
     var reportedModSeq: [UInt32: UInt64] = [:]
     /// New UIDs that arrived out of order (below the last UID in the view): a store bug; counted, dropped.
     public private(set) var outOfOrderUIDs = 0
@@ -165,17 +167,17 @@ public struct IMAPSequenceTracker: Hashable, Sendable {
         }
         uidNext = max(uidNext, changes.uidNext, (uids.last ?? 0) &+ 1)
         highestModSeq = max(highestModSeq, changes.highestModSeq)
+        if !reportedModSeq.isEmpty { reportedModSeq = reportedModSeq.filter { $0.value > highestModSeq } }
     }
 
-    /// Records that the client was told the flags of `uid` at `modSeq` (this session's STORE).
+    /// Records that the client was told the flags of `uid` at `modSeq` (this session's STORE or FETCH).
+    ///
+    /// `highestModSeq` is not raised here: it is the point from which the store is asked for changes, and
+    /// another session's change may have a MODSEQ between it and this one; the next poll reports that
+    /// change and skips this one.
     public mutating func noteReported(uid: UInt32, modSeq: UInt64) {
-        reportedModSeq[uid] = max(reportedModSeq[uid] ?? 0, modSeq)
+        if modSeq > highestModSeq { reportedModSeq[uid] = max(reportedModSeq[uid] ?? 0, modSeq) }
         if let pending = pendingFlags[uid], pending.modSeq <= modSeq { pendingFlags[uid] = nil }
-    }
-
-    /// Raises the known HIGHESTMODSEQ (after this session's own change).
-    public mutating func noteModSeq(_ modSeq: UInt64) {
-        highestModSeq = max(highestModSeq, modSeq)
     }
 
     /// Removes messages this session expunged itself (EXPUNGE, MOVE), returning their sequence numbers

@@ -124,7 +124,6 @@ extension IMAPServerSession {
                 job.seenChanged = Set(result.changed)
                 for m in result.messages where job.seenChanged.contains(m.uid) {
                     sel.tracker.noteReported(uid: m.uid, modSeq: m.modSeq)
-                    sel.tracker.noteModSeq(m.modSeq)
                 }
                 selected = sel
             }
@@ -148,6 +147,12 @@ extension IMAPServerSession {
                 out = announceKeywords(messages.flatMap(\.metadata.flags))
                 sel = selected ?? sel
             }
+            // The session's copy is the only one while the batch is rendered: the tracker is changed in
+            // place, not copied once per batch.
+            selected = nil
+            // The batch's FETCH responses go out as one write.
+            var wire = IMAPWireWriter(utf8: utf8Mode)
+            wire.reserve(messages.reduce(0) { $0 + ($1.content?.count ?? 0) + 128 })
             for var message in messages.sorted(by: { $0.metadata.uid < $1.metadata.uid }) {
                 guard let seq = sel.tracker.sequence(ofUID: message.metadata.uid) else { continue }
                 message.metadata.flags = sel.flags(message.metadata.flags, uid: message.metadata.uid)
@@ -158,8 +163,9 @@ extension IMAPServerSession {
                     addModSeq: condstore && hasFlags)
                 if rendered.unknownCTE { job.unknownCTE = true }
                 if hasFlags { sel.tracker.noteReported(uid: message.metadata.uid, modSeq: message.metadata.modSeq) }
-                out.append(send(.data(.fetch(seq, rendered.values))))
+                IMAPResponse.data(.fetch(seq, rendered.values)).encode(into: &wire)
             }
+            if !wire.bytes.isEmpty { out.append(.send(wire.bytes)) }
             selected = sel
             return out + fetchNextBatch(tag, sel, job)
         }

@@ -68,7 +68,6 @@ extension IMAPServerSession {
             }
             if !values.isEmpty { out.append(send(.data(.fetch(seq, values)))) }
             sel.tracker.noteReported(uid: m.uid, modSeq: m.modSeq)
-            if changed.contains(m.uid) { sel.tracker.noteModSeq(m.modSeq) }
         }
         selected = sel
         var code: IMAPResponseCode? = nil
