@@ -1,3 +1,11 @@
+import MailMIME
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// FETCH response items (RFC 9051 §7.5.2 `msg-att`) and the ENVELOPE encoding.
 ///
 /// ```
@@ -14,13 +22,6 @@
 /// env-from        = "(" 1*address ")" / nil          ; likewise sender, reply-to, to, cc, bcc
 /// address         = "(" addr-name SP addr-adl SP addr-mailbox SP addr-host ")"
 /// ```
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-import MailMIME
-
 public enum IMAPFetchValue: Hashable, Sendable {
     case flags([IMAPFlag])
     case uid(UInt32)
