@@ -220,12 +220,20 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
 
     // MARK: Selected mailbox
 
-    /// One pass over the folder's (uid, flags) in UID order, read through SQLite's C API (no row objects):
+    /// A large folder in a state SELECT has read before is answered from `IMAPSelectCache`. Otherwise one
+    /// pass over the folder's (uid, flags) in UID order, read through SQLite's C API (no row objects):
     /// the UIDs, the first UID without \Seen, and the keywords in use — a flags text is decoded only
     /// when it differs from the previous row's and names a keyword (a token not starting with `\`).
     public func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot {
-        try await store.imapRead { db in
+        let cache = store.selectCache
+        return try await store.imapRead { db in
             let f = try folderNamed(db, name)
+            let key = IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext)
+            if let known = cache.lookup(key) {
+                return IMAPMailboxSnapshot(
+                    id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext,
+                    highestModSeq: f.highestModSeq, uids: known.uids, keywords: known.keywords, firstUnseenUID: known.firstUnseenUID)
+            }
             var uids: [UInt32] = []
             var keywords = Set<IMAPFlag>()
             var firstUnseen: UInt32?
@@ -246,9 +254,11 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                     for flag in SQLiteFolders.decode(String(decoding: flags, as: UTF8.self)) where !flag.isSystem { keywords.insert(flag) }
                 }
             }
+            let entry = IMAPSelectCache.Entry(uids: uids, keywords: keywords.sorted(), firstUnseenUID: firstUnseen)
+            cache.store(key, entry)
             return IMAPMailboxSnapshot(
                 id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext,
-                highestModSeq: f.highestModSeq, uids: uids, keywords: keywords.sorted(), firstUnseenUID: firstUnseen)
+                highestModSeq: f.highestModSeq, uids: uids, keywords: entry.keywords, firstUnseenUID: firstUnseen)
         }
     }
 

@@ -25,12 +25,21 @@ public final class SQLiteMailStore: MailStore {
         /// How long RCPT's look-up answer "this mailbox has no quota limits" waits for the quota check of
         /// the same RCPT, which uses it once (`UnlimitedQuotaMemo`).
         public var quotaMemoTTL: Duration = .seconds(2)
+        /// Most UIDs IMAP SELECT keeps for large folders between SELECTs (`IMAPSelectCache`; 4 octets each).
+        public var selectCacheUIDs = 2_000_000
+        /// Folders with fewer messages are read again at each SELECT.
+        public var selectCacheMinimumCount = 1000
 
-        public init(maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false, quotaMemoTTL: Duration = .seconds(2)) {
+        public init(
+            maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false, quotaMemoTTL: Duration = .seconds(2),
+            selectCacheUIDs: Int = 2_000_000, selectCacheMinimumCount: Int = 1000
+        ) {
             self.maxBatch = maxBatch
             self.busyTimeout = busyTimeout
             self.readOnly = readOnly
             self.quotaMemoTTL = quotaMemoTTL
+            self.selectCacheUIDs = selectCacheUIDs
+            self.selectCacheMinimumCount = selectCacheMinimumCount
         }
     }
 
@@ -51,11 +60,14 @@ public final class SQLiteMailStore: MailStore {
     let readPool: NIOThreadPool = .singleton
     /// RCPT's "no quota limits" answers (`resolveRecipient` → `quotaStatus(usageOnlyIfLimited: true)`).
     let unlimitedQuota: UnlimitedQuotaMemo
+    /// SELECT's answers for large folders, by folder state (`IMAPSelectCache`).
+    let selectCache: IMAPSelectCache
 
     /// Opens (creating if needed) `<directory>/petrel.sqlite` and runs the migrations.
     public init(directory: String, options: Options = .init(), clock: any MailClock = WallClock()) throws {
         self.clock = clock
         self.unlimitedQuota = UnlimitedQuotaMemo(ttl: options.quotaMemoTTL)
+        self.selectCache = IMAPSelectCache(maxUIDs: options.selectCacheUIDs, minimumCount: options.selectCacheMinimumCount)
         if !options.readOnly {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -273,6 +273,44 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         #expect(ids.first.map { $0 > 41 } == true)
         try await store.close()
     }
+
+    /// SELECT's cache of large folders (`IMAPSelectCache`) never answers a folder that changed — here
+    /// changed by another handle on the same file, as `petrel` CLI commands or a second process would: a
+    /// delivery, a flag change (keyword and \Seen), an expunge, each seen by the next SELECT.
+    @Test func selectOfALargeFolderFollowsChangesFromAnotherHandle() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-selcache-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let options = SQLiteMailStore.Options(selectCacheMinimumCount: 2)
+        let store = try SQLiteMailStore(directory: dir, options: options)
+        _ = try await store.addDomain("example.test")
+        let box = try await store.addMailbox(EmailAddress(localPart: "u", domain: "example.test"), passwordHash: nil, isAdmin: false)
+        let other = try SQLiteMailStore(directory: dir, options: options)
+        func deliver(_ s: SQLiteMailStore, _ text: String) async throws {
+            _ = try await s.deliver(
+                IncomingMessage(
+                    queueID: "Q", sender: .null, localRecipients: [box.id], receivedAt: Date(), traceHeaders: [], body: .bytes(mail(text))))
+        }
+        for i in 1...3 { try await deliver(store, "m\(i)") }
+        let access = try await store.imapAccess(mailboxID: box.id)
+        let first = try await access.select("INBOX")
+        #expect(first.uids == [1, 2, 3] && first.firstUnseenUID == 1 && first.keywords.isEmpty)
+        #expect(store.selectCache.heldUIDs == 3)
+        #expect(try await access.select("INBOX") == first)
+        try await deliver(other, "m4")
+        #expect(try await access.select("INBOX").uids == [1, 2, 3, 4])
+        let otherAccess = try await other.imapAccess(mailboxID: box.id)
+        let id = first.id
+        _ = try await otherAccess.store(in: id, uids: [1, 2], .add([.seen, IMAPFlag("$Work")]), unchangedSince: nil)
+        let flagged = try await access.select("INBOX")
+        #expect(flagged.firstUnseenUID == 3 && flagged.keywords == [IMAPFlag("$Work")])
+        _ = try await otherAccess.store(in: id, uids: [3], .add([.deleted]), unchangedSince: nil)
+        _ = try await otherAccess.expunge(in: id, uids: nil)
+        let expunged = try await access.select("INBOX")
+        #expect(expunged.uids == [1, 2, 4] && expunged.firstUnseenUID == 4)
+        try await other.close()
+        try await store.close()
+    }
 }
 
 @Suite struct PostgresIMAPMigrationTests {

@@ -1,0 +1,92 @@
+import Synchronization
+
+/// SELECT's answer for a large folder (its UIDs, keywords and first unseen UID), kept for the next SELECT
+/// of the same folder in the same state, so re-opening a 100,000-message folder does not read 100,000
+/// rows again (Dovecot keeps the same in its index files).
+///
+/// The state is the folder's (UIDVALIDITY, HIGHESTMODSEQ, UIDNEXT), read in the same transaction as the
+/// rows: every change to a folder's messages — a delivery, APPEND, COPY or MOVE in, a flag change, an
+/// expunge, a POP3 deletion — raises its HIGHESTMODSEQ in the store, so an entry whose key still matches
+/// describes the folder as it is, whichever process or node made the change. A re-created folder has a
+/// new UIDVALIDITY. Bounded: at most `maxUIDs` UIDs over all entries (least recently used go first), and
+/// only folders of at least `minimumCount` messages are kept (smaller ones are read quickly anyway).
+public final class IMAPSelectCache: Sendable {
+    public struct Key: Hashable, Sendable {
+        public var folder: Int64
+        public var uidValidity: UInt32
+        public var highestModSeq: UInt64
+        public var uidNext: UInt32
+
+        public init(folder: Int64, uidValidity: UInt32, highestModSeq: UInt64, uidNext: UInt32) {
+            self.folder = folder
+            self.uidValidity = uidValidity
+            self.highestModSeq = highestModSeq
+            self.uidNext = uidNext
+        }
+    }
+
+    public struct Entry: Hashable, Sendable {
+        public var uids: [UInt32]
+        public var keywords: [IMAPFlag]
+        public var firstUnseenUID: UInt32?
+
+        public init(uids: [UInt32], keywords: [IMAPFlag], firstUnseenUID: UInt32?) {
+            self.uids = uids
+            self.keywords = keywords
+            self.firstUnseenUID = firstUnseenUID
+        }
+    }
+
+    private struct Slot {
+        var key: Key
+        var entry: Entry
+        var lastUse: UInt64
+    }
+
+    private struct State {
+        var slots: [Int64: Slot] = [:]
+        var heldUIDs = 0
+        var tick: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    /// Most UIDs held over all entries (4 octets each); zero turns the cache off.
+    public let maxUIDs: Int
+    /// Folders with fewer messages are not kept.
+    public let minimumCount: Int
+
+    public init(maxUIDs: Int = 2_000_000, minimumCount: Int = 1000) {
+        self.maxUIDs = max(0, maxUIDs)
+        self.minimumCount = max(1, minimumCount)
+    }
+
+    /// The entry for `key`, when the folder is still in that state.
+    public func lookup(_ key: Key) -> Entry? {
+        state.withLock { s in
+            guard var slot = s.slots[key.folder], slot.key == key else { return nil }
+            s.tick &+= 1
+            slot.lastUse = s.tick
+            s.slots[key.folder] = slot
+            return slot.entry
+        }
+    }
+
+    /// Keeps `entry` as the folder's state `key` (replacing an older state of the same folder).
+    public func store(_ key: Key, _ entry: Entry) {
+        let count = entry.uids.count
+        guard count >= minimumCount, count <= maxUIDs else { return }
+        state.withLock { s in
+            if let old = s.slots.removeValue(forKey: key.folder) { s.heldUIDs -= old.entry.uids.count }
+            while s.heldUIDs + count > maxUIDs, let oldest = s.slots.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                s.slots[oldest.key] = nil
+                s.heldUIDs -= oldest.value.entry.uids.count
+            }
+            s.tick &+= 1
+            s.slots[key.folder] = Slot(key: key, entry: entry, lastUse: s.tick)
+            s.heldUIDs += count
+        }
+    }
+
+    /// How many UIDs the entries hold (for tests and the status page).
+    public var heldUIDs: Int { state.withLock { $0.heldUIDs } }
+}
