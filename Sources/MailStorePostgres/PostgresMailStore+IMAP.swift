@@ -447,10 +447,19 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
 
     // MARK: Selected mailbox
 
+    /// A large folder in a state SELECT has read before is answered from `IMAPSelectCache` (the key is read
+    /// in the same REPEATABLE READ transaction as the rows would be).
     public func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot {
         let mailboxID = self.mailboxID
+        let cache = store.selectCache
         return try await store.imapTransaction(readOnly: true) { conn, logger in
             let f = try await Self.folderNamed(conn, mailboxID, name, logger)
+            let key = IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext)
+            if let known = cache.lookup(key) {
+                return IMAPMailboxSnapshot(
+                    id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext, highestModSeq: f.highestModSeq,
+                    uids: known.uids, keywords: known.keywords, firstUnseenUID: known.firstUnseenUID)
+            }
             var uids: [UInt32] = []
             var keywords = Set<IMAPFlag>()
             var firstUnseen: UInt32?
@@ -464,9 +473,11 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                     for flag in PGFolders.decode(text) where !flag.isSystem { keywords.insert(flag) }
                 }
             }
+            let entry = IMAPSelectCache.Entry(uids: uids, keywords: keywords.sorted(), firstUnseenUID: firstUnseen)
+            cache.store(key, entry)
             return IMAPMailboxSnapshot(
                 id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext, highestModSeq: f.highestModSeq,
-                uids: uids, keywords: keywords.sorted(), firstUnseenUID: firstUnseen)
+                uids: uids, keywords: entry.keywords, firstUnseenUID: firstUnseen)
         }
     }
 

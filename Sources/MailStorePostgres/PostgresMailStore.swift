@@ -59,6 +59,8 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
     /// How long RCPT's "this mailbox exists" answers are reused before asking the database again
     /// (PostgresRecipientCache.swift); zero: every RCPT asks.
     public var recipientCacheTTL: Duration
+    /// SELECT keeps the answer for folders of at least this many messages (`IMAPSelectCache`).
+    public var selectCacheMinimumCount = 1000
 
     public init(
         host: String = "127.0.0.1", port: Int = 5432, database: String = "petrel", user: String = "petrel",
@@ -100,6 +102,9 @@ public final class PostgresMailStore: MailStore {
     let recipientCache: PostgresRecipientCache
     /// Wakes IMAP sessions of this process watching a folder it changed (`IMAPMailboxProvider.mailboxChanges`).
     let imapChanges: IMAPChangeHub
+    /// SELECT's answers for large folders, by folder state (`IMAPSelectCache`; a folder changed on another
+    /// node has a higher HIGHESTMODSEQ, so its entry no longer matches).
+    let selectCache: IMAPSelectCache
     /// One connection's settings (migrations): a connection error surfaces at once
     /// instead of the pool's retries.
     let connectionConfiguration: PostgresConnection.Configuration
@@ -151,6 +156,7 @@ public final class PostgresMailStore: MailStore {
         self.configuration = configuration
         self.logger = logger
         self.recipientCache = PostgresRecipientCache(ttl: configuration.recipientCacheTTL)
+        self.selectCache = IMAPSelectCache(minimumCount: configuration.selectCacheMinimumCount)
         if runsClient {
             let gate = clientRunning
             self.runTask = Task {

@@ -146,4 +146,37 @@ import Testing
         #expect(IMAPFolderNotification.folderIDs("").isEmpty)
         #expect(IMAPFolderNotification.folderIDs("x,,7,-,99999999999999999999,\u{0}").map(\.rawValue) == [7])
     }
+
+    /// SELECT's cache of large folders (`IMAPSelectCache`) on node B never answers a folder node A changed:
+    /// a delivery, a flag change and an expunge on A are each in B's next SELECT.
+    @Test(.enabled(if: PostgresTestCluster.shouldRun))
+    func selectOnOneNodeFollowsChangesOnTheOther() async throws {
+        let name = schema()
+        let nodeA = try Backend.postgresStore(schema: name, selectCacheMinimumCount: 2)
+        let nodeB = try Backend.postgresStore(schema: name, selectCacheMinimumCount: 2)
+        defer {
+            Task {
+                try? await nodeA.close()
+                try? await nodeB.close()
+            }
+        }
+        _ = try await nodeA.addDomain("example.test")
+        let box = try await nodeA.addMailbox(address("u@example.test"), passwordHash: nil, isAdmin: false)
+        for i in 1...3 { _ = try await nodeA.deliver(mail("m\(i)", to: box.id)) }
+        let accessA = try await nodeA.imapAccess(mailboxID: box.id)
+        let accessB = try await nodeB.imapAccess(mailboxID: box.id)
+        let first = try await accessB.select("INBOX")
+        #expect(first.uids == [1, 2, 3] && first.firstUnseenUID == 1)
+        #expect(nodeB.selectCache.heldUIDs == 3)
+        #expect(try await accessB.select("INBOX") == first)
+        _ = try await nodeA.deliver(mail("m4", to: box.id))
+        #expect(try await accessB.select("INBOX").uids == [1, 2, 3, 4])
+        _ = try await accessA.store(in: first.id, uids: [1, 2], .add([.seen, IMAPFlag("$Work")]), unchangedSince: nil)
+        let flagged = try await accessB.select("INBOX")
+        #expect(flagged.firstUnseenUID == 3 && flagged.keywords == [IMAPFlag("$Work")])
+        _ = try await accessA.store(in: first.id, uids: [3], .add([.deleted]), unchangedSince: nil)
+        _ = try await accessA.expunge(in: first.id, uids: nil)
+        let expunged = try await accessB.select("INBOX")
+        #expect(expunged.uids == [1, 2, 4] && expunged.firstUnseenUID == 4)
+    }
 }

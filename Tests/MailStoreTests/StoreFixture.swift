@@ -34,13 +34,15 @@ enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     /// A PostgreSQL store in a new schema of the shared cluster.
     static func postgresStore(
-        schema: String = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), clock: any MailClock = WallClock()
+        schema: String = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), clock: any MailClock = WallClock(),
+        selectCacheMinimumCount: Int = 1000
     ) throws -> PostgresMailStore {
         let cluster = try PostgresTestCluster.shared.get()
-        return try PostgresMailStore(
-            configuration: PostgresStoreConfiguration(
-                host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.user,
-                password: cluster.password, tls: .disable, poolSize: 4, schema: schema), clock: clock)
+        var configuration = PostgresStoreConfiguration(
+            host: cluster.host, port: cluster.port, database: cluster.database, user: cluster.user,
+            password: cluster.password, tls: .disable, poolSize: 4, schema: schema)
+        configuration.selectCacheMinimumCount = selectCacheMinimumCount
+        return try PostgresMailStore(configuration: configuration, clock: clock)
     }
 }
 
