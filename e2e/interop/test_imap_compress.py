@@ -3,6 +3,7 @@
 
 - a session over DEFLATE: LOGIN, COMPRESS, then SELECT and FETCH of a message delivered by SMTP, a second
   COMPRESS refused with [COMPRESSIONACTIVE], LOGOUT; the server logs "imap compression started";
+- `[imap] compress = false`: no COMPRESS=DEFLATE capability, COMPRESS is BAD;
 - a compression bomb: a line without end that inflates to 1 GiB of 'a' (about 1 MB of DEFLATE). The server
   answers BAD as soon as the line passes 64 KiB, discards the rest slice by slice, answers the next
   command, stays alive and serves another client, and its resident memory (VmRSS of `petrel serve`)
@@ -17,7 +18,7 @@ import threading
 import time
 import zlib
 
-from conftest import PetrelServer  # noqa: F401  (the `server` fixture is in conftest)
+from conftest import PetrelServer, run_cli
 
 MESSAGE = (b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: compressed\r\n"
            b"Message-ID: <compress-1@example.test>\r\n\r\nHello over DEFLATE.\r\n")
@@ -182,3 +183,20 @@ def test_compression_bomb_is_cut_and_memory_stays_bounded(server):
     typ, _ = imap.select("INBOX")
     assert typ == "OK"
     imap.logout()
+
+
+def test_compress_false_takes_the_capability_away(data_dir):
+    run_cli(data_dir, "domain", "add", "example.test")
+    run_cli(data_dir, "mailbox", "add", "alice@example.test", "--password-stdin", input_text="alice-password\n")
+    srv = PetrelServer(data_dir, imap_extra="compress = false").start()
+    try:
+        client = logged_in(srv)
+        caps = client.command("a", "CAPABILITY")
+        assert "COMPRESS=DEFLATE" not in caps[0], caps
+        refused = client.command("c", "COMPRESS DEFLATE")
+        assert refused[-1].startswith("c BAD"), refused
+        assert client.command("n", "NOOP")[-1].startswith("n OK")      # still plain text
+        client.close()
+    finally:
+        srv.stop()
+        srv.kill()
