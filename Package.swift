@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // zlib (raw DEFLATE) with ByteBuffer streaming, for IMAP COMPRESS=DEFLATE (RFC 4978).
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // Pure value types shared by every protocol: addresses, reply codes. No dependencies.
@@ -123,6 +125,7 @@ let package = Package(
             "MailQueue", "IMAPCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "CompressNIO", package: "compress-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "X509", package: "swift-certificates"),
@@ -250,6 +253,7 @@ let package = Package(
             "MailTestSupport", "MailServerNIO", "MailStore", "SMTPCore", "POP3Core", "MailCore", "MailQueue",
             "IMAPCore", "IMAPTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "CompressNIO", package: "compress-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -39,6 +39,8 @@ PEERS = {
                          "OpenLDAP's libldap headers: the ldap account backend (MailAccounts) links it"),
     "pam-headers": Peer("build", ("libpam0g-dev",), (("sh", "-c", '[ "$(uname)" = Darwin ] || test -e /usr/include/security/pam_appl.h'),),
                         "Linux-PAM's headers: the system account backend (MailAccounts) links libpam"),
+    "zlib-headers": Peer("build", ("zlib1g-dev",), (("sh", "-c", '[ "$(uname)" = Darwin ] || test -e /usr/include/zlib.h'),),
+                         "zlib's headers: IMAP COMPRESS=DEFLATE (compress-nio's CCompressZlib includes zlib.h, links libz)"),
     # --- test peers: the tests that need one are skipped (or fail under CI=true) when it is missing ---
     "swaks": Peer("test", ("swaks", "libnet-ssleay-perl"),
                   (("swaks", "--version"), ("perl", "-MNet::SSLeay", "-e", "1")),

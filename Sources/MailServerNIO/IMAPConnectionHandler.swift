@@ -16,7 +16,12 @@
 /// command's first octet and not by later ones. During IDLE it runs from the IDLE command on; updates
 /// sent to the client do not restart it.
 ///
-/// COMPRESS=DEFLATE (RFC 4978) is not offered (`compressionAvailable` stays false).
+/// COMPRESS=DEFLATE (RFC 4978, when `compressionAvailable`): after the tagged OK has gone out in plain
+/// text, an `IMAPDeflateHandler` is put in front of this handler (behind TLS, if any) and deflates all
+/// output; input is inflated here by an `IMAPInflater`, one slice of at most 16 KiB at a time and only
+/// while the unexecuted input is below `maxBufferedInput`, so a compression bomb is bounded by the same
+/// backpressure and framing limits as plain input (IMAPCompression.swift). Octets the client pipelined
+/// after COMPRESS (against RFC 4978 §3) are inflated first, not executed as plain text.
 import IMAPCore
 import Logging
 import MailCore
@@ -45,6 +50,12 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     private var deferredRequest: IMAPBackendRequest?
     /// The server is stopping: the session ends (BYE) as soon as it waits for nothing.
     private var shutdownRequested = false
+    /// COMPRESS is active: received octets are compressed and go through this first.
+    private var inflater: IMAPInflater?
+    /// COMPRESS: the most plain octets held in `io.buffer` and compressed octets held by the inflater at
+    /// any time (logged when the connection closes; the bomb tests assert on them).
+    private var peakHeldInput = 0
+    private var peakHeldCompressed = 0
 
     /// Unexecuted input the session may hold while it waits for an answer; more waits in the socket.
     static let maxBufferedInput = 64 * 1024
@@ -74,6 +85,14 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         io.channelInactive()
         stopWatching()
         access = nil
+        if let inflater {
+            logger.debug(
+                "imap compression ended",
+                metadata: [
+                    "inflated": "\(inflater.inflatedBytes)", "max_held_input": "\(peakHeldInput)",
+                    "max_held_compressed": "\(peakHeldCompressed)"
+                ])
+        }
         logger.debug("imap connection closed")
         context.fireChannelInactive()
     }
@@ -82,7 +101,12 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         var incoming = unwrapInboundIn(data)
         guard !closed else { return }
         server.metrics.bytesReceived(server.protocolKind, incoming.readableBytes)
-        io.append(&incoming)
+        if let inflater {
+            inflater.append(&incoming)
+            peakHeldCompressed = max(peakHeldCompressed, inflater.pendingInputBytes)
+        } else {
+            io.append(&incoming)
+        }
         feedInput(context: context)
     }
 
@@ -131,23 +155,51 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// Hands the held input to the session while it can take it, and keeps the client's deadline: input
     /// that completed a command (the session's unexecuted input shrank) starts a new deadline; input
     /// that only extended the current command does not move it (its first octet started it).
+    ///
+    /// With COMPRESS active the held input is refilled from the inflater before each hand-over, one
+    /// slice at a time and only up to `maxBufferedInput`: what is not inflated yet stays compressed.
     private func feedInput(context: ChannelHandlerContext) {
-        guard !closed, !session.isClosed, canTakeInput, var buffer = io.buffer, buffer.readableBytes > 0 else {
-            io.resumeReadingIfPossible(context: context, canConsumeInput: canTakeInput)
-            return
+        while true {
+            inflateHeldInput(context: context)
+            guard !closed, !session.isClosed, canTakeInput, var buffer = io.buffer, buffer.readableBytes > 0 else {
+                break
+            }
+            io.buffer = nil
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            let before = session.bufferedByteCount
+            run(session.handle(.received(bytes)), context: context)
+            guard !closed else { return }
+            if session.bufferedByteCount < before + bytes.count {
+                restartDeadline(context: context)
+            } else {
+                lineBytesArrived(context: context)
+            }
+            if session.isAwaitingAnswer { io.flushIfNeeded(context: context) }
         }
-        io.buffer = nil
-        let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-        let before = session.bufferedByteCount
-        run(session.handle(.received(bytes)), context: context)
         guard !closed else { return }
-        if session.bufferedByteCount < before + bytes.count {
-            restartDeadline(context: context)
-        } else {
-            lineBytesArrived(context: context)
-        }
-        if session.isAwaitingAnswer { io.flushIfNeeded(context: context) }
         io.resumeReadingIfPossible(context: context, canConsumeInput: canTakeInput)
+    }
+
+    /// COMPRESS: inflates held compressed input into `io.buffer` while it holds less than
+    /// `maxBufferedInput` octets (slices of at most `IMAPInflater.sliceSize`). Invalid DEFLATE data ends
+    /// the connection.
+    private func inflateHeldInput(context: ChannelHandlerContext) {
+        guard let inflater, !closed else { return }
+        while inflater.hasPendingOutput, io.bufferedBytes < Self.maxBufferedInput {
+            do throws(IMAPInflater.Failure) {
+                guard var slice = try inflater.inflate(maxBytes: IMAPInflater.sliceSize, allocator: context.channel.allocator)
+                else { return }
+                io.append(&slice)
+                peakHeldInput = max(peakHeldInput, io.bufferedBytes)
+            } catch {
+                logger.notice(
+                    "imap compressed input invalid",
+                    metadata: ["user": "\(session.username ?? "-")", "error": "\(error)"])
+                io.write(Array("* BYE Invalid compressed data\r\n".utf8), context: context)
+                closeConnection(context: context)
+                return
+            }
+        }
     }
 
     /// An answer to an action: fed to the session, then held input goes on. `restart`: the answer ends
@@ -191,9 +243,7 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     closeConnection(context: context)
                 }
             case .startCompression:
-                // Never offered (compressionAvailable is false): the session cannot ask for it.
-                logger.error("imap compression requested but not offered")
-                closeConnection(context: context)
+                startCompression(context: context)
             case .startWatching(let mailbox):
                 if let mailbox { startWatching(mailbox, context: context) }
             case .stopWatching:
@@ -206,6 +256,34 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 return
             }
         }
+    }
+
+    /// COMPRESS was accepted and its OK written: the OK goes out in plain text (flushed before the deflater
+    /// is put in front), then everything is compressed both ways. Octets the client sent after the
+    /// command (the session kept them unframed) are the start of the compressed input.
+    private func startCompression(context: ChannelHandlerContext) {
+        io.flushIfNeeded(context: context)
+        let allocator = context.channel.allocator
+        let inflater: IMAPInflater
+        do {
+            inflater = try IMAPInflater(allocator: allocator)
+            try context.pipeline.syncOperations.addHandler(IMAPDeflateHandler(allocator: allocator), position: .before(self))
+        } catch {
+            logger.error("cannot start imap compression", metadata: ["error": "\(error)"])
+            closeConnection(context: context)
+            return
+        }
+        let early = session.takeInputAfterCompress()
+        inflater.append(early)
+        if var held = io.buffer {
+            io.buffer = nil
+            inflater.append(&held)
+        }
+        self.inflater = inflater
+        logger.info(
+            "imap compression started",
+            metadata: ["user": "\(session.username ?? "-")", "pipelined": "\(inflater.pendingInputBytes)"])
+        answered(.compressionStarted, context: context)
     }
 
     /// Runs one store request off the event loop and feeds the answer back.

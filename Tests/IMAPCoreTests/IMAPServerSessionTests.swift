@@ -5,7 +5,7 @@ import Testing
 @testable import IMAPCore
 
 /// Session behaviour that transcripts cannot show: byte-by-byte input, buffering while an answer is
-/// outstanding, the STARTTLS discard, hostile sizes, batching of large FETCHes.
+/// outstanding, the STARTTLS discard, COMPRESS keeping pipelined input, hostile sizes, batching of large FETCHes.
 @Suite struct IMAPServerSessionTests {
     static let script =
         "a LOGIN {5}\r\nalice {6+}\r\nsecret\r\n"
@@ -67,6 +67,26 @@ import Testing
         #expect(session.handle(.tlsEstablished(TLSInfo(version: "TLSv1.3", cipher: "x"))) == [])
         #expect(session.isTLS && session.state == .notAuthenticated)
         #expect(session.handle(.received(bytes("c NOOP\r\n"))) == [.send(bytes("c OK NOOP completed\r\n"))])
+    }
+
+    /// RFC 4978 §3: octets pipelined after COMPRESS are compressed: neither executed nor dropped, but
+    /// handed to the adapter (once) to be inflated.
+    @Test func compressKeepsPipelinedInputForTheAdapter() {
+        var configuration = IMAPServerConfiguration(hostname: "h")
+        configuration.compressionAvailable = true
+        var session = IMAPServerSession(configuration: configuration)
+        _ = session.handle(.connected)
+        _ = session.handle(.received(bytes("a LOGIN alice secret\r\n")))
+        _ = session.handle(.authenticated(.success(username: "alice")))
+        let compressed: [UInt8] = [0x4A, 0x03, 0x00, 0x0D, 0x0A, 0xFF]
+        let actions = session.handle(.received(bytes("c COMPRESS DEFLATE\r\n") + compressed))
+        #expect(actions == [.send(bytes("c OK DEFLATE active\r\n")), .startCompression])
+        #expect(session.bufferedByteCount == 0)
+        #expect(session.takeInputAfterCompress() == compressed)
+        #expect(session.takeInputAfterCompress() == [])
+        #expect(session.handle(.compressionStarted) == [])
+        #expect(session.isCompressed)
+        #expect(session.handle(.received(bytes("d NOOP\r\n"))) == [.send(bytes("d OK NOOP completed\r\n"))])
     }
 
     /// A line with no CRLF, 10 MB fed in 64 KiB pieces: one BAD, and the session never holds more than a piece.

@@ -49,7 +49,7 @@ import Testing
         static func start(
             implicitTLS: Bool = false, allowPlaintext: Bool = true, idleTimeout: TimeAmount = .minutes(30),
             throttle: AuthThrottle.Settings = .init(baseDelay: 0, maxDelay: 0), maxConnections: Int = 100,
-            tlsAvailable: Bool = true
+            tlsAvailable: Bool = true, compress: Bool = false
         ) async throws -> Fixture {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let pool = NIOThreadPool(numberOfThreads: 2)
@@ -69,6 +69,7 @@ import Testing
             configuration.allowPlaintextAuth = allowPlaintext
             configuration.implicitTLS = implicitTLS
             configuration.tlsAvailable = tlsAvailable && !implicitTLS
+            configuration.compressionAvailable = compress
             let connections = ConnectionTracker(limits: .init(maxConnections: maxConnections, maxConnectionsPerIP: maxConnections))
             let metrics = ServerMetrics.disabled()
             var context = IMAPServerContext(

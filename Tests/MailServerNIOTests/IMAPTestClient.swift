@@ -1,5 +1,7 @@
 /// A raw IMAP client over a real loopback socket for the listener tests: writes what the test says, collects
-/// every octet the server sends, and can switch to TLS (STARTTLS) or start with it (port 993 style).
+/// every octet the server sends, and can switch to TLS (STARTTLS) or start with it (port 993 style), and to
+/// raw DEFLATE both ways after COMPRESS (RFC 4978; zlib through compress-nio, as the server).
+import CompressNIO
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -8,6 +10,67 @@ import NIOSSL
 final class IMAPTestClient: Sendable {
     let channel: any Channel
     private let inbox: Inbox
+    private let compression: Compression
+
+    /// The client's zlib streams once COMPRESS is active (nil before). Used under the lock: by `send`
+    /// (deflate) and by the collector on the event loop (inflate).
+    final class Compression: @unchecked Sendable {
+        let lock = NIOLock()
+        var deflater: ZlibCompressor?
+        var inflater: ZlibDecompressor?
+        /// Armed before COMPRESS is sent: input is plain up to the end of the line that starts with this
+        /// (the server's tagged OK), compressed after it.
+        var inflateAfterLine: [UInt8]?
+        private var currentLine: [UInt8] = []
+
+        /// What the server sent, inflated where it is compressed.
+        func receive(_ buffer: ByteBuffer) -> [UInt8] {
+            lock.withLock {
+                var bytes = Array(buffer.readableBytesView)
+                var plain: [UInt8] = []
+                if let prefix = inflateAfterLine {
+                    var index = 0
+                    while index < bytes.count {
+                        let byte = bytes[index]
+                        index += 1
+                        plain.append(byte)
+                        currentLine.append(byte)
+                        guard byte == 10 else { continue }
+                        let line = currentLine
+                        currentLine = []
+                        if line.starts(with: prefix) {
+                            inflateAfterLine = nil
+                            inflater = try? ZlibDecompressor(algorithm: .deflate, windowSize: 15)
+                            break
+                        }
+                    }
+                    bytes.removeFirst(index)
+                }
+                guard let inflater, !bytes.isEmpty else { return plain + bytes }
+                var input = ByteBufferAllocator().buffer(capacity: bytes.count)
+                input.writeBytes(bytes)
+                return plain + Self.inflate(&input, with: inflater)
+            }
+        }
+
+        /// Inflates everything in `input` (tests trust the server's output size).
+        static func inflate(_ input: inout ByteBuffer, with inflater: ZlibDecompressor) -> [UInt8] {
+            var out: [UInt8] = []
+            while true {
+                var chunk = ByteBufferAllocator().buffer(capacity: 64 * 1024)
+                var more = false
+                do {
+                    try inflater.inflate(from: &input, to: &chunk)
+                } catch let error as CompressNIOError where error == .bufferOverflow {
+                    more = true
+                } catch {
+                    more = false
+                }
+                out += Array(chunk.readableBytesView)
+                if !more { return out }
+            }
+        }
+    }
 
     final class Inbox: Sendable {
         let state = NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>(([], false))
@@ -16,10 +79,15 @@ final class IMAPTestClient: Sendable {
     private final class Collector: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
         let inbox: Inbox
-        init(_ inbox: Inbox) { self.inbox = inbox }
+        let compression: Compression
+        init(_ inbox: Inbox, _ compression: Compression) {
+            self.inbox = inbox
+            self.compression = compression
+        }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
-            inbox.state.withLockedValue { $0.bytes += Array(buffer.readableBytesView) }
+            let bytes = compression.receive(buffer)
+            inbox.state.withLockedValue { $0.bytes += bytes }
         }
         func channelInactive(context: ChannelHandlerContext) {
             inbox.state.withLockedValue { $0.closed = true }
@@ -29,9 +97,10 @@ final class IMAPTestClient: Sendable {
         }
     }
 
-    private init(channel: any Channel, inbox: Inbox) {
+    private init(channel: any Channel, inbox: Inbox, compression: Compression) {
         self.channel = channel
         self.inbox = inbox
+        self.compression = compression
     }
 
     static func tlsConfiguration() -> TLSConfiguration {
@@ -42,6 +111,7 @@ final class IMAPTestClient: Sendable {
 
     static func connect(port: Int, tls: Bool = false, group: any EventLoopGroup) async throws -> IMAPTestClient {
         let inbox = Inbox()
+        let compression = Compression()
         let sslContext = tls ? try NIOSSLContext(configuration: tlsConfiguration()) : nil
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
@@ -49,21 +119,83 @@ final class IMAPTestClient: Sendable {
                     if let sslContext {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: nil))
                     }
-                    try channel.pipeline.syncOperations.addHandler(Collector(inbox))
+                    try channel.pipeline.syncOperations.addHandler(Collector(inbox, compression))
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        return IMAPTestClient(channel: channel, inbox: inbox)
+        return IMAPTestClient(channel: channel, inbox: inbox, compression: compression)
     }
 
     func send(_ text: String) async throws {
         try await send(Array(text.utf8))
     }
 
+    /// Sends `bytes`, deflated (with a sync flush) once COMPRESS is active.
     func send(_ bytes: [UInt8]) async throws {
+        let deflated = try compression.lock.withLock { () throws -> [UInt8]? in
+            guard let deflater = compression.deflater else { return nil }
+            return try Self.deflate(bytes, with: deflater)
+        }
+        try await sendRaw(deflated ?? bytes)
+    }
+
+    /// Sends `bytes` as they are (compressed data made by the test, invalid data).
+    func sendRaw(_ bytes: [UInt8]) async throws {
         var buffer = channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         try await channel.writeAndFlush(buffer).get()
+    }
+
+    /// Sends `tag COMPRESS DEFLATE` and returns the lines through the tagged answer; after an OK both
+    /// directions are raw DEFLATE (the server's octets after its OK line are inflated, whatever read
+    /// brings them).
+    func compress(tag: String) async throws -> [String] {
+        armInflate(afterLineStarting: "\(tag) OK")
+        let reply = try await command(tag, "COMPRESS DEFLATE")
+        if reply.last?.hasPrefix("\(tag) OK") == true { try startDeflate() }
+        return reply
+    }
+
+    /// Input after the line starting with `prefix` is inflated.
+    func armInflate(afterLineStarting prefix: String) {
+        compression.lock.withLock { compression.inflateAfterLine = Array(prefix.utf8) }
+    }
+
+    /// Later `send`s are deflated on `deflater` (a test that made the first compressed octets itself
+    /// passes the compressor it used: it is one stream).
+    func startDeflate(_ deflater: ZlibCompressor? = nil) throws {
+        let deflater = try deflater ?? ZlibCompressor(algorithm: .deflate)
+        compression.lock.withLock { compression.deflater = deflater }
+    }
+
+    /// `bytes`, `count` times over, deflated on this client's stream (for `sendRaw`).
+    func deflated(_ bytes: [UInt8], repeat count: Int = 1) throws -> [UInt8] {
+        try compression.lock.withLock { () throws -> [UInt8] in
+            guard let deflater = compression.deflater else { return bytes }
+            return try Self.deflate(bytes, with: deflater, repeat: count)
+        }
+    }
+
+    /// Deflates `bytes`, `count` times over, on `deflater` and ends with a sync flush: raw DEFLATE octets.
+    static func deflate(_ bytes: [UInt8], with deflater: ZlibCompressor, repeat count: Int = 1) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var input = ByteBufferAllocator().buffer(capacity: max(bytes.count, 16))
+        for round in 0..<(count + 1) {
+            let flush: CompressNIOFlush = round == count ? .sync : .no
+            input.clear()
+            if round < count { input.writeBytes(bytes) }
+            while true {
+                var output = ByteBufferAllocator().buffer(capacity: 64 * 1024)
+                do {
+                    try deflater.deflate(from: &input, to: &output, flush: flush)
+                } catch let error as CompressNIOError where error == .bufferOverflow {
+                    // No progress possible: nothing more to give.
+                }
+                out += Array(output.readableBytesView)
+                if input.readableBytes == 0 && output.writableBytes > 0 { break }
+            }
+        }
+        return out
     }
 
     /// Puts TLS in front (after the server's STARTTLS OK was read).

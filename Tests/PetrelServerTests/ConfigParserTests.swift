@@ -140,6 +140,7 @@ import Testing
         #expect(Self.base.imap.listen == [.init(host: "127.0.0.1", port: 2143)])
         #expect(Self.base.imap.tlsListen == [.init(host: "127.0.0.1", port: 2993)])
         #expect(Self.base.imap.idleTimeout == 1800)
+        #expect(Self.base.imap.compress)
         let text = """
             [imap]
             listen = ["0.0.0.0:143"]
@@ -148,6 +149,7 @@ import Testing
             idle_timeout = 2400
             max_connections = 20
             max_connections_per_ip = 4
+            compress = false
             """
         let c = try PetrelConfiguration.parse(text, base: Self.base).get()
         var imap = PetrelConfiguration.IMAP(listen: [.init(host: "0.0.0.0", port: 143)], tlsListen: [.init(host: "::", port: 993)])
@@ -155,6 +157,7 @@ import Testing
         imap.idleTimeout = 2400
         imap.maxConnections = 20
         imap.maxConnectionsPerIP = 4
+        imap.compress = false
         #expect(c.imap == imap)
         let production = try PetrelConfiguration.parse(
             ProductionConfig.render(hostname: "mail.example.test", dataDirectory: "/var/lib/petrel"), base: Self.base

@@ -2,10 +2,12 @@
 
 - mbsync (isync): Petrel's folders to a local Maildir and back: messages come down, a flag set locally goes
   up, a message moved locally from INBOX to Archive is moved on the server, a new local message is
-  APPENDed.
-- offlineimap3: the same both-way sync: flags, a move, a deletion.
+  APPENDed. isync 1.4 uses COMPRESS=DEFLATE (RFC 4978) when offered: all of it goes over DEFLATE under TLS.
+- offlineimap3: the same both-way sync: flags, a move, a deletion; with `usecompression` (COMPRESS=DEFLATE,
+  RFC 4978, under TLS).
 - neomutt, driven in tmux: opens the IMAP INBOX, sees mail delivered meanwhile, shows a message, deletes it,
-  saves another to Archive and syncs.
+  saves another to Archive and syncs. (Not over COMPRESS: Debian 12's neomutt 20220429 is built without
+  zlib, it has no `imap_deflate`.)
 - fetchmail over IMAP: the messages go to an MDA (a shell command writing files), byte for byte; in its
   `idle` mode a delivery wakes it.
 
@@ -180,6 +182,11 @@ def tls_sessions(srv):
     return srv.log().count("imap tls established")
 
 
+def compressed_sessions(srv):
+    """How many IMAP connections started COMPRESS=DEFLATE (RFC 4978): the server's log."""
+    return srv.log().count("imap compression started")
+
+
 def run(argv, timeout=25, **kwargs):
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
     assert proc.returncode == 0, f"{argv[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -226,6 +233,7 @@ SyncState *
     # Down: both messages arrive in the local INBOX, with their bytes (after STARTTLS).
     run(sync)
     assert tls_sessions(srv) >= 1
+    assert compressed_sessions(srv) >= 1            # isync 1.4 uses COMPRESS=DEFLATE when offered
     local = maildir_messages(maildir / "INBOX")
     assert set(local) == {"mbsync-1@example.test", "mbsync-2@example.test"}
     assert b"Subject: first for mbsync" in local["mbsync-1@example.test"].read_bytes()
@@ -295,12 +303,14 @@ remoteuser = {USER}
 remotepass = {PASSWORD}
 ssl = yes
 sslcacertfile = {srv.certificate}
+usecompression = yes
 folderfilter = lambda name: name in ["INBOX", "Archive"]
 """)
     sync = ["offlineimap", "-c", str(rc), "-o", "-u", "basic"]
 
     run(sync)
     assert tls_sessions(srv) >= 1
+    assert compressed_sessions(srv) >= 1            # usecompression: COMPRESS=DEFLATE under TLS
     local = maildir_messages(maildir / "INBOX")
     assert set(local) == {"oi-1@example.test", "oi-2@example.test", "oi-3@example.test"}
     assert b"Subject: offlineimap 2" in local["oi-2@example.test"].read_bytes()

@@ -102,6 +102,14 @@ public struct IMAPCommandFramer: Sendable {
         if state != .stopped { state = .line }
     }
 
+    /// Takes the octets received after the last framed command and not yet framed (COMPRESS: they are
+    /// compressed, so they go back to the adapter to be inflated), and resets like `discardBuffered`.
+    public mutating func takeBuffered() -> [UInt8] {
+        let rest = readIndex < buffer.count ? Array(buffer[readIndex...]) : []
+        discardBuffered()
+        return rest
+    }
+
     mutating func resetCommand() {
         command = []
         lineStart = 0

@@ -143,13 +143,14 @@ extension IMAPServerSession {
         return [send(.data(.enabled(newly))), ok(tag, "ENABLE completed")]
     }
 
-    /// RFC 4978 §3: after the OK both directions are compressed; buffered input is dropped (the client
-    /// must not send anything before it sees the OK).
+    /// RFC 4978 §3: after the OK both directions are compressed. The client must not send anything before
+    /// it sees the OK; octets it sent anyway are already compressed, so they are not framed as commands
+    /// but kept in `inputAfterCompress` for the adapter to inflate first (`takeInputAfterCompress`).
     mutating func compress(_ tag: String, _ algorithm: String) -> [IMAPServerAction] {
         guard configuration.compressionAvailable else { return protocolError(tag: tag, "COMPRESS not available") }
         guard !isCompressed else { return [no(tag, .compressionActive, "Compression already active")] }
         guard algorithm == "DEFLATE" else { return protocolError(tag: tag, "Unknown compression algorithm") }
-        framer.discardBuffered()
+        inputAfterCompress = framer.takeBuffered()
         pending = .compression
         return [ok(tag, "DEFLATE active"), .startCompression]
     }

@@ -77,6 +77,8 @@ public struct IMAPServerSession: Sendable {
     public internal(set) var isTLS: Bool
     public internal(set) var tlsInfo: TLSInfo?
     public internal(set) var isCompressed = false
+    /// Octets the client sent after COMPRESS before the OK (compressed: not framed). See `takeInputAfterCompress`.
+    var inputAfterCompress: [UInt8] = []
     /// The verified login name.
     public internal(set) var username: String?
     /// Extensions enabled with ENABLE (RFC 5161) or implicitly (CONDSTORE), upper-case.
@@ -131,6 +133,13 @@ public struct IMAPServerSession: Sendable {
 
     /// Whether LOGIN and AUTHENTICATE are allowed now.
     public var plaintextAuthAllowed: Bool { isTLS || configuration.allowPlaintextAuth }
+
+    /// After `.startCompression`: the octets that arrived after the COMPRESS command (pipelined, against
+    /// RFC 4978 §3), which the adapter inflates before anything it reads later. Empty the second time.
+    public mutating func takeInputAfterCompress() -> [UInt8] {
+        defer { inputAfterCompress = [] }
+        return inputAfterCompress
+    }
 
     // MARK: - Events
 

@@ -158,6 +158,7 @@ struct ConfigReader {
             "plaintext_auth_listen": { c, v in assign(listeners(v)) { c.imap.plaintextAuthListen = $0 } },
             "idle_timeout": { c, v in assign(integer(v, 1...86400)) { c.imap.idleTimeout = $0 } },
             "max_connections": { c, v in assign(integer(v, 1...1_000_000)) { c.imap.maxConnections = $0 } },
+            "compress": { c, v in assign(boolean(v)) { c.imap.compress = $0 } },
             "max_connections_per_ip": { c, v in assign(integer(v, 1...1_000_000)) { c.imap.maxConnectionsPerIP = $0 } }
         ],
         "tls": [

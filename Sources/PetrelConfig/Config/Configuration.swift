@@ -201,6 +201,9 @@ public struct PetrelConfiguration: Sendable, Equatable {
         /// Concurrent IMAP connections from one client IP address (a client opens several: IDLE on a few
         /// folders plus one to work with).
         public var maxConnectionsPerIP: Int = 50
+        /// Whether COMPRESS=DEFLATE (RFC 4978) is offered after login. It costs about 310 KiB (zlib's
+        /// state) only on the connections that ask for it.
+        public var compress = true
         public init(listen: [Listener], tlsListen: [Listener] = []) {
             self.listen = listen
             self.tlsListen = tlsListen

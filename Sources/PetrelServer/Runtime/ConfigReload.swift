@@ -76,6 +76,7 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("imap.idle_timeout", { "\($0.imap.idleTimeout)" }),
         ("imap.max_connections", { "\($0.imap.maxConnections)" }),
         ("imap.max_connections_per_ip", { "\($0.imap.maxConnectionsPerIP)" }),
+        ("imap.compress", { "\($0.imap.compress)" }),
         ("tls.certificate", { $0.tls.certificate ?? "" }),
         ("tls.private_key", { $0.tls.privateKey ?? "" }),
         ("auth.allow_plaintext", { "\($0.auth.allowPlaintext)" }),

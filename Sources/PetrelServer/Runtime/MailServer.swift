@@ -313,6 +313,7 @@ public final class MailServer: Sendable {
         }
         var imapConfig = IMAPServerConfiguration(hostname: configuration.server.hostname)
         imapConfig.tlsAvailable = true
+        imapConfig.compressionAvailable = imap.compress
         imapConfig.allowPlaintextAuth = auth.allowPlaintext
         imapConfig.maxAuthFailures = auth.maxFailures
         // APPENDLIMIT: what SMTP would accept.
