@@ -89,17 +89,41 @@ import Testing
         #expect(session.handle(.received(bytes("d NOOP\r\n"))) == [.send(bytes("d OK NOOP completed\r\n"))])
     }
 
-    /// A line with no CRLF, 10 MB fed in 64 KiB pieces: one BAD, and the session never holds more than a piece.
+    /// A line with no CRLF fed in 64 KiB pieces: one BAD once it passes 64 KiB, the session never holds
+    /// more than a piece, and once more than `maxDiscardedLine` (1 MiB) of it has been dropped, BYE and
+    /// close — nothing after that is framed.
     @Test func endlessLineIsRefusedWithoutBuffering() {
         var session = IMAPServerSession(configuration: IMAPServerConfiguration(hostname: "h"))
         _ = session.handle(.connected)
         var out: [UInt8] = []
+        var closed = false
+        var fed = 0
         let chunk = [UInt8](repeating: 0x61, count: 64 * 1024)
-        for _ in 0..<160 {
-            for case .send(let b) in session.handle(.received(chunk)) { out += b }
+        for _ in 0..<160 where !closed {
+            let actions = session.handle(.received(chunk))
+            fed += chunk.count
+            for action in actions {
+                if case .send(let b) = action { out += b }
+                if case .close = action { closed = true }
+            }
             #expect(session.bufferedByteCount <= chunk.count)
         }
-        #expect(text(out) == "* BAD Command line too long\r\n")
+        #expect(text(out) == "* BAD Command line too long\r\n* BYE Command line too long\r\n")
+        #expect(closed)
+        #expect(fed > IMAPFramingLimits().maxLineLength + IMAPFramingLimits().maxDiscardedLine)
+        #expect(fed <= IMAPFramingLimits().maxLineLength + IMAPFramingLimits().maxDiscardedLine + 2 * chunk.count)
+        #expect(session.handle(.received(bytes("\r\nz NOOP\r\n"))).isEmpty)
+    }
+
+    /// A line that ends before `maxDiscardedLine` is only BAD: the next command is answered.
+    @Test func overlongLineThatEndsIsDiscardedAndTheSessionGoesOn() {
+        var session = IMAPServerSession(configuration: IMAPServerConfiguration(hostname: "h"))
+        _ = session.handle(.connected)
+        var out: [UInt8] = []
+        let chunk = [UInt8](repeating: 0x61, count: 64 * 1024)
+        for _ in 0..<8 {
+            for case .send(let b) in session.handle(.received(chunk)) { out += b }
+        }
         for case .send(let b) in session.handle(.received(bytes("\r\nz NOOP\r\n"))) { out += b }
         #expect(text(out) == "* BAD Command line too long\r\nz OK NOOP completed\r\n")
     }

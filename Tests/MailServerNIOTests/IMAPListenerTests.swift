@@ -222,7 +222,8 @@ import Testing
     }
 
     /// 4 MiB without a line end: BAD as soon as 64 KiB have passed (long before the rest is sent), the rest
-    /// discarded as it arrives; the connection then works normally.
+    /// discarded as it arrives, and once more than 1 MiB of it was dropped (`maxDiscardedLine`) BYE and
+    /// close. A long line that does end is only BAD: the connection then works normally.
     @Test func endlessLineGetsBADWhileArrivingAndIsDiscarded() async throws {
         let server = try await Fixture.start()
         let client = try await server.connect()
@@ -232,18 +233,22 @@ import Testing
         let bad = try #require(try await client.line(timeout: .seconds(5)))
         #expect(bad.contains("BAD") && bad.lowercased().contains("too long"), "\(bad)")
         let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 256 * 1024)
-        for _ in 0..<16 { try await client.send(chunk) }
+        try await client.send(chunk)
         try await client.send("\r\nb NOOP\r\n")
         let after = try await client.lines(through: "b ")
         #expect(after.last?.hasPrefix("b OK") == true, "\(after)")
-        #expect(!client.isClosed)
+        try await client.send("c NOOP ")
+        for _ in 0..<16 where !client.isClosed { try? await client.send(chunk) }
+        let bye = try await client.lines(through: "* BYE", timeout: .seconds(10))
+        #expect(bye.contains("c BAD Command line too long") && bye.last == "* BYE Command line too long", "\(bye)")
+        #expect(try await client.waitClosed())
         await client.close()
         await server.stop()
     }
 
     /// While SELECT waits for a busy store, the client pipelines 16 MiB without a line end. The adapter
     /// stops reading after about 64 KiB: the session's own backstop (`* BYE Too much input while busy` past
-    /// 1 MiB) never fires, and once the store answers the line gets BAD and the rest is discarded.
+    /// 1 MiB) never fires; once the store answers, the line gets BAD, and past 1 MiB dropped, BYE.
     @Test func pipelinedInputWhileTheStoreIsBusyStopsReading() async throws {
         let server = try await Fixture.start()
         let client = try await server.loggedIn()
@@ -262,10 +267,11 @@ import Testing
         #expect(select.last?.hasPrefix("s OK") == true, "\(select)")
         let bad = try #require(try await client.line(timeout: .seconds(30)))
         #expect(bad.hasPrefix("c BAD") && bad.lowercased().contains("too long"), "\(bad)")
-        try await written.futureResult.get()
-        try await client.send("\r\nd NOOP\r\n")
-        let after = try await client.lines(through: "d ")
-        #expect(after.last?.hasPrefix("d OK") == true, "\(after)")
+        let bye = try await client.lines(through: "* BYE", timeout: .seconds(30))
+        #expect(bye.last == "* BYE Command line too long", "\(bye)")
+        #expect(try await client.waitClosed())
+        _ = try? await written.futureResult.get()
+        #expect(!server.logs.all.contains { $0.contains("Too much input") })
         await client.close()
         await server.stop()
     }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Command framing (RFC 9051 §2.2, §4.3, §7.5; RFC 7888 LITERAL+): cuts the client's byte stream into
 /// complete commands, with the octets of every literal inline, before anything is parsed.
 ///
@@ -24,6 +30,10 @@ public struct IMAPFramingLimits: Hashable, Sendable {
     public var maxAppendSize: Int = 50 * 1024 * 1024
     /// Lines and non-APPEND literals of one command together.
     public var maxCommandSize: Int = 1024 * 1024
+    /// Octets of an over-long line dropped before the framer gives up on the connection: a client that
+    /// keeps one line going for this long is not talking IMAP, and under COMPRESS a few KiB it sends would
+    /// otherwise cost the server gigabytes of inflating and scanning.
+    public var maxDiscardedLine: Int = 1024 * 1024
 
     public init() {}
 }
@@ -36,6 +46,9 @@ public enum IMAPFramingError: Hashable, Sendable {
     /// continuation that never comes: the command is dropped and the framer reads the next command. A
     /// non-synchronizing literal's octets are already on their way: the connection must be closed.
     case literalTooLarge(tag: String?, size: UInt64, synchronizing: Bool, isAppend: Bool)
+    /// An over-long line went on past `maxDiscardedLine` more octets: nothing more is framed (the
+    /// connection must be closed).
+    case endlessLine
 }
 
 public enum IMAPFrame: Hashable, Sendable {
@@ -59,8 +72,8 @@ public struct IMAPCommandFramer: Sendable {
     enum State: Hashable, Sendable {
         case line
         case literal(remaining: Int)
-        /// Dropping the rest of an over-long line.
-        case discardLine
+        /// Dropping the rest of an over-long line; how many octets were dropped so far.
+        case discardLine(dropped: Int)
         /// After a refused non-synchronizing literal: nothing more is framed.
         case stopped
     }
@@ -110,6 +123,16 @@ public struct IMAPCommandFramer: Sendable {
         return rest
     }
 
+    /// The index of the first LF at or after `start`, found with memchr (an over-long line is scanned at
+    /// memory speed, not octet by octet).
+    static func firstLineFeed(in buffer: [UInt8], from start: Int) -> Int? {
+        guard start < buffer.count else { return nil }
+        return buffer.withUnsafeBufferPointer { b -> Int? in
+            guard let base = b.baseAddress, let hit = memchr(base + start, 0x0A, b.count - start) else { return nil }
+            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
     mutating func resetCommand() {
         command = []
         lineStart = 0
@@ -138,12 +161,18 @@ public struct IMAPCommandFramer: Sendable {
                     state = .literal(remaining: remaining - n)
                     return nil
                 }
-            case .discardLine:
-                if let lf = buffer[readIndex...].firstIndex(of: 0x0A) {
+            case .discardLine(let dropped):
+                if let lf = Self.firstLineFeed(in: buffer, from: readIndex) {
                     readIndex = lf + 1
                     state = .line
                 } else {
+                    let total = dropped + (buffer.count - readIndex)
                     readIndex = buffer.count
+                    guard total <= limits.maxDiscardedLine else {
+                        state = .stopped
+                        return .error(.endlessLine)
+                    }
+                    state = .discardLine(dropped: total)
                     return nil
                 }
             case .line:
@@ -166,7 +195,7 @@ public struct IMAPCommandFramer: Sendable {
                 readIndex = lf + 1
             } else {
                 readIndex = buffer.count
-                state = .discardLine
+                state = .discardLine(dropped: 0)
             }
             return .error(.lineTooLong(tag: tag))
         }

@@ -244,6 +244,8 @@ public struct IMAPServerSession: Sendable {
                 return [send(.tagged(tag: tag, .no, .tooBig, "Message too large"))]
             }
             return protocolError(tag: tag, "Literal too large", code: .tooBig)
+        case .endlessLine:
+            return close(sending: .untagged(.bye, nil, "Command line too long"))
         }
     }
 
