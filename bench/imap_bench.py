@@ -12,6 +12,9 @@ alternating the order of the servers rep by rep, medians:
   search   `SEARCH TEXT "zebracorn"` over --search-count 4 KiB messages (1 in 100 match)
   fetch    every message's `BODY.PEEK[]`, 10 sessions at once, each on a mailbox of its own:
            --fetch-4k messages of 4 KiB and --fetch-64k of 64 KiB per mailbox; msgs/s and MB/s
+  resync   after another session changed the flags of 100 messages spread over that folder: a new
+           session's `SELECT INBOX (QRESYNC (uidvalidity modseq))`, and `UID FETCH 1:* (FLAGS)
+           (CHANGEDSINCE modseq)` after a plain SELECT (what phones do on waking, RFC 7162)
   idle     memory per connection that has logged in, SELECTed and sent IDLE: Petrel's VmRSS growth of
            its one process / N; Dovecot's summed PSS growth of all its processes / N (one imap process
            per connection, and its login process); N in --idle (Dovecot up to --dovecot-idle)
@@ -281,6 +284,23 @@ class Raw:
                     raise RuntimeError(f"{text}: {line!r}")
                 return time.perf_counter() - t0, octets, line
 
+    def command_text(self, text):
+        """For short answers: (seconds, octets, every line of the answer)."""
+        self.n += 1
+        tag = b"PB%05d" % self.n
+        t0 = time.perf_counter()
+        self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
+        data = bytearray()
+        while not (data.startswith(tag + b" ") or b"\r\n" + tag + b" " in data) or not data.endswith(b"\r\n"):
+            chunk = self.sock.recv(262144)
+            if not chunk:
+                raise RuntimeError(f"connection closed during {text}")
+            data += chunk
+        lines = bytes(data).decode("utf-8", "replace").split("\r\n")[:-1]
+        if not lines[-1].startswith(tag.decode() + " OK"):
+            raise RuntimeError(f"{text}: {lines[-1]!r}")
+        return time.perf_counter() - t0, len(data), lines
+
     def close(self):
         try:
             self.sock.sendall(b"Z LOGOUT\r\n")
@@ -328,6 +348,48 @@ def fig_select_flags(server, port, args):
         c.close()
     return {"select_s": sel_s, "select_cpu_ms": 1000 * sel_cpu, "flags_s": fl_s, "flags_cpu_ms": 1000 * fl_cpu,
             "flags_octets": fl_bytes, "flags_client_cpu_ms": 1000 * fl_client}
+
+
+def fig_resync(server, port, args, reps={}):
+    """A phone waking up: another session changed the flags of 100 messages spread over the --big folder
+    (one UID STORE); a new session resynchronises with `SELECT INBOX (QRESYNC (uidvalidity modseq))` (RFC
+    7162 §3.2.5) and another with SELECT then `UID FETCH 1:* (FLAGS) (CHANGEDSINCE modseq)` (§3.1.4). Both
+    should cost what changed, not the folder's size."""
+    import re
+    reps[port] = reps.get(port, 0) + 1          # per server: each rep flips the flag that server's last one set
+    first = Raw(port, "big")
+    try:
+        first.command_text("ENABLE QRESYNC")
+        _, _, lines = first.command_text("SELECT INBOX (CONDSTORE)")
+        text = "\n".join(lines)
+        validity = int(re.search(r"UIDVALIDITY (\d+)", text).group(1))
+        modseq = int(re.search(r"HIGHESTMODSEQ (\d+)", text).group(1))
+        step = max(1, args.big // 100)
+        uids = ",".join(str(1 + i * step) for i in range(100))
+        first.command_text(f"UID STORE {uids} {'+' if reps[port] % 2 else '-'}FLAGS.SILENT (\\Flagged)")
+    finally:
+        first.close()
+    phone = Raw(port, "big")
+    try:
+        phone.command_text("ENABLE QRESYNC")
+        (q_s, q_octets, q_lines), q_cpu, _ = phase(
+            server, lambda: phone.command_text(f"SELECT INBOX (QRESYNC ({validity} {modseq}))"))
+    finally:
+        phone.close()
+    q_fetches = sum(1 for line in q_lines if " FETCH " in line)
+    other = Raw(port, "big")
+    try:
+        other.command_text("SELECT INBOX")
+        (c_s, c_octets, c_lines), c_cpu, _ = phase(
+            server, lambda: other.command_text(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq})"))
+    finally:
+        other.close()
+    c_fetches = sum(1 for line in c_lines if " FETCH " in line)
+    if q_fetches < 100 or c_fetches < 100:
+        raise RuntimeError(f"resync reported {q_fetches} / {c_fetches} changed messages, expected 100")
+    return {"qresync_s": q_s, "qresync_cpu_ms": 1000 * q_cpu, "qresync_octets": q_octets, "qresync_fetches": q_fetches,
+            "changedsince_s": c_s, "changedsince_cpu_ms": 1000 * c_cpu, "changedsince_octets": c_octets,
+            "changedsince_fetches": c_fetches}
 
 
 def fig_search(server, port, args):
@@ -411,6 +473,8 @@ def main():
     ap.add_argument("--idle", default="1000", help="comma list of IDLE connection counts")
     ap.add_argument("--dovecot-idle", type=int, default=1000, help="largest IDLE count for Dovecot")
     ap.add_argument("--settle", type=float, default=3.0)
+    ap.add_argument("--figures", default="select_flags,search,fetch_4k,fetch_64k,resync,idle",
+                    help="comma list of the figures to run")
     ap.add_argument("--quick", action="store_true", help="small counts: 2,000 / 1,000 / 100 / 20 / 200 IDLE")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args()
@@ -449,8 +513,11 @@ def main():
                 c.close()
         figures = [("select_flags", fig_select_flags), ("search", fig_search),
                    ("fetch_4k", lambda s, p, a: fig_fetch(s, p, a, 4096)),
-                   ("fetch_64k", lambda s, p, a: fig_fetch(s, p, a, 65536))]
+                   ("fetch_64k", lambda s, p, a: fig_fetch(s, p, a, 65536)), ("resync", fig_resync)]
+        wanted = set(args.figures.split(","))
         for name, fn in figures:
+            if name not in wanted:
+                continue
             runs = {"petrel": [], "dovecot": []}
             for rep in range(args.reps):
                 order = ("petrel", "dovecot") if rep % 2 == 0 else ("dovecot", "petrel")
@@ -461,7 +528,7 @@ def main():
                     log(f"{name} rep{rep} {who}: {r}")
             results["runs"][name] = runs
         idle = {"petrel": [], "dovecot": []}
-        for n in [int(x) for x in args.idle.split(",")]:
+        for n in ([int(x) for x in args.idle.split(",")] if "idle" in wanted else []):
             for who in ("petrel", "dovecot"):
                 if who == "dovecot" and n > args.dovecot_idle:
                     continue
@@ -513,6 +580,13 @@ def report(res):
                 0.5, higher_better=False)
             row("  client CPU ms/msg", med([x["client_cpu_ms_per_msg"] for x in p]),
                 med([x["client_cpu_ms_per_msg"] for x in d]))
+    if "resync" in runs:
+        p, d = runs["resync"]["petrel"], runs["resync"]["dovecot"]
+        for key, label in (("qresync_s", "SELECT (QRESYNC) after 100 changes, s"), ("qresync_cpu_ms", "  server CPU ms"),
+                           ("qresync_octets", "  octets"),
+                           ("changedsince_s", "UID FETCH 1:* (FLAGS) (CHANGEDSINCE), s"),
+                           ("changedsince_cpu_ms", "  server CPU ms"), ("changedsince_octets", "  octets")):
+            row(label, med([x[key] for x in p]), med([x[key] for x in d]))
     idle = runs.get("idle", {})
     for r in idle.get("petrel", []):
         d = next((x for x in idle.get("dovecot", []) if x["n"] == r["n"]), None)

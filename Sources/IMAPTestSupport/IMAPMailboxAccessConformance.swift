@@ -137,6 +137,18 @@ public enum IMAPMailboxAccessConformance {
         let changes = try await a.changes(in: snap.id, sinceModSeq: snap.highestModSeq, knownUIDNext: snap.uidNext)
         try expect(Set(changes.flagChanges.map(\.uid)) == Set(u), "changes report every changed message")
         try expect(changes.flagChanges.allSatisfy { $0.modSeq > snap.highestModSeq }, "changes carry their MODSEQ")
+        try expect(changes.flagChanges.map(\.uid) == changes.flagChanges.map(\.uid).sorted(), "changes come in UID order")
+        // FETCH … (CHANGEDSINCE): only what changed after the MODSEQ, among the UIDs asked for; all of them
+        // when everything changed since (the store may read them another way).
+        let r3Stamp = r3.messages.first { $0.uid == u[0] }?.modSeq ?? 0
+        let since = try await a.fetch(in: snap.id, uids: u, content: .none, changedSince: r3Stamp - 1)
+        try expect(since.map(\.metadata.uid) == [u[0]], "CHANGEDSINCE gives the message changed last")
+        let subset = try await a.fetch(in: snap.id, uids: [u[1], u[2]], content: .none, changedSince: r3Stamp - 1)
+        try expect(subset.isEmpty, "CHANGEDSINCE keeps to the UIDs asked for")
+        let all = try await a.fetch(in: snap.id, uids: u, content: .none, changedSince: 0)
+        try expect(all.map(\.metadata.uid) == u, "CHANGEDSINCE 0 gives every message")
+        let none = try await a.fetch(in: snap.id, uids: u, content: .none, changedSince: r3Stamp)
+        try expect(none.isEmpty, "nothing changed after the last MODSEQ")
     }
 
     static func expungeAndTombstones(_ s: Subject) async throws {

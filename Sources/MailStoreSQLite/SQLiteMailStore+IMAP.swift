@@ -271,15 +271,18 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
             let newUIDs = try Int64.fetchAll(
                 db, sql: "SELECT uid FROM deliveries WHERE folder_id = ? AND uid >= ? ORDER BY uid", arguments: [f.id, uidNext]
             ).map { UInt32(truncatingIfNeeded: $0) }
+            // Through the (folder_id, modseq) index: the cost is what changed, not the folder's size (with
+            // `uid < ?` and ORDER BY uid the planner would walk the UID index over every message).
             let flagChanges = try Row.fetchAll(
-                db, sql: "SELECT uid, flags, modseq FROM deliveries WHERE folder_id = ? AND uid < ? AND modseq > ? ORDER BY uid",
-                arguments: [f.id, uidNext, since]
-            ).map { row in
-                IMAPFlagChange(
-                    uid: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 0)),
-                    flags: SQLiteFolders.decode(try row.decode(String.self, atIndex: 1)),
+                db, sql: "SELECT uid, flags, modseq FROM deliveries WHERE folder_id = ? AND modseq > ? ORDER BY modseq",
+                arguments: [f.id, since]
+            ).compactMap { row -> IMAPFlagChange? in
+                let uid = UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 0))
+                guard uid < uidNext else { return nil }
+                return IMAPFlagChange(
+                    uid: uid, flags: SQLiteFolders.decode(try row.decode(String.self, atIndex: 1)),
                     modSeq: UInt64(clamping: try row.decode(Int64.self, atIndex: 2)))
-            }
+            }.sorted { $0.uid < $1.uid }
             let expunged: IMAPExpungedUIDs
             if modSeq < f.purgedModSeq {
                 expunged = .unknown(
@@ -374,6 +377,16 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
         return out
     }
 
+    /// The UIDs of the folder changed after `modSeq` (through the (folder_id, modseq) index), when there are
+    /// at most `limit` of them; nil when there are more (reading the rows asked for is then no dearer).
+    static func fewChangedUIDs(_ db: Database, folderID: Int64, since modSeq: UInt64, atMost limit: Int) throws -> Set<UInt32>? {
+        let uids = try Int64.fetchAll(
+            db.cachedStatement(sql: "SELECT uid FROM deliveries WHERE folder_id = ? AND modseq > ? ORDER BY modseq LIMIT ?"),
+            arguments: [folderID, Int64(clamping: modSeq), limit + 1])
+        guard uids.count <= limit else { return nil }
+        return Set(uids.map { UInt32(truncatingIfNeeded: $0) })
+    }
+
     /// `uids` ascending without repeats (as given when they already are, the usual case).
     static func ascendingUnique(_ uids: [UInt32]) -> [UInt32] {
         var ascending = true
@@ -407,7 +420,14 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
     {
         try await store.imapRead { db in
             let f = try folderOrGone(db, mailbox)
-            var rows = try Self.rows(db, folderID: f.id, uids: uids)
+            var rows: [MessageRow]
+            if let changedSince, let changed = try Self.fewChangedUIDs(db, folderID: f.id, since: changedSince, atMost: uids.count) {
+                // CHANGEDSINCE with few changes in the folder: only their rows are read.
+                let wanted = uids.filter { changed.contains($0) }
+                rows = wanted.isEmpty ? [] : try Self.rows(db, folderID: f.id, uids: wanted)
+            } else {
+                rows = try Self.rows(db, folderID: f.id, uids: uids)
+            }
             if let changedSince { rows = rows.filter { UInt64(clamping: $0.modSeq) > changedSince } }
             var decoded: [String: [IMAPFlag]] = [:]
             return try rows.map { row in

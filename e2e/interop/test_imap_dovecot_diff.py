@@ -10,9 +10,11 @@ Nothing opens a socket for Dovecot: its `imap` binary runs pre-authenticated on 
 directory (Maildir there; nothing under /etc/dovecot is read or changed). Dovecot refuses mail access as
 root, so when the tests run as root it runs as `nobody` (setpriv) in a directory that user owns.
 
-Petrel runs twice: `IMAPStdioHarness` (the core over the in-memory store, also on stdin/stdout) and
-`petrel serve` on the SQLite store (IMAP on 127.0.0.1, an ephemeral port). Both compute FETCH and SEARCH
-answers from the stored octets in the core, so they must agree with each other too.
+Petrel runs three times: `IMAPStdioHarness` (the core over the in-memory store, also on stdin/stdout),
+`petrel serve` on the SQLite store and `petrel serve` on PostgreSQL (a cluster of the tests' own,
+pg_cluster.py; IMAP on 127.0.0.1, an ephemeral port). All compute FETCH and SEARCH answers from the stored
+octets in the core, so they must agree with each other too (the stores must give back the same octets,
+flags and internal dates).
 
 Parsed answers are compared (IMAPClient parses ENVELOPE/BODYSTRUCTURE; quoted strings and literals
 compare equal). Every difference fails the test unless it is in ALLOWED below; each entry names the
@@ -32,7 +34,7 @@ import pytest
 from imapclient import IMAPClient
 from imapclient.response_types import BodyData
 
-from conftest import PetrelServer, run_cli
+from conftest import PetrelServer, config_cli, require_peer
 
 pytestmark = pytest.mark.peer("dovecot")
 
@@ -177,7 +179,7 @@ def dovecot():
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture(scope="module", params=["harness", "serve-sqlite"])
+@pytest.fixture(scope="module", params=["harness", "serve-sqlite", "serve-postgresql"])
 def petrel(request, tmp_path_factory):
     if request.param == "harness":
         if not HARNESS.exists():
@@ -189,9 +191,17 @@ def petrel(request, tmp_path_factory):
         return
     data_dir = tmp_path_factory.mktemp("diff") / "data"
     data_dir.mkdir()
-    run_cli(data_dir, "domain", "add", "example.test")
-    run_cli(data_dir, "mailbox", "add", USER, "--password-stdin", input_text=PASSWORD + "\n")
-    srv = PetrelServer(data_dir).start()
+    extra = ""
+    if request.param == "serve-postgresql":
+        require_peer("postgresql")
+        cluster = request.getfixturevalue("cluster")
+        cluster.psql("CREATE DATABASE dovecotdiff")
+        extra = cluster.store_section(database="dovecotdiff")
+    srv = PetrelServer(data_dir, extra_config=extra)
+    srv.write_config()
+    config_cli(srv.config_path, "domain", "add", "example.test")
+    config_cli(srv.config_path, "mailbox", "add", USER, "--password-stdin", input_text=PASSWORD + "\n")
+    srv.start()
     try:
         ports, reason = srv.imap_ports()
         assert ports is not None, reason
