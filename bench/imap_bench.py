@@ -376,7 +376,7 @@ def fig_resync(server, port, args, reps={}):
             server, lambda: phone.command_text(f"SELECT INBOX (QRESYNC ({validity} {modseq}))"))
     finally:
         phone.close()
-    q_fetches = sum(1 for line in q_lines if " FETCH " in line)
+    q_fetches = sum(1 for line in q_lines if line.startswith("* ") and " FETCH " in line)
     other = Raw(port, "big")
     try:
         other.command_text("SELECT INBOX")
@@ -384,7 +384,7 @@ def fig_resync(server, port, args, reps={}):
             server, lambda: other.command_text(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq})"))
     finally:
         other.close()
-    c_fetches = sum(1 for line in c_lines if " FETCH " in line)
+    c_fetches = sum(1 for line in c_lines if line.startswith("* ") and " FETCH " in line)
     if q_fetches < 100 or c_fetches < 100:
         raise RuntimeError(f"resync reported {q_fetches} / {c_fetches} changed messages, expected 100")
     return {"qresync_s": q_s, "qresync_cpu_ms": 1000 * q_cpu, "qresync_octets": q_octets, "qresync_fetches": q_fetches,

@@ -89,7 +89,10 @@ extension IMAPServerSession {
     mutating func fetchNextBatch(_ tag: String, _ sel: SelectedMailbox, _ job: FetchJob) -> [IMAPServerAction] {
         var job = job
         guard job.next < job.uids.count else { return fetchFinish(tag, job) }
-        let cap = max(1, job.content == .none ? configuration.fetchBatchIndexOnly : configuration.fetchBatchWithContent)
+        var cap = max(1, job.content == .none ? configuration.fetchBatchIndexOnly : configuration.fetchBatchWithContent)
+        // CHANGEDSINCE of index data (a phone's resync): the store answers only what changed, so a batch may
+        // name ten times as many UIDs (an answer of everything, CHANGEDSINCE 0, is still bounded).
+        if job.content == .none, job.changedSince != nil { cap = min(cap, Int.max / 10) * 10 }
         var end = job.next
         var octets: UInt64 = 0
         while end < job.uids.count, end - job.next < cap {
