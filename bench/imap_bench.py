@@ -33,6 +33,7 @@ import json
 import os
 import pwd
 import random
+import re
 import resource
 import shutil
 import signal
@@ -350,12 +351,23 @@ def fig_select_flags(server, port, args):
             "flags_octets": fl_bytes, "flags_client_cpu_ms": 1000 * fl_client}
 
 
+def timed_in_new_session(server, port, setup, command):
+    """A new session of "big" runs `setup`, then `command` timed: (seconds, octets, server CPU seconds,
+    untagged FETCH responses in the answer)."""
+    c = Raw(port, "big")
+    try:
+        c.command_text(setup)
+        (seconds, octets, lines), cpu, _ = phase(server, lambda: c.command_text(command))
+    finally:
+        c.close()
+    return seconds, octets, cpu, sum(1 for line in lines if line.startswith("* ") and " FETCH " in line)
+
+
 def fig_resync(server, port, args, reps={}):
     """A phone waking up: another session changed the flags of 100 messages spread over the --big folder
     (one UID STORE); a new session resynchronises with `SELECT INBOX (QRESYNC (uidvalidity modseq))` (RFC
     7162 §3.2.5) and another with SELECT then `UID FETCH 1:* (FLAGS) (CHANGEDSINCE modseq)` (§3.1.4). Both
     should cost what changed, not the folder's size."""
-    import re
     reps[port] = reps.get(port, 0) + 1          # per server: each rep flips the flag that server's last one set
     first = Raw(port, "big")
     try:
@@ -369,22 +381,10 @@ def fig_resync(server, port, args, reps={}):
         first.command_text(f"UID STORE {uids} {'+' if reps[port] % 2 else '-'}FLAGS.SILENT (\\Flagged)")
     finally:
         first.close()
-    phone = Raw(port, "big")
-    try:
-        phone.command_text("ENABLE QRESYNC")
-        (q_s, q_octets, q_lines), q_cpu, _ = phase(
-            server, lambda: phone.command_text(f"SELECT INBOX (QRESYNC ({validity} {modseq}))"))
-    finally:
-        phone.close()
-    q_fetches = sum(1 for line in q_lines if line.startswith("* ") and " FETCH " in line)
-    other = Raw(port, "big")
-    try:
-        other.command_text("SELECT INBOX")
-        (c_s, c_octets, c_lines), c_cpu, _ = phase(
-            server, lambda: other.command_text(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq})"))
-    finally:
-        other.close()
-    c_fetches = sum(1 for line in c_lines if line.startswith("* ") and " FETCH " in line)
+    q_s, q_octets, q_cpu, q_fetches = timed_in_new_session(
+        server, port, "ENABLE QRESYNC", f"SELECT INBOX (QRESYNC ({validity} {modseq}))")
+    c_s, c_octets, c_cpu, c_fetches = timed_in_new_session(
+        server, port, "SELECT INBOX", f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq})")
     if q_fetches < 100 or c_fetches < 100:
         raise RuntimeError(f"resync reported {q_fetches} / {c_fetches} changed messages, expected 100")
     return {"qresync_s": q_s, "qresync_cpu_ms": 1000 * q_cpu, "qresync_octets": q_octets, "qresync_fetches": q_fetches,
