@@ -29,10 +29,16 @@ public final class SQLiteMailStore: MailStore {
         public var selectCacheUIDs = 2_000_000
         /// Folders with fewer messages are read again at each SELECT.
         public var selectCacheMinimumCount = 1000
+        /// Octets of the database file each connection reads through a memory map (`PRAGMA mmap_size`,
+        /// https://sqlite.org/mmap.html): message bodies are copied from the page cache once, not read
+        /// page by page with pread into SQLite's cache first. SQLite caps it (Debian: 2 GiB); pages past
+        /// it are read as before; 0 turns it off. SQLite maps read-only, so a stray write cannot change
+        /// the file; writes still go through write(2) and the WAL.
+        public var mmapSize = 1 << 31
 
         public init(
             maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false, quotaMemoTTL: Duration = .seconds(2),
-            selectCacheUIDs: Int = 2_000_000, selectCacheMinimumCount: Int = 1000
+            selectCacheUIDs: Int = 2_000_000, selectCacheMinimumCount: Int = 1000, mmapSize: Int = 1 << 31
         ) {
             self.maxBatch = maxBatch
             self.busyTimeout = busyTimeout
@@ -40,6 +46,7 @@ public final class SQLiteMailStore: MailStore {
             self.quotaMemoTTL = quotaMemoTTL
             self.selectCacheUIDs = selectCacheUIDs
             self.selectCacheMinimumCount = selectCacheMinimumCount
+            self.mmapSize = mmapSize
         }
     }
 
@@ -81,6 +88,10 @@ public final class SQLiteMailStore: MailStore {
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(max(0, options.busyTimeout))
         config.label = "petrel-store"
+        let mmapSize = max(0, options.mmapSize)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA mmap_size = \(mmapSize)")
+        }
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -113,12 +124,15 @@ public final class SQLiteMailStore: MailStore {
         }
     }
 
-    /// Reads an integer PRAGMA on the writer connection (for tests: `synchronous`, `foreign_keys`).
-    func writerPragma(_ name: String) async throws -> Int? {
+    /// Reads an integer PRAGMA on the writer connection, or on a reader (for tests: `synchronous`,
+    /// `foreign_keys`, `mmap_size`).
+    func pragma(_ name: String, onReader: Bool = false) async throws -> Int? {
         guard name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }) else { return nil }
         try checkOpen()
+        let sql = "PRAGMA \(name)"
         do {
-            return try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA \(name)") }
+            if onReader { return try await pool.read { db in try Int.fetchOne(db, sql: sql) } }
+            return try await pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: sql) }
         } catch {
             throw Self.storeError(error)
         }

@@ -95,6 +95,35 @@ import Testing
         #expect(text(long.bytes).hasPrefix("{1025}\r\n"))
     }
 
+    /// A message body of `ownPieceLength` octets or more is sent as a piece of its own, between what was
+    /// written before and after it (not copied into the response); a shorter one is part of the bytes.
+    @Test func largeLiteralIsAPieceOfItsOwn() {
+        let big = [UInt8](repeating: 0x62, count: IMAPWireWriter.ownPieceLength)
+        var w = IMAPWireWriter(utf8: false)
+        w.raw("* 1 FETCH (BODY[] ")
+        w.literal(big)
+        w.raw(")\r\n* 2 FETCH (BODY[] ")
+        w.literal(Array(big.dropLast()))
+        w.raw(")\r\n")
+        let head = bytes("* 1 FETCH (BODY[] {16384}\r\n")
+        let small = bytes(")\r\n* 2 FETCH (BODY[] {16383}\r\n") + big.dropLast() + bytes(")\r\n")
+        #expect(w.pieces == [head, big, small])
+        #expect(w.bytes == head + big + small)
+        var one = IMAPWireWriter(utf8: false)
+        one.literal(big)
+        #expect(one.pieces == [bytes("{16384}\r\n"), big])
+        #expect(IMAPWireWriter(utf8: false).pieces.isEmpty)
+    }
+
+    /// Small sends in a row become one write; a large one stays as it is, and nothing is lost or reordered.
+    @Test func coalesceJoinsSmallSendsAndKeepsLargeOnes() {
+        let big = [UInt8](repeating: 0x62, count: IMAPWireWriter.ownPieceLength)
+        let out = IMAPServerSession.coalesce([
+            .send(bytes("a")), .send(bytes("b")), .send([]), .send(big), .send(bytes("c")), .close, .send(bytes("d")),
+        ])
+        #expect(out == [.send(bytes("ab")), .send(big), .send(bytes("c")), .close, .send(bytes("d"))])
+    }
+
     /// RFC 3501 §6.4.5's FETCH FULL example, computed from a message built to match it.
     @Test func rfc3501FetchFullExample() throws {
         var message =

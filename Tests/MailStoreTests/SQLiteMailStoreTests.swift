@@ -16,11 +16,27 @@ import Testing
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try SQLiteMailStore(directory: dir)
-        #expect(try await store.writerPragma("synchronous") == 2) // FULL
-        #expect(try await store.writerPragma("foreign_keys") == 1)
+        #expect(try await store.pragma("synchronous") == 2) // FULL
+        #expect(try await store.pragma("foreign_keys") == 1)
         #expect(FileManager.default.fileExists(atPath: dir + "/petrel.sqlite"))
         try await store.close()
         try await store.close() // closing twice is harmless
+    }
+
+    /// Every connection reads the file through a memory map (SQLite caps the size it asks for); 0 turns it off.
+    @Test func connectionsReadThroughAMemoryMap() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteMailStore(directory: dir, options: .init(mmapSize: 64 << 20))
+        #expect(try await store.pragma("mmap_size") == 64 << 20)
+        #expect(try await store.pragma("mmap_size", onReader: true) == 64 << 20)
+        try await store.close()
+        let off = try SQLiteMailStore(directory: dir, options: .init(mmapSize: 0))
+        #expect(try await off.pragma("mmap_size", onReader: true) == 0)
+        try await off.close()
+        let capped = try SQLiteMailStore(directory: dir)
+        #expect((try await capped.pragma("mmap_size", onReader: true) ?? 0) > 64 << 20)
+        try await capped.close()
     }
 
     @Test func reopenKeepsEverything() async throws {

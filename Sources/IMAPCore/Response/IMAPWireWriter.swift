@@ -7,35 +7,67 @@
 /// may hold UTF-8, RFC 9051 §9 / RFC 6855 §3) — has no 8-bit octets; otherwise as a literal `{n}`.
 /// Octets that no `literal` may hold (NUL, RFC 9051 `CHAR8`) are sent in a literal8 `~{n}` only where
 /// the grammar allows it (BINARY), else replaced (see `IMAPFetchValue`).
+///
+/// A literal of `ownPieceLength` octets or more given as an array (a message body from the store) is not
+/// copied: it becomes a piece of its own in `pieces`, sent as it is, between the octets written before and
+/// after it.
 public struct IMAPWireWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
+    /// Pieces finished before the octets being written now.
+    private var done: [[UInt8]] = []
+    /// The octets written since the last piece kept whole.
+    private var current: [UInt8] = []
     /// UTF-8 mode: quoted strings may hold UTF-8, mailbox names are UTF-8 (else modified UTF-7).
     public let utf8: Bool
     public static let maxQuotedLength = 1024
+    /// Literal arrays this long or longer are kept as pieces of their own (not copied).
+    public static let ownPieceLength = 16 * 1024
 
     public init(utf8: Bool) {
         self.utf8 = utf8
     }
 
+    /// Everything written, in order, as pieces to send one after the other (no empty piece).
+    public var pieces: [[UInt8]] { current.isEmpty ? done : done + [current] }
+
+    /// Everything written, as one array (joined when there is more than one piece).
+    public var bytes: [UInt8] {
+        if done.isEmpty { return current }
+        var all: [UInt8] = []
+        all.reserveCapacity(done.reduce(current.count) { $0 + $1.count })
+        for piece in done { all += piece }
+        return all + current
+    }
+
+    /// The octets of a literal: a large array is kept as a piece (no copy), anything else is appended.
+    private mutating func literalOctets(_ s: some Collection<UInt8>) {
+        if let array = s as? [UInt8], array.count >= IMAPWireWriter.ownPieceLength {
+            if !current.isEmpty { done.append(current) }
+            done.append(array)
+            current = []
+        } else {
+            current.append(contentsOf: s)
+        }
+    }
+
     public mutating func raw(_ text: String) {
         var text = text
-        text.withUTF8 { bytes.append(contentsOf: $0) }
+        text.withUTF8 { current.append(contentsOf: $0) }
     }
-    public mutating func raw(_ octets: some Sequence<UInt8>) { bytes.append(contentsOf: octets) }
-    public mutating func space() { bytes.append(0x20) }
-    public mutating func crlf() { bytes.append(0x0D); bytes.append(0x0A) }
+    public mutating func raw(_ octets: some Sequence<UInt8>) { current.append(contentsOf: octets) }
+    public mutating func space() { current.append(0x20) }
+    public mutating func crlf() { current.append(0x0D); current.append(0x0A) }
     /// A number in decimal, written digit by digit (no String made for it).
     public mutating func number(_ n: some BinaryInteger) {
         guard var v = UInt64(exactly: n) else { return raw(String(n)) }
         var divisor: UInt64 = 1
         while v / divisor >= 10 { divisor *= 10 }
         while divisor > 0 {
-            bytes.append(0x30 &+ UInt8(truncatingIfNeeded: v / divisor))
+            current.append(0x30 &+ UInt8(truncatingIfNeeded: v / divisor))
             v %= divisor
             divisor /= 10
         }
     }
-    public mutating func reserve(_ n: Int) { bytes.reserveCapacity(bytes.count + n) }
+    public mutating func reserve(_ n: Int) { current.reserveCapacity(current.count + n) }
 
     /// Whether `s` may be sent as a quoted string.
     func canQuote(_ s: some Collection<UInt8>) -> Bool {
@@ -64,26 +96,26 @@ public struct IMAPWireWriter: Sendable {
 
     /// `quoted = DQUOTE *QUOTED-CHAR DQUOTE`, escaping `"` and `\`.
     public mutating func quoted(_ s: some Collection<UInt8>) {
-        bytes.append(UInt8(ascii: "\""))
+        current.append(UInt8(ascii: "\""))
         for b in s {
-            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
-            bytes.append(b)
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { current.append(UInt8(ascii: "\\")) }
+            current.append(b)
         }
-        bytes.append(UInt8(ascii: "\""))
+        current.append(UInt8(ascii: "\""))
     }
 
     /// `literal = "{" number64 "}" CRLF *CHAR8`
     public mutating func literal(_ s: some Collection<UInt8>) {
-        bytes.append(UInt8(ascii: "{"))
+        current.append(UInt8(ascii: "{"))
         number(s.count)
         raw("}\r\n")
-        bytes.append(contentsOf: s)
+        literalOctets(s)
     }
 
     /// `literal8 = "~{" number64 "}" CRLF *OCTET` (RFC 3516 §4.2)
     public mutating func literal8(_ s: some Collection<UInt8>) {
         raw("~{\(s.count)}\r\n")
-        bytes.append(contentsOf: s)
+        literalOctets(s)
     }
 
     /// `nstring = string / nil`
@@ -100,7 +132,7 @@ public struct IMAPWireWriter: Sendable {
         if !s.isEmpty, s.count <= IMAPWireWriter.maxQuotedLength, s.allSatisfy(IMAPParser.isAStringChar),
             !(s.count == 3 && IMAPParser.upper(s[s.startIndex]) == UInt8(ascii: "N") && Array(s).map(IMAPParser.upper) == Array("NIL".utf8))
         {
-            bytes.append(contentsOf: s)
+            current.append(contentsOf: s)
         } else {
             string(s)
         }

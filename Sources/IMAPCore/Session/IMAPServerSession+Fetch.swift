@@ -155,7 +155,12 @@ extension IMAPServerSession {
             selected = nil
             // The batch's FETCH responses go out as one write.
             var wire = IMAPWireWriter(utf8: utf8Mode)
-            wire.reserve(messages.reduce(0) { $0 + ($1.content?.count ?? 0) + 128 })
+            // Room for the small bodies; a large one is sent as its own piece (`IMAPWireWriter.ownPieceLength`).
+            wire.reserve(
+                messages.reduce(0) { total, m in
+                    let n = m.content?.count ?? 0
+                    return total + (n < IMAPWireWriter.ownPieceLength ? n : 0) + 128
+                })
             for var message in messages.sorted(by: { $0.metadata.uid < $1.metadata.uid }) {
                 guard let seq = sel.tracker.sequence(ofUID: message.metadata.uid) else { continue }
                 message.metadata.flags = sel.flags(message.metadata.flags, uid: message.metadata.uid)
@@ -168,7 +173,7 @@ extension IMAPServerSession {
                 if hasFlags { sel.tracker.noteReported(uid: message.metadata.uid, modSeq: message.metadata.modSeq) }
                 IMAPResponse.data(.fetch(seq, rendered.values)).encode(into: &wire)
             }
-            if !wire.bytes.isEmpty { out.append(.send(wire.bytes)) }
+            for piece in wire.pieces { out.append(.send(piece)) }
             selected = sel
             return out + fetchNextBatch(tag, sel, job)
         }

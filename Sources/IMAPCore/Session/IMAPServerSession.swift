@@ -386,19 +386,33 @@ public struct IMAPServerSession: Sendable {
         return actions
     }
 
-    /// Merges consecutive `.send` actions into one write.
+    /// Merges consecutive small `.send` actions into one write.
     static func coalesce(_ actions: [IMAPServerAction]) -> [IMAPServerAction] {
         var out: [IMAPServerAction] = []
-        var buffer: [UInt8] = []
+        out.reserveCapacity(actions.count)
+        // Consecutive small sends become one; a large one (a message body) and a send with nothing to join
+        // are passed on as they are, not copied.
+        var run: [[UInt8]] = []
+        func endRun() {
+            if run.count == 1 {
+                out.append(.send(run[0]))
+            } else if !run.isEmpty {
+                var joined: [UInt8] = []
+                joined.reserveCapacity(run.reduce(0) { $0 + $1.count })
+                for bytes in run { joined += bytes }
+                out.append(.send(joined))
+            }
+            run = []
+        }
         for action in actions {
-            if case .send(let b) = action {
-                buffer.append(contentsOf: b)
+            if case .send(let bytes) = action, bytes.count < IMAPWireWriter.ownPieceLength {
+                if !bytes.isEmpty { run.append(bytes) }
             } else {
-                if !buffer.isEmpty { out.append(.send(buffer)); buffer = [] }
+                endRun()
                 out.append(action)
             }
         }
-        if !buffer.isEmpty { out.append(.send(buffer)) }
+        endRun()
         return out
     }
 }
