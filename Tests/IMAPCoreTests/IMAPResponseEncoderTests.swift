@@ -118,9 +118,10 @@ import Testing
     /// Small sends in a row become one write; a large one stays as it is, and nothing is lost or reordered.
     @Test func coalesceJoinsSmallSendsAndKeepsLargeOnes() {
         let big = [UInt8](repeating: 0x62, count: IMAPWireWriter.ownPieceLength)
-        let out = IMAPServerSession.coalesce([
+        let actions: [IMAPServerAction] = [
             .send(bytes("a")), .send(bytes("b")), .send([]), .send(big), .send(bytes("c")), .close, .send(bytes("d")),
-        ])
+        ]
+        let out = IMAPServerSession.coalesce(actions)
         #expect(out == [.send(bytes("ab")), .send(big), .send(bytes("c")), .close, .send(bytes("d"))])
     }
 
