@@ -119,7 +119,7 @@ import Testing
     @Test func coalesceJoinsSmallSendsAndKeepsLargeOnes() {
         let big = [UInt8](repeating: 0x62, count: IMAPWireWriter.ownPieceLength)
         let actions: [IMAPServerAction] = [
-            .send(bytes("a")), .send(bytes("b")), .send([]), .send(big), .send(bytes("c")), .close, .send(bytes("d")),
+            .send(bytes("a")), .send(bytes("b")), .send([]), .send(big), .send(bytes("c")), .close, .send(bytes("d"))
         ]
         let out = IMAPServerSession.coalesce(actions)
         #expect(out == [.send(bytes("ab")), .send(big), .send(bytes("c")), .close, .send(bytes("d"))])
