@@ -11,7 +11,8 @@ alternating the order of the servers rep by rep, medians:
   flags    `UID FETCH 1:* (UID FLAGS)` of that folder
   search   `SEARCH TEXT "zebracorn"` over --search-count 4 KiB messages (1 in 100 match)
   fetch    every message's `BODY.PEEK[]`, 10 sessions at once, each on a mailbox of its own:
-           --fetch-4k messages of 4 KiB and --fetch-64k of 64 KiB per mailbox; msgs/s and MB/s
+           --fetch-4k messages of 4 KiB and --fetch-64k of 64 KiB per mailbox; msgs/s and MB/s; one
+           untimed run on each server before the timed reps (steady state, caches warm on both)
   resync   after another session changed the flags of 100 messages spread over that folder: a new
            session's `SELECT INBOX (QRESYNC (uidvalidity modseq))`, and `UID FETCH 1:* (FLAGS)
            (CHANGEDSINCE modseq)` after a plain SELECT (what phones do on waking, RFC 7162)
@@ -527,6 +528,11 @@ def main():
             if name not in wanted:
                 continue
             runs = {"petrel": [], "dovecot": []}
+            if name.startswith("fetch"):
+                # One untimed run on each server first: the timed reps see both in their steady state (bodies in
+                # the page cache and mapped, Dovecot's caches filled), not whichever happened to go first.
+                for who, (server, port) in servers.items():
+                    log(f"{name} warm-up {who}: {fn(server, port, args)}")
             for rep in range(args.reps):
                 order = ("petrel", "dovecot") if rep % 2 == 0 else ("dovecot", "petrel")
                 for who in order:
