@@ -38,12 +38,15 @@ import Testing
             password_file = "/etc/petrel/db-password"
             tls = "require"
             pool_size = 25
+            sqlite_mmap_mib = 0
             """
         ).get()
         let s = config.store
         #expect(s.backend == .postgresql)
         #expect(s.host == "db.example.test" && s.port == 6543 && s.database == "mail" && s.user == "petrel_node")
         #expect(s.passwordFile == "/etc/petrel/db-password" && s.tls == .require && s.poolSize == 25)
+        #expect(s.sqliteMmapMiB == 0)
+        #expect(PetrelConfiguration.Store().sqliteMmapMiB == 2048)
         #expect(try Self.parse("[store]\nhost = \"::1\"").get().store.host == "::1")
     }
 
@@ -53,6 +56,8 @@ import Testing
             ("port = 0", "store.port"),
             ("port = 70000", "store.port"),
             ("pool_size = 0", "store.pool_size"),
+            ("sqlite_mmap_mib = 4096", "store.sqlite_mmap_mib"),
+            ("sqlite_mmap_mib = -1", "store.sqlite_mmap_mib"),
             ("tls = \"verify-full\"", "store.tls"),
             ("database = \"\"", "store.database"),
             ("user = \"a\\nb\"", "store.user"),

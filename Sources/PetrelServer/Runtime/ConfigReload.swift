@@ -164,7 +164,8 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("store.password_file", { $0.store.passwordFile ?? "" }),
         ("store.tls", { $0.store.tls.rawValue }),
         ("store.ca_file", { $0.store.caFile ?? "" }),
-        ("store.pool_size", { "\($0.store.poolSize)" })
+        ("store.pool_size", { "\($0.store.poolSize)" }),
+        ("store.sqlite_mmap_mib", { "\($0.store.sqliteMmapMiB)" })
     ]
 
     /// Logs the outcome: one notice per applied key, one warning per key that needs a restart.

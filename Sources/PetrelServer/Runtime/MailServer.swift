@@ -81,7 +81,9 @@ public final class MailServer: Sendable {
         switch configuration.store.backend {
         case .sqlite:
             try FileManager.default.createDirectory(atPath: configuration.server.dataDirectory, withIntermediateDirectories: true)
-            return try SQLiteMailStore(directory: configuration.server.dataDirectory, clock: clock)
+            return try SQLiteMailStore(
+                directory: configuration.server.dataDirectory,
+                options: .init(mmapSize: configuration.store.sqliteMmapMiB << 20), clock: clock)
         case .postgresql:
             return try openPostgresStore(configuration: configuration, clock: clock)
         }
