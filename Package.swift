@@ -245,6 +245,7 @@ let package = Package(
         ], exclude: ["Fixtures"]),
         .testTarget(name: "MailStoreTests", dependencies: [
             "MailStore", "MailStoreSQLite", "MailStorePostgres", "MailCore", "MailTestSupport", "IMAPCore", "IMAPTestSupport",
+            .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

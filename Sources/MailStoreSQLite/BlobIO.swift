@@ -14,7 +14,7 @@ enum BlobIO {
     final class Handle {
         private var blob: OpaquePointer?
         private let connection: OpaquePointer?
-        let length: Int
+        private(set) var length: Int
 
         init(_ db: Database, messageID: Int64, writable: Bool) throws {
             connection = db.sqliteConnection
@@ -27,6 +27,19 @@ enum BlobIO {
             }
             blob = handle
             length = Int(sqlite3_blob_bytes(handle))
+        }
+
+        /// Points the handle at another row (sqlite3_blob_reopen): no statement is compiled again, which
+        /// `sqlite3_blob_open` does each time. After a failure the handle is closed.
+        func reopen(messageID: Int64) throws {
+            guard let blob else { throw StoreError.backend("blob handle is closed") }
+            let rc = sqlite3_blob_reopen(blob, messageID)
+            guard rc == SQLITE_OK else {
+                self.blob = nil
+                sqlite3_blob_close(blob)
+                throw BlobIO.error(connection, rc, "sqlite3_blob_reopen")
+            }
+            length = Int(sqlite3_blob_bytes(blob))
         }
 
         deinit {

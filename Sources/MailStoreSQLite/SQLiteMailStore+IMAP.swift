@@ -430,14 +430,20 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
             }
             if let changedSince { rows = rows.filter { UInt64(clamping: $0.modSeq) > changedSince } }
             var decoded: [String: [IMAPFlag]] = [:]
+            // One blob handle for the batch, moved from row to row.
+            var blob: BlobIO.Handle?
+            defer { try? blob?.close() }
             return try rows.map { row in
                 let metadata = row.metadata(decoding: &decoded)
                 guard content != .none else { return IMAPStoredMessage(metadata: metadata, content: nil) }
                 var bytes: [UInt8] = []
                 if row.size > 0 {
-                    let blob = try BlobIO.Handle(db, messageID: row.bodyID, writable: false)
-                    bytes = try blob.read(at: 0, maxLength: Int(row.size))
-                    try blob.close()
+                    if let open = blob {
+                        try open.reopen(messageID: row.bodyID)
+                    } else {
+                        blob = try BlobIO.Handle(db, messageID: row.bodyID, writable: false)
+                    }
+                    bytes = try blob?.read(at: 0, maxLength: Int(row.size)) ?? []
                 }
                 if content == .header { bytes = Array(bytes[MIMEHeader.parse(bytes, from: 0, to: bytes.count).range]) }
                 return IMAPStoredMessage(metadata: metadata, content: bytes)

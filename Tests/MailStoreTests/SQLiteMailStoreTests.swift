@@ -1,6 +1,7 @@
 /// SQLite-only tests: durability settings, reopening, two store objects on one directory (CLI + server),
 /// read-only mode, and that concurrent deliveries share transactions (group commit).
 import Foundation
+import GRDB
 import MailCore
 import MailStore
 import Testing
@@ -67,6 +68,32 @@ import Testing
         store = try SQLiteMailStore(directory: dir)
         let next = try await store.deliver(message(to: [a.id]))
         #expect(next[0] > kept[0])
+        try await store.close()
+    }
+
+    /// One BLOB handle moved from row to row (IMAP FETCH's batches) reads each row's octets; moving it to
+    /// a row that does not exist fails and leaves the handle closed.
+    @Test func aBlobHandleMovesFromRowToRow() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteMailStore(directory: dir)
+        _ = try await store.addDomain("example.test")
+        let a = try await store.addMailbox(address("a@example.test"), passwordHash: "$scrypt$h", isAdmin: false)
+        let bodies = [patternBytes(70_000, seed: 1), patternBytes(300, seed: 2), patternBytes(300_000, seed: 3)]
+        for body in bodies { _ = try await store.deliver(message(to: [a.id], body: body)) }
+        let read = try await store.pool.read { db -> [[UInt8]] in
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM messages ORDER BY id")
+            let blob = try BlobIO.Handle(db, messageID: ids[0], writable: false)
+            var out = [try blob.read(at: 0, maxLength: blob.length)]
+            for id in ids.dropFirst() {
+                try blob.reopen(messageID: id)
+                out.append(try blob.read(at: 0, maxLength: blob.length))
+            }
+            #expect(throws: StoreError.self) { try blob.reopen(messageID: (ids.last ?? 0) + 1000) }
+            #expect(throws: StoreError.self) { try blob.read(at: 0, maxLength: 10) }
+            return out
+        }
+        #expect(read == bodies.map { Array("Received: from test\r\n".utf8) + $0 })
         try await store.close()
     }
 
