@@ -29,6 +29,7 @@ beside the servers on two shared cores; its CPU is reported too.
 
   python3 bench/imap_bench.py                       # defaults below (build: bench/run.sh's release build)
   python3 bench/imap_bench.py --quick               # small counts, a minute or two
+  python3 bench/imap_bench.py --sqlite-mmap-mib 2048  # Petrel's store read through a memory map
 Needs root (Dovecot's instance), dovecot-imapd, and the release build of petrel.
 """
 import argparse
@@ -88,11 +89,15 @@ def mailbox_plan(args):
 
 # ------------------------------------------------------------------------------------------------ servers
 class PetrelIMAP(B.Petrel):
+    sqlite_mmap_mib = 0   # [store] sqlite_mmap_mib (--sqlite-mmap-mib); 0 is Petrel's default
+
     def write_config(self):
         super().write_config()
         text = self.config.read_text().replace(
             "[auth]", f'[imap]\nlisten = ["{B.HOST}:{PETREL_IMAP}"]\ntls_listen = []\nmax_connections = 30000\n'
                       f'max_connections_per_ip = 30000\n\n[auth]', 1)
+        if self.sqlite_mmap_mib:
+            text += f"\n[store]\nsqlite_mmap_mib = {self.sqlite_mmap_mib}\n"
         self.config.write_text(text)
 
     def start(self):
@@ -482,6 +487,8 @@ def main():
     ap.add_argument("--big", type=int, default=100000, help="messages (1 KiB) in the SELECT / FLAGS folder")
     ap.add_argument("--search-count", type=int, default=10000)
     ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--sqlite-mmap-mib", type=int, default=0,
+                    help="Petrel's [store] sqlite_mmap_mib (0, the default: SQLite reads with pread)")
     ap.add_argument("--fetch-rounds", type=int, default=5,
                     help="FETCH 1:* BODY.PEEK[] per session per timed run (one after the other)")
     ap.add_argument("--fetch-4k", type=int, default=1000, help="4 KiB messages per fetch mailbox")
@@ -515,6 +522,7 @@ def main():
 
     plan = mailbox_plan(args)
     petrel = PetrelIMAP(args.petrel, log_level="notice", max_conns=30000)
+    petrel.sqlite_mmap_mib = args.sqlite_mmap_mib
     dovecot = DovecotIMAP(B.WORK / "dovecot-imap")
     results = {"args": vars(args), "machine": B.machine(), "runs": {}}
     try:

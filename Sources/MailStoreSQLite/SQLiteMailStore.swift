@@ -32,13 +32,14 @@ public final class SQLiteMailStore: MailStore {
         /// Octets of the database file each connection reads through a memory map (`PRAGMA mmap_size`,
         /// https://sqlite.org/mmap.html): message bodies are copied from the page cache once, not read
         /// page by page with pread into SQLite's cache first. SQLite caps it (Debian: 2 GiB); pages past
-        /// it are read as before; 0 turns it off. SQLite maps read-only, so a stray write cannot change
-        /// the file; writes still go through write(2) and the WAL.
-        public var mmapSize = 1 << 31
+        /// it are read as before. Off (0) by default: the mapped pages count in the process's RSS once per
+        /// connection that mapped them (docs/OPERATIONS.md). SQLite maps read-only; writes still go
+        /// through write(2) and the WAL.
+        public var mmapSize = 0
 
         public init(
             maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false, quotaMemoTTL: Duration = .seconds(2),
-            selectCacheUIDs: Int = 2_000_000, selectCacheMinimumCount: Int = 1000, mmapSize: Int = 1 << 31
+            selectCacheUIDs: Int = 2_000_000, selectCacheMinimumCount: Int = 1000, mmapSize: Int = 0
         ) {
             self.maxBatch = maxBatch
             self.busyTimeout = busyTimeout

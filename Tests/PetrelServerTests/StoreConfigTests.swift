@@ -38,15 +38,15 @@ import Testing
             password_file = "/etc/petrel/db-password"
             tls = "require"
             pool_size = 25
-            sqlite_mmap_mib = 0
+            sqlite_mmap_mib = 512
             """
         ).get()
         let s = config.store
         #expect(s.backend == .postgresql)
         #expect(s.host == "db.example.test" && s.port == 6543 && s.database == "mail" && s.user == "petrel_node")
         #expect(s.passwordFile == "/etc/petrel/db-password" && s.tls == .require && s.poolSize == 25)
-        #expect(s.sqliteMmapMiB == 0)
-        #expect(PetrelConfiguration.Store().sqliteMmapMiB == 2048)
+        #expect(s.sqliteMmapMiB == 512)
+        #expect(PetrelConfiguration.Store().sqliteMmapMiB == 0)
         #expect(try Self.parse("[store]\nhost = \"::1\"").get().store.host == "::1")
     }
 

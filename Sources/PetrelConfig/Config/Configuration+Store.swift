@@ -33,8 +33,8 @@ extension PetrelConfiguration {
         /// Most connections one Petrel process opens.
         public var poolSize: Int = 10
         /// SQLite only: MiB of `petrel.sqlite` each connection reads through a memory map (`PRAGMA
-        /// mmap_size`; SQLite caps it at 2048); 0 reads with pread(2) into SQLite's page cache instead.
-        public var sqliteMmapMiB: Int = 2048
+        /// mmap_size`; SQLite caps it at 2048); 0 (the default) reads with pread(2) into SQLite's page cache.
+        public var sqliteMmapMiB: Int = 0
 
         public init() {}
     }
