@@ -4,6 +4,7 @@ import Foundation
 import GRDB
 import MailCore
 import MailStore
+import MailTestSupport
 import Testing
 
 @testable import MailStoreSQLite
@@ -77,16 +78,15 @@ import Testing
     /// One BLOB handle moved from row to row (IMAP FETCH's batches) reads each row's octets; moving it to
     /// a row that does not exist fails and leaves the handle closed.
     @Test func aBlobHandleMovesFromRowToRow() async throws {
-        let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try SQLiteMailStore(directory: dir)
-        _ = try await store.addDomain("example.test")
-        let a = try await store.addMailbox(address("a@example.test"), passwordHash: "$scrypt$h", isAdmin: false)
+        let fixture = try await SQLiteStoreFixture.make(domains: ["example.test"], mailboxes: ["a@example.test"])
+        let store = fixture.store
+        let a = try #require(try await store.mailbox(address("a@example.test")))
         let bodies = [patternBytes(70_000, seed: 1), patternBytes(300, seed: 2), patternBytes(300_000, seed: 3)]
         for body in bodies { _ = try await store.deliver(message(to: [a.id], body: body)) }
         let read = try await store.pool.read { db -> [[UInt8]] in
             let ids = try Int64.fetchAll(db, sql: "SELECT id FROM messages ORDER BY id")
-            let blob = try BlobIO.Handle(db, messageID: ids[0], writable: false)
+            guard let first = ids.first else { return [] }
+            let blob = try BlobIO.Handle(db, messageID: first, writable: false)
             var out = [try blob.read(at: 0, maxLength: blob.length)]
             for id in ids.dropFirst() {
                 try blob.reopen(messageID: id)
@@ -97,7 +97,7 @@ import Testing
             return out
         }
         #expect(read == bodies.map { Array("Received: from test\r\n".utf8) + $0 })
-        try await store.close()
+        await fixture.remove()
     }
 
     @Test func twoStoresOnOneDirectorySeeEachOther() async throws {
