@@ -141,6 +141,21 @@ fi
 if [ "${PETREL_FUZZ_SECONDS:-0}" -gt 0 ]; then
     for target in FuzzSMTPCommand FuzzMailPath FuzzDataDecoder FuzzPOP3Command FuzzConfig FuzzIMAPCommand FuzzMIMEParser FuzzSMTPSession FuzzPOP3Session; do
         echo "== fuzz $target for ${PETREL_FUZZ_SECONDS}s"
-        ./fuzz/run.sh "$target" "$PETREL_FUZZ_SECONDS" 2>&1 | tail -n 12
+        fuzz_log=$(mktemp)
+        if ./fuzz/run.sh "$target" "$PETREL_FUZZ_SECONDS" >"$fuzz_log" 2>&1; then
+            tail -n 12 "$fuzz_log"
+        else
+            status=$?
+            # The finding in full (the sanitizer's report with its stacks), not only the last lines.
+            echo "error: fuzz/run.sh $target failed (exit $status); its report:" >&2
+            if grep -q '^==[0-9]*==ERROR' "$fuzz_log"; then
+                sed -n '/^==[0-9]*==ERROR/,$p' "$fuzz_log" | head -n 400 >&2
+            else
+                tail -n 100 "$fuzz_log" >&2
+            fi
+            rm -f "$fuzz_log"
+            exit "$status"
+        fi
+        rm -f "$fuzz_log"
     done
 fi

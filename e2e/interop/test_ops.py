@@ -182,3 +182,35 @@ def test_doctor(server, tmp_path):
     bogus.write_text("[smtp]\nnope = 1\n")
     broken = subprocess.run([str(PETREL), "doctor", "--config", str(bogus), "--no-dns"], capture_output=True, text=True, timeout=60)
     assert broken.returncode == 1 and "FAIL  config:" in broken.stdout
+
+
+def store_file_mapped(pid, store_file):
+    """Whether the process has the SQLite store file itself (not its -wal or -shm) mapped into memory."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return any(line.split()[-1] == str(store_file) for line in maps if len(line.split()) >= 6)
+
+
+def test_sqlite_mmap_setting_reaches_the_store(data_dir):
+    """`[store] sqlite_mmap_mib`: off by default (no map of the store file after mail went in and out); set,
+    the store file is read through a memory map, and the message read that way is the one delivered."""
+    run_cli(data_dir, "domain", "add", "example.test")
+    run_cli(data_dir, "mailbox", "add", "alice@example.test", "--password-stdin", input_text="alice-password\n")
+    store_file = (data_dir / "petrel.sqlite").resolve()
+    body = b"Subject: mapped\r\n\r\n" + b"line of the mapped message\r\n" * 400
+    for extra, mapped in (("", False), ("\n[store]\nsqlite_mmap_mib = 64\n", True)):
+        srv = PetrelServer(data_dir, extra_config=extra).start()
+        try:
+            with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as s:
+                s.sendmail("carol@remote.test", ["alice@example.test"], body)
+            p = poplib.POP3("127.0.0.1", srv.pop3_port, timeout=10)
+            try:
+                p.user("alice@example.test")
+                p.pass_("alice-password")
+                count = len(p.list()[1])
+                lines = p.retr(count)[1]
+            finally:
+                p.quit()
+            assert b"\r\n".join(lines).endswith(body.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n"))
+            assert store_file_mapped(srv.proc.pid, store_file) == mapped, extra or "default"
+        finally:
+            srv.stop()

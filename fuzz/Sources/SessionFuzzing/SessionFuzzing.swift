@@ -15,7 +15,9 @@
 /// no bare CR or LF (RFC 5322, RFC 6152: DataDecoder / ChunkDecoder) and a 7-bit `Received:` field unless
 /// the message is SMTPUTF8 (TraceHeaders); POP3 output has only CRLF line ends and status lines of at most 512
 /// octets; no message disappears without a QUIT; after the connection closes the maildrop lock
-/// is free and no login slot is left taken (item 3).
+/// is free and no login slot is left taken (item 3); and once the session is over the connection handler
+/// is freed (a reference cycle or a task that never finishes would keep it, and everything it holds, for
+/// the life of the server: checked per input, so the input that leaks is the one written out).
 import Dispatch
 import Foundation
 import Logging
@@ -30,6 +32,7 @@ import NIOEmbedded
 import NIOPosix
 import POP3Core
 import SMTPCore
+import Synchronization
 
 public enum SessionFuzzing {
     public enum Kind: Sendable { case smtp, pop3 }
@@ -194,6 +197,31 @@ public enum SessionFuzzing {
         preconditionFailure("a login slot was not given back: \(fixture.throttle.loginsInFlight(ip: clientIP).ip) in flight, expected \(baseline)")
     }
 
+    /// A weak reference to the session's connection handler, set on the test loop.
+    /// (`@unchecked`: the weak field is only touched under `lock`.)
+    final class WeakReference: @unchecked Sendable {
+        private let lock = Mutex(())
+        private weak var object: AnyObject?
+        var isAlive: Bool { lock.withLock { _ in object != nil } }
+        func set(_ handler: AnyObject) { lock.withLock { _ in object = handler } }
+    }
+
+    /// After the session (connection closed), before the test loop is shut down: the connection handler
+    /// must be freed. A store call or password check still returning to the loop may hold it a moment (a
+    /// second of real time is far beyond that), a delayed reply or a timer until it fires (the test clock
+    /// moves a minute per pass). Checked before the shutdown, which cancels what is scheduled: a timer
+    /// that re-arms forever would otherwise be hidden, and an answer arriving during the shutdown could be
+    /// left on the closed loop, holding the handler — a cycle of the harness's own.
+    static func checkFreed(_ handler: WeakReference, loop: NIOAsyncTestingEventLoop) async {
+        for _ in 0..<2000 {
+            await loop.advanceTime(by: .minutes(1))
+            if !handler.isAlive { return }
+            try? await Task.sleep(nanoseconds: 500_000)
+        }
+        preconditionFailure(
+            "the connection handler is still alive a second after its session ended (a reference cycle or a task that never ends)")
+    }
+
     static func close(_ channel: NIOAsyncTestingChannel, output: inout [UInt8], advanceClock: Bool) async {
         await settle(channel, into: &output, patient: true)
         if advanceClock, channel.isActive {
@@ -234,9 +262,11 @@ public enum SessionFuzzing {
         })
         let channel = NIOAsyncTestingChannel()
         let services = context
+        let handlerRef = WeakReference()
         do {
             try await channel.testingEventLoop.executeInContext {
                 let handler = SMTPConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000))
+                handlerRef.set(handler)
                 try channel.pipeline.syncOperations.addHandler(handler)
             }
             try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
@@ -253,6 +283,7 @@ public enum SessionFuzzing {
         // Cancels what is still scheduled on the test loop (a handler's delayed reply or timer): such a task
         // holds the handler, the handler the channel, the channel the loop — a cycle LeakSanitizer reports
         // at exit, which a real event loop never leaves (its tasks run or are cancelled at close).
+        await checkFreed(handlerRef, loop: channel.testingEventLoop)
         await channel.testingEventLoop.shutdownGracefully()
     }
 
@@ -344,9 +375,11 @@ public enum SessionFuzzing {
         for id in fixture.mailboxIDs { before[id] = (try? await fixture.store.messages(mailboxID: id))?.count ?? 0 }
         let channel = NIOAsyncTestingChannel()
         let services = context
+        let handlerRef = WeakReference()
         do {
             try await channel.testingEventLoop.executeInContext {
                 let handler = POP3ConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000))
+                handlerRef.set(handler)
                 try channel.pipeline.syncOperations.addHandler(handler)
             }
             try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
@@ -387,6 +420,7 @@ public enum SessionFuzzing {
         // Cancels what is still scheduled on the test loop (a handler's delayed reply or timer): such a task
         // holds the handler, the handler the channel, the channel the loop — a cycle LeakSanitizer reports
         // at exit, which a real event loop never leaves (its tasks run or are cancelled at close).
+        await checkFreed(handlerRef, loop: channel.testingEventLoop)
         await channel.testingEventLoop.shutdownGracefully()
     }
 
