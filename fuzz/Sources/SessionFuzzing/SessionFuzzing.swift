@@ -222,6 +222,32 @@ public enum SessionFuzzing {
             "the connection handler is still alive a second after its session ended (a reference cycle or a task that never ends)")
     }
 
+    /// A test channel with the handler `make` builds (on the test loop), connected as 192.0.2.7:4000.
+    static func connect(_ make: @escaping @Sendable () -> any ChannelHandler) async -> (NIOAsyncTestingChannel, WeakReference)? {
+        let channel = NIOAsyncTestingChannel()
+        let handlerRef = WeakReference()
+        do {
+            try await channel.testingEventLoop.executeInContext {
+                let handler = make()
+                handlerRef.set(handler)
+                try channel.pipeline.syncOperations.addHandler(handler)
+            }
+            try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
+        } catch {
+            return nil
+        }
+        return (channel, handlerRef)
+    }
+
+    /// After the session's checks: the handler must be freed, then the test loop is shut down, which
+    /// cancels what is still scheduled on it (a task that still held the handler would make a cycle of
+    /// handler, channel and loop that LeakSanitizer reports at exit; a real loop runs or cancels its tasks).
+    static func finish(_ channel: NIOAsyncTestingChannel, handler: WeakReference) async {
+        _ = try? await channel.finish()
+        await checkFreed(handler, loop: channel.testingEventLoop)
+        await channel.testingEventLoop.shutdownGracefully()
+    }
+
     static func close(_ channel: NIOAsyncTestingChannel, output: inout [UInt8], advanceClock: Bool) async {
         await settle(channel, into: &output, patient: true)
         if advanceClock, channel.isActive {
@@ -260,17 +286,9 @@ public enum SessionFuzzing {
                 queueID: "FUZZREPORT", sender: .null, localRecipients: [id], receivedAt: Date(),
                 traceHeaders: Array("Return-Path: <>\r\n".utf8), body: .bytes(rendered.bytes))
         })
-        let channel = NIOAsyncTestingChannel()
         let services = context
-        let handlerRef = WeakReference()
-        do {
-            try await channel.testingEventLoop.executeInContext {
-                let handler = SMTPConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000))
-                handlerRef.set(handler)
-                try channel.pipeline.syncOperations.addHandler(handler)
-            }
-            try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
-        } catch {
+        guard let (channel, handlerRef) = await connect({ SMTPConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000)) })
+        else {
             return
         }
         var output: [UInt8] = []
@@ -279,12 +297,7 @@ public enum SessionFuzzing {
         checkSMTPReplies(output)
         await checkSlots(fixture, channel: channel)
         await checkStored(fixture)
-        _ = try? await channel.finish()
-        // Cancels what is still scheduled on the test loop (a handler's delayed reply or timer): such a task
-        // holds the handler, the handler the channel, the channel the loop — a cycle LeakSanitizer reports
-        // at exit, which a real event loop never leaves (its tasks run or are cancelled at close).
-        await checkFreed(handlerRef, loop: channel.testingEventLoop)
-        await channel.testingEventLoop.shutdownGracefully()
+        await finish(channel, handler: handlerRef)
     }
 
     /// Every reply line: three digits, " " or "-", text, CRLF; at most 512 octets (RFC 5321 §4.5.3.1.5).
@@ -373,17 +386,9 @@ public enum SessionFuzzing {
             tls: shared.tls, logger: quiet)
         var before: [Int64: Int] = [:]
         for id in fixture.mailboxIDs { before[id] = (try? await fixture.store.messages(mailboxID: id))?.count ?? 0 }
-        let channel = NIOAsyncTestingChannel()
         let services = context
-        let handlerRef = WeakReference()
-        do {
-            try await channel.testingEventLoop.executeInContext {
-                let handler = POP3ConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000))
-                handlerRef.set(handler)
-                try channel.pipeline.syncOperations.addHandler(handler)
-            }
-            try await channel.connect(to: try SocketAddress(ipAddress: "192.0.2.7", port: 4000))
-        } catch {
+        guard let (channel, handlerRef) = await connect({ POP3ConnectionHandler(server: services, client: ClientInfo(ip: clientIP, port: 4000)) })
+        else {
             return
         }
         var output: [UInt8] = []
@@ -416,12 +421,7 @@ public enum SessionFuzzing {
                 precondition(after == before[id], "messages of mailbox \(id) deleted without QUIT")
             }
         }
-        _ = try? await channel.finish()
-        // Cancels what is still scheduled on the test loop (a handler's delayed reply or timer): such a task
-        // holds the handler, the handler the channel, the channel the loop — a cycle LeakSanitizer reports
-        // at exit, which a real event loop never leaves (its tasks run or are cancelled at close).
-        await checkFreed(handlerRef, loop: channel.testingEventLoop)
-        await channel.testingEventLoop.shutdownGracefully()
+        await finish(channel, handler: handlerRef)
     }
 
     /// Only CRLF line ends; status lines (+OK / -ERR) at most 512 octets (RFC 2449 §4); ends at a line end.
