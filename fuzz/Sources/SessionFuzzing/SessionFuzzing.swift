@@ -355,11 +355,20 @@ public enum SessionFuzzing {
         }
     }
 
-    /// The `Received:` field (with its folded lines) of a message, if it has one near the top.
+    /// The first `Received:` field (with its folded lines) in the message's header section (within its first
+    /// 4 KiB), where Petrel puts its own; nil when there is none. Only the header section: a delivery report
+    /// has no `Received:` of its own, and its body (the human text, the attached header section of the
+    /// original, RFC 6533 `message/global-headers` when that is 8-bit) is not a trace field.
     static func receivedField(_ bytes: [UInt8]) -> [UInt8]? {
         let name = Array("\r\nReceived:".utf8)
-        guard bytes.count > name.count,
-            let start = (0...(min(bytes.count, 4096) - name.count)).first(where: { bytes[$0..<($0 + name.count)].elementsEqual(name) })
+        let blank = Array("\r\n\r\n".utf8)
+        let window = min(bytes.count, 4096)
+        guard window >= name.count else { return nil }
+        // The header section ends at the first empty line.
+        let headerEnd =
+            (0...(window - blank.count)).first(where: { bytes[$0..<($0 + blank.count)].elementsEqual(blank) }).map { $0 + 2 } ?? window
+        guard headerEnd >= name.count,
+            let start = (0...(headerEnd - name.count)).first(where: { bytes[$0..<($0 + name.count)].elementsEqual(name) })
         else { return nil }
         var end = start + 2
         while end + 2 < bytes.count {
