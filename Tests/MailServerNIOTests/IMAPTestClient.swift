@@ -256,8 +256,11 @@ final class IMAPTestClient: Sendable {
         return try await lines(through: "\(tag) ")
     }
 
-    /// Waits until the server has closed the connection.
-    func waitClosed(timeout: Duration = .seconds(10)) async throws -> Bool {
+    /// Waits until the server has closed the connection. The server closes at once, or within
+    /// `ConnectionIO.closeGrace` (5 s) when a write never completes; the default limit is well beyond both,
+    /// because a CI run of the whole suite on two cores once took more than 10 s to deliver the close
+    /// (`sessionOverDeflate`, every test running at that moment slowed to ~17 s).
+    func waitClosed(timeout: Duration = .seconds(30)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while !isClosed {
             if ContinuousClock.now > deadline { return false }
