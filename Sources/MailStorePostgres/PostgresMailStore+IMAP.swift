@@ -448,7 +448,9 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
     // MARK: Selected mailbox
 
     /// A large folder in a state SELECT has read before is answered from `IMAPSelectCache` (the key is read
-    /// in the same REPEATABLE READ transaction as the rows would be).
+    /// in the same REPEATABLE READ transaction as the rows would be). Otherwise every message's index row is
+    /// read, for the UIDs, the first unseen, the keywords and the cache's `IMAPFolderIndex` (which FETCH of
+    /// index data answers from).
     public func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot {
         let mailboxID = self.mailboxID
         let cache = store.selectCache
@@ -460,24 +462,48 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                     id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext, highestModSeq: f.highestModSeq,
                     uids: known.uids, keywords: known.keywords, firstUnseenUID: known.firstUnseenUID)
             }
-            var uids: [UInt32] = []
+            var index = IMAPFolderIndex()
+            // Set when the index cannot hold the folder (more distinct flag lists than it keeps): the UIDs go on here.
+            var plainUIDs: [UInt32]?
             var keywords = Set<IMAPFlag>()
             var firstUnseen: UInt32?
-            var texts = Set<String>()
-            for row in try await conn.rows("SELECT uid, flags FROM deliveries WHERE folder_id = \(f.id) ORDER BY uid", logger: logger) {
-                let (uid64, text) = try row.decode((Int64, String).self)
-                let uid = UInt32(truncatingIfNeeded: uid64)
-                uids.append(uid)
-                if firstUnseen == nil, !text.contains(" \\Seen ") { firstUnseen = uid }
-                if texts.insert(text).inserted {
-                    for flag in PGFolders.decode(text) where !flag.isSystem { keywords.insert(flag) }
+            var flagLists: [String: Int?] = [:]
+            for row in try await Self.rows(conn, folderID: f.id, uids: nil, logger: logger) {
+                let uid = UInt32(truncatingIfNeeded: row.uid)
+                if firstUnseen == nil, !row.flags.contains(" \\Seen ") { firstUnseen = uid }
+                let list: Int?
+                if let known = flagLists[row.flags] {
+                    list = known
+                } else {
+                    let decoded = PGFolders.decode(row.flags)
+                    for flag in decoded where !flag.isSystem { keywords.insert(flag) }
+                    list = index.addFlagList(decoded)
+                    flagLists[row.flags] = list
                 }
+                if plainUIDs != nil {
+                    plainUIDs?.append(uid)
+                    continue
+                }
+                if let list,
+                    index.append(
+                        uid: uid, flagList: list, modSeq: UInt64(clamping: row.modSeq),
+                        internalDate: IMAPDateTime(secondsSinceEpoch: row.internalDate, zoneMinutes: row.zone),
+                        size: UInt64(clamping: row.size))
+                {
+                    continue
+                }
+                plainUIDs = index.uids + [uid]
             }
-            let entry = IMAPSelectCache.Entry(uids: uids, keywords: keywords.sorted(), firstUnseenUID: firstUnseen)
-            cache.store(key, entry)
+            let sortedKeywords = keywords.sorted()
+            if let plainUIDs {
+                return IMAPMailboxSnapshot(
+                    id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext, highestModSeq: f.highestModSeq,
+                    uids: plainUIDs, keywords: sortedKeywords, firstUnseenUID: firstUnseen)
+            }
+            cache.store(key, IMAPSelectCache.Entry(index: index, keywords: sortedKeywords, firstUnseenUID: firstUnseen))
             return IMAPMailboxSnapshot(
                 id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext, highestModSeq: f.highestModSeq,
-                uids: uids, keywords: entry.keywords, firstUnseenUID: firstUnseen)
+                uids: index.uids, keywords: sortedKeywords, firstUnseenUID: firstUnseen)
         }
     }
 
@@ -566,8 +592,16 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
         async throws(IMAPBackendError) -> [IMAPStoredMessage]
     {
         let mailboxID = self.mailboxID
+        let cache = store.selectCache
         return try await store.imapTransaction(readOnly: true) { conn, logger in
             let f = try await Self.folderOrGone(conn, mailboxID, mailbox, logger)
+            // Index data of a large folder in the state SELECT read: from the cache, no rows read.
+            if content == .none,
+                let known = cache.lookup(
+                    IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext))
+            {
+                return known.index.messages(uids, changedSince: changedSince)
+            }
             var rows = try await Self.rows(conn, folderID: f.id, uids: uids, logger: logger)
             if let changedSince { rows = rows.filter { UInt64(clamping: $0.modSeq) > changedSince } }
             var out: [IMAPStoredMessage] = []

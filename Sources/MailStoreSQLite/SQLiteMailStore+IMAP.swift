@@ -221,9 +221,10 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
     // MARK: Selected mailbox
 
     /// A large folder in a state SELECT has read before is answered from `IMAPSelectCache`. Otherwise one
-    /// pass over the folder's (uid, flags) in UID order, read through SQLite's C API (no row objects):
-    /// the UIDs, the first UID without \Seen, and the keywords in use — a flags text is decoded only
-    /// when it differs from the previous row's and names a keyword (a token not starting with `\`).
+    /// pass over the folder's index rows in UID order, read through SQLite's C API (no row objects): the
+    /// UIDs, the first UID without \Seen, the keywords in use, and every message's index data for the
+    /// cache (`IMAPFolderIndex`, which FETCH of index data answers from) — a flags text is decoded only when
+    /// it differs from the previous row's and was not met before.
     public func select(_ name: String) async throws(IMAPBackendError) -> IMAPMailboxSnapshot {
         let cache = store.selectCache
         return try await store.imapRead { db in
@@ -234,31 +235,62 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                     id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext,
                     highestModSeq: f.highestModSeq, uids: known.uids, keywords: known.keywords, firstUnseenUID: known.firstUnseenUID)
             }
-            var uids: [UInt32] = []
+            var index = IMAPFolderIndex()
+            // Set when the index cannot hold the folder (more distinct flag lists than it keeps): the UIDs go on here.
+            var plainUIDs: [UInt32]?
             var keywords = Set<IMAPFlag>()
             var firstUnseen: UInt32?
-            var decoded = Set<[UInt8]>()
+            var flagLists: [[UInt8]: Int] = [:]
             var previous: [UInt8] = []
-            let statement = try db.cachedStatement(sql: "SELECT uid, flags FROM deliveries WHERE folder_id = ? ORDER BY uid")
+            var previousList: Int?
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT uid, flags, modseq, COALESCE(internal_date, 0), internal_zone, size
+                    FROM deliveries WHERE folder_id = ? ORDER BY uid
+                    """)
             let cursor = try Row.fetchCursor(statement, arguments: [f.id])
             let raw = statement.sqliteStatement
             while try cursor.next() != nil {
                 let uid = UInt32(truncatingIfNeeded: sqlite3_column_int64(raw, 0))
-                uids.append(uid)
                 let text = sqlite3_column_text(raw, 1)
                 let flags = UnsafeBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(raw, 1)))
                 if firstUnseen == nil, !SQLiteFolders.flagsText(flags, contains: SQLiteFolders.seenToken) { firstUnseen = uid }
-                guard !flags.elementsEqual(previous) else { continue }
-                previous = Array(flags)
-                if SQLiteFolders.flagsTextNamesKeyword(flags), decoded.insert(previous).inserted {
-                    for flag in SQLiteFolders.decode(String(decoding: flags, as: UTF8.self)) where !flag.isSystem { keywords.insert(flag) }
+                if previousList == nil || !flags.elementsEqual(previous) {
+                    previous = Array(flags)
+                    if let known = flagLists[previous] {
+                        previousList = known
+                    } else {
+                        let list = SQLiteFolders.decode(String(decoding: flags, as: UTF8.self))
+                        for flag in list where !flag.isSystem { keywords.insert(flag) }
+                        previousList = index.addFlagList(list)
+                        flagLists[previous] = previousList
+                    }
                 }
+                if plainUIDs != nil {
+                    plainUIDs?.append(uid)
+                    continue
+                }
+                let date = IMAPDateTime(
+                    secondsSinceEpoch: sqlite3_column_int64(raw, 3), zoneMinutes: Int(sqlite3_column_int64(raw, 4)))
+                if let list = previousList,
+                    index.append(
+                        uid: uid, flagList: list, modSeq: UInt64(clamping: sqlite3_column_int64(raw, 2)), internalDate: date,
+                        size: UInt64(clamping: sqlite3_column_int64(raw, 5)))
+                {
+                    continue
+                }
+                plainUIDs = index.uids + [uid]
             }
-            let entry = IMAPSelectCache.Entry(uids: uids, keywords: keywords.sorted(), firstUnseenUID: firstUnseen)
-            cache.store(key, entry)
+            let sortedKeywords = keywords.sorted()
+            if let plainUIDs {
+                return IMAPMailboxSnapshot(
+                    id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext,
+                    highestModSeq: f.highestModSeq, uids: plainUIDs, keywords: sortedKeywords, firstUnseenUID: firstUnseen)
+            }
+            cache.store(key, IMAPSelectCache.Entry(index: index, keywords: sortedKeywords, firstUnseenUID: firstUnseen))
             return IMAPMailboxSnapshot(
                 id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext,
-                highestModSeq: f.highestModSeq, uids: uids, keywords: entry.keywords, firstUnseenUID: firstUnseen)
+                highestModSeq: f.highestModSeq, uids: index.uids, keywords: sortedKeywords, firstUnseenUID: firstUnseen)
         }
     }
 
@@ -418,8 +450,16 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
     public func fetch(in mailbox: IMAPMailboxID, uids: [UInt32], content: IMAPFetchContent, changedSince: UInt64?)
         async throws(IMAPBackendError) -> [IMAPStoredMessage]
     {
-        try await store.imapRead { db in
+        let cache = store.selectCache
+        return try await store.imapRead { db in
             let f = try folderOrGone(db, mailbox)
+            // Index data of a large folder in the state SELECT read: from the cache, no rows read.
+            if content == .none,
+                let known = cache.lookup(
+                    IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext))
+            {
+                return known.index.messages(uids, changedSince: changedSince)
+            }
             var rows: [MessageRow]
             if let changedSince, let changed = try Self.fewChangedUIDs(db, folderID: f.id, since: changedSince, atMost: uids.count) {
                 // CHANGEDSINCE with few changes in the folder: only their rows are read.

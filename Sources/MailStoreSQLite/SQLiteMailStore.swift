@@ -25,8 +25,9 @@ public final class SQLiteMailStore: MailStore {
         /// How long RCPT's look-up answer "this mailbox has no quota limits" waits for the quota check of
         /// the same RCPT, which uses it once (`UnlimitedQuotaMemo`).
         public var quotaMemoTTL: Duration = .seconds(2)
-        /// Most UIDs IMAP SELECT keeps for large folders between SELECTs (`IMAPSelectCache`; 4 octets each).
-        public var selectCacheUIDs = 2_000_000
+        /// Most messages IMAP SELECT keeps the index data of for large folders, for the next SELECT and FETCH
+        /// of index data (`IMAPSelectCache`; about 32 octets each).
+        public var selectCacheUIDs = 1_000_000
         /// Folders with fewer messages are read again at each SELECT.
         public var selectCacheMinimumCount = 1000
         /// Octets of the database file each connection reads through a memory map (`PRAGMA mmap_size`,
@@ -39,7 +40,7 @@ public final class SQLiteMailStore: MailStore {
 
         public init(
             maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false, quotaMemoTTL: Duration = .seconds(2),
-            selectCacheUIDs: Int = 2_000_000, selectCacheMinimumCount: Int = 1000, mmapSize: Int = 0
+            selectCacheUIDs: Int = 1_000_000, selectCacheMinimumCount: Int = 1000, mmapSize: Int = 0
         ) {
             self.maxBatch = maxBatch
             self.busyTimeout = busyTimeout

@@ -10,7 +10,12 @@ import Testing
     }
 
     func entry(_ count: Int) -> IMAPSelectCache.Entry {
-        IMAPSelectCache.Entry(uids: (1...UInt32(count)).map { $0 }, keywords: [IMAPFlag("$Work")], firstUnseenUID: 3)
+        var index = IMAPFolderIndex()
+        let list = index.addFlagList([.seen])
+        for uid in 1...UInt32(count) {
+            _ = index.append(uid: uid, flagList: list ?? 0, modSeq: 1, internalDate: IMAPDateTime(secondsSinceEpoch: 0), size: 10)
+        }
+        return IMAPSelectCache.Entry(index: index, keywords: [IMAPFlag("$Work")], firstUnseenUID: 3)
     }
 
     @Test func anEntryAnswersOnlyItsFolderState() {
@@ -51,5 +56,31 @@ import Testing
         cache.store(key(4), entry(100))
         #expect(cache.heldUIDs == 100)
         #expect(cache.lookup(key(1)) == nil && cache.lookup(key(3)) == nil && cache.lookup(key(4)) != nil)
+    }
+
+    /// `IMAPFolderIndex`: the messages asked, in the order asked, missing ones left out, CHANGEDSINCE
+    /// applied; one flag list shared by the messages that have it; UIDs must ascend.
+    @Test func theFolderIndexAnswersWhatWasAsked() {
+        var index = IMAPFolderIndex()
+        let none = index.addFlagList([])
+        let seen = index.addFlagList([.seen, IMAPFlag("$Work")])
+        #expect(none == 0 && seen == 1)
+        let date = IMAPDateTime(secondsSinceEpoch: 1_700_000_000, zoneMinutes: -90)
+        for (uid, list, modSeq) in [(UInt32(2), 0, UInt64(7)), (5, 1, 3), (9, 1, 12), (10, 0, 4)] {
+            let appended = index.append(uid: uid, flagList: list, modSeq: modSeq, internalDate: date, size: UInt64(uid) * 100)
+            #expect(appended)
+        }
+        let repeated = index.append(uid: 10, flagList: 0, modSeq: 1, internalDate: date, size: 1)
+        let unknownList = index.append(uid: 11, flagList: 2, modSeq: 1, internalDate: date, size: 1)
+        #expect(!repeated, "a UID not above the last")
+        #expect(!unknownList, "an unknown flag list")
+        #expect(index.uids == [2, 5, 9, 10])
+        let asked = index.messages([9, 1, 2, 10, 11, 5])
+        #expect(asked.map(\.metadata.uid) == [9, 2, 10, 5])
+        #expect(asked[0].metadata == IMAPMessageMetadata(uid: 9, flags: [.seen, IMAPFlag("$Work")], internalDate: date, size: 900, modSeq: 12))
+        #expect(asked[1].metadata == IMAPMessageMetadata(uid: 2, flags: [], internalDate: date, size: 200, modSeq: 7))
+        #expect(asked.allSatisfy { $0.content == nil })
+        #expect(index.messages([2, 5, 9, 10], changedSince: 4).map(\.metadata.uid) == [2, 9])
+        #expect(index.messages([]).isEmpty && IMAPFolderIndex().messages([1]).isEmpty)
     }
 }

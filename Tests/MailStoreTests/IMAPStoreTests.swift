@@ -311,6 +311,54 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         try await other.close()
         try await store.close()
     }
+
+    /// FETCH of index data from a folder in the state SELECT read comes from the cache's `IMAPFolderIndex`:
+    /// the same answer as the rows give (a store with the cache off, on the same file), for every UID asked,
+    /// in the order asked, with CHANGEDSINCE; a change from another handle is seen at once (the folder's
+    /// key no longer matches, so the rows are read).
+    @Test func fetchOfIndexDataFromTheCacheEqualsTheRows() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-idxcache-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let store = try SQLiteMailStore(directory: dir, options: SQLiteMailStore.Options(selectCacheMinimumCount: 2))
+        let uncached = try SQLiteMailStore(directory: dir, options: SQLiteMailStore.Options(selectCacheUIDs: 0))
+        _ = try await store.addDomain("example.test")
+        let box = try await store.addMailbox(EmailAddress(localPart: "u", domain: "example.test"), passwordHash: nil, isAdmin: false)
+        let access = try await store.imapAccess(mailboxID: box.id)
+        let plain = try await uncached.imapAccess(mailboxID: box.id)
+        let dates = [
+            IMAPDateTime(secondsSinceEpoch: 1_700_000_000, zoneMinutes: 120), IMAPDateTime(secondsSinceEpoch: 1_600_000_000, zoneMinutes: -300)
+        ]
+        let lists: [[IMAPFlag]] = [[], [.seen], [.seen, .answered], [IMAPFlag("$Work")], [.flagged, IMAPFlag("$Later")]]
+        for i in 0..<12 {
+            _ = try await access.append(
+                to: "INBOX",
+                IMAPAppendMessage(bytes: mail("m\(i)" + String(repeating: "x", count: i)), flags: lists[i % lists.count], internalDate: dates[i % 2]))
+        }
+        let snapshot = try await access.select("INBOX")
+        let id = snapshot.id
+        _ = try await access.expunge(in: id, uids: nil)
+        #expect(store.selectCache.heldUIDs == 12)
+        let asked: [[UInt32]] = [Array(1...12), [12, 3, 7, 99, 1], [], [40, 41]]
+        for uids in asked {
+            for since: UInt64? in [nil, 0, 5, 11, 1000] {
+                let cached = try await access.fetch(in: id, uids: uids, content: .none, changedSince: since)
+                let rows = try await plain.fetch(in: id, uids: uids, content: .none, changedSince: since)
+                #expect(cached.map(\.metadata.uid).sorted() == rows.map(\.metadata.uid), "\(uids) since \(String(describing: since))")
+                #expect(cached.sorted { $0.metadata.uid < $1.metadata.uid } == rows, "\(uids) since \(String(describing: since))")
+            }
+        }
+        #expect(try await access.fetch(in: id, uids: [12, 3, 7], content: .none, changedSince: nil).map(\.metadata.uid) == [12, 3, 7])
+        // A change on the other handle: the next FETCH sees it (and so does one after a new SELECT).
+        _ = try await plain.store(in: id, uids: [2], .replace([.deleted, IMAPFlag("$New")]), unchangedSince: nil)
+        let after = try await access.fetch(in: id, uids: [2], content: .none, changedSince: nil)
+        #expect(after.first?.metadata.flags.sorted() == [.deleted, IMAPFlag("$New")].sorted())
+        _ = try await access.select("INBOX")
+        let reselected = try await access.fetch(in: id, uids: Array(1...12), content: .none, changedSince: nil)
+        #expect(reselected == (try await plain.fetch(in: id, uids: Array(1...12), content: .none, changedSince: nil)))
+        try await uncached.close()
+        try await store.close()
+    }
 }
 
 @Suite struct PostgresIMAPMigrationTests {

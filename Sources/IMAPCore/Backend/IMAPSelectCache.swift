@@ -1,15 +1,17 @@
 import Synchronization
 
-/// SELECT's answer for a large folder (its UIDs, keywords and first unseen UID), kept for the next SELECT
-/// of the same folder in the same state, so re-opening a 100,000-message folder does not read 100,000
-/// rows again (Dovecot keeps the same in its index files).
+/// SELECT's answer for a large folder (its UIDs, keywords and first unseen UID) and the index data of its
+/// messages (`IMAPFolderIndex`: flags, MODSEQ, INTERNALDATE, size), kept for the next SELECT and for FETCH
+/// of index data in the same folder state, so re-opening a 100,000-message folder or fetching the flags
+/// of all its messages does not read 100,000 rows again (Dovecot keeps the same in its index files).
 ///
 /// The state is the folder's (UIDVALIDITY, HIGHESTMODSEQ, UIDNEXT), read in the same transaction as the
 /// rows: every change to a folder's messages — a delivery, APPEND, COPY or MOVE in, a flag change, an
 /// expunge, a POP3 deletion — raises its HIGHESTMODSEQ in the store, so an entry whose key still matches
 /// describes the folder as it is, whichever process or node made the change. A re-created folder has a
-/// new UIDVALIDITY. Bounded: at most `maxUIDs` UIDs over all entries (least recently used go first), and
-/// only folders of at least `minimumCount` messages are kept (smaller ones are read quickly anyway).
+/// new UIDVALIDITY. Bounded: at most `maxUIDs` messages over all entries (about 32 octets each; least
+/// recently used go first), and only folders of at least `minimumCount` messages are kept (smaller ones
+/// are read quickly anyway).
 public final class IMAPSelectCache: Sendable {
     public struct Key: Hashable, Sendable {
         public var folder: Int64
@@ -26,12 +28,14 @@ public final class IMAPSelectCache: Sendable {
     }
 
     public struct Entry: Hashable, Sendable {
-        public var uids: [UInt32]
+        /// Every message's index data, in UID order.
+        public var index: IMAPFolderIndex
         public var keywords: [IMAPFlag]
         public var firstUnseenUID: UInt32?
+        public var uids: [UInt32] { index.uids }
 
-        public init(uids: [UInt32], keywords: [IMAPFlag], firstUnseenUID: UInt32?) {
-            self.uids = uids
+        public init(index: IMAPFolderIndex, keywords: [IMAPFlag], firstUnseenUID: UInt32?) {
+            self.index = index
             self.keywords = keywords
             self.firstUnseenUID = firstUnseenUID
         }
@@ -50,12 +54,12 @@ public final class IMAPSelectCache: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Most UIDs held over all entries (4 octets each); zero turns the cache off.
+    /// Most messages held over all entries (about 32 octets each); zero turns the cache off.
     public let maxUIDs: Int
     /// Folders with fewer messages are not kept.
     public let minimumCount: Int
 
-    public init(maxUIDs: Int = 2_000_000, minimumCount: Int = 1000) {
+    public init(maxUIDs: Int = 1_000_000, minimumCount: Int = 1000) {
         self.maxUIDs = max(0, maxUIDs)
         self.minimumCount = max(1, minimumCount)
     }
@@ -87,6 +91,6 @@ public final class IMAPSelectCache: Sendable {
         }
     }
 
-    /// How many UIDs the entries hold (for tests and the status page).
+    /// How many messages the entries hold (for tests and the status page).
     public var heldUIDs: Int { state.withLock { $0.heldUIDs } }
 }

@@ -16,6 +16,32 @@ public enum IMAPFetchRenderer {
         _ message: IMAPStoredMessage, items: [IMAPFetchAttribute], addFlags: Bool = false,
         addModSeq: Bool = false
     ) -> Output {
+        var values: [IMAPFetchValue] = []
+        let unknownCTE = render(message, uniqueItems: unique(items), addFlags: addFlags, addModSeq: addModSeq) {
+            values.append($0)
+        }
+        return Output(values: values, unknownCTE: unknownCTE)
+    }
+
+    /// `items` without duplicates, in order: what `render(_:uniqueItems:…)` takes (a FETCH does this once,
+    /// not once per message).
+    public static func unique(_ items: [IMAPFetchAttribute]) -> [IMAPFetchAttribute] {
+        // A FETCH names a handful of items, so a linear look back is cheaper than hashing each of them (a long
+        // list, which only a hostile client sends, is hashed).
+        if items.count > 16 {
+            var seen = Set<IMAPFetchAttribute>()
+            return items.filter { seen.insert($0).inserted }
+        }
+        return items.enumerated().filter { !items[..<$0.offset].contains($0.element) }.map(\.element)
+    }
+
+    /// The values for `items` (no duplicates: `unique`), handed to `emit` one at a time in request order
+    /// (no array of them), then FLAGS when `addFlags` and MODSEQ when `addModSeq`. Returns whether a
+    /// BINARY item met a Content-Transfer-Encoding the server cannot decode.
+    public static func render(
+        _ message: IMAPStoredMessage, uniqueItems items: [IMAPFetchAttribute], addFlags: Bool = false,
+        addModSeq: Bool = false, emit: (IMAPFetchValue) -> Void
+    ) -> Bool {
         let m = message.metadata
         var parsed: MIMEMessage? = nil
         func mime() -> MIMEMessage {
@@ -24,54 +50,54 @@ public enum IMAPFetchRenderer {
             parsed = p
             return p
         }
-        var values: [IMAPFetchValue] = []
         var unknownCTE = false
-        // Duplicates are dropped; a FETCH names a handful of items, so a linear look back is cheaper than
-        // hashing each of them for every message (a long list, which only a hostile client sends, is hashed).
-        var seen = Set<IMAPFetchAttribute>()
-        let hashed = items.count > 16
-        for (index, item) in items.enumerated() {
-            if hashed ? !seen.insert(item).inserted : items[..<index].contains(item) { continue }
+        var hasFlags = false
+        var hasModSeq = false
+        for item in items {
             switch item {
-            case .flags: values.append(.flags(m.flags))
-            case .uid: values.append(.uid(m.uid))
-            case .internalDate: values.append(.internalDate(m.internalDate))
-            case .rfc822Size: values.append(.rfc822Size(m.size))
-            case .modSeq: values.append(.modSeq(m.modSeq))
-            case .envelope: values.append(.envelope(mime().envelope))
-            case .body: values.append(.body(IMAPBodyStructure(mime())))
-            case .bodyStructure: values.append(.bodyStructure(IMAPBodyStructure(mime())))
-            case .rfc822: values.append(.rfc822(message.content ?? []))
-            case .rfc822Header: values.append(.rfc822Header(mime().section(MIMESectionSpec(text: .header)) ?? []))
-            case .rfc822Text: values.append(.rfc822Text(mime().section(MIMESectionSpec(text: .text)) ?? []))
+            case .flags:
+                hasFlags = true
+                emit(.flags(m.flags))
+            case .uid: emit(.uid(m.uid))
+            case .internalDate: emit(.internalDate(m.internalDate))
+            case .rfc822Size: emit(.rfc822Size(m.size))
+            case .modSeq:
+                hasModSeq = true
+                emit(.modSeq(m.modSeq))
+            case .envelope: emit(.envelope(mime().envelope))
+            case .body: emit(.body(IMAPBodyStructure(mime())))
+            case .bodyStructure: emit(.bodyStructure(IMAPBodyStructure(mime())))
+            case .rfc822: emit(.rfc822(message.content ?? []))
+            case .rfc822Header: emit(.rfc822Header(mime().section(MIMESectionSpec(text: .header)) ?? []))
+            case .rfc822Text: emit(.rfc822Text(mime().section(MIMESectionSpec(text: .text)) ?? []))
             case .bodySection(let spec, let partial, _):
                 // The whole message (BODY[], the usual download) is the stored octets: no MIME parse.
                 let data = spec.part.isEmpty && spec.text == nil ? (message.content ?? []) : mime().section(spec)
                 if let partial {
-                    values.append(.bodySection(spec, origin: partial.offset, data.map { partial.apply($0) }))
+                    emit(.bodySection(spec, origin: partial.offset, data.map { partial.apply($0) }))
                 } else {
-                    values.append(.bodySection(spec, origin: nil, data))
+                    emit(.bodySection(spec, origin: nil, data))
                 }
             case .binary(let part, let partial, _):
                 switch mime().binary(part) {
                 case .success(let data):
-                    values.append(.binary(part: part, origin: partial?.offset, partial.map { $0.apply(data) } ?? data))
+                    emit(.binary(part: part, origin: partial?.offset, partial.map { $0.apply(data) } ?? data))
                 case .failure(.noSuchPart):
-                    values.append(.binary(part: part, origin: partial?.offset, nil))
+                    emit(.binary(part: part, origin: partial?.offset, nil))
                 case .failure(.unknownTransferEncoding):
                     unknownCTE = true
                 }
             case .binarySize(let part):
                 switch mime().binary(part) {
-                case .success(let data): values.append(.binarySize(part: part, UInt64(data.count)))
-                case .failure(.noSuchPart): values.append(.binarySize(part: part, 0))
+                case .success(let data): emit(.binarySize(part: part, UInt64(data.count)))
+                case .failure(.noSuchPart): emit(.binarySize(part: part, 0))
                 case .failure(.unknownTransferEncoding): unknownCTE = true
                 }
             }
         }
-        if addFlags, !items.contains(.flags) { values.append(.flags(m.flags)) }
-        if addModSeq, !items.contains(.modSeq) { values.append(.modSeq(m.modSeq)) }
-        return Output(values: values, unknownCTE: unknownCTE)
+        if addFlags, !hasFlags { emit(.flags(m.flags)) }
+        if addModSeq, !hasModSeq { emit(.modSeq(m.modSeq)) }
+        return unknownCTE
     }
 
     /// The content the items need from the store.

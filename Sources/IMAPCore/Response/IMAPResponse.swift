@@ -152,6 +152,14 @@ public enum IMAPResponse: Hashable, Sendable {
         w.crlf()
     }
 
+    /// `* seq FETCH (values)` CRLF, as `.data(.fetch(seq, values))` encodes it, with the values written as
+    /// `values` hands them over (FETCH of many messages renders straight into the writer).
+    static func encodeFetch(_ seq: UInt32, into w: inout IMAPWireWriter, _ values: ((IMAPFetchValue) -> Void) -> Void) {
+        w.raw("* ")
+        IMAPResponseData.fetch(seq, into: &w, values)
+        w.crlf()
+    }
+
     /// `resp-text = ["[" resp-text-code "]" SP] [text]`
     static func condition(_ c: IMAPCondition, _ code: IMAPResponseCode?, _ text: String, into w: inout IMAPWireWriter) {
         w.raw(c.rawValue)
@@ -172,6 +180,19 @@ public enum IMAPResponse: Hashable, Sendable {
 }
 
 extension IMAPResponseData {
+    /// `seq FETCH (values)`, the values written as `values` hands them over (no array of them needed).
+    static func fetch(_ seq: UInt32, into w: inout IMAPWireWriter, _ values: ((IMAPFetchValue) -> Void) -> Void) {
+        w.number(seq)
+        w.raw(" FETCH (")
+        var first = true
+        values { value in
+            if !first { w.space() }
+            first = false
+            value.encode(into: &w)
+        }
+        w.raw(")")
+    }
+
     func encode(into w: inout IMAPWireWriter) {
         switch self {
         case .capability(let caps):
@@ -232,13 +253,9 @@ extension IMAPResponseData {
             w.raw(earlier ? "VANISHED (EARLIER) " : "VANISHED ")
             w.raw(set.encoded)
         case .fetch(let seq, let values):
-            w.number(seq)
-            w.raw(" FETCH (")
-            for (i, v) in values.enumerated() {
-                if i > 0 { w.space() }
-                v.encode(into: &w)
+            Self.fetch(seq, into: &w) { emit in
+                for v in values { emit(v) }
             }
-            w.raw(")")
         case .search(let numbers, let modSeq):
             // mailbox-data =/ "SEARCH" *(SP nz-number) [SP search-sort-mod-seq]  (RFC 7162)
             w.raw("SEARCH")

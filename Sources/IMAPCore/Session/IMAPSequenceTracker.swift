@@ -177,7 +177,7 @@ public struct IMAPSequenceTracker: Hashable, Sendable {
     /// change and skips this one.
     public mutating func noteReported(uid: UInt32, modSeq: UInt64) {
         if modSeq > highestModSeq { reportedModSeq[uid] = max(reportedModSeq[uid] ?? 0, modSeq) }
-        if let pending = pendingFlags[uid], pending.modSeq <= modSeq { pendingFlags[uid] = nil }
+        if !pendingFlags.isEmpty, let pending = pendingFlags[uid], pending.modSeq <= modSeq { pendingFlags[uid] = nil }
     }
 
     /// Removes messages this session expunged itself (EXPUNGE, MOVE), returning their sequence numbers

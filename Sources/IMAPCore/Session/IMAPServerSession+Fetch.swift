@@ -43,7 +43,7 @@ extension IMAPServerSession {
     ) -> [IMAPServerAction] {
         guard let uids = resolveUIDs(set, uid: uid, sel) else { return protocolError(tag: tag, "Invalid message sequence number") }
         if modifiers.vanished, !qresync { return protocolError(tag: tag, "VANISHED needs ENABLE QRESYNC") }
-        var items = requested
+        var items = IMAPFetchRenderer.unique(requested)
         if modifiers.changedSince != nil || items.contains(.modSeq) { enabled.insert("CONDSTORE") }
         if uid, !items.contains(.uid) { items.append(.uid) }
         if modifiers.changedSince != nil, !items.contains(.modSeq) { items.append(.modSeq) }
@@ -146,8 +146,16 @@ extension IMAPServerSession {
             guard case .messages(let messages) = r else { return [no(tag, .serverBug, "Unexpected answer")] }
             if job.changedSince == nil, messages.count < job.lastBatch { job.missing = true }
             var out: [IMAPServerAction] = []
-            if job.items.contains(.flags) || !job.seenChanged.isEmpty {
-                out = announceKeywords(messages.flatMap(\.metadata.flags))
+            let wantsFlags = job.items.contains(.flags)
+            if wantsFlags || !job.seenChanged.isEmpty {
+                // Each distinct flag list once (messages of a batch share a handful of lists).
+                var flags: [IMAPFlag] = []
+                var previous: [IMAPFlag] = []
+                for m in messages where !m.metadata.flags.isEmpty && m.metadata.flags != previous {
+                    previous = m.metadata.flags
+                    flags += previous
+                }
+                out = announceKeywords(flags)
                 sel = selected ?? sel
             }
             // The session's copy is the only one while the batch is rendered: the tracker is changed in
@@ -161,17 +169,19 @@ extension IMAPServerSession {
                     let n = m.content?.count ?? 0
                     return total + (n < IMAPWireWriter.ownPieceLength ? n : 0) + 128
                 })
-            for var message in messages.sorted(by: { $0.metadata.uid < $1.metadata.uid }) {
+            let ascending = zip(messages, messages.dropFirst()).allSatisfy { $0.metadata.uid < $1.metadata.uid }
+            for var message in ascending ? messages : messages.sorted(by: { $0.metadata.uid < $1.metadata.uid }) {
                 guard let seq = sel.tracker.sequence(ofUID: message.metadata.uid) else { continue }
                 message.metadata.flags = sel.flags(message.metadata.flags, uid: message.metadata.uid)
-                let addFlags = job.seenChanged.contains(message.metadata.uid)
-                let hasFlags = addFlags || job.items.contains(.flags)
-                let rendered = IMAPFetchRenderer.render(
-                    message, items: job.items, addFlags: addFlags,
-                    addModSeq: condstore && hasFlags)
-                if rendered.unknownCTE { job.unknownCTE = true }
+                let addFlags = !job.seenChanged.isEmpty && job.seenChanged.contains(message.metadata.uid)
+                let hasFlags = addFlags || wantsFlags
+                var unknownCTE = false
+                IMAPResponse.encodeFetch(seq, into: &wire) { emit in
+                    unknownCTE = IMAPFetchRenderer.render(
+                        message, uniqueItems: job.items, addFlags: addFlags, addModSeq: condstore && hasFlags, emit: emit)
+                }
+                if unknownCTE { job.unknownCTE = true }
                 if hasFlags { sel.tracker.noteReported(uid: message.metadata.uid, modSeq: message.metadata.modSeq) }
-                IMAPResponse.data(.fetch(seq, rendered.values)).encode(into: &wire)
             }
             for piece in wire.pieces { out.append(.send(piece)) }
             selected = sel

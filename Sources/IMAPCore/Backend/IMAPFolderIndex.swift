@@ -1,0 +1,94 @@
+/// The index data of a folder's messages in UID order, kept compact (about 32 octets per message): what a
+/// FETCH of index data (UID, FLAGS, MODSEQ, INTERNALDATE, RFC822.SIZE) needs, so a `UID FETCH 1:* (FLAGS)`
+/// of a large folder whose state is known (`IMAPSelectCache`) is answered without reading the store's
+/// rows, as Dovecot answers it from its index file. A flag list is kept once per distinct list (a folder
+/// has a handful: none, \Seen, \Seen \Answered …) and shared by every message that has it.
+public struct IMAPFolderIndex: Hashable, Sendable {
+    public private(set) var uids: [UInt32] = []
+    private var flagLists: [[IMAPFlag]] = []
+    private var flagListOf: [UInt16] = []
+    private var modSeqs: [UInt64] = []
+    private var dates: [Int64] = []
+    private var zones: [Int16] = []
+    private var sizes: [UInt64] = []
+
+    /// Distinct flag lists one index holds at most (a folder with more is not kept).
+    public static let maxFlagLists = Int(UInt16.max) + 1
+
+    public init() {}
+
+    public var count: Int { uids.count }
+
+    /// Keeps `flags` as a distinct list and returns its number for `append`; nil when the index already
+    /// holds `maxFlagLists` lists. The caller keeps its own map from the stored form (a flags text) to the
+    /// number, so each distinct list is decoded and added once.
+    public mutating func addFlagList(_ flags: [IMAPFlag]) -> Int? {
+        guard flagLists.count < Self.maxFlagLists else { return nil }
+        flagLists.append(flags)
+        return flagLists.count - 1
+    }
+
+    /// Appends a message; false (nothing appended) when `uid` is not above the last one or `flagList` is
+    /// not a number `addFlagList` returned (the caller then does not keep the index).
+    public mutating func append(uid: UInt32, flagList: Int, modSeq: UInt64, internalDate: IMAPDateTime, size: UInt64) -> Bool {
+        guard uids.last.map({ $0 < uid }) ?? true, flagLists.indices.contains(flagList) else { return false }
+        uids.append(uid)
+        flagListOf.append(UInt16(truncatingIfNeeded: flagList))
+        modSeqs.append(modSeq)
+        dates.append(internalDate.secondsSinceEpoch)
+        zones.append(Int16(clamping: internalDate.zoneMinutes))
+        sizes.append(size)
+        return true
+    }
+
+    /// Room for `n` messages.
+    public mutating func reserve(_ n: Int) {
+        uids.reserveCapacity(n)
+        flagListOf.reserveCapacity(n)
+        modSeqs.reserveCapacity(n)
+        dates.reserveCapacity(n)
+        zones.reserveCapacity(n)
+        sizes.reserveCapacity(n)
+    }
+
+    func metadata(at i: Int) -> IMAPMessageMetadata {
+        IMAPMessageMetadata(
+            uid: uids[i], flags: flagLists[Int(flagListOf[i])],
+            internalDate: IMAPDateTime(secondsSinceEpoch: dates[i], zoneMinutes: Int(zones[i])), size: sizes[i],
+            modSeq: modSeqs[i])
+    }
+
+    /// The position of `uid`, if the folder holds it.
+    func position(of uid: UInt32) -> Int? {
+        var low = 0
+        var high = uids.count
+        while low < high {
+            let mid = (low + high) / 2
+            if uids[mid] < uid { low = mid + 1 } else { high = mid }
+        }
+        return low < uids.count && uids[low] == uid ? low : nil
+    }
+
+    /// The index data of those of `uids` the folder holds, in the order asked, as `fetch` returns it for
+    /// `IMAPFetchContent.none`; with `changedSince`, only messages whose MODSEQ is greater.
+    public func messages(_ uids: [UInt32], changedSince: UInt64? = nil) -> [IMAPStoredMessage] {
+        var out: [IMAPStoredMessage] = []
+        out.reserveCapacity(uids.count)
+        // UIDs are usually asked in ascending runs (`1:*`): the next position is tried before a search.
+        var next = 0
+        for uid in uids {
+            let i: Int
+            if next < self.uids.count, self.uids[next] == uid {
+                i = next
+            } else if let found = position(of: uid) {
+                i = found
+            } else {
+                continue
+            }
+            next = i + 1
+            if let changedSince, modSeqs[i] <= changedSince { continue }
+            out.append(IMAPStoredMessage(metadata: metadata(at: i), content: nil))
+        }
+        return out
+    }
+}
