@@ -17,6 +17,21 @@ import Testing
         #expect(empty.uids(forUIDSet: [IMAPSequenceRange(.number(1), .last)]) == [])
     }
 
+    /// The hinted lookup gives the same numbers as the plain one, for UIDs in ascending order, out of order,
+    /// missing, and with a hint past the end.
+    @Test func hintedLookupsMatchThePlainOnes() {
+        let t = IMAPSequenceTracker(uids: [3, 5, 9, 10, 20], uidNext: 21, highestModSeq: 7)
+        for order in [[3, 5, 9, 10, 20], [20, 3, 4, 9, 10, 21, 5], [1, 2, 10, 9, 9, 20, 20]] as [[UInt32]] {
+            var hint = 0
+            for uid in order {
+                #expect(t.sequence(ofUID: uid, hint: &hint) == t.sequence(ofUID: uid), "\(uid) in \(order)")
+            }
+        }
+        var hint = 99
+        #expect(t.sequence(ofUID: 5, hint: &hint) == 2 && hint == 2)
+        #expect(t.sequence(ofUID: 9, hint: &hint) == 3 && hint == 3)
+    }
+
     /// RFC 9051 §7.4.1's example: messages 3, 4, 7 and 11 expunged are reported as 3, 3, 5, 8.
     @Test func expungeNumbersFollowTheRFCExample() {
         var t = IMAPSequenceTracker(uids: Array(1...12), uidNext: 13, highestModSeq: 1)

@@ -51,20 +51,38 @@ public struct IMAPWireWriter: Sendable {
 
     public mutating func raw(_ text: String) {
         var text = text
-        text.withUTF8 { current.append(contentsOf: $0) }
+        text.withUTF8 { short($0) }
+    }
+
+    /// Appends `bytes`; a few octets (a keyword, a number, a flag) one by one, which is cheaper than a
+    /// bulk append's call for them.
+    private mutating func short(_ bytes: UnsafeBufferPointer<UInt8>) {
+        if bytes.count <= 16 {
+            for byte in bytes { current.append(byte) }
+        } else {
+            current.append(contentsOf: bytes)
+        }
     }
     public mutating func raw(_ octets: some Sequence<UInt8>) { current.append(contentsOf: octets) }
     public mutating func space() { current.append(0x20) }
     public mutating func crlf() { current.append(0x0D); current.append(0x0A) }
-    /// A number in decimal, written digit by digit (no String made for it).
+    /// A number in decimal (no String made for it): the digits are made from the last one into a small
+    /// buffer (division by the constant 10 is a multiplication), then appended at once.
     public mutating func number(_ n: some BinaryInteger) {
         guard var v = UInt64(exactly: n) else { return raw(String(n)) }
-        var divisor: UInt64 = 1
-        while v / divisor >= 10 { divisor *= 10 }
-        while divisor > 0 {
-            current.append(0x30 &+ UInt8(truncatingIfNeeded: v / divisor))
-            v %= divisor
-            divisor /= 10
+        if v < 10 {
+            current.append(0x30 &+ UInt8(truncatingIfNeeded: v))
+            return
+        }
+        // UInt64.max has 20 digits.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = digits.count
+            while v > 0 {
+                start -= 1
+                digits[start] = 0x30 &+ UInt8(truncatingIfNeeded: v % 10)
+                v /= 10
+            }
+            short(UnsafeBufferPointer(rebasing: digits[start...]))
         }
     }
     public mutating func reserve(_ n: Int) { current.reserveCapacity(current.count + n) }

@@ -56,6 +56,18 @@ public struct IMAPSequenceTracker: Hashable, Sendable {
         return UInt32(lo + 1)
     }
 
+    /// `sequence(ofUID:)` for UIDs met in ascending order: `hint` (the index after the previous one found)
+    /// is tried before a search, and moved past the message found.
+    public func sequence(ofUID uid: UInt32, hint: inout Int) -> UInt32? {
+        if hint < uids.count, uids[hint] == uid {
+            hint += 1
+            return UInt32(hint)
+        }
+        guard let seq = sequence(ofUID: uid) else { return nil }
+        hint = Int(seq)
+        return seq
+    }
+
     public func isPendingExpunge(_ uid: UInt32) -> Bool { pendingExpunges.contains(uid) }
 
     /// The largest UID in the view (`*` in a UID set), or nil when the view is empty.

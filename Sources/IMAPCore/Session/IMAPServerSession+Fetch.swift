@@ -170,15 +170,17 @@ extension IMAPServerSession {
                     return total + (n < IMAPWireWriter.ownPieceLength ? n : 0) + 128
                 })
             let ascending = zip(messages, messages.dropFirst()).allSatisfy { $0.metadata.uid < $1.metadata.uid }
+            let modSeqWithFlags = condstore
+            var hint = 0
             for var message in ascending ? messages : messages.sorted(by: { $0.metadata.uid < $1.metadata.uid }) {
-                guard let seq = sel.tracker.sequence(ofUID: message.metadata.uid) else { continue }
-                message.metadata.flags = sel.flags(message.metadata.flags, uid: message.metadata.uid)
+                guard let seq = sel.tracker.sequence(ofUID: message.metadata.uid, hint: &hint) else { continue }
+                if !sel.recent.isEmpty { message.metadata.flags = sel.flags(message.metadata.flags, uid: message.metadata.uid) }
                 let addFlags = !job.seenChanged.isEmpty && job.seenChanged.contains(message.metadata.uid)
                 let hasFlags = addFlags || wantsFlags
                 var unknownCTE = false
                 IMAPResponse.encodeFetch(seq, into: &wire) { emit in
                     unknownCTE = IMAPFetchRenderer.render(
-                        message, uniqueItems: job.items, addFlags: addFlags, addModSeq: condstore && hasFlags, emit: emit)
+                        message, uniqueItems: job.items, addFlags: addFlags, addModSeq: modSeqWithFlags && hasFlags, emit: emit)
                 }
                 if unknownCTE { job.unknownCTE = true }
                 if hasFlags { sel.tracker.noteReported(uid: message.metadata.uid, modSeq: message.metadata.modSeq) }

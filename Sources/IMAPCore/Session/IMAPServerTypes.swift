@@ -20,9 +20,11 @@ public struct IMAPServerConfiguration: Sendable {
     public var maxAuthFailures = 3
     /// Protocol errors (BAD) before the session closes.
     public var maxErrors = 20
-    /// Messages per backend fetch when bodies are needed / when only index data or headers are.
+    /// Messages per backend fetch when bodies or headers are needed / when only index data is (each batch
+    /// is a round trip to the store: an index-only batch of 4000 renders in about 1.5 ms on the event loop,
+    /// and `UID FETCH 1:* (FLAGS)` of 100,000 messages takes 25 of them).
     public var fetchBatchWithContent = 50
-    public var fetchBatchIndexOnly = 1000
+    public var fetchBatchIndexOnly = 4000
     /// Octets of whole messages per backend fetch (a larger message is fetched alone): bounds the memory
     /// a FETCH of many large messages holds at once.
     public var fetchBatchBytes = 4 * 1024 * 1024
