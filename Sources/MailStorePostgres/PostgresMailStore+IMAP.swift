@@ -457,7 +457,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
         return try await store.imapTransaction(readOnly: true) { conn, logger in
             let f = try await Self.folderNamed(conn, mailboxID, name, logger)
             let key = IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext)
-            if let known = cache.lookup(key) {
+            if let known = try await Self.currentEntry(conn, f, cache: cache, logger: logger) {
                 return IMAPMailboxSnapshot(
                     id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext, highestModSeq: f.highestModSeq,
                     uids: known.uids, keywords: known.keywords, firstUnseenUID: known.firstUnseenUID)
@@ -505,6 +505,48 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                 id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext, highestModSeq: f.highestModSeq,
                 uids: index.uids, keywords: sortedKeywords, firstUnseenUID: firstUnseen)
         }
+    }
+
+    /// The cached entry of folder `f` in its current state: the one SELECT kept, or an older one brought up
+    /// to date from the rows whose MODSEQ rose since and the tombstones of what was expunged since (as on
+    /// SQLite: `SQLiteIMAPAccess.currentEntry`). Nil when there is none or it cannot be brought up to date.
+    static func currentEntry(_ conn: PostgresConnection, _ f: PGFolders.Folder, cache: IMAPSelectCache, logger: Logger) async throws
+        -> IMAPSelectCache.Entry?
+    {
+        let key = IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext)
+        if let known = cache.lookup(key) { return known }
+        guard let (oldKey, old) = cache.latest(folder: f.id), oldKey.uidValidity == f.uidValidity,
+            oldKey.highestModSeq < f.highestModSeq, oldKey.highestModSeq >= f.purgedModSeq
+        else { return nil }
+        let since = Int64(clamping: oldKey.highestModSeq)
+        let limit = max(old.uids.count / 4, 100)
+        let rows = try await conn.rows(
+            """
+            SELECT d.uid, d.flags, d.modseq, COALESCE(d.internal_date, floor(m.received_at)::bigint), d.internal_zone, m.size
+            FROM deliveries d JOIN messages m ON m.id = d.message_id
+            WHERE d.folder_id = \(f.id) AND d.modseq > \(since) LIMIT \(limit + 1)
+            """, logger: logger)
+        var changes: [IMAPMessageMetadata] = []
+        var decoded: [String: [IMAPFlag]] = [:]
+        for row in rows {
+            guard changes.count < limit else { return nil }
+            let (uid, text, modSeq, date, zone, size) = try row.decode((Int64, String, Int64, Int64, Int32, Int64).self)
+            let flags = decoded[text] ?? PGFolders.decode(text)
+            decoded[text] = flags
+            changes.append(
+                IMAPMessageMetadata(
+                    uid: UInt32(truncatingIfNeeded: uid), flags: flags,
+                    internalDate: IMAPDateTime(secondsSinceEpoch: date, zoneMinutes: Int(zone)), size: UInt64(clamping: size),
+                    modSeq: UInt64(clamping: modSeq)))
+        }
+        let expunged = try await conn.rows(
+            "SELECT uid FROM imap_expunged WHERE folder_id = \(f.id) AND modseq > \(since) LIMIT \(limit + 1)", logger: logger
+        ).map { UInt32(truncatingIfNeeded: try $0.decode(Int64.self)) }
+        guard expunged.count <= limit, let index = old.index.applying(changes, expunged: Set(expunged)) else { return nil }
+        let summary = index.selectSummary
+        let entry = IMAPSelectCache.Entry(index: index, keywords: summary.keywords, firstUnseenUID: summary.firstUnseenUID)
+        cache.store(key, entry)
+        return entry
     }
 
     public func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)
@@ -596,10 +638,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
         return try await store.imapTransaction(readOnly: true) { conn, logger in
             let f = try await Self.folderOrGone(conn, mailboxID, mailbox, logger)
             // Index data of a large folder in the state SELECT read: from the cache, no rows read.
-            if content == .none,
-                let known = cache.lookup(
-                    IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext))
-            {
+            if content == .none, let known = try await Self.currentEntry(conn, f, cache: cache, logger: logger) {
                 return known.index.messages(uids, changedSince: changedSince)
             }
             var rows = try await Self.rows(conn, folderID: f.id, uids: uids, logger: logger)

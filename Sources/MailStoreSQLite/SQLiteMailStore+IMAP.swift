@@ -230,7 +230,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
         return try await store.imapRead { db in
             let f = try folderNamed(db, name)
             let key = IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext)
-            if let known = cache.lookup(key) {
+            if let known = try Self.currentEntry(db, f, cache: cache) {
                 return IMAPMailboxSnapshot(
                     id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext,
                     highestModSeq: f.highestModSeq, uids: known.uids, keywords: known.keywords, firstUnseenUID: known.firstUnseenUID)
@@ -292,6 +292,50 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                 id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext,
                 highestModSeq: f.highestModSeq, uids: index.uids, keywords: sortedKeywords, firstUnseenUID: firstUnseen)
         }
+    }
+
+    /// The cached entry of folder `f` in its current state: the one SELECT kept, or an older one brought up
+    /// to date from the rows whose MODSEQ rose since (through the (folder_id, modseq) index) and the
+    /// tombstones of what was expunged since — a few rows, not the folder. Nil when there is none, or it
+    /// cannot be brought up to date: another UIDVALIDITY, tombstones purged past its state, or more changes
+    /// than a quarter of the folder (then reading every row is as cheap).
+    static func currentEntry(_ db: Database, _ f: SQLiteFolders.Folder, cache: IMAPSelectCache) throws -> IMAPSelectCache.Entry? {
+        let key = IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext)
+        if let known = cache.lookup(key) { return known }
+        guard let (oldKey, old) = cache.latest(folder: f.id), oldKey.uidValidity == f.uidValidity,
+            oldKey.highestModSeq < f.highestModSeq, oldKey.highestModSeq >= f.purgedModSeq
+        else { return nil }
+        let since = Int64(clamping: oldKey.highestModSeq)
+        let limit = max(old.uids.count / 4, 100)
+        var changes: [IMAPMessageMetadata] = []
+        var decoded: [String: [IMAPFlag]] = [:]
+        let cursor = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT uid, flags, modseq, COALESCE(internal_date, 0), internal_zone, size
+                FROM deliveries WHERE folder_id = ? AND modseq > ?
+                """, arguments: [f.id, since])
+        while let row = try cursor.next() {
+            guard changes.count < limit else { return nil }
+            let text: String = try row.decode(String.self, atIndex: 1)
+            let flags = decoded[text] ?? SQLiteFolders.decode(text)
+            decoded[text] = flags
+            changes.append(
+                IMAPMessageMetadata(
+                    uid: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 0)), flags: flags,
+                    internalDate: IMAPDateTime(
+                        secondsSinceEpoch: try row.decode(Int64.self, atIndex: 3), zoneMinutes: try row.decode(Int.self, atIndex: 4)),
+                    size: UInt64(clamping: try row.decode(Int64.self, atIndex: 5)), modSeq: UInt64(clamping: try row.decode(Int64.self, atIndex: 2))))
+        }
+        let expunged = try Int64.fetchAll(
+            db, sql: "SELECT uid FROM imap_expunged WHERE folder_id = ? AND modseq > ? LIMIT ?", arguments: [f.id, since, limit + 1])
+        guard expunged.count <= limit,
+            let index = old.index.applying(changes, expunged: Set(expunged.map { UInt32(truncatingIfNeeded: $0) }))
+        else { return nil }
+        let summary = index.selectSummary
+        let entry = IMAPSelectCache.Entry(index: index, keywords: summary.keywords, firstUnseenUID: summary.firstUnseenUID)
+        cache.store(key, entry)
+        return entry
     }
 
     public func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)
@@ -454,10 +498,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
         return try await store.imapRead { db in
             let f = try folderOrGone(db, mailbox)
             // Index data of a large folder in the state SELECT read: from the cache, no rows read.
-            if content == .none,
-                let known = cache.lookup(
-                    IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext))
-            {
+            if content == .none, let known = try Self.currentEntry(db, f, cache: cache) {
                 return known.index.messages(uids, changedSince: changedSince)
             }
             var rows: [MessageRow]

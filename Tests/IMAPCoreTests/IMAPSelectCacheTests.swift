@@ -83,4 +83,37 @@ import Testing
         #expect(index.messages([2, 5, 9, 10], changedSince: 4).map(\.metadata.uid) == [2, 9])
         #expect(index.messages([]).isEmpty && IMAPFolderIndex().messages([1]).isEmpty)
     }
+
+    /// `applying` gives the index a full read of the changed folder would give: flag changes, new
+    /// messages, expunges (also of a message changed in the same interval), lists no message uses dropped;
+    /// and the SELECT summary follows.
+    @Test func anIndexBroughtUpToDateEqualsOneReadAfresh() throws {
+        let date = IMAPDateTime(secondsSinceEpoch: 1_700_000_000)
+        func meta(_ uid: UInt32, _ flags: [IMAPFlag], _ modSeq: UInt64) -> IMAPMessageMetadata {
+            IMAPMessageMetadata(uid: uid, flags: flags, internalDate: date, size: UInt64(uid), modSeq: modSeq)
+        }
+        func build(_ messages: [IMAPMessageMetadata]) -> IMAPFolderIndex {
+            var index = IMAPFolderIndex()
+            var lists: [[IMAPFlag]: Int] = [:]
+            for m in messages {
+                let n = lists[m.flags] ?? index.addFlagList(m.flags) ?? -1
+                lists[m.flags] = n
+                let appended = index.append(uid: m.uid, flagList: n, modSeq: m.modSeq, internalDate: date, size: m.size)
+                #expect(appended)
+            }
+            return index
+        }
+        let work = IMAPFlag("$Work")
+        let old = build([meta(1, [], 1), meta(2, [.seen], 2), meta(3, [work], 3), meta(4, [.seen], 4), meta(5, [], 5)])
+        #expect(old.selectSummary.keywords == [work] && old.selectSummary.firstUnseenUID == 1)
+        let changes = [meta(7, [IMAPFlag("$New")], 9), meta(1, [.seen], 7), meta(3, [.seen], 8), meta(6, [], 10), meta(4, [.flagged], 11)]
+        let updated = try #require(old.applying(changes, expunged: [5, 6, 9]))
+        let fresh = build([meta(1, [.seen], 7), meta(2, [.seen], 2), meta(3, [.seen], 8), meta(4, [.flagged], 11), meta(7, [IMAPFlag("$New")], 9)])
+        #expect(updated.uids == fresh.uids)
+        #expect(updated.messages(updated.uids) == fresh.messages(fresh.uids))
+        #expect(updated.selectSummary.keywords == [IMAPFlag("$New")] && updated.selectSummary.firstUnseenUID == 4)
+        #expect(updated == fresh, "the list no message uses any more ($Work, none) is dropped, numbered as afresh")
+        #expect(old.applying([], expunged: []) == old)
+        #expect(old.applying([meta(2, [], 3), meta(2, [.seen], 4)], expunged: []) == nil, "a UID twice")
+    }
 }

@@ -349,13 +349,26 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
             }
         }
         #expect(try await access.fetch(in: id, uids: [12, 3, 7], content: .none, changedSince: nil).map(\.metadata.uid) == [12, 3, 7])
-        // A change on the other handle: the next FETCH sees it (and so does one after a new SELECT).
+        // Changes on the other handle (flags, a new keyword, an expunge, new messages): the next FETCH sees
+        // them, from the cached index brought up to date (its state is the folder's now, without a SELECT),
+        // and SELECT answers as a store without the cache does.
         _ = try await plain.store(in: id, uids: [2], .replace([.deleted, IMAPFlag("$New")]), unchangedSince: nil)
         let after = try await access.fetch(in: id, uids: [2], content: .none, changedSince: nil)
         #expect(after.first?.metadata.flags.sorted() == [.deleted, IMAPFlag("$New")].sorted())
-        _ = try await access.select("INBOX")
-        let reselected = try await access.fetch(in: id, uids: Array(1...12), content: .none, changedSince: nil)
-        #expect(reselected == (try await plain.fetch(in: id, uids: Array(1...12), content: .none, changedSince: nil)))
+        #expect(store.selectCache.latest(folder: id.rawValue)?.key.highestModSeq == (try await plain.status("INBOX")).highestModSeq)
+        _ = try await plain.store(in: id, uids: [1, 6], .add([.seen]), unchangedSince: nil)
+        _ = try await plain.expunge(in: id, uids: nil)
+        for i in 0..<3 { _ = try await plain.append(to: "INBOX", IMAPAppendMessage(bytes: mail("new\(i)"), flags: [IMAPFlag("$Fresh")])) }
+        let all = Array(1...20) as [UInt32]
+        for since: UInt64? in [nil, 0, 14] {
+            let cached = try await access.fetch(in: id, uids: all, content: .none, changedSince: since)
+            #expect(cached == (try await plain.fetch(in: id, uids: all, content: .none, changedSince: since)))
+        }
+        let current = try await plain.select("INBOX")
+        #expect(store.selectCache.latest(folder: id.rawValue)?.key.highestModSeq == current.highestModSeq)
+        let reselected = try await access.select("INBOX")
+        #expect(reselected == current && reselected.uids == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], "\(reselected)")
+        #expect(reselected.keywords.contains(IMAPFlag("$Fresh")) && !reselected.keywords.contains(IMAPFlag("$New")))
         try await uncached.close()
         try await store.close()
     }

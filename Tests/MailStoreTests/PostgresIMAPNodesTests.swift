@@ -178,5 +178,16 @@ import Testing
         _ = try await accessA.expunge(in: first.id, uids: nil)
         let expunged = try await accessB.select("INBOX")
         #expect(expunged.uids == [1, 2, 4] && expunged.firstUnseenUID == 4)
+        // FETCH of index data on node B after a change on node A: from B's cached index brought up to date,
+        // equal to what A reads from the rows (A has no cached index: it never selected the folder).
+        _ = try await accessA.store(in: first.id, uids: [2], .replace([.flagged]), unchangedSince: nil)
+        _ = try await nodeA.deliver(mail("m5", to: box.id))
+        let all: [UInt32] = [1, 2, 3, 4, 5]
+        for since: UInt64? in [nil, 0, expunged.highestModSeq] {
+            let fromB = try await accessB.fetch(in: first.id, uids: all, content: .none, changedSince: since)
+            #expect(fromB == (try await accessA.fetch(in: first.id, uids: all, content: .none, changedSince: since)))
+        }
+        #expect(nodeA.selectCache.heldUIDs == 0)
+        #expect(nodeB.selectCache.latest(folder: first.id.rawValue)?.key.highestModSeq == (try await accessA.status("INBOX")).highestModSeq)
     }
 }

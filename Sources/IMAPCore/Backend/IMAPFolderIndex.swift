@@ -92,3 +92,73 @@ public struct IMAPFolderIndex: Hashable, Sendable {
         return out
     }
 }
+
+extension IMAPFolderIndex {
+    /// The index after `changes` (messages whose MODSEQ rose since the index's state: new ones and flag
+    /// changes, in any order, each UID once) and `expunged` (UIDs gone since then): what a store reads
+    /// through its MODSEQ index and tombstones to bring a cached index up to date without reading every
+    /// row. Flag lists no message uses any more are dropped. Nil when the result holds more distinct flag
+    /// lists than an index keeps.
+    public func applying(_ changes: [IMAPMessageMetadata], expunged: Set<UInt32>) -> IMAPFolderIndex? {
+        let changes = changes.sorted { $0.uid < $1.uid }
+        var out = IMAPFolderIndex()
+        out.reserve(count + changes.count)
+        // Old list number → new one, assigned on first use; new lists by value.
+        var renumbered = [Int?](repeating: nil, count: flagLists.count)
+        var byValue: [[IMAPFlag]: Int] = [:]
+        func list(_ flags: [IMAPFlag], old: Int?) -> Int? {
+            if let old, let known = renumbered[old] { return known }
+            if let known = byValue[flags] {
+                if let old { renumbered[old] = known }
+                return known
+            }
+            guard let added = out.addFlagList(flags) else { return nil }
+            byValue[flags] = added
+            if let old { renumbered[old] = added }
+            return added
+        }
+        var i = 0
+        var j = 0
+        while i < count || j < changes.count {
+            if j < changes.count, i == count || changes[j].uid <= uids[i] {
+                let c = changes[j]
+                j += 1
+                if i < count, uids[i] == c.uid { i += 1 }
+                guard !expunged.contains(c.uid) else { continue }
+                guard let n = list(c.flags, old: nil),
+                    out.append(uid: c.uid, flagList: n, modSeq: c.modSeq, internalDate: c.internalDate, size: c.size)
+                else { return nil }
+            } else {
+                defer { i += 1 }
+                guard !expunged.contains(uids[i]) else { continue }
+                let old = Int(flagListOf[i])
+                guard let n = list(flagLists[old], old: old) else { return nil }
+                out.uids.append(uids[i])
+                out.flagListOf.append(UInt16(truncatingIfNeeded: n))
+                out.modSeqs.append(modSeqs[i])
+                out.dates.append(dates[i])
+                out.zones.append(zones[i])
+                out.sizes.append(sizes[i])
+            }
+        }
+        return out
+    }
+
+    /// The keywords in use (ascending) and the first UID without \Seen: what SELECT reports, derived from
+    /// the index (after `applying`).
+    public var selectSummary: (keywords: [IMAPFlag], firstUnseenUID: UInt32?) {
+        let unseen = flagLists.map { !$0.contains(.seen) }
+        var used = [Bool](repeating: false, count: flagLists.count)
+        var firstUnseen: UInt32?
+        for (i, list) in flagListOf.enumerated() {
+            let n = Int(list)
+            used[n] = true
+            if firstUnseen == nil, unseen[n] { firstUnseen = uids[i] }
+        }
+        var keywords = Set<IMAPFlag>()
+        for (n, flags) in flagLists.enumerated() where used[n] {
+            for flag in flags where !flag.isSystem { keywords.insert(flag) }
+        }
+        return (keywords.sorted(), firstUnseen)
+    }
+}

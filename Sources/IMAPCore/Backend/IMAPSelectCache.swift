@@ -75,6 +75,12 @@ public final class IMAPSelectCache: Sendable {
         }
     }
 
+    /// The folder's entry whatever state it describes (a store brings an older one up to date with
+    /// `IMAPFolderIndex.applying` rather than reading every row again).
+    public func latest(folder: Int64) -> (key: Key, entry: Entry)? {
+        state.withLock { s in s.slots[folder].map { ($0.key, $0.entry) } }
+    }
+
     /// Keeps `entry` as the folder's state `key` (replacing an older state of the same folder).
     public func store(_ key: Key, _ entry: Entry) {
         let count = entry.uids.count
