@@ -39,6 +39,11 @@ import Testing
         cache.store(key(2), entry(101))
         #expect(cache.lookup(key(1)) == nil && cache.lookup(key(2)) == nil)
         #expect(cache.heldUIDs == 0)
+        // A kept folder that shrank below the minimum loses its older entry.
+        cache.store(key(3), entry(6))
+        #expect(cache.latest(folder: 3) != nil && cache.heldUIDs == 6)
+        cache.store(key(3, modSeq: 6), entry(4))
+        #expect(cache.latest(folder: 3) == nil && cache.heldUIDs == 0)
         let off = IMAPSelectCache(maxUIDs: 0, minimumCount: 1)
         off.store(key(1), entry(1))
         #expect(off.lookup(key(1)) == nil)

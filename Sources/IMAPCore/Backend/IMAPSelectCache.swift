@@ -81,12 +81,14 @@ public final class IMAPSelectCache: Sendable {
         state.withLock { s in s.slots[folder].map { ($0.key, $0.entry) } }
     }
 
-    /// Keeps `entry` as the folder's state `key` (replacing an older state of the same folder).
+    /// Keeps `entry` as the folder's state `key` (replacing an older state of the same folder; a folder
+    /// now too small or too large to keep loses its older entry too).
     public func store(_ key: Key, _ entry: Entry) {
         let count = entry.uids.count
-        guard count >= minimumCount, count <= maxUIDs else { return }
+        let keep = count >= minimumCount && count <= maxUIDs
         state.withLock { s in
             if let old = s.slots.removeValue(forKey: key.folder) { s.heldUIDs -= old.entry.uids.count }
+            guard keep else { return }
             while s.heldUIDs + count > maxUIDs, let oldest = s.slots.min(by: { $0.value.lastUse < $1.value.lastUse }) {
                 s.slots[oldest.key] = nil
                 s.heldUIDs -= oldest.value.entry.uids.count
