@@ -514,39 +514,34 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
         -> IMAPSelectCache.Entry?
     {
         let key = IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext)
-        if let known = cache.lookup(key) { return known }
-        guard let (oldKey, old) = cache.latest(folder: f.id), oldKey.uidValidity == f.uidValidity,
-            oldKey.highestModSeq < f.highestModSeq, oldKey.highestModSeq >= f.purgedModSeq
-        else { return nil }
-        let since = Int64(clamping: oldKey.highestModSeq)
-        let limit = max(old.uids.count / 4, 100)
-        let rows = try await conn.rows(
-            """
-            SELECT d.uid, d.flags, d.modseq, COALESCE(d.internal_date, floor(m.received_at)::bigint), d.internal_zone, m.size
-            FROM deliveries d JOIN messages m ON m.id = d.message_id
-            WHERE d.folder_id = \(f.id) AND d.modseq > \(since) LIMIT \(limit + 1)
-            """, logger: logger)
-        var changes: [IMAPMessageMetadata] = []
-        var decoded: [String: [IMAPFlag]] = [:]
-        for row in rows {
-            guard changes.count < limit else { return nil }
-            let (uid, text, modSeq, date, zone, size) = try row.decode((Int64, String, Int64, Int64, Int32, Int64).self)
-            let flags = decoded[text] ?? PGFolders.decode(text)
-            decoded[text] = flags
-            changes.append(
-                IMAPMessageMetadata(
-                    uid: UInt32(truncatingIfNeeded: uid), flags: flags,
-                    internalDate: IMAPDateTime(secondsSinceEpoch: date, zoneMinutes: Int(zone)), size: UInt64(clamping: size),
-                    modSeq: UInt64(clamping: modSeq)))
+        switch cache.lookup(key, purgedModSeq: f.purgedModSeq) {
+        case .current(let entry): return entry
+        case .none: return nil
+        case .stale(let old, let sinceModSeq, let limit):
+            let since = Int64(clamping: sinceModSeq)
+            var changes: [IMAPMessageMetadata] = []
+            var decoded: [String: [IMAPFlag]] = [:]
+            let rows = try await conn.rows(
+                """
+                SELECT d.uid, d.flags, d.modseq, COALESCE(d.internal_date, floor(m.received_at)::bigint), d.internal_zone, m.size
+                FROM deliveries d JOIN messages m ON m.id = d.message_id
+                WHERE d.folder_id = \(f.id) AND d.modseq > \(since) LIMIT \(limit + 1)
+                """, logger: logger)
+            for row in rows {
+                let (uid, text, modSeq, date, zone, size) = try row.decode((Int64, String, Int64, Int64, Int32, Int64).self)
+                let flags = decoded[text] ?? PGFolders.decode(text)
+                decoded[text] = flags
+                changes.append(
+                    IMAPMessageMetadata(
+                        uid: UInt32(truncatingIfNeeded: uid), flags: flags,
+                        internalDate: IMAPDateTime(secondsSinceEpoch: date, zoneMinutes: Int(zone)), size: UInt64(clamping: size),
+                        modSeq: UInt64(clamping: modSeq)))
+            }
+            let expunged = try await conn.rows(
+                "SELECT uid FROM imap_expunged WHERE folder_id = \(f.id) AND modseq > \(since) LIMIT \(limit + 1)", logger: logger
+            ).map { UInt32(truncatingIfNeeded: try $0.decode(Int64.self)) }
+            return cache.refresh(old, to: key, changes: changes, expunged: expunged, limit: limit)
         }
-        let expunged = try await conn.rows(
-            "SELECT uid FROM imap_expunged WHERE folder_id = \(f.id) AND modseq > \(since) LIMIT \(limit + 1)", logger: logger
-        ).map { UInt32(truncatingIfNeeded: try $0.decode(Int64.self)) }
-        guard expunged.count <= limit, let index = old.index.applying(changes, expunged: Set(expunged)) else { return nil }
-        let summary = index.selectSummary
-        let entry = IMAPSelectCache.Entry(index: index, keywords: summary.keywords, firstUnseenUID: summary.firstUnseenUID)
-        cache.store(key, entry)
-        return entry
     }
 
     public func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)

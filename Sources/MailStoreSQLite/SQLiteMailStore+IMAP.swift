@@ -301,41 +301,36 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
     /// than a quarter of the folder (then reading every row is as cheap).
     static func currentEntry(_ db: Database, _ f: SQLiteFolders.Folder, cache: IMAPSelectCache) throws -> IMAPSelectCache.Entry? {
         let key = IMAPSelectCache.Key(folder: f.id, uidValidity: f.uidValidity, highestModSeq: f.highestModSeq, uidNext: f.uidNext)
-        if let known = cache.lookup(key) { return known }
-        guard let (oldKey, old) = cache.latest(folder: f.id), oldKey.uidValidity == f.uidValidity,
-            oldKey.highestModSeq < f.highestModSeq, oldKey.highestModSeq >= f.purgedModSeq
-        else { return nil }
-        let since = Int64(clamping: oldKey.highestModSeq)
-        let limit = max(old.uids.count / 4, 100)
-        var changes: [IMAPMessageMetadata] = []
-        var decoded: [String: [IMAPFlag]] = [:]
-        let cursor = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT uid, flags, modseq, COALESCE(internal_date, 0), internal_zone, size
-                FROM deliveries WHERE folder_id = ? AND modseq > ?
-                """, arguments: [f.id, since])
-        while let row = try cursor.next() {
-            guard changes.count < limit else { return nil }
-            let text: String = try row.decode(String.self, atIndex: 1)
-            let flags = decoded[text] ?? SQLiteFolders.decode(text)
-            decoded[text] = flags
-            changes.append(
-                IMAPMessageMetadata(
-                    uid: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 0)), flags: flags,
-                    internalDate: IMAPDateTime(
-                        secondsSinceEpoch: try row.decode(Int64.self, atIndex: 3), zoneMinutes: try row.decode(Int.self, atIndex: 4)),
-                    size: UInt64(clamping: try row.decode(Int64.self, atIndex: 5)), modSeq: UInt64(clamping: try row.decode(Int64.self, atIndex: 2))))
+        switch cache.lookup(key, purgedModSeq: f.purgedModSeq) {
+        case .current(let entry): return entry
+        case .none: return nil
+        case .stale(let old, let sinceModSeq, let limit):
+            let since = Int64(clamping: sinceModSeq)
+            var changes: [IMAPMessageMetadata] = []
+            var decoded: [String: [IMAPFlag]] = [:]
+            let cursor = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT uid, flags, modseq, COALESCE(internal_date, 0), internal_zone, size
+                    FROM deliveries WHERE folder_id = ? AND modseq > ? LIMIT ?
+                    """, arguments: [f.id, since, limit + 1])
+            while let row = try cursor.next() {
+                let text: String = try row.decode(String.self, atIndex: 1)
+                let flags = decoded[text] ?? SQLiteFolders.decode(text)
+                decoded[text] = flags
+                changes.append(
+                    IMAPMessageMetadata(
+                        uid: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 0)), flags: flags,
+                        internalDate: IMAPDateTime(
+                            secondsSinceEpoch: try row.decode(Int64.self, atIndex: 3), zoneMinutes: try row.decode(Int.self, atIndex: 4)),
+                        size: UInt64(clamping: try row.decode(Int64.self, atIndex: 5)),
+                        modSeq: UInt64(clamping: try row.decode(Int64.self, atIndex: 2))))
+            }
+            let expunged = try Int64.fetchAll(
+                db, sql: "SELECT uid FROM imap_expunged WHERE folder_id = ? AND modseq > ? LIMIT ?", arguments: [f.id, since, limit + 1])
+            return cache.refresh(
+                old, to: key, changes: changes, expunged: expunged.map { UInt32(truncatingIfNeeded: $0) }, limit: limit)
         }
-        let expunged = try Int64.fetchAll(
-            db, sql: "SELECT uid FROM imap_expunged WHERE folder_id = ? AND modseq > ? LIMIT ?", arguments: [f.id, since, limit + 1])
-        guard expunged.count <= limit,
-            let index = old.index.applying(changes, expunged: Set(expunged.map { UInt32(truncatingIfNeeded: $0) }))
-        else { return nil }
-        let summary = index.selectSummary
-        let entry = IMAPSelectCache.Entry(index: index, keywords: summary.keywords, firstUnseenUID: summary.firstUnseenUID)
-        cache.store(key, entry)
-        return entry
     }
 
     public func changes(in mailbox: IMAPMailboxID, sinceModSeq modSeq: UInt64, knownUIDNext uidNext: UInt32)

@@ -121,4 +121,28 @@ import Testing
         #expect(old.applying([], expunged: []) == old)
         #expect(old.applying([meta(2, [], 3), meta(2, [.seen], 4)], expunged: []) == nil, "a UID twice")
     }
+
+    /// The lookup for a folder's state: the entry itself, an older one that can be brought up to date
+    /// (same UIDVALIDITY, state not older than the purged tombstones), or nothing; a refresh with more
+    /// changes than the limit gives nothing and keeps nothing.
+    @Test func anOlderEntryIsOfferedForARefreshOnlyWhenItsChangesCanBeRead() {
+        let cache = IMAPSelectCache(maxUIDs: 1000, minimumCount: 1)
+        cache.store(key(1, modSeq: 5), entry(8))
+        if case .current(let e) = cache.lookup(key(1, modSeq: 5), purgedModSeq: 0) { #expect(e == entry(8)) } else { Issue.record("not current") }
+        guard case .stale(let old, let since, let limit) = cache.lookup(key(1, modSeq: 9), purgedModSeq: 5) else {
+            Issue.record("not stale")
+            return
+        }
+        #expect(old == entry(8) && since == 5 && limit == 100)
+        for (state, purged) in [(key(1, modSeq: 9), UInt64(6)), (key(1, modSeq: 9, validity: 2), 0), (key(1, modSeq: 4), 0), (key(2), 0)] {
+            if case .none = cache.lookup(state, purgedModSeq: purged) {} else { Issue.record("\(state) purged \(purged) is usable") }
+        }
+        let date = IMAPDateTime(secondsSinceEpoch: 0)
+        let change = IMAPMessageMetadata(uid: 3, flags: [.flagged], internalDate: date, size: 10, modSeq: 9)
+        #expect(cache.refresh(old, to: key(1, modSeq: 9), changes: [change, change], expunged: [], limit: 1) == nil)
+        #expect(cache.latest(folder: 1)?.key == key(1, modSeq: 5))
+        let refreshed = cache.refresh(old, to: key(1, modSeq: 9), changes: [change], expunged: [8], limit: 1)
+        #expect(refreshed?.uids == Array(1...7) && refreshed?.firstUnseenUID == 3, "message 3 lost \\Seen")
+        #expect(cache.latest(folder: 1)?.key == key(1, modSeq: 9) && cache.heldUIDs == 7)
+    }
 }

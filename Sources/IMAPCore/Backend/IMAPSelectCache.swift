@@ -102,3 +102,38 @@ public final class IMAPSelectCache: Sendable {
     /// How many messages the entries hold (for tests and the status page).
     public var heldUIDs: Int { state.withLock { $0.heldUIDs } }
 }
+
+extension IMAPSelectCache {
+    /// What a store can answer from the cache in a folder's state.
+    public enum Lookup: Sendable {
+        /// The entry for that state.
+        case current(Entry)
+        /// An older entry of the folder that can be brought up to date: read the rows whose MODSEQ is above
+        /// `since` and the UIDs expunged after it (at most `limit` of each, else reading every row is as
+        /// cheap), then `refresh`.
+        case stale(Entry, since: UInt64, limit: Int)
+        /// Nothing usable: another UIDVALIDITY, tombstones purged past the entry's state, or no entry.
+        case none
+    }
+
+    /// The entry for `key`, or an older one of the folder whose changes since can still be read (its
+    /// MODSEQ is at least `purgedModSeq`: the tombstones of what was expunged after it are all there).
+    public func lookup(_ key: Key, purgedModSeq: UInt64) -> Lookup {
+        if let known = lookup(key) { return .current(known) }
+        guard let (oldKey, old) = latest(folder: key.folder), oldKey.uidValidity == key.uidValidity,
+            oldKey.highestModSeq < key.highestModSeq, oldKey.highestModSeq >= purgedModSeq
+        else { return .none }
+        return .stale(old, since: oldKey.highestModSeq, limit: max(old.uids.count / 4, 100))
+    }
+
+    /// `old` brought to `key`'s state with what the store read for `.stale` (`IMAPFolderIndex.applying`),
+    /// and kept; nil when it cannot be (more than `limit` changes or expunges, too many flag lists).
+    public func refresh(_ old: Entry, to key: Key, changes: [IMAPMessageMetadata], expunged: [UInt32], limit: Int) -> Entry? {
+        guard changes.count <= limit, expunged.count <= limit, let index = old.index.applying(changes, expunged: Set(expunged))
+        else { return nil }
+        let summary = index.selectSummary
+        let entry = Entry(index: index, keywords: summary.keywords, firstUnseenUID: summary.firstUnseenUID)
+        store(key, entry)
+        return entry
+    }
+}
