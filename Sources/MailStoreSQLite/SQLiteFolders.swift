@@ -208,14 +208,4 @@ enum SQLiteFolders {
         }
         return false
     }
-
-    /// Whether a stored flags text names a keyword: a flag not starting with a backslash.
-    static func flagsTextNamesKeyword(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        var i = 0
-        while i + 1 < text.count {
-            if text[i] == UInt8(ascii: " "), text[i + 1] != UInt8(ascii: " "), text[i + 1] != UInt8(ascii: "\\") { return true }
-            i += 1
-        }
-        return false
-    }
 }

@@ -148,7 +148,7 @@ extension IMAPServerSession {
             var out: [IMAPServerAction] = []
             let wantsFlags = job.items.contains(.flags)
             if wantsFlags || !job.seenChanged.isEmpty {
-                // Each distinct flag list once (messages of a batch share a handful of lists).
+                // A run of messages with the same flag list is looked at once (a batch has a handful of lists).
                 var flags: [IMAPFlag] = []
                 var previous: [IMAPFlag] = []
                 for m in messages where !m.metadata.flags.isEmpty && m.metadata.flags != previous {
