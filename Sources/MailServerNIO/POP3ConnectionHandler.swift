@@ -8,9 +8,10 @@
 /// entry), so a message of up to 80 KiB costs one task and one hop back to the event loop; the chunk that
 /// reaches the listed size ends the message without another read. The next chunk is read only once the
 /// previous one is written out to the socket (write backpressure): one chunk in memory per message, however
-/// large. After a RETR the next messages of the maildrop are read ahead in one task while the client
-/// handles the current one (clients fetch in order, so the next RETR is usually answered at once): only
-/// messages that fit in one chunk, at most `readAheadMessages` (16) and `readAheadBytes` (128 KiB) ahead
+/// large. After a RETR the next messages of the maildrop are read ahead in one task and one store read
+/// (`readMessages`: on SQLite one hand-off to its reading thread and one read transaction for the batch)
+/// while the client handles the current one (clients fetch in order, so the next RETR is usually answered at once): only
+/// messages that fit in one chunk, at most `readAheadMessages` (32) and `readAheadBytes` (256 KiB) ahead
 /// per connection (`startReadAhead`).
 ///
 /// The maildrop lock is a lease in the store (MaildropLocks.swift): taken at login, renewed by a task
@@ -68,9 +69,10 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     static let lastChunkLimit = chunkSize + chunkSize / 4
     /// Read-ahead bounds per connection: at most `readAheadMessages` messages and `readAheadBytes` octets
     /// read ahead at any time (or one message of up to `lastChunkLimit` when nothing else is); a new batch
-    /// starts when fewer than half the messages are left.
-    static let readAheadMessages = 16
-    static let readAheadBytes: Int64 = 128 * 1024
+    /// starts when fewer than half the messages and less than half the octets are left, so a batch is
+    /// about 16 small messages or three of 64 KiB (one store read each).
+    static let readAheadMessages = 32
+    static let readAheadBytes: Int64 = 256 * 1024
 
     public init(server: POP3ServerContext, client: ClientInfo) {
         self.server = server
@@ -382,19 +384,19 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     /// After the RETR of `index`: forgets what was read ahead at or before it (the client went on, or
-    /// back), and when fewer than half of `readAheadMessages` are left ahead, reads the next batch of
-    /// messages in snapshot order in one task: each not marked deleted and fitting in one
+    /// back), and when fewer than half of `readAheadMessages` and of `readAheadBytes` are left ahead, reads
+    /// the next batch of messages in snapshot order in one task and one store read: each not marked deleted and fitting in one
     /// (last) chunk, while what is ahead stays within `readAheadBytes` (one message is always allowed
     /// when nothing is ahead). Stops at the first message that does not qualify; it is read on demand.
     private func startReadAhead(after index: Int, mailboxID: Int64, context: ChannelHandlerContext) {
         guard let maildrop = session.maildrop else { return }
         readAhead = readAhead.filter { (maildrop.number(ofDelivery: $0.key) ?? 0) - 1 > index }
-        guard readAhead.count < Self.readAheadMessages / 2 else { return }
-        var next = readAhead.isEmpty ? index + 1 : max(index + 1, readAheadEnd)
-        var batch: [RetrievableMessage] = []
         var bytes = readAhead.keys.reduce(Int64(0)) { sum, id in
             sum + (maildrop.number(ofDelivery: id).flatMap { maildrop.entry($0)?.size } ?? 0)
         }
+        guard readAhead.count < Self.readAheadMessages / 2, bytes < Self.readAheadBytes / 2 else { return }
+        var next = readAhead.isEmpty ? index + 1 : max(index + 1, readAheadEnd)
+        var batch: [RetrievableMessage] = []
         while next < maildrop.entries.count, readAhead.count + batch.count < Self.readAheadMessages {
             let nothingAhead = readAhead.isEmpty && batch.isEmpty
             guard let entry = maildrop.message(next + 1), entry.size <= Int64(Self.lastChunkLimit),
@@ -412,19 +414,13 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let jobs = batch // the task gets its own copy, not the loop's variable
         let promise = context.eventLoop.makePromise(of: [Result<EncodedChunk, any Error>].self)
         promise.completeWithTask {
-            var results: [Result<EncodedChunk, any Error>] = []
-            for message in jobs {
-                do {
-                    results.append(
-                        .success(
-                            try await Self.readAndEncode(
-                                store: store, mailboxID: mailboxID, message: message, offset: 0,
-                                encoder: POP3MessageEncoder(topLines: nil), allocator: allocator)))
-                } catch {
-                    results.append(.failure(error))
+            // One read for the batch (SQLite: one hand-off to its reading thread, one read transaction).
+            let reads = await store.readMessages(mailboxID: mailboxID, messages: jobs)
+            return zip(jobs, reads).map { message, read in
+                read.map { bytes in
+                    Self.encode(bytes, of: message, offset: 0, encoder: POP3MessageEncoder(topLines: nil), allocator: allocator)
                 }
             }
-            return results
         }
         let results = promise.futureResult
         for (position, message) in batch.enumerated() {
@@ -438,10 +434,19 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         store: any MailStore, mailboxID: Int64, message: RetrievableMessage, offset: Int64,
         encoder: POP3MessageEncoder, allocator: ByteBufferAllocator
     ) async throws -> EncodedChunk {
-        var encoder = encoder
         let remaining = message.size - offset
         let length = remaining > 0 && remaining <= Int64(lastChunkLimit) ? Int(remaining) : chunkSize
         let bytes = try await store.readMessage(mailboxID: mailboxID, message: message, offset: offset, maxLength: length)
+        return encode(bytes, of: message, offset: offset, encoder: encoder, allocator: allocator)
+    }
+
+    /// Dot-stuffs `bytes`, read from `offset` of `message`, and adds the terminating line when they reach the
+    /// snapshot size (or are empty: the store has nothing more, or a TOP limit is reached).
+    private static func encode(
+        _ bytes: ByteBuffer, of message: RetrievableMessage, offset: Int64, encoder: POP3MessageEncoder,
+        allocator: ByteBufferAllocator
+    ) -> EncodedChunk {
+        var encoder = encoder
         let nextOffset = offset + Int64(bytes.readableBytes)
         // Encoded straight into the buffer that is written: unchanged runs are one copy from the read bytes.
         var buffer = allocator.buffer(capacity: bytes.readableBytes + bytes.readableBytes / 32 + 8)

@@ -55,6 +55,29 @@ public protocol MessageRetrieval: Sendable {
     /// The delivery must still exist, belong to `mailboxID` and refer to `message.bodyID`
     /// (`.messageNotFound(deliveryID)` otherwise), so a stale or forged key never reads another mailbox.
     func readMessage(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) async throws -> ByteBuffer
+
+    /// Each of `messages` from its start, up to its size (clipped to `RetrievalLimits.maxChunk`), read
+    /// together: POP3's read-ahead of the next small messages. One result per message, in order, each what
+    /// `readMessage(mailboxID:message:offset:0,maxLength:size)` gives. SQLite reads them in one hand-off to
+    /// its reading thread and one read transaction; the other stores read them one after another (the
+    /// default below).
+    func readMessages(mailboxID: Int64, messages: [RetrievableMessage]) async -> [Result<ByteBuffer, any Error>]
+}
+
+extension MessageRetrieval {
+    public func readMessages(mailboxID: Int64, messages: [RetrievableMessage]) async -> [Result<ByteBuffer, any Error>] {
+        var out: [Result<ByteBuffer, any Error>] = []
+        out.reserveCapacity(messages.count)
+        for message in messages {
+            do {
+                out.append(
+                    .success(try await readMessage(mailboxID: mailboxID, message: message, offset: 0, maxLength: Int(clamping: message.size))))
+            } catch {
+                out.append(.failure(error))
+            }
+        }
+        return out
+    }
 }
 
 public enum RetrievalLimits {

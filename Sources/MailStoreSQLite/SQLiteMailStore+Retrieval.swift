@@ -51,6 +51,28 @@ extension SQLiteMailStore {
         }
     }
 
+    /// POP3's read-ahead: the whole messages (each clipped to `RetrievalLimits.maxChunk`) in one hand-off to
+    /// the reading pool and one read transaction (one WAL snapshot, one set of SQLite's lock calls), where
+    /// `readMessage` for each would cost a thread round trip and a transaction per message.
+    public func readMessages(mailboxID: Int64, messages: [RetrievableMessage]) async -> [Result<ByteBuffer, any Error>] {
+        do {
+            try checkOpen()
+            return try await readPool.runIfActive {
+                try self.pool.read { db in
+                    messages.map { message in
+                        Result {
+                            let length = RetrievalLimits.clip(Int(clamping: message.size))
+                            return ByteBuffer(bytes: try Self.readBody(db, mailboxID: mailboxID, message: message, offset: 0, maxLength: length))
+                        }.mapError { Self.storeError($0) }
+                    }
+                }
+            }
+        } catch {
+            let failure = Self.storeError(error)
+            return messages.map { _ in .failure(failure) }
+        }
+    }
+
     /// The ranged read itself: blocks the calling (thread-pool) thread.
     private func readBlocking(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) throws -> [UInt8] {
         do {
@@ -58,40 +80,47 @@ extension SQLiteMailStore {
             // one read transaction (one WAL snapshot) until it is closed, so the delivery check below sees
             // exactly the state the bytes are read from.
             return try pool.unsafeRead { db in
-                // messages.id is not AUTOINCREMENT: a body key alone could name a newer message after a
-                // removal, so the delivery (AUTOINCREMENT, never reused) must still point at it.
-                let check = try db.cachedStatement(
-                    sql: """
-                        SELECT 1 FROM deliveries WHERE id = ? AND mailbox_id = ? AND message_id = ?
-                        """)
-                let arguments: StatementArguments = [message.deliveryID, mailboxID, message.bodyID]
-                guard maxLength > 0, offset < message.size else {
-                    guard try Int.fetchOne(check, arguments: arguments) != nil else {
-                        throw StoreError.messageNotFound(message.deliveryID)
-                    }
-                    return []
-                }
-                let blob: BlobIO.Handle
-                do {
-                    blob = try BlobIO.Handle(db, messageID: message.bodyID, writable: false)
-                } catch {
-                    // The body is gone (deleted by another session or the CLI): the delivery is too.
-                    guard try Int.fetchOne(check, arguments: arguments) != nil else {
-                        throw StoreError.messageNotFound(message.deliveryID)
-                    }
-                    throw error
-                }
-                guard try Int.fetchOne(check, arguments: arguments) != nil else {
-                    try? blob.close()
-                    throw StoreError.messageNotFound(message.deliveryID)
-                }
-                let bytes = try blob.read(at: Int(offset), maxLength: maxLength)
-                try blob.close()
-                return bytes
+                try Self.readBody(db, mailboxID: mailboxID, message: message, offset: offset, maxLength: maxLength)
             }
         } catch {
             throw Self.storeError(error)
         }
+    }
+
+    /// Checks that the delivery still names the body in this mailbox, then reads the range.
+    private static func readBody(_ db: Database, mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) throws
+        -> [UInt8]
+    {
+        // messages.id is not AUTOINCREMENT: a body key alone could name a newer message after a
+        // removal, so the delivery (AUTOINCREMENT, never reused) must still point at it.
+        let check = try db.cachedStatement(
+            sql: """
+                SELECT 1 FROM deliveries WHERE id = ? AND mailbox_id = ? AND message_id = ?
+                """)
+        let arguments: StatementArguments = [message.deliveryID, mailboxID, message.bodyID]
+        guard maxLength > 0, offset < message.size else {
+            guard try Int.fetchOne(check, arguments: arguments) != nil else {
+                throw StoreError.messageNotFound(message.deliveryID)
+            }
+            return []
+        }
+        let blob: BlobIO.Handle
+        do {
+            blob = try BlobIO.Handle(db, messageID: message.bodyID, writable: false)
+        } catch {
+            // The body is gone (deleted by another session or the CLI): the delivery is too.
+            guard try Int.fetchOne(check, arguments: arguments) != nil else {
+                throw StoreError.messageNotFound(message.deliveryID)
+            }
+            throw error
+        }
+        guard try Int.fetchOne(check, arguments: arguments) != nil else {
+            try? blob.close()
+            throw StoreError.messageNotFound(message.deliveryID)
+        }
+        let bytes = try blob.read(at: Int(offset), maxLength: maxLength)
+        try blob.close()
+        return bytes
     }
 
     // MARK: - MaildropLocking

@@ -55,6 +55,46 @@ import Testing
         #expect(try await s.retrievableMessages(mailboxID: 999_999).isEmpty)
     }
 
+    /// `readMessages` (POP3's read-ahead) gives for each message what `readMessage` gives from its start
+    /// (a message over `RetrievalLimits.maxChunk` clipped to it), in order; a message whose delivery is gone
+    /// or belongs to another mailbox fails alone, the others are still read.
+    @Test(arguments: Backend.allCases)
+    func batchReadsMatchSingleReads(_ backend: Backend) async throws {
+        let (f, m) = try await setUp(backend)
+        defer { Task { await f.cleanup() } }
+        let s = f.store
+        _ = try await s.deliver(message(to: [m[0]], body: Array("Subject: 1\r\n\r\none\r\n".utf8)))
+        _ = try await s.deliver(message(to: [m[0]], body: patternBytes(70_000, seed: 3)))
+        let doomed = try await s.deliver(message(to: [m[0]], body: Array("Subject: 3\r\n\r\nthree\r\n".utf8)))
+        _ = try await s.deliver(message(to: [m[0]], body: patternBytes(RetrievalLimits.maxChunk + 10, seed: 4)))
+        _ = try await s.deliver(message(to: [m[1]], body: Array("Subject: b\r\n\r\nother\r\n".utf8)))
+        let listing = try await s.retrievableMessages(mailboxID: m[0])
+        let other = try #require(try await s.retrievableMessages(mailboxID: m[1]).first)
+        #expect(listing.count == 4)
+        var expected: [[UInt8]] = []
+        for entry in listing {
+            expected.append(try await s.readBytes(mailboxID: m[0], message: entry, offset: 0, maxLength: Int(entry.size)))
+        }
+        #expect(expected[3].count == RetrievalLimits.maxChunk)
+        let reads = await s.readMessages(mailboxID: m[0], messages: listing)
+        #expect(reads.count == 4)
+        for (read, bytes) in zip(reads, expected) {
+            #expect((try? read.get()).map { Array($0.readableBytesView) } == bytes)
+        }
+        try await s.deleteMessages(mailboxID: m[0], deliveryIDs: [doomed[0]])
+        let mixed = await s.readMessages(mailboxID: m[0], messages: [listing[0], listing[2], other, listing[1]])
+        #expect(mixed.count == 4)
+        #expect((try? mixed[0].get()).map { Array($0.readableBytesView) } == expected[0])
+        #expect((try? mixed[3].get()).map { Array($0.readableBytesView) } == expected[1])
+        for failed in [mixed[1], mixed[2]] {
+            guard case .failure(let error) = failed, case .messageNotFound = error as? StoreError else {
+                Issue.record("expected messageNotFound, got \(failed)")
+                continue
+            }
+        }
+        #expect(await s.readMessages(mailboxID: m[0], messages: []).isEmpty)
+    }
+
     @Test(arguments: Backend.allCases)
     func chunkedReadsMatchReadMessageAtEveryChunkSize(_ backend: Backend) async throws {
         let (f, m) = try await setUp(backend)
