@@ -145,4 +145,20 @@ import Testing
         #expect(refreshed?.uids == Array(1...7) && refreshed?.firstUnseenUID == 3, "message 3 lost \\Seen")
         #expect(cache.latest(folder: 1)?.key == key(1, modSeq: 9) && cache.heldUIDs == 7)
     }
+
+    /// A folder whose messages carry more distinct flag lists, or longer ones, than an index keeps is not
+    /// kept: `addFlagList` refuses, so what a client stores cannot make the cache hold more than its bound.
+    @Test func flagListsAreBounded() {
+        var many = IMAPFolderIndex()
+        for n in 0..<IMAPFolderIndex.maxFlagLists {
+            #expect(many.addFlagList([IMAPFlag("$k\(n)")]) == n)
+        }
+        #expect(many.addFlagList([.seen]) == nil)
+        var long = IMAPFolderIndex()
+        let keywords = (0..<100).map { IMAPFlag("$" + String(repeating: "x", count: 200) + "\($0)") }
+        var added = 0
+        while long.addFlagList(keywords) != nil { added += 1 }
+        #expect(added > 0 && added * 100 * 216 <= IMAPFolderIndex.maxFlagListOctets)
+        #expect(long.addFlagList([]) != nil, "an empty list takes no octets")
+    }
 }

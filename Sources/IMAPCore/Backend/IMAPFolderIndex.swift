@@ -12,18 +12,26 @@ public struct IMAPFolderIndex: Hashable, Sendable {
     private var zones: [Int16] = []
     private var sizes: [UInt64] = []
 
-    /// Distinct flag lists one index holds at most (a folder with more is not kept).
-    public static let maxFlagLists = Int(UInt16.max) + 1
+    /// The octets the distinct flag lists take (names plus 16 per flag), bounded by `maxFlagListOctets`.
+    private var flagListOctets = 0
+
+    /// Distinct flag lists one index holds at most, and the octets they may take: a folder with more (a
+    /// client can give every message keywords of its own) is not kept, so what an index holds beyond its
+    /// 32 octets per message stays small.
+    public static let maxFlagLists = 4096
+    public static let maxFlagListOctets = 256 * 1024
 
     public init() {}
 
     public var count: Int { uids.count }
 
     /// Keeps `flags` as a distinct list and returns its number for `append`; nil when the index already
-    /// holds `maxFlagLists` lists. The caller keeps its own map from the stored form (a flags text) to the
-    /// number, so each distinct list is decoded and added once.
+    /// holds `maxFlagLists` lists or the list would pass `maxFlagListOctets`. The caller keeps its own map
+    /// from the stored form (a flags text) to the number, so each distinct list is decoded and added once.
     public mutating func addFlagList(_ flags: [IMAPFlag]) -> Int? {
-        guard flagLists.count < Self.maxFlagLists else { return nil }
+        let octets = flags.reduce(0) { $0 + $1.name.utf8.count + 16 }
+        guard flagLists.count < Self.maxFlagLists, flagListOctets + octets <= Self.maxFlagListOctets else { return nil }
+        flagListOctets += octets
         flagLists.append(flags)
         return flagLists.count - 1
     }
