@@ -283,6 +283,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
             }
             let sortedKeywords = keywords.sorted()
             if let plainUIDs {
+                cache.forget(folder: f.id)
                 return IMAPMailboxSnapshot(
                     id: IMAPMailboxID(f.id), name: f.name, uidValidity: f.uidValidity, uidNext: f.uidNext,
                     highestModSeq: f.highestModSeq, uids: plainUIDs, keywords: sortedKeywords, firstUnseenUID: firstUnseen)

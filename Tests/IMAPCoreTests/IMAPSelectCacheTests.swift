@@ -139,11 +139,18 @@ import Testing
         }
         let date = IMAPDateTime(secondsSinceEpoch: 0)
         let change = IMAPMessageMetadata(uid: 3, flags: [.flagged], internalDate: date, size: 10, modSeq: 9)
-        #expect(cache.refresh(old, to: key(1, modSeq: 9), changes: [change, change], expunged: [], limit: 1) == nil)
-        #expect(cache.latest(folder: 1)?.key == key(1, modSeq: 5))
         let refreshed = cache.refresh(old, to: key(1, modSeq: 9), changes: [change], expunged: [8], limit: 1)
         #expect(refreshed?.uids == Array(1...7) && refreshed?.firstUnseenUID == 3, "message 3 lost \\Seen")
         #expect(cache.latest(folder: 1)?.key == key(1, modSeq: 9) && cache.heldUIDs == 7)
+        // A refresh that cannot be done (more changes than the limit) drops the entry: it is not offered again.
+        let newer = key(1, modSeq: 12)
+        guard case .stale(let current, _, _) = cache.lookup(newer, purgedModSeq: 0) else {
+            Issue.record("not stale")
+            return
+        }
+        #expect(cache.refresh(current, to: newer, changes: [change, change], expunged: [], limit: 1) == nil)
+        #expect(cache.latest(folder: 1) == nil && cache.heldUIDs == 0)
+        if case .none = cache.lookup(newer, purgedModSeq: 0) {} else { Issue.record("a dropped entry is offered") }
     }
 
     /// A folder whose messages carry more distinct flag lists, or longer ones, than an index keeps is not

@@ -105,8 +105,8 @@ extension IMAPFolderIndex {
     /// The index after `changes` (messages whose MODSEQ rose since the index's state: new ones and flag
     /// changes, in any order, each UID once) and `expunged` (UIDs gone since then): what a store reads
     /// through its MODSEQ index and tombstones to bring a cached index up to date without reading every
-    /// row. Flag lists no message uses any more are dropped. Nil when the result holds more distinct flag
-    /// lists than an index keeps.
+    /// row. Flag lists no message uses any more are dropped. Nil when the result's flag lists pass what an
+    /// index keeps (`maxFlagLists`, `maxFlagListOctets`), or a UID is given twice.
     public func applying(_ changes: [IMAPMessageMetadata], expunged: Set<UInt32>) -> IMAPFolderIndex? {
         let changes = changes.sorted { $0.uid < $1.uid }
         var out = IMAPFolderIndex()

@@ -99,6 +99,14 @@ public final class IMAPSelectCache: Sendable {
         }
     }
 
+    /// Drops the folder's entry (it cannot be brought up to date, or the folder can no longer be kept), so
+    /// later requests read the store at once rather than try the old entry again.
+    public func forget(folder: Int64) {
+        state.withLock { s in
+            if let old = s.slots.removeValue(forKey: folder) { s.heldUIDs -= old.entry.uids.count }
+        }
+    }
+
     /// How many messages the entries hold (for tests and the status page).
     public var heldUIDs: Int { state.withLock { $0.heldUIDs } }
 }
@@ -127,10 +135,15 @@ extension IMAPSelectCache {
     }
 
     /// `old` brought to `key`'s state with what the store read for `.stale` (`IMAPFolderIndex.applying`),
-    /// and kept; nil when it cannot be (more than `limit` changes or expunges, too many flag lists).
+    /// and kept; nil when it cannot be (more than `limit` changes or expunges, too many flag lists), and
+    /// then the old entry is dropped: the next SELECT reads the folder afresh, and no request reads the
+    /// changes again only to fall back.
     public func refresh(_ old: Entry, to key: Key, changes: [IMAPMessageMetadata], expunged: [UInt32], limit: Int) -> Entry? {
         guard changes.count <= limit, expunged.count <= limit, let index = old.index.applying(changes, expunged: Set(expunged))
-        else { return nil }
+        else {
+            forget(folder: key.folder)
+            return nil
+        }
         let summary = index.selectSummary
         let entry = Entry(index: index, keywords: summary.keywords, firstUnseenUID: summary.firstUnseenUID)
         store(key, entry)
