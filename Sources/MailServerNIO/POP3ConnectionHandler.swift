@@ -323,13 +323,18 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         RetrievableMessage(deliveryID: entry.deliveryID, bodyID: entry.bodyKey, size: entry.size, uniqueID: entry.uniqueID)
     }
 
-    /// One chunk read and encoded in a task.
+    /// One chunk read and encoded in a task. `tail` is the response's terminator after the last chunk.
     private struct EncodedChunk: Sendable {
         var buffer: ByteBuffer
+        var tail: ByteBuffer?
         var encoder: POP3MessageEncoder
         var done: Bool
         var nextOffset: Int64
     }
+
+    /// The four terminators, made once (a shared buffer is written without a copy or an allocation).
+    private static let terminators: [POP3MessageEncoder.Terminator: ByteBuffer] = Dictionary(
+        uniqueKeysWithValues: POP3MessageEncoder.Terminator.allCases.map { ($0, ByteBuffer(bytes: $0.bytes)) })
 
     /// Starts reading and encoding one chunk in a Swift task (the store's read is async).
     private func readChunk(
@@ -362,6 +367,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .success(let chunk):
                 if chunk.done {
                     handler.io.write(chunk.buffer, context: context)
+                    if let tail = chunk.tail { handler.io.write(tail, context: context) }
                     handler.retrieving = false
                     if isRetr { handler.startReadAhead(after: index, mailboxID: mailboxID, context: context) }
                     handler.answered(.messageSent(true), context: context)
@@ -442,22 +448,37 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     /// Dot-stuffs `bytes`, read from `offset` of `message`, and adds the terminating line when they reach the
     /// snapshot size (or are empty: the store has nothing more, or a TOP limit is reached).
+    ///
+    /// What the encoder hands back unchanged is counted, not copied: a chunk with no line to stuff and no
+    /// line end to repair (most messages) goes out as the very buffer the store read, and the terminator as
+    /// a ready buffer of its own. The first octet the encoder inserts starts a copy of what came before it.
     private static func encode(
         _ bytes: ByteBuffer, of message: RetrievableMessage, offset: Int64, encoder: POP3MessageEncoder,
         allocator: ByteBufferAllocator
     ) -> EncodedChunk {
         var encoder = encoder
         let nextOffset = offset + Int64(bytes.readableBytes)
-        // Encoded straight into the buffer that is written: unchanged runs are one copy from the read bytes.
-        var buffer = allocator.buffer(capacity: bytes.readableBytes + bytes.readableBytes / 32 + 8)
         let reachedEnd = bytes.readableBytes == 0 || nextOffset >= message.size
-        let done = bytes.withUnsafeReadableBytes { encoder.encode($0) { buffer.writeBytes($0) } } || reachedEnd
-        if done {
-            var tail: [UInt8] = []
-            encoder.finish(into: &tail)
-            buffer.writeBytes(tail)
+        var unchanged = 0
+        var copy: ByteBuffer?
+        let stopped = bytes.withUnsafeReadableBytes { input in
+            encoder.encode(input) { run in
+                if copy == nil {
+                    if let base = input.baseAddress, run.baseAddress == base + unchanged {
+                        unchanged += run.count
+                        return
+                    }
+                    var out = allocator.buffer(capacity: input.count + input.count / 32 + 8)
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: input[..<unchanged]))
+                    copy = out
+                }
+                copy?.writeBytes(run)
+            }
         }
-        return EncodedChunk(buffer: buffer, encoder: encoder, done: done, nextOffset: nextOffset)
+        let done = stopped || reachedEnd
+        let buffer = copy ?? bytes.getSlice(at: bytes.readerIndex, length: unchanged) ?? ByteBuffer()
+        let tail = done ? terminators[encoder.finish()] : nil
+        return EncodedChunk(buffer: buffer, tail: tail, encoder: encoder, done: done, nextOffset: nextOffset)
     }
 
     private func commit(_ ids: [Int64], context: ChannelHandlerContext) {

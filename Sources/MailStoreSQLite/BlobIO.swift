@@ -5,6 +5,7 @@
 import GRDB
 import GRDBSQLite
 import MailStore
+import NIOCore
 
 enum BlobIO {
     /// Largest chunk passed to one sqlite3_blob_read / sqlite3_blob_write call.
@@ -66,30 +67,51 @@ enum BlobIO {
 
         /// Reads up to `maxLength` octets from `offset`; empty at or past the end.
         func read(at offset: Int, maxLength: Int) throws -> [UInt8] {
-            guard let blob else { throw StoreError.backend("blob handle is closed") }
+            guard blob != nil else { throw StoreError.backend("blob handle is closed") }
             guard offset >= 0, maxLength > 0, offset < length else { return [] }
             let total = min(maxLength, length - offset)
             // Read straight into the array's storage (no zero-fill first); on an error nothing is kept.
             var failure: Int32 = SQLITE_OK
             let out = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
-                initialized = 0
-                guard let base = buffer.baseAddress else { return }
-                var done = 0
-                while done < total {
-                    let n = min(BlobIO.chunkSize, total - done)
-                    let rc = sqlite3_blob_read(blob, base + done, Int32(n), Int32(offset + done))
-                    guard rc == SQLITE_OK else {
-                        failure = rc
-                        return
-                    }
-                    done += n
-                }
-                initialized = total
+                failure = readChunks(into: UnsafeMutableRawBufferPointer(buffer), at: offset)
+                initialized = failure == SQLITE_OK ? total : 0
             }
             guard failure == SQLITE_OK, out.count == total else {
                 throw BlobIO.error(connection, failure == SQLITE_OK ? SQLITE_MISUSE : failure, "sqlite3_blob_read")
             }
             return out
+        }
+
+        /// The same range read straight into a new `ByteBuffer` (no array in between, no zero-fill): what
+        /// a protocol writes to the socket as it is.
+        func readBuffer(at offset: Int, maxLength: Int) throws -> ByteBuffer {
+            guard blob != nil else { throw StoreError.backend("blob handle is closed") }
+            guard offset >= 0, maxLength > 0, offset < length else { return ByteBuffer() }
+            let total = min(maxLength, length - offset)
+            var buffer = ByteBufferAllocator().buffer(capacity: total)
+            var failure: Int32 = SQLITE_OK
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { space in
+                failure = readChunks(into: UnsafeMutableRawBufferPointer(rebasing: space[..<total]), at: offset)
+                return failure == SQLITE_OK ? total : 0
+            }
+            guard failure == SQLITE_OK, buffer.readableBytes == total else {
+                throw BlobIO.error(connection, failure == SQLITE_OK ? SQLITE_MISUSE : failure, "sqlite3_blob_read")
+            }
+            return buffer
+        }
+
+        /// Fills `space` from `offset` in calls of at most `chunkSize`; SQLITE_OK or the failing call's code.
+        private func readChunks(into space: UnsafeMutableRawBufferPointer, at offset: Int) -> Int32 {
+            guard let blob else { return SQLITE_MISUSE }
+            guard let base = space.baseAddress else { return space.isEmpty ? SQLITE_OK : SQLITE_MISUSE }
+            var done = 0
+            while done < space.count {
+                let n = min(BlobIO.chunkSize, space.count - done)
+                let rc = sqlite3_blob_read(blob, base + done, Int32(n), Int32(offset + done))
+                guard rc == SQLITE_OK else { return rc }
+                done += n
+            }
+            return SQLITE_OK
         }
 
         func close() throws {

@@ -44,7 +44,7 @@ extension SQLiteMailStore {
         // The blocking BLOB read runs on a NIO thread pool, never on a Swift concurrency thread.
         do {
             return try await readPool.runIfActive {
-                ByteBuffer(bytes: try self.readBlocking(mailboxID: mailboxID, message: message, offset: offset, maxLength: maxLength))
+                try self.readBlocking(mailboxID: mailboxID, message: message, offset: offset, maxLength: maxLength)
             }
         } catch {
             throw Self.storeError(error)
@@ -62,7 +62,7 @@ extension SQLiteMailStore {
                     messages.map { message in
                         Result {
                             let length = RetrievalLimits.clip(Int(clamping: message.size))
-                            return ByteBuffer(bytes: try Self.readBody(db, mailboxID: mailboxID, message: message, offset: 0, maxLength: length))
+                            return try Self.readBody(db, mailboxID: mailboxID, message: message, offset: 0, maxLength: length)
                         }.mapError { Self.storeError($0) }
                     }
                 }
@@ -74,7 +74,7 @@ extension SQLiteMailStore {
     }
 
     /// The ranged read itself: blocks the calling (thread-pool) thread.
-    private func readBlocking(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) throws -> [UInt8] {
+    private func readBlocking(mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) throws -> ByteBuffer {
         do {
             // No BEGIN/COMMIT (two statements parsed per call): an open BLOB handle keeps the connection in
             // one read transaction (one WAL snapshot) until it is closed, so the delivery check below sees
@@ -87,9 +87,10 @@ extension SQLiteMailStore {
         }
     }
 
-    /// Checks that the delivery still names the body in this mailbox, then reads the range.
+    /// Checks that the delivery still names the body in this mailbox, then reads the range straight into
+    /// the buffer the protocol sends (no array in between).
     private static func readBody(_ db: Database, mailboxID: Int64, message: RetrievableMessage, offset: Int64, maxLength: Int) throws
-        -> [UInt8]
+        -> ByteBuffer
     {
         // messages.id is not AUTOINCREMENT: a body key alone could name a newer message after a
         // removal, so the delivery (AUTOINCREMENT, never reused) must still point at it.
@@ -102,7 +103,7 @@ extension SQLiteMailStore {
             guard try Int.fetchOne(check, arguments: arguments) != nil else {
                 throw StoreError.messageNotFound(message.deliveryID)
             }
-            return []
+            return ByteBuffer()
         }
         let blob: BlobIO.Handle
         do {
@@ -118,7 +119,7 @@ extension SQLiteMailStore {
             try? blob.close()
             throw StoreError.messageNotFound(message.deliveryID)
         }
-        let bytes = try blob.read(at: Int(offset), maxLength: maxLength)
+        let bytes = try blob.readBuffer(at: Int(offset), maxLength: maxLength)
         try blob.close()
         return bytes
     }

@@ -139,6 +139,37 @@ import Testing
         try await h.finish()
     }
 
+    /// Most messages need no stuffing and go out as the buffer the store read: those, and ones where the
+    /// first change comes late (a dot line or a bare LF after 100 KB unchanged, so the copy starts
+    /// mid-chunk), ones without a final line end or ending in a bare CR, one starting with a dot, and TOP
+    /// of them, all byte-exact; in order and pipelined, so they pass through the read-ahead too.
+    @Test func unchangedAndRepairedMessagesAreByteExact() async throws {
+        let plainLines = (0..<12_000).map { "plain line \($0)\r\n" }.joined()
+        let bodies: [[UInt8]] = [
+            Array("Subject: a\r\n\r\nplain\r\n".utf8),
+            Array("Subject: b\r\n\r\nno final line end".utf8),
+            Array("Subject: c\r\n\r\nends with a CR\r".utf8),
+            Array(("Subject: d\r\n\r\n" + plainLines).utf8),
+            Array(("Subject: e\r\n\r\n" + plainLines + ".late dot\r\nbare\nend\r\n").utf8),
+            Array("bare LF\nonly\n".utf8),
+            Array(".starts with a dot\r\n\r\nbody\r\n".utf8)
+        ]
+        let h = try await makeHarness(bodies)
+        try await h.login()
+        try await h.send((1...bodies.count).map { "RETR \($0)\r\n" }.joined())
+        for body in bodies {
+            #expect(try await h.read(Self.retrAnswer(body).count) == Self.retrAnswer(body))
+        }
+        for (number, lines) in [(4, 2), (5, 0), (2, 5), (1, 0)] {
+            try await h.send("TOP \(number) \(lines)\r\n")
+            let top = Array("+OK Top of message follows\r\n".utf8) + POP3MessageEncoder.encode(bodies[number - 1], topLines: lines)
+            #expect(try await h.read(top.count) == top)
+        }
+        try await h.send("NOOP\r\n")
+        #expect(try await h.line() == "+OK")
+        try await h.finish()
+    }
+
     /// A message that vanished from the store is one failed read in its batch: the messages read with it
     /// are still answered, and the RETR of the missing one closes the connection as before.
     @Test func oneUnreadableMessageInABatchFailsOnlyItsOwnRetrieval() async throws {

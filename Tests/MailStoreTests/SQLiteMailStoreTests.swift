@@ -100,6 +100,32 @@ import Testing
         await fixture.remove()
     }
 
+    /// A range read straight into a `ByteBuffer` (POP3's path) gives the octets the array read gives: whole
+    /// bodies (one over the 256 KiB chunk of a single sqlite3_blob_read), ranges inside, at and past the end.
+    @Test func aBlobReadIntoAByteBufferEqualsTheArrayRead() async throws {
+        let fixture = try await SQLiteStoreFixture.make(domains: ["example.test"], mailboxes: ["a@example.test"])
+        let store = fixture.store
+        let a = try #require(try await store.mailbox(address("a@example.test")))
+        _ = try await store.deliver(message(to: [a.id], body: patternBytes(600_000, seed: 4)))
+        let mismatches = try await store.pool.read { db -> [String] in
+            let id = try #require(try Int64.fetchOne(db, sql: "SELECT id FROM messages"))
+            let blob = try BlobIO.Handle(db, messageID: id, writable: false)
+            var wrong: [String] = []
+            let ranges = [(0, blob.length), (0, 1), (1, 300_000), (262_143, 262_146), (blob.length - 5, 100), (blob.length, 10), (7, 0)]
+            for (offset, length) in ranges {
+                let array = try blob.read(at: offset, maxLength: length)
+                let buffer = try blob.readBuffer(at: offset, maxLength: length)
+                if Array(buffer.readableBytesView) != array { wrong.append("\(offset)+\(length)") }
+                if buffer.readableBytes != min(max(length, 0), max(blob.length - offset, 0)) { wrong.append("count \(offset)+\(length)") }
+            }
+            try blob.close()
+            #expect(throws: StoreError.self) { try blob.readBuffer(at: 0, maxLength: 10) }
+            return wrong
+        }
+        #expect(mismatches == [])
+        await fixture.remove()
+    }
+
     @Test func twoStoresOnOneDirectorySeeEachOther() async throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

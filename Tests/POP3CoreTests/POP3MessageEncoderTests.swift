@@ -97,6 +97,26 @@ import Testing
         #expect(output == Self.bytes("From: a@example.test\r\nSubject: hi\r\n\r\nline 1\r\n.\r\n"))
     }
 
+    /// `finish()` names the terminator by how the message ended: at a line start, inside a line, or after
+    /// a CR whose LF is missing; once finished, nothing more.
+    @Test func theTerminatorFollowsHowTheMessageEnded() {
+        let endings: [(String, POP3MessageEncoder.Terminator, String)] = [
+            ("S: x\r\n\r\nbody\r\n", .dotLine, ".\r\n"),
+            ("S: x\r\n\r\nbody", .lineEndThenDotLine, "\r\n.\r\n"),
+            ("S: x\r\n\r\nbody\r", .lineFeedThenDotLine, "\n.\r\n"),
+            ("", .dotLine, ".\r\n")
+        ]
+        for (message, terminator, text) in endings {
+            var encoder = POP3MessageEncoder(topLines: nil)
+            var output: [UInt8] = []
+            _ = Self.bytes(message).withUnsafeBytes { encoder.encode($0, into: &output) }
+            #expect(encoder.finish() == terminator)
+            #expect(terminator.bytes == Self.bytes(text))
+            #expect(encoder.finish() == .none)
+            #expect(POP3MessageEncoder.encode(Self.bytes(message), topLines: nil).suffix(text.utf8.count) == Self.bytes(text)[...])
+        }
+    }
+
     @Test func retrNeverSignalsDone() {
         var encoder = POP3MessageEncoder(topLines: nil)
         var output: [UInt8] = []

@@ -107,16 +107,40 @@ public struct POP3MessageEncoder: Sendable {
         return left - 1 <= 0
     }
 
+    /// What ends the response: "." CRLF, after a line end when the message did not end with one.
+    public enum Terminator: Sendable, CaseIterable {
+        /// `finish` was called already: nothing more.
+        case none
+        /// "." CRLF.
+        case dotLine
+        /// CRLF "." CRLF: the message ended in the middle of a line.
+        case lineEndThenDotLine
+        /// LF "." CRLF: the message ended with a CR (its LF was missing).
+        case lineFeedThenDotLine
+
+        public var bytes: [UInt8] {
+            switch self {
+            case .none: []
+            case .dotLine: [UInt8(ascii: "."), 0x0D, 0x0A]
+            case .lineEndThenDotLine: [0x0D, 0x0A, UInt8(ascii: "."), 0x0D, 0x0A]
+            case .lineFeedThenDotLine: [0x0A, UInt8(ascii: "."), 0x0D, 0x0A]
+            }
+        }
+    }
+
+    /// Ends the response and says with what (one of four fixed texts, so a caller can keep them ready).
+    /// Calling it again gives `.none`.
+    public mutating func finish() -> Terminator {
+        guard !isFinished else { return .none }
+        isFinished = true
+        if atLineStart { return .dotLine }
+        return lastWasCR ? .lineFeedThenDotLine : .lineEndThenDotLine
+    }
+
     /// Ends the response: a CRLF if the message did not end with one, then `.` CRLF.
     /// Calling it again has no effect.
     public mutating func finish(into output: inout [UInt8]) {
-        guard !isFinished else { return }
-        isFinished = true
-        if !atLineStart {
-            if !lastWasCR { output.append(0x0D) }
-            output.append(0x0A)
-        }
-        output += [UInt8(ascii: "."), 0x0D, 0x0A]
+        output += finish().bytes
     }
 
     /// Convenience for tests and small messages: encodes a whole message in one go.
