@@ -215,7 +215,8 @@ public final class SQLiteMailStore: MailStore {
     public func isLocalDomain(_ name: String) async throws -> Bool {
         guard let normalized = try? StoreNames.domain(name) else { return false }
         return try await read { db in
-            try Int64.fetchOne(db, sql: "SELECT id FROM domains WHERE name = ?", arguments: [normalized]) != nil
+            // Cached: MAIL FROM asks this for every message (the anti-spoofing check).
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM domains WHERE name = ?"), arguments: [normalized]) != nil
         }
     }
 

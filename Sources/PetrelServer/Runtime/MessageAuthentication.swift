@@ -68,8 +68,6 @@ public final class MessageAuthentication: Sendable {
     }
 
     func check(_ request: MessageCheckRequest, inbound: Bool) async -> MessageCheckDecision {
-        let message = Self.messageData(request.body)
-        guard let header = try? message.header() else { return .accept(prepend: [], body: request.body) }
         let envelope = request.envelope
         let trusted: Bool
         if envelope.authenticatedUser != nil {
@@ -82,12 +80,16 @@ public final class MessageAuthentication: Sendable {
         } else {
             trusted = false
         }
+        // The header is parsed only when there is something to do with it (signing or checking).
+        guard trusted || (inbound && settings.checkInbound && request.client.ip != nil) else {
+            return .accept(prepend: [], body: request.body)
+        }
+        let message = Self.messageData(request.body)
+        guard let header = try? message.header() else { return .accept(prepend: [], body: request.body) }
         if trusted {
             return .accept(prepend: await sign(message, header: header, queueID: envelope.queueID), body: request.body)
         }
-        guard inbound, settings.checkInbound, let ip = request.client.ip else {
-            return .accept(prepend: [], body: request.body)
-        }
+        guard let ip = request.client.ip else { return .accept(prepend: [], body: request.body) }
         let recipientDomains = Set(envelope.recipients.map { $0.domain.lowercased() })
         if !recipientDomains.isEmpty, recipientDomains.isSubset(of: Set(settings.uncheckedDomains)) {
             return .accept(prepend: [], body: request.body)
