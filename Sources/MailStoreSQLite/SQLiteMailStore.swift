@@ -157,6 +157,14 @@ public final class SQLiteMailStore: MailStore {
         do { return try await pool.read(body) } catch { throw Self.storeError(error) }
     }
 
+    /// Runs a look-up without a transaction of its own (each statement is its own read): for the lookups
+    /// every message makes (MAIL FROM's domain, RCPT's recipient), which need no snapshot shared between
+    /// their statements. It spares the BEGIN and COMMIT a `read` prepares and runs each time.
+    func lookUp<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try checkOpen()
+        do { return try await pool.unsafeRead(body) } catch { throw Self.storeError(error) }
+    }
+
     /// Runs a write transaction through GRDB's async API, mapping errors.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try checkOpen()
@@ -214,7 +222,7 @@ public final class SQLiteMailStore: MailStore {
 
     public func isLocalDomain(_ name: String) async throws -> Bool {
         guard let normalized = try? StoreNames.domain(name) else { return false }
-        return try await read { db in
+        return try await lookUp { db in
             // Cached: MAIL FROM asks this for every message (the anti-spoofing check).
             try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM domains WHERE name = ?"), arguments: [normalized]) != nil
         }
@@ -402,7 +410,9 @@ public final class SQLiteMailStore: MailStore {
         let domain = StoreNames.domainKey(of: address)
         let isPostmaster = StoreNames.isPostmaster(address)
         let unlimitedQuota = self.unlimitedQuota
-        let found: RecipientResolution? = try await read { db in
+        // No transaction around the two statements: a domain or mailbox changed between them gives an
+        // answer that was true a moment ago, as a change just after the look-up would.
+        let found: RecipientResolution? = try await lookUp { db in
             // Cached statements: every RCPT runs these two, so they are prepared once per connection.
             let domainStatement = try db.cachedStatement(sql: "SELECT id FROM domains WHERE name = ?")
             guard let domainID = try Int64.fetchOne(domainStatement, arguments: [domain]) else {

@@ -259,4 +259,38 @@ import Testing
         #expect(try await store.storedMessageCount() == 40)
         try await store.close()
     }
+
+    /// A message that fails after some of its rows are written (its spooled body file is gone: the
+    /// message row and its BLOB exist when the read fails) leaves nothing behind: rolled back to its
+    /// savepoint inside a batch, with the transaction when it is alone, and the others commit.
+    @Test func aMessageFailingHalfWrittenLeavesNoRows() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteMailStore(directory: dir)
+        _ = try await store.addDomain("example.test")
+        let a = try await store.addMailbox(address("a@example.test"), passwordHash: nil, isAdmin: false)
+        func halfWritten(_ id: String) -> IncomingMessage {
+            var m = message(to: [a.id], queueID: id)
+            m.body = .file(path: dir + "/missing-spool-file", size: 5000)
+            return m
+        }
+        await #expect(throws: StoreError.self) { _ = try await store.deliver(halfWritten("alone")) }
+        #expect(try await store.storedMessageCount() == 0)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<60 {
+                group.addTask {
+                    let m = i % 4 == 1 ? halfWritten("H\(i)") : message(to: [a.id], queueID: "W\(i)")
+                    return (try? await store.deliver(m)) != nil
+                }
+            }
+            var results: [Bool] = []
+            for await r in group { results.append(r) }
+            return results
+        }
+        #expect(outcomes.filter { $0 }.count == 45)
+        #expect(try await store.messages(mailboxID: a.id).count == 45)
+        #expect(try await store.storedMessageCount() == 45)
+        #expect(store.deliverTransactionCount < 61, "no batch had several messages")
+        try await store.close()
+    }
 }
