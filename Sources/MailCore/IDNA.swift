@@ -41,6 +41,45 @@ public enum IDNA {
     ///   - the whole name must fit 255 octets, no label may be empty.
     public static func canonicalDomain(_ domain: String) -> Result<String, IDNAError> {
         if domain.hasPrefix("[") { return .success(domain.lowercased()) }
+        if let plain = plainASCIIDomain(domain) { return .success(plain) }
+        return labelByLabel(domain)
+    }
+
+    /// The common case in one pass over the octets, with no label strings made: an ASCII name whose
+    /// labels are 1–63 octets, none starting "xn--", 255 octets at most, is its own canonical form in
+    /// lower case (the name itself when it has no capitals). nil: anything else, which `labelByLabel`
+    /// decides (and refuses where it must). Every SMTP transaction asks for several of these.
+    static func plainASCIIDomain(_ domain: String) -> String? {
+        var labelLength = 0
+        var hasCapitals = false
+        var total = 0
+        // The last four octets of the current label's start, to spot "xn--" (any case).
+        var prefix: UInt32 = 0
+        for byte in domain.utf8 {
+            total += 1
+            guard byte < 0x80, total <= maxDomainLength else { return nil }
+            if byte == UInt8(ascii: ".") {
+                guard labelLength > 0 else { return nil }
+                labelLength = 0
+                prefix = 0
+                continue
+            }
+            labelLength += 1
+            guard labelLength <= maxLabelLength else { return nil }
+            let lower = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            if lower != byte { hasCapitals = true }
+            if labelLength <= 4 {
+                prefix = prefix << 8 | UInt32(lower)
+                // "xn--": 0x78 0x6E 0x2D 0x2D.
+                if labelLength == 4 && prefix == 0x786E_2D2D { return nil }
+            }
+        }
+        guard labelLength > 0 else { return nil }
+        return hasCapitals ? domain.lowercased() : domain
+    }
+
+    /// `canonicalDomain` label by label: U-labels encoded, A-labels checked, every limit enforced.
+    static func labelByLabel(_ domain: String) -> Result<String, IDNAError> {
         var labels: [String] = []
         for label in domain.split(separator: ".", omittingEmptySubsequences: false) {
             switch canonicalLabel(String(label)) {

@@ -45,6 +45,36 @@ import Testing
         #expect(Punycode.decode(input) == nil)
     }
 
+    /// The one-pass path for plain ASCII names answers exactly what the label-by-label path answers (and
+    /// leaves to it everything it does not take): capitals, "xn--" in any case and anywhere, empty labels,
+    /// labels of 63 and 64 octets, names of 255 and 256, and 20,000 generated names.
+    @Test func thePlainASCIIPathAgreesWithTheLabelByLabelPath() {
+        var names = [
+            "example.test", "Example.TEST", "mx.bench.test", "a", "A", "xn--bcher-kva.example", "XN--BCHER-KVA.example",
+            "xn--", "xn-", "axn--b.test", "foo.xN--bcher-kva", ".test", "test.", "a..b", "", "-a-.b-",
+            String(repeating: "a", count: 63) + ".test", String(repeating: "B", count: 64) + ".test",
+            (0..<4).map { _ in String(repeating: "c", count: 63) }.joined(separator: ".") + ".d",
+            (0..<4).map { _ in String(repeating: "c", count: 63) }.joined(separator: ".") + ".de",
+            "ex ample.test", "ex_ample.test", "bücher.example"
+        ]
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("aAxXnN--9.")
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0...24, using: &rng)
+            names.append(String((0..<length).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }))
+        }
+        var fast = 0
+        for name in names {
+            let general = IDNA.labelByLabel(name)
+            if let plain = IDNA.plainASCIIDomain(name) {
+                fast += 1
+                #expect(general == .success(plain), "\(name)")
+            }
+            #expect(IDNA.canonicalDomain(name) == general, "\(name)")
+        }
+        #expect(fast > 1_000)
+    }
+
     @Test func bothSpellingsHaveOneKey() throws {
         let forms = [
             "bücher.example", "BÜCHER.Example", "xn--bcher-kva.example", "XN--BCHER-KVA.EXAMPLE",
