@@ -43,27 +43,33 @@ public struct SMTPReply: Hashable, Sendable, Error, CustomStringConvertible {
     /// ("250-2.0.0 text", RFC 2034 §4). CR, LF and other control bytes in the text are replaced by
     /// spaces so a reply can never inject a line.
     public var encoded: [UInt8] {
-        var out: [UInt8] = []
-        let codeText = Array(String(code.rawValue).utf8)
-        let enhancedText = enhanced.map { Array($0.description.utf8) }
         let all = lines.isEmpty ? [""] : lines
+        // One array, sized once: the code and enhanced code are short strings (no heap storage), and the
+        // text is copied octet by octet with its control bytes replaced.
+        var out: [UInt8] = []
+        out.reserveCapacity(all.reduce(0) { $0 + $1.utf8.count + 16 })
+        let space = UInt8(ascii: " ")
         for (index, line) in all.enumerated() {
-            out.append(contentsOf: codeText)
-            out.append(index == all.count - 1 ? UInt8(ascii: " ") : UInt8(ascii: "-"))
-            var parts: [UInt8] = []
-            if let enhancedText { parts.append(contentsOf: enhancedText) }
-            let textBytes = line.utf8.map { $0 < 0x20 || $0 == 0x7F ? UInt8(ascii: " ") : $0 }
-            if !textBytes.isEmpty {
-                if !parts.isEmpty { parts.append(UInt8(ascii: " ")) }
-                parts.append(contentsOf: textBytes)
+            let isLast = index == all.count - 1
+            out.append(contentsOf: String(code.rawValue).utf8)
+            out.append(isLast ? space : UInt8(ascii: "-"))
+            var wroteText = false
+            if let enhanced {
+                out.append(contentsOf: enhanced.description.utf8)
+                wroteText = true
             }
-            if parts.isEmpty, index == all.count - 1, code != .authContinue {
+            if !line.utf8.isEmpty {
+                if wroteText { out.append(space) }
+                for byte in line.utf8 { out.append(byte < 0x20 || byte == 0x7F ? space : byte) }
+                wroteText = true
+            }
+            if !wroteText, isLast, code != .authContinue {
                 // (334 keeps its space: RFC 4954 §4 `continue-req = "334" SP [base64] CRLF`.)
                 // "250" alone is valid, but drop the separator we just wrote to keep it tidy.
                 out.removeLast()
             }
-            out.append(contentsOf: parts)
-            out.append(contentsOf: [0x0D, 0x0A])
+            out.append(0x0D)
+            out.append(0x0A)
         }
         return out
     }
