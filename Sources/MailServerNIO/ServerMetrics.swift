@@ -27,6 +27,8 @@ public final class ServerMetrics: Sendable {
 
     private let factory: any MetricsFactory
     private let counts = Mutex([MailProtocol: ConnectionCounts]())
+    /// `petrel_connections_open` per protocol, made on first use (under `counts`' lock, where it is set).
+    private let openGauges = Mutex([MailProtocol: Gauge]())
     private let storeCommit: CoreMetrics.Timer
     private let retrievals: Counter
     private let imapLogins = Mutex(LoginCounts())
@@ -44,10 +46,52 @@ public final class ServerMetrics: Sendable {
         Counter(label: name, dimensions: dimensions, factory: factory).increment(by: amount)
     }
 
+    /// The counters every connection, read and transaction updates, each made on its first use and then
+    /// kept: making one looks it up in the registry by name and labels (checking both, under the
+    /// registry's lock, with a label array and strings built for the call), several times per message.
+    /// The keys are few (protocols × reply classes).
+    private enum Hot: Hashable {
+        case connections(MailProtocol), bytes(MailProtocol), authFailures(MailProtocol), accepted(MailProtocol)
+        /// `replyClass`: 2, 4, 5 (…) for "2xx", "4xx", "5xx"; 0 for "aborted".
+        case transactions(MailProtocol, replyClass: Int), rejected(MailProtocol, replyClass: Int)
+
+        var name: String {
+            switch self {
+            case .connections: "petrel_connections_total"
+            case .bytes: "petrel_bytes_received_total"
+            case .authFailures: "petrel_auth_failures_total"
+            case .accepted: "petrel_smtp_messages_accepted_total"
+            case .transactions: "petrel_smtp_transactions_total"
+            case .rejected: "petrel_smtp_messages_rejected_total"
+            }
+        }
+
+        var dimensions: [(String, String)] {
+            switch self {
+            case .connections(let kind), .bytes(let kind), .authFailures(let kind), .accepted(let kind):
+                [("protocol", kind.rawValue)]
+            case .transactions(let kind, let replyClass), .rejected(let kind, let replyClass):
+                [("protocol", kind.rawValue), ("class", replyClass == 0 ? "aborted" : "\(replyClass)xx")]
+            }
+        }
+    }
+
+    private let hot = Mutex([Hot: Counter]())
+
+    private func count(_ key: Hot, by amount: Int = 1) {
+        let counter = hot.withLock { made in
+            if let counter = made[key] { return counter }
+            let counter = Counter(label: key.name, dimensions: key.dimensions, factory: factory)
+            made[key] = counter
+            return counter
+        }
+        counter.increment(by: amount)
+    }
+
     // MARK: - Connections
 
     public func connectionOpened(_ kind: MailProtocol) {
-        count("petrel_connections_total", [("protocol", kind.rawValue)])
+        count(.connections(kind))
         updateOpen(kind) {
             $0.open += 1; $0.total += 1
         }
@@ -68,7 +112,16 @@ public final class ServerMetrics: Sendable {
             change(&c)
             all[kind] = c
             // Recorded under the lock so concurrent changes cannot leave a stale value behind.
-            Gauge(label: "petrel_connections_open", dimensions: [("protocol", kind.rawValue)], factory: factory).record(c.open)
+            openGauge(kind).record(c.open)
+        }
+    }
+
+    private func openGauge(_ kind: MailProtocol) -> Gauge {
+        openGauges.withLock { made in
+            if let gauge = made[kind] { return gauge }
+            let gauge = Gauge(label: "petrel_connections_open", dimensions: [("protocol", kind.rawValue)], factory: factory)
+            made[kind] = gauge
+            return gauge
         }
     }
 
@@ -80,22 +133,22 @@ public final class ServerMetrics: Sendable {
     /// One ended SMTP transaction: `stored` with a 2xx reply is an accepted message; a 4xx/5xx final reply
     /// a rejected one; a 2xx reply without a stored message (RSET, a new MAIL) counts as class `aborted`.
     public func smtpTransaction(_ kind: MailProtocol, replyCode: Int, stored: Bool) {
-        let replyClass = "\(replyCode / 100)xx"
-        if replyCode / 100 == 2 {
-            count("petrel_smtp_transactions_total", [("protocol", kind.rawValue), ("class", stored ? replyClass : "aborted")])
-            if stored { count("petrel_smtp_messages_accepted_total", [("protocol", kind.rawValue)]) }
+        let replyClass = replyCode / 100
+        if replyClass == 2 {
+            count(.transactions(kind, replyClass: stored ? replyClass : 0))
+            if stored { count(.accepted(kind)) }
         } else {
-            count("petrel_smtp_transactions_total", [("protocol", kind.rawValue), ("class", replyClass)])
-            count("petrel_smtp_messages_rejected_total", [("protocol", kind.rawValue), ("class", replyClass)])
+            count(.transactions(kind, replyClass: replyClass))
+            count(.rejected(kind, replyClass: replyClass))
         }
     }
 
     public func bytesReceived(_ kind: MailProtocol, _ n: Int) {
-        count("petrel_bytes_received_total", [("protocol", kind.rawValue)], by: n)
+        count(.bytes(kind), by: n)
     }
 
     public func authFailure(_ kind: MailProtocol) {
-        count("petrel_auth_failures_total", [("protocol", kind.rawValue)])
+        count(.authFailures(kind))
     }
 
     /// Time the store took to make one message durable.
