@@ -175,7 +175,7 @@ private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
 
 /// A line-by-line reference decoder over the whole input, written for clarity, not speed: the decoder
 /// (which scans runs of ordinary octets at once) must agree with it on random bodies.
-private func referenceDecode(_ bytes: [UInt8], maxSize: Int, maxLine: Int) -> DecodeResult {
+func referenceDecode(_ bytes: [UInt8], maxSize: Int, maxLine: Int) -> DecodeResult {
     var output: [UInt8] = []
     var error: BodyOutcome?
     var octets: Int64 = 0
@@ -252,6 +252,57 @@ private func referenceDecode(_ bytes: [UInt8], maxSize: Int, maxLine: Int) -> De
             #expect(actual.octets == expected.octets || actual.error != nil, "\(what)")
             if expected.finished { #expect(actual.consumed == expected.consumed, "\(what)") }
             if expected.error == nil, actual.error == nil { #expect(actual.output == expected.output, "\(what)") }
+        }
+    }
+}
+
+/// The run scan goes sixteen octets at a time: it must stop at exactly the first CR, LF or NUL wherever
+/// that falls in a block (or the tail after the last block), and not at other control octets (a tab).
+@Suite struct DataDecoderRunScanTests {
+    @Test func theBlockScanStopsWhereAnOctetByOctetScanStops() {
+        var generator = SystemRandomNumberGenerator()
+        // Mostly ordinary text, with every control octet up to CR now and then.
+        let ordinary = Array("abcXYZ .-~".utf8) + [0x80, 0xFF, 0x7F, 0x0E, 0x1F]
+        for _ in 0..<5000 {
+            let length = Int.random(in: 0...100, using: &generator)
+            let bytes = (0..<length).map { _ -> UInt8 in
+                Int.random(in: 0..<40, using: &generator) == 0
+                    ? UInt8.random(in: 0...0x0D, using: &generator) : ordinary.randomElement(using: &generator) ?? 0x61
+            }
+            let start = Int.random(in: 0...length, using: &generator)
+            let expected = bytes[start...].firstIndex { $0 == 0x0D || $0 == 0x0A || $0 == 0 } ?? length
+            let found = bytes.withUnsafeBytes { DataDecoder.endOfOrdinaryRun($0, from: start) }
+            #expect(found == expected, "\(bytes) from \(start)")
+        }
+    }
+
+    /// Long lines (many blocks per line, tabs inside) through the whole decoder, against the reference.
+    @Test func longLinesAgreeWithTheReference() {
+        var generator = SystemRandomNumberGenerator()
+        let text = Array("abcdefgh .\t".utf8)
+        for round in 0..<500 {
+            var body: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...6, using: &generator) {
+                body += (0..<Int.random(in: 0...120, using: &generator)).map { _ in text.randomElement(using: &generator) ?? 0x61 }
+                switch Int.random(in: 0..<20, using: &generator) {
+                case 0: body.append(0x0A)
+                case 1: body.append(0)
+                case 2: body.append(0x0D)
+                default: body += [0x0D, 0x0A]
+                }
+            }
+            if round % 2 == 0 { body += Array("\r\n.\r\n".utf8) }
+            let maxSize = Int.random(in: 100...2000, using: &generator)
+            let maxLine = Int.random(in: 40...200, using: &generator)
+            let expected = referenceDecode(body, maxSize: maxSize, maxLine: maxLine)
+            for split in [body.count, body.count / 3] {
+                let actual = runDataDecoder([Array(body[..<split]), Array(body[split...])], maxSize: maxSize, maxLine: maxLine)
+                let what = "body \(body.count) octets, split \(split), maxSize \(maxSize) maxLine \(maxLine)"
+                #expect(actual.finished == expected.finished, "\(what)")
+                #expect(actual.error == expected.error, "\(what)")
+                if expected.finished { #expect(actual.consumed == expected.consumed, "\(what)") }
+                if expected.error == nil, actual.error == nil { #expect(actual.output == expected.output, "\(what)") }
+            }
         }
     }
 }
