@@ -69,7 +69,7 @@ public final class POP3HandlerHarness: @unchecked Sendable { // used by one test
     /// Exactly `count` more output octets.
     public func read(_ count: Int) async throws -> [UInt8] {
         while pending.count < count {
-            let buffer = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+            let buffer = try await channel.nextOutboundWrite()
             pending += Array(buffer.readableBytesView)
         }
         let out = Array(pending.prefix(count))
@@ -85,7 +85,7 @@ public final class POP3HandlerHarness: @unchecked Sendable { // used by one test
                 pending.removeFirst(end + 2)
                 return text
             }
-            let buffer = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+            let buffer = try await channel.nextOutboundWrite()
             pending += Array(buffer.readableBytesView)
         }
     }

@@ -59,7 +59,7 @@ public struct SMTPHandlerHarness: Sendable {
         var text = ""
         var finals = 0
         while finals < count {
-            let buffer = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+            let buffer = try await channel.nextOutboundWrite()
             text += String(buffer: buffer)
             finals = text.split(separator: "\r\n").filter { $0.count >= 4 && $0[$0.index($0.startIndex, offsetBy: 3)] == " " }.count
         }

@@ -47,7 +47,7 @@ import Testing
                     if line.count >= 4, line[line.index(line.startIndex, offsetBy: 3)] == " " { finals.append(line) }
                     if finals.count == count { return finals }
                 }
-                let buffer = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+                let buffer = try await channel.nextOutboundWrite()
                 text += String(buffer: buffer)
             }
             return finals
@@ -187,7 +187,7 @@ import Testing
         try await channel.writeInbound(ByteBuffer(string: "USER bob@example.test\r\nPASS secret\r\n"))
         var text = ""
         while !text.contains("[SYS/TEMP]") || !text.hasSuffix("\r\n") {
-            text += String(buffer: try await channel.waitForOutboundWrite(as: ByteBuffer.self))
+            text += String(buffer: try await channel.nextOutboundWrite())
         }
         #expect(text.hasSuffix("-ERR [SYS/TEMP] Too many logins in progress, try again later\r\n"))
         try await channel.closeFuture.get()
