@@ -310,11 +310,11 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
             var changes: [IMAPMessageMetadata] = []
             var decoded: [String: [IMAPFlag]] = [:]
             let cursor = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT uid, flags, modseq, COALESCE(internal_date, 0), internal_zone, size
-                    FROM deliveries WHERE folder_id = ? AND modseq > ? LIMIT ?
-                    """, arguments: [f.id, since, limit + 1])
+                db.cachedStatement(
+                    sql: """
+                        SELECT uid, flags, modseq, COALESCE(internal_date, 0), internal_zone, size
+                        FROM deliveries WHERE folder_id = ? AND modseq > ? LIMIT ?
+                        """), arguments: [f.id, since, limit + 1])
             while let row = try cursor.next() {
                 let text: String = try row.decode(String.self, atIndex: 1)
                 let flags = decoded[text] ?? SQLiteFolders.decode(text)
@@ -328,7 +328,8 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                         modSeq: UInt64(clamping: try row.decode(Int64.self, atIndex: 2))))
             }
             let expunged = try Int64.fetchAll(
-                db, sql: "SELECT uid FROM imap_expunged WHERE folder_id = ? AND modseq > ? LIMIT ?", arguments: [f.id, since, limit + 1])
+                db.cachedStatement(sql: "SELECT uid FROM imap_expunged WHERE folder_id = ? AND modseq > ? LIMIT ?"),
+                arguments: [f.id, since, limit + 1])
             return cache.refresh(
                 old, to: key, changes: changes, expunged: expunged.map { UInt32(truncatingIfNeeded: $0) }, limit: limit)
         }
