@@ -1,10 +1,14 @@
 /// Group commit for `deliver()`: concurrent deliveries share one write transaction and one fsync.
 ///
 /// The queue is MailStore's `GroupCommitQueue` (shared with the PostgreSQL store); a batch here is ONE
-/// write transaction (BEGIN IMMEDIATE … COMMIT, on GRDB's writer queue, not on a Swift concurrency
-/// thread) with a SAVEPOINT per message when there are several, so a failing message does not abort the
-/// others (a batch of one is its own transaction: it commits or rolls back whole). With
-/// `PRAGMA synchronous=FULL` in WAL mode the COMMIT is the fsync.
+/// write transaction (BEGIN IMMEDIATE … COMMIT) with a SAVEPOINT per message when there are several, so
+/// a failing message does not abort the others (a batch of one is its own transaction: it commits or
+/// rolls back whole). With `PRAGMA synchronous=FULL` in WAL mode the COMMIT is the fsync.
+///
+/// The drain loop runs on the store's writing thread (`SQLiteMailStore.writeThread`, a one-thread
+/// `NIOThreadPool`), never on a Swift concurrency thread, and calls GRDB's synchronous write there: a
+/// delivery costs one hand-off to that thread and one back to its caller (GRDB's async write would add
+/// its writer queue's hop and a task to drive it).
 ///
 /// The transaction and savepoint statements are cached statements (prepared once per connection), not
 /// GRDB's `inTransaction` / `inSavepoint`, which prepare each of them again on every call: four to six
@@ -12,17 +16,21 @@
 import Foundation
 import GRDB
 import MailStore
+import NIOPosix
 
 typealias GroupCommitter = GroupCommitQueue<IncomingMessage, [Int64]>
 
 extension GroupCommitQueue where Item == IncomingMessage, Output == [Int64] {
     /// The SQLite store's committer: `work` inserts one message inside its savepoint.
     static func sqlite(
-        writer: DatabasePool, maxBatch: Int, work: @escaping @Sendable (Database, IncomingMessage) throws -> [Int64]
+        writer: DatabasePool, thread: NIOThreadPool, maxBatch: Int,
+        work: @escaping @Sendable (Database, IncomingMessage) throws -> [Int64]
     ) -> GroupCommitter {
-        GroupCommitter(maxBatch: maxBatch) { messages in
+        // A pool already shut down hands the job back `.cancelled` on the caller's thread: it still
+        // runs, so no caller is left waiting.
+        GroupCommitter(maxBatch: maxBatch, thread: { drain in thread.submit { _ in drain() } }) { messages in
             do {
-                return try await writer.writeWithoutTransaction { db in
+                return try writer.writeWithoutTransaction { db in
                     try SQLiteTransaction.run(db) {
                         if messages.count == 1, let message = messages.first {
                             return [.success(try work(db, message))]

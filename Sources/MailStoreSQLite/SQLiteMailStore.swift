@@ -65,8 +65,12 @@ public final class SQLiteMailStore: MailStore {
     /// The time of the rows the store stamps itself (domains, mailboxes, access entries, held/released
     /// queue entries): the server's `MailClock`.
     let clock: any MailClock
-    /// Where POP3 reads run their blocking BLOB reads (SQLiteMailStore+Retrieval.swift).
+    /// Where the blocking reads run: POP3's BLOB reads (SQLiteMailStore+Retrieval.swift) and the
+    /// per-message look-ups (`lookUp`).
     let readPool: NIOThreadPool = .singleton
+    /// The group commit's thread (GroupCommitter.swift): one, as SQLite has one writer. Shut down by
+    /// `close()` (or when the store is released unclosed).
+    let writeThread: NIOThreadPool
     /// RCPT's "no quota limits" answers (`resolveRecipient` → `quotaStatus(usageOnlyIfLimited: true)`).
     let unlimitedQuota: UnlimitedQuotaMemo
     /// SELECT's answers for large folders, by folder state (`IMAPSelectCache`).
@@ -75,6 +79,9 @@ public final class SQLiteMailStore: MailStore {
     /// Opens (creating if needed) `<directory>/petrel.sqlite` and runs the migrations.
     public init(directory: String, options: Options = .init(), clock: any MailClock = WallClock()) throws {
         self.clock = clock
+        let writeThread = NIOThreadPool(numberOfThreads: 1)
+        writeThread.start()
+        self.writeThread = writeThread
         self.unlimitedQuota = UnlimitedQuotaMemo(ttl: options.quotaMemoTTL)
         self.selectCache = IMAPSelectCache(maxUIDs: options.selectCacheUIDs, minimumCount: options.selectCacheMinimumCount)
         if !options.readOnly {
@@ -108,9 +115,14 @@ public final class SQLiteMailStore: MailStore {
             throw Self.storeError(error)
         }
         self.pool = pool
-        self.committer = GroupCommitter.sqlite(writer: pool, maxBatch: options.maxBatch) { db, message in
+        self.committer = GroupCommitter.sqlite(writer: pool, thread: writeThread, maxBatch: options.maxBatch) { db, message in
             try SQLiteMailStore.insert(message, into: db, now: clock.now.timeIntervalSince1970)
         }
+    }
+
+    deinit {
+        // A store released without `close()` (a failed start, a test) must not leak its thread.
+        writeThread.shutdownGracefully { _ in }
     }
 
     /// Number of write transactions `deliver()` has run (each covers one or more deliveries).
@@ -119,6 +131,7 @@ public final class SQLiteMailStore: MailStore {
     public func close() async throws {
         guard closedFlag.close() else { return }
         await committer.close()
+        try? await writeThread.shutdownGracefully()
         do {
             try pool.close()
         } catch {
@@ -159,10 +172,12 @@ public final class SQLiteMailStore: MailStore {
 
     /// Runs a look-up without a transaction of its own (each statement is its own read): for the lookups
     /// every message makes (MAIL FROM's domain, RCPT's recipient), which need no snapshot shared between
-    /// their statements. It spares the BEGIN and COMMIT a `read` prepares and runs each time.
+    /// their statements. It spares the BEGIN and COMMIT a `read` prepares and runs each time. It runs
+    /// on `readPool` through GRDB's synchronous read (on the calling thread): one hand-off there and one
+    /// back, where GRDB's async read hops through its reader pool's and its connection's queues.
     func lookUp<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try checkOpen()
-        do { return try await pool.unsafeRead(body) } catch { throw Self.storeError(error) }
+        do { return try await readPool.runIfActive { try self.pool.unsafeRead(body) } } catch { throw Self.storeError(error) }
     }
 
     /// Runs a write transaction through GRDB's async API, mapping errors.
@@ -331,7 +346,8 @@ public final class SQLiteMailStore: MailStore {
         if usageOnlyIfLimited && unlimitedQuota.take(mailboxID) {
             return MailboxQuotaStatus(quota: .unlimited, usage: MailboxUsage(messages: 0, storage: 0))
         }
-        return try await read { db in try Self.quotaStatus(db, mailboxID: mailboxID, usageOnlyIfLimited: usageOnlyIfLimited) }
+        // One statement (its own snapshot): a look-up like RCPT's own, for the mailboxes with limits.
+        return try await lookUp { db in try Self.quotaStatus(db, mailboxID: mailboxID, usageOnlyIfLimited: usageOnlyIfLimited) }
     }
 
     /// The quota and usage of a mailbox; the usage is a sum over the covering index

@@ -5,6 +5,7 @@ import GRDB
 import MailCore
 import MailStore
 import MailTestSupport
+import NIOPosix
 import Testing
 
 @testable import MailStoreSQLite
@@ -23,6 +24,29 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir + "/petrel.sqlite"))
         try await store.close()
         try await store.close() // closing twice is harmless
+    }
+
+    /// The group commit's thread (`writeThread`) runs while the store is open; `close()` stops it, and so
+    /// does releasing a store never closed: a running pool is kept alive by its own thread, so the pool
+    /// object going away shows that its thread ended.
+    @Test func theWritingThreadStopsWithTheStore() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteMailStore(directory: dir)
+        #expect(try await store.writeThread.runIfActive { 7 } == 7)
+        try await store.close()
+        await #expect(throws: (any Error).self) { try await store.writeThread.runIfActive { 7 } }
+
+        weak var thread: NIOThreadPool?
+        do {
+            let unclosed = try SQLiteMailStore(directory: dir)
+            let message = IncomingMessage(
+                queueID: "W", sender: .null, localRecipients: [], receivedAt: Date(), traceHeaders: [], body: .bytes(Array("x\r\n".utf8)))
+            _ = try await unclosed.deliver(message)
+            thread = unclosed.writeThread
+        }
+        for _ in 0..<500 where thread != nil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(thread == nil, "the writing thread of a store released unclosed is still running")
     }
 
     /// With `mmapSize`, every connection reads the file through a memory map (SQLite caps the size asked
