@@ -284,8 +284,8 @@ final class ConnectionIO {
 
 // MARK: - Back to the channel
 
-/// The one way a handler's work comes back to its channel: a Swift task off the event loop (a lookup, a
-/// login check, a store), a future completed elsewhere (a task, a write), or a delay. The
+/// The one way a handler's work comes back to its channel: a Swift task (a lookup, a login check, a
+/// store), a future completed elsewhere (a task, a write), or a delay. The
 /// callback runs on the channel's event loop with the handler and its context; with `.skip` (the
 /// default) it does not run at all once the connection is closed. Handlers that must finish some work
 /// even then (give back a login slot, release the spool or the maildrop lock) pass `.run` and check
@@ -293,25 +293,26 @@ final class ConnectionIO {
 extension ConnectionIO {
     enum WhenClosed: Sendable { case skip, run }
 
-    /// Runs `work` as a Swift task, then `then` on the event loop with its result.
+    /// Runs `work` as a Swift task in `place`, then `then` on the event loop with its result.
     func runAsync<Handler: AnyObject, Value: Sendable>(
-        _ work: @escaping @Sendable () async throws -> Value, handler: Handler, context: ChannelHandlerContext,
-        whenClosed: WhenClosed = .skip,
+        _ work: @escaping @Sendable () async throws -> Value, on place: TaskPlace, handler: Handler,
+        context: ChannelHandlerContext, whenClosed: WhenClosed = .skip,
         then: @escaping (Handler, ChannelHandlerContext, Result<Value, any Error>) -> Void
     ) {
         let promise = context.eventLoop.makePromise(of: Value.self)
-        promise.completeWithTask(work)
+        promise.completeWithTask(on: place, work)
         onLoop(promise.futureResult, handler: handler, context: context, whenClosed: whenClosed, then: then)
     }
 
-    /// Runs `work` (which cannot fail) as a Swift task, then `then` on the event loop with its value.
+    /// Runs `work` (which cannot fail) as a Swift task in `place`, then `then` on the event loop with its
+    /// value.
     func runAsync<Handler: AnyObject, Value: Sendable>(
-        _ work: @escaping @Sendable () async -> Value, handler: Handler, context: ChannelHandlerContext,
-        whenClosed: WhenClosed = .skip,
+        _ work: @escaping @Sendable () async -> Value, on place: TaskPlace, handler: Handler,
+        context: ChannelHandlerContext, whenClosed: WhenClosed = .skip,
         then: @escaping (Handler, ChannelHandlerContext, Value) -> Void
     ) {
         runAsync(
-            { () async throws -> Value in await work() }, handler: handler, context: context,
+            { () async throws -> Value in await work() }, on: place, handler: handler, context: context,
             whenClosed: whenClosed
         ) { handler, context, result in
             if case .success(let value) = result { then(handler, context, value) }
@@ -343,5 +344,49 @@ extension ConnectionIO {
             if whenClosed == .skip && io.closed { return }
             then(handler, context)
         }
+    }
+}
+
+// MARK: - Where a handler's task runs
+
+/// Where a connection handler's Swift task runs. Each handler call site says which.
+enum TaskPlace: Sendable {
+    /// On the connection's event loop (a task executor preference): for a task that waits (for the
+    /// store, a thread pool, DNS) and between its waits does only what a handler does on its loop
+    /// anyway (build a reply, encode a chunk). Each wait then costs the hand-off to whoever does the work
+    /// and the one back to the loop; on the global executor it costs two more (into Swift's pool, and
+    /// from it to the loop), each a thread woken.
+    case eventLoop
+    /// On Swift's global executor: for a task that computes (DKIM body hashes and signatures, an IMAP
+    /// command over a whole folder), which must not hold up the loop's other connections.
+    case global
+}
+
+extension EventLoopPromise {
+    /// Completes the promise with `work`, run as a Swift task in `place` (`.eventLoop`: this promise's
+    /// loop).
+    func completeWithTask(on place: TaskPlace, _ work: @escaping @Sendable () async throws -> Value) {
+        switch place {
+        case .global:
+            completeWithTask(work)
+        case .eventLoop:
+            Task(executorPreference: EventLoopTaskExecutor(futureResult.eventLoop)) {
+                do { succeed(try await work()) } catch { fail(error) }
+            }
+        }
+    }
+}
+
+/// An event loop as a Swift task executor: the task's jobs run on the loop's thread.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

@@ -294,7 +294,7 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             return
         }
         io.runAsync(
-            { await IMAPBackendRunner.run(request, on: access) }, handler: self, context: context
+            { await IMAPBackendRunner.run(request, on: access) }, on: .global, handler: self, context: context
         ) { handler, context, response in
             if case .failed(let error) = response { handler.logStoreFailure(error) }
             handler.answered(.backend(response), context: context)
@@ -327,7 +327,7 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             return
         }
         io.runAsync(
-            { await server.login(username: username, password: password) }, handler: self, context: context,
+            { await server.login(username: username, password: password) }, on: .eventLoop, handler: self, context: context,
             whenClosed: .run
         ) { handler, context, outcome in
             switch outcome {

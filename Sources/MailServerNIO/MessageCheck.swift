@@ -26,20 +26,32 @@ public enum MessageCheckDecision: Sendable {
 }
 
 /// The end-of-DATA hook (the composition root builds it from the message-authentication settings).
-public typealias MessageCheck = @Sendable (MessageCheckRequest) async -> MessageCheckDecision
+/// `applies` decides on the event loop, with no I/O, whether a message needs the check at all: one that
+/// does not (nothing to sign, nothing to check) is stored as received, with no task started for it. `run`
+/// does the check, off the event loop.
+public struct MessageCheck: Sendable {
+    public var applies: @Sendable (MessageCheckRequest) -> Bool
+    public var run: @Sendable (MessageCheckRequest) async -> MessageCheckDecision
+
+    public init(
+        applies: @escaping @Sendable (MessageCheckRequest) -> Bool,
+        run: @escaping @Sendable (MessageCheckRequest) async -> MessageCheckDecision
+    ) {
+        self.applies = applies
+        self.run = run
+    }
+}
 
 extension SMTPConnectionHandler {
     /// Runs `check` off the event loop, then stores (`commit`) or answers the rejection. Input stays
     /// paused meanwhile, as during the store.
-    func checkMessage(
-        _ envelope: SMTPEnvelope, body: MessageBody, check: @escaping MessageCheck,
-        context: ChannelHandlerContext
-    ) {
+    func checkMessage(_ request: MessageCheckRequest, check: MessageCheck, context: ChannelHandlerContext) {
         spool.hold()
-        let request = MessageCheckRequest(envelope: envelope, body: body, client: session.client)
+        let envelope = request.envelope
         let logger = self.logger
+        let run = check.run
         // `.run`: a connection closed meanwhile still releases the spool.
-        io.runAsync({ await check(request) }, handler: self, context: context, whenClosed: .run) { handler, context, decision in
+        io.runAsync({ await run(request) }, on: .global, handler: self, context: context, whenClosed: .run) { handler, context, decision in
             guard !handler.closed else { handler.spool.release(); return }
             switch decision {
             case .accept(let prepend, let body):

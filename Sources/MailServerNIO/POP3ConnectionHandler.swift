@@ -216,7 +216,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .lookupSCRAM(let user):
                 let authenticator = server.authenticator
                 io.runAsync(
-                    { await authenticator.scramParameters(username: user) }, handler: self,
+                    { await authenticator.scramParameters(username: user) }, on: .eventLoop, handler: self,
                     context: context
                 ) { handler, context, parameters in
                     handler.answered(.scramParameters(parameters), context: context)
@@ -284,7 +284,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     return await server.authenticateSCRAM(username: user, proofValid: scramProofValid, client: client)
                 }
                 return await server.authenticate(username: user, password: password, client: client)
-            }, handler: self, context: context, whenClosed: .run
+            }, on: .eventLoop, handler: self, context: context, whenClosed: .run
         ) { handler, context, login in
             let result = login.answer
             switch result {
@@ -344,7 +344,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let store = server.store
         let allocator = context.channel.allocator
         let promise = context.eventLoop.makePromise(of: EncodedChunk.self)
-        promise.completeWithTask {
+        promise.completeWithTask(on: .eventLoop) {
             try await Self.readAndEncode(
                 store: store, mailboxID: mailboxID, message: message, offset: offset,
                 encoder: encoder, allocator: allocator)
@@ -419,7 +419,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let allocator = context.channel.allocator
         let jobs = batch // the task gets its own copy, not the loop's variable
         let promise = context.eventLoop.makePromise(of: [Result<EncodedChunk, any Error>].self)
-        promise.completeWithTask {
+        promise.completeWithTask(on: .eventLoop) {
             // One read for the batch (SQLite: one hand-off to its reading thread, one read transaction).
             let reads = await store.readMessages(mailboxID: mailboxID, messages: jobs)
             return zip(jobs, reads).map { message, read in
@@ -503,7 +503,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                     throw error
                 }
                 if let held { try? await store.releaseMaildropLock(held) }
-            }, handler: self,
+            }, on: .eventLoop, handler: self,
             context: context, whenClosed: .run
         ) { handler, context, result in
             switch result {

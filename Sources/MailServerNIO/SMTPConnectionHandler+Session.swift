@@ -28,7 +28,7 @@ extension SMTPConnectionHandler {
             greet(notBefore: deadline, context: context)
             return
         }
-        io.runAsync(lookup, handler: self, context: context) { handler, context, name in
+        io.runAsync(lookup, on: .eventLoop, handler: self, context: context) { handler, context, name in
             if let name {
                 // The session owns the client's name: it goes into the Received: header.
                 _ = handler.session.handle(.clientNameResolved(name))
@@ -116,7 +116,7 @@ extension SMTPConnectionHandler {
 
     func checkSenderDomain(_ domain: String, context: ChannelHandlerContext) {
         let server = self.server
-        io.runAsync({ await server.checkSenderDomain(domain) }, handler: self, context: context) { handler, context, check in
+        io.runAsync({ await server.checkSenderDomain(domain) }, on: .eventLoop, handler: self, context: context) { handler, context, check in
             if check == .local {
                 handler.logger.notice(
                     "smtp sender refused",
@@ -140,8 +140,11 @@ extension SMTPConnectionHandler {
             return
         }
         if let check = server.messageCheck {
-            checkMessage(envelope, body: body, check: check, context: context) // MessageCheck.swift
-            return
+            let request = MessageCheckRequest(envelope: envelope, body: body, client: session.client)
+            if check.applies(request) {
+                checkMessage(request, check: check, context: context) // MessageCheck.swift
+                return
+            }
         }
         commit(envelope, body: body, context: context)
     }
@@ -191,7 +194,7 @@ extension SMTPConnectionHandler {
                 metrics.storeCommit(nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
                 if hasRemote { queued() }
                 return ids
-            }, handler: self, context: context, whenClosed: .run
+            }, on: .eventLoop, handler: self, context: context, whenClosed: .run
         ) { handler, context, result in
             handler.spool.release()
             let outcome: StoreOutcome

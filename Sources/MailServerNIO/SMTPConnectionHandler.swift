@@ -290,7 +290,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .lookupSCRAM(let username):
                 let authenticator = server.authenticator
                 io.runAsync(
-                    { await authenticator.scramParameters(username: username) }, handler: self,
+                    { await authenticator.scramParameters(username: username) }, on: .eventLoop, handler: self,
                     context: context
                 ) { handler, context, parameters in
                     handler.answer(.scramParameters(parameters), context: context)
@@ -330,7 +330,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             { () async -> Authenticator.Verdict in
                 if let scramProofValid { return await authenticator.verifySCRAM(username: username, proofValid: scramProofValid) }
                 return await authenticator.verify(username: username, password: password)
-            }, handler: self, context: context, whenClosed: .run
+            }, on: .eventLoop, handler: self, context: context, whenClosed: .run
         ) { handler, context, verdict in
             switch verdict {
             case .success(let mailbox):
@@ -444,8 +444,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         let isAuthenticated = session.authenticatedUser != nil
         let declaredSize = session.declaredMessageSize
         io.runAsync(
-            { await server.decide(query, client: client, isAuthenticated: isAuthenticated, declaredSize: declaredSize) }, handler: self,
-            context: context
+            { await server.decide(query, client: client, isAuthenticated: isAuthenticated, declaredSize: declaredSize) },
+            on: .eventLoop, handler: self, context: context
         ) { handler, context, decision in
             handler.recipientDecided(decision, query: query, context: context)
         }

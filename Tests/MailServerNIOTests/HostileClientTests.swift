@@ -37,10 +37,14 @@ import Testing
             return text
         }
 
-        /// Waits (in real time, bounded) for output containing `text`; returns all output seen.
+        /// Waits (in real time, bounded) for output containing `text`; returns all output seen. Each
+        /// round runs what the loop has due now (without moving its clock): a task the handler started
+        /// on its loop (`TaskPlace.eventLoop`) runs there, and a test loop runs in-loop work only when
+        /// told to.
         func waitFor(_ text: String) async throws -> String {
             var seen = ""
             for _ in 0..<500 {
+                await channel.testingEventLoop.run()
                 seen += try await output()
                 if seen.contains(text) { return seen }
                 try await Task.sleep(for: .milliseconds(10))

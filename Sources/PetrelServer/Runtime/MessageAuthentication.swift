@@ -43,7 +43,27 @@ public final class MessageAuthentication: Sendable {
     /// The hook for one listener; `inbound` is true for the port-25 listener.
     public func hook(inbound: Bool) -> MessageCheck? {
         guard settings.signOutbound || (inbound && settings.checkInbound) else { return nil }
-        return { [self] request in await self.check(request, inbound: inbound) }
+        return MessageCheck(
+            applies: { [self] request in self.work(for: request, inbound: inbound) != nil },
+            run: { [self] request in await self.check(request, inbound: inbound) })
+    }
+
+    enum Work { case sign, check }
+
+    /// What the hook does with a message: sign it (from an authenticated user, or from a client allowed
+    /// to relay by network or verified name: an application on this host, a web server — a local
+    /// sender), check it (port 25, inbound checks on), or nothing.
+    func work(for request: MessageCheckRequest, inbound: Bool) -> Work? {
+        let trusted: Bool
+        if request.envelope.authenticatedUser != nil {
+            trusted = true
+        } else if let rules = access?.relayRules {
+            trusted = RelayPolicy.permission(RelayContext(client: request.client, isAuthenticated: false), rules: rules) != nil
+        } else {
+            trusted = false
+        }
+        if trusted { return .sign }
+        return inbound && settings.checkInbound && request.client.ip != nil ? .check : nil
     }
 
     /// Keys of a local domain, re-read when its keys.json changes (rotation takes effect at once).
@@ -69,24 +89,11 @@ public final class MessageAuthentication: Sendable {
 
     func check(_ request: MessageCheckRequest, inbound: Bool) async -> MessageCheckDecision {
         let envelope = request.envelope
-        let trusted: Bool
-        if envelope.authenticatedUser != nil {
-            trusted = true
-        } else if let rules = access?.relayRules {
-            // Clients allowed to relay by network or verified name are local senders (an application on
-            // this host, a web server): their mail is signed, not checked.
-            let permission = RelayPolicy.permission(RelayContext(client: request.client, isAuthenticated: false), rules: rules)
-            trusted = permission != nil
-        } else {
-            trusted = false
-        }
         // The header is parsed only when there is something to do with it (signing or checking).
-        guard trusted || (inbound && settings.checkInbound && request.client.ip != nil) else {
-            return .accept(prepend: [], body: request.body)
-        }
+        guard let work = work(for: request, inbound: inbound) else { return .accept(prepend: [], body: request.body) }
         let message = Self.messageData(request.body)
         guard let header = try? message.header() else { return .accept(prepend: [], body: request.body) }
-        if trusted {
+        if work == .sign {
             return .accept(prepend: await sign(message, header: header, queueID: envelope.queueID), body: request.body)
         }
         guard let ip = request.client.ip else { return .accept(prepend: [], body: request.body) }
