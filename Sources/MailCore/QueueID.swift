@@ -6,7 +6,7 @@ import Foundation
 
 public enum QueueID {
     /// Crockford base32 (no I, L, O, U): ASCII-ordered, so lexicographic order is numeric order.
-    static let alphabet: [Character] = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    static let alphabet: [UInt8] = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
     /// Characters of the time prefix: 11 × 5 bits = 55 bits of microseconds since 1970 (good to year 3111).
     public static let timeLength = 11
     /// Characters of the random suffix: 5 × 5 bits = 25 bits.
@@ -20,25 +20,27 @@ public enum QueueID {
         return generate(date: date, using: &rng)
     }
 
-    /// A new id from the given clock value and random source (deterministic in tests).
+    /// A new id from the given clock value and random source (deterministic in tests). The suffix is the
+    /// low 25 bits of one draw: one getrandom(2) per message, not one per character.
     public static func generate(date: Date, using rng: inout some RandomNumberGenerator) -> String {
         let micros = max(0, date.timeIntervalSince1970 * 1_000_000)
         let limit: UInt64 = (1 << 55) - 1
-        var value = micros >= Double(limit) ? limit : UInt64(micros)
-        var prefix: [Character] = Array(repeating: "0", count: timeLength)
+        var time = micros >= Double(limit) ? limit : UInt64(micros)
+        var random = rng.next()
+        var id = [UInt8](repeating: 0, count: length)
         for index in stride(from: timeLength - 1, through: 0, by: -1) {
-            prefix[index] = alphabet[Int(value & 31)]
-            value >>= 5
+            id[index] = alphabet[Int(time & 31)]
+            time >>= 5
         }
-        var suffix = ""
-        for _ in 0..<randomLength {
-            suffix.append(alphabet[Int(rng.next() & 31)])
+        for index in stride(from: length - 1, through: timeLength, by: -1) {
+            id[index] = alphabet[Int(random & 31)]
+            random >>= 5
         }
-        return String(prefix) + suffix
+        return String(decoding: id, as: UTF8.self)
     }
 
     /// True when `text` has the shape of an id made by `generate` (16 characters of the alphabet).
     public static func isValid(_ text: String) -> Bool {
-        text.count == length && text.allSatisfy { alphabet.contains($0) }
+        text.utf8.count == length && text.utf8.allSatisfy { alphabet.contains($0) }
     }
 }

@@ -18,13 +18,21 @@ private struct FixedRandom: RandomNumberGenerator {
     }
 
     @Test func timeOrdered() {
-        var rng = FixedRandom(value: 31)
+        var rng = FixedRandom(value: UInt64.max)
         let earlier = QueueID.generate(date: Date(timeIntervalSince1970: 1_800_000_000), using: &rng)
         var rng2 = FixedRandom(value: 0)
         let later = QueueID.generate(date: Date(timeIntervalSince1970: 1_800_000_000.000001), using: &rng2)
         #expect(earlier < later)
         #expect(earlier.hasSuffix("ZZZZZ"))
         #expect(later.hasSuffix("00000"))
+    }
+
+    /// The suffix is the low 25 bits of one draw, most significant character first.
+    @Test func theSuffixIsOneDraw() {
+        var rng = FixedRandom(value: 0b00001_00010_00011_00100_11111)
+        let id = QueueID.generate(date: Date(timeIntervalSince1970: 1_800_000_000), using: &rng)
+        #expect(id.hasSuffix("1234Z"), "\(id)")
+        #expect(QueueID.isValid(id))
     }
 
     @Test func deterministicWithInjectedRandomness() {
