@@ -3,7 +3,9 @@
 /// the check of the same RCPT right after (`quotaStatus(mailboxID:usageOnlyIfLimited: true)`) takes it.
 ///
 /// Each answer is used once (`take`), so it never outlives its RCPT: the next RCPT looks the mailbox up
-/// again and sees a limit the CLI (another process) set meanwhile. An answer whose check never comes
+/// again and sees a limit the CLI (another process) set meanwhile. Answers are counted per mailbox:
+/// sessions that look up the same mailbox at once (a busy recipient) each leave one and each check takes
+/// one, instead of the second look-up's answer replacing the first and one check reading again. An answer whose check never comes
 /// (a recipient refused for another reason) expires after `ttl`; a limit set through the same store
 /// clears the memo at once (`clear()`). Only "no limits" is kept: a mailbox with limits always has its
 /// usage read. Expiry is on a monotonic clock (a timer, docs/ARCHITECTURE.md "Time"); the memo holds at
@@ -11,7 +13,14 @@
 import Synchronization
 
 public final class UnlimitedQuotaMemo: Sendable {
-    private let state = Mutex<[Int64: ContinuousClock.Instant]>([:])
+    private struct Answers {
+        /// Look-ups whose check has not come yet.
+        var count: Int
+        /// When the newest of them expires.
+        var expires: ContinuousClock.Instant
+    }
+
+    private let state = Mutex<[Int64: Answers]>([:])
     /// How long a "no limits" answer waits for its check; zero turns the memo off.
     public let ttl: Duration
     public let capacity: Int
@@ -21,7 +30,8 @@ public final class UnlimitedQuotaMemo: Sendable {
         self.capacity = max(1, capacity)
     }
 
-    /// Records what the look-up read: `unlimited` when the mailbox has neither limit.
+    /// Records what the look-up read: `unlimited` when the mailbox has neither limit. A look-up that saw
+    /// limits drops every answer still waiting for that mailbox.
     public func remember(mailboxID: Int64, unlimited: Bool) {
         guard ttl > .zero else { return }
         let expires = ContinuousClock.now + ttl
@@ -29,20 +39,26 @@ public final class UnlimitedQuotaMemo: Sendable {
         state.withLock { memo in
             if unlimited {
                 if memo.count >= capacity, memo[mailboxID] == nil { memo.removeAll(keepingCapacity: true) }
-                memo[mailboxID] = expires
+                memo[mailboxID, default: Answers(count: 0, expires: expires)].count += 1
+                memo[mailboxID]?.expires = expires
             } else if memo[mailboxID] != nil {
                 memo[mailboxID] = nil
             }
         }
     }
 
-    /// Whether the look-up saw `mailboxID` without quota limits less than `ttl` ago; the answer is used up.
+    /// Whether a look-up saw `mailboxID` without quota limits less than `ttl` ago; one answer is used up.
     public func take(_ mailboxID: Int64) -> Bool {
         guard ttl > .zero else { return false }
         let now = ContinuousClock.now
         return state.withLock { memo in
-            guard let expires = memo.removeValue(forKey: mailboxID) else { return false }
-            return expires > now
+            guard let answers = memo[mailboxID] else { return false }
+            guard answers.expires > now else {
+                memo[mailboxID] = nil
+                return false
+            }
+            if answers.count <= 1 { memo[mailboxID] = nil } else { memo[mailboxID]?.count -= 1 }
+            return true
         }
     }
 

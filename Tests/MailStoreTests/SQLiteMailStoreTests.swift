@@ -217,6 +217,30 @@ import Testing
         try await cli.close()
     }
 
+    /// Sessions that look up the same mailbox at once each leave an answer, and each check takes one:
+    /// the second look-up does not replace the first. There are never more answers than look-ups.
+    @Test func concurrentLookUpsOfOneMailboxEachServeTheirCheck() async throws {
+        let memo = UnlimitedQuotaMemo(ttl: .seconds(600))
+        memo.remember(mailboxID: 7, unlimited: true)
+        memo.remember(mailboxID: 7, unlimited: true)
+        memo.remember(mailboxID: 8, unlimited: true)
+        #expect(memo.take(7))
+        #expect(memo.take(7))
+        #expect(!memo.take(7))
+        #expect(memo.take(8))
+        // A look-up that saw limits drops the answers still waiting for that mailbox.
+        memo.remember(mailboxID: 7, unlimited: true)
+        memo.remember(mailboxID: 7, unlimited: true)
+        memo.remember(mailboxID: 7, unlimited: false)
+        #expect(!memo.take(7))
+        // Expired answers are not used, however many there were.
+        let short = UnlimitedQuotaMemo(ttl: .milliseconds(50))
+        short.remember(mailboxID: 7, unlimited: true)
+        short.remember(mailboxID: 7, unlimited: true)
+        try await Task.sleep(for: .milliseconds(80))
+        #expect(!short.take(7))
+    }
+
     @Test func readOnlyStoreReadsButCannotWrite() async throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
