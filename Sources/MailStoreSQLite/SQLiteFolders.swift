@@ -98,6 +98,29 @@ enum SQLiteFolders {
         return inboxID
     }
 
+    /// A delivery's place in the mailbox's INBOX: the folder, its next UID and a new MODSEQ, taken with one
+    /// statement (UPDATE … RETURNING reports the row as updated). The INBOX is created first if the
+    /// mailbox has none yet; a folder out of UIDs is refused as by `takeUIDs`.
+    static func takeInboxUID(_ db: Database, mailboxID: Int64, now: Double) throws -> (folderID: Int64, uid: UInt32, modSeq: UInt64) {
+        let row = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    UPDATE imap_folders SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
+                    WHERE mailbox_id = ? AND name = 'INBOX' AND uid_next < 4294967295
+                    RETURNING id, uid_next - 1, highest_modseq
+                    """), arguments: [mailboxID])
+        guard let row else {
+            // No INBOX yet (or none with a UID left: `takeUIDs` says which).
+            let folderID = try inbox(db, mailboxID: mailboxID, now: now)
+            let (uid, modSeq) = try takeUIDs(db, folderID: folderID, count: 1)
+            return (folderID, uid, modSeq)
+        }
+        return (
+            try row.decode(Int64.self, atIndex: 0), UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 1)),
+            UInt64(try row.decode(Int64.self, atIndex: 2))
+        )
+    }
+
     /// Takes the next UID and a new MODSEQ of a folder (one MODSEQ for `count` messages added together).
     static func takeUIDs(_ db: Database, folderID: Int64, count: Int) throws -> (firstUID: UInt32, modSeq: UInt64) {
         guard

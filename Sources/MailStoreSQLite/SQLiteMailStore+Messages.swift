@@ -87,8 +87,7 @@ extension SQLiteMailStore {
         var ids: [Int64] = []
         ids.reserveCapacity(recipients.count)
         for mailboxID in recipients {
-            let inbox = try SQLiteFolders.inbox(db, mailboxID: mailboxID, now: now)
-            let (uid, modSeq) = try SQLiteFolders.takeUIDs(db, folderID: inbox, count: 1)
+            let (inbox, uid, modSeq) = try SQLiteFolders.takeInboxUID(db, mailboxID: mailboxID, now: now)
             try insertDelivery.execute(arguments: [mailboxID, messageID, created, inbox, uid, modSeq, internalDate, size])
             ids.append(db.lastInsertedRowID)
         }

@@ -241,6 +241,38 @@ import Testing
         #expect(!short.take(7))
     }
 
+    /// Each delivery takes its INBOX's next UID and a new MODSEQ (one UPDATE … RETURNING); the INBOX is
+    /// made at the mailbox's first delivery; an INBOX with no UID left refuses the delivery, and nothing
+    /// of it is stored.
+    @Test func deliveriesTakeTheInboxsNextUIDAndModSeq() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try SQLiteMailStore(directory: dir)
+        _ = try await store.addDomain("example.test")
+        let id = try await store.addMailbox(try address("u@example.test"), passwordHash: nil, isAdmin: false).id
+        for _ in 0..<3 { _ = try await store.deliver(message(to: [id])) }
+        let rows = try await store.pool.read { db in try Row.fetchAll(db, sql: "SELECT uid, modseq FROM deliveries ORDER BY id") }
+        #expect(rows.map { $0[0] as Int64 } == [1, 2, 3])
+        let modSeqs = rows.map { $0[1] as Int64 }
+        #expect(zip(modSeqs, modSeqs.dropFirst()).allSatisfy { $0 < $1 }, "\(modSeqs)")
+        let folder = try #require(
+            try await store.pool.read { db in
+                try Row.fetchOne(
+                    db, sql: "SELECT uid_next, highest_modseq FROM imap_folders WHERE mailbox_id = ? AND name = 'INBOX'", arguments: [id])
+            })
+        #expect(folder[0] as Int64 == 4 && folder[1] as Int64 == modSeqs.last)
+
+        try await store.pool.write { db in
+            try db.execute(sql: "UPDATE imap_folders SET uid_next = 4294967294 WHERE mailbox_id = ? AND name = 'INBOX'", arguments: [id])
+        }
+        _ = try await store.deliver(message(to: [id]))
+        await #expect(throws: (any Error).self) { try await store.deliver(message(to: [id])) }
+        let uids = try await store.pool.read { db in try Int64.fetchAll(db, sql: "SELECT uid FROM deliveries ORDER BY id") }
+        #expect(uids == [1, 2, 3, 4_294_967_294])
+        #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") } == 4)
+        try await store.close()
+    }
+
     @Test func readOnlyStoreReadsButCannotWrite() async throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
