@@ -6,6 +6,7 @@
 # Loopback only (127.0.0.1:23025), COUNT messages per run (default 4000, at most 100000), 600 s cap per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/petrel_config.sh
 OLD=$1; NEW=$2; COUNT=${3:-4000}; SIZE=${4:-4096}; SESSIONS=${5:-10}
 [ "$COUNT" -le 100000 ] || { echo "COUNT at most 100000" >&2; exit 2; }
 command -v smtp-source >/dev/null || { echo "needs smtp-source (Debian postfix)" >&2; exit 2; }
@@ -17,26 +18,7 @@ trap 'pkill -f "serve --config $W/petrel.toml" 2>/dev/null; true' EXIT
 run() { # BIN → one result line
     local bin=$1 spid pp t0 t1
     rm -rf "$W"; mkdir -p "$W/data"
-    cat > "$W/petrel.toml" <<TOML
-[server]
-hostname = "mx.bench.test"
-data_dir = "$W/data"
-shutdown_deadline = 5
-[smtp]
-listen = ["127.0.0.1:23025"]
-max_connections_per_ip = 1000
-max_messages_per_connection = 1000000
-[submission]
-listen = []
-tls_listen = []
-[pop3]
-listen = []
-tls_listen = []
-[authentication]
-check_inbound = false
-[log]
-level = "info"
-TOML
+    petrel_config "$W/data" 23025 > "$W/petrel.toml"
     "$bin" domain add bench.test --data-dir "$W/data" >/dev/null
     echo benchpass | "$bin" mailbox add u1@bench.test --password-stdin --data-dir "$W/data" >/dev/null
     "$bin" serve --config "$W/petrel.toml" 2>"$W/serve.log" &

@@ -13,36 +13,14 @@
 # bench/results/allocs-server.trace (fold them: bench/alloc_callers.py TRACE COUNT). Loopback only; ~1 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/petrel_config.sh
 PETREL=${1:-${PETREL:-$PWD/.build-release/release/petrel}}
 COUNT=${COUNT:-2000}
 SESSIONS=${SESSIONS:-10}
 W=$(mktemp -d /var/tmp/petrel-allocs.XXXXXX)
 mkdir -p "$W/data" bench/results
 cc -O2 -Wall -shared -fPIC -o "$W/alloccount.so" bench/alloccount.c
-cat > "$W/petrel.toml" <<TOML
-[server]
-hostname = "mx.bench.test"
-data_dir = "$W/data"
-shutdown_deadline = 5
-[smtp]
-listen = ["127.0.0.1:24025"]
-max_connections_per_ip = 1000
-max_messages_per_connection = 1000
-[submission]
-listen = []
-tls_listen = []
-[pop3]
-listen = ["127.0.0.1:24110"]
-tls_listen = []
-[auth]
-allow_plaintext = true
-[authentication]
-check_inbound = ${CHECK_INBOUND:-false}
-[admin]
-listen = ""
-[log]
-level = "info"
-TOML
+petrel_config "$W/data" 24025 24110 > "$W/petrel.toml"
 "$PETREL" domain add bench.test --data-dir "$W/data" >/dev/null
 for i in 1 2 3; do echo benchpass | "$PETREL" mailbox add "u$i@bench.test" --password-stdin --data-dir "$W/data" >/dev/null; done
 [ -n "${TRACE:-}" ] && export ALLOCCOUNT_TRACE=$PWD/bench/results/allocs-server.trace && rm -f "$ALLOCCOUNT_TRACE"

@@ -9,36 +9,13 @@
 # Bounded: COUNT messages (default 300 SMTP, 10 mailboxes x 100 for POP3), loopback only, 600 s cap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/petrel_config.sh
 KIND=${1:-smtp}
 COUNT=${2:-300}
 PETREL=${PETREL:-$PWD/.build-release/release/petrel}
 W=/var/tmp/petrel-profile
 rm -rf "$W"; mkdir -p "$W/data" bench/results
-cat > "$W/petrel.toml" <<TOML
-[server]
-hostname = "mx.bench.test"
-data_dir = "$W/data"
-shutdown_deadline = 5
-[smtp]
-listen = ["127.0.0.1:23025"]
-max_connections_per_ip = 1000
-[submission]
-listen = []
-tls_listen = []
-[pop3]
-listen = ["127.0.0.1:23110"]
-tls_listen = []
-[auth]
-allow_plaintext = true
-# The POP3 load logs in 10 mailboxes at once from 127.0.0.1 (the default bound is 8 logins in flight per IP).
-max_concurrent_logins_per_ip = 0
-[authentication]
-# No inbound SPF/DKIM/DMARC checks: the machine has no resolver (each check would wait for its DNS
-# timeout), and bench.py's Petrel runs without them too.
-check_inbound = false
-[log]
-level = "info"
-TOML
+petrel_config "$W/data" 23025 23110 > "$W/petrel.toml"
 "$PETREL" domain add bench.test --data-dir "$W/data" >/dev/null
 for i in $(seq 1 10); do echo benchpass | "$PETREL" mailbox add "u$i@bench.test" --password-stdin --data-dir "$W/data" >/dev/null; done
 PROFILER=${PROFILER:-callgrind}
