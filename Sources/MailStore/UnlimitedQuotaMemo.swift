@@ -5,8 +5,10 @@
 /// Each answer is used once (`take`), so it never outlives its RCPT: the next RCPT looks the mailbox up
 /// again and sees a limit the CLI (another process) set meanwhile. Answers are counted per mailbox:
 /// sessions that look up the same mailbox at once (a busy recipient) each leave one and each check takes
-/// one, instead of the second look-up's answer replacing the first and one check reading again. An answer whose check never comes
-/// (a recipient refused for another reason) expires after `ttl`; a limit set through the same store
+/// one, instead of the second look-up's answer replacing the first and one check reading again. A look-up
+/// that sees limits drops every answer of its mailbox, so a check only ever takes an answer when the
+/// latest look-up of that mailbox saw none. An answer whose check never comes (a recipient refused for
+/// another reason) expires `ttl` after the mailbox's latest look-up; a limit set through the same store
 /// clears the memo at once (`clear()`). Only "no limits" is kept: a mailbox with limits always has its
 /// usage read. Expiry is on a monotonic clock (a timer, docs/ARCHITECTURE.md "Time"); the memo holds at
 /// most `capacity` mailboxes and starts over when full, so its memory is bounded whatever the traffic.
