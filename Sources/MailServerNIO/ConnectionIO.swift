@@ -43,7 +43,7 @@ final class ConnectionIO {
     private var timerFiresAt: NIODeadline?
     /// The client's current deadline, and what decides at it (`armIdleTimer`).
     private var deadline = NIODeadline.distantFuture
-    private var deadlineCallbacks: DeadlineCallbacks?
+    private var deadlineOwner: (any ConnectionDeadlineOwner)?
     /// The first byte of the line now being read has arrived: the deadline runs from it, and later bytes
     /// of the same line do not restart it.
     private(set) var lineStarted = false
@@ -154,53 +154,37 @@ final class ConnectionIO {
     }
 
     /// The server now waits for a new line (the previous one was taken, a reply or an answer went out,
-    /// the mode changed): the client has `timeout()` from now. `lineStarted`: bytes of the next line are
-    /// already buffered, so its first byte does not restart the deadline again.
-    func restartDeadline(
-        lineStarted: Bool = false, context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
-        busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void
-    ) {
+    /// the mode changed): the client has `owner.clientTimeout` from now. `lineStarted`: bytes of the next
+    /// line are already buffered, so its first byte does not restart the deadline again.
+    func restartDeadline(lineStarted: Bool = false, context: ChannelHandlerContext, owner: any ConnectionDeadlineOwner) {
         self.lineStarted = lineStarted
-        armIdleTimer(context: context, timeout: timeout, busy: busy, expired: expired)
+        armIdleTimer(context: context, owner: owner)
     }
 
     /// Bytes of the current line arrived. The first one restarts the deadline (the whole line must then
-    /// arrive within `timeout()` of it); later ones change nothing, so a client that trickles one byte
-    /// at a time cannot stretch a line beyond the timeout.
-    func lineBytesArrived(
-        context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
-        busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void
-    ) {
+    /// arrive within `owner.clientTimeout` of it); later ones change nothing, so a client that trickles
+    /// one byte at a time cannot stretch a line beyond the timeout.
+    func lineBytesArrived(context: ChannelHandlerContext, owner: any ConnectionDeadlineOwner) {
         guard !lineStarted else { return }
         lineStarted = true
-        armIdleTimer(context: context, timeout: timeout, busy: busy, expired: expired)
+        armIdleTimer(context: context, owner: owner)
     }
 
-    /// What the deadline timer asks when it fires: the timeout to re-arm with, whether the server is
-    /// busy, what to do on expiry.
-    private struct DeadlineCallbacks {
-        let timeout: () -> TimeAmount
-        let busy: () -> Bool
-        let expired: (ChannelHandlerContext) -> Void
-    }
-
-    /// (Re)arms the deadline for `timeout()` from now. When it passes on an open connection: while
-    /// `busy()` (the server's own work is slow, not the client) it is armed again; otherwise `expired`
-    /// runs (the session's timeout reply and close).
+    /// (Re)arms the deadline for `owner.clientTimeout` from now. When it passes on an open connection:
+    /// while `owner.serverBusy` (the server's own work is slow, not the client) it is armed again;
+    /// otherwise `owner.deadlineExpired` runs (the session's timeout reply and close).
     ///
     /// The deadline moves with every line, so the timer is not rescheduled each time (a scheduled task
     /// costs about ten allocations): a timer that fires no later than the new deadline is kept, and when
-    /// it fires before the deadline it schedules itself again for the rest.
-    func armIdleTimer(
-        context: ChannelHandlerContext, timeout: @escaping () -> TimeAmount,
-        busy: @escaping () -> Bool, expired: @escaping (ChannelHandlerContext) -> Void
-    ) {
+    /// it fires before the deadline it schedules itself again for the rest. Nothing here allocates per
+    /// line: the owner is the handler itself, held until the connection closes.
+    func armIdleTimer(context: ChannelHandlerContext, owner: any ConnectionDeadlineOwner) {
         guard !closed else {
             cancelIdleTimer()
             return
         }
-        deadline = context.eventLoop.now + timeout()
-        deadlineCallbacks = DeadlineCallbacks(timeout: timeout, busy: busy, expired: expired)
+        deadline = context.eventLoop.now + owner.clientTimeout
+        deadlineOwner = owner
         if let firesAt = timerFiresAt, firesAt <= deadline { return }
         idleTimer?.cancel()
         scheduleIdleTimer(at: deadline, context: context)
@@ -218,25 +202,25 @@ final class ConnectionIO {
     private func idleTimerFired(context: ChannelHandlerContext) {
         idleTimer = nil
         timerFiresAt = nil
-        guard !closed, let callbacks = deadlineCallbacks else { return }
+        guard !closed, let owner = deadlineOwner else { return }
         let now = context.eventLoop.now
         if now < deadline {
             scheduleIdleTimer(at: deadline, context: context)
-        } else if callbacks.busy() {
-            deadline = now + callbacks.timeout()
+        } else if owner.serverBusy {
+            deadline = now + owner.clientTimeout
             scheduleIdleTimer(at: deadline, context: context)
         } else {
-            callbacks.expired(context)
+            owner.deadlineExpired(context: context)
         }
     }
 
-    /// Stops the deadline for good (the connection is closing) and drops the callbacks, which hold the
-    /// handler.
+    /// Stops the deadline for good (the connection is closing) and drops the owner (the handler, which
+    /// holds this object).
     private func cancelIdleTimer() {
         idleTimer?.cancel()
         idleTimer = nil
         timerFiresAt = nil
-        deadlineCallbacks = nil
+        deadlineOwner = nil
     }
 
     // MARK: - TLS
@@ -280,6 +264,17 @@ final class ConnectionIO {
         logger.debug("\(protocolName) connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
+}
+
+/// What the deadline timer asks the connection handler (`ConnectionIO.armIdleTimer`).
+protocol ConnectionDeadlineOwner: AnyObject {
+    /// How long the client has for a line in the current mode.
+    var clientTimeout: TimeAmount { get }
+    /// The server's own work is outstanding (a store, a lookup, a login): the deadline re-arms instead
+    /// of expiring.
+    var serverBusy: Bool { get }
+    /// The deadline passed while the client was to act: the session's timeout reply and close.
+    func deadlineExpired(context: ChannelHandlerContext)
 }
 
 // MARK: - Back to the channel

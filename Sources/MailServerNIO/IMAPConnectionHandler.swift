@@ -405,28 +405,25 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         closeConnection(context: context)
     }
 
+    /// The client's timeout for each line (`ConnectionDeadlineOwner`).
+    var clientTimeout: TimeAmount { server.idleTimeout }
+
     /// While the session waits for the store or a login the deadline re-arms; a STARTTLS handshake and
     /// output the client has not read are the client's time.
-    private var serverBusy: Bool {
+    var serverBusy: Bool {
         session.isAwaitingAnswer && !tlsPending && deferredRequest == nil
     }
 
     private func restartDeadline(context: ChannelHandlerContext) {
-        let timeout = server.idleTimeout
         io.restartDeadline(
-            lineStarted: session.bufferedByteCount > 0 || io.bufferedBytes > 0, context: context,
-            timeout: { timeout }, busy: { [self] in serverBusy },
-            expired: { [self] context in deadlineExpired(context: context) })
+            lineStarted: session.bufferedByteCount > 0 || io.bufferedBytes > 0, context: context, owner: self)
     }
 
     private func lineBytesArrived(context: ChannelHandlerContext) {
-        let timeout = server.idleTimeout
-        io.lineBytesArrived(
-            context: context, timeout: { timeout }, busy: { [self] in serverBusy },
-            expired: { [self] context in deadlineExpired(context: context) })
+        io.lineBytesArrived(context: context, owner: self)
     }
 
-    private func deadlineExpired(context: ChannelHandlerContext) {
+    func deadlineExpired(context: ChannelHandlerContext) {
         logger.info(
             "imap timeout",
             metadata: ["user": "\(session.username ?? "-")", "partial_command": "\(session.bufferedByteCount > 0)"])
@@ -434,3 +431,5 @@ public final class IMAPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         io.flushIfNeeded(context: context)
     }
 }
+
+extension IMAPConnectionHandler: ConnectionDeadlineOwner {}

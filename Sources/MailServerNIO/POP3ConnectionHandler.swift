@@ -579,32 +579,31 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     // MARK: - Deadline (docs/CONFIGURATION.md: what `idle_timeout` measures)
 
+    /// The client's timeout for each line (`ConnectionDeadlineOwner`).
+    var clientTimeout: TimeAmount { server.idleTimeout }
+
     /// While the session waits for an answer (a login, a read, the update) the timer re-arms; a STLS
     /// handshake and a RETR chunk the client has not read yet are the client's time.
-    private var serverBusy: Bool {
+    var serverBusy: Bool {
         session.isAwaitingAnswer && !session.isAwaitingTLS && !waitingForClientToRead
     }
 
     /// The server now waits for the client's next line: it has `idle_timeout` from now (bytes of that
     /// line already buffered count as its start).
     private func restartDeadline(context: ChannelHandlerContext) {
-        let timeout = server.idleTimeout
-        io.restartDeadline(
-            lineStarted: io.bufferedBytes > 0, context: context, timeout: { timeout },
-            busy: { [self] in serverBusy }, expired: { [self] context in deadlineExpired(context: context) })
+        io.restartDeadline(lineStarted: io.bufferedBytes > 0, context: context, owner: self)
     }
 
     /// The first byte of a line starts its deadline; later bytes of the same line do not move it.
     private func lineBytesArrived(context: ChannelHandlerContext) {
-        let timeout = server.idleTimeout
-        io.lineBytesArrived(
-            context: context, timeout: { timeout }, busy: { [self] in serverBusy },
-            expired: { [self] context in deadlineExpired(context: context) })
+        io.lineBytesArrived(context: context, owner: self)
     }
 
-    private func deadlineExpired(context: ChannelHandlerContext) {
+    func deadlineExpired(context: ChannelHandlerContext) {
         logger.info("pop3 timeout", metadata: ["partial_line": "\(io.lineStarted)", "retrieving": "\(waitingForClientToRead)"])
         run(session.handle(.timeout), context: context)
         flushIfNeeded(context: context)
     }
 }
+
+extension POP3ConnectionHandler: ConnectionDeadlineOwner {}

@@ -467,7 +467,8 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         flushIfNeeded(context: context)
     }
 
-    func currentTimeout() -> TimeAmount {
+    /// The client's timeout in the current mode (`ConnectionDeadlineOwner`).
+    var clientTimeout: TimeAmount {
         if case .command = mode { return server.commandTimeout }
         return server.dataTimeout
     }
@@ -482,9 +483,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     /// the client has the mode's timeout from now. Called when a line was taken, a reply or answer went
     /// out, the greeting was sent, TLS was established, or the mode changed.
     func restartDeadline(context: ChannelHandlerContext) {
-        io.restartDeadline(
-            lineStarted: io.bufferedBytes > 0, context: context, timeout: { [self] in currentTimeout() },
-            busy: { [self] in serverBusy }, expired: { [self] context in deadlineExpired(context: context) })
+        io.restartDeadline(lineStarted: io.bufferedBytes > 0, context: context, owner: self)
     }
 
     /// Before appending received bytes. Command mode: the first byte of a line starts its deadline; later
@@ -502,16 +501,11 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             lineBytesArrived(context: context)
             return
         }
-        io.restartDeadline(
-            lineStarted: view.index(after: end) != view.endIndex, context: context,
-            timeout: { [self] in currentTimeout() }, busy: { [self] in serverBusy },
-            expired: { [self] context in deadlineExpired(context: context) })
+        io.restartDeadline(lineStarted: view.index(after: end) != view.endIndex, context: context, owner: self)
     }
 
     func lineBytesArrived(context: ChannelHandlerContext) {
-        io.lineBytesArrived(
-            context: context, timeout: { [self] in currentTimeout() }, busy: { [self] in serverBusy },
-            expired: { [self] context in deadlineExpired(context: context) })
+        io.lineBytesArrived(context: context, owner: self)
     }
 
     func deadlineExpired(context: ChannelHandlerContext) {
@@ -529,3 +523,5 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         }
     }
 }
+
+extension SMTPConnectionHandler: ConnectionDeadlineOwner {}

@@ -119,14 +119,14 @@ public final class GroupCommitQueue<Item: Sendable, Output: Sendable>: Sendable 
 
     private func drain(_ run: Run) async {
         while case let batch = takeBatch(), !batch.isEmpty {
-            finish(batch, await run(batch.map(\.item)))
+            finish(batch, await run(batch.map { $0.item }))
         }
         wakeIdleWaiters()
     }
 
     private func drain(_ run: BlockingRun) {
         while case let batch = takeBatch(), !batch.isEmpty {
-            finish(batch, run(batch.map(\.item)))
+            finish(batch, run(batch.map { $0.item }))
         }
         wakeIdleWaiters()
     }

@@ -134,30 +134,54 @@ import Testing
         f.io.resumeReadingIfPossible(context: f.context, canConsumeInput: true)
     }
 
+    /// A handler's side of the deadline: a fixed timeout, a busy switch, expiries counted.
+    final class DeadlineOwner: ConnectionDeadlineOwner {
+        var clientTimeout: TimeAmount = .seconds(10)
+        var serverBusy = false
+        var expired = 0
+        func deadlineExpired(context: ChannelHandlerContext) { expired += 1 }
+    }
+
     @Test func idleTimerExpiresRearmsWhileBusyAndStopsWhenClosed() throws {
         let f = try Fixture()
-        var expired = 0
-        var busy = true
-        f.io.armIdleTimer(context: f.context, timeout: { .seconds(10) }, busy: { busy }) { _ in expired += 1 }
+        let owner = DeadlineOwner()
+        owner.serverBusy = true
+        f.io.armIdleTimer(context: f.context, owner: owner)
         f.channel.embeddedEventLoop.advanceTime(by: .seconds(10))
-        #expect(expired == 0, "busy: re-armed")
-        busy = false
+        #expect(owner.expired == 0, "busy: re-armed")
+        owner.serverBusy = false
         f.channel.embeddedEventLoop.advanceTime(by: .seconds(9))
-        #expect(expired == 0)
+        #expect(owner.expired == 0)
         f.channel.embeddedEventLoop.advanceTime(by: .seconds(1))
-        #expect(expired == 1)
+        #expect(owner.expired == 1)
 
-        f.io.armIdleTimer(context: f.context, timeout: { .seconds(10) }, busy: { false }) { _ in expired += 1 }
+        f.io.armIdleTimer(context: f.context, owner: owner)
         f.channel.embeddedEventLoop.advanceTime(by: .seconds(5))
-        f.io.armIdleTimer(context: f.context, timeout: { .seconds(10) }, busy: { false }) { _ in expired += 1 }
+        f.io.armIdleTimer(context: f.context, owner: owner)
         f.channel.embeddedEventLoop.advanceTime(by: .seconds(6))
-        #expect(expired == 1, "re-arming restarts the span")
+        #expect(owner.expired == 1, "re-arming restarts the span")
         f.io.channelInactive()
         f.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
-        #expect(expired == 1)
-        f.io.armIdleTimer(context: f.context, timeout: { .seconds(1) }, busy: { false }) { _ in expired += 1 }
+        #expect(owner.expired == 1)
+        owner.clientTimeout = .seconds(1)
+        f.io.armIdleTimer(context: f.context, owner: owner)
         f.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
-        #expect(expired == 1, "no timer on a closed connection")
+        #expect(owner.expired == 1, "no timer on a closed connection")
+    }
+
+    /// Closing drops the owner (the handler, which holds the `ConnectionIO`): no cycle outlives the
+    /// connection.
+    @Test func closingLetsGoOfTheDeadlineOwner() throws {
+        let f = try Fixture()
+        weak var gone: DeadlineOwner?
+        do {
+            let owner = DeadlineOwner()
+            gone = owner
+            f.io.restartDeadline(context: f.context, owner: owner)
+        }
+        #expect(gone != nil, "held while the deadline runs")
+        f.io.channelInactive()
+        #expect(gone == nil)
     }
 
     /// What the handlers do with the buffer: take it, frame, put back what is left (nil when empty).
@@ -206,13 +230,13 @@ import Testing
 
     @Test func aLinesDeadlineRunsFromItsFirstByteAndATrickleDoesNotMoveIt() throws {
         let f = try Fixture()
-        var expired = 0
+        let owner = DeadlineOwner()
         let loop = f.channel.embeddedEventLoop
         func restart(_ started: Bool = false) {
-            f.io.restartDeadline(lineStarted: started, context: f.context, timeout: { .seconds(10) }, busy: { false }) { _ in expired += 1 }
+            f.io.restartDeadline(lineStarted: started, context: f.context, owner: owner)
         }
         func byteArrives() {
-            f.io.lineBytesArrived(context: f.context, timeout: { .seconds(10) }, busy: { false }) { _ in expired += 1 }
+            f.io.lineBytesArrived(context: f.context, owner: owner)
         }
         restart() // t=0: the server waits for a line
         loop.advanceTime(by: .seconds(8))
@@ -222,20 +246,20 @@ import Testing
             loop.advanceTime(by: .seconds(1))
             byteArrives()
         }
-        #expect(expired == 0)
+        #expect(owner.expired == 0)
         loop.advanceTime(by: .seconds(1))
-        #expect(expired == 1, "t=18")
+        #expect(owner.expired == 1, "t=18")
 
         restart() // a line was taken: wait again, first byte restarts once
         loop.advanceTime(by: .seconds(9))
         byteArrives()
         loop.advanceTime(by: .seconds(9))
-        #expect(expired == 1)
+        #expect(owner.expired == 1)
         restart(true) // taken, and bytes of the next line were already buffered
         loop.advanceTime(by: .seconds(5))
         byteArrives() // not a first byte: no restart
         loop.advanceTime(by: .seconds(5))
-        #expect(expired == 2)
+        #expect(owner.expired == 2)
     }
 
     @Test func readsStopWhileTheClientDoesNotTakeOurOutput() throws {
