@@ -179,8 +179,14 @@ public final class PostgresTestCluster: Sendable {
     /// Runs a program (through `runuser -u USER --` when `user` is set) and returns its output (standard
     /// output and error, through a file: a server it starts could otherwise inherit and hold a pipe);
     /// throws with the output when it exits non-zero. posix_spawn + waitpid: no run loop involved.
+    ///
+    /// The child gets standard input, output and error and no other descriptor of this process: SwiftNIO
+    /// opens its sockets without close-on-exec, so the PostgreSQL server that `pg_ctl start` leaves
+    /// running would otherwise hold, for the rest of the test run, every socket another test had open at
+    /// that moment — a connection the other test's server then closed stayed open for its client (that
+    /// was `IMAPCompressTests.sessionOverDeflate` seeing no close after LOGOUT in full runs).
     @discardableResult
-    static func run(_ program: String, _ arguments: [String], as user: String?, capture: Bool = true) throws -> String {
+    public static func run(_ program: String, _ arguments: [String], as user: String?, capture: Bool = true) throws -> String {
         let argv = (user.map { ["/usr/sbin/runuser", "-u", $0, "--"] } ?? []) + [program] + arguments
         let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-pg-out-\(UUID().uuidString)").path
         defer { unlink(outPath) }
@@ -190,6 +196,7 @@ public final class PostgresTestCluster: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, capture ? outPath : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        closeOtherDescriptors(&actions)
         var cArgs = argv.map { strdup($0) }
         defer { cArgs.forEach { free($0) } }
         cArgs.append(nil)
@@ -206,5 +213,19 @@ public final class PostgresTestCluster: Sendable {
             throw ClusterError(message: "\((program as NSString).lastPathComponent) failed (status \(status)): \(text.suffix(2000))")
         }
         return text
+    }
+
+    /// glibc 2.34's `posix_spawn_file_actions_addclosefrom_np(actions, 3)` (not in Swift's Glibc module,
+    /// so found with dlsym); without it, a close action for each descriptor above 2 open now.
+    private static func closeOtherDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
+            _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, 3)
+            return
+        }
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for fd in open.compactMap({ Int32($0) }) where fd > 2 {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
     }
 }

@@ -258,9 +258,9 @@ final class IMAPTestClient: Sendable {
 
     /// Waits until the server has closed the connection. The server closes at once, or within
     /// `ConnectionIO.closeGrace` (5 s) when a write never completes, so the default limit is far beyond
-    /// what a working server needs. (Open, 2026-12-05: `sessionOverDeflate` twice saw no close after
-    /// LOGOUT over COMPRESS in CI's full run, once within 10 s and once within 30 s: not load, a close
-    /// that does not happen; it passes alone. See the closing note of issue 18.)
+    /// what a working server needs. (In full runs `sessionOverDeflate` once saw no close after LOGOUT
+    /// although the server had closed its end: a PostgreSQL server started by another test at that
+    /// moment had inherited the socket. `PostgresTestCluster.run` now closes every other descriptor.)
     func waitClosed(timeout: Duration = .seconds(30)) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while !isClosed {

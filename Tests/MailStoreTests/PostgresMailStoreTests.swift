@@ -12,6 +12,10 @@ import MailTestSupport
 import ServiceLifecycle
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite struct PostgresMailStoreTests {
     /// Fails under CI=true when PostgreSQL is missing (a missing peer is an error there); otherwise the
     /// PostgreSQL tests are skipped with this test's reason.
@@ -20,6 +24,21 @@ import Testing
         let cluster = try PostgresTestCluster.shared.get()
         #expect(try cluster.psql("SELECT 1").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         #expect(try cluster.psql("SHOW listen_addresses").trimmingCharacters(in: .whitespacesAndNewlines) == "127.0.0.1")
+    }
+
+    /// The programs the cluster helper runs (pg_ctl, and the server it leaves running) inherit no
+    /// descriptor of the test process but standard input, output and error: a socket of a test running
+    /// beside it stays that test's alone (a server that closed its end was never seen to close while
+    /// the PostgreSQL server held a copy).
+    @Test func programsRunForTheClusterInheritNoOtherDescriptor() throws {
+        var ends: [Int32] = [-1, -1]
+        #expect(pipe(&ends) == 0) // pipe(2): no close-on-exec, like SwiftNIO's sockets
+        defer { ends.forEach { close($0) } }
+        let listing = try PostgresTestCluster.run("/bin/sh", ["-c", "ls /proc/$$/fd"], as: nil)
+        let open = Set(listing.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) })
+        #expect(open.isSuperset(of: [0, 1, 2]), "\(listing)")
+        #expect(open.isDisjoint(with: ends), "the child holds \(ends) of the test process: \(listing)")
+        #expect(open.count <= 4, "\(listing)")
     }
 
     @Test(.enabled(if: PostgresTestCluster.shouldRun))
