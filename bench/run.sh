@@ -34,8 +34,9 @@ PEERS="$ROOT/bench/peers"
 "$PEERS/anchors.sh" install >/dev/null
 "$PEERS/anchors.sh" stop >/dev/null 2>&1 || true
 
-# 2. Petrel, release build in its own scratch path (never the default .build).
-swift build -c release --scratch-path "$ROOT/.build-release" --product petrel
+# 2. Petrel, release build in its own scratch path (never the default .build), optimised across modules
+#    as the README's install builds it.
+swift build -c release --scratch-path "$ROOT/.build-release" --product petrel -Xswiftc -cross-module-optimization
 PETREL="$ROOT/.build-release/release/petrel"
 
 # 3. Raise the descriptor limit for the 10k idle-connection test (bounded: at most 1,048,576).
