@@ -142,6 +142,34 @@ import Testing
         func deadlineExpired(context: ChannelHandlerContext) { expired += 1 }
     }
 
+    /// Holds every write's promise, as NIOSSL does before its handshake and as a socket whose peer
+    /// stopped reading does: the last output is never taken.
+    final class WriteHolder: ChannelOutboundHandler {
+        typealias OutboundIn = ByteBuffer
+        var held: [EventLoopPromise<Void>] = []
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            if let promise { held.append(promise) }
+        }
+        func flush(context: ChannelHandlerContext) {}
+    }
+
+    /// A close whose last output is never taken still closes, after `closeGrace`; and not before.
+    @Test func closeWhoseOutputIsNeverTakenClosesAfterTheGrace() throws {
+        let f = try Fixture()
+        let holder = WriteHolder()
+        try f.channel.pipeline.syncOperations.addHandler(holder, position: .first)
+        f.io.write(Array("221 bye\r\n".utf8), context: f.context)
+        f.io.close(context: f.context)
+        f.channel.embeddedEventLoop.run()
+        #expect(f.io.closed)
+        #expect(f.channel.isActive, "waits for the output")
+        f.channel.embeddedEventLoop.advanceTime(by: ConnectionIO.closeGrace - .milliseconds(1))
+        #expect(f.channel.isActive)
+        f.channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
+        #expect(!f.channel.isActive, "closed at the grace")
+        for promise in holder.held { promise.fail(ChannelError.ioOnClosedChannel) }
+    }
+
     @Test func idleTimerExpiresRearmsWhileBusyAndStopsWhenClosed() throws {
         let f = try Fixture()
         let owner = DeadlineOwner()
