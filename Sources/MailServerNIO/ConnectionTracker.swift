@@ -70,11 +70,14 @@ public final class ConnectionTracker: Sendable {
     public func open(_ channel: any Channel, ip: IPAddress?) -> Refusal? {
         let (refusal, shuttingDown) = state.withLock { s -> (Refusal?, Bool) in
             if s.total >= limits.maxConnections { return (.tooManyConnections, false) }
-            if let ip, s.perIP[ip, default: 0] >= limits.maxConnectionsPerIP { return (.tooManyFromIP, false) }
+            let fromIP = ip.flatMap { s.perIP[$0] } ?? 0
+            if ip != nil, fromIP >= limits.maxConnectionsPerIP { return (.tooManyFromIP, false) }
             s.total += 1
             s.accepted += 1
-            if let ip { s.perIP[ip, default: 0] += 1 }
-            s.channels[ObjectIdentifier(channel)] = channel
+            // updateValue, not `+= 1` through the subscript: its in-place modify allocates a coroutine
+            // frame per call here (UnlimitedQuotaMemo says the same).
+            if let ip { s.perIP.updateValue(fromIP + 1, forKey: ip) }
+            s.channels.updateValue(channel, forKey: ObjectIdentifier(channel))
             return (nil, s.shuttingDown)
         }
         // Accepted while the server stops (the listener was closing): asked to close like the others,
@@ -90,8 +93,8 @@ public final class ConnectionTracker: Sendable {
             guard s.channels.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return [] }
             s.total -= 1
             if let ip {
-                let n = s.perIP[ip, default: 1] - 1
-                s.perIP[ip] = n > 0 ? n : nil
+                let n = (s.perIP[ip] ?? 1) - 1
+                if n > 0 { s.perIP.updateValue(n, forKey: ip) } else { s.perIP.removeValue(forKey: ip) }
             }
             guard s.total == 0 else { return [] }
             defer { s.emptyWaiters = [:] }
