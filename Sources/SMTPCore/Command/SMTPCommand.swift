@@ -68,8 +68,14 @@ public enum SMTPCommandParser {
         return upperASCII(line[line.startIndex..<verbEnd])
     }
 
+    /// The first 16 octets upper-cased, as UTF-8 (invalid sequences repaired). Written straight into the
+    /// string: a verb is short enough to be stored inline, so this allocates nothing.
     static func upperASCII(_ bytes: ArraySlice<UInt8>) -> String {
-        String(decoding: bytes.prefix(16).map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }, as: UTF8.self)
+        let verb = bytes.prefix(16)
+        return String(unsafeUninitializedCapacity: verb.count) { buffer in
+            for (offset, byte) in verb.enumerated() { buffer[offset] = (0x61...0x7A).contains(byte) ? byte - 0x20 : byte }
+            return verb.count
+        }
     }
 
     /// True when `bytes` starts with `prefix`, ASCII case-insensitively.

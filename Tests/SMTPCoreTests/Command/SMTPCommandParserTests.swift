@@ -230,5 +230,9 @@ private func dsnRcpt(notify: DSNNotify?, orcpt: String?, _ params: [(String, Str
     @Test func verbOfLine() {
         #expect(SMTPCommandParser.verb(of: Array("bdat x".utf8)) == "BDAT")
         #expect(SMTPCommandParser.verb(of: []) == "")
+        #expect(SMTPCommandParser.verb(of: Array("StartTLS".utf8)) == "STARTTLS")
+        // At most 16 octets; invalid UTF-8 is repaired, as String(decoding:) does.
+        #expect(SMTPCommandParser.verb(of: Array("abcdefghijklmnopqrstuvwxyz rest".utf8)) == "ABCDEFGHIJKLMNOP")
+        #expect(SMTPCommandParser.verb(of: [0xFF, 0x61, 0x20, 0x62]) == "\u{FFFD}A")
     }
 }
