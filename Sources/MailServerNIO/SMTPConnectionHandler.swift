@@ -53,6 +53,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     let spool: MessageSpool
     var logger: Logger
     var sessionBytes: Int64 = 0
+    /// Each reply is encoded here before it is copied into the channel's buffer: one array for the
+    /// connection instead of one per reply.
+    var replyBytes: [UInt8] = []
     var shutdownRequested = false
 
     /// Buffered input above which the handler stops reading from the socket.
@@ -252,7 +255,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
         for action in actions {
             switch action {
             case .send(let reply):
-                io.write(reply.encoded, context: context)
+                replyBytes.removeAll(keepingCapacity: true)
+                reply.encode(into: &replyBytes)
+                io.write(replyBytes, context: context)
                 if reply.code.isTransientFailure || reply.code.isPermanentFailure {
                     logger.debug("smtp reply", metadata: ["reply": "\(reply.code) \(reply.lines.first ?? "")"])
                 }

@@ -43,11 +43,17 @@ public struct SMTPReply: Hashable, Sendable, Error, CustomStringConvertible {
     /// ("250-2.0.0 text", RFC 2034 §4). CR, LF and other control bytes in the text are replaced by
     /// spaces so a reply can never inject a line.
     public var encoded: [UInt8] {
-        let all = lines.isEmpty ? [""] : lines
-        // One array, sized once: the code and enhanced code are short strings (no heap storage), and the
-        // text is copied octet by octet with its control bytes replaced.
         var out: [UInt8] = []
-        out.reserveCapacity(all.reduce(0) { $0 + $1.utf8.count + 16 })
+        encode(into: &out)
+        return out
+    }
+
+    /// Appends `encoded` to `out` (a connection reuses one array for all its replies).
+    public func encode(into out: inout [UInt8]) {
+        let all = lines.isEmpty ? [""] : lines
+        // Sized once: the code and enhanced code are short strings (no heap storage), and the text is
+        // copied octet by octet with its control bytes replaced.
+        out.reserveCapacity(out.count + all.reduce(0) { $0 + $1.utf8.count + 16 })
         let space = UInt8(ascii: " ")
         for (index, line) in all.enumerated() {
             let isLast = index == all.count - 1
@@ -71,6 +77,5 @@ public struct SMTPReply: Hashable, Sendable, Error, CustomStringConvertible {
             out.append(0x0D)
             out.append(0x0A)
         }
-        return out
     }
 }
