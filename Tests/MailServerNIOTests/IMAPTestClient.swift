@@ -258,7 +258,7 @@ final class IMAPTestClient: Sendable {
 
     /// Waits until the server has closed the connection. The server closes at once, or within
     /// `ConnectionIO.closeGrace` (5 s) when a write never completes, so the default limit is far beyond
-    /// what a working server needs. (In full runs `sessionOverDeflate` once saw no close after LOGOUT
+    /// what a working server needs. (In full runs `sessionOverDeflate` at times saw no close after LOGOUT
     /// although the server had closed its end: a PostgreSQL server started by another test at that
     /// moment had inherited the socket. `PostgresTestCluster.run` now closes every other descriptor.)
     func waitClosed(timeout: Duration = .seconds(30)) async throws -> Bool {
