@@ -136,6 +136,10 @@ public actor DeliveryAgent {
                 "queue leases of an earlier run of this node released",
                 metadata: ["node": "\(owner)", "entries": "\(count)"])
         case .success: break
+        case .failure(let error) where Self.isShutdown(error):
+            // Stopped before the first scan (SIGTERM at start-up): a normal stop. The leases stay with
+            // this node's id and are released by the next start.
+            logger.debug("release of an earlier run's queue leases cancelled (shutting down)")
         case .failure(let error):
             logger.error(
                 "could not release the queue leases of an earlier run; they are taken again when they expire",
