@@ -120,6 +120,17 @@ import Testing
         #expect(c.queue.leaseSeconds == 30)
     }
 
+    /// The event loops: automatic (half the cores, at least one) unless set; 1–256.
+    @Test func eventLoops() throws {
+        let defaults = try PetrelConfiguration.parse("", base: Self.base).get()
+        #expect(defaults.server.eventLoops == nil)
+        #expect([1, 2, 3, 4, 16, 64].map { defaults.server.eventLoopCount(cores: $0) } == [1, 1, 1, 2, 8, 32])
+        let c = try PetrelConfiguration.parse("[server]\nevent_loops = 3\n", base: Self.base).get()
+        #expect(c.server.eventLoops == 3)
+        #expect(c.server.eventLoopCount(cores: 2) == 3)
+        #expect(c.server.eventLoopCount(cores: 64) == 3)
+    }
+
     @Test func absentKeysKeepTheBase() throws {
         let c = try PetrelConfiguration.parse("[smtp]\nmax_errors = 4\n", base: Self.base).get()
         var expected = Self.base
@@ -185,6 +196,9 @@ import Testing
         ("server", "node_id", "\"mx 1\"", "must be 1 to 64 letters, digits, '.', '_' or '-' (unique per node), got \"mx 1\""),
         ("server", "node_id", "\"\"", "must be 1 to 64 letters, digits, '.', '_' or '-'"),
         ("server", "node_id", "7", "must be a string, got 7"),
+        ("server", "event_loops", "0", "must be an integer between 1 and 256, got 0"),
+        ("server", "event_loops", "257", "must be an integer between 1 and 256, got 257"),
+        ("server", "event_loops", "\"auto\"", "must be an integer between 1 and 256, got \"auto\""),
         (
             "queue", "lease_seconds", "2",
             "must be an integer of seconds between 3 and 86400 (how long a node owns the queue entries it claimed), got 2"

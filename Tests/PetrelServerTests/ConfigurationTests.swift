@@ -68,7 +68,7 @@ import Testing
 
     /// Keys without a default value: the example shows them commented out (it must parse to the defaults).
     static let exampleKeysWithoutDefault: Set<String> = [
-        "server.node_id", "tls.certificate", "tls.private_key", "delivery.badmail_dir",
+        "server.node_id", "server.event_loops", "tls.certificate", "tls.private_key", "delivery.badmail_dir",
         "ldap.uri", "ldap.tls", "ldap.allow_plaintext", "ldap.ca_file", "ldap.bind_dn", "ldap.bind_password_file", "ldap.base",
         "ldap.flavor", "ldap.filter", "ldap.mail_attribute", "ldap.timeout", "ldap.cache_positive", "ldap.cache_negative",
         "autoconfig.mail_host", "store.password_file", "store.ca_file"
@@ -132,6 +132,8 @@ import Testing
         expected.store.caFile = config.store.caFile
         #expect(config.server.nodeID == "mx1")
         expected.server.nodeID = config.server.nodeID
+        #expect(config.server.eventLoops == 2)
+        expected.server.eventLoops = config.server.eventLoops
         #expect(config == expected)
     }
 

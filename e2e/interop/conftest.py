@@ -105,6 +105,7 @@ CONFIG_TEMPLATE = """
 [server]
 hostname = "mx.petrel.test"
 data_dir = "{data_dir}"
+{server_extra}
 
 [smtp]
 listen = ["127.0.0.1:0"]
@@ -179,8 +180,8 @@ class PetrelServer:
         self.settings = dict(max_message_size=10 * 1024 * 1024, max_recipients=100, max_errors=10,
                              command_timeout=300, pop3_idle_timeout=600, allow_plaintext="true",
                              failure_delay=200, max_failures=3, max_connections_per_ip=50,
-                             # extra [smtp] keys (relay control tests); extra [submission], [pop3], [imap], [auth] keys
-                             smtp_extra="", submission_extra="", pop3_extra="", imap_extra="", auth_extra="")
+                             # extra [server] and [smtp] keys (relay control tests); extra [submission], [pop3], [imap], [auth] keys
+                             server_extra="", smtp_extra="", submission_extra="", pop3_extra="", imap_extra="", auth_extra="")
         self.settings.update(settings)
         self.config_path = self.data_dir.parent / (self.data_dir.name + ".toml")
         self.proc = None

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 from conftest import PETREL, PetrelServer, run_cli
 
@@ -212,5 +213,45 @@ def test_sqlite_mmap_setting_reaches_the_store(data_dir):
                 p.quit()
             assert b"\r\n".join(lines).endswith(body.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n"))
             assert store_file_mapped(srv.proc.pid, store_file) == mapped, extra or "default"
+        finally:
+            srv.stop()
+
+
+def event_loop_threads(pid):
+    """The names of the process's event-loop threads (SwiftNIO names them NIO-ELT-<group>-#<n>)."""
+    names = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        if name.startswith("NIO-ELT-"):
+            names.append(name)
+    return names
+
+
+def test_event_loops_setting_reaches_the_server(data_dir):
+    """`[server] event_loops`: by default half the cores the process may use (at least one); set, that many.
+    The count is said in the start-up log and is the number of event-loop threads in /proc; mail goes in
+    either way, over more connections at once than there are loops."""
+    run_cli(data_dir, "domain", "add", "example.test")
+    run_cli(data_dir, "mailbox", "add", "alice@example.test", "--password-stdin", input_text="alice-password\n")
+    for setting, configured in (("", None), ("event_loops = 3", 3)):
+        srv = PetrelServer(data_dir, server_extra=setting).start()
+        try:
+            line = next(l for l in srv.log().splitlines() if " threads " in l)
+            cores = int(re.search(r"\bcores=(\d+)", line).group(1))
+            loops = int(re.search(r"\bevent_loops=(\d+)", line).group(1))
+            expected = configured or max(1, cores // 2)
+            assert loops == expected, line
+            assert ("server.event_loops" if configured else "automatic (half the cores)") in line, line
+            assert len(event_loop_threads(srv.proc.pid)) == expected, (line, event_loop_threads(srv.proc.pid))
+            clients = [smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) for _ in range(expected + 3)]
+            for s in clients:
+                assert s.ehlo("client.test")[0] == 250
+            for i, s in enumerate(clients):
+                assert s.sendmail("carol@remote.test", ["alice@example.test"],
+                                  f"Subject: loops {configured} {i}\r\n\r\nbody\r\n".encode()) == {}
+                s.quit()
         finally:
             srv.stop()

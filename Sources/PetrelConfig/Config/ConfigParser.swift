@@ -113,7 +113,8 @@ struct ConfigReader {
             "hostname": { c, v in assign(hostname(v)) { c.server.hostname = $0 } },
             "data_dir": { c, v in assign(directory(v)) { c.server.dataDirectory = $0 } },
             "shutdown_deadline": { c, v in assign(integer(v, 0...3600)) { c.server.shutdownDeadline = $0 } },
-            "node_id": { c, v in assign(nodeID(v)) { c.server.nodeID = $0 } }
+            "node_id": { c, v in assign(nodeID(v)) { c.server.nodeID = $0 } },
+            "event_loops": { c, v in assign(integer(v, 1...256)) { c.server.eventLoops = $0 } }
         ],
         "queue": [
             "lease_seconds": { c, v in assign(leaseSeconds(v)) { c.queue.leaseSeconds = $0 } }

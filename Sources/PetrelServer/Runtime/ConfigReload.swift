@@ -32,6 +32,7 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("server.hostname", { $0.server.hostname }),
         ("server.data_dir", { $0.server.dataDirectory }),
         ("server.node_id", { $0.server.nodeID ?? "" }),
+        ("server.event_loops", { $0.server.eventLoops.map(String.init) ?? "automatic" }),
         ("queue.lease_seconds", { "\($0.queue.leaseSeconds)" }),
         ("smtp.listen", { "\($0.smtp.listen)" }),
         ("smtp.max_message_size", { "\($0.smtp.maxMessageSize)" }),

@@ -137,11 +137,19 @@ public final class MailServer: Sendable {
         let tls = try TLSContextProvider(paths: tlsPaths)
 
         let operations = ServerOperations(clock: clock)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let loops = configuration.server.eventLoopCount(cores: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
         let threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         threadPool.start()
         let pop3ReadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         pop3ReadPool.start()
+        logger.info(
+            "threads",
+            metadata: [
+                "cores": "\(System.coreCount)", "event_loops": "\(loops)",
+                "event_loops_from": "\(configuration.server.eventLoops == nil ? "automatic (half the cores)" : "server.event_loops")",
+                "blocking_pool": "\(max(2, System.coreCount))"
+            ])
 
         // Relay control: configured + data-directory rules (re-read every 2 s once the listeners start).
         // SMTP RCPT, the pickup directory and reports all decide with these live rules.
