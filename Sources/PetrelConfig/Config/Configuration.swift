@@ -42,7 +42,7 @@ public struct PetrelConfiguration: Sendable, Equatable {
         /// cores, at least one. The other half is left to the threads that are not event loops (the
         /// store's reads and group commits, password hashes, fsync) and to the kernel's network work: with
         /// a loop per core they contend with them, and every hand-off between them is a context switch.
-        /// Measured on two cores (BENCHMARKS.md, 2026-12-06): one loop instead of two took 12–18 % off
+        /// Measured on two cores (BENCHMARKS.md, 2026-12-06): one loop instead of two took 12–17 % off
         /// the server's CPU per SMTP message and a quarter off per POP3 RETR of 4 KiB.
         public func eventLoopCount(cores: Int) -> Int {
             eventLoops ?? max(1, cores / 2)
