@@ -139,16 +139,17 @@ public final class MailServer: Sendable {
         let operations = ServerOperations(clock: clock)
         let loops = configuration.server.eventLoopCount(cores: System.coreCount)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
-        let threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        let blockingThreads = max(2, System.coreCount)
+        let threadPool = NIOThreadPool(numberOfThreads: blockingThreads)
         threadPool.start()
-        let pop3ReadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        let pop3ReadPool = NIOThreadPool(numberOfThreads: blockingThreads)
         pop3ReadPool.start()
         logger.info(
             "threads",
             metadata: [
                 "cores": "\(System.coreCount)", "event_loops": "\(loops)",
                 "event_loops_from": "\(configuration.server.eventLoops == nil ? "automatic (half the cores)" : "server.event_loops")",
-                "blocking_pool": "\(max(2, System.coreCount))"
+                "blocking_pool": "\(blockingThreads)"
             ])
 
         // Relay control: configured + data-directory rules (re-read every 2 s once the listeners start).
