@@ -635,7 +635,7 @@ def rss_postfix(a, n, settle, timeout):
 # ----------------------------------------------------------------------------------------------- hostile clients
 def hostile_conn_class():
     """e2e/interop/hostile.py: the connection with a reader thread (openssl s_client for TLS)."""
-    sys.path.insert(0, str(ROOT / "tests" / "interop"))
+    sys.path.insert(0, str(ROOT / "e2e" / "interop"))
     import hostile
     return hostile
 
