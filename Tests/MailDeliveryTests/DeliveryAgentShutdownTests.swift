@@ -27,15 +27,20 @@ import Testing
             logger: sink.logger())
     }
 
-    /// SIGTERM cancels the agent's task; GRDB then throws CancellationError from the scan's queries.
-    /// That is a normal stop: no error line (issue 13 item 8).
-    @Test func cancelledScanIsNotAnError() async throws {
+    /// An agent on an empty SQLite store of its own, with its logs captured.
+    static func agentOnAFreshStore() throws -> (SQLiteMailStore, MultiThreadedEventLoopGroup, CapturedLogs, DeliveryAgent) {
         let dir = NSTemporaryDirectory() + "petrel-agent-cancel-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let store = try SQLiteMailStore(directory: dir)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let sink = CapturedLogs()
-        let agent = Self.agent(store: store, sink: sink, group: group)
+        return (store, group, sink, agent(store: store, sink: sink, group: group))
+    }
+
+    /// SIGTERM cancels the agent's task; GRDB then throws CancellationError from the scan's queries.
+    /// That is a normal stop: no error line (issue 13 item 8).
+    @Test func cancelledScanIsNotAnError() async throws {
+        let (store, group, sink, agent) = try Self.agentOnAFreshStore()
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }
             return await agent.scan()
@@ -60,12 +65,7 @@ import Testing
     /// store (the task is cancelled). A normal stop too. This was the rare failure of the test above: under
     /// load its 50 ms could run out before that release had returned.
     @Test func stopDuringStartUpIsNotAnError() async throws {
-        let dir = NSTemporaryDirectory() + "petrel-agent-cancel-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let store = try SQLiteMailStore(directory: dir)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let sink = CapturedLogs()
-        let agent = Self.agent(store: store, sink: sink, group: group)
+        let (store, group, sink, agent) = try Self.agentOnAFreshStore()
         let run = Task {
             withUnsafeCurrentTask { $0?.cancel() }
             await agent.run()
