@@ -69,7 +69,8 @@ public enum SMTPCommandParser {
     }
 
     /// The first 16 octets upper-cased, as UTF-8 (invalid sequences repaired). Written straight into the
-    /// string: a verb is short enough to be stored inline, so this allocates nothing.
+    /// string: every real verb fits a small string's inline 15 octets, so this allocates nothing for one
+    /// (only a 16-octet cut of something longer does).
     static func upperASCII(_ bytes: ArraySlice<UInt8>) -> String {
         let verb = bytes.prefix(16)
         return String(unsafeUninitializedCapacity: verb.count) { buffer in
