@@ -19,7 +19,9 @@ public struct MessageCheckRequest: Sendable {
 }
 
 /// A check's answer: store the message with `prepend` (header fields, CRLF-terminated) after the trace
-/// headers and `body` (the spooled body, possibly edited in place), or refuse it with `reply`.
+/// headers and `body` (the spooled body, possibly edited in place), or refuse it with `reply`. An edit
+/// must keep what the DATA decoder knew of the body (`BodyForm`: no line end, NUL or line-starting "."
+/// added), which is stored with it; `prepend` is looked at by the store.
 public enum MessageCheckDecision: Sendable {
     case accept(prepend: [UInt8], body: MessageBody)
     case reject(SMTPReply)
@@ -45,7 +47,7 @@ public struct MessageCheck: Sendable {
 extension SMTPConnectionHandler {
     /// Runs `check` off the event loop, then stores (`commit`) or answers the rejection. Input stays
     /// paused meanwhile, as during the store.
-    func checkMessage(_ request: MessageCheckRequest, check: MessageCheck, context: ChannelHandlerContext) {
+    func checkMessage(_ request: MessageCheckRequest, check: MessageCheck, form: BodyForm, context: ChannelHandlerContext) {
         spool.hold()
         let envelope = request.envelope
         let logger = self.logger
@@ -57,7 +59,7 @@ extension SMTPConnectionHandler {
             case .accept(let prepend, let body):
                 var envelope = envelope
                 envelope.traceHeaders += prepend
-                handler.commit(envelope, body: body, context: context)
+                handler.commit(envelope, body: body, form: form, context: context)
             case .reject(let reply):
                 logger.notice(
                     "smtp message refused at end of data",

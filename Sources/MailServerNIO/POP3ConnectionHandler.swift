@@ -240,7 +240,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 } else {
                     first = readChunk(
                         mailboxID: mailboxID, message: message, offset: 0,
-                        encoder: POP3MessageEncoder(topLines: topLines), context: context)
+                        encoder: POP3MessageEncoder(topLines: topLines, form: message.form), context: context)
                 }
                 send(first, mailboxID: mailboxID, message: message, index: index, isRetr: topLines == nil, context: context)
             case .commitDeletions(let ids):
@@ -320,7 +320,8 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
 
     /// The store's handle for a message of the session's maildrop.
     private static func retrievable(_ entry: MaildropEntry) -> RetrievableMessage {
-        RetrievableMessage(deliveryID: entry.deliveryID, bodyID: entry.bodyKey, size: entry.size, uniqueID: entry.uniqueID)
+        RetrievableMessage(
+            deliveryID: entry.deliveryID, bodyID: entry.bodyKey, size: entry.size, uniqueID: entry.uniqueID, form: entry.form)
     }
 
     /// One chunk read and encoded in a task. `tail` is the response's terminator after the last chunk.
@@ -424,7 +425,7 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
             let reads = await store.readMessages(mailboxID: mailboxID, messages: jobs)
             return zip(jobs, reads).map { message, read in
                 read.map { bytes in
-                    Self.encode(bytes, of: message, offset: 0, encoder: POP3MessageEncoder(topLines: nil), allocator: allocator)
+                    Self.encode(bytes, of: message, offset: 0, encoder: POP3MessageEncoder(topLines: nil, form: message.form), allocator: allocator)
                 }
             }
         }

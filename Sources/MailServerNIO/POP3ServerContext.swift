@@ -100,7 +100,9 @@ public struct POP3ServerContext: Sendable {
         }
         do {
             let messages = try await store.retrievableMessages(mailboxID: mailbox.id)
-            let maildrop = messages.map { MaildropEntry(deliveryID: $0.deliveryID, size: $0.size, bodyKey: $0.bodyID, uniqueID: $0.uniqueID) }
+            let maildrop = messages.map {
+                MaildropEntry(deliveryID: $0.deliveryID, size: $0.size, bodyKey: $0.bodyID, uniqueID: $0.uniqueID, form: $0.form)
+            }
             return (.success(mailboxID: mailbox.id, maildrop: maildrop), lease)
         } catch {
             try? await store.releaseMaildropLock(lease)

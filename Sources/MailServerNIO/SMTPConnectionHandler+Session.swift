@@ -139,18 +139,20 @@ extension SMTPConnectionHandler {
             run(session.handle(.messageStored(.failed)), context: context)
             return
         }
+        let form = bodyForm
         if let check = server.messageCheck {
             let request = MessageCheckRequest(envelope: envelope, body: body, client: session.client)
             if check.applies(request) {
-                checkMessage(request, check: check, context: context) // MessageCheck.swift
+                checkMessage(request, check: check, form: form, context: context) // MessageCheck.swift
                 return
             }
         }
-        commit(envelope, body: body, context: context)
+        commit(envelope, body: body, form: form, context: context)
     }
 
-    /// Stores an accepted message; the 250 goes out once the commit is on disk.
-    func commit(_ envelope: SMTPEnvelope, body: MessageBody, context: ChannelHandlerContext) {
+    /// Stores an accepted message; the 250 goes out once the commit is on disk. `form`: what the DATA
+    /// decoder knows about `body` (`BodyForm`).
+    func commit(_ envelope: SMTPEnvelope, body: MessageBody, form: BodyForm, context: ChannelHandlerContext) {
         let message = IncomingMessage(
             queueID: envelope.queueID, sender: envelope.sender,
             localRecipients: envelope.localMailboxIDs, receivedAt: envelope.receivedAt,
@@ -163,7 +165,8 @@ extension SMTPConnectionHandler {
             envelope: OutboundEnvelope(
                 envelopeID: envelope.envelopeID, dsnReturn: envelope.dsnReturn,
                 eightBitMIME: envelope.bodyType == .eightBitMIME,
-                smtpUTF8: envelope.smtpUTF8))
+                smtpUTF8: envelope.smtpUTF8),
+            bodyForm: form)
         let store = server.store
         let queued = server.outboundQueued
         let hasRemote = !message.remoteRecipients.isEmpty

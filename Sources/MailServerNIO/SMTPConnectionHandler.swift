@@ -50,6 +50,9 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
     let io: ConnectionIO
     var mode: Mode = .command
     var chunkDecoder: ChunkDecoder?
+    /// What the body being received is known to be: set from the DATA decoder when it accepts the body,
+    /// nothing for BDAT (its octets are taken as they come). Stored with the message (`BodyForm`).
+    var bodyForm: BodyForm = []
     let spool: MessageSpool
     var logger: Logger
     var sessionBytes: Int64 = 0
@@ -266,6 +269,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
             case .checkSenderDomain(let domain):
                 checkSenderDomain(domain, context: context)
             case .receiveData:
+                bodyForm = []
                 mode = .data(
                     DataDecoder(
                         maxMessageSize: server.configuration.maxMessageSize,
@@ -273,6 +277,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                         hopCount: server.configuration.hopCount))
                 restartDeadline(context: context)
             case .receiveChunk(let size, let keep):
+                bodyForm = []
                 if size == 0 {
                     // A zero-length chunk (BDAT 0 LAST) completes at once.
                     mode = .command
@@ -406,6 +411,7 @@ public final class SMTPConnectionHandler: ChannelDuplexHandler, RemovableChannel
                 ?? (spool.hasFailed
                     ? .storageFailure
                     : .complete(octets: decoder.octetsDecoded, receivedFields: decoder.receivedFields))
+            if case .complete = outcome { bodyForm = .smtpData(lineStartsWithDot: decoder.lineStartsWithDot) }
             restartDeadline(context: context)
             run(session.handle(.dataReceived(outcome)), context: context)
         case .chunk(let octets, let keep):

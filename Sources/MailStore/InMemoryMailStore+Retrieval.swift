@@ -12,7 +12,7 @@ extension InMemoryMailStore {
                 .sorted { $0.key < $1.key }
                 .compactMap { id, d in
                     guard let m = s.messages[d.messageID] else { return nil }
-                    return RetrievableMessage(deliveryID: id, bodyID: d.messageID, size: Int64(m.bytes.count))
+                    return RetrievableMessage(deliveryID: id, bodyID: d.messageID, size: Int64(m.bytes.count), form: m.form)
                 }
         }
     }

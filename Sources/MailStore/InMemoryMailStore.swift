@@ -33,6 +33,7 @@ public final class InMemoryMailStore: MailStore, Sendable {
         var receivedAt: Date
         var bytes: [UInt8]
         var envelope: OutboundEnvelope
+        var form: BodyForm = []
     }
 
     struct Delivery {
@@ -119,7 +120,7 @@ public final class InMemoryMailStore: MailStore, Sendable {
             nextMessageID += 1
             messages[messageID] = Message(
                 queueID: message.queueID, sender: message.sender,
-                receivedAt: message.receivedAt, bytes: bytes, envelope: message.envelope)
+                receivedAt: message.receivedAt, bytes: bytes, envelope: message.envelope, form: message.storedForm)
             var ids: [Int64] = []
             for mailboxID in recipients {
                 let id = nextDeliveryID

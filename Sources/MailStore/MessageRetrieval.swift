@@ -8,6 +8,7 @@
 ///
 /// Every backend implements it (SQLiteMailStore+Retrieval.swift, PostgresMailStore+Relay.swift,
 /// InMemoryMailStore+Retrieval.swift); `MailStore` includes it.
+import MailCore
 import NIOCore
 
 /// One delivery of a mailbox as a POP3 session retrieves it.
@@ -22,8 +23,12 @@ public struct RetrievableMessage: Hashable, Sendable {
     public var bodyID: Int64
     /// The exact stored size in octets (trace headers included, CRLF line ends).
     public var size: Int64
+    /// What is known about the stored octets (`IncomingMessage.storedForm` at delivery; empty for a
+    /// message stored without it).
+    public var form: BodyForm
 
-    public init(deliveryID: Int64, bodyID: Int64, size: Int64, uniqueID: String? = nil) {
+    public init(deliveryID: Int64, bodyID: Int64, size: Int64, uniqueID: String? = nil, form: BodyForm = []) {
+        self.form = form
         self.deliveryID = deliveryID
         self.bodyID = bodyID
         self.size = size

@@ -158,12 +158,15 @@ public struct IncomingMessage: Sendable {
     public var remoteRecipients: [OutboundRecipient]
     /// DSN and transport properties for the queue entries.
     public var envelope: OutboundEnvelope
+    /// What the receiver knows about `body` (nothing by default); see `storedForm`.
+    public var bodyForm: BodyForm
 
     public init(
         queueID: String, sender: MailPath, localRecipients: [Int64], receivedAt: Date,
         traceHeaders: [UInt8], body: MessageBody, remoteRecipients: [OutboundRecipient] = [],
-        envelope: OutboundEnvelope = OutboundEnvelope()
+        envelope: OutboundEnvelope = OutboundEnvelope(), bodyForm: BodyForm = []
     ) {
+        self.bodyForm = bodyForm
         self.queueID = queueID
         self.sender = sender
         self.localRecipients = localRecipients
@@ -176,6 +179,13 @@ public struct IncomingMessage: Sendable {
 
     /// Octets stored: trace headers plus body.
     public var storedSize: Int64 { Int64(traceHeaders.count) + body.size }
+
+    /// The form of the stored octets (trace headers, then the body): the trace headers are looked at
+    /// (they are short, and a message check may have added fields to them), the body is taken at its
+    /// receiver's word.
+    public var storedForm: BodyForm {
+        bodyForm.isEmpty ? [] : BodyForm.concatenation(prefix: BodyForm.scan(traceHeaders), rest: bodyForm)
+    }
 }
 
 /// One message in a mailbox, as POP3 and `petrel mailbox show` list it. Comes from the index, not the body.

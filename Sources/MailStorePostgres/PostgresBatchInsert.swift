@@ -40,6 +40,7 @@ enum PostgresBatchInsert {
         var returns: [String?] = []
         var eightBitMIME: [Bool] = []
         var smtpUTF8: [Bool] = []
+        var bodyForms: [Int64] = []
         // Body parts: the message's position (1-based), the part's start offset, its octets.
         var partMessage: [Int64] = []
         var partStart: [Int64] = []
@@ -77,6 +78,7 @@ enum PostgresBatchInsert {
             returns.append(message.envelope.dsnReturn?.rawValue)
             eightBitMIME.append(message.envelope.eightBitMIME)
             smtpUTF8.append(message.envelope.smtpUTF8)
+            bodyForms.append(Int64(message.storedForm.rawValue))
             // Parts of exactly `partSize` octets (the last one shorter), as the per-message path cuts them.
             let partSize = Int64(PostgresMailStore.partSize)
             var start: Int64 = 0
@@ -170,13 +172,14 @@ enum PostgresBatchInsert {
         static let sql = """
             WITH m AS MATERIALIZED (
                 SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id, t.*
-                FROM unnest($1::text[], $2::text[], $3::float8[], $4::int8[], $5::text[], $6::text[], $7::bool[], $8::bool[])
-                     WITH ORDINALITY AS t(queue_id, sender, received_at, size, envid, ret, eight_bit_mime, smtputf8, ord)
+                FROM unnest($1::text[], $2::text[], $3::float8[], $4::int8[], $5::text[], $6::text[], $7::bool[], $8::bool[],
+                            $24::int8[])
+                     WITH ORDINALITY AS t(queue_id, sender, received_at, size, envid, ret, eight_bit_mime, smtputf8, body_form, ord)
             ),
             ins_m AS (
-                INSERT INTO messages (id, queue_id, sender, received_at, size, envid, ret, eight_bit_mime, smtputf8)
+                INSERT INTO messages (id, queue_id, sender, received_at, size, envid, ret, eight_bit_mime, smtputf8, body_form)
                 OVERRIDING SYSTEM VALUE
-                SELECT id, queue_id, sender, received_at, size, envid, ret, eight_bit_mime, smtputf8 FROM m ORDER BY ord
+                SELECT id, queue_id, sender, received_at, size, envid, ret, eight_bit_mime, smtputf8, body_form FROM m ORDER BY ord
                 RETURNING 1
             ),
             ins_p AS (
@@ -233,7 +236,7 @@ enum PostgresBatchInsert {
         var imapPayloads: [String]
 
         func makeBindings() throws -> PostgresBindings {
-            var b = PostgresBindings(capacity: 23)
+            var b = PostgresBindings(capacity: 24)
             b.append(rows.queueIDs)
             b.append(rows.senders)
             b.append(rows.receivedAt)
@@ -257,6 +260,7 @@ enum PostgresBatchInsert {
             b.append(queueChannel)
             b.append(imapChannel)
             b.append(imapPayloads)
+            b.append(rows.bodyForms)
             return b
         }
 

@@ -47,10 +47,10 @@ extension PostgresMailStore {
         guard
             let messageID = try await conn.scalar(
                 """
-                INSERT INTO messages (queue_id, sender, received_at, size, envid, ret, eight_bit_mime, smtputf8)
+                INSERT INTO messages (queue_id, sender, received_at, size, envid, ret, eight_bit_mime, smtputf8, body_form)
                 VALUES (\(message.queueID), \(message.sender.description), \(received), \(size),
                         \(message.envelope.envelopeID), \(message.envelope.dsnReturn?.rawValue),
-                        \(message.envelope.eightBitMIME), \(message.envelope.smtpUTF8))
+                        \(message.envelope.eightBitMIME), \(message.envelope.smtpUTF8), \(Int64(message.storedForm.rawValue)))
                 RETURNING id
                 """, as: Int64.self, logger: logger)
         else {

@@ -36,17 +36,18 @@ extension PostgresMailStore {
     public func retrievableMessages(mailboxID: Int64) async throws -> [RetrievableMessage] {
         try await rows(
             """
-            SELECT d.id, d.message_id, m.size, f.uid_validity, d.uid
+            SELECT d.id, d.message_id, m.size, f.uid_validity, d.uid, m.body_form
             FROM deliveries d JOIN messages m ON m.id = d.message_id JOIN imap_folders f ON f.id = d.folder_id
             WHERE d.mailbox_id = \(mailboxID) AND f.mailbox_id = \(mailboxID) AND f.name = 'INBOX'
             ORDER BY d.uid
             """
         ).map { row in
-            let (delivery, body, size, validity, uid) = try row.decode((Int64, Int64, Int64, Int64, Int64).self)
+            let (delivery, body, size, validity, uid, form) = try row.decode((Int64, Int64, Int64, Int64, Int64, Int64).self)
             return RetrievableMessage(
                 deliveryID: delivery, bodyID: body, size: size,
                 uniqueID: RetrievableMessage.uniqueID(
-                    uidValidity: UInt32(truncatingIfNeeded: validity), uid: UInt32(truncatingIfNeeded: uid)))
+                    uidValidity: UInt32(truncatingIfNeeded: validity), uid: UInt32(truncatingIfNeeded: uid)),
+                form: BodyForm(rawValue: Int(truncatingIfNeeded: form)))
         }
     }
 

@@ -219,7 +219,12 @@ enum PostgresSchema {
             statements: [
                 "ALTER TABLE imap_folders ADD COLUMN first_recent_uid bigint NOT NULL DEFAULT 1",
                 "UPDATE imap_folders SET first_recent_uid = uid_next"
-            ])
+            ]),
+        // What the receiver knew about the stored octets (`BodyForm`, MailCore): 0, nothing known, for mail
+        // stored before, which readers scan as they always did. A constant default: no table rewrite.
+        Migration(
+            version: 7, name: "v7-body-form",
+            statements: ["ALTER TABLE messages ADD COLUMN body_form bigint NOT NULL DEFAULT 0"])
     ]
 
     /// The newest version this build knows.

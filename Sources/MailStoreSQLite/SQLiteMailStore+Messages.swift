@@ -80,15 +80,17 @@ extension SQLiteMailStore {
         // this (single-writer) transaction: UIDs become visible in commit order (docs/IMAP.md "Storage").
         let insertDelivery = try db.cachedStatement(
             sql: """
-                INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size)
-                VALUES (?, ?, ?, ?, ?, ?, ' ', ?, 0, ?)
+                INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size,
+                                        body_form)
+                VALUES (?, ?, ?, ?, ?, ?, ' ', ?, 0, ?, ?)
                 """)
         let internalDate = Int64(message.receivedAt.timeIntervalSince1970.rounded(.down))
+        let form = message.storedForm.rawValue
         var ids: [Int64] = []
         ids.reserveCapacity(recipients.count)
         for mailboxID in recipients {
             let (inbox, uid, modSeq) = try SQLiteFolders.takeInboxUID(db, mailboxID: mailboxID, now: now)
-            try insertDelivery.execute(arguments: [mailboxID, messageID, created, inbox, uid, modSeq, internalDate, size])
+            try insertDelivery.execute(arguments: [mailboxID, messageID, created, inbox, uid, modSeq, internalDate, size, form])
             ids.append(db.lastInsertedRowID)
         }
         if !remote.isEmpty {

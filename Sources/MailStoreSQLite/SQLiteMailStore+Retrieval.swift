@@ -8,6 +8,7 @@
 /// so two processes on one file agree.
 import Foundation
 import GRDB
+import MailCore
 import MailStore
 import NIOCore
 import NIOPosix
@@ -17,7 +18,7 @@ extension SQLiteMailStore {
         try await read { db in
             let statement = try db.cachedStatement(
                 sql: """
-                    SELECT d.id, d.message_id, m.size, f.uid_validity, d.uid
+                    SELECT d.id, d.message_id, m.size, f.uid_validity, d.uid, d.body_form
                     FROM deliveries d JOIN messages m ON m.id = d.message_id JOIN imap_folders f ON f.id = d.folder_id
                     WHERE d.mailbox_id = ? AND d.folder_id = (\(Self.inboxOf))
                     ORDER BY d.uid
@@ -29,7 +30,8 @@ extension SQLiteMailStore {
                     size: try row.decode(Int64.self, atIndex: 2),
                     uniqueID: RetrievableMessage.uniqueID(
                         uidValidity: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 3)),
-                        uid: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 4))))
+                        uid: UInt32(truncatingIfNeeded: try row.decode(Int64.self, atIndex: 4))),
+                    form: BodyForm(rawValue: try row.decode(Int.self, atIndex: 5)))
             }
         }
     }

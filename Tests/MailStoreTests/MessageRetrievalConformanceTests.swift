@@ -55,6 +55,43 @@ import Testing
         #expect(try await s.retrievableMessages(mailboxID: 999_999).isEmpty)
     }
 
+    /// What the receiver knew about a body (`IncomingMessage.bodyForm`) comes back with the listing, joined
+    /// with what the trace headers are (`storedForm`); nothing known stays nothing known. A spooled body
+    /// takes the other insert path of the PostgreSQL store (one message per statement), so it is here too.
+    @Test(arguments: Backend.allCases)
+    func theBodyFormIsStoredWithTheMessage(_ backend: Backend) async throws {
+        let (f, m) = try await setUp(backend)
+        defer { Task { await f.cleanup() } }
+        let s = f.store
+        let body = Array("Subject: 1\r\n\r\none\r\n".utf8)
+        let spooled = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-form-\(UUID().uuidString)")
+        try Data(patternBytes(70_000, seed: 9)).write(to: spooled)
+        defer { try? FileManager.default.removeItem(at: spooled) }
+        let cases: [(IncomingMessage, BodyForm)] = [
+            (message(to: [m[0]], body: body), []),
+            (message(to: [m[0]], body: body), .smtpData(lineStartsWithDot: false)),
+            (message(to: [m[0]], body: body), .smtpData(lineStartsWithDot: true)),
+            // A trace field with a bare LF: the body's first line is no longer known to start a line.
+            (message(to: [m[0]], body: body, trace: Array("X-Check: a\n".utf8)), .smtpData(lineStartsWithDot: false)),
+            (
+                IncomingMessage(
+                    queueID: "Q5", sender: .null, localRecipients: [m[0]], receivedAt: Date(timeIntervalSince1970: 1_700_000_000),
+                    traceHeaders: Array("Received: from test\r\n".utf8), body: .file(path: spooled.path, size: 70_000)),
+                .smtpData(lineStartsWithDot: false)
+            )
+        ]
+        for (incoming, form) in cases {
+            var incoming = incoming
+            incoming.bodyForm = form
+            _ = try await s.deliver(incoming)
+        }
+        let forms = try await s.retrievableMessages(mailboxID: m[0]).map(\.form)
+        #expect(
+            forms == [
+                [], [.crlfLines, .noDotLineStart, .noNUL], [.crlfLines, .noNUL], [.noNUL], [.crlfLines, .noDotLineStart, .noNUL]
+            ])
+    }
+
     /// `readMessages` (POP3's read-ahead) gives for each message what `readMessage` gives from its start
     /// (a message over `RetrievalLimits.maxChunk` clipped to it), in order; a message whose delivery is gone
     /// or belongs to another mailbox fails alone, the others are still read.

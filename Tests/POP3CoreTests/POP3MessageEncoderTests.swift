@@ -1,3 +1,4 @@
+import MailCore
 import POP3Core
 import Testing
 
@@ -5,8 +6,10 @@ import Testing
     static func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
     /// Encodes `message` split into chunks at the given offsets.
-    static func encode(_ message: [UInt8], topLines: Int?, splits: [Int]) -> (output: [UInt8], stoppedEarly: Bool) {
-        var encoder = POP3MessageEncoder(topLines: topLines)
+    static func encode(
+        _ message: [UInt8], topLines: Int?, splits: [Int], form: BodyForm = []
+    ) -> (output: [UInt8], stoppedEarly: Bool) {
+        var encoder = POP3MessageEncoder(topLines: topLines, form: form)
         var output: [UInt8] = []
         var start = 0
         var stopped = false
@@ -184,5 +187,44 @@ import Testing
                 Self.encode(input, topLines: nil, splits: splits).output == Self.reference(input),
                 "input \(input) splits \(splits)")
         }
+    }
+
+    /// A message whose stored form says nothing needs doing (`BodyForm.isPOP3Verbatim`, recorded by the
+    /// SMTP DATA decoder) is sent as it is: for every such message, at any split, RETR gives what the
+    /// line-by-line encoder gives, and the reference too.
+    @Test func verbatimRetrGivesWhatTheEncoderGives() {
+        var rng = SplitMix(seed: 0xB0D7_F0E3)
+        let alphabet: [[UInt8]] = [[UInt8(ascii: ".")], [0x0D, 0x0A], [UInt8(ascii: "a")], [UInt8(ascii: "b")], [0x0D]]
+        var checked = 0
+        for _ in 0..<2000 {
+            let input = (0..<Int(rng.next() % 30)).flatMap { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            let form = BodyForm.scan(input)
+            guard form.isPOP3Verbatim else { continue }
+            checked += 1
+            let length = input.count
+            let splits = (0..<Int(rng.next() % 4)).map { _ in Int(rng.next() % UInt64(length + 1)) }.sorted()
+            let verbatim = Self.encode(input, topLines: nil, splits: splits, form: form).output
+            #expect(verbatim == Self.encode(input, topLines: nil, splits: splits).output, "input \(input) splits \(splits)")
+            #expect(verbatim == Self.reference(input), "input \(input)")
+            #expect(verbatim == input + Self.bytes(".\r\n"), "input \(input)")
+        }
+        #expect(checked > 100)
+    }
+
+    /// TOP still counts lines whatever the form says; only RETR goes verbatim.
+    @Test func topIgnoresTheForm() {
+        let message = Self.bytes("Subject: a\r\n\r\nline 1\r\nline 2\r\n")
+        let form = BodyForm.scan(message)
+        #expect(form.isPOP3Verbatim)
+        #expect(Self.encode(message, topLines: 1, splits: [], form: form).output == Self.bytes("Subject: a\r\n\r\nline 1\r\n.\r\n"))
+    }
+
+    /// A form recorded wrongly cannot make the response run on: the terminator comes from the last octets
+    /// sent, so the client still sees the end of the message.
+    @Test func aWrongFormStillEndsTheResponse() {
+        let form: BodyForm = [.crlfLines, .noDotLineStart, .noNUL]
+        #expect(Self.encode(Self.bytes("abc"), topLines: nil, splits: [1], form: form).output == Self.bytes("abc\r\n.\r\n"))
+        #expect(Self.encode(Self.bytes("abc\r"), topLines: nil, splits: [], form: form).output == Self.bytes("abc\r\n.\r\n"))
+        #expect(Self.encode([], topLines: nil, splits: [], form: form).output == Self.bytes(".\r\n"))
     }
 }

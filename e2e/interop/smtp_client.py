@@ -19,6 +19,16 @@ class RawClient:
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
 
+    def exactly(self, n: int) -> bytes:
+        """The next n octets, whatever they hold."""
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed after %d of %d octets" % (len(self.buf), n))
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
     def reply(self) -> tuple:
         """Reads one (possibly multi-line) SMTP reply; returns (code, [lines])."""
         lines = []

@@ -176,3 +176,58 @@ uidls_file {tmp_path}/uidls
         # mpop stores with LF line ends and adds its own Received header; compare the body part.
         assert any(body.replace(b"\r\n", b"\n") in f for f in fetched)
     assert mailbox_ids(server, "bob@example.test") == []   # keep off: mpop deleted them at QUIT
+
+
+def pop3_stuffed(stored):
+    """RFC 1939 §3 by hand: every line that starts with "." gets another one, then "." CRLF."""
+    lines = stored.split(b"\r\n")[:-1]
+    return b"".join((b"." + l if l.startswith(b".") else l) + b"\r\n" for l in lines) + b".\r\n"
+
+
+def test_retr_octets_on_the_wire_with_and_without_lines_to_stuff(server):
+    """What the DATA decoder knew is stored with each message (deliveries.body_form: 1 CRLF lines, 2 no line
+    starting with ".", 4 no NUL), and RETR sends a message with nothing to stuff as stored: the octets on
+    the wire are checked here, not through poplib (which would forgive a missing stuffing dot on most lines)."""
+    import sqlite3
+    for b in BODIES:
+        send(server, "alice@example.test", b)
+    # One session: a DATA message with nothing to stuff, then a BDAT one (taken as it comes, so nothing is
+    # known of it) whose lines start with "." — what DATA knew must not carry over to it.
+    s = RawClient(server.smtp_port)
+    try:
+        assert s.reply()[0] == 220
+        assert s.cmd("EHLO c.test")[0] == 250
+        for verb, body in ((b"DATA", b"Subject: plain\r\n\r\nno dots\r\n"),
+                           (b"BDAT", b"Subject: chunked\r\n\r\n.one\r\n.\r\n..two\r\n")):
+            assert s.cmd("MAIL FROM:<carol@remote.test>")[0] == 250
+            assert s.cmd("RCPT TO:<alice@example.test>")[0] == 250
+            if verb == b"DATA":
+                assert s.cmd("DATA")[0] == 354
+                s.send(body + b".\r\n")
+            else:
+                s.send(b"BDAT %d LAST\r\n" % len(body) + body)
+            assert s.reply()[0] == 250
+        s.cmd("QUIT")
+    finally:
+        s.close()
+    with sqlite3.connect(server.data_dir / "petrel.sqlite") as db:
+        forms = [r[0] for r in db.execute("SELECT body_form FROM deliveries ORDER BY id")]
+    assert forms == [1 | 4, 1 | 2 | 4, 1 | 2 | 4, 1 | 2 | 4, 0], forms
+    stored = [raw_message(server, "alice@example.test", i) for i in mailbox_ids(server, "alice@example.test")]
+    c = RawClient(server.pop3_port)
+    try:
+        assert c.line().startswith(b"+OK")
+        c.send(b"USER alice@example.test\r\n")
+        assert c.line().startswith(b"+OK")
+        c.send(b"PASS alice-password\r\n")
+        assert c.line().startswith(b"+OK")
+        for n, raw in enumerate(stored, start=1):
+            c.send(b"RETR %d\r\n" % n)
+            assert c.line().startswith(b"+OK")
+            expected = pop3_stuffed(raw)
+            got = c.exactly(len(expected))
+            assert got == expected, (n, got[-200:], expected[-200:])
+        c.send(b"QUIT\r\n")
+        assert c.line().startswith(b"+OK")
+    finally:
+        c.close()

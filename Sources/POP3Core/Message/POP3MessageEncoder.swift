@@ -1,3 +1,5 @@
+import MailCore
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -27,10 +29,18 @@ public struct POP3MessageEncoder: Sendable {
     public private(set) var isDone = false
     private var isFinished = false
 
+    /// RETR of octets that need nothing done (`BodyForm.isPOP3Verbatim`): each chunk is handed on whole,
+    /// with no look at its lines.
+    private let verbatim: Bool
+
     /// - Parameter topLines: nil for RETR (the whole message); for TOP the number of body lines
     ///   (negative values count as 0).
-    public init(topLines: Int?) {
+    /// - Parameter form: what the store knows about the message's octets. When no line needs stuffing or
+    ///   repair, RETR sends the chunks as they are (TOP still counts lines). The terminator is still made
+    ///   from the last octets sent, so it is right even for a message whose form was recorded wrongly.
+    public init(topLines: Int?, form: BodyForm = []) {
         bodyLinesLeft = topLines.map { max(0, $0) }
+        verbatim = topLines == nil && form.isPOP3Verbatim
     }
 
     /// Encodes the next chunk of the stored message, appending the stuffed bytes to `output`.
@@ -50,6 +60,14 @@ public struct POP3MessageEncoder: Sendable {
         if isDone || isFinished { return true }
         guard let base = chunk.baseAddress else { return false }
         let count = chunk.count
+        if verbatim {
+            if count > 0 {
+                emit(chunk)
+                atLineStart = chunk[count - 1] == 0x0A
+                lastWasCR = chunk[count - 1] == 0x0D
+            }
+            return false
+        }
         var runStart = 0
         var index = 0
         func flush(upTo end: Int) {
@@ -144,8 +162,8 @@ public struct POP3MessageEncoder: Sendable {
     }
 
     /// Convenience for tests and small messages: encodes a whole message in one go.
-    public static func encode(_ message: [UInt8], topLines: Int?) -> [UInt8] {
-        var encoder = POP3MessageEncoder(topLines: topLines)
+    public static func encode(_ message: [UInt8], topLines: Int?, form: BodyForm = []) -> [UInt8] {
+        var encoder = POP3MessageEncoder(topLines: topLines, form: form)
         var output: [UInt8] = []
         message.withUnsafeBytes { _ = encoder.encode($0, into: &output) }
         encoder.finish(into: &output)

@@ -47,8 +47,12 @@ public struct MaildropEntry: Hashable, Sendable {
     /// The store's key of the stored body, opaque to the session: the adapter reads the message with
     /// it (`MessageRetrieval.readMessage`), so the login listing is kept once, here.
     public var bodyKey: Int64
+    /// What the store knows about the message's octets (`RetrievableMessage.form`): RETR of a message
+    /// with nothing to stuff sends it as stored.
+    public var form: BodyForm
 
-    public init(deliveryID: Int64, size: Int64, bodyKey: Int64 = 0, uniqueID: String? = nil) {
+    public init(deliveryID: Int64, size: Int64, bodyKey: Int64 = 0, uniqueID: String? = nil, form: BodyForm = []) {
+        self.form = form
         self.deliveryID = deliveryID
         self.uniqueID = uniqueID ?? String(deliveryID)
         self.size = size

@@ -175,7 +175,8 @@ public final class MessageAuthentication: Sendable {
 
     /// RFC 8601 §5: an Authentication-Results field claiming our authserv-id that came from outside is
     /// obscured in place — its name becomes "X-Removed-Auth-Results" (the same length, so a spooled file
-    /// is edited where it is, without a copy). Throws when the spool file cannot be opened, written or
+    /// is edited where it is, without a copy; letters over letters at a line start, so the body's `BodyForm`
+    /// holds). Throws when the spool file cannot be opened, written or
     /// synced (the caller logs it with the queue id).
     static func obscure(_ fields: [HeaderField], in body: MessageBody) throws -> MessageBody {
         let replacement = Array("X-Removed-Auth-Results".utf8)

@@ -13,6 +13,8 @@
 /// - A NUL octet (excluded from message text by RFC 5322 §2.1 / §3.5 and from 8BITMIME bodies by
 ///   RFC 6152 §3) sets `.nulCharacter` the same way: nothing more is appended, the rest is consumed up to
 ///   the end marker, and the session refuses the message (554 5.6.0) — it is never stored.
+/// - What a stored message needs from a POP3 RETR is known here for free: no bare line end and no NUL
+///   get through, and `lineStartsWithDot` says whether a decoded line starts with "." (`BodyForm`).
 /// - The decoded octets pass through a `ReceivedFieldCounter` (`receivedFields`): the `Received:` fields
 ///   of the header section, counted in bounded state for the mail-loop check at the end of DATA
 ///   (`HopCount`, RFC 5321 §6.3).
@@ -34,6 +36,9 @@ public struct DataDecoder: Sendable {
     private var lineLength = 0
     public private(set) var error: BodyOutcome?
     public private(set) var octetsDecoded: Int64 = 0
+    /// A decoded line starts with "." (it came as ".." with its stuffing dot): a POP3 RETR of the stored
+    /// message must stuff it again (`BodyForm.smtpData(lineStartsWithDot:)`).
+    public private(set) var lineStartsWithDot = false
     private var receivedCounter: ReceivedFieldCounter
 
     public init(maxMessageSize: Int, maxLineLength: Int, hopCount: HopCount = HopCount()) {
@@ -132,6 +137,7 @@ public struct DataDecoder: Sendable {
                     return bare(consumed: index + 1, output: &output)
                 } else {
                     // Stuffed dot: drop it, keep this byte (run started after the dot).
+                    if byte == UInt8(ascii: ".") { lineStartsWithDot = true }
                     state = .inLine
                     lineLength += 1
                     emitted(1)

@@ -1,3 +1,4 @@
+import MailCore
 import Testing
 
 @testable import SMTPCore
@@ -8,6 +9,8 @@ struct DecodeResult: Equatable {
     var finished: Bool
     var error: BodyOutcome?
     var octets: Int64
+    /// `DataDecoder.lineStartsWithDot` at the end.
+    var dotLine = false
 }
 
 /// Feeds `chunks` in order, stopping at `finished`; returns what a reader would see.
@@ -20,11 +23,15 @@ func runDataDecoder(_ chunks: [[UInt8]], maxSize: Int = 1000, maxLine: Int = 100
         consumed += result.consumed
         if result.finished {
             #expect(result.consumed <= chunk.count)
-            return DecodeResult(output: output, consumed: consumed, finished: true, error: decoder.error, octets: decoder.octetsDecoded)
+            return DecodeResult(
+                output: output, consumed: consumed, finished: true, error: decoder.error, octets: decoder.octetsDecoded,
+                dotLine: decoder.lineStartsWithDot)
         }
         #expect(result.consumed == chunk.count)
     }
-    return DecodeResult(output: output, consumed: consumed, finished: false, error: decoder.error, octets: decoder.octetsDecoded)
+    return DecodeResult(
+        output: output, consumed: consumed, finished: false, error: decoder.error, octets: decoder.octetsDecoded,
+        dotLine: decoder.lineStartsWithDot)
 }
 
 /// Runs the input whole, split at every position, and byte by byte; all must agree.
@@ -46,7 +53,10 @@ private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
     #expect(a.finished == b.finished, "\(what)")
     #expect(a.error == b.error, "\(what)")
     // After an error the output is discarded, so only compare it for good bodies.
-    if a.error == nil { #expect(a.output == b.output, "\(what)") }
+    if a.error == nil {
+        #expect(a.output == b.output, "\(what)")
+        #expect(a.dotLine == b.dotLine, "\(what)")
+    }
 }
 
 @Suite struct DataDecoderTests {
@@ -70,6 +80,8 @@ private func compare(_ a: DecodeResult, _ b: DecodeResult, _ what: String) {
         #expect(result.consumed == input.utf8.count)
         #expect(result.output == Array(body.utf8))
         #expect(result.octets == Int64(body.utf8.count))
+        // What is stored with the body (BodyForm) is what the body is.
+        #expect(BodyForm.scan(result.output) == BodyForm.smtpData(lineStartsWithDot: result.dotLine))
     }
 
     @Test func bytesAfterTheEndAreNotConsumed() {
@@ -252,6 +264,10 @@ func referenceDecode(_ bytes: [UInt8], maxSize: Int, maxLine: Int) -> DecodeResu
             #expect(actual.octets == expected.octets || actual.error != nil, "\(what)")
             if expected.finished { #expect(actual.consumed == expected.consumed, "\(what)") }
             if expected.error == nil, actual.error == nil { #expect(actual.output == expected.output, "\(what)") }
+            // A body the decoder accepts is exactly what it says it is (BodyForm, stored with the message).
+            if actual.finished, actual.error == nil {
+                #expect(BodyForm.scan(actual.output) == BodyForm.smtpData(lineStartsWithDot: actual.dotLine), "\(what)")
+            }
         }
     }
 }
