@@ -41,15 +41,16 @@ extension SQLiteMailStore {
         }
         let size = message.storedSize
         guard size >= 0, size <= Int64(Int32.max) else { throw StoreError.backend("message too large for the store (\(size) octets)") }
+        // Every column after `body` in the record (those added by later migrations) must be NULL, 0 or 1 here:
+        // then SQLite writes the zeroblob without building the record in memory ("v11-body-form").
         try db.cachedStatement(
             sql: """
-                INSERT INTO messages (queue_id, sender, received_at, size, body, envid, ret, eight_bit_mime, smtputf8)
-                VALUES (?, ?, ?, ?, zeroblob(?), ?, ?, ?, ?)
+                INSERT INTO messages (queue_id, sender, received_at, size, body, eight_bit_mime, smtputf8)
+                VALUES (?, ?, ?, ?, zeroblob(?), ?, ?)
                 """
         ).execute(arguments: [
             message.queueID, message.sender.description,
             message.receivedAt.timeIntervalSince1970, size, size,
-            message.envelope.envelopeID, message.envelope.dsnReturn?.rawValue,
             message.envelope.eightBitMIME, message.envelope.smtpUTF8
         ])
         let messageID = db.lastInsertedRowID
@@ -98,13 +99,13 @@ extension SQLiteMailStore {
             let insertEntry = try db.cachedStatement(
                 sql: """
                     INSERT INTO queue (message_id, recipient, domain, notify, orcpt, state, attempts, arrived_at,
-                                       next_attempt, last_attempt, last_error, delay_notified)
-                    VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, NULL, NULL, 0)
+                                       next_attempt, last_attempt, last_error, delay_notified, envid, ret)
+                    VALUES (?, ?, ?, ?, ?, 'active', 0, ?, ?, NULL, NULL, 0, ?, ?)
                     """)
             for r in remote {
                 try insertEntry.execute(arguments: [
                     messageID, r.address.description, r.domain, r.notify?.description,
-                    r.originalRecipient, arrived, arrived
+                    r.originalRecipient, arrived, arrived, message.envelope.envelopeID, message.envelope.dsnReturn?.rawValue
                 ])
             }
         }

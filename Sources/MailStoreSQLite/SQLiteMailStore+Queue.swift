@@ -14,7 +14,8 @@ extension SQLiteMailStore {
     static let queueSelect = """
         SELECT q.id, q.message_id, q.recipient, q.domain, q.notify, q.orcpt, q.state, q.attempts, q.arrived_at,
                q.next_attempt, q.last_attempt, q.last_error, q.delay_notified, q.lease_owner, q.lease_until,
-               m.queue_id, m.sender, m.size, m.envid, m.ret, m.eight_bit_mime, m.smtputf8
+               m.queue_id, m.sender, m.size, COALESCE(q.envid, m.envid) AS envid, COALESCE(q.ret, m.ret) AS ret,
+               m.eight_bit_mime, m.smtputf8
         FROM queue q JOIN messages m ON m.id = q.message_id
         """
 

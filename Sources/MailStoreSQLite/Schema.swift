@@ -225,6 +225,17 @@ enum Schema {
         migrator.registerMigration("v11-body-form") { db in
             try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN body_form INTEGER NOT NULL DEFAULT 0")
         }
+        // The DSN envelope id and RET (RFC 3461) of a queued message go on its queue entries: on `messages`
+        // they come after `body` in SQLite's record (see "v11-body-form"), so a large message with ENVID or
+        // RET was built whole in memory when it was stored. Messages stored before keep theirs on `messages`
+        // (the queue reads `COALESCE(q.envid, m.envid)`).
+        migrator.registerMigration("v12-queue-dsn") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE queue ADD COLUMN envid TEXT;
+                    ALTER TABLE queue ADD COLUMN ret TEXT;
+                    """)
+        }
         return migrator
     }
 

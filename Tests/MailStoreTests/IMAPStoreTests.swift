@@ -427,3 +427,57 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         try await store.close()
     }
 }
+
+@Suite struct SQLiteBodyFormMigrationTests {
+    /// A store made before "v11-body-form" and "v12-queue-dsn": the queue entry of an older message still
+    /// has its ENVID and RET (read from the message row), the older delivery has no body form (POP3 scans
+    /// it as before); new mail keeps ENVID and RET on its queue entries, not after the body on `messages`,
+    /// and its deliveries carry the form the receiver gave.
+    @Test func olderMessagesKeepTheirDSNParametersAndHaveNoForm() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("petrel-v12-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let pool = try DatabasePool(path: dir + "/" + SQLiteMailStore.fileName)
+        try Schema.migrator().migrate(pool, upTo: "v10-imap-recent")
+        let box = (id: Int64(7), address: "u@example.test")
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO domains (id, name, created_at) VALUES (1, 'example.test', 0)")
+            try db.execute(sql: "INSERT INTO mailboxes (id, domain_id, address, created_at) VALUES (7, 1, 'u@example.test', 0)")
+            try db.execute(sql: "INSERT INTO imap_folders (id, mailbox_id, name, uid_validity, uid_next) VALUES (3, 7, 'INBOX', 1, 2)")
+            try db.execute(
+                sql: """
+                    INSERT INTO messages (id, queue_id, sender, received_at, size, body, envid, ret)
+                    VALUES (90, 'OLD', '<a@remote.test>', 0, 5, x'6869210d0a', 'old-envid', 'HDRS')
+                    """)
+            try db.execute(
+                sql: """
+                    INSERT INTO queue (message_id, recipient, domain, arrived_at, next_attempt)
+                    VALUES (90, 'r@remote.test', 'remote.test', 0, 0)
+                    """)
+            try db.execute(
+                sql: "INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, size) VALUES (7, 90, 0, 3, 1, 5)")
+        }
+        try pool.close()
+
+        let store = try SQLiteMailStore(directory: dir)
+        let old = try #require(try await store.queueEntries().first)
+        #expect(old.envelope.envelopeID == "old-envid" && old.envelope.dsnReturn == .headers)
+        #expect(try await store.retrievableMessages(mailboxID: box.id).map(\.form) == [[]])
+
+        var incoming = IncomingMessage(
+            queueID: "NEW", sender: .null, localRecipients: [box.id], receivedAt: Date(), traceHeaders: [],
+            body: .bytes(Array("Subject: n\r\n\r\nnew\r\n".utf8)),
+            remoteRecipients: [OutboundRecipient(address: try #require(EmailAddress("s@remote.test")))],
+            envelope: OutboundEnvelope(envelopeID: "new-envid", dsnReturn: .full), bodyForm: .smtpData(lineStartsWithDot: false))
+        incoming.queueID = "NEW"
+        _ = try await store.deliver(incoming)
+        let entries = try await store.queueEntries().filter { $0.queueID == "NEW" }
+        #expect(entries.map(\.envelope.envelopeID) == ["new-envid"] && entries.map(\.envelope.dsnReturn) == [.full])
+        #expect(try await store.retrievableMessages(mailboxID: box.id).map(\.form) == [[], [.crlfLines, .noDotLineStart, .noNUL]])
+        let onMessages = try await store.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM messages WHERE queue_id = 'NEW' AND envid IS NULL AND ret IS NULL")
+        }
+        #expect(onMessages == 1)
+        try await store.close()
+    }
+}
