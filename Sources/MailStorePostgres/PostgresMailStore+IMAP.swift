@@ -18,6 +18,7 @@
 import Foundation
 import IMAPCore
 import Logging
+import MailCore
 import MailMIME
 import MailStore
 import NIOCore
@@ -591,6 +592,8 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
         var internalDate: Int64
         var zone: Int
         var size: Int64
+        /// `messages.body_form` (IMAP APPEND and mail stored before it existed: empty).
+        var form: BodyForm
 
         var metadata: IMAPMessageMetadata {
             IMAPMessageMetadata(
@@ -607,7 +610,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
             result = try await conn.rows(
                 """
                 SELECT d.id, d.message_id, d.uid, d.modseq, d.flags, COALESCE(d.internal_date, floor(m.received_at)::bigint),
-                       d.internal_zone, m.size
+                       d.internal_zone, m.size, m.body_form
                 FROM deliveries d JOIN messages m ON m.id = d.message_id
                 WHERE d.folder_id = \(folderID) AND d.uid = ANY(\(list)) ORDER BY d.uid
                 """, logger: logger)
@@ -615,14 +618,16 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
             result = try await conn.rows(
                 """
                 SELECT d.id, d.message_id, d.uid, d.modseq, d.flags, COALESCE(d.internal_date, floor(m.received_at)::bigint),
-                       d.internal_zone, m.size
+                       d.internal_zone, m.size, m.body_form
                 FROM deliveries d JOIN messages m ON m.id = d.message_id WHERE d.folder_id = \(folderID) ORDER BY d.uid
                 """, logger: logger)
         }
         return try result.map { row in
-            let (id, body, uid, modSeq, flags, date, zone, size) = try row.decode((Int64, Int64, Int64, Int64, String, Int64, Int32, Int64).self)
+            let (id, body, uid, modSeq, flags, date, zone, size, form) = try row.decode(
+                (Int64, Int64, Int64, Int64, String, Int64, Int32, Int64, Int64).self)
             return MessageRow(
-                deliveryID: id, bodyID: body, uid: uid, modSeq: modSeq, flags: flags, internalDate: date, zone: Int(zone), size: size)
+                deliveryID: id, bodyID: body, uid: uid, modSeq: modSeq, flags: flags, internalDate: date, zone: Int(zone), size: size,
+                form: BodyForm(rawValue: Int(truncatingIfNeeded: form)))
         }
     }
 
@@ -656,7 +661,7 @@ public struct PostgresIMAPAccess: IMAPMailboxAccess {
                     bytes = body
                 }
                 if content == .header { bytes = Array(bytes[MIMEHeader.parse(bytes, from: 0, to: bytes.count).range]) }
-                out.append(IMAPStoredMessage(metadata: row.metadata, content: bytes))
+                out.append(IMAPStoredMessage(metadata: row.metadata, content: bytes, form: row.form))
             }
             return out
         }

@@ -9,6 +9,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import IMAPCore
+import MailCore
 import MailMIME
 import MailStore
 
@@ -385,6 +386,8 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
         var internalDate: Int64
         var zone: Int
         var size: Int64
+        /// `deliveries.body_form` (IMAP APPEND and copies made before it existed: empty).
+        var form: BodyForm
 
         var metadata: IMAPMessageMetadata {
             var decoded: [String: [IMAPFlag]] = [:]
@@ -412,7 +415,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
     /// ranges over the (folder_id, uid) index; scattered ones as IN lists of at most 500.
     static func rows(_ db: Database, folderID: Int64, uids: [UInt32]?) throws -> [MessageRow] {
         let select = """
-            SELECT id, message_id, uid, modseq, flags, COALESCE(internal_date, 0), internal_zone, size
+            SELECT id, message_id, uid, modseq, flags, COALESCE(internal_date, 0), internal_zone, size, body_form
             FROM deliveries WHERE folder_id = ?
             """
         var out: [MessageRow] = []
@@ -427,7 +430,8 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                         deliveryID: sqlite3_column_int64(raw, 0), bodyID: sqlite3_column_int64(raw, 1),
                         uid: sqlite3_column_int64(raw, 2), modSeq: sqlite3_column_int64(raw, 3),
                         flags: String(decoding: flags, as: UTF8.self), internalDate: sqlite3_column_int64(raw, 5),
-                        zone: Int(sqlite3_column_int64(raw, 6)), size: sqlite3_column_int64(raw, 7)))
+                        zone: Int(sqlite3_column_int64(raw, 6)), size: sqlite3_column_int64(raw, 7),
+                        form: BodyForm(rawValue: Int(sqlite3_column_int64(raw, 8)))))
             }
         }
         guard let uids else {
@@ -524,7 +528,7 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
                     bytes = try blob?.read(at: 0, maxLength: Int(row.size)) ?? []
                 }
                 if content == .header { bytes = Array(bytes[MIMEHeader.parse(bytes, from: 0, to: bytes.count).range]) }
-                return IMAPStoredMessage(metadata: metadata, content: bytes)
+                return IMAPStoredMessage(metadata: metadata, content: bytes, form: row.form)
             }
         }
     }
@@ -679,13 +683,16 @@ public struct SQLiteIMAPAccess: IMAPMailboxAccess {
             let (first, modSeq) = try SQLiteFolders.takeUIDs(db, folderID: target.id, count: rows.count)
             let insert = try db.cachedStatement(
                 sql: """
-                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO deliveries (mailbox_id, message_id, created_at, folder_id, uid, modseq, flags, internal_date, internal_zone, size,
+                                            body_form)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for (i, row) in rows.enumerated() {
                 let uid = first + UInt32(i)
+                // A copy shares the body, so it keeps what is known of it.
                 try insert.execute(arguments: [
-                    mailboxID, row.bodyID, now, target.id, uid, Int64(clamping: modSeq), row.flags, row.internalDate, row.zone, row.size
+                    mailboxID, row.bodyID, now, target.id, uid, Int64(clamping: modSeq), row.flags, row.internalDate, row.zone, row.size,
+                    row.form.rawValue
                 ])
                 result.destinationUIDs.append(uid)
             }

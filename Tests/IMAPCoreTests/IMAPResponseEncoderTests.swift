@@ -1,3 +1,4 @@
+import MailCore
 import MailMIME
 import Testing
 
@@ -195,10 +196,10 @@ import Testing
         #expect(s.contains("(\"Carol\" NIL \"carol\" \"example.test\")"))
         #expect(s.hasSuffix("\"mixed\" (\"boundary\" \"outer\") NIL NIL NIL)"))
         let values: [IMAPFetchValue] = [
-            .bodySection(MIMESectionSpec(part: [1, 1]), origin: nil, m.section(MIMESectionSpec(part: [1, 1]))),
+            .bodySection(MIMESectionSpec(part: [1, 1]), origin: nil, m.section(MIMESectionSpec(part: [1, 1])).map { IMAPMessageText($0) }),
             .bodySection(
                 MIMESectionSpec(part: [3], text: .headerFields(["Subject"])), origin: nil,
-                m.section(MIMESectionSpec(part: [3], text: .headerFields(["Subject"])))),
+                m.section(MIMESectionSpec(part: [3], text: .headerFields(["Subject"]))).map { IMAPMessageText($0) }),
             .bodySection(MIMESectionSpec(part: [9]), origin: 0, nil),
             .binary(part: [3, 2], origin: nil, [0, 1, 2, 255]),
             .binarySize(part: [3, 2], 4)
@@ -236,5 +237,49 @@ import Testing
         #expect(short.values == [.uid(7), .flags([.seen]), .modSeq(2)])
         let long = IMAPFetchRenderer.render(stored, items: Array(repeating: IMAPFetchAttribute.uid, count: 40) + [.rfc822Size])
         #expect(long.values == [.uid(7), .rfc822Size(3)])
+    }
+
+    /// NUL, which no IMAP literal may hold (CHAR8), is sent as 0x80 in every message-text item — whole,
+    /// partial, header, text and part — when nothing is known about the stored octets (APPEND, older mail);
+    /// BINARY gives the exact octets. A form that says `.noNUL` is taken as checked at delivery: the octets
+    /// go out as they are without a scan (they never hold a NUL then; the store test and the e2e APPEND
+    /// test check that only SMTP's decoder sets it).
+    @Test func nulIsSentAs0x80InMessageTextUnlessTheFormSaysThereIsNone() {
+        let raw = Array("Subject: a\u{0}b\r\n\r\nx\u{0}y\r\n".utf8)
+        let replaced = raw.map { $0 == 0 ? 0x80 : $0 }
+        let metadata = IMAPMessageMetadata(
+            uid: 1, flags: [], internalDate: IMAPDateTime(secondsSinceEpoch: 0, zoneMinutes: 0), size: UInt64(raw.count), modSeq: 1)
+        let items: [IMAPFetchAttribute] = [
+            .rfc822, .rfc822Header, .rfc822Text, .bodySection(MIMESectionSpec(), partial: nil, peek: true),
+            .bodySection(MIMESectionSpec(), partial: IMAPPartial(offset: 9, length: 4), peek: true),
+            .bodySection(MIMESectionSpec(part: [1]), partial: nil, peek: true)
+        ]
+        let unknown = IMAPFetchRenderer.render(IMAPStoredMessage(metadata: metadata, content: raw), items: items).values
+        #expect(
+            unknown == [
+                .rfc822(IMAPMessageText(replaced)), .rfc822Header(IMAPMessageText(Array(replaced[..<16]))),
+                .rfc822Text(IMAPMessageText(Array(replaced[16...]))), .bodySection(MIMESectionSpec(), origin: nil, IMAPMessageText(replaced)),
+                .bodySection(MIMESectionSpec(), origin: 9, IMAPMessageText(Array(replaced[9..<13]))),
+                .bodySection(MIMESectionSpec(part: [1]), origin: nil, IMAPMessageText(Array(replaced[16...])))
+            ])
+        for value in unknown {
+            #expect(!IMAPResponse.data(.fetch(1, [value])).encoded(utf8: false).contains(0))
+        }
+        #expect(IMAPMessageText(raw).octets == replaced)
+        #expect(IMAPMessageText(raw, form: [.crlfLines]).octets == replaced)
+        #expect(IMAPMessageText([]).octets == [])
+        // What the SMTP decoder recorded is trusted as it is (so a body without NUL is not scanned).
+        let clean = raw.filter { $0 != 0 }
+        let known = IMAPStoredMessage(metadata: metadata, content: clean, form: .smtpData(lineStartsWithDot: false))
+        #expect(IMAPFetchRenderer.render(known, items: [.rfc822]).values == [.rfc822(IMAPMessageText(clean))])
+        #expect(IMAPMessageText(raw, form: [.noNUL]).octets == raw)
+        #expect(
+            IMAPResponse.data(.fetch(1, [.rfc822(IMAPMessageText(clean, form: [.noNUL]))])).encoded(utf8: false)
+                == Array("* 1 FETCH (RFC822 {\(clean.count)}\r\n".utf8) + clean + Array(")\r\n".utf8))
+        // BINARY is not message text: its octets are exact, in a literal8.
+        let binary = IMAPFetchRenderer.render(
+            IMAPStoredMessage(metadata: metadata, content: raw), items: [.binary(part: [1], partial: nil, peek: true)]
+        ).values
+        #expect(binary == [.binary(part: [1], origin: nil, Array(raw[16...]))])
     }
 }

@@ -6,6 +6,7 @@ import GRDB
 import IMAPCore
 import IMAPTestSupport
 import MailCore
+import MailMIME
 import MailStore
 import MailTestSupport
 import Synchronization
@@ -223,6 +224,43 @@ func mail(_ subject: String) -> [UInt8] { Array("Subject: \(subject)\r\nFrom: a@
         }
         try await s.fixture.store.removeMailbox(EmailAddress(localPart: "u", domain: "example.test"))
         await #expect(throws: IMAPBackendError.nonexistent) { _ = try await s.provider.imapAccess(mailboxID: s.mailboxID) }
+        await s.fixture.cleanup()
+    }
+
+    /// FETCH gets what the store knows of each message's octets (`IMAPStoredMessage.form`, so it can skip its
+    /// NUL scan): the form SMTP recorded, joined with the trace headers'; nothing for APPEND; a COPY keeps its
+    /// source's (the body is shared) and a MOVE too. The form is checked through what FETCH then sends as well.
+    @Test(arguments: IMAPBackend.allCases)
+    func fetchCarriesTheStoredForm(_ backend: IMAPBackend) async throws {
+        let s = try await makeIMAPSubject(backend)
+        var incoming = IncomingMessage(
+            queueID: "Q", sender: .null, localRecipients: [s.mailboxID], receivedAt: Date(timeIntervalSince1970: 1_700_000_000),
+            traceHeaders: Array("Received: from test\r\n".utf8), body: .bytes(mail("smtp")))
+        incoming.bodyForm = .smtpData(lineStartsWithDot: false)
+        _ = try await s.fixture.store.deliver(incoming)
+        incoming.bodyForm = .smtpData(lineStartsWithDot: true)
+        _ = try await s.fixture.store.deliver(incoming)
+        let withNUL = Array("Subject: n\r\n\r\na\u{0}b\r\n".utf8)
+        _ = try await s.access.append(to: "INBOX", IMAPAppendMessage(bytes: withNUL))
+        try await s.access.createMailbox("Kept", specialUse: [])
+        try await s.access.createMailbox("Moved", specialUse: [])
+        let inbox = try await s.access.select("INBOX")
+        _ = try await s.access.copy(from: inbox.id, uids: [1, 3], to: "Kept")
+        _ = try await s.access.move(from: inbox.id, uids: [2], to: "Moved")
+        let all: BodyForm = [.crlfLines, .noDotLineStart, .noNUL]
+        let fetched = try await s.access.fetch(in: inbox.id, uids: [1, 3], content: .full, changedSince: nil)
+        #expect(fetched.map(\.form) == [all, []])
+        let kept = try await s.access.select("Kept")
+        #expect(try await s.access.fetch(in: kept.id, uids: [1, 2], content: .full, changedSince: nil).map(\.form) == [all, []])
+        let moved = try await s.access.select("Moved")
+        #expect(try await s.access.fetch(in: moved.id, uids: [1], content: .header, changedSince: nil).map(\.form) == [[.crlfLines, .noNUL]])
+        // What FETCH BODY[] makes of them: the appended NUL as 0x80, the SMTP message as stored.
+        let rendered = fetched.map {
+            IMAPFetchRenderer.render($0, items: [.bodySection(MIMESectionSpec(), partial: nil, peek: true)]).values
+        }
+        #expect(rendered[0] == [.bodySection(MIMESectionSpec(), origin: nil, IMAPMessageText(fetched[0].content ?? []))])
+        #expect(fetched[0].content == Array("Received: from test\r\n".utf8) + mail("smtp"))
+        #expect(rendered[1] == [.bodySection(MIMESectionSpec(), origin: nil, IMAPMessageText(withNUL.map { $0 == 0 ? 0x80 : $0 }))])
         await s.fixture.cleanup()
     }
 }

@@ -173,6 +173,58 @@ def test_append_and_errors_with_response_codes(imap_server):
     imap.logout()
 
 
+def read_tagged(imap, tag):
+    """The lines and literals imaplib reads up to the tagged reply `tag` (raw, for commands imaplib cannot send)."""
+    out = b""
+    while True:
+        line = imap.readline()
+        out += line
+        m = re.search(rb"\{(\d+)\}\r\n$", line)
+        if m:
+            out += imap.read(int(m.group(1)))
+        elif line.startswith(tag + b" "):
+            return out
+
+
+def test_fetch_sends_nul_as_0x80_and_smtp_mail_as_stored(imap_server):
+    """BODY[]/RFC822 of a message APPENDed as literal8 with NUL octets (RFC 3516 §4.4) sends each NUL as 0x80
+    (no `literal` may hold NUL, RFC 9051 CHAR8), whole, partial and by section; BINARY[] gives the NULs back.
+    A message that came in by SMTP (whose decoder refused NUL, so FETCH does not scan it again) comes back
+    byte for byte as smtplib sent it, under the trace fields Petrel added."""
+    deliver(imap_server, subject="by smtp")
+    port, _ = imap_server.imap_ports()[0]
+    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
+    imap.login("alice@example.test", "alice-password")
+    assert b"BINARY" in imap.capability()[1][0].split()          # after login (RFC 9051 §7.1: may grow)
+    with_nul = b"Subject: nul\r\nContent-Type: text/plain\r\n\r\na\x00b\r\nc\x00\x00d\r\n"
+    tag = imap._new_tag()
+    imap.send(tag + b" APPEND INBOX ~{%d}\r\n" % len(with_nul))
+    assert imap.readline().startswith(b"+")
+    imap.send(with_nul + b"\r\n")
+    assert b"APPENDUID" in read_tagged(imap, tag).splitlines()[-1]
+    typ, data = imap.select("INBOX")
+    assert typ == "OK" and int(data[0]) == 2
+    replaced = with_nul.replace(b"\x00", b"\x80")
+    typ, data = imap.fetch("2", "(BODY.PEEK[] RFC822.TEXT BODY.PEEK[1] BODY.PEEK[]<38.1000>)")
+    assert typ == "OK"
+    literals = [part[1] for part in data if isinstance(part, tuple)]
+    text = replaced[replaced.index(b"\r\n\r\n") + 4:]
+    assert literals == [replaced, text, text, replaced[38:]], literals
+    tag = imap._new_tag()
+    imap.send(tag + b" FETCH 2 (BINARY.PEEK[1])\r\n")
+    answer = b""
+    while not answer.endswith(b"\r\n") or not answer.splitlines()[-1].startswith(tag):
+        chunk = imap.sock.recv(65536)
+        assert chunk, answer
+        answer += chunk
+    assert b"~{%d}\r\n" % len(text) in answer and b"a\x00b\r\nc\x00\x00d\r\n" in answer, answer
+    typ, data = imap.fetch("1", "(BODY.PEEK[])")
+    stored = data[0][1]
+    assert stored.endswith(MESSAGE.replace(b"Subject: imap interop", b"Subject: by smtp"))
+    assert stored.startswith(b"Return-Path: <bob@example.test>\r\n") and b"\nReceived: " in stored
+    imap.logout()
+
+
 def test_implicit_tls_and_status(imap_server):
     _, tls_port = imap_server.imap_ports()[0]
     imap = imaplib.IMAP4_SSL("127.0.0.1", tls_port, ssl_context=no_verify(), timeout=10)

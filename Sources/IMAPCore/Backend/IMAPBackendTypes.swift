@@ -165,10 +165,14 @@ public struct IMAPStoredMessage: Hashable, Sendable {
     public var metadata: IMAPMessageMetadata
     /// The header or the whole message, as asked; nil for `.none`.
     public var content: [UInt8]?
+    /// What the store knows about the whole stored message's octets (`IncomingMessage.storedForm` at
+    /// delivery; empty when nothing is known, as for APPEND): FETCH skips the NUL scan when it says `.noNUL`.
+    public var form: BodyForm
 
-    public init(metadata: IMAPMessageMetadata, content: [UInt8]?) {
+    public init(metadata: IMAPMessageMetadata, content: [UInt8]?, form: BodyForm = []) {
         self.metadata = metadata
         self.content = content
+        self.form = form
     }
 }
 

@@ -1,6 +1,7 @@
 /// Computes FETCH response items (RFC 9051 §6.4.5, §7.5.2) from a stored message: index data from the
 /// metadata, everything else from the message octets parsed by `MailMIME`. Pure, so an adapter may run it
 /// off the event loop if it wants to.
+import MailCore
 import MailMIME
 
 public enum IMAPFetchRenderer {
@@ -50,6 +51,7 @@ public enum IMAPFetchRenderer {
             parsed = p
             return p
         }
+        func text(_ octets: [UInt8]) -> IMAPMessageText { IMAPMessageText(octets, form: message.form) }
         var unknownCTE = false
         var hasFlags = false
         var hasModSeq = false
@@ -67,16 +69,16 @@ public enum IMAPFetchRenderer {
             case .envelope: emit(.envelope(mime().envelope))
             case .body: emit(.body(IMAPBodyStructure(mime())))
             case .bodyStructure: emit(.bodyStructure(IMAPBodyStructure(mime())))
-            case .rfc822: emit(.rfc822(message.content ?? []))
-            case .rfc822Header: emit(.rfc822Header(mime().section(MIMESectionSpec(text: .header)) ?? []))
-            case .rfc822Text: emit(.rfc822Text(mime().section(MIMESectionSpec(text: .text)) ?? []))
+            case .rfc822: emit(.rfc822(text(message.content ?? [])))
+            case .rfc822Header: emit(.rfc822Header(text(mime().section(MIMESectionSpec(text: .header)) ?? [])))
+            case .rfc822Text: emit(.rfc822Text(text(mime().section(MIMESectionSpec(text: .text)) ?? [])))
             case .bodySection(let spec, let partial, _):
                 // The whole message (BODY[], the usual download) is the stored octets: no MIME parse.
                 let data = spec.part.isEmpty && spec.text == nil ? (message.content ?? []) : mime().section(spec)
                 if let partial {
-                    emit(.bodySection(spec, origin: partial.offset, data.map { partial.apply($0) }))
+                    emit(.bodySection(spec, origin: partial.offset, data.map { text(partial.apply($0)) }))
                 } else {
-                    emit(.bodySection(spec, origin: nil, data))
+                    emit(.bodySection(spec, origin: nil, data.map(text)))
                 }
             case .binary(let part, let partial, _):
                 switch mime().binary(part) {

@@ -1,3 +1,4 @@
+import MailCore
 import MailMIME
 
 #if canImport(Glibc)
@@ -33,13 +34,13 @@ public enum IMAPFetchValue: Hashable, Sendable {
     case body(IMAPBodyStructure)
     case bodyStructure(IMAPBodyStructure)
     /// `BODY[section]<origin>`: nil data is NIL (the section does not exist).
-    case bodySection(MIMESectionSpec, origin: UInt64?, [UInt8]?)
+    case bodySection(MIMESectionSpec, origin: UInt64?, IMAPMessageText?)
     /// `BINARY[part]<origin>`: sent as literal8 when it holds NUL.
     case binary(part: [Int], origin: UInt64?, [UInt8]?)
     case binarySize(part: [Int], UInt64)
-    case rfc822([UInt8])
-    case rfc822Header([UInt8])
-    case rfc822Text([UInt8])
+    case rfc822(IMAPMessageText)
+    case rfc822Header(IMAPMessageText)
+    case rfc822Text(IMAPMessageText)
 
     func encode(into w: inout IMAPWireWriter) {
         switch self {
@@ -102,20 +103,10 @@ public enum IMAPFetchValue: Hashable, Sendable {
         }
     }
 
-    /// Message text is always sent as a literal (it has line ends); NUL, which no `literal` may hold
-    /// (CHAR8), is sent as 0x80 as Dovecot does — BINARY[] returns the exact octets.
-    static func messageData(_ data: [UInt8]?, into w: inout IMAPWireWriter) {
-        guard let data else { w.raw("NIL"); return }
-        // memchr (vectorised) rather than octet by octet: most messages have no NUL, and all are scanned.
-        let hasNUL = data.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return false }
-            return memchr(base, 0, buffer.count) != nil
-        }
-        if hasNUL {
-            w.literal(data.map { $0 == 0 ? 0x80 : $0 })
-        } else {
-            w.literal(data)
-        }
+    /// Message text is always sent as a literal (it has line ends); `IMAPMessageText` holds no NUL.
+    static func messageData(_ text: IMAPMessageText?, into w: inout IMAPWireWriter) {
+        guard let text else { w.raw("NIL"); return }
+        w.literal(text.octets)
     }
 
     /// The section text as it was requested (field names upper-cased as Dovecot and Cyrus do not; they
@@ -181,5 +172,29 @@ public enum IMAPFetchValue: Hashable, Sendable {
             w.raw(")")
         }
         w.raw(")")
+    }
+}
+
+/// Message text as a FETCH sends it (BODY[…], RFC822, RFC822.HEADER/TEXT): always in a literal (it has
+/// line ends), which may not hold NUL (RFC 9051 `CHAR8`), so each NUL is sent as 0x80, as Dovecot does
+/// (BINARY[] returns the exact octets, in a literal8). Made only by `init(_:form:)`: no value carries a
+/// NUL to the encoder.
+public struct IMAPMessageText: Hashable, Sendable {
+    public let octets: [UInt8]
+
+    /// `octets` (the stored message or a part of it) with each NUL replaced by 0x80. `form` is what the
+    /// store knows about the whole stored message (`IMAPStoredMessage.form`): when it says there is no NUL
+    /// (`.noNUL`, which the SMTP DATA decoder checked at delivery), no part of it has one and the octets are
+    /// not scanned again; otherwise memchr (vectorised) looks, and most messages have none.
+    public init(_ octets: [UInt8], form: BodyForm = []) {
+        guard !form.contains(.noNUL) else {
+            self.octets = octets
+            return
+        }
+        let hasNUL = octets.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return false }
+            return memchr(base, 0, buffer.count) != nil
+        }
+        self.octets = hasNUL ? octets.map { $0 == 0 ? 0x80 : $0 } : octets
     }
 }
