@@ -109,10 +109,29 @@ final class ConnectionIO {
 
     /// Queues bytes for the client; they go out at the next `flushIfNeeded`.
     func write(_ bytes: [UInt8], context: ChannelHandlerContext) {
-        var out = context.channel.allocator.buffer(capacity: bytes.count)
+        guard bytes.count <= Self.reusedReplyCapacity else {
+            var out = context.channel.allocator.buffer(capacity: bytes.count)
+            out.writeBytes(bytes)
+            write(out, context: context)
+            return
+        }
+        // A reply goes out in the buffer the previous one went in: once the socket has taken that one,
+        // NIO holds no reference to it and `clear()` keeps its storage, so a reply costs no allocation.
+        // While NIO still holds it (a write not taken yet, TLS buffering), `clear()` gets new storage and
+        // the octets NIO holds stay as they were (copy on write).
+        var out = reply ?? context.channel.allocator.buffer(capacity: Self.reusedReplyCapacity)
+        reply = nil
+        out.clear()
         out.writeBytes(bytes)
+        if out.capacity <= Self.reusedReplyCapacity { reply = out }
         write(out, context: context)
     }
+
+    /// Replies this long or shorter (every SMTP and POP3 reply line, EHLO's list, IMAP's short responses)
+    /// reuse `reply`; it never holds more than this.
+    static let reusedReplyCapacity = 1024
+    /// The buffer of the last short reply, kept for the next one.
+    private var reply: ByteBuffer?
 
     func write(_ buffer: ByteBuffer, context: ChannelHandlerContext) {
         context.write(NIOAny(buffer), promise: nil)

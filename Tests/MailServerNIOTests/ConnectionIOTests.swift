@@ -119,6 +119,43 @@ import Testing
         #expect(try f.outbound() == "250 one\r\n250 two\r\n")
     }
 
+    /// A short reply goes out in the buffer of the one before once the socket has let go of it (no allocation
+    /// per reply); a reply written while the earlier one is still held (not flushed, not taken) gets storage of
+    /// its own and leaves the held octets as they were; a long one is not kept.
+    @Test func shortRepliesReuseTheirBufferWithoutTouchingOneStillHeld() throws {
+        let f = try Fixture()
+        func address(_ b: ByteBuffer) -> UnsafeRawPointer? { b.withUnsafeReadableBytes { $0.baseAddress } }
+        func send(_ text: String) throws -> ByteBuffer {
+            f.io.write(Array(text.utf8), context: f.context)
+            f.io.flushIfNeeded(context: f.context)
+            return try #require(try f.channel.readOutbound(as: ByteBuffer.self))
+        }
+        var first: ByteBuffer? = try send("220 first\r\n")
+        let firstAddress = first.flatMap(address)
+        #expect(first.map { String(buffer: $0) } == "220 first\r\n")
+        first = nil
+        // Storage of the same size made now would take the freed block if the reply's buffer had been freed
+        // (malloc hands a freed block out again), so the address check below tells reuse from a new buffer.
+        let blocker = ByteBufferAllocator().buffer(capacity: ConnectionIO.reusedReplyCapacity)
+        let second = try send("250 second\r\n")
+        #expect(String(buffer: second) == "250 second\r\n")
+        #expect(address(second) == firstAddress, "the released buffer is reused")
+        withExtendedLifetime(blocker) {}
+        // `second` is still held here: the next reply must not write into it.
+        let third = try send("354 third, a little longer\r\n")
+        #expect(String(buffer: second) == "250 second\r\n")
+        #expect(String(buffer: third) == "354 third, a little longer\r\n")
+        #expect(address(third) != address(second))
+        // Two writes before one flush: both are held by the channel, both arrive intact.
+        f.io.write(Array("250 a\r\n".utf8), context: f.context)
+        f.io.write(Array("250 b\r\n".utf8), context: f.context)
+        f.io.flushIfNeeded(context: f.context)
+        #expect(try f.outbound() == "250 a\r\n250 b\r\n")
+        let long = String(repeating: "x", count: ConnectionIO.reusedReplyCapacity + 1)
+        #expect(String(buffer: try send(long)) == long)
+        #expect(String(buffer: try send("221 bye\r\n")) == "221 bye\r\n")
+    }
+
     @Test func closeFlushesThenClosesOnce() throws {
         let f = try Fixture()
         f.io.write(Array("221 bye\r\n".utf8), context: f.context)
