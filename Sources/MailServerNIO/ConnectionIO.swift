@@ -116,12 +116,13 @@ final class ConnectionIO {
             return
         }
         // A reply goes out in the buffer the previous one went in: once the socket has taken that one,
-        // NIO holds no reference to it and `clear()` keeps its storage, so a reply costs no allocation.
-        // While NIO still holds it (a write not taken yet, TLS buffering), `clear()` gets new storage and
-        // the octets NIO holds stay as they were (copy on write).
-        var out = reply ?? context.channel.allocator.buffer(capacity: Self.reusedReplyCapacity)
+        // NIO holds no reference to it and `clear` keeps its storage, so a reply costs no allocation.
+        // While NIO still holds it (a write not taken yet, TLS buffering), `clear` gets new storage of
+        // the reply's own size — replies a client never reads cost what they did before, not 1 KiB each
+        // (test_limits.py's pipelining test) — and the octets NIO holds stay as they were (copy on write).
+        var out = reply ?? context.channel.allocator.buffer(capacity: bytes.count)
         reply = nil
-        out.clear()
+        out.clear(minimumCapacity: bytes.count)
         out.writeBytes(bytes)
         if out.capacity <= Self.reusedReplyCapacity { reply = out }
         write(out, context: context)

@@ -130,13 +130,15 @@ import Testing
             f.io.flushIfNeeded(context: f.context)
             return try #require(try f.channel.readOutbound(as: ByteBuffer.self))
         }
-        var first: ByteBuffer? = try send("220 first\r\n")
+        let long = "220 the first reply, the longest " + String(repeating: "x", count: 60) + "\r\n"
+        var first: ByteBuffer? = try send(long)
         let firstAddress = first.flatMap(address)
-        #expect(first.map { String(buffer: $0) } == "220 first\r\n")
+        let firstCapacity = first?.capacity ?? 0
+        #expect(first.map { String(buffer: $0) } == long)
         first = nil
         // Storage of the same size made now would take the freed block if the reply's buffer had been freed
         // (malloc hands a freed block out again), so the address check below tells reuse from a new buffer.
-        let blocker = ByteBufferAllocator().buffer(capacity: ConnectionIO.reusedReplyCapacity)
+        let blocker = ByteBufferAllocator().buffer(capacity: firstCapacity)
         let second = try send("250 second\r\n")
         #expect(String(buffer: second) == "250 second\r\n")
         #expect(address(second) == firstAddress, "the released buffer is reused")
@@ -146,13 +148,15 @@ import Testing
         #expect(String(buffer: second) == "250 second\r\n")
         #expect(String(buffer: third) == "354 third, a little longer\r\n")
         #expect(address(third) != address(second))
+        // ... and only as much as it needs: replies a client never reads must not cost the kept capacity each.
+        #expect(third.capacity < firstCapacity, "\(third.capacity) of \(firstCapacity)")
         // Two writes before one flush: both are held by the channel, both arrive intact.
         f.io.write(Array("250 a\r\n".utf8), context: f.context)
         f.io.write(Array("250 b\r\n".utf8), context: f.context)
         f.io.flushIfNeeded(context: f.context)
         #expect(try f.outbound() == "250 a\r\n250 b\r\n")
-        let long = String(repeating: "x", count: ConnectionIO.reusedReplyCapacity + 1)
-        #expect(String(buffer: try send(long)) == long)
+        let tooLong = String(repeating: "x", count: ConnectionIO.reusedReplyCapacity + 1)
+        #expect(String(buffer: try send(tooLong)) == tooLong)
         #expect(String(buffer: try send("221 bye\r\n")) == "221 bye\r\n")
     }
 
