@@ -177,8 +177,9 @@ public enum IMAPFetchValue: Hashable, Sendable {
 
 /// Message text as a FETCH sends it (BODY[…], RFC822, RFC822.HEADER/TEXT): always in a literal (it has
 /// line ends), which may not hold NUL (RFC 9051 `CHAR8`), so each NUL is sent as 0x80, as Dovecot does
-/// (BINARY[] returns the exact octets, in a literal8). Made only by `init(_:form:)`: no value carries a
-/// NUL to the encoder.
+/// (BINARY[] returns the exact octets, in a literal8). Made only by `init(_:form:)`, so no value carries a
+/// NUL to the encoder unless a form wrongly says `.noNUL` (only the SMTP DATA decoder, which refuses NUL,
+/// sets it: `BodyForm`).
 public struct IMAPMessageText: Hashable, Sendable {
     public let octets: [UInt8]
 
