@@ -242,8 +242,8 @@ import Testing
     /// NUL, which no IMAP literal may hold (CHAR8), is sent as 0x80 in every message-text item — whole,
     /// partial, header, text and part — when nothing is known about the stored octets (APPEND, older mail);
     /// BINARY gives the exact octets. A form that says `.noNUL` is taken as checked at delivery: the octets
-    /// go out as they are without a scan (they never hold a NUL then; the store test and the e2e APPEND
-    /// test check that only SMTP's decoder sets it).
+    /// go out as they are without a scan (IMAPStoreTests checks that APPEND stores no form and
+    /// DataDecoderTests that the decoder only says what it saw).
     @Test func nulIsSentAs0x80InMessageTextUnlessTheFormSaysThereIsNone() {
         let raw = Array("Subject: a\u{0}b\r\n\r\nx\u{0}y\r\n".utf8)
         let replaced = raw.map { $0 == 0 ? 0x80 : $0 }
