@@ -75,7 +75,7 @@ public final class ConnectionTracker: Sendable {
             s.total += 1
             s.accepted += 1
             // updateValue, not `+= 1` through the subscript: its in-place modify allocates a coroutine
-            // frame per call here (UnlimitedQuotaMemo says the same).
+            // frame per call here (RecipientCache says the same).
             if let ip { s.perIP.updateValue(fromIP + 1, forKey: ip) }
             s.channels.updateValue(channel, forKey: ObjectIdentifier(channel))
             return (nil, s.shuttingDown)

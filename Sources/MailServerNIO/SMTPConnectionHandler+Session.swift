@@ -203,6 +203,12 @@ extension SMTPConnectionHandler {
             let outcome: StoreOutcome
             switch result {
             case .success: outcome = .stored
+            case .failure(StoreError.mailboxNotFound(let which)):
+                // Removed after its RCPT (by the CLI or another node, within `[store] recipient_cache`).
+                logger.warning(
+                    "message refused: a recipient's mailbox was removed after RCPT",
+                    metadata: ["id": "\(envelope.queueID)", "mailbox": "\(which)"])
+                outcome = .rejected(.recipientRemoved)
             case .failure(let error):
                 logger.error("message store failed", metadata: ["id": "\(envelope.queueID)", "error": "\(error)"])
                 outcome = .failed

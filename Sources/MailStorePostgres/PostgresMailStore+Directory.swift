@@ -56,7 +56,12 @@ extension PostgresMailStore {
 
     public func isLocalDomain(_ name: String) async throws -> Bool {
         guard let normalized = try? StoreNames.domain(name) else { return false }
-        return try await !execute(DomainLookup(domain: normalized)).isEmpty
+        // MAIL FROM asks this for every message (the anti-spoofing check).
+        if recipientCache.isLocalDomain(normalized) { return true }
+        let generation = recipientCache.generation
+        let local = try await !execute(DomainLookup(domain: normalized)).isEmpty
+        if local { recipientCache.rememberLocalDomain(normalized, generation: generation) }
+        return local
     }
 
     public func setPostmaster(domain: String, mailbox: String?) async throws {
@@ -240,12 +245,13 @@ extension PostgresMailStore {
         let isPostmaster = StoreNames.isPostmaster(address)
         let logger = self.logger
         if let cached = recipientCache.mailbox(key) { return .mailbox(id: cached, address: key) }
+        let generation = recipientCache.generation
         // One prepared statement for the common case (an existing mailbox or an unknown one).
         guard let (domainID, mailboxID, unlimited) = try await execute(RecipientLookup(key: key, domain: domain)).first else {
             return .notLocal
         }
         if let mailboxID {
-            recipientCache.remember(key, mailboxID: mailboxID, unlimited: unlimited)
+            recipientCache.remember(key, mailboxID: mailboxID, unlimited: unlimited, generation: generation)
             return .mailbox(id: mailboxID, address: key)
         }
         guard isPostmaster else { return .unknownUser }

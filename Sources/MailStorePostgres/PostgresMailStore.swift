@@ -56,8 +56,8 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
     /// and POP3/IMAP a temporary error) instead of holding the client until postgres-nio's own 60 s
     /// circuit breaker trips.
     public var connectionWait: Duration = .seconds(10)
-    /// How long RCPT's "this mailbox exists" answers are reused before asking the database again
-    /// (PostgresRecipientCache.swift); zero: every RCPT asks.
+    /// How long the "exists" answers of RCPT's and MAIL FROM's look-ups are reused before asking the
+    /// database again (MailStore's `RecipientCache`); zero: every look-up asks.
     public var recipientCacheTTL: Duration
     /// SELECT keeps the answer for folders of at least this many messages (`IMAPSelectCache`).
     public var selectCacheMinimumCount = 1000
@@ -99,7 +99,7 @@ public final class PostgresMailStore: MailStore {
     let committer: PostgresGroupCommitter
     let commitCounters = PostgresCommitCounters()
     /// RCPT's recent "this mailbox exists" answers.
-    let recipientCache: PostgresRecipientCache
+    let recipientCache: RecipientCache
     /// Wakes IMAP sessions of this process watching a folder it changed (`IMAPMailboxProvider.mailboxChanges`).
     let imapChanges: IMAPChangeHub
     /// SELECT's answers for large folders, by folder state (`IMAPSelectCache`; a folder changed on another
@@ -155,7 +155,7 @@ public final class PostgresMailStore: MailStore {
         self.client = client
         self.configuration = configuration
         self.logger = logger
-        self.recipientCache = PostgresRecipientCache(ttl: configuration.recipientCacheTTL)
+        self.recipientCache = RecipientCache(ttl: configuration.recipientCacheTTL)
         self.selectCache = IMAPSelectCache(minimumCount: configuration.selectCacheMinimumCount)
         if runsClient {
             let gate = clientRunning

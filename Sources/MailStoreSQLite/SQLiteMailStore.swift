@@ -22,9 +22,10 @@ public final class SQLiteMailStore: MailStore {
         public var busyTimeout: TimeInterval = 10
         /// Open without writing (no migrations); every write fails.
         public var readOnly = false
-        /// How long RCPT's look-up answer "this mailbox has no quota limits" waits for the quota check of
-        /// the same RCPT, which uses it once (`UnlimitedQuotaMemo`).
-        public var quotaMemoTTL: Duration = .seconds(2)
+        /// How long the answers "this mailbox exists (with or without quota limits)" of RCPT and "this
+        /// domain is ours" of MAIL FROM are reused before the store is asked again (`RecipientCache`: what
+        /// another process changes is seen after at most this); zero: every look-up reads.
+        public var recipientCacheTTL: Duration = .seconds(2)
         /// Most messages IMAP SELECT keeps the index data of for large folders, for the next SELECT and FETCH
         /// of index data (`IMAPSelectCache`; about 32 octets each).
         public var selectCacheUIDs = 1_000_000
@@ -39,13 +40,13 @@ public final class SQLiteMailStore: MailStore {
         public var mmapSize = 0
 
         public init(
-            maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false, quotaMemoTTL: Duration = .seconds(2),
+            maxBatch: Int = 256, busyTimeout: TimeInterval = 10, readOnly: Bool = false, recipientCacheTTL: Duration = .seconds(2),
             selectCacheUIDs: Int = 1_000_000, selectCacheMinimumCount: Int = 1000, mmapSize: Int = 0
         ) {
             self.maxBatch = maxBatch
             self.busyTimeout = busyTimeout
             self.readOnly = readOnly
-            self.quotaMemoTTL = quotaMemoTTL
+            self.recipientCacheTTL = recipientCacheTTL
             self.selectCacheUIDs = selectCacheUIDs
             self.selectCacheMinimumCount = selectCacheMinimumCount
             self.mmapSize = mmapSize
@@ -71,8 +72,10 @@ public final class SQLiteMailStore: MailStore {
     /// The group commit's thread (GroupCommitter.swift): one, as SQLite has one writer. Shut down by
     /// `close()` (or when the store is released unclosed).
     let writeThread: NIOThreadPool
-    /// RCPT's "no quota limits" answers (`resolveRecipient` → `quotaStatus(usageOnlyIfLimited: true)`).
-    let unlimitedQuota: UnlimitedQuotaMemo
+    /// The "exists" answers of RCPT's and MAIL FROM's look-ups (`resolveRecipient`, `isLocalDomain`), and
+    /// RCPT's "no quota limits" (`quotaStatus(usageOnlyIfLimited: true)`): no hand-off to a reading thread
+    /// for a recipient seen less than `recipientCacheTTL` ago.
+    let recipientCache: RecipientCache
     /// SELECT's answers for large folders, by folder state (`IMAPSelectCache`).
     let selectCache: IMAPSelectCache
 
@@ -82,7 +85,7 @@ public final class SQLiteMailStore: MailStore {
         let writeThread = NIOThreadPool(numberOfThreads: 1)
         writeThread.start()
         self.writeThread = writeThread
-        self.unlimitedQuota = UnlimitedQuotaMemo(ttl: options.quotaMemoTTL)
+        self.recipientCache = RecipientCache(ttl: options.recipientCacheTTL)
         self.selectCache = IMAPSelectCache(maxUIDs: options.selectCacheUIDs, minimumCount: options.selectCacheMinimumCount)
         if !options.readOnly {
             do {
@@ -216,6 +219,7 @@ public final class SQLiteMailStore: MailStore {
             for mailboxID in mailboxIDs { try Self.deleteMailbox(db, id: mailboxID) }
             try db.execute(sql: "DELETE FROM domains WHERE id = ?", arguments: [id])
         }
+        recipientCache.clear()
     }
 
     public func domains() async throws -> [DomainInfo] {
@@ -237,10 +241,14 @@ public final class SQLiteMailStore: MailStore {
 
     public func isLocalDomain(_ name: String) async throws -> Bool {
         guard let normalized = try? StoreNames.domain(name) else { return false }
-        return try await lookUp { db in
-            // Cached: MAIL FROM asks this for every message (the anti-spoofing check).
+        // MAIL FROM asks this for every message (the anti-spoofing check).
+        if recipientCache.isLocalDomain(normalized) { return true }
+        let generation = recipientCache.generation
+        let local = try await lookUp { db in
             try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM domains WHERE name = ?"), arguments: [normalized]) != nil
         }
+        if local { recipientCache.rememberLocalDomain(normalized, generation: generation) }
+        return local
     }
 
     public func setPostmaster(domain: String, mailbox: String?) async throws {
@@ -292,6 +300,7 @@ public final class SQLiteMailStore: MailStore {
             }
             try Self.deleteMailbox(db, id: id)
         }
+        recipientCache.clear()
     }
 
     /// Deletes a mailbox, its deliveries and the bodies nothing else references.
@@ -338,12 +347,12 @@ public final class SQLiteMailStore: MailStore {
                 arguments: [quota.storageLimit, quota.messageLimit, key])
             if db.changesCount == 0 { throw StoreError.mailboxNotFound(key) }
         }
-        unlimitedQuota.clear()
+        recipientCache.clear()
     }
 
     public func quotaStatus(mailboxID: Int64, usageOnlyIfLimited: Bool) async throws -> MailboxQuotaStatus? {
         // RCPT's check right after the look-up: a mailbox just seen without limits needs no second read.
-        if usageOnlyIfLimited && unlimitedQuota.take(mailboxID) {
+        if usageOnlyIfLimited && recipientCache.isUnlimited(mailboxID) {
             return MailboxQuotaStatus(quota: .unlimited, usage: MailboxUsage(messages: 0, storage: 0))
         }
         // One statement (its own snapshot): a look-up like RCPT's own, for the mailboxes with limits.
@@ -425,7 +434,9 @@ public final class SQLiteMailStore: MailStore {
         let key = address.lookupKey
         let domain = StoreNames.domainKey(of: address)
         let isPostmaster = StoreNames.isPostmaster(address)
-        let unlimitedQuota = self.unlimitedQuota
+        if let cached = recipientCache.mailbox(key) { return .mailbox(id: cached, address: key) }
+        let recipientCache = self.recipientCache
+        let generation = recipientCache.generation
         // No transaction around the two statements: a domain or mailbox changed between them gives an
         // answer that was true a moment ago, as a change just after the look-up would.
         let found: RecipientResolution? = try await lookUp { db in
@@ -439,7 +450,7 @@ public final class SQLiteMailStore: MailStore {
                 sql: "SELECT id, quota_storage IS NULL AND quota_messages IS NULL FROM mailboxes WHERE address = ?")
             if let row = try Row.fetchOne(mailboxStatement, arguments: [key]) {
                 let id: Int64 = try row.decode(Int64.self, atIndex: 0)
-                unlimitedQuota.remember(mailboxID: id, unlimited: try row.decode(Bool.self, atIndex: 1))
+                recipientCache.remember(key, mailboxID: id, unlimited: try row.decode(Bool.self, atIndex: 1), generation: generation)
                 return .mailbox(id: id, address: key)
             }
             guard isPostmaster else { return .unknownUser }

@@ -150,10 +150,11 @@ import Testing
         await fixture.remove()
     }
 
+    /// (The look-up answers the server's store keeps for a while are tested in RecipientCacheTests: off here.)
     @Test func twoStoresOnOneDirectorySeeEachOther() async throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try SQLiteMailStore(directory: dir)
+        let server = try SQLiteMailStore(directory: dir, options: .init(recipientCacheTTL: .zero))
         let cli = try SQLiteMailStore(directory: dir)
         _ = try await cli.addDomain("example.test")
         #expect(try await server.isLocalDomain("example.test"))
@@ -177,68 +178,6 @@ import Testing
         #expect(try await server.storedMessageCount() == 0)
         try await cli.close()
         try await server.close()
-    }
-
-    /// RCPT's quota check uses the look-up's "no limits" answer once (no second read): a limit set by
-    /// another process (a second store on the directory, as the CLI beside `serve`) is seen by the next
-    /// look-up; an answer whose check does not come in time expires; a mailbox with limits always has its
-    /// usage read; a limit set through the store itself clears the answers at once.
-    @Test func theLookUpsNoLimitsAnswerServesOneCheck() async throws {
-        let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let server = try SQLiteMailStore(directory: dir, options: .init(quotaMemoTTL: .seconds(600)))
-        let short = try SQLiteMailStore(directory: dir, options: .init(quotaMemoTTL: .milliseconds(500)))
-        let cli = try SQLiteMailStore(directory: dir)
-        _ = try await server.addDomain("example.test")
-        let x = try address("x@example.test")
-        let id = try await server.addMailbox(x, passwordHash: nil, isAdmin: false).id
-        _ = try await server.deliver(message(to: [id]))
-        #expect(try await server.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
-        #expect(try await short.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
-        let limit = MailboxQuota(storageLimit: 1, messageLimit: nil)
-        try await cli.setQuota(limit, for: x)
-        // The check of the RCPT whose look-up came before the change uses that look-up's answer, once…
-        #expect(try await server.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == .unlimited)
-        #expect(try await server.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == limit)
-        // …the next look-up sees the limit, so its check reads the usage.
-        #expect(try await server.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
-        let status = try #require(try await server.quotaStatus(mailboxID: id, usageOnlyIfLimited: true))
-        #expect(status.quota == limit && status.usage.messages == 1)
-        // An answer whose check comes too late is not used.
-        try await Task.sleep(for: .milliseconds(600))
-        #expect(try await short.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == limit)
-        // A limit set through the store itself clears its answers at once.
-        try await server.setQuota(.unlimited, for: x)
-        #expect(try await server.resolveRecipient(x) == .mailbox(id: id, address: "x@example.test"))
-        try await server.setQuota(limit, for: x)
-        #expect(try await server.quotaStatus(mailboxID: id, usageOnlyIfLimited: true)?.quota == limit)
-        try await server.close()
-        try await short.close()
-        try await cli.close()
-    }
-
-    /// Sessions that look up the same mailbox at once each leave an answer, and each check takes one:
-    /// the second look-up does not replace the first. There are never more answers than look-ups.
-    @Test func concurrentLookUpsOfOneMailboxEachServeTheirCheck() async throws {
-        let memo = UnlimitedQuotaMemo(ttl: .seconds(600))
-        memo.remember(mailboxID: 7, unlimited: true)
-        memo.remember(mailboxID: 7, unlimited: true)
-        memo.remember(mailboxID: 8, unlimited: true)
-        #expect(memo.take(7))
-        #expect(memo.take(7))
-        #expect(!memo.take(7))
-        #expect(memo.take(8))
-        // A look-up that saw limits drops the answers still waiting for that mailbox.
-        memo.remember(mailboxID: 7, unlimited: true)
-        memo.remember(mailboxID: 7, unlimited: true)
-        memo.remember(mailboxID: 7, unlimited: false)
-        #expect(!memo.take(7))
-        // Expired answers are not used, however many there were.
-        let short = UnlimitedQuotaMemo(ttl: .milliseconds(50))
-        short.remember(mailboxID: 7, unlimited: true)
-        short.remember(mailboxID: 7, unlimited: true)
-        try await Task.sleep(for: .milliseconds(80))
-        #expect(!short.take(7))
     }
 
     /// Each delivery takes its INBOX's next UID and a new MODSEQ (one UPDATE … RETURNING); the INBOX is

@@ -39,6 +39,7 @@ import Testing
             tls = "require"
             pool_size = 25
             sqlite_mmap_mib = 512
+            recipient_cache = "1m"
             """
         ).get()
         let s = config.store
@@ -47,6 +48,8 @@ import Testing
         #expect(s.passwordFile == "/etc/petrel/db-password" && s.tls == .require && s.poolSize == 25)
         #expect(s.sqliteMmapMiB == 512)
         #expect(PetrelConfiguration.Store().sqliteMmapMiB == 0)
+        #expect(s.recipientCache == 60 && PetrelConfiguration.Store().recipientCache == 2)
+        #expect(try Self.parse("[store]\nrecipient_cache = 0").get().store.recipientCache == 0)
         #expect(try Self.parse("[store]\nhost = \"::1\"").get().store.host == "::1")
     }
 
@@ -58,6 +61,9 @@ import Testing
             ("pool_size = 0", "store.pool_size"),
             ("sqlite_mmap_mib = 4096", "store.sqlite_mmap_mib"),
             ("sqlite_mmap_mib = -1", "store.sqlite_mmap_mib"),
+            ("recipient_cache = \"2h\"", "store.recipient_cache"),
+            ("recipient_cache = -1", "store.recipient_cache"),
+            ("recipient_cache = \"soon\"", "store.recipient_cache"),
             ("tls = \"verify-full\"", "store.tls"),
             ("database = \"\"", "store.database"),
             ("user = \"a\\nb\"", "store.user"),

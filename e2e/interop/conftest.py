@@ -12,6 +12,7 @@ import collections
 import os
 import re
 import signal
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,28 @@ format = "text"
 [admin]
 listen = "127.0.0.1:0"
 """
+
+
+# [store] recipient_cache's default: how long a running server may still answer RCPT (and MAIL FROM's
+# "is this domain ours") as it did before a removal or a quota the CLI made under it.
+RECIPIENT_CACHE_SECONDS = 2
+
+
+def rcpt_until(port, recipient, code, sender="x@remote.test", size=None, within=RECIPIENT_CACHE_SECONDS + 5):
+    """RCPT `recipient` (one session, RSET between tries, no DATA; MAIL FROM with SIZE=`size` if given)
+    until the server answers `code`, as it must within [store] recipient_cache of a change the CLI made;
+    returns the (code, text) reply."""
+    deadline = time.monotonic() + within
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.ehlo("c.test")
+        while True:
+            assert s.mail(sender, options=[f"SIZE={size}"] if size is not None else [])[0] == 250
+            reply = s.rcpt(recipient)
+            if reply[0] == code:
+                return reply
+            assert time.monotonic() < deadline, f"RCPT {recipient}: still {reply} after {within} s"
+            s.rset()
+            time.sleep(0.1)
 
 
 def run_cli(data_dir, *args, input_text=None, check=True):

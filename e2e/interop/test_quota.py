@@ -10,7 +10,7 @@ import smtplib
 
 import pytest
 
-from conftest import PetrelServer, config_cli
+from conftest import PetrelServer, config_cli, rcpt_until
 
 BODY = b"From: bob@example.test\r\nTo: alice@example.test\r\nSubject: quota\r\n\r\n" + (b"x" * 58 + b"\r\n") * 50
 
@@ -50,8 +50,10 @@ def test_cli_sets_shows_and_validates_the_quota(server):
 def test_smtp_refuses_a_full_mailbox_with_452_4_2_2(server):
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as smtp:
         smtp.sendmail("bob@example.test", ["alice@example.test"], BODY)
-    # Below what alice already holds: she takes no more mail, bob still does.
+    # Below what alice already holds: she takes no more mail, bob still does — once the server's answer
+    # "alice has no limits" from the delivery above is over ([store] recipient_cache).
     server.cli("mailbox", "quota", "alice@example.test", "2K")
+    assert rcpt_until(server.smtp_port, "alice@example.test", 452, sender="carol@remote.test", size=len(BODY))[0] == 452
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as smtp:
         refused = smtp.sendmail("carol@remote.test", ["alice@example.test", "bob@example.test"], BODY)
         assert refused == {"alice@example.test": (452, b"4.2.2 <alice@example.test>: Mailbox full")}
@@ -131,7 +133,8 @@ def test_imap_getquotaroot_and_overquota(server):
     typ, data = imap.uid("MOVE", "1", "Trash")
     assert typ == "OK"
     imap.logout()
-    # SMTP sees the same usage: full.
+    # SMTP sees the same usage: full (once the answer of the delivery above is over).
+    assert rcpt_until(server.smtp_port, "alice@example.test", 452, sender="carol@remote.test", size=len(BODY))[0] == 452
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as smtp:
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             smtp.sendmail("carol@remote.test", ["alice@example.test"], BODY)

@@ -21,7 +21,8 @@ extension ConfigReader {
         },
         "ca_file": { c, v in assign(filePath(v)) { c.store.caFile = $0 } },
         "pool_size": { c, v in assign(integer(v, 1...1000)) { c.store.poolSize = $0 } },
-        "sqlite_mmap_mib": { c, v in assign(integer(v, 0...2048)) { c.store.sqliteMmapMiB = $0 } }
+        "sqlite_mmap_mib": { c, v in assign(integer(v, 0...2048)) { c.store.sqliteMmapMiB = $0 } },
+        "recipient_cache": { c, v in assign(duration(v, 0...3600)) { c.store.recipientCache = $0 } }
     ]
 
     /// A host name or an IP address (no port: that is `port`).

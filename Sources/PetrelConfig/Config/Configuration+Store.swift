@@ -35,6 +35,10 @@ extension PetrelConfiguration {
         /// SQLite only: MiB of `petrel.sqlite` each connection reads through a memory map (`PRAGMA
         /// mmap_size`; SQLite caps it at 2048); 0 (the default) reads with pread(2) into SQLite's page cache.
         public var sqliteMmapMiB: Int = 0
+        /// Seconds RCPT's "this mailbox exists" and MAIL FROM's "this domain is ours" answers are reused
+        /// before the store is asked again (MailStore's `RecipientCache`): a change made by another process
+        /// (the CLI, another node) is seen after at most this long; 0: every look-up asks the store.
+        public var recipientCache: Int = 2
 
         public init() {}
     }

@@ -166,7 +166,8 @@ public struct ConfigReloadPlan: Sendable, Equatable {
         ("store.tls", { $0.store.tls.rawValue }),
         ("store.ca_file", { $0.store.caFile ?? "" }),
         ("store.pool_size", { "\($0.store.poolSize)" }),
-        ("store.sqlite_mmap_mib", { "\($0.store.sqliteMmapMiB)" })
+        ("store.sqlite_mmap_mib", { "\($0.store.sqliteMmapMiB)" }),
+        ("store.recipient_cache", { "\($0.store.recipientCache)" })
     ]
 
     /// Logs the outcome: one notice per applied key, one warning per key that needs a restart.

@@ -83,7 +83,9 @@ public final class MailServer: Sendable {
             try FileManager.default.createDirectory(atPath: configuration.server.dataDirectory, withIntermediateDirectories: true)
             return try SQLiteMailStore(
                 directory: configuration.server.dataDirectory,
-                options: .init(mmapSize: configuration.store.sqliteMmapMiB << 20), clock: clock)
+                options: .init(
+                    recipientCacheTTL: .seconds(configuration.store.recipientCache), mmapSize: configuration.store.sqliteMmapMiB << 20),
+                clock: clock)
         case .postgresql:
             return try openPostgresStore(configuration: configuration, clock: clock)
         }
@@ -110,7 +112,7 @@ public final class MailServer: Sendable {
         }
         return PostgresStoreConfiguration(
             host: store.host, port: store.port, database: store.database, user: store.user, password: password, tls: tls,
-            caFile: store.caFile, poolSize: store.poolSize)
+            caFile: store.caFile, poolSize: store.poolSize, recipientCacheTTL: .seconds(store.recipientCache))
     }
 
     /// Starts every listener. `store` defaults to the configured store (`openStore`). `clock` is the

@@ -147,6 +147,9 @@ extension SMTPReply {
         SMTPReply(.localError, .tempSystem, "<\(address)>: Temporary lookup failure, try again later")
     }
     public static let storageFailure = SMTPReply(.localError, .tempSystem, "Error: queue file write error")
+    /// A recipient's mailbox was removed between its RCPT and the end of DATA (the store refused the
+    /// delivery; nothing stored): temporary, so the client sends again and then gets RCPT's answer.
+    public static let recipientRemoved = SMTPReply(.localError, .tempSystem, "Error: a recipient's mailbox was just removed, try again later")
 
     // MARK: - Closing replies (421 / 521, RFC 5321 §3.8, RFC 7504)
 
