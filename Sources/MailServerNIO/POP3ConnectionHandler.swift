@@ -132,7 +132,13 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        io.writabilityChanged(context: context, canConsumeInput: !session.isAwaitingAnswer)
+        if context.channel.isWritable && !closed {
+            // The client read enough of the answers: take the commands it pipelined meanwhile.
+            processInput(context: context)
+            flushIfNeeded(context: context)
+        } else {
+            io.writabilityChanged(context: context, canConsumeInput: !session.isAwaitingAnswer)
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -167,9 +173,16 @@ public final class POP3ConnectionHandler: ChannelDuplexHandler, RemovableChannel
         return .fixed(configuration.maxCommandLineLength)
     }
 
+    /// Takes the buffered command lines one by one while the session can answer them and the channel is
+    /// writable: a client that pipelines RETR (or LIST) and does not read the answers gets no further
+    /// answer made until it reads (`channelWritabilityChanged`), so what the server holds for it is
+    /// the answers NIO's high-water mark lets through plus the read-ahead — not one answer per pipelined
+    /// command (16 KiB of them would be ~1,800 RETRs).
     private func processInput(context: ChannelHandlerContext) {
         var linesTaken = false
-        while !closed, !session.isClosed, !session.isAwaitingAnswer, var buf = io.buffer, buf.readableBytes > 0 {
+        while !closed, !session.isClosed, !session.isAwaitingAnswer, context.channel.isWritable, var buf = io.buffer,
+            buf.readableBytes > 0
+        {
             io.buffer = nil
             io.framer.limit = commandLineLimit
             let framed = io.framer.next(from: &buf)

@@ -339,6 +339,48 @@ def test_pop3_client_that_stops_reading_a_retr_answer_is_closed(data_dir):
         srv.stop()
 
 
+def test_pop3_pipelined_retrs_whose_answers_are_never_read_stay_bounded(data_dir):
+    """A client that pipelines RETR for a whole maildrop of 60 KiB messages (18 MB) and never reads the
+    answers: the server makes no further answer while the client's are backed up (NIO's high-water mark), so
+    it holds what it reads ahead (POP3ConnectionHandler.readAheadBytes) and the answers in flight, not
+    the maildrop: 20 MiB before that."""
+    setup_domain(data_dir)
+    srv = PetrelServer(data_dir).start()
+    try:
+        count = 300
+        body = b"Subject: m\r\n\r\n" + (b"x" * 78 + b"\r\n") * 750
+        for _ in range(count // 20):        # (the test config's messages-per-session limit)
+            with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=60) as s:
+                for _ in range(20):
+                    assert s.sendmail("c@remote.test", ["alice@example.test"], body) == {}
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # a small window: the answers back up
+        sock.settimeout(30)
+        sock.connect(("127.0.0.1", srv.pop3_port))
+        f = sock.makefile("rb")
+        assert f.readline().startswith(b"+OK")
+        sock.sendall(b"USER alice@example.test\r\nPASS alice-password\r\n")
+        assert f.readline().startswith(b"+OK") and f.readline().startswith(b"+OK")
+
+        def attack():
+            sock.sendall(b"".join(b"RETR %d\r\n" % n for n in range(1, count + 1)))
+            time.sleep(3)                       # whatever the server still reads ahead counts
+        _, grown = peak_rss_growth_kib(srv.proc.pid, attack)
+        assert grown < 8 * 1024, f"peak RSS grew by {grown} KiB for {count} pipelined RETRs of 60 KiB never read"
+        # The session still works once the client reads: every answer arrives, in order.
+        sock.settimeout(60)
+        for n in range(1, count + 1):
+            assert f.readline().startswith(b"+OK"), n
+            size = 0
+            while (line := f.readline()) != b".\r\n":
+                assert line, f"connection closed in RETR {n}"
+                size += len(line)
+            assert size >= len(body), n
+        sock.close()
+    finally:
+        srv.stop()
+
+
 def test_admin_endpoint_bounds_requests(data_dir):
     setup_domain(data_dir)
     srv = PetrelServer(data_dir).start()
