@@ -89,28 +89,24 @@ public final class RecipientCache: Sendable {
     public func isUnlimited(_ mailboxID: Int64) -> Bool {
         guard ttl > .zero else { return false }
         let now = ContinuousClock.now
-        return state.withLock { state in
-            guard let expires = state.unlimited[mailboxID] else { return false }
-            guard expires > now else {
-                state.unlimited.removeValue(forKey: mailboxID)
-                return false
-            }
-            return true
-        }
+        return state.withLock { Self.isLive(mailboxID, in: &$0.unlimited, at: now) }
     }
 
     /// Whether `domain` (a normalized domain key) was found local less than `ttl` ago.
     public func isLocalDomain(_ domain: String) -> Bool {
         guard ttl > .zero else { return false }
         let now = ContinuousClock.now
-        return state.withLock { state in
-            guard let expires = state.localDomains[domain] else { return false }
-            guard expires > now else {
-                state.localDomains.removeValue(forKey: domain)
-                return false
-            }
-            return true
+        return state.withLock { Self.isLive(domain, in: &$0.localDomains, at: now) }
+    }
+
+    /// Whether `key` has an answer that has not expired at `now`; an expired one is dropped.
+    private static func isLive<Key: Hashable>(_ key: Key, in answers: inout [Key: ContinuousClock.Instant], at now: ContinuousClock.Instant) -> Bool {
+        guard let expires = answers[key] else { return false }
+        guard expires > now else {
+            answers.removeValue(forKey: key)
+            return false
         }
+        return true
     }
 
     /// What a look-up begun at `generation` found: `domain` is local.

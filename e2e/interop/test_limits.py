@@ -301,6 +301,20 @@ def test_pop3_session_byte_cap(data_dir):
         srv.stop()
 
 
+def pop3_login_with_small_window(srv):
+    """A raw POP3 session logged in as alice, with a 4 KiB receive window (the server's sends back up as
+    soon as the client stops reading); returns the socket and a reader on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", srv.pop3_port))
+    f = sock.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    sock.sendall(b"USER alice@example.test\r\nPASS alice-password\r\n")
+    assert f.readline().startswith(b"+OK") and f.readline().startswith(b"+OK")
+    return sock, f
+
+
 def test_pop3_client_that_stops_reading_a_retr_answer_is_closed(data_dir):
     setup_domain(data_dir)
     timeout = 2
@@ -310,14 +324,7 @@ def test_pop3_client_that_stops_reading_a_retr_answer_is_closed(data_dir):
         body = b"Subject: big\r\n\r\n" + line * (24 * MIB // len(line))
         with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=120) as s:
             assert s.sendmail("c@remote.test", ["alice@example.test"], body) == {}
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # a small window: the server's sends back up
-        sock.settimeout(30)
-        sock.connect(("127.0.0.1", srv.pop3_port))
-        f = sock.makefile("rb")
-        assert f.readline().startswith(b"+OK")
-        sock.sendall(b"USER alice@example.test\r\nPASS alice-password\r\n")
-        assert f.readline().startswith(b"+OK") and f.readline().startswith(b"+OK")
+        sock, f = pop3_login_with_small_window(srv)
         sock.sendall(b"RETR 1\r\n")
         assert f.readline().startswith(b"+OK")
         deadline = time.monotonic() + 4 * timeout + 20
@@ -353,14 +360,7 @@ def test_pop3_pipelined_retrs_whose_answers_are_never_read_stay_bounded(data_dir
             with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=60) as s:
                 for _ in range(20):
                     assert s.sendmail("c@remote.test", ["alice@example.test"], body) == {}
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # a small window: the answers back up
-        sock.settimeout(30)
-        sock.connect(("127.0.0.1", srv.pop3_port))
-        f = sock.makefile("rb")
-        assert f.readline().startswith(b"+OK")
-        sock.sendall(b"USER alice@example.test\r\nPASS alice-password\r\n")
-        assert f.readline().startswith(b"+OK") and f.readline().startswith(b"+OK")
+        sock, f = pop3_login_with_small_window(srv)
 
         def attack():
             sock.sendall(b"".join(b"RETR %d\r\n" % n for n in range(1, count + 1)))
