@@ -60,7 +60,8 @@ struct DomainCommand: AsyncParsableCommand {
             abstract: "Remove a local domain.",
             discussion: """
                 Refuses while the domain has mailboxes, unless --force is given, which removes the
-                mailboxes and all their messages too.
+                mailboxes and all their messages too. A running server stops taking mail for the domain
+                within [store] recipient_cache (2 s).
 
                 Examples:
                   petrel domain remove example.test

@@ -65,7 +65,13 @@ struct MailboxCommand: AsyncParsableCommand {
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove a mailbox and all its messages.",
-            discussion: "Example:\n  petrel mailbox remove alice@example.test")
+            discussion: """
+                A running server refuses the address at RCPT within [store] recipient_cache
+                (2 s); meanwhile mail for it gets 451 at the end of DATA, nothing is stored.
+
+                Example:
+                  petrel mailbox remove alice@example.test
+                """)
         @OptionGroup var data: DataOptions
         @Argument(help: "Mailbox address.") var address: String
 
@@ -134,7 +140,8 @@ struct MailboxCommand: AsyncParsableCommand {
                 The usage counts every message in every IMAP folder of the mailbox. A mailbox over its
                 quota refuses new mail at SMTP RCPT with 452 4.2.2 (temporary: the sender retries) and
                 IMAP APPEND/COPY with NO [OVERQUOTA]; nothing already stored is removed. IMAP clients see
-                the quota with GETQUOTAROOT (RFC 9208); 'petrel mailbox show' prints it.
+                the quota with GETQUOTAROOT (RFC 9208); 'petrel mailbox show' prints it. A running server
+                applies a new quota at RCPT within [store] recipient_cache (2 s).
 
                 Examples:
                   petrel mailbox quota alice@example.test 500M
